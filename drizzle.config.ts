@@ -1,0 +1,8 @@
+// drizzle-kit: `npm run db:generate` turns src/store/schema.ts into a new migration under drizzle/.
+import { defineConfig } from 'drizzle-kit';
+
+export default defineConfig({
+  dialect: 'sqlite',
+  schema: './src/store/schema.ts',
+  out: './drizzle',
+});

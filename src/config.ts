@@ -1,0 +1,191 @@
+// Settings (PROTOCOL.md §1): parsed once from the environment and argv into one frozen, typed Config.
+// The only module that reads process.env; everything else receives the Config (or the slice it needs).
+import { parseArgs } from 'node:util';
+import { err, ok, type Result } from 'neverthrow';
+import { z } from 'zod';
+import { checkPattern } from './core/patterns.js';
+
+export type SyncMode = 'full' | 'normal';
+export const LOG_LEVELS = ['debug', 'info', 'warn', 'error'] as const;
+export type LogLevel = (typeof LOG_LEVELS)[number];
+
+/** A retention rule: messages whose topic matches `pattern` are removed past an age or a count. */
+export interface RetentionRule {
+  readonly pattern: string;
+  readonly maxAgeMs?: number | undefined;
+  readonly maxMessages?: number | undefined;
+}
+
+/** A push consumer declared in the environment (`EVENTBUS_CONSUMER_<ID>`), registered at start-up. */
+export interface StaticConsumer {
+  readonly id: string;
+  readonly address: string;
+  readonly patterns: readonly string[];
+}
+
+export interface Config {
+  readonly dbPath: string;
+  readonly host: string;
+  readonly transportPort: number;
+  readonly registrationPort: number;
+  readonly httpPort: number;
+  readonly sync: SyncMode;
+  readonly defaultTtlSeconds: number;
+  readonly ackTimeoutMs: number;
+  readonly maxDeliveries: number;
+  readonly maxInFlight: number;
+  readonly maxPayloadBytes: number;
+  readonly token: string | undefined;
+  readonly allowedTargets: readonly string[] | undefined;
+  readonly maxConnections: number;
+  readonly logLevel: LogLevel;
+  readonly consumers: readonly StaticConsumer[];
+  readonly retention: readonly RetentionRule[];
+  readonly retentionIntervalMs: number;
+}
+
+export interface ConfigError {
+  /** The environment variable at fault, e.g. `EVENTBUS_HTTP_PORT`. */
+  readonly setting: string;
+  /** One line naming the setting and what is wrong with it. */
+  readonly message: string;
+}
+
+const port = z.coerce.number().int().min(0).max(65535);
+const nonNegative = z.coerce.number().int().min(0);
+const positive = z.coerce.number().int().min(1);
+
+/**
+ * Every setting: its environment variable (the CLI flag is derived from it), default and schema.
+ * The single table the README's settings section mirrors.
+ */
+const SETTINGS = {
+  dbPath: { env: 'EVENTBUS_DB', default: 'data/eventbus.db', schema: z.string().min(1) },
+  host: { env: 'EVENTBUS_HOST', default: '127.0.0.1', schema: z.string().min(1) },
+  transportPort: { env: 'EVENTBUS_TRANSPORT_PORT', default: '49152', schema: port },
+  registrationPort: { env: 'EVENTBUS_REGISTRATION_PORT', default: '49153', schema: port },
+  httpPort: { env: 'EVENTBUS_HTTP_PORT', default: '3000', schema: port },
+  sync: { env: 'EVENTBUS_SYNC', default: 'full', schema: z.enum(['full', 'normal']) },
+  defaultTtlSeconds: { env: 'EVENTBUS_DEFAULT_TTL', default: '0', schema: nonNegative },
+  ackTimeoutMs: { env: 'EVENTBUS_ACK_TIMEOUT_MS', default: '30000', schema: positive },
+  maxDeliveries: { env: 'EVENTBUS_MAX_DELIVERIES', default: '10', schema: positive },
+  maxInFlight: { env: 'EVENTBUS_MAX_IN_FLIGHT', default: '256', schema: positive },
+  maxPayloadBytes: { env: 'EVENTBUS_MAX_PAYLOAD', default: '1048576', schema: positive },
+  token: { env: 'EVENTBUS_TOKEN', default: undefined, schema: z.string().min(1).optional() },
+  allowedTargets: { env: 'EVENTBUS_ALLOWED_TARGETS', default: undefined, schema: z.string().optional() },
+  maxConnections: { env: 'EVENTBUS_MAX_CONNECTIONS', default: '10000', schema: positive },
+  logLevel: { env: 'EVENTBUS_LOG_LEVEL', default: 'info', schema: z.enum(LOG_LEVELS) },
+  retention: { env: 'EVENTBUS_RETENTION', default: '', schema: z.string() },
+  retentionIntervalMs: { env: 'EVENTBUS_RETENTION_INTERVAL_MS', default: '1000', schema: positive },
+} as const;
+
+type SettingKey = keyof typeof SETTINGS;
+
+/** `EVENTBUS_HTTP_PORT` ⇔ `--http-port`. */
+export const flagFor = (env: string): string => env.replace(/^EVENTBUS_/, '').toLowerCase().replace(/_/g, '-');
+
+const CONSUMER_PREFIX = 'EVENTBUS_CONSUMER_';
+
+export function parseConfig(
+  env: Readonly<Record<string, string | undefined>>,
+  argv: readonly string[] = [],
+): Result<Config, ConfigError> {
+  const flags = parseFlags(argv);
+  if (flags.isErr()) return err(flags.error);
+  const raw: Partial<Record<SettingKey, unknown>> = {};
+  for (const [key, setting] of Object.entries(SETTINGS) as [SettingKey, (typeof SETTINGS)[SettingKey]][]) {
+    const given = flags.value[flagFor(setting.env)] ?? env[setting.env] ?? setting.default;
+    const parsed = setting.schema.safeParse(given === '' && setting.default === undefined ? undefined : given);
+    if (!parsed.success) {
+      const why = parsed.error.issues[0]?.message ?? 'invalid value';
+      return err(settingError(setting.env, `${why} (got ${JSON.stringify(given)})`));
+    }
+    raw[key] = parsed.data;
+  }
+  const retention = parseRetention(raw.retention as string);
+  if (retention.isErr()) return err(settingError(SETTINGS.retention.env, retention.error));
+  const consumers = parseStaticConsumers(env);
+  if (consumers.isErr()) return err(consumers.error);
+  const allowed = raw.allowedTargets as string | undefined;
+  return ok(
+    Object.freeze({
+      ...(raw as Omit<Config, 'retention' | 'consumers' | 'allowedTargets'>),
+      allowedTargets: allowed === undefined ? undefined : allowed.split(',').map((s) => s.trim()).filter(Boolean),
+      retention: retention.value,
+      consumers: consumers.value,
+    }),
+  );
+}
+
+function settingError(env: string, what: string): ConfigError {
+  return { setting: env, message: `${env} (--${flagFor(env)}): ${what}` };
+}
+
+function parseFlags(argv: readonly string[]): Result<Record<string, string | undefined>, ConfigError> {
+  const options = Object.fromEntries(
+    Object.values(SETTINGS).map((s) => [flagFor(s.env), { type: 'string' as const }]),
+  );
+  try {
+    const { values } = parseArgs({ args: [...argv], options, strict: true, allowPositionals: false });
+    return ok(values as Record<string, string | undefined>);
+  } catch (e) {
+    return err({ setting: 'argv', message: `command line: ${(e as Error).message}` });
+  }
+}
+
+/** `EVENTBUS_CONSUMER_<ID>=<proto>://<host>:<port>[/path] [pattern ...]`; the address is checked at registration. */
+function parseStaticConsumers(
+  env: Readonly<Record<string, string | undefined>>,
+): Result<StaticConsumer[], ConfigError> {
+  const out: StaticConsumer[] = [];
+  for (const [name, value] of Object.entries(env)) {
+    if (!name.startsWith(CONSUMER_PREFIX) || value === undefined) continue;
+    const id = name.slice(CONSUMER_PREFIX.length).toLowerCase();
+    const [address, ...patterns] = value.trim().split(/\s+/);
+    if (id === '' || !address) return err({ setting: name, message: `${name}: expected "<proto>://<host>:<port> [pattern ...]"` });
+    for (const p of patterns) {
+      const checked = checkPattern(p);
+      if (checked.isErr()) return err({ setting: name, message: `${name}: ${checked.error.reason}` });
+    }
+    out.push({ id, address, patterns });
+  }
+  return ok(out);
+}
+
+const DURATION = /^(\d+)(ms|s|m|h|d)?$/;
+const UNIT_MS = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 } as const;
+
+/** `<duration>`: a whole number with ms|s|m|h|d (seconds when bare). */
+export function parseDurationMs(text: string): number | undefined {
+  const m = DURATION.exec(text.trim());
+  if (!m) return undefined;
+  return Number(m[1]) * UNIT_MS[(m[2] ?? 's') as keyof typeof UNIT_MS];
+}
+
+/** `EVENTBUS_RETENTION`: rules separated by `;`, each `<pattern> [max_age=<duration>] [max_messages=<n>]`. */
+export function parseRetention(text: string): Result<RetentionRule[], string> {
+  const rules: RetentionRule[] = [];
+  for (const part of text.split(';').map((s) => s.trim()).filter(Boolean)) {
+    const [pattern = '', ...options] = part.split(/\s+/);
+    const checked = checkPattern(pattern);
+    if (checked.isErr()) return err(`rule "${part}": ${checked.error.reason}`);
+    let maxAgeMs: number | undefined;
+    let maxMessages: number | undefined;
+    for (const option of options) {
+      const [name, value = ''] = option.split('=');
+      if (name === 'max_age' && parseDurationMs(value) !== undefined) maxAgeMs = parseDurationMs(value);
+      else if (name === 'max_messages' && /^\d+$/.test(value) && Number(value) > 0) maxMessages = Number(value);
+      else return err(`rule "${part}": expected max_age=<number>[ms|s|m|h|d] or max_messages=<n>, got "${option}"`);
+    }
+    if (maxAgeMs === undefined && maxMessages === undefined) return err(`rule "${part}" sets neither max_age nor max_messages`);
+    rules.push({ pattern, maxAgeMs, maxMessages });
+  }
+  return ok(rules);
+}
+
+/** One line per setting, for `--help` and the README. */
+export function settingsHelp(): string {
+  return Object.values(SETTINGS)
+    .map((s) => `  --${flagFor(s.env).padEnd(22)} ${s.env.padEnd(32)} default: ${s.default ?? '(unset)'}`)
+    .join('\n');
+}

@@ -1,0 +1,225 @@
+// Fan-out: owns every Stream, routes each committed message to the live streams whose patterns match
+// (through the PatternIndex, never a scan of all subscriptions), drives ack deadlines, and writes acks,
+// dead letters, consumer positions and message statuses back to the store in batches.
+import type { Logger } from '../logger.js';
+import type { AckRecord, ConsumerRecord, DeadLetterRecord, EventStore } from '../store/store.js';
+import type { MessageFilter } from './filter.js';
+import { PatternIndex } from './patterns.js';
+import { Stream, type Resolution, type StreamHost } from './stream.js';
+import { Member } from './subscription.js';
+import type { Sink, StoredMessage } from './types.js';
+
+export interface DispatcherOptions {
+  readonly ackTimeoutMs: number;
+  readonly maxDeliveries: number;
+  readonly now: () => number;
+}
+
+// Acks are not answered, so they can wait a little to share a transaction; this bounds how much a crash
+// can make the broker redeliver (at-least-once), and how stale a position in the database looks.
+const PROGRESS_FLUSH_MS = 20;
+// ...but a burst of acks is written at once rather than held in memory.
+const PROGRESS_FLUSH_ROWS = 2048;
+
+export class Dispatcher implements StreamHost {
+  readonly store: EventStore;
+  readonly ackTimeoutMs: number;
+  readonly maxDeliveries: number;
+  readonly now: () => number;
+  readonly #log: Logger;
+  #head: number;
+  readonly #byPattern = new PatternIndex<Stream>();
+  readonly #durable = new Map<string, Stream>();
+  readonly #members = new Map<string, { stream: Stream; member: Member }>();
+  #acks: AckRecord[] = [];
+  #deadLetters: DeadLetterRecord[] = [];
+  #processed: number[] = [];
+  #dead: number[] = [];
+  readonly #touched = new Set<Stream>();
+  #flushTimer: NodeJS.Timeout | undefined;
+  readonly #deadlineTimer: NodeJS.Timeout;
+  /** Dead letters per consumer since start-up, on top of what the store counted. */
+  readonly deadLetterCounts = new Map<string, number>();
+
+  constructor(store: EventStore, options: DispatcherOptions, logger: Logger) {
+    this.store = store;
+    this.ackTimeoutMs = options.ackTimeoutMs;
+    this.maxDeliveries = options.maxDeliveries;
+    this.now = options.now;
+    this.#log = logger;
+    this.#head = store.lastSeq();
+    // Deadlines are checked a few times per ack timeout: a redelivery is late by at most a quarter of it.
+    const tickMs = Math.min(250, Math.max(5, Math.floor(options.ackTimeoutMs / 4)));
+    this.#deadlineTimer = setInterval(() => this.#expireDeadlines(), tickMs).unref();
+  }
+
+  head(): number {
+    return this.#head;
+  }
+
+  /** Messages just made durable, contiguous and in seq order. */
+  onCommit(messages: readonly StoredMessage[]): void {
+    for (const message of messages) {
+      const streams = this.#byPattern.match(message.topic);
+      for (let i = 0; i < streams.length; i++) streams[i]!.offerLive(message);
+      this.#head = message.seq;
+    }
+  }
+
+  /** Restores a durable consumer from the store at start-up, or creates one. */
+  addDurable(record: ConsumerRecord, filter: MessageFilter | undefined, ackedAhead: Iterable<number>): Stream {
+    const stream = new Stream({
+      key: record.id,
+      isDurable: true,
+      host: this,
+      patterns: record.patterns,
+      filter,
+      startSeq: record.position + 1,
+      ackedAhead,
+    });
+    this.#durable.set(record.id, stream);
+    for (const p of record.patterns) this.#byPattern.add(p, stream);
+    return stream;
+  }
+
+  durable(id: string): Stream | undefined {
+    return this.#durable.get(id);
+  }
+
+  durableStreams(): IterableIterator<Stream> {
+    return this.#durable.values();
+  }
+
+  setPatterns(stream: Stream, patterns: readonly string[], filter: MessageFilter | undefined): void {
+    for (const p of stream.patterns) this.#byPattern.remove(p, stream);
+    stream.setPatterns(patterns, filter);
+    for (const p of patterns) this.#byPattern.add(p, stream);
+  }
+
+  removeDurable(id: string): void {
+    const stream = this.#durable.get(id);
+    if (stream === undefined) return;
+    for (const member of [...stream.members]) this.detach(member.id, `consumer ${id} was removed`);
+    for (const p of stream.patterns) this.#byPattern.remove(p, stream);
+    stream.close();
+    this.#durable.delete(id);
+  }
+
+  /** A new ephemeral stream starting at `startSeq`. */
+  addEphemeral(id: string, patterns: readonly string[], filter: MessageFilter | undefined, startSeq: number): Stream {
+    const stream = new Stream({ key: id, isDurable: false, host: this, patterns, filter, startSeq });
+    for (const p of patterns) this.#byPattern.add(p, stream);
+    return stream;
+  }
+
+  attach(stream: Stream, id: string, sink: Sink, maxInFlight: number, group: string | undefined): Member {
+    const member = new Member(id, sink, maxInFlight, group);
+    this.#members.set(id, { stream, member });
+    stream.addMember(member);
+    return member;
+  }
+
+  /** Ends a subscription; an ephemeral stream ends with it. Returns false for an unknown id. */
+  detach(id: string, reason?: string): boolean {
+    const entry = this.#members.get(id);
+    if (entry === undefined) return false;
+    this.#members.delete(id);
+    const { stream, member } = entry;
+    stream.removeMember(member);
+    if (!stream.isDurable) {
+      for (const p of stream.patterns) this.#byPattern.remove(p, stream);
+      stream.close();
+    }
+    if (reason !== undefined) member.sink.closed?.(reason);
+    return true;
+  }
+
+  subscription(id: string): { stream: Stream; member: Member } | undefined {
+    return this.#members.get(id);
+  }
+
+  subscriptionIds(): IterableIterator<string> {
+    return this.#members.keys();
+  }
+
+  resolved(stream: Stream, seq: number, outcome: Resolution): void {
+    const at = this.now();
+    if (outcome.kind === 'acked') {
+      this.#acks.push({ consumer: stream.key, seq, delivery: outcome.delivery, at });
+      if (this.#allResolved(outcome.message)) this.#processed.push(seq);
+    } else {
+      const { message, deliveries, reason } = outcome;
+      this.#deadLetters.push({ consumer: stream.key, message, reason, deliveries, at });
+      this.#dead.push(seq);
+      this.deadLetterCounts.set(stream.key, (this.deadLetterCounts.get(stream.key) ?? 0) + 1);
+      this.#log.warn('message dead-lettered', { consumer: stream.key, seq, topic: message.topic, reason });
+    }
+    this.#touched.add(stream);
+    this.#scheduleFlush();
+  }
+
+  readFailed(stream: Stream, error: unknown): void {
+    this.#log.error('reading the log failed; the subscription waits for the next event', {
+      stream: stream.key,
+      error: String(error),
+    });
+  }
+
+  /** Writes pending acks, dead letters, positions and statuses now. */
+  flush(): void {
+    if (this.#flushTimer !== undefined) clearTimeout(this.#flushTimer);
+    this.#flushTimer = undefined;
+    const positions = new Map<string, number>();
+    for (const stream of this.#touched) {
+      const floor = stream.takeFloorChange();
+      if (floor !== undefined) positions.set(stream.key, floor);
+    }
+    this.#touched.clear();
+    if (this.#acks.length + this.#deadLetters.length + positions.size === 0) return;
+    const batch = { acks: this.#acks, deadLetters: this.#deadLetters, positions, processed: this.#processed, dead: this.#dead };
+    this.#acks = [];
+    this.#deadLetters = [];
+    this.#processed = [];
+    this.#dead = [];
+    void this.store.recordProgress(batch).mapErr((e) => {
+      // Positions stay where they were on disk: after a restart these messages are delivered again.
+      this.#log.error('could not record acks; they will be redelivered after a restart', { reason: e.reason });
+    });
+  }
+
+  /** Records a position change that came from outside the ack path (a rewind). */
+  touch(stream: Stream): void {
+    this.#touched.add(stream);
+    this.#scheduleFlush();
+  }
+
+  close(): void {
+    clearInterval(this.#deadlineTimer);
+    for (const id of [...this.#members.keys()]) this.detach(id, 'broker is shutting down');
+    this.flush();
+    for (const stream of this.#durable.values()) stream.close();
+  }
+
+  /** Every durable consumer whose patterns match this message is done with it. */
+  #allResolved(message: StoredMessage): boolean {
+    for (const stream of this.#byPattern.match(message.topic)) {
+      if (stream.isDurable && !stream.isResolved(message.seq)) return false;
+    }
+    return true;
+  }
+
+  #scheduleFlush(): void {
+    if (this.#acks.length >= PROGRESS_FLUSH_ROWS) {
+      this.flush();
+      return;
+    }
+    this.#flushTimer ??= setTimeout(() => this.flush(), PROGRESS_FLUSH_MS);
+  }
+
+  #expireDeadlines(): void {
+    const now = this.now();
+    for (const stream of this.#durable.values()) {
+      if (stream.inFlightCount > 0) stream.expireDeadlines(now);
+    }
+  }
+}

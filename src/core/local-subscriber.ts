@@ -1,0 +1,121 @@
+// An in-process subscriber: a Sink with a bounded queue, read as an async iterator. What embedders, the
+// benchmark and the tests use; the queue bound is the backpressure (the broker pauses when it is full).
+import type { ResultAsync } from 'neverthrow';
+import type { Broker, SubscribeError, SubscribeOptions } from './broker.js';
+import type { Delivery, Sink } from './types.js';
+
+const DEFAULT_QUEUE = 1024;
+
+export class LocalSubscriber implements Sink, AsyncIterable<Delivery> {
+  readonly #broker: Broker;
+  readonly #queueLimit: number;
+  #queue: Delivery[] = [];
+  #head = 0;
+  #waiter: ((d: Delivery | undefined) => void) | undefined;
+  #paused = false;
+  #closed = false;
+  /** Set once subscribed. */
+  subscriptionId = '';
+  headSeq = 0;
+
+  private constructor(broker: Broker, queueLimit: number) {
+    this.#broker = broker;
+    this.#queueLimit = queueLimit;
+  }
+
+  static open(
+    broker: Broker,
+    options: SubscribeOptions,
+    queueLimit = DEFAULT_QUEUE,
+  ): ResultAsync<LocalSubscriber, SubscribeError> {
+    const sub = new LocalSubscriber(broker, queueLimit);
+    return broker.subscribe(options, sub).map(({ subscriptionId, headSeq }) => {
+      sub.subscriptionId = subscriptionId;
+      sub.headSeq = headSeq;
+      return sub;
+    });
+  }
+
+  deliver(delivery: Delivery): boolean {
+    if (this.#waiter !== undefined) {
+      const w = this.#waiter;
+      this.#waiter = undefined;
+      w(delivery);
+      return true;
+    }
+    this.#queue.push(delivery);
+    if (this.#queue.length - this.#head >= this.#queueLimit) this.#paused = true;
+    return !this.#paused;
+  }
+
+  closed(): void {
+    this.#closed = true;
+    this.#waiter?.(undefined);
+    this.#waiter = undefined;
+  }
+
+  /** The next delivery, or undefined when closed or after `timeoutMs`. */
+  next(timeoutMs?: number): Promise<Delivery | undefined> {
+    if (this.#head < this.#queue.length) return Promise.resolve(this.#take());
+    if (this.#closed) return Promise.resolve(undefined);
+    return new Promise((resolve) => {
+      let timer: NodeJS.Timeout | undefined;
+      this.#waiter = (d) => {
+        if (timer !== undefined) clearTimeout(timer);
+        resolve(d);
+      };
+      if (timeoutMs !== undefined) {
+        timer = setTimeout(() => {
+          this.#waiter = undefined;
+          resolve(undefined);
+        }, timeoutMs);
+      }
+    });
+  }
+
+  /** Up to `count` deliveries, waiting at most `timeoutMs` for each. */
+  async take(count: number, timeoutMs = 5000): Promise<Delivery[]> {
+    const out: Delivery[] = [];
+    while (out.length < count) {
+      const d = await this.next(timeoutMs);
+      if (d === undefined) break;
+      out.push(d);
+    }
+    return out;
+  }
+
+  ack(seq: number): void {
+    this.#broker.ack(this.subscriptionId, seq);
+  }
+
+  nack(seq: number, delayMs = 0): void {
+    this.#broker.nack(this.subscriptionId, seq, delayMs);
+  }
+
+  close(): void {
+    if (this.#closed) return;
+    this.#broker.unsubscribe(this.subscriptionId);
+    this.closed();
+  }
+
+  async *[Symbol.asyncIterator](): AsyncIterator<Delivery> {
+    for (;;) {
+      const d = await this.next();
+      if (d === undefined) return;
+      yield d;
+    }
+  }
+
+  #take(): Delivery {
+    const d = this.#queue[this.#head++]!;
+    if (this.#head > 1024 && this.#head * 2 > this.#queue.length) {
+      this.#queue = this.#queue.slice(this.#head);
+      this.#head = 0;
+    }
+    if (this.#paused && this.#queue.length - this.#head < this.#queueLimit / 2) {
+      this.#paused = false;
+      this.#broker.resume(this.subscriptionId);
+    }
+    return d;
+  }
+}

@@ -1,0 +1,127 @@
+// Removes messages in the background: TTL expiry, then the optional max-age and max-messages rules
+// (EVENTBUS_RETENTION). Small batches, one per macrotask, so a publish never waits behind a big delete.
+import type { RetentionRule } from '../config.js';
+import type { Logger } from '../logger.js';
+import type { EventStore } from '../store/store.js';
+import { topicMatches } from './patterns.js';
+import type { TopicStats } from './topic-stats.js';
+
+// At most 500 rows per delete: one large DELETE holds SQLite's write lock for a long time on a big log,
+// and every publish would wait behind it.
+const RETENTION_BATCH_ROWS = 500;
+// Batches per tick: bounds the work of one tick; what is left is picked up by the next.
+const MAX_BATCHES_PER_TICK = 20;
+
+export class Retention {
+  readonly #store: EventStore;
+  readonly #rules: readonly RetentionRule[];
+  readonly #topics: TopicStats;
+  readonly #now: () => number;
+  readonly #log: Logger;
+  readonly #timer: NodeJS.Timeout;
+  #running = false;
+  #stopped = false;
+  /** Where the rule scan stopped last tick: a big log is covered across ticks, then the scan wraps. */
+  #rulesScanAfter = 0;
+
+  constructor(deps: {
+    store: EventStore;
+    rules: readonly RetentionRule[];
+    topics: TopicStats;
+    now: () => number;
+    intervalMs: number;
+    logger: Logger;
+  }) {
+    this.#store = deps.store;
+    this.#rules = deps.rules;
+    this.#topics = deps.topics;
+    this.#now = deps.now;
+    this.#log = deps.logger;
+    this.#timer = setInterval(() => void this.runOnce(), deps.intervalMs).unref();
+  }
+
+  /** One pass: expired rows, then age rules, then count rules. Returns how many rows it removed. */
+  async runOnce(): Promise<number> {
+    if (this.#running || this.#stopped) return 0;
+    this.#running = true;
+    try {
+      return (await this.#expire()) + (await this.#applyRules());
+    } catch (e) {
+      this.#log.error('retention pass failed; the next tick tries again', { error: String(e) });
+      return 0;
+    } finally {
+      this.#running = false;
+    }
+  }
+
+  stop(): void {
+    this.#stopped = true;
+    clearInterval(this.#timer);
+  }
+
+  async #expire(): Promise<number> {
+    let removed = 0;
+    for (let i = 0; i < MAX_BATCHES_PER_TICK && !this.#stopped; i++) {
+      const topics = await this.#store.deleteExpired(this.#now(), RETENTION_BATCH_ROWS);
+      for (const t of topics) this.#topics.deleted(t);
+      removed += topics.length;
+      if (topics.length < RETENTION_BATCH_ROWS) break;
+      await yieldToEventLoop();
+    }
+    return removed;
+  }
+
+  async #applyRules(): Promise<number> {
+    if (this.#rules.length === 0) return 0;
+    const now = this.#now();
+    // How many matching messages each count rule must still drop, oldest first.
+    const excess = this.#rules.map((rule) => {
+      if (rule.maxMessages === undefined) return 0;
+      let stored = 0;
+      for (const topic of this.#topics.topics()) if (topicMatches(rule.pattern, topic)) stored += this.#topics.stored(topic);
+      return Math.max(0, stored - rule.maxMessages);
+    });
+    const newestAgeCutoff = Math.max(...this.#rules.map((r) => (r.maxAgeMs === undefined ? -Infinity : now - r.maxAgeMs)));
+    if (excess.every((n) => n === 0) && newestAgeCutoff === -Infinity) return 0;
+    let removed = 0;
+    let after = excess.some((n) => n > 0) ? 0 : this.#rulesScanAfter; // count rules drop the oldest first
+    for (let i = 0; i < MAX_BATCHES_PER_TICK && !this.#stopped; i++) {
+      const headers = await this.#store.readHeaders(after, RETENTION_BATCH_ROWS);
+      if (headers.length === 0) {
+        after = 0;
+        break;
+      }
+      const doomed: number[] = [];
+      let pastEveryCutoff = true;
+      for (const h of headers) {
+        if (h.createdAt < newestAgeCutoff) pastEveryCutoff = false;
+        for (let r = 0; r < this.#rules.length; r++) {
+          const rule = this.#rules[r]!;
+          if (!topicMatches(rule.pattern, h.topic)) continue;
+          const tooOld = rule.maxAgeMs !== undefined && h.createdAt < now - rule.maxAgeMs;
+          if (tooOld || excess[r]! > 0) {
+            doomed.push(h.seq);
+            this.#topics.deleted(h.topic);
+            for (let k = 0; k < this.#rules.length; k++) {
+              if (excess[k]! > 0 && topicMatches(this.#rules[k]!.pattern, h.topic)) excess[k]!--;
+            }
+            break;
+          }
+        }
+      }
+      if (doomed.length > 0) await this.#store.deleteSeqs(doomed);
+      removed += doomed.length;
+      after = headers[headers.length - 1]!.seq;
+      // The log is in created_at order: once past every age cutoff only count rules can still match.
+      if (pastEveryCutoff && excess.every((n) => n === 0)) {
+        after = 0;
+        break;
+      }
+      await yieldToEventLoop();
+    }
+    this.#rulesScanAfter = after;
+    return removed;
+  }
+}
+
+const yieldToEventLoop = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));

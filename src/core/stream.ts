@@ -1,0 +1,349 @@
+// A Stream is one position in the log and the subscriptions reading from it: an ephemeral subscription
+// (one member, acked on send) or a durable consumer (members split its messages; unacked deliveries are
+// redelivered, then dead-lettered). It catches up from disk in pages and then takes messages live from
+// the dispatcher, with no gap and no duplicate at the switch. No sockets, no timers: the dispatcher drives it.
+import type { EventStore } from '../store/store.js';
+import type { MessageFilter } from './filter.js';
+import { isExactPattern, topicMatches } from './patterns.js';
+import type { Member } from './subscription.js';
+import type { StoredMessage } from './types.js';
+
+// Rows read per catch-up query: enough to amortise the query, small enough that a stream that is far
+// behind holds well under a megabyte of messages in memory.
+const PAGE_ROWS = 512;
+
+export interface StreamHost {
+  readonly store: EventStore;
+  /** The last seq the dispatcher has announced; everything up to it is readable from the store. */
+  head(): number;
+  now(): number;
+  readonly ackTimeoutMs: number;
+  readonly maxDeliveries: number;
+  resolved(stream: Stream, seq: number, outcome: Resolution): void;
+  /** A failure reading the log: the stream stops until kicked again. */
+  readFailed(stream: Stream, error: unknown): void;
+}
+
+export type Resolution =
+  | { readonly kind: 'acked'; readonly message: StoredMessage; readonly delivery: number }
+  | { readonly kind: 'dead'; readonly message: StoredMessage; readonly deliveries: number; readonly reason: string };
+
+interface Unacked {
+  readonly message: StoredMessage;
+  /** Null while waiting for redelivery. */
+  member: Member | null;
+  delivery: number;
+  /** Redelivery time when member is null; ack deadline otherwise. */
+  due: number;
+}
+
+export class Stream {
+  /** Consumer id for durable streams, subscription id for ephemeral ones. */
+  readonly key: string;
+  readonly isDurable: boolean;
+  readonly #host: StreamHost;
+  #patterns: readonly string[];
+  #exactTopic: string | undefined;
+  #filter: MessageFilter | undefined;
+  readonly members: Member[] = [];
+  #roundRobin = 0;
+
+  /** Taking messages straight from the dispatcher; its position is then head() + 1. */
+  #live = false;
+  /** Next seq to read from disk when not live. */
+  #cursor: number;
+  #page: StoredMessage[] = [];
+  #pageIndex = 0;
+  #pumping = false;
+  #closed = false;
+
+  readonly #unacked = new Map<number, Unacked>();
+  #retries: Unacked[] = [];
+  /** Seqs above the stored floor acked before a restart: resolved already, not to be delivered again. */
+  readonly #ackedAhead: Set<number>;
+  readonly #keyOwners = new Map<string, { member: Member | null; count: number }>();
+  #savedFloor: number;
+
+  constructor(init: {
+    key: string;
+    isDurable: boolean;
+    host: StreamHost;
+    patterns: readonly string[];
+    filter: MessageFilter | undefined;
+    startSeq: number;
+    ackedAhead?: Iterable<number>;
+  }) {
+    this.key = init.key;
+    this.isDurable = init.isDurable;
+    this.#host = init.host;
+    this.#patterns = init.patterns;
+    this.#exactTopic = exactTopicOf(init.patterns);
+    this.#filter = init.filter;
+    this.#cursor = init.startSeq;
+    this.#savedFloor = init.startSeq - 1;
+    this.#ackedAhead = new Set(init.ackedAhead ?? []);
+  }
+
+  get patterns(): readonly string[] {
+    return this.#patterns;
+  }
+  get isLive(): boolean {
+    return this.#live;
+  }
+  get inFlightCount(): number {
+    return this.#unacked.size;
+  }
+
+  setPatterns(patterns: readonly string[], filter: MessageFilter | undefined): void {
+    this.#patterns = patterns;
+    this.#exactTopic = exactTopicOf(patterns);
+    this.#filter = filter;
+  }
+
+  addMember(member: Member): void {
+    this.members.push(member);
+    this.kick();
+  }
+
+  /** Removes a member; its unacked messages go back to the others (or wait for the next member). */
+  removeMember(member: Member): void {
+    const i = this.members.indexOf(member);
+    if (i < 0) return;
+    this.members.splice(i, 1);
+    const now = this.#host.now();
+    for (const u of this.#unacked.values()) {
+      if (u.member !== member) continue;
+      u.member = null;
+      u.due = now;
+      this.#retries.push(u);
+    }
+    this.#retries.sort(byDueThenSeq);
+    for (const owner of this.#keyOwners.values()) if (owner.member === member) owner.member = null;
+    if (this.members.length === 0) this.#detach();
+    else this.kick();
+  }
+
+  /** Starts over at `seq`: later messages are delivered again, whatever was acked before. */
+  rewind(seq: number): void {
+    this.#detach();
+    this.#cursor = seq;
+    this.#ackedAhead.clear();
+    this.kick();
+  }
+
+  close(): void {
+    this.#closed = true;
+    this.#live = false;
+  }
+
+  /** Live path: the dispatcher offers each committed message that matches, in seq order. */
+  offerLive(message: StoredMessage): void {
+    if (!this.#live) return;
+    if (this.#offer(message) === 'blocked') {
+      this.#live = false;
+      this.#cursor = message.seq;
+    }
+  }
+
+  /** Something changed that may let the stream move: an ack, a resumed sink, a new member, a due retry. */
+  kick(): void {
+    if (this.#closed || this.members.length === 0) return;
+    this.#deliverRetries();
+    if (!this.#live) void this.#pump();
+  }
+
+  ack(seq: number): void {
+    const u = this.#unacked.get(seq);
+    if (u === undefined) return; // already acked, or acked twice: acks are idempotent
+    this.#settle(seq, u);
+    this.#host.resolved(this, seq, { kind: 'acked', message: u.message, delivery: u.delivery });
+    this.kick();
+  }
+
+  nack(seq: number, delayMs: number): void {
+    const u = this.#unacked.get(seq);
+    if (u === undefined) return;
+    this.#retry(seq, u, this.#host.now() + delayMs, 'nacked');
+    this.kick();
+  }
+
+  /** Moves deliveries whose ack deadline has passed back to the retry queue. */
+  expireDeadlines(now: number): void {
+    let expired = false;
+    for (const [seq, u] of this.#unacked) {
+      if (u.member === null) continue;
+      // Insertion order is delivery order and the timeout is constant, so the first live deadline
+      // still in the future ends the scan.
+      if (u.due > now) break;
+      this.#retry(seq, u, now, 'ack timeout');
+      expired = true;
+    }
+    if (expired || (this.#retries.length > 0 && this.#retries[0]!.due <= now)) this.kick();
+  }
+
+  /** Every matching message with seq <= floor is acked, dead-lettered or filtered out. */
+  floor(): number {
+    let low = this.#live ? this.#host.head() + 1 : this.#frontier();
+    for (const seq of this.#unacked.keys()) if (seq < low) low = seq;
+    return low - 1;
+  }
+
+  /** The floor if it moved since last asked, for the dispatcher to persist. */
+  takeFloorChange(): number | undefined {
+    const floor = this.floor();
+    if (floor === this.#savedFloor) return undefined;
+    this.#savedFloor = floor;
+    return floor;
+  }
+
+  /** Whether this stream is done with `seq` (for the messages table's status). */
+  isResolved(seq: number): boolean {
+    if (this.#ackedAhead.has(seq)) return true;
+    const frontier = this.#live ? this.#host.head() + 1 : this.#frontier();
+    return seq < frontier && !this.#unacked.has(seq);
+  }
+
+  matches(topic: string): boolean {
+    for (const p of this.#patterns) if (topicMatches(p, topic)) return true;
+    return false;
+  }
+
+  #frontier(): number {
+    return this.#pageIndex < this.#page.length ? this.#page[this.#pageIndex]!.seq : this.#cursor;
+  }
+
+  #detach(): void {
+    if (this.#live) this.#cursor = this.#host.head() + 1;
+    this.#live = false;
+    // Unread page rows are read again on the next attach; dropping them keeps an idle consumer's memory at zero.
+    if (this.#pageIndex < this.#page.length) this.#cursor = this.#page[this.#pageIndex]!.seq;
+    this.#page = [];
+    this.#pageIndex = 0;
+  }
+
+  async #pump(): Promise<void> {
+    if (this.#pumping) return;
+    this.#pumping = true;
+    try {
+      while (!this.#closed && this.members.length > 0 && !this.#live) {
+        while (this.#pageIndex < this.#page.length) {
+          if (this.#offer(this.#page[this.#pageIndex]!) === 'blocked') return;
+          this.#pageIndex++;
+        }
+        const head = this.#host.head();
+        if (this.#cursor > head) {
+          this.#live = true;
+          return;
+        }
+        const rows = await this.#host.store.read(this.#cursor, PAGE_ROWS, this.#exactTopic);
+        if (this.#closed || this.members.length === 0 || this.#live) return;
+        // Rows past `head` are announced by the dispatcher later; taking them here would deliver them twice.
+        let n = rows.length;
+        while (n > 0 && rows[n - 1]!.seq > head) n--;
+        this.#page = n === rows.length ? rows : rows.slice(0, n);
+        this.#pageIndex = 0;
+        this.#cursor = rows.length === PAGE_ROWS && n === rows.length ? rows[n - 1]!.seq + 1 : head + 1;
+      }
+    } catch (e) {
+      this.#host.readFailed(this, e);
+    } finally {
+      this.#pumping = false;
+    }
+  }
+
+  #offer(message: StoredMessage): 'taken' | 'skipped' | 'blocked' {
+    if (this.#exactTopic === undefined && !this.matches(message.topic)) return 'skipped';
+    if (this.#ackedAhead.delete(message.seq)) return 'skipped';
+    if (message.ttlSeconds > 0 && message.createdAt + message.ttlSeconds * 1000 <= this.#host.now()) return 'skipped';
+    if (this.#filter !== undefined && !this.#filter(message)) return 'skipped';
+    const member = this.#chooseMember(message.orderingKey);
+    if (member === undefined) return 'blocked';
+    this.#send(member, { message, member, delivery: 1, due: 0 });
+    return 'taken';
+  }
+
+  #chooseMember(key: string | null): Member | undefined {
+    const owner = key === null ? undefined : this.#keyOwners.get(key);
+    if (owner?.member) return owner.member.hasRoom(this.isDurable) ? owner.member : undefined;
+    const n = this.members.length;
+    for (let i = 0; i < n; i++) {
+      const m = this.members[(this.#roundRobin + i) % n]!;
+      if (m.hasRoom(this.isDurable)) {
+        this.#roundRobin = (this.#roundRobin + i + 1) % n;
+        return m;
+      }
+    }
+    return undefined;
+  }
+
+  #send(member: Member, u: Unacked): void {
+    const { message } = u;
+    if (this.isDurable) {
+      u.member = member;
+      u.due = this.#host.now() + this.#host.ackTimeoutMs;
+      this.#unacked.delete(message.seq); // re-insert at the end: the map stays in deadline order
+      this.#unacked.set(message.seq, u);
+      member.inFlight++;
+      if (message.orderingKey !== null) this.#own(message.orderingKey, member, u.delivery === 1 ? 1 : 0);
+    }
+    const more = member.sink.deliver({ subscriptionId: member.id, message, delivery: u.delivery });
+    if (!more) member.paused = true;
+  }
+
+  #own(key: string, member: Member, added: number): void {
+    const owner = this.#keyOwners.get(key);
+    if (owner === undefined) this.#keyOwners.set(key, { member, count: added });
+    else {
+      owner.member = member;
+      owner.count += added;
+    }
+  }
+
+  #settle(seq: number, u: Unacked): void {
+    this.#unacked.delete(seq);
+    if (u.member !== null) u.member.inFlight--;
+    else this.#retries = this.#retries.filter((r) => r !== u);
+    const key = u.message.orderingKey;
+    if (key !== null) {
+      const owner = this.#keyOwners.get(key);
+      if (owner !== undefined && --owner.count <= 0) this.#keyOwners.delete(key);
+    }
+  }
+
+  #retry(seq: number, u: Unacked, due: number, why: string): void {
+    if (u.member !== null) {
+      u.member.inFlight--;
+      u.member = null;
+    }
+    if (u.delivery >= this.#host.maxDeliveries) {
+      this.#settle(seq, u);
+      const reason = `${why} after ${u.delivery} deliveries`;
+      this.#host.resolved(this, seq, { kind: 'dead', message: u.message, deliveries: u.delivery, reason });
+      return;
+    }
+    u.due = due;
+    this.#retries.push(u);
+    this.#retries.sort(byDueThenSeq);
+  }
+
+  #deliverRetries(): void {
+    const now = this.#host.now();
+    while (this.#retries.length > 0 && this.#retries[0]!.due <= now) {
+      const u = this.#retries[0]!;
+      const member = this.#chooseMember(u.message.orderingKey);
+      if (member === undefined) return;
+      this.#retries.shift();
+      u.delivery++;
+      this.#send(member, u);
+    }
+  }
+}
+
+function byDueThenSeq(a: Unacked, b: Unacked): number {
+  return a.due - b.due || a.message.seq - b.message.seq;
+}
+
+/** A stream of one exact topic reads through the (topic, seq) index instead of scanning the log. */
+function exactTopicOf(patterns: readonly string[]): string | undefined {
+  return patterns.length === 1 && isExactPattern(patterns[0]!) ? patterns[0] : undefined;
+}

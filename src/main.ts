@@ -1,0 +1,44 @@
+#!/usr/bin/env node
+// Process entry: settings, start-up, signals, exit codes. Nothing else lives here.
+import { parseConfig, settingsHelp } from './config.js';
+import { startApp } from './app.js';
+import { createLogger } from './logger.js';
+
+const argv = process.argv.slice(2);
+if (argv.includes('--help') || argv.includes('-h')) {
+  process.stdout.write(`eventbus: a durable event-store message broker\n\nSettings (flag or environment variable):\n${settingsHelp()}\n`);
+  process.exit(0);
+}
+
+const config = parseConfig(process.env, argv);
+if (config.isErr()) {
+  process.stderr.write(`eventbus: ${config.error.message}\n`);
+  process.exit(1);
+}
+
+const logger = createLogger(config.value.logLevel);
+// A bug in the store or dispatcher: the log is durable, so a restart loses nothing; limping on could.
+process.on('unhandledRejection', (reason) => {
+  logger.error('unhandled rejection; exiting', { error: reason instanceof Error ? reason.stack : String(reason) });
+  process.exit(1);
+});
+
+const started = await startApp(config.value, logger);
+if (started.isErr()) {
+  process.stderr.write(`eventbus: ${started.error.message}\n`);
+  process.exit(1);
+}
+const app = started.value;
+
+// The broker's own timers do not hold the process open (so tests can embed it); the process stays up until a signal.
+const keepAlive = setInterval(() => {}, 1 << 30);
+let stopping = false;
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.on(signal, () => {
+    if (stopping) return;
+    stopping = true;
+    logger.info('stopping', { signal });
+    clearInterval(keepAlive);
+    void app.stop().then(() => process.exit(0));
+  });
+}

@@ -1,0 +1,107 @@
+// Opens the SQLite file: directory, single-opener lock, pragmas, migrations. A failure here is a start-up
+// failure with one clear line (StoreOpenError), never a half-open database.
+import Database from 'better-sqlite3';
+import { drizzle, type BetterSQLite3Database } from 'drizzle-orm/better-sqlite3';
+import { migrate } from 'drizzle-orm/better-sqlite3/migrator';
+import { mkdirSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { err, ok, type Result } from 'neverthrow';
+import type { SyncMode } from '../config.js';
+import * as schema from './schema.js';
+
+export type Db = BetterSQLite3Database<typeof schema>;
+
+export interface OpenedDb {
+  readonly db: Db;
+  readonly sqlite: Database.Database;
+  readonly path: string;
+  close(): void;
+}
+
+export interface StoreOpenError {
+  readonly kind: 'unwritable' | 'locked' | 'corrupt';
+  readonly message: string;
+}
+
+export interface OpenOptions {
+  readonly path: string;
+  readonly sync: SyncMode;
+}
+
+// Resolves to <repo>/drizzle from both src/store (tsx, tests) and dist/store (npm start).
+const MIGRATIONS = fileURLToPath(new URL('../../drizzle', import.meta.url));
+
+// A writer that finds the file locked (a user's long read in the sqlite3 shell, a checkpoint) waits this
+// long before the publish fails with UNAVAILABLE; long enough to ride out a checkpoint, short enough that
+// a publisher gets an answer.
+const BUSY_TIMEOUT_MS = 5000;
+
+export function openDb(options: OpenOptions): Result<OpenedDb, StoreOpenError> {
+  const path = resolve(options.path);
+  try {
+    mkdirSync(dirname(path), { recursive: true });
+  } catch (e) {
+    return err({ kind: 'unwritable', message: `EVENTBUS_DB: cannot create the directory of ${path}: ${(e as Error).message}` });
+  }
+  const lock = acquireLock(`${path}.lock`);
+  if (lock.isErr()) return err(lock.error);
+  let sqlite: Database.Database | undefined;
+  try {
+    sqlite = new Database(path);
+    sqlite.pragma('journal_mode = WAL');
+    sqlite.pragma(`synchronous = ${options.sync === 'full' ? 'FULL' : 'NORMAL'}`);
+    sqlite.pragma(`busy_timeout = ${BUSY_TIMEOUT_MS}`);
+    // The WAL is checkpointed by SQLite every ~4 MB; bigger would make readers slower, smaller would fsync the
+    // main file more often under load.
+    sqlite.pragma('wal_autocheckpoint = 1000');
+    const db = drizzle(sqlite, { schema });
+    migrate(db, { migrationsFolder: MIGRATIONS });
+    const opened = sqlite;
+    return ok({
+      db,
+      sqlite: opened,
+      path,
+      close: () => {
+        if (opened.open) {
+          opened.pragma('wal_checkpoint(TRUNCATE)');
+          opened.close();
+        }
+        lock.value.close();
+      },
+    });
+  } catch (e) {
+    sqlite?.close();
+    lock.value.close();
+    const message = (e as Error).message;
+    const kind = /not a database|malformed|corrupt/i.test(message) ? 'corrupt' : 'unwritable';
+    return err({ kind, message: `EVENTBUS_DB: cannot open ${path}: ${message}` });
+  }
+}
+
+/**
+ * One broker per database: a small side file held under an exclusive SQLite lock for the broker's
+ * lifetime. The OS drops the lock when the process dies, so a crash (even SIGKILL) leaves nothing stale,
+ * and SQLite's in-process lock table makes a second opener in the same process fail too. The main file
+ * itself stays readable by any SQLite client.
+ */
+function acquireLock(lockPath: string): Result<Database.Database, StoreOpenError> {
+  let lockDb: Database.Database | undefined;
+  try {
+    lockDb = new Database(lockPath);
+    lockDb.pragma('busy_timeout = 0');
+    lockDb.pragma('locking_mode = EXCLUSIVE');
+    lockDb.exec('CREATE TABLE IF NOT EXISTS holder (pid INTEGER)');
+    lockDb.exec('BEGIN EXCLUSIVE');
+    lockDb.prepare('DELETE FROM holder').run();
+    lockDb.prepare('INSERT INTO holder (pid) VALUES (?)').run(process.pid);
+    return ok(lockDb);
+  } catch (e) {
+    lockDb?.close();
+    const message = (e as Error).message;
+    if (/locked|busy/i.test(message)) {
+      return err({ kind: 'locked', message: `EVENTBUS_DB: ${lockPath.slice(0, -5)} is already open in another eventbus broker; stop it first` });
+    }
+    return err({ kind: 'unwritable', message: `EVENTBUS_DB: cannot create the lock file ${lockPath}: ${message}` });
+  }
+}

@@ -1,0 +1,80 @@
+// The database as users see it (PROTOCOL.md §6). drizzle-kit generates drizzle/ from this file; columns are
+// snake_case as the protocol fixes them, times are integers in ms since the epoch unless named otherwise.
+import { sql } from 'drizzle-orm';
+import { index, integer, primaryKey, sqliteTable, text, uniqueIndex } from 'drizzle-orm/sqlite-core';
+
+export const MESSAGE_STATUSES = ['pending', 'processed', 'dead'] as const;
+
+/** The log. AUTOINCREMENT keeps seq from being reused after the newest rows are deleted (sqlite_sequence). */
+export const messages = sqliteTable(
+  'messages',
+  {
+    seq: integer('seq').primaryKey({ autoIncrement: true }),
+    messageId: text('message_id'),
+    topic: text('topic').notNull(),
+    payload: text('payload').notNull(),
+    /** JSON: timestamp, content_type and the publisher's attributes. */
+    metadata: text('metadata').notNull().default('{}'),
+    /** Seconds; 0 = kept until a retention rule removes it. */
+    ttl: integer('ttl').notNull().default(0),
+    status: text('status', { enum: MESSAGE_STATUSES }).notNull().default('pending'),
+    /** Seed 001's ordering key: one queue-group member receives all of a key's messages, in order. */
+    orderingKey: text('ordering_key'),
+    createdAt: integer('created_at').notNull(),
+  },
+  (t) => [
+    // Partial: most messages carry no id, and they should not pay for an index entry.
+    uniqueIndex('messages_message_id_unique').on(t.messageId).where(sql`message_id IS NOT NULL`),
+    // Catch-up of a subscription to one exact topic reads only that topic's rows.
+    index('messages_topic_seq').on(t.topic, t.seq),
+    // TTL expiry finds due rows without a scan; only messages with a TTL are indexed.
+    index('messages_expires_at').on(sql`created_at + ttl * 1000`).where(sql`ttl > 0`),
+  ],
+);
+
+/** Durable consumers: push endpoints (address set) and named API consumers (address null). */
+export const consumers = sqliteTable('consumers', {
+  id: text('id').primaryKey(),
+  /** `tcp://…`, `udp://…`, `ws://…`, `http://…` for push consumers; null for consumers that pull over the API. */
+  address: text('address'),
+  /** JSON array of patterns. */
+  patterns: text('patterns').notNull().default('[]'),
+  /** Ack floor: every matching message with seq <= position is acked or dead-lettered. */
+  position: integer('position').notNull().default(0),
+  /** JSON content filter (see README), or null. */
+  filter: text('filter'),
+  /** Last REPLAY/rewind; acks recorded before it no longer count as processed for resuming. */
+  rewoundAt: integer('rewound_at').notNull().default(0),
+  createdAt: integer('created_at').notNull(),
+  updatedAt: integer('updated_at').notNull(),
+});
+
+/** Which consumer acked which message, and when. */
+export const processedMessages = sqliteTable(
+  'processed_messages',
+  {
+    consumer: text('consumer').notNull(),
+    seq: integer('seq').notNull(),
+    processedAt: integer('processed_at').notNull(),
+    /** The delivery attempt that was acked, from 1. */
+    delivery: integer('delivery').notNull().default(1),
+  },
+  (t) => [primaryKey({ columns: [t.consumer, t.seq] })],
+);
+
+/** Messages a consumer gave up on after EVENTBUS_MAX_DELIVERIES attempts, with a copy of the message. */
+export const deadLetters = sqliteTable(
+  'dead_letters',
+  {
+    id: integer('id').primaryKey({ autoIncrement: true }),
+    consumer: text('consumer').notNull(),
+    seq: integer('seq').notNull(),
+    topic: text('topic').notNull(),
+    payload: text('payload').notNull(),
+    metadata: text('metadata').notNull(),
+    reason: text('reason').notNull(),
+    deliveries: integer('deliveries').notNull(),
+    deadAt: integer('dead_at').notNull(),
+  },
+  (t) => [index('dead_letters_consumer_seq').on(t.consumer, t.seq)],
+);

@@ -1,0 +1,100 @@
+// The one narrow interface the core uses to reach storage. SQLite implements it today (sqlite-store.ts);
+// a PostgreSQL implementation, for several brokers sharing one database, can follow behind the same shape,
+// which is why everything that may touch the disk returns a promise.
+import type { ResultAsync } from 'neverthrow';
+import type { BrokerError } from '../errors.js';
+import type { MessageStatus, StoredMessage } from '../core/types.js';
+
+/** One message to append; the core has already validated it and built its metadata. */
+export interface AppendRow {
+  readonly topic: string;
+  readonly payload: string;
+  readonly messageId: string | null;
+  readonly metadata: string;
+  readonly ttlSeconds: number;
+  readonly orderingKey: string | null;
+  readonly createdAt: number;
+}
+
+export interface Appended {
+  readonly seq: number;
+  /** The row's messageId was already stored: nothing was written and `seq` is the original's. */
+  readonly duplicate: boolean;
+}
+
+export interface ConsumerRecord {
+  readonly id: string;
+  readonly address: string | null;
+  readonly patterns: readonly string[];
+  /** Ack floor: every matching message with seq <= position is acked or dead-lettered. */
+  readonly position: number;
+  /** JSON text of the content filter, or null. */
+  readonly filter: string | null;
+  readonly rewoundAt: number;
+  readonly createdAt: number;
+  readonly updatedAt: number;
+}
+
+export interface AckRecord {
+  readonly consumer: string;
+  readonly seq: number;
+  readonly delivery: number;
+  readonly at: number;
+}
+
+export interface DeadLetterRecord {
+  readonly consumer: string;
+  readonly message: StoredMessage;
+  readonly reason: string;
+  readonly deliveries: number;
+  readonly at: number;
+}
+
+/** What a consumer's stream has done since the last flush; written in one transaction. */
+export interface ProgressBatch {
+  readonly acks: readonly AckRecord[];
+  readonly deadLetters: readonly DeadLetterRecord[];
+  readonly positions: ReadonlyMap<string, number>;
+  /** Messages every matching durable consumer has now acked. */
+  readonly processed: readonly number[];
+  /** Messages some consumer dead-lettered. */
+  readonly dead: readonly number[];
+}
+
+export interface MessageHeader {
+  readonly seq: number;
+  readonly topic: string;
+  readonly createdAt: number;
+}
+
+export type StorageError = BrokerError<'UNAVAILABLE'>;
+
+export interface EventStore {
+  /** Appends the rows, in order, in one durable transaction: all are stored or none. */
+  append(rows: readonly AppendRow[]): ResultAsync<Appended[], StorageError>;
+  /** The highest seq ever assigned (0 for a new log); never goes down, even when rows are deleted. */
+  lastSeq(): number;
+  /** Up to `limit` messages with seq >= fromSeq, in seq order; only `topic`'s when given. */
+  read(fromSeq: number, limit: number, topic?: string): Promise<StoredMessage[]>;
+  /** The first seq committed at or after `timeMs`, or lastSeq() + 1 when there is none. */
+  seqAtTime(timeMs: number): Promise<number>;
+
+  listConsumers(): Promise<ConsumerRecord[]>;
+  saveConsumer(record: ConsumerRecord): Promise<void>;
+  deleteConsumer(id: string): Promise<void>;
+  /** Seqs above `afterSeq` that `consumer` acked at or after `sinceMs` (out-of-order acks above its floor). */
+  processedAbove(consumer: string, afterSeq: number, sinceMs: number): Promise<number[]>;
+  recordProgress(batch: ProgressBatch): ResultAsync<void, StorageError>;
+  setStatus(seqs: readonly number[], status: MessageStatus): Promise<void>;
+  deadLetterCount(consumer: string): Promise<number>;
+
+  /** Message counts per topic, for stats and count-based retention. */
+  topicCounts(): Promise<Map<string, number>>;
+  /** Deletes up to `limit` messages whose TTL has passed at `nowMs`; returns their topics. */
+  deleteExpired(nowMs: number, limit: number): Promise<string[]>;
+  /** Oldest-first headers after `afterSeq`, for the age and count rules. */
+  readHeaders(afterSeq: number, limit: number): Promise<MessageHeader[]>;
+  deleteSeqs(seqs: readonly number[]): Promise<void>;
+
+  close(): void;
+}

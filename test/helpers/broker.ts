@@ -1,0 +1,53 @@
+// A broker on a fresh database in its own temp directory, for tests. Short timeouts so that redelivery and
+// retention can be observed in milliseconds.
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Broker, type BrokerConfig } from '../../src/core/broker.js';
+import { silentLogger } from '../../src/logger.js';
+
+export function testBrokerConfig(dbPath: string, overrides: Partial<BrokerConfig> = {}): BrokerConfig {
+  return {
+    dbPath,
+    sync: 'normal',
+    defaultTtlSeconds: 0,
+    ackTimeoutMs: 30_000,
+    maxDeliveries: 10,
+    maxInFlight: 256,
+    maxPayloadBytes: 1_048_576,
+    retention: [],
+    retentionIntervalMs: 60_000,
+    ...overrides,
+  };
+}
+
+export interface TestDir {
+  readonly dir: string;
+  readonly dbPath: string;
+  cleanup(): Promise<void>;
+}
+
+export async function tempDir(): Promise<TestDir> {
+  const dir = await mkdtemp(join(tmpdir(), 'eventbus-'));
+  return { dir, dbPath: join(dir, 'bus.db'), cleanup: () => rm(dir, { recursive: true, force: true }) };
+}
+
+export async function openBroker(dbPath: string, overrides: Partial<BrokerConfig> = {}, now?: () => number): Promise<Broker> {
+  const opened = await Broker.open(testBrokerConfig(dbPath, overrides), silentLogger, now ? { now } : {});
+  if (opened.isErr()) throw new Error(opened.error.message);
+  return opened.value;
+}
+
+/** A broker in a temp dir; stop() closes it and removes the directory. */
+export async function startTestBroker(overrides: Partial<BrokerConfig> = {}): Promise<{ broker: Broker; dir: TestDir; stop(): Promise<void> }> {
+  const dir = await tempDir();
+  const broker = await openBroker(dir.dbPath, overrides);
+  return {
+    broker,
+    dir,
+    stop: async () => {
+      await broker.close();
+      await dir.cleanup();
+    },
+  };
+}
