@@ -51,9 +51,16 @@ export interface ConfigError {
   readonly message: string;
 }
 
-const port = z.coerce.number().int().min(0).max(65535);
-const nonNegative = z.coerce.number().int().min(0);
-const positive = z.coerce.number().int().min(1);
+// Digits only before converting: Number('') is 0 (an empty EVENTBUS_HTTP_PORT= would bind a random port),
+// and Number('0x10') or Number('1e3') are not what anyone typing a setting means.
+const wholeNumber = z
+  .string()
+  .trim()
+  .regex(/^-?\d+$/, 'expected a whole number')
+  .transform((digits) => Number(digits));
+const port = wholeNumber.pipe(z.number().min(0).max(65535));
+const nonNegative = wholeNumber.pipe(z.number().min(0));
+const positive = wholeNumber.pipe(z.number().min(1));
 
 /**
  * Every setting: its environment variable (the CLI flag is derived from it), default and schema.

@@ -5,7 +5,7 @@ import { err, errAsync, ok, ResultAsync, type Result } from 'neverthrow';
 import type { Config } from '../config.js';
 import { brokerError, type BrokerError } from '../errors.js';
 import type { Logger } from '../logger.js';
-import { openDb, type StoreOpenError } from '../store/db.js';
+import type { StoreOpenError } from '../store/db.js';
 import { SqliteStore } from '../store/sqlite-store.js';
 import type { ConsumerRecord, EventStore } from '../store/store.js';
 import { Committer, type PendingRow } from './committer.js';
@@ -100,7 +100,7 @@ export class Broker {
   readonly #storedDeadLetters = new Map<string, number>();
   readonly #statsTimer: NodeJS.Timeout;
   /** Subscriptions answered but not attached yet (see subscribe). */
-  readonly #pendingAttach = new Set<string>();
+  readonly #pendingAttach = new Map<string, Stream>();
   #nextSubscription = 1;
   #closed = false;
 
@@ -110,9 +110,9 @@ export class Broker {
     logger: Logger,
     options: { now?: () => number } = {},
   ): Promise<Result<Broker, StoreOpenError>> {
-    const opened = openDb({ path: config.dbPath, sync: config.sync });
+    const opened = await SqliteStore.open({ path: config.dbPath, sync: config.sync });
     if (opened.isErr()) return err(opened.error);
-    const store = new SqliteStore(opened.value);
+    const store = opened.value;
     const broker = new Broker(config, store, logger, options.now ?? Date.now);
     await broker.#restore();
     return ok(broker);
@@ -187,7 +187,7 @@ export class Broker {
         : this.#durableStream(options.consumer, patterns, filter, filterJson, options.start);
     return streamReady.map((stream) => {
       // Attach on the next macrotask, so the caller has answered "subscribed" before a delivery reaches it.
-      this.#pendingAttach.add(id);
+      this.#pendingAttach.set(id, stream);
       setImmediate(() => {
         if (!this.#pendingAttach.delete(id) || this.#closed) return;
         this.#dispatcher.attach(stream, id, sink, maxInFlight, options.group);
@@ -213,7 +213,12 @@ export class Broker {
   }
 
   unsubscribe(subscriptionId: string): Result<void, UnknownSubscription> {
-    if (this.#pendingAttach.delete(subscriptionId)) return ok(undefined);
+    const pending = this.#pendingAttach.get(subscriptionId);
+    if (pending !== undefined) {
+      this.#pendingAttach.delete(subscriptionId);
+      if (!pending.isDurable) this.#dispatcher.discard(pending);
+      return ok(undefined);
+    }
     return this.#dispatcher.detach(subscriptionId)
       ? ok(undefined)
       : err(brokerError('UNKNOWN_SUBSCRIPTION', `no subscription ${subscriptionId}`));
@@ -324,12 +329,13 @@ export class Broker {
     if (this.#closed) return;
     this.#closed = true;
     this.#committer.close();
-    // Let the last commit's callers and subscribers hear about it before the subscriptions end.
+    // Let the last commits' callers and subscribers hear about them before the subscriptions end.
+    await this.#committer.drained();
     await new Promise((resolve) => setImmediate(resolve));
     clearInterval(this.#statsTimer);
     this.#retention.stop();
-    this.#dispatcher.close();
-    this.#store.close();
+    await this.#dispatcher.close();
+    await this.#store.close();
   }
 
   async #restore(): Promise<void> {
@@ -358,7 +364,10 @@ export class Broker {
     const record = this.#records.get(id);
     if (stream === undefined || record === undefined) {
       return ResultAsync.fromSafePromise(this.#startSeq(start)).andThen((seq) =>
-        this.#createDurable(id, null, patterns, { filter, json: filterJson }, seq),
+        // Another subscribe may have created the consumer while the start was looked up: join it.
+        this.#dispatcher.durable(id) !== undefined
+          ? this.#durableStream(id, patterns, filter, filterJson, undefined)
+          : this.#createDurable(id, null, patterns, { filter, json: filterJson }, seq),
       );
     }
     const samePatterns = patterns.length === stream.patterns.length && patterns.every((p) => stream.patterns.includes(p));
@@ -401,7 +410,7 @@ export class Broker {
     // Flush first, so acks from before the rewind carry an earlier time than rewoundAt.
     this.#dispatcher.flush();
     stream.rewind(seq);
-    stream.takeFloorChange();
+    this.#dispatcher.touch(stream); // the new position is written with the next progress batch
     const now = Math.max(this.#now(), record.rewoundAt + 1);
     return this.#persist({ ...record, rewoundAt: now }, stream);
   }

@@ -29,6 +29,8 @@ export class Committer {
   readonly #onCommit: (messages: StoredMessage[]) => void;
   #waiters: Waiter[] = [];
   #scheduled = false;
+  /** A transaction is being written; arrivals wait for it and share the next one. */
+  #writing = false;
   #lastCreatedAt = 0;
   #closed = false;
 
@@ -49,18 +51,21 @@ export class Committer {
     return new ResultAsync(done.then((r) => (Array.isArray(r) ? ok(r) : err(r))));
   }
 
-  /** Commits what is queued, then refuses new appends. */
+  /** Refuses new appends; what is queued is still committed. */
   close(): void {
-    if (this.#waiters.length > 0) this.#flush();
     this.#closed = true;
+  }
+
+  /** Resolves once every queued append has been committed (or failed). */
+  async drained(): Promise<void> {
+    while (this.#writing || this.#waiters.length > 0) await new Promise((resolve) => setImmediate(resolve));
   }
 
   #flush(): void {
     this.#scheduled = false;
-    while (this.#waiters.length > 0) {
-      const group = this.#takeGroup();
-      this.#commit(group);
-    }
+    if (this.#writing || this.#waiters.length === 0) return;
+    this.#writing = true;
+    this.#commit(this.#takeGroup());
   }
 
   #takeGroup(): Waiter[] {
@@ -110,10 +115,17 @@ export class Committer {
           offset += w.rows.length;
         }
         if (fresh.length > 0) this.#onCommit(fresh);
+        this.#next();
       },
       (e) => {
         for (const w of group) w.resolve(e);
+        this.#next();
       },
     );
+  }
+
+  #next(): void {
+    this.#writing = false;
+    this.#flush();
   }
 }

@@ -20,6 +20,13 @@ export interface DispatcherOptions {
 const PROGRESS_FLUSH_MS = 20;
 // ...but a burst of acks is written at once rather than held in memory.
 const PROGRESS_FLUSH_ROWS = 2048;
+// Acks waiting for the writer beyond this make durable streams pause: a consumer that acks faster than
+// the disk can record it slows down to the disk instead of growing the broker's memory.
+const MAX_PENDING_ACKS = 32_768;
+// The status column is bookkeeping for people reading the table: each update rewrites a message row, so
+// it runs in the background at a bounded rate (here up to ~80k rows/s) instead of slowing consumers down.
+const STATUS_FLUSH_MS = 50;
+const STATUS_FLUSH_ROWS = 4096;
 
 export class Dispatcher implements StreamHost {
   readonly store: EventStore;
@@ -36,8 +43,12 @@ export class Dispatcher implements StreamHost {
   #processed: number[] = [];
   #dead: number[] = [];
   readonly #touched = new Set<Stream>();
+  /** Durable streams that paused because too many acks were waiting for the writer. */
+  readonly #waitingForWriter = new Set<Stream>();
+  #progressWriting = false;
   #flushTimer: NodeJS.Timeout | undefined;
   readonly #deadlineTimer: NodeJS.Timeout;
+  readonly #statusTimer: NodeJS.Timeout;
   /** Dead letters per consumer since start-up, on top of what the store counted. */
   readonly deadLetterCounts = new Map<string, number>();
 
@@ -51,6 +62,7 @@ export class Dispatcher implements StreamHost {
     // Deadlines are checked a few times per ack timeout: a redelivery is late by at most a quarter of it.
     const tickMs = Math.min(250, Math.max(5, Math.floor(options.ackTimeoutMs / 4)));
     this.#deadlineTimer = setInterval(() => this.#expireDeadlines(), tickMs).unref();
+    this.#statusTimer = setInterval(() => void this.#writeStatuses(STATUS_FLUSH_ROWS), STATUS_FLUSH_MS).unref();
   }
 
   head(): number {
@@ -126,12 +138,15 @@ export class Dispatcher implements StreamHost {
     this.#members.delete(id);
     const { stream, member } = entry;
     stream.removeMember(member);
-    if (!stream.isDurable) {
-      for (const p of stream.patterns) this.#byPattern.remove(p, stream);
-      stream.close();
-    }
+    if (!stream.isDurable) this.discard(stream);
     if (reason !== undefined) member.sink.closed?.(reason);
     return true;
+  }
+
+  /** Ends an ephemeral stream. */
+  discard(stream: Stream): void {
+    for (const p of stream.patterns) this.#byPattern.remove(p, stream);
+    stream.close();
   }
 
   subscription(id: string): { stream: Stream; member: Member } | undefined {
@@ -165,10 +180,18 @@ export class Dispatcher implements StreamHost {
     });
   }
 
-  /** Writes pending acks, dead letters, positions and statuses now. */
+  /** True when durable streams should take no new message until the writer catches up. */
+  isSaturated(stream: Stream): boolean {
+    if (this.#acks.length < MAX_PENDING_ACKS) return false;
+    this.#waitingForWriter.add(stream);
+    return true;
+  }
+
+  /** Writes pending acks, dead letters and positions: now, or right after the write in progress. */
   flush(): void {
     if (this.#flushTimer !== undefined) clearTimeout(this.#flushTimer);
     this.#flushTimer = undefined;
+    if (this.#progressWriting) return; // the write in progress flushes again when it is done
     const positions = new Map<string, number>();
     for (const stream of this.#touched) {
       const floor = stream.takeFloorChange();
@@ -176,15 +199,35 @@ export class Dispatcher implements StreamHost {
     }
     this.#touched.clear();
     if (this.#acks.length + this.#deadLetters.length + positions.size === 0) return;
-    const batch = { acks: this.#acks, deadLetters: this.#deadLetters, positions, processed: this.#processed, dead: this.#dead };
+    const batch = { acks: this.#acks, deadLetters: this.#deadLetters, positions, dead: this.#dead };
     this.#acks = [];
     this.#deadLetters = [];
-    this.#processed = [];
     this.#dead = [];
-    void this.store.recordProgress(batch).mapErr((e) => {
-      // Positions stay where they were on disk: after a restart these messages are delivered again.
-      this.#log.error('could not record acks; they will be redelivered after a restart', { reason: e.reason });
-    });
+    this.#progressWriting = true;
+    void this.store
+      .recordProgress(batch)
+      .mapErr((e) => {
+        // Positions stay where they were on disk: after a restart these messages are delivered again.
+        this.#log.error('could not record acks; they will be redelivered after a restart', { reason: e.reason });
+      })
+      .then(() => {
+        this.#progressWriting = false;
+        if (this.#acks.length > 0 || this.#touched.size > 0) this.flush();
+        if (this.#acks.length < MAX_PENDING_ACKS) {
+          const waiting = [...this.#waitingForWriter];
+          this.#waitingForWriter.clear();
+          for (const stream of waiting) stream.kick();
+        }
+      });
+  }
+
+  /** Resolves when every ack taken so far is written. */
+  async drainProgress(): Promise<void> {
+    this.flush();
+    while (this.#progressWriting || this.#acks.length > 0) {
+      await new Promise((resolve) => setImmediate(resolve));
+      this.flush();
+    }
   }
 
   /** Records a position change that came from outside the ack path (a rewind). */
@@ -193,10 +236,12 @@ export class Dispatcher implements StreamHost {
     this.#scheduleFlush();
   }
 
-  close(): void {
+  async close(): Promise<void> {
     clearInterval(this.#deadlineTimer);
+    clearInterval(this.#statusTimer);
     for (const id of [...this.#members.keys()]) this.detach(id, 'broker is shutting down');
-    this.flush();
+    await this.drainProgress();
+    await this.#writeStatuses(Infinity);
     for (const stream of this.#durable.values()) stream.close();
   }
 
@@ -214,6 +259,13 @@ export class Dispatcher implements StreamHost {
       return;
     }
     this.#flushTimer ??= setTimeout(() => this.flush(), PROGRESS_FLUSH_MS);
+  }
+
+  async #writeStatuses(maxRows: number): Promise<void> {
+    if (this.#processed.length === 0) return;
+    const seqs = this.#processed.length <= maxRows ? this.#processed : this.#processed.slice(0, maxRows);
+    this.#processed = this.#processed.length <= maxRows ? [] : this.#processed.slice(maxRows);
+    await this.store.markProcessed(seqs);
   }
 
   #expireDeadlines(): void {

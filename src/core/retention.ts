@@ -21,8 +21,13 @@ export class Retention {
   readonly #timer: NodeJS.Timeout;
   #running = false;
   #stopped = false;
-  /** Where the rule scan stopped last tick: a big log is covered across ticks, then the scan wraps. */
-  #rulesScanAfter = 0;
+  /** Where the age scan stopped last tick: a big log is covered across ticks, then the scan wraps. */
+  #ageScanAfter = 0;
+  /**
+   * Where a count sweep stopped with messages still to drop. Every matching row before it is already gone,
+   * so resuming there still removes the oldest first; it resets when a sweep finishes.
+   */
+  #countScanAfter = 0;
 
   constructor(deps: {
     store: EventStore;
@@ -84,7 +89,8 @@ export class Retention {
     const newestAgeCutoff = Math.max(...this.#rules.map((r) => (r.maxAgeMs === undefined ? -Infinity : now - r.maxAgeMs)));
     if (excess.every((n) => n === 0) && newestAgeCutoff === -Infinity) return 0;
     let removed = 0;
-    let after = excess.some((n) => n > 0) ? 0 : this.#rulesScanAfter; // count rules drop the oldest first
+    const counting = excess.some((n) => n > 0);
+    let after = counting ? this.#countScanAfter : this.#ageScanAfter;
     for (let i = 0; i < MAX_BATCHES_PER_TICK && !this.#stopped; i++) {
       const headers = await this.#store.readHeaders(after, RETENTION_BATCH_ROWS);
       if (headers.length === 0) {
@@ -119,7 +125,8 @@ export class Retention {
       }
       await yieldToEventLoop();
     }
-    this.#rulesScanAfter = after;
+    if (counting) this.#countScanAfter = excess.some((n) => n > 0) ? after : 0;
+    else this.#ageScanAfter = after;
     return removed;
   }
 }

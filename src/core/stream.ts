@@ -22,6 +22,8 @@ export interface StreamHost {
   resolved(stream: Stream, seq: number, outcome: Resolution): void;
   /** A failure reading the log: the stream stops until kicked again. */
   readFailed(stream: Stream, error: unknown): void;
+  /** Too many acks wait for the disk: take nothing new; the host kicks the stream when it may go on. */
+  isSaturated(stream: Stream): boolean;
 }
 
 export type Resolution =
@@ -63,6 +65,8 @@ export class Stream {
   readonly #ackedAhead: Set<number>;
   readonly #keyOwners = new Map<string, { member: Member | null; count: number }>();
   #savedFloor: number;
+  /** Nothing below this seq is delivered: a start or rewind point may lie past the head. */
+  #minSeq: number;
 
   constructor(init: {
     key: string;
@@ -81,6 +85,7 @@ export class Stream {
     this.#filter = init.filter;
     this.#cursor = init.startSeq;
     this.#savedFloor = init.startSeq - 1;
+    this.#minSeq = init.startSeq;
     this.#ackedAhead = new Set(init.ackedAhead ?? []);
   }
 
@@ -127,7 +132,10 @@ export class Stream {
   rewind(seq: number): void {
     this.#detach();
     this.#cursor = seq;
+    this.#minSeq = seq;
     this.#ackedAhead.clear();
+    // Deliveries at or after `seq` are read again from the log; forgetting them sends each once.
+    for (const [s, u] of [...this.#unacked]) if (s >= seq) this.#settle(s, u);
     this.kick();
   }
 
@@ -252,10 +260,12 @@ export class Stream {
   }
 
   #offer(message: StoredMessage): 'taken' | 'skipped' | 'blocked' {
+    if (message.seq < this.#minSeq) return 'skipped';
     if (this.#exactTopic === undefined && !this.matches(message.topic)) return 'skipped';
     if (this.#ackedAhead.delete(message.seq)) return 'skipped';
     if (message.ttlSeconds > 0 && message.createdAt + message.ttlSeconds * 1000 <= this.#host.now()) return 'skipped';
     if (this.#filter !== undefined && !this.#filter(message)) return 'skipped';
+    if (this.isDurable && this.#host.isSaturated(this)) return 'blocked';
     const member = this.#chooseMember(message.orderingKey);
     if (member === undefined) return 'blocked';
     this.#send(member, { message, member, delivery: 1, due: 0 });
@@ -302,7 +312,7 @@ export class Stream {
   #settle(seq: number, u: Unacked): void {
     this.#unacked.delete(seq);
     if (u.member !== null) u.member.inFlight--;
-    else this.#retries = this.#retries.filter((r) => r !== u);
+    if (this.#retries.length > 0) this.#retries = this.#retries.filter((r) => r !== u);
     const key = u.message.orderingKey;
     if (key !== null) {
       const owner = this.#keyOwners.get(key);
@@ -322,7 +332,7 @@ export class Stream {
       return;
     }
     u.due = due;
-    this.#retries.push(u);
+    if (!this.#retries.includes(u)) this.#retries.push(u); // a second nack moves it, never doubles it
     this.#retries.sort(byDueThenSeq);
   }
 

@@ -8,6 +8,7 @@ import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { err, ok, type Result } from 'neverthrow';
 import type { SyncMode } from '../config.js';
+import { applyPragmas } from './pragmas.js';
 import * as schema from './schema.js';
 
 export type Db = BetterSQLite3Database<typeof schema>;
@@ -32,11 +33,6 @@ export interface OpenOptions {
 // Resolves to <repo>/drizzle from both src/store (tsx, tests) and dist/store (npm start).
 const MIGRATIONS = fileURLToPath(new URL('../../drizzle', import.meta.url));
 
-// A writer that finds the file locked (a user's long read in the sqlite3 shell, a checkpoint) waits this
-// long before the publish fails with UNAVAILABLE; long enough to ride out a checkpoint, short enough that
-// a publisher gets an answer.
-const BUSY_TIMEOUT_MS = 5000;
-
 export function openDb(options: OpenOptions): Result<OpenedDb, StoreOpenError> {
   const path = resolve(options.path);
   try {
@@ -49,12 +45,7 @@ export function openDb(options: OpenOptions): Result<OpenedDb, StoreOpenError> {
   let sqlite: Database.Database | undefined;
   try {
     sqlite = new Database(path);
-    sqlite.pragma('journal_mode = WAL');
-    sqlite.pragma(`synchronous = ${options.sync === 'full' ? 'FULL' : 'NORMAL'}`);
-    sqlite.pragma(`busy_timeout = ${BUSY_TIMEOUT_MS}`);
-    // The WAL is checkpointed by SQLite every ~4 MB; bigger would make readers slower, smaller would fsync the
-    // main file more often under load.
-    sqlite.pragma('wal_autocheckpoint = 1000');
+    applyPragmas(sqlite, options.sync);
     const db = drizzle(sqlite, { schema });
     migrate(db, { migrationsFolder: MIGRATIONS });
     const opened = sqlite;

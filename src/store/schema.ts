@@ -49,7 +49,7 @@ export const consumers = sqliteTable('consumers', {
   updatedAt: integer('updated_at').notNull(),
 });
 
-/** Which consumer acked which message, and when. */
+/** Which consumer acked which message, and when. WITHOUT ROWID, by the custom migration 0001. */
 export const processedMessages = sqliteTable(
   'processed_messages',
   {

@@ -1,12 +1,13 @@
-// EventStore over one SQLite file. Every write is one synchronous better-sqlite3 transaction (never open
-// across an await); storage failures a user can cause (disk full, read-only file, a lock held too long)
-// become UNAVAILABLE, anything else is a bug and is thrown.
-import Database from 'better-sqlite3';
+// EventStore over one SQLite file: reads on the main thread's connection, every write on the writer
+// thread's (writer-thread.ts), in the order they were asked for. Storage failures a user can cause (disk
+// full, read-only file, a lock held too long) become UNAVAILABLE; anything else is a bug and is thrown.
+import type Database from 'better-sqlite3';
 import { err, ok, ResultAsync, type Result } from 'neverthrow';
+import type { SyncMode } from '../config.js';
+import type { StoredMessage } from '../core/types.js';
 import { brokerError } from '../errors.js';
-import type { MessageStatus, StoredMessage } from '../core/types.js';
-import type { OpenedDb } from './db.js';
-import { makeQueries, type Queries } from './queries.js';
+import { openDb, type OpenedDb, type StoreOpenError } from './db.js';
+import { makeReadQueries, toStoredMessage, type MessageRow, type ReadQueries } from './read-queries.js';
 import type {
   AppendRow,
   Appended,
@@ -16,9 +17,12 @@ import type {
   ProgressBatch,
   StorageError,
 } from './store.js';
+import { WriteError, WriterThread } from './writer-thread.js';
+
+const STORAGE_CODES = /^SQLITE_(FULL|IOERR|READONLY|BUSY|LOCKED|CANTOPEN)/;
 
 function storageError(e: unknown): StorageError {
-  if (e instanceof Database.SqliteError && /^SQLITE_(FULL|IOERR|READONLY|BUSY|LOCKED|CANTOPEN)/.test(e.code)) {
+  if (e instanceof WriteError && e.code !== undefined && STORAGE_CODES.test(e.code)) {
     return brokerError('UNAVAILABLE', `storage unavailable (${e.code})`, e);
   }
   throw e;
@@ -26,65 +30,40 @@ function storageError(e: unknown): StorageError {
 
 export class SqliteStore implements EventStore {
   readonly #opened: OpenedDb;
-  readonly #q: Queries;
+  readonly #q: ReadQueries;
+  readonly #writer: WriterThread;
   #lastSeq: number;
-  readonly #appendTx: Database.Transaction<(rows: readonly AppendRow[]) => Appended[]>;
-  readonly #progressTx: Database.Transaction<(batch: ProgressBatch) => void>;
-  readonly #statusTx: Database.Transaction<(seqs: readonly number[], status: MessageStatus) => void>;
-  readonly #deleteTx: Database.Transaction<(seqs: readonly number[]) => void>;
 
-  constructor(opened: OpenedDb) {
+  private constructor(opened: OpenedDb, writer: WriterThread) {
     this.#opened = opened;
-    const q = (this.#q = makeQueries(opened.sqlite, opened.db));
-    this.#lastSeq = (q.lastSeq.get() as number | undefined) ?? 0;
-    const { sqlite } = opened;
-    this.#appendTx = sqlite.transaction((rows: readonly AppendRow[]) => {
-      const out: Appended[] = new Array(rows.length);
-      for (let i = 0; i < rows.length; i++) {
-        const r = rows[i]!;
-        if (r.messageId === null) {
-          const info = q.insertMessage.run(null, r.topic, r.payload, r.metadata, r.ttlSeconds, r.orderingKey, r.createdAt);
-          out[i] = { seq: Number(info.lastInsertRowid), duplicate: false };
-          continue;
-        }
-        const info = q.insertMessageOnce.run(r.messageId, r.topic, r.payload, r.metadata, r.ttlSeconds, r.orderingKey, r.createdAt);
-        out[i] =
-          info.changes === 1
-            ? { seq: Number(info.lastInsertRowid), duplicate: false }
-            : { seq: q.seqOfMessageId.get(r.messageId) as number, duplicate: true };
-      }
-      return out;
-    });
-    this.#progressTx = sqlite.transaction((batch: ProgressBatch) => {
-      for (const a of batch.acks) q.insertProcessed.run(a.consumer, a.seq, a.at, a.delivery);
-      for (const d of batch.deadLetters) {
-        const m = d.message;
-        q.insertDeadLetter.run(d.consumer, m.seq, m.topic, m.payload, m.metadata, d.reason, d.deliveries, d.at);
-      }
-      const now = Date.now();
-      for (const [consumer, position] of batch.positions) q.setPosition.run(position, now, consumer);
-      for (const seq of batch.processed) q.markProcessed.run(seq);
-      for (const seq of batch.dead) q.setStatus.run('dead', seq);
-    });
-    this.#statusTx = sqlite.transaction((seqs: readonly number[], status: MessageStatus) => {
-      for (const seq of seqs) q.setStatus.run(status, seq);
-    });
-    this.#deleteTx = sqlite.transaction((seqs: readonly number[]) => {
-      for (const seq of seqs) q.deleteSeq.run(seq);
-    });
+    this.#writer = writer;
+    this.#q = makeReadQueries(opened.sqlite, opened.db);
+    this.#lastSeq = (this.#q.lastSeq.get() as number | undefined) ?? 0;
   }
 
-  /** The underlying connection, for embedders that write their own tables in the broker's transactions. */
+  /** Opens the file (lock, pragmas, migrations) and starts the writer thread. */
+  static async open(options: { path: string; sync: SyncMode }): Promise<Result<SqliteStore, StoreOpenError>> {
+    const opened = openDb(options);
+    if (opened.isErr()) return err(opened.error);
+    try {
+      const writer = await WriterThread.start(opened.value.path, options.sync);
+      return ok(new SqliteStore(opened.value, writer));
+    } catch (e) {
+      opened.value.close();
+      return err({ kind: 'unwritable', message: `EVENTBUS_DB: cannot start the writer: ${(e as Error).message}` });
+    }
+  }
+
+  /** The main thread's connection, for embedders' reads and tools. */
   get sqlite(): Database.Database {
     return this.#opened.sqlite;
   }
 
   append(rows: readonly AppendRow[]): ResultAsync<Appended[], StorageError> {
-    const result = this.#tryWrite(() => this.#appendTx.immediate(rows));
-    if (result.isOk()) {
-      for (const a of result.value) if (a.seq > this.#lastSeq) this.#lastSeq = a.seq;
-    }
-    return new ResultAsync(Promise.resolve(result));
+    return this.#write(this.#writer.call('append', rows)).map((appended) => {
+      for (const a of appended) if (a.seq > this.#lastSeq) this.#lastSeq = a.seq;
+      return appended;
+    });
   }
 
   lastSeq(): number {
@@ -92,14 +71,17 @@ export class SqliteStore implements EventStore {
   }
 
   async read(fromSeq: number, limit: number, topic?: string): Promise<StoredMessage[]> {
-    return (
+    const rows = (
       topic === undefined ? this.#q.readFrom.all(fromSeq, limit) : this.#q.readTopicFrom.all(topic, fromSeq, limit)
-    ) as StoredMessage[];
+    ) as MessageRow[];
+    const out: StoredMessage[] = new Array(rows.length);
+    for (let i = 0; i < rows.length; i++) out[i] = toStoredMessage(rows[i]!);
+    return out;
   }
 
   async seqAtTime(timeMs: number): Promise<number> {
     // Binary search over seq: created_at is monotonic along seq, and this needs no index on created_at.
-    let lo = ((this.#q.minSeqStored.get() as number | null) ?? this.#lastSeq + 1);
+    let lo = (this.#q.minSeqStored.get() as number | null) ?? this.#lastSeq + 1;
     let hi = ((this.#q.maxSeqStored.get() as number | null) ?? 0) + 1;
     while (lo < hi) {
       const mid = Math.floor((lo + hi) / 2);
@@ -116,11 +98,11 @@ export class SqliteStore implements EventStore {
   }
 
   async saveConsumer(record: ConsumerRecord): Promise<void> {
-    this.#q.upsertConsumer.run({ ...record, patterns: JSON.stringify(record.patterns) });
+    await this.#writer.call('saveConsumer', record);
   }
 
   async deleteConsumer(id: string): Promise<void> {
-    this.#q.deleteConsumer.run({ id });
+    await this.#writer.call('deleteConsumer', id);
   }
 
   async processedAbove(consumer: string, afterSeq: number, sinceMs: number): Promise<number[]> {
@@ -128,11 +110,11 @@ export class SqliteStore implements EventStore {
   }
 
   recordProgress(batch: ProgressBatch): ResultAsync<void, StorageError> {
-    return new ResultAsync(Promise.resolve(this.#tryWrite(() => this.#progressTx.immediate(batch))));
+    return this.#write(this.#writer.call('progress', batch));
   }
 
-  async setStatus(seqs: readonly number[], status: MessageStatus): Promise<void> {
-    this.#tryWrite(() => this.#statusTx.immediate(seqs, status));
+  async markProcessed(seqs: readonly number[]): Promise<void> {
+    await this.#write(this.#writer.call('markProcessed', seqs));
   }
 
   async deadLetterCount(consumer: string): Promise<number> {
@@ -144,8 +126,7 @@ export class SqliteStore implements EventStore {
   }
 
   async deleteExpired(nowMs: number, limit: number): Promise<string[]> {
-    const r = this.#tryWrite(() => this.#q.deleteExpired.all(nowMs, limit) as string[]);
-    return r.isOk() ? r.value : [];
+    return (await this.#write(this.#writer.call('deleteExpired', nowMs, limit))).unwrapOr([]);
   }
 
   async readHeaders(afterSeq: number, limit: number): Promise<MessageHeader[]> {
@@ -153,18 +134,16 @@ export class SqliteStore implements EventStore {
   }
 
   async deleteSeqs(seqs: readonly number[]): Promise<void> {
-    this.#tryWrite(() => this.#deleteTx.immediate(seqs));
+    await this.#write(this.#writer.call('deleteSeqs', seqs));
   }
 
-  close(): void {
+  /** Waits for every queued write, then closes the writer and the main connection. */
+  async close(): Promise<void> {
+    await this.#writer.close();
     this.#opened.close();
   }
 
-  #tryWrite<T>(write: () => T): Result<T, StorageError> {
-    try {
-      return ok(write());
-    } catch (e) {
-      return err(storageError(e));
-    }
+  #write<T>(pending: Promise<T>): ResultAsync<T, StorageError> {
+    return ResultAsync.fromPromise(pending, storageError);
   }
 }

@@ -3,7 +3,7 @@
 // which is why everything that may touch the disk returns a promise.
 import type { ResultAsync } from 'neverthrow';
 import type { BrokerError } from '../errors.js';
-import type { MessageStatus, StoredMessage } from '../core/types.js';
+import type { StoredMessage } from '../core/types.js';
 
 /** One message to append; the core has already validated it and built its metadata. */
 export interface AppendRow {
@@ -55,8 +55,6 @@ export interface ProgressBatch {
   readonly acks: readonly AckRecord[];
   readonly deadLetters: readonly DeadLetterRecord[];
   readonly positions: ReadonlyMap<string, number>;
-  /** Messages every matching durable consumer has now acked. */
-  readonly processed: readonly number[];
   /** Messages some consumer dead-lettered. */
   readonly dead: readonly number[];
 }
@@ -85,7 +83,8 @@ export interface EventStore {
   /** Seqs above `afterSeq` that `consumer` acked at or after `sinceMs` (out-of-order acks above its floor). */
   processedAbove(consumer: string, afterSeq: number, sinceMs: number): Promise<number[]>;
   recordProgress(batch: ProgressBatch): ResultAsync<void, StorageError>;
-  setStatus(seqs: readonly number[], status: MessageStatus): Promise<void>;
+  /** Marks messages processed; a message already dead stays dead. */
+  markProcessed(seqs: readonly number[]): Promise<void>;
   deadLetterCount(consumer: string): Promise<number>;
 
   /** Message counts per topic, for stats and count-based retention. */
@@ -96,5 +95,6 @@ export interface EventStore {
   readHeaders(afterSeq: number, limit: number): Promise<MessageHeader[]>;
   deleteSeqs(seqs: readonly number[]): Promise<void>;
 
-  close(): void;
+  /** Finishes queued writes, then closes. */
+  close(): Promise<void>;
 }

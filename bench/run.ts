@@ -1,0 +1,257 @@
+// `npm run bench`: the broker's in-process figures beside the raw SQLite limit measured in the same run, so
+// the result is a ratio. A table for people on stdout, one JSON line last; progress on stderr.
+//   --quick           smaller counts (about a minute)
+//   --messages N      messages per publish workload (default 200,000)
+//   --replay N        messages replayed (default 1,000,000)
+//   --sync full|normal  EVENTBUS_SYNC for every workload and its limit (default full, the broker's default)
+import { spawn } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import type { SyncMode } from '../src/config.js';
+import { Broker } from '../src/core/broker.js';
+import { LocalSubscriber } from '../src/core/local-subscriber.js';
+import { silentLogger } from '../src/logger.js';
+import { openDb } from '../src/store/db.js';
+import { messages } from '../src/store/schema.js';
+import { testBrokerConfig } from '../test/helpers/broker.js';
+import { Latencies, now, Progress, rate, round, sleep, table, type Row } from './lib.js';
+
+const { values: args } = parseArgs({
+  options: {
+    quick: { type: 'boolean', default: false },
+    messages: { type: 'string' },
+    replay: { type: 'string' },
+    sync: { type: 'string', default: 'full' },
+  },
+});
+const quick = args.quick ?? false;
+const N = Number(args.messages ?? (quick ? 50_000 : 200_000));
+const REPLAY = Number(args.replay ?? (quick ? 200_000 : 1_000_000));
+const SYNC = args.sync as SyncMode;
+const ROWS_PER_TXN = 256;
+const LATENCY_RATE = 5000;
+const LATENCY_SECONDS = quick ? 3 : 10;
+const PAYLOAD = 'x'.repeat(100);
+const TOPIC = 'bench.events';
+
+const dir = await mkdtemp(join(tmpdir(), 'eventbus-bench-'));
+const rows: Row[] = [];
+const log = (s: string) => process.stderr.write(`${s}\n`);
+
+try {
+  log(`eventbus bench: ${N} msgs per publish workload, ${REPLAY} replayed, sync=${SYNC}, payload ${PAYLOAD.length} B`);
+  const insertLimit = rawInsert(join(dir, 'raw.db'));
+  rows.push({ name: 'raw: prepared INSERT, 256/txn', msgs: N, msgPerSec: insertLimit, vsLimit: 1, note: 'the limit for publishing' });
+  const viaDrizzle = drizzleInsert(join(dir, 'drizzle.db'));
+  rows.push({ name: 'raw: drizzle builder INSERT, 256/txn', msgs: N / 4, msgPerSec: viaDrizzle, vsLimit: viaDrizzle / insertLimit, note: 'why the hot path uses a prepared statement' });
+
+  const broker = await open(join(dir, 'bus.db'));
+  rows.push(await publishSequential(broker, insertLimit));
+  rows.push(await publishConcurrent(broker, insertLimit, 256));
+  rows.push(await publishBatches(broker, insertLimit));
+  rows.push(await latency(broker));
+  await fill(broker, REPLAY);
+  await broker.close();
+
+  const scanLimit = rawScan(join(dir, 'bus.db'));
+  rows.push({ name: 'raw: paged SELECT scan, 512/page', msgs: REPLAY, msgPerSec: scanLimit, vsLimit: 1, note: 'the limit for replay' });
+  rows.push(await replayInChild(join(dir, 'bus.db'), scanLimit));
+} finally {
+  await rm(dir, { recursive: true, force: true });
+}
+
+process.stdout.write(`\n${table(rows)}\n\n`);
+const find = (prefix: string) => rows.find((r) => r.name.startsWith(prefix));
+const targets = {
+  concurrent_publish_vs_limit: { value: round(find('publish, 256 concurrent')?.vsLimit ?? 0, 2), target: '>= 0.5' },
+  replay_vs_limit: { value: round(find('replay')?.vsLimit ?? 0, 2), target: '>= 0.5' },
+  p99_ms_at_5000: { value: find('latency')?.p99, target: '< 5' },
+  replay_rss_mb: { value: find('replay')?.rssMb, target: '< 300' },
+};
+process.stdout.write(`${JSON.stringify({ bench: 'eventbus-core', version: 1, params: { messages: N, replay: REPLAY, sync: SYNC, payloadBytes: PAYLOAD.length }, targets, results: rows })}\n`);
+
+async function open(dbPath: string): Promise<Broker> {
+  const opened = await Broker.open(testBrokerConfig(dbPath, { sync: SYNC, maxInFlight: 1000 }), silentLogger);
+  if (opened.isErr()) throw new Error(opened.error.message);
+  return opened.value;
+}
+
+function metadata(t: number): string {
+  return `{"timestamp":${t},"content_type":"text/plain"}`;
+}
+
+/** Bare better-sqlite3: the same rows, schema and pragmas as the broker, 256 rows per transaction. */
+function rawInsert(dbPath: string): number {
+  const { sqlite, close } = openDb({ path: dbPath, sync: SYNC })._unsafeUnwrap();
+  const insert = sqlite.prepare(
+    `INSERT INTO messages (message_id, topic, payload, metadata, ttl, status, ordering_key, created_at) VALUES (?, ?, ?, ?, ?, 'pending', ?, ?)`,
+  );
+  const tx = sqlite.transaction((t: number) => {
+    for (let i = 0; i < ROWS_PER_TXN; i++) insert.run(null, TOPIC, PAYLOAD, metadata(t), 0, null, t);
+  });
+  const progress = new Progress('raw insert', N);
+  const t0 = now();
+  for (let done = 0; done < N; done += ROWS_PER_TXN) {
+    tx.immediate(Date.now());
+    progress.tick(done);
+  }
+  const ms = now() - t0;
+  close();
+  return rate(N, ms);
+}
+
+function drizzleInsert(dbPath: string): number {
+  const { db, sqlite, close } = openDb({ path: dbPath, sync: SYNC })._unsafeUnwrap();
+  const n = N / 4;
+  const tx = sqlite.transaction((t: number) => {
+    for (let i = 0; i < ROWS_PER_TXN; i++) {
+      db.insert(messages).values({ topic: TOPIC, payload: PAYLOAD, metadata: metadata(t), createdAt: t }).run();
+    }
+  });
+  const t0 = now();
+  for (let done = 0; done < n; done += ROWS_PER_TXN) tx.immediate(Date.now());
+  const ms = now() - t0;
+  close();
+  return rate(n, ms);
+}
+
+async function publishSequential(broker: Broker, limit: number): Promise<Row> {
+  const seconds = quick ? 2 : 5;
+  const progress = new Progress('publish, 1 awaited publisher', 0);
+  const lat = new Latencies();
+  const t0 = now();
+  let n = 0;
+  while (now() - t0 < seconds * 1000) {
+    const s = now();
+    (await broker.publish({ topic: TOPIC, payload: PAYLOAD }))._unsafeUnwrap();
+    lat.add(now() - s);
+    progress.tick(++n);
+  }
+  const ms = now() - t0;
+  const r = rate(n, ms);
+  return { name: 'publish, 1 awaited publisher', msgs: n, msgPerSec: r, vsLimit: r / limit, ...lat.summary(), note: 'one commit (fsync) per message' };
+}
+
+async function publishConcurrent(broker: Broker, limit: number, publishers: number): Promise<Row> {
+  const progress = new Progress(`publish, ${publishers} concurrent`, N);
+  const lat = new Latencies();
+  let next = 0;
+  const t0 = now();
+  async function loop(): Promise<void> {
+    while (next < N) {
+      next++;
+      const s = now();
+      (await broker.publish({ topic: TOPIC, payload: PAYLOAD }))._unsafeUnwrap();
+      lat.add(now() - s);
+      progress.tick(next);
+    }
+  }
+  await Promise.all(Array.from({ length: publishers }, loop));
+  const ms = now() - t0;
+  progress.end(N);
+  const r = rate(N, ms);
+  return { name: `publish, ${publishers} concurrent awaited`, msgs: N, msgPerSec: r, vsLimit: r / limit, ...lat.summary(), note: 'group commit; latency = publish → durable ack' };
+}
+
+async function publishBatches(broker: Broker, limit: number): Promise<Row> {
+  const progress = new Progress('publishBatch(256)', N);
+  const batch = Array.from({ length: ROWS_PER_TXN }, () => ({ topic: TOPIC, payload: PAYLOAD }));
+  const lat = new Latencies();
+  const t0 = now();
+  for (let done = 0; done < N; done += ROWS_PER_TXN) {
+    const s = now();
+    (await broker.publishBatch(batch))._unsafeUnwrap();
+    lat.add(now() - s);
+    progress.tick(done);
+  }
+  const ms = now() - t0;
+  const r = rate(N, ms);
+  return { name: 'publishBatch of 256, awaited', msgs: N, msgPerSec: r, vsLimit: r / limit, ...lat.summary(), note: 'latency per batch' };
+}
+
+/** Publish → delivery to a durable subscriber that acks, at a steady rate. */
+async function latency(broker: Broker): Promise<Row> {
+  const topic = 'bench.latency';
+  const sub = (await LocalSubscriber.open(broker, { pattern: topic, consumer: 'bench-latency', maxInFlight: 1000 }))._unsafeUnwrap();
+  const lat = new Latencies();
+  const total = LATENCY_RATE * LATENCY_SECONDS;
+  let received = 0;
+  const reader = (async () => {
+    for await (const d of sub) {
+      lat.add(now() - Number(d.message.payload.slice(0, 20)));
+      sub.ack(d.message.seq);
+      if (++received === total) return;
+    }
+  })();
+  await sleep(20);
+  const progress = new Progress(`latency at ${LATENCY_RATE} msg/s`, total);
+  const t0 = now();
+  let sent = 0;
+  const pending: Promise<unknown>[] = [];
+  while (sent < total) {
+    const due = Math.min(total, Math.floor(((now() - t0) * LATENCY_RATE) / 1000));
+    while (sent < due) {
+      pending.push(broker.publish({ topic, payload: now().toFixed(3).padStart(20, '0') + PAYLOAD }).match(() => 0, () => 1));
+      sent++;
+    }
+    progress.tick(received);
+    await sleep(1);
+  }
+  await Promise.all(pending);
+  await Promise.race([reader, sleep(10_000)]);
+  sub.close();
+  return { name: `latency, ${LATENCY_RATE} msg/s, durable + ack`, msgs: received, msgPerSec: LATENCY_RATE, ...lat.summary(), note: 'publish call → delivered to subscriber' };
+}
+
+async function fill(broker: Broker, count: number): Promise<void> {
+  const progress = new Progress('filling the log for replay', count);
+  const batch = Array.from({ length: 1024 }, () => ({ topic: 'bench.replay', payload: PAYLOAD }));
+  for (let done = 0; done < count; done += batch.length) {
+    (await broker.publishBatch(count - done < batch.length ? batch.slice(0, count - done) : batch))._unsafeUnwrap();
+    progress.tick(done);
+  }
+}
+
+function rawScan(dbPath: string): number {
+  const { sqlite, close } = openDb({ path: `${dbPath}`, sync: SYNC })._unsafeUnwrap();
+  // The broker's own catch-up query, in the same raw (array) mode, with nothing done per row.
+  const select = sqlite
+    .prepare(
+      `SELECT seq, message_id, topic, payload, metadata, ttl, ordering_key, created_at
+       FROM messages WHERE topic = ? AND seq >= ? ORDER BY seq LIMIT 512`,
+    )
+    .raw();
+  const t0 = now();
+  let from = 0;
+  let n = 0;
+  for (;;) {
+    const page = select.all('bench.replay', from) as [number][];
+    if (page.length === 0) break;
+    n += page.length;
+    from = page[page.length - 1]![0] + 1;
+  }
+  const ms = now() - t0;
+  close();
+  return rate(n, ms);
+}
+
+/** Replay in a fresh process, so its RSS is the broker's alone. */
+function replayInChild(dbPath: string, limit: number): Promise<Row> {
+  const script = fileURLToPath(new URL('./replay-child.ts', import.meta.url));
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, ['--import', 'tsx', script, dbPath, String(REPLAY), SYNC], {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    let out = '';
+    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    child.on('exit', (code) => {
+      if (code !== 0) return reject(new Error(`replay child exited with ${code}`));
+      const { received, ms, rssMb } = JSON.parse(out) as { received: number; ms: number; rssMb: number };
+      const r = rate(received, ms);
+      resolve({ name: 'replay from seq 1, durable, ack each', msgs: received, msgPerSec: r, vsLimit: r / limit, rssMb, note: 'peak RSS of the broker process' });
+    });
+  });
+}

@@ -1,0 +1,48 @@
+// The statements the main thread runs: reads only (catch-up pages, start-up state, retention scans). Every
+// write goes through the writer thread (write-queries.ts). Together with schema.ts these two files are all
+// the SQL the broker runs.
+import type Database from 'better-sqlite3';
+import { eq, sql } from 'drizzle-orm';
+import type { StoredMessage } from '../core/types.js';
+import type { Db } from './db.js';
+import { consumers, deadLetters } from './schema.js';
+
+// Read in raw (array) mode and turned into StoredMessage by toStoredMessage(): better-sqlite3 builds
+// row objects 2.5x slower than arrays plus a literal (measured on a 200k-row scan).
+const MESSAGE_COLUMNS = `seq, message_id, topic, payload, metadata, ttl, ordering_key, created_at`;
+
+export function makeReadQueries(sqlite: Database.Database, db: Db) {
+  return {
+    // AUTOINCREMENT's high-water mark: survives deletion of the newest rows.
+    lastSeq: sqlite.prepare(`SELECT seq FROM sqlite_sequence WHERE name = 'messages'`).pluck(),
+    readFrom: sqlite.prepare(`SELECT ${MESSAGE_COLUMNS} FROM messages WHERE seq >= ? ORDER BY seq LIMIT ?`).raw(),
+    readTopicFrom: sqlite
+      .prepare(`SELECT ${MESSAGE_COLUMNS} FROM messages WHERE topic = ? AND seq >= ? ORDER BY seq LIMIT ?`)
+      .raw(),
+    // created_at never decreases along seq, so the rowid order answers "first message at or after T".
+    firstSeqAtOrAfter: sqlite.prepare(`SELECT seq, created_at AS createdAt FROM messages WHERE seq >= ? ORDER BY seq LIMIT 1`),
+    maxSeqStored: sqlite.prepare(`SELECT max(seq) FROM messages`).pluck(),
+    minSeqStored: sqlite.prepare(`SELECT min(seq) FROM messages`).pluck(),
+    processedAbove: sqlite
+      // Strictly after the rewind: an ack in the rewind's own millisecond may predate it (at worst a redelivery).
+      .prepare(`SELECT seq FROM processed_messages WHERE consumer = ? AND seq > ? AND processed_at > ? ORDER BY seq`)
+      .pluck(),
+    topicCounts: sqlite.prepare(`SELECT topic, count(*) AS n FROM messages GROUP BY topic`).raw(),
+    readHeaders: sqlite.prepare(`SELECT seq, topic, created_at AS createdAt FROM messages WHERE seq > ? ORDER BY seq LIMIT ?`),
+    listConsumers: db.select().from(consumers).prepare(),
+    deadLetterCount: db
+      .select({ n: sql<number>`count(*)` })
+      .from(deadLetters)
+      .where(eq(deadLetters.consumer, sql.placeholder('consumer')))
+      .prepare(),
+  };
+}
+
+export type ReadQueries = ReturnType<typeof makeReadQueries>;
+
+/** A raw row of MESSAGE_COLUMNS. */
+export type MessageRow = [number, string | null, string, string, string, number, string | null, number];
+
+export function toStoredMessage(r: MessageRow): StoredMessage {
+  return { seq: r[0], messageId: r[1], topic: r[2], payload: r[3], metadata: r[4], ttlSeconds: r[5], orderingKey: r[6], createdAt: r[7] };
+}

@@ -1,0 +1,75 @@
+// The dependency rules of STYLE.md §2.1, checked on the source text: the core and the protocol parsers never
+// touch the network or the adapters, only config.ts reads process.env, and src/ never imports test code.
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { dirname, join, relative, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { describe, expect, test } from 'vitest';
+
+const ROOT = fileURLToPath(new URL('..', import.meta.url));
+const SRC = join(ROOT, 'src');
+
+function tsFiles(dir: string): string[] {
+  if (!existsSync(dir)) return [];
+  return readdirSync(dir, { recursive: true, encoding: 'utf8' })
+    .filter((f) => f.endsWith('.ts'))
+    .map((f) => join(dir, f));
+}
+
+/** Every module specifier a file imports or re-exports: static, side-effect, dynamic and require(). */
+function importsOf(source: string): string[] {
+  const patterns = [
+    /^\s*(?:import|export)\b[^;]*?\bfrom\s*['"]([^'"]+)['"]/gm,
+    /^\s*import\s*['"]([^'"]+)['"]/gm,
+    /\bimport\s*\(\s*['"`]([^'"`]+)['"`]\s*\)/g,
+    /\brequire\s*\(\s*['"`]([^'"`]+)['"`]\s*\)/g,
+  ];
+  return patterns.flatMap((re) => [...source.matchAll(re)].map((m) => m[1]!));
+}
+
+const NETWORK = /^(?:node:)?(?:net|dgram|http|https|http2|tls)$|^ws$/;
+const ADAPTERS = /(?:^|\/)(?:transports|delivery)(?:\/|$)/;
+const STORE = /(?:^|\/)store(?:\/|$)/;
+const rel = (file: string): string => relative(ROOT, file);
+
+describe('dependency rules', () => {
+  test('the import scanner sees every form of import', () => {
+    const sample = `import { a } from 'node:net';\nimport type {\n  B,\n} from "../transports/x.js";\nimport 'ws';\nexport * from '../delivery/y.js';\nconst h = await import('node:http');\n// import { z } from 'not-this';`;
+    expect(importsOf(sample)).toEqual(['node:net', '../transports/x.js', '../delivery/y.js', 'ws', 'node:http']);
+  });
+
+  test('src/core and src/protocol import no network module, transports/ or delivery/; protocol no store/', () => {
+    const bad: string[] = [];
+    for (const layer of ['core', 'protocol']) {
+      for (const file of tsFiles(join(SRC, layer))) {
+        for (const spec of importsOf(readFileSync(file, 'utf8'))) {
+          if (NETWORK.test(spec) || ADAPTERS.test(spec) || (layer === 'protocol' && STORE.test(spec))) bad.push(`${rel(file)} imports ${spec}`);
+        }
+      }
+    }
+    expect(tsFiles(join(SRC, 'core')).length).toBeGreaterThan(0);
+    expect(bad).toEqual([]);
+  });
+
+  test('only src/config.ts reads process.env (main.ts may hand it whole to parseConfig; src/cli/ is exempt)', () => {
+    const reads: string[] = [];
+    for (const file of tsFiles(SRC)) {
+      const path = rel(file);
+      if (path === join('src', 'config.ts') || path.startsWith(join('src', 'cli') + '/')) continue;
+      let text = readFileSync(file, 'utf8');
+      if (path === join('src', 'main.ts')) text = text.replace(/\bparseConfig\(\s*process\.env\s*,/g, 'parseConfig(ENV,');
+      if (/\bprocess\s*(?:\?\.|\.)\s*env\b|\bprocess\s*\[\s*['"`]env|\{[^}]*\benv\b[^}]*\}\s*(?:=\s*process\b|from\s*['"](?:node:)?process['"])/.test(text)) reads.push(path);
+    }
+    expect(reads).toEqual([]);
+  });
+
+  test('nothing in src/ imports from test/', () => {
+    const bad: string[] = [];
+    for (const file of tsFiles(SRC)) {
+      for (const spec of importsOf(readFileSync(file, 'utf8'))) {
+        const target = spec.startsWith('.') ? resolve(dirname(file), spec) : spec;
+        if (target.startsWith(join(ROOT, 'test') + '/') || /^test\//.test(spec)) bad.push(`${rel(file)} imports ${spec}`);
+      }
+    }
+    expect(bad).toEqual([]);
+  });
+});

@@ -1,0 +1,207 @@
+// Settings (PROTOCOL.md §1): defaults, environment variables and flags, and one clear error naming the
+// setting for every bad value, both from parseConfig and from the broker process itself.
+import { spawn } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { describe, expect, test } from 'vitest';
+import { parseConfig, type Config } from '../src/config.js';
+
+const ROOT = fileURLToPath(new URL('..', import.meta.url));
+const MAIN = fileURLToPath(new URL('../src/main.ts', import.meta.url));
+
+const parsed = (env: Record<string, string>, argv: string[] = []): Config => parseConfig(env, argv)._unsafeUnwrap();
+const failure = (env: Record<string, string>, argv: string[] = []) => parseConfig(env, argv)._unsafeUnwrapErr();
+
+describe('parseConfig', () => {
+  test('with nothing set, every setting has its PROTOCOL §1 default', () => {
+    expect(parsed({})).toMatchObject({
+      dbPath: 'data/eventbus.db',
+      host: '127.0.0.1',
+      transportPort: 49152,
+      registrationPort: 49153,
+      httpPort: 3000,
+      sync: 'full',
+      defaultTtlSeconds: 0,
+      ackTimeoutMs: 30000,
+      maxDeliveries: 10,
+      maxInFlight: 256,
+      maxPayloadBytes: 1048576,
+      maxConnections: 10000,
+      logLevel: 'info',
+      token: undefined,
+      allowedTargets: undefined,
+      consumers: [],
+      retention: [],
+    });
+    expect(Object.isFrozen(parsed({}))).toBe(true);
+  });
+
+  test('every setting is read from its environment variable', () => {
+    const config = parsed({
+      EVENTBUS_DB: '/var/lib/bus.db',
+      EVENTBUS_HOST: '0.0.0.0',
+      EVENTBUS_TRANSPORT_PORT: '1',
+      EVENTBUS_REGISTRATION_PORT: '0',
+      EVENTBUS_HTTP_PORT: '65535',
+      EVENTBUS_SYNC: 'normal',
+      EVENTBUS_DEFAULT_TTL: '60',
+      EVENTBUS_ACK_TIMEOUT_MS: '500',
+      EVENTBUS_MAX_DELIVERIES: '3',
+      EVENTBUS_MAX_IN_FLIGHT: '8',
+      EVENTBUS_MAX_PAYLOAD: '1024',
+      EVENTBUS_TOKEN: 's3cret',
+      EVENTBUS_ALLOWED_TARGETS: 'localhost:*, 10.0.0.1:9000',
+      EVENTBUS_MAX_CONNECTIONS: '5',
+      EVENTBUS_LOG_LEVEL: 'debug',
+    });
+    expect(config).toMatchObject({
+      dbPath: '/var/lib/bus.db',
+      host: '0.0.0.0',
+      transportPort: 1,
+      registrationPort: 0,
+      httpPort: 65535,
+      sync: 'normal',
+      defaultTtlSeconds: 60,
+      ackTimeoutMs: 500,
+      maxDeliveries: 3,
+      maxInFlight: 8,
+      maxPayloadBytes: 1024,
+      token: 's3cret',
+      allowedTargets: ['localhost:*', '10.0.0.1:9000'],
+      maxConnections: 5,
+      logLevel: 'debug',
+    });
+  });
+
+  test('flags work as "--flag value" and "--flag=value", and override the environment', () => {
+    const env = { EVENTBUS_HTTP_PORT: '4000', EVENTBUS_SYNC: 'normal', EVENTBUS_DB: 'env.db' };
+    expect(parsed(env)).toMatchObject({ httpPort: 4000, sync: 'normal', dbPath: 'env.db' });
+    expect(parsed(env, ['--http-port', '5000', '--sync=full', '--db', 'flag.db'])).toMatchObject({
+      httpPort: 5000,
+      sync: 'full',
+      dbPath: 'flag.db',
+    });
+    expect(parsed({}, ['--max-in-flight=9', '--log-level', 'warn', '--token=t'])).toMatchObject({
+      maxInFlight: 9,
+      logLevel: 'warn',
+      token: 't',
+    });
+  });
+
+  test.each([
+    ['not a number', { EVENTBUS_HTTP_PORT: 'abc' }, [], 'EVENTBUS_HTTP_PORT'],
+    ['port out of range', { EVENTBUS_TRANSPORT_PORT: '70000' }, [], 'EVENTBUS_TRANSPORT_PORT'],
+    ['negative port', { EVENTBUS_REGISTRATION_PORT: '-1' }, [], 'EVENTBUS_REGISTRATION_PORT'],
+    ['fractional port', { EVENTBUS_HTTP_PORT: '80.5' }, [], 'EVENTBUS_HTTP_PORT'],
+    ['negative TTL', { EVENTBUS_DEFAULT_TTL: '-1' }, [], 'EVENTBUS_DEFAULT_TTL'],
+    ['zero ack timeout', { EVENTBUS_ACK_TIMEOUT_MS: '0' }, [], 'EVENTBUS_ACK_TIMEOUT_MS'],
+    ['non-number max deliveries', { EVENTBUS_MAX_DELIVERIES: 'ten' }, [], 'EVENTBUS_MAX_DELIVERIES'],
+    ['negative in-flight', { EVENTBUS_MAX_IN_FLIGHT: '-5' }, [], 'EVENTBUS_MAX_IN_FLIGHT'],
+    ['non-number payload limit', { EVENTBUS_MAX_PAYLOAD: '1MB' }, [], 'EVENTBUS_MAX_PAYLOAD'],
+    ['zero connections', { EVENTBUS_MAX_CONNECTIONS: '0' }, [], 'EVENTBUS_MAX_CONNECTIONS'],
+    ['unknown sync mode', { EVENTBUS_SYNC: 'fast' }, [], 'EVENTBUS_SYNC'],
+    ['unknown log level', { EVENTBUS_LOG_LEVEL: 'trace' }, [], 'EVENTBUS_LOG_LEVEL'],
+    ['empty db path', { EVENTBUS_DB: '' }, [], 'EVENTBUS_DB'],
+    ['bad flag value', {}, ['--http-port', 'abc'], 'EVENTBUS_HTTP_PORT'],
+    ['bad flag value, = form', {}, ['--default-ttl=-1'], 'EVENTBUS_DEFAULT_TTL'],
+    ['bad flag value over a good env value', { EVENTBUS_SYNC: 'full' }, ['--sync', 'fast'], 'EVENTBUS_SYNC'],
+    ['unknown flag', {}, ['--nope', '1'], '--nope'],
+    ['flag without its value', {}, ['--http-port'], '--http-port'],
+  ] as const)('%s is refused with one line naming the setting', (_, env, argv, named) => {
+    const e = failure(env, [...argv]);
+    expect(e.message).toContain(named);
+    expect(e.message).not.toContain('\n');
+    if (named.startsWith('EVENTBUS_')) expect(e.setting).toBe(named);
+  });
+
+  test('an empty port is refused or means the default, never an ephemeral port 0', () => {
+    for (const value of ['', '  ']) {
+      const r = parseConfig({ EVENTBUS_HTTP_PORT: value });
+      if (r.isOk()) expect(r.value.httpPort, `EVENTBUS_HTTP_PORT=${JSON.stringify(value)}`).toBe(3000);
+      else expect(r.error.message).toContain('EVENTBUS_HTTP_PORT');
+    }
+  });
+
+  test('EVENTBUS_CONSUMER_<ID> declares push consumers with their address and patterns', () => {
+    const config = parsed({
+      EVENTBUS_CONSUMER_ORDERS: 'tcp://127.0.0.1:9000 orders.* chat.#',
+      EVENTBUS_CONSUMER_AUDIT_LOG: '  http://audit.local:8080/hook  ',
+      EVENTBUS_HTTP_PORT: '3000',
+    });
+    expect([...config.consumers].sort((a, b) => a.id.localeCompare(b.id))).toEqual([
+      { id: 'audit_log', address: 'http://audit.local:8080/hook', patterns: [] },
+      { id: 'orders', address: 'tcp://127.0.0.1:9000', patterns: ['orders.*', 'chat.#'] },
+    ]);
+  });
+
+  test.each([
+    ['an empty value', { EVENTBUS_CONSUMER_X: '' }, 'EVENTBUS_CONSUMER_X'],
+    ['a bad pattern', { EVENTBUS_CONSUMER_X: 'tcp://127.0.0.1:1 bad..pattern' }, 'EVENTBUS_CONSUMER_X'],
+    ['a misplaced #', { EVENTBUS_CONSUMER_Y: 'ws://h:1 a.#.b' }, 'EVENTBUS_CONSUMER_Y'],
+    ['no id', { EVENTBUS_CONSUMER_: 'tcp://127.0.0.1:1' }, 'EVENTBUS_CONSUMER_'],
+  ] as const)('EVENTBUS_CONSUMER_<ID> with %s is refused, naming the variable', (_, env, named) => {
+    const e = failure(env);
+    expect(e.setting).toBe(named);
+    expect(e.message).toContain(named);
+  });
+
+  test('EVENTBUS_RETENTION rules: pattern, max_age with units, max_messages, separated by ;', () => {
+    expect(parsed({ EVENTBUS_RETENTION: 'orders.# max_age=7d; chat.* max_messages=1000 max_age=90 ;logs max_age=1500ms' }).retention).toEqual([
+      { pattern: 'orders.#', maxAgeMs: 7 * 86_400_000, maxMessages: undefined },
+      { pattern: 'chat.*', maxAgeMs: 90_000, maxMessages: 1000 },
+      { pattern: 'logs', maxAgeMs: 1500, maxMessages: undefined },
+    ]);
+    expect(parsed({}, ['--retention', 'a.b max_age=2h']).retention).toEqual([{ pattern: 'a.b', maxAgeMs: 7_200_000, maxMessages: undefined }]);
+    expect(parsed({ EVENTBUS_RETENTION: ' ; ' }).retention).toEqual([]);
+  });
+
+  test.each([
+    'orders.#',
+    'orders.# max_age=abc',
+    'orders.# max_age=5w',
+    'orders.# max_messages=0',
+    'orders.# max_messages=-3',
+    'orders.# keep=all',
+    'a..b max_age=1s',
+    'ok max_age=1s; bad..rule max_age=1s',
+  ])('EVENTBUS_RETENTION=%j is refused, naming the variable', (value) => {
+    const e = failure({ EVENTBUS_RETENTION: value });
+    expect(e.setting).toBe('EVENTBUS_RETENTION');
+    expect(e.message).toContain('EVENTBUS_RETENTION');
+  });
+});
+
+describe('the broker process', () => {
+  test.each([
+    ['--http-port abc', ['--http-port', 'abc'], {}, 'EVENTBUS_HTTP_PORT'],
+    ['EVENTBUS_SYNC=fast', [], { EVENTBUS_SYNC: 'fast' }, 'EVENTBUS_SYNC'],
+    ['--retention=x', ['--retention=x'], {}, 'EVENTBUS_RETENTION'],
+  ])('a bad setting (%s) exits 1 with one stderr line naming it, no stack trace', async (_, argv, extraEnv, named) => {
+    const dir = await mkdtemp(join(tmpdir(), 'eventbus-config-'));
+    try {
+      const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('EVENTBUS_')));
+      // A database in the temp dir, so a broker that wrongly starts never touches the repository's data/.
+      const child = spawn(process.execPath, ['--import', 'tsx', MAIN, ...argv], {
+        cwd: ROOT,
+        env: { ...env, EVENTBUS_DB: join(dir, 'bus.db'), ...extraEnv },
+        stdio: ['ignore', 'ignore', 'pipe'],
+      });
+      let stderr = '';
+      child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
+      const timer = setTimeout(() => child.kill('SIGKILL'), 15_000);
+      const code = await new Promise<number | null>((resolve, reject) => {
+        child.on('error', reject);
+        child.on('close', resolve);
+      });
+      clearTimeout(timer);
+      const lines = stderr.split('\n').filter((l) => l !== '');
+      expect({ code, lines: lines.length }, stderr).toEqual({ code: 1, lines: 1 });
+      expect(lines[0]).toContain(named);
+      expect(stderr).not.toContain('    at ');
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});

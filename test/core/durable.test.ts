@@ -1,0 +1,559 @@
+// Durable consumers on a real SQLite file: resuming after unsubscribe and after a restart, out-of-order acks,
+// redelivery, nack, dead letters, message status, queue groups, ordering keys, in-flight limits, replay and
+// the per-consumer stats.
+import Database from 'better-sqlite3';
+import { afterEach, describe, expect, test, vi } from 'vitest';
+import type { Broker, BrokerConfig, SubscribeOptions } from '../../src/core/broker.js';
+import { LocalSubscriber } from '../../src/core/local-subscriber.js';
+import type { Delivery } from '../../src/core/types.js';
+import { openBroker, startTestBroker, tempDir, type TestDir } from '../helpers/broker.js';
+
+const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** Acks are flushed to SQLite within ~20 ms; this is comfortably more. */
+const FLUSH_WAIT_MS = 80;
+
+const cleanups: (() => unknown)[] = [];
+afterEach(async () => {
+  for (const stop of cleanups.splice(0).reverse()) await stop();
+});
+
+async function start(overrides: Partial<BrokerConfig> = {}): Promise<{ broker: Broker; dbPath: string }> {
+  const bus = await startTestBroker(overrides);
+  cleanups.push(() => bus.stop());
+  return { broker: bus.broker, dbPath: bus.dir.dbPath };
+}
+
+/** A temp dir for tests that close and reopen a broker on the same file. */
+async function dir(): Promise<TestDir> {
+  const d = await tempDir();
+  cleanups.push(() => d.cleanup());
+  return d;
+}
+
+async function open(dbPath: string, overrides: Partial<BrokerConfig> = {}): Promise<Broker> {
+  const broker = await openBroker(dbPath, overrides);
+  cleanups.push(() => broker.close());
+  return broker;
+}
+
+async function subscribe(broker: Broker, options: SubscribeOptions, queueLimit?: number): Promise<LocalSubscriber> {
+  const sub = (await LocalSubscriber.open(broker, options, queueLimit))._unsafeUnwrap();
+  cleanups.push(() => sub.close());
+  return sub;
+}
+
+async function publishN(broker: Broker, topic: string, n: number, orderingKey?: (i: number) => string): Promise<number[]> {
+  const inputs = Array.from({ length: n }, (_, i) => ({ topic, payload: `${topic}#${i}`, orderingKey: orderingKey?.(i) }));
+  return (await broker.publishBatch(inputs))._unsafeUnwrap().map((p) => p.seq);
+}
+
+/** A read-only connection to the broker's file, as any SQLite client would open it. */
+function query<T>(dbPath: string, sql: string, ...params: unknown[]): T[] {
+  const db = new Database(dbPath, { readonly: true, fileMustExist: true });
+  try {
+    return db.prepare(sql).all(...params) as T[];
+  } finally {
+    db.close();
+  }
+}
+
+const statusOf = (dbPath: string): Record<number, string> =>
+  Object.fromEntries(query<{ seq: number; status: string }>(dbPath, 'SELECT seq, status FROM messages ORDER BY seq').map((r) => [r.seq, r.status]));
+
+const seqsOf = (ds: readonly Delivery[]): number[] => ds.map((d) => d.message.seq);
+
+/** Takes deliveries until `idleMs` passes with none. */
+async function drain(sub: LocalSubscriber, idleMs = 150): Promise<Delivery[]> {
+  const out: Delivery[] = [];
+  for (;;) {
+    const d = await sub.next(idleMs);
+    if (d === undefined) return out;
+    out.push(d);
+  }
+}
+
+describe('resuming', () => {
+  test('a consumer that unsubscribes resumes after its last acked message', async () => {
+    const { broker } = await start();
+    const first = await subscribe(broker, { pattern: 'jobs', consumer: 'worker' });
+    await publishN(broker, 'jobs', 5);
+    const got = await first.take(5, 2000);
+    expect(seqsOf(got)).toEqual([1, 2, 3, 4, 5]);
+    for (const seq of [1, 2, 3]) first.ack(seq);
+    first.close();
+    await publishN(broker, 'jobs', 2);
+
+    const second = await subscribe(broker, { pattern: 'jobs', consumer: 'worker' });
+    const again = await drain(second);
+    expect(again.map((d) => [d.message.seq, d.delivery])).toEqual([
+      [4, 2],
+      [5, 2],
+      [6, 1],
+      [7, 1],
+    ]);
+  });
+
+  test('a consumer resumes after its last acked message when the broker is closed and reopened', async () => {
+    const d = await dir();
+    const first = await open(d.dbPath);
+    const sub = await subscribe(first, { pattern: 'orders.*', consumer: 'billing' });
+    await publishN(first, 'orders.created', 6);
+    expect(seqsOf(await sub.take(6, 2000))).toEqual([1, 2, 3, 4, 5, 6]);
+    for (const seq of [1, 2, 3, 4]) sub.ack(seq);
+    await first.close(); // flushes the acks
+
+    expect(query(d.dbPath, `SELECT position FROM consumers WHERE id = 'billing'`)).toEqual([{ position: 4 }]);
+    expect(query(d.dbPath, `SELECT seq FROM processed_messages WHERE consumer = 'billing' ORDER BY seq`)).toEqual(
+      [1, 2, 3, 4].map((seq) => ({ seq })),
+    );
+
+    const second = await open(d.dbPath);
+    expect(second.consumer('billing')).toMatchObject({ position: 4, patterns: ['orders.*'] });
+    // Published while nobody is subscribed: still the consumer's.
+    await publishN(second, 'orders.created', 1);
+    const resumed = await subscribe(second, { pattern: 'orders.*', consumer: 'billing' });
+    expect((await drain(resumed)).map((x) => [x.message.seq, x.delivery])).toEqual([
+      [5, 1],
+      [6, 1],
+      [7, 1],
+    ]);
+  });
+
+  test('out-of-order acks survive a restart: only the unacked message and later ones come back', async () => {
+    const d = await dir();
+    const first = await open(d.dbPath);
+    const sub = await subscribe(first, { pattern: 'q', consumer: 'c1' });
+    await publishN(first, 'q', 4);
+    expect(seqsOf(await sub.take(4, 2000))).toEqual([1, 2, 3, 4]);
+    sub.ack(1);
+    sub.ack(3);
+    await sleep(FLUSH_WAIT_MS);
+    expect(first.consumer('c1')).toMatchObject({ position: 1, inFlight: 2 });
+    await first.close();
+
+    const second = await open(d.dbPath);
+    await publishN(second, 'q', 1);
+    const resumed = await subscribe(second, { pattern: 'q', consumer: 'c1' });
+    const got = await drain(resumed);
+    expect(seqsOf(got)).toEqual([2, 4, 5]);
+    for (const x of got) resumed.ack(x.message.seq);
+    await sleep(FLUSH_WAIT_MS);
+    expect(second.consumer('c1')).toMatchObject({ position: 5, inFlight: 0, lag: 0 });
+    await second.close();
+    expect(query(d.dbPath, `SELECT position FROM consumers WHERE id = 'c1'`)).toEqual([{ position: 5 }]);
+  });
+
+  test('a new durable consumer starts at the head; an explicit start rewinds it', async () => {
+    const { broker } = await start();
+    await publishN(broker, 'h', 3);
+    const sub = await subscribe(broker, { pattern: 'h', consumer: 'late' });
+    await publishN(broker, 'h', 1);
+    expect(seqsOf(await drain(sub))).toEqual([4]);
+    sub.ack(4);
+    sub.close();
+    const rewound = await subscribe(broker, { pattern: 'h', consumer: 'late', start: { kind: 'seq', seq: 2 } });
+    expect((await drain(rewound)).map((d) => [d.message.seq, d.delivery])).toEqual([
+      [2, 1],
+      [3, 1],
+      [4, 1],
+    ]);
+  });
+
+  test('rewinding a consumer whose last member left with unacked messages delivers each message once, in order', async () => {
+    const { broker } = await start();
+    const sub = await subscribe(broker, { pattern: 'h', consumer: 'rw' });
+    await publishN(broker, 'h', 4);
+    expect(seqsOf(await sub.take(4, 2000))).toEqual([1, 2, 3, 4]);
+    sub.ack(1);
+    sub.ack(2);
+    sub.close(); // 3 and 4 are unacked: they wait for the consumer's next member
+    const rewound = await subscribe(broker, { pattern: 'h', consumer: 'rw', start: { kind: 'seq', seq: 2 } });
+    expect(seqsOf(await drain(rewound))).toEqual([2, 3, 4]);
+  });
+});
+
+describe('redelivery', () => {
+  test('an unacked delivery is redelivered after the ack timeout with its delivery count raised', async () => {
+    const { broker, dbPath } = await start({ ackTimeoutMs: 150 });
+    const sub = await subscribe(broker, { pattern: 'r', consumer: 'slow' });
+    await publishN(broker, 'r', 2);
+    const first = await sub.take(2, 2000);
+    const deliveredAt = Date.now();
+    expect(first.map((d) => [d.message.seq, d.delivery])).toEqual([
+      [1, 1],
+      [2, 1],
+    ]);
+    sub.ack(1);
+    const again = await sub.next(2000);
+    expect(Date.now() - deliveredAt).toBeGreaterThanOrEqual(140);
+    expect(again && [again.message.seq, again.delivery]).toEqual([2, 2]);
+    const third = await sub.next(2000);
+    expect(third && [third.message.seq, third.delivery]).toEqual([2, 3]);
+    sub.ack(2);
+    expect(await sub.next(400)).toBeUndefined();
+    await sleep(FLUSH_WAIT_MS);
+    expect(query(dbPath, `SELECT seq, delivery FROM processed_messages WHERE consumer = 'slow' ORDER BY seq`)).toEqual([
+      { seq: 1, delivery: 1 },
+      { seq: 2, delivery: 3 },
+    ]);
+  });
+
+  test('a nack redelivers at once, or after its delay', async () => {
+    const { broker } = await start();
+    const sub = await subscribe(broker, { pattern: 'n', consumer: 'picky' });
+    await publishN(broker, 'n', 1);
+    const [d1] = await sub.take(1, 2000);
+    expect(d1?.delivery).toBe(1);
+    sub.nack(1);
+    const d2 = await sub.next(100);
+    expect(d2 && [d2.message.seq, d2.delivery]).toEqual([1, 2]);
+
+    const nackedAt = Date.now();
+    sub.nack(1, 300);
+    expect(await sub.next(200)).toBeUndefined();
+    const d3 = await sub.next(2000);
+    expect(Date.now() - nackedAt).toBeGreaterThanOrEqual(290);
+    expect(d3 && [d3.message.seq, d3.delivery]).toEqual([1, 3]);
+    sub.ack(1);
+    expect(await sub.next(300)).toBeUndefined();
+  });
+
+  test('nacking the same delivery twice redelivers it once, and never again after its ack', async () => {
+    const { broker } = await start({ ackTimeoutMs: 200 });
+    const sub = await subscribe(broker, { pattern: 'n2', consumer: 'twice' });
+    const seen: [number, number][] = [];
+    /** Acks each delivery as it arrives, until `idleMs` passes with none. */
+    const ackAll = async (idleMs: number): Promise<void> => {
+      for (;;) {
+        const d = await sub.next(idleMs);
+        if (d === undefined) return;
+        seen.push([d.message.seq, d.delivery]);
+        sub.ack(d.message.seq);
+      }
+    };
+    await publishN(broker, 'n2', 1);
+    const [first] = await sub.take(1, 2000);
+    seen.push([first!.message.seq, first!.delivery]);
+    sub.nack(1, 50);
+    sub.nack(1, 50); // e.g. a client that repeats its nack frame
+    await ackAll(150); // the redelivery
+    await sleep(300); // past the ack timeout of that redelivery
+    await publishN(broker, 'n2', 1);
+    await ackAll(250); // the new message: its ack wakes the stream again
+    expect(seen).toEqual([
+      [1, 1],
+      [1, 2],
+      [2, 1],
+    ]);
+    expect(broker.consumer('twice')).toMatchObject({ inFlight: 0, position: 2 });
+  });
+
+  test('after maxDeliveries a message goes to the dead letters and is marked dead', async () => {
+    const { broker, dbPath } = await start({ ackTimeoutMs: 100, maxDeliveries: 3 });
+    const sub = await subscribe(broker, { pattern: 'pay.*', consumer: 'payments' });
+    const [poison, good] = (
+      await broker.publishBatch([
+        { topic: 'pay.in', payload: 'poison', metadata: { k: 'v' } },
+        { topic: 'pay.in', payload: 'good' },
+      ])
+    )._unsafeUnwrap();
+    const deliveries: [number, number][] = [];
+    for (;;) {
+      const d = await sub.next(500);
+      if (d === undefined) break;
+      deliveries.push([d.message.seq, d.delivery]);
+      if (d.message.seq === good!.seq) sub.ack(d.message.seq);
+    }
+    expect(deliveries).toEqual([
+      [poison!.seq, 1],
+      [good!.seq, 1],
+      [poison!.seq, 2],
+      [poison!.seq, 3],
+    ]);
+    await vi.waitFor(() => expect(statusOf(dbPath)).toEqual({ [poison!.seq]: 'dead', [good!.seq]: 'processed' }), { timeout: 2000 });
+    const letters = query<Record<string, unknown>>(dbPath, 'SELECT consumer, seq, topic, payload, metadata, deliveries, reason FROM dead_letters');
+    expect(letters).toHaveLength(1);
+    expect(letters[0]).toMatchObject({ consumer: 'payments', seq: poison!.seq, topic: 'pay.in', payload: 'poison', deliveries: 3 });
+    expect(JSON.parse(letters[0]!.metadata as string)).toMatchObject({ k: 'v' });
+    expect(letters[0]!.reason).toMatch(/3 deliveries/);
+    expect(broker.consumer('payments')).toMatchObject({ position: good!.seq, inFlight: 0, deadLetters: 1 });
+    expect(query(dbPath, `SELECT position FROM consumers WHERE id = 'payments'`)).toEqual([{ position: good!.seq }]);
+  });
+});
+
+describe('message status', () => {
+  test("'processed' once every durable consumer whose patterns match has acked; 'pending' before", async () => {
+    const { broker, dbPath } = await start();
+    const a = await subscribe(broker, { pattern: 'orders.*', consumer: 'a' });
+    const b = await subscribe(broker, { pattern: 'orders.#', consumer: 'b' });
+    const unrelated = await subscribe(broker, { pattern: 'other.*', consumer: 'c' });
+    const [s1, s2] = await publishN(broker, 'orders.created', 2);
+
+    expect(seqsOf(await a.take(2, 2000))).toEqual([s1, s2]);
+    a.ack(s1!);
+    a.ack(s2!);
+    await sleep(FLUSH_WAIT_MS);
+    expect(statusOf(dbPath)).toEqual({ [s1!]: 'pending', [s2!]: 'pending' });
+    expect(query(dbPath, 'SELECT consumer, seq FROM processed_messages ORDER BY consumer, seq')).toEqual([
+      { consumer: 'a', seq: s1 },
+      { consumer: 'a', seq: s2 },
+    ]);
+
+    expect(seqsOf(await b.take(2, 2000))).toEqual([s1, s2]);
+    b.ack(s2!);
+    await vi.waitFor(() => expect(statusOf(dbPath)).toEqual({ [s1!]: 'pending', [s2!]: 'processed' }), { timeout: 2000 });
+    b.ack(s1!);
+    await vi.waitFor(() => expect(statusOf(dbPath)).toEqual({ [s1!]: 'processed', [s2!]: 'processed' }), { timeout: 2000 });
+    expect(await unrelated.next(50)).toBeUndefined();
+  });
+
+  test("a matching consumer that is not subscribed right now keeps the message 'pending'", async () => {
+    const { broker, dbPath } = await start();
+    const away = await subscribe(broker, { pattern: 'ev', consumer: 'away' });
+    away.close();
+    const here = await subscribe(broker, { pattern: 'ev', consumer: 'here' });
+    const [seq] = await publishN(broker, 'ev', 1);
+    expect(seqsOf(await here.take(1, 2000))).toEqual([seq]);
+    here.ack(seq!);
+    await sleep(FLUSH_WAIT_MS);
+    expect(statusOf(dbPath)).toEqual({ [seq!]: 'pending' });
+
+    const back = await subscribe(broker, { pattern: 'ev', consumer: 'away' });
+    expect(seqsOf(await back.take(1, 2000))).toEqual([seq]);
+    back.ack(seq!);
+    await vi.waitFor(() => expect(statusOf(dbPath)).toEqual({ [seq!]: 'processed' }), { timeout: 2000 });
+  });
+});
+
+describe('queue groups', () => {
+  /** Three members, subscribed one after the other (or all at once), acking what they get. */
+  async function splitAmongThree(concurrently: boolean): Promise<void> {
+    const { broker } = await start();
+    const options = { pattern: 'work', consumer: 'pool', group: 'g' };
+    const members: LocalSubscriber[] = [];
+    if (concurrently) members.push(...(await Promise.all([1, 2, 3].map(() => subscribe(broker, options)))));
+    else for (let i = 0; i < 3; i++) members.push(await subscribe(broker, options));
+    await sleep(10); // all three attached
+    const published = await publishN(broker, 'work', 90);
+    const received = await Promise.all(
+      members.map(async (m) => {
+        const seqs: number[] = [];
+        for (;;) {
+          const d = await m.next(300);
+          if (d === undefined) return seqs;
+          seqs.push(d.message.seq);
+          m.ack(d.message.seq);
+        }
+      }),
+    );
+    for (const seqs of received) {
+      expect(seqs.length).toBeGreaterThan(0);
+      expect(seqs).toEqual([...seqs].sort((x, y) => x - y));
+    }
+    const all = received.flat();
+    expect(all).toHaveLength(90);
+    expect([...all].sort((x, y) => x - y)).toEqual(published);
+    expect(broker.consumer('pool')).toMatchObject({ subscribers: 3, inFlight: 0 });
+  }
+
+  test('members split the messages: every message to exactly one member', async () => {
+    await splitAmongThree(false);
+  });
+
+  test('members that subscribe at the same moment still split the messages', async () => {
+    await splitAmongThree(true);
+  });
+
+  test('a member that leaves gives its unacked messages back to the others', async () => {
+    const { broker, dbPath } = await start();
+    const leaver = await subscribe(broker, { pattern: 'tasks', consumer: 'crew', maxInFlight: 10 });
+    const stayers = await Promise.all([1, 2].map(() => subscribe(broker, { pattern: 'tasks', consumer: 'crew', maxInFlight: 10 })));
+    await sleep(10);
+    const published = await publishN(broker, 'tasks', 60);
+
+    // The leaver takes what it is given and acks none of it.
+    const held = seqsOf(await leaver.take(10, 300));
+    expect(held).toHaveLength(10);
+    const acked: number[] = [];
+    const redelivered: number[] = [];
+    const work = stayers.map(async (m) => {
+      for (;;) {
+        const d = await m.next(400);
+        if (d === undefined) return;
+        if (d.delivery > 1) redelivered.push(d.message.seq);
+        acked.push(d.message.seq);
+        m.ack(d.message.seq);
+      }
+    });
+    await sleep(50);
+    leaver.close();
+    await Promise.all(work);
+
+    expect([...acked].sort((x, y) => x - y)).toEqual(published);
+    expect([...redelivered].sort((x, y) => x - y)).toEqual(held);
+    await sleep(FLUSH_WAIT_MS);
+    expect(broker.consumer('crew')).toMatchObject({ position: published[published.length - 1], inFlight: 0, subscribers: 2 });
+    expect(Object.values(statusOf(dbPath)).every((s) => s === 'processed')).toBe(true);
+  });
+
+  test('messages with one ordering key go to one member, in seq order', async () => {
+    const { broker } = await start();
+    const members: LocalSubscriber[] = [];
+    for (let i = 0; i < 3; i++) members.push(await subscribe(broker, { pattern: 'acct.*', consumer: 'ledger', maxInFlight: 500 }));
+    await sleep(10);
+    const keys = ['k0', 'k1', 'k2', 'k3', 'k4'];
+    const published = await publishN(broker, 'acct.tx', 100, (i) => keys[(i * 7 + Math.floor(i / 3)) % keys.length]!);
+    const perMember = await Promise.all(members.map((m) => drain(m, 300)));
+
+    expect(perMember.flat().map((d) => d.message.seq).sort((x, y) => x - y)).toEqual(published);
+    const ownerOf = new Map<string, number>();
+    const seqsByKey = new Map<string, number[]>();
+    perMember.forEach((ds, member) => {
+      for (const d of ds) {
+        const key = d.message.orderingKey!;
+        expect(ownerOf.get(key) ?? member, `key ${key}`).toBe(member);
+        ownerOf.set(key, member);
+        seqsByKey.set(key, [...(seqsByKey.get(key) ?? []), d.message.seq]);
+      }
+    });
+    expect(new Set(ownerOf.values()).size).toBe(3); // the keys were spread over the members
+    for (const [key, seqs] of seqsByKey) {
+      expect(seqs, key).toEqual([...seqs].sort((x, y) => x - y));
+    }
+    expect([...seqsByKey.values()].reduce((n, s) => n + s.length, 0)).toBe(100);
+  });
+
+  test('a durable member with maxInFlight 5 that acks nothing receives exactly 5, then one per ack', async () => {
+    const { broker } = await start();
+    const sub = await subscribe(broker, { pattern: 'lim', consumer: 'limited', maxInFlight: 5 });
+    await publishN(broker, 'lim', 20);
+    expect(seqsOf(await sub.take(20, 150))).toEqual([1, 2, 3, 4, 5]);
+    expect(broker.consumer('limited')).toMatchObject({ inFlight: 5, position: 0 });
+    sub.ack(3);
+    expect(seqsOf(await sub.take(20, 150))).toEqual([6]);
+    sub.ack(1);
+    sub.ack(2);
+    expect(seqsOf(await sub.take(20, 150))).toEqual([7, 8]);
+    expect(broker.consumer('limited')).toMatchObject({ inFlight: 5, position: 3 });
+  });
+
+  test('a replay while deliveries are unacked keeps the in-flight window intact', async () => {
+    const { broker } = await start();
+    const sub = await subscribe(broker, { pattern: 'win', consumer: 'windowed', maxInFlight: 4 });
+    await publishN(broker, 'win', 4);
+    expect(seqsOf(await sub.take(4, 2000))).toEqual([1, 2, 3, 4]);
+    sub.ack(1);
+    sub.ack(2);
+    (await broker.replay('windowed', 1))._unsafeUnwrap();
+    const replayed: number[] = [];
+    for (;;) {
+      const d = await sub.next(200);
+      if (d === undefined) break;
+      replayed.push(d.message.seq);
+      sub.ack(d.message.seq);
+    }
+    expect(replayed).toEqual([1, 2, 3, 4]);
+    expect(broker.consumer('windowed')).toMatchObject({ inFlight: 0, position: 4 });
+    // Nothing is in flight, so a full window of new messages must arrive.
+    await publishN(broker, 'win', 4);
+    expect(seqsOf(await sub.take(4, 300))).toEqual([5, 6, 7, 8]);
+  });
+});
+
+describe('replay and stats', () => {
+  test('replay(consumer, seq) redelivers that consumer’s messages from seq, then continues live', async () => {
+    const { broker, dbPath } = await start();
+    const sub = await subscribe(broker, { pattern: 'rp', consumer: 'auditor' });
+    await publishN(broker, 'rp', 6);
+    for (const d of await sub.take(6, 2000)) sub.ack(d.message.seq);
+    await sleep(FLUSH_WAIT_MS);
+    expect(broker.consumer('auditor')?.position).toBe(6);
+
+    (await broker.replay('auditor', 3))._unsafeUnwrap();
+    expect(broker.consumer('auditor')?.position).toBe(2);
+    const storedPosition = (): unknown => query(dbPath, `SELECT position FROM consumers WHERE id = 'auditor'`);
+    await publishN(broker, 'rp', 1);
+    const again = await drain(sub);
+    // Nothing was acked since the replay: the stored position is the rewound one.
+    expect(storedPosition()).toEqual([{ position: 2 }]);
+    expect(again.map((d) => [d.message.seq, d.delivery])).toEqual([3, 4, 5, 6, 7].map((s) => [s, 1]));
+
+    expect((await broker.replay('nobody', 1))._unsafeUnwrapErr().code).toBe('UNKNOWN_CONSUMER');
+    expect((await broker.replay('auditor', 0))._unsafeUnwrapErr().code).toBe('BAD_ARGS');
+  });
+
+  test('a replay is kept across a restart', async () => {
+    const d = await dir();
+    const first = await open(d.dbPath);
+    const sub = await subscribe(first, { pattern: 'rp', consumer: 'auditor' });
+    await publishN(first, 'rp', 4);
+    for (const x of await sub.take(4, 2000)) sub.ack(x.message.seq);
+    await sleep(FLUSH_WAIT_MS);
+    (await first.replay('auditor', 2))._unsafeUnwrap();
+    sub.close();
+    await first.close();
+
+    const second = await open(d.dbPath);
+    const resumed = await subscribe(second, { pattern: 'rp', consumer: 'auditor' });
+    expect(seqsOf(await drain(resumed))).toEqual([2, 3, 4]);
+  });
+
+  test('a replay is kept across a restart even when the acks it undoes were made the same millisecond', async () => {
+    // A frozen clock makes "the same millisecond" deterministic.
+    const d = await dir();
+    const frozen = Date.now();
+    const first = await openBroker(d.dbPath, {}, () => frozen);
+    cleanups.push(() => first.close());
+    const sub = await subscribe(first, { pattern: 'rp', consumer: 'auditor' });
+    await publishN(first, 'rp', 4);
+    for (const x of await sub.take(4, 2000)) sub.ack(x.message.seq);
+    (await first.replay('auditor', 2))._unsafeUnwrap();
+    sub.close();
+    await first.close();
+
+    const second = await open(d.dbPath);
+    const resumed = await subscribe(second, { pattern: 'rp', consumer: 'auditor' });
+    expect(seqsOf(await drain(resumed))).toEqual([2, 3, 4]);
+  });
+
+  test('stats show per-topic counts and per-consumer position, lag, in-flight and dead letters', async () => {
+    const { broker } = await start({ ackTimeoutMs: 100, maxDeliveries: 1 });
+    const sub = await subscribe(broker, { pattern: 'a.*', consumer: 'reader' });
+    await publishN(broker, 'a.x', 3);
+    await publishN(broker, 'b.y', 2);
+    const got = await sub.take(3, 2000);
+    expect(seqsOf(got)).toEqual([1, 2, 3]);
+    sub.ack(1);
+
+    const stats = broker.stats();
+    expect(stats.headSeq).toBe(5);
+    expect(stats.subscriptions).toBe(1);
+    const topics = Object.fromEntries(stats.topics.map((t) => [t.topic, [t.stored, t.published]]));
+    expect(topics).toEqual({ 'a.x': [3, 3], 'b.y': [2, 2] });
+    expect(stats.consumers).toEqual([
+      { id: 'reader', address: null, patterns: ['a.*'], position: 1, lag: 4, inFlight: 2, subscribers: 1, deadLetters: 0 },
+    ]);
+
+    // With maxDeliveries 1 the two unacked messages are dead-lettered at their first ack timeout.
+    await vi.waitFor(() => expect(broker.consumer('reader')).toMatchObject({ position: 5, lag: 0, inFlight: 0, deadLetters: 2 }), {
+      timeout: 2000,
+    });
+    sub.close();
+    expect(broker.stats().subscriptions).toBe(0);
+    expect(broker.consumer('reader')?.subscribers).toBe(0);
+  });
+
+  test('the dead-letter count in stats survives a restart', async () => {
+    const d = await dir();
+    const first = await open(d.dbPath, { ackTimeoutMs: 100, maxDeliveries: 1 });
+    const sub = await subscribe(first, { pattern: 'dl', consumer: 'fragile' });
+    await publishN(first, 'dl', 2);
+    expect(seqsOf(await sub.take(2, 2000))).toEqual([1, 2]);
+    sub.ack(2);
+    await vi.waitFor(() => expect(first.consumer('fragile')?.deadLetters).toBe(1), { timeout: 2000 });
+    await first.close();
+    const second = await open(d.dbPath);
+    expect(second.consumer('fragile')).toMatchObject({ deadLetters: 1, position: 2, inFlight: 0 });
+  });
+});

@@ -1,0 +1,148 @@
+// One broker per database (PROTOCOL.md §6): a second opener, in this process or another, is refused with a
+// clear message naming the file, the lock goes away with its holder, and the file stays readable (WAL).
+import Database from 'better-sqlite3';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterEach, beforeEach, describe, expect, test } from 'vitest';
+import { Broker } from '../../src/core/broker.js';
+import { silentLogger } from '../../src/logger.js';
+import { openBroker, tempDir, testBrokerConfig, type TestDir } from '../helpers/broker.js';
+
+const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+const MAIN = fileURLToPath(new URL('../../src/main.ts', import.meta.url));
+
+/** `node --import tsx src/main.ts --db <file>` with no EVENTBUS_* inherited and every port ephemeral. */
+function startMain(dbPath: string): ChildProcess {
+  const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('EVENTBUS_')));
+  const args = ['--db', dbPath, '--transport-port', '0', '--registration-port', '0', '--http-port', '0'];
+  return spawn(process.execPath, ['--import', 'tsx', MAIN, ...args], {
+    cwd: ROOT,
+    env: { ...env, EVENTBUS_LOG_LEVEL: 'info' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+}
+
+function collect(child: ChildProcess): { readonly stderr: () => string; readonly exited: Promise<[number | null, string | null]> } {
+  let stderr = '';
+  child.stderr!.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
+  child.stdout!.resume();
+  const exited = new Promise<[number | null, string | null]>((done, fail) => {
+    child.on('error', fail);
+    child.on('close', (code, signal) => done([code, signal]));
+  });
+  return { stderr: () => stderr, exited };
+}
+
+/** Waits until the broker process has its database open (its "log opened" line), or fails if it exits first. */
+async function untilOpened(child: ChildProcess, out: ReturnType<typeof collect>): Promise<void> {
+  const deadline = Date.now() + 15_000;
+  while (!out.stderr().includes('log opened')) {
+    if (child.exitCode !== null || child.signalCode !== null) throw new Error(`broker process exited: ${out.stderr()}`);
+    if (Date.now() > deadline) throw new Error(`broker process did not open the log: ${out.stderr()}`);
+    await new Promise((r) => setTimeout(r, 25));
+  }
+}
+
+let dir: TestDir;
+beforeEach(async () => {
+  dir = await tempDir();
+});
+afterEach(() => dir.cleanup());
+
+describe('in one process', () => {
+  test('a second Broker.open on the same file is refused as locked, naming the file', async () => {
+    const first = await openBroker(dir.dbPath);
+    try {
+      const second = await Broker.open(testBrokerConfig(dir.dbPath), silentLogger);
+      expect(second.isErr()).toBe(true);
+      const e = second._unsafeUnwrapErr();
+      expect(e.kind).toBe('locked');
+      expect(e.message).toContain(resolve(dir.dbPath));
+      expect(e.message).toContain('EVENTBUS_DB');
+      expect(e.message).not.toContain('\n');
+
+      // The refused opener must not have disturbed the holder: it still publishes, and still holds the lock.
+      expect((await first.publish({ topic: 'lock.t', payload: 'still mine' }))._unsafeUnwrap().seq).toBe(1);
+      const third = await Broker.open(testBrokerConfig(dir.dbPath), silentLogger);
+      expect(third.isErr() && third.error.kind).toBe('locked');
+    } finally {
+      await first.close();
+    }
+    const again = await openBroker(dir.dbPath);
+    expect(again.headSeq()).toBe(1);
+    await again.close();
+  });
+
+  test('a running broker\'s database is readable by another SQLite connection (WAL), even mid-read', async () => {
+    const broker = await openBroker(dir.dbPath);
+    const reader = new Database(dir.dbPath, { readonly: true });
+    try {
+      for (let i = 1; i <= 3; i++) await broker.publish({ topic: 'wal.t', payload: `p${i}` });
+      expect(reader.pragma('journal_mode', { simple: true })).toBe('wal');
+      const rows = () => reader.prepare('SELECT seq, topic, payload FROM messages ORDER BY seq').all();
+      expect(rows()).toEqual([1, 2, 3].map((seq) => ({ seq, topic: 'wal.t', payload: `p${seq}` })));
+
+      // A reader holding a read transaction open does not block publishes, and keeps its snapshot.
+      reader.exec('BEGIN');
+      expect(rows()).toHaveLength(3);
+      const published = await broker.publish({ topic: 'wal.t', payload: 'p4' });
+      expect(published._unsafeUnwrap().seq).toBe(4);
+      expect(rows()).toHaveLength(3);
+      reader.exec('COMMIT');
+      expect(rows()).toHaveLength(4);
+    } finally {
+      reader.close();
+      await broker.close();
+    }
+  });
+});
+
+describe('across processes', () => {
+  test('a second broker process exits 1 with one line naming EVENTBUS_DB; after the first stops it starts', async () => {
+    const first = await openBroker(dir.dbPath);
+    let firstClosed = false;
+    try {
+      const refused = startMain(dir.dbPath);
+      const out = collect(refused);
+      const [code] = await out.exited;
+      const lines = out.stderr().split('\n').filter((l) => l !== '');
+      expect({ code, lines: lines.length }, out.stderr()).toEqual({ code: 1, lines: 1 });
+      expect(lines[0]).toContain('EVENTBUS_DB');
+      expect(lines[0]).toContain(resolve(dir.dbPath));
+      expect(lines[0]).not.toMatch(/^\s+at /m);
+      await first.close();
+      firstClosed = true;
+
+      // Now a broker process starts; while it runs, this process is the one refused.
+      const second = startMain(dir.dbPath);
+      const running = collect(second);
+      try {
+        await untilOpened(second, running);
+        const refusedHere = await Broker.open(testBrokerConfig(dir.dbPath), silentLogger);
+        expect(refusedHere.isErr() && refusedHere.error.kind).toBe('locked');
+      } finally {
+        second.kill('SIGTERM');
+      }
+      expect(await running.exited, running.stderr()).toEqual([0, null]);
+    } finally {
+      if (!firstClosed) await first.close();
+    }
+    const reopened = await openBroker(dir.dbPath);
+    await reopened.close();
+  });
+
+  test('the lock of a SIGKILLed broker process is not stale', async () => {
+    const child = startMain(dir.dbPath);
+    const out = collect(child);
+    try {
+      await untilOpened(child, out);
+    } finally {
+      child.kill('SIGKILL');
+    }
+    expect((await out.exited)[1]).toBe('SIGKILL');
+    const reopened = await Broker.open(testBrokerConfig(dir.dbPath), silentLogger);
+    expect(reopened.isOk() ? 'opened' : reopened.error.message).toBe('opened');
+    await reopened._unsafeUnwrap().close();
+  });
+});
