@@ -238,11 +238,11 @@ function rawScan(dbPath: string): number {
   return rate(n, ms);
 }
 
-/** Replay in a fresh process, so its RSS is the broker's alone. */
+/** Replay in a fresh process running the compiled broker, so its RSS is the broker's alone. */
 function replayInChild(dbPath: string, limit: number): Promise<Row> {
-  const script = fileURLToPath(new URL('./replay-child.ts', import.meta.url));
+  const script = fileURLToPath(new URL('./replay-child.mjs', import.meta.url));
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', script, dbPath, String(REPLAY), SYNC], {
+    const child = spawn(process.execPath, [script, dbPath, String(REPLAY), SYNC], {
       stdio: ['ignore', 'pipe', 'inherit'],
     });
     let out = '';

@@ -157,7 +157,10 @@ export class Broker {
   publish(input: PublishInput): ResultAsync<Published, PublishError> {
     const row = toPendingRow(input, this.#config);
     if (row.isErr()) return errAsync(row.error);
-    return this.#committer.append([row.value]).map(([a]) => ({ seq: a!.seq, messageId: row.value.messageId, duplicate: a!.duplicate }));
+    const { messageId } = row.value;
+    return new ResultAsync(
+      this.#committer.append([row.value]).then((r) => r.map(([a]) => ({ seq: a!.seq, messageId, duplicate: a!.duplicate }))),
+    );
   }
 
   /** Stores all of the messages or none, in one transaction; seqs in input order. */
@@ -168,9 +171,11 @@ export class Broker {
       if (row.isErr()) return errAsync(row.error);
       rows.push(row.value);
     }
-    return this.#committer
-      .append(rows)
-      .map((appended) => appended.map((a, i) => ({ seq: a.seq, messageId: rows[i]!.messageId, duplicate: a.duplicate })));
+    return new ResultAsync(
+      this.#committer
+        .append(rows)
+        .then((r) => r.map((appended) => appended.map((a, i) => ({ seq: a.seq, messageId: rows[i]!.messageId, duplicate: a.duplicate })))),
+    );
   }
 
   subscribe(options: SubscribeOptions, sink: Sink): ResultAsync<Subscribed, SubscribeError> {

@@ -5,6 +5,7 @@ import type { Logger } from '../logger.js';
 import type { AckRecord, ConsumerRecord, DeadLetterRecord, EventStore } from '../store/store.js';
 import type { MessageFilter } from './filter.js';
 import { PatternIndex } from './patterns.js';
+import { SeqRuns } from './seq-runs.js';
 import { Stream, type Resolution, type StreamHost } from './stream.js';
 import { Member } from './subscription.js';
 import type { Sink, StoredMessage } from './types.js';
@@ -40,7 +41,7 @@ export class Dispatcher implements StreamHost {
   readonly #members = new Map<string, { stream: Stream; member: Member }>();
   #acks: AckRecord[] = [];
   #deadLetters: DeadLetterRecord[] = [];
-  #processed: number[] = [];
+  readonly #processed = new SeqRuns();
   #dead: number[] = [];
   readonly #touched = new Set<Stream>();
   /** Durable streams that paused because too many acks were waiting for the writer. */
@@ -262,10 +263,8 @@ export class Dispatcher implements StreamHost {
   }
 
   async #writeStatuses(maxRows: number): Promise<void> {
-    if (this.#processed.length === 0) return;
-    const seqs = this.#processed.length <= maxRows ? this.#processed : this.#processed.slice(0, maxRows);
-    this.#processed = this.#processed.length <= maxRows ? [] : this.#processed.slice(maxRows);
-    await this.store.markProcessed(seqs);
+    if (this.#processed.size === 0) return;
+    await this.store.markProcessed(this.#processed.take(maxRows));
   }
 
   #expireDeadlines(): void {

@@ -98,12 +98,16 @@ export class LocalSubscriber implements Sink, AsyncIterable<Delivery> {
     this.closed();
   }
 
-  async *[Symbol.asyncIterator](): AsyncIterator<Delivery> {
-    for (;;) {
-      const d = await this.next();
-      if (d === undefined) return;
-      yield d;
-    }
+  // A hand-written iterator rather than an async generator: one promise per message instead of several,
+  // which shows in GC pauses at tens of thousands of messages per second.
+  [Symbol.asyncIterator](): AsyncIterator<Delivery, undefined> {
+    return {
+      next: () => this.next().then((value) => (value === undefined ? { done: true, value: undefined } : { done: false, value })),
+      return: () => {
+        this.close();
+        return Promise.resolve({ done: true, value: undefined });
+      },
+    };
   }
 
   #take(): Delivery {

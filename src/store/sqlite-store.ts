@@ -4,6 +4,7 @@
 import type Database from 'better-sqlite3';
 import { err, ok, ResultAsync, type Result } from 'neverthrow';
 import type { SyncMode } from '../config.js';
+import type { SeqRun } from '../core/seq-runs.js';
 import type { StoredMessage } from '../core/types.js';
 import { brokerError } from '../errors.js';
 import { openDb, type OpenedDb, type StoreOpenError } from './db.js';
@@ -18,6 +19,7 @@ import type {
   StorageError,
 } from './store.js';
 import { WriteError, WriterThread } from './writer-thread.js';
+import { toColumns } from './write-queries.js';
 
 const STORAGE_CODES = /^SQLITE_(FULL|IOERR|READONLY|BUSY|LOCKED|CANTOPEN)/;
 
@@ -60,8 +62,13 @@ export class SqliteStore implements EventStore {
   }
 
   append(rows: readonly AppendRow[]): ResultAsync<Appended[], StorageError> {
-    return this.#write(this.#writer.call('append', rows)).map((appended) => {
-      for (const a of appended) if (a.seq > this.#lastSeq) this.#lastSeq = a.seq;
+    return this.#write(this.#writer.call('append', toColumns(rows))).map((seqs) => {
+      const appended: Appended[] = new Array(seqs.length);
+      for (let i = 0; i < seqs.length; i++) {
+        const seq = seqs[i]!;
+        appended[i] = seq > 0 ? { seq, duplicate: false } : { seq: -seq, duplicate: true };
+        if (seq > this.#lastSeq) this.#lastSeq = seq;
+      }
       return appended;
     });
   }
@@ -113,8 +120,8 @@ export class SqliteStore implements EventStore {
     return this.#write(this.#writer.call('progress', batch));
   }
 
-  async markProcessed(seqs: readonly number[]): Promise<void> {
-    await this.#write(this.#writer.call('markProcessed', seqs));
+  async markProcessed(runs: readonly SeqRun[]): Promise<void> {
+    await this.#write(this.#writer.call('markProcessed', runs));
   }
 
   async deadLetterCount(consumer: string): Promise<number> {

@@ -3,6 +3,7 @@
 // which is why everything that may touch the disk returns a promise.
 import type { ResultAsync } from 'neverthrow';
 import type { BrokerError } from '../errors.js';
+import type { SeqRun } from '../core/seq-runs.js';
 import type { StoredMessage } from '../core/types.js';
 
 /** One message to append; the core has already validated it and built its metadata. */
@@ -84,7 +85,7 @@ export interface EventStore {
   processedAbove(consumer: string, afterSeq: number, sinceMs: number): Promise<number[]>;
   recordProgress(batch: ProgressBatch): ResultAsync<void, StorageError>;
   /** Marks messages processed; a message already dead stays dead. */
-  markProcessed(seqs: readonly number[]): Promise<void>;
+  markProcessed(runs: readonly SeqRun[]): Promise<void>;
   deadLetterCount(consumer: string): Promise<number>;
 
   /** Message counts per topic, for stats and count-based retention. */

@@ -1,7 +1,46 @@
 // Every write the broker makes, as synchronous better-sqlite3 transactions over one connection: the writer
 // thread's whole job (writer-worker.ts). Raw SQL only, no drizzle, so the thread starts in milliseconds.
 import type Database from 'better-sqlite3';
-import type { AppendRow, Appended, ConsumerRecord, ProgressBatch } from './store.js';
+import type { SeqRun } from '../core/seq-runs.js';
+import type { AppendRow, ConsumerRecord, ProgressBatch } from './store.js';
+
+/**
+ * Rows to append, one array per column: cloning a few arrays of strings to the writer thread costs far
+ * less than cloning one object per row.
+ */
+export interface AppendColumns {
+  readonly topics: string[];
+  readonly payloads: string[];
+  readonly messageIds: (string | null)[];
+  readonly metadata: string[];
+  readonly ttls: number[];
+  readonly orderingKeys: (string | null)[];
+  readonly createdAts: number[];
+}
+
+export function toColumns(rows: readonly AppendRow[]): AppendColumns {
+  const n = rows.length;
+  const c: AppendColumns = {
+    topics: new Array(n),
+    payloads: new Array(n),
+    messageIds: new Array(n),
+    metadata: new Array(n),
+    ttls: new Array(n),
+    orderingKeys: new Array(n),
+    createdAts: new Array(n),
+  };
+  for (let i = 0; i < n; i++) {
+    const r = rows[i]!;
+    c.topics[i] = r.topic;
+    c.payloads[i] = r.payload;
+    c.messageIds[i] = r.messageId;
+    c.metadata[i] = r.metadata;
+    c.ttls[i] = r.ttlSeconds;
+    c.orderingKeys[i] = r.orderingKey;
+    c.createdAts[i] = r.createdAt;
+  }
+  return c;
+}
 
 export function makeWriter(sqlite: Database.Database) {
   const insertMessage = sqlite.prepare(
@@ -26,7 +65,9 @@ export function makeWriter(sqlite: Database.Database) {
   );
   const markDead = sqlite.prepare(`UPDATE messages SET status = 'dead' WHERE seq = ?`);
   // A dead letter outranks a later 'processed' from another consumer: the message failed somewhere.
-  const markProcessed = sqlite.prepare(`UPDATE messages SET status = 'processed' WHERE seq = ? AND status = 'pending'`);
+  const markProcessed = sqlite.prepare(
+    `UPDATE messages SET status = 'processed' WHERE seq BETWEEN ? AND ? AND status = 'pending'`,
+  );
   // Positions move only through progress batches, in order with the acks behind them; an update of the
   // consumer's settings leaves its position alone.
   const upsertConsumer = sqlite.prepare(
@@ -47,22 +88,21 @@ export function makeWriter(sqlite: Database.Database) {
   const deleteSeq = sqlite.prepare(`DELETE FROM messages WHERE seq = ?`);
 
   return {
-    append: sqlite.transaction((rows: readonly AppendRow[]): Appended[] => {
-      const out: Appended[] = new Array(rows.length);
-      for (let i = 0; i < rows.length; i++) {
-        const r = rows[i]!;
-        if (r.messageId === null) {
-          const info = insertMessage.run(null, r.topic, r.payload, r.metadata, r.ttlSeconds, r.orderingKey, r.createdAt);
-          out[i] = { seq: Number(info.lastInsertRowid), duplicate: false };
+    /** Each row's seq; negative (-seq of the original) where the message id was already stored. */
+    append: sqlite.transaction((c: AppendColumns): Float64Array => {
+      const n = c.topics.length;
+      const seqs = new Float64Array(n);
+      for (let i = 0; i < n; i++) {
+        const id = c.messageIds[i]!;
+        const values = [c.topics[i], c.payloads[i], c.metadata[i], c.ttls[i], c.orderingKeys[i], c.createdAts[i]] as const;
+        if (id === null) {
+          seqs[i] = Number(insertMessage.run(null, ...values).lastInsertRowid);
           continue;
         }
-        const info = insertMessageOnce.run(r.messageId, r.topic, r.payload, r.metadata, r.ttlSeconds, r.orderingKey, r.createdAt);
-        out[i] =
-          info.changes === 1
-            ? { seq: Number(info.lastInsertRowid), duplicate: false }
-            : { seq: seqOfMessageId.get(r.messageId) as number, duplicate: true };
+        const info = insertMessageOnce.run(id, ...values);
+        seqs[i] = info.changes === 1 ? Number(info.lastInsertRowid) : -(seqOfMessageId.get(id) as number);
       }
-      return out;
+      return seqs;
     }).immediate,
 
     progress: sqlite.transaction((batch: ProgressBatch): void => {
@@ -76,8 +116,9 @@ export function makeWriter(sqlite: Database.Database) {
       for (const seq of batch.dead) markDead.run(seq);
     }).immediate,
 
-    markProcessed: sqlite.transaction((seqs: readonly number[]): void => {
-      for (const seq of seqs) markProcessed.run(seq);
+    /** Runs of consecutive seqs, every one of them processed. */
+    markProcessed: sqlite.transaction((runs: readonly SeqRun[]): void => {
+      for (const run of runs) markProcessed.run(run.from, run.to);
     }).immediate,
 
     saveConsumer: (record: ConsumerRecord): void => {
