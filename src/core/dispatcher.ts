@@ -2,7 +2,7 @@
 // (through the PatternIndex, never a scan of all subscriptions), drives ack deadlines, and writes acks,
 // dead letters, consumer positions and message statuses back to the store in batches.
 import type { Logger } from '../logger.js';
-import type { AckRecord, ConsumerRecord, DeadLetterRecord, EventStore } from '../store/store.js';
+import { emptyAcks, type ConsumerRecord, type DeadLetterRecord, type EventStore } from '../store/store.js';
 import type { MessageFilter } from './filter.js';
 import { PatternIndex } from './patterns.js';
 import { SeqRuns } from './seq-runs.js';
@@ -39,7 +39,7 @@ export class Dispatcher implements StreamHost {
   readonly #byPattern = new PatternIndex<Stream>();
   readonly #durable = new Map<string, Stream>();
   readonly #members = new Map<string, { stream: Stream; member: Member }>();
-  #acks: AckRecord[] = [];
+  #acks = emptyAcks();
   #deadLetters: DeadLetterRecord[] = [];
   readonly #processed = new SeqRuns();
   #dead: number[] = [];
@@ -161,7 +161,11 @@ export class Dispatcher implements StreamHost {
   resolved(stream: Stream, seq: number, outcome: Resolution): void {
     const at = this.now();
     if (outcome.kind === 'acked') {
-      this.#acks.push({ consumer: stream.key, seq, delivery: outcome.delivery, at });
+      const acks = this.#acks;
+      acks.consumers.push(stream.key);
+      acks.seqs.push(seq);
+      acks.deliveries.push(outcome.delivery);
+      acks.ats.push(at);
       if (this.#allResolved(outcome.message)) this.#processed.push(seq);
     } else {
       const { message, deliveries, reason } = outcome;
@@ -183,7 +187,7 @@ export class Dispatcher implements StreamHost {
 
   /** True when durable streams should take no new message until the writer catches up. */
   isSaturated(stream: Stream): boolean {
-    if (this.#acks.length < MAX_PENDING_ACKS) return false;
+    if (this.#acks.seqs.length < MAX_PENDING_ACKS) return false;
     this.#waitingForWriter.add(stream);
     return true;
   }
@@ -199,9 +203,9 @@ export class Dispatcher implements StreamHost {
       if (floor !== undefined) positions.set(stream.key, floor);
     }
     this.#touched.clear();
-    if (this.#acks.length + this.#deadLetters.length + positions.size === 0) return;
+    if (this.#acks.seqs.length + this.#deadLetters.length + positions.size === 0) return;
     const batch = { acks: this.#acks, deadLetters: this.#deadLetters, positions, dead: this.#dead };
-    this.#acks = [];
+    this.#acks = emptyAcks();
     this.#deadLetters = [];
     this.#dead = [];
     this.#progressWriting = true;
@@ -213,8 +217,8 @@ export class Dispatcher implements StreamHost {
       })
       .then(() => {
         this.#progressWriting = false;
-        if (this.#acks.length > 0 || this.#touched.size > 0) this.flush();
-        if (this.#acks.length < MAX_PENDING_ACKS) {
+        if (this.#acks.seqs.length > 0 || this.#touched.size > 0) this.flush();
+        if (this.#acks.seqs.length < MAX_PENDING_ACKS) {
           const waiting = [...this.#waitingForWriter];
           this.#waitingForWriter.clear();
           for (const stream of waiting) stream.kick();
@@ -225,7 +229,7 @@ export class Dispatcher implements StreamHost {
   /** Resolves when every ack taken so far is written. */
   async drainProgress(): Promise<void> {
     this.flush();
-    while (this.#progressWriting || this.#acks.length > 0) {
+    while (this.#progressWriting || this.#acks.seqs.length > 0) {
       await new Promise((resolve) => setImmediate(resolve));
       this.flush();
     }
@@ -255,7 +259,7 @@ export class Dispatcher implements StreamHost {
   }
 
   #scheduleFlush(): void {
-    if (this.#acks.length >= PROGRESS_FLUSH_ROWS) {
+    if (this.#acks.seqs.length >= PROGRESS_FLUSH_ROWS) {
       this.flush();
       return;
     }

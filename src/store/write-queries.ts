@@ -106,7 +106,8 @@ export function makeWriter(sqlite: Database.Database) {
     }).immediate,
 
     progress: sqlite.transaction((batch: ProgressBatch): void => {
-      for (const a of batch.acks) insertProcessed.run(a.consumer, a.seq, a.at, a.delivery);
+      const { consumers, seqs, ats, deliveries } = batch.acks;
+      for (let i = 0; i < seqs.length; i++) insertProcessed.run(consumers[i], seqs[i], ats[i], deliveries[i]);
       for (const d of batch.deadLetters) {
         const m = d.message;
         insertDeadLetter.run(d.consumer, m.seq, m.topic, m.payload, m.metadata, d.reason, d.deliveries, d.at);
