@@ -1,45 +1,17 @@
 // The broker API end to end on a real SQLite file: publish and subscribe, the error codes users see,
 // deduplication, atomic batches, seq order under concurrency, replay from a seq or a time with a seamless
 // switch to live delivery, patterns, content filters and request/reply.
-import Database from 'better-sqlite3';
-import { afterEach, describe, expect, test } from 'vitest';
-import type { Broker, BrokerConfig, SubscribeOptions } from '../../src/core/broker.js';
-import { LocalSubscriber } from '../../src/core/local-subscriber.js';
+import { describe, expect, test } from 'vitest';
+import type { Broker, SubscribeOptions } from '../../src/core/broker.js';
+import type { LocalSubscriber } from '../../src/core/local-subscriber.js';
 import type { Published } from '../../src/core/types.js';
-import { openBroker, startTestBroker, tempDir } from '../helpers/broker.js';
+import { query, sleep, testScope } from '../helpers/scope.js';
 
-const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
-
-/** Everything a test starts, stopped in reverse order after it (even when it fails). */
-const cleanups: (() => unknown)[] = [];
-afterEach(async () => {
-  for (const stop of cleanups.splice(0).reverse()) await stop();
-});
-
-async function start(overrides: Partial<BrokerConfig> = {}): Promise<{ broker: Broker; dbPath: string }> {
-  const bus = await startTestBroker(overrides);
-  cleanups.push(() => bus.stop());
-  return { broker: bus.broker, dbPath: bus.dir.dbPath };
-}
-
-async function subscribe(broker: Broker, options: SubscribeOptions, queueLimit?: number): Promise<LocalSubscriber> {
-  const sub = (await LocalSubscriber.open(broker, options, queueLimit))._unsafeUnwrap();
-  cleanups.push(() => sub.close());
-  return sub;
-}
+const scope = testScope();
+const { start, subscribe } = scope;
 
 async function publish(broker: Broker, topic: string, payload: string, extra: { messageId?: string } = {}): Promise<Published> {
   return (await broker.publish({ topic, payload, ...extra }))._unsafeUnwrap();
-}
-
-/** A second, read-only connection to the broker's file, as any SQLite client would open it. */
-function query<T>(dbPath: string, sql: string, ...params: unknown[]): T[] {
-  const db = new Database(dbPath, { readonly: true, fileMustExist: true });
-  try {
-    return db.prepare(sql).all(...params) as T[];
-  } finally {
-    db.close();
-  }
 }
 
 const messageCount = (dbPath: string): number => query<{ n: number }>(dbPath, 'SELECT count(*) AS n FROM messages')[0]!.n;
@@ -300,12 +272,10 @@ describe('seq', () => {
   });
 
   test('seqs are never reused after the newest rows expire and the broker is reopened', async () => {
-    const dir = await tempDir();
-    cleanups.push(() => dir.cleanup());
+    const dir = await scope.dir();
     let offsetMs = 0;
     const now = (): number => Date.now() + offsetMs;
-    const first = await openBroker(dir.dbPath, {}, now);
-    cleanups.push(() => first.close());
+    const first = await scope.open(dir.dbPath, {}, now);
     for (let i = 1; i <= 3; i++) expect(await publish(first, 'keep', `k${i}`)).toMatchObject({ seq: i });
     const shortLived = (await first.publishBatch([4, 5].map((i) => ({ topic: 'gone', payload: `g${i}`, ttlSeconds: 1 }))))._unsafeUnwrap();
     expect(shortLived.map((p) => p.seq)).toEqual([4, 5]);
@@ -314,8 +284,7 @@ describe('seq', () => {
     expect(query(dir.dbPath, 'SELECT seq FROM messages ORDER BY seq')).toEqual([{ seq: 1 }, { seq: 2 }, { seq: 3 }]);
     await first.close();
 
-    const second = await openBroker(dir.dbPath, {}, now);
-    cleanups.push(() => second.close());
+    const second = await scope.open(dir.dbPath, {}, now);
     expect(second.headSeq()).toBe(5);
     expect(await publish(second, 'keep', 'after-restart')).toMatchObject({ seq: 6, duplicate: false });
     const replay = await subscribe(second, { pattern: '#', start: { kind: 'seq', seq: 1 } });

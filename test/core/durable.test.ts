@@ -1,61 +1,20 @@
 // Durable consumers on a real SQLite file: resuming after unsubscribe and after a restart, out-of-order acks,
 // redelivery, nack, dead letters, message status, queue groups, ordering keys, in-flight limits, replay and
 // the per-consumer stats.
-import Database from 'better-sqlite3';
-import { afterEach, describe, expect, test, vi } from 'vitest';
-import type { Broker, BrokerConfig, SubscribeOptions } from '../../src/core/broker.js';
-import { LocalSubscriber } from '../../src/core/local-subscriber.js';
+import { describe, expect, test, vi } from 'vitest';
+import type { Broker } from '../../src/core/broker.js';
+import type { LocalSubscriber } from '../../src/core/local-subscriber.js';
 import type { Delivery } from '../../src/core/types.js';
-import { openBroker, startTestBroker, tempDir, type TestDir } from '../helpers/broker.js';
+import { query, sleep, testScope } from '../helpers/scope.js';
 
-const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+const { start, dir, open, subscribe } = testScope();
 
 /** Acks are flushed to SQLite within ~20 ms; this is comfortably more. */
 const FLUSH_WAIT_MS = 80;
 
-const cleanups: (() => unknown)[] = [];
-afterEach(async () => {
-  for (const stop of cleanups.splice(0).reverse()) await stop();
-});
-
-async function start(overrides: Partial<BrokerConfig> = {}): Promise<{ broker: Broker; dbPath: string }> {
-  const bus = await startTestBroker(overrides);
-  cleanups.push(() => bus.stop());
-  return { broker: bus.broker, dbPath: bus.dir.dbPath };
-}
-
-/** A temp dir for tests that close and reopen a broker on the same file. */
-async function dir(): Promise<TestDir> {
-  const d = await tempDir();
-  cleanups.push(() => d.cleanup());
-  return d;
-}
-
-async function open(dbPath: string, overrides: Partial<BrokerConfig> = {}): Promise<Broker> {
-  const broker = await openBroker(dbPath, overrides);
-  cleanups.push(() => broker.close());
-  return broker;
-}
-
-async function subscribe(broker: Broker, options: SubscribeOptions, queueLimit?: number): Promise<LocalSubscriber> {
-  const sub = (await LocalSubscriber.open(broker, options, queueLimit))._unsafeUnwrap();
-  cleanups.push(() => sub.close());
-  return sub;
-}
-
 async function publishN(broker: Broker, topic: string, n: number, orderingKey?: (i: number) => string): Promise<number[]> {
   const inputs = Array.from({ length: n }, (_, i) => ({ topic, payload: `${topic}#${i}`, orderingKey: orderingKey?.(i) }));
   return (await broker.publishBatch(inputs))._unsafeUnwrap().map((p) => p.seq);
-}
-
-/** A read-only connection to the broker's file, as any SQLite client would open it. */
-function query<T>(dbPath: string, sql: string, ...params: unknown[]): T[] {
-  const db = new Database(dbPath, { readonly: true, fileMustExist: true });
-  try {
-    return db.prepare(sql).all(...params) as T[];
-  } finally {
-    db.close();
-  }
 }
 
 const statusOf = (dbPath: string): Record<number, string> =>
@@ -503,8 +462,7 @@ describe('replay and stats', () => {
     // A frozen clock makes "the same millisecond" deterministic.
     const d = await dir();
     const frozen = Date.now();
-    const first = await openBroker(d.dbPath, {}, () => frozen);
-    cleanups.push(() => first.close());
+    const first = await open(d.dbPath, {}, () => frozen);
     const sub = await subscribe(first, { pattern: 'rp', consumer: 'auditor' });
     await publishN(first, 'rp', 4);
     for (const x of await sub.take(4, 2000)) sub.ack(x.message.seq);

@@ -1,18 +1,11 @@
 // Retention on a real SQLite file, driven by a controllable clock instead of sleeping: TTL expiry, the
 // default TTL, max-age and max-messages rules per pattern, and large removals done in bounded batches.
-import Database from 'better-sqlite3';
-import { afterEach, describe, expect, test } from 'vitest';
+import { describe, expect, test } from 'vitest';
 import type { Broker, BrokerConfig } from '../../src/core/broker.js';
-import { LocalSubscriber } from '../../src/core/local-subscriber.js';
 import type { PublishInput } from '../../src/core/types.js';
-import { openBroker, tempDir } from '../helpers/broker.js';
+import { query, sleep, testScope } from '../helpers/scope.js';
 
-const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
-
-const cleanups: (() => unknown)[] = [];
-afterEach(async () => {
-  for (const stop of cleanups.splice(0).reverse()) await stop();
-});
+const scope = testScope();
 
 /** The wall clock plus an offset the test moves forward. Commit times (created_at) stay on the wall clock. */
 interface Clock {
@@ -37,12 +30,8 @@ function clock(): Clock {
 }
 
 async function start(overrides: Partial<BrokerConfig> = {}): Promise<{ broker: Broker; dbPath: string; clock: Clock }> {
-  const dir = await tempDir();
-  cleanups.push(() => dir.cleanup());
   const c = clock();
-  const broker = await openBroker(dir.dbPath, overrides, () => c.now());
-  cleanups.push(() => broker.close());
-  return { broker, dbPath: dir.dbPath, clock: c };
+  return { ...(await scope.start(overrides, () => c.now())), clock: c };
 }
 
 async function publishAll(broker: Broker, inputs: readonly PublishInput[]): Promise<number[]> {
@@ -57,15 +46,6 @@ async function publishAll(broker: Broker, inputs: readonly PublishInput[]): Prom
 
 const many = (n: number, topic: string, extra: Partial<PublishInput> = {}): PublishInput[] =>
   Array.from({ length: n }, (_, i) => ({ topic, payload: `${topic}#${i}`, ...extra }));
-
-function query<T>(dbPath: string, sql: string, ...params: unknown[]): T[] {
-  const db = new Database(dbPath, { readonly: true, fileMustExist: true });
-  try {
-    return db.prepare(sql).all(...params) as T[];
-  } finally {
-    db.close();
-  }
-}
 
 const storedSeqs = (dbPath: string): number[] => query<{ seq: number }>(dbPath, 'SELECT seq FROM messages ORDER BY seq').map((r) => r.seq);
 const storedTopics = (dbPath: string): string[] =>
@@ -109,8 +89,7 @@ describe('TTL', () => {
       { topic: 'e', payload: 'stays' },
     ]);
     clock.advance(1_000);
-    const sub = (await LocalSubscriber.open(broker, { pattern: 'e', start: { kind: 'seq', seq: 1 } }))._unsafeUnwrap();
-    cleanups.push(() => sub.close());
+    const sub = await scope.subscribe(broker, { pattern: 'e', start: { kind: 'seq', seq: 1 } });
     const got = [];
     for (let d = await sub.next(150); d !== undefined; d = await sub.next(150)) got.push(d.message.payload);
     expect(got).toEqual(['stays']);

@@ -1,0 +1,63 @@
+// What the core tests share: a per-test scope that stops everything a test started (in reverse order, even
+// when it fails), brokers and subscribers opened in that scope, and a read-only SQL look at the file.
+import Database from 'better-sqlite3';
+import { afterEach } from 'vitest';
+import type { Broker, BrokerConfig, SubscribeOptions } from '../../src/core/broker.js';
+import { LocalSubscriber } from '../../src/core/local-subscriber.js';
+import { openBroker, tempDir, type TestDir } from './broker.js';
+
+export const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** A read-only connection to the broker's file, as any SQLite client would open it. */
+export function query<T>(dbPath: string, sql: string, ...params: unknown[]): T[] {
+  const db = new Database(dbPath, { readonly: true, fileMustExist: true });
+  try {
+    return db.prepare(sql).all(...params) as T[];
+  } finally {
+    db.close();
+  }
+}
+
+export interface TestScope {
+  /** Runs `stop` after the current test. */
+  defer(stop: () => unknown): void;
+  /** A fresh broker in its own temp dir. */
+  start(overrides?: Partial<BrokerConfig>, now?: () => number): Promise<{ broker: Broker; dbPath: string }>;
+  /** A temp dir, for tests that close and reopen a broker on the same file. */
+  dir(): Promise<TestDir>;
+  open(dbPath: string, overrides?: Partial<BrokerConfig>, now?: () => number): Promise<Broker>;
+  subscribe(broker: Broker, options: SubscribeOptions, queueLimit?: number): Promise<LocalSubscriber>;
+}
+
+/** Call once at the top of a test file. */
+export function testScope(): TestScope {
+  const stops: (() => unknown)[] = [];
+  afterEach(async () => {
+    for (const stop of stops.splice(0).reverse()) await stop();
+  });
+  const scope: TestScope = {
+    defer: (stop) => {
+      stops.push(stop);
+    },
+    dir: async () => {
+      const d = await tempDir();
+      stops.push(() => d.cleanup());
+      return d;
+    },
+    open: async (dbPath, overrides = {}, now) => {
+      const broker = await openBroker(dbPath, overrides, now);
+      stops.push(() => broker.close());
+      return broker;
+    },
+    start: async (overrides = {}, now) => {
+      const d = await scope.dir();
+      return { broker: await scope.open(d.dbPath, overrides, now), dbPath: d.dbPath };
+    },
+    subscribe: async (broker, options, queueLimit) => {
+      const sub = (await LocalSubscriber.open(broker, options, queueLimit))._unsafeUnwrap();
+      stops.push(() => sub.close());
+      return sub;
+    },
+  };
+  return scope;
+}
