@@ -1,8 +1,7 @@
-// Benchmark helpers: progress on stderr, percentiles, peak-RSS sampling, the readable table.
+// Benchmark helpers: progress on stderr, percentiles, the readable table.
 import { performance } from 'node:perf_hooks';
 
 export const now = (): number => performance.now();
-export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 export class Progress {
   readonly #label: string;
@@ -49,27 +48,6 @@ export class Latencies {
   summary(): { p50: number; p99: number; max: number } {
     const s = this.#values.slice(0, this.#n).sort();
     return { p50: round(percentile(s, 0.5)), p99: round(percentile(s, 0.99)), max: round(s[s.length - 1] ?? NaN) };
-  }
-}
-
-/** Samples process RSS every 50 ms; peak() in MB. */
-export class RssSampler {
-  #peak = 0;
-  readonly #timer: NodeJS.Timeout;
-
-  constructor() {
-    this.#sample();
-    this.#timer = setInterval(() => this.#sample(), 50);
-  }
-
-  #sample(): void {
-    this.#peak = Math.max(this.#peak, process.memoryUsage.rss());
-  }
-
-  stop(): number {
-    clearInterval(this.#timer);
-    this.#sample();
-    return Math.round(this.#peak / 1024 / 1024);
   }
 }
 

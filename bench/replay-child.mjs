@@ -2,9 +2,8 @@
 // {"received","ms","rssMb"}. Run by bench/run.ts in its own process, on the compiled broker (dist/), so
 // the RSS measured is the broker's own and not the TypeScript loader's.
 import { performance } from 'node:perf_hooks';
-import { Broker } from '../dist/core/broker.js';
 import { LocalSubscriber } from '../dist/core/local-subscriber.js';
-import { silentLogger } from '../dist/logger.js';
+import { openBenchBroker } from './child-broker.mjs';
 
 const [dbPath = '', countText = '0', sync = 'full'] = process.argv.slice(2);
 const count = Number(countText);
@@ -12,18 +11,7 @@ let peak = 0;
 const sampleRss = () => (peak = Math.max(peak, process.memoryUsage.rss()));
 const sampler = setInterval(sampleRss, 50);
 
-const config = {
-  dbPath,
-  sync,
-  defaultTtlSeconds: 0,
-  ackTimeoutMs: 30_000,
-  maxDeliveries: 10,
-  maxInFlight: 1000,
-  maxPayloadBytes: 1_048_576,
-  retention: [],
-  retentionIntervalMs: 60_000,
-};
-const broker = (await Broker.open(config, silentLogger))._unsafeUnwrap();
+const broker = await openBenchBroker(dbPath, sync);
 const options = { pattern: 'bench.replay', consumer: 'bench-replay', start: { kind: 'seq', seq: 1 }, maxInFlight: 1000 };
 const sub = (await LocalSubscriber.open(broker, options, 1000))._unsafeUnwrap();
 const t0 = performance.now();

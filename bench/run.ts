@@ -12,12 +12,11 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import type { SyncMode } from '../src/config.js';
 import { Broker } from '../src/core/broker.js';
-import { LocalSubscriber } from '../src/core/local-subscriber.js';
 import { silentLogger } from '../src/logger.js';
 import { openDb } from '../src/store/db.js';
 import { messages } from '../src/store/schema.js';
 import { testBrokerConfig } from '../test/helpers/broker.js';
-import { Latencies, now, Progress, rate, round, sleep, table, type Row } from './lib.js';
+import { Latencies, now, Progress, rate, round, table, type Row } from './lib.js';
 
 const { values: args } = parseArgs({
   options: {
@@ -48,13 +47,12 @@ try {
   const viaDrizzle = drizzleInsert(join(dir, 'drizzle.db'));
   rows.push({ name: 'raw: drizzle builder INSERT, 256/txn', msgs: N / 4, msgPerSec: viaDrizzle, vsLimit: viaDrizzle / insertLimit, note: 'why the hot path uses a prepared statement' });
 
-  const broker = await open(join(dir, 'bus.db'));
-  rows.push(await publishSequential(broker, insertLimit));
-  rows.push(await publishConcurrent(broker, insertLimit, 256));
-  rows.push(await publishBatches(broker, insertLimit));
-  rows.push(await latency(broker));
-  await fill(broker, REPLAY);
-  await broker.close();
+  // Each workload gets a fresh broker and file, so none inherits another's heap, WAL or log size.
+  rows.push(await withBroker('publish-1.db', (broker) => publishSequential(broker, insertLimit)));
+  rows.push(await withBroker('publish-256.db', (broker) => publishConcurrent(broker, insertLimit, 256)));
+  rows.push(await withBroker('publish-batch.db', (broker) => publishBatches(broker, insertLimit)));
+  rows.push(await latencyInChild(join(dir, 'latency.db')));
+  await withBroker('bus.db', (broker) => fill(broker, REPLAY));
 
   const scanLimit = rawScan(join(dir, 'bus.db'), 'array');
   const objectScan = rawScan(join(dir, 'bus.db'), 'object');
@@ -77,10 +75,14 @@ const targets = {
 };
 process.stdout.write(`${JSON.stringify({ bench: 'eventbus-core', version: 1, params: { messages: N, replay: REPLAY, sync: SYNC, payloadBytes: PAYLOAD.length }, targets, results: rows })}\n`);
 
-async function open(dbPath: string): Promise<Broker> {
-  const opened = await Broker.open(testBrokerConfig(dbPath, { sync: SYNC, maxInFlight: 1000 }), silentLogger);
+async function withBroker<T>(file: string, run: (broker: Broker) => Promise<T>): Promise<T> {
+  const opened = await Broker.open(testBrokerConfig(join(dir, file), { sync: SYNC, maxInFlight: 1000 }), silentLogger);
   if (opened.isErr()) throw new Error(opened.error.message);
-  return opened.value;
+  try {
+    return await run(opened.value);
+  } finally {
+    await opened.value.close();
+  }
 }
 
 function metadata(t: number): string {
@@ -176,40 +178,6 @@ async function publishBatches(broker: Broker, limit: number): Promise<Row> {
   return { name: 'publishBatch of 256, awaited', msgs: N, msgPerSec: r, vsLimit: r / limit, ...lat.summary(), note: 'latency per batch' };
 }
 
-/** Publish → delivery to a durable subscriber that acks, at a steady rate. */
-async function latency(broker: Broker): Promise<Row> {
-  const topic = 'bench.latency';
-  const sub = (await LocalSubscriber.open(broker, { pattern: topic, consumer: 'bench-latency', maxInFlight: 1000 }))._unsafeUnwrap();
-  const lat = new Latencies();
-  const total = LATENCY_RATE * LATENCY_SECONDS;
-  let received = 0;
-  const reader = (async () => {
-    for await (const d of sub) {
-      lat.add(now() - Number(d.message.payload.slice(0, 20)));
-      sub.ack(d.message.seq);
-      if (++received === total) return;
-    }
-  })();
-  await sleep(20);
-  const progress = new Progress(`latency at ${LATENCY_RATE} msg/s`, total);
-  const t0 = now();
-  let sent = 0;
-  const pending: Promise<unknown>[] = [];
-  while (sent < total) {
-    const due = Math.min(total, Math.floor(((now() - t0) * LATENCY_RATE) / 1000));
-    while (sent < due) {
-      pending.push(broker.publish({ topic, payload: now().toFixed(3).padStart(20, '0') + PAYLOAD }).match(() => 0, () => 1));
-      sent++;
-    }
-    progress.tick(received);
-    await sleep(1);
-  }
-  await Promise.all(pending);
-  await Promise.race([reader, sleep(10_000)]);
-  sub.close();
-  return { name: `latency, ${LATENCY_RATE} msg/s, durable + ack`, msgs: received, msgPerSec: LATENCY_RATE, ...lat.summary(), note: 'publish call → delivered to subscriber' };
-}
-
 async function fill(broker: Broker, count: number): Promise<void> {
   const progress = new Progress('filling the log for replay', count);
   const batch = Array.from({ length: 1024 }, () => ({ topic: 'bench.replay', payload: PAYLOAD }));
@@ -243,20 +211,26 @@ function rawScan(dbPath: string, mode: 'array' | 'object'): number {
   return rate(n, ms);
 }
 
-/** Replay in a fresh process running the compiled broker, so its RSS is the broker's alone. */
-function replayInChild(dbPath: string, limit: number): Promise<Row> {
-  const script = fileURLToPath(new URL('./replay-child.mjs', import.meta.url));
+/** Runs a bench/*-child.mjs script on the compiled broker in a fresh process; resolves with its JSON line. */
+function runChild<T>(name: string, args: readonly (string | number)[]): Promise<T> {
+  const script = fileURLToPath(new URL(`./${name}`, import.meta.url));
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [script, dbPath, String(REPLAY), SYNC], {
-      stdio: ['ignore', 'pipe', 'inherit'],
-    });
+    const child = spawn(process.execPath, [script, ...args.map(String)], { stdio: ['ignore', 'pipe', 'inherit'] });
     let out = '';
     child.stdout.on('data', (d: Buffer) => (out += d.toString()));
-    child.on('exit', (code) => {
-      if (code !== 0) return reject(new Error(`replay child exited with ${code}`));
-      const { received, ms, rssMb } = JSON.parse(out) as { received: number; ms: number; rssMb: number };
-      const r = rate(received, ms);
-      resolve({ name: 'replay from seq 1, durable, ack each', msgs: received, msgPerSec: r, vsLimit: r / limit, rssMb, note: 'peak RSS of the broker process' });
-    });
+    child.on('exit', (code) => (code === 0 ? resolve(JSON.parse(out) as T) : reject(new Error(`${name} exited with ${code}`))));
   });
+}
+
+/** Replay in a fresh process, so its RSS is the broker's alone. */
+async function replayInChild(dbPath: string, limit: number): Promise<Row> {
+  const { received, ms, rssMb } = await runChild<{ received: number; ms: number; rssMb: number }>('replay-child.mjs', [dbPath, REPLAY, SYNC]);
+  const r = rate(received, ms);
+  return { name: 'replay from seq 1, durable, ack each', msgs: received, msgPerSec: r, vsLimit: r / limit, rssMb, note: 'peak RSS of the broker process' };
+}
+
+/** Publisher, broker and subscriber in one fresh process: the harness's own heap stays out of the figures. */
+async function latencyInChild(dbPath: string): Promise<Row> {
+  const r = await runChild<{ received: number; p50: number; p99: number; max: number }>('latency-child.mjs', [dbPath, LATENCY_RATE, LATENCY_SECONDS, SYNC]);
+  return { name: `latency, ${LATENCY_RATE} msg/s, durable + ack`, msgs: r.received, msgPerSec: LATENCY_RATE, p50: round(r.p50), p99: round(r.p99), note: 'publish call → delivered to subscriber' };
 }
