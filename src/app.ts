@@ -1,14 +1,15 @@
-// Wires the broker together: store → core → (front-ends, as they arrive). startApp() is what `npm start`
-// and the tests run; stop() undoes it in reverse order.
+// Wires the broker together: store → core → front-ends. startApp() is what `npm start` and the tests run;
+// stop() undoes it in reverse order: listeners first, then the broker and its database.
 import { err, ok, type Result } from 'neverthrow';
 import type { Config } from './config.js';
 import { Broker } from './core/broker.js';
 import type { Logger } from './logger.js';
+import { createTransportServer } from './transports/tcp-ingress.js';
 
 export interface App {
   readonly broker: Broker;
-  /** Real bound ports of the listeners (none yet: the network front-ends arrive with issues 4 and 5). */
-  readonly ports: Readonly<Record<string, number>>;
+  /** Real bound ports (the setting may have been 0). */
+  readonly ports: { readonly transport: number };
   stop(): Promise<void>;
 }
 
@@ -26,13 +27,22 @@ export async function startApp(config: Config, logger: Logger): Promise<Result<A
       host: config.host,
     });
   }
+  const transport = createTransportServer(broker, config, logger);
+  let transportPort: number;
+  try {
+    transportPort = await transport.start();
+  } catch (e) {
+    await broker.close();
+    return err({ message: `EVENTBUS_TRANSPORT_PORT: cannot listen on ${config.host}:${config.transportPort}: ${(e as Error).message}` });
+  }
   let stopped = false;
   return ok({
     broker,
-    ports: {},
+    ports: { transport: transportPort },
     stop: async () => {
       if (stopped) return;
       stopped = true;
+      await transport.stop();
       await broker.close();
       logger.info('stopped');
     },

@@ -38,6 +38,8 @@ export interface Config {
   readonly token: string | undefined;
   readonly allowedTargets: readonly string[] | undefined;
   readonly maxConnections: number;
+  /** Unanswered lines per telnet connection before the broker stops reading from it. */
+  readonly maxPipelinedLines: number;
   readonly logLevel: LogLevel;
   readonly consumers: readonly StaticConsumer[];
   readonly retention: readonly RetentionRule[];
@@ -81,6 +83,7 @@ const SETTINGS = {
   token: { env: 'EVENTBUS_TOKEN', default: undefined, schema: z.string().min(1).optional() },
   allowedTargets: { env: 'EVENTBUS_ALLOWED_TARGETS', default: undefined, schema: z.string().optional() },
   maxConnections: { env: 'EVENTBUS_MAX_CONNECTIONS', default: '10000', schema: positive },
+  maxPipelinedLines: { env: 'EVENTBUS_MAX_PIPELINED_LINES', default: '4096', schema: positive },
   logLevel: { env: 'EVENTBUS_LOG_LEVEL', default: 'info', schema: z.enum(LOG_LEVELS) },
   retention: { env: 'EVENTBUS_RETENTION', default: '', schema: z.string() },
   retentionIntervalMs: { env: 'EVENTBUS_RETENTION_INTERVAL_MS', default: '1000', schema: positive },

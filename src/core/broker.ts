@@ -1,22 +1,27 @@
 // The broker API: the one surface every front-end (telnet ingress, registration, WebSocket, SDK, embedding)
-// calls. Validates input into Results, group-commits publishes, and hands subscriptions to the dispatcher.
-import { randomUUID } from 'node:crypto';
+// calls. Validates input into Results, group-commits publishes, and hands subscriptions to the dispatcher;
+// durable consumers are kept by the ConsumerRegistry (consumers.ts), request/reply is in request-reply.ts.
 import { err, errAsync, ok, ResultAsync, type Result } from 'neverthrow';
 import type { Config } from '../config.js';
 import { brokerError, type BrokerError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import type { StoreOpenError } from '../store/db.js';
 import { SqliteStore } from '../store/sqlite-store.js';
-import type { ConsumerRecord, EventStore } from '../store/store.js';
+import type { EventStore } from '../store/store.js';
 import { Committer, type PendingRow } from './committer.js';
+import { ConsumerRegistry, type ConsumerInfo } from './consumers.js';
 import { Dispatcher } from './dispatcher.js';
-import { compileFilter, type MessageFilter } from './filter.js';
-import { checkPattern } from './patterns.js';
-import { messageMetadata, toPendingRow, type PublishError } from './publish-input.js';
+import { toPendingRow, type PublishError } from './publish-input.js';
+import { sendReply, sendRequest } from './request-reply.js';
 import { Retention } from './retention.js';
 import type { Stream } from './stream.js';
+import { checkSubscribe, type ConsumerInput, type SubscribeError, type SubscribeOptions } from './subscribe-options.js';
 import { TopicStats, type TopicSnapshot } from './topic-stats.js';
-import type { Delivery, Published, PublishInput, Sink, StartAt, StoredMessage } from './types.js';
+import type { Published, PublishInput, Sink, StartAt, StoredMessage } from './types.js';
+
+// Callers import these from the broker, the API they are part of.
+export type { ConsumerInfo } from './consumers.js';
+export type { ConsumerInput, SubscribeError, SubscribeOptions } from './subscribe-options.js';
 
 export type BrokerConfig = Pick<
   Config,
@@ -31,49 +36,13 @@ export type BrokerConfig = Pick<
   | 'retentionIntervalMs'
 >;
 
-export interface SubscribeOptions {
-  /** One pattern, or several (a message matching any is delivered once). */
-  readonly pattern: string | readonly string[];
-  /** Where to start when there is no stored position to resume (or, for a durable consumer, to rewind to). */
-  readonly start?: StartAt | undefined;
-  /** Durable consumer name: position stored, deliveries must be acked. */
-  readonly consumer?: string | undefined;
-  /** Queue group label; subscriptions of one consumer split its messages. */
-  readonly group?: string | undefined;
-  readonly maxInFlight?: number | undefined;
-  /** Content filter (README, "Filters"). */
-  readonly filter?: unknown;
-}
-
 export interface Subscribed {
   readonly subscriptionId: string;
   /** The last seq in the log when the subscription was made. */
   readonly headSeq: number;
 }
 
-export type SubscribeError = BrokerError<'BAD_PATTERN' | 'BAD_ARGS' | 'UNAVAILABLE'>;
 export type UnknownSubscription = BrokerError<'UNKNOWN_SUBSCRIPTION'>;
-
-export interface ConsumerInput {
-  readonly id: string;
-  /** Push address (`tcp://…` etc.), or null for a consumer read over the API. */
-  readonly address: string | null;
-  readonly patterns: readonly string[];
-  readonly filter?: unknown;
-}
-
-export interface ConsumerInfo {
-  readonly id: string;
-  readonly address: string | null;
-  readonly patterns: readonly string[];
-  /** Ack floor: every matching message up to this seq is done. */
-  readonly position: number;
-  /** Distance from the head of the log, in seqs. */
-  readonly lag: number;
-  readonly inFlight: number;
-  readonly subscribers: number;
-  readonly deadLetters: number;
-}
 
 export interface BrokerStats {
   readonly headSeq: number;
@@ -82,22 +51,17 @@ export interface BrokerStats {
   readonly subscriptions: number;
 }
 
-const CONSUMER_ID = /^[A-Za-z0-9_.:@-]{1,255}$/;
 const STATS_SAMPLE_MS = 1000;
-// A reply inbox outlives the request by this much, so a late reply still has a topic to land on.
-const REPLY_TTL_SECONDS = 60;
 
 export class Broker {
   readonly #config: BrokerConfig;
   readonly #store: EventStore;
-  readonly #log: Logger;
   readonly #now: () => number;
   readonly #dispatcher: Dispatcher;
   readonly #committer: Committer;
   readonly #retention: Retention;
   readonly #topics: TopicStats;
-  readonly #records = new Map<string, ConsumerRecord>();
-  readonly #storedDeadLetters = new Map<string, number>();
+  readonly #consumers: ConsumerRegistry;
   readonly #statsTimer: NodeJS.Timeout;
   /** Subscriptions answered but not attached yet (see subscribe). */
   readonly #pendingAttach = new Map<string, Stream>();
@@ -121,7 +85,6 @@ export class Broker {
   private constructor(config: BrokerConfig, store: EventStore, logger: Logger, now: () => number) {
     this.#config = config;
     this.#store = store;
-    this.#log = logger;
     this.#now = now;
     this.#topics = new TopicStats(now());
     this.#dispatcher = new Dispatcher(
@@ -140,6 +103,13 @@ export class Broker {
       now,
       intervalMs: config.retentionIntervalMs,
       logger,
+    });
+    this.#consumers = new ConsumerRegistry({
+      store,
+      dispatcher: this.#dispatcher,
+      logger,
+      now,
+      startSeq: (start) => this.#startSeq(start),
     });
     this.#statsTimer = setInterval(() => this.#topics.sample(this.#now()), STATS_SAMPLE_MS).unref();
   }
@@ -182,14 +152,14 @@ export class Broker {
     if (this.#closed) return errAsync(brokerError('UNAVAILABLE', 'broker is shutting down'));
     const checked = checkSubscribe(options, this.#config.maxInFlight);
     if (checked.isErr()) return errAsync(checked.error);
-    const { patterns, filter, filterJson, maxInFlight } = checked.value;
+    const { patterns, filter, maxInFlight } = checked.value;
     const id = `sub-${this.#nextSubscription++}`;
     const streamReady =
       options.consumer === undefined
         ? ResultAsync.fromSafePromise(this.#startSeq(options.start)).map((seq) =>
-            this.#dispatcher.addEphemeral(id, patterns, filter, seq),
+            this.#dispatcher.addEphemeral(id, patterns, filter.filter, seq),
           )
-        : this.#durableStream(options.consumer, patterns, filter, filterJson, options.start);
+        : this.#consumers.durableStream(options.consumer, patterns, filter, options.start);
     return streamReady.map((stream) => {
       // Attach on the next macrotask, so the caller has answered "subscribed" before a delivery reaches it.
       this.#pendingAttach.set(id, stream);
@@ -235,84 +205,34 @@ export class Broker {
     payload: string,
     options: { timeoutMs: number; metadata?: Record<string, unknown> },
   ): ResultAsync<StoredMessage, PublishError | SubscribeError> {
-    const inbox = `_inbox.${randomUUID()}`;
-    let settle: (r: Result<StoredMessage, PublishError | SubscribeError>) => void = () => {};
-    const reply = new Promise<Result<StoredMessage, PublishError | SubscribeError>>((resolve) => (settle = resolve));
-    const sink: Sink = {
-      deliver: (d: Delivery) => {
-        settle(ok(d.message));
-        return true;
-      },
-    };
-    const ttlSeconds = Math.max(1, Math.ceil(options.timeoutMs / 1000));
-    return this.subscribe({ pattern: inbox }, sink).andThen(({ subscriptionId }) => {
-      const timer = setTimeout(
-        () => settle(err(brokerError('UNAVAILABLE', `no reply to ${topic} within ${options.timeoutMs} ms`))),
-        options.timeoutMs,
-      );
-      void this.publish({ topic, payload, ttlSeconds, metadata: { ...options.metadata, reply_to: inbox } }).mapErr((e) => settle(err(e)));
-      return new ResultAsync(
-        reply.finally(() => {
-          clearTimeout(timer);
-          this.unsubscribe(subscriptionId);
-        }),
-      );
-    });
+    return sendRequest(this, topic, payload, options);
   }
 
   /** Answers a request received by a subscriber. */
   reply(request: StoredMessage, payload: string, metadata?: Record<string, unknown>): ResultAsync<Published, PublishError> {
-    const replyTo = messageMetadata(request.metadata)['reply_to'];
-    if (typeof replyTo !== 'string') return errAsync(brokerError('BAD_ARGS', `message ${request.seq} is not a request (no reply_to)`));
-    return this.publish({ topic: replyTo, payload, ttlSeconds: REPLY_TTL_SECONDS, metadata });
+    return sendReply(this, request, payload, metadata);
   }
 
   /** Creates or updates a durable consumer (a push endpoint, or a named API consumer). */
   saveConsumer(input: ConsumerInput): ResultAsync<ConsumerInfo, SubscribeError> {
-    if (!CONSUMER_ID.test(input.id)) return errAsync(badConsumerId(input.id));
-    const patterns: string[] = [];
-    for (const p of input.patterns) {
-      const checked = checkPattern(p);
-      if (checked.isErr()) return errAsync(checked.error);
-      if (!patterns.includes(checked.value)) patterns.push(checked.value);
-    }
-    const filter = compileOptionalFilter(input.filter);
-    if (filter.isErr()) return errAsync(filter.error);
-    const stream = this.#dispatcher.durable(input.id);
-    const record = this.#records.get(input.id);
-    if (stream !== undefined && record !== undefined) {
-      this.#dispatcher.setPatterns(stream, patterns, filter.value.filter);
-      return this.#persist({ ...record, address: input.address, patterns, filter: filter.value.json }, stream).map(() =>
-        this.#info(input.id)!,
-      );
-    }
-    return this.#createDurable(input.id, input.address, patterns, filter.value, this.#dispatcher.head() + 1).map(
-      () => this.#info(input.id)!,
-    );
+    return this.#consumers.save(input);
   }
 
-  removeConsumer(id: string): ResultAsync<void, BrokerError<'UNKNOWN_CONSUMER'>> {
-    if (!this.#records.has(id)) return errAsync(brokerError('UNKNOWN_CONSUMER', `no consumer ${id}`));
-    this.#dispatcher.removeDurable(id);
-    this.#records.delete(id);
-    return ResultAsync.fromSafePromise(this.#store.deleteConsumer(id));
+  removeConsumer(id: string): ResultAsync<void, BrokerError<'UNKNOWN_CONSUMER' | 'UNAVAILABLE'>> {
+    return this.#consumers.remove(id);
   }
 
   /** Rewinds a durable consumer: messages from `seq` on are delivered again. */
   replay(id: string, seq: number): ResultAsync<void, BrokerError<'UNKNOWN_CONSUMER' | 'BAD_ARGS' | 'UNAVAILABLE'>> {
-    const stream = this.#dispatcher.durable(id);
-    const record = this.#records.get(id);
-    if (stream === undefined || record === undefined) return errAsync(brokerError('UNKNOWN_CONSUMER', `no consumer ${id}`));
-    if (!Number.isSafeInteger(seq) || seq < 1) return errAsync(brokerError('BAD_ARGS', 'seq must be a whole number from 1'));
-    return this.#rewind(stream, record, seq);
+    return this.#consumers.replay(id, seq);
   }
 
   consumer(id: string): ConsumerInfo | undefined {
-    return this.#info(id);
+    return this.#consumers.info(id);
   }
 
   consumers(): ConsumerInfo[] {
-    return [...this.#records.keys()].map((id) => this.#info(id)!);
+    return this.#consumers.list();
   }
 
   stats(): BrokerStats {
@@ -345,92 +265,12 @@ export class Broker {
 
   async #restore(): Promise<void> {
     this.#topics.load(await this.#store.topicCounts());
-    for (const record of await this.#store.listConsumers()) {
-      const filter = compileOptionalFilter(record.filter === null ? undefined : JSON.parse(record.filter));
-      if (filter.isErr()) {
-        this.#log.error('stored consumer has an invalid filter; it is ignored', { consumer: record.id });
-      }
-      const ackedAhead = await this.#store.processedAbove(record.id, record.position, record.rewoundAt);
-      this.#dispatcher.addDurable(record, filter.isOk() ? filter.value.filter : undefined, ackedAhead);
-      this.#records.set(record.id, record);
-      this.#storedDeadLetters.set(record.id, await this.#store.deadLetterCount(record.id));
-    }
-  }
-
-  #durableStream(
-    id: string,
-    patterns: string[],
-    filter: MessageFilter | undefined,
-    filterJson: string | null,
-    start: StartAt | undefined,
-  ): ResultAsync<Stream, SubscribeError> {
-    if (!CONSUMER_ID.test(id)) return errAsync(badConsumerId(id));
-    const stream = this.#dispatcher.durable(id);
-    const record = this.#records.get(id);
-    if (stream === undefined || record === undefined) {
-      return ResultAsync.fromSafePromise(this.#startSeq(start)).andThen((seq) =>
-        // Another subscribe may have created the consumer while the start was looked up: join it.
-        this.#dispatcher.durable(id) !== undefined
-          ? this.#durableStream(id, patterns, filter, filterJson, undefined)
-          : this.#createDurable(id, null, patterns, { filter, json: filterJson }, seq),
-      );
-    }
-    const samePatterns = patterns.length === stream.patterns.length && patterns.every((p) => stream.patterns.includes(p));
-    if (!samePatterns || filterJson !== record.filter) {
-      if (stream.members.length > 0) {
-        return errAsync(
-          brokerError('BAD_PATTERN', `consumer ${id} is subscribed to ${stream.patterns.join(',')}; its group members must use the same pattern and filter`),
-        );
-      }
-      this.#dispatcher.setPatterns(stream, patterns, filter);
-    }
-    const updated = { ...record, patterns, filter: filterJson };
-    if (start === undefined) return this.#persist(updated, stream).map(() => stream);
-    return ResultAsync.fromSafePromise(this.#startSeq(start)).andThen((seq) => this.#rewind(stream, updated, seq).map(() => stream));
-  }
-
-  #createDurable(
-    id: string,
-    address: string | null,
-    patterns: string[],
-    filter: { filter: MessageFilter | undefined; json: string | null },
-    startSeq: number,
-  ): ResultAsync<Stream, SubscribeError> {
-    const now = this.#now();
-    const record: ConsumerRecord = {
-      id,
-      address,
-      patterns,
-      position: startSeq - 1,
-      filter: filter.json,
-      rewoundAt: 0,
-      createdAt: now,
-      updatedAt: now,
-    };
-    const stream = this.#dispatcher.addDurable(record, filter.filter, []);
-    return this.#persist(record, stream).map(() => stream);
-  }
-
-  #rewind(stream: Stream, record: ConsumerRecord, seq: number): ResultAsync<void, BrokerError<'UNAVAILABLE'>> {
-    // Flush first, so acks from before the rewind carry an earlier time than rewoundAt.
-    this.#dispatcher.flush();
-    stream.rewind(seq);
-    this.#dispatcher.touch(stream); // the new position is written with the next progress batch
-    const now = Math.max(this.#now(), record.rewoundAt + 1);
-    return this.#persist({ ...record, rewoundAt: now }, stream);
-  }
-
-  #persist(record: ConsumerRecord, stream: Stream): ResultAsync<void, BrokerError<'UNAVAILABLE'>> {
-    const saved = { ...record, position: stream.floor(), updatedAt: this.#now() };
-    this.#records.set(record.id, saved);
-    return ResultAsync.fromPromise(this.#store.saveConsumer(saved), (e) =>
-      brokerError('UNAVAILABLE', 'could not save the consumer', e),
-    );
+    await this.#consumers.restore();
   }
 
   async #startSeq(start: StartAt | undefined): Promise<number> {
     if (start === undefined || start.kind === 'head') return this.#dispatcher.head() + 1;
-    if (start.kind === 'seq') return start.seq;
+    if (start.kind === 'seq') return Math.max(1, start.seq); // seq 0: from the very start
     return Math.min(await this.#store.seqAtTime(start.timeMs), this.#dispatcher.head() + 1);
   }
 
@@ -443,59 +283,4 @@ export class Broker {
     act(entry.stream);
     return ok(undefined);
   }
-
-  #info(id: string): ConsumerInfo | undefined {
-    const record = this.#records.get(id);
-    const stream = this.#dispatcher.durable(id);
-    if (record === undefined || stream === undefined) return undefined;
-    const position = stream.floor();
-    return {
-      id,
-      address: record.address,
-      patterns: stream.patterns,
-      position,
-      lag: Math.max(0, this.#dispatcher.head() - position),
-      inFlight: stream.inFlightCount,
-      subscribers: stream.members.length,
-      deadLetters: (this.#storedDeadLetters.get(id) ?? 0) + (this.#dispatcher.deadLetterCounts.get(id) ?? 0),
-    };
-  }
 }
-
-interface CheckedSubscribe {
-  readonly patterns: string[];
-  readonly filter: MessageFilter | undefined;
-  readonly filterJson: string | null;
-  readonly maxInFlight: number;
-}
-
-function checkSubscribe(options: SubscribeOptions, defaultMaxInFlight: number): Result<CheckedSubscribe, SubscribeError> {
-  const raw = typeof options.pattern === 'string' ? [options.pattern] : options.pattern;
-  if (raw.length === 0) return err(brokerError('BAD_PATTERN', 'at least one pattern is needed'));
-  const patterns: string[] = [];
-  for (const p of raw) {
-    const checked = checkPattern(p);
-    if (checked.isErr()) return err(checked.error);
-    if (!patterns.includes(checked.value)) patterns.push(checked.value);
-  }
-  const maxInFlight = options.maxInFlight ?? defaultMaxInFlight;
-  if (!Number.isSafeInteger(maxInFlight) || maxInFlight < 1) return err(brokerError('BAD_ARGS', 'max_in_flight must be a whole number from 1'));
-  const start = options.start;
-  if (start?.kind === 'seq' && (!Number.isSafeInteger(start.seq) || start.seq < 0)) {
-    return err(brokerError('BAD_ARGS', 'starting_seq must be a whole number, 0 or more'));
-  }
-  if (start?.kind === 'time' && !Number.isFinite(start.timeMs)) return err(brokerError('BAD_ARGS', 'starting_time must be ms since the epoch'));
-  const filter = compileOptionalFilter(options.filter);
-  if (filter.isErr()) return err(filter.error);
-  return ok({ patterns, filter: filter.value.filter, filterJson: filter.value.json, maxInFlight });
-}
-
-function compileOptionalFilter(spec: unknown): Result<{ filter: MessageFilter | undefined; json: string | null }, BrokerError<'BAD_ARGS'>> {
-  if (spec === undefined || spec === null) return ok({ filter: undefined, json: null });
-  return compileFilter(spec).map((filter) => ({ filter, json: JSON.stringify(spec) }));
-}
-
-function badConsumerId(id: string): BrokerError<'BAD_ARGS'> {
-  return brokerError('BAD_ARGS', `consumer name ${JSON.stringify(id.slice(0, 64))} must be 1-255 letters, digits or _ . : @ -`);
-}
-

@@ -2,7 +2,7 @@
 // write goes through the writer thread (write-queries.ts). Together with schema.ts these two files are all
 // the SQL the broker runs.
 import type Database from 'better-sqlite3';
-import { eq, sql } from 'drizzle-orm';
+import { and, eq, gte, sql } from 'drizzle-orm';
 import type { StoredMessage } from '../core/types.js';
 import type { Db } from './db.js';
 import { consumers, deadLetters } from './schema.js';
@@ -33,7 +33,7 @@ export function makeReadQueries(sqlite: Database.Database, db: Db) {
     deadLetterCount: db
       .select({ n: sql<number>`count(*)` })
       .from(deadLetters)
-      .where(eq(deadLetters.consumer, sql.placeholder('consumer')))
+      .where(and(eq(deadLetters.consumer, sql.placeholder('consumer')), gte(deadLetters.deadAt, sql.placeholder('since'))))
       .prepare(),
   };
 }

@@ -124,8 +124,8 @@ export class SqliteStore implements EventStore {
     await this.#write(this.#writer.call('markProcessed', runs));
   }
 
-  async deadLetterCount(consumer: string): Promise<number> {
-    return this.#q.deadLetterCount.get({ consumer })?.n ?? 0;
+  async deadLetterCount(consumer: string, sinceMs: number): Promise<number> {
+    return this.#q.deadLetterCount.get({ consumer, since: sinceMs })?.n ?? 0;
   }
 
   async topicCounts(): Promise<Map<string, number>> {

@@ -94,7 +94,8 @@ export interface EventStore {
   recordProgress(batch: ProgressBatch): ResultAsync<void, StorageError>;
   /** Marks messages processed; a message already dead stays dead. */
   markProcessed(runs: readonly SeqRun[]): Promise<void>;
-  deadLetterCount(consumer: string): Promise<number>;
+  /** Dead letters of `consumer` since `sinceMs` (a consumer created again does not inherit the old count). */
+  deadLetterCount(consumer: string, sinceMs: number): Promise<number>;
 
   /** Message counts per topic, for stats and count-based retention. */
   topicCounts(): Promise<Map<string, number>>;

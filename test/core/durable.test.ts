@@ -515,3 +515,29 @@ describe('replay and stats', () => {
     expect(second.consumer('fragile')).toMatchObject({ deadLetters: 1, position: 2, inFlight: 0 });
   });
 });
+
+describe('removing a consumer', () => {
+  test('a consumer created again under a removed one’s name inherits none of its acks or dead letters', async () => {
+    const d = await dir();
+    const first = await open(d.dbPath, { ackTimeoutMs: 100, maxDeliveries: 1 });
+    const old = await subscribe(first, { pattern: 'again', consumer: 'reborn' });
+    await publishN(first, 'again', 4);
+    const delivered = await old.take(4, 2000);
+    for (const x of delivered.slice(2)) old.ack(x.message.seq); // acks 3 and 4 above the floor; 1 and 2 die
+    await sleep(400);
+    expect(first.consumer('reborn')?.deadLetters).toBe(2);
+    old.close();
+    (await first.removeConsumer('reborn'))._unsafeUnwrap();
+    await sleep(FLUSH_WAIT_MS);
+    const fresh = await subscribe(first, { pattern: 'again', consumer: 'reborn', start: { kind: 'seq', seq: 1 } });
+    expect(seqsOf(await fresh.take(4, 2000))).toEqual([1, 2, 3, 4]);
+    expect(first.consumer('reborn')?.deadLetters).toBe(0);
+    fresh.close();
+    await first.close();
+
+    const second = await open(d.dbPath);
+    const resumed = await subscribe(second, { pattern: 'again', consumer: 'reborn' });
+    expect(seqsOf(await drain(resumed))).toEqual([1, 2, 3, 4]);
+    expect(second.consumer('reborn')?.deadLetters).toBe(0);
+  });
+});

@@ -1,0 +1,213 @@
+// Durable consumers: their stored records and dead-letter counts, restoring them at start-up, creating,
+// updating, rewinding and removing them, and what the API reports about them. Their streams live in the
+// Dispatcher; this module keeps the stored side in step with it.
+import { err, errAsync, ResultAsync, type Result } from 'neverthrow';
+import { brokerError, type BrokerError } from '../errors.js';
+import type { Logger } from '../logger.js';
+import type { ConsumerRecord, EventStore } from '../store/store.js';
+import type { Dispatcher } from './dispatcher.js';
+import type { Stream } from './stream.js';
+import {
+  checkConsumer,
+  checkConsumerId,
+  compileOptionalFilter,
+  type ConsumerInput,
+  type OptionalFilter,
+  type SubscribeError,
+} from './subscribe-options.js';
+import type { StartAt } from './types.js';
+
+export interface ConsumerInfo {
+  readonly id: string;
+  readonly address: string | null;
+  readonly patterns: readonly string[];
+  /** Ack floor: every matching message up to this seq is done. */
+  readonly position: number;
+  /** Distance from the head of the log, in seqs. */
+  readonly lag: number;
+  readonly inFlight: number;
+  readonly subscribers: number;
+  readonly deadLetters: number;
+}
+
+export interface ConsumerRegistryOptions {
+  readonly store: EventStore;
+  readonly dispatcher: Dispatcher;
+  readonly logger: Logger;
+  readonly now: () => number;
+  /** The broker's start resolution, shared with ephemeral subscriptions so both read `start` alike. */
+  readonly startSeq: (start: StartAt | undefined) => Promise<number>;
+}
+
+export class ConsumerRegistry {
+  readonly #store: EventStore;
+  readonly #dispatcher: Dispatcher;
+  readonly #log: Logger;
+  readonly #now: () => number;
+  readonly #startSeq: (start: StartAt | undefined) => Promise<number>;
+  readonly #records = new Map<string, ConsumerRecord>();
+  /** Dead letters the store held at start-up; the dispatcher counts the ones since. */
+  readonly #storedDeadLetters = new Map<string, number>();
+
+  constructor(options: ConsumerRegistryOptions) {
+    this.#store = options.store;
+    this.#dispatcher = options.dispatcher;
+    this.#log = options.logger;
+    this.#now = options.now;
+    this.#startSeq = options.startSeq;
+  }
+
+  /** Loads every stored consumer into the dispatcher; runs once, before the broker is handed out. */
+  async restore(): Promise<void> {
+    for (const record of await this.#store.listConsumers()) {
+      const filter = parseStoredFilter(record.filter);
+      if (filter.isErr()) {
+        this.#log.error('stored consumer has an invalid filter; it is ignored', { consumer: record.id, reason: filter.error.reason });
+      }
+      const ackedAhead = await this.#store.processedAbove(record.id, record.position, record.rewoundAt);
+      this.#dispatcher.addDurable(record, filter.isOk() ? filter.value.filter : undefined, ackedAhead);
+      this.#records.set(record.id, record);
+      this.#storedDeadLetters.set(record.id, await this.#store.deadLetterCount(record.id, record.createdAt));
+    }
+  }
+
+  /** Creates or updates a durable consumer (a push endpoint, or a named API consumer). */
+  save(input: ConsumerInput): ResultAsync<ConsumerInfo, SubscribeError> {
+    const checked = checkConsumer(input);
+    if (checked.isErr()) return errAsync(checked.error);
+    const { patterns, filter } = checked.value;
+    const stream = this.#dispatcher.durable(input.id);
+    const record = this.#records.get(input.id);
+    if (stream !== undefined && record !== undefined) {
+      this.#dispatcher.setPatterns(stream, patterns, filter.filter);
+      return this.#persist({ ...record, address: input.address, patterns, filter: filter.json }, stream).map(() =>
+        this.info(input.id)!,
+      );
+    }
+    return this.#createDurable(input.id, input.address, patterns, filter, this.#dispatcher.head() + 1).map(
+      () => this.info(input.id)!,
+    );
+  }
+
+  remove(id: string): ResultAsync<void, BrokerError<'UNKNOWN_CONSUMER' | 'UNAVAILABLE'>> {
+    if (!this.#records.has(id)) return errAsync(brokerError('UNKNOWN_CONSUMER', `no consumer ${id}`));
+    this.#dispatcher.removeDurable(id);
+    this.#records.delete(id);
+    this.#storedDeadLetters.delete(id);
+    this.#dispatcher.deadLetterCounts.delete(id);
+    return ResultAsync.fromPromise(this.#store.deleteConsumer(id), (e) =>
+      brokerError('UNAVAILABLE', 'could not delete the consumer', e),
+    );
+  }
+
+  /** Rewinds a durable consumer: messages from `seq` on are delivered again. */
+  replay(id: string, seq: number): ResultAsync<void, BrokerError<'UNKNOWN_CONSUMER' | 'BAD_ARGS' | 'UNAVAILABLE'>> {
+    const stream = this.#dispatcher.durable(id);
+    const record = this.#records.get(id);
+    if (stream === undefined || record === undefined) return errAsync(brokerError('UNKNOWN_CONSUMER', `no consumer ${id}`));
+    if (!Number.isSafeInteger(seq) || seq < 1) return errAsync(brokerError('BAD_ARGS', 'seq must be a whole number from 1'));
+    return this.#rewind(stream, record, seq);
+  }
+
+  info(id: string): ConsumerInfo | undefined {
+    const record = this.#records.get(id);
+    const stream = this.#dispatcher.durable(id);
+    if (record === undefined || stream === undefined) return undefined;
+    const position = stream.floor();
+    return {
+      id,
+      address: record.address,
+      patterns: stream.patterns,
+      position,
+      lag: Math.max(0, this.#dispatcher.head() - position),
+      inFlight: stream.inFlightCount,
+      subscribers: stream.members.length,
+      deadLetters: (this.#storedDeadLetters.get(id) ?? 0) + (this.#dispatcher.deadLetterCounts.get(id) ?? 0),
+    };
+  }
+
+  list(): ConsumerInfo[] {
+    return [...this.#records.keys()].map((id) => this.info(id)!);
+  }
+
+  /**
+   * The stream a durable subscribe joins: the consumer's, created if new. A `start` rewinds an existing
+   * consumer; new patterns or filter replace its old ones only while nobody is subscribed to it.
+   */
+  durableStream(id: string, patterns: string[], filter: OptionalFilter, start: StartAt | undefined): ResultAsync<Stream, SubscribeError> {
+    const checkedId = checkConsumerId(id);
+    if (checkedId.isErr()) return errAsync(checkedId.error);
+    const stream = this.#dispatcher.durable(id);
+    const record = this.#records.get(id);
+    if (stream === undefined || record === undefined) {
+      return ResultAsync.fromSafePromise(this.#startSeq(start)).andThen((seq) =>
+        // Another subscribe may have created the consumer while the start was looked up: join it.
+        this.#dispatcher.durable(id) !== undefined
+          ? this.durableStream(id, patterns, filter, undefined)
+          : this.#createDurable(id, null, patterns, filter, seq),
+      );
+    }
+    const samePatterns = patterns.length === stream.patterns.length && patterns.every((p) => stream.patterns.includes(p));
+    if (!samePatterns || filter.json !== record.filter) {
+      if (stream.members.length > 0) {
+        return errAsync(
+          brokerError('BAD_PATTERN', `consumer ${id} is subscribed to ${stream.patterns.join(',')}; its group members must use the same pattern and filter`),
+        );
+      }
+      this.#dispatcher.setPatterns(stream, patterns, filter.filter);
+    }
+    const updated = { ...record, patterns, filter: filter.json };
+    if (start === undefined) return this.#persist(updated, stream).map(() => stream);
+    return ResultAsync.fromSafePromise(this.#startSeq(start)).andThen((seq) => this.#rewind(stream, updated, seq).map(() => stream));
+  }
+
+  #createDurable(
+    id: string,
+    address: string | null,
+    patterns: string[],
+    filter: OptionalFilter,
+    startSeq: number,
+  ): ResultAsync<Stream, SubscribeError> {
+    const now = this.#now();
+    const record: ConsumerRecord = {
+      id,
+      address,
+      patterns,
+      position: startSeq - 1,
+      filter: filter.json,
+      // A consumer removed and created again under the same name must not inherit the old one's acks
+      // (processed_messages rows count only after rewoundAt).
+      rewoundAt: now,
+      createdAt: now,
+      updatedAt: now,
+    };
+    const stream = this.#dispatcher.addDurable(record, filter.filter, []);
+    return this.#persist(record, stream).map(() => stream);
+  }
+
+  #rewind(stream: Stream, record: ConsumerRecord, seq: number): ResultAsync<void, BrokerError<'UNAVAILABLE'>> {
+    // Flush first, so acks from before the rewind carry an earlier time than rewoundAt.
+    this.#dispatcher.flush();
+    stream.rewind(seq);
+    this.#dispatcher.touch(stream); // the new position is written with the next progress batch
+    const now = Math.max(this.#now(), record.rewoundAt + 1);
+    return this.#persist({ ...record, rewoundAt: now }, stream);
+  }
+
+  #persist(record: ConsumerRecord, stream: Stream): ResultAsync<void, BrokerError<'UNAVAILABLE'>> {
+    const saved = { ...record, position: stream.floor(), updatedAt: this.#now() };
+    this.#records.set(record.id, saved);
+    return ResultAsync.fromPromise(this.#store.saveConsumer(saved), (e) =>
+      brokerError('UNAVAILABLE', 'could not save the consumer', e),
+    );
+  }
+}
+
+function parseStoredFilter(json: string | null): Result<OptionalFilter, BrokerError<'BAD_ARGS'>> {
+  if (json === null) return compileOptionalFilter(undefined);
+  try {
+    return compileOptionalFilter(JSON.parse(json));
+  } catch {
+    return err(brokerError('BAD_ARGS', 'the stored filter is not valid JSON'));
+  }
+}

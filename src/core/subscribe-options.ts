@@ -1,0 +1,99 @@
+// What callers pass to subscribe and saveConsumer, and the pure checks that turn it into validated values.
+// No I/O and no clocks: the broker and the consumer registry run these before they touch any state.
+import { err, ok, type Result } from 'neverthrow';
+import { brokerError, type BrokerError } from '../errors.js';
+import { compileFilter, type MessageFilter } from './filter.js';
+import { checkPattern } from './patterns.js';
+import type { StartAt } from './types.js';
+
+export interface SubscribeOptions {
+  /** One pattern, or several (a message matching any is delivered once). */
+  readonly pattern: string | readonly string[];
+  /** Where to start when there is no stored position to resume (or, for a durable consumer, to rewind to). */
+  readonly start?: StartAt | undefined;
+  /** Durable consumer name: position stored, deliveries must be acked. */
+  readonly consumer?: string | undefined;
+  /** Queue group label; subscriptions of one consumer split its messages. */
+  readonly group?: string | undefined;
+  readonly maxInFlight?: number | undefined;
+  /** Content filter (README, "Filters"). */
+  readonly filter?: unknown;
+}
+
+export type SubscribeError = BrokerError<'BAD_PATTERN' | 'BAD_ARGS' | 'UNAVAILABLE'>;
+
+export interface ConsumerInput {
+  readonly id: string;
+  /** Push address (`tcp://…` etc.), or null for a consumer read over the API. */
+  readonly address: string | null;
+  readonly patterns: readonly string[];
+  readonly filter?: unknown;
+}
+
+/** A content filter compiled for matching, with the JSON stored on the consumer's row (null: no filter). */
+export interface OptionalFilter {
+  readonly filter: MessageFilter | undefined;
+  readonly json: string | null;
+}
+
+export interface CheckedSubscribe {
+  readonly patterns: string[];
+  readonly filter: OptionalFilter;
+  readonly maxInFlight: number;
+}
+
+export interface CheckedConsumer {
+  readonly patterns: string[];
+  readonly filter: OptionalFilter;
+}
+
+const CONSUMER_ID = /^[A-Za-z0-9_.:@-]{1,255}$/;
+
+export function checkSubscribe(options: SubscribeOptions, defaultMaxInFlight: number): Result<CheckedSubscribe, SubscribeError> {
+  const raw = typeof options.pattern === 'string' ? [options.pattern] : options.pattern;
+  if (raw.length === 0) return err(brokerError('BAD_PATTERN', 'at least one pattern is needed'));
+  const patterns = checkPatterns(raw);
+  if (patterns.isErr()) return err(patterns.error);
+  const maxInFlight = options.maxInFlight ?? defaultMaxInFlight;
+  if (!Number.isSafeInteger(maxInFlight) || maxInFlight < 1) return err(brokerError('BAD_ARGS', 'max_in_flight must be a whole number from 1'));
+  const start = options.start;
+  if (start?.kind === 'seq' && (!Number.isSafeInteger(start.seq) || start.seq < 0)) {
+    return err(brokerError('BAD_ARGS', 'starting_seq must be a whole number, 0 or more'));
+  }
+  if (start?.kind === 'time' && !Number.isFinite(start.timeMs)) return err(brokerError('BAD_ARGS', 'starting_time must be ms since the epoch'));
+  const filter = compileOptionalFilter(options.filter);
+  if (filter.isErr()) return err(filter.error);
+  return ok({ patterns: patterns.value, filter: filter.value, maxInFlight });
+}
+
+/** Checks saveConsumer's input in the order callers see errors: name, then patterns, then filter. */
+export function checkConsumer(input: ConsumerInput): Result<CheckedConsumer, SubscribeError> {
+  const id = checkConsumerId(input.id);
+  if (id.isErr()) return err(id.error);
+  const patterns = checkPatterns(input.patterns);
+  if (patterns.isErr()) return err(patterns.error);
+  const filter = compileOptionalFilter(input.filter);
+  if (filter.isErr()) return err(filter.error);
+  return ok({ patterns: patterns.value, filter: filter.value });
+}
+
+export function checkConsumerId(id: string): Result<string, BrokerError<'BAD_ARGS'>> {
+  if (CONSUMER_ID.test(id)) return ok(id);
+  return err(brokerError('BAD_ARGS', `consumer name ${JSON.stringify(id.slice(0, 64))} must be 1-255 letters, digits or _ . : @ -`));
+}
+
+export function compileOptionalFilter(spec: unknown): Result<OptionalFilter, BrokerError<'BAD_ARGS'>> {
+  if (spec === undefined || spec === null) return ok({ filter: undefined, json: null });
+  return compileFilter(spec).map((filter) => ({ filter, json: JSON.stringify(spec) }));
+}
+
+/** Normalized patterns in the order given, each once; the first bad one is the error. */
+function checkPatterns(raw: readonly string[]): Result<string[], BrokerError<'BAD_PATTERN'>> {
+  const patterns: string[] = [];
+  for (const p of raw) {
+    const checked = checkPattern(p);
+    if (checked.isErr()) return err(checked.error);
+    if (!patterns.includes(checked.value)) patterns.push(checked.value);
+  }
+  return ok(patterns);
+}

@@ -1,0 +1,216 @@
+// The plumbing both telnet front-ends share: a net.Server whose connections are read line by line, answered
+// in line order however the answers complete, with AUTH when a token is set, a connection limit, and
+// backpressure: a client that pipelines faster than it reads replies is paused, never buffered without bound.
+import net from 'node:net';
+import type { Logger } from '../logger.js';
+import { LineSplitter, type LineEvent } from '../protocol/lines.js';
+
+/** A reply: one or more lines (joined with '\n'), optionally closing the connection after it is written. */
+export type Reply = string | { readonly text: string; readonly close: true };
+
+export interface LineConnection {
+  readonly id: number;
+  readonly remote: string;
+  readonly log: Logger;
+}
+
+export interface LineHandler {
+  /** The reply to one line; a promise is fine, replies still go out in line order. */
+  line(text: string, conn: LineConnection): Reply | Promise<Reply>;
+  /** The reply to a line over the limit (it was skipped, not buffered). */
+  tooLong(bytes: number, conn: LineConnection): Reply;
+  closed?(conn: LineConnection): void;
+}
+
+export interface LineServerOptions {
+  /** For logs: `transport`, `registration`. */
+  readonly name: string;
+  readonly host: string;
+  readonly port: number;
+  readonly maxLineBytes: number;
+  readonly maxConnections: number;
+  readonly token: string | undefined;
+  /** Unanswered lines per connection before reading from it pauses. */
+  readonly maxPendingReplies: number;
+}
+
+export class LineServer {
+  readonly #options: LineServerOptions;
+  readonly #handler: LineHandler;
+  readonly #log: Logger;
+  readonly #server: net.Server;
+  readonly #sockets = new Set<net.Socket>();
+  #nextId = 1;
+
+  constructor(options: LineServerOptions, handler: LineHandler, logger: Logger) {
+    this.#options = options;
+    this.#handler = handler;
+    this.#log = logger.child({ transport: options.name });
+    this.#server = net.createServer((socket) => this.#accept(socket));
+  }
+
+  /** Listens; resolves with the bound port (the real one when the setting was 0). */
+  start(): Promise<number> {
+    return new Promise((resolve, reject) => {
+      this.#server.once('error', reject);
+      this.#server.listen(this.#options.port, this.#options.host, () => {
+        this.#server.off('error', reject);
+        const { port } = this.#server.address() as net.AddressInfo;
+        this.#log.info('listening', { address: `${this.#options.host}:${port}` });
+        resolve(port);
+      });
+    });
+  }
+
+  /** Stops accepting, then closes every connection. */
+  async stop(): Promise<void> {
+    const closed = new Promise<void>((resolve) => this.#server.close(() => resolve()));
+    for (const socket of this.#sockets) socket.destroy();
+    await closed;
+  }
+
+  #accept(socket: net.Socket): void {
+    if (this.#sockets.size >= this.#options.maxConnections) {
+      socket.end(`ERR UNAVAILABLE too many connections (EVENTBUS_MAX_CONNECTIONS is ${this.#options.maxConnections})\n`);
+      return;
+    }
+    this.#sockets.add(socket);
+    socket.setNoDelay(true);
+    const id = this.#nextId++;
+    const remote = `${socket.remoteAddress}:${socket.remotePort}`;
+    const conn: LineConnection = { id, remote, log: this.#log.child({ conn: id, remote }) };
+    new Session(socket, conn, this.#options, this.#handler).start();
+    socket.once('close', () => {
+      this.#sockets.delete(socket);
+      this.#handler.closed?.(conn);
+    });
+  }
+}
+
+/** One connection: split, answer in order, pause while too many answers are outstanding. */
+class Session {
+  readonly #socket: net.Socket;
+  readonly #conn: LineConnection;
+  readonly #options: LineServerOptions;
+  readonly #handler: LineHandler;
+  readonly #splitter: LineSplitter;
+  /** Replies in line order; undefined while the answer is still being worked out. */
+  readonly #slots: (Reply | undefined)[] = [];
+  #head = 0;
+  #authed: boolean;
+  /** The client finished sending: answer what it sent, then end. */
+  #ended = false;
+  /** A closing reply (QUIT, failed AUTH) went out: nothing after it is read or answered. */
+  #shutting = false;
+
+  constructor(socket: net.Socket, conn: LineConnection, options: LineServerOptions, handler: LineHandler) {
+    this.#socket = socket;
+    this.#conn = conn;
+    this.#options = options;
+    this.#handler = handler;
+    this.#splitter = new LineSplitter(options.maxLineBytes);
+    this.#authed = options.token === undefined;
+  }
+
+  start(): void {
+    const onEvent = (event: LineEvent): void => this.#onEvent(event);
+    this.#socket.on('data', (chunk: Buffer) => {
+      this.#socket.cork();
+      this.#splitter.push(chunk, onEvent);
+      this.#flush();
+      process.nextTick(() => this.#socket.uncork());
+      this.#maybePause();
+    });
+    this.#socket.on('end', () => {
+      this.#splitter.end(onEvent);
+      this.#ended = true;
+      this.#flush();
+    });
+    this.#socket.on('drain', () => this.#maybeResume());
+    this.#socket.on('error', (e) => this.#conn.log.debug('connection error', { error: e.message }));
+  }
+
+  #onEvent(event: LineEvent): void {
+    if (this.#shutting) return;
+    if (event.type === 'too_long') return this.#answer(this.#handler.tooLong(event.bytes, this.#conn));
+    if (!this.#authed) return this.#answer(this.#authenticate(event.text));
+    let reply: Reply | Promise<Reply>;
+    try {
+      reply = this.#handler.line(event.text, this.#conn);
+    } catch (e) {
+      return this.#fail(e);
+    }
+    this.#answer(reply);
+  }
+
+  #authenticate(text: string): Reply {
+    const [word, token] = text.trim().split(/\s+/, 2);
+    if (word?.toUpperCase() === 'AUTH' && token === this.#options.token) {
+      this.#authed = true;
+      return 'OK';
+    }
+    return { text: 'ERR UNAUTHORIZED send AUTH <token> first', close: true };
+  }
+
+  #answer(reply: Reply | Promise<Reply>): void {
+    const index = this.#slots.length;
+    if (!(reply instanceof Promise)) {
+      this.#slots.push(reply);
+      return;
+    }
+    this.#slots.push(undefined);
+    reply.then(
+      (r) => {
+        if (this.#shutting) return;
+        this.#slots[index] = r;
+        this.#flush();
+        this.#maybePause();
+        this.#maybeResume();
+      },
+      (e: unknown) => this.#fail(e),
+    );
+  }
+
+  /** Writes every answered reply at the head of the queue, in one write. */
+  #flush(): void {
+    let out = '';
+    while (this.#head < this.#slots.length) {
+      const reply = this.#slots[this.#head];
+      if (reply === undefined) break;
+      this.#head++;
+      if (typeof reply === 'string') out += `${reply}\n`;
+      else {
+        out += `${reply.text}\n`;
+        this.#shutting = true;
+        this.#slots.length = this.#head; // nothing after a closing reply is answered
+        break;
+      }
+    }
+    if (this.#head === this.#slots.length) {
+      this.#slots.length = 0;
+      this.#head = 0;
+    }
+    if (out !== '' && !this.#socket.destroyed) this.#socket.write(out);
+    if ((this.#ended || this.#shutting) && this.#head === this.#slots.length && !this.#socket.destroyed) this.#socket.end();
+  }
+
+  /** Stops reading while too many lines wait for answers, or while the client is not reading its replies. */
+  #maybePause(): void {
+    if (this.#slots.length - this.#head >= this.#options.maxPendingReplies || this.#socket.writableNeedDrain) {
+      this.#socket.pause();
+    }
+  }
+
+  #maybeResume(): void {
+    const pending = this.#slots.length - this.#head;
+    if (this.#socket.isPaused() && !this.#socket.writableNeedDrain && pending < this.#options.maxPendingReplies / 2) {
+      this.#socket.resume();
+    }
+  }
+
+  /** A bug while handling this connection: log it with the connection, close it, keep serving the others. */
+  #fail(e: unknown): void {
+    this.#conn.log.error('handler failed; closing the connection', { error: e instanceof Error ? e.stack : String(e) });
+    this.#socket.destroy();
+  }
+}
