@@ -4,12 +4,14 @@ import { err, ok, type Result } from 'neverthrow';
 import type { Config } from './config.js';
 import { Broker } from './core/broker.js';
 import type { Logger } from './logger.js';
+import type { LineServer } from './transports/line-server.js';
+import { createRegistrationServer, RegistrationCommands, type ConsumerState } from './transports/registration.js';
 import { createTransportServer } from './transports/tcp-ingress.js';
 
 export interface App {
   readonly broker: Broker;
   /** Real bound ports (the setting may have been 0). */
-  readonly ports: { readonly transport: number };
+  readonly ports: { readonly transport: number; readonly registration: number };
   stop(): Promise<void>;
 }
 
@@ -27,22 +29,40 @@ export async function startApp(config: Config, logger: Logger): Promise<Result<A
       host: config.host,
     });
   }
-  const transport = createTransportServer(broker, config, logger);
-  let transportPort: number;
-  try {
-    transportPort = await transport.start();
-  } catch (e) {
-    await broker.close();
-    return err({ message: `EVENTBUS_TRANSPORT_PORT: cannot listen on ${config.host}:${config.transportPort}: ${(e as Error).message}` });
+  // Push delivery (issue 4) will report connected / retrying / offline; until then a consumer is connected
+  // while something is subscribed to it.
+  const stateOf: ConsumerState = (c) => (c.subscribers > 0 ? 'connected' : 'offline');
+  const commands = new RegistrationCommands(broker, config.allowedTargets, stateOf);
+  for (const consumer of config.consumers) {
+    const registered = await commands.registerStatic(consumer);
+    if (registered.isErr()) {
+      await broker.close();
+      return err({ message: `EVENTBUS_CONSUMER_${consumer.id.toUpperCase()}: ${registered.error.reason}` });
+    }
+    logger.info('consumer registered from the environment', { consumer: consumer.id, address: consumer.address });
+  }
+  const listeners: [string, number, LineServer][] = [
+    ['EVENTBUS_TRANSPORT_PORT', config.transportPort, createTransportServer(broker, config, logger)],
+    ['EVENTBUS_REGISTRATION_PORT', config.registrationPort, createRegistrationServer(broker, config, stateOf, logger)],
+  ];
+  const ports: number[] = [];
+  for (const [setting, port, server] of listeners) {
+    try {
+      ports.push(await server.start());
+    } catch (e) {
+      for (const [, , started] of listeners.slice(0, ports.length)) await started.stop();
+      await broker.close();
+      return err({ message: `${setting}: cannot listen on ${config.host}:${port}: ${(e as Error).message}` });
+    }
   }
   let stopped = false;
   return ok({
     broker,
-    ports: { transport: transportPort },
+    ports: { transport: ports[0]!, registration: ports[1]! },
     stop: async () => {
       if (stopped) return;
       stopped = true;
-      await transport.stop();
+      for (const [, , server] of listeners) await server.stop();
       await broker.close();
       logger.info('stopped');
     },

@@ -1,0 +1,95 @@
+// The registration server's commands (PROTOCOL.md §4): parsing a line into a command, and the reply lines.
+// Keywords are case-insensitive; patterns and addresses are checked here, consumers by the broker. Pure.
+import { err, ok, type Result } from 'neverthrow';
+import { checkPattern } from '../core/patterns.js';
+import { brokerError, type BrokerError } from '../errors.js';
+import { parseAddress, type PushAddress } from './address.js';
+
+export type RegistrationCommand =
+  | { readonly type: 'register'; readonly id: string; readonly address: PushAddress; readonly patterns: readonly string[] }
+  | { readonly type: 'subscribe'; readonly id: string; readonly patterns: readonly string[] }
+  | { readonly type: 'unsubscribe'; readonly id: string; readonly patterns: readonly string[] }
+  | { readonly type: 'unregister'; readonly id: string }
+  | { readonly type: 'replay'; readonly id: string; readonly seq: number }
+  | { readonly type: 'list' }
+  | { readonly type: 'help' }
+  | { readonly type: 'quit' };
+
+export type CommandError = BrokerError<'UNKNOWN_COMMAND' | 'BAD_ARGS' | 'BAD_PATTERN' | 'BAD_ADDRESS'>;
+
+/** The usage lines HELP prints, one per command. */
+export const COMMAND_USAGE = [
+  'REGISTER <id> <proto>://<host>:<port>[/path] [pattern ...]  register (or update) a push consumer; proto is tcp, udp, ws or http',
+  'SUBSCRIBE <id> <pattern> [pattern ...]                     add patterns to a consumer',
+  'UNSUBSCRIBE <id> <pattern> [pattern ...]                   remove patterns from a consumer',
+  'UNREGISTER <id>                                            remove a consumer',
+  'REPLAY <id> <seq>                                          deliver that consumer\'s messages again from <seq>',
+  'LIST                                                       consumers: id address patterns state position',
+  'HELP                                                       this list',
+  'QUIT                                                       close the connection',
+] as const;
+
+const fail = (code: CommandError['code'], reason: string): Result<never, CommandError> => err(brokerError(code, reason));
+
+export function parseRegistrationLine(line: string): Result<RegistrationCommand, CommandError> {
+  const words = line.trim().split(/\s+/).filter((w) => w !== '');
+  const keyword = words[0]?.toUpperCase();
+  const args = words.slice(1);
+  switch (keyword) {
+    case undefined:
+      return fail('UNKNOWN_COMMAND', 'empty line; HELP lists the commands');
+    case 'REGISTER': {
+      const [id, address, ...patterns] = args;
+      if (id === undefined || address === undefined) return fail('BAD_ARGS', 'usage: REGISTER <id> <proto>://<host>:<port>[/path] [pattern ...]');
+      const parsed = parseAddress(address);
+      if (parsed.isErr()) return err(parsed.error);
+      return checkPatterns(patterns).map((p) => ({ type: 'register', id, address: parsed.value, patterns: p }) as const);
+    }
+    case 'SUBSCRIBE':
+    case 'UNSUBSCRIBE': {
+      const [id, ...patterns] = args;
+      const type = keyword === 'SUBSCRIBE' ? 'subscribe' : 'unsubscribe';
+      if (id === undefined || patterns.length === 0) return fail('BAD_ARGS', `usage: ${keyword} <id> <pattern> [pattern ...]`);
+      return checkPatterns(patterns).map((p) => ({ type, id, patterns: p }) as const);
+    }
+    case 'UNREGISTER':
+      if (args.length !== 1) return fail('BAD_ARGS', 'usage: UNREGISTER <id>');
+      return ok({ type: 'unregister', id: args[0]! });
+    case 'REPLAY': {
+      const [id, seqText] = args;
+      if (id === undefined || seqText === undefined || args.length !== 2 || !/^\d+$/.test(seqText) || Number(seqText) < 1) {
+        return fail('BAD_ARGS', 'usage: REPLAY <id> <seq>, seq a whole number from 1');
+      }
+      return ok({ type: 'replay', id, seq: Number(seqText) });
+    }
+    case 'LIST':
+    case 'HELP':
+    case 'QUIT':
+      if (args.length > 0) return fail('BAD_ARGS', `${keyword} takes no arguments`);
+      return ok({ type: keyword === 'LIST' ? 'list' : keyword === 'HELP' ? 'help' : 'quit' });
+    default:
+      return fail('UNKNOWN_COMMAND', `unknown command ${JSON.stringify(words[0]!.slice(0, 40))}; HELP lists the commands`);
+  }
+}
+
+function checkPatterns(patterns: readonly string[]): Result<string[], CommandError> {
+  const out: string[] = [];
+  for (const p of patterns) {
+    const checked = checkPattern(p);
+    if (checked.isErr()) return err(checked.error);
+    if (!out.includes(checked.value)) out.push(checked.value);
+  }
+  return ok(out);
+}
+
+export interface ConsumerLine {
+  readonly id: string;
+  readonly address: string | null;
+  readonly patterns: readonly string[];
+  readonly state: string;
+  readonly position: number;
+}
+
+/** One LIST line: `<id> <address> <patterns, comma-separated> <state> <position>`; `-` for nothing. */
+export const formatConsumerLine = (c: ConsumerLine): string =>
+  `${c.id} ${c.address ?? '-'} ${c.patterns.length > 0 ? c.patterns.join(',') : '-'} ${c.state} ${c.position}`;

@@ -1,0 +1,122 @@
+// The registration server (PROTOCOL.md §4, default port 49153): consumers register push endpoints and
+// manage their patterns. A thin adapter: parse a command → broker consumer API → reply lines.
+import { errAsync, okAsync, type ResultAsync } from 'neverthrow';
+import type { Config, StaticConsumer } from '../config.js';
+import type { Broker, ConsumerInfo } from '../core/broker.js';
+import { brokerError, unreachable, type BrokerError } from '../errors.js';
+import type { Logger } from '../logger.js';
+import { isAllowedTarget, parseAddress, type PushAddress } from '../protocol/address.js';
+import { COMMAND_USAGE, formatConsumerLine, parseRegistrationLine, type RegistrationCommand } from '../protocol/registration.js';
+import { formatErr } from '../protocol/replies.js';
+import { LineServer, type Reply } from './line-server.js';
+
+export type RegistrationConfig = Pick<
+  Config,
+  'host' | 'registrationPort' | 'maxConnections' | 'token' | 'maxPipelinedLines' | 'allowedTargets'
+>;
+
+/** How a consumer's deliveries are going, for LIST: `connected`, `retrying`, `offline`. */
+export type ConsumerState = (consumer: ConsumerInfo) => string;
+
+// Commands are short; a line this long is a mistake or an attack, and is refused without being buffered.
+const MAX_COMMAND_BYTES = 64 * 1024;
+
+export function createRegistrationServer(
+  broker: Broker,
+  config: RegistrationConfig,
+  stateOf: ConsumerState,
+  logger: Logger,
+): LineServer {
+  const commands = new RegistrationCommands(broker, config.allowedTargets, stateOf);
+  return new LineServer(
+    {
+      name: 'registration',
+      host: config.host,
+      port: config.registrationPort,
+      maxLineBytes: MAX_COMMAND_BYTES,
+      maxConnections: config.maxConnections,
+      token: config.token,
+      maxPendingReplies: config.maxPipelinedLines,
+    },
+    {
+      line: (text) => {
+        const command = parseRegistrationLine(text);
+        if (command.isErr()) return formatErr(command.error);
+        return commands.run(command.value).match((reply) => reply, formatErr);
+      },
+      tooLong: (bytes) => formatErr(brokerError('BAD_ARGS', `command of ${bytes} bytes is over the ${MAX_COMMAND_BYTES}-byte limit`)),
+    },
+    logger,
+  );
+}
+
+type CommandFailure = BrokerError<'BAD_ADDRESS' | 'BAD_ARGS' | 'BAD_PATTERN' | 'UNKNOWN_CONSUMER' | 'UNAVAILABLE'>;
+
+/** The commands over the broker; also used for EVENTBUS_CONSUMER_<ID> at start-up. */
+export class RegistrationCommands {
+  readonly #broker: Broker;
+  readonly #allowedTargets: readonly string[] | undefined;
+  readonly #stateOf: ConsumerState;
+
+  constructor(broker: Broker, allowedTargets: readonly string[] | undefined, stateOf: ConsumerState) {
+    this.#broker = broker;
+    this.#allowedTargets = allowedTargets;
+    this.#stateOf = stateOf;
+  }
+
+  run(command: RegistrationCommand): ResultAsync<Reply, CommandFailure> {
+    switch (command.type) {
+      case 'register':
+        return this.register(command.id, command.address, command.patterns).map(() => `OK registered ${command.id}`);
+      case 'subscribe':
+      case 'unsubscribe': {
+        const consumer = this.#broker.consumer(command.id);
+        if (consumer === undefined) return errAsync(brokerError('UNKNOWN_CONSUMER', `no consumer ${command.id}`));
+        const patterns =
+          command.type === 'subscribe'
+            ? union(consumer.patterns, command.patterns)
+            : consumer.patterns.filter((p) => !command.patterns.includes(p));
+        const verb = command.type === 'subscribe' ? 'subscribed' : 'unsubscribed';
+        return this.#broker
+          .saveConsumer({ id: command.id, address: consumer.address, patterns })
+          .map(() => `OK ${verb} ${command.id} ${command.patterns.join(' ')}`);
+      }
+      case 'unregister':
+        return this.#broker.removeConsumer(command.id).map(() => `OK unregistered ${command.id}`);
+      case 'replay':
+        return this.#broker.replay(command.id, command.seq).map(() => `OK replaying ${command.id} from ${command.seq}`);
+      case 'list': {
+        const lines = this.#broker
+          .consumers()
+          .map((c) => formatConsumerLine({ ...c, state: this.#stateOf(c) }));
+        return okAsync([...lines, 'END'].join('\n'));
+      }
+      case 'help':
+        return okAsync([...COMMAND_USAGE, 'END'].join('\n'));
+      case 'quit':
+        return okAsync({ text: 'OK bye', close: true });
+      default:
+        return unreachable(command);
+    }
+  }
+
+  /** REGISTER: creates the consumer, or updates its address and adds patterns. */
+  register(id: string, address: PushAddress, patterns: readonly string[]): ResultAsync<ConsumerInfo, CommandFailure> {
+    if (!isAllowedTarget(address, this.#allowedTargets)) {
+      return errAsync(brokerError('BAD_ADDRESS', `${address.url} is not in EVENTBUS_ALLOWED_TARGETS`));
+    }
+    const existing = this.#broker.consumer(id);
+    return this.#broker.saveConsumer({ id, address: address.url, patterns: union(existing?.patterns ?? [], patterns) });
+  }
+
+  /** EVENTBUS_CONSUMER_<ID> at start-up, as REGISTER would. */
+  registerStatic(consumer: StaticConsumer): ResultAsync<ConsumerInfo, CommandFailure> {
+    const address = parseAddress(consumer.address);
+    if (address.isErr()) return errAsync(address.error);
+    return this.register(consumer.id, address.value, consumer.patterns);
+  }
+}
+
+function union(a: readonly string[], b: readonly string[]): string[] {
+  return [...new Set([...a, ...b])];
+}
