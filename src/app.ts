@@ -4,6 +4,9 @@ import { err, ok, type Result } from 'neverthrow';
 import type { Config } from './config.js';
 import { Broker } from './core/broker.js';
 import type { Logger } from './logger.js';
+import { DEFAULT_BACKOFF } from './delivery/backoff.js';
+import { DeliveryPool } from './delivery/pool.js';
+import type { PushHost } from './delivery/push-consumer.js';
 import type { LineServer } from './transports/line-server.js';
 import { createRegistrationServer, RegistrationCommands, type ConsumerState } from './transports/registration.js';
 import { createTransportServer } from './transports/tcp-ingress.js';
@@ -29,10 +32,11 @@ export async function startApp(config: Config, logger: Logger): Promise<Result<A
       host: config.host,
     });
   }
-  // Push delivery (issue 4) will report connected / retrying / offline; until then a consumer is connected
-  // while something is subscribed to it.
-  const stateOf: ConsumerState = (c) => (c.subscribers > 0 ? 'connected' : 'offline');
-  const commands = new RegistrationCommands(broker, config.allowedTargets, stateOf);
+  const pool = new DeliveryPool(pushHost(broker), { timeouts: PUSH_TIMEOUTS, maxInFlight: config.maxInFlight, backoff: DEFAULT_BACKOFF, now: Date.now }, logger);
+  // A push consumer's state is its connection's; a consumer read over the API is connected while subscribed.
+  const stateOf: ConsumerState = (c) => pool.state(c.id) ?? (c.subscribers > 0 ? 'connected' : 'offline');
+  const follow = (id: string): void => void pool.sync(id, broker.consumer(id)?.address ?? null);
+  const commands = new RegistrationCommands(broker, config.allowedTargets, stateOf, follow);
   for (const consumer of config.consumers) {
     const registered = await commands.registerStatic(consumer);
     if (registered.isErr()) {
@@ -41,9 +45,10 @@ export async function startApp(config: Config, logger: Logger): Promise<Result<A
     }
     logger.info('consumer registered from the environment', { consumer: consumer.id, address: consumer.address });
   }
+  for (const consumer of broker.consumers()) if (consumer.address !== null) follow(consumer.id);
   const listeners: [string, number, LineServer][] = [
     ['EVENTBUS_TRANSPORT_PORT', config.transportPort, createTransportServer(broker, config, logger)],
-    ['EVENTBUS_REGISTRATION_PORT', config.registrationPort, createRegistrationServer(broker, config, stateOf, logger)],
+    ['EVENTBUS_REGISTRATION_PORT', config.registrationPort, createRegistrationServer(commands, config, logger)],
   ];
   const ports: number[] = [];
   for (const [setting, port, server] of listeners) {
@@ -51,6 +56,7 @@ export async function startApp(config: Config, logger: Logger): Promise<Result<A
       ports.push(await server.start());
     } catch (e) {
       for (const [, , started] of listeners.slice(0, ports.length)) await started.stop();
+      await pool.stop();
       await broker.close();
       return err({ message: `${setting}: cannot listen on ${config.host}:${port}: ${(e as Error).message}` });
     }
@@ -63,10 +69,25 @@ export async function startApp(config: Config, logger: Logger): Promise<Result<A
       if (stopped) return;
       stopped = true;
       for (const [, , server] of listeners) await server.stop();
+      await pool.stop();
       await broker.close();
       logger.info('stopped');
     },
   });
+}
+
+// A push endpoint gets this long to accept a connection or answer a request before the attempt counts as failed.
+const PUSH_TIMEOUTS = { connectTimeoutMs: 5000, sendTimeoutMs: 10_000 };
+
+/** The broker as push delivery sees it. */
+function pushHost(broker: Broker): PushHost {
+  return {
+    attach: (consumer, sink, options) => broker.attachConsumer(consumer, sink, options),
+    ack: (subscription, seq) => void broker.ack(subscription, seq),
+    nack: (subscription, seq, delayMs) => void broker.nack(subscription, seq, delayMs),
+    detach: (subscription) => void broker.unsubscribe(subscription),
+    recordFailure: (failure) => broker.recordDeliveryFailure(failure),
+  };
 }
 
 function isLoopback(host: string): boolean {

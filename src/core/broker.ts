@@ -7,7 +7,7 @@ import { brokerError, type BrokerError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import type { StoreOpenError } from '../store/db.js';
 import { SqliteStore } from '../store/sqlite-store.js';
-import type { EventStore } from '../store/store.js';
+import type { DeliveryFailure, EventStore } from '../store/store.js';
 import { Committer, type PendingRow } from './committer.js';
 import { ConsumerRegistry, type ConsumerInfo } from './consumers.js';
 import { Dispatcher } from './dispatcher.js';
@@ -56,6 +56,7 @@ const STATS_SAMPLE_MS = 1000;
 export class Broker {
   readonly #config: BrokerConfig;
   readonly #store: EventStore;
+  readonly #log: Logger;
   readonly #now: () => number;
   readonly #dispatcher: Dispatcher;
   readonly #committer: Committer;
@@ -85,6 +86,7 @@ export class Broker {
   private constructor(config: BrokerConfig, store: EventStore, logger: Logger, now: () => number) {
     this.#config = config;
     this.#store = store;
+    this.#log = logger;
     this.#now = now;
     this.#topics = new TopicStats(now());
     this.#dispatcher = new Dispatcher(
@@ -169,6 +171,30 @@ export class Broker {
       });
       return { subscriptionId: id, headSeq: this.#dispatcher.head() };
     });
+  }
+
+  /** Keeps one failed push attempt in delivery_failures. */
+  recordDeliveryFailure(failure: DeliveryFailure): void {
+    void this.#store.recordFailures([failure]).catch((e: unknown) => {
+      this.#log.warn('could not record a delivery failure', { consumer: failure.consumer, error: String(e) });
+    });
+  }
+
+  /**
+   * Attaches a sink to an existing durable consumer as one more member, at once (push delivery uses this).
+   * `inOrder`: nothing new is sent while a redelivery waits, so the sink sees every message in seq order.
+   */
+  attachConsumer(
+    consumer: string,
+    sink: Sink,
+    options: { maxInFlight: number; inOrder: boolean },
+  ): Result<string, BrokerError<'UNKNOWN_CONSUMER' | 'UNAVAILABLE'>> {
+    if (this.#closed) return err(brokerError('UNAVAILABLE', 'broker is shutting down'));
+    const stream = this.#dispatcher.durable(consumer);
+    if (stream === undefined) return err(brokerError('UNKNOWN_CONSUMER', `no consumer ${consumer}`));
+    const id = `sub-${this.#nextSubscription++}`;
+    this.#dispatcher.attach(stream, id, sink, options.maxInFlight, undefined, options.inOrder);
+    return ok(id);
   }
 
   ack(subscriptionId: string, seq: number): Result<void, UnknownSubscription> {

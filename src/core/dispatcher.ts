@@ -125,8 +125,8 @@ export class Dispatcher implements StreamHost {
     return stream;
   }
 
-  attach(stream: Stream, id: string, sink: Sink, maxInFlight: number, group: string | undefined): Member {
-    const member = new Member(id, sink, maxInFlight, group);
+  attach(stream: Stream, id: string, sink: Sink, maxInFlight: number, group: string | undefined, inOrder = false): Member {
+    const member = new Member(id, sink, maxInFlight, group, inOrder);
     this.#members.set(id, { stream, member });
     stream.addMember(member);
     return member;

@@ -49,6 +49,8 @@ export class Stream {
   #filter: MessageFilter | undefined;
   readonly members: Member[] = [];
   #roundRobin = 0;
+  /** Members that want their messages strictly in seq order. */
+  #inOrderMembers = 0;
 
   /** Taking messages straight from the dispatcher; its position is then head() + 1. */
   #live = false;
@@ -107,6 +109,7 @@ export class Stream {
 
   addMember(member: Member): void {
     this.members.push(member);
+    if (member.inOrder) this.#inOrderMembers++;
     this.kick();
   }
 
@@ -115,6 +118,7 @@ export class Stream {
     const i = this.members.indexOf(member);
     if (i < 0) return;
     this.members.splice(i, 1);
+    if (member.inOrder) this.#inOrderMembers--;
     const now = this.#host.now();
     for (const u of this.#unacked.values()) {
       if (u.member !== member) continue;
@@ -266,6 +270,8 @@ export class Stream {
     if (message.ttlSeconds > 0 && message.createdAt + message.ttlSeconds * 1000 <= this.#host.now()) return 'skipped';
     if (this.#filter !== undefined && !this.#filter(message)) return 'skipped';
     if (this.isDurable && this.#host.isSaturated(this)) return 'blocked';
+    // In strict order a waiting redelivery holds back everything after it.
+    if (this.#inOrderMembers > 0 && this.#retries.length > 0) return 'blocked';
     const member = this.#chooseMember(message.orderingKey);
     if (member === undefined) return 'blocked';
     this.#send(member, { message, member, delivery: 1, due: 0 });

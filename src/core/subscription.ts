@@ -7,16 +7,19 @@ export class Member {
   readonly sink: Sink;
   readonly maxInFlight: number;
   readonly group: string | undefined;
+  /** Nothing new while a redelivery waits: the member sees its messages in seq order (push consumers). */
+  readonly inOrder: boolean;
   /** Deliveries handed to this member and not yet acked (durable streams only). */
   inFlight = 0;
   /** The sink asked for no more until resume(). */
   paused = false;
 
-  constructor(id: string, sink: Sink, maxInFlight: number, group: string | undefined) {
+  constructor(id: string, sink: Sink, maxInFlight: number, group: string | undefined, inOrder = false) {
     this.id = id;
     this.sink = sink;
     this.maxInFlight = maxInFlight;
     this.group = group;
+    this.inOrder = inOrder;
   }
 
   hasRoom(isDurable: boolean): boolean {

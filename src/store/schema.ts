@@ -78,3 +78,23 @@ export const deadLetters = sqliteTable(
   },
   (t) => [index('dead_letters_consumer_seq').on(t.consumer, t.seq)],
 );
+
+/** Every failed push attempt, kept for SQL: "which messages failed on endpoint X last night". */
+export const deliveryFailures = sqliteTable(
+  'delivery_failures',
+  {
+    id: integer('id').primaryKey({ autoIncrement: true }),
+    consumer: text('consumer').notNull(),
+    /** The push address at the time. */
+    address: text('address').notNull(),
+    /** Null for a failed connection attempt, which carries no message. */
+    seq: integer('seq'),
+    /** The delivery attempt that failed, from 1 (the reconnect attempt for a connection failure). */
+    attempt: integer('attempt').notNull(),
+    failedAt: integer('failed_at').notNull(),
+    latencyMs: integer('latency_ms').notNull(),
+    error: text('error').notNull(),
+    httpStatus: integer('http_status'),
+  },
+  (t) => [index('delivery_failures_consumer_failed_at').on(t.consumer, t.failedAt)],
+);

@@ -13,6 +13,7 @@ import type {
   AppendRow,
   Appended,
   ConsumerRecord,
+  DeliveryFailure,
   EventStore,
   MessageHeader,
   ProgressBatch,
@@ -134,6 +135,10 @@ export class SqliteStore implements EventStore {
 
   async deleteExpired(nowMs: number, limit: number): Promise<string[]> {
     return (await this.#write(this.#writer.call('deleteExpired', nowMs, limit))).unwrapOr([]);
+  }
+
+  async recordFailures(failures: readonly DeliveryFailure[]): Promise<void> {
+    await this.#write(this.#writer.call('recordFailures', failures));
   }
 
   async readHeaders(afterSeq: number, limit: number): Promise<MessageHeader[]> {

@@ -68,6 +68,18 @@ export interface ProgressBatch {
   readonly dead: readonly number[];
 }
 
+/** One failed push attempt (delivery_failures). */
+export interface DeliveryFailure {
+  readonly consumer: string;
+  readonly address: string;
+  readonly seq: number | null;
+  readonly attempt: number;
+  readonly failedAt: number;
+  readonly latencyMs: number;
+  readonly error: string;
+  readonly httpStatus: number | null;
+}
+
 export interface MessageHeader {
   readonly seq: number;
   readonly topic: string;
@@ -96,6 +108,7 @@ export interface EventStore {
   markProcessed(runs: readonly SeqRun[]): Promise<void>;
   /** Dead letters of `consumer` since `sinceMs` (a consumer created again does not inherit the old count). */
   deadLetterCount(consumer: string, sinceMs: number): Promise<number>;
+  recordFailures(failures: readonly DeliveryFailure[]): Promise<void>;
 
   /** Message counts per topic, for stats and count-based retention. */
   topicCounts(): Promise<Map<string, number>>;

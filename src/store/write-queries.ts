@@ -2,7 +2,7 @@
 // thread's whole job (writer-worker.ts). Raw SQL only, no drizzle, so the thread starts in milliseconds.
 import type Database from 'better-sqlite3';
 import type { SeqRun } from '../core/seq-runs.js';
-import type { AppendRow, ConsumerRecord, ProgressBatch } from './store.js';
+import type { AppendRow, ConsumerRecord, DeliveryFailure, ProgressBatch } from './store.js';
 
 /**
  * Rows to append, one array per column: cloning a few arrays of strings to the writer thread costs far
@@ -86,6 +86,10 @@ export function makeWriter(sqlite: Database.Database) {
     )
     .pluck();
   const deleteSeq = sqlite.prepare(`DELETE FROM messages WHERE seq = ?`);
+  const insertFailure = sqlite.prepare(
+    `INSERT INTO delivery_failures (consumer, address, seq, attempt, failed_at, latency_ms, error, http_status)
+     VALUES (@consumer, @address, @seq, @attempt, @failedAt, @latencyMs, @error, @httpStatus)`,
+  );
 
   return {
     /** Each row's seq; negative (-seq of the original) where the message id was already stored. */
@@ -134,6 +138,10 @@ export function makeWriter(sqlite: Database.Database) {
 
     deleteSeqs: sqlite.transaction((seqs: readonly number[]): void => {
       for (const seq of seqs) deleteSeq.run(seq);
+    }).immediate,
+
+    recordFailures: sqlite.transaction((failures: readonly DeliveryFailure[]): void => {
+      for (const f of failures) insertFailure.run(f);
     }).immediate,
   };
 }

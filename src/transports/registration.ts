@@ -21,13 +21,7 @@ export type ConsumerState = (consumer: ConsumerInfo) => string;
 // Commands are short; a line this long is a mistake or an attack, and is refused without being buffered.
 const MAX_COMMAND_BYTES = 64 * 1024;
 
-export function createRegistrationServer(
-  broker: Broker,
-  config: RegistrationConfig,
-  stateOf: ConsumerState,
-  logger: Logger,
-): LineServer {
-  const commands = new RegistrationCommands(broker, config.allowedTargets, stateOf);
+export function createRegistrationServer(commands: RegistrationCommands, config: RegistrationConfig, logger: Logger): LineServer {
   return new LineServer(
     {
       name: 'registration',
@@ -57,11 +51,19 @@ export class RegistrationCommands {
   readonly #broker: Broker;
   readonly #allowedTargets: readonly string[] | undefined;
   readonly #stateOf: ConsumerState;
+  readonly #changed: (consumer: string) => void;
 
-  constructor(broker: Broker, allowedTargets: readonly string[] | undefined, stateOf: ConsumerState) {
+  /** `changed` hears of every consumer created, updated or removed here (push delivery follows it). */
+  constructor(
+    broker: Broker,
+    allowedTargets: readonly string[] | undefined,
+    stateOf: ConsumerState,
+    changed: (consumer: string) => void,
+  ) {
     this.#broker = broker;
     this.#allowedTargets = allowedTargets;
     this.#stateOf = stateOf;
+    this.#changed = changed;
   }
 
   run(command: RegistrationCommand): ResultAsync<Reply, CommandFailure> {
@@ -79,10 +81,14 @@ export class RegistrationCommands {
         const verb = command.type === 'subscribe' ? 'subscribed' : 'unsubscribed';
         return this.#broker
           .saveConsumer({ id: command.id, address: consumer.address, patterns })
+          .andTee(() => this.#changed(command.id))
           .map(() => `OK ${verb} ${command.id} ${command.patterns.join(' ')}`);
       }
       case 'unregister':
-        return this.#broker.removeConsumer(command.id).map(() => `OK unregistered ${command.id}`);
+        return this.#broker
+          .removeConsumer(command.id)
+          .andTee(() => this.#changed(command.id))
+          .map(() => `OK unregistered ${command.id}`);
       case 'replay':
         return this.#broker.replay(command.id, command.seq).map(() => `OK replaying ${command.id} from ${command.seq}`);
       case 'list': {
@@ -106,7 +112,9 @@ export class RegistrationCommands {
       return errAsync(brokerError('BAD_ADDRESS', `${address.url} is not in EVENTBUS_ALLOWED_TARGETS`));
     }
     const existing = this.#broker.consumer(id);
-    return this.#broker.saveConsumer({ id, address: address.url, patterns: union(existing?.patterns ?? [], patterns) });
+    return this.#broker
+      .saveConsumer({ id, address: address.url, patterns: union(existing?.patterns ?? [], patterns) })
+      .andTee(() => this.#changed(id));
   }
 
   /** EVENTBUS_CONSUMER_<ID> at start-up, as REGISTER would. */

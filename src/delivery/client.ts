@@ -1,0 +1,65 @@
+// The outbound side of push delivery (seed 003's Client): one interface, one implementation per protocol,
+// made from the consumer's address by createClient().
+import type { ResultAsync } from 'neverthrow';
+import type { PushAddress, PushProtocol } from '../protocol/address.js';
+
+/** What a push consumer is sent: the message and how many times it has been tried. */
+export interface PushMessage {
+  readonly seq: number;
+  readonly topic: string;
+  readonly payload: string;
+  readonly messageId: string | null;
+  /** The stored metadata JSON text. */
+  readonly metadata: string;
+  readonly delivery: number;
+}
+
+export interface DeliveryError {
+  /** One line, for the log and the delivery_failures table. */
+  readonly reason: string;
+  /** The answer's status, for http. */
+  readonly httpStatus?: number | undefined;
+  /** The connection is gone (tcp, ws): stop sending until reconnected. */
+  readonly disconnected: boolean;
+}
+
+export interface ClientTimeouts {
+  readonly connectTimeoutMs: number;
+  readonly sendTimeoutMs: number;
+}
+
+export interface PushClient {
+  readonly protocol: PushProtocol;
+  /** The address as registered. */
+  readonly address: string;
+  /** Connection-based clients (tcp, ws) deliver only while connected; udp and http always may try. */
+  readonly isConnectionBased: boolean;
+  /** Opens the connection (tcp, ws); resolves at once for the others. */
+  connect(): ResultAsync<void, DeliveryError>;
+  /** Resolves once the message counts as delivered: written (tcp, ws), sent (udp), answered 2xx (http). */
+  send(message: PushMessage): ResultAsync<void, DeliveryError>;
+  /** Called when an open connection breaks by itself. */
+  onDisconnect(listener: (reason: string) => void): void;
+  close(): Promise<void>;
+}
+
+export type ClientFactory = (address: PushAddress, timeouts: ClientTimeouts) => PushClient;
+
+export const deliveryError = (reason: string, disconnected: boolean, httpStatus?: number): DeliveryError => ({
+  reason,
+  disconnected,
+  httpStatus,
+});
+
+/** One failed attempt, as the delivery_failures table keeps it. */
+export interface PushFailure {
+  readonly consumer: string;
+  readonly address: string;
+  /** Null for a failed connection attempt. */
+  readonly seq: number | null;
+  readonly attempt: number;
+  readonly failedAt: number;
+  readonly latencyMs: number;
+  readonly error: string;
+  readonly httpStatus: number | null;
+}

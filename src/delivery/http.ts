@@ -1,0 +1,65 @@
+// http:// push: a POST of {"seq","topic","payload","message_id","metadata","delivery"} per message; any
+// 2xx acks it, anything else (or a timeout) is a failed attempt. One request at a time keeps them in order.
+import http from 'node:http';
+import { errAsync, okAsync, ResultAsync } from 'neverthrow';
+import type { PushAddress } from '../protocol/address.js';
+import { deliveryError, type ClientTimeouts, type DeliveryError, type PushClient, type PushMessage } from './client.js';
+
+export class HttpClient implements PushClient {
+  readonly protocol = 'http';
+  readonly isConnectionBased = false;
+  readonly address: string;
+  readonly #target: PushAddress;
+  readonly #timeouts: ClientTimeouts;
+  readonly #agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+
+  constructor(address: PushAddress, timeouts: ClientTimeouts) {
+    this.address = address.url;
+    this.#target = address;
+    this.#timeouts = timeouts;
+  }
+
+  connect(): ResultAsync<void, DeliveryError> {
+    return okAsync(undefined);
+  }
+
+  send(message: PushMessage): ResultAsync<void, DeliveryError> {
+    // The stored metadata is already JSON: spliced in as it is rather than parsed and serialised again.
+    const body =
+      `{"seq":${message.seq},"topic":${JSON.stringify(message.topic)},"payload":${JSON.stringify(message.payload)},` +
+      `"message_id":${JSON.stringify(message.messageId)},"metadata":${message.metadata},"delivery":${message.delivery}}`;
+    const answered = new Promise<number>((resolve, reject) => {
+      const request = http.request(
+        {
+          host: this.#target.host.replace(/^\[|\]$/g, ''),
+          port: this.#target.port,
+          path: this.#target.path,
+          method: 'POST',
+          agent: this.#agent,
+          timeout: this.#timeouts.sendTimeoutMs,
+          headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) },
+        },
+        (response) => {
+          response.resume(); // the body is not needed, but must be read for the socket to be reused
+          response.once('end', () => resolve(response.statusCode ?? 0));
+          response.once('error', reject);
+        },
+      );
+      request.once('timeout', () => request.destroy(new Error(`no answer within ${this.#timeouts.sendTimeoutMs} ms`)));
+      request.once('error', reject);
+      request.end(body);
+    });
+    return ResultAsync.fromPromise(answered, (e) => deliveryError(`request failed: ${(e as Error).message}`, false)).andThen(
+      (status) =>
+        status >= 200 && status < 300
+          ? okAsync(undefined)
+          : errAsync(deliveryError(`answered ${status}`, false, status)),
+    );
+  }
+
+  onDisconnect(): void {}
+
+  async close(): Promise<void> {
+    this.#agent.destroy();
+  }
+}

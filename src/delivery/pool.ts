@@ -1,0 +1,78 @@
+// The push consumers of every registered address (seed 003's producer pool): kept in step with the
+// registrations by sync(), stopped together, and able to send one message straight to chosen targets
+// (forwardTo / forwardToAll / forwardToMany) with a result per target.
+import { err, type Result } from 'neverthrow';
+import type { Logger } from '../logger.js';
+import { parseAddress } from '../protocol/address.js';
+import type { BackoffPolicy } from './backoff.js';
+import { deliveryError, type ClientTimeouts, type DeliveryError, type PushClient, type PushMessage } from './client.js';
+import { createClient } from './factory.js';
+import { PushConsumer, type PushHost, type PushState } from './push-consumer.js';
+
+export interface PoolOptions {
+  readonly timeouts: ClientTimeouts;
+  /** Unacked sends per consumer (tcp, udp, ws); http sends one at a time to keep its requests in order. */
+  readonly maxInFlight: number;
+  readonly backoff: BackoffPolicy;
+  readonly now: () => number;
+}
+
+export class DeliveryPool {
+  readonly #host: PushHost;
+  readonly #options: PoolOptions;
+  readonly #log: Logger;
+  readonly #consumers = new Map<string, { consumer: PushConsumer; client: PushClient }>();
+
+  constructor(host: PushHost, options: PoolOptions, logger: Logger) {
+    this.#host = host;
+    this.#options = options;
+    this.#log = logger.child({ component: 'delivery' });
+  }
+
+  /** Makes the pool match a consumer's current address: starts, replaces or stops its push consumer. */
+  async sync(id: string, address: string | null): Promise<void> {
+    const current = this.#consumers.get(id);
+    if (current !== undefined && current.client.address === address) return;
+    if (current !== undefined) {
+      this.#consumers.delete(id);
+      await current.consumer.close();
+    }
+    if (address === null) return;
+    const parsed = parseAddress(address);
+    if (parsed.isErr()) {
+      this.#log.error('stored consumer has an unusable address; not delivering to it', { consumer: id, reason: parsed.error.reason });
+      return;
+    }
+    const client = createClient(id, parsed.value, this.#options.timeouts);
+    const maxInFlight = client.protocol === 'http' ? 1 : this.#options.maxInFlight;
+    const consumer = new PushConsumer(id, client, this.#host, { ...this.#options, maxInFlight }, this.#log);
+    this.#consumers.set(id, { consumer, client });
+    consumer.start();
+  }
+
+  /** `connected`, `retrying` or `offline`; undefined for a consumer the pool does not push to. */
+  state(id: string): PushState | undefined {
+    return this.#consumers.get(id)?.consumer.state;
+  }
+
+  /** Sends one message straight to one consumer's endpoint, outside the log. */
+  async forwardTo(id: string, message: PushMessage): Promise<Result<void, DeliveryError>> {
+    const entry = this.#consumers.get(id);
+    if (entry === undefined) return err(deliveryError(`no push consumer ${id}`, false));
+    return await entry.client.send(message);
+  }
+
+  forwardToMany(ids: readonly string[], message: PushMessage): Promise<Map<string, Result<void, DeliveryError>>> {
+    return Promise.all(ids.map(async (id) => [id, await this.forwardTo(id, message)] as const)).then((rs) => new Map(rs));
+  }
+
+  forwardToAll(message: PushMessage): Promise<Map<string, Result<void, DeliveryError>>> {
+    return this.forwardToMany([...this.#consumers.keys()], message);
+  }
+
+  async stop(): Promise<void> {
+    const all = [...this.#consumers.values()];
+    this.#consumers.clear();
+    await Promise.all(all.map(({ consumer }) => consumer.close()));
+  }
+}

@@ -1,0 +1,161 @@
+// One registered consumer's delivery: a Sink on its durable stream that sends through its client. A
+// connection-based consumer is attached only while connected; when the connection breaks its unacked
+// messages go back to the stream and are sent again, in seq order, after a reconnect with backoff. A down
+// or slow consumer just falls behind in the log: it never holds up another, and never fills memory.
+import type { Result } from 'neverthrow';
+import type { Delivery, Sink } from '../core/types.js';
+import type { BrokerError } from '../errors.js';
+import type { Logger } from '../logger.js';
+import { backoffDelayMs, type BackoffPolicy } from './backoff.js';
+import type { DeliveryError, PushClient, PushFailure } from './client.js';
+
+/** What push delivery needs from the broker. */
+export interface PushHost {
+  attach(consumer: string, sink: Sink, options: { maxInFlight: number; inOrder: boolean }): Result<string, BrokerError>;
+  ack(subscriptionId: string, seq: number): void;
+  nack(subscriptionId: string, seq: number, delayMs: number): void;
+  detach(subscriptionId: string): void;
+  recordFailure(failure: PushFailure): void;
+}
+
+export type PushState = 'connected' | 'retrying' | 'offline';
+
+export interface PushOptions {
+  readonly maxInFlight: number;
+  readonly backoff: BackoffPolicy;
+  readonly now: () => number;
+}
+
+export class PushConsumer implements Sink {
+  readonly id: string;
+  readonly #client: PushClient;
+  readonly #host: PushHost;
+  readonly #options: PushOptions;
+  readonly #log: Logger;
+  #state: PushState = 'offline';
+  #subscription: string | undefined;
+  #reconnects = 0;
+  #timer: NodeJS.Timeout | undefined;
+  #closed = false;
+
+  constructor(id: string, client: PushClient, host: PushHost, options: PushOptions, logger: Logger) {
+    this.id = id;
+    this.#client = client;
+    this.#host = host;
+    this.#options = options;
+    this.#log = logger.child({ consumer: id, address: client.address });
+    client.onDisconnect((reason) => this.#lost(reason));
+  }
+
+  get state(): PushState {
+    return this.#state;
+  }
+
+  get address(): string {
+    return this.#client.address;
+  }
+
+  start(): void {
+    if (this.#client.isConnectionBased) this.#connect();
+    else {
+      this.#state = 'connected';
+      this.#attach();
+    }
+  }
+
+  deliver(delivery: Delivery): boolean {
+    const subscription = this.#subscription;
+    if (subscription === undefined) return false;
+    const { message } = delivery;
+    const started = this.#options.now();
+    void this.#client
+      .send({ ...message, delivery: delivery.delivery })
+      .match(
+        () => {
+          this.#host.ack(subscription, message.seq);
+          if (!this.#client.isConnectionBased) this.#state = 'connected';
+        },
+        (e) => {
+          this.#recordFailure(message.seq, delivery.delivery, started, e);
+          if (e.disconnected) return this.#lost(e.reason);
+          // Not connection-based (http, udp): the message comes back after a backoff, ahead of newer ones.
+          this.#state = 'retrying';
+          this.#host.nack(subscription, message.seq, backoffDelayMs(delivery.delivery - 1, this.#options.backoff));
+        },
+      );
+    return true;
+  }
+
+  async close(): Promise<void> {
+    this.#closed = true;
+    clearTimeout(this.#timer);
+    this.#detach();
+    this.#state = 'offline';
+    await this.#client.close();
+  }
+
+  #connect(): void {
+    const started = this.#options.now();
+    void this.#client.connect().match(
+      () => {
+        if (this.#closed) return void this.#client.close();
+        if (this.#reconnects > 0) this.#log.info('push consumer reconnected', { attempts: this.#reconnects });
+        this.#reconnects = 0;
+        this.#state = 'connected';
+        this.#attach();
+      },
+      (e) => {
+        if (this.#closed) return;
+        this.#recordFailure(null, this.#reconnects + 1, started, e);
+        this.#state = this.#reconnects === 0 ? 'offline' : 'retrying';
+        this.#scheduleReconnect();
+      },
+    );
+  }
+
+  /** The connection broke (or a write failed): stop taking messages, give back the unacked, reconnect. */
+  #lost(reason: string): void {
+    if (this.#closed || this.#subscription === undefined) return;
+    this.#log.warn('push consumer disconnected; reconnecting', { reason });
+    this.#detach();
+    this.#state = 'retrying';
+    void this.#client.close().then(() => this.#scheduleReconnect());
+  }
+
+  #scheduleReconnect(): void {
+    if (this.#closed) return;
+    const delay = backoffDelayMs(this.#reconnects++, this.#options.backoff);
+    this.#timer = setTimeout(() => this.#connect(), delay);
+    this.#timer.unref();
+  }
+
+  #attach(): void {
+    if (this.#subscription !== undefined) return;
+    const attached = this.#host.attach(this.id, this, { maxInFlight: this.#options.maxInFlight, inOrder: true });
+    if (attached.isErr()) {
+      this.#log.error('cannot attach push consumer to its stream', { reason: attached.error.reason });
+      return;
+    }
+    this.#subscription = attached.value;
+  }
+
+  #detach(): void {
+    if (this.#subscription === undefined) return;
+    this.#host.detach(this.#subscription);
+    this.#subscription = undefined;
+  }
+
+  #recordFailure(seq: number | null, attempt: number, started: number, e: DeliveryError): void {
+    const failedAt = this.#options.now();
+    this.#host.recordFailure({
+      consumer: this.id,
+      address: this.#client.address,
+      seq,
+      attempt,
+      failedAt,
+      latencyMs: failedAt - started,
+      error: e.reason,
+      httpStatus: e.httpStatus ?? null,
+    });
+  }
+}

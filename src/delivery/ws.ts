@@ -1,0 +1,62 @@
+// ws:// push: the broker connects as a WebSocket client and sends each message as a `message` frame
+// (PROTOCOL.md §5); delivered once the frame is written.
+import { errAsync, okAsync, ResultAsync } from 'neverthrow';
+import WebSocket from 'ws';
+import type { PushAddress } from '../protocol/address.js';
+import { deliveryError, type ClientTimeouts, type DeliveryError, type PushClient, type PushMessage } from './client.js';
+
+export class WsClient implements PushClient {
+  readonly protocol = 'ws';
+  readonly isConnectionBased = true;
+  readonly address: string;
+  readonly #consumer: string;
+  readonly #timeouts: ClientTimeouts;
+  #socket: WebSocket | undefined;
+  #onDisconnect: (reason: string) => void = () => {};
+
+  /** `consumer` is what the frames carry as their subscription. */
+  constructor(address: PushAddress, timeouts: ClientTimeouts, consumer: string) {
+    this.address = address.url;
+    this.#timeouts = timeouts;
+    this.#consumer = consumer;
+  }
+
+  connect(): ResultAsync<void, DeliveryError> {
+    if (this.#socket !== undefined) return okAsync(undefined);
+    const socket = new WebSocket(this.address, { handshakeTimeout: this.#timeouts.connectTimeoutMs, perMessageDeflate: false });
+    const opened = new Promise<void>((resolve, reject) => {
+      socket.once('open', () => resolve());
+      socket.once('error', reject);
+    });
+    return ResultAsync.fromPromise(opened, (e) => deliveryError(`cannot connect: ${(e as Error).message}`, true)).map(() => {
+      this.#socket = socket;
+      socket.on('error', () => {});
+      socket.once('close', () => {
+        if (this.#socket !== socket) return;
+        this.#socket = undefined;
+        this.#onDisconnect('connection closed');
+      });
+    });
+  }
+
+  send(message: PushMessage): ResultAsync<void, DeliveryError> {
+    const socket = this.#socket;
+    if (socket === undefined || socket.readyState !== WebSocket.OPEN) return errAsync(deliveryError('not connected', true));
+    const frame =
+      `{"type":"message","subscription":${JSON.stringify(this.#consumer)},"seq":${message.seq},` +
+      `"message_id":${JSON.stringify(message.messageId)},"topic":${JSON.stringify(message.topic)},` +
+      `"payload":${JSON.stringify(message.payload)},"metadata":${message.metadata},"delivery":${message.delivery}}`;
+    const sent = new Promise<void>((resolve, reject) => socket.send(frame, (e) => (e ? reject(e) : resolve())));
+    return ResultAsync.fromPromise(sent, (e) => deliveryError(`send failed: ${(e as Error).message}`, true));
+  }
+
+  onDisconnect(listener: (reason: string) => void): void {
+    this.#onDisconnect = listener;
+  }
+
+  async close(): Promise<void> {
+    const socket = this.#socket;
+    this.#socket = undefined;
+    socket?.terminate();
+  }
+}
