@@ -11,7 +11,9 @@ const badFormat = (reason: string): Result<never, IngressError> => err(brokerErr
 
 export function parsePublishLine(line: string): Result<PublishInput, IngressError> {
   if (line.trim() === '') return badFormat('empty line: expected event_name:msg or a JSON object');
-  if (line.charCodeAt(0) === 0x7b /* { */) return parseJsonLine(line);
+  // No topic starts with '{', '[' or white space: such a line can only be meant as JSON.
+  const first = line.trimStart().charAt(0);
+  if (first === '{' || first === '[') return parseJsonLine(line);
   const colon = line.indexOf(':');
   if (colon < 0) return badFormat('expected event_name:msg or a JSON object');
   return ok({ topic: line.slice(0, colon), payload: line.slice(colon + 1) });

@@ -16,6 +16,8 @@ export class LineSplitter {
   #partialBytes = 0;
   /** Bytes of an over-long line skipped so far (-1 when not skipping). */
   #skipped = -1;
+  /** The skipped bytes so far end in '\r', which is not counted if the '\n' comes next. */
+  #skippedEndsInCr = false;
 
   /** `maxLineBytes` counts the line without its `\n` or `\r\n`. */
   constructor(maxLineBytes: number) {
@@ -48,8 +50,9 @@ export class LineSplitter {
 
   #takePartial(): LineEvent {
     if (this.#skipped >= 0) {
-      const bytes = this.#skipped;
+      const bytes = this.#skippedEndsInCr ? this.#skipped - 1 : this.#skipped;
       this.#skipped = -1;
+      this.#skippedEndsInCr = false;
       return { type: 'too_long', bytes };
     }
     const line = this.#partial.length === 1 ? this.#partial[0]! : Buffer.concat(this.#partial, this.#partialBytes);
@@ -69,11 +72,13 @@ export class LineSplitter {
     const length = to - from;
     if (this.#skipped >= 0) {
       this.#skipped += length;
+      if (length > 0) this.#skippedEndsInCr = chunk[to - 1] === CR;
       return;
     }
     // One byte over the limit may still be the '\r' of a '\r\n'; beyond that the line is too long for sure.
     if (this.#partialBytes + length > this.#maxLineBytes + 1) {
       this.#skipped = this.#partialBytes + length;
+      this.#skippedEndsInCr = length > 0 ? chunk[to - 1] === CR : (this.#partial.at(-1)?.at(-1) ?? 0) === CR;
       this.#partial = [];
       this.#partialBytes = 0;
       return;

@@ -47,12 +47,7 @@ export function makeWriter(sqlite: Database.Database) {
     `INSERT INTO messages (message_id, topic, payload, metadata, ttl, status, ordering_key, created_at)
      VALUES (?, ?, ?, ?, ?, 'pending', ?, ?)`,
   );
-  // A message_id already in the log makes this a no-op (changes = 0); its seq is then looked up.
-  const insertMessageOnce = sqlite.prepare(
-    `INSERT INTO messages (message_id, topic, payload, metadata, ttl, status, ordering_key, created_at)
-     VALUES (?, ?, ?, ?, ?, 'pending', ?, ?)
-     ON CONFLICT (message_id) WHERE message_id IS NOT NULL DO NOTHING`,
-  );
+  // Looked up before inserting: an INSERT … ON CONFLICT DO NOTHING would use up a seq for every duplicate.
   const seqOfMessageId = sqlite.prepare(`SELECT seq FROM messages WHERE message_id = ?`).pluck();
   const insertProcessed = sqlite.prepare(
     `INSERT INTO processed_messages (consumer, seq, processed_at, delivery) VALUES (?, ?, ?, ?)
@@ -103,8 +98,8 @@ export function makeWriter(sqlite: Database.Database) {
           seqs[i] = Number(insertMessage.run(null, ...values).lastInsertRowid);
           continue;
         }
-        const info = insertMessageOnce.run(id, ...values);
-        seqs[i] = info.changes === 1 ? Number(info.lastInsertRowid) : -(seqOfMessageId.get(id) as number);
+        const original = seqOfMessageId.get(id) as number | undefined;
+        seqs[i] = original !== undefined ? -original : Number(insertMessage.run(id, ...values).lastInsertRowid);
       }
       return seqs;
     }).immediate,

@@ -40,13 +40,17 @@ export class LineServer {
   readonly #log: Logger;
   readonly #server: net.Server;
   readonly #sockets = new Set<net.Socket>();
+  /** Served connections (refused ones are in #sockets only until their refusal is written). */
+  #sessions = 0;
   #nextId = 1;
 
   constructor(options: LineServerOptions, handler: LineHandler, logger: Logger) {
     this.#options = options;
     this.#handler = handler;
     this.#log = logger.child({ transport: options.name });
-    this.#server = net.createServer((socket) => this.#accept(socket));
+    // allowHalfOpen: a client that sends its lines and closes its side (nc -q, a script) still gets every
+    // reply; the session ends the connection once the last one is written.
+    this.#server = net.createServer({ allowHalfOpen: true }, (socket) => this.#accept(socket));
   }
 
   /** Listens; resolves with the bound port (the real one when the setting was 0). */
@@ -70,18 +74,23 @@ export class LineServer {
   }
 
   #accept(socket: net.Socket): void {
-    if (this.#sockets.size >= this.#options.maxConnections) {
+    this.#sockets.add(socket);
+    socket.once('close', () => this.#sockets.delete(socket));
+    if (this.#sessions >= this.#options.maxConnections) {
+      // Read and drop whatever it sends, so its end is seen and the socket is let go.
+      socket.on('error', () => {});
+      socket.resume();
       socket.end(`ERR UNAVAILABLE too many connections (EVENTBUS_MAX_CONNECTIONS is ${this.#options.maxConnections})\n`);
       return;
     }
-    this.#sockets.add(socket);
+    this.#sessions++;
     socket.setNoDelay(true);
     const id = this.#nextId++;
     const remote = `${socket.remoteAddress}:${socket.remotePort}`;
     const conn: LineConnection = { id, remote, log: this.#log.child({ conn: id, remote }) };
     new Session(socket, conn, this.#options, this.#handler).start();
     socket.once('close', () => {
-      this.#sockets.delete(socket);
+      this.#sessions--;
       this.#handler.closed?.(conn);
     });
   }
@@ -132,8 +141,8 @@ class Session {
 
   #onEvent(event: LineEvent): void {
     if (this.#shutting) return;
+    if (!this.#authed) return this.#answer(this.#authenticate(event.type === 'line' ? event.text : ''));
     if (event.type === 'too_long') return this.#answer(this.#handler.tooLong(event.bytes, this.#conn));
-    if (!this.#authed) return this.#answer(this.#authenticate(event.text));
     let reply: Reply | Promise<Reply>;
     try {
       reply = this.#handler.line(event.text, this.#conn);

@@ -32,7 +32,12 @@ export function createTransportServer(broker: Broker, config: IngressConfig, log
       line: (text) => {
         const input = parsePublishLine(text);
         if (input.isErr()) return formatErr(input.error);
-        return broker.publish(input.value).match(formatPublished, formatErr);
+        // The broker's BAD_ARGS (an empty message_id, a bad content_type) is a malformed line here: §3 lists
+        // BAD_FORMAT for it.
+        return broker
+          .publish(input.value)
+          .mapErr((e) => (e.code === 'BAD_ARGS' ? brokerError('BAD_FORMAT', e.reason) : e))
+          .match(formatPublished, formatErr);
       },
       tooLong: (bytes) =>
         formatErr(brokerError('TOO_LARGE', `line of ${bytes} bytes is over the limit (EVENTBUS_MAX_PAYLOAD ${config.maxPayloadBytes})`)),
