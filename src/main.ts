@@ -23,22 +23,29 @@ process.on('unhandledRejection', (reason) => {
   process.exit(1);
 });
 
+// Signals are handled from the start: a SIGTERM that arrives while the broker is still starting stops it
+// cleanly once it has started, instead of killing it half-way.
+let stopRequested: string | undefined;
+let stop: (() => void) | undefined;
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.on(signal, () => {
+    if (stopRequested !== undefined) return;
+    stopRequested = signal;
+    logger.info('stopping', { signal });
+    stop?.();
+  });
+}
+
 const started = await startApp(config.value, logger);
 if (started.isErr()) {
   process.stderr.write(`eventbus: ${started.error.message}\n`);
   process.exit(1);
 }
 const app = started.value;
-
 // The broker's own timers do not hold the process open (so tests can embed it); the process stays up until a signal.
 const keepAlive = setInterval(() => {}, 1 << 30);
-let stopping = false;
-for (const signal of ['SIGINT', 'SIGTERM'] as const) {
-  process.on(signal, () => {
-    if (stopping) return;
-    stopping = true;
-    logger.info('stopping', { signal });
-    clearInterval(keepAlive);
-    void app.stop().then(() => process.exit(0));
-  });
-}
+stop = () => {
+  clearInterval(keepAlive);
+  void app.stop().then(() => process.exit(0));
+};
+if (stopRequested !== undefined) stop();
