@@ -32,7 +32,8 @@ export async function startApp(config: Config, logger: Logger): Promise<Result<A
       host: config.host,
     });
   }
-  const pool = new DeliveryPool(pushHost(broker), { timeouts: PUSH_TIMEOUTS, maxInFlight: config.maxInFlight, backoff: DEFAULT_BACKOFF, now: Date.now }, logger);
+  const timeouts = { connectTimeoutMs: config.pushConnectTimeoutMs, sendTimeoutMs: config.pushTimeoutMs };
+  const pool = new DeliveryPool(pushHost(broker), { timeouts, maxInFlight: config.maxInFlight, backoff: DEFAULT_BACKOFF, now: Date.now }, logger);
   // A push consumer's state is its connection's; a consumer read over the API is connected while subscribed.
   const stateOf: ConsumerState = (c) => pool.state(c.id) ?? (c.subscribers > 0 ? 'connected' : 'offline');
   const follow = (id: string): void => void pool.sync(id, broker.consumer(id)?.address ?? null);
@@ -75,9 +76,6 @@ export async function startApp(config: Config, logger: Logger): Promise<Result<A
     },
   });
 }
-
-// A push endpoint gets this long to accept a connection or answer a request before the attempt counts as failed.
-const PUSH_TIMEOUTS = { connectTimeoutMs: 5000, sendTimeoutMs: 10_000 };
 
 /** The broker as push delivery sees it. */
 function pushHost(broker: Broker): PushHost {

@@ -40,6 +40,10 @@ export interface Config {
   readonly maxConnections: number;
   /** Unanswered lines per telnet connection before the broker stops reading from it. */
   readonly maxPipelinedLines: number;
+  /** A push endpoint's time to accept a connection. */
+  readonly pushConnectTimeoutMs: number;
+  /** A push endpoint's time to answer an http request. */
+  readonly pushTimeoutMs: number;
   readonly logLevel: LogLevel;
   readonly consumers: readonly StaticConsumer[];
   readonly retention: readonly RetentionRule[];
@@ -84,6 +88,8 @@ const SETTINGS = {
   allowedTargets: { env: 'EVENTBUS_ALLOWED_TARGETS', default: undefined, schema: z.string().optional() },
   maxConnections: { env: 'EVENTBUS_MAX_CONNECTIONS', default: '10000', schema: positive },
   maxPipelinedLines: { env: 'EVENTBUS_MAX_PIPELINED_LINES', default: '4096', schema: positive },
+  pushConnectTimeoutMs: { env: 'EVENTBUS_PUSH_CONNECT_TIMEOUT_MS', default: '5000', schema: positive },
+  pushTimeoutMs: { env: 'EVENTBUS_PUSH_TIMEOUT_MS', default: '10000', schema: positive },
   logLevel: { env: 'EVENTBUS_LOG_LEVEL', default: 'info', schema: z.enum(LOG_LEVELS) },
   retention: { env: 'EVENTBUS_RETENTION', default: '', schema: z.string() },
   retentionIntervalMs: { env: 'EVENTBUS_RETENTION_INTERVAL_MS', default: '1000', schema: positive },
