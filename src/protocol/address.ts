@@ -23,7 +23,8 @@ const badAddress = (text: string, why: string): Result<never, AddressError> =>
 
 // <proto>://<host>:<port> up to the path: read by hand, because URL drops an explicit default port
 // (http://h:80 has no port as far as URL is concerned) and the protocol requires one.
-const AUTHORITY = /^([a-z][a-z0-9+.-]*):\/\/(\[[0-9a-f:.]+\]|[^/:?#@[\]]+)(?::(\d{1,5}))?(.*)$/i;
+const AUTHORITY = /^([a-z][a-z0-9+.-]*):\/\/(\[[0-9a-f:.]+\]|[^/:?#@[\]]+)(?::([^/?#]*))?(.*)$/i;
+const HOST_NAME = /^[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*$/;
 
 export function parseAddress(text: string): Result<PushAddress, AddressError> {
   const m = AUTHORITY.exec(text);
@@ -32,11 +33,13 @@ export function parseAddress(text: string): Result<PushAddress, AddressError> {
   if (!(PUSH_PROTOCOLS as readonly string[]).includes(protocol)) {
     return badAddress(text, `unsupported protocol "${protocol}" (supported: ${PUSH_PROTOCOLS.join(', ')})`);
   }
-  if (m[3] === undefined) return badAddress(text, 'no port');
-  const port = Number(m[3]);
+  if (m[3] === undefined || m[3] === '') return badAddress(text, 'no port');
+  const port = /^\d{1,5}$/.test(m[3]) ? Number(m[3]) : 0;
   if (port < 1 || port > 65535) return badAddress(text, 'port must be 1-65535');
   const host = m[2]!.toLowerCase();
+  if (!isValidHost(host)) return badAddress(text, `"${host}" is not a host name or IP address`);
   const rest = m[4]!;
+  if (rest.includes('#')) return badAddress(text, 'fragments are not allowed');
   if (protocol === 'tcp' || protocol === 'udp') {
     if (rest !== '' && rest !== '/') return badAddress(text, `${protocol} addresses take no path`);
     return ok({ protocol, host, port, path: '/', url: `${protocol}://${host}:${port}` });
@@ -62,12 +65,28 @@ export function isAllowedTarget(address: PushAddress, allowed: readonly string[]
   if (allowed === undefined) return true;
   return allowed.some((pattern) => {
     const colon = pattern.lastIndexOf(':');
-    const hasPort = colon > 0 && /^\d+$/.test(pattern.slice(colon + 1)) && !pattern.startsWith('[');
+    const hasPort = colon > 0 && colon > pattern.lastIndexOf(']') && /^\d+$/.test(pattern.slice(colon + 1));
     const hostPattern = hasPort ? pattern.slice(0, colon) : pattern;
     if (hasPort && Number(pattern.slice(colon + 1)) !== address.port) return false;
     const regex = new RegExp(`^${hostPattern.split('*').map(escapeRegExp).join('.*')}$`, 'i');
     return regex.test(address.host);
   });
+}
+
+function isValidHost(host: string): boolean {
+  if (host.startsWith('[')) return isIPv6Literal(host);
+  if (/^[\d.]+$/.test(host)) return /^(\d{1,3})(\.\d{1,3}){3}$/.test(host) && host.split('.').every((o) => Number(o) <= 255);
+  return HOST_NAME.test(host);
+}
+
+/** `[…]` holds an IPv6 address: WHATWG URL parsing checks it (and nothing else here needs node:net). */
+function isIPv6Literal(bracketed: string): boolean {
+  try {
+    new URL(`http://${bracketed}/`);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 const escapeRegExp = (s: string): string => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');

@@ -57,7 +57,14 @@ export function parseRegistrationLine(line: string): Result<RegistrationCommand,
       return ok({ type: 'unregister', id: args[0]! });
     case 'REPLAY': {
       const [id, seqText] = args;
-      if (id === undefined || seqText === undefined || args.length !== 2 || !/^\d+$/.test(seqText) || Number(seqText) < 1) {
+      if (
+        id === undefined ||
+        seqText === undefined ||
+        args.length !== 2 ||
+        !/^\d+$/.test(seqText) ||
+        Number(seqText) < 1 ||
+        !Number.isSafeInteger(Number(seqText))
+      ) {
         return fail('BAD_ARGS', 'usage: REPLAY <id> <seq>, seq a whole number from 1');
       }
       return ok({ type: 'replay', id, seq: Number(seqText) });

@@ -111,6 +111,8 @@ class Session {
   #ended = false;
   /** A closing reply (QUIT, failed AUTH) went out: nothing after it is read or answered. */
   #shutting = false;
+  /** A closing reply is queued behind earlier answers: lines after it are not handled. */
+  #closeQueued = false;
 
   constructor(socket: net.Socket, conn: LineConnection, options: LineServerOptions, handler: LineHandler) {
     this.#socket = socket;
@@ -140,7 +142,7 @@ class Session {
   }
 
   #onEvent(event: LineEvent): void {
-    if (this.#shutting) return;
+    if (this.#shutting || this.#closeQueued) return;
     if (!this.#authed) return this.#answer(this.#authenticate(event.type === 'line' ? event.text : ''));
     if (event.type === 'too_long') return this.#answer(this.#handler.tooLong(event.bytes, this.#conn));
     let reply: Reply | Promise<Reply>;
@@ -164,6 +166,7 @@ class Session {
   #answer(reply: Reply | Promise<Reply>): void {
     const index = this.#slots.length;
     if (!(reply instanceof Promise)) {
+      if (typeof reply !== 'string') this.#closeQueued = true;
       this.#slots.push(reply);
       return;
     }

@@ -36,6 +36,8 @@ export function createRegistrationServer(commands: RegistrationCommands, config:
       line: (text) => {
         const command = parseRegistrationLine(text);
         if (command.isErr()) return formatErr(command.error);
+        // Answered at once, so the line server reads nothing after it.
+        if (command.value.type === 'quit') return { text: 'OK bye', close: true };
         return commands.run(command.value).match((reply) => reply, formatErr);
       },
       tooLong: (bytes) => formatErr(brokerError('BAD_ARGS', `command of ${bytes} bytes is over the ${MAX_COMMAND_BYTES}-byte limit`)),
