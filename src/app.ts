@@ -84,6 +84,7 @@ function pushHost(broker: Broker): PushHost {
     ack: (subscription, seq) => void broker.ack(subscription, seq),
     nack: (subscription, seq, delayMs) => void broker.nack(subscription, seq, delayMs),
     detach: (subscription) => void broker.unsubscribe(subscription),
+    rewind: (consumer, seq) => void broker.replay(consumer, seq),
     recordFailure: (failure) => broker.recordDeliveryFailure(failure),
   };
 }

@@ -38,8 +38,11 @@ export interface PushClient {
   connect(): ResultAsync<void, DeliveryError>;
   /** Resolves once the message counts as delivered: written (tcp, ws), sent (udp), answered 2xx (http). */
   send(message: PushMessage): ResultAsync<void, DeliveryError>;
-  /** Called when an open connection breaks by itself. */
-  onDisconnect(listener: (reason: string) => void): void;
+  /**
+   * Called when an open connection ends by itself. `clean`: the peer closed normally, having read what it
+   * was sent (a peer that closes with unread data resets the connection instead).
+   */
+  onDisconnect(listener: (reason: string, clean: boolean) => void): void;
   close(): Promise<void>;
 }
 

@@ -8,6 +8,7 @@ import type { BrokerError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import { backoffDelayMs, type BackoffPolicy } from './backoff.js';
 import type { DeliveryError, PushClient, PushFailure } from './client.js';
+import { UnconfirmedWrites } from './unconfirmed.js';
 
 /** What push delivery needs from the broker. */
 export interface PushHost {
@@ -15,6 +16,8 @@ export interface PushHost {
   ack(subscriptionId: string, seq: number): void;
   nack(subscriptionId: string, seq: number, delayMs: number): void;
   detach(subscriptionId: string): void;
+  /** Sends the consumer's messages again from `seq` (its position moves back). */
+  rewind(consumer: string, seq: number): void;
   recordFailure(failure: PushFailure): void;
 }
 
@@ -37,6 +40,8 @@ export class PushConsumer implements Sink {
   #reconnects = 0;
   #timer: NodeJS.Timeout | undefined;
   #closed = false;
+  /** Connection-based clients only: writes the peer may not have read yet. */
+  readonly #unconfirmed = new UnconfirmedWrites();
 
   constructor(id: string, client: PushClient, host: PushHost, options: PushOptions, logger: Logger) {
     this.id = id;
@@ -44,7 +49,7 @@ export class PushConsumer implements Sink {
     this.#host = host;
     this.#options = options;
     this.#log = logger.child({ consumer: id, address: client.address });
-    client.onDisconnect((reason) => this.#lost(reason));
+    client.onDisconnect((reason, clean) => this.#lost(reason, clean));
   }
 
   get state(): PushState {
@@ -72,12 +77,13 @@ export class PushConsumer implements Sink {
       .send({ ...message, delivery: delivery.delivery })
       .match(
         () => {
+          if (this.#client.isConnectionBased) this.#unconfirmed.written(message.seq, message.payload.length + 1);
+          else this.#state = 'connected';
           this.#host.ack(subscription, message.seq);
-          if (!this.#client.isConnectionBased) this.#state = 'connected';
         },
         (e) => {
           this.#recordFailure(message.seq, delivery.delivery, started, e);
-          if (e.disconnected) return this.#lost(e.reason);
+          if (e.disconnected) return this.#lost(e.reason, false);
           // Not connection-based (http, udp): the message comes back after a backoff, ahead of newer ones.
           this.#state = 'retrying';
           this.#host.nack(subscription, message.seq, backoffDelayMs(delivery.delivery - 1, this.#options.backoff));
@@ -113,11 +119,16 @@ export class PushConsumer implements Sink {
     );
   }
 
-  /** The connection broke (or a write failed): stop taking messages, give back the unacked, reconnect. */
-  #lost(reason: string): void {
+  /**
+   * The connection ended (or a write failed): stop taking messages, give back the unacked, reconnect. If it
+   * did not end cleanly, what was written lately may have been lost in the socket buffers: send it again.
+   */
+  #lost(reason: string, clean: boolean): void {
     if (this.#closed || this.#subscription === undefined) return;
     this.#log.warn('push consumer disconnected; reconnecting', { reason });
     this.#detach();
+    const oldest = this.#unconfirmed.takeOldest();
+    if (!clean && oldest !== undefined) this.#host.rewind(this.id, oldest);
     this.#state = 'retrying';
     void this.#client.close().then(() => this.#scheduleReconnect());
   }

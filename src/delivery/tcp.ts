@@ -1,4 +1,5 @@
 // tcp:// push: one persistent connection; each message is its payload and '\n'; delivered once written.
+// Everything sent in one tick goes out in one write: one syscall per message was the broker's largest cost.
 import net from 'node:net';
 import { errAsync, okAsync, ResultAsync } from 'neverthrow';
 import type { PushAddress } from '../protocol/address.js';
@@ -11,7 +12,10 @@ export class TcpClient implements PushClient {
   readonly #target: PushAddress;
   readonly #timeouts: ClientTimeouts;
   #socket: net.Socket | undefined;
-  #onDisconnect: (reason: string) => void = () => {};
+  #onDisconnect: (reason: string, clean: boolean) => void = () => {};
+  /** Lines waiting for this tick's write, and who waits for it. */
+  #batch = '';
+  #waiting: ((error: Error | null | undefined) => void)[] = [];
 
   constructor(address: PushAddress, timeouts: ClientTimeouts) {
     this.address = address.url;
@@ -40,10 +44,10 @@ export class TcpClient implements PushClient {
       this.#socket = socket;
       socket.on('error', () => {}); // 'close' follows and says what matters
       socket.on('data', () => {}); // whatever the consumer sends back is read and dropped
-      socket.once('close', () => {
+      socket.once('close', (hadError) => {
         if (this.#socket !== socket) return;
         this.#socket = undefined;
-        this.#onDisconnect('connection closed');
+        this.#onDisconnect(hadError ? 'connection reset' : 'connection closed by the consumer', !hadError);
       });
     });
   }
@@ -51,13 +55,28 @@ export class TcpClient implements PushClient {
   send(message: PushMessage): ResultAsync<void, DeliveryError> {
     const socket = this.#socket;
     if (socket === undefined || socket.destroyed) return errAsync(deliveryError('not connected', true));
-    const written = new Promise<void>((resolve, reject) => {
-      socket.write(`${message.payload}\n`, (e) => (e ? reject(e) : resolve()));
-    });
+    if (this.#waiting.length === 0) setImmediate(() => this.#flush(socket));
+    this.#batch += `${message.payload}\n`;
+    const written = new Promise<void>((resolve, reject) => this.#waiting.push((e) => (e ? reject(e) : resolve())));
     return ResultAsync.fromPromise(written, (e) => deliveryError(`write failed: ${(e as Error).message}`, true));
   }
 
-  onDisconnect(listener: (reason: string) => void): void {
+  #flush(socket: net.Socket): void {
+    const batch = this.#batch;
+    const waiting = this.#waiting;
+    this.#batch = '';
+    this.#waiting = [];
+    if (socket.destroyed) {
+      const gone = new Error('connection closed');
+      for (const settle of waiting) settle(gone);
+      return;
+    }
+    socket.write(batch, (e) => {
+      for (const settle of waiting) settle(e);
+    });
+  }
+
+  onDisconnect(listener: (reason: string, clean: boolean) => void): void {
     this.#onDisconnect = listener;
   }
 

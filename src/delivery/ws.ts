@@ -12,7 +12,7 @@ export class WsClient implements PushClient {
   readonly #consumer: string;
   readonly #timeouts: ClientTimeouts;
   #socket: WebSocket | undefined;
-  #onDisconnect: (reason: string) => void = () => {};
+  #onDisconnect: (reason: string, clean: boolean) => void = () => {};
 
   /** `consumer` is what the frames carry as their subscription. */
   constructor(address: PushAddress, timeouts: ClientTimeouts, consumer: string) {
@@ -31,10 +31,11 @@ export class WsClient implements PushClient {
     return ResultAsync.fromPromise(opened, (e) => deliveryError(`cannot connect: ${(e as Error).message}`, true)).map(() => {
       this.#socket = socket;
       socket.on('error', () => {});
-      socket.once('close', () => {
+      socket.once('close', (code) => {
         if (this.#socket !== socket) return;
         this.#socket = undefined;
-        this.#onDisconnect('connection closed');
+        // 1000 and 1001 are a normal close or a peer going away in order; anything else (1006: dropped) is not.
+        this.#onDisconnect(`connection closed (${code})`, code === 1000 || code === 1001);
       });
     });
   }
@@ -50,7 +51,7 @@ export class WsClient implements PushClient {
     return ResultAsync.fromPromise(sent, (e) => deliveryError(`send failed: ${(e as Error).message}`, true));
   }
 
-  onDisconnect(listener: (reason: string) => void): void {
+  onDisconnect(listener: (reason: string, clean: boolean) => void): void {
     this.#onDisconnect = listener;
   }
 

@@ -1,0 +1,95 @@
+// The state column of LIST on the registration port (PROTOCOL.md §4) follows each push consumer's connection:
+// `connected` while the endpoint is reachable, `offline`/`retrying` while it is not, and back again.
+import { describe, expect, test } from 'vitest';
+import { deadAddress, pushBus, startEndpoint, type Endpoint, type PushBus } from '../helpers/consumers.js';
+import { query, sleep, testScope } from '../helpers/scope.js';
+
+const scope = testScope();
+
+async function consumerOf(protocol: 'tcp' | 'ws' | 'http'): Promise<Endpoint> {
+  const ep = await startEndpoint(protocol);
+  scope.defer(() => ep.stop());
+  return ep;
+}
+
+interface Listed {
+  readonly address: string;
+  readonly patterns: string;
+  readonly state: string;
+  readonly position: number;
+}
+
+/** The LIST line of `id`, split into its columns. */
+async function listed(bus: PushBus, id: string): Promise<Listed | undefined> {
+  for (const line of await bus.list()) {
+    const [lineId, address, patterns, state, position, ...rest] = line.split(' ');
+    expect(rest, `LIST line ${JSON.stringify(line)} has five columns`).toEqual([]);
+    if (lineId === id) return { address: address!, patterns: patterns!, state: state!, position: Number(position) };
+  }
+  return undefined;
+}
+
+/** Polls LIST until `id`'s state is one of `states`; returns its line. */
+async function stateBecomes(bus: PushBus, id: string, states: readonly string[], timeoutMs = 5_000): Promise<Listed> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const line = await listed(bus, id);
+    if (line !== undefined && states.includes(line.state)) return line;
+    if (Date.now() > deadline) throw new Error(`${id} is listed as ${JSON.stringify(line)} after ${timeoutMs} ms, expected ${states.join('/')}`);
+    await sleep(25);
+  }
+}
+
+describe.each(['tcp', 'ws'] as const)('LIST state of a %s consumer', (protocol) => {
+  test('a reachable consumer is connected, and its position follows what it was sent', async () => {
+    const bus = await pushBus(scope);
+    const consumer = await consumerOf(protocol);
+    await bus.register('reachable', consumer.url, 'orders.*', 'payments.#');
+    const line = await stateBecomes(bus, 'reachable', ['connected']);
+    expect(line).toMatchObject({ address: consumer.url, patterns: 'orders.*,payments.#' });
+    const seqs = await bus.publish('orders.created', ['a', 'b', 'c']);
+    await consumer.waitFor(3);
+    await sleep(100);
+    expect(await listed(bus, 'reachable')).toMatchObject({ state: 'connected', position: seqs[2] });
+  });
+
+  test('an unreachable consumer is offline or retrying, never connected', async () => {
+    const bus = await pushBus(scope);
+    await bus.register('unreachable', await deadAddress(protocol), 'orders.*');
+    await bus.publish('orders.created', ['a']);
+    for (let i = 0; i < 5; i++) {
+      expect(['offline', 'retrying']).toContain((await listed(bus, 'unreachable'))!.state);
+      await sleep(60);
+    }
+    // Connection failures are recorded (seq null) as they happen.
+    const failures = query<{ seq: number | null }>(bus.dbPath, "SELECT seq FROM delivery_failures WHERE consumer = 'unreachable'");
+    expect(failures.length).toBeGreaterThan(0);
+    expect(failures.every((f) => f.seq === null)).toBe(true);
+  });
+
+  test('a consumer whose endpoint goes away is retrying, and connected again once it is back', async () => {
+    const bus = await pushBus(scope);
+    const consumer = await consumerOf(protocol);
+    await bus.register('bouncing', consumer.url, 'orders.*');
+    await stateBecomes(bus, 'bouncing', ['connected']);
+    await consumer.stop();
+    await stateBecomes(bus, 'bouncing', ['retrying']);
+    await consumer.start();
+    await stateBecomes(bus, 'bouncing', ['connected'], 8_000);
+  });
+});
+
+describe('LIST state of an http consumer', () => {
+  test('an http consumer is retrying after a failed POST, and connected again after a successful one', async () => {
+    const bus = await pushBus(scope, { EVENTBUS_ACK_TIMEOUT_MS: '400', EVENTBUS_MAX_DELIVERIES: '1000' });
+    const consumer = await consumerOf('http');
+    const url = consumer.url;
+    await consumer.stop();
+    await bus.register('webhook', url, 'orders.*');
+    await bus.publish('orders.created', ['a']);
+    await stateBecomes(bus, 'webhook', ['retrying']);
+    await consumer.start();
+    await consumer.waitFor(1, 8_000);
+    await stateBecomes(bus, 'webhook', ['connected']);
+  });
+});

@@ -1,0 +1,379 @@
+// Push consumers for delivery tests: a real TCP, UDP, HTTP or WebSocket server on 127.0.0.1 that records
+// what the broker sends it, in arrival order. It starts on port 0, keeps that port across stop()/start()
+// (a consumer that restarts), and can stall (accept but never read or answer) to play a slow consumer.
+// Also the whole app to push from (pushBus): registration and publishing over its real ports.
+import dgram from 'node:dgram';
+import http from 'node:http';
+import net from 'node:net';
+import { WebSocketServer, type WebSocket } from 'ws';
+import { startApp, type App } from '../../src/app.js';
+import { parseConfig } from '../../src/config.js';
+import { silentLogger } from '../../src/logger.js';
+import { lineClient, type LineClient } from './line-client.js';
+import type { TestScope } from './scope.js';
+
+export type EndpointProtocol = 'tcp' | 'udp' | 'ws' | 'http';
+
+export interface Received {
+  /** The payload: the line (tcp), the datagram (udp), the frame's or the body's `payload` (ws, http). */
+  readonly payload: string;
+  /** The parsed frame (ws) or request body (http); undefined for tcp and udp. */
+  readonly body: Record<string, unknown> | undefined;
+  /** Date.now() on arrival. */
+  readonly at: number;
+  /** http: the request's method, path and content-type. */
+  readonly request?: { readonly method: string; readonly path: string; readonly contentType: string | undefined };
+}
+
+export interface EndpointOptions {
+  /** http: the status to answer each request with (`n` counts requests from 0); 200 when not given. */
+  readonly status?: (body: Record<string, unknown>, n: number) => number;
+  /** Accept connections but never read (tcp, ws) or never answer (http). */
+  readonly stalled?: boolean;
+  /** Called on each arrival with the number received so far (to stop the endpoint at a chosen moment). */
+  readonly onReceive?: (received: Received, count: number) => void;
+}
+
+export interface Endpoint {
+  readonly protocol: EndpointProtocol;
+  /** The bound port; kept across restarts. 0 before the first start(). */
+  readonly port: number;
+  /** `<proto>://127.0.0.1:<port>`, the address to register. */
+  readonly url: string;
+  /** Everything received, in arrival order, across restarts. */
+  readonly received: Received[];
+  payloads(): string[];
+  readonly running: boolean;
+  /** Connections (tcp, ws) accepted so far. */
+  readonly connections: number;
+  /** Listens (on port 0 the first time, then on the same port again). */
+  start(): Promise<void>;
+  /** An orderly restart: closes the listener and every connection normally (tcp FIN, ws close 1001). */
+  stop(): Promise<void>;
+  /**
+   * Dies like a crashed process: connections are reset (tcp RST, ws dropped without a close frame), and
+   * what it had read but not recorded is lost.
+   */
+  crash(): Promise<void>;
+  /** Resolves once `count` messages have arrived; rejects after `timeoutMs` saying how many did. */
+  waitFor(count: number, timeoutMs?: number): Promise<void>;
+}
+
+const DEFAULT_WAIT_MS = 10_000;
+/** How long an orderly stop waits for a connection to close before dropping it. */
+const GRACE_MS = 200;
+const HOST = '127.0.0.1';
+
+/** An endpoint, not started yet. */
+export function endpoint(protocol: EndpointProtocol, options: EndpointOptions = {}): Endpoint {
+  const received: Received[] = [];
+  const record = (payload: string, body?: Record<string, unknown>, request?: Received['request']): void => {
+    const r: Received = { payload, body, at: Date.now(), ...(request === undefined ? {} : { request }) };
+    received.push(r);
+    options.onReceive?.(r, received.length);
+  };
+  let port = 0;
+  let connections = 0;
+  let server: Listener | undefined;
+
+  const listen = async (): Promise<Listener> => {
+    switch (protocol) {
+      case 'tcp':
+        return tcpListener(port, record, options, () => connections++);
+      case 'udp':
+        return udpListener(port, record);
+      case 'http':
+        return httpListener(port, record, options);
+      case 'ws':
+        return wsListener(port, record, options, () => connections++);
+    }
+  };
+
+  const ep: Endpoint = {
+    protocol,
+    get port() {
+      return port;
+    },
+    get url() {
+      return `${protocol}://${HOST}:${port}`;
+    },
+    received,
+    payloads: () => received.map((r) => r.payload),
+    get running() {
+      return server !== undefined;
+    },
+    get connections() {
+      return connections;
+    },
+    start: async () => {
+      if (server !== undefined) return;
+      server = await listen();
+      port = server.port;
+    },
+    stop: async () => {
+      const s = server;
+      server = undefined;
+      await s?.close(false);
+    },
+    crash: async () => {
+      const s = server;
+      server = undefined;
+      await s?.close(true);
+    },
+    waitFor: async (count, timeoutMs = DEFAULT_WAIT_MS) => {
+      const deadline = Date.now() + timeoutMs;
+      while (received.length < count) {
+        if (Date.now() > deadline) {
+          throw new Error(
+            `${protocol} endpoint: ${received.length} of ${count} messages after ${timeoutMs} ms; last: ${JSON.stringify(received.slice(-3).map((r) => r.payload))}`,
+          );
+        }
+        await new Promise((resolve) => setTimeout(resolve, 5));
+      }
+    },
+  };
+  return ep;
+}
+
+/** A started endpoint. */
+export async function startEndpoint(protocol: EndpointProtocol, options: EndpointOptions = {}): Promise<Endpoint> {
+  const ep = endpoint(protocol, options);
+  await ep.start();
+  return ep;
+}
+
+/** An address of the protocol where nothing listens (a port bound on 127.0.0.1 and released). */
+export async function deadAddress(protocol: EndpointProtocol): Promise<string> {
+  const ep = await startEndpoint(protocol);
+  await ep.stop();
+  return ep.url;
+}
+
+interface Listener {
+  readonly port: number;
+  close(crash: boolean): Promise<void>;
+}
+
+function tcpListener(
+  port: number,
+  record: (payload: string) => void,
+  options: EndpointOptions,
+  accepted: () => void,
+): Promise<Listener> {
+  const sockets = new Set<net.Socket>();
+  const server = net.createServer((socket) => {
+    accepted();
+    sockets.add(socket);
+    socket.on('close', () => sockets.delete(socket));
+    socket.on('error', () => {});
+    if (options.stalled === true) {
+      socket.pause();
+      return;
+    }
+    let partial = '';
+    socket.setEncoding('utf8');
+    socket.on('data', (text: string) => {
+      const lines = (partial + text).split('\n');
+      partial = lines.pop()!;
+      // Like a process that dies: once stopped (even from onReceive), the rest of what it had read is lost.
+      for (const line of lines) if (!closed) record(line);
+    });
+  });
+  let closed = false;
+  return listening(server, port, (crash) => {
+    closed = true;
+    for (const s of sockets) {
+      if (crash) s.resetAndDestroy();
+      else {
+        s.end();
+        setTimeout(() => s.destroy(), GRACE_MS).unref(); // a stalled peer never finishes the orderly close
+      }
+    }
+  });
+}
+
+function udpListener(port: number, record: (payload: string) => void): Promise<Listener> {
+  // A larger receive buffer than the default 208 KiB (capped by net.core.rmem_max): a burst of a few hundred
+  // datagrams would otherwise overflow it while this process is busy sending them.
+  const socket = dgram.createSocket({ type: 'udp4', recvBufferSize: 1 << 20 });
+  socket.on('message', (data) => record(data.toString('utf8')));
+  return new Promise((resolve, reject) => {
+    socket.once('error', reject);
+    socket.bind(port, HOST, () => {
+      socket.off('error', reject);
+      resolve({
+        port: socket.address().port,
+        close: () => new Promise<void>((done) => socket.close(() => done())),
+      });
+    });
+  });
+}
+
+function httpListener(
+  port: number,
+  record: (payload: string, body: Record<string, unknown>, request: Received['request']) => void,
+  options: EndpointOptions,
+): Promise<Listener> {
+  let requests = 0;
+  const server = http.createServer((request, response) => {
+    const chunks: Buffer[] = [];
+    request.on('data', (c: Buffer) => chunks.push(c));
+    request.on('end', () => {
+      const text = Buffer.concat(chunks).toString('utf8');
+      let body: Record<string, unknown>;
+      try {
+        body = JSON.parse(text) as Record<string, unknown>;
+      } catch {
+        body = { unparsable: text };
+      }
+      record(typeof body.payload === 'string' ? body.payload : text, body, {
+        method: request.method ?? '',
+        path: request.url ?? '',
+        contentType: request.headers['content-type'],
+      });
+      if (options.stalled === true) return; // never answered
+      response.statusCode = options.status?.(body, requests++) ?? 200;
+      response.end();
+    });
+  });
+  return listening(server, port, () => server.closeAllConnections());
+}
+
+function wsListener(
+  port: number,
+  record: (payload: string, body: Record<string, unknown>) => void,
+  options: EndpointOptions,
+  accepted: () => void,
+): Promise<Listener> {
+  const server = http.createServer();
+  const wss = new WebSocketServer({ server, perMessageDeflate: false });
+  const clients = new Set<WebSocket>();
+  wss.on('connection', (ws, request) => {
+    accepted();
+    clients.add(ws);
+    ws.on('close', () => clients.delete(ws));
+    ws.on('error', () => {});
+    if (options.stalled === true) {
+      request.socket.pause();
+      return;
+    }
+    ws.on('message', (data) => {
+      const text = String(data);
+      let frame: Record<string, unknown>;
+      try {
+        frame = JSON.parse(text) as Record<string, unknown>;
+      } catch {
+        frame = { unparsable: text };
+      }
+      record(typeof frame.payload === 'string' ? frame.payload : text, frame);
+    });
+  });
+  return listening(server, port, (crash) => {
+    for (const ws of clients) {
+      if (crash) ws.terminate();
+      else {
+        ws.close(1001, 'restarting');
+        setTimeout(() => ws.terminate(), GRACE_MS).unref(); // a stalled peer never finishes the orderly close
+      }
+    }
+    wss.close();
+    if (crash) server.closeAllConnections();
+  });
+}
+
+/** Listens on 127.0.0.1:`port`; close() ends every connection (`dropAll`) and stops listening. */
+function listening(server: net.Server, port: number, dropAll: (crash: boolean) => void): Promise<Listener> {
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, HOST, () => {
+      server.off('error', reject);
+      resolve({
+        port: (server.address() as net.AddressInfo).port,
+        close: (crash) =>
+          new Promise<void>((done) => {
+            server.close(() => done());
+            dropAll(crash);
+          }),
+      });
+    });
+  });
+}
+
+export interface PushBus {
+  /** The running app (a new one after restart()). */
+  readonly app: App;
+  readonly dbPath: string;
+  /** `REGISTER <id> <url> <patterns>` on the registration port; fails the test unless `OK registered <id>`. */
+  register(id: string, url: string, ...patterns: string[]): Promise<void>;
+  /** The LIST lines, without END. */
+  list(): Promise<string[]>;
+  /** Publishes `topic:payload` lines on the transport port, pipelined; the seqs, in order. */
+  publish(topic: string, payloads: readonly string[]): Promise<number[]>;
+  /** Publishes raw lines (either form of PROTOCOL.md §3); the seqs, in order. */
+  publishLines(lines: readonly string[]): Promise<number[]>;
+  /** app.stop(), then startApp() on the same database and settings. */
+  restart(): Promise<void>;
+}
+
+/** The whole app on a fresh database in `scope`, every port 0; `env` adds or overrides settings. */
+export async function pushBus(scope: TestScope, env: Record<string, string> = {}): Promise<PushBus> {
+  const dir = await scope.dir();
+  const config = parseConfig({
+    EVENTBUS_DB: dir.dbPath,
+    EVENTBUS_TRANSPORT_PORT: '0',
+    EVENTBUS_REGISTRATION_PORT: '0',
+    EVENTBUS_HTTP_PORT: '0',
+    EVENTBUS_SYNC: 'normal',
+    ...env,
+  })._unsafeUnwrap();
+  const start = async (): Promise<App> => {
+    const started = await startApp(config, silentLogger);
+    if (started.isErr()) throw new Error(started.error.message);
+    const app = started.value;
+    scope.defer(() => app.stop());
+    return app;
+  };
+  let app = await start();
+  const withClient = async <T>(port: number, use: (c: LineClient) => Promise<T>): Promise<T> => {
+    const client = await lineClient(port);
+    try {
+      return await use(client);
+    } finally {
+      client.destroy();
+    }
+  };
+  const publishLines = (lines: readonly string[]): Promise<number[]> =>
+    withClient(app.ports.transport, async (c) => {
+      await c.write(lines.map((l) => `${l}\n`).join(''));
+      const replies = await c.readLines(lines.length, 10_000);
+      return replies.map((reply) => {
+        const m = /^OK (\d+)$/.exec(reply);
+        if (!m) throw new Error(`publish answered ${JSON.stringify(reply)}`);
+        return Number(m[1]);
+      });
+    });
+  return {
+    get app() {
+      return app;
+    },
+    dbPath: dir.dbPath,
+    register: (id, url, ...patterns) =>
+      withClient(app.ports.registration, async (c) => {
+        const reply = await c.send(['REGISTER', id, url, ...patterns].join(' '));
+        if (reply !== `OK registered ${id}`) throw new Error(`REGISTER ${id} answered ${JSON.stringify(reply)}`);
+      }),
+    list: () =>
+      withClient(app.ports.registration, async (c) => {
+        await c.write('LIST\n');
+        const lines: string[] = [];
+        for (let line = await c.readLine(); line !== 'END'; line = await c.readLine()) lines.push(line);
+        return lines;
+      }),
+    publish: (topic, payloads) => publishLines(payloads.map((p) => `${topic}:${p}`)),
+    publishLines,
+    restart: async () => {
+      await app.stop();
+      app = await start();
+    },
+  };
+}
