@@ -1,5 +1,6 @@
 // `npm run bench`: the broker's in-process figures beside the raw SQLite limit measured in the same run, so
-// the result is a ratio. A table for people on stdout, one JSON line last; progress on stderr.
+// the result is a ratio, then telnet ingest and tcp push against the broker in its own process. A table for
+// people on stdout, one JSON line last; progress on stderr.
 //   --quick           smaller counts (about a minute)
 //   --messages N      messages per publish workload (default 200,000)
 //   --replay N        messages replayed (default 1,000,000)
@@ -17,6 +18,7 @@ import { openDb } from '../src/store/db.js';
 import { messages } from '../src/store/schema.js';
 import { testBrokerConfig } from '../test/helpers/broker.js';
 import { Latencies, now, Progress, rate, round, table, type Row } from './lib.js';
+import { networkWorkloads } from './network.js';
 
 const { values: args } = parseArgs({
   options: {
@@ -60,6 +62,8 @@ try {
   rows.push({ name: 'raw: paged SELECT, object rows', msgs: REPLAY, msgPerSec: objectScan, vsLimit: objectScan / scanLimit, note: "better-sqlite3's default row objects" });
   const replay = await replayInChild(join(dir, 'bus.db'), scanLimit);
   rows.push({ ...replay, note: `${replay.note}; ${(replay.msgPerSec! / objectScan).toFixed(2)}x of the object-row scan` });
+  const inProcess = rows.find((r) => r.name.startsWith('publish, 256 concurrent'))!.msgPerSec!;
+  rows.push(...(await networkWorkloads(dir, { messages: N, sync: SYNC, inProcessPublish: inProcess })));
 } finally {
   await rm(dir, { recursive: true, force: true });
 }
@@ -72,6 +76,8 @@ const targets = {
   replay_vs_object_row_scan: { value: round((find('replay')?.msgPerSec ?? 0) / (find('raw: paged SELECT, object')?.msgPerSec ?? 1), 2) },
   p99_ms_at_5000: { value: find('latency')?.p99, target: '< 5' },
   replay_rss_mb: { value: find('replay')?.rssMb, target: '< 300' },
+  telnet_ingest_msg_per_sec: { value: find('ingest')?.msgPerSec, target: '>= 100000' },
+  push_vs_ingest: { value: round(find('push to one tcp')?.vsLimit ?? 0, 2), target: '>= 1' },
 };
 process.stdout.write(`${JSON.stringify({ bench: 'eventbus-core', version: 1, params: { messages: N, replay: REPLAY, sync: SYNC, payloadBytes: PAYLOAD.length }, targets, results: rows })}\n`);
 

@@ -38,6 +38,8 @@ export interface PushClient {
   connect(): ResultAsync<void, DeliveryError>;
   /** Resolves once the message counts as delivered: written (tcp, ws), sent (udp), answered 2xx (http). */
   send(message: PushMessage): ResultAsync<void, DeliveryError>;
+  /** Where a batch can go out at once (one write), all of it counts as delivered together. */
+  sendMany?(messages: readonly PushMessage[]): ResultAsync<void, DeliveryError>;
   /**
    * Called when an open connection ends by itself. `clean`: the peer closed normally, having read what it
    * was sent (a peer that closes with unread data resets the connection instead).

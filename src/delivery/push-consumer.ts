@@ -42,6 +42,8 @@ export class PushConsumer implements Sink {
   #closed = false;
   /** Connection-based clients only: writes the peer may not have read yet. */
   readonly #unconfirmed = new UnconfirmedWrites();
+  /** Deliveries of this tick, for clients that send batches. */
+  #batch: Delivery[] = [];
 
   constructor(id: string, client: PushClient, host: PushHost, options: PushOptions, logger: Logger) {
     this.id = id;
@@ -71,6 +73,36 @@ export class PushConsumer implements Sink {
   deliver(delivery: Delivery): boolean {
     const subscription = this.#subscription;
     if (subscription === undefined) return false;
+    if (this.#client.sendMany === undefined) {
+      this.#sendOne(subscription, delivery);
+      return true;
+    }
+    // Everything delivered in one tick goes out as one batch: one write and one settlement.
+    if (this.#batch.length === 0) setImmediate(() => this.#sendBatch(subscription));
+    this.#batch.push(delivery);
+    return true;
+  }
+
+  #sendBatch(subscription: string): void {
+    const batch = this.#batch;
+    this.#batch = [];
+    if (this.#subscription !== subscription) return; // detached meanwhile: the stream has them back
+    const started = this.#options.now();
+    void this.#client.sendMany!(batch.map((d) => ({ ...d.message, delivery: d.delivery }))).match(
+      () => {
+        for (const { message } of batch) {
+          this.#unconfirmed.written(message.seq, message.payload.length + 1);
+          this.#host.ack(subscription, message.seq);
+        }
+      },
+      (e) => {
+        for (const d of batch) this.#recordFailure(d.message.seq, d.delivery, started, e);
+        this.#lost(e.reason, false);
+      },
+    );
+  }
+
+  #sendOne(subscription: string, delivery: Delivery): void {
     const { message } = delivery;
     const started = this.#options.now();
     void this.#client
@@ -89,7 +121,6 @@ export class PushConsumer implements Sink {
           this.#host.nack(subscription, message.seq, backoffDelayMs(delivery.delivery - 1, this.#options.backoff));
         },
       );
-    return true;
   }
 
   async close(): Promise<void> {

@@ -1,5 +1,5 @@
 // tcp:// push: one persistent connection; each message is its payload and '\n'; delivered once written.
-// Everything sent in one tick goes out in one write: one syscall per message was the broker's largest cost.
+// sendMany writes a batch in one write: one syscall per message was the broker's largest cost.
 import net from 'node:net';
 import { errAsync, okAsync, ResultAsync } from 'neverthrow';
 import type { PushAddress } from '../protocol/address.js';
@@ -13,9 +13,6 @@ export class TcpClient implements PushClient {
   readonly #timeouts: ClientTimeouts;
   #socket: net.Socket | undefined;
   #onDisconnect: (reason: string, clean: boolean) => void = () => {};
-  /** Lines waiting for this tick's write, and who waits for it. */
-  #batch = '';
-  #waiting: ((error: Error | null | undefined) => void)[] = [];
 
   constructor(address: PushAddress, timeouts: ClientTimeouts) {
     this.address = address.url;
@@ -53,27 +50,20 @@ export class TcpClient implements PushClient {
   }
 
   send(message: PushMessage): ResultAsync<void, DeliveryError> {
-    const socket = this.#socket;
-    if (socket === undefined || socket.destroyed) return errAsync(deliveryError('not connected', true));
-    if (this.#waiting.length === 0) setImmediate(() => this.#flush(socket));
-    this.#batch += `${message.payload}\n`;
-    const written = new Promise<void>((resolve, reject) => this.#waiting.push((e) => (e ? reject(e) : resolve())));
-    return ResultAsync.fromPromise(written, (e) => deliveryError(`write failed: ${(e as Error).message}`, true));
+    return this.#write(`${message.payload}\n`);
   }
 
-  #flush(socket: net.Socket): void {
-    const batch = this.#batch;
-    const waiting = this.#waiting;
-    this.#batch = '';
-    this.#waiting = [];
-    if (socket.destroyed) {
-      const gone = new Error('connection closed');
-      for (const settle of waiting) settle(gone);
-      return;
-    }
-    socket.write(batch, (e) => {
-      for (const settle of waiting) settle(e);
-    });
+  sendMany(messages: readonly PushMessage[]): ResultAsync<void, DeliveryError> {
+    let text = '';
+    for (const m of messages) text += `${m.payload}\n`;
+    return this.#write(text);
+  }
+
+  #write(text: string): ResultAsync<void, DeliveryError> {
+    const socket = this.#socket;
+    if (socket === undefined || socket.destroyed) return errAsync(deliveryError('not connected', true));
+    const written = new Promise<void>((resolve, reject) => socket.write(text, (e) => (e ? reject(e) : resolve())));
+    return ResultAsync.fromPromise(written, (e) => deliveryError(`write failed: ${(e as Error).message}`, true));
   }
 
   onDisconnect(listener: (reason: string, clean: boolean) => void): void {

@@ -1,0 +1,132 @@
+// Network workloads for `npm run bench`: telnet ingest with several pipelining connections, and push
+// delivery to one tcp consumer, against the compiled broker in its own process (the clients run here).
+import { spawn, type ChildProcess } from 'node:child_process';
+import net from 'node:net';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { now, Progress, rate, type Row } from './lib.js';
+
+const MAIN = fileURLToPath(new URL('../dist/main.js', import.meta.url));
+
+interface RunningBroker {
+  readonly transport: number;
+  readonly registration: number;
+  stop(): Promise<void>;
+}
+
+async function startBroker(dir: string, sync: string): Promise<RunningBroker> {
+  const args = ['--db', join(dir, 'network.db'), '--sync', sync, '--transport-port', '0', '--registration-port', '0', '--log-level', 'info'];
+  // BENCH_BROKER_NODE_ARGS passes node flags to the broker process, e.g. `--cpu-prof` to profile it.
+  const nodeArgs = process.env.BENCH_BROKER_NODE_ARGS?.split(' ').filter(Boolean) ?? [];
+  const child: ChildProcess = spawn(process.execPath, [...nodeArgs, MAIN, ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
+  let stderr = '';
+  const ports = await new Promise<{ transport: number; registration: number }>((resolve, reject) => {
+    child.stderr!.setEncoding('utf8').on('data', (d: string) => {
+      stderr += d;
+      const found = (name: string) => new RegExp(`"transport":"${name}","address":"[^"]*:(\\d+)"`).exec(stderr)?.[1];
+      const t = found('transport');
+      const r = found('registration');
+      if (t && r) resolve({ transport: Number(t), registration: Number(r) });
+    });
+    child.once('exit', (code) => reject(new Error(`broker exited with ${code}: ${stderr}`)));
+  });
+  return {
+    ...ports,
+    stop: () =>
+      new Promise((resolve) => {
+        child.once('exit', () => resolve());
+        child.kill('SIGTERM');
+      }),
+  };
+}
+
+/** Sends `count` lines over one connection with up to `window` unanswered; resolves when all are answered. */
+function pipeline(port: number, count: number, window: number, line: (i: number) => string, onReply: () => void): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const socket = net.connect(port, '127.0.0.1');
+    socket.setNoDelay(true);
+    let sent = 0;
+    let answered = 0;
+    let partial = '';
+    const fill = () => {
+      let out = '';
+      while (sent < count && sent - answered < window) out += line(sent++);
+      if (out !== '') socket.write(out);
+    };
+    socket.on('connect', fill);
+    socket.setEncoding('utf8').on('data', (chunk: string) => {
+      const text = partial + chunk;
+      let start = 0;
+      for (let i = text.indexOf('\n'); i >= 0; i = text.indexOf('\n', start)) {
+        if (text.charCodeAt(start) !== 0x4f /* O */) reject(new Error(`refused: ${text.slice(start, i)}`));
+        start = i + 1;
+        answered++;
+        onReply();
+      }
+      partial = text.slice(start);
+      if (answered === count) {
+        socket.end();
+        resolve();
+      } else fill();
+    });
+    socket.on('error', reject);
+  });
+}
+
+/** A tcp push consumer that counts the lines it receives. */
+async function countingConsumer(): Promise<{ port: number; received: () => number; close: () => void }> {
+  let received = 0;
+  const server = net.createServer((s) => s.on('data', (d: Buffer) => {
+    for (let i = d.indexOf(10); i >= 0; i = d.indexOf(10, i + 1)) received++;
+  }));
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  return { port: (server.address() as net.AddressInfo).port, received: () => received, close: () => server.close() };
+}
+
+async function command(port: number, text: string): Promise<string> {
+  const socket = net.connect(port, '127.0.0.1');
+  socket.write(`${text}\n`);
+  const reply = await new Promise<string>((resolve) => socket.setEncoding('utf8').once('data', (d: string) => resolve(d.trim())));
+  socket.end();
+  return reply;
+}
+
+export async function networkWorkloads(dir: string, options: { messages: number; sync: string; inProcessPublish: number }): Promise<Row[]> {
+  const broker = await startBroker(dir, options.sync);
+  const rows: Row[] = [];
+  try {
+    const consumer = await countingConsumer();
+    const registered = await command(broker.registration, `REGISTER bench-push tcp://127.0.0.1:${consumer.port} bench.ingest`);
+    if (!registered.startsWith('OK')) throw new Error(registered);
+    const connections = 4;
+    const per = Math.floor(options.messages / connections);
+    const total = per * connections;
+    const payload = 'x'.repeat(100 - 'bench.ingest:'.length);
+    const progress = new Progress(`ingest over telnet, ${connections} connections`, total);
+    let answered = 0;
+    const t0 = now();
+    let lastDelivery = 0;
+    const deliveryWatch = setInterval(() => {
+      if (consumer.received() >= total && lastDelivery === 0) lastDelivery = now();
+    }, 2);
+    await Promise.all(
+      Array.from({ length: connections }, () =>
+        pipeline(broker.transport, per, 1024, () => `bench.ingest:${payload}\n`, () => progress.tick(++answered)),
+      ),
+    );
+    const ingestMs = now() - t0;
+    progress.end(answered);
+    const deadline = now() + 60_000;
+    while (consumer.received() < total && now() < deadline) await new Promise((r) => setTimeout(r, 5));
+    clearInterval(deliveryWatch);
+    const pushMs = (lastDelivery || now()) - t0;
+    consumer.close();
+    const ingest = rate(total, ingestMs);
+    rows.push({ name: `ingest, telnet, ${connections} connections`, msgs: total, msgPerSec: ingest, vsLimit: ingest / options.inProcessPublish, note: 'OK <seq> per line, 1024 pipelined per connection; vs limit = ÷ in-process concurrent publish' });
+    const push = rate(consumer.received(), pushMs);
+    rows.push({ name: 'push to one tcp consumer', msgs: consumer.received(), msgPerSec: push, vsLimit: push / ingest, note: 'first publish → last line received; vs limit = ÷ ingest' });
+  } finally {
+    await broker.stop();
+  }
+  return rows;
+}
