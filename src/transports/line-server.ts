@@ -113,6 +113,7 @@ class Session {
   #shutting = false;
   /** A closing reply is queued behind earlier answers: lines after it are not handled. */
   #closeQueued = false;
+  #flushScheduled = false;
 
   constructor(socket: net.Socket, conn: LineConnection, options: LineServerOptions, handler: LineHandler) {
     this.#socket = socket;
@@ -175,9 +176,16 @@ class Session {
       (r) => {
         if (this.#shutting) return;
         this.#slots[index] = r;
-        this.#flush();
-        this.#maybePause();
-        this.#maybeResume();
+        // One group commit answers hundreds of lines in one run of promise callbacks: write them together,
+        // once those callbacks are done, not one write per line.
+        if (this.#flushScheduled) return;
+        this.#flushScheduled = true;
+        process.nextTick(() => {
+          this.#flushScheduled = false;
+          this.#flush();
+          this.#maybePause();
+          this.#maybeResume();
+        });
       },
       (e: unknown) => this.#fail(e),
     );
