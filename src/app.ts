@@ -78,7 +78,7 @@ export async function startApp(config: Config, logger: Logger): Promise<Result<A
 }
 
 /** The broker as push delivery sees it. */
-function pushHost(broker: Broker): PushHost {
+export function pushHost(broker: Broker): PushHost {
   return {
     attach: (consumer, sink, options) => broker.attachConsumer(consumer, sink, options),
     ack: (subscription, seq) => void broker.ack(subscription, seq),

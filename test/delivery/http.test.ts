@@ -129,7 +129,20 @@ describe('http push: failures', () => {
     ]);
   });
 
-  test.todo('an endpoint that does not answer within the send timeout counts as a failed attempt (PUSH_TIMEOUTS in src/app.ts is a fixed 10 s, not a setting)');
+  test('an endpoint that does not answer within EVENTBUS_PUSH_TIMEOUT_MS counts as a failed attempt', async () => {
+    const bus = await pushBus(scope, { ...RETRY_ENV, EVENTBUS_PUSH_TIMEOUT_MS: '200', EVENTBUS_MAX_DELIVERIES: '2' });
+    const silent = await consumerOf({ stalled: true });
+    await bus.register('silent', silent.url, 'orders.*');
+    const [seq] = await bus.publish('orders.created', ['o-1']);
+    const rows = await eventually('two failed attempts', () => failuresOf(bus.dbPath, 'silent'), (r) => r.length >= 2);
+    expect(rows.map((r) => [r.seq, r.attempt, r.http_status])).toEqual([
+      [seq, 1, null],
+      [seq, 2, null],
+    ]);
+    expect(rows[0]!.error).toMatch(/no answer within 200 ms/);
+    await eventually('the dead letter', () => query(bus.dbPath, 'SELECT consumer, seq FROM dead_letters'), (r) => r.length === 1);
+    expect(silent.received).toHaveLength(2);
+  });
 });
 
 describe('http push: recovery and order', () => {
