@@ -67,3 +67,16 @@ export interface Sink {
   /** The subscription ended from the broker's side (broker stopping, consumer unregistered). */
   closed?(reason: string): void;
 }
+
+/** One failed push attempt to a registered consumer, as the delivery_failures table keeps it. */
+export interface DeliveryFailure {
+  readonly consumer: string;
+  readonly address: string;
+  /** Null for a failed connection attempt, which carries no message. */
+  readonly seq: number | null;
+  readonly attempt: number;
+  readonly failedAt: number;
+  readonly latencyMs: number;
+  readonly error: string;
+  readonly httpStatus: number | null;
+}

@@ -55,16 +55,3 @@ export const deliveryError = (reason: string, disconnected: boolean, httpStatus?
   disconnected,
   httpStatus,
 });
-
-/** One failed attempt, as the delivery_failures table keeps it. */
-export interface PushFailure {
-  readonly consumer: string;
-  readonly address: string;
-  /** Null for a failed connection attempt. */
-  readonly seq: number | null;
-  readonly attempt: number;
-  readonly failedAt: number;
-  readonly latencyMs: number;
-  readonly error: string;
-  readonly httpStatus: number | null;
-}

@@ -3,11 +3,11 @@
 // messages go back to the stream and are sent again, in seq order, after a reconnect with backoff. A down
 // or slow consumer just falls behind in the log: it never holds up another, and never fills memory.
 import type { Result } from 'neverthrow';
-import type { Delivery, Sink } from '../core/types.js';
+import type { Delivery, DeliveryFailure, Sink } from '../core/types.js';
 import type { BrokerError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import { backoffDelayMs, type BackoffPolicy } from './backoff.js';
-import type { DeliveryError, PushClient, PushFailure } from './client.js';
+import type { DeliveryError, PushClient } from './client.js';
 import { UnconfirmedWrites } from './unconfirmed.js';
 
 /** What push delivery needs from the broker. */
@@ -18,7 +18,7 @@ export interface PushHost {
   detach(subscriptionId: string): void;
   /** Sends the consumer's messages again from `seq` (its position moves back). */
   rewind(consumer: string, seq: number): void;
-  recordFailure(failure: PushFailure): void;
+  recordFailure(failure: DeliveryFailure): void;
 }
 
 export type PushState = 'connected' | 'retrying' | 'offline';

@@ -4,7 +4,9 @@
 import type { ResultAsync } from 'neverthrow';
 import type { BrokerError } from '../errors.js';
 import type { SeqRun } from '../core/seq-runs.js';
-import type { StoredMessage } from '../core/types.js';
+import type { DeliveryFailure, StoredMessage } from '../core/types.js';
+
+export type { DeliveryFailure };
 
 /** One message to append; the core has already validated it and built its metadata. */
 export interface AppendRow {
@@ -66,18 +68,6 @@ export interface ProgressBatch {
   readonly positions: ReadonlyMap<string, number>;
   /** Messages some consumer dead-lettered. */
   readonly dead: readonly number[];
-}
-
-/** One failed push attempt (delivery_failures). */
-export interface DeliveryFailure {
-  readonly consumer: string;
-  readonly address: string;
-  readonly seq: number | null;
-  readonly attempt: number;
-  readonly failedAt: number;
-  readonly latencyMs: number;
-  readonly error: string;
-  readonly httpStatus: number | null;
 }
 
 export interface MessageHeader {

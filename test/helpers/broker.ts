@@ -3,6 +3,7 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { parseConfig, type Config } from '../../src/config.js';
 import { Broker, type BrokerConfig } from '../../src/core/broker.js';
 import { silentLogger } from '../../src/logger.js';
 
@@ -50,4 +51,16 @@ export async function startTestBroker(overrides: Partial<BrokerConfig> = {}): Pr
       await dir.cleanup();
     },
   };
+}
+
+/** Full settings as parseConfig reads them: `dbPath`, every port 0, sync normal; `env` adds or overrides. */
+export function testAppConfig(dbPath: string, env: Record<string, string> = {}): Config {
+  return parseConfig({
+    EVENTBUS_DB: dbPath,
+    EVENTBUS_TRANSPORT_PORT: '0',
+    EVENTBUS_REGISTRATION_PORT: '0',
+    EVENTBUS_HTTP_PORT: '0',
+    EVENTBUS_SYNC: 'normal',
+    ...env,
+  })._unsafeUnwrap();
 }

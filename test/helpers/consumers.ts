@@ -7,7 +7,7 @@ import http from 'node:http';
 import net from 'node:net';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { startApp, type App } from '../../src/app.js';
-import { parseConfig } from '../../src/config.js';
+import { testAppConfig } from './broker.js';
 import { silentLogger } from '../../src/logger.js';
 import { lineClient, type LineClient } from './line-client.js';
 import type { TestScope } from './scope.js';
@@ -318,14 +318,7 @@ export interface PushBus {
 /** The whole app on a fresh database in `scope`, every port 0; `env` adds or overrides settings. */
 export async function pushBus(scope: TestScope, env: Record<string, string> = {}): Promise<PushBus> {
   const dir = await scope.dir();
-  const config = parseConfig({
-    EVENTBUS_DB: dir.dbPath,
-    EVENTBUS_TRANSPORT_PORT: '0',
-    EVENTBUS_REGISTRATION_PORT: '0',
-    EVENTBUS_HTTP_PORT: '0',
-    EVENTBUS_SYNC: 'normal',
-    ...env,
-  })._unsafeUnwrap();
+  const config = testAppConfig(dir.dbPath, env);
   const start = async (): Promise<App> => {
     const started = await startApp(config, silentLogger);
     if (started.isErr()) throw new Error(started.error.message);

@@ -8,7 +8,7 @@
 import net from 'node:net';
 import { describe, expect, test } from 'vitest';
 import { startApp, type App } from '../../src/app.js';
-import { parseConfig, type Config } from '../../src/config.js';
+import { testAppConfig } from '../helpers/broker.js';
 import { silentLogger } from '../../src/logger.js';
 import { lineClient, type LineClient } from '../helpers/line-client.js';
 import { testScope } from '../helpers/scope.js';
@@ -24,17 +24,7 @@ interface Bus {
   transport(): Promise<LineClient>;
 }
 
-/** Settings as parseConfig reads them: a temp database, every port 0; `env` adds or overrides variables. */
-function configFor(dbPath: string, env: Record<string, string> = {}): Config {
-  return parseConfig({
-    EVENTBUS_DB: dbPath,
-    EVENTBUS_TRANSPORT_PORT: '0',
-    EVENTBUS_REGISTRATION_PORT: '0',
-    EVENTBUS_HTTP_PORT: '0',
-    EVENTBUS_SYNC: 'normal',
-    ...env,
-  })._unsafeUnwrap();
-}
+const configFor = testAppConfig;
 
 /** The whole app on `dbPath` (stopped after the test, or earlier by the test). */
 async function startOn(dbPath: string, env: Record<string, string> = {}): Promise<Bus> {

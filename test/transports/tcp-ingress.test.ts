@@ -3,7 +3,7 @@
 // the connection limit, and backpressure (a client that does not read never holds up another).
 import { describe, expect, test } from 'vitest';
 import { startApp, type App } from '../../src/app.js';
-import { parseConfig } from '../../src/config.js';
+import { testAppConfig } from '../helpers/broker.js';
 import { silentLogger } from '../../src/logger.js';
 import { lineClient, type LineClient, type LineClientOptions } from '../helpers/line-client.js';
 import { query, sleep, testScope } from '../helpers/scope.js';
@@ -21,14 +21,7 @@ interface Bus {
 /** The whole app on a fresh database, every port 0; `env` overrides settings by their variable names. */
 async function startBus(env: Record<string, string> = {}): Promise<Bus> {
   const dir = await scope.dir();
-  const config = parseConfig({
-    EVENTBUS_DB: dir.dbPath,
-    EVENTBUS_TRANSPORT_PORT: '0',
-    EVENTBUS_REGISTRATION_PORT: '0',
-    EVENTBUS_HTTP_PORT: '0',
-    EVENTBUS_SYNC: 'normal',
-    ...env,
-  })._unsafeUnwrap();
+  const config = testAppConfig(dir.dbPath, env);
   const app = (await startApp(config, silentLogger))._unsafeUnwrap();
   scope.defer(() => app.stop());
   const port = app.ports.transport;
