@@ -38,12 +38,16 @@ export async function startApp(config: Config, logger: Logger): Promise<Result<A
   const stateOf: ConsumerState = (c) => pool.state(c.id) ?? (c.subscribers > 0 ? 'connected' : 'offline');
   const follow = (id: string): void => void pool.sync(id, broker.consumer(id)?.address ?? null);
   const commands = new RegistrationCommands(broker, config.allowedTargets, stateOf, follow);
+  /** Start-up failed part-way: undo what was started, in reverse order. */
+  const abandon = async (message: string, started: readonly LineServer[] = []): Promise<Result<App, StartError>> => {
+    for (const server of started) await server.stop();
+    await pool.stop();
+    await broker.close();
+    return err({ message });
+  };
   for (const consumer of config.consumers) {
     const registered = await commands.registerStatic(consumer);
-    if (registered.isErr()) {
-      await broker.close();
-      return err({ message: `EVENTBUS_CONSUMER_${consumer.id.toUpperCase()}: ${registered.error.reason}` });
-    }
+    if (registered.isErr()) return abandon(`EVENTBUS_CONSUMER_${consumer.id.toUpperCase()}: ${registered.error.reason}`);
     logger.info('consumer registered from the environment', { consumer: consumer.id, address: consumer.address });
   }
   for (const consumer of broker.consumers()) if (consumer.address !== null) follow(consumer.id);
@@ -56,10 +60,8 @@ export async function startApp(config: Config, logger: Logger): Promise<Result<A
     try {
       ports.push(await server.start());
     } catch (e) {
-      for (const [, , started] of listeners.slice(0, ports.length)) await started.stop();
-      await pool.stop();
-      await broker.close();
-      return err({ message: `${setting}: cannot listen on ${config.host}:${port}: ${(e as Error).message}` });
+      const started = listeners.slice(0, ports.length).map(([, , s]) => s);
+      return abandon(`${setting}: cannot listen on ${config.host}:${port}: ${(e as Error).message}`, started);
     }
   }
   let stopped = false;

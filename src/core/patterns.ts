@@ -25,6 +25,17 @@ export function checkPattern(pattern: string): Result<string, BrokerError<'BAD_P
   return problem === undefined ? ok(normalizePattern(pattern)) : err(brokerError('BAD_PATTERN', problem));
 }
 
+/** Several patterns, normalised, in the order given, each once; the first bad one is the error. */
+export function checkPatterns(raw: readonly string[]): Result<string[], BrokerError<'BAD_PATTERN'>> {
+  const patterns: string[] = [];
+  for (const p of raw) {
+    const checked = checkPattern(p);
+    if (checked.isErr()) return err(checked.error);
+    if (!patterns.includes(checked.value)) patterns.push(checked.value);
+  }
+  return ok(patterns);
+}
+
 /** True when the pattern has no wildcard, so it matches exactly one topic: itself. */
 export function isExactPattern(pattern: string): boolean {
   // In a valid pattern these characters only ever appear as whole wildcard segments.

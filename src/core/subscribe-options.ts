@@ -3,7 +3,7 @@
 import { err, ok, type Result } from 'neverthrow';
 import { brokerError, type BrokerError } from '../errors.js';
 import { compileFilter, type MessageFilter } from './filter.js';
-import { checkPattern } from './patterns.js';
+import { checkPatterns } from './patterns.js';
 import type { StartAt } from './types.js';
 
 export interface SubscribeOptions {
@@ -85,15 +85,4 @@ export function checkConsumerId(id: string): Result<string, BrokerError<'BAD_ARG
 export function compileOptionalFilter(spec: unknown): Result<OptionalFilter, BrokerError<'BAD_ARGS'>> {
   if (spec === undefined || spec === null) return ok({ filter: undefined, json: null });
   return compileFilter(spec).map((filter) => ({ filter, json: JSON.stringify(spec) }));
-}
-
-/** Normalized patterns in the order given, each once; the first bad one is the error. */
-function checkPatterns(raw: readonly string[]): Result<string[], BrokerError<'BAD_PATTERN'>> {
-  const patterns: string[] = [];
-  for (const p of raw) {
-    const checked = checkPattern(p);
-    if (checked.isErr()) return err(checked.error);
-    if (!patterns.includes(checked.value)) patterns.push(checked.value);
-  }
-  return ok(patterns);
 }

@@ -1,7 +1,7 @@
 // The registration server's commands (PROTOCOL.md §4): parsing a line into a command, and the reply lines.
 // Keywords are case-insensitive; patterns and addresses are checked here, consumers by the broker. Pure.
 import { err, ok, type Result } from 'neverthrow';
-import { checkPattern } from '../core/patterns.js';
+import { checkPatterns } from '../core/patterns.js';
 import { brokerError, type BrokerError } from '../errors.js';
 import { parseAddress, type PushAddress } from './address.js';
 
@@ -77,16 +77,6 @@ export function parseRegistrationLine(line: string): Result<RegistrationCommand,
     default:
       return fail('UNKNOWN_COMMAND', `unknown command ${JSON.stringify(words[0]!.slice(0, 40))}; HELP lists the commands`);
   }
-}
-
-function checkPatterns(patterns: readonly string[]): Result<string[], CommandError> {
-  const out: string[] = [];
-  for (const p of patterns) {
-    const checked = checkPattern(p);
-    if (checked.isErr()) return err(checked.error);
-    if (!out.includes(checked.value)) out.push(checked.value);
-  }
-  return ok(out);
 }
 
 export interface ConsumerLine {
