@@ -7,14 +7,20 @@ import type { Logger } from './logger.js';
 import { DEFAULT_BACKOFF } from './delivery/backoff.js';
 import { DeliveryPool } from './delivery/pool.js';
 import type { PushHost } from './delivery/push-consumer.js';
-import type { LineServer } from './transports/line-server.js';
+import { createHttpServer } from './transports/http.js';
 import { createRegistrationServer, RegistrationCommands, type ConsumerState } from './transports/registration.js';
 import { createTransportServer } from './transports/tcp-ingress.js';
 
 export interface App {
   readonly broker: Broker;
   /** Real bound ports (the setting may have been 0). */
-  readonly ports: { readonly transport: number; readonly registration: number };
+  readonly ports: { readonly transport: number; readonly registration: number; readonly http: number };
+  stop(): Promise<void>;
+}
+
+/** A front-end that listens on a port. */
+interface Listener {
+  start(): Promise<number>;
   stop(): Promise<void>;
 }
 
@@ -39,7 +45,7 @@ export async function startApp(config: Config, logger: Logger): Promise<Result<A
   const follow = (id: string): void => void pool.sync(id, broker.consumer(id)?.address ?? null);
   const commands = new RegistrationCommands(broker, config.allowedTargets, stateOf, follow);
   /** Start-up failed part-way: undo what was started, in reverse order. */
-  const abandon = async (message: string, started: readonly LineServer[] = []): Promise<Result<App, StartError>> => {
+  const abandon = async (message: string, started: readonly Listener[] = []): Promise<Result<App, StartError>> => {
     for (const server of started) await server.stop();
     await pool.stop();
     await broker.close();
@@ -51,9 +57,10 @@ export async function startApp(config: Config, logger: Logger): Promise<Result<A
     logger.info('consumer registered from the environment', { consumer: consumer.id, address: consumer.address });
   }
   for (const consumer of broker.consumers()) if (consumer.address !== null) follow(consumer.id);
-  const listeners: [string, number, LineServer][] = [
+  const listeners: [string, number, Listener][] = [
     ['EVENTBUS_TRANSPORT_PORT', config.transportPort, createTransportServer(broker, config, logger)],
     ['EVENTBUS_REGISTRATION_PORT', config.registrationPort, createRegistrationServer(commands, config, logger)],
+    ['EVENTBUS_HTTP_PORT', config.httpPort, createHttpServer(broker, config, logger)],
   ];
   const ports: number[] = [];
   for (const [setting, port, server] of listeners) {
@@ -67,7 +74,7 @@ export async function startApp(config: Config, logger: Logger): Promise<Result<A
   let stopped = false;
   return ok({
     broker,
-    ports: { transport: ports[0]!, registration: ports[1]! },
+    ports: { transport: ports[0]!, registration: ports[1]!, http: ports[2]! },
     stop: async () => {
       if (stopped) return;
       stopped = true;

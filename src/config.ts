@@ -40,6 +40,10 @@ export interface Config {
   readonly maxConnections: number;
   /** Unanswered lines per telnet connection before the broker stops reading from it. */
   readonly maxPipelinedLines: number;
+  /** Largest WebSocket frame read; a bigger one closes that socket with 1009 (it cannot be skipped unread). */
+  readonly maxFrameBytes: number;
+  /** Unsent bytes per WebSocket before its deliveries pause and reading from it stops. */
+  readonly wsBufferBytes: number;
   /** A push endpoint's time to accept a connection. */
   readonly pushConnectTimeoutMs: number;
   /** A push endpoint's time to answer an http request. */
@@ -88,6 +92,8 @@ const SETTINGS = {
   allowedTargets: { env: 'EVENTBUS_ALLOWED_TARGETS', default: undefined, schema: z.string().optional() },
   maxConnections: { env: 'EVENTBUS_MAX_CONNECTIONS', default: '10000', schema: positive },
   maxPipelinedLines: { env: 'EVENTBUS_MAX_PIPELINED_LINES', default: '4096', schema: positive },
+  maxFrameBytes: { env: 'EVENTBUS_MAX_FRAME', default: '16777216', schema: positive },
+  wsBufferBytes: { env: 'EVENTBUS_WS_BUFFER', default: '1048576', schema: positive },
   pushConnectTimeoutMs: { env: 'EVENTBUS_PUSH_CONNECT_TIMEOUT_MS', default: '5000', schema: positive },
   pushTimeoutMs: { env: 'EVENTBUS_PUSH_TIMEOUT_MS', default: '10000', schema: positive },
   logLevel: { env: 'EVENTBUS_LOG_LEVEL', default: 'info', schema: z.enum(LOG_LEVELS) },

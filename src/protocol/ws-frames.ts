@@ -1,0 +1,203 @@
+// The WebSocket API's frames (PROTOCOL.md §5): client frames parsed into typed values, server frames built
+// as JSON text. prk_eventbus's client frames (no `id`, `ack` by seq and message_id only) parse unchanged.
+// Shared by the server session and the TypeScript client; pure: no I/O, no timers.
+import { err, ok, type Result } from 'neverthrow';
+import type { Delivery, Published, PublishInput } from '../core/types.js';
+import { brokerError, type BrokerError } from '../errors.js';
+
+/** A request's id, echoed in the reply; any string (numbers are echoed as they came). */
+export type FrameId = string | number | undefined;
+
+export interface SubscribeRequest {
+  readonly pattern: string | readonly string[];
+  readonly startingSeq?: number | undefined;
+  readonly startingTime?: number | undefined;
+  readonly consumer?: string | undefined;
+  readonly group?: string | undefined;
+  readonly maxInFlight?: number | undefined;
+  readonly filter?: unknown;
+}
+
+export type ClientFrame =
+  | { readonly type: 'publish'; readonly id: FrameId; readonly message: PublishInput }
+  | { readonly type: 'publish_batch'; readonly id: FrameId; readonly messages: PublishInput[] }
+  | { readonly type: 'subscribe'; readonly id: FrameId; readonly request: SubscribeRequest }
+  | { readonly type: 'ack'; readonly id: FrameId; readonly subscription: string | undefined; readonly seq: number }
+  | { readonly type: 'nack'; readonly id: FrameId; readonly subscription: string | undefined; readonly seq: number; readonly delayMs: number }
+  | { readonly type: 'unsubscribe'; readonly id: FrameId; readonly subscription: string };
+
+export type FrameError = BrokerError<'BAD_FRAME'>;
+
+/** The parse failure, with the id of the frame when one could be read (so the error can carry it). */
+export interface BadFrame {
+  readonly id: FrameId;
+  readonly error: FrameError;
+}
+
+type Obj = Record<string, unknown>;
+
+class Bad {
+  constructor(readonly reason: string) {}
+}
+
+const isObject = (v: unknown): v is Obj => typeof v === 'object' && v !== null && !Array.isArray(v);
+
+function optional<T>(o: Obj, key: string, check: (v: unknown) => v is T, what: string): T | undefined {
+  const v = o[key];
+  if (v === undefined || v === null) return undefined;
+  if (!check(v)) throw new Bad(`"${key}" must be ${what}`);
+  return v;
+}
+
+function required<T>(o: Obj, key: string, check: (v: unknown) => v is T, what: string): T {
+  const v = optional(o, key, check, what);
+  if (v === undefined) throw new Bad(`"${key}" is missing`);
+  return v;
+}
+
+const isString = (v: unknown): v is string => typeof v === 'string';
+const isWhole = (v: unknown): v is number => typeof v === 'number' && Number.isSafeInteger(v) && v >= 0;
+const isTime = (v: unknown): v is number => typeof v === 'number' && Number.isFinite(v);
+const isPositive = (v: unknown): v is number => isWhole(v) && v > 0;
+const isPatterns = (v: unknown): v is string | string[] => isString(v) || (Array.isArray(v) && v.every(isString));
+
+/** `{topic, payload, message_id?, metadata?, ordering_key?}`, with the frame's `ttl` when it has none. */
+function publishInput(data: unknown, frameTtl: number | undefined, where: string): PublishInput {
+  if (!isObject(data)) throw new Bad(`"${where}" must be an object with topic and payload`);
+  const topic = required(data, 'topic', isString, 'a string');
+  if (!('payload' in data)) throw new Bad(`"payload" is missing`);
+  const raw = data['payload'];
+  const metadata = optional(data, 'metadata', isObject, 'an object');
+  // A payload that is not a string is stored as its JSON text, and says so in its content type.
+  const isText = typeof raw === 'string';
+  return {
+    topic,
+    payload: isText ? raw : JSON.stringify(raw),
+    messageId: optional(data, 'message_id', isString, 'a string'),
+    ttlSeconds: optional(data, 'ttl', isWhole, 'a whole number of seconds') ?? frameTtl,
+    orderingKey: optional(data, 'ordering_key', isString, 'a string'),
+    metadata: isText || metadata?.['content_type'] !== undefined ? metadata : { ...metadata, content_type: 'application/json' },
+  };
+}
+
+function frameOf(o: Obj, id: FrameId): ClientFrame {
+  const type = o['type'];
+  switch (type) {
+    case 'publish': {
+      const ttl = optional(o, 'ttl', isWhole, 'a whole number of seconds');
+      return { type, id, message: publishInput(o['data'], ttl, 'data') };
+    }
+    case 'publish_batch': {
+      const ttl = optional(o, 'ttl', isWhole, 'a whole number of seconds');
+      const list = o['messages'];
+      if (!Array.isArray(list) || list.length === 0) throw new Bad('"messages" must be a non-empty array');
+      return { type, id, messages: list.map((m, i) => publishInput(m, ttl, `messages[${i}]`)) };
+    }
+    case 'subscribe':
+      return {
+        type,
+        id,
+        request: {
+          pattern: required(o, 'pattern', isPatterns, 'a pattern or an array of patterns'),
+          startingSeq: optional(o, 'starting_seq', isWhole, 'a whole number, 0 or more'),
+          startingTime: optional(o, 'starting_time', isTime, 'ms since the epoch'),
+          consumer: optional(o, 'consumer', isString, 'a string'),
+          group: optional(o, 'group', isString, 'a string'),
+          maxInFlight: optional(o, 'max_in_flight', isPositive, 'a whole number from 1'),
+          filter: o['filter'] ?? undefined,
+        },
+      };
+    case 'ack':
+      return { type, id, subscription: optional(o, 'subscription', isString, 'a string'), seq: required(o, 'seq', isWhole, 'a seq') };
+    case 'nack':
+      return {
+        type,
+        id,
+        subscription: optional(o, 'subscription', isString, 'a string'),
+        seq: required(o, 'seq', isWhole, 'a seq'),
+        delayMs: optional(o, 'delay_ms', isWhole, 'a whole number of ms') ?? 0,
+      };
+    case 'unsubscribe':
+      return { type, id, subscription: required(o, 'subscription', isString, 'a string') };
+    default:
+      throw new Bad(
+        type === undefined ? '"type" is missing' : `unknown type ${JSON.stringify(type).slice(0, 64)}; expected publish, publish_batch, subscribe, ack, nack or unsubscribe`,
+      );
+  }
+}
+
+export function parseClientFrame(text: string): Result<ClientFrame, BadFrame> {
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch (e) {
+    return err({ id: undefined, error: brokerError('BAD_FRAME', `invalid JSON: ${(e as Error).message}`) });
+  }
+  if (!isObject(value)) return err({ id: undefined, error: brokerError('BAD_FRAME', 'a frame is a JSON object with a "type"') });
+  const rawId = value['id'];
+  const id: FrameId = typeof rawId === 'string' || typeof rawId === 'number' ? rawId : undefined;
+  try {
+    return ok(frameOf(value, id));
+  } catch (e) {
+    if (e instanceof Bad) return err({ id, error: brokerError('BAD_FRAME', e.reason) });
+    throw e;
+  }
+}
+
+// Server frames. Built by hand where they are hot (one per publish and per delivery): the stored metadata is
+// already JSON text and goes in as it is.
+
+const idPart = (id: FrameId): string => (id === undefined ? '' : `,"id":${JSON.stringify(id)}`);
+
+export function publishedFrame(id: FrameId, p: Published): string {
+  return `{"type":"published"${idPart(id)},"seq":${p.seq},"message_id":${JSON.stringify(p.messageId)}${p.duplicate ? ',"duplicate":true' : ''}}`;
+}
+
+export function publishedBatchFrame(id: FrameId, published: readonly Published[]): string {
+  return JSON.stringify({
+    type: 'published',
+    id,
+    seqs: published.map((p) => p.seq),
+    message_ids: published.map((p) => p.messageId),
+  });
+}
+
+export const subscribedFrame = (id: FrameId, subscription: string, headSeq: number): string =>
+  JSON.stringify({ type: 'subscribed', id, subscription, head_seq: headSeq });
+
+/** The answer to unsubscribe, or (no id, with a reason) the broker ending a subscription itself. */
+export const unsubscribedFrame = (id: FrameId, subscription: string, reason?: string): string =>
+  JSON.stringify({ type: 'unsubscribed', id, subscription, reason });
+
+export const errorFrame = (id: FrameId, e: BrokerError): string =>
+  JSON.stringify({ type: 'error', id, code: e.code, message: e.reason });
+
+export function messageFrame(d: Delivery): string {
+  const m = d.message;
+  return (
+    `{"type":"message","subscription":${JSON.stringify(d.subscriptionId)},"seq":${m.seq},` +
+    `"message_id":${JSON.stringify(m.messageId)},"topic":${JSON.stringify(m.topic)},"payload":${JSON.stringify(m.payload)},` +
+    `"metadata":${m.metadata},${m.orderingKey === null ? '' : `"ordering_key":${JSON.stringify(m.orderingKey)},`}"delivery":${d.delivery}}`
+  );
+}
+
+/** Server frames as the client reads them. */
+export type ServerFrame =
+  | { type: 'published'; id?: FrameId; seq: number; message_id: string | null; duplicate?: boolean }
+  | { type: 'published'; id?: FrameId; seqs: number[]; message_ids: (string | null)[] }
+  | { type: 'subscribed'; id?: FrameId; subscription: string; head_seq: number }
+  | { type: 'unsubscribed'; id?: FrameId; subscription: string; reason?: string }
+  | { type: 'error'; id?: FrameId; code: string; message: string }
+  | MessageFrame;
+
+export interface MessageFrame {
+  type: 'message';
+  subscription: string;
+  seq: number;
+  message_id: string | null;
+  topic: string;
+  payload: string;
+  metadata: { timestamp: number; content_type: string; [attribute: string]: unknown };
+  ordering_key?: string;
+  delivery: number;
+}

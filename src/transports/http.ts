@@ -1,0 +1,149 @@
+// The HTTP front-end: /healthz, /metrics and the WebSocket API on upgrade. attachWebSocket() is also the
+// embedding call: it serves the WebSocket API from any existing http.Server (plain Node, Express's
+// app.listen(), Fastify's .server, Hono's node server) at the path the caller picks.
+import { timingSafeEqual } from 'node:crypto';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { Duplex } from 'node:stream';
+import { WebSocketServer, type WebSocket } from 'ws';
+import type { Config } from '../config.js';
+import type { Broker } from '../core/broker.js';
+import { brokerError } from '../errors.js';
+import type { Logger } from '../logger.js';
+import { errorFrame } from '../protocol/ws-frames.js';
+import { createMetrics } from './metrics.js';
+import { WsSession } from './ws.js';
+
+export interface WebSocketOptions {
+  /** Where the WebSocket API answers, e.g. `/ws` or `/events`. */
+  readonly path: string;
+  readonly token: string | undefined;
+  readonly maxConnections: number;
+  readonly maxFrameBytes: number;
+  readonly bufferBytes: number;
+}
+
+export interface AttachedWebSocket {
+  /** Open WebSocket sessions. */
+  connections(): number;
+  /** Stops answering upgrades and closes every session (the http.Server stays the caller's). */
+  close(): void;
+}
+
+// Close codes (RFC 6455 §7.4.1, IANA registry): policy violation, and "try again later".
+const CLOSE_UNAUTHORIZED = 1008;
+const CLOSE_TRY_AGAIN = 1013;
+
+export function attachWebSocket(server: http.Server, broker: Broker, options: WebSocketOptions, logger: Logger): AttachedWebSocket {
+  const log = logger.child({ transport: 'websocket' });
+  // Compression is off: it costs far more CPU per frame than the bytes it saves on short events.
+  const wss = new WebSocketServer({ noServer: true, maxPayload: options.maxFrameBytes, perMessageDeflate: false });
+  let sessions = 0;
+  const onUpgrade = (req: http.IncomingMessage, socket: Duplex, head: Buffer): void => {
+    if (pathOf(req) !== options.path) return; // another handler's path (the caller's own WebSocket routes)
+    wss.handleUpgrade(req, socket, head, (ws) => {
+      // Refusals are frames, so the client reads a code and a reason rather than a bare HTTP status.
+      if (!authorized(req, options.token)) {
+        return refuse(ws, CLOSE_UNAUTHORIZED, errorFrame(undefined, brokerError('UNAUTHORIZED', 'send Authorization: Bearer <token> or ?token=')));
+      }
+      if (sessions >= options.maxConnections) {
+        return refuse(ws, CLOSE_TRY_AGAIN, errorFrame(undefined, brokerError('UNAVAILABLE', `too many connections (EVENTBUS_MAX_CONNECTIONS=${options.maxConnections})`)));
+      }
+      sessions++;
+      ws.once('close', () => sessions--);
+      new WsSession(ws, socket, broker, { bufferBytes: options.bufferBytes }, log);
+    });
+  };
+  server.on('upgrade', onUpgrade);
+  return {
+    connections: () => sessions,
+    close: () => {
+      server.off('upgrade', onUpgrade);
+      for (const ws of wss.clients) ws.terminate();
+      wss.close();
+    },
+  };
+}
+
+function refuse(ws: WebSocket, code: number, frame: string): void {
+  ws.send(frame);
+  ws.close(code);
+}
+
+function pathOf(req: http.IncomingMessage): string {
+  const url = req.url ?? '/';
+  const q = url.indexOf('?');
+  return q < 0 ? url : url.slice(0, q);
+}
+
+/** `Authorization: Bearer <token>` or `?token=<token>` (PROTOCOL.md §7); anything goes when no token is set. */
+export function authorized(req: http.IncomingMessage, token: string | undefined): boolean {
+  if (token === undefined) return true;
+  const header = req.headers.authorization;
+  const given = header?.startsWith('Bearer ') ? header.slice(7).trim() : new URL(req.url ?? '/', 'http://x').searchParams.get('token');
+  if (given === null || given === undefined) return false;
+  const a = Buffer.from(given);
+  const b = Buffer.from(token);
+  return a.length === b.length && timingSafeEqual(a, b);
+}
+
+export type HttpConfig = Pick<Config, 'host' | 'httpPort' | 'token' | 'maxConnections' | 'maxFrameBytes' | 'wsBufferBytes'>;
+
+export interface HttpFrontEnd {
+  /** Listens; resolves with the bound port. */
+  start(): Promise<number>;
+  stop(): Promise<void>;
+}
+
+export function createHttpServer(broker: Broker, config: HttpConfig, logger: Logger): HttpFrontEnd {
+  const log = logger.child({ transport: 'http' });
+  const server = http.createServer();
+  const ws = attachWebSocket(
+    server,
+    broker,
+    { path: '/ws', token: config.token, maxConnections: config.maxConnections, maxFrameBytes: config.maxFrameBytes, bufferBytes: config.wsBufferBytes },
+    logger,
+  );
+  const metrics = createMetrics(broker, { wsConnections: () => ws.connections() });
+  server.on('request', (req, res) => {
+    const json = (status: number, body: unknown): void => {
+      res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(body));
+    };
+    if (!authorized(req, config.token)) return json(401, { code: 'UNAUTHORIZED', message: 'send Authorization: Bearer <token> or ?token=' });
+    const path = pathOf(req);
+    if (req.method !== 'GET' && req.method !== 'HEAD') return json(405, { code: 'BAD_FORMAT', message: `${req.method} is not served; use GET` });
+    if (path === '/healthz') return json(200, { status: 'ok', head_seq: broker.headSeq() });
+    if (path === '/metrics') {
+      void metrics.metrics().then(
+        (text) => res.writeHead(200, { 'content-type': metrics.contentType }).end(text),
+        (e: unknown) => json(500, { code: 'UNAVAILABLE', message: String(e) }),
+      );
+      return;
+    }
+    if (path === '/ws') return json(426, { code: 'BAD_FORMAT', message: 'the WebSocket API needs an Upgrade: websocket request' });
+    json(404, { code: 'BAD_FORMAT', message: `no route ${path}; try /ws, /healthz or /metrics` });
+  });
+  // Upgrades to any other path: nobody else is listening on this server, so say so rather than hang.
+  server.on('upgrade', (req: http.IncomingMessage, socket: Duplex) => {
+    if (pathOf(req) === '/ws') return;
+    socket.end('HTTP/1.1 404 Not Found\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
+  });
+  return {
+    start: () =>
+      new Promise((resolve, reject) => {
+        server.once('error', reject);
+        server.listen(config.httpPort, config.host, () => {
+          server.off('error', reject);
+          const { port } = server.address() as AddressInfo;
+          log.info('listening', { address: `${config.host}:${port}`, websocket: `ws://${config.host}:${port}/ws` });
+          resolve(port);
+        });
+      }),
+    stop: async () => {
+      ws.close();
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      server.closeAllConnections();
+      await closed;
+    },
+  };
+}

@@ -1,0 +1,214 @@
+// One WebSocket session (PROTOCOL.md §5): client frames → broker calls, deliveries → message frames. A client
+// that stops reading costs at most `bufferBytes` of output: past it, its subscriptions pause (the broker
+// holds their messages in the log, not in memory) and reading its frames stops until the socket drains.
+import type { Duplex } from 'node:stream';
+import type { WebSocket } from 'ws';
+import type { Broker } from '../core/broker.js';
+import type { Delivery, Sink, StartAt } from '../core/types.js';
+import { brokerError, type BrokerError } from '../errors.js';
+import type { Logger } from '../logger.js';
+import {
+  errorFrame,
+  messageFrame,
+  parseClientFrame,
+  publishedBatchFrame,
+  publishedFrame,
+  subscribedFrame,
+  unsubscribedFrame,
+  type ClientFrame,
+  type FrameId,
+  type SubscribeRequest,
+} from '../protocol/ws-frames.js';
+
+export interface SessionLimits {
+  /** Unsent bytes before deliveries pause and reading stops. */
+  readonly bufferBytes: number;
+}
+
+// §5 lists the codes a WebSocket client sees; the broker's BAD_ARGS (a bad value in a valid frame) is a bad frame here.
+type WireError = BrokerError<'BAD_FRAME' | 'BAD_TOPIC' | 'BAD_PATTERN' | 'TOO_LARGE' | 'UNKNOWN_SUBSCRIPTION' | 'UNAUTHORIZED' | 'UNAVAILABLE'>;
+function toWire(e: BrokerError): WireError {
+  switch (e.code) {
+    case 'BAD_TOPIC':
+    case 'BAD_PATTERN':
+    case 'TOO_LARGE':
+    case 'UNKNOWN_SUBSCRIPTION':
+    case 'UNAUTHORIZED':
+    case 'UNAVAILABLE':
+    case 'BAD_FRAME':
+      return e as WireError;
+    default:
+      return brokerError('BAD_FRAME', e.reason);
+  }
+}
+
+export class WsSession {
+  readonly #ws: WebSocket;
+  readonly #socket: Duplex;
+  readonly #broker: Broker;
+  readonly #limits: SessionLimits;
+  readonly #log: Logger;
+  /** This session's subscriptions; true for a durable one (its deliveries need acks). */
+  readonly #subscriptions = new Map<string, boolean>();
+  readonly #paused = new Set<string>();
+  #corked = false;
+  #readingPaused = false;
+  #closed = false;
+
+  constructor(ws: WebSocket, socket: Duplex, broker: Broker, limits: SessionLimits, logger: Logger) {
+    this.#ws = ws;
+    this.#socket = socket;
+    this.#broker = broker;
+    this.#limits = limits;
+    this.#log = logger;
+    ws.on('message', (data, isBinary) => this.#onMessage(data as Buffer, isBinary));
+    ws.on('close', () => this.#close());
+    ws.on('error', (e) => this.#log.debug('websocket error', { error: e.message }));
+    socket.on('drain', () => this.#onDrain());
+  }
+
+  #onMessage(data: Buffer, isBinary: boolean): void {
+    if (isBinary) return this.#send(errorFrame(undefined, brokerError('BAD_FRAME', 'frames are JSON text, not binary')));
+    const parsed = parseClientFrame(data.toString('utf8'));
+    if (parsed.isErr()) return this.#send(errorFrame(parsed.error.id, parsed.error.error));
+    try {
+      this.#handle(parsed.value);
+    } catch (e) {
+      // Our bug, not the client's: log it with its stack and end this session only.
+      this.#log.error('websocket session failed', { error: (e as Error).stack ?? String(e) });
+      this.#ws.terminate();
+    }
+  }
+
+  #handle(frame: ClientFrame): void {
+    const id = frame.id;
+    switch (frame.type) {
+      case 'publish':
+        void this.#broker.publish(frame.message).match(
+          (p) => this.#send(publishedFrame(id, p)),
+          (e) => this.#fail(id, e),
+        );
+        return;
+      case 'publish_batch':
+        void this.#broker.publishBatch(frame.messages).match(
+          (p) => this.#send(publishedBatchFrame(id, p)),
+          (e) => this.#fail(id, e),
+        );
+        return;
+      case 'subscribe':
+        return this.#subscribe(id, frame.request);
+      case 'ack':
+        return this.#settle(id, frame.subscription, (sub) => this.#broker.ack(sub, frame.seq));
+      case 'nack':
+        return this.#settle(id, frame.subscription, (sub) => this.#broker.nack(sub, frame.seq, frame.delayMs));
+      case 'unsubscribe': {
+        const sub = frame.subscription;
+        if (!this.#subscriptions.has(sub)) return this.#unknown(id, sub);
+        this.#forget(sub);
+        this.#broker.unsubscribe(sub);
+        return this.#send(unsubscribedFrame(id, sub));
+      }
+    }
+  }
+
+  #subscribe(id: FrameId, request: SubscribeRequest): void {
+    let start: StartAt | undefined;
+    if (request.startingSeq !== undefined) start = { kind: 'seq', seq: request.startingSeq };
+    else if (request.startingTime !== undefined) start = { kind: 'time', timeMs: request.startingTime };
+    let subscription = '';
+    const sink: Sink = {
+      deliver: (d: Delivery) => this.#deliver(d),
+      closed: (reason) => {
+        if (!this.#subscriptions.has(subscription)) return;
+        this.#forget(subscription);
+        this.#send(unsubscribedFrame(undefined, subscription, reason));
+      },
+    };
+    const durable = request.consumer !== undefined;
+    void this.#broker
+      .subscribe(
+        { pattern: request.pattern, start, consumer: request.consumer, group: request.group, maxInFlight: request.maxInFlight, filter: request.filter },
+        sink,
+      )
+      .match(
+        ({ subscriptionId, headSeq }) => {
+          subscription = subscriptionId;
+          if (this.#closed) {
+            this.#broker.unsubscribe(subscriptionId);
+            return;
+          }
+          this.#subscriptions.set(subscriptionId, durable);
+          this.#send(subscribedFrame(id, subscriptionId, headSeq));
+        },
+        (e) => this.#fail(id, e),
+      );
+  }
+
+  /** ack / nack: the named subscription, or (prk_eventbus's ack names none) every durable one of this session. */
+  #settle(id: FrameId, subscription: string | undefined, act: (sub: string) => unknown): void {
+    if (subscription === undefined) {
+      for (const [sub, durable] of this.#subscriptions) if (durable) act(sub);
+      return;
+    }
+    if (!this.#subscriptions.has(subscription)) return this.#unknown(id, subscription);
+    act(subscription);
+  }
+
+  #deliver(d: Delivery): boolean {
+    if (this.#closed) return false;
+    this.#send(messageFrame(d));
+    if (this.#socket.writableLength < this.#limits.bufferBytes) return true;
+    this.#paused.add(d.subscriptionId);
+    return false;
+  }
+
+  #send(frame: string): void {
+    if (this.#closed) return;
+    // One socket write per tick however many frames it produced (acks of a group commit, a page of catch-up).
+    if (!this.#corked) {
+      this.#corked = true;
+      this.#socket.cork();
+      process.nextTick(() => {
+        this.#corked = false;
+        this.#socket.uncork();
+      });
+    }
+    this.#ws.send(frame);
+    if (!this.#readingPaused && this.#socket.writableLength >= this.#limits.bufferBytes) {
+      // Its replies are piling up unread: stop reading its requests until they drain.
+      this.#readingPaused = true;
+      this.#ws.pause();
+    }
+  }
+
+  #onDrain(): void {
+    if (this.#closed) return;
+    if (this.#readingPaused) {
+      this.#readingPaused = false;
+      this.#ws.resume();
+    }
+    for (const sub of this.#paused) this.#broker.resume(sub);
+    this.#paused.clear();
+  }
+
+  #fail(id: FrameId, e: BrokerError): void {
+    this.#send(errorFrame(id, toWire(e)));
+  }
+
+  #unknown(id: FrameId, subscription: string): void {
+    this.#fail(id, brokerError('UNKNOWN_SUBSCRIPTION', `no subscription ${subscription} on this connection`));
+  }
+
+  #forget(subscription: string): void {
+    this.#subscriptions.delete(subscription);
+    this.#paused.delete(subscription);
+  }
+
+  #close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    for (const sub of this.#subscriptions.keys()) this.#broker.unsubscribe(sub);
+    this.#subscriptions.clear();
+    this.#paused.clear();
+  }
+}
