@@ -1,0 +1,351 @@
+// The TypeScript client over the WebSocket API (PROTOCOL.md §5). It reconnects on its own and resumes every
+// subscription where it was; publishes made while it is disconnected wait (bounded by count and time) and
+// are sent on reconnect. Every publish carries a message_id (a UUID unless the caller gives one), so one
+// resent after a reconnect is stored once: the broker answers a repeated id with the original seq.
+import { randomUUID } from 'node:crypto';
+import WebSocket from 'ws';
+import type { MessageFrame, ServerFrame } from '../protocol/ws-frames.js';
+import { EventBusError } from './errors.js';
+import { Subscription, type ReceivedMessage, type SubscribeOptions, type SubscriptionHost } from './subscription.js';
+
+export interface ConnectOptions {
+  /** First wait before a reconnect attempt; doubles per failed attempt up to `maxReconnectIntervalMs`. */
+  readonly reconnectIntervalMs?: number;
+  readonly maxReconnectIntervalMs?: number;
+  /** Failed attempts in a row before the client gives up (pending calls and subscriptions then fail). */
+  readonly maxRetries?: number;
+  /** EVENTBUS_TOKEN of the broker, sent as `Authorization: Bearer`. */
+  readonly token?: string;
+  /** How long a publish or subscribe may wait for its answer, connected or not. */
+  readonly requestTimeoutMs?: number;
+  /** Publishes that may wait for a connection; one more fails at once. */
+  readonly maxPendingPublishes?: number;
+  /** Received messages queued per subscription before the client stops reading from the socket. */
+  readonly queueLimit?: number;
+  /** A ping this often; a connection that misses a pong is dropped and re-made. 0 = no pings. */
+  readonly pingIntervalMs?: number;
+  readonly onStatus?: (status: ClientStatus) => void;
+}
+
+export type ClientStatus = 'connected' | 'disconnected' | 'reconnected' | 'closed';
+
+export interface PublishOptions {
+  readonly messageId?: string;
+  readonly metadata?: Record<string, unknown>;
+  readonly orderingKey?: string;
+  /** Seconds the broker keeps the message; 0 = until retention removes it. */
+  readonly ttl?: number;
+}
+
+export interface BatchMessage extends Omit<PublishOptions, 'ttl'> {
+  readonly topic: string;
+  readonly payload: unknown;
+}
+
+const DEFAULTS = {
+  reconnectIntervalMs: 250,
+  maxReconnectIntervalMs: 5000,
+  maxRetries: 20,
+  requestTimeoutMs: 30_000,
+  maxPendingPublishes: 10_000,
+  queueLimit: 10_000,
+  pingIntervalMs: 15_000,
+};
+
+interface Pending {
+  readonly frame: string;
+  readonly publish: boolean;
+  readonly resolve: (frame: ServerFrame) => void;
+  readonly reject: (e: Error) => void;
+  readonly timer: NodeJS.Timeout;
+  /** A subscribe's subscription, registered the moment its answer is read (see #onFrame). */
+  readonly subscription?: { readonly sub: Subscription; readonly resuming: boolean };
+}
+
+/** Connects (retrying as configured) and resolves once the broker accepted the connection. */
+export async function connect(url: string, options: ConnectOptions = {}): Promise<EventBusClient> {
+  const client = new EventBusClient(url, options);
+  await client.opened();
+  return client;
+}
+
+export class EventBusClient {
+  readonly url: string;
+  readonly #o: typeof DEFAULTS & ConnectOptions;
+  #ws: WebSocket | undefined;
+  #open = false;
+  #closed: EventBusError | undefined;
+  #attempt = 0;
+  #everConnected = false;
+  readonly #pending = new Map<string, Pending>();
+  #waitingPublishes = 0;
+  #nextId = 1;
+  readonly #subscriptions = new Set<Subscription>();
+  readonly #byServerId = new Map<string, Subscription>();
+  #holds = 0;
+  #firstOpen: { promise: Promise<void>; resolve: () => void; reject: (e: Error) => void };
+  #pingTimer: NodeJS.Timeout | undefined;
+  #reconnectTimer: NodeJS.Timeout | undefined;
+
+  constructor(url: string, options: ConnectOptions = {}) {
+    this.url = url;
+    this.#o = { ...DEFAULTS, ...options };
+    let resolve!: () => void;
+    let reject!: (e: Error) => void;
+    const promise = new Promise<void>((res, rej) => ((resolve = res), (reject = rej)));
+    promise.catch(() => undefined); // a client closed before it ever connected must not be an unhandled rejection
+    this.#firstOpen = { promise, resolve, reject };
+    this.#dial();
+  }
+
+  /** Resolves when the first connection is up; rejects if the client gave up before that. */
+  opened(): Promise<void> {
+    return this.#firstOpen.promise;
+  }
+
+  get isConnected(): boolean {
+    return this.#open;
+  }
+
+  /** Publishes; resolves with the seq once the broker has stored it durably. */
+  async publish(topic: string, payload: unknown, options: PublishOptions = {}): Promise<number> {
+    const frame = await this.#request({ type: 'publish', data: this.#data(topic, payload, options), ttl: options.ttl }, true);
+    return (frame as { seq: number }).seq;
+  }
+
+  /** Publishes all of the messages or none; resolves with their seqs, in order. */
+  async publishBatch(messages: readonly BatchMessage[], options: { ttl?: number } = {}): Promise<number[]> {
+    const data = messages.map((m) => this.#data(m.topic, m.payload, m));
+    const frame = await this.#request({ type: 'publish_batch', messages: data, ttl: options.ttl }, true);
+    return (frame as { seqs: number[] }).seqs;
+  }
+
+  /** Subscribes; read the messages with `for await` (or `next()`), and ack each one for a durable consumer. */
+  async subscribe(pattern: string | readonly string[], options: SubscribeOptions = {}): Promise<Subscription> {
+    const sub = new Subscription(pattern, options, this.#host, this.#o.queueLimit);
+    this.#subscriptions.add(sub);
+    try {
+      await this.#activate(sub, false);
+    } catch (e) {
+      this.#subscriptions.delete(sub);
+      throw e;
+    }
+    return sub;
+  }
+
+  /** Publishes a request and resolves with the first reply (published to the request's reply_to inbox). */
+  async request(topic: string, payload: unknown, options: { timeoutMs?: number; metadata?: Record<string, unknown> } = {}): Promise<ReceivedMessage> {
+    const timeoutMs = options.timeoutMs ?? 5000;
+    const inbox = `_inbox.${randomUUID()}`;
+    const sub = await this.subscribe(inbox);
+    try {
+      await this.publish(topic, payload, { metadata: { ...options.metadata, reply_to: inbox }, ttl: Math.max(1, Math.ceil(timeoutMs / 1000)) });
+      const reply = await sub.next(timeoutMs);
+      if (reply === undefined) throw new EventBusError('UNAVAILABLE', `no reply to ${topic} within ${timeoutMs} ms`);
+      return reply;
+    } finally {
+      await sub.close();
+    }
+  }
+
+  /** Answers a request received by a subscription; resolves with the reply's seq. */
+  reply(request: ReceivedMessage, payload: unknown, options: PublishOptions = {}): Promise<number> {
+    const replyTo = request.metadata['reply_to'];
+    if (typeof replyTo !== 'string') return Promise.reject(new EventBusError('BAD_ARGS', `message ${request.seq} is not a request (no reply_to)`));
+    return this.publish(replyTo, payload, { ttl: 60, ...options });
+  }
+
+  /** Drops the connection as a network failure would, and reconnects (subscriptions resume). */
+  reconnect(): void {
+    this.#ws?.terminate();
+  }
+
+  /** Closes for good: pending calls fail, subscriptions end. */
+  close(): void {
+    this.#shutDown(null);
+  }
+
+  readonly #host: SubscriptionHost = {
+    send: (frame) => this.#send(frame),
+    unsubscribe: (sub) => this.#unsubscribe(sub),
+    hold: () => {
+      if (this.#holds++ === 0) this.#ws?.pause();
+    },
+    release: () => {
+      if (--this.#holds === 0) this.#ws?.resume();
+    },
+  };
+
+  #data(topic: string, payload: unknown, o: Omit<PublishOptions, 'ttl'>): Record<string, unknown> {
+    return { topic, payload, message_id: o.messageId ?? randomUUID(), metadata: o.metadata, ordering_key: o.orderingKey };
+  }
+
+  async #activate(sub: Subscription, resuming: boolean): Promise<void> {
+    await this.#request((id) => sub.subscribeFrame(id, resuming), false, { sub, resuming });
+  }
+
+  async #unsubscribe(sub: Subscription): Promise<void> {
+    if (!this.#subscriptions.delete(sub)) return;
+    const serverId = sub.serverId;
+    this.#byServerId.delete(serverId);
+    sub.end(null);
+    if (this.#open && serverId !== '') {
+      await this.#request({ type: 'unsubscribe', subscription: serverId }, false).catch(() => undefined);
+    }
+  }
+
+  /** Sends a request (`build` gets the id) and resolves with its answer; an error frame rejects. */
+  #request(
+    build: Record<string, unknown> | ((id: string) => string),
+    publish: boolean,
+    subscription?: Pending['subscription'],
+  ): Promise<ServerFrame> {
+    if (this.#closed !== undefined) return Promise.reject(this.#closed);
+    if (publish && !this.#open && this.#waitingPublishes >= this.#o.maxPendingPublishes) {
+      return Promise.reject(new EventBusError('UNAVAILABLE', `disconnected, and ${this.#waitingPublishes} publishes already wait (maxPendingPublishes)`));
+    }
+    const id = String(this.#nextId++);
+    const frame = typeof build === 'function' ? build(id) : JSON.stringify({ ...build, id });
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        if (this.#settle(id)) reject(new EventBusError('UNAVAILABLE', `no answer within ${this.#o.requestTimeoutMs} ms (requestTimeoutMs)`));
+      }, this.#o.requestTimeoutMs);
+      this.#pending.set(id, subscription === undefined ? { frame, publish, resolve, reject, timer } : { frame, publish, resolve, reject, timer, subscription });
+      if (!this.#send(frame) && publish) this.#waitingPublishes++;
+    });
+  }
+
+  /** Removes a pending request; false if it was already answered. */
+  #settle(id: string): Pending | undefined {
+    const p = this.#pending.get(id);
+    if (p === undefined) return undefined;
+    this.#pending.delete(id);
+    clearTimeout(p.timer);
+    return p;
+  }
+
+  #send(frame: string): boolean {
+    if (!this.#open || this.#ws === undefined) return false;
+    this.#ws.send(frame);
+    return true;
+  }
+
+  #dial(): void {
+    const headers: Record<string, string> = this.#o.token === undefined ? {} : { authorization: `Bearer ${this.#o.token}` };
+    const ws = new WebSocket(this.url, { headers, perMessageDeflate: false, handshakeTimeout: this.#o.requestTimeoutMs });
+    this.#ws = ws;
+    ws.on('open', () => this.#onOpen(ws));
+    ws.on('message', (data) => this.#onFrame(String(data)));
+    ws.on('pong', () => ((ws as WebSocket & { alive?: boolean }).alive = true));
+    ws.on('error', () => undefined); // 'close' follows and decides what to do
+    ws.on('close', (code, reason) => this.#onClose(ws, code, reason.toString()));
+  }
+
+  #onOpen(ws: WebSocket): void {
+    if (ws !== this.#ws) return;
+    this.#open = true;
+    this.#attempt = 0;
+    if (this.#holds > 0) ws.pause();
+    const resuming = this.#everConnected;
+    this.#everConnected = true;
+    // Subscriptions first, then whatever waited for the connection, in the order it was asked for.
+    const waiting = [...this.#pending.values()];
+    if (resuming) {
+      for (const sub of this.#subscriptions) {
+        if (!sub.wasSubscribed) continue; // its first subscribe is among the waiting requests
+        this.#activate(sub, true).catch((e: Error) => {
+          this.#subscriptions.delete(sub);
+          sub.end(e instanceof EventBusError ? e : new EventBusError('UNAVAILABLE', e.message));
+        });
+      }
+    }
+    for (const p of waiting) ws.send(p.frame);
+    this.#waitingPublishes = 0;
+    this.#startPings(ws);
+    this.#o.onStatus?.(resuming ? 'reconnected' : 'connected');
+    if (!resuming) this.#firstOpen.resolve();
+  }
+
+  #onFrame(text: string): void {
+    let frame: ServerFrame;
+    try {
+      frame = JSON.parse(text) as ServerFrame;
+    } catch {
+      return; // not ours to answer; the broker only sends JSON
+    }
+    if (frame.type === 'message') {
+      this.#byServerId.get(frame.subscription)?.receive(frame as MessageFrame);
+      return;
+    }
+    if (frame.type === 'unsubscribed' && frame.id === undefined) {
+      // The broker ended it (its consumer was removed, the broker is stopping).
+      const sub = this.#byServerId.get(frame.subscription);
+      if (sub !== undefined) {
+        this.#byServerId.delete(frame.subscription);
+        this.#subscriptions.delete(sub);
+        sub.end(new EventBusError('UNAVAILABLE', `subscription ended by the broker: ${frame.reason ?? 'no reason given'}`));
+      }
+      return;
+    }
+    if (frame.id === undefined) return;
+    const p = this.#settle(String(frame.id));
+    if (p === undefined) return;
+    if (frame.type === 'error') return p.reject(new EventBusError(frame.code, frame.message));
+    if (frame.type === 'subscribed' && p.subscription !== undefined) {
+      // Now, not when the promise settles: the messages that follow in the same socket read are its.
+      const { sub, resuming } = p.subscription;
+      sub.subscribed(frame.subscription, frame.head_seq, resuming);
+      this.#byServerId.set(frame.subscription, sub);
+    }
+    p.resolve(frame);
+  }
+
+  #onClose(ws: WebSocket, code: number, reason: string): void {
+    if (ws !== this.#ws) return;
+    const wasOpen = this.#open;
+    this.#open = false;
+    clearInterval(this.#pingTimer);
+    this.#byServerId.clear();
+    for (const sub of this.#subscriptions) sub.disconnected();
+    // An unsubscribe's subscription went with the connection; other requests are sent again on reconnect.
+    for (const [id, p] of this.#pending) {
+      if (p.publish) this.#waitingPublishes++;
+      else if (p.frame.includes('"type":"unsubscribe"')) this.#settle(id)?.resolve({ type: 'unsubscribed', subscription: '' });
+    }
+    if (this.#closed !== undefined) return;
+    if (code === 1008) return this.#shutDown(new EventBusError('UNAUTHORIZED', `the broker refused the connection: ${reason || 'bad or missing token'}`));
+    if (wasOpen) this.#o.onStatus?.('disconnected');
+    if (this.#attempt >= this.#o.maxRetries) {
+      return this.#shutDown(new EventBusError('UNAVAILABLE', `cannot reach ${this.url} after ${this.#attempt} attempts (maxRetries)`));
+    }
+    const delay = Math.min(this.#o.reconnectIntervalMs * 2 ** this.#attempt, this.#o.maxReconnectIntervalMs);
+    this.#attempt++;
+    this.#reconnectTimer = setTimeout(() => this.#dial(), wasOpen ? 0 : delay);
+  }
+
+  #startPings(ws: WebSocket): void {
+    if (this.#o.pingIntervalMs <= 0) return;
+    const state = ws as WebSocket & { alive?: boolean };
+    state.alive = true;
+    this.#pingTimer = setInterval(() => {
+      if (!state.alive) return ws.terminate();
+      state.alive = false;
+      ws.ping();
+    }, this.#o.pingIntervalMs).unref();
+  }
+
+  #shutDown(error: EventBusError | null): void {
+    if (this.#closed !== undefined) return;
+    this.#closed = error ?? new EventBusError('UNAVAILABLE', 'the client is closed');
+    this.#open = false;
+    clearTimeout(this.#reconnectTimer);
+    clearInterval(this.#pingTimer);
+    this.#ws?.close();
+    for (const id of [...this.#pending.keys()]) this.#settle(id)?.reject(this.#closed);
+    for (const sub of this.#subscriptions) sub.end(error);
+    this.#subscriptions.clear();
+    this.#byServerId.clear();
+    this.#firstOpen.reject(this.#closed);
+    this.#o.onStatus?.('closed');
+  }
+}

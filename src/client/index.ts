@@ -1,0 +1,4 @@
+// The eventbus client package: what `import … from 'eventbus'` gives a TypeScript service.
+export { connect, EventBusClient, type BatchMessage, type ClientStatus, type ConnectOptions, type PublishOptions } from './client.js';
+export { EventBusError } from './errors.js';
+export { Subscription, type ReceivedMessage, type SubscribeOptions } from './subscription.js';

@@ -1,0 +1,214 @@
+// One subscription of the client: a bounded queue of received messages read as an async iterator, and what
+// it takes to resume the subscription on a new connection without a gap.
+import type { MessageFrame } from '../protocol/ws-frames.js';
+import { EventBusError } from './errors.js';
+
+export interface SubscribeOptions {
+  /** Replay from this seq, then continue live. */
+  readonly fromSeq?: number;
+  /** Replay from this time (ms since the epoch), then continue live. */
+  readonly fromTime?: number;
+  /** Durable consumer name: the broker keeps its acked position; every message must be acked. */
+  readonly consumer?: string;
+  /** Subscriptions of one consumer and group split its messages. */
+  readonly group?: string;
+  /** Unacked deliveries the broker allows this subscription (durable consumers). */
+  readonly maxInFlight?: number;
+  /** Content filter (README, "Filters"). */
+  readonly filter?: unknown;
+}
+
+/** A received message. `delivery > 1` means it was delivered before (not acked in time, nacked, or resumed). */
+export interface ReceivedMessage {
+  readonly seq: number;
+  readonly messageId: string | null;
+  readonly topic: string;
+  readonly payload: string;
+  readonly metadata: MessageFrame['metadata'];
+  readonly orderingKey: string | null;
+  readonly delivery: number;
+  /** Marks it processed (durable consumers); a no-op for other subscriptions, which are acked on send. */
+  ack(): void;
+  /** Asks for it again after `delayMs`. */
+  nack(delayMs?: number): void;
+  /** The payload parsed as JSON. */
+  json<T = unknown>(): T;
+}
+
+/** What the subscription needs from the client. */
+export interface SubscriptionHost {
+  send(frame: string): boolean;
+  unsubscribe(subscription: Subscription): Promise<void>;
+  /** The queues are full: stop reading from the socket until `release()`. */
+  hold(): void;
+  release(): void;
+}
+
+export class Subscription implements AsyncIterable<ReceivedMessage> {
+  readonly pattern: string | readonly string[];
+  readonly options: SubscribeOptions;
+  /** The broker's id for it on the current connection; changes when it is resumed after a reconnect. */
+  serverId = '';
+  /** The broker has answered its subscribe at least once. */
+  wasSubscribed = false;
+  readonly #host: SubscriptionHost;
+  readonly #queueLimit: number;
+  #queue: ReceivedMessage[] = [];
+  #head = 0;
+  #waiter: { resolve: (r: IteratorResult<ReceivedMessage, undefined>) => void; reject: (e: Error) => void } | undefined;
+  #held = false;
+  #ended: EventBusError | null | undefined;
+  /** Where a non-durable subscription resumes: after the last message received. */
+  #nextSeq: number | undefined;
+
+  constructor(pattern: string | readonly string[], options: SubscribeOptions, host: SubscriptionHost, queueLimit: number) {
+    this.pattern = pattern;
+    this.options = options;
+    this.#host = host;
+    this.#queueLimit = queueLimit;
+  }
+
+  get durable(): boolean {
+    return this.options.consumer !== undefined;
+  }
+
+  /** The subscribe frame for the first connection, or to resume on a later one. */
+  subscribeFrame(id: string, resuming: boolean): string {
+    const o = this.options;
+    let start: { starting_seq?: number | undefined; starting_time?: number | undefined } = { starting_seq: o.fromSeq, starting_time: o.fromTime };
+    // A durable consumer resumes after its last ack on its own; anything else resumes after what it received.
+    if (resuming && this.durable) start = {};
+    else if (resuming && this.#nextSeq !== undefined) start = { starting_seq: this.#nextSeq };
+    return JSON.stringify({
+      type: 'subscribe',
+      id,
+      pattern: this.pattern,
+      ...start,
+      consumer: o.consumer,
+      group: o.group,
+      max_in_flight: o.maxInFlight,
+      filter: o.filter,
+    });
+  }
+
+  /** The broker answered subscribe on a (new) connection. */
+  subscribed(serverId: string, headSeq: number, resuming: boolean): void {
+    this.serverId = serverId;
+    this.wasSubscribed = true;
+    if (!resuming && this.options.fromSeq === undefined && this.options.fromTime === undefined) this.#nextSeq = headSeq + 1;
+    else if (!resuming && this.options.fromSeq !== undefined) this.#nextSeq = Math.max(1, this.options.fromSeq);
+  }
+
+  /** The connection dropped. A durable consumer's undelivered queue goes: the broker sends those again. */
+  disconnected(): void {
+    this.serverId = '';
+    if (this.durable) {
+      this.#queue = [];
+      this.#head = 0;
+      this.#release();
+    }
+  }
+
+  receive(frame: MessageFrame): void {
+    if (this.#ended !== undefined) return;
+    const serverId = frame.subscription;
+    const host = this.#host;
+    const message: ReceivedMessage = {
+      seq: frame.seq,
+      messageId: frame.message_id,
+      topic: frame.topic,
+      payload: frame.payload,
+      metadata: frame.metadata,
+      orderingKey: frame.ordering_key ?? null,
+      delivery: frame.delivery,
+      // An ack for a delivery of an earlier connection is dropped: the broker redelivers it (delivery > 1).
+      ack: () => void (serverId === this.serverId && host.send(`{"type":"ack","subscription":${JSON.stringify(serverId)},"seq":${frame.seq}}`)),
+      nack: (delayMs = 0) =>
+        void (serverId === this.serverId && host.send(JSON.stringify({ type: 'nack', subscription: serverId, seq: frame.seq, delay_ms: delayMs }))),
+      json: <T>() => JSON.parse(frame.payload) as T,
+    };
+    if (this.#nextSeq === undefined || frame.seq >= this.#nextSeq) this.#nextSeq = frame.seq + 1;
+    if (this.#waiter !== undefined) {
+      const w = this.#waiter;
+      this.#waiter = undefined;
+      w.resolve({ done: false, value: message });
+      return;
+    }
+    this.#queue.push(message);
+    if (!this.#held && this.#queue.length - this.#head >= this.#queueLimit) {
+      this.#held = true;
+      host.hold();
+    }
+  }
+
+  /** Ends the iteration: cleanly (null) or with an error thrown to the reader. */
+  end(error: EventBusError | null): void {
+    if (this.#ended !== undefined) return;
+    this.#ended = error;
+    this.#release();
+    const w = this.#waiter;
+    this.#waiter = undefined;
+    if (w === undefined) return;
+    if (error === null) w.resolve({ done: true, value: undefined });
+    else w.reject(error);
+  }
+
+  /** Unsubscribes; the iteration ends after the messages already received. */
+  close(): Promise<void> {
+    return this.#host.unsubscribe(this);
+  }
+
+  /** The next message; undefined once the subscription has ended (or after `timeoutMs`). */
+  async next(timeoutMs?: number): Promise<ReceivedMessage | undefined> {
+    const r = await this.#next(timeoutMs);
+    return r.done ? undefined : r.value;
+  }
+
+  [Symbol.asyncIterator](): AsyncIterator<ReceivedMessage, undefined> {
+    return {
+      next: () => this.#next(),
+      return: async () => {
+        await this.close();
+        return { done: true, value: undefined };
+      },
+    };
+  }
+
+  #next(timeoutMs?: number): Promise<IteratorResult<ReceivedMessage, undefined>> {
+    if (this.#head < this.#queue.length) return Promise.resolve({ done: false, value: this.#take() });
+    if (this.#ended === null) return Promise.resolve({ done: true, value: undefined });
+    if (this.#ended !== undefined) return Promise.reject(this.#ended);
+    return new Promise((resolve, reject) => {
+      let timer: NodeJS.Timeout | undefined;
+      this.#waiter = {
+        resolve: (r) => {
+          if (timer !== undefined) clearTimeout(timer);
+          resolve(r);
+        },
+        reject,
+      };
+      if (timeoutMs !== undefined) {
+        timer = setTimeout(() => {
+          this.#waiter = undefined;
+          resolve({ done: true, value: undefined });
+        }, timeoutMs);
+      }
+    });
+  }
+
+  #take(): ReceivedMessage {
+    const m = this.#queue[this.#head++]!;
+    if (this.#head > 1024 && this.#head * 2 > this.#queue.length) {
+      this.#queue = this.#queue.slice(this.#head);
+      this.#head = 0;
+    }
+    if (this.#held && this.#queue.length - this.#head < this.#queueLimit / 2) this.#release();
+    return m;
+  }
+
+  #release(): void {
+    if (!this.#held) return;
+    this.#held = false;
+    this.#host.release();
+  }
+}
