@@ -20,7 +20,7 @@ import type {
   StorageError,
 } from './store.js';
 import { WriteError, WriterThread } from './writer-thread.js';
-import { toColumns } from './write-queries.js';
+import { INSERT_PROCESSED, toColumns } from './write-queries.js';
 
 const STORAGE_CODES = /^SQLITE_(FULL|IOERR|READONLY|BUSY|LOCKED|CANTOPEN)/;
 
@@ -36,6 +36,7 @@ export class SqliteStore implements EventStore {
   readonly #q: ReadQueries;
   readonly #writer: WriterThread;
   #lastSeq: number;
+  #insertProcessed: Database.Statement | undefined;
 
   private constructor(opened: OpenedDb, writer: WriterThread) {
     this.#opened = opened;
@@ -60,6 +61,24 @@ export class SqliteStore implements EventStore {
   /** The main thread's connection, for embedders' reads and tools. */
   get sqlite(): Database.Database {
     return this.#opened.sqlite;
+  }
+
+  /**
+   * Runs `work` and records `ack` in one immediate transaction on the main connection: the caller's writes and
+   * the consumer's progress commit together or not at all. Waits up to the busy timeout for the writer thread
+   * to finish a commit in progress. Throws what `work` throws, after rolling back.
+   */
+  transactAck<T>(ack: { consumer: string; seq: number; delivery: number; at: number }, work: (sqlite: Database.Database) => T): T {
+    const sqlite = this.#opened.sqlite;
+    this.#insertProcessed ??= sqlite.prepare(INSERT_PROCESSED);
+    const insert = this.#insertProcessed;
+    return sqlite
+      .transaction(() => {
+        const result = work(sqlite);
+        insert.run(ack.consumer, ack.seq, ack.at, ack.delivery);
+        return result;
+      })
+      .immediate();
   }
 
   append(rows: readonly AppendRow[]): ResultAsync<Appended[], StorageError> {

@@ -42,6 +42,10 @@ export function toColumns(rows: readonly AppendRow[]): AppendColumns {
   return c;
 }
 
+/** One ack: written by the writer thread, and by a transactional consumer inside its own transaction. */
+export const INSERT_PROCESSED = `INSERT INTO processed_messages (consumer, seq, processed_at, delivery) VALUES (?, ?, ?, ?)
+  ON CONFLICT (consumer, seq) DO UPDATE SET processed_at = excluded.processed_at, delivery = excluded.delivery`;
+
 export function makeWriter(sqlite: Database.Database) {
   const insertMessage = sqlite.prepare(
     `INSERT INTO messages (message_id, topic, payload, metadata, ttl, status, ordering_key, created_at)
@@ -49,10 +53,7 @@ export function makeWriter(sqlite: Database.Database) {
   );
   // Looked up before inserting: an INSERT … ON CONFLICT DO NOTHING would use up a seq for every duplicate.
   const seqOfMessageId = sqlite.prepare(`SELECT seq FROM messages WHERE message_id = ?`).pluck();
-  const insertProcessed = sqlite.prepare(
-    `INSERT INTO processed_messages (consumer, seq, processed_at, delivery) VALUES (?, ?, ?, ?)
-     ON CONFLICT (consumer, seq) DO UPDATE SET processed_at = excluded.processed_at, delivery = excluded.delivery`,
-  );
+  const insertProcessed = sqlite.prepare(INSERT_PROCESSED);
   const setPosition = sqlite.prepare(`UPDATE consumers SET position = ?, updated_at = ? WHERE id = ?`);
   const insertDeadLetter = sqlite.prepare(
     `INSERT INTO dead_letters (consumer, seq, topic, payload, metadata, reason, deliveries, dead_at)

@@ -1,0 +1,70 @@
+// Transactional consume for embedded consumers: the handler runs inside the SQLite transaction that records
+// its ack, so the application's writes to its own tables in the broker's database file and the consumer's
+// position commit together or not at all. A crash before the commit redelivers the message with nothing of
+// it applied; after the commit the message counts as processed, even if the broker's own progress flush
+// never ran (restart reads acks from processed_messages). Exactly-once effects, for this consumer.
+import type Database from 'better-sqlite3';
+import { errAsync, type ResultAsync } from 'neverthrow';
+import { brokerError } from '../errors.js';
+import type { Logger } from '../logger.js';
+import { SqliteStore } from '../store/sqlite-store.js';
+import type { Broker, SubscribeError, SubscribeOptions } from './broker.js';
+import { LocalSubscriber } from './local-subscriber.js';
+import type { StoredMessage } from './types.js';
+
+/**
+ * Called once per delivery, inside an open immediate transaction on `tx`. Must be synchronous (an
+ * SQLite transaction cannot stay open across awaits); throwing rolls everything back and nacks.
+ */
+export type TransactionalHandler = (message: StoredMessage, tx: Database.Database, delivery: number) => void;
+
+export interface TransactionalOptions extends SubscribeOptions {
+  readonly consumer: string;
+  /** Wait before a message whose handler threw is delivered again. */
+  readonly retryDelayMs?: number;
+}
+
+export interface TransactionalConsumer {
+  readonly subscriptionId: string;
+  /** Stops after the message in hand; resolves when the loop has ended. */
+  close(): Promise<void>;
+}
+
+export function consumeInTransaction(
+  broker: Broker,
+  options: TransactionalOptions,
+  handler: TransactionalHandler,
+  logger: Logger,
+  now: () => number = Date.now,
+): ResultAsync<TransactionalConsumer, SubscribeError> {
+  const store = broker.store;
+  if (!(store instanceof SqliteStore)) return errAsync(brokerError('BAD_ARGS', 'transactional consume needs the SQLite store'));
+  const retryDelayMs = options.retryDelayMs ?? 1000;
+  return LocalSubscriber.open(broker, options).map((sub) => {
+    const loop = (async () => {
+      for await (const d of sub) {
+        const m = d.message;
+        try {
+          store.transactAck({ consumer: options.consumer, seq: m.seq, delivery: d.delivery, at: now() }, (tx) => {
+            const r: unknown = handler(m, tx, d.delivery);
+            if (r instanceof Promise) {
+              r.catch(() => undefined); // its outcome no longer matters: the transaction is rolled back
+              throw new TypeError('a transactional handler must be synchronous (it returned a promise)');
+            }
+          });
+          sub.ack(m.seq);
+        } catch (e) {
+          logger.warn('transactional handler failed; rolled back, will redeliver', { consumer: options.consumer, seq: m.seq, error: String(e) });
+          sub.nack(m.seq, retryDelayMs);
+        }
+      }
+    })();
+    return {
+      subscriptionId: sub.subscriptionId,
+      close: async () => {
+        sub.close();
+        await loop;
+      },
+    };
+  });
+}

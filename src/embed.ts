@@ -1,0 +1,81 @@
+// Embedding: the broker inside an application's own process (`import … from 'eventbus/server'`). Open it on a
+// database file, attach its WebSocket API to the application's http.Server at any path, and use the
+// in-process API (publish, subscribe, seed 001's EventClient, transactional consume) from the same program.
+import type http from 'node:http';
+import type Database from 'better-sqlite3';
+import { err, ok, type Result, type ResultAsync } from 'neverthrow';
+import { parseConfig, type Config } from './config.js';
+import { Broker, type SubscribeError, type SubscribeOptions } from './core/broker.js';
+import { LocalSubscriber } from './core/local-subscriber.js';
+import { consumeInTransaction, type TransactionalConsumer, type TransactionalHandler, type TransactionalOptions } from './core/transactional-consumer.js';
+import { LocalEventClient } from './events/local-event-client.js';
+import type { EventConfig } from './events/interface.js';
+import { silentLogger, type Logger } from './logger.js';
+import { SqliteStore } from './store/sqlite-store.js';
+import { attachWebSocket, type AttachedWebSocket } from './transports/http.js';
+
+export { Broker } from './core/broker.js';
+export { LocalSubscriber } from './core/local-subscriber.js';
+export type { Delivery, Published, PublishInput, StoredMessage } from './core/types.js';
+export type { TransactionalConsumer, TransactionalHandler, TransactionalOptions } from './core/transactional-consumer.js';
+export { startApp } from './app.js';
+export { parseConfig, type Config } from './config.js';
+export { createLogger, silentLogger, type Logger } from './logger.js';
+export * from './events/interface.js';
+export { LocalEventClient } from './events/local-event-client.js';
+
+export interface EventBus {
+  readonly broker: Broker;
+  /** The broker's SQLite connection: the application may keep its own tables in the same file. */
+  readonly sqlite: Database.Database;
+  /** Serves the WebSocket API on `server` at `path` (default `/ws`); the settings' token and limits apply. */
+  attach(server: http.Server, options?: { path?: string }): AttachedWebSocket;
+  /** An in-process subscription, read as an async iterator. */
+  subscribe(options: SubscribeOptions): ResultAsync<LocalSubscriber, SubscribeError>;
+  /** Seed 001's EventClient on the in-process broker. */
+  client(config: EventConfig): LocalEventClient;
+  /** A durable consumer whose handler runs inside the transaction that records its ack (exactly-once effects). */
+  consume(options: TransactionalOptions, handler: TransactionalHandler): ResultAsync<TransactionalConsumer, SubscribeError>;
+  /** Detaches from every server it was attached to, then closes the broker and its database. */
+  close(): Promise<void>;
+}
+
+/**
+ * Opens the broker on `settings.dbPath` (default data/eventbus.db) with the other settings at their defaults
+ * (PROTOCOL.md §1) unless given. No listener is opened: attach() to the application's own server.
+ */
+export async function openEventBus(settings: Partial<Config> = {}, logger: Logger = silentLogger): Promise<Result<EventBus, { message: string }>> {
+  const config: Config = { ...parseConfig({})._unsafeUnwrap(), ...settings };
+  const opened = await Broker.open(config, logger);
+  if (opened.isErr()) return err({ message: opened.error.message });
+  const broker = opened.value;
+  const store = broker.store as SqliteStore;
+  const attached: AttachedWebSocket[] = [];
+  return ok({
+    broker,
+    sqlite: store.sqlite,
+    attach: (server, options = {}) => {
+      const ws = attachWebSocket(
+        server,
+        broker,
+        {
+          path: options.path ?? '/ws',
+          token: config.token,
+          maxConnections: config.maxConnections,
+          maxFrameBytes: config.maxFrameBytes,
+          bufferBytes: config.wsBufferBytes,
+        },
+        logger,
+      );
+      attached.push(ws);
+      return ws;
+    },
+    subscribe: (options) => LocalSubscriber.open(broker, options),
+    client: (eventConfig) => new LocalEventClient(broker, eventConfig),
+    consume: (options, handler) => consumeInTransaction(broker, options, handler, logger),
+    close: async () => {
+      for (const ws of attached) ws.close();
+      await broker.close();
+    },
+  });
+}

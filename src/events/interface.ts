@@ -1,0 +1,238 @@
+// Seed 001's client interface for event systems, in TypeScript: EventClient (send one or many, subscribe),
+// EventReceiver (receive, ack, nack) and EventMessage. Two backends implement it: the WebSocket client
+// (ws-event-client.ts) and the in-process broker (local-event-client.ts); code written against these
+// types runs on either. Failures come back as neverthrow Results of EventError.
+import { err, errAsync, ok, okAsync, ResultAsync, type Result } from 'neverthrow';
+
+/** The error kinds of seed 001, plus the broker's code when the broker gave one. */
+export type EventErrorKind = 'Connection' | 'PublishError' | 'ReceiveError' | 'AcknowledgeError' | 'RuntimeError';
+
+export interface EventError {
+  readonly kind: EventErrorKind;
+  readonly message: string;
+  /** The broker's code (PROTOCOL.md §5), e.g. BAD_TOPIC, UNAVAILABLE. */
+  readonly code?: string;
+}
+
+export const eventError = (kind: EventErrorKind, message: string, code?: string): EventError =>
+  code === undefined ? { kind, message } : { kind, message, code };
+
+export interface EventConfig {
+  /** The topic sent to; also the pattern subscribe() listens on (so it may hold `*` or `#`). */
+  readonly topicName: string;
+  readonly projectId?: string;
+  /**
+   * Backend options. Both: `consumer` (durable consumer name; default derived from the topic),
+   * `group`, `from_seq`, `max_in_flight`. WebSocket: `url`, `token`.
+   */
+  readonly options?: Readonly<Record<string, string>>;
+}
+
+// Marks a payload the broker holds as base64 because the bytes were not UTF-8 text.
+const ENCODING_ATTRIBUTE = 'content_encoding';
+const BASE64 = 'base64';
+// Metadata the broker adds, which is not one of the sender's attributes.
+const BROKER_METADATA = new Set(['timestamp', ENCODING_ATTRIBUTE]);
+const DEFAULT_CONTENT_TYPE = 'text/plain';
+
+const utf8 = new TextDecoder('utf-8', { fatal: true });
+
+export class EventMessage {
+  readonly data: Uint8Array;
+  readonly attributes: Readonly<Record<string, string>>;
+  readonly messageId: string | undefined;
+  readonly orderingKey: string | undefined;
+
+  constructor(data: Uint8Array | string, attributes: Record<string, string> = {}, messageId?: string, orderingKey?: string) {
+    this.data = typeof data === 'string' ? new TextEncoder().encode(data) : data;
+    this.attributes = attributes;
+    this.messageId = messageId;
+    this.orderingKey = orderingKey;
+  }
+
+  static new(data: Uint8Array | string): EventMessage {
+    return new EventMessage(data);
+  }
+
+  withAttribute(key: string, value: string): EventMessage {
+    return new EventMessage(this.data, { ...this.attributes, [key]: value }, this.messageId, this.orderingKey);
+  }
+
+  withMessageId(messageId: string): EventMessage {
+    return new EventMessage(this.data, this.attributes, messageId, this.orderingKey);
+  }
+
+  withOrderingKey(orderingKey: string): EventMessage {
+    return new EventMessage(this.data, this.attributes, this.messageId, orderingKey);
+  }
+
+  dataAsString(): Result<string, EventError> {
+    try {
+      return ok(utf8.decode(this.data));
+    } catch {
+      return err(eventError('RuntimeError', 'the message data is not UTF-8 text'));
+    }
+  }
+
+  /** The payload and metadata the broker stores: text as it is, other bytes as base64 (and marked so). */
+  toPublish(): { payload: string; metadata: Record<string, string> } {
+    const text = this.dataAsString();
+    if (text.isOk()) return { payload: text.value, metadata: { ...this.attributes } };
+    return { payload: Buffer.from(this.data).toString('base64'), metadata: { ...this.attributes, [ENCODING_ATTRIBUTE]: BASE64 } };
+  }
+
+  /** A delivered message as seed 001 sees it; a message published without an id is known by its seq. */
+  static fromDelivery(d: { seq: number; messageId: string | null; payload: string; metadata: Record<string, unknown>; orderingKey: string | null }): EventMessage {
+    const data = d.metadata[ENCODING_ATTRIBUTE] === BASE64 ? new Uint8Array(Buffer.from(d.payload, 'base64')) : d.payload;
+    const attributes: Record<string, string> = {};
+    for (const [k, v] of Object.entries(d.metadata)) {
+      if (BROKER_METADATA.has(k) || (k === 'content_type' && v === DEFAULT_CONTENT_TYPE)) continue;
+      attributes[k] = typeof v === 'string' ? v : JSON.stringify(v);
+    }
+    return new EventMessage(data, attributes, d.messageId ?? `seq:${d.seq}`, d.orderingKey ?? undefined);
+  }
+}
+
+export interface EventClient {
+  /** Resolves with the message's id (the given one, or one the client made) once the broker stored it. */
+  sendMessage(message: EventMessage): ResultAsync<string, EventError>;
+  /** All stored or none. */
+  sendMessages(messages: readonly EventMessage[]): ResultAsync<string[], EventError>;
+  /** A receiver for the configured topic (pattern), as the configured durable consumer. */
+  subscribe(): ResultAsync<EventReceiver, EventError>;
+  isConnected(): boolean;
+  topicName(): string;
+  projectId(): string;
+  close(): Promise<void>;
+}
+
+export interface EventReceiver {
+  /** The next message; null when the receiver is closed or nothing came within `timeoutMs`. */
+  receiveMessage(timeoutMs?: number): ResultAsync<EventMessage | null, EventError>;
+  /** Up to `limit` messages: waits for the first (at most `timeoutMs`), then takes what is already there. */
+  receiveMessages(limit: number, timeoutMs?: number): ResultAsync<EventMessage[], EventError>;
+  acknowledge(messageId: string): ResultAsync<void, EventError>;
+  acknowledgeMessages(messageIds: readonly string[]): ResultAsync<void, EventError>;
+  /** Asks for the message again (after `delayMs`). */
+  nack(messageId: string, delayMs?: number): ResultAsync<void, EventError>;
+  nackMessages(messageIds: readonly string[], delayMs?: number): ResultAsync<void, EventError>;
+  isConnected(): boolean;
+  topicName(): string;
+  close(): Promise<void>;
+}
+
+/** The durable consumer name a receiver uses when the config names none: the topic, made a valid name. */
+export function consumerName(config: EventConfig): string {
+  return config.options?.['consumer'] ?? `${config.topicName.replace(/[^A-Za-z0-9_.:@-]/g, '_')}.receiver`;
+}
+
+/** Subscribe settings from the config's options, shared by both backends. */
+export function receiverOptions(config: EventConfig): { consumer: string; group?: string; fromSeq?: number; maxInFlight?: number } {
+  const o = config.options ?? {};
+  const num = (key: string): number | undefined => (o[key] === undefined ? undefined : Number(o[key]));
+  const out: { consumer: string; group?: string; fromSeq?: number; maxInFlight?: number } = { consumer: consumerName(config) };
+  if (o['group'] !== undefined) out.group = o['group'];
+  const fromSeq = num('from_seq');
+  if (fromSeq !== undefined) out.fromSeq = fromSeq;
+  const maxInFlight = num('max_in_flight');
+  if (maxInFlight !== undefined) out.maxInFlight = maxInFlight;
+  return out;
+}
+
+/**
+ * The receiver logic both backends share: what was received and not settled yet, by message id, and the
+ * waiting-for-messages part. A backend supplies how to take the next delivery and how to ack or nack one.
+ */
+export interface ReceivedHandle {
+  readonly message: EventMessage;
+  ack(): void;
+  nack(delayMs: number): void;
+}
+
+export abstract class BaseReceiver implements EventReceiver {
+  readonly #topic: string;
+  readonly #unsettled = new Map<string, ReceivedHandle>();
+
+  constructor(topic: string) {
+    this.#topic = topic;
+  }
+
+  /** The next delivery, or undefined when closed or after `timeoutMs` (0: only what is already there). */
+  protected abstract nextDelivery(timeoutMs: number | undefined): Promise<ReceivedHandle | undefined>;
+  abstract isConnected(): boolean;
+  abstract close(): Promise<void>;
+
+  topicName(): string {
+    return this.#topic;
+  }
+
+  receiveMessage(timeoutMs?: number): ResultAsync<EventMessage | null, EventError> {
+    return this.#receive(timeoutMs).map((h) => h?.message ?? null);
+  }
+
+  receiveMessages(limit: number, timeoutMs?: number): ResultAsync<EventMessage[], EventError> {
+    return this.#receive(timeoutMs).andThen((first) => {
+      const out: EventMessage[] = first === undefined ? [] : [first.message];
+      const more = async (): Promise<EventMessage[]> => {
+        while (out.length < limit) {
+          const h = await this.nextDelivery(0);
+          if (h === undefined) break;
+          out.push(this.#hold(h).message);
+        }
+        return out;
+      };
+      return fromPromise(more(), 'ReceiveError');
+    });
+  }
+
+  acknowledge(messageId: string): ResultAsync<void, EventError> {
+    return this.#settle([messageId], (h) => h.ack());
+  }
+
+  acknowledgeMessages(messageIds: readonly string[]): ResultAsync<void, EventError> {
+    return this.#settle(messageIds, (h) => h.ack());
+  }
+
+  nack(messageId: string, delayMs = 0): ResultAsync<void, EventError> {
+    return this.#settle([messageId], (h) => h.nack(delayMs));
+  }
+
+  nackMessages(messageIds: readonly string[], delayMs = 0): ResultAsync<void, EventError> {
+    return this.#settle(messageIds, (h) => h.nack(delayMs));
+  }
+
+  #receive(timeoutMs: number | undefined): ResultAsync<ReceivedHandle | undefined, EventError> {
+    return fromPromise(
+      this.nextDelivery(timeoutMs).then((h) => (h === undefined ? undefined : this.#hold(h))),
+      'ReceiveError',
+    );
+  }
+
+  #hold(h: ReceivedHandle): ReceivedHandle {
+    this.#unsettled.set(h.message.messageId!, h);
+    return h;
+  }
+
+  /** Every id must be one received and not settled; otherwise nothing is settled. */
+  #settle(ids: readonly string[], act: (h: ReceivedHandle) => void): ResultAsync<void, EventError> {
+    const handles: ReceivedHandle[] = [];
+    for (const id of ids) {
+      const h = this.#unsettled.get(id);
+      if (h === undefined) return errAsync(eventError('AcknowledgeError', `no received, unsettled message ${id}`));
+      handles.push(h);
+    }
+    for (const [i, h] of handles.entries()) {
+      this.#unsettled.delete(ids[i]!);
+      act(h);
+    }
+    return okAsync(undefined);
+  }
+}
+
+/** A promise as a Result; a rejection becomes an EventError of `kind`, keeping a broker code if it had one. */
+export function fromPromise<T>(p: Promise<T>, kind: EventErrorKind): ResultAsync<T, EventError> {
+  return ResultAsync.fromPromise(p, (e) => {
+    const code = typeof e === 'object' && e !== null && 'code' in e && typeof e.code === 'string' ? e.code : undefined;
+    return eventError(kind, e instanceof Error ? e.message : String(e), code);
+  });
+}

@@ -1,0 +1,84 @@
+// Seed 001's EventClient over the in-process broker: the backend for code that embeds eventbus. Same
+// behaviour as the WebSocket backend, without a socket in between.
+import { randomUUID } from 'node:crypto';
+import type { ResultAsync } from 'neverthrow';
+import type { Broker } from '../core/broker.js';
+import { LocalSubscriber } from '../core/local-subscriber.js';
+import { messageMetadata } from '../core/publish-input.js';
+import type { PublishInput } from '../core/types.js';
+import type { BrokerError } from '../errors.js';
+import { BaseReceiver, EventMessage, eventError, receiverOptions, type EventClient, type EventConfig, type EventError, type EventErrorKind, type EventReceiver, type ReceivedHandle } from './interface.js';
+
+const asEventError = (kind: EventErrorKind) => (e: BrokerError) => eventError(kind, e.reason, e.code);
+
+export class LocalEventClient implements EventClient {
+  readonly #broker: Broker;
+  readonly #config: EventConfig;
+
+  constructor(broker: Broker, config: EventConfig) {
+    this.#broker = broker;
+    this.#config = config;
+  }
+
+  sendMessage(message: EventMessage): ResultAsync<string, EventError> {
+    return this.sendMessages([message]).map(([id]) => id!);
+  }
+
+  sendMessages(messages: readonly EventMessage[]): ResultAsync<string[], EventError> {
+    const ids = messages.map((m) => m.messageId ?? randomUUID());
+    const inputs: PublishInput[] = messages.map((m, i) => ({ topic: this.#config.topicName, ...m.toPublish(), messageId: ids[i], orderingKey: m.orderingKey }));
+    return this.#broker.publishBatch(inputs).map(() => ids).mapErr(asEventError('PublishError'));
+  }
+
+  subscribe(): ResultAsync<EventReceiver, EventError> {
+    const o = receiverOptions(this.#config);
+    const start = o.fromSeq === undefined ? undefined : { kind: 'seq' as const, seq: o.fromSeq };
+    return LocalSubscriber.open(this.#broker, { pattern: this.#config.topicName, consumer: o.consumer, group: o.group, maxInFlight: o.maxInFlight, start })
+      .map((sub) => new LocalReceiver(this.#config.topicName, sub) as EventReceiver)
+      .mapErr(asEventError('ReceiveError'));
+  }
+
+  isConnected(): boolean {
+    return true;
+  }
+
+  topicName(): string {
+    return this.#config.topicName;
+  }
+
+  projectId(): string {
+    return this.#config.projectId ?? '';
+  }
+
+  async close(): Promise<void> {}
+}
+
+class LocalReceiver extends BaseReceiver {
+  readonly #sub: LocalSubscriber;
+  #open = true;
+
+  constructor(topic: string, sub: LocalSubscriber) {
+    super(topic);
+    this.#sub = sub;
+  }
+
+  protected async nextDelivery(timeoutMs: number | undefined): Promise<ReceivedHandle | undefined> {
+    const d = await this.#sub.next(timeoutMs);
+    if (d === undefined) return undefined;
+    const m = d.message;
+    return {
+      message: EventMessage.fromDelivery({ ...m, metadata: messageMetadata(m.metadata) }),
+      ack: () => this.#sub.ack(m.seq),
+      nack: (delayMs) => this.#sub.nack(m.seq, delayMs),
+    };
+  }
+
+  isConnected(): boolean {
+    return this.#open;
+  }
+
+  async close(): Promise<void> {
+    this.#open = false;
+    this.#sub.close();
+  }
+}

@@ -1,0 +1,89 @@
+// Seed 001's EventClient over the WebSocket API: the backend for services in other processes. Reconnects
+// and resumes as the client SDK does (src/client).
+import { randomUUID } from 'node:crypto';
+import type { ResultAsync } from 'neverthrow';
+import { connect, type ConnectOptions, type EventBusClient } from '../client/client.js';
+import type { Subscription } from '../client/subscription.js';
+import { BaseReceiver, EventMessage, fromPromise, receiverOptions, type EventClient, type EventConfig, type EventError, type EventReceiver, type ReceivedHandle } from './interface.js';
+
+const DEFAULT_URL = 'ws://127.0.0.1:3000/ws';
+
+export class WsEventClient implements EventClient {
+  readonly #client: EventBusClient;
+  readonly #config: EventConfig;
+
+  private constructor(client: EventBusClient, config: EventConfig) {
+    this.#client = client;
+    this.#config = config;
+  }
+
+  /** Connects to `options.url` of the config (default ws://127.0.0.1:3000/ws), with `options.token` if set. */
+  static connect(config: EventConfig, options: ConnectOptions = {}): ResultAsync<WsEventClient, EventError> {
+    const token = config.options?.['token'];
+    const url = config.options?.['url'] ?? DEFAULT_URL;
+    return fromPromise(connect(url, token === undefined ? options : { token, ...options }), 'Connection').map((c) => new WsEventClient(c, config));
+  }
+
+  sendMessage(message: EventMessage): ResultAsync<string, EventError> {
+    const id = message.messageId ?? randomUUID();
+    const { payload, metadata } = message.toPublish();
+    const options = message.orderingKey === undefined ? { messageId: id, metadata } : { messageId: id, metadata, orderingKey: message.orderingKey };
+    return fromPromise(this.#client.publish(this.#config.topicName, payload, options), 'PublishError').map(() => id);
+  }
+
+  sendMessages(messages: readonly EventMessage[]): ResultAsync<string[], EventError> {
+    const ids = messages.map((m) => m.messageId ?? randomUUID());
+    const batch = messages.map((m, i) => {
+      const { payload, metadata } = m.toPublish();
+      return { topic: this.#config.topicName, payload, metadata, messageId: ids[i]!, ...(m.orderingKey === undefined ? {} : { orderingKey: m.orderingKey }) };
+    });
+    return fromPromise(this.#client.publishBatch(batch), 'PublishError').map(() => ids);
+  }
+
+  subscribe(): ResultAsync<EventReceiver, EventError> {
+    return fromPromise(this.#client.subscribe(this.#config.topicName, receiverOptions(this.#config)), 'ReceiveError').map(
+      (sub) => new WsReceiver(this.#config.topicName, sub, this.#client),
+    );
+  }
+
+  isConnected(): boolean {
+    return this.#client.isConnected;
+  }
+
+  topicName(): string {
+    return this.#config.topicName;
+  }
+
+  projectId(): string {
+    return this.#config.projectId ?? '';
+  }
+
+  async close(): Promise<void> {
+    this.#client.close();
+  }
+}
+
+class WsReceiver extends BaseReceiver {
+  readonly #sub: Subscription;
+  readonly #client: EventBusClient;
+
+  constructor(topic: string, sub: Subscription, client: EventBusClient) {
+    super(topic);
+    this.#sub = sub;
+    this.#client = client;
+  }
+
+  protected async nextDelivery(timeoutMs: number | undefined): Promise<ReceivedHandle | undefined> {
+    const m = await this.#sub.next(timeoutMs);
+    if (m === undefined) return undefined;
+    return { message: EventMessage.fromDelivery(m), ack: () => m.ack(), nack: (delayMs) => m.nack(delayMs) };
+  }
+
+  isConnected(): boolean {
+    return this.#client.isConnected;
+  }
+
+  close(): Promise<void> {
+    return this.#sub.close();
+  }
+}

@@ -1,0 +1,631 @@
+// The client SDK (src/client) against a real broker: startApp on 127.0.0.1, ephemeral ports, a temp
+// directory per test, real sockets, no mocks. Connection trouble is made for real: the client killing its
+// own connection (reconnect()), the broker stopping and starting again on the same file and port, a port
+// where something accepts and hangs up at once.
+import net from 'node:net';
+import { describe, expect, it } from 'vitest';
+import { startApp, type App } from '../../src/app.js';
+import {
+  connect,
+  EventBusError,
+  type ClientStatus,
+  type ConnectOptions,
+  type EventBusClient,
+  type ReceivedMessage,
+  type Subscription,
+} from '../../src/client/index.js';
+import { silentLogger } from '../../src/logger.js';
+import { testAppConfig } from '../helpers/broker.js';
+import { query, sleep, testScope } from '../helpers/scope.js';
+
+const scope = testScope();
+
+// ---------------------------------------------------------------------------------------------- helpers
+
+async function startBroker(dbPath: string, env: Record<string, string> = {}): Promise<App> {
+  const started = await startApp(testAppConfig(dbPath, env), silentLogger);
+  if (started.isErr()) throw new Error(`broker did not start: ${started.error.message}`);
+  const app = started.value;
+  scope.defer(() => app.stop());
+  return app;
+}
+
+/** A broker on a fresh database; `dbPath` for SQL checks and restarts. */
+async function freshBroker(env: Record<string, string> = {}): Promise<{ app: App; dbPath: string; url: string; port: number }> {
+  const dir = await scope.dir();
+  const app = await startBroker(dir.dbPath, env);
+  return { app, dbPath: dir.dbPath, url: wsUrl(app.ports.http), port: app.ports.http };
+}
+
+const wsUrl = (port: number): string => `ws://127.0.0.1:${port}/ws`;
+
+interface Client {
+  readonly c: EventBusClient;
+  readonly statuses: ClientStatus[];
+}
+
+/** Connects with short reconnect intervals (tests wait for reconnects) and closes the client after the test. */
+async function open(url: string, options: ConnectOptions = {}): Promise<Client> {
+  const statuses: ClientStatus[] = [];
+  const c = await connect(url, {
+    reconnectIntervalMs: 20,
+    maxReconnectIntervalMs: 200,
+    maxRetries: 100,
+    requestTimeoutMs: 20_000,
+    ...options,
+    onStatus: (s) => {
+      statuses.push(s);
+      options.onStatus?.(s);
+    },
+  });
+  scope.defer(() => c.close());
+  return { c, statuses };
+}
+
+async function waitFor(condition: () => boolean, what: string, timeoutMs = 15_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await sleep(5);
+  }
+}
+
+/** Reads a subscription in the background; acks every message unless told not to. */
+function collect(sub: Subscription, options: { ack?: boolean; onMessage?: (m: ReceivedMessage, count: number) => void } = {}) {
+  const messages: ReceivedMessage[] = [];
+  const seqs = new Set<number>();
+  const state: { error: unknown; ended: boolean } = { error: undefined, ended: false };
+  const done = (async () => {
+    try {
+      for await (const m of sub) {
+        messages.push(m);
+        seqs.add(m.seq);
+        if (options.ack !== false) m.ack();
+        options.onMessage?.(m, messages.length);
+      }
+    } catch (e) {
+      state.error = e;
+    } finally {
+      state.ended = true;
+    }
+  })();
+  return { messages, seqs, state, done };
+}
+
+/** Publishes `n` messages, `window` at a time; resolves with their seqs in the order of `payloadOf(i)`. */
+async function publishMany(c: EventBusClient, topic: string, n: number, payloadOf: (i: number) => string, window = 100): Promise<number[]> {
+  const seqs: number[] = [];
+  for (let i = 0; i < n; i += window) {
+    const chunk = Array.from({ length: Math.min(window, n - i) }, (_, k) => c.publish(topic, payloadOf(i + k)));
+    seqs.push(...(await Promise.all(chunk)));
+  }
+  return seqs;
+}
+
+/** The rejection of `p` as an EventBusError (fails the test if it resolves or rejects with anything else). */
+async function rejection(p: Promise<unknown>): Promise<EventBusError> {
+  const outcome = await p.then(
+    (value) => ({ resolved: true as const, value }),
+    (error: unknown) => ({ resolved: false as const, error }),
+  );
+  if (outcome.resolved) throw new Error(`expected a rejection, got ${JSON.stringify(outcome.value)?.slice(0, 200)}`);
+  expect(outcome.error).toBeInstanceOf(EventBusError);
+  return outcome.error as EventBusError;
+}
+
+/** Whether `p` is still pending after the current macrotask queue has run. */
+async function isPending(p: Promise<unknown>): Promise<boolean> {
+  const marker = Symbol('pending');
+  const r = await Promise.race([p.then(() => 'settled', () => 'settled'), new Promise((res) => setTimeout(() => res(marker), 20))]);
+  return r === marker;
+}
+
+/** Every seq seen more than once must be a redelivery the caller is told about: delivery > 1 on the repeat. */
+function unannouncedRepeats(messages: readonly ReceivedMessage[]): { seq: number; delivery: number }[] {
+  const seen = new Set<number>();
+  const bad: { seq: number; delivery: number }[] = [];
+  for (const m of messages) {
+    if (seen.has(m.seq) && m.delivery <= 1) bad.push({ seq: m.seq, delivery: m.delivery });
+    seen.add(m.seq);
+  }
+  return bad;
+}
+
+const missing = (expected: readonly number[], got: ReadonlySet<number>): number[] => expected.filter((s) => !got.has(s));
+
+/** Something listening on `port` that accepts each connection and drops it at once; counts the attempts. */
+async function hangUpServer(port: number): Promise<{ attempts: () => number; close: () => Promise<void> }> {
+  let attempts = 0;
+  const server = net.createServer((socket) => {
+    attempts++;
+    socket.destroy();
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, '127.0.0.1', () => resolve());
+  });
+  let closed = false;
+  const close = async (): Promise<void> => {
+    if (closed) return;
+    closed = true;
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+  };
+  scope.defer(close);
+  return { attempts: () => attempts, close };
+}
+
+// ------------------------------------------------------------------------------------------------ tests
+
+describe('publish and subscribe', () => {
+  it('delivers what is published, with seq, topic, payload, metadata and delivery 1; publishBatch stores all in order', async () => {
+    const { url, dbPath } = await freshBroker();
+    const { c } = await open(url);
+    const sub = await c.subscribe('orders.*');
+    const seq1 = await c.publish('orders.created', 'hello', { metadata: { tenant: 'acme' } });
+    const seqOther = await c.publish('payments.created', 'not for orders.*');
+    const seq2 = await c.publish('orders.updated', { n: 1, tags: ['a'] });
+    const batch = await c.publishBatch([
+      { topic: 'orders.created', payload: 'b1' },
+      { topic: 'orders.created', payload: 'b2', messageId: 'batch-2' },
+      { topic: 'orders.deleted', payload: 'b3' },
+    ]);
+    expect(seq1).toBeGreaterThan(0);
+    expect(seqOther).toBe(seq1 + 1);
+    expect(seq2).toBe(seq1 + 2);
+    expect(batch).toEqual([seq2 + 1, seq2 + 2, seq2 + 3]);
+
+    const got: ReceivedMessage[] = [];
+    for (let i = 0; i < 5; i++) {
+      const m = await sub.next(10_000);
+      expect(m, `message ${i + 1} of 5`).toBeDefined();
+      got.push(m!);
+    }
+    expect(got.map((m) => m.seq)).toEqual([seq1, seq2, ...batch]);
+    expect(got.map((m) => m.topic)).toEqual(['orders.created', 'orders.updated', 'orders.created', 'orders.created', 'orders.deleted']);
+    expect(got.map((m) => m.payload)).toEqual(['hello', '{"n":1,"tags":["a"]}', 'b1', 'b2', 'b3']);
+    expect(got.every((m) => m.delivery === 1)).toBe(true);
+    expect(got[0]!.metadata['tenant']).toBe('acme');
+    expect(typeof got[0]!.metadata.timestamp).toBe('number');
+    expect(got[0]!.messageId).toMatch(/\S/);
+    expect(got[1]!.json()).toEqual({ n: 1, tags: ['a'] });
+    expect(got[1]!.metadata.content_type).toBe('application/json');
+    expect(got[3]!.messageId).toBe('batch-2');
+    // payments.created was not delivered to orders.*
+    expect(await sub.next(100)).toBeUndefined();
+
+    const rows = query<{ seq: number; topic: string; payload: string }>(dbPath, 'SELECT seq, topic, payload FROM messages ORDER BY seq');
+    expect(rows.map((r) => r.seq)).toEqual([seq1, seqOther, seq2, ...batch]);
+    expect(rows.map((r) => r.payload)).toEqual(['hello', 'not for orders.*', '{"n":1,"tags":["a"]}', 'b1', 'b2', 'b3']);
+  });
+
+  it('a repeated messageId is stored once and answers with the original seq', async () => {
+    const { url, dbPath } = await freshBroker();
+    const { c } = await open(url);
+    const a = await c.publish('dedup.t', 'first', { messageId: 'same-id' });
+    const b = await c.publish('dedup.t', 'second', { messageId: 'same-id' });
+    expect(b).toBe(a);
+    expect(query<{ n: number }>(dbPath, `SELECT count(*) AS n FROM messages WHERE message_id = 'same-id'`)[0]!.n).toBe(1);
+  });
+
+  it('fromSeq replays the log, then continues live while others publish: every seq once, in order, no gap', async () => {
+    const { url } = await freshBroker();
+    const { c: publisher } = await open(url);
+    const { c: reader } = await open(url);
+    const before = await publishMany(publisher, 'replay.t', 600, (i) => `old-${i}`);
+    const from = before[199]!;
+    // Publishing goes on while the subscription replays and switches to live.
+    const concurrent = publishMany(publisher, 'replay.t', 1400, (i) => `new-${i}`, 20);
+    const sub = await reader.subscribe('replay.t', { fromSeq: from });
+    const got = collect(sub);
+    const after = await concurrent;
+    const expected = [...before, ...after].filter((s) => s >= from).sort((x, y) => x - y);
+    await waitFor(() => got.seqs.has(expected.at(-1)!), 'the last published seq');
+    expect(got.state.error).toBeUndefined();
+    expect(got.messages.map((m) => m.seq)).toEqual(expected);
+    expect(got.messages.every((m) => m.delivery === 1)).toBe(true);
+    expect(got.messages[0]!.payload).toBe('old-199');
+  });
+
+  it('fromTime starts at the first message stored at or after that time, then continues live', async () => {
+    const { url } = await freshBroker();
+    const { c } = await open(url);
+    const old = await publishMany(c, 'time.t', 50, (i) => `old-${i}`);
+    // created_at is ms; make sure the next messages are stored strictly later than the old ones.
+    const lastOld = Date.now();
+    await waitFor(() => Date.now() >= lastOld + 3, 'the clock to move');
+    const from = Date.now();
+    const recent = await publishMany(c, 'time.t', 30, (i) => `recent-${i}`);
+    const sub = await c.subscribe('time.t', { fromTime: from });
+    const live = await publishMany(c, 'time.t', 20, (i) => `live-${i}`);
+    const got = collect(sub);
+    await waitFor(() => got.seqs.has(live.at(-1)!), 'the last live message');
+    expect(got.messages.map((m) => m.seq)).toEqual([...recent, ...live]);
+    expect(got.messages.some((m) => old.includes(m.seq))).toBe(false);
+    expect(got.messages[0]!.payload).toBe('recent-0');
+  });
+
+  it('subscription.close() stops delivery: the iteration ends and the broker drops the subscription', async () => {
+    const { app, url } = await freshBroker();
+    const { c } = await open(url);
+    const closing = await c.subscribe('close.t');
+    const other = await c.subscribe('close.t');
+    const otherGot = collect(other);
+    await waitFor(() => app.broker.stats().subscriptions === 2, 'two subscriptions on the broker');
+    const first = await c.publish('close.t', 'one');
+    expect((await closing.next(10_000))?.seq).toBe(first);
+
+    await closing.close();
+    await waitFor(() => app.broker.stats().subscriptions === 1, 'the closed subscription to leave the broker');
+    const later = await publishMany(c, 'close.t', 5, (i) => `later-${i}`);
+    await waitFor(() => otherGot.seqs.has(later.at(-1)!), 'the other subscription to get the later messages');
+    expect(await closing.next(50)).toBeUndefined();
+    // A for-await over the closed subscription ends at once.
+    const seen: number[] = [];
+    for await (const m of closing) seen.push(m.seq);
+    expect(seen).toEqual([]);
+    expect(otherGot.messages.map((m) => m.seq)).toEqual([first, ...later]);
+  });
+});
+
+describe('errors from the broker', () => {
+  it('BAD_TOPIC on publish and publishBatch, BAD_PATTERN on subscribe, as EventBusError with the code; the client goes on working', async () => {
+    const { url, dbPath } = await freshBroker();
+    const { c } = await open(url);
+    const badTopic = await rejection(c.publish('bad topic', 'x'));
+    expect(badTopic.code).toBe('BAD_TOPIC');
+    expect(badTopic.message).not.toBe('');
+    expect((await rejection(c.publish('a..b', 'x'))).code).toBe('BAD_TOPIC');
+    const batch = await rejection(
+      c.publishBatch([
+        { topic: 'good.topic', payload: 'would be stored' },
+        { topic: 'bad/topic', payload: 'x' },
+      ]),
+    );
+    expect(batch.code).toBe('BAD_TOPIC');
+    expect((await rejection(c.subscribe('a.#.b'))).code).toBe('BAD_PATTERN');
+    expect((await rejection(c.subscribe('chat.'))).code).toBe('BAD_PATTERN');
+    // Nothing of the failed batch was stored, and the connection still serves.
+    expect(query<{ n: number }>(dbPath, 'SELECT count(*) AS n FROM messages')[0]!.n).toBe(0);
+    const sub = await c.subscribe('good.*');
+    const seq = await c.publish('good.topic', 'fine');
+    expect((await sub.next(10_000))?.seq).toBe(seq);
+  });
+});
+
+describe('durable consumers', () => {
+  it('a durable consumer resumes after its last ack on a new subscribe', async () => {
+    const { url } = await freshBroker();
+    const { c } = await open(url);
+    const sub = await c.subscribe('dur.t', { consumer: 'resumer' });
+    const seqs = await publishMany(c, 'dur.t', 10, (i) => `m-${i}`);
+    for (let i = 0; i < 4; i++) {
+      const m = await sub.next(10_000);
+      expect(m?.seq).toBe(seqs[i]);
+      m!.ack();
+    }
+    await sub.close();
+    const again = await c.subscribe('dur.t', { consumer: 'resumer' });
+    const got = collect(again);
+    await waitFor(() => got.seqs.has(seqs.at(-1)!), 'the rest of the messages');
+    // The ones delivered but never acked (seqs[4..]) may come back as redeliveries; nothing acked does.
+    expect([...got.seqs].sort((a, b) => a - b)).toEqual(seqs.slice(4));
+    expect(unannouncedRepeats(got.messages)).toEqual([]);
+  });
+
+  it('nack(delay) redelivers the message after the delay with delivery 2', async () => {
+    const { url, dbPath } = await freshBroker();
+    const { c } = await open(url);
+    const sub = await c.subscribe('nack.t', { consumer: 'nacker' });
+    const seq = await c.publish('nack.t', 'try again');
+    const first = await sub.next(10_000);
+    expect(first?.seq).toBe(seq);
+    expect(first?.delivery).toBe(1);
+    const nackedAt = Date.now();
+    first!.nack(300);
+    const second = await sub.next(10_000);
+    const waited = Date.now() - nackedAt;
+    expect(second?.seq).toBe(seq);
+    expect(second?.delivery).toBe(2);
+    expect(waited).toBeGreaterThanOrEqual(250);
+    second!.ack();
+    await waitFor(
+      () => query(dbPath, `SELECT 1 FROM processed_messages WHERE consumer = 'nacker' AND seq = ?`, seq).length === 1,
+      'the ack to be recorded',
+    );
+    expect(query<{ delivery: number }>(dbPath, `SELECT delivery FROM processed_messages WHERE consumer = 'nacker' AND seq = ?`, seq)[0]!.delivery).toBe(2);
+  });
+
+  it('maxInFlight: no more unacked deliveries than allowed; an ack lets the next one through', async () => {
+    const { app, url } = await freshBroker();
+    const { c } = await open(url);
+    const sub = await c.subscribe('mif.t', { consumer: 'windowed', maxInFlight: 3 });
+    const seqs = await c.publishBatch(Array.from({ length: 10 }, (_, i) => ({ topic: 'mif.t', payload: `m-${i}` })));
+    const got: ReceivedMessage[] = [];
+    for (let i = 0; i < 3; i++) got.push((await sub.next(10_000))!);
+    expect(got.map((m) => m.seq)).toEqual(seqs.slice(0, 3));
+    expect(await sub.next(400)).toBeUndefined();
+    expect(app.broker.consumer('windowed')?.inFlight).toBe(3);
+    got[0]!.ack();
+    const fourth = await sub.next(10_000);
+    expect(fourth?.seq).toBe(seqs[3]);
+    expect(await sub.next(300)).toBeUndefined();
+    // Acking everything drains the rest, still never more than 3 at a time.
+    const rest = collect(sub, {
+      onMessage: () => expect(app.broker.consumer('windowed')!.inFlight).toBeLessThanOrEqual(3),
+    });
+    for (const m of [...got.slice(1), fourth!]) m.ack();
+    await waitFor(() => rest.seqs.has(seqs.at(-1)!), 'the last message');
+    expect(rest.messages.map((m) => m.seq)).toEqual(seqs.slice(4));
+  });
+
+  it('two clients with the same consumer and group split the messages: each to exactly one of them', async () => {
+    const { url } = await freshBroker();
+    const { c: a } = await open(url);
+    const { c: b } = await open(url);
+    const { c: publisher } = await open(url);
+    const gotA = collect(await a.subscribe('grp.t', { consumer: 'workers', group: 'g1' }));
+    const gotB = collect(await b.subscribe('grp.t', { consumer: 'workers', group: 'g1' }));
+    const seqs = await publishMany(publisher, 'grp.t', 300, (i) => `job-${i}`, 30);
+    await waitFor(() => seqs.every((s) => gotA.seqs.has(s) || gotB.seqs.has(s)), 'every job to reach a worker');
+    const both = [...gotA.seqs].filter((s) => gotB.seqs.has(s));
+    expect(both).toEqual([]);
+    expect(gotA.messages.length).toBe(gotA.seqs.size);
+    expect(gotB.messages.length).toBe(gotB.seqs.size);
+    expect(gotA.seqs.size + gotB.seqs.size).toBe(300);
+    expect(gotA.seqs.size).toBeGreaterThan(0);
+    expect(gotB.seqs.size).toBeGreaterThan(0);
+  });
+});
+
+describe('request / reply', () => {
+  it('request() resolves with the reply published by another client', async () => {
+    const { url } = await freshBroker();
+    const { c: server } = await open(url);
+    const { c: caller } = await open(url);
+    const requests = await server.subscribe('rpc.echo');
+    void (async () => {
+      for await (const m of requests) await server.reply(m, `echo:${m.payload}`);
+    })().catch(() => undefined);
+    const reply = await caller.request('rpc.echo', 'ping', { timeoutMs: 10_000 });
+    expect(reply.payload).toBe('echo:ping');
+    // Concurrent requests each get their own answer.
+    const many = await Promise.all(Array.from({ length: 5 }, (_, i) => caller.request('rpc.echo', `p${i}`, { timeoutMs: 10_000 })));
+    expect(many.map((r) => r.payload)).toEqual(['echo:p0', 'echo:p1', 'echo:p2', 'echo:p3', 'echo:p4']);
+    // reply() to a message that is not a request
+    const plain = await server.subscribe('plain.t');
+    await caller.publish('plain.t', 'no reply_to');
+    const m = await plain.next(10_000);
+    expect((await rejection(server.reply(m!, 'x'))).code).toBe('BAD_ARGS');
+  });
+
+  it('a request nobody answers rejects with UNAVAILABLE after timeoutMs', async () => {
+    const { url } = await freshBroker();
+    const { c } = await open(url);
+    const started = Date.now();
+    const e = await rejection(c.request('rpc.nobody', 'hello?', { timeoutMs: 300 }));
+    const took = Date.now() - started;
+    expect(e.code).toBe('UNAVAILABLE');
+    expect(took).toBeGreaterThanOrEqual(250);
+    expect(took).toBeLessThan(5000);
+  });
+});
+
+describe('auth', () => {
+  it('a wrong or missing token makes connect reject with UNAUTHORIZED; the right one works', async () => {
+    const { url } = await freshBroker({ EVENTBUS_TOKEN: 'open-sesame' });
+    const wrong = connect(url, { token: 'wrong', maxRetries: 0, reconnectIntervalMs: 20 });
+    // Whatever happens, don't leave a client running.
+    void wrong.then((c) => c.close(), () => undefined);
+    expect((await rejection(wrong)).code).toBe('UNAUTHORIZED');
+    const none = connect(url, { maxRetries: 0, reconnectIntervalMs: 20 });
+    void none.then((c) => c.close(), () => undefined);
+    expect((await rejection(none)).code).toBe('UNAUTHORIZED');
+
+    const { c } = await open(url, { token: 'open-sesame' });
+    const sub = await c.subscribe('auth.t');
+    const seq = await c.publish('auth.t', 'let in');
+    expect((await sub.next(10_000))?.payload).toBe('let in');
+    expect(seq).toBeGreaterThan(0);
+  });
+
+  it('a client whose token is refused does not keep retrying, and its calls fail with UNAUTHORIZED', async () => {
+    const { url } = await freshBroker({ EVENTBUS_TOKEN: 'open-sesame' });
+    const statuses: ClientStatus[] = [];
+    const client = connect(url, { token: 'wrong', onStatus: (s) => statuses.push(s) });
+    const c = await client.catch(() => undefined);
+    if (c !== undefined) scope.defer(() => c.close());
+    await waitFor(() => statuses.includes('closed'), 'the client to give up');
+    expect(statuses).not.toContain('reconnected');
+  });
+});
+
+describe('reconnect and resume', () => {
+  for (const durable of [true, false]) {
+    const kind = durable ? 'durable' : 'non-durable';
+    it(`${kind} subscription: 5000 messages published while the client drops its connection several times; every seq arrives, repeats only with delivery > 1`, async () => {
+      const { url, dbPath } = await freshBroker();
+      const { c, statuses } = await open(url);
+      const topic = `stress.${durable ? 'durable' : 'plain'}`;
+      const sub = await c.subscribe(topic, durable ? { consumer: 'stress-consumer' } : {});
+      const triggers = [500, 1500, 2500, 3500];
+      let dropped = 0;
+      const got = collect(sub, {
+        onMessage: (_m, count) => {
+          if (dropped < triggers.length && count >= triggers[dropped]!) {
+            dropped++;
+            c.reconnect();
+          }
+        },
+      });
+      // The same client publishes: its publishes are cut off by the drops too, and must be neither lost nor doubled.
+      const seqs = await publishMany(c, topic, 5000, (i) => `p-${i}`, 200);
+      await waitFor(() => got.seqs.size >= seqs.length && missing(seqs, got.seqs).length === 0, 'every seq to arrive', 25_000);
+
+      expect(got.state.error).toBeUndefined();
+      expect(new Set(seqs).size).toBe(5000);
+      expect(dropped).toBe(triggers.length);
+      await waitFor(() => statuses.filter((s) => s === 'reconnected').length >= triggers.length, 'the client to report its reconnects');
+      expect(missing(seqs, got.seqs)).toEqual([]);
+      expect([...got.seqs].filter((s) => !seqs.includes(s))).toEqual([]);
+      expect(unannouncedRepeats(got.messages)).toEqual([]);
+      if (!durable) {
+        // An ephemeral subscription resumes right after the last seq it received: strictly in order, no repeats.
+        const order = got.messages.map((m) => m.seq);
+        expect(order).toEqual([...order].sort((a, b) => a - b));
+        expect(order.length).toBe(5000);
+      }
+      // Each publish stored exactly once, however often it was resent.
+      const stored = query<{ n: number; payloads: number }>(dbPath, 'SELECT count(*) AS n, count(DISTINCT payload) AS payloads FROM messages WHERE topic = ?', topic)[0]!;
+      expect(stored).toEqual({ n: 5000, payloads: 5000 });
+    });
+  }
+
+  it('a second drop while a subscription is being resumed does not subscribe it twice', async () => {
+    const { app, url } = await freshBroker();
+    let drops = 0;
+    let client: EventBusClient | undefined;
+    // Drop the connection again the moment it is back: the resubscribe frames were just sent, not answered.
+    const { c, statuses } = await open(url, {
+      onStatus: (s) => {
+        if (s === 'reconnected' && drops === 1) {
+          drops++;
+          client!.reconnect();
+        }
+      },
+    });
+    client = c;
+    const plain = collect(await c.subscribe('twice.t'));
+    const durable = collect(await c.subscribe('twice.d', { consumer: 'twice-consumer' }));
+    drops = 1;
+    c.reconnect();
+    await waitFor(() => statuses.filter((s) => s === 'reconnected').length >= 2, 'two reconnects');
+    const seqs = await publishMany(c, 'twice.t', 50, (i) => `m-${i}`);
+    const marker = await c.publish('twice.t', 'marker');
+    const dseq = await c.publish('twice.d', 'durable one');
+    await waitFor(() => plain.seqs.has(marker) && durable.seqs.has(dseq), 'the messages after the reconnects');
+    expect(plain.messages.map((m) => m.seq)).toEqual([...seqs, marker]);
+    expect(app.broker.consumer('twice-consumer')?.subscribers).toBe(1);
+    expect(app.broker.stats().subscriptions).toBe(2);
+  });
+
+  it('durable subscription across a broker restart on the same file and port: the client reconnects by itself, nothing is lost, publishes made while down are stored exactly once', async () => {
+    const dir = await scope.dir();
+    const first = await startBroker(dir.dbPath);
+    const port = first.ports.http;
+    const url = wsUrl(port);
+    const { c: reader, statuses: readerStatuses } = await open(url);
+    const { c: publisher, statuses: publisherStatuses } = await open(url);
+    const topic = 'restart.t';
+    const got = collect(await reader.subscribe(topic, { consumer: 'survivor' }));
+
+    // Publishing runs on while the broker goes away and comes back.
+    const before = publishMany(publisher, topic, 1500, (i) => `before-${i}`, 50);
+    await waitFor(() => got.messages.length >= 300, 'the reader to be mid-stream');
+    await first.stop();
+    await waitFor(() => !reader.isConnected && !publisher.isConnected, 'both clients to see the broker gone');
+    // These are issued while nothing listens: they must wait, not fail and not vanish.
+    const whileDown = Array.from({ length: 200 }, (_, i) => publisher.publish(topic, `down-${i}`));
+    expect(await isPending(whileDown[0]!)).toBe(true);
+
+    await startBroker(dir.dbPath, { EVENTBUS_HTTP_PORT: String(port) });
+    const seqs = [...(await before), ...(await Promise.all(whileDown))];
+    await waitFor(() => missing(seqs, got.seqs).length === 0, 'every message to reach the reader', 25_000);
+
+    expect(got.state.error).toBeUndefined();
+    expect(readerStatuses).toContain('reconnected');
+    expect(publisherStatuses).toContain('reconnected');
+    expect(new Set(seqs).size).toBe(1700);
+    expect(missing(seqs, got.seqs)).toEqual([]);
+    // Every publish is in the log exactly once: none lost, none stored twice by a resend.
+    const dupes = query<{ payload: string; n: number }>(dir.dbPath, 'SELECT payload, count(*) AS n FROM messages WHERE topic = ? GROUP BY payload HAVING n > 1', topic);
+    expect(dupes).toEqual([]);
+    const stored = query<{ n: number }>(dir.dbPath, 'SELECT count(*) AS n FROM messages WHERE topic = ?', topic)[0]!.n;
+    expect(stored).toBe(1700);
+    const downRows = query<{ seq: number; payload: string }>(dir.dbPath, `SELECT seq, payload FROM messages WHERE payload LIKE 'down-%' ORDER BY seq`);
+    expect(downRows.length).toBe(200);
+    expect(downRows.map((r) => r.seq).sort((a, b) => a - b)).toEqual(seqs.slice(1500).sort((a, b) => a - b));
+    // A seq seen again after the restart must be marked as a redelivery.
+    expect(unannouncedRepeats(got.messages)).toEqual([]);
+  });
+});
+
+describe('giving up and bounds', () => {
+  it('connect rejects with UNAVAILABLE when nothing listens, after maxRetries', async () => {
+    // A port that was just free: bind and release one.
+    const probe = net.createServer();
+    await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', () => resolve()));
+    const port = (probe.address() as net.AddressInfo).port;
+    await new Promise<void>((resolve) => probe.close(() => resolve()));
+    const e = await rejection(connect(wsUrl(port), { maxRetries: 2, reconnectIntervalMs: 10 }));
+    expect(e.code).toBe('UNAVAILABLE');
+  });
+
+  it('maxRetries exhausted: a pending publish rejects with UNAVAILABLE and the subscription iterator throws', async () => {
+    const { app, url } = await freshBroker();
+    const { c, statuses } = await open(url, { maxRetries: 3, reconnectIntervalMs: 100, maxReconnectIntervalMs: 400 });
+    const sub = await c.subscribe('gone.t');
+    const got = collect(sub);
+    const seq = await c.publish('gone.t', 'before');
+    await waitFor(() => got.seqs.has(seq), 'the first message');
+    await app.stop();
+    await waitFor(() => !c.isConnected, 'the client to see the broker gone');
+    const pending = c.publish('gone.t', 'never stored');
+    expect(await isPending(pending)).toBe(true);
+    const e = await rejection(pending);
+    expect(e.code).toBe('UNAVAILABLE');
+    await waitFor(() => got.state.ended, 'the subscription to end');
+    expect(got.state.error).toBeInstanceOf(EventBusError);
+    expect((got.state.error as EventBusError).code).toBe('UNAVAILABLE');
+    expect(statuses.at(-1)).toBe('closed');
+    // Later calls fail at once.
+    expect((await rejection(c.publish('gone.t', 'after'))).code).toBe('UNAVAILABLE');
+    expect((await rejection(c.subscribe('gone.t'))).code).toBe('UNAVAILABLE');
+  });
+
+  it('maxPendingPublishes: one publish more than may wait fails at once with UNAVAILABLE; the waiting ones are stored on reconnect', async () => {
+    const dir = await scope.dir();
+    const first = await startBroker(dir.dbPath);
+    const port = first.ports.http;
+    const { c } = await open(wsUrl(port), { maxPendingPublishes: 3, reconnectIntervalMs: 10, maxReconnectIntervalMs: 50, maxRetries: 1000 });
+    await c.publish('bound.t', 'while up');
+    await first.stop();
+    await waitFor(() => !c.isConnected, 'the client to see the broker gone');
+    const waiting = [c.publish('bound.t', 'w1'), c.publish('bound.t', 'w2'), c.publish('bound.t', 'w3')];
+    const started = Date.now();
+    const e = await rejection(c.publish('bound.t', 'one too many'));
+    expect(Date.now() - started).toBeLessThan(1000);
+    expect(e.code).toBe('UNAVAILABLE');
+    for (const p of waiting) expect(await isPending(p)).toBe(true);
+
+    await startBroker(dir.dbPath, { EVENTBUS_HTTP_PORT: String(port) });
+    const seqs = await Promise.all(waiting);
+    expect(new Set(seqs).size).toBe(3);
+    const rows = query<{ payload: string }>(dir.dbPath, `SELECT payload FROM messages WHERE topic = 'bound.t' ORDER BY seq`);
+    expect(rows.map((r) => r.payload)).toEqual(['while up', 'w1', 'w2', 'w3']);
+  });
+
+  it('maxPendingPublishes counts waiting publishes, not failed reconnect attempts', async () => {
+    const dir = await scope.dir();
+    const first = await startBroker(dir.dbPath);
+    const port = first.ports.http;
+    const { c } = await open(wsUrl(port), { maxPendingPublishes: 3, reconnectIntervalMs: 10, maxReconnectIntervalMs: 20, maxRetries: 1000 });
+    await first.stop();
+    await waitFor(() => !c.isConnected, 'the client to see the broker gone');
+    // Something on the port that hangs up: each reconnect attempt fails, and we can count them.
+    const hangUp = await hangUpServer(port);
+    const p1 = c.publish('attempts.t', 'a1');
+    const seen = hangUp.attempts();
+    await waitFor(() => hangUp.attempts() >= seen + 5, 'five failed reconnect attempts');
+    // One publish waits; two more fit under maxPendingPublishes = 3, however many attempts failed.
+    const p2 = c.publish('attempts.t', 'a2');
+    const p3 = c.publish('attempts.t', 'a3');
+    p2.catch(() => undefined);
+    p3.catch(() => undefined);
+    expect(await isPending(p2)).toBe(true);
+    expect(await isPending(p3)).toBe(true);
+    await hangUp.close();
+    await startBroker(dir.dbPath, { EVENTBUS_HTTP_PORT: String(port) });
+    expect((await Promise.all([p1, p2, p3])).length).toBe(3);
+    expect(query<{ n: number }>(dir.dbPath, `SELECT count(*) AS n FROM messages WHERE topic = 'attempts.t'`)[0]!.n).toBe(3);
+  });
+});
