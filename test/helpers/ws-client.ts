@@ -36,8 +36,10 @@ export interface WsClient {
   messages(subscription: string, n: number, timeoutMs?: number): Promise<MessageFrame[]>;
   /** Takes message frames of `subscription` until one with `seq >= lastSeq` arrives (included). */
   messagesThrough(subscription: string, lastSeq: number, timeoutMs?: number): Promise<MessageFrame[]>;
-  /** Received and not yet taken. */
+  /** Received and not yet taken (they stay unclaimed). */
   pending(match?: (f: Frame) => boolean): Frame[];
+  /** Takes every received frame that satisfies `match`, now, without waiting. */
+  takeAll(match?: (f: Frame) => boolean): Frame[];
   /** Subscribes and resolves with the subscription id (fails the test on an error frame). */
   subscribe(options: Record<string, unknown>): Promise<string>;
   /** Publishes one message and resolves with the `published` frame (fails the test on anything else). */
@@ -54,14 +56,16 @@ let nextId = 1;
 export interface ConnectOptions extends ClientOptions {
   /** Path and query after the port; `/ws` unless given. */
   readonly path?: string;
+  /** Sees every frame first; a frame it returns true for is consumed (not kept for the waiters). */
+  readonly consume?: (frame: Frame) => boolean;
 }
 
 /** Connects to ws://127.0.0.1:<port><path>; rejects if the handshake fails. */
 export function wsConnect(port: number, options: ConnectOptions = {}): Promise<WsClient> {
-  const { path = '/ws', ...clientOptions } = options;
+  const { path = '/ws', consume, ...clientOptions } = options;
   return new Promise((resolve, reject) => {
     const ws = new WebSocket(`ws://127.0.0.1:${port}${path}`, clientOptions);
-    const client = wrap(ws);
+    const client = wrap(ws, consume);
     ws.once('open', () => {
       ws.off('error', reject);
       resolve(client);
@@ -70,7 +74,7 @@ export function wsConnect(port: number, options: ConnectOptions = {}): Promise<W
   });
 }
 
-function wrap(ws: WebSocket): WsClient {
+function wrap(ws: WebSocket, consume?: (frame: Frame) => boolean): WsClient {
   const frames: Frame[] = [];
   let closedWith: Closed | undefined;
   const wakers = new Set<() => void>();
@@ -85,6 +89,7 @@ function wrap(ws: WebSocket): WsClient {
     } catch {
       frame = { type: '<not json>', text };
     }
+    if (consume?.(frame) === true) return;
     frames.push(frame);
     notify();
   });
@@ -158,6 +163,14 @@ function wrap(ws: WebSocket): WsClient {
     messagesThrough: (subscription, lastSeq, timeoutMs = DEFAULT_TIMEOUT_MS) =>
       collect(subscription, (got) => (got.at(-1)?.seq ?? -1) >= lastSeq, timeoutMs, `messages through seq ${lastSeq}`),
     pending: (match = () => true) => frames.filter(match),
+    takeAll: (match = () => true) => {
+      const taken: Frame[] = [];
+      for (let i = 0; i < frames.length; ) {
+        if (match(frames[i]!)) taken.push(frames.splice(i, 1)[0]!);
+        else i++;
+      }
+      return taken;
+    },
     subscribe: async (options) => {
       const reply = await client.request({ type: 'subscribe', ...options });
       if (reply.type !== 'subscribed') throw new Error(`subscribe ${JSON.stringify(options)} answered ${JSON.stringify(reply)}`);

@@ -359,6 +359,33 @@ describe('subscribe', () => {
     await expectNoMoreMessages(c, sub, 100);
   });
 
+  // A catch-up of many pages makes the session pause and resume its subscription many times over.
+  test.each([
+    ['EVENTBUS_WS_BUFFER=65536', { EVENTBUS_WS_BUFFER: '65536' }, 5_000],
+    ['the default buffer', {}, 12_000],
+  ])('a replay far larger than the socket buffer (%s) arrives in full and in order at a client that reads', async (_, env, n) => {
+    const bus = await startBus(env);
+    const publisher = await bus.connect();
+    const body = 'r'.repeat(1000);
+    for (let b = 0; b < n / 500; b++) await publishBatch(publisher, 'big.replay', 500, (i) => `${b * 500 + i}:${body}`);
+    let received = 0;
+    let outOfOrder = 0;
+    const c = await bus.connect({
+      consume: (f) => {
+        if (f.type !== 'message') return false;
+        if (f['seq'] !== ++received) outOfOrder++;
+        return true;
+      },
+    });
+    await c.subscribe({ pattern: 'big.*', starting_seq: 1 });
+    await until(() => received >= n, `${n} replayed messages (got ${received})`, 20_000);
+    expect(received).toBe(n);
+    expect(outOfOrder).toBe(0);
+    // And it is live afterwards.
+    await c.publish({ topic: 'big.replay', payload: 'live' });
+    await until(() => received === n + 1, `the live message after the replay (got ${received - n})`);
+  });
+
   test('starting_seq 0 replays from the first message; starting_seq past the head waits for it', async () => {
     const bus = await startBus();
     const c = await bus.connect();
@@ -518,7 +545,7 @@ describe('durable consumers', () => {
     await publishBatch(publisher, 'work.item', N);
     const got: { member: number; seq: number }[] = [];
     const ackAll = (client: WsClient, sub: string, member: number): void => {
-      for (const m of client.pending((f) => f.type === 'message' && f['subscription'] === sub) as MessageFrame[]) {
+      for (const m of client.takeAll((f) => f.type === 'message' && f['subscription'] === sub) as MessageFrame[]) {
         got.push({ member, seq: m.seq });
         client.send({ type: 'ack', subscription: sub, seq: m.seq });
       }
@@ -758,7 +785,18 @@ describe('a subscriber that stops reading', () => {
     const N = 25_000;
     const PAYLOAD = 1000;
     const bus = await startBus({ EVENTBUS_WS_BUFFER: String(BUFFER) });
-    const fast = await bus.connect();
+    // The fast subscriber only keeps seqs, so the test's own memory stays flat.
+    const fastSeqs: number[] = [];
+    let fastOutOfOrder = 0;
+    const fast = await bus.connect({
+      consume: (f) => {
+        if (f.type !== 'message') return false;
+        const seq = f['seq'] as number;
+        if (seq !== fastSeqs.length + 1) fastOutOfOrder++;
+        fastSeqs.push(seq);
+        return true;
+      },
+    });
     const slow = await bus.connect();
     const fastSub = await fast.subscribe({ pattern: 'flood.#' });
     const slowSub = await slow.subscribe({ pattern: 'flood.#' });
@@ -774,15 +812,6 @@ describe('a subscriber that stops reading', () => {
     gc();
     const heapBefore = memory();
 
-    // The fast subscriber only keeps seqs, so the test's own memory stays flat.
-    const fastSeqs: number[] = [];
-    let fastOutOfOrder = 0;
-    fast.ws.on('message', (data) => {
-      const m = JSON.parse((data as Buffer).toString('utf8')) as MessageFrame;
-      if (m.type !== 'message') return;
-      if (m.seq !== fastSeqs.length + 1) fastOutOfOrder++;
-      fastSeqs.push(m.seq);
-    });
     const publisher = await bus.connect();
     const body = 'p'.repeat(PAYLOAD - 12);
     let maxServerBuffered = 0;

@@ -1,0 +1,49 @@
+// Seed 002's standalone example: the broker, a publisher and a `chat.*` subscriber in one process.
+//   npm run example:chat          (EVENTBUS_HTTP_PORT=0 picks a free port; EVENTBUS_DB sets the file)
+// In your own project, import from 'eventbus' and 'eventbus/server' instead of ../src.
+import { connect } from '../src/client/index.js';
+import { openEventBus } from '../src/embed.js';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+
+const IDLE_TIMEOUT_MS = 3000;
+
+const opened = await openEventBus({ dbPath: process.env['EVENTBUS_DB'] ?? 'data/chat-example.db' });
+if (opened.isErr()) {
+  console.error(opened.error.message);
+  process.exit(1);
+}
+const bus = opened.value;
+const server = http.createServer();
+bus.attach(server, { path: '/ws' });
+await new Promise<void>((resolve) => server.listen(Number(process.env['EVENTBUS_HTTP_PORT'] ?? 3000), '127.0.0.1', resolve));
+const url = `ws://127.0.0.1:${(server.address() as AddressInfo).port}/ws`;
+console.log(`Event bus at ${url}`);
+
+const subscriber = await connect(url);
+const chat = await subscriber.subscribe('chat.*', { consumer: 'chat-example' });
+const publisher = await connect(url);
+
+await publisher.publish('chat.user1', 'Hello from User1!');
+await publisher.publish('chat.user1', "How's it going?");
+await publisher.publishBatch(
+  [
+    { topic: 'chat.user1', payload: 'Batch message 1' },
+    { topic: 'chat.user1', payload: 'Batch message 2' },
+  ],
+  { ttl: 3600 },
+);
+
+// Read until the chat has been quiet for a while, as the seed's subscriber does.
+for (;;) {
+  const message = await chat.next(IDLE_TIMEOUT_MS);
+  if (message === undefined) break;
+  console.log(`Subscriber received: [${message.topic}] ${message.payload}`);
+  message.ack();
+}
+console.log('Test completed!');
+
+publisher.close();
+subscriber.close();
+await bus.close();
+server.close();

@@ -1,0 +1,57 @@
+// Seed 002's producer: an Express service with the event bus embedded in the same HTTP server.
+// `POST /api/users {"id":1,"username":"alice"}` stores the user and publishes `user.created`; the bus's
+// WebSocket API answers at ws://127.0.0.1:3000/ws for other services (see user-sync.ts).
+//   npm run example:user-service        PORT (default 3000), EVENTBUS_DB (default data/user-service.db)
+import express from 'express';
+import type { AddressInfo } from 'node:net';
+import { openEventBus } from '../src/embed.js';
+
+interface User {
+  id: number;
+  username: string;
+}
+
+const opened = await openEventBus({ dbPath: process.env['EVENTBUS_DB'] ?? 'data/user-service.db' });
+if (opened.isErr()) {
+  console.error(opened.error.message);
+  process.exit(1);
+}
+const bus = opened.value;
+// The service's own table lives in the bus's database file; it could as well be anywhere else.
+bus.sqlite.exec('CREATE TABLE IF NOT EXISTS users (id INTEGER PRIMARY KEY, username TEXT NOT NULL)');
+const insertUser = bus.sqlite.prepare('INSERT INTO users (id, username) VALUES (?, ?) ON CONFLICT (id) DO UPDATE SET username = excluded.username');
+
+const app = express();
+app.use(express.json());
+app.post('/api/users', async (req, res) => {
+  const user = req.body as Partial<User>;
+  if (typeof user.id !== 'number' || typeof user.username !== 'string') {
+    res.status(400).json({ error: 'expected {"id": <number>, "username": <string>}' });
+    return;
+  }
+  insertUser.run(user.id, user.username);
+  // Idempotent per user id: a retried request publishes the event once.
+  const published = await bus.broker.publish({ topic: 'user.created', payload: JSON.stringify({ id: user.id, username: user.username }), messageId: `user-${user.id}` });
+  published.match(
+    (p) => res.status(201).json({ user: { id: user.id, username: user.username }, seq: p.seq }),
+    (e) => res.status(503).json({ error: e.reason, code: e.code }),
+  );
+});
+app.get('/api/users', (_req, res) => {
+  res.json(bus.sqlite.prepare('SELECT id, username FROM users ORDER BY id').all());
+});
+
+const server = app.listen(Number(process.env['PORT'] ?? 3000), '127.0.0.1', () => {
+  const { port } = server.address() as AddressInfo;
+  console.log(`user service listening on http://127.0.0.1:${port} (event bus at ws://127.0.0.1:${port}/ws)`);
+});
+bus.attach(server, { path: '/ws' });
+
+const stop = async (): Promise<void> => {
+  server.close();
+  server.closeAllConnections();
+  await bus.close();
+  process.exit(0);
+};
+process.once('SIGINT', stop);
+process.once('SIGTERM', stop);

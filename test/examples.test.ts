@@ -1,0 +1,162 @@
+// The examples (examples/, seed 002) run as their npm scripts would run them: real child processes on
+// ephemeral ports, talking over real sockets, each on a database in a temp dir.
+import Database from 'better-sqlite3';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterEach, beforeEach, describe, expect, test } from 'vitest';
+import { connect } from '../src/client/index.js';
+import { tempDir, type TestDir } from './helpers/broker.js';
+
+const ROOT = fileURLToPath(new URL('..', import.meta.url));
+
+interface Running {
+  readonly child: ChildProcess;
+  output(): string;
+  /** Resolves with the first match of `re` in the output. */
+  waitFor(re: RegExp, timeoutMs?: number): Promise<RegExpMatchArray>;
+  /** Resolves with the exit code. */
+  exited(): Promise<number | null>;
+}
+
+const running: ChildProcess[] = [];
+
+function run(example: string, env: Record<string, string>): Running {
+  const child = spawn(process.execPath, ['--import', 'tsx', join('examples', example)], { cwd: ROOT, env: { ...process.env, ...env } });
+  running.push(child);
+  let out = '';
+  const listeners = new Set<() => void>();
+  const onData = (d: Buffer): void => {
+    out += d.toString();
+    for (const l of listeners) l();
+  };
+  child.stdout.on('data', onData);
+  child.stderr.on('data', onData);
+  const exit = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  return {
+    child,
+    output: () => out,
+    waitFor: (re, timeoutMs = 20_000) =>
+      new Promise((resolve, reject) => {
+        const check = (): void => {
+          const m = out.match(re);
+          if (m === null) return;
+          listeners.delete(check);
+          clearTimeout(timer);
+          resolve(m);
+        };
+        const timer = setTimeout(() => {
+          listeners.delete(check);
+          reject(new Error(`${example}: no ${re} within ${timeoutMs} ms; output:\n${out}`));
+        }, timeoutMs);
+        listeners.add(check);
+        check();
+      }),
+    exited: () => exit,
+  };
+}
+
+async function stop(r: Running): Promise<void> {
+  r.child.kill('SIGTERM');
+  await r.exited();
+}
+
+async function until<T>(probe: () => Promise<T>, ok: (v: T) => boolean, timeoutMs = 20_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await probe();
+    if (ok(v) || Date.now() > deadline) return v;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+const getJson = async (url: string): Promise<unknown> => (await fetch(url)).json();
+const postUser = (base: string, id: number, username: string): Promise<Response> =>
+  fetch(`${base}/api/users`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ id, username }) });
+
+let dir: TestDir;
+beforeEach(async () => {
+  dir = await tempDir();
+});
+afterEach(async () => {
+  for (const c of running.splice(0)) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
+  await dir.cleanup();
+});
+
+describe('examples', () => {
+  test('chat: the subscriber prints every message of chat.* and the run completes', async () => {
+    const chat = run('chat.ts', { EVENTBUS_HTTP_PORT: '0', EVENTBUS_DB: join(dir.dir, 'chat.db') });
+    expect(await chat.exited()).toBe(0);
+    const received = chat.output().split('\n').filter((l) => l.startsWith('Subscriber received:'));
+    expect(received).toEqual([
+      'Subscriber received: [chat.user1] Hello from User1!',
+      "Subscriber received: [chat.user1] How's it going?",
+      'Subscriber received: [chat.user1] Batch message 1',
+      'Subscriber received: [chat.user1] Batch message 2',
+    ]);
+    expect(chat.output()).toContain('Test completed!');
+  }, 60_000);
+
+  test('user service publishes user.created; the sync service keeps its table in step and catches up after a stop', async () => {
+    const service = run('user-service.ts', { PORT: '0', EVENTBUS_DB: join(dir.dir, 'service.db') });
+    const [, port] = await service.waitFor(/listening on http:\/\/127\.0\.0\.1:(\d+)/);
+    const base = `http://127.0.0.1:${port}`;
+    const created = await postUser(base, 1, 'alice');
+    expect(created.status).toBe(201);
+    expect(((await created.json()) as { seq: number }).seq).toBe(1);
+    expect((await postUser(base, 2, 42 as unknown as string)).status).toBe(400);
+
+    const syncEnv = { EVENTBUS_URL: `ws://127.0.0.1:${port}/ws`, PORT: '0', SYNC_DB: join(dir.dir, 'sync.db') };
+    let sync = run('user-sync.ts', syncEnv);
+    let [, syncPort] = await sync.waitFor(/listening on http:\/\/127\.0\.0\.1:(\d+)/);
+    // A durable consumer created now starts at the head: alice was published before it existed.
+    await postUser(base, 2, 'bob');
+    expect(await until(() => getJson(`http://127.0.0.1:${syncPort}`), (u) => (u as unknown[]).length === 1)).toEqual([{ id: 2, username: 'bob' }]);
+    await sync.waitFor(/User created: \{"id":2,"username":"bob"\}/);
+
+    await stop(sync);
+    await postUser(base, 3, 'carol');
+    await postUser(base, 4, 'dave');
+    sync = run('user-sync.ts', syncEnv);
+    [, syncPort] = await sync.waitFor(/listening on http:\/\/127\.0\.0\.1:(\d+)/);
+    expect(await until(() => getJson(`http://127.0.0.1:${syncPort}`), (u) => (u as unknown[]).length === 3)).toEqual([
+      { id: 2, username: 'bob' },
+      { id: 3, username: 'carol' },
+      { id: 4, username: 'dave' },
+    ]);
+    await stop(sync);
+    await stop(service);
+    // The service's log holds every event once, readable with plain SQL.
+    const log = new Database(join(dir.dir, 'service.db'), { readonly: true });
+    expect(log.prepare(`SELECT topic, payload FROM messages ORDER BY seq`).all()).toEqual([
+      { topic: 'user.created', payload: '{"id":1,"username":"alice"}' },
+      { topic: 'user.created', payload: '{"id":2,"username":"bob"}' },
+      { topic: 'user.created', payload: '{"id":3,"username":"carol"}' },
+      { topic: 'user.created', payload: '{"id":4,"username":"dave"}' },
+    ]);
+    log.close();
+  }, 90_000);
+
+  test('embedded user sync: events published over its WebSocket are applied once each, across a kill -9', async () => {
+    const env = { PORT: '0', EVENTBUS_DB: join(dir.dir, 'embedded.db') };
+    let sync = run('user-sync-embedded.ts', env);
+    let [, port] = await sync.waitFor(/listening on http:\/\/127\.0\.0\.1:(\d+)/);
+    let client = await connect(`ws://127.0.0.1:${port}/ws`, { maxRetries: 0 });
+    for (let id = 1; id <= 200; id++) await client.publish('user.created', JSON.stringify({ id, username: `user${id}` }));
+    client.close();
+    sync.child.kill('SIGKILL');
+    await sync.exited();
+
+    sync = run('user-sync-embedded.ts', env);
+    [, port] = await sync.waitFor(/listening on http:\/\/127\.0\.0\.1:(\d+)/);
+    client = await connect(`ws://127.0.0.1:${port}/ws`, { maxRetries: 0 });
+    for (let id = 201; id <= 250; id++) await client.publish('user.created', JSON.stringify({ id, username: `user${id}` }));
+    client.close();
+    const users = (await until(() => getJson(`http://127.0.0.1:${port}`), (u) => (u as unknown[]).length === 250)) as { id: number }[];
+    expect(users.map((u) => u.id)).toEqual(Array.from({ length: 250 }, (_, i) => i + 1));
+    await stop(sync);
+    const db = new Database(join(dir.dir, 'embedded.db'), { readonly: true });
+    expect(db.prepare(`SELECT count(*) AS n, count(DISTINCT seq) AS seqs FROM synced_users`).get()).toEqual({ n: 250, seqs: 250 });
+    db.close();
+  }, 90_000);
+});
