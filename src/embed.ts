@@ -74,7 +74,7 @@ export async function openEventBus(settings: Partial<Config> = {}, logger: Logge
     client: (eventConfig) => new LocalEventClient(broker, eventConfig),
     consume: (options, handler) => consumeInTransaction(broker, options, handler, logger),
     close: async () => {
-      for (const ws of attached) ws.close();
+      for (const ws of attached) await ws.close();
       await broker.close();
     },
   });

@@ -50,6 +50,21 @@ describe('dependency rules', () => {
     expect(bad).toEqual([]);
   });
 
+  test('the client package (src/client, and the WebSocket backend of seed 001) reaches no core/, store/ or server code', () => {
+    const files = [...tsFiles(join(SRC, 'client')), join(SRC, 'events', 'ws-event-client.ts'), join(SRC, 'events', 'interface.ts')];
+    const bad: string[] = [];
+    for (const file of files) {
+      const source = readFileSync(file, 'utf8');
+      for (const spec of importsOf(source)) {
+        if (/(?:^|\/)(?:core|store|transports|delivery)\//.test(spec) || /(?:^|\/)(?:app|embed|config)\.js$/.test(spec)) bad.push(`${rel(file)} imports ${spec}`);
+      }
+      // Types from protocol/ are fine; its runtime (neverthrow Results, the server's parser) stays server-side.
+      for (const m of source.matchAll(/^\s*import\s+(?!type\b)[^;]*?from\s*['"]([^'"]*protocol\/[^'"]+)['"]/gm)) bad.push(`${rel(file)} imports ${m[1]} at run time`);
+    }
+    expect(files.length).toBeGreaterThan(3);
+    expect(bad).toEqual([]);
+  });
+
   test('only src/config.ts reads process.env (main.ts may hand it whole to parseConfig; src/cli/ is exempt)', () => {
     const reads: string[] = [];
     for (const file of tsFiles(SRC)) {

@@ -42,6 +42,9 @@ export interface BatchMessage extends Omit<PublishOptions, 'ttl'> {
   readonly payload: unknown;
 }
 
+/** The id of the ping that opens every connection (request ids are numbers). */
+const HELLO = 'hello';
+
 const DEFAULTS = {
   reconnectIntervalMs: 250,
   maxReconnectIntervalMs: 5000,
@@ -234,15 +237,17 @@ export class EventBusClient {
     const headers: Record<string, string> = this.#o.token === undefined ? {} : { authorization: `Bearer ${this.#o.token}` };
     const ws = new WebSocket(this.url, { headers, perMessageDeflate: false, handshakeTimeout: this.#o.requestTimeoutMs });
     this.#ws = ws;
-    ws.on('open', () => this.#onOpen(ws));
+    // Ready once the broker answers a ping: a refused connection (bad token, too many) is opened, then
+    // closed with a reason, and connect() must not resolve before that is known.
+    ws.on('open', () => ws.send(JSON.stringify({ type: 'ping', id: HELLO })));
     ws.on('message', (data) => this.#onFrame(String(data)));
     ws.on('pong', () => ((ws as WebSocket & { alive?: boolean }).alive = true));
     ws.on('error', () => undefined); // 'close' follows and decides what to do
     ws.on('close', (code, reason) => this.#onClose(ws, code, reason.toString()));
   }
 
-  #onOpen(ws: WebSocket): void {
-    if (ws !== this.#ws) return;
+  #onReady(ws: WebSocket): void {
+    if (ws !== this.#ws || this.#open) return;
     this.#open = true;
     this.#attempt = 0;
     if (this.#holds > 0) ws.pause();
@@ -288,6 +293,7 @@ export class EventBusClient {
       return;
     }
     if (frame.id === undefined) return;
+    if (frame.id === HELLO) return this.#onReady(this.#ws!);
     const p = this.#settle(String(frame.id));
     if (p === undefined) return;
     if (frame.type === 'error') return p.reject(new EventBusError(frame.code, frame.message));
@@ -307,10 +313,13 @@ export class EventBusClient {
     clearInterval(this.#pingTimer);
     this.#byServerId.clear();
     for (const sub of this.#subscriptions) sub.disconnected();
-    // An unsubscribe's subscription went with the connection; other requests are sent again on reconnect.
+    // Requests are sent again on reconnect, except what the reconnect redoes anyway: an unsubscribe (its
+    // subscription went with the connection) and a resuming subscribe (the next connection resumes afresh).
     for (const [id, p] of this.#pending) {
-      if (p.publish) this.#waitingPublishes++;
-      else if (p.frame.includes('"type":"unsubscribe"')) this.#settle(id)?.resolve({ type: 'unsubscribed', subscription: '' });
+      if (p.publish && wasOpen) this.#waitingPublishes++;
+      else if (p.subscription?.resuming === true || p.frame.includes('"type":"unsubscribe"')) {
+        this.#settle(id)?.resolve({ type: 'unsubscribed', subscription: '' });
+      }
     }
     if (this.#closed !== undefined) return;
     if (code === 1008) return this.#shutDown(new EventBusError('UNAUTHORIZED', `the broker refused the connection: ${reason || 'bad or missing token'}`));

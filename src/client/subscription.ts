@@ -3,6 +3,10 @@
 import type { MessageFrame } from '../protocol/ws-frames.js';
 import { EventBusError } from './errors.js';
 
+// Enough to cover what a broker can send again after losing acks: the in-flight window plus the acks of a
+// few progress flushes.
+const SEEN_LIMIT = 16_384;
+
 export interface SubscribeOptions {
   /** Replay from this seq, then continue live. */
   readonly fromSeq?: number;
@@ -53,11 +57,15 @@ export class Subscription implements AsyncIterable<ReceivedMessage> {
   wasSubscribed = false;
   readonly #host: SubscriptionHost;
   readonly #queueLimit: number;
-  #queue: ReceivedMessage[] = [];
+  #queue: MessageFrame[] = [];
   #head = 0;
   #waiter: { resolve: (r: IteratorResult<ReceivedMessage, undefined>) => void; reject: (e: Error) => void } | undefined;
   #held = false;
   #ended: EventBusError | null | undefined;
+  /** Seqs a durable subscription handed to the caller lately (a ring of SEEN_LIMIT), to mark repeats. */
+  readonly #seen = new Set<number>();
+  readonly #seenOrder: number[] = [];
+  #seenNext = 0;
   /** Where a non-durable subscription resumes: after the last message received. */
   #nextSeq: number | undefined;
 
@@ -111,34 +119,54 @@ export class Subscription implements AsyncIterable<ReceivedMessage> {
 
   receive(frame: MessageFrame): void {
     if (this.#ended !== undefined) return;
+    if (this.#nextSeq === undefined || frame.seq >= this.#nextSeq) this.#nextSeq = frame.seq + 1;
+    if (this.#waiter !== undefined) {
+      const w = this.#waiter;
+      this.#waiter = undefined;
+      w.resolve({ done: false, value: this.#toMessage(frame) });
+      return;
+    }
+    this.#queue.push(frame);
+    if (!this.#held && this.#queue.length - this.#head >= this.#queueLimit) {
+      this.#held = true;
+      this.#host.hold();
+    }
+  }
+
+  /** The message as the caller gets it; this is when it counts as seen. */
+  #toMessage(frame: MessageFrame): ReceivedMessage {
     const serverId = frame.subscription;
     const host = this.#host;
-    const message: ReceivedMessage = {
+    let delivery = frame.delivery;
+    if (this.durable) {
+      // The broker may send again what it never heard acked (its acks lost in a restart or a crash) as a
+      // first delivery; the caller has seen it, so it is a redelivery.
+      if (delivery === 1 && this.#seen.has(frame.seq)) delivery = 2;
+      this.#see(frame.seq);
+    }
+    return {
       seq: frame.seq,
       messageId: frame.message_id,
       topic: frame.topic,
       payload: frame.payload,
       metadata: frame.metadata,
       orderingKey: frame.ordering_key ?? null,
-      delivery: frame.delivery,
+      delivery,
       // An ack for a delivery of an earlier connection is dropped: the broker redelivers it (delivery > 1).
       ack: () => void (serverId === this.serverId && host.send(`{"type":"ack","subscription":${JSON.stringify(serverId)},"seq":${frame.seq}}`)),
       nack: (delayMs = 0) =>
         void (serverId === this.serverId && host.send(JSON.stringify({ type: 'nack', subscription: serverId, seq: frame.seq, delay_ms: delayMs }))),
       json: <T>() => JSON.parse(frame.payload) as T,
     };
-    if (this.#nextSeq === undefined || frame.seq >= this.#nextSeq) this.#nextSeq = frame.seq + 1;
-    if (this.#waiter !== undefined) {
-      const w = this.#waiter;
-      this.#waiter = undefined;
-      w.resolve({ done: false, value: message });
-      return;
-    }
-    this.#queue.push(message);
-    if (!this.#held && this.#queue.length - this.#head >= this.#queueLimit) {
-      this.#held = true;
-      host.hold();
-    }
+  }
+
+  #see(seq: number): void {
+    if (this.#seen.has(seq)) return;
+    this.#seen.add(seq);
+    const evicted = this.#seenOrder[this.#seenNext];
+    if (evicted !== undefined) this.#seen.delete(evicted);
+    this.#seenOrder[this.#seenNext] = seq;
+    this.#seenNext = (this.#seenNext + 1) % SEEN_LIMIT;
   }
 
   /** Ends the iteration: cleanly (null) or with an error thrown to the reader. */
@@ -197,7 +225,7 @@ export class Subscription implements AsyncIterable<ReceivedMessage> {
   }
 
   #take(): ReceivedMessage {
-    const m = this.#queue[this.#head++]!;
+    const m = this.#toMessage(this.#queue[this.#head++]!);
     if (this.#head > 1024 && this.#head * 2 > this.#queue.length) {
       this.#queue = this.#queue.slice(this.#head);
       this.#head = 0;

@@ -24,7 +24,8 @@ export type ClientFrame =
   | { readonly type: 'subscribe'; readonly id: FrameId; readonly request: SubscribeRequest }
   | { readonly type: 'ack'; readonly id: FrameId; readonly subscription: string | undefined; readonly seq: number }
   | { readonly type: 'nack'; readonly id: FrameId; readonly subscription: string | undefined; readonly seq: number; readonly delayMs: number }
-  | { readonly type: 'unsubscribe'; readonly id: FrameId; readonly subscription: string };
+  | { readonly type: 'unsubscribe'; readonly id: FrameId; readonly subscription: string }
+  | { readonly type: 'ping'; readonly id: FrameId };
 
 export type FrameError = BrokerError<'BAD_FRAME'>;
 
@@ -119,9 +120,11 @@ function frameOf(o: Obj, id: FrameId): ClientFrame {
       };
     case 'unsubscribe':
       return { type, id, subscription: required(o, 'subscription', isString, 'a string') };
+    case 'ping':
+      return { type, id };
     default:
       throw new Bad(
-        type === undefined ? '"type" is missing' : `unknown type ${JSON.stringify(type).slice(0, 64)}; expected publish, publish_batch, subscribe, ack, nack or unsubscribe`,
+        type === undefined ? '"type" is missing' : `unknown type ${JSON.stringify(type).slice(0, 64)}; expected publish, publish_batch, subscribe, ack, nack, unsubscribe or ping`,
       );
   }
 }
@@ -169,6 +172,9 @@ export const subscribedFrame = (id: FrameId, subscription: string, headSeq: numb
 export const unsubscribedFrame = (id: FrameId, subscription: string, reason?: string): string =>
   JSON.stringify({ type: 'unsubscribed', id, subscription, reason });
 
+/** The answer to ping: the connection is accepted and the broker is reading its frames. */
+export const pongFrame = (id: FrameId): string => JSON.stringify({ type: 'pong', id });
+
 export const errorFrame = (id: FrameId, e: BrokerError): string =>
   JSON.stringify({ type: 'error', id, code: e.code, message: e.reason });
 
@@ -188,6 +194,7 @@ export type ServerFrame =
   | { type: 'subscribed'; id?: FrameId; subscription: string; head_seq: number }
   | { type: 'unsubscribed'; id?: FrameId; subscription: string; reason?: string }
   | { type: 'error'; id?: FrameId; code: string; message: string }
+  | { type: 'pong'; id?: FrameId }
   | MessageFrame;
 
 export interface MessageFrame {

@@ -26,13 +26,19 @@ export interface WebSocketOptions {
 export interface AttachedWebSocket {
   /** Open WebSocket sessions. */
   connections(): number;
-  /** Stops answering upgrades and closes every session (the http.Server stays the caller's). */
-  close(): void;
+  /**
+   * Stops answering upgrades and closes every session with 1001 (the http.Server stays the caller's). Frames
+   * a client sent before it saw the close (acks above all) are still read and applied.
+   */
+  close(): Promise<void>;
 }
 
 // Close codes (RFC 6455 §7.4.1, IANA registry): policy violation, and "try again later".
 const CLOSE_UNAUTHORIZED = 1008;
 const CLOSE_TRY_AGAIN = 1013;
+const CLOSE_GOING_AWAY = 1001;
+// How long a closing client has to answer the close before its socket is cut.
+const CLOSE_GRACE_MS = 1000;
 
 export function attachWebSocket(server: http.Server, broker: Broker, options: WebSocketOptions, logger: Logger): AttachedWebSocket {
   const log = logger.child({ transport: 'websocket' });
@@ -57,8 +63,18 @@ export function attachWebSocket(server: http.Server, broker: Broker, options: We
   server.on('upgrade', onUpgrade);
   return {
     connections: () => sessions,
-    close: () => {
+    close: async () => {
       server.off('upgrade', onUpgrade);
+      const closing = [...wss.clients].map(
+        (ws) =>
+          new Promise<void>((resolve) => {
+            ws.once('close', () => resolve());
+            ws.close(CLOSE_GOING_AWAY, 'broker stopping');
+          }),
+      );
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([Promise.all(closing), new Promise((resolve) => (timer = setTimeout(resolve, CLOSE_GRACE_MS)))]);
+      clearTimeout(timer);
       for (const ws of wss.clients) ws.terminate();
       wss.close();
     },
@@ -140,7 +156,7 @@ export function createHttpServer(broker: Broker, config: HttpConfig, logger: Log
         });
       }),
     stop: async () => {
-      ws.close();
+      await ws.close();
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
       server.closeAllConnections();
       await closed;

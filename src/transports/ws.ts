@@ -12,6 +12,7 @@ import {
   messageFrame,
   parseClientFrame,
   publishedBatchFrame,
+  pongFrame,
   publishedFrame,
   subscribedFrame,
   unsubscribedFrame,
@@ -108,6 +109,8 @@ export class WsSession {
         this.#broker.unsubscribe(sub);
         return this.#send(unsubscribedFrame(id, sub));
       }
+      case 'ping':
+        return this.#send(pongFrame(id));
     }
   }
 

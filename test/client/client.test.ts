@@ -113,14 +113,14 @@ async function rejection(p: Promise<unknown>): Promise<EventBusError> {
   return outcome.error as EventBusError;
 }
 
-/** 'pending' if `p` has not settled within a few ms, else how it settled (the rejection's code and message). */
-async function stateOf(p: Promise<unknown>): Promise<string> {
+/** 'pending' if `p` has not settled within `withinMs`, else how it settled (the rejection's code and message). */
+async function stateOf(p: Promise<unknown>, withinMs = 20): Promise<string> {
   return Promise.race([
     p.then(
       (v) => `resolved ${JSON.stringify(v)}`,
       (e: unknown) => `rejected ${e instanceof EventBusError ? `${e.code}: ${e.message}` : String(e)}`,
     ),
-    new Promise<string>((res) => setTimeout(() => res('pending'), 20)),
+    new Promise<string>((res) => setTimeout(() => res('pending'), withinMs)),
   ]);
 }
 
@@ -417,13 +417,13 @@ describe('request / reply', () => {
 describe('auth', () => {
   it('a wrong or missing token makes connect reject with UNAUTHORIZED; the right one works', async () => {
     const { url } = await freshBroker({ EVENTBUS_TOKEN: 'open-sesame' });
+    // Whatever happens, leave no client running; check both refusals even if the first check fails.
     const wrong = connect(url, { token: 'wrong', maxRetries: 0, reconnectIntervalMs: 20 });
-    // Whatever happens, don't leave a client running.
     void wrong.then((c) => c.close(), () => undefined);
-    expect((await rejection(wrong)).code).toBe('UNAUTHORIZED');
     const none = connect(url, { maxRetries: 0, reconnectIntervalMs: 20 });
     void none.then((c) => c.close(), () => undefined);
-    expect((await rejection(none)).code).toBe('UNAUTHORIZED');
+    expect.soft(await stateOf(wrong, 5000)).toMatch(/^rejected UNAUTHORIZED: /);
+    expect.soft(await stateOf(none, 5000)).toMatch(/^rejected UNAUTHORIZED: /);
 
     const { c } = await open(url, { token: 'open-sesame' });
     const sub = await c.subscribe('auth.t');
@@ -432,7 +432,7 @@ describe('auth', () => {
     expect(seq).toBeGreaterThan(0);
   });
 
-  it('a client whose token is refused does not keep retrying, and its calls fail with UNAUTHORIZED', async () => {
+  it('a client whose token is refused gives up instead of retrying', async () => {
     const { url } = await freshBroker({ EVENTBUS_TOKEN: 'open-sesame' });
     const statuses: ClientStatus[] = [];
     const client = connect(url, { token: 'wrong', onStatus: (s) => statuses.push(s) });
