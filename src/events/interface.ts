@@ -28,12 +28,14 @@ export interface EventConfig {
   readonly options?: Readonly<Record<string, string>>;
 }
 
+// The message's attributes travel in the metadata under this key, apart from what the broker and this
+// module put there (timestamp, content_type, the encoding marker), so any attribute name round-trips.
+const ATTRIBUTES = 'attributes';
 // Marks a payload the broker holds as base64 because the bytes were not UTF-8 text.
-const ENCODING_ATTRIBUTE = 'content_encoding';
+const ENCODING = 'content_encoding';
 const BASE64 = 'base64';
-// Metadata the broker adds, which is not one of the sender's attributes.
-const BROKER_METADATA = new Set(['timestamp', ENCODING_ATTRIBUTE]);
-const DEFAULT_CONTENT_TYPE = 'text/plain';
+// Metadata keys that are never a sender's attribute, for messages published without the ATTRIBUTES object.
+const BROKER_METADATA = new Set(['timestamp', 'content_type', ENCODING]);
 
 const utf8 = new TextDecoder('utf-8', { fatal: true });
 
@@ -75,18 +77,25 @@ export class EventMessage {
   }
 
   /** The payload and metadata the broker stores: text as it is, other bytes as base64 (and marked so). */
-  toPublish(): { payload: string; metadata: Record<string, string> } {
+  toPublish(): { payload: string; metadata: Record<string, unknown> } {
     const text = this.dataAsString();
-    if (text.isOk()) return { payload: text.value, metadata: { ...this.attributes } };
-    return { payload: Buffer.from(this.data).toString('base64'), metadata: { ...this.attributes, [ENCODING_ATTRIBUTE]: BASE64 } };
+    const metadata: Record<string, unknown> = { [ATTRIBUTES]: { ...this.attributes } };
+    if (text.isOk()) return { payload: text.value, metadata };
+    return { payload: Buffer.from(this.data).toString('base64'), metadata: { ...metadata, [ENCODING]: BASE64 } };
   }
 
-  /** A delivered message as seed 001 sees it; a message published without an id is known by its seq. */
+  /**
+   * A delivered message as seed 001 sees it. A message from another kind of publisher (telnet, the client
+   * SDK) has its metadata, less the broker's own keys, as attributes, and is known by its seq if it has no id.
+   */
   static fromDelivery(d: { seq: number; messageId: string | null; payload: string; metadata: Record<string, unknown>; orderingKey: string | null }): EventMessage {
-    const data = d.metadata[ENCODING_ATTRIBUTE] === BASE64 ? new Uint8Array(Buffer.from(d.payload, 'base64')) : d.payload;
+    const data = d.metadata[ENCODING] === BASE64 ? new Uint8Array(Buffer.from(d.payload, 'base64')) : d.payload;
+    const nested = d.metadata[ATTRIBUTES];
+    const own = typeof nested === 'object' && nested !== null && !Array.isArray(nested);
+    const source = own ? (nested as Record<string, unknown>) : d.metadata;
     const attributes: Record<string, string> = {};
-    for (const [k, v] of Object.entries(d.metadata)) {
-      if (BROKER_METADATA.has(k) || (k === 'content_type' && v === DEFAULT_CONTENT_TYPE)) continue;
+    for (const [k, v] of Object.entries(source)) {
+      if (!own && BROKER_METADATA.has(k)) continue;
       attributes[k] = typeof v === 'string' ? v : JSON.stringify(v);
     }
     return new EventMessage(data, attributes, d.messageId ?? `seq:${d.seq}`, d.orderingKey ?? undefined);
@@ -171,6 +180,7 @@ export abstract class BaseReceiver implements EventReceiver {
   }
 
   receiveMessages(limit: number, timeoutMs?: number): ResultAsync<EventMessage[], EventError> {
+    if (limit < 1) return okAsync([]);
     return this.#receive(timeoutMs).andThen((first) => {
       const out: EventMessage[] = first === undefined ? [] : [first.message];
       const more = async (): Promise<EventMessage[]> => {

@@ -1,7 +1,7 @@
 // Seed 001's EventClient over the in-process broker: the backend for code that embeds eventbus. Same
 // behaviour as the WebSocket backend, without a socket in between.
 import { randomUUID } from 'node:crypto';
-import type { ResultAsync } from 'neverthrow';
+import { errAsync, okAsync, type ResultAsync } from 'neverthrow';
 import type { Broker } from '../core/broker.js';
 import { LocalSubscriber } from '../core/local-subscriber.js';
 import { messageMetadata } from '../core/publish-input.js';
@@ -14,6 +14,7 @@ const asEventError = (kind: EventErrorKind) => (e: BrokerError) => eventError(ki
 export class LocalEventClient implements EventClient {
   readonly #broker: Broker;
   readonly #config: EventConfig;
+  #open = true;
 
   constructor(broker: Broker, config: EventConfig) {
     this.#broker = broker;
@@ -25,12 +26,15 @@ export class LocalEventClient implements EventClient {
   }
 
   sendMessages(messages: readonly EventMessage[]): ResultAsync<string[], EventError> {
+    if (!this.#open) return errAsync(eventError('Connection', 'the client is closed'));
+    if (messages.length === 0) return okAsync([]);
     const ids = messages.map((m) => m.messageId ?? randomUUID());
     const inputs: PublishInput[] = messages.map((m, i) => ({ topic: this.#config.topicName, ...m.toPublish(), messageId: ids[i], orderingKey: m.orderingKey }));
     return this.#broker.publishBatch(inputs).map(() => ids).mapErr(asEventError('PublishError'));
   }
 
   subscribe(): ResultAsync<EventReceiver, EventError> {
+    if (!this.#open) return errAsync(eventError('Connection', 'the client is closed'));
     const o = receiverOptions(this.#config);
     const start = o.fromSeq === undefined ? undefined : { kind: 'seq' as const, seq: o.fromSeq };
     return LocalSubscriber.open(this.#broker, { pattern: this.#config.topicName, consumer: o.consumer, group: o.group, maxInFlight: o.maxInFlight, start })
@@ -39,7 +43,7 @@ export class LocalEventClient implements EventClient {
   }
 
   isConnected(): boolean {
-    return true;
+    return this.#open;
   }
 
   topicName(): string {
@@ -50,7 +54,9 @@ export class LocalEventClient implements EventClient {
     return this.#config.projectId ?? '';
   }
 
-  async close(): Promise<void> {}
+  async close(): Promise<void> {
+    this.#open = false;
+  }
 }
 
 class LocalReceiver extends BaseReceiver {

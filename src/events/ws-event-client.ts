@@ -1,7 +1,7 @@
 // Seed 001's EventClient over the WebSocket API: the backend for services in other processes. Reconnects
 // and resumes as the client SDK does (src/client).
 import { randomUUID } from 'node:crypto';
-import type { ResultAsync } from 'neverthrow';
+import { okAsync, type ResultAsync } from 'neverthrow';
 import { connect, type ConnectOptions, type EventBusClient } from '../client/client.js';
 import type { Subscription } from '../client/subscription.js';
 import { BaseReceiver, EventMessage, fromPromise, receiverOptions, type EventClient, type EventConfig, type EventError, type EventReceiver, type ReceivedHandle } from './interface.js';
@@ -32,6 +32,7 @@ export class WsEventClient implements EventClient {
   }
 
   sendMessages(messages: readonly EventMessage[]): ResultAsync<string[], EventError> {
+    if (messages.length === 0) return okAsync([]);
     const ids = messages.map((m) => m.messageId ?? randomUUID());
     const batch = messages.map((m, i) => {
       const { payload, metadata } = m.toPublish();
@@ -66,6 +67,7 @@ export class WsEventClient implements EventClient {
 class WsReceiver extends BaseReceiver {
   readonly #sub: Subscription;
   readonly #client: EventBusClient;
+  #open = true;
 
   constructor(topic: string, sub: Subscription, client: EventBusClient) {
     super(topic);
@@ -80,10 +82,11 @@ class WsReceiver extends BaseReceiver {
   }
 
   isConnected(): boolean {
-    return this.#client.isConnected;
+    return this.#open && this.#client.isConnected;
   }
 
   close(): Promise<void> {
+    this.#open = false;
     return this.#sub.close();
   }
 }
