@@ -69,9 +69,9 @@ export class WsSession {
   }
 
   #onMessage(data: Buffer, isBinary: boolean): void {
-    if (isBinary) return this.#send(errorFrame(undefined, brokerError('BAD_FRAME', 'frames are JSON text, not binary')));
+    if (isBinary) return void this.#send(errorFrame(undefined, brokerError('BAD_FRAME', 'frames are JSON text, not binary')));
     const parsed = parseClientFrame(data.toString('utf8'));
-    if (parsed.isErr()) return this.#send(errorFrame(parsed.error.id, parsed.error.error));
+    if (parsed.isErr()) return void this.#send(errorFrame(parsed.error.id, parsed.error.error));
     try {
       this.#handle(parsed.value);
     } catch (e) {
@@ -107,10 +107,10 @@ export class WsSession {
         if (!this.#subscriptions.has(sub)) return this.#unknown(id, sub);
         this.#forget(sub);
         this.#broker.unsubscribe(sub);
-        return this.#send(unsubscribedFrame(id, sub));
+        return void this.#send(unsubscribedFrame(id, sub));
       }
       case 'ping':
-        return this.#send(pongFrame(id));
+        return void this.#send(pongFrame(id));
     }
   }
 
@@ -159,14 +159,14 @@ export class WsSession {
 
   #deliver(d: Delivery): boolean {
     if (this.#closed) return false;
-    this.#send(messageFrame(d));
-    if (this.#socket.writableLength < this.#limits.bufferBytes) return true;
+    if (this.#send(messageFrame(d))) return true;
     this.#paused.add(d.subscriptionId);
     return false;
   }
 
-  #send(frame: string): void {
-    if (this.#closed) return;
+  /** Sends one frame; false when the connection's unsent output is now over its limit. */
+  #send(frame: string): boolean {
+    if (this.#closed) return false;
     // One socket write per tick however many frames it produced (acks of a group commit, a page of catch-up).
     if (!this.#corked) {
       this.#corked = true;
@@ -176,22 +176,34 @@ export class WsSession {
         this.#socket.uncork();
       });
     }
-    this.#ws.send(frame);
-    if (!this.#readingPaused && this.#socket.writableLength >= this.#limits.bufferBytes) {
-      // Its replies are piling up unread: stop reading its requests until they drain.
+    // frame.length counts UTF-16 units, close enough to bytes for a limit.
+    if (this.#socket.writableLength + frame.length < this.#limits.bufferBytes) {
+      this.#ws.send(frame);
+      return true;
+    }
+    // Over the limit: stop reading its requests (their replies pile up unread) and hear when this frame is
+    // written. 'drain' alone is not enough: the socket emits it only past its own high-water mark.
+    if (!this.#readingPaused) {
       this.#readingPaused = true;
       this.#ws.pause();
     }
+    this.#ws.send(frame, this.#written);
+    return false;
   }
 
+  readonly #written = (): void => this.#onDrain();
+
   #onDrain(): void {
-    if (this.#closed) return;
+    // Still over: a later frame's callback (or 'drain') comes.
+    if (this.#closed || this.#socket.writableLength >= this.#limits.bufferBytes) return;
     if (this.#readingPaused) {
       this.#readingPaused = false;
       this.#ws.resume();
     }
-    for (const sub of this.#paused) this.#broker.resume(sub);
+    // A resumed subscription may fill the buffer again at once and pause itself anew: clear first.
+    const paused = [...this.#paused];
     this.#paused.clear();
+    for (const sub of paused) this.#broker.resume(sub);
   }
 
   #fail(id: FrameId, e: BrokerError): void {

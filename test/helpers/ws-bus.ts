@@ -1,0 +1,99 @@
+// The whole app on a temp database with WebSocket clients on its /ws, and what the WebSocket API tests
+// (test/transports/ws*.test.ts) share: SQL looks at the file, waiting for conditions, and the checks that
+// answer a bad frame and that the socket still works after it.
+import { expect } from 'vitest';
+import { startApp, type App } from '../../src/app.js';
+import { silentLogger } from '../../src/logger.js';
+import { testAppConfig } from './broker.js';
+import { query, sleep, type TestScope } from './scope.js';
+import { wsConnect, type ConnectOptions, type Frame, type MessageFrame, type WsClient } from './ws-client.js';
+
+export interface Bus {
+  readonly app: App;
+  readonly port: number;
+  readonly dbPath: string;
+  /** A WebSocket client on /ws, closed after the test. */
+  connect(options?: ConnectOptions): Promise<WsClient>;
+}
+
+/**
+ * The whole app on `dbPath` (a fresh database unless given), every port 0; `env` overrides settings by their
+ * variable names. Stopped after the test by `scope`.
+ */
+export async function startBus(scope: TestScope, env: Record<string, string> = {}, dbPath?: string): Promise<Bus> {
+  const path = dbPath ?? (await scope.dir()).dbPath;
+  const app = (await startApp(testAppConfig(path, env), silentLogger))._unsafeUnwrap();
+  scope.defer(() => app.stop());
+  const port = app.ports.http;
+  return {
+    app,
+    port,
+    dbPath: path,
+    connect: async (options) => {
+      const client = await wsConnect(port, options);
+      scope.defer(() => client.close());
+      return client;
+    },
+  };
+}
+
+export interface MessageRow {
+  seq: number;
+  message_id: string | null;
+  topic: string;
+  payload: string;
+  metadata: string;
+  ttl: number;
+  created_at: number;
+}
+
+export const rows = (bus: Bus): MessageRow[] =>
+  query<MessageRow>(bus.dbPath, 'SELECT seq, message_id, topic, payload, metadata, ttl, created_at FROM messages ORDER BY seq');
+export const count = (bus: Bus): number => query<{ n: number }>(bus.dbPath, 'SELECT count(*) AS n FROM messages')[0]!.n;
+
+export const seqs = (ms: readonly MessageFrame[]): number[] => ms.map((m) => m.seq);
+export const range = (from: number, to: number): number[] => Array.from({ length: to - from + 1 }, (_, i) => from + i);
+
+/** Polls `condition` until it holds; fails with `what` (read at that time) after `timeoutMs`. */
+export async function until(condition: () => boolean, what: string | (() => string), timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${typeof what === 'string' ? what : what()}`);
+    await sleep(10);
+  }
+}
+
+/**
+ * Asserts that no further message for `subscription` arrives within `ms`. A negative can only be observed
+ * by waiting; callers make sure everything that should have arrived has arrived first.
+ */
+export async function expectNoMoreMessages(client: WsClient, subscription: string, ms = 300): Promise<void> {
+  await sleep(ms);
+  const extra = client.pending((f) => f.type === 'message' && f['subscription'] === subscription);
+  expect(extra.map((f) => [f['seq'], f['delivery']]), `unexpected messages for ${subscription}`).toEqual([]);
+}
+
+/** Publishes `n` messages in one publish_batch; resolves with their seqs. */
+export async function publishBatch(client: WsClient, topic: string, n: number, payload = (i: number) => `${topic}#${i}`): Promise<number[]> {
+  const reply = await client.request({
+    type: 'publish_batch',
+    messages: Array.from({ length: n }, (_, i) => ({ topic, payload: payload(i) })),
+  });
+  expect(reply.type, JSON.stringify(reply)).toBe('published');
+  return reply['seqs'] as number[];
+}
+
+/** The error frame answering `frame`; the id is checked to be echoed. */
+export async function expectError(client: WsClient, frame: Record<string, unknown>, code: string): Promise<Frame> {
+  const reply = await client.request(frame);
+  expect(reply, `answer to ${JSON.stringify(frame).slice(0, 120)}`).toMatchObject({ type: 'error', code });
+  expect(typeof reply['message']).toBe('string');
+  return reply;
+}
+
+/** The same socket still serves a good publish after a bad frame. */
+export async function expectStillWorks(client: WsClient): Promise<void> {
+  const reply = await client.request({ type: 'publish', data: { topic: 'still.alive', payload: 'yes' } });
+  expect(reply).toMatchObject({ type: 'published', seq: expect.any(Number) });
+  expect(client.isClosed).toBe(false);
+}

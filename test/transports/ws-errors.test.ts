@@ -1,0 +1,166 @@
+// Every error code a WebSocket client can get (PROTOCOL.md §5, §7): BAD_FRAME, BAD_TOPIC, BAD_PATTERN,
+// TOO_LARGE, UNKNOWN_SUBSCRIPTION on an open socket that keeps working after each, and UNAUTHORIZED (close
+// 1008) and UNAVAILABLE (close 1013) at connection time.
+import { describe, expect, test } from 'vitest';
+import { sleep, testScope } from '../helpers/scope.js';
+import { type Frame, type WsClient } from '../helpers/ws-client.js';
+import { startBus as startBusIn, type Bus, count, expectError, expectStillWorks, rows, seqs } from '../helpers/ws-bus.js';
+
+const scope = testScope();
+const startBus = (env?: Record<string, string>, dbPath?: string): Promise<Bus> => startBusIn(scope, env, dbPath);
+
+describe('errors a WebSocket client can get; a bad frame never closes the socket', () => {
+  test('BAD_FRAME: not JSON, not an object, unknown or missing type, missing fields, binary', async () => {
+    const bus = await startBus();
+    const c = await bus.connect();
+    for (const text of ['not json', '{"type":"publish"', '[1,2,3]', '"publish"', '']) {
+      c.send(text);
+      const e = await c.next((f) => f.type === 'error', 5_000, `the error for ${JSON.stringify(text)}`);
+      expect(e, `answer to ${JSON.stringify(text)}`).toMatchObject({ type: 'error', code: 'BAD_FRAME' });
+      await expectStillWorks(c);
+    }
+    const bad: Record<string, unknown>[] = [
+      { type: 'teleport' },
+      { nottype: 'publish' },
+      { type: 'publish' },
+      { type: 'publish', data: { payload: 'no topic' } },
+      { type: 'publish', data: { topic: 't' } },
+      { type: 'publish', data: { topic: 't', payload: 'x', metadata: 'not an object' } },
+      { type: 'publish_batch' },
+      { type: 'publish_batch', messages: [] },
+      { type: 'subscribe' },
+      { type: 'subscribe', pattern: 't', max_in_flight: 0 },
+      { type: 'subscribe', pattern: 't', starting_seq: -1 },
+      { type: 'ack' },
+      { type: 'ack', seq: 'one' },
+      { type: 'nack', subscription: 's' },
+      { type: 'unsubscribe' },
+    ];
+    for (const frame of bad) {
+      await expectError(c, frame, 'BAD_FRAME'); // also checks the id is echoed
+      await expectStillWorks(c);
+    }
+    c.sendBinary(Buffer.from('{"type":"publish","data":{"topic":"t","payload":"x"}}'));
+    expect(await c.next((f) => f.type === 'error')).toMatchObject({ code: 'BAD_FRAME' });
+    await expectStillWorks(c);
+    // Nothing but the good publishes was stored.
+    expect(new Set(rows(bus).map((r) => r.topic))).toEqual(new Set(['still.alive']));
+  });
+
+  test('BAD_FRAME for a bad value the broker refuses inside a valid frame (bad consumer name)', async () => {
+    const bus = await startBus();
+    const c = await bus.connect();
+    await expectError(c, { type: 'subscribe', pattern: 't', consumer: 'has spaces in it' }, 'BAD_FRAME');
+    await expectError(c, { type: 'publish', data: { topic: 't', payload: 'x', message_id: '' } }, 'BAD_FRAME');
+    await expectStillWorks(c);
+  });
+
+  test('BAD_TOPIC: empty, spaces, empty segment, wildcards, over 255 bytes; nothing stored', async () => {
+    const bus = await startBus();
+    const c = await bus.connect();
+    for (const topic of ['', 'has space', 'a..b', '.a', 'a.', 'chat.*', 'orders.#', 'é', 'x'.repeat(256)]) {
+      await expectError(c, { type: 'publish', data: { topic, payload: 'x' } }, 'BAD_TOPIC');
+      await expectStillWorks(c);
+    }
+    expect(rows(bus).every((r) => r.topic === 'still.alive')).toBe(true);
+    // 255 bytes is still a topic.
+    expect(await c.publish({ topic: 'x'.repeat(255), payload: 'ok' })).toMatchObject({ type: 'published' });
+  });
+
+  test('BAD_PATTERN: # not last, empty segments, bad characters, no pattern at all', async () => {
+    const bus = await startBus();
+    const c = await bus.connect();
+    for (const pattern of ['a.#.b', '#.a', 'a..b', '', 'bad pattern', 'a.b*', [], ['ok', 'a..b']]) {
+      await expectError(c, { type: 'subscribe', pattern }, 'BAD_PATTERN');
+      await expectStillWorks(c);
+    }
+    expect(bus.app.broker.stats().subscriptions).toBe(0);
+  });
+
+  test('TOO_LARGE: a payload over EVENTBUS_MAX_PAYLOAD bytes (UTF-8, and JSON text for other values)', async () => {
+    const LIMIT = 1024;
+    const bus = await startBus({ EVENTBUS_MAX_PAYLOAD: String(LIMIT) });
+    const c = await bus.connect();
+    expect(await c.publish({ topic: 'big', payload: 'x'.repeat(LIMIT) })).toMatchObject({ seq: 1 });
+    await expectError(c, { type: 'publish', data: { topic: 'big', payload: 'x'.repeat(LIMIT + 1) } }, 'TOO_LARGE');
+    await expectStillWorks(c);
+    // 342 characters, 1026 bytes.
+    await expectError(c, { type: 'publish', data: { topic: 'big', payload: '€'.repeat(342) } }, 'TOO_LARGE');
+    await expectStillWorks(c);
+    await expectError(c, { type: 'publish', data: { topic: 'big', payload: { blob: 'y'.repeat(LIMIT) } } }, 'TOO_LARGE');
+    await expectStillWorks(c);
+    expect(rows(bus).filter((r) => r.topic === 'big').map((r) => r.payload.length)).toEqual([LIMIT]);
+  });
+
+  test('TOO_LARGE with the default 1 MiB EVENTBUS_MAX_PAYLOAD: a 1.5 MB payload is refused and the socket stays open', async () => {
+    const bus = await startBus();
+    const c = await bus.connect();
+    await expectError(c, { type: 'publish', data: { topic: 'big', payload: 'z'.repeat(1_500_000) } }, 'TOO_LARGE');
+    await expectStillWorks(c);
+    expect(await c.publish({ topic: 'big', payload: 'z'.repeat(1_048_576) })).toMatchObject({ type: 'published' });
+    expect(count(bus)).toBe(2);
+  });
+
+  test('UNKNOWN_SUBSCRIPTION: ack, nack and unsubscribe of a subscription this socket does not have', async () => {
+    const bus = await startBus();
+    const c = await bus.connect();
+    await expectError(c, { type: 'ack', subscription: 'sub-999', seq: 1 }, 'UNKNOWN_SUBSCRIPTION');
+    await expectError(c, { type: 'nack', subscription: 'sub-999', seq: 1 }, 'UNKNOWN_SUBSCRIPTION');
+    await expectError(c, { type: 'unsubscribe', subscription: 'sub-999' }, 'UNKNOWN_SUBSCRIPTION');
+    await expectStillWorks(c);
+    // Another connection's subscription is not this one's to end or ack.
+    const other = await bus.connect();
+    const theirs = await other.subscribe({ pattern: 'mine', consumer: 'owner' });
+    await expectError(c, { type: 'unsubscribe', subscription: theirs }, 'UNKNOWN_SUBSCRIPTION');
+    await expectError(c, { type: 'ack', subscription: theirs, seq: 1 }, 'UNKNOWN_SUBSCRIPTION');
+    await other.publish({ topic: 'mine', payload: 'still theirs' });
+    expect(seqs(await other.messages(theirs, 1))).toHaveLength(1);
+    await expectStillWorks(c);
+  });
+
+  test('UNAUTHORIZED: with EVENTBUS_TOKEN, no or a wrong token gets an error frame and close 1008', async () => {
+    const bus = await startBus({ EVENTBUS_TOKEN: 's3cret' });
+    for (const options of [{}, { path: '/ws?token=wrong' }, { headers: { authorization: 'Bearer wrong' } }, { headers: { authorization: 's3cret' } }]) {
+      const c = await bus.connect(options);
+      const e = await c.next(() => true, 5_000, 'the refusal');
+      expect(e, JSON.stringify(options)).toMatchObject({ type: 'error', code: 'UNAUTHORIZED' });
+      expect((await c.closed()).code, JSON.stringify(options)).toBe(1008);
+    }
+    expect(count(bus)).toBe(0);
+  });
+
+  test('with EVENTBUS_TOKEN, Authorization: Bearer and ?token= both work', async () => {
+    const bus = await startBus({ EVENTBUS_TOKEN: 's3cret' });
+    const byHeader = await bus.connect({ headers: { authorization: 'Bearer s3cret' } });
+    expect(await byHeader.publish({ topic: 'auth', payload: 'header' })).toMatchObject({ seq: 1 });
+    const byQuery = await bus.connect({ path: '/ws?token=s3cret' });
+    expect(await byQuery.publish({ topic: 'auth', payload: 'query' })).toMatchObject({ seq: 2 });
+    const sub = await byQuery.subscribe({ pattern: 'auth', starting_seq: 1 });
+    expect(seqs(await byQuery.messages(sub, 2))).toEqual([1, 2]);
+  });
+
+  test('UNAVAILABLE: past EVENTBUS_MAX_CONNECTIONS the new socket gets an error frame and close 1013', async () => {
+    const bus = await startBus({ EVENTBUS_MAX_CONNECTIONS: '1' });
+    const first = await bus.connect();
+    const second = await bus.connect();
+    expect(await second.next(() => true, 5_000, 'the refusal')).toMatchObject({ type: 'error', code: 'UNAVAILABLE' });
+    expect((await second.closed()).code).toBe(1013);
+    // The first is unaffected.
+    await expectStillWorks(first);
+    // Once it goes, a new connection is taken.
+    await first.close();
+    let third: WsClient | undefined;
+    const deadline = Date.now() + 10_000;
+    for (;;) {
+      const attempt = await bus.connect();
+      const reply = await attempt.request({ type: 'publish', data: { topic: 'again', payload: 'x' } }).catch((e: Error) => ({ type: 'failed', e }) as Frame);
+      if (reply.type === 'published') {
+        third = attempt;
+        break;
+      }
+      expect(Date.now() < deadline, 'a new connection is still refused 10 s after the first closed').toBe(true);
+      await sleep(20);
+    }
+    expect(third).toBeDefined();
+  });
+});
