@@ -7,6 +7,7 @@ import type { Broker } from '../core/broker.js';
 import type { Delivery, Sink, StartAt } from '../core/types.js';
 import { brokerError, type BrokerError } from '../errors.js';
 import type { Logger } from '../logger.js';
+import { FrameWriter } from './frame-writer.js';
 import {
   errorFrame,
   messageFrame,
@@ -45,20 +46,19 @@ function toWire(e: BrokerError): WireError {
 
 export class WsSession {
   readonly #ws: WebSocket;
-  readonly #socket: Duplex;
+  readonly #out: FrameWriter;
   readonly #broker: Broker;
   readonly #limits: SessionLimits;
   readonly #log: Logger;
   /** This session's subscriptions; true for a durable one (its deliveries need acks). */
   readonly #subscriptions = new Map<string, boolean>();
   readonly #paused = new Set<string>();
-  #corked = false;
   #readingPaused = false;
   #closed = false;
 
   constructor(ws: WebSocket, socket: Duplex, broker: Broker, limits: SessionLimits, logger: Logger) {
     this.#ws = ws;
-    this.#socket = socket;
+    this.#out = new FrameWriter(socket);
     this.#broker = broker;
     this.#limits = limits;
     this.#log = logger;
@@ -167,27 +167,17 @@ export class WsSession {
   /** Sends one frame; false when the connection's unsent output is now over its limit. */
   #send(frame: string): boolean {
     if (this.#closed) return false;
-    // One socket write per tick however many frames it produced (acks of a group commit, a page of catch-up).
-    if (!this.#corked) {
-      this.#corked = true;
-      this.#socket.cork();
-      process.nextTick(() => {
-        this.#corked = false;
-        this.#socket.uncork();
-      });
-    }
-    // frame.length counts UTF-16 units, close enough to bytes for a limit.
-    if (this.#socket.writableLength + frame.length < this.#limits.bufferBytes) {
-      this.#ws.send(frame);
+    if (this.#out.pending + frame.length < this.#limits.bufferBytes) {
+      this.#out.push(frame);
       return true;
     }
-    // Over the limit: stop reading its requests (their replies pile up unread) and hear when this frame is
-    // written. 'drain' alone is not enough: the socket emits it only past its own high-water mark.
+    // Over the limit: stop reading its requests (their replies pile up unread) and hear when this write
+    // reaches the OS. 'drain' alone is not enough: the socket emits it only past its own high-water mark.
     if (!this.#readingPaused) {
       this.#readingPaused = true;
       this.#ws.pause();
     }
-    this.#ws.send(frame, this.#written);
+    this.#out.push(frame, this.#written);
     return false;
   }
 
@@ -195,7 +185,7 @@ export class WsSession {
 
   #onDrain(): void {
     // Still over: a later frame's callback (or 'drain') comes.
-    if (this.#closed || this.#socket.writableLength >= this.#limits.bufferBytes) return;
+    if (this.#closed || this.#out.pending >= this.#limits.bufferBytes) return;
     if (this.#readingPaused) {
       this.#readingPaused = false;
       this.#ws.resume();
