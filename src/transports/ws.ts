@@ -5,7 +5,7 @@ import type { Duplex } from 'node:stream';
 import type { WebSocket } from 'ws';
 import type { Broker } from '../core/broker.js';
 import type { Delivery, Sink, StartAt } from '../core/types.js';
-import { brokerError, type BrokerError } from '../errors.js';
+import { brokerError, unreachable, type BrokerError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import { FrameWriter } from './frame-writer.js';
 import {
@@ -111,6 +111,8 @@ export class WsSession {
       }
       case 'ping':
         return void this.#send(pongFrame(id));
+      default:
+        return unreachable(frame);
     }
   }
 

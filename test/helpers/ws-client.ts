@@ -3,20 +3,13 @@
 // connection. Every frame received is kept in arrival order until a waiter takes it, so nothing that
 // arrives between two awaits is lost.
 import WebSocket, { type ClientOptions } from 'ws';
+import type { MessageFrame as ServerMessageFrame } from '../../src/protocol/ws-frames.js';
 
 /** A server frame as the client reads it. */
 export type Frame = Record<string, unknown> & { type: string };
 
-export interface MessageFrame extends Frame {
-  type: 'message';
-  subscription: string;
-  seq: number;
-  message_id: string | null;
-  topic: string;
-  payload: string;
-  metadata: Record<string, unknown> & { timestamp: number; content_type: string };
-  delivery: number;
-}
+/** A delivery as the broker frames it (the same type the client SDK reads). */
+export type MessageFrame = Frame & ServerMessageFrame;
 
 export interface Closed {
   readonly code: number;
