@@ -94,13 +94,14 @@ export function makeWriter(sqlite: Database.Database) {
       const seqs = new Float64Array(n);
       for (let i = 0; i < n; i++) {
         const id = c.messageIds[i]!;
-        const values = [c.topics[i], c.payloads[i], c.metadata[i], c.ttls[i], c.orderingKeys[i], c.createdAts[i]] as const;
-        if (id === null) {
-          seqs[i] = Number(insertMessage.run(null, ...values).lastInsertRowid);
+        const original = id === null ? undefined : (seqOfMessageId.get(id) as number | undefined);
+        if (original !== undefined) {
+          seqs[i] = -original;
           continue;
         }
-        const original = seqOfMessageId.get(id) as number | undefined;
-        seqs[i] = original !== undefined ? -original : Number(insertMessage.run(id, ...values).lastInsertRowid);
+        // Arguments spelled out: this runs once per published message, and a spread array per row shows.
+        const r = insertMessage.run(id, c.topics[i], c.payloads[i], c.metadata[i], c.ttls[i], c.orderingKeys[i], c.createdAts[i]);
+        seqs[i] = Number(r.lastInsertRowid);
       }
       return seqs;
     }).immediate,
