@@ -211,7 +211,10 @@ export class EventBusClient {
     const frame = typeof build === 'function' ? build(id) : JSON.stringify({ ...build, id });
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => {
-        if (this.#settle(id)) reject(new EventBusError('UNAVAILABLE', `no answer within ${this.#o.requestTimeoutMs} ms (requestTimeoutMs)`));
+        if (!this.#settle(id)) return;
+        // A publish that gave up waiting for the connection no longer waits.
+        if (publish && !this.#open) this.#waitingPublishes = Math.max(0, this.#waitingPublishes - 1);
+        reject(new EventBusError('UNAVAILABLE', `no answer within ${this.#o.requestTimeoutMs} ms (requestTimeoutMs)`));
       }, this.#o.requestTimeoutMs);
       this.#pending.set(id, subscription === undefined ? { frame, publish, resolve, reject, timer } : { frame, publish, resolve, reject, timer, subscription });
       if (!this.#send(frame) && publish) this.#waitingPublishes++;
@@ -298,10 +301,15 @@ export class EventBusClient {
     if (p === undefined) return;
     if (frame.type === 'error') return p.reject(new EventBusError(frame.code, frame.message));
     if (frame.type === 'subscribed' && p.subscription !== undefined) {
-      // Now, not when the promise settles: the messages that follow in the same socket read are its.
       const { sub, resuming } = p.subscription;
-      sub.subscribed(frame.subscription, frame.head_seq, resuming);
-      this.#byServerId.set(frame.subscription, sub);
+      if (!this.#subscriptions.has(sub)) {
+        // Closed while its subscribe was on the way: end the broker's side too, or it would keep receiving.
+        this.#send(JSON.stringify({ type: 'unsubscribe', subscription: frame.subscription }));
+      } else {
+        // Now, not when the promise settles: the messages that follow in the same socket read are its.
+        sub.subscribed(frame.subscription, frame.head_seq, resuming);
+        this.#byServerId.set(frame.subscription, sub);
+      }
     }
     p.resolve(frame);
   }
@@ -337,6 +345,8 @@ export class EventBusClient {
     const state = ws as WebSocket & { alive?: boolean };
     state.alive = true;
     this.#pingTimer = setInterval(() => {
+      // While the client holds the socket (its queues are full) pongs go unread: that is not a dead broker.
+      if (this.#holds > 0) return void (state.alive = true);
       if (!state.alive) return ws.terminate();
       state.alive = false;
       ws.ping();

@@ -39,6 +39,12 @@ export interface ReceivedMessage {
   json<T = unknown>(): T;
 }
 
+interface Waiter {
+  readonly resolve: (r: IteratorResult<ReceivedMessage, undefined>) => void;
+  readonly reject: (e: Error) => void;
+  timer: NodeJS.Timeout | undefined;
+}
+
 /** What the subscription needs from the client. */
 export interface SubscriptionHost {
   send(frame: string): boolean;
@@ -59,7 +65,8 @@ export class Subscription implements AsyncIterable<ReceivedMessage> {
   readonly #queueLimit: number;
   #queue: MessageFrame[] = [];
   #head = 0;
-  #waiter: { resolve: (r: IteratorResult<ReceivedMessage, undefined>) => void; reject: (e: Error) => void } | undefined;
+  /** Readers waiting for a message, first come first served. */
+  #waiters: Waiter[] = [];
   #held = false;
   #ended: EventBusError | null | undefined;
   /** Seqs a durable subscription handed to the caller lately (a ring of SEEN_LIMIT), to mark repeats. */
@@ -120,9 +127,9 @@ export class Subscription implements AsyncIterable<ReceivedMessage> {
   receive(frame: MessageFrame): void {
     if (this.#ended !== undefined) return;
     if (this.#nextSeq === undefined || frame.seq >= this.#nextSeq) this.#nextSeq = frame.seq + 1;
-    if (this.#waiter !== undefined) {
-      const w = this.#waiter;
-      this.#waiter = undefined;
+    const w = this.#waiters.shift();
+    if (w !== undefined) {
+      clearTimeout(w.timer);
       w.resolve({ done: false, value: this.#toMessage(frame) });
       return;
     }
@@ -174,11 +181,11 @@ export class Subscription implements AsyncIterable<ReceivedMessage> {
     if (this.#ended !== undefined) return;
     this.#ended = error;
     this.#release();
-    const w = this.#waiter;
-    this.#waiter = undefined;
-    if (w === undefined) return;
-    if (error === null) w.resolve({ done: true, value: undefined });
-    else w.reject(error);
+    for (const w of this.#waiters.splice(0)) {
+      clearTimeout(w.timer);
+      if (error === null) w.resolve({ done: true, value: undefined });
+      else w.reject(error);
+    }
   }
 
   /** Unsubscribes; the iteration ends after the messages already received. */
@@ -207,20 +214,14 @@ export class Subscription implements AsyncIterable<ReceivedMessage> {
     if (this.#ended === null) return Promise.resolve({ done: true, value: undefined });
     if (this.#ended !== undefined) return Promise.reject(this.#ended);
     return new Promise((resolve, reject) => {
-      let timer: NodeJS.Timeout | undefined;
-      this.#waiter = {
-        resolve: (r) => {
-          if (timer !== undefined) clearTimeout(timer);
-          resolve(r);
-        },
-        reject,
-      };
+      const w: Waiter = { resolve, reject, timer: undefined };
       if (timeoutMs !== undefined) {
-        timer = setTimeout(() => {
-          this.#waiter = undefined;
+        w.timer = setTimeout(() => {
+          this.#waiters = this.#waiters.filter((x) => x !== w);
           resolve({ done: true, value: undefined });
         }, timeoutMs);
       }
+      this.#waiters.push(w);
     });
   }
 

@@ -6,12 +6,18 @@ import type { Delivery, Sink } from './types.js';
 
 const DEFAULT_QUEUE = 1024;
 
+interface Waiter {
+  readonly resolve: (d: Delivery | undefined) => void;
+  timer: NodeJS.Timeout | undefined;
+}
+
 export class LocalSubscriber implements Sink, AsyncIterable<Delivery> {
   readonly #broker: Broker;
   readonly #queueLimit: number;
   #queue: Delivery[] = [];
   #head = 0;
-  #waiter: ((d: Delivery | undefined) => void) | undefined;
+  /** Readers waiting for a delivery, first come first served. */
+  #waiters: Waiter[] = [];
   #paused = false;
   #closed = false;
   /** Set once subscribed. */
@@ -37,10 +43,10 @@ export class LocalSubscriber implements Sink, AsyncIterable<Delivery> {
   }
 
   deliver(delivery: Delivery): boolean {
-    if (this.#waiter !== undefined) {
-      const w = this.#waiter;
-      this.#waiter = undefined;
-      w(delivery);
+    const w = this.#waiters.shift();
+    if (w !== undefined) {
+      clearTimeout(w.timer);
+      w.resolve(delivery);
       return true;
     }
     this.#queue.push(delivery);
@@ -50,8 +56,10 @@ export class LocalSubscriber implements Sink, AsyncIterable<Delivery> {
 
   closed(): void {
     this.#closed = true;
-    this.#waiter?.(undefined);
-    this.#waiter = undefined;
+    for (const w of this.#waiters.splice(0)) {
+      clearTimeout(w.timer);
+      w.resolve(undefined);
+    }
   }
 
   /** The next delivery, or undefined when closed or after `timeoutMs`. */
@@ -59,17 +67,14 @@ export class LocalSubscriber implements Sink, AsyncIterable<Delivery> {
     if (this.#head < this.#queue.length) return Promise.resolve(this.#take());
     if (this.#closed) return Promise.resolve(undefined);
     return new Promise((resolve) => {
-      let timer: NodeJS.Timeout | undefined;
-      this.#waiter = (d) => {
-        if (timer !== undefined) clearTimeout(timer);
-        resolve(d);
-      };
+      const w: Waiter = { resolve, timer: undefined };
       if (timeoutMs !== undefined) {
-        timer = setTimeout(() => {
-          this.#waiter = undefined;
+        w.timer = setTimeout(() => {
+          this.#waiters = this.#waiters.filter((x) => x !== w);
           resolve(undefined);
         }, timeoutMs);
       }
+      this.#waiters.push(w);
     });
   }
 

@@ -41,8 +41,11 @@ export function consumeInTransaction(
   if (!(store instanceof SqliteStore)) return errAsync(brokerError('BAD_ARGS', 'transactional consume needs the SQLite store'));
   const retryDelayMs = options.retryDelayMs ?? 1000;
   return LocalSubscriber.open(broker, options).map((sub) => {
+    let closing = false;
     const loop = (async () => {
       for await (const d of sub) {
+        // After close, what is still queued goes back to the broker unacked, for the next member.
+        if (closing) break;
         const m = d.message;
         try {
           store.transactAck({ consumer: options.consumer, seq: m.seq, delivery: d.delivery, at: now() }, (tx) => {
@@ -62,6 +65,7 @@ export function consumeInTransaction(
     return {
       subscriptionId: sub.subscriptionId,
       close: async () => {
+        closing = true;
         sub.close();
         await loop;
       },

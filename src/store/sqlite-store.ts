@@ -36,7 +36,7 @@ export class SqliteStore implements EventStore {
   readonly #q: ReadQueries;
   readonly #writer: WriterThread;
   #lastSeq: number;
-  #insertProcessed: Database.Statement | undefined;
+  #ackStatements: { insert: Database.Statement; done: Database.Statement } | undefined;
 
   private constructor(opened: OpenedDb, writer: WriterThread) {
     this.#opened = opened;
@@ -65,18 +65,28 @@ export class SqliteStore implements EventStore {
 
   /**
    * Runs `work` and records `ack` in one immediate transaction on the main connection: the caller's writes and
-   * the consumer's progress commit together or not at all. Waits up to the busy timeout for the writer thread
+   * the consumer's progress commit together or not at all. A message this consumer already processed (since
+   * its last rewind) is not worked again: returns false. Waits up to the busy timeout for the writer thread
    * to finish a commit in progress. Throws what `work` throws, after rolling back.
    */
-  transactAck<T>(ack: { consumer: string; seq: number; delivery: number; at: number }, work: (sqlite: Database.Database) => T): T {
+  transactAck(ack: { consumer: string; seq: number; delivery: number; at: number }, work: (sqlite: Database.Database) => void): boolean {
     const sqlite = this.#opened.sqlite;
-    this.#insertProcessed ??= sqlite.prepare(INSERT_PROCESSED);
-    const insert = this.#insertProcessed;
+    this.#ackStatements ??= {
+      insert: sqlite.prepare(INSERT_PROCESSED),
+      done: sqlite
+        .prepare(
+          `SELECT 1 FROM processed_messages p JOIN consumers c ON c.id = p.consumer
+           WHERE p.consumer = ? AND p.seq = ? AND p.processed_at > c.rewound_at`,
+        )
+        .pluck(),
+    };
+    const { insert, done } = this.#ackStatements;
     return sqlite
       .transaction(() => {
-        const result = work(sqlite);
+        if (done.get(ack.consumer, ack.seq) !== undefined) return false;
+        work(sqlite);
         insert.run(ack.consumer, ack.seq, ack.at, ack.delivery);
-        return result;
+        return true;
       })
       .immediate();
   }

@@ -34,8 +34,14 @@ export class FrameWriter {
     }
   }
 
+  /** Writes what is queued now (before a close frame, which must be the last thing on the wire). */
+  flush(): void {
+    this.#flush();
+  }
+
   #flush(): void {
     this.#scheduled = false;
+    if (this.#frames.length === 0) return;
     const frames = this.#frames;
     const onWritten = this.#onWritten;
     this.#frames = [];

@@ -44,7 +44,7 @@ export function attachWebSocket(server: http.Server, broker: Broker, options: We
   const log = logger.child({ transport: 'websocket' });
   // Compression is off: it costs far more CPU per frame than the bytes it saves on short events.
   const wss = new WebSocketServer({ noServer: true, maxPayload: options.maxFrameBytes, perMessageDeflate: false });
-  let sessions = 0;
+  const sessions = new Set<WsSession>();
   const onUpgrade = (req: http.IncomingMessage, socket: Duplex, head: Buffer): void => {
     if (pathOf(req) !== options.path) return; // another handler's path (the caller's own WebSocket routes)
     wss.handleUpgrade(req, socket, head, (ws) => {
@@ -52,26 +52,21 @@ export function attachWebSocket(server: http.Server, broker: Broker, options: We
       if (!authorized(req, options.token)) {
         return refuse(ws, CLOSE_UNAUTHORIZED, errorFrame(undefined, brokerError('UNAUTHORIZED', 'send Authorization: Bearer <token> or ?token=')));
       }
-      if (sessions >= options.maxConnections) {
+      if (sessions.size >= options.maxConnections) {
         return refuse(ws, CLOSE_TRY_AGAIN, errorFrame(undefined, brokerError('UNAVAILABLE', `too many connections (EVENTBUS_MAX_CONNECTIONS=${options.maxConnections})`)));
       }
-      sessions++;
-      ws.once('close', () => sessions--);
-      new WsSession(ws, socket, broker, { bufferBytes: options.bufferBytes }, log);
+      const session = new WsSession(ws, socket, broker, { bufferBytes: options.bufferBytes }, log);
+      sessions.add(session);
+      ws.once('close', () => sessions.delete(session));
     });
   };
   server.on('upgrade', onUpgrade);
   return {
-    connections: () => sessions,
+    connections: () => sessions.size,
     close: async () => {
       server.off('upgrade', onUpgrade);
-      const closing = [...wss.clients].map(
-        (ws) =>
-          new Promise<void>((resolve) => {
-            ws.once('close', () => resolve());
-            ws.close(CLOSE_GOING_AWAY, 'broker stopping');
-          }),
-      );
+      const closing = [...wss.clients].map((ws) => new Promise<void>((resolve) => ws.once('close', () => resolve())));
+      for (const session of sessions) session.shutdown(CLOSE_GOING_AWAY, 'broker stopping');
       let timer: NodeJS.Timeout | undefined;
       await Promise.race([Promise.all(closing), new Promise((resolve) => (timer = setTimeout(resolve, CLOSE_GRACE_MS)))]);
       clearTimeout(timer);
@@ -127,7 +122,10 @@ export function createHttpServer(broker: Broker, config: HttpConfig, logger: Log
     };
     if (!authorized(req, config.token)) return json(401, { code: 'UNAUTHORIZED', message: 'send Authorization: Bearer <token> or ?token=' });
     const path = pathOf(req);
-    if (req.method !== 'GET' && req.method !== 'HEAD') return json(405, { code: 'BAD_FORMAT', message: `${req.method} is not served; use GET` });
+    if (req.method !== 'GET' && req.method !== 'HEAD') {
+      res.setHeader('allow', 'GET, HEAD');
+      return json(405, { code: 'BAD_FORMAT', message: `${req.method} is not served; use GET` });
+    }
     if (path === '/healthz') return json(200, { status: 'ok', head_seq: broker.headSeq() });
     if (path === '/metrics') {
       void metrics.metrics().then(

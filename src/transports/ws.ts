@@ -54,6 +54,8 @@ export class WsSession {
   readonly #subscriptions = new Map<string, boolean>();
   readonly #paused = new Set<string>();
   #readingPaused = false;
+  /** The close frame is sent (by us): no data frame may follow it (RFC 6455 §5.5.1). */
+  #closing = false;
   #closed = false;
 
   constructor(ws: WebSocket, socket: Duplex, broker: Broker, limits: SessionLimits, logger: Logger) {
@@ -160,15 +162,26 @@ export class WsSession {
   }
 
   #deliver(d: Delivery): boolean {
-    if (this.#closed) return false;
+    if (this.#closed || this.#closing) return false;
     if (this.#send(messageFrame(d))) return true;
     this.#paused.add(d.subscriptionId);
     return false;
   }
 
-  /** Sends one frame; false when the connection's unsent output is now over its limit. */
+  /**
+   * Ends the session from the broker's side: frames already queued go out, then the close frame, then
+   * nothing. Frames the client sent before it saw the close are still applied (acks above all).
+   */
+  shutdown(code: number, reason: string): void {
+    if (this.#closing || this.#closed) return;
+    this.#closing = true;
+    this.#out.flush();
+    this.#ws.close(code, reason);
+  }
+
+  /** Sends one frame; false when the connection's unsent output is now over its limit (or it is closing). */
   #send(frame: string): boolean {
-    if (this.#closed) return false;
+    if (this.#closed || this.#closing) return false;
     if (this.#out.pending + frame.length < this.#limits.bufferBytes) {
       this.#out.push(frame);
       return true;
