@@ -1,6 +1,7 @@
-// Review probes for the WebSocket front-end, the client SDK, seed 001's interface, embedding and
-// transactional consume: real brokers (startApp / openEventBus) on 127.0.0.1 port 0, real sockets, no
-// mocks. Tests that expose a bug are left failing on purpose; each says what should happen.
+// Edge cases of the WebSocket front-end, the client SDK, seed 001's interface, embedding and transactional
+// consume, found in review: framing at the length boundaries, shutdown ordering, concurrent readers, closing
+// mid-resume, ping vs flow control, exactly-once across a consumer hand-over. Real brokers (startApp /
+// openEventBus) on 127.0.0.1 port 0, real sockets, no mocks.
 import { randomBytes } from 'node:crypto';
 import http from 'node:http';
 import net from 'node:net';
