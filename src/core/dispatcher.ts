@@ -47,6 +47,8 @@ export class Dispatcher implements StreamHost {
   /** Durable streams that paused because too many acks were waiting for the writer. */
   readonly #waitingForWriter = new Set<Stream>();
   #progressWriting = false;
+  /** flush() was called while a write was in progress. */
+  #flushWanted = false;
   #flushTimer: NodeJS.Timeout | undefined;
   readonly #deadlineTimer: NodeJS.Timeout;
   readonly #statusTimer: NodeJS.Timeout;
@@ -196,7 +198,10 @@ export class Dispatcher implements StreamHost {
   flush(): void {
     if (this.#flushTimer !== undefined) clearTimeout(this.#flushTimer);
     this.#flushTimer = undefined;
-    if (this.#progressWriting) return; // the write in progress flushes again when it is done
+    if (this.#progressWriting) {
+      this.#flushWanted = true; // the write in progress flushes again when it is done
+      return;
+    }
     const positions = new Map<string, number>();
     for (const stream of this.#touched) {
       const floor = stream.takeFloorChange();
@@ -217,7 +222,14 @@ export class Dispatcher implements StreamHost {
       })
       .then(() => {
         this.#progressWriting = false;
-        if (this.#acks.seqs.length > 0 || this.#touched.size > 0) this.flush();
+        // Only a flush asked for meanwhile runs now; acks that merely arrived wait for their timer, so that
+        // a steady stream of acks costs one transaction (one fsync) per PROGRESS_FLUSH_MS, not one per write.
+        if (this.#flushWanted) {
+          this.#flushWanted = false;
+          this.flush();
+        } else if (this.#acks.seqs.length > 0 || this.#touched.size > 0) {
+          this.#scheduleFlush();
+        }
         if (this.#acks.seqs.length < MAX_PENDING_ACKS) {
           const waiting = [...this.#waitingForWriter];
           this.#waitingForWriter.clear();
