@@ -88,6 +88,8 @@ export class EventBusClient {
   #holds = 0;
   #firstOpen: { promise: Promise<void>; resolve: () => void; reject: (e: Error) => void };
   #pingTimer: NodeJS.Timeout | undefined;
+  /** The current connection answered the last ping. */
+  #pongSeen = true;
   #reconnectTimer: NodeJS.Timeout | undefined;
 
   constructor(url: string, options: ConnectOptions = {}) {
@@ -244,7 +246,9 @@ export class EventBusClient {
     // closed with a reason, and connect() must not resolve before that is known.
     ws.on('open', () => ws.send(JSON.stringify({ type: 'ping', id: HELLO })));
     ws.on('message', (data) => this.#onFrame(String(data)));
-    ws.on('pong', () => ((ws as WebSocket & { alive?: boolean }).alive = true));
+    ws.on('pong', () => {
+      if (ws === this.#ws) this.#pongSeen = true;
+    });
     ws.on('error', () => undefined); // 'close' follows and decides what to do
     ws.on('close', (code, reason) => this.#onClose(ws, code, reason.toString()));
   }
@@ -342,13 +346,12 @@ export class EventBusClient {
 
   #startPings(ws: WebSocket): void {
     if (this.#o.pingIntervalMs <= 0) return;
-    const state = ws as WebSocket & { alive?: boolean };
-    state.alive = true;
+    this.#pongSeen = true;
     this.#pingTimer = setInterval(() => {
       // While the client holds the socket (its queues are full) pongs go unread: that is not a dead broker.
-      if (this.#holds > 0) return void (state.alive = true);
-      if (!state.alive) return ws.terminate();
-      state.alive = false;
+      if (this.#holds > 0) return void (this.#pongSeen = true);
+      if (!this.#pongSeen) return ws.terminate();
+      this.#pongSeen = false;
       ws.ping();
     }, this.#o.pingIntervalMs).unref();
   }
