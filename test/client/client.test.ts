@@ -297,6 +297,27 @@ describe('errors from the broker', () => {
 });
 
 describe('durable consumers', () => {
+  it('a filter on subscribe: only matching messages arrive, and a durable consumer moves past the others', async () => {
+    const { url } = await freshBroker();
+    const { c } = await open(url);
+    const sub = await c.subscribe('pay.*', { consumer: 'big-payments', filter: { 'payload.amount': { $gte: 100 } } });
+    const small = await c.publish('pay.in', { amount: 5 });
+    const big = await c.publish('pay.in', { amount: 250 });
+    const other = await c.publish('pay.out', { amount: 100 });
+    const first = await sub.next(10_000);
+    const second = await sub.next(10_000);
+    expect([first?.seq, second?.seq]).toEqual([big, other]);
+    expect(first?.json()).toEqual({ amount: 250 });
+    first!.ack();
+    second!.ack();
+    expect(await sub.next(200)).toBeUndefined();
+    await sub.close();
+    // The filtered-out message counts as done: a resumed subscription does not get it either.
+    const again = await c.subscribe('pay.*', { consumer: 'big-payments', filter: { 'payload.amount': { $gte: 100 } } });
+    expect(await again.next(300)).toBeUndefined();
+    expect(small).toBeLessThan(big);
+  });
+
   it('a durable consumer resumes after its last ack on a new subscribe', async () => {
     const { url } = await freshBroker();
     const { c } = await open(url);

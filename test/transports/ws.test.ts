@@ -227,6 +227,24 @@ describe('subscribe', () => {
     await expectNoMoreMessages(c, sub, 100);
   });
 
+  test('a content filter delivers only the messages it matches; a bad filter is BAD_FRAME', async () => {
+    const bus = await startBus();
+    const c = await bus.connect();
+    const sub = await c.subscribe({ pattern: 'orders.*', filter: { 'payload.amount': { $gt: 100 }, 'attributes.region': 'eu' } });
+    const sent = [
+      { amount: 50, region: 'eu' },
+      { amount: 500, region: 'eu' },
+      { amount: 500, region: 'us' },
+      { amount: 101, region: 'eu' },
+    ];
+    const published: number[] = [];
+    for (const o of sent) published.push((await c.publish({ topic: 'orders.created', payload: JSON.stringify({ amount: o.amount }), metadata: { region: o.region } })).seq);
+    const got = await c.messages(sub, 2);
+    expect(seqs(got)).toEqual([published[1], published[3]]);
+    await expectNoMoreMessages(c, sub, 200);
+    await expectError(c, { type: 'subscribe', pattern: 'orders.*', filter: { 'payload.amount': { $between: [1, 2] } } }, 'BAD_FRAME');
+  });
+
   test('patterns: * is one segment, # (and >) zero or more at the end', async () => {
     const bus = await startBus();
     const c = await bus.connect();
