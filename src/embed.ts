@@ -12,7 +12,7 @@ import { LocalEventClient } from './events/local-event-client.js';
 import type { EventConfig } from './events/interface.js';
 import { silentLogger, type Logger } from './logger.js';
 import { SqliteStore } from './store/sqlite-store.js';
-import { attachWebSocket, type AttachedWebSocket } from './transports/http.js';
+import { attachWebSocket, webSocketOptions, type AttachedWebSocket } from './transports/http.js';
 
 export { Broker } from './core/broker.js';
 export { LocalSubscriber } from './core/local-subscriber.js';
@@ -55,18 +55,7 @@ export async function openEventBus(settings: Partial<Config> = {}, logger: Logge
     broker,
     sqlite: store.sqlite,
     attach: (server, options = {}) => {
-      const ws = attachWebSocket(
-        server,
-        broker,
-        {
-          path: options.path ?? '/ws',
-          token: config.token,
-          maxConnections: config.maxConnections,
-          maxFrameBytes: config.maxFrameBytes,
-          bufferBytes: config.wsBufferBytes,
-        },
-        logger,
-      );
+      const ws = attachWebSocket(server, broker, webSocketOptions(config, options.path ?? '/ws'), logger);
       attached.push(ws);
       return ws;
     },

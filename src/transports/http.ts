@@ -20,7 +20,23 @@ export interface WebSocketOptions {
   readonly token: string | undefined;
   readonly maxConnections: number;
   readonly maxFrameBytes: number;
+  readonly maxPayloadBytes: number;
   readonly bufferBytes: number;
+}
+
+/** The WebSocket limits of the settings, served at `path`. */
+export function webSocketOptions(
+  config: Pick<Config, 'token' | 'maxConnections' | 'maxFrameBytes' | 'maxPayloadBytes' | 'wsBufferBytes'>,
+  path: string,
+): WebSocketOptions {
+  return {
+    path,
+    token: config.token,
+    maxConnections: config.maxConnections,
+    maxFrameBytes: config.maxFrameBytes,
+    maxPayloadBytes: config.maxPayloadBytes,
+    bufferBytes: config.wsBufferBytes,
+  };
 }
 
 export interface AttachedWebSocket {
@@ -39,6 +55,9 @@ const CLOSE_TRY_AGAIN = 1013;
 const CLOSE_GOING_AWAY = 1001;
 // How long a closing client has to answer the close before its socket is cut.
 const CLOSE_GRACE_MS = 1000;
+// A frame may be this much longer than EVENTBUS_MAX_PAYLOAD: the JSON around the payload, its metadata,
+// some escaping. A longer one is refused unread with TOO_LARGE, as a telnet line over the limit is.
+const FRAME_ENVELOPE_BYTES = 64 * 1024;
 
 export function attachWebSocket(server: http.Server, broker: Broker, options: WebSocketOptions, logger: Logger): AttachedWebSocket {
   const log = logger.child({ transport: 'websocket' });
@@ -55,7 +74,8 @@ export function attachWebSocket(server: http.Server, broker: Broker, options: We
       if (sessions.size >= options.maxConnections) {
         return refuse(ws, CLOSE_TRY_AGAIN, errorFrame(undefined, brokerError('UNAVAILABLE', `too many connections (EVENTBUS_MAX_CONNECTIONS=${options.maxConnections})`)));
       }
-      const session = new WsSession(ws, socket, broker, { bufferBytes: options.bufferBytes }, log);
+      const limits = { bufferBytes: options.bufferBytes, maxTextBytes: options.maxPayloadBytes + FRAME_ENVELOPE_BYTES };
+      const session = new WsSession(ws, socket, broker, limits, log);
       sessions.add(session);
       ws.once('close', () => sessions.delete(session));
     });
@@ -98,7 +118,7 @@ export function authorized(req: http.IncomingMessage, token: string | undefined)
   return a.length === b.length && timingSafeEqual(a, b);
 }
 
-export type HttpConfig = Pick<Config, 'host' | 'httpPort' | 'token' | 'maxConnections' | 'maxFrameBytes' | 'wsBufferBytes'>;
+export type HttpConfig = Pick<Config, 'host' | 'httpPort' | 'token' | 'maxConnections' | 'maxFrameBytes' | 'maxPayloadBytes' | 'wsBufferBytes'>;
 
 export interface HttpFrontEnd {
   /** Listens; resolves with the bound port. */
@@ -109,12 +129,7 @@ export interface HttpFrontEnd {
 export function createHttpServer(broker: Broker, config: HttpConfig, logger: Logger): HttpFrontEnd {
   const log = logger.child({ transport: 'http' });
   const server = http.createServer();
-  const ws = attachWebSocket(
-    server,
-    broker,
-    { path: '/ws', token: config.token, maxConnections: config.maxConnections, maxFrameBytes: config.maxFrameBytes, bufferBytes: config.wsBufferBytes },
-    logger,
-  );
+  const ws = attachWebSocket(server, broker, webSocketOptions(config, '/ws'), logger);
   const metrics = createMetrics(broker, { wsConnections: () => ws.connections() });
   server.on('request', (req, res) => {
     const json = (status: number, body: unknown): void => {

@@ -25,6 +25,8 @@ import {
 export interface SessionLimits {
   /** Unsent bytes before deliveries pause and reading stops. */
   readonly bufferBytes: number;
+  /** Longer frames are answered TOO_LARGE without being parsed. */
+  readonly maxTextBytes: number;
 }
 
 // §5 lists the codes a WebSocket client sees; the broker's BAD_ARGS (a bad value in a valid frame) is a bad frame here.
@@ -73,6 +75,12 @@ export class WsSession {
   #onMessage(data: Buffer, isBinary: boolean): void {
     if (isBinary) return void this.#send(errorFrame(undefined, brokerError('BAD_FRAME', 'frames are JSON text, not binary')));
     const parsed = parseClientFrame(data.toString('utf8'));
+    if (data.length > this.#limits.maxTextBytes) {
+      // Parsed only to answer with its id (ws has already read it whole, up to EVENTBUS_MAX_FRAME).
+      const id = parsed.isOk() ? parsed.value.id : parsed.error.id;
+      const reason = `frame is ${data.length} bytes; the limit is ${this.#limits.maxTextBytes} (EVENTBUS_MAX_PAYLOAD + 64 KiB)`;
+      return void this.#send(errorFrame(id, brokerError('TOO_LARGE', reason)));
+    }
     if (parsed.isErr()) return void this.#send(errorFrame(parsed.error.id, parsed.error.error));
     try {
       this.#handle(parsed.value);

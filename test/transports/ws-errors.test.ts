@@ -101,6 +101,19 @@ describe('errors a WebSocket client can get; a bad frame never closes the socket
     expect(count(bus)).toBe(2);
   });
 
+  test('TOO_LARGE: a frame longer than EVENTBUS_MAX_PAYLOAD + 64 KiB, whatever it holds (a big batch, not JSON)', async () => {
+    const bus = await startBus({ EVENTBUS_MAX_PAYLOAD: '4096' });
+    const c = await bus.connect();
+    const messages = Array.from({ length: 40 }, (_, i) => ({ topic: 'batch', payload: `${i}`.padEnd(2000, 'x') }));
+    await expectError(c, { type: 'publish_batch', messages }, 'TOO_LARGE');
+    c.send('y'.repeat(4096 + 65536 + 1));
+    expect(await c.next((f) => f.type === 'error')).toMatchObject({ code: 'TOO_LARGE' });
+    await expectStillWorks(c);
+    // Each payload alone was within the limit: the same messages in small batches are stored.
+    for (let i = 0; i < messages.length; i += 10) await c.request({ type: 'publish_batch', messages: messages.slice(i, i + 10) });
+    expect(count(bus)).toBe(41); // the 40 and expectStillWorks' one
+  });
+
   test('UNKNOWN_SUBSCRIPTION: ack, nack and unsubscribe of a subscription this socket does not have', async () => {
     const bus = await startBus();
     const c = await bus.connect();
