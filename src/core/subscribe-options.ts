@@ -54,6 +54,11 @@ export function checkSubscribe(options: SubscribeOptions, defaultMaxInFlight: nu
   if (raw.length === 0) return err(brokerError('BAD_PATTERN', 'at least one pattern is needed'));
   const patterns = checkPatterns(raw);
   if (patterns.isErr()) return err(patterns.error);
+  // A group splits one durable consumer's messages; without a consumer there is nothing to split, and
+  // delivering everything to each member would silently break what a queue-group user expects.
+  if (options.group !== undefined && options.consumer === undefined) {
+    return err(brokerError('BAD_ARGS', 'group needs a consumer: subscriptions with the same consumer and group split its messages'));
+  }
   const maxInFlight = options.maxInFlight ?? defaultMaxInFlight;
   if (!Number.isSafeInteger(maxInFlight) || maxInFlight < 1) return err(brokerError('BAD_ARGS', 'max_in_flight must be a whole number from 1'));
   const start = options.start;

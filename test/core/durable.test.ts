@@ -286,6 +286,12 @@ describe('message status', () => {
 });
 
 describe('queue groups', () => {
+  test('a group without a consumer is refused with BAD_ARGS, rather than silently delivering everything to each', async () => {
+    const { broker } = await start();
+    const refused = await broker.subscribe({ pattern: 'work', group: 'g' }, { deliver: () => true });
+    expect(refused._unsafeUnwrapErr()).toMatchObject({ code: 'BAD_ARGS', reason: expect.stringContaining('group needs a consumer') });
+  });
+
   /** Three members, subscribed one after the other (or all at once), acking what they get. */
   async function splitAmongThree(concurrently: boolean): Promise<void> {
     const { broker } = await start();

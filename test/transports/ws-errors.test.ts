@@ -114,6 +114,14 @@ describe('errors a WebSocket client can get; a bad frame never closes the socket
     expect(count(bus)).toBe(41); // the 40 and expectStillWorks' one
   });
 
+  test('BAD_FRAME: a group without a consumer (nothing to split), and the socket keeps working', async () => {
+    const bus = await startBus();
+    const c = await bus.connect();
+    const e = await expectError(c, { type: 'subscribe', pattern: 'work', group: 'g' }, 'BAD_FRAME');
+    expect(e['message']).toContain('group needs a consumer');
+    await expectStillWorks(c);
+  });
+
   test('UNKNOWN_SUBSCRIPTION: ack, nack and unsubscribe of a subscription this socket does not have', async () => {
     const bus = await startBus();
     const c = await bus.connect();
