@@ -73,14 +73,29 @@ export async function expectNoMoreMessages(client: WsClient, subscription: strin
   expect(extra.map((f) => [f['seq'], f['delivery']]), `unexpected messages for ${subscription}`).toEqual([]);
 }
 
-/** Publishes `n` messages in one publish_batch; resolves with their seqs. */
+// A frame may be EVENTBUS_MAX_PAYLOAD + 64 KiB long; batches are cut well under the default 1 MiB.
+const BATCH_FRAME_BYTES = 512 * 1024;
+
+/** Publishes `n` messages with publish_batch (several frames if they would not fit one); resolves with their seqs. */
 export async function publishBatch(client: WsClient, topic: string, n: number, payload = (i: number) => `${topic}#${i}`): Promise<number[]> {
-  const reply = await client.request({
-    type: 'publish_batch',
-    messages: Array.from({ length: n }, (_, i) => ({ topic, payload: payload(i) })),
-  });
-  expect(reply.type, JSON.stringify(reply)).toBe('published');
-  return reply['seqs'] as number[];
+  const seqs: number[] = [];
+  let batch: { topic: string; payload: string }[] = [];
+  let bytes = 0;
+  const send = async (): Promise<void> => {
+    const reply = await client.request({ type: 'publish_batch', messages: batch });
+    expect(reply.type, JSON.stringify(reply)).toBe('published');
+    seqs.push(...(reply['seqs'] as number[]));
+    batch = [];
+    bytes = 0;
+  };
+  for (let i = 0; i < n; i++) {
+    const m = { topic, payload: payload(i) };
+    if (batch.length > 0 && bytes + m.payload.length > BATCH_FRAME_BYTES) await send();
+    batch.push(m);
+    bytes += m.payload.length + topic.length + 32;
+  }
+  if (batch.length > 0) await send();
+  return seqs;
 }
 
 /** The error frame answering `frame`; the id is checked to be echoed. */
