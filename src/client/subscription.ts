@@ -1,7 +1,8 @@
 // One subscription of the client: a bounded queue of received messages read as an async iterator, and what
 // it takes to resume the subscription on a new connection without a gap.
 import type { MessageFrame } from '../protocol/ws-frames.js';
-import { EventBusError } from './errors.js';
+import { AsyncQueue } from '../util/async-queue.js';
+import type { EventBusError } from './errors.js';
 
 // Enough to cover what a broker can send again after losing acks: the in-flight window plus the acks of a
 // few progress flushes.
@@ -39,12 +40,6 @@ export interface ReceivedMessage {
   json<T = unknown>(): T;
 }
 
-interface Waiter {
-  readonly resolve: (r: IteratorResult<ReceivedMessage, undefined>) => void;
-  readonly reject: (e: Error) => void;
-  timer: NodeJS.Timeout | undefined;
-}
-
 /** What the subscription needs from the client. */
 export interface SubscriptionHost {
   send(frame: string): boolean;
@@ -62,13 +57,8 @@ export class Subscription implements AsyncIterable<ReceivedMessage> {
   /** The broker has answered its subscribe at least once. */
   wasSubscribed = false;
   readonly #host: SubscriptionHost;
-  readonly #queueLimit: number;
-  #queue: MessageFrame[] = [];
-  #head = 0;
-  /** Readers waiting for a message, first come first served. */
-  #waiters: Waiter[] = [];
-  #held = false;
-  #ended: EventBusError | null | undefined;
+  /** Frames received and not read yet; turned into messages as they are read (that is when they count as seen). */
+  readonly #queue: AsyncQueue<MessageFrame>;
   /** Seqs a durable subscription handed to the caller lately (a ring of SEEN_LIMIT), to mark repeats. */
   readonly #seen = new Set<number>();
   readonly #seenOrder: number[] = [];
@@ -80,7 +70,7 @@ export class Subscription implements AsyncIterable<ReceivedMessage> {
     this.pattern = pattern;
     this.options = options;
     this.#host = host;
-    this.#queueLimit = queueLimit;
+    this.#queue = new AsyncQueue(queueLimit, { onFull: () => host.hold(), onRoom: () => host.release() });
   }
 
   get durable(): boolean {
@@ -117,27 +107,13 @@ export class Subscription implements AsyncIterable<ReceivedMessage> {
   /** The connection dropped. A durable consumer's undelivered queue goes: the broker sends those again. */
   disconnected(): void {
     this.serverId = '';
-    if (this.durable) {
-      this.#queue = [];
-      this.#head = 0;
-      this.#release();
-    }
+    if (this.durable) this.#queue.clear();
   }
 
   receive(frame: MessageFrame): void {
-    if (this.#ended !== undefined) return;
+    if (this.#queue.ended) return;
     if (this.#nextSeq === undefined || frame.seq >= this.#nextSeq) this.#nextSeq = frame.seq + 1;
-    const w = this.#waiters.shift();
-    if (w !== undefined) {
-      clearTimeout(w.timer);
-      w.resolve({ done: false, value: this.#toMessage(frame) });
-      return;
-    }
     this.#queue.push(frame);
-    if (!this.#held && this.#queue.length - this.#head >= this.#queueLimit) {
-      this.#held = true;
-      this.#host.hold();
-    }
   }
 
   /** The message as the caller gets it; this is when it counts as seen. */
@@ -178,14 +154,7 @@ export class Subscription implements AsyncIterable<ReceivedMessage> {
 
   /** Ends the iteration: cleanly (null) or with an error thrown to the reader. */
   end(error: EventBusError | null): void {
-    if (this.#ended !== undefined) return;
-    this.#ended = error;
-    this.#release();
-    for (const w of this.#waiters.splice(0)) {
-      clearTimeout(w.timer);
-      if (error === null) w.resolve({ done: true, value: undefined });
-      else w.reject(error);
-    }
+    this.#queue.end(error);
   }
 
   /** Unsubscribes; the iteration ends after the messages already received. */
@@ -195,49 +164,17 @@ export class Subscription implements AsyncIterable<ReceivedMessage> {
 
   /** The next message; undefined once the subscription has ended (or after `timeoutMs`). */
   async next(timeoutMs?: number): Promise<ReceivedMessage | undefined> {
-    const r = await this.#next(timeoutMs);
-    return r.done ? undefined : r.value;
+    const frame = await this.#queue.next(timeoutMs);
+    return frame === undefined ? undefined : this.#toMessage(frame);
   }
 
   [Symbol.asyncIterator](): AsyncIterator<ReceivedMessage, undefined> {
     return {
-      next: () => this.#next(),
+      next: () => this.next().then((value) => (value === undefined ? { done: true, value: undefined } : { done: false, value })),
       return: async () => {
         await this.close();
         return { done: true, value: undefined };
       },
     };
-  }
-
-  #next(timeoutMs?: number): Promise<IteratorResult<ReceivedMessage, undefined>> {
-    if (this.#head < this.#queue.length) return Promise.resolve({ done: false, value: this.#take() });
-    if (this.#ended === null) return Promise.resolve({ done: true, value: undefined });
-    if (this.#ended !== undefined) return Promise.reject(this.#ended);
-    return new Promise((resolve, reject) => {
-      const w: Waiter = { resolve, reject, timer: undefined };
-      if (timeoutMs !== undefined) {
-        w.timer = setTimeout(() => {
-          this.#waiters = this.#waiters.filter((x) => x !== w);
-          resolve({ done: true, value: undefined });
-        }, timeoutMs);
-      }
-      this.#waiters.push(w);
-    });
-  }
-
-  #take(): ReceivedMessage {
-    const m = this.#toMessage(this.#queue[this.#head++]!);
-    if (this.#head > 1024 && this.#head * 2 > this.#queue.length) {
-      this.#queue = this.#queue.slice(this.#head);
-      this.#head = 0;
-    }
-    if (this.#held && this.#queue.length - this.#head < this.#queueLimit / 2) this.#release();
-    return m;
-  }
-
-  #release(): void {
-    if (!this.#held) return;
-    this.#held = false;
-    this.#host.release();
   }
 }

@@ -2,31 +2,22 @@
 // benchmark and the tests use; the queue bound is the backpressure (the broker pauses when it is full).
 import type { ResultAsync } from 'neverthrow';
 import type { Broker, SubscribeError, SubscribeOptions } from './broker.js';
+import { AsyncQueue } from '../util/async-queue.js';
 import type { Delivery, Sink } from './types.js';
 
 const DEFAULT_QUEUE = 1024;
 
-interface Waiter {
-  readonly resolve: (d: Delivery | undefined) => void;
-  timer: NodeJS.Timeout | undefined;
-}
-
 export class LocalSubscriber implements Sink, AsyncIterable<Delivery> {
   readonly #broker: Broker;
-  readonly #queueLimit: number;
-  #queue: Delivery[] = [];
-  #head = 0;
-  /** Readers waiting for a delivery, first come first served. */
-  #waiters: Waiter[] = [];
-  #paused = false;
-  #closed = false;
+  readonly #queue: AsyncQueue<Delivery>;
   /** Set once subscribed. */
   subscriptionId = '';
   headSeq = 0;
 
   private constructor(broker: Broker, queueLimit: number) {
     this.#broker = broker;
-    this.#queueLimit = queueLimit;
+    // Full: deliver() says so and the broker holds the rest in the log; half empty again: resume.
+    this.#queue = new AsyncQueue(queueLimit, { onFull: () => {}, onRoom: () => this.#broker.resume(this.subscriptionId) });
   }
 
   static open(
@@ -43,39 +34,16 @@ export class LocalSubscriber implements Sink, AsyncIterable<Delivery> {
   }
 
   deliver(delivery: Delivery): boolean {
-    const w = this.#waiters.shift();
-    if (w !== undefined) {
-      clearTimeout(w.timer);
-      w.resolve(delivery);
-      return true;
-    }
-    this.#queue.push(delivery);
-    if (this.#queue.length - this.#head >= this.#queueLimit) this.#paused = true;
-    return !this.#paused;
+    return this.#queue.push(delivery);
   }
 
   closed(): void {
-    this.#closed = true;
-    for (const w of this.#waiters.splice(0)) {
-      clearTimeout(w.timer);
-      w.resolve(undefined);
-    }
+    this.#queue.end();
   }
 
   /** The next delivery, or undefined when closed or after `timeoutMs`. */
   next(timeoutMs?: number): Promise<Delivery | undefined> {
-    if (this.#head < this.#queue.length) return Promise.resolve(this.#take());
-    if (this.#closed) return Promise.resolve(undefined);
-    return new Promise((resolve) => {
-      const w: Waiter = { resolve, timer: undefined };
-      if (timeoutMs !== undefined) {
-        w.timer = setTimeout(() => {
-          this.#waiters = this.#waiters.filter((x) => x !== w);
-          resolve(undefined);
-        }, timeoutMs);
-      }
-      this.#waiters.push(w);
-    });
+    return this.#queue.next(timeoutMs);
   }
 
   /** Up to `count` deliveries, waiting at most `timeoutMs` for each. */
@@ -98,7 +66,7 @@ export class LocalSubscriber implements Sink, AsyncIterable<Delivery> {
   }
 
   close(): void {
-    if (this.#closed) return;
+    if (this.#queue.ended) return;
     this.#broker.unsubscribe(this.subscriptionId);
     this.closed();
   }
@@ -113,18 +81,5 @@ export class LocalSubscriber implements Sink, AsyncIterable<Delivery> {
         return Promise.resolve({ done: true, value: undefined });
       },
     };
-  }
-
-  #take(): Delivery {
-    const d = this.#queue[this.#head++]!;
-    if (this.#head > 1024 && this.#head * 2 > this.#queue.length) {
-      this.#queue = this.#queue.slice(this.#head);
-      this.#head = 0;
-    }
-    if (this.#paused && this.#queue.length - this.#head < this.#queueLimit / 2) {
-      this.#paused = false;
-      this.#broker.resume(this.subscriptionId);
-    }
-    return d;
   }
 }
