@@ -148,16 +148,17 @@ export function receiverOptions(config: EventConfig): { consumer: string; group?
   return out;
 }
 
-/**
- * The receiver logic both backends share: what was received and not settled yet, by message id, and the
- * waiting-for-messages part. A backend supplies how to take the next delivery and how to ack or nack one.
- */
+/** One received message and how its backend settles it. */
 export interface ReceivedHandle {
   readonly message: EventMessage;
   ack(): void;
   nack(delayMs: number): void;
 }
 
+/**
+ * The receiver logic both backends share: what was received and not settled yet, by message id, and the
+ * waiting-for-messages part. A backend supplies how to take the next delivery and how to ack or nack one.
+ */
 export abstract class BaseReceiver implements EventReceiver {
   readonly #topic: string;
   readonly #unsettled = new Map<string, ReceivedHandle>();
