@@ -168,7 +168,7 @@ export class Dispatcher implements StreamHost {
       acks.seqs.push(seq);
       acks.deliveries.push(outcome.delivery);
       acks.ats.push(at);
-      if (this.#allResolved(outcome.message)) this.#processed.push(seq);
+      if (this.#allResolved(stream, outcome.message)) this.#processed.push(seq);
     } else {
       const { message, deliveries, reason } = outcome;
       this.#deadLetters.push({ consumer: stream.key, message, reason, deliveries, at });
@@ -263,7 +263,9 @@ export class Dispatcher implements StreamHost {
   }
 
   /** Every durable consumer whose patterns match this message is done with it. */
-  #allResolved(message: StoredMessage): boolean {
+  #allResolved(stream: Stream, message: StoredMessage): boolean {
+    // One durable consumer (the common case, and a replay's): no need to look up which ones match.
+    if (this.#durable.size === 1) return stream.isResolved(message.seq);
     for (const stream of this.#byPattern.match(message.topic)) {
       if (stream.isDurable && !stream.isResolved(message.seq)) return false;
     }

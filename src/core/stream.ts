@@ -160,8 +160,9 @@ export class Stream {
   /** Something changed that may let the stream move: an ack, a resumed sink, a new member, a due retry. */
   kick(): void {
     if (this.#closed || this.members.length === 0) return;
-    this.#deliverRetries();
-    if (!this.#live) void this.#pump();
+    if (this.#retries.length > 0) this.#deliverRetries();
+    // Checked here too, not only in #pump: every ack kicks, and an async call costs a promise.
+    if (!this.#live && !this.#pumping) void this.#pump();
   }
 
   ack(seq: number): void {
@@ -243,12 +244,14 @@ export class Stream {
           this.#pageIndex++;
         }
         const head = this.#host.head();
-        if (this.#cursor > head) {
+        const from = this.#cursor;
+        if (from > head) {
           this.#live = true;
           return;
         }
-        const rows = await this.#host.store.read(this.#cursor, PAGE_ROWS, this.#exactTopic);
+        const rows = await this.#host.store.read(from, PAGE_ROWS, this.#exactTopic);
         if (this.#closed || this.members.length === 0 || this.#live) return;
+        if (this.#cursor !== from) continue; // rewound while reading: that page is stale
         // Rows past `head` are announced by the dispatcher later; taking them here would deliver them twice.
         let n = rows.length;
         while (n > 0 && rows[n - 1]!.seq > head) n--;

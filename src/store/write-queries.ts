@@ -42,9 +42,18 @@ export function toColumns(rows: readonly AppendRow[]): AppendColumns {
   return c;
 }
 
-/** One ack: written by the writer thread, and by a transactional consumer inside its own transaction. */
-export const INSERT_PROCESSED = `INSERT INTO processed_messages (consumer, seq, processed_at, delivery) VALUES (?, ?, ?, ?)
+/** Acks inserted by `rows` (each consumer, seq, processed_at, delivery) in one statement. */
+function insertProcessedSql(rows: number): string {
+  return `INSERT INTO processed_messages (consumer, seq, processed_at, delivery) VALUES ${new Array(rows).fill('(?, ?, ?, ?)').join(', ')}
   ON CONFLICT (consumer, seq) DO UPDATE SET processed_at = excluded.processed_at, delivery = excluded.delivery`;
+}
+
+/** One ack: written by the writer thread, and by a transactional consumer inside its own transaction. */
+export const INSERT_PROCESSED = insertProcessedSql(1);
+
+// Acks arrive by the thousand during a replay: one statement per 64 rows instead of one per row takes the
+// insert from ~245k to ~400k rows/s on this disk's machine (WITHOUT ROWID table, 2,048 rows per commit).
+const ACKS_PER_STATEMENT = 64;
 
 export function makeWriter(sqlite: Database.Database) {
   const insertMessage = sqlite.prepare(
@@ -54,6 +63,8 @@ export function makeWriter(sqlite: Database.Database) {
   // Looked up before inserting: an INSERT … ON CONFLICT DO NOTHING would use up a seq for every duplicate.
   const seqOfMessageId = sqlite.prepare(`SELECT seq FROM messages WHERE message_id = ?`).pluck();
   const insertProcessed = sqlite.prepare(INSERT_PROCESSED);
+  const insertProcessedMany = sqlite.prepare(insertProcessedSql(ACKS_PER_STATEMENT));
+  const manyArgs: (string | number)[] = new Array(ACKS_PER_STATEMENT * 4);
   const setPosition = sqlite.prepare(`UPDATE consumers SET position = ?, updated_at = ? WHERE id = ?`);
   const insertDeadLetter = sqlite.prepare(
     `INSERT INTO dead_letters (consumer, seq, topic, payload, metadata, reason, deliveries, dead_at)
@@ -108,7 +119,17 @@ export function makeWriter(sqlite: Database.Database) {
 
     progress: sqlite.transaction((batch: ProgressBatch): void => {
       const { consumers, seqs, ats, deliveries } = batch.acks;
-      for (let i = 0; i < seqs.length; i++) insertProcessed.run(consumers[i], seqs[i], ats[i], deliveries[i]);
+      let i = 0;
+      for (; i + ACKS_PER_STATEMENT <= seqs.length; i += ACKS_PER_STATEMENT) {
+        for (let j = 0, k = 0; j < ACKS_PER_STATEMENT; j++) {
+          manyArgs[k++] = consumers[i + j]!;
+          manyArgs[k++] = seqs[i + j]!;
+          manyArgs[k++] = ats[i + j]!;
+          manyArgs[k++] = deliveries[i + j]!;
+        }
+        insertProcessedMany.run(manyArgs);
+      }
+      for (; i < seqs.length; i++) insertProcessed.run(consumers[i], seqs[i], ats[i], deliveries[i]);
       for (const d of batch.deadLetters) {
         const m = d.message;
         insertDeadLetter.run(d.consumer, m.seq, m.topic, m.payload, m.metadata, d.reason, d.deliveries, d.at);

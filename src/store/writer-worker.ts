@@ -1,8 +1,9 @@
-// The writer thread: owns the one connection that writes, and runs each request as a synchronous
-// transaction in arrival order. Inserts, fsyncs and ack bookkeeping happen here, on the second core, while
-// the main thread parses, reads and delivers.
+// The writer thread: owns the one connection that writes. Inserts, fsyncs and ack bookkeeping happen here,
+// on the second core, while the main thread parses, reads and delivers. Every request that is waiting when
+// the thread gets to work is run in one transaction, each in its own savepoint: appends, acks and status
+// updates that arrive together share one fsync instead of queueing behind each other's.
 import Database from 'better-sqlite3';
-import { parentPort, workerData } from 'node:worker_threads';
+import { parentPort, receiveMessageOnPort, workerData } from 'node:worker_threads';
 import type { SyncMode } from '../config.js';
 import { applyPragmas } from './pragmas.js';
 import { makeWriter, type WriteOp } from './write-queries.js';
@@ -24,18 +25,54 @@ applyPragmas(sqlite, sync);
 const writer = makeWriter(sqlite);
 const ops = writer as unknown as Record<WriteOp, (...args: unknown[]) => unknown>;
 
-port.on('message', (request: WriteRequest) => {
-  if (request.op === 'close') {
-    sqlite.close();
-    port.postMessage({ id: request.id, result: null } satisfies WriteReply);
-    port.close();
-    return;
+const begin = sqlite.prepare('BEGIN IMMEDIATE');
+const commit = sqlite.prepare('COMMIT');
+
+port.on('message', (first: WriteRequest) => {
+  const batch = [first];
+  for (let next = receiveMessageOnPort(port); next !== undefined; next = receiveMessageOnPort(port)) {
+    batch.push(next.message as WriteRequest);
   }
-  try {
-    port.postMessage({ id: request.id, result: ops[request.op](...request.args) } satisfies WriteReply);
-  } catch (e) {
-    const error = e as Error & { code?: string };
-    port.postMessage({ id: request.id, error: { code: error.code, message: error.message } } satisfies WriteReply);
-  }
+  const close = batch.findIndex((r) => r.op === 'close');
+  for (const reply of runAll(close < 0 ? batch : batch.slice(0, close))) port.postMessage(reply);
+  if (close < 0) return;
+  sqlite.close();
+  port.postMessage({ id: batch[close]!.id, result: null } satisfies WriteReply);
+  port.close();
 });
+
+/** One transaction; an op that throws is rolled back to its savepoint (ops nest theirs) and the rest go on. */
+function runAll(batch: readonly WriteRequest[]): WriteReply[] {
+  if (batch.length === 1) return [run(batch[0]!)];
+  try {
+    begin.run();
+  } catch (e) {
+    return batch.map((r) => failed(r, e));
+  }
+  const replies = batch.map(run);
+  // A failure SQLite answers by rolling back the whole transaction (SQLITE_FULL, IOERR, …) undoes the ops
+  // before it too: every op of the batch failed then.
+  const abort = sqlite.inTransaction ? undefined : replies.find((r) => 'error' in r);
+  if (abort !== undefined) return batch.map(({ id }) => ({ ...abort, id }));
+  try {
+    commit.run();
+    return replies;
+  } catch (e) {
+    if (sqlite.inTransaction) sqlite.exec('ROLLBACK');
+    return batch.map((r) => failed(r, e));
+  }
+}
+
+function run(request: WriteRequest): WriteReply {
+  try {
+    return { id: request.id, result: ops[request.op as WriteOp](...request.args) };
+  } catch (e) {
+    return failed(request, e);
+  }
+}
+
+function failed(request: WriteRequest, e: unknown): WriteReply {
+  const error = e as Error & { code?: string };
+  return { id: request.id, error: { code: error.code, message: error.message } };
+}
 port.postMessage({ id: 0, result: 'ready' } satisfies WriteReply);

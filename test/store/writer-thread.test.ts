@@ -1,0 +1,71 @@
+// The writer thread on a real file: requests that wait together share one transaction, each in its own
+// savepoint, so one failing request fails alone; acks are written several rows per statement.
+import { afterEach, beforeEach, expect, test } from 'vitest';
+import { openDb, type OpenedDb } from '../../src/store/db.js';
+import type { AppendRow } from '../../src/store/store.js';
+import { toColumns } from '../../src/store/write-queries.js';
+import { WriteError, WriterThread } from '../../src/store/writer-thread.js';
+import { tempDir, type TestDir } from '../helpers/broker.js';
+
+let dir: TestDir;
+let opened: OpenedDb;
+let writer: WriterThread;
+
+beforeEach(async () => {
+  dir = await tempDir();
+  opened = openDb({ path: dir.dbPath, sync: 'normal' })._unsafeUnwrap();
+  writer = await WriterThread.start(dir.dbPath, 'normal');
+});
+
+afterEach(async () => {
+  await writer.close();
+  opened.close();
+  await dir.cleanup();
+});
+
+const row = (payload: string): AppendRow => ({
+  topic: 'orders.created',
+  payload,
+  messageId: null,
+  metadata: '{}',
+  ttlSeconds: 0,
+  orderingKey: null,
+  createdAt: Date.now(),
+});
+
+const count = (sql: string): number => (opened.sqlite.prepare(sql).pluck().get() as number) ?? 0;
+
+test('a request that fails in a shared transaction fails alone: the appends around it are stored', async () => {
+  // Posted in one tick, so the thread finds all three waiting and runs them in one transaction.
+  const first = writer.call('append', toColumns([row('a'), row('b')]));
+  const bad = writer.call('recordFailures', [{ consumer: 'c' } as never]);
+  const second = writer.call('append', toColumns([row('c')]));
+
+  expect(Array.from(await first)).toEqual([1, 2]);
+  await expect(bad).rejects.toBeInstanceOf(WriteError);
+  expect(Array.from(await second)).toEqual([3]);
+  expect(opened.sqlite.prepare('SELECT payload FROM messages ORDER BY seq').pluck().all()).toEqual(['a', 'b', 'c']);
+  expect(count('SELECT count(*) FROM delivery_failures')).toBe(0);
+});
+
+test('a failed request rolls back its own writes, not the other requests of the transaction', async () => {
+  // An append whose second row breaks NOT NULL: its first row must not stay behind.
+  const broken = writer.call('append', toColumns([row('x'), { ...row('y'), topic: null as never }]));
+  const fine = writer.call('append', toColumns([row('z')]));
+
+  await expect(broken).rejects.toBeInstanceOf(WriteError);
+  expect(Array.from(await fine)).toHaveLength(1);
+  expect(opened.sqlite.prepare('SELECT payload FROM messages').pluck().all()).toEqual(['z']);
+});
+
+test('acks are all written, across whole multi-row statements and the rows left over, a repeat updating in place', async () => {
+  const seqs = Array.from({ length: 129 }, (_, i) => i + 1);
+  seqs.splice(10, 0, 5); // acked again (a redelivery) within the same statement: one row, the later delivery
+  const deliveries = seqs.map((_, i) => (i === 10 ? 2 : 1));
+  const acks = { consumers: seqs.map(() => 'audit'), seqs, deliveries, ats: seqs.map(() => 1_000) };
+  await writer.call('progress', { acks, deadLetters: [], positions: new Map(), dead: [] });
+
+  expect(count(`SELECT count(*) FROM processed_messages WHERE consumer = 'audit'`)).toBe(129);
+  expect(count(`SELECT count(DISTINCT seq) FROM processed_messages WHERE seq BETWEEN 1 AND 129`)).toBe(129);
+  expect(count(`SELECT delivery FROM processed_messages WHERE seq = 5`)).toBe(2);
+});
