@@ -8,7 +8,7 @@ import type { SeqRun } from '../core/seq-runs.js';
 import type { StoredMessage } from '../core/types.js';
 import { brokerError } from '../errors.js';
 import { openDb, type OpenedDb, type StoreOpenError } from './db.js';
-import { makeReadQueries, toStoredMessage, type MessageRow, type ReadQueries } from './read-queries.js';
+import { makeReadQueries, toStoredMessage, toTopicMessage, type MessageRow, type ReadQueries, type TopicMessageRow } from './read-queries.js';
 import type {
   AppendRow,
   Appended,
@@ -108,12 +108,8 @@ export class SqliteStore implements EventStore {
   }
 
   async read(fromSeq: number, limit: number, topic?: string): Promise<StoredMessage[]> {
-    const rows = (
-      topic === undefined ? this.#q.readFrom.all(fromSeq, limit) : this.#q.readTopicFrom.all(topic, fromSeq, limit)
-    ) as MessageRow[];
-    const out: StoredMessage[] = new Array(rows.length);
-    for (let i = 0; i < rows.length; i++) out[i] = toStoredMessage(rows[i]!);
-    return out;
+    if (topic === undefined) return (this.#q.readFrom.all(fromSeq, limit) as MessageRow[]).map(toStoredMessage);
+    return (this.#q.readTopicFrom.all(topic, fromSeq, limit) as TopicMessageRow[]).map((r) => toTopicMessage(topic, r));
   }
 
   async seqAtTime(timeMs: number): Promise<number> {
