@@ -3,6 +3,12 @@ import { performance } from 'node:perf_hooks';
 
 export const now = (): number => performance.now();
 
+/**
+ * The node flags `npm start` runs the broker with (package.json): the bench's broker processes use them too,
+ * so they measure the broker as it is started. The README says why (single-threaded GC).
+ */
+export const BROKER_NODE_FLAGS: readonly string[] = ['--single-threaded-gc'];
+
 export class Progress {
   readonly #label: string;
   readonly #total: number;

@@ -4,7 +4,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import net from 'node:net';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { now, Progress, rate, type Row } from './lib.js';
+import { BROKER_NODE_FLAGS, now, Progress, rate, type Row } from './lib.js';
 
 const MAIN = fileURLToPath(new URL('../dist/main.js', import.meta.url));
 
@@ -18,7 +18,7 @@ async function startBroker(dir: string, sync: string): Promise<RunningBroker> {
   const args = ['--db', join(dir, 'network.db'), '--sync', sync, '--transport-port', '0', '--registration-port', '0', '--log-level', 'info'];
   // BENCH_BROKER_NODE_ARGS passes node flags to the broker process, e.g. `--cpu-prof` to profile it.
   const nodeArgs = process.env.BENCH_BROKER_NODE_ARGS?.split(' ').filter(Boolean) ?? [];
-  const child: ChildProcess = spawn(process.execPath, [...nodeArgs, MAIN, ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
+  const child: ChildProcess = spawn(process.execPath, [...BROKER_NODE_FLAGS, ...nodeArgs, MAIN, ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
   let stderr = '';
   const ports = await new Promise<{ transport: number; registration: number }>((resolve, reject) => {
     child.stderr!.setEncoding('utf8').on('data', (d: string) => {

@@ -17,7 +17,7 @@ import { silentLogger } from '../src/logger.js';
 import { openDb } from '../src/store/db.js';
 import { messages } from '../src/store/schema.js';
 import { testBrokerConfig } from '../test/helpers/broker.js';
-import { Latencies, now, Progress, rate, round, table, type Row } from './lib.js';
+import { BROKER_NODE_FLAGS, Latencies, now, Progress, rate, round, table, type Row } from './lib.js';
 import { networkWorkloads } from './network.js';
 
 const { values: args } = parseArgs({
@@ -53,6 +53,7 @@ try {
   rows.push(await withBroker('publish-1.db', (broker) => publishSequential(broker, insertLimit)));
   rows.push(await withBroker('publish-256.db', (broker) => publishConcurrent(broker, insertLimit, 256)));
   rows.push(await withBroker('publish-batch.db', (broker) => publishBatches(broker, insertLimit)));
+  rows.push(rawGroupCommitLatency(join(dir, 'raw-latency.db')));
   rows.push(await latencyInChild(join(dir, 'latency.db')));
   await withBroker('bus.db', (broker) => fill(broker, REPLAY));
 
@@ -75,6 +76,7 @@ const targets = {
   replay_vs_limit: { value: round(find('replay')?.vsLimit ?? 0, 2), target: '>= 0.5' },
   replay_vs_object_row_scan: { value: round((find('replay')?.msgPerSec ?? 0) / (find('raw: paged SELECT, object')?.msgPerSec ?? 1), 2) },
   p99_ms_at_5000: { value: find('latency')?.p99, target: '< 5' },
+  raw_group_commit_p99_ms_at_5000: { value: find('raw: group commit')?.p99 },
   replay_rss_mb: { value: find('replay')?.rssMb, target: '< 300' },
   telnet_ingest_msg_per_sec: { value: find('ingest')?.msgPerSec, target: '>= 100000' },
   push_vs_ingest: { value: round(find('push to one tcp')?.vsLimit ?? 0, 2), target: '>= 1' },
@@ -113,6 +115,38 @@ function rawInsert(dbPath: string): number {
   const ms = now() - t0;
   close();
   return rate(N, ms);
+}
+
+/**
+ * The latency floor of the disk: bare better-sqlite3 group commit of the latency workload's rows, one thread,
+ * nothing else to do. Messages fall due at a steady rate; each pass commits every message due (one fsync)
+ * and a message's latency runs from its due time to the end of its commit.
+ */
+function rawGroupCommitLatency(dbPath: string): Row {
+  const { sqlite, close } = openDb({ path: dbPath, sync: SYNC })._unsafeUnwrap();
+  const insert = sqlite.prepare(
+    `INSERT INTO messages (message_id, topic, payload, metadata, ttl, status, ordering_key, created_at) VALUES (?, ?, ?, ?, ?, 'pending', ?, ?)`,
+  );
+  const tx = sqlite.transaction((count: number, t: number) => {
+    for (let i = 0; i < count; i++) insert.run(null, TOPIC, PAYLOAD, metadata(t), 0, null, t);
+  });
+  const total = LATENCY_RATE * LATENCY_SECONDS;
+  const progress = new Progress(`raw group commit at ${LATENCY_RATE} msg/s`, total);
+  const lat = new Latencies();
+  const t0 = now();
+  const dueAt = (i: number) => t0 + (i * 1000) / LATENCY_RATE;
+  let committed = 0;
+  while (committed < total) {
+    const due = Math.min(total, Math.floor(((now() - t0) * LATENCY_RATE) / 1000) + 1);
+    if (due === committed) continue; // the next message is not due yet
+    tx.immediate(due - committed, Date.now());
+    const end = now();
+    for (let i = committed; i < due; i++) lat.add(end - dueAt(i));
+    committed = due;
+    progress.tick(committed);
+  }
+  close();
+  return { name: `raw: group commit, ${LATENCY_RATE} msg/s`, msgs: total, msgPerSec: LATENCY_RATE, ...lat.summary(), note: 'the latency floor: due → committed, bare SQLite' };
 }
 
 function drizzleInsert(dbPath: string): number {
@@ -218,11 +252,11 @@ function rawScan(dbPath: string, mode: 'array' | 'object'): number {
   return rate(n, ms);
 }
 
-/** Runs a bench/*-child.mjs script on the compiled broker in a fresh process; resolves with its JSON line. */
+/** Runs a bench/*-child.mjs script on the compiled broker in a fresh process with the broker's node flags; resolves with its JSON line. */
 function runChild<T>(name: string, args: readonly (string | number)[]): Promise<T> {
   const script = fileURLToPath(new URL(`./${name}`, import.meta.url));
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [script, ...args.map(String)], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const child = spawn(process.execPath, [...BROKER_NODE_FLAGS, script, ...args.map(String)], { stdio: ['ignore', 'pipe', 'inherit'] });
     let out = '';
     child.stdout.on('data', (d: Buffer) => (out += d.toString()));
     child.on('exit', (code) => (code === 0 ? resolve(JSON.parse(out) as T) : reject(new Error(`${name} exited with ${code}`))));
