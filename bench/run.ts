@@ -93,6 +93,10 @@ async function withBroker<T>(file: string, run: (broker: Broker) => Promise<T>):
   }
 }
 
+// The broker's row, inserted by hand: what the raw limits write.
+const RAW_INSERT = `INSERT INTO messages (message_id, topic, payload, metadata, ttl, status, ordering_key, created_at)
+  VALUES (?, ?, ?, ?, ?, 'pending', ?, ?)`;
+
 function metadata(t: number): string {
   return `{"timestamp":${t},"content_type":"text/plain"}`;
 }
@@ -100,9 +104,7 @@ function metadata(t: number): string {
 /** Bare better-sqlite3: the same rows, schema and pragmas as the broker, 256 rows per transaction. */
 function rawInsert(dbPath: string): number {
   const { sqlite, close } = openDb({ path: dbPath, sync: SYNC })._unsafeUnwrap();
-  const insert = sqlite.prepare(
-    `INSERT INTO messages (message_id, topic, payload, metadata, ttl, status, ordering_key, created_at) VALUES (?, ?, ?, ?, ?, 'pending', ?, ?)`,
-  );
+  const insert = sqlite.prepare(RAW_INSERT);
   const tx = sqlite.transaction((t: number) => {
     for (let i = 0; i < ROWS_PER_TXN; i++) insert.run(null, TOPIC, PAYLOAD, metadata(t), 0, null, t);
   });
@@ -124,9 +126,7 @@ function rawInsert(dbPath: string): number {
  */
 function rawGroupCommitLatency(dbPath: string): Row {
   const { sqlite, close } = openDb({ path: dbPath, sync: SYNC })._unsafeUnwrap();
-  const insert = sqlite.prepare(
-    `INSERT INTO messages (message_id, topic, payload, metadata, ttl, status, ordering_key, created_at) VALUES (?, ?, ?, ?, ?, 'pending', ?, ?)`,
-  );
+  const insert = sqlite.prepare(RAW_INSERT);
   const tx = sqlite.transaction((count: number, t: number) => {
     for (let i = 0; i < count; i++) insert.run(null, TOPIC, PAYLOAD, metadata(t), 0, null, t);
   });
@@ -252,7 +252,10 @@ function rawScan(dbPath: string, mode: 'array' | 'object'): number {
   return rate(n, ms);
 }
 
-/** Runs a bench/*-child.mjs script on the compiled broker in a fresh process with the broker's node flags; resolves with its JSON line. */
+/**
+ * Runs a bench/*-child.mjs script on the compiled broker in a fresh process with the broker's node flags;
+ * resolves with its JSON line.
+ */
 function runChild<T>(name: string, args: readonly (string | number)[]): Promise<T> {
   const script = fileURLToPath(new URL(`./${name}`, import.meta.url));
   return new Promise((resolve, reject) => {

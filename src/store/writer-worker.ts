@@ -43,7 +43,7 @@ port.on('message', (first: WriteRequest) => {
 
 /** One transaction; an op that throws is rolled back to its savepoint (ops nest theirs) and the rest go on. */
 function runAll(batch: readonly WriteRequest[]): WriteReply[] {
-  if (batch.length === 1) return [run(batch[0]!)];
+  if (batch.length <= 1) return batch.map(run);
   try {
     begin.run();
   } catch (e) {
