@@ -18,6 +18,23 @@ export function query<T>(dbPath: string, sql: string, ...params: unknown[]): T[]
   }
 }
 
+/** A stored message as `SELECT … FROM messages` returns it. */
+export interface MessageRow {
+  seq: number;
+  message_id: string | null;
+  topic: string;
+  payload: string;
+  metadata: string;
+  ttl: number;
+  created_at: number;
+}
+
+/** Every stored message of the broker's file, in seq order. */
+export const rows = (bus: { readonly dbPath: string }): MessageRow[] =>
+  query<MessageRow>(bus.dbPath, 'SELECT seq, message_id, topic, payload, metadata, ttl, created_at FROM messages ORDER BY seq');
+export const count = (bus: { readonly dbPath: string }): number =>
+  query<{ n: number }>(bus.dbPath, 'SELECT count(*) AS n FROM messages')[0]!.n;
+
 export interface TestScope {
   /** Runs `stop` after the current test. */
   defer(stop: () => unknown): void;

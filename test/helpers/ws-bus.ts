@@ -5,7 +5,7 @@ import { expect } from 'vitest';
 import { startApp, type App } from '../../src/app.js';
 import { silentLogger } from '../../src/logger.js';
 import { testAppConfig } from './broker.js';
-import { query, sleep, type TestScope } from './scope.js';
+import { sleep, type TestScope } from './scope.js';
 import { wsConnect, type ConnectOptions, type Frame, type MessageFrame, type WsClient } from './ws-client.js';
 
 export interface Bus {
@@ -36,20 +36,6 @@ export async function startBus(scope: TestScope, env: Record<string, string> = {
     },
   };
 }
-
-export interface MessageRow {
-  seq: number;
-  message_id: string | null;
-  topic: string;
-  payload: string;
-  metadata: string;
-  ttl: number;
-  created_at: number;
-}
-
-export const rows = (bus: Bus): MessageRow[] =>
-  query<MessageRow>(bus.dbPath, 'SELECT seq, message_id, topic, payload, metadata, ttl, created_at FROM messages ORDER BY seq');
-export const count = (bus: Bus): number => query<{ n: number }>(bus.dbPath, 'SELECT count(*) AS n FROM messages')[0]!.n;
 
 export const seqs = (ms: readonly MessageFrame[]): number[] => ms.map((m) => m.seq);
 export const range = (from: number, to: number): number[] => Array.from({ length: to - from + 1 }, (_, i) => from + i);

@@ -6,7 +6,7 @@ import { startApp, type App } from '../../src/app.js';
 import { testAppConfig } from '../helpers/broker.js';
 import { silentLogger } from '../../src/logger.js';
 import { lineClient, type LineClient, type LineClientOptions } from '../helpers/line-client.js';
-import { query, sleep, testScope } from '../helpers/scope.js';
+import { count, rows, sleep, testScope } from '../helpers/scope.js';
 
 const scope = testScope();
 
@@ -37,18 +37,6 @@ async function startBus(env: Record<string, string> = {}): Promise<Bus> {
   };
 }
 
-interface MessageRow {
-  seq: number;
-  message_id: string | null;
-  topic: string;
-  payload: string;
-  metadata: string;
-  ttl: number;
-}
-
-const rows = (bus: Bus): MessageRow[] =>
-  query<MessageRow>(bus.dbPath, 'SELECT seq, message_id, topic, payload, metadata, ttl FROM messages ORDER BY seq');
-const count = (bus: Bus): number => query<{ n: number }>(bus.dbPath, 'SELECT count(*) AS n FROM messages')[0]!.n;
 
 /** The seq of an `OK <seq>` reply; fails the test on anything else. */
 function seqOf(reply: string): number {

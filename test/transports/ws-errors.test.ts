@@ -2,9 +2,9 @@
 // TOO_LARGE, UNKNOWN_SUBSCRIPTION on an open socket that keeps working after each, and UNAUTHORIZED (close
 // 1008) and UNAVAILABLE (close 1013) at connection time.
 import { describe, expect, test } from 'vitest';
-import { sleep, testScope } from '../helpers/scope.js';
+import { count, rows, sleep, testScope } from '../helpers/scope.js';
 import { type Frame, type WsClient } from '../helpers/ws-client.js';
-import { startBus as startBusIn, type Bus, count, expectError, expectStillWorks, rows, seqs } from '../helpers/ws-bus.js';
+import { startBus as startBusIn, type Bus, expectError, expectStillWorks, seqs } from '../helpers/ws-bus.js';
 
 const scope = testScope();
 const startBus = (env?: Record<string, string>, dbPath?: string): Promise<Bus> => startBusIn(scope, env, dbPath);

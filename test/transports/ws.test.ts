@@ -5,9 +5,9 @@
 // ws-durable.test.ts, errors in ws-errors.test.ts, slow readers in ws-backpressure.test.ts.
 import http from 'node:http';
 import { describe, expect, test } from 'vitest';
-import { query, sleep, testScope } from '../helpers/scope.js';
+import { count, query, rows, sleep, testScope } from '../helpers/scope.js';
 import { wsConnect, type Frame } from '../helpers/ws-client.js';
-import { startBus as startBusIn, type Bus, count, expectError, expectNoMoreMessages, expectStillWorks, publishBatch, range, rows, seqs, until } from '../helpers/ws-bus.js';
+import { startBus as startBusIn, type Bus, expectError, expectNoMoreMessages, expectStillWorks, publishBatch, range, seqs, until } from '../helpers/ws-bus.js';
 
 const scope = testScope();
 const startBus = (env?: Record<string, string>, dbPath?: string): Promise<Bus> => startBusIn(scope, env, dbPath);
