@@ -16,6 +16,7 @@ import { Broker } from '../src/core/broker.js';
 import { silentLogger } from '../src/logger.js';
 import { openDb } from '../src/store/db.js';
 import { messages } from '../src/store/schema.js';
+import { MESSAGES_PER_STATEMENT } from '../src/store/write-queries.js';
 import { testBrokerConfig } from '../test/helpers/broker.js';
 import { BROKER_NODE_FLAGS, Latencies, now, Progress, rate, round, table, type Row } from './lib.js';
 import { networkWorkloads } from './network.js';
@@ -37,6 +38,9 @@ const LATENCY_RATE = 5000;
 const LATENCY_SECONDS = quick ? 3 : 10;
 const PAYLOAD = 'x'.repeat(100);
 const TOPIC = 'bench.events';
+// The broker's row, inserted by hand: what the raw limits write.
+const RAW_INSERT = `INSERT INTO messages (message_id, topic, payload, metadata, ttl, status, ordering_key, created_at)
+  VALUES (?, ?, ?, ?, ?, 'pending', ?, ?)`;
 
 const dir = await mkdtemp(join(tmpdir(), 'eventbus-bench-'));
 const rows: Row[] = [];
@@ -46,6 +50,8 @@ try {
   log(`eventbus bench: ${N} msgs per publish workload, ${REPLAY} replayed, sync=${SYNC}, payload ${PAYLOAD.length} B`);
   const insertLimit = rawInsert(join(dir, 'raw.db'));
   rows.push({ name: 'raw: prepared INSERT, 256/txn', msgs: N, msgPerSec: insertLimit, vsLimit: 1, note: 'the limit for publishing' });
+  const multiRow = rawInsert(join(dir, 'raw-multi.db'), MESSAGES_PER_STATEMENT);
+  rows.push({ name: `raw: ${MESSAGES_PER_STATEMENT} rows per INSERT, 256/txn`, msgs: N, msgPerSec: multiRow, vsLimit: multiRow / insertLimit, note: "the statements the broker's writer uses" });
   const viaDrizzle = drizzleInsert(join(dir, 'drizzle.db'));
   rows.push({ name: 'raw: drizzle builder INSERT, 256/txn', msgs: N / 4, msgPerSec: viaDrizzle, vsLimit: viaDrizzle / insertLimit, note: 'why the hot path uses a prepared statement' });
 
@@ -73,6 +79,9 @@ process.stdout.write(`\n${table(rows)}\n\n`);
 const find = (prefix: string) => rows.find((r) => r.name.startsWith(prefix));
 const targets = {
   concurrent_publish_vs_limit: { value: round(find('publish, 256 concurrent')?.vsLimit ?? 0, 2), target: '>= 0.5' },
+  concurrent_publish_vs_multi_row_insert: {
+    value: round((find('publish, 256 concurrent')?.msgPerSec ?? 0) / (find(`raw: ${MESSAGES_PER_STATEMENT} rows`)?.msgPerSec ?? 1), 2),
+  },
   replay_vs_limit: { value: round(find('replay')?.vsLimit ?? 0, 2), target: '>= 0.5' },
   replay_vs_object_row_scan: { value: round((find('replay')?.msgPerSec ?? 0) / (find('raw: paged SELECT, object')?.msgPerSec ?? 1), 2) },
   p99_ms_at_5000: { value: find('latency')?.p99, target: '< 5' },
@@ -93,22 +102,24 @@ async function withBroker<T>(file: string, run: (broker: Broker) => Promise<T>):
   }
 }
 
-// The broker's row, inserted by hand: what the raw limits write.
-const RAW_INSERT = `INSERT INTO messages (message_id, topic, payload, metadata, ttl, status, ordering_key, created_at)
-  VALUES (?, ?, ?, ?, ?, 'pending', ?, ?)`;
-
 function metadata(t: number): string {
   return `{"timestamp":${t},"content_type":"text/plain"}`;
 }
 
-/** Bare better-sqlite3: the same rows, schema and pragmas as the broker, 256 rows per transaction. */
-function rawInsert(dbPath: string): number {
+/**
+ * Bare better-sqlite3: the same rows, schema and pragmas as the broker, 256 rows per transaction, one INSERT
+ * per row, or `perStatement` rows per INSERT as the broker's writer does.
+ */
+function rawInsert(dbPath: string, perStatement = 1): number {
   const { sqlite, close } = openDb({ path: dbPath, sync: SYNC })._unsafeUnwrap();
-  const insert = sqlite.prepare(RAW_INSERT);
+  const insert = sqlite.prepare(
+    perStatement === 1 ? RAW_INSERT : `${RAW_INSERT}${", (?, ?, ?, ?, ?, 'pending', ?, ?)".repeat(perStatement - 1)}`,
+  );
   const tx = sqlite.transaction((t: number) => {
-    for (let i = 0; i < ROWS_PER_TXN; i++) insert.run(null, TOPIC, PAYLOAD, metadata(t), 0, null, t);
+    const args = Array.from({ length: perStatement }, () => [null, TOPIC, PAYLOAD, metadata(t), 0, null, t]).flat();
+    for (let i = 0; i < ROWS_PER_TXN; i += perStatement) insert.run(args);
   });
-  const progress = new Progress('raw insert', N);
+  const progress = new Progress(perStatement === 1 ? 'raw insert' : `raw insert, ${perStatement} rows per statement`, N);
   const t0 = now();
   for (let done = 0; done < N; done += ROWS_PER_TXN) {
     tx.immediate(Date.now());

@@ -54,12 +54,26 @@ export const INSERT_PROCESSED = insertProcessedSql(1);
 // Acks arrive by the thousand during a replay: one statement per 64 rows instead of one per row takes the
 // insert from ~245k to ~400k rows/s on this disk's machine (WITHOUT ROWID table, 2,048 rows per commit).
 const ACKS_PER_STATEMENT = 64;
+// The same for published messages without a message id: 32 rows per INSERT take the writer's SQLite time
+// per message down by about a quarter. The rows of one statement get consecutive seqs (AUTOINCREMENT gives
+// each new row the largest seq so far plus one, and the statement runs alone).
+export const MESSAGES_PER_STATEMENT = 32;
+
+function noIds(ids: readonly (string | null)[], from: number, count: number): boolean {
+  for (let i = from; i < from + count; i++) if (ids[i] !== null) return false;
+  return true;
+}
 
 export function makeWriter(sqlite: Database.Database) {
   const insertMessage = sqlite.prepare(
     `INSERT INTO messages (message_id, topic, payload, metadata, ttl, status, ordering_key, created_at)
      VALUES (?, ?, ?, ?, ?, 'pending', ?, ?)`,
   );
+  const insertMessagesMany = sqlite.prepare(
+    `INSERT INTO messages (topic, payload, metadata, ttl, status, ordering_key, created_at)
+     VALUES ${new Array(MESSAGES_PER_STATEMENT).fill(`(?, ?, ?, ?, 'pending', ?, ?)`).join(', ')}`,
+  );
+  const messagesArgs: (string | number | null)[] = new Array(MESSAGES_PER_STATEMENT * 6);
   // Looked up before inserting: an INSERT … ON CONFLICT DO NOTHING would use up a seq for every duplicate.
   const seqOfMessageId = sqlite.prepare(`SELECT seq FROM messages WHERE message_id = ?`).pluck();
   const insertProcessed = sqlite.prepare(INSERT_PROCESSED);
@@ -103,16 +117,32 @@ export function makeWriter(sqlite: Database.Database) {
     append: sqlite.transaction((c: AppendColumns): Float64Array => {
       const n = c.topics.length;
       const seqs = new Float64Array(n);
-      for (let i = 0; i < n; i++) {
+      let i = 0;
+      while (i < n) {
+        if (i + MESSAGES_PER_STATEMENT <= n && noIds(c.messageIds, i, MESSAGES_PER_STATEMENT)) {
+          for (let j = 0, k = 0; j < MESSAGES_PER_STATEMENT; j++) {
+            messagesArgs[k++] = c.topics[i + j]!;
+            messagesArgs[k++] = c.payloads[i + j]!;
+            messagesArgs[k++] = c.metadata[i + j]!;
+            messagesArgs[k++] = c.ttls[i + j]!;
+            messagesArgs[k++] = c.orderingKeys[i + j] ?? null;
+            messagesArgs[k++] = c.createdAts[i + j]!;
+          }
+          const last = Number(insertMessagesMany.run(messagesArgs).lastInsertRowid);
+          for (let j = 0; j < MESSAGES_PER_STATEMENT; j++) seqs[i + j] = last - MESSAGES_PER_STATEMENT + 1 + j;
+          i += MESSAGES_PER_STATEMENT;
+          continue;
+        }
         const id = c.messageIds[i]!;
         const original = id === null ? undefined : (seqOfMessageId.get(id) as number | undefined);
         if (original !== undefined) {
           seqs[i] = -original;
-          continue;
+        } else {
+          // Arguments spelled out: this runs once per published message, and a spread array per row shows.
+          const r = insertMessage.run(id, c.topics[i], c.payloads[i], c.metadata[i], c.ttls[i], c.orderingKeys[i], c.createdAts[i]);
+          seqs[i] = Number(r.lastInsertRowid);
         }
-        // Arguments spelled out: this runs once per published message, and a spread array per row shows.
-        const r = insertMessage.run(id, c.topics[i], c.payloads[i], c.metadata[i], c.ttls[i], c.orderingKeys[i], c.createdAts[i]);
-        seqs[i] = Number(r.lastInsertRowid);
+        i++;
       }
       return seqs;
     }).immediate,

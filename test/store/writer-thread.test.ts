@@ -69,3 +69,25 @@ test('acks are all written, across whole multi-row statements and the rows left 
   expect(count(`SELECT count(DISTINCT seq) FROM processed_messages WHERE seq BETWEEN 1 AND 129`)).toBe(129);
   expect(count(`SELECT delivery FROM processed_messages WHERE seq = 5`)).toBe(2);
 });
+
+test('appends many rows per statement: each row gets the seq it was stored under, in order, ids and duplicates among them', async () => {
+  expect(Array.from(await writer.call('append', toColumns([{ ...row('old'), messageId: 'm-old' }])))).toEqual([1]);
+  // 100 rows: whole statements, a run broken by ids, a repeat of an earlier id and of one in this batch.
+  const rows = Array.from({ length: 100 }, (_, i) => ({ ...row(`p${i}`), ttlSeconds: i % 3, orderingKey: i % 2 ? `k${i}` : null }));
+  rows[40] = { ...rows[40]!, messageId: 'm-40' };
+  rows[45] = { ...rows[45]!, messageId: 'm-old' };
+  rows[80] = { ...rows[80]!, messageId: 'm-40' };
+  const seqs = Array.from(await writer.call('append', toColumns(rows)));
+
+  expect(seqs[45]).toBe(-1);
+  expect(seqs[80]).toBe(-seqs[40]!);
+  const stored = seqs.filter((s) => s > 0);
+  expect(stored).toEqual(Array.from({ length: 98 }, (_, i) => i + 2));
+  const byPayload = new Map(
+    (opened.sqlite.prepare('SELECT payload, seq, ttl, ordering_key AS key FROM messages').all() as { payload: string; seq: number; ttl: number; key: string | null }[]).map((r) => [r.payload, r]),
+  );
+  rows.forEach((r, i) => {
+    if (seqs[i]! < 0) return expect(byPayload.has(r.payload)).toBe(false);
+    expect(byPayload.get(r.payload)).toEqual({ payload: r.payload, seq: seqs[i], ttl: r.ttlSeconds, key: r.orderingKey });
+  });
+});
