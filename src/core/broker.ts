@@ -52,6 +52,8 @@ export interface BrokerStats {
 }
 
 const STATS_SAMPLE_MS = 1000;
+// Every ack returns this one: an Ok is immutable, and a new one per ack is garbage at replay speed.
+const DONE: Result<void, never> = ok(undefined);
 
 export class Broker {
   readonly #config: BrokerConfig;
@@ -303,10 +305,10 @@ export class Broker {
   #withSubscription(id: string, act: (stream: Stream) => void): Result<void, UnknownSubscription> {
     const entry = this.#dispatcher.subscription(id);
     if (entry === undefined) {
-      if (this.#pendingAttach.has(id)) return ok(undefined);
+      if (this.#pendingAttach.has(id)) return DONE;
       return err(brokerError('UNKNOWN_SUBSCRIPTION', `no subscription ${id}`));
     }
     act(entry.stream);
-    return ok(undefined);
+    return DONE;
   }
 }

@@ -71,11 +71,15 @@ export class LocalSubscriber implements Sink, AsyncIterable<Delivery> {
     this.closed();
   }
 
-  // A hand-written iterator rather than an async generator: one promise per message instead of several,
+  // A hand-written iterator rather than an async generator: one promise per queued message instead of several,
   // which shows in GC pauses at tens of thousands of messages per second.
   [Symbol.asyncIterator](): AsyncIterator<Delivery, undefined> {
     return {
-      next: () => this.next().then((value) => (value === undefined ? { done: true, value: undefined } : { done: false, value })),
+      next: () => {
+        const queued = this.#queue.poll();
+        if (queued !== undefined) return Promise.resolve({ done: false, value: queued });
+        return this.next().then((value) => (value === undefined ? { done: true, value: undefined } : { done: false, value }));
+      },
       return: () => {
         this.close();
         return Promise.resolve({ done: true, value: undefined });

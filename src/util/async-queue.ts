@@ -51,6 +51,11 @@ export class AsyncQueue<T> {
     return !this.#full;
   }
 
+  /** The next queued item without waiting, or undefined when none is queued. */
+  poll(): T | undefined {
+    return this.#head < this.#items.length ? this.#take() : undefined;
+  }
+
   /** The next item; undefined once ended cleanly (after the queued items) or after `timeoutMs`. */
   next(timeoutMs?: number): Promise<T | undefined> {
     if (this.#head < this.#items.length) return Promise.resolve(this.#take());

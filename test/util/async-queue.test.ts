@@ -25,6 +25,20 @@ describe('AsyncQueue', () => {
     expect(await q.next()).toBe(5);
   });
 
+  test('poll takes a queued item at once, in order with next, and reports room like next', async () => {
+    const { q, events } = queue(2);
+    expect(q.poll()).toBeUndefined();
+    q.push(1);
+    q.push(2);
+    q.push(3);
+    expect(q.poll()).toBe(1);
+    expect(await q.next()).toBe(2);
+    expect(events).toEqual(['full']);
+    expect(q.poll()).toBe(3);
+    expect(events).toEqual(['full', 'room']);
+    expect(q.poll()).toBeUndefined();
+  });
+
   test('waiting readers are served first come first served, each once', async () => {
     const { q } = queue();
     const a = q.next();
