@@ -1,5 +1,6 @@
 // Removes messages in the background: TTL expiry, then the optional max-age and max-messages rules
-// (EVENTBUS_RETENTION). Small batches, one per macrotask, so a publish never waits behind a big delete.
+// (EVENTBUS_RETENTION), then the acks of what is gone. Small batches, one per macrotask, so a publish never
+// waits behind a big delete.
 import type { RetentionRule } from '../config.js';
 import type { Logger } from '../logger.js';
 import type { EventStore } from '../store/store.js';
@@ -45,12 +46,17 @@ export class Retention {
     this.#timer = setInterval(() => void this.runOnce(), deps.intervalMs).unref();
   }
 
-  /** One pass: expired rows, then age rules, then count rules. Returns how many rows it removed. */
+  /**
+   * One pass: expired rows, then age rules, then count rules, then the acks of removed messages. Returns how
+   * many messages it removed.
+   */
   async runOnce(): Promise<number> {
     if (this.#running || this.#stopped) return 0;
     this.#running = true;
     try {
-      return (await this.#expire()) + (await this.#applyRules());
+      const removed = (await this.#expire()) + (await this.#applyRules());
+      await this.#pruneAcks();
+      return removed;
     } catch (e) {
       this.#log.error('retention pass failed; the next tick tries again', { error: String(e) });
       return 0;
@@ -74,6 +80,14 @@ export class Retention {
       await yieldToEventLoop();
     }
     return removed;
+  }
+
+  /** processed_messages rows of messages that are gone, in the same small batches. */
+  async #pruneAcks(): Promise<void> {
+    for (let i = 0; i < MAX_BATCHES_PER_TICK && !this.#stopped; i++) {
+      if ((await this.#store.pruneProcessed(RETENTION_BATCH_ROWS)) < RETENTION_BATCH_ROWS) return;
+      await yieldToEventLoop();
+    }
   }
 
   async #applyRules(): Promise<number> {

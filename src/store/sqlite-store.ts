@@ -174,6 +174,10 @@ export class SqliteStore implements EventStore {
     await this.#write(this.#writer.call('deleteSeqs', seqs));
   }
 
+  async pruneProcessed(limit: number): Promise<number> {
+    return (await this.#write(this.#writer.call('pruneProcessed', limit))).unwrapOr(0);
+  }
+
   /** Waits for every queued write, then closes the writer and the main connection. */
   async close(): Promise<void> {
     await this.#writer.close();

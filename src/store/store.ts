@@ -107,6 +107,11 @@ export interface EventStore {
   /** Oldest-first headers after `afterSeq`, for the age and count rules. */
   readHeaders(afterSeq: number, limit: number): Promise<MessageHeader[]>;
   deleteSeqs(seqs: readonly number[]): Promise<void>;
+  /**
+   * Deletes up to `limit` acks of messages the log no longer holds that are at or below their consumer's
+   * position; returns how many.
+   */
+  pruneProcessed(limit: number): Promise<number>;
 
   /** Finishes queued writes, then closes. */
   close(): Promise<void>;

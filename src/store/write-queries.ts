@@ -107,6 +107,16 @@ export function makeWriter(sqlite: Database.Database) {
     )
     .pluck();
   const deleteSeq = sqlite.prepare(`DELETE FROM messages WHERE seq = ?`);
+  // Pruning acks: a consumer's acks of messages the log no longer holds, at or below its position. The
+  // broker never reads those again (resuming looks above the position), and without this the table would
+  // grow for as long as the broker runs.
+  const consumerPositions = sqlite.prepare(`SELECT id, position FROM consumers`).raw();
+  const oldestSeq = sqlite.prepare(`SELECT min(seq) FROM messages`).pluck();
+  const nextSeq = sqlite.prepare(`SELECT seq + 1 FROM sqlite_sequence WHERE name = 'messages'`).pluck();
+  const nthAckUpTo = sqlite
+    .prepare(`SELECT seq FROM processed_messages WHERE consumer = ? AND seq <= ? ORDER BY seq LIMIT 1 OFFSET ?`)
+    .pluck();
+  const deleteAcksUpTo = sqlite.prepare(`DELETE FROM processed_messages WHERE consumer = ? AND seq <= ?`);
   const insertFailure = sqlite.prepare(
     `INSERT INTO delivery_failures (consumer, address, seq, attempt, failed_at, latency_ms, error, http_status)
      VALUES (@consumer, @address, @seq, @attempt, @failedAt, @latencyMs, @error, @httpStatus)`,
@@ -186,6 +196,20 @@ export function makeWriter(sqlite: Database.Database) {
 
     deleteSeqs: sqlite.transaction((seqs: readonly number[]): void => {
       for (const seq of seqs) deleteSeq.run(seq);
+    }).immediate,
+
+    /** Deletes at most `limit` acks that no longer matter (see above); returns how many. */
+    pruneProcessed: sqlite.transaction((limit: number): number => {
+      const oldest = (oldestSeq.get() as number | null) ?? (nextSeq.get() as number | undefined) ?? 1;
+      let removed = 0;
+      for (const [id, position] of consumerPositions.all() as [string, number][]) {
+        if (removed >= limit) break;
+        const upTo = Math.min(position, oldest - 1);
+        // The limit-th ack up to there, if there are that many: the batch ends at it.
+        const end = (nthAckUpTo.get(id, upTo, limit - removed - 1) as number | undefined) ?? upTo;
+        removed += deleteAcksUpTo.run(id, end).changes;
+      }
+      return removed;
     }).immediate,
 
     recordFailures: sqlite.transaction((failures: readonly DeliveryFailure[]): void => {

@@ -239,3 +239,50 @@ describe('batches', () => {
     expect(storedSeqs(dbPath)).toEqual(published);
   });
 });
+
+describe('acks of removed messages', () => {
+  /** Every (consumer, seq) in processed_messages. */
+  const acks = (dbPath: string): string[] =>
+    query<{ consumer: string; seq: number }>(dbPath, 'SELECT consumer, seq FROM processed_messages ORDER BY consumer, seq').map((r) => `${r.consumer}:${r.seq}`);
+
+  /** Subscribes `consumer` to `topic`, takes `count` deliveries, acking the seqs `ack` picks; waits for the acks to be written. */
+  async function consumeAndAck(broker: Broker, consumer: string, topic: string, count: number, ack: (seq: number) => boolean): Promise<void> {
+    const sub = await scope.subscribe(broker, { pattern: topic, consumer, start: { kind: 'seq', seq: 1 } });
+    for (let i = 0; i < count; i++) {
+      const d = await sub.next(2000);
+      expect(d).toBeDefined();
+      if (ack(d!.message.seq)) sub.ack(d!.message.seq);
+    }
+    await sleep(80); // acks are written within ~20 ms
+  }
+
+  test('go once the messages are gone and the consumer is past them; acks of stored messages and above the position stay', async () => {
+    const { broker, dbPath, clock } = await start();
+    const short = await publishAll(broker, many(6, 'jobs', { ttlSeconds: 10 }));
+    const kept = await publishAll(broker, many(2, 'jobs'));
+    expect([...short, ...kept]).toEqual([1, 2, 3, 4, 5, 6, 7, 8]);
+    // 5 is not acked: the position stops at 4, and 6 is acked above it.
+    await consumeAndAck(broker, 'audit', 'jobs', 8, (seq) => seq !== 5);
+    expect(acks(dbPath)).toEqual(['audit:1', 'audit:2', 'audit:3', 'audit:4', 'audit:6', 'audit:7', 'audit:8']);
+
+    expect(await broker.runRetention()).toBe(0);
+    expect(acks(dbPath)).toHaveLength(7); // every message is still stored
+
+    clock.advance(10_000);
+    expect(await broker.runRetention()).toBe(6);
+    expect(acks(dbPath)).toEqual(['audit:6', 'audit:7', 'audit:8']);
+  });
+
+  test('many acks of several consumers go in bounded batches within one pass', async () => {
+    const { broker, dbPath, clock } = await start();
+    await publishAll(broker, many(1_300, 'jobs', { ttlSeconds: 10 }));
+    await publishAll(broker, many(1, 'jobs'));
+    await consumeAndAck(broker, 'a', 'jobs', 1_301, () => true);
+    await consumeAndAck(broker, 'b', 'jobs', 1_301, () => true);
+    expect(acks(dbPath)).toHaveLength(2_602);
+
+    clock.advance(10_000);
+    expect(await broker.runRetention()).toBe(1_300);
+    expect(acks(dbPath)).toEqual(['a:1301', 'b:1301']);
+  });
+});

@@ -91,3 +91,25 @@ test('appends many rows per statement: each row gets the seq it was stored under
     expect(byPayload.get(r.payload)).toEqual({ payload: r.payload, seq: seqs[i], ttl: r.ttlSeconds, key: r.orderingKey });
   });
 });
+
+test('pruning acks takes at most the limit per call, oldest first, one consumer after another, and stops at the position', async () => {
+  await writer.call('append', toColumns(Array.from({ length: 1_001 }, (_, i) => row(`p${i}`))));
+  await writer.call('deleteSeqs', Array.from({ length: 1_000 }, (_, i) => i + 1)); // the log now holds seq 1001 only
+  for (const [id, position] of [['a', 1_001], ['b', 650]] as const) {
+    await writer.call('saveConsumer', { id, address: null, patterns: ['#'], position: 0, filter: null, rewoundAt: 0, createdAt: 1, updatedAt: 1 });
+    const seqs = Array.from({ length: 700 }, (_, i) => i + 1);
+    const acks = { consumers: seqs.map(() => id), seqs, deliveries: seqs.map(() => 1), ats: seqs.map(() => 1_000) };
+    await writer.call('progress', { acks, deadLetters: [], positions: new Map([[id, position]]), dead: [] });
+  }
+  const left = (consumer: string): number[] =>
+    opened.sqlite.prepare('SELECT seq FROM processed_messages WHERE consumer = ? ORDER BY seq').pluck().all(consumer) as number[];
+
+  expect(await writer.call('pruneProcessed', 500)).toBe(500);
+  expect(left('a')[0]).toBe(501);
+  expect(await writer.call('pruneProcessed', 500)).toBe(500); // a's last 200, then b's first 300
+  expect(left('a')).toEqual([]);
+  expect(left('b')[0]).toBe(301);
+  expect(await writer.call('pruneProcessed', 500)).toBe(350); // b up to its position, 650
+  expect(left('b')).toEqual(Array.from({ length: 50 }, (_, i) => 651 + i));
+  expect(await writer.call('pruneProcessed', 500)).toBe(0);
+});
