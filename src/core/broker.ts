@@ -199,12 +199,17 @@ export class Broker {
     return ok(id);
   }
 
+  // No callback per ack (it was a closure per message at replay speed).
   ack(subscriptionId: string, seq: number): Result<void, UnknownSubscription> {
-    return this.#withSubscription(subscriptionId, (stream) => stream.ack(seq));
+    const entry = this.#dispatcher.subscription(subscriptionId);
+    entry?.stream.ack(seq);
+    return entry === undefined ? this.#notAttached(subscriptionId) : DONE;
   }
 
   nack(subscriptionId: string, seq: number, delayMs = 0): Result<void, UnknownSubscription> {
-    return this.#withSubscription(subscriptionId, (stream) => stream.nack(seq, Math.max(0, delayMs)));
+    const entry = this.#dispatcher.subscription(subscriptionId);
+    entry?.stream.nack(seq, Math.max(0, delayMs));
+    return entry === undefined ? this.#notAttached(subscriptionId) : DONE;
   }
 
   /** A sink that returned false from deliver() is ready again. */
@@ -302,13 +307,8 @@ export class Broker {
     return Math.min(await this.#store.seqAtTime(start.timeMs), this.#dispatcher.head() + 1);
   }
 
-  #withSubscription(id: string, act: (stream: Stream) => void): Result<void, UnknownSubscription> {
-    const entry = this.#dispatcher.subscription(id);
-    if (entry === undefined) {
-      if (this.#pendingAttach.has(id)) return DONE;
-      return err(brokerError('UNKNOWN_SUBSCRIPTION', `no subscription ${id}`));
-    }
-    act(entry.stream);
-    return DONE;
+  /** An ack or nack for a subscription that is not attached: nothing to do while it attaches, else unknown. */
+  #notAttached(id: string): Result<void, UnknownSubscription> {
+    return this.#pendingAttach.has(id) ? DONE : err(brokerError('UNKNOWN_SUBSCRIPTION', `no subscription ${id}`));
   }
 }
