@@ -2,9 +2,10 @@
 // (through the PatternIndex, never a scan of all subscriptions), drives ack deadlines, and writes acks,
 // dead letters, consumer positions and message statuses back to the store in batches.
 import type { Logger } from '../logger.js';
-import { emptyAcks, type ConsumerRecord, type DeadLetterRecord, type EventStore } from '../store/store.js';
+import type { ConsumerRecord, DeadLetterRecord, EventStore } from '../store/store.js';
 import type { MessageFilter } from './filter.js';
 import { PatternIndex } from './patterns.js';
+import { PendingAcks } from './pending-acks.js';
 import { SeqRuns } from './seq-runs.js';
 import { Stream, type Resolution, type StreamHost } from './stream.js';
 import { Member } from './subscription.js';
@@ -39,7 +40,7 @@ export class Dispatcher implements StreamHost {
   readonly #byPattern = new PatternIndex<Stream>();
   readonly #durable = new Map<string, Stream>();
   readonly #members = new Map<string, { stream: Stream; member: Member }>();
-  #acks = emptyAcks();
+  readonly #acks = new PendingAcks();
   #deadLetters: DeadLetterRecord[] = [];
   readonly #processed = new SeqRuns();
   #dead: number[] = [];
@@ -163,11 +164,7 @@ export class Dispatcher implements StreamHost {
   resolved(stream: Stream, seq: number, outcome: Resolution): void {
     const at = this.now();
     if (outcome.kind === 'acked') {
-      const acks = this.#acks;
-      acks.consumers.push(stream.key);
-      acks.seqs.push(seq);
-      acks.deliveries.push(outcome.delivery);
-      acks.ats.push(at);
+      this.#acks.push(stream.key, seq, outcome.delivery, at);
       if (this.#allResolved(stream, outcome.message)) this.#processed.push(seq);
     } else {
       const { message, deliveries, reason } = outcome;
@@ -189,7 +186,7 @@ export class Dispatcher implements StreamHost {
 
   /** True when durable streams should take no new message until the writer catches up. */
   isSaturated(stream: Stream): boolean {
-    if (this.#acks.seqs.length < MAX_PENDING_ACKS) return false;
+    if (this.#acks.length < MAX_PENDING_ACKS) return false;
     this.#waitingForWriter.add(stream);
     return true;
   }
@@ -208,9 +205,8 @@ export class Dispatcher implements StreamHost {
       if (floor !== undefined) positions.set(stream.key, floor);
     }
     this.#touched.clear();
-    if (this.#acks.seqs.length + this.#deadLetters.length + positions.size === 0) return;
-    const batch = { acks: this.#acks, deadLetters: this.#deadLetters, positions, dead: this.#dead };
-    this.#acks = emptyAcks();
+    if (this.#acks.length + this.#deadLetters.length + positions.size === 0) return;
+    const batch = { acks: this.#acks.take(), deadLetters: this.#deadLetters, positions, dead: this.#dead };
     this.#deadLetters = [];
     this.#dead = [];
     this.#progressWriting = true;
@@ -227,10 +223,10 @@ export class Dispatcher implements StreamHost {
         if (this.#flushWanted) {
           this.#flushWanted = false;
           this.flush();
-        } else if (this.#acks.seqs.length > 0 || this.#touched.size > 0) {
+        } else if (this.#acks.length > 0 || this.#touched.size > 0) {
           this.#scheduleFlush();
         }
-        if (this.#acks.seqs.length < MAX_PENDING_ACKS) {
+        if (this.#acks.length < MAX_PENDING_ACKS) {
           const waiting = [...this.#waitingForWriter];
           this.#waitingForWriter.clear();
           for (const stream of waiting) stream.kick();
@@ -241,7 +237,7 @@ export class Dispatcher implements StreamHost {
   /** Resolves when every ack taken so far is written. */
   async drainProgress(): Promise<void> {
     this.flush();
-    while (this.#progressWriting || this.#acks.seqs.length > 0) {
+    while (this.#progressWriting || this.#acks.length > 0) {
       await new Promise((resolve) => setImmediate(resolve));
       this.flush();
     }
@@ -273,7 +269,7 @@ export class Dispatcher implements StreamHost {
   }
 
   #scheduleFlush(): void {
-    if (this.#acks.seqs.length >= PROGRESS_FLUSH_ROWS) {
+    if (this.#acks.length >= PROGRESS_FLUSH_ROWS) {
       this.flush();
       return;
     }

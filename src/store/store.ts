@@ -39,18 +39,16 @@ export interface ConsumerRecord {
 }
 
 /**
- * Acks as columns, one entry per ack across the four arrays: they cross to the writer thread thousands at a
- * time, and a few arrays clone far cheaper than one object per ack.
+ * Acks as columns, one entry per ack across the typed arrays: they cross to the writer thread thousands at a
+ * time, and a few typed arrays clone far cheaper than one object per ack. Ack i is by consumers[consumerOf[i]].
  */
 export interface AckColumns {
-  readonly consumers: string[];
-  readonly seqs: number[];
-  readonly deliveries: number[];
-  readonly ats: number[];
-}
-
-export function emptyAcks(): AckColumns {
-  return { consumers: [], seqs: [], deliveries: [], ats: [] };
+  /** The distinct consumers of the batch. */
+  readonly consumers: readonly string[];
+  readonly consumerOf: Uint32Array;
+  readonly seqs: Float64Array;
+  readonly deliveries: Uint32Array;
+  readonly ats: Float64Array;
 }
 
 export interface DeadLetterRecord {

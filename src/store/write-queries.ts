@@ -158,18 +158,18 @@ export function makeWriter(sqlite: Database.Database) {
     }).immediate,
 
     progress: sqlite.transaction((batch: ProgressBatch): void => {
-      const { consumers, seqs, ats, deliveries } = batch.acks;
+      const { consumers, consumerOf, seqs, ats, deliveries } = batch.acks;
       let i = 0;
       for (; i + ACKS_PER_STATEMENT <= seqs.length; i += ACKS_PER_STATEMENT) {
         for (let j = 0, k = 0; j < ACKS_PER_STATEMENT; j++) {
-          manyArgs[k++] = consumers[i + j]!;
+          manyArgs[k++] = consumers[consumerOf[i + j]!]!;
           manyArgs[k++] = seqs[i + j]!;
           manyArgs[k++] = ats[i + j]!;
           manyArgs[k++] = deliveries[i + j]!;
         }
         insertProcessedMany.run(manyArgs);
       }
-      for (; i < seqs.length; i++) insertProcessed.run(consumers[i], seqs[i], ats[i], deliveries[i]);
+      for (; i < seqs.length; i++) insertProcessed.run(consumers[consumerOf[i]!], seqs[i], ats[i], deliveries[i]);
       for (const d of batch.deadLetters) {
         const m = d.message;
         insertDeadLetter.run(d.consumer, m.seq, m.topic, m.payload, m.metadata, d.reason, d.deliveries, d.at);

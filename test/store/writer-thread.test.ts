@@ -1,6 +1,7 @@
 // The writer thread on a real file: requests that wait together share one transaction, each in its own
 // savepoint, so one failing request fails alone; acks are written several rows per statement.
 import { afterEach, beforeEach, expect, test } from 'vitest';
+import { PendingAcks } from '../../src/core/pending-acks.js';
 import { openDb, type OpenedDb } from '../../src/store/db.js';
 import type { AppendRow } from '../../src/store/store.js';
 import { toColumns } from '../../src/store/write-queries.js';
@@ -61,9 +62,9 @@ test('a failed request rolls back its own writes, not the other requests of the 
 test('acks are all written, across whole multi-row statements and the rows left over, a repeat updating in place', async () => {
   const seqs = Array.from({ length: 129 }, (_, i) => i + 1);
   seqs.splice(10, 0, 5); // acked again (a redelivery) within the same statement: one row, the later delivery
-  const deliveries = seqs.map((_, i) => (i === 10 ? 2 : 1));
-  const acks = { consumers: seqs.map(() => 'audit'), seqs, deliveries, ats: seqs.map(() => 1_000) };
-  await writer.call('progress', { acks, deadLetters: [], positions: new Map(), dead: [] });
+  const acks = new PendingAcks();
+  seqs.forEach((seq, i) => acks.push('audit', seq, i === 10 ? 2 : 1, 1_000));
+  await writer.call('progress', { acks: acks.take(), deadLetters: [], positions: new Map(), dead: [] });
 
   expect(count(`SELECT count(*) FROM processed_messages WHERE consumer = 'audit'`)).toBe(129);
   expect(count(`SELECT count(DISTINCT seq) FROM processed_messages WHERE seq BETWEEN 1 AND 129`)).toBe(129);
@@ -97,9 +98,9 @@ test('pruning acks takes at most the limit per call, oldest first, one consumer 
   await writer.call('deleteSeqs', Array.from({ length: 1_000 }, (_, i) => i + 1)); // the log now holds seq 1001 only
   for (const [id, position] of [['a', 1_001], ['b', 650]] as const) {
     await writer.call('saveConsumer', { id, address: null, patterns: ['#'], position: 0, filter: null, rewoundAt: 0, createdAt: 1, updatedAt: 1 });
-    const seqs = Array.from({ length: 700 }, (_, i) => i + 1);
-    const acks = { consumers: seqs.map(() => id), seqs, deliveries: seqs.map(() => 1), ats: seqs.map(() => 1_000) };
-    await writer.call('progress', { acks, deadLetters: [], positions: new Map([[id, position]]), dead: [] });
+    const acks = new PendingAcks();
+    for (let seq = 1; seq <= 700; seq++) acks.push(id, seq, 1, 1_000);
+    await writer.call('progress', { acks: acks.take(), deadLetters: [], positions: new Map([[id, position]]), dead: [] });
   }
   const left = (consumer: string): number[] =>
     opened.sqlite.prepare('SELECT seq FROM processed_messages WHERE consumer = ? ORDER BY seq').pluck().all(consumer) as number[];
