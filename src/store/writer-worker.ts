@@ -6,7 +6,7 @@ import Database from 'better-sqlite3';
 import { parentPort, receiveMessageOnPort, workerData } from 'node:worker_threads';
 import type { SyncMode } from '../config.js';
 import { applyPragmas } from './pragmas.js';
-import { makeWriter, type WriteOp } from './write-queries.js';
+import { makeWriter, needsFsync, type WriteOp } from './write-queries.js';
 
 export interface WriteRequest {
   readonly id: number;
@@ -27,6 +27,7 @@ const ops = writer as unknown as Record<WriteOp, (...args: unknown[]) => unknown
 
 const begin = sqlite.prepare('BEGIN IMMEDIATE');
 const commit = sqlite.prepare('COMMIT');
+let synchronous = sync === 'full' ? 'FULL' : 'NORMAL';
 
 port.on('message', (first: WriteRequest) => {
   const batch = [first];
@@ -43,6 +44,7 @@ port.on('message', (first: WriteRequest) => {
 
 /** One transaction; an op that throws is rolled back to its savepoint (ops nest theirs) and the rest go on. */
 function runAll(batch: readonly WriteRequest[]): WriteReply[] {
+  setSynchronous(sync === 'full' && batch.some((r) => needsFsync(r.op)) ? 'FULL' : 'NORMAL');
   if (batch.length <= 1) return batch.map(run);
   try {
     begin.run();
@@ -61,6 +63,14 @@ function runAll(batch: readonly WriteRequest[]): WriteReply[] {
     if (sqlite.inTransaction) sqlite.exec('ROLLBACK');
     return batch.map((r) => failed(r, e));
   }
+}
+
+// A change of the setting takes effect with the next transaction; SQLite allows it at any time, and in WAL
+// mode NORMAL never risks corruption, only the durability of the newest commits.
+function setSynchronous(level: 'FULL' | 'NORMAL'): void {
+  if (level === synchronous) return;
+  sqlite.pragma(`synchronous = ${level}`);
+  synchronous = level;
 }
 
 function run(request: WriteRequest): WriteReply {

@@ -4,7 +4,7 @@ import { afterEach, beforeEach, expect, test } from 'vitest';
 import { PendingAcks } from '../../src/core/pending-acks.js';
 import { openDb, type OpenedDb } from '../../src/store/db.js';
 import type { AppendRow } from '../../src/store/store.js';
-import { toColumns } from '../../src/store/write-queries.js';
+import { needsFsync, toColumns } from '../../src/store/write-queries.js';
 import { WriteError, WriterThread } from '../../src/store/writer-thread.js';
 import { tempDir, type TestDir } from '../helpers/broker.js';
 
@@ -113,4 +113,10 @@ test('pruning acks takes at most the limit per call, oldest first, one consumer 
   expect(await writer.call('pruneProcessed', 500)).toBe(350); // b up to its position, 650
   expect(left('b')).toEqual(Array.from({ length: 50 }, (_, i) => 651 + i));
   expect(await writer.call('pruneProcessed', 500)).toBe(0);
+});
+
+test('under EVENTBUS_SYNC=full, publishes and consumer registrations are fsynced at commit; acks, statuses and retention ride on the next fsync', () => {
+  expect((['append', 'saveConsumer', 'deleteConsumer'] as const).map(needsFsync)).toEqual([true, true, true]);
+  const repeatable = ['progress', 'markProcessed', 'pruneProcessed', 'deleteExpired', 'deleteSeqs', 'recordFailures'] as const;
+  expect(repeatable.map(needsFsync)).toEqual(repeatable.map(() => false));
 });
