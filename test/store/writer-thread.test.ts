@@ -74,7 +74,14 @@ test('acks are all written, across whole multi-row statements and the rows left 
 test('appends many rows per statement: each row gets the seq it was stored under, in order, ids and duplicates among them', async () => {
   expect(Array.from(await writer.call('append', toColumns([{ ...row('old'), messageId: 'm-old' }])))).toEqual([1]);
   // 100 rows: whole statements, a run broken by ids, a repeat of an earlier id and of one in this batch.
-  const rows = Array.from({ length: 100 }, (_, i) => ({ ...row(`p${i}`), ttlSeconds: i % 3, orderingKey: i % 2 ? `k${i}` : null }));
+  // Topics, payloads and metadata of varied lengths, some outside Latin-1.
+  const rows = Array.from({ length: 100 }, (_, i) => ({
+    ...row(i % 7 ? `p${i}` : `p${i} ünï 😀`),
+    topic: `t.${'x'.repeat(i % 5)}`,
+    metadata: `{"i":${i}}`,
+    ttlSeconds: i % 3,
+    orderingKey: i % 2 ? `k${i}` : null,
+  }));
   rows[40] = { ...rows[40]!, messageId: 'm-40' };
   rows[45] = { ...rows[45]!, messageId: 'm-old' };
   rows[80] = { ...rows[80]!, messageId: 'm-40' };
@@ -84,12 +91,14 @@ test('appends many rows per statement: each row gets the seq it was stored under
   expect(seqs[80]).toBe(-seqs[40]!);
   const stored = seqs.filter((s) => s > 0);
   expect(stored).toEqual(Array.from({ length: 98 }, (_, i) => i + 2));
+  type Stored = { payload: string; seq: number; topic: string; metadata: string; ttl: number; key: string | null };
   const byPayload = new Map(
-    (opened.sqlite.prepare('SELECT payload, seq, ttl, ordering_key AS key FROM messages').all() as { payload: string; seq: number; ttl: number; key: string | null }[]).map((r) => [r.payload, r]),
+    (opened.sqlite.prepare('SELECT payload, seq, topic, metadata, ttl, ordering_key AS key FROM messages').all() as Stored[]).map((r) => [r.payload, r]),
   );
   rows.forEach((r, i) => {
     if (seqs[i]! < 0) return expect(byPayload.has(r.payload)).toBe(false);
-    expect(byPayload.get(r.payload)).toEqual({ payload: r.payload, seq: seqs[i], ttl: r.ttlSeconds, key: r.orderingKey });
+    const expected: Stored = { payload: r.payload, seq: seqs[i]!, topic: r.topic, metadata: r.metadata, ttl: r.ttlSeconds, key: r.orderingKey };
+    expect(byPayload.get(r.payload)).toEqual(expected);
   });
 });
 
