@@ -106,8 +106,8 @@ export interface EventStore {
   readHeaders(afterSeq: number, limit: number): Promise<MessageHeader[]>;
   deleteSeqs(seqs: readonly number[]): Promise<void>;
   /**
-   * Deletes up to `limit` acks of messages the log no longer holds that are at or below their consumer's
-   * position; returns how many.
+   * Deletes up to `limit` acks that no longer matter: of messages the log no longer holds, at or below their
+   * consumer's position, and of consumers that were removed; returns how many.
    */
   pruneProcessed(limit: number): Promise<number>;
 

@@ -107,10 +107,12 @@ export function makeWriter(sqlite: Database.Database) {
     )
     .pluck();
   const deleteSeq = sqlite.prepare(`DELETE FROM messages WHERE seq = ?`);
-  // Pruning acks: a consumer's acks of messages the log no longer holds, at or below its position. The
-  // broker never reads those again (resuming looks above the position), and without this the table would
-  // grow for as long as the broker runs.
+  // Pruning acks: a consumer's acks of messages the log no longer holds, at or below its position, and
+  // every ack of a consumer that was removed. The broker never reads those again (resuming looks above the
+  // position), and without this the table would grow for as long as the broker runs.
   const consumerPositions = sqlite.prepare(`SELECT id, position FROM consumers`).raw();
+  // The consumers that have acks, one index seek each rather than a scan of the table.
+  const nextAckingConsumer = sqlite.prepare(`SELECT consumer FROM processed_messages WHERE consumer > ? ORDER BY consumer LIMIT 1`).pluck();
   const oldestSeq = sqlite.prepare(`SELECT min(seq) FROM messages`).pluck();
   const nextSeq = sqlite.prepare(`SELECT seq + 1 FROM sqlite_sequence WHERE name = 'messages'`).pluck();
   const nthAckUpTo = sqlite
@@ -201,13 +203,16 @@ export function makeWriter(sqlite: Database.Database) {
     /** Deletes at most `limit` acks that no longer matter (see above); returns how many. */
     pruneProcessed: sqlite.transaction((limit: number): number => {
       const oldest = (oldestSeq.get() as number | null) ?? (nextSeq.get() as number | undefined) ?? 1;
+      const positions = new Map(consumerPositions.all() as [string, number][]);
       let removed = 0;
-      for (const [id, position] of consumerPositions.all() as [string, number][]) {
-        if (removed >= limit) break;
-        const upTo = Math.min(position, oldest - 1);
+      let id = nextAckingConsumer.get('') as string | undefined;
+      while (id !== undefined && removed < limit) {
+        const position = positions.get(id);
+        const upTo = position === undefined ? Number.MAX_SAFE_INTEGER : Math.min(position, oldest - 1);
         // The limit-th ack up to there, if there are that many: the batch ends at it.
         const end = (nthAckUpTo.get(id, upTo, limit - removed - 1) as number | undefined) ?? upTo;
         removed += deleteAcksUpTo.run(id, end).changes;
+        id = nextAckingConsumer.get(id) as string | undefined;
       }
       return removed;
     }).immediate,

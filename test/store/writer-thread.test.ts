@@ -102,15 +102,21 @@ test('appends many rows per statement: each row gets the seq it was stored under
   });
 });
 
-test('pruning acks takes at most the limit per call, oldest first, one consumer after another, and stops at the position', async () => {
+test('pruning acks takes at most the limit per call, oldest first, one consumer after another, stops at the position, and takes all of a removed consumer', async () => {
   await writer.call('append', toColumns(Array.from({ length: 1_001 }, (_, i) => row(`p${i}`))));
   await writer.call('deleteSeqs', Array.from({ length: 1_000 }, (_, i) => i + 1)); // the log now holds seq 1001 only
+  const ack = async (id: string, seqs: number[], position?: number): Promise<void> => {
+    const acks = new PendingAcks();
+    for (const seq of seqs) acks.push(id, seq, 1, 1_000);
+    const positions = new Map(position === undefined ? [] : [[id, position]]);
+    await writer.call('progress', { acks: acks.take(), deadLetters: [], positions, dead: [] });
+  };
+  const upTo = (n: number, from = 1): number[] => Array.from({ length: n }, (_, i) => from + i);
   for (const [id, position] of [['a', 1_001], ['b', 650]] as const) {
     await writer.call('saveConsumer', { id, address: null, patterns: ['#'], position: 0, filter: null, rewoundAt: 0, createdAt: 1, updatedAt: 1 });
-    const acks = new PendingAcks();
-    for (let seq = 1; seq <= 700; seq++) acks.push(id, seq, 1, 1_000);
-    await writer.call('progress', { acks: acks.take(), deadLetters: [], positions: new Map([[id, position]]), dead: [] });
+    await ack(id, upTo(700), position);
   }
+  await ack('gone', [...upTo(300), ...upTo(100, 2_000)]); // acks of a consumer no longer in the consumers table
   const left = (consumer: string): number[] =>
     opened.sqlite.prepare('SELECT seq FROM processed_messages WHERE consumer = ? ORDER BY seq').pluck().all(consumer) as number[];
 
@@ -119,8 +125,11 @@ test('pruning acks takes at most the limit per call, oldest first, one consumer 
   expect(await writer.call('pruneProcessed', 500)).toBe(500); // a's last 200, then b's first 300
   expect(left('a')).toEqual([]);
   expect(left('b')[0]).toBe(301);
-  expect(await writer.call('pruneProcessed', 500)).toBe(350); // b up to its position, 650
-  expect(left('b')).toEqual(Array.from({ length: 50 }, (_, i) => 651 + i));
+  expect(await writer.call('pruneProcessed', 500)).toBe(500); // b up to its position (350), then 150 of gone's
+  expect(left('b')).toEqual(upTo(50, 651));
+  expect(left('gone')).toHaveLength(250);
+  expect(await writer.call('pruneProcessed', 500)).toBe(250);
+  expect(left('gone')).toEqual([]);
   expect(await writer.call('pruneProcessed', 500)).toBe(0);
 });
 
