@@ -112,9 +112,7 @@ function metadata(t: number): string {
  */
 function rawInsert(dbPath: string, perStatement = 1): number {
   const { sqlite, close } = openDb({ path: dbPath, sync: SYNC })._unsafeUnwrap();
-  const insert = sqlite.prepare(
-    perStatement === 1 ? RAW_INSERT : `${RAW_INSERT}${", (?, ?, ?, ?, ?, 'pending', ?, ?)".repeat(perStatement - 1)}`,
-  );
+  const insert = sqlite.prepare(`${RAW_INSERT}${", (?, ?, ?, ?, ?, 'pending', ?, ?)".repeat(perStatement - 1)}`);
   const tx = sqlite.transaction((t: number) => {
     const args = Array.from({ length: perStatement }, () => [null, TOPIC, PAYLOAD, metadata(t), 0, null, t]).flat();
     for (let i = 0; i < ROWS_PER_TXN; i += perStatement) insert.run(args);

@@ -199,7 +199,7 @@ export class Broker {
     return ok(id);
   }
 
-  // No callback per ack (it was a closure per message at replay speed).
+  // Spelled out in both rather than shared through a callback: that was a closure per ack at replay speed.
   ack(subscriptionId: string, seq: number): Result<void, UnknownSubscription> {
     const entry = this.#dispatcher.subscription(subscriptionId);
     entry?.stream.ack(seq);

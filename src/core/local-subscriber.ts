@@ -71,8 +71,8 @@ export class LocalSubscriber implements Sink, AsyncIterable<Delivery> {
     this.closed();
   }
 
-  // A hand-written iterator rather than an async generator: one promise per queued message instead of several,
-  // which shows in GC pauses at tens of thousands of messages per second.
+  // A hand-written iterator rather than an async generator: one promise per queued message instead of
+  // several, which shows in GC pauses at tens of thousands of messages per second.
   [Symbol.asyncIterator](): AsyncIterator<Delivery, undefined> {
     return {
       next: () => {

@@ -1,6 +1,6 @@
 // Removes messages in the background: TTL expiry, then the optional max-age and max-messages rules
-// (EVENTBUS_RETENTION), then the acks of what is gone. Small batches, one per macrotask, so a publish never
-// waits behind a big delete.
+// (EVENTBUS_RETENTION), then the acks that no longer matter. Small batches, one per macrotask, so a publish
+// never waits behind a big delete.
 import type { RetentionRule } from '../config.js';
 import type { Logger } from '../logger.js';
 import type { EventStore } from '../store/store.js';
@@ -82,7 +82,7 @@ export class Retention {
     return removed;
   }
 
-  /** processed_messages rows of messages that are gone, in the same small batches. */
+  /** processed_messages rows of messages or consumers that are gone, in the same small batches. */
   async #pruneAcks(): Promise<void> {
     for (let i = 0; i < MAX_BATCHES_PER_TICK && !this.#stopped; i++) {
       if ((await this.#store.pruneProcessed(RETENTION_BATCH_ROWS)) < RETENTION_BATCH_ROWS) return;

@@ -112,7 +112,9 @@ export function makeWriter(sqlite: Database.Database) {
   // position), and without this the table would grow for as long as the broker runs.
   const consumerPositions = sqlite.prepare(`SELECT id, position FROM consumers`).raw();
   // The consumers that have acks, one index seek each rather than a scan of the table.
-  const nextAckingConsumer = sqlite.prepare(`SELECT consumer FROM processed_messages WHERE consumer > ? ORDER BY consumer LIMIT 1`).pluck();
+  const nextAckingConsumer = sqlite
+    .prepare(`SELECT consumer FROM processed_messages WHERE consumer > ? ORDER BY consumer LIMIT 1`)
+    .pluck();
   const oldestSeq = sqlite.prepare(`SELECT min(seq) FROM messages`).pluck();
   const nextSeq = sqlite.prepare(`SELECT seq + 1 FROM sqlite_sequence WHERE name = 'messages'`).pluck();
   const nthAckUpTo = sqlite
@@ -226,8 +228,9 @@ export function makeWriter(sqlite: Database.Database) {
 export type Writer = ReturnType<typeof makeWriter>;
 export type WriteOp = keyof Writer;
 
-// Writes whose loss in a power cut costs repeated work and nothing else: acks and positions (the messages
-// are delivered again: at least once), statuses, retention deletes and failure records (done again).
+// Writes whose loss in a power cut costs repeated work at most: acks and positions (the messages are
+// delivered again: at least once), statuses and retention deletes (done again), failure records (a row of
+// the failure log).
 // Under EVENTBUS_SYNC=full a transaction of only these commits without an fsync of its own; the next
 // publish's fsync makes it durable too. A steady publish-and-ack load then pays one fsync per commit of
 // publishes instead of two, and a publish no longer waits behind an ack write's fsync. Publishes and

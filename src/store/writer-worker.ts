@@ -27,7 +27,7 @@ const ops = writer as unknown as Record<WriteOp, (...args: unknown[]) => unknown
 
 const begin = sqlite.prepare('BEGIN IMMEDIATE');
 const commit = sqlite.prepare('COMMIT');
-let synchronous = sync === 'full' ? 'FULL' : 'NORMAL';
+let synchronous: 'FULL' | 'NORMAL' = sync === 'full' ? 'FULL' : 'NORMAL';
 
 port.on('message', (first: WriteRequest) => {
   const batch = [first];
