@@ -70,24 +70,32 @@ export class Retention {
     clearInterval(this.#timer);
   }
 
-  async #expire(): Promise<number> {
-    let removed = 0;
-    for (let i = 0; i < MAX_BATCHES_PER_TICK && !this.#stopped; i++) {
+  #expire(): Promise<number> {
+    return this.#inBatches(async () => {
       const topics = await this.#store.deleteExpired(this.#now(), RETENTION_BATCH_ROWS);
       for (const t of topics) this.#topics.deleted(t);
-      removed += topics.length;
-      if (topics.length < RETENTION_BATCH_ROWS) break;
+      return topics.length;
+    });
+  }
+
+  /** processed_messages rows of messages or consumers that are gone. */
+  async #pruneAcks(): Promise<void> {
+    await this.#inBatches(() => this.#store.pruneProcessed(RETENTION_BATCH_ROWS));
+  }
+
+  /**
+   * Runs `batch` (it removes at most RETENTION_BATCH_ROWS rows and says how many) until one comes back short
+   * or the tick's quota is used, yielding between batches; returns how many rows were removed.
+   */
+  async #inBatches(batch: () => Promise<number>): Promise<number> {
+    let removed = 0;
+    for (let i = 0; i < MAX_BATCHES_PER_TICK && !this.#stopped; i++) {
+      const n = await batch();
+      removed += n;
+      if (n < RETENTION_BATCH_ROWS) break;
       await yieldToEventLoop();
     }
     return removed;
-  }
-
-  /** processed_messages rows of messages or consumers that are gone, in the same small batches. */
-  async #pruneAcks(): Promise<void> {
-    for (let i = 0; i < MAX_BATCHES_PER_TICK && !this.#stopped; i++) {
-      if ((await this.#store.pruneProcessed(RETENTION_BATCH_ROWS)) < RETENTION_BATCH_ROWS) return;
-      await yieldToEventLoop();
-    }
   }
 
   async #applyRules(): Promise<number> {

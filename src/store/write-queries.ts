@@ -42,9 +42,14 @@ export function toColumns(rows: readonly AppendRow[]): AppendColumns {
   return c;
 }
 
+/** A VALUES list of `rows` copies of `tuple`, for the statements that insert many rows at once. */
+function valuesList(tuple: string, rows: number): string {
+  return new Array(rows).fill(tuple).join(', ');
+}
+
 /** Acks inserted by `rows` (each consumer, seq, processed_at, delivery) in one statement. */
 function insertProcessedSql(rows: number): string {
-  return `INSERT INTO processed_messages (consumer, seq, processed_at, delivery) VALUES ${new Array(rows).fill('(?, ?, ?, ?)').join(', ')}
+  return `INSERT INTO processed_messages (consumer, seq, processed_at, delivery) VALUES ${valuesList('(?, ?, ?, ?)', rows)}
   ON CONFLICT (consumer, seq) DO UPDATE SET processed_at = excluded.processed_at, delivery = excluded.delivery`;
 }
 
@@ -71,7 +76,7 @@ export function makeWriter(sqlite: Database.Database) {
   );
   const insertMessagesMany = sqlite.prepare(
     `INSERT INTO messages (topic, payload, metadata, ttl, status, ordering_key, created_at)
-     VALUES ${new Array(MESSAGES_PER_STATEMENT).fill(`(?, ?, ?, ?, 'pending', ?, ?)`).join(', ')}`,
+     VALUES ${valuesList(`(?, ?, ?, ?, 'pending', ?, ?)`, MESSAGES_PER_STATEMENT)}`,
   );
   const messagesArgs: (string | number | null)[] = new Array(MESSAGES_PER_STATEMENT * 6);
   // Looked up before inserting: an INSERT … ON CONFLICT DO NOTHING would use up a seq for every duplicate.
