@@ -7,7 +7,7 @@ export const now = (): number => performance.now();
  * The node flags `npm start` runs the broker with (package.json): the bench's broker processes use them too,
  * so they measure the broker as it is started. The README says why (short GC pauses).
  */
-export const BROKER_NODE_FLAGS: readonly string[] = ['--single-threaded-gc', '--max-semi-space-size=2'];
+export const BROKER_NODE_FLAGS: readonly string[] = ['--single-threaded-gc', '--max-semi-space-size=4'];
 
 export class Progress {
   readonly #label: string;

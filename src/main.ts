@@ -1,4 +1,4 @@
-#!/usr/bin/env -S node --single-threaded-gc --max-semi-space-size=2
+#!/usr/bin/env -S node --single-threaded-gc --max-semi-space-size=4
 // Process entry: settings, start-up, signals, exit codes. Nothing else lives here.
 import { parseConfig, settingsHelp } from './config.js';
 import { startApp } from './app.js';

@@ -4,6 +4,7 @@
 // the dispatcher, with no gap and no duplicate at the switch. No sockets, no timers: the dispatcher drives it.
 import type { EventStore } from '../store/store.js';
 import type { MessageFilter } from './filter.js';
+import { InFlight } from './in-flight.js';
 import { isExactPattern, topicMatches } from './patterns.js';
 import type { Member } from './subscription.js';
 import type { StoredMessage } from './types.js';
@@ -61,7 +62,7 @@ export class Stream {
   #pumping = false;
   #closed = false;
 
-  readonly #unacked = new Map<number, Unacked>();
+  readonly #unacked = new InFlight<Unacked>();
   #retries: Unacked[] = [];
   /** Seqs above the stored floor acked before a restart: resolved already, not to be delivered again. */
   readonly #ackedAhead: Set<number>;
@@ -139,7 +140,7 @@ export class Stream {
     this.#minSeq = seq;
     this.#ackedAhead.clear();
     // Deliveries at or after `seq` are read again from the log; forgetting them sends each once.
-    for (const [s, u] of [...this.#unacked]) if (s >= seq) this.#settle(s, u);
+    for (const [s, u] of [...this.#unacked.entries()]) if (s >= seq) this.#settle(s, u);
     this.kick();
   }
 
@@ -183,7 +184,7 @@ export class Stream {
   /** Moves deliveries whose ack deadline has passed back to the retry queue. */
   expireDeadlines(now: number): void {
     let expired = false;
-    for (const [seq, u] of this.#unacked) {
+    for (const [seq, u] of this.#unacked.entries()) {
       if (u.member === null) continue;
       // Insertion order is delivery order and the timeout is constant, so the first live deadline
       // still in the future ends the scan.
@@ -196,9 +197,8 @@ export class Stream {
 
   /** Every matching message with seq <= floor is acked, dead-lettered or filtered out. */
   floor(): number {
-    let low = this.#live ? this.#host.head() + 1 : this.#frontier();
-    for (const seq of this.#unacked.keys()) if (seq < low) low = seq;
-    return low - 1;
+    const low = this.#live ? this.#host.head() + 1 : this.#frontier();
+    return Math.min(low, this.#unacked.minSeq()) - 1;
   }
 
   /** The floor if it moved since last asked, for the dispatcher to persist. */
@@ -300,8 +300,7 @@ export class Stream {
     if (this.isDurable) {
       u.member = member;
       u.due = this.#host.now() + this.#host.ackTimeoutMs;
-      this.#unacked.delete(message.seq); // re-insert at the end: the map stays in deadline order
-      this.#unacked.set(message.seq, u);
+      this.#unacked.push(message.seq, u); // (re)sent last: the entries stay in deadline order
       member.inFlight++;
       if (message.orderingKey !== null) this.#own(message.orderingKey, member, u.delivery === 1 ? 1 : 0);
     }

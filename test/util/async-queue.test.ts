@@ -1,5 +1,6 @@
 // The bounded queue behind in-process subscribers and client subscriptions: order, the full/room hooks,
 // waiting readers (several at once, with timeouts), and how it ends.
+import fc from 'fast-check';
 import { describe, expect, test } from 'vitest';
 import { AsyncQueue } from '../../src/util/async-queue.js';
 
@@ -37,6 +38,30 @@ describe('AsyncQueue', () => {
     expect(q.poll()).toBe(3);
     expect(events).toEqual(['full', 'room']);
     expect(q.poll()).toBeUndefined();
+  });
+
+  test('first in, first out through wrap-around, growth and clear, like an array', () => {
+    fc.assert(
+      fc.property(fc.array(fc.oneof(fc.integer({ min: 1, max: 40 }), fc.constant(0), fc.constant(-1)), { maxLength: 200 }), (steps) => {
+        const { q } = queue(1000);
+        const reference: number[] = [];
+        let next = 0;
+        for (const step of steps) {
+          if (step === -1) {
+            q.clear();
+            reference.length = 0;
+          } else if (step === 0) {
+            expect(q.poll()).toBe(reference.shift());
+          } else {
+            for (let i = 0; i < step; i++) q.push(next++);
+            for (let i = 0; i < step; i++) reference.push(next - step + i);
+          }
+        }
+        const rest: (number | undefined)[] = [];
+        for (let item = q.poll(); item !== undefined; item = q.poll()) rest.push(item);
+        expect(rest).toEqual(reference);
+      }),
+    );
   });
 
   test('waiting readers are served first come first served, each once', async () => {
