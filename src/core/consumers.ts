@@ -182,7 +182,17 @@ export class ConsumerRegistry {
       updatedAt: now,
     };
     const stream = this.#dispatcher.addDurable(record, filter.filter, []);
-    return this.#persist(record, stream).map(() => stream);
+    return this.#persist(record, stream)
+      .orElse((e) => {
+        // Not on disk, so not kept: a consumer living in memory alone would start over after a restart, and
+        // retention, which prunes the acks of consumers missing from the table, would drop its acks meanwhile.
+        if (this.#dispatcher.durable(id) === stream) {
+          this.#dispatcher.removeDurable(id);
+          this.#records.delete(id);
+        }
+        return errAsync(e);
+      })
+      .map(() => stream);
   }
 
   #rewind(stream: Stream, record: ConsumerRecord, seq: number): ResultAsync<void, BrokerError<'UNAVAILABLE'>> {

@@ -1,13 +1,14 @@
 // Durable consumers on a real SQLite file: resuming after unsubscribe and after a restart, out-of-order acks,
 // redelivery, nack, dead letters, message status, queue groups, ordering keys, in-flight limits, replay and
 // the per-consumer stats.
+import Database from 'better-sqlite3';
 import { describe, expect, test, vi } from 'vitest';
 import type { Broker } from '../../src/core/broker.js';
-import type { LocalSubscriber } from '../../src/core/local-subscriber.js';
+import { LocalSubscriber } from '../../src/core/local-subscriber.js';
 import type { Delivery } from '../../src/core/types.js';
 import { query, sleep, testScope } from '../helpers/scope.js';
 
-const { start, dir, open, subscribe } = testScope();
+const { start, dir, open, subscribe, defer } = testScope();
 
 /** Acks are flushed to SQLite within ~20 ms; this is comfortably more. */
 const FLUSH_WAIT_MS = 80;
@@ -545,5 +546,24 @@ describe('removing a consumer', () => {
     const resumed = await subscribe(second, { pattern: 'again', consumer: 'reborn' });
     expect(seqsOf(await drain(resumed))).toEqual([1, 2, 3, 4]);
     expect(second.consumer('reborn')?.deadLetters).toBe(0);
+  });
+
+  test('a new consumer the database refuses to store is not kept in memory either', async () => {
+    const { broker, dbPath } = await start();
+    // A user's trigger stands in for any write failure: the store is real, the refusal comes from SQLite.
+    const user = new Database(dbPath);
+    defer(() => user.close());
+    user.exec(`CREATE TRIGGER refuse_consumers BEFORE INSERT ON consumers BEGIN SELECT RAISE(ABORT, 'not now'); END`);
+
+    const refused = await LocalSubscriber.open(broker, { pattern: 'orders', consumer: 'billing' });
+    expect(refused._unsafeUnwrapErr().code).toBe('UNAVAILABLE');
+    expect(broker.consumer('billing')).toBeUndefined();
+    expect(broker.consumers().map((c) => c.id)).not.toContain('billing');
+    await publishN(broker, 'orders', 2);
+
+    user.exec('DROP TRIGGER refuse_consumers');
+    const sub = await subscribe(broker, { pattern: 'orders', consumer: 'billing', start: { kind: 'seq', seq: 1 } });
+    expect(seqsOf(await sub.take(2, 2000))).toEqual([1, 2]);
+    expect(query<{ id: string }>(dbPath, 'SELECT id FROM consumers').map((r) => r.id)).toEqual(['billing']);
   });
 });
