@@ -52,6 +52,8 @@ export interface Config {
   readonly consumers: readonly StaticConsumer[];
   readonly retention: readonly RetentionRule[];
   readonly retentionIntervalMs: number;
+  /** How long rows of delivery_failures are kept; 0 keeps them all. */
+  readonly failureLogMaxAgeMs: number;
 }
 
 export interface ConfigError {
@@ -71,6 +73,10 @@ const wholeNumber = z
 const port = wholeNumber.pipe(z.number().min(0).max(65535));
 const nonNegative = wholeNumber.pipe(z.number().min(0));
 const positive = wholeNumber.pipe(z.number().min(1));
+const duration = z
+  .string()
+  .refine((text) => parseDurationMs(text) !== undefined, 'expected a whole number with ms, s, m, h or d')
+  .transform((text) => parseDurationMs(text)!);
 
 /**
  * Every setting: its environment variable (the CLI flag is derived from it), default and schema.
@@ -99,6 +105,7 @@ const SETTINGS = {
   logLevel: { env: 'EVENTBUS_LOG_LEVEL', default: 'info', schema: z.enum(LOG_LEVELS) },
   retention: { env: 'EVENTBUS_RETENTION', default: '', schema: z.string() },
   retentionIntervalMs: { env: 'EVENTBUS_RETENTION_INTERVAL_MS', default: '1000', schema: positive },
+  failureLogMaxAgeMs: { env: 'EVENTBUS_FAILURE_LOG_MAX_AGE', default: '7d', schema: duration },
 } as const;
 
 type SettingKey = keyof typeof SETTINGS;

@@ -34,6 +34,7 @@ describe('parseConfig', () => {
       allowedTargets: undefined,
       consumers: [],
       retention: [],
+      failureLogMaxAgeMs: 7 * 86_400_000,
     });
     expect(Object.isFrozen(parsed({}))).toBe(true);
   });
@@ -107,6 +108,8 @@ describe('parseConfig', () => {
     ['bad flag value', {}, ['--http-port', 'abc'], 'EVENTBUS_HTTP_PORT'],
     ['bad flag value, = form', {}, ['--default-ttl=-1'], 'EVENTBUS_DEFAULT_TTL'],
     ['bad flag value over a good env value', { EVENTBUS_SYNC: 'full' }, ['--sync', 'fast'], 'EVENTBUS_SYNC'],
+    ['failure log age without a number', { EVENTBUS_FAILURE_LOG_MAX_AGE: 'week' }, [], 'EVENTBUS_FAILURE_LOG_MAX_AGE'],
+    ['failure log age in an unknown unit', {}, ['--failure-log-max-age=2w'], 'EVENTBUS_FAILURE_LOG_MAX_AGE'],
     ['unknown flag', {}, ['--nope', '1'], '--nope'],
     ['flag without its value', {}, ['--http-port'], '--http-port'],
   ] as const)('%s is refused with one line naming the setting', (_, env, argv, named) => {
@@ -155,6 +158,12 @@ describe('parseConfig', () => {
     ]);
     expect(parsed({}, ['--retention', 'a.b max_age=2h']).retention).toEqual([{ pattern: 'a.b', maxAgeMs: 7_200_000, maxMessages: undefined }]);
     expect(parsed({ EVENTBUS_RETENTION: ' ; ' }).retention).toEqual([]);
+  });
+
+  test('EVENTBUS_FAILURE_LOG_MAX_AGE takes a duration; 0 keeps every push failure', () => {
+    expect(parsed({ EVENTBUS_FAILURE_LOG_MAX_AGE: '36h' }).failureLogMaxAgeMs).toBe(36 * 3_600_000);
+    expect(parsed({ EVENTBUS_FAILURE_LOG_MAX_AGE: '90' }).failureLogMaxAgeMs).toBe(90_000);
+    expect(parsed({}, ['--failure-log-max-age', '0']).failureLogMaxAgeMs).toBe(0);
   });
 
   test.each([

@@ -34,7 +34,9 @@ export type BrokerConfig = Pick<
   | 'maxPayloadBytes'
   | 'retention'
   | 'retentionIntervalMs'
->;
+> &
+  // Absent: every push failure is kept (what embedders that build this object by hand had before).
+  Partial<Pick<Config, 'failureLogMaxAgeMs'>>;
 
 export interface Subscribed {
   readonly subscriptionId: string;
@@ -106,6 +108,7 @@ export class Broker {
       topics: this.#topics,
       now,
       intervalMs: config.retentionIntervalMs,
+      failureLogMaxAgeMs: config.failureLogMaxAgeMs ?? 0,
       logger,
     });
     this.#consumers = new ConsumerRegistry({

@@ -65,7 +65,8 @@ export class InFlight<T extends object> {
   minSeq(): number {
     let low = Infinity;
     for (let p = this.#head; p < this.#tail; p++) {
-      if (this.#slots[p & this.#mask] !== undefined && this.#seqs[p & this.#mask]! < low) low = this.#seqs[p & this.#mask]!;
+      const slot = p & this.#mask;
+      if (this.#slots[slot] !== undefined) low = Math.min(low, this.#seqs[slot]!);
     }
     return low;
   }

@@ -1,6 +1,7 @@
 // Removes messages in the background: TTL expiry, then the optional max-age and max-messages rules
-// (EVENTBUS_RETENTION), then the acks that no longer matter. Small batches, one per macrotask, so a publish
-// never waits behind a big delete.
+// (EVENTBUS_RETENTION), then the acks that no longer matter and the push failures older than
+// EVENTBUS_FAILURE_LOG_MAX_AGE. Small batches, one per macrotask, so a publish never waits behind a big
+// delete.
 import type { RetentionRule } from '../config.js';
 import type { Logger } from '../logger.js';
 import type { EventStore } from '../store/store.js';
@@ -18,6 +19,7 @@ export class Retention {
   readonly #rules: readonly RetentionRule[];
   readonly #topics: TopicStats;
   readonly #now: () => number;
+  readonly #failureLogMaxAgeMs: number;
   readonly #log: Logger;
   readonly #timer: NodeJS.Timeout;
   #running = false;
@@ -36,12 +38,15 @@ export class Retention {
     topics: TopicStats;
     now: () => number;
     intervalMs: number;
+    /** 0 keeps every push failure. */
+    failureLogMaxAgeMs: number;
     logger: Logger;
   }) {
     this.#store = deps.store;
     this.#rules = deps.rules;
     this.#topics = deps.topics;
     this.#now = deps.now;
+    this.#failureLogMaxAgeMs = deps.failureLogMaxAgeMs;
     this.#log = deps.logger;
     this.#timer = setInterval(() => void this.runOnce(), deps.intervalMs).unref();
   }
@@ -56,6 +61,7 @@ export class Retention {
     try {
       const removed = (await this.#expire()) + (await this.#applyRules());
       await this.#pruneAcks();
+      await this.#pruneFailures();
       return removed;
     } catch (e) {
       this.#log.error('retention pass failed; the next tick tries again', { error: String(e) });
@@ -81,6 +87,13 @@ export class Retention {
   /** processed_messages rows of messages or consumers that are gone. */
   async #pruneAcks(): Promise<void> {
     await this.#inBatches(() => this.#store.pruneProcessed(RETENTION_BATCH_ROWS));
+  }
+
+  /** delivery_failures rows past their age: a push endpoint that stays down must not fill the disk. */
+  async #pruneFailures(): Promise<void> {
+    if (this.#failureLogMaxAgeMs === 0) return;
+    const cutoff = this.#now() - this.#failureLogMaxAgeMs;
+    await this.#inBatches(() => this.#store.pruneFailures(cutoff, RETENTION_BATCH_ROWS));
   }
 
   /**

@@ -178,6 +178,10 @@ export class SqliteStore implements EventStore {
     return (await this.#write(this.#writer.call('pruneProcessed', limit))).unwrapOr(0);
   }
 
+  async pruneFailures(beforeMs: number, limit: number): Promise<number> {
+    return (await this.#write(this.#writer.call('pruneFailures', beforeMs, limit))).unwrapOr(0);
+  }
+
   /** Waits for every queued write, then closes the writer and the main connection. */
   async close(): Promise<void> {
     await this.#writer.close();

@@ -110,6 +110,8 @@ export interface EventStore {
    * consumer's position, and of consumers that were removed; returns how many.
    */
   pruneProcessed(limit: number): Promise<number>;
+  /** Deletes up to `limit` delivery_failures rows recorded before `beforeMs`, oldest first; returns how many. */
+  pruneFailures(beforeMs: number, limit: number): Promise<number>;
 
   /** Finishes queued writes, then closes. */
   close(): Promise<void>;

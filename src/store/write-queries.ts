@@ -112,6 +112,14 @@ export function makeWriter(sqlite: Database.Database) {
     )
     .pluck();
   const deleteSeq = sqlite.prepare(`DELETE FROM messages WHERE seq = ?`);
+  // Failures are recorded about in time order, so the oldest rows have the lowest ids: only the first
+  // `limit` rows are looked at, and a table with nothing old enough costs a short walk, not a scan. A row
+  // recorded out of order waits for the rows before it.
+  const deleteFailuresBefore = sqlite.prepare(
+    `DELETE FROM delivery_failures WHERE id IN (
+       SELECT id FROM (SELECT id, failed_at FROM delivery_failures ORDER BY id LIMIT ?) WHERE failed_at < ?
+     )`,
+  );
   // Pruning acks: a consumer's acks of messages the log no longer holds, at or below its position, and
   // every ack of a consumer that was removed. The broker never reads those again (resuming looks above the
   // position), and without this the table would grow for as long as the broker runs.
@@ -224,6 +232,8 @@ export function makeWriter(sqlite: Database.Database) {
       return removed;
     }).immediate,
 
+    pruneFailures: (beforeMs: number, limit: number): number => deleteFailuresBefore.run(limit, beforeMs).changes,
+
     recordFailures: sqlite.transaction((failures: readonly DeliveryFailure[]): void => {
       for (const f of failures) insertFailure.run(f);
     }).immediate,
@@ -234,8 +244,8 @@ export type Writer = ReturnType<typeof makeWriter>;
 export type WriteOp = keyof Writer;
 
 // Writes whose loss in a power cut costs repeated work at most: acks and positions (the messages are
-// delivered again: at least once), statuses and retention deletes (done again), failure records (a row of
-// the failure log).
+// delivered again: at least once), statuses and retention deletes (done again), failure records and their
+// pruning (a row of the failure log).
 // Under EVENTBUS_SYNC=full a transaction of only these commits without an fsync of its own; the next
 // publish's fsync makes it durable too. A steady publish-and-ack load then pays one fsync per commit of
 // publishes instead of two, and a publish no longer waits behind an ack write's fsync. Publishes and
@@ -244,6 +254,7 @@ const WITHOUT_OWN_FSYNC: ReadonlySet<WriteOp | 'close'> = new Set<WriteOp | 'clo
   'progress',
   'markProcessed',
   'pruneProcessed',
+  'pruneFailures',
   'deleteExpired',
   'deleteSeqs',
   'recordFailures',

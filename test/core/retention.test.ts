@@ -1,5 +1,7 @@
 // Retention on a real SQLite file, driven by a controllable clock instead of sleeping: TTL expiry, the
-// default TTL, max-age and max-messages rules per pattern, and large removals done in bounded batches.
+// default TTL, max-age and max-messages rules per pattern, large removals done in bounded batches, the acks of
+// removed messages and consumers, and the age limit of the push failure log.
+import Database from 'better-sqlite3';
 import { describe, expect, test } from 'vitest';
 import type { Broker, BrokerConfig } from '../../src/core/broker.js';
 import type { PublishInput } from '../../src/core/types.js';
@@ -284,5 +286,44 @@ describe('acks of removed messages', () => {
     clock.advance(10_000);
     expect(await broker.runRetention()).toBe(1_300);
     expect(acks(dbPath)).toEqual(['a:1301', 'b:1301']);
+  });
+});
+
+describe('the push failure log', () => {
+  /** Rows as the broker records them, written here through a second connection to the same file. */
+  function recordFailures(dbPath: string, failedAts: readonly number[]): void {
+    const db = new Database(dbPath);
+    try {
+      const insert = db.prepare(
+        `INSERT INTO delivery_failures (consumer, address, seq, attempt, failed_at, latency_ms, error, http_status)
+         VALUES ('hook', 'http://127.0.0.1:9/x', NULL, 1, ?, 3, 'ECONNREFUSED', NULL)`,
+      );
+      db.transaction(() => failedAts.forEach((at) => insert.run(at)))();
+    } finally {
+      db.close();
+    }
+  }
+  const failureTimes = (dbPath: string): number[] =>
+    query<{ failed_at: number }>(dbPath, 'SELECT failed_at FROM delivery_failures ORDER BY id').map((r) => r.failed_at);
+
+  test('rows older than EVENTBUS_FAILURE_LOG_MAX_AGE go, in bounded batches within one pass; newer ones stay', async () => {
+    const { broker, dbPath, clock } = await start({ failureLogMaxAgeMs: 60_000 });
+    clock.set(10_000_000);
+    const old = Array.from({ length: 1_200 }, (_, i) => 9_000_000 + i); // more than two batches
+    recordFailures(dbPath, [...old, 9_940_001, 9_999_999]);
+
+    await broker.runRetention();
+    expect(failureTimes(dbPath)).toEqual([9_940_001, 9_999_999]);
+    clock.set(10_060_000);
+    await broker.runRetention();
+    expect(failureTimes(dbPath)).toEqual([]);
+  });
+
+  test('0 keeps every row', async () => {
+    const { broker, dbPath, clock } = await start({ failureLogMaxAgeMs: 0 });
+    clock.set(10_000_000_000);
+    recordFailures(dbPath, [1, 2, 3]);
+    await broker.runRetention();
+    expect(failureTimes(dbPath)).toEqual([1, 2, 3]);
   });
 });

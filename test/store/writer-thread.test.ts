@@ -135,6 +135,6 @@ test('pruning acks takes at most the limit per call, oldest first, one consumer 
 
 test('under EVENTBUS_SYNC=full, publishes and consumer registrations are fsynced at commit; acks, statuses and retention ride on the next fsync', () => {
   expect((['append', 'saveConsumer', 'deleteConsumer'] as const).map(needsFsync)).toEqual([true, true, true]);
-  const repeatable = ['progress', 'markProcessed', 'pruneProcessed', 'deleteExpired', 'deleteSeqs', 'recordFailures'] as const;
+  const repeatable = ['progress', 'markProcessed', 'pruneProcessed', 'pruneFailures', 'deleteExpired', 'deleteSeqs', 'recordFailures'] as const;
   expect(repeatable.map(needsFsync)).toEqual(repeatable.map(() => false));
 });
