@@ -1,6 +1,6 @@
 // Seed 001's EventClient over the in-process broker: the backend for code that embeds eventbus. Same
 // behaviour as the WebSocket backend, without a socket in between.
-import { randomUUID } from 'node:crypto';
+import { v7 as timeOrderedId } from 'uuid';
 import { errAsync, okAsync, type ResultAsync } from 'neverthrow';
 import type { Broker } from '../core/broker.js';
 import { LocalSubscriber } from '../core/local-subscriber.js';
@@ -28,7 +28,7 @@ export class LocalEventClient implements EventClient {
   sendMessages(messages: readonly EventMessage[]): ResultAsync<string[], EventError> {
     if (!this.#open) return errAsync(eventError('Connection', 'the client is closed'));
     if (messages.length === 0) return okAsync([]);
-    const ids = messages.map((m) => m.messageId ?? randomUUID());
+    const ids = messages.map((m) => m.messageId ?? timeOrderedId());
     const inputs: PublishInput[] = messages.map((m, i) => ({ topic: this.#config.topicName, ...m.toPublish(), messageId: ids[i], orderingKey: m.orderingKey }));
     return this.#broker.publishBatch(inputs).map(() => ids).mapErr(asEventError('PublishError'));
   }

@@ -1,6 +1,6 @@
 // Seed 001's EventClient over the WebSocket API: the backend for services in other processes. Reconnects
 // and resumes as the client SDK does (src/client).
-import { randomUUID } from 'node:crypto';
+import { v7 as timeOrderedId } from 'uuid';
 import { okAsync, type ResultAsync } from 'neverthrow';
 import { connect, type ConnectOptions, type EventBusClient } from '../client/client.js';
 import type { Subscription } from '../client/subscription.js';
@@ -25,7 +25,7 @@ export class WsEventClient implements EventClient {
   }
 
   sendMessage(message: EventMessage): ResultAsync<string, EventError> {
-    const id = message.messageId ?? randomUUID();
+    const id = message.messageId ?? timeOrderedId();
     const { payload, metadata } = message.toPublish();
     const options = message.orderingKey === undefined ? { messageId: id, metadata } : { messageId: id, metadata, orderingKey: message.orderingKey };
     return fromPromise(this.#client.publish(this.#config.topicName, payload, options), 'PublishError').map(() => id);
@@ -33,7 +33,7 @@ export class WsEventClient implements EventClient {
 
   sendMessages(messages: readonly EventMessage[]): ResultAsync<string[], EventError> {
     if (messages.length === 0) return okAsync([]);
-    const ids = messages.map((m) => m.messageId ?? randomUUID());
+    const ids = messages.map((m) => m.messageId ?? timeOrderedId());
     const batch = messages.map((m, i) => {
       const { payload, metadata } = m.toPublish();
       return { topic: this.#config.topicName, payload, metadata, messageId: ids[i]!, ...(m.orderingKey === undefined ? {} : { orderingKey: m.orderingKey }) };

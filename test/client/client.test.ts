@@ -202,6 +202,18 @@ describe('publish and subscribe', () => {
     expect(rows.map((r) => r.payload)).toEqual(['hello', 'not for orders.*', '{"n":1,"tags":["a"]}', 'b1', 'b2', 'b3']);
   });
 
+  it('a publish without messageId gets a time-ordered UUID (v7), so ids grow along seq and the unique index at its end', async () => {
+    const { url, dbPath } = await freshBroker();
+    const { c } = await open(url);
+    for (let i = 0; i < 40; i++) await c.publish('ids.t', `m${i}`);
+    await c.publishBatch(Array.from({ length: 40 }, (_, i) => ({ topic: 'ids.t', payload: `b${i}` })));
+    const ids = query<{ message_id: string }>(dbPath, "SELECT message_id FROM messages WHERE topic = 'ids.t' ORDER BY seq").map((r) => r.message_id);
+    expect(ids).toHaveLength(80);
+    for (const id of ids) expect(id).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
+    expect(new Set(ids).size).toBe(80);
+    expect([...ids].sort()).toEqual(ids);
+  });
+
   it('a repeated messageId is stored once and answers with the original seq', async () => {
     const { url, dbPath } = await freshBroker();
     const { c } = await open(url);
