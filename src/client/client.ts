@@ -6,6 +6,7 @@ import { randomUUID } from 'node:crypto';
 import { v7 as timeOrderedId } from 'uuid';
 import WebSocket from 'ws';
 import type { MessageFrame, ServerFrame } from '../protocol/ws-frames.js';
+import { InFlight } from '../util/in-flight.js';
 import { EventBusError } from './errors.js';
 import { Subscription, type ReceivedMessage, type SubscribeOptions, type SubscriptionHost } from './subscription.js';
 
@@ -81,7 +82,8 @@ export class EventBusClient {
   #closed: EventBusError | undefined;
   #attempt = 0;
   #everConnected = false;
-  readonly #pending = new Map<string, Pending>();
+  /** By request id; see InFlight for why not a Map (each entry holds a whole frame). */
+  readonly #pending = new InFlight<Pending>();
   #waitingPublishes = 0;
   #nextId = 1;
   readonly #subscriptions = new Set<Subscription>();
@@ -213,22 +215,23 @@ export class EventBusClient {
     if (publish && !this.#open && this.#waitingPublishes >= this.#o.maxPendingPublishes) {
       return Promise.reject(new EventBusError('UNAVAILABLE', `disconnected, and ${this.#waitingPublishes} publishes already wait (maxPendingPublishes)`));
     }
-    const id = String(this.#nextId++);
+    const n = this.#nextId++;
+    const id = String(n);
     const frame = typeof build === 'function' ? build(id) : JSON.stringify({ ...build, id });
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => {
-        if (!this.#settle(id)) return;
+        if (!this.#settle(n)) return;
         // A publish that gave up waiting for the connection no longer waits.
         if (publish && !this.#open) this.#waitingPublishes = Math.max(0, this.#waitingPublishes - 1);
         reject(new EventBusError('UNAVAILABLE', `no answer within ${this.#o.requestTimeoutMs} ms (requestTimeoutMs)`));
       }, this.#o.requestTimeoutMs);
-      this.#pending.set(id, subscription === undefined ? { frame, publish, resolve, reject, timer } : { frame, publish, resolve, reject, timer, subscription });
+      this.#pending.push(n, subscription === undefined ? { frame, publish, resolve, reject, timer } : { frame, publish, resolve, reject, timer, subscription });
       if (!this.#send(frame) && publish) this.#waitingPublishes++;
     });
   }
 
   /** Removes a pending request; false if it was already answered. */
-  #settle(id: string): Pending | undefined {
+  #settle(id: number): Pending | undefined {
     const p = this.#pending.get(id);
     if (p === undefined) return undefined;
     this.#pending.delete(id);
@@ -305,7 +308,7 @@ export class EventBusClient {
     }
     if (frame.id === undefined) return;
     if (frame.id === HELLO) return this.#onReady(this.#ws!);
-    const p = this.#settle(String(frame.id));
+    const p = this.#settle(Number(frame.id));
     if (p === undefined) return;
     if (frame.type === 'error') return p.reject(new EventBusError(frame.code, frame.message));
     if (frame.type === 'subscribed' && p.subscription !== undefined) {
@@ -331,7 +334,7 @@ export class EventBusClient {
     for (const sub of this.#subscriptions) sub.disconnected();
     // Requests are sent again on reconnect, except what the reconnect redoes anyway: an unsubscribe (its
     // subscription went with the connection) and a resuming subscribe (the next connection resumes afresh).
-    for (const [id, p] of this.#pending) {
+    for (const [id, p] of this.#pending.entries()) {
       if (p.publish && wasOpen) this.#waitingPublishes++;
       else if (p.subscription?.resuming === true || p.frame.includes('"type":"unsubscribe"')) {
         this.#settle(id)?.resolve({ type: 'unsubscribed', subscription: '' });
@@ -367,7 +370,7 @@ export class EventBusClient {
     clearTimeout(this.#reconnectTimer);
     clearInterval(this.#pingTimer);
     this.#ws?.close();
-    for (const id of [...this.#pending.keys()]) this.#settle(id)?.reject(this.#closed);
+    for (const [id] of [...this.#pending.entries()]) this.#settle(id)?.reject(this.#closed);
     for (const sub of this.#subscriptions) sub.end(error);
     this.#subscriptions.clear();
     this.#byServerId.clear();

@@ -4,7 +4,7 @@
 // the dispatcher, with no gap and no duplicate at the switch. No sockets, no timers: the dispatcher drives it.
 import type { EventStore } from '../store/store.js';
 import type { MessageFilter } from './filter.js';
-import { InFlight } from './in-flight.js';
+import { InFlight } from '../util/in-flight.js';
 import { isExactPattern, topicMatches } from './patterns.js';
 import type { Member } from './subscription.js';
 import type { StoredMessage } from './types.js';

@@ -1,8 +1,9 @@
-// The unacked deliveries of a durable stream: lookups by seq and iteration in (re)send order must behave
-// exactly like the insertion-ordered Map they replace, through holes, wrap-around, growth and shrinking.
+// InFlight (a stream's unacked deliveries, the client's unanswered requests): lookups by key and iteration in
+// (re)insertion order must behave exactly like the insertion-ordered Map they replace, through holes,
+// wrap-around, growth and shrinking.
 import fc from 'fast-check';
 import { expect, test } from 'vitest';
-import { InFlight } from '../../src/core/in-flight.js';
+import { InFlight } from '../../src/util/in-flight.js';
 
 type Op = { kind: 'push'; seq: number } | { kind: 'delete'; seq: number };
 

@@ -1,10 +1,11 @@
-// The deliveries a durable stream waits to see acked, by seq, in the order they were sent (which is their
-// deadline order). A Map did this until a replay showed why not: once a long-lived Map's hash table is in
-// V8's old generation, every rehash allocates the next table there too, and each dead table keeps pointing
-// at the entries it held; the young-generation collector counts those pointers as roots, so every delivery
-// and its message outlived its ack, was copied twice and promoted. On a 1M-message replay that was 275 MB
-// promoted and about a third of the main thread in GC; with this ring, 4 MB. Its slots are cleared as
-// entries leave, and the index maps a seq to a position, a small integer rather than a pointer.
+// Entries by a numeric key, oldest first, where entries come and go all the time: a durable stream's unacked
+// deliveries (by seq, in the order they were sent, which is their deadline order) and the client's
+// unanswered requests (by request id). A Map did this until a replay showed why not: once a long-lived Map's
+// hash table is in V8's old generation, every rehash allocates the next table there too, and each dead table
+// keeps pointing at the entries it held; the young-generation collector counts those pointers as roots, so
+// every delivery and its message outlived its ack, was copied twice and promoted. On a 1M-message replay that
+// was 275 MB promoted and about a third of the main thread in GC; with this ring, 4 MB. Its slots are cleared
+// as entries leave, and the index maps a key to a position, a small integer rather than a pointer.
 
 const MIN_CAPACITY = 16;
 
@@ -30,7 +31,7 @@ export class InFlight<T extends object> {
     return position === undefined ? undefined : this.#slots[position & this.#mask];
   }
 
-  /** Adds `seq` as the newest entry, moving it there if it is already in. */
+  /** Adds `seq` (the key) as the newest entry, moving it there if it is already in. */
   push(seq: number, value: T): void {
     this.delete(seq);
     if (this.#tail - this.#head > this.#mask) this.#rebuild();
