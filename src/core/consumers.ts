@@ -141,9 +141,10 @@ export class ConsumerRegistry {
     const record = this.#records.get(id);
     if (stream === undefined || record === undefined) {
       return ResultAsync.fromSafePromise(this.#startSeq(start)).andThen((seq) =>
-        // Another subscribe may have created the consumer while the start was looked up: join it.
+        // Another subscribe created the consumer while the start was looked up: join it, with this start
+        // applied as it would be had the two come one after the other.
         this.#dispatcher.durable(id) !== undefined
-          ? this.durableStream(id, patterns, filter, undefined)
+          ? this.durableStream(id, patterns, filter, start)
           : this.#createDurable(id, null, patterns, filter, seq),
       );
     }

@@ -149,6 +149,11 @@ export class Stream {
     this.#live = false;
   }
 
+  /** Closed: its consumer was removed, or (ephemeral) its subscription ended. */
+  get isClosed(): boolean {
+    return this.#closed;
+  }
+
   /** Live path: the dispatcher offers each committed message that matches, in seq order. */
   offerLive(message: StoredMessage): void {
     if (!this.#live) return;

@@ -5,7 +5,7 @@ import Database from 'better-sqlite3';
 import { describe, expect, test, vi } from 'vitest';
 import type { Broker } from '../../src/core/broker.js';
 import { LocalSubscriber } from '../../src/core/local-subscriber.js';
-import type { Delivery } from '../../src/core/types.js';
+import type { Delivery, Sink } from '../../src/core/types.js';
 import { query, sleep, testScope } from '../helpers/scope.js';
 
 const { start, dir, open, subscribe, defer } = testScope();
@@ -327,6 +327,22 @@ describe('queue groups', () => {
     await splitAmongThree(false);
   });
 
+  test('two first subscribes of one consumer in the same moment keep the later start, as one after the other would', async () => {
+    const { broker } = await start();
+    await publishN(broker, 'race', 5);
+    const delivered: number[] = [];
+    const sink = (): Sink => ({ deliver: (d) => (delivered.push(d.message.seq), true) });
+    const both = await Promise.all([
+      broker.subscribe({ pattern: 'race', consumer: 'racer', start: { kind: 'seq', seq: 1 } }, sink()),
+      broker.subscribe({ pattern: 'race', consumer: 'racer', start: { kind: 'seq', seq: 4 } }, sink()),
+    ]);
+    for (const r of both) r._unsafeUnwrap();
+    await vi.waitFor(() => expect(delivered.length).toBeGreaterThanOrEqual(2), { timeout: 2000 });
+    await sleep(50);
+    expect(delivered.sort((a, b) => a - b)).toEqual([4, 5]);
+    expect(broker.consumer('racer')?.position).toBe(3);
+  });
+
   test('members that subscribe at the same moment still split the messages', async () => {
     await splitAmongThree(true);
   });
@@ -546,6 +562,24 @@ describe('removing a consumer', () => {
     const resumed = await subscribe(second, { pattern: 'again', consumer: 'reborn' });
     expect(seqsOf(await drain(resumed))).toEqual([1, 2, 3, 4]);
     expect(second.consumer('reborn')?.deadLetters).toBe(0);
+  });
+
+  test('a subscribe answered just before its consumer is removed ends with the removal reason', async () => {
+    const { broker } = await start();
+    (await subscribe(broker, { pattern: 'jobs', consumer: 'gone' })).close();
+    const reasons: string[] = [];
+    const delivered: number[] = [];
+    const sink: Sink = { deliver: (d) => (delivered.push(d.message.seq), true), closed: (reason) => reasons.push(reason) };
+    // Answered, not attached yet: attachment waits for the next macrotask, and the removal comes first.
+    const subscribed = (await broker.subscribe({ pattern: 'jobs', consumer: 'gone' }, sink))._unsafeUnwrap();
+    const removed = broker.removeConsumer('gone');
+    (await removed)._unsafeUnwrap();
+    await vi.waitFor(() => expect(reasons).toEqual(['consumer gone was removed']), { timeout: 2000 });
+    expect(broker.stats().subscriptions).toBe(0);
+    expect(broker.ack(subscribed.subscriptionId, 1).isErr()).toBe(true);
+    await publishN(broker, 'jobs', 2);
+    await sleep(50);
+    expect(delivered).toEqual([]);
   });
 
   test('a new consumer the database refuses to store is not kept in memory either', async () => {
