@@ -3,7 +3,7 @@
 // app.listen(), Fastify's .server, Hono's node server) at the path the caller picks.
 import { timingSafeEqual } from 'node:crypto';
 import http from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, type WebSocket } from 'ws';
 import type { Config } from '../config.js';
@@ -22,6 +22,8 @@ export interface WebSocketOptions {
   readonly maxFrameBytes: number;
   readonly maxPayloadBytes: number;
   readonly bufferBytes: number;
+  /** The server's own connection limit, when it counts more than WebSocket sessions: false refuses the upgrade. */
+  readonly admits?: (socket: Duplex) => boolean;
 }
 
 /** The WebSocket limits of the settings, served at `path`. */
@@ -58,6 +60,8 @@ const CLOSE_GRACE_MS = 1000;
 // A frame may be this much longer than EVENTBUS_MAX_PAYLOAD: the JSON around the payload, its metadata,
 // some escaping. A longer one is refused unread with TOO_LARGE, as a telnet line over the limit is.
 const FRAME_ENVELOPE_BYTES = 64 * 1024;
+// How long a connection over EVENTBUS_MAX_CONNECTIONS may take to send the request its refusal answers.
+const OVER_LIMIT_GRACE_MS = 2000;
 
 export function attachWebSocket(server: http.Server, broker: Broker, options: WebSocketOptions, logger: Logger): AttachedWebSocket {
   const log = logger.child({ transport: 'websocket' });
@@ -71,7 +75,7 @@ export function attachWebSocket(server: http.Server, broker: Broker, options: We
       if (!authorized(req, options.token)) {
         return refuse(ws, CLOSE_UNAUTHORIZED, errorFrame(undefined, brokerError('UNAUTHORIZED', 'send Authorization: Bearer <token> or ?token=')));
       }
-      if (sessions.size >= options.maxConnections) {
+      if (sessions.size >= options.maxConnections || options.admits?.(socket) === false) {
         return refuse(ws, CLOSE_TRY_AGAIN, errorFrame(undefined, brokerError('UNAVAILABLE', `too many connections (EVENTBUS_MAX_CONNECTIONS=${options.maxConnections})`)));
       }
       const limits = { bufferBytes: options.bufferBytes, maxTextBytes: options.maxPayloadBytes + FRAME_ENVELOPE_BYTES };
@@ -129,12 +133,30 @@ export interface HttpFrontEnd {
 export function createHttpServer(broker: Broker, config: HttpConfig, logger: Logger): HttpFrontEnd {
   const log = logger.child({ transport: 'http' });
   const server = http.createServer();
-  const ws = attachWebSocket(server, broker, webSocketOptions(config, '/ws'), logger);
+  // Every socket counts toward EVENTBUS_MAX_CONNECTIONS, plain HTTP or WebSocket: idle keep-alive connections
+  // hold file descriptors too. One past the limit is answered UNAVAILABLE on its first request and closed.
+  const overLimit = new WeakSet<Duplex>();
+  let open = 0;
+  server.on('connection', (socket: Socket) => {
+    if (open >= config.maxConnections) {
+      overLimit.add(socket);
+      socket.setTimeout(OVER_LIMIT_GRACE_MS, () => socket.destroy()); // one that never asks is not kept either
+      return;
+    }
+    open++;
+    socket.once('close', () => open--);
+  });
+  const admits = (socket: Duplex): boolean => !overLimit.has(socket);
+  const ws = attachWebSocket(server, broker, { ...webSocketOptions(config, '/ws'), admits }, logger);
   const metrics = createMetrics(broker, { wsConnections: () => ws.connections() });
   server.on('request', (req, res) => {
     const json = (status: number, body: unknown): void => {
       res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(body));
     };
+    if (!admits(req.socket)) {
+      res.shouldKeepAlive = false;
+      return json(503, { code: 'UNAVAILABLE', message: `too many connections (EVENTBUS_MAX_CONNECTIONS=${config.maxConnections})` });
+    }
     if (!authorized(req, config.token)) return json(401, { code: 'UNAUTHORIZED', message: 'send Authorization: Bearer <token> or ?token=' });
     const path = pathOf(req);
     if (req.method !== 'GET' && req.method !== 'HEAD') {

@@ -1,12 +1,21 @@
 // Every error code a WebSocket client can get (PROTOCOL.md §5, §7): BAD_FRAME, BAD_TOPIC, BAD_PATTERN,
 // TOO_LARGE, UNKNOWN_SUBSCRIPTION on an open socket that keeps working after each, and UNAUTHORIZED (close
 // 1008) and UNAVAILABLE (close 1013) at connection time.
+import { connect, type Socket } from 'node:net';
 import { describe, expect, test } from 'vitest';
 import { count, rows, sleep, testScope } from '../helpers/scope.js';
 import { type Frame, type WsClient } from '../helpers/ws-client.js';
 import { startBus as startBusIn, type Bus, expectError, expectStillWorks, seqs } from '../helpers/ws-bus.js';
 
 const scope = testScope();
+
+/** A plain TCP connection that sends nothing, closed after the test. */
+async function rawConnect(port: number): Promise<Socket> {
+  const socket = connect(port, '127.0.0.1');
+  scope.defer(() => void socket.destroy());
+  await new Promise((resolve, reject) => socket.once('connect', resolve).once('error', reject));
+  return socket;
+}
 const startBus = (env?: Record<string, string>, dbPath?: string): Promise<Bus> => startBusIn(scope, env, dbPath);
 
 describe('errors a WebSocket client can get; a bad frame never closes the socket', () => {
@@ -183,5 +192,31 @@ describe('errors a WebSocket client can get; a bad frame never closes the socket
       await sleep(20);
     }
     expect(third).toBeDefined();
+  });
+
+  test('UNAVAILABLE over plain HTTP too: every socket of the port counts toward EVENTBUS_MAX_CONNECTIONS', async () => {
+    const bus = await startBus({ EVENTBUS_MAX_CONNECTIONS: '2' });
+    const idle = await rawConnect(bus.port);
+    const first = await bus.connect();
+    // The idle socket and the WebSocket fill the limit: a third connection is refused, whatever it asks.
+    const second = await bus.connect();
+    expect(await second.next(() => true, 5_000, 'the refusal')).toMatchObject({ type: 'error', code: 'UNAVAILABLE' });
+    expect((await second.closed()).code).toBe(1013);
+    const refused = await fetch(`http://127.0.0.1:${bus.port}/healthz`);
+    expect(refused.status).toBe(503);
+    expect(await refused.json()).toMatchObject({ code: 'UNAVAILABLE' });
+    // A connection over the limit that never sends a request is not kept either.
+    const silent = await rawConnect(bus.port);
+    const openedAt = Date.now();
+    const closedAt = await new Promise<number>((resolve) => silent.once('close', () => resolve(Date.now())));
+    expect(closedAt - openedAt).toBeLessThan(4_000);
+    await expectStillWorks(first);
+
+    idle.destroy();
+    const deadline = Date.now() + 10_000;
+    while ((await fetch(`http://127.0.0.1:${bus.port}/healthz`)).status !== 200) {
+      expect(Date.now() < deadline, 'plain HTTP still refused 10 s after the idle socket left').toBe(true);
+      await sleep(20);
+    }
   });
 });
