@@ -1,34 +1,60 @@
 // Replays a filled log from seq 1 through a durable consumer that acks every message; prints
 // {"received","ms","rssMb"}. Run by bench/run.ts in its own process, on the compiled broker (dist/), so
 // the RSS measured is the broker's own and not the TypeScript loader's.
+//   api "subscriber": a LocalSubscriber read as an async iterator, one ack per message;
+//   api "receiver": seed 001's EventReceiver on the in-process broker, receiveMessages(256) then
+//   acknowledgeMessages of those 256, as a batch consumer written to that interface does.
 import { performance } from 'node:perf_hooks';
 import { LocalSubscriber } from '../dist/core/local-subscriber.js';
+import { LocalEventClient } from '../dist/events/local-event-client.js';
 import { openBenchBroker } from './child-broker.mjs';
 
-const [dbPath = '', countText = '0', sync = 'full'] = process.argv.slice(2);
+const [dbPath = '', countText = '0', sync = 'full', api = 'subscriber'] = process.argv.slice(2);
 const count = Number(countText);
+const RECEIVE_BATCH = 256;
 let peak = 0;
 const sampleRss = () => (peak = Math.max(peak, process.memoryUsage.rss()));
 const sampler = setInterval(sampleRss, 50);
 
 const broker = await openBenchBroker(dbPath, sync);
-const options = { pattern: 'bench.replay', consumer: 'bench-replay', start: { kind: 'seq', seq: 1 }, maxInFlight: 1000 };
-const sub = (await LocalSubscriber.open(broker, options, 1000))._unsafeUnwrap();
+let lastReport = performance.now();
+const progress = (received) => {
+  if (performance.now() - lastReport < 1000) return;
+  lastReport = performance.now();
+  process.stderr.write(`  replay, durable, ack each (${api}): ${received}/${count}\n`);
+};
 const t0 = performance.now();
-let received = 0;
-let lastReport = t0;
-for await (const d of sub) {
-  sub.ack(d.message.seq);
-  received++;
-  if (received === count) break;
-  if (performance.now() - lastReport > 1000) {
-    lastReport = performance.now();
-    process.stderr.write(`  replay, durable, ack each: ${received}/${count}\n`);
-  }
-}
+const received = api === 'receiver' ? await viaReceiver() : await viaSubscriber();
 const ms = performance.now() - t0;
 sampleRss();
 clearInterval(sampler);
-sub.close();
 await broker.close();
 process.stdout.write(JSON.stringify({ received, ms, rssMb: Math.round(peak / 1024 / 1024) }));
+
+async function viaSubscriber() {
+  const options = { pattern: 'bench.replay', consumer: 'bench-replay', start: { kind: 'seq', seq: 1 }, maxInFlight: 1000 };
+  const sub = (await LocalSubscriber.open(broker, options, 1000))._unsafeUnwrap();
+  let received = 0;
+  for await (const d of sub) {
+    sub.ack(d.message.seq);
+    if (++received === count) break;
+    progress(received);
+  }
+  sub.close();
+  return received;
+}
+
+async function viaReceiver() {
+  const config = { topicName: 'bench.replay', options: { consumer: 'bench-receiver', from_seq: '1', max_in_flight: '1000' } };
+  const receiver = (await new LocalEventClient(broker, config).subscribe())._unsafeUnwrap();
+  let received = 0;
+  while (received < count) {
+    const messages = (await receiver.receiveMessages(Math.min(RECEIVE_BATCH, count - received), 5000))._unsafeUnwrap();
+    if (messages.length === 0) break;
+    (await receiver.acknowledgeMessages(messages.map((m) => m.messageId)))._unsafeUnwrap();
+    received += messages.length;
+    progress(received);
+  }
+  await receiver.close();
+  return received;
+}

@@ -69,6 +69,7 @@ try {
   rows.push({ name: 'raw: paged SELECT, object rows', msgs: REPLAY, msgPerSec: objectScan, vsLimit: objectScan / scanLimit, note: "better-sqlite3's default row objects" });
   const replay = await replayInChild(join(dir, 'bus.db'), scanLimit);
   rows.push({ ...replay, note: `${replay.note}; ${(replay.msgPerSec! / objectScan).toFixed(2)}x of the object-row scan` });
+  rows.push(await replayInChild(join(dir, 'bus.db'), scanLimit, 'receiver'));
   const inProcess = rows.find((r) => r.name.startsWith('publish, 256 concurrent'))!.msgPerSec!;
   rows.push(...(await networkWorkloads(dir, { messages: N, sync: SYNC, inProcessPublish: inProcess })));
 } finally {
@@ -87,6 +88,7 @@ const targets = {
   p99_ms_at_5000: { value: find('latency')?.p99, target: '< 5' },
   raw_group_commit_p99_ms_at_5000: { value: find('raw: group commit')?.p99 },
   replay_rss_mb: { value: find('replay')?.rssMb, target: '< 300' },
+  receiver_replay_vs_limit: { value: round(find("replay through seed 001's")?.vsLimit ?? 0, 2) },
   telnet_ingest_msg_per_sec: { value: find('ingest')?.msgPerSec, target: '>= 100000' },
   push_vs_ingest: { value: round(find('push to one tcp')?.vsLimit ?? 0, 2), target: '>= 1' },
 };
@@ -276,10 +278,12 @@ function runChild<T>(name: string, args: readonly (string | number)[]): Promise<
 }
 
 /** Replay in a fresh process, so its RSS is the broker's alone. */
-async function replayInChild(dbPath: string, limit: number): Promise<Row> {
-  const { received, ms, rssMb } = await runChild<{ received: number; ms: number; rssMb: number }>('replay-child.mjs', [dbPath, REPLAY, SYNC]);
+async function replayInChild(dbPath: string, limit: number, api: 'subscriber' | 'receiver' = 'subscriber'): Promise<Row> {
+  const { received, ms, rssMb } = await runChild<{ received: number; ms: number; rssMb: number }>('replay-child.mjs', [dbPath, REPLAY, SYNC, api]);
   const r = rate(received, ms);
-  return { name: 'replay from seq 1, durable, ack each', msgs: received, msgPerSec: r, vsLimit: r / limit, rssMb, note: 'peak RSS of the broker process' };
+  const name = api === 'subscriber' ? 'replay from seq 1, durable, ack each' : "replay through seed 001's EventReceiver";
+  const note = api === 'subscriber' ? 'peak RSS of the broker process' : 'receiveMessages(256), then acknowledgeMessages of them';
+  return { name, msgs: received, msgPerSec: r, vsLimit: r / limit, rssMb, note };
 }
 
 /** Publisher, broker and subscriber in one fresh process: the harness's own heap stays out of the figures. */

@@ -1,8 +1,8 @@
 // Group commit: every publish that arrives while the event loop is busy joins the next transaction, and each
 // caller learns its seq once that transaction is durable. One fsync serves hundreds of publishers.
 import { err, ok, type Result } from 'neverthrow';
-import type { AppendRow, Appended, EventStore, StorageError } from '../store/store.js';
-import type { StoredMessage } from './types.js';
+import type { Appended, EventStore, StorageError } from '../store/store.js';
+import { LogMessage, type StoredMessage } from './types.js';
 
 /** A message ready to append: validated, metadata prepared, waiting for its commit time. */
 export interface PendingRow {
@@ -98,19 +98,11 @@ export class Committer {
     // Commit time never goes backwards along seq, even if the wall clock does: replay-from-time relies on it.
     const createdAt = (this.#lastCreatedAt = Math.max(this.#lastCreatedAt, Date.now()));
     const timestamp = `{"timestamp":${createdAt}`;
-    const rows: (AppendRow & { seq: number })[] = [];
+    const rows: LogMessage[] = [];
     for (const w of group) {
       for (const r of w.rows) {
-        rows.push({
-          seq: 0,
-          topic: r.topic,
-          payload: r.payload,
-          messageId: r.messageId,
-          metadata: r.metadataTail === '{}' ? `${timestamp}}` : `${timestamp},${r.metadataTail.slice(1)}`,
-          ttlSeconds: r.ttlSeconds,
-          orderingKey: r.orderingKey,
-          createdAt,
-        });
+        const metadata = r.metadataTail === '{}' ? `${timestamp}}` : `${timestamp},${r.metadataTail.slice(1)}`;
+        rows.push(new LogMessage(0, r.messageId, r.topic, r.payload, metadata, r.ttlSeconds, r.orderingKey, createdAt));
       }
     }
     // The SQLite store settles synchronously; the result is read through the promise all the same, so a

@@ -7,7 +7,7 @@ import type { MessageFilter } from './filter.js';
 import { InFlight } from '../util/in-flight.js';
 import { isExactPattern, topicMatches } from './patterns.js';
 import type { Member } from './subscription.js';
-import type { StoredMessage } from './types.js';
+import { Delivery, type StoredMessage } from './types.js';
 
 // Rows read per catch-up query: enough to amortise the query, small enough that a stream that is far
 // behind holds well under a megabyte of messages in memory.
@@ -31,13 +31,16 @@ export type Resolution =
   | { readonly kind: 'acked'; readonly message: StoredMessage; readonly delivery: number }
   | { readonly kind: 'dead'; readonly message: StoredMessage; readonly deliveries: number; readonly reason: string };
 
-interface Unacked {
-  readonly message: StoredMessage;
-  /** Null while waiting for redelivery. */
-  member: Member | null;
-  delivery: number;
-  /** Redelivery time when member is null; ack deadline otherwise. */
-  due: number;
+/** A class, not a literal, as LogMessage says why. */
+class Unacked {
+  constructor(
+    readonly message: StoredMessage,
+    /** Null while waiting for redelivery. */
+    public member: Member | null,
+    public delivery: number,
+    /** Redelivery time when member is null; ack deadline otherwise. */
+    public due: number,
+  ) {}
 }
 
 export class Stream {
@@ -282,7 +285,7 @@ export class Stream {
     if (this.#inOrderMembers > 0 && this.#retries.length > 0) return 'blocked';
     const member = this.#chooseMember(message.orderingKey);
     if (member === undefined) return 'blocked';
-    this.#send(member, { message, member, delivery: 1, due: 0 });
+    this.#send(member, new Unacked(message, member, 1, 0));
     return 'taken';
   }
 
@@ -309,7 +312,7 @@ export class Stream {
       member.inFlight++;
       if (message.orderingKey !== null) this.#own(message.orderingKey, member, u.delivery === 1 ? 1 : 0);
     }
-    const more = member.sink.deliver({ subscriptionId: member.id, message, delivery: u.delivery });
+    const more = member.sink.deliver(new Delivery(member.id, message, u.delivery));
     if (!more) member.paused = true;
   }
 

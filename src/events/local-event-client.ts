@@ -59,6 +59,23 @@ export class LocalEventClient implements EventClient {
   }
 }
 
+/** A class, not an object literal, as LogMessage (core/types.ts) says why: held until settled, one per message. */
+class LocalHandle implements ReceivedHandle {
+  constructor(
+    readonly message: EventMessage,
+    private readonly sub: LocalSubscriber,
+    private readonly seq: number,
+  ) {}
+
+  ack(): void {
+    this.sub.ack(this.seq);
+  }
+
+  nack(delayMs: number): void {
+    this.sub.nack(this.seq, delayMs);
+  }
+}
+
 class LocalReceiver extends BaseReceiver {
   readonly #sub: LocalSubscriber;
   #open = true;
@@ -72,11 +89,7 @@ class LocalReceiver extends BaseReceiver {
     const d = await this.#sub.next(timeoutMs);
     if (d === undefined) return undefined;
     const m = d.message;
-    return {
-      message: EventMessage.fromDelivery({ ...m, metadata: messageMetadata(m.metadata) }),
-      ack: () => this.#sub.ack(m.seq),
-      nack: (delayMs) => this.#sub.nack(m.seq, delayMs),
-    };
+    return new LocalHandle(EventMessage.fromDelivery({ ...m, metadata: messageMetadata(m.metadata) }), this.#sub, m.seq);
   }
 
   isConnected(): boolean {

@@ -3,7 +3,7 @@
 import { v7 as timeOrderedId } from 'uuid';
 import { okAsync, type ResultAsync } from 'neverthrow';
 import { connect, type ConnectOptions, type EventBusClient } from '../client/client.js';
-import type { Subscription } from '../client/subscription.js';
+import type { ReceivedMessage, Subscription } from '../client/subscription.js';
 import { BaseReceiver, EventMessage, fromPromise, receiverOptions, type EventClient, type EventConfig, type EventError, type EventReceiver, type ReceivedHandle } from './interface.js';
 
 const DEFAULT_URL = 'ws://127.0.0.1:3000/ws';
@@ -64,6 +64,22 @@ export class WsEventClient implements EventClient {
   }
 }
 
+/** A class, not an object literal: held until settled, one per message (LogMessage in core/types.ts says why). */
+class WsHandle implements ReceivedHandle {
+  constructor(
+    readonly message: EventMessage,
+    private readonly received: ReceivedMessage,
+  ) {}
+
+  ack(): void {
+    this.received.ack();
+  }
+
+  nack(delayMs: number): void {
+    this.received.nack(delayMs);
+  }
+}
+
 class WsReceiver extends BaseReceiver {
   readonly #sub: Subscription;
   readonly #client: EventBusClient;
@@ -78,7 +94,7 @@ class WsReceiver extends BaseReceiver {
   protected async nextDelivery(timeoutMs: number | undefined): Promise<ReceivedHandle | undefined> {
     const m = await this.#sub.next(timeoutMs);
     if (m === undefined) return undefined;
-    return { message: EventMessage.fromDelivery(m), ack: () => m.ack(), nack: (delayMs) => m.nack(delayMs) };
+    return new WsHandle(EventMessage.fromDelivery(m), m);
   }
 
   isConnected(): boolean {
