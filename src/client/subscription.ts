@@ -23,21 +23,44 @@ export interface SubscribeOptions {
   readonly filter?: unknown;
 }
 
-/** A received message. `delivery > 1` means it was delivered before (not acked in time, nacked, or resumed). */
-export interface ReceivedMessage {
+/**
+ * A received message. `delivery > 1` means it was delivered before (not acked in time, nacked, or resumed).
+ *
+ * A class, not an object literal: callers hold it until they ack, and V8 may pretenure a literal's allocation
+ * site; a dead old-generation object keeps the young strings it points to alive until a full GC (LogMessage
+ * in core/types.ts). `ack`, `nack` and `json` are bound functions, so they may be passed around alone.
+ */
+export class ReceivedMessage {
   readonly seq: number;
   readonly messageId: string | null;
   readonly topic: string;
   readonly payload: string;
   readonly metadata: MessageFrame['metadata'];
   readonly orderingKey: string | null;
-  readonly delivery: number;
   /** Marks it processed (durable consumers); a no-op for other subscriptions, which are acked on send. */
-  ack(): void;
+  readonly ack: () => void;
   /** Asks for it again after `delayMs`. */
-  nack(delayMs?: number): void;
+  readonly nack: (delayMs?: number) => void;
   /** The payload parsed as JSON. */
-  json<T = unknown>(): T;
+  readonly json: <T = unknown>() => T;
+
+  /** @internal Made by the subscription that received `frame`; `settle` sends an ack or nack frame. */
+  constructor(
+    frame: MessageFrame,
+    readonly delivery: number,
+    settle: (serverId: string, frame: string) => void,
+  ) {
+    const { seq, subscription } = frame;
+    this.seq = seq;
+    this.messageId = frame.message_id;
+    this.topic = frame.topic;
+    this.payload = frame.payload;
+    this.metadata = frame.metadata;
+    this.orderingKey = frame.ordering_key ?? null;
+    this.ack = () => settle(subscription, `{"type":"ack","subscription":${JSON.stringify(subscription)},"seq":${seq}}`);
+    this.nack = (delayMs = 0) => settle(subscription, JSON.stringify({ type: 'nack', subscription, seq, delay_ms: delayMs }));
+    this.json = <T>() => JSON.parse(this.payload) as T;
+  }
 }
 
 /** What the subscription needs from the client. */
@@ -118,8 +141,6 @@ export class Subscription implements AsyncIterable<ReceivedMessage> {
 
   /** The message as the caller gets it; this is when it counts as seen. */
   #toMessage(frame: MessageFrame): ReceivedMessage {
-    const serverId = frame.subscription;
-    const host = this.#host;
     let delivery = frame.delivery;
     if (this.durable) {
       // The broker may send again what it never heard acked (its acks lost in a restart or a crash) as a
@@ -127,21 +148,11 @@ export class Subscription implements AsyncIterable<ReceivedMessage> {
       if (delivery === 1 && this.#seen.has(frame.seq)) delivery = 2;
       this.#see(frame.seq);
     }
-    return {
-      seq: frame.seq,
-      messageId: frame.message_id,
-      topic: frame.topic,
-      payload: frame.payload,
-      metadata: frame.metadata,
-      orderingKey: frame.ordering_key ?? null,
-      delivery,
-      // An ack for a delivery of an earlier connection is dropped: the broker redelivers it (delivery > 1).
-      ack: () => void (serverId === this.serverId && host.send(`{"type":"ack","subscription":${JSON.stringify(serverId)},"seq":${frame.seq}}`)),
-      nack: (delayMs = 0) =>
-        void (serverId === this.serverId && host.send(JSON.stringify({ type: 'nack', subscription: serverId, seq: frame.seq, delay_ms: delayMs }))),
-      json: <T>() => JSON.parse(frame.payload) as T,
-    };
+    return new ReceivedMessage(frame, delivery, this.#settle);
   }
+
+  // An ack for a delivery of an earlier connection is dropped: the broker redelivers it (delivery > 1).
+  readonly #settle = (serverId: string, frame: string): void => void (serverId === this.serverId && this.#host.send(frame));
 
   #see(seq: number): void {
     if (this.#seen.has(seq)) return;

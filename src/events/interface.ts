@@ -3,6 +3,7 @@
 // (ws-event-client.ts) and the in-process broker (local-event-client.ts); code written against these
 // types runs on either. Failures come back as neverthrow Results of EventError.
 import { err, errAsync, ok, okAsync, ResultAsync, type Result } from 'neverthrow';
+import { InFlight } from '../util/in-flight.js';
 
 /** The error kinds of seed 001, plus the broker's code when the broker gave one. */
 export type EventErrorKind = 'Connection' | 'PublishError' | 'ReceiveError' | 'AcknowledgeError' | 'RuntimeError';
@@ -161,7 +162,13 @@ export interface ReceivedHandle {
  */
 export abstract class BaseReceiver implements EventReceiver {
   readonly #topic: string;
-  readonly #unsettled = new Map<string, ReceivedHandle>();
+  /**
+   * Received and unsettled, by a receive counter: a ring whose slots are cleared as messages are settled
+   * (util/in-flight.ts says why not a Map of the handles). `#keyOf` finds them by message id.
+   */
+  readonly #unsettled = new InFlight<ReceivedHandle>();
+  readonly #keyOf = new Map<string, number>();
+  #received = 0;
 
   constructor(topic: string) {
     this.#topic = topic;
@@ -220,20 +227,28 @@ export abstract class BaseReceiver implements EventReceiver {
   }
 
   #hold(h: ReceivedHandle): ReceivedHandle {
-    this.#unsettled.set(h.message.messageId!, h);
+    const id = h.message.messageId!;
+    const earlier = this.#keyOf.get(id);
+    if (earlier !== undefined) this.#unsettled.delete(earlier); // received again: the newer delivery counts
+    const key = ++this.#received;
+    this.#unsettled.push(key, h);
+    this.#keyOf.set(id, key);
     return h;
   }
 
   /** Every id must be one received and not settled; otherwise nothing is settled. */
   #settle(ids: readonly string[], act: (h: ReceivedHandle) => void): ResultAsync<void, EventError> {
-    const handles: ReceivedHandle[] = [];
+    const keys: number[] = [];
     for (const id of ids) {
-      const h = this.#unsettled.get(id);
-      if (h === undefined) return errAsync(eventError('AcknowledgeError', `no received, unsettled message ${id}`));
-      handles.push(h);
+      const key = this.#keyOf.get(id);
+      if (key === undefined) return errAsync(eventError('AcknowledgeError', `no received, unsettled message ${id}`));
+      keys.push(key);
     }
-    for (const [i, h] of handles.entries()) {
-      this.#unsettled.delete(ids[i]!);
+    for (const [i, key] of keys.entries()) {
+      const h = this.#unsettled.get(key);
+      if (h === undefined) continue; // the same id twice in `ids`
+      this.#unsettled.delete(key);
+      this.#keyOf.delete(ids[i]!);
       act(h);
     }
     return okAsync(undefined);

@@ -459,6 +459,16 @@ describe.each([wsBackend, localBackend])('EventClient on the $name backend', (ba
     expect((await r.receiveMessage(300))._unsafeUnwrap()).toBeNull();
   });
 
+  test('an id listed twice in acknowledgeMessages settles that message once', async () => {
+    const client = await h.client({ topicName: u('twice.t'), options: { consumer: u('twice') } });
+    const r = await subscribe(client);
+    const ids = (await client.sendMessages([EventMessage.new('a'), EventMessage.new('b')]))._unsafeUnwrap();
+    await receiveN(r, 2);
+    expect((await r.acknowledgeMessages([ids[0]!, ids[0]!, ids[1]!])).isOk()).toBe(true);
+    expect((await r.acknowledge(ids[0]!))._unsafeUnwrapErr().kind).toBe('AcknowledgeError');
+    expect((await r.receiveMessage(300))._unsafeUnwrap()).toBeNull();
+  });
+
   test('a pattern topicName (orders.*) receives orders.x and orders.y, not orders.x.y nor other topics', async () => {
     const sub = await h.client({ topicName: u('orders.*'), options: { consumer: u('orders-watch') } });
     expect(sub.topicName()).toBe(u('orders.*'));
