@@ -1,6 +1,6 @@
 // Entries by a numeric key, oldest first, where entries come and go all the time: a durable stream's unacked
-// deliveries (by seq, in the order they were sent, which is their deadline order) and the client's
-// unanswered requests (by request id). A Map did this until a replay showed why not: once a long-lived Map's
+// deliveries (by seq, in the order they were sent, which is their deadline order), the client's unanswered
+// requests (by request id) and a seed 001 receiver's unsettled messages (by a receive counter). A Map did this until a replay showed why not: once a long-lived Map's
 // hash table is in V8's old generation, every rehash allocates the next table there too, and each dead table
 // keeps pointing at the entries it held; the young-generation collector counts those pointers as roots, so
 // every delivery and its message outlived its ack, was copied twice and promoted. On a 1M-message replay that
