@@ -1,9 +1,11 @@
-// Network workloads for `npm run bench`: telnet ingest with several pipelining connections, and push
-// delivery to one tcp consumer, against the compiled broker in its own process (the clients run here).
+// Network workloads for `npm run bench`: telnet ingest with several pipelining connections, the TypeScript
+// client publishing over WebSocket, and push delivery to one tcp consumer, against the compiled broker in its
+// own process (the clients run here).
 import { spawn, type ChildProcess } from 'node:child_process';
 import net from 'node:net';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { connect } from '../src/client/client.js';
 import { BROKER_NODE_FLAGS, now, Progress, rate, type Row } from './lib.js';
 
 const MAIN = fileURLToPath(new URL('../dist/main.js', import.meta.url));
@@ -11,22 +13,24 @@ const MAIN = fileURLToPath(new URL('../dist/main.js', import.meta.url));
 interface RunningBroker {
   readonly transport: number;
   readonly registration: number;
+  readonly http: number;
   stop(): Promise<void>;
 }
 
 async function startBroker(dir: string, sync: string): Promise<RunningBroker> {
-  const args = ['--db', join(dir, 'network.db'), '--sync', sync, '--transport-port', '0', '--registration-port', '0', '--log-level', 'info'];
+  const args = ['--db', join(dir, 'network.db'), '--sync', sync, '--transport-port', '0', '--registration-port', '0', '--http-port', '0', '--log-level', 'info'];
   // BENCH_BROKER_NODE_ARGS passes node flags to the broker process, e.g. `--cpu-prof` to profile it.
   const nodeArgs = process.env.BENCH_BROKER_NODE_ARGS?.split(' ').filter(Boolean) ?? [];
   const child: ChildProcess = spawn(process.execPath, [...BROKER_NODE_FLAGS, ...nodeArgs, MAIN, ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
   let stderr = '';
-  const ports = await new Promise<{ transport: number; registration: number }>((resolve, reject) => {
+  const ports = await new Promise<{ transport: number; registration: number; http: number }>((resolve, reject) => {
     child.stderr!.setEncoding('utf8').on('data', (d: string) => {
       stderr += d;
       const found = (name: string) => new RegExp(`"transport":"${name}","address":"[^"]*:(\\d+)"`).exec(stderr)?.[1];
       const t = found('transport');
       const r = found('registration');
-      if (t && r) resolve({ transport: Number(t), registration: Number(r) });
+      const h = found('http');
+      if (t && r && h) resolve({ transport: Number(t), registration: Number(r), http: Number(h) });
     });
     child.once('exit', (code) => reject(new Error(`broker exited with ${code}: ${stderr}`)));
   });
@@ -131,8 +135,33 @@ export async function networkWorkloads(dir: string, options: { messages: number;
     consumer.close();
     const push = rate(consumer.received(), pushMs);
     rows.push({ name: 'push to one tcp consumer', msgs: consumer.received(), msgPerSec: push, vsLimit: push / ingest, note: 'catching up the ingested messages (REPLAY from 1); vs limit = ÷ ingest' });
+    rows.push(await clientPublish(broker.http, options.messages, options.inProcessPublish));
   } finally {
     await broker.stop();
   }
   return rows;
+}
+
+/** The TypeScript client publishing over WebSocket, 256 awaited publishes in flight, each with a fresh message id. */
+async function clientPublish(port: number, count: number, inProcessPublish: number): Promise<Row> {
+  const client = await connect(`ws://127.0.0.1:${port}/ws`);
+  const payload = 'x'.repeat(100);
+  const progress = new Progress('publish, TypeScript client, 256 in flight', count);
+  let next = 0;
+  let done = 0;
+  const t0 = now();
+  await Promise.all(
+    Array.from({ length: 256 }, async () => {
+      while (next < count) {
+        next++;
+        await client.publish('bench.client', payload);
+        progress.tick(++done);
+      }
+    }),
+  );
+  const ms = now() - t0;
+  progress.end(done);
+  await client.close();
+  const r = rate(count, ms);
+  return { name: 'publish, TypeScript client, 256 in flight', msgs: count, msgPerSec: r, vsLimit: r / inProcessPublish, note: 'WebSocket, a UUIDv7 message id each; vs limit = ÷ in-process concurrent publish' };
 }

@@ -91,6 +91,7 @@ const targets = {
   receiver_replay_vs_limit: { value: round(find("replay through seed 001's")?.vsLimit ?? 0, 2) },
   telnet_ingest_msg_per_sec: { value: find('ingest')?.msgPerSec, target: '>= 100000' },
   push_vs_ingest: { value: round(find('push to one tcp')?.vsLimit ?? 0, 2), target: '>= 1' },
+  ts_client_publish_vs_in_process: { value: round(find('publish, TypeScript client')?.vsLimit ?? 0, 2) },
 };
 process.stdout.write(`${JSON.stringify({ bench: 'eventbus-core', version: 1, params: { messages: N, replay: REPLAY, sync: SYNC, payloadBytes: PAYLOAD.length }, targets, results: rows })}\n`);
 

@@ -3,7 +3,8 @@
 // are sent on reconnect. Every publish carries a message_id (a UUID unless the caller gives one), so one
 // resent after a reconnect is stored once: the broker answers a repeated id with the original seq.
 import { randomUUID } from 'node:crypto';
-import { v7 as timeOrderedId } from 'uuid';
+import type { Socket } from 'node:net';
+import { timeOrderedId } from '../util/message-id.js';
 import WebSocket from 'ws';
 import type { MessageFrame, ServerFrame } from '../protocol/ws-frames.js';
 import { InFlight } from '../util/in-flight.js';
@@ -78,6 +79,9 @@ export class EventBusClient {
   readonly url: string;
   readonly #o: typeof DEFAULTS & ConnectOptions;
   #ws: WebSocket | undefined;
+  /** The current connection's socket, corked for the rest of a tick once a frame is sent in it. */
+  #socket: Socket | undefined;
+  #corked = false;
   #open = false;
   #closed: EventBusError | undefined;
   #attempt = 0;
@@ -241,6 +245,17 @@ export class EventBusClient {
 
   #send(frame: string): boolean {
     if (!this.#open || this.#ws === undefined) return false;
+    // The frames of one tick leave in one write: ws writes each frame on its own, and at 256 publishes in
+    // flight those writes took over 40% of the client's CPU.
+    const socket = this.#socket;
+    if (socket !== undefined && !this.#corked) {
+      this.#corked = true;
+      socket.cork();
+      process.nextTick(() => {
+        this.#corked = false;
+        socket.uncork();
+      });
+    }
     this.#ws.send(frame);
     return true;
   }
@@ -251,6 +266,9 @@ export class EventBusClient {
     this.#ws = ws;
     // Ready once the broker answers a ping: a refused connection (bad token, too many) is opened, then
     // closed with a reason, and connect() must not resolve before that is known.
+    ws.on('upgrade', (response) => {
+      if (ws === this.#ws) this.#socket = response.socket;
+    });
     ws.on('open', () => ws.send(JSON.stringify({ type: 'ping', id: HELLO })));
     ws.on('message', (data) => this.#onFrame(String(data)));
     ws.on('pong', () => {

@@ -1,6 +1,6 @@
 // Seed 001's EventClient over the in-process broker: the backend for code that embeds eventbus. Same
 // behaviour as the WebSocket backend, without a socket in between.
-import { v7 as timeOrderedId } from 'uuid';
+import { timeOrderedId } from '../util/message-id.js';
 import { errAsync, okAsync, type ResultAsync } from 'neverthrow';
 import type { Broker } from '../core/broker.js';
 import { LocalSubscriber } from '../core/local-subscriber.js';

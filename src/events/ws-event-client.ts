@@ -1,6 +1,6 @@
 // Seed 001's EventClient over the WebSocket API: the backend for services in other processes. Reconnects
 // and resumes as the client SDK does (src/client).
-import { v7 as timeOrderedId } from 'uuid';
+import { timeOrderedId } from '../util/message-id.js';
 import { okAsync, type ResultAsync } from 'neverthrow';
 import { connect, type ConnectOptions, type EventBusClient } from '../client/client.js';
 import type { ReceivedMessage, Subscription } from '../client/subscription.js';
