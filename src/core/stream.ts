@@ -67,6 +67,9 @@ export class Stream {
 
   readonly #unacked = new InFlight<Unacked>();
   #retries: Unacked[] = [];
+  /** Fires when the first waiting retry falls due: a nack's delay is kept to the millisecond, not to the deadline tick. */
+  #retryTimer: NodeJS.Timeout | undefined;
+  #retryTimerDue = Infinity;
   /** Seqs above the stored floor acked before a restart: resolved already, not to be delivered again. */
   readonly #ackedAhead: Set<number>;
   readonly #keyOwners = new Map<string, { member: Member | null; count: number }>();
@@ -150,6 +153,7 @@ export class Stream {
   close(): void {
     this.#closed = true;
     this.#live = false;
+    clearTimeout(this.#retryTimer);
   }
 
   /** Closed: its consumer was removed, or (ephemeral) its subscription ended. */
@@ -350,6 +354,21 @@ export class Stream {
     u.due = due;
     if (!this.#retries.includes(u)) this.#retries.push(u); // a second nack moves it, never doubles it
     this.#retries.sort(byDueThenSeq);
+    this.#armRetryTimer();
+  }
+
+  #armRetryTimer(): void {
+    const first = this.#retries[0];
+    if (first === undefined || this.#closed || first.due >= this.#retryTimerDue) return;
+    const wait = first.due - this.#host.now();
+    if (wait <= 0) return; // due now: the kick that follows, or the next ack, sends it
+    clearTimeout(this.#retryTimer);
+    this.#retryTimerDue = first.due;
+    this.#retryTimer = setTimeout(() => {
+      this.#retryTimerDue = Infinity;
+      this.kick();
+      this.#armRetryTimer();
+    }, wait).unref();
   }
 
   #deliverRetries(): void {

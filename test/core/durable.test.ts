@@ -179,6 +179,22 @@ describe('redelivery', () => {
     expect(await sub.next(300)).toBeUndefined();
   });
 
+  test('a short nack delay is kept to about itself, not to the ack-deadline tick (up to 250 ms)', async () => {
+    const { broker } = await start({ ackTimeoutMs: 30_000, maxDeliveries: 100 });
+    const sub = await subscribe(broker, { pattern: 'quick', consumer: 'retrier' });
+    await publishN(broker, 'quick', 1);
+    expect((await sub.take(1, 2000)).length).toBe(1);
+    // Ten nack-and-wait cycles of 20 ms: about 0.2 s if each delay is kept, 2.5 s if each waits for the tick.
+    const t0 = Date.now();
+    for (let i = 0; i < 10; i++) {
+      sub.nack(1, 20);
+      const again = await sub.next(2000);
+      expect(again?.delivery).toBe(i + 2);
+    }
+    expect(Date.now() - t0).toBeGreaterThanOrEqual(200);
+    expect(Date.now() - t0).toBeLessThan(1200);
+  });
+
   test('nacking the same delivery twice redelivers it once, and never again after its ack', async () => {
     const { broker } = await start({ ackTimeoutMs: 200 });
     const sub = await subscribe(broker, { pattern: 'n2', consumer: 'twice' });
