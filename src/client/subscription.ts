@@ -44,7 +44,7 @@ export class ReceivedMessage {
   /** The payload parsed as JSON. */
   readonly json: <T = unknown>() => T;
 
-  /** @internal Made by the subscription that received `frame`; `settle` sends an ack or nack frame. */
+  /** Made by the subscription that received `frame`; `settle` sends an ack or nack frame. */
   constructor(
     frame: MessageFrame,
     readonly delivery: number,
