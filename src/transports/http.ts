@@ -22,8 +22,6 @@ export interface WebSocketOptions {
   readonly maxFrameBytes: number;
   readonly maxPayloadBytes: number;
   readonly bufferBytes: number;
-  /** The server's own connection limit, when it counts more than WebSocket sessions: false refuses the upgrade. */
-  readonly admits?: (socket: Duplex) => boolean;
 }
 
 /** The WebSocket limits of the settings, served at `path`. */
@@ -75,7 +73,7 @@ export function attachWebSocket(server: http.Server, broker: Broker, options: We
       if (!authorized(req, options.token)) {
         return refuse(ws, CLOSE_UNAUTHORIZED, errorFrame(undefined, brokerError('UNAUTHORIZED', 'send Authorization: Bearer <token> or ?token=')));
       }
-      if (sessions.size >= options.maxConnections || options.admits?.(socket) === false) {
+      if (sessions.size >= options.maxConnections) {
         return refuse(ws, CLOSE_TRY_AGAIN, errorFrame(undefined, brokerError('UNAVAILABLE', `too many connections (EVENTBUS_MAX_CONNECTIONS=${options.maxConnections})`)));
       }
       const limits = { bufferBytes: options.bufferBytes, maxTextBytes: options.maxPayloadBytes + FRAME_ENVELOPE_BYTES };
@@ -133,27 +131,27 @@ export interface HttpFrontEnd {
 export function createHttpServer(broker: Broker, config: HttpConfig, logger: Logger): HttpFrontEnd {
   const log = logger.child({ transport: 'http' });
   const server = http.createServer();
-  // Every socket counts toward EVENTBUS_MAX_CONNECTIONS, plain HTTP or WebSocket: idle keep-alive connections
-  // hold file descriptors too. One past the limit is answered UNAVAILABLE on its first request and closed.
+  const ws = attachWebSocket(server, broker, webSocketOptions(config, '/ws'), logger);
+  // Plain HTTP connections are bounded by EVENTBUS_MAX_CONNECTIONS too, apart from the WebSocket sessions (which
+  // attachWebSocket bounds), so that idle keep-alive connections, say a health checker's, never cost a
+  // WebSocket client its place. A connection past the limit is answered UNAVAILABLE on its first request and
+  // closed, or closed after a grace if it asks nothing; one that upgrades is a session like any other.
   const overLimit = new WeakSet<Duplex>();
   let open = 0;
   server.on('connection', (socket: Socket) => {
-    if (open >= config.maxConnections) {
-      overLimit.add(socket);
-      socket.setTimeout(OVER_LIMIT_GRACE_MS, () => socket.destroy()); // one that never asks is not kept either
-      return;
-    }
     open++;
     socket.once('close', () => open--);
+    if (open - ws.connections() > config.maxConnections) {
+      overLimit.add(socket);
+      socket.setTimeout(OVER_LIMIT_GRACE_MS, () => socket.destroy()); // an upgrade clears this timeout
+    }
   });
-  const admits = (socket: Duplex): boolean => !overLimit.has(socket);
-  const ws = attachWebSocket(server, broker, { ...webSocketOptions(config, '/ws'), admits }, logger);
   const metrics = createMetrics(broker, { wsConnections: () => ws.connections() });
   server.on('request', (req, res) => {
     const json = (status: number, body: unknown): void => {
       res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(body));
     };
-    if (!admits(req.socket)) {
+    if (overLimit.has(req.socket)) {
       res.shouldKeepAlive = false;
       return json(503, { code: 'UNAVAILABLE', message: `too many connections (EVENTBUS_MAX_CONNECTIONS=${config.maxConnections})` });
     }

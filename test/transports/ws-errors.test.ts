@@ -194,23 +194,24 @@ describe('errors a WebSocket client can get; a bad frame never closes the socket
     expect(third).toBeDefined();
   });
 
-  test('UNAVAILABLE over plain HTTP too: every socket of the port counts toward EVENTBUS_MAX_CONNECTIONS', async () => {
-    const bus = await startBus({ EVENTBUS_MAX_CONNECTIONS: '2' });
-    const idle = await rawConnect(bus.port);
-    const first = await bus.connect();
-    // The idle socket and the WebSocket fill the limit: a third connection is refused, whatever it asks.
-    const second = await bus.connect();
-    expect(await second.next(() => true, 5_000, 'the refusal')).toMatchObject({ type: 'error', code: 'UNAVAILABLE' });
-    expect((await second.closed()).code).toBe(1013);
+  test('UNAVAILABLE over plain HTTP too: plain connections are bounded apart from the WebSocket sessions', async () => {
+    const bus = await startBus({ EVENTBUS_MAX_CONNECTIONS: '1' });
+    const idle = await rawConnect(bus.port); // a keep-alive connection that asks nothing, as a health checker's may
+    // The idle one fills the plain HTTP allowance: a second plain connection is refused, with a code.
     const refused = await fetch(`http://127.0.0.1:${bus.port}/healthz`);
     expect(refused.status).toBe(503);
     expect(await refused.json()).toMatchObject({ code: 'UNAVAILABLE' });
-    // A connection over the limit that never sends a request is not kept either.
+    // It costs no WebSocket client its place; the session limit still holds on its own.
+    const first = await bus.connect();
+    await expectStillWorks(first);
+    const second = await bus.connect();
+    expect(await second.next(() => true, 5_000, 'the refusal')).toMatchObject({ type: 'error', code: 'UNAVAILABLE' });
+    expect((await second.closed()).code).toBe(1013);
+    // A plain connection over the limit that never sends a request is not kept either.
     const silent = await rawConnect(bus.port);
     const openedAt = Date.now();
     const closedAt = await new Promise<number>((resolve) => silent.once('close', () => resolve(Date.now())));
     expect(closedAt - openedAt).toBeLessThan(4_000);
-    await expectStillWorks(first);
 
     idle.destroy();
     const deadline = Date.now() + 10_000;
@@ -218,5 +219,6 @@ describe('errors a WebSocket client can get; a bad frame never closes the socket
       expect(Date.now() < deadline, 'plain HTTP still refused 10 s after the idle socket left').toBe(true);
       await sleep(20);
     }
+    await expectStillWorks(first);
   });
 });
