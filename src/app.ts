@@ -1,5 +1,6 @@
 // Wires the broker together: store → core → front-ends. startApp() is what `npm start` and the tests run;
 // stop() undoes it in reverse order: listeners first, then the broker and its database.
+import net from 'node:net';
 import { err, ok, type Result } from 'neverthrow';
 import type { Config } from './config.js';
 import { Broker } from './core/broker.js';
@@ -29,6 +30,14 @@ export interface StartError {
 }
 
 export async function startApp(config: Config, logger: Logger): Promise<Result<App, StartError>> {
+  const ports: [setting: string, port: number][] = [
+    ['EVENTBUS_TRANSPORT_PORT', config.transportPort],
+    ['EVENTBUS_REGISTRATION_PORT', config.registrationPort],
+    ['EVENTBUS_HTTP_PORT', config.httpPort],
+  ];
+  // Before the database: a port in use must not leave a new database file and its lock behind.
+  const free = await checkPortsFree(config.host, ports);
+  if (free.isErr()) return err(free.error);
   const opened = await Broker.open(config, logger);
   if (opened.isErr()) return err({ message: opened.error.message });
   const broker = opened.value;
@@ -57,28 +66,29 @@ export async function startApp(config: Config, logger: Logger): Promise<Result<A
     logger.info('consumer registered from the environment', { consumer: consumer.id, address: consumer.address });
   }
   for (const consumer of broker.consumers()) if (consumer.address !== null) follow(consumer.id);
-  const listeners: [string, number, Listener][] = [
-    ['EVENTBUS_TRANSPORT_PORT', config.transportPort, createTransportServer(broker, config, logger)],
-    ['EVENTBUS_REGISTRATION_PORT', config.registrationPort, createRegistrationServer(commands, config, logger)],
-    ['EVENTBUS_HTTP_PORT', config.httpPort, createHttpServer(broker, config, logger)],
+  const listeners: Listener[] = [
+    createTransportServer(broker, config, logger),
+    createRegistrationServer(commands, config, logger),
+    createHttpServer(broker, config, logger),
   ];
-  const ports: number[] = [];
-  for (const [setting, port, server] of listeners) {
+  const bound: number[] = [];
+  for (const [i, server] of listeners.entries()) {
     try {
-      ports.push(await server.start());
+      bound.push(await server.start());
     } catch (e) {
-      const started = listeners.slice(0, ports.length).map(([, , s]) => s);
-      return abandon(`${setting}: cannot listen on ${config.host}:${port}: ${(e as Error).message}`, started);
+      // Free a moment ago (checkPortsFree): another program took it since.
+      const [setting, port] = ports[i]!;
+      return abandon(`${setting}: cannot listen on ${config.host}:${port}: ${(e as Error).message}`, listeners.slice(0, i));
     }
   }
   let stopped = false;
   return ok({
     broker,
-    ports: { transport: ports[0]!, registration: ports[1]!, http: ports[2]! },
+    ports: { transport: bound[0]!, registration: bound[1]!, http: bound[2]! },
     stop: async () => {
       if (stopped) return;
       stopped = true;
-      for (const [, , server] of listeners) await server.stop();
+      for (const server of listeners) await server.stop();
       await pool.stop();
       await broker.close();
       logger.info('stopped');
@@ -96,6 +106,29 @@ export function pushHost(broker: Broker): PushHost {
     rewind: (consumer, seq) => void broker.replay(consumer, seq),
     recordFailure: (failure) => broker.recordDeliveryFailure(failure),
   };
+}
+
+/**
+ * Binds every fixed port at once, then lets them go: a port another program holds, or one given to two
+ * settings, is found before anything else starts. Port 0 always binds, so it is not tried.
+ */
+async function checkPortsFree(host: string, ports: readonly [string, number][]): Promise<Result<void, StartError>> {
+  const probes: net.Server[] = [];
+  try {
+    for (const [setting, port] of ports) {
+      if (port === 0) continue;
+      const probe = net.createServer();
+      probes.push(probe);
+      const bound = await new Promise<Error | undefined>((resolve) => {
+        probe.once('error', resolve);
+        probe.listen(port, host, () => resolve(undefined));
+      });
+      if (bound !== undefined) return err({ message: `${setting}: cannot listen on ${host}:${port}: ${bound.message}` });
+    }
+    return ok(undefined);
+  } finally {
+    await Promise.all(probes.map((p) => new Promise((resolve) => (p.listening ? p.close(resolve) : resolve(undefined)))));
+  }
 }
 
 function isLoopback(host: string): boolean {

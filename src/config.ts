@@ -1,6 +1,8 @@
 // Settings (PROTOCOL.md §1): parsed once from the environment and argv into one frozen, typed Config.
 // The only module that reads process.env; everything else receives the Config (or the slice it needs).
+import { hostname } from 'node:os';
 import { parseArgs } from 'node:util';
+import { closest } from 'fastest-levenshtein';
 import { err, ok, type Result } from 'neverthrow';
 import { z } from 'zod';
 import { checkPattern } from './core/patterns.js';
@@ -25,6 +27,10 @@ export interface StaticConsumer {
 
 export interface Config {
   readonly dbPath: string;
+  /** This broker's name in the logs (and, on PostgreSQL, among the brokers sharing a database). */
+  readonly nodeId: string;
+  /** PostgreSQL only: the schema holding the tables. */
+  readonly pgSchema: string;
   readonly host: string;
   readonly transportPort: number;
   readonly registrationPort: number;
@@ -54,6 +60,8 @@ export interface Config {
   readonly retentionIntervalMs: number;
   /** How long rows of delivery_failures are kept; 0 keeps them all. */
   readonly failureLogMaxAgeMs: number;
+  /** On SIGTERM/SIGINT, how long clients get to receive their last answers before their connections are cut. */
+  readonly shutdownTimeoutMs: number;
 }
 
 export interface ConfigError {
@@ -83,7 +91,17 @@ const duration = z
  * The single table the README's settings section mirrors.
  */
 const SETTINGS = {
-  dbPath: { env: 'EVENTBUS_DB', default: 'data/eventbus.db', schema: z.string().min(1) },
+  dbPath: {
+    env: 'EVENTBUS_DB',
+    default: 'data/eventbus.db',
+    // Taken for a file name, a PostgreSQL URL would become a directory named "postgres:".
+    schema: z
+      .string()
+      .min(1)
+      .refine((v) => !/^postgres(ql)?:\/\//i.test(v), 'PostgreSQL is not supported by this version; give the path of a SQLite file'),
+  },
+  nodeId: { env: 'EVENTBUS_NODE_ID', default: `${hostname()}:${process.pid}`, schema: z.string().min(1) },
+  pgSchema: { env: 'EVENTBUS_PG_SCHEMA', default: 'eventbus', schema: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]{0,62}$/, 'expected a PostgreSQL identifier') },
   host: { env: 'EVENTBUS_HOST', default: '127.0.0.1', schema: z.string().min(1) },
   transportPort: { env: 'EVENTBUS_TRANSPORT_PORT', default: '49152', schema: port },
   registrationPort: { env: 'EVENTBUS_REGISTRATION_PORT', default: '49153', schema: port },
@@ -106,6 +124,7 @@ const SETTINGS = {
   retention: { env: 'EVENTBUS_RETENTION', default: '', schema: z.string() },
   retentionIntervalMs: { env: 'EVENTBUS_RETENTION_INTERVAL_MS', default: '1000', schema: positive },
   failureLogMaxAgeMs: { env: 'EVENTBUS_FAILURE_LOG_MAX_AGE', default: '7d', schema: duration },
+  shutdownTimeoutMs: { env: 'EVENTBUS_SHUTDOWN_TIMEOUT_MS', default: '10000', schema: positive },
 } as const;
 
 type SettingKey = keyof typeof SETTINGS;
@@ -114,11 +133,24 @@ type SettingKey = keyof typeof SETTINGS;
 export const flagFor = (env: string): string => env.replace(/^EVENTBUS_/, '').toLowerCase().replace(/_/g, '-');
 
 const CONSUMER_PREFIX = 'EVENTBUS_CONSUMER_';
+// Read by the operator commands of the command line (PROTOCOL.md §9), not by the broker; a shell that sets it
+// may start a broker too.
+const OTHER_NAMES = ['EVENTBUS_URL'];
+// Named by PROTOCOL.md §1 but not built yet: refused, because ignoring them would serve plain text to someone
+// who asked for TLS.
+const NOT_BUILT: Readonly<Record<string, string>> = {
+  EVENTBUS_TLS_CERT: 'TLS is not supported by this version; put a TLS proxy in front of the broker',
+  EVENTBUS_TLS_KEY: 'TLS is not supported by this version; put a TLS proxy in front of the broker',
+};
+const KNOWN_NAMES: ReadonlySet<string> = new Set([...Object.values(SETTINGS).map((s) => s.env), ...OTHER_NAMES]);
+const KNOWN_FLAGS: ReadonlySet<string> = new Set(Object.values(SETTINGS).map((s) => flagFor(s.env)));
 
 export function parseConfig(
   env: Readonly<Record<string, string | undefined>>,
   argv: readonly string[] = [],
 ): Result<Config, ConfigError> {
+  const names = checkNames(env, argv);
+  if (names.isErr()) return err(names.error);
   const flags = parseFlags(argv);
   if (flags.isErr()) return err(flags.error);
   const raw: Partial<Record<SettingKey, unknown>> = {};
@@ -148,6 +180,31 @@ export function parseConfig(
 
 function settingError(env: string, what: string): ConfigError {
   return { setting: env, message: `${env} (--${flagFor(env)}): ${what}` };
+}
+
+/**
+ * A misspelt setting would otherwise be ignored without a word (EVENTBUS_TOKN=secret starts a broker with no
+ * authentication): every EVENTBUS_* variable and every flag must be one the broker knows.
+ */
+function checkNames(env: Readonly<Record<string, string | undefined>>, argv: readonly string[]): Result<void, ConfigError> {
+  for (const [name, value] of Object.entries(env)) {
+    if (!name.startsWith('EVENTBUS_') || value === undefined || KNOWN_NAMES.has(name)) continue;
+    if (name.startsWith(CONSUMER_PREFIX)) continue;
+    const notBuilt = NOT_BUILT[name];
+    if (notBuilt !== undefined) return err({ setting: name, message: `${name}: ${notBuilt}` });
+    return err({ setting: name, message: `${name}: unknown setting (did you mean ${closest(name, [...KNOWN_NAMES])}?)` });
+  }
+  for (const arg of argv) {
+    if (arg === '--') break;
+    if (!arg.startsWith('--')) continue;
+    const flag = arg.slice(2).split('=', 1)[0]!;
+    if (KNOWN_FLAGS.has(flag)) continue;
+    const setting = `EVENTBUS_${flag.toUpperCase().replace(/-/g, '_')}`;
+    const notBuilt = NOT_BUILT[setting];
+    if (notBuilt !== undefined) return err({ setting, message: `--${flag}: ${notBuilt}` });
+    return err({ setting: 'argv', message: `--${flag}: unknown option (did you mean --${closest(flag, [...KNOWN_FLAGS])}?)` });
+  }
+  return ok(undefined);
 }
 
 function parseFlags(argv: readonly string[]): Result<Record<string, string | undefined>, ConfigError> {

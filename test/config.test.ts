@@ -2,11 +2,11 @@
 // setting for every bad value, both from parseConfig and from the broker process itself.
 import { spawn } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, test } from 'vitest';
-import { parseConfig, type Config } from '../src/config.js';
+import { flagFor, parseConfig, type Config } from '../src/config.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const MAIN = fileURLToPath(new URL('../src/main.ts', import.meta.url));
@@ -35,7 +35,10 @@ describe('parseConfig', () => {
       consumers: [],
       retention: [],
       failureLogMaxAgeMs: 7 * 86_400_000,
+      shutdownTimeoutMs: 10_000,
+      pgSchema: 'eventbus',
     });
+    expect(parsed({}).nodeId).toBe(`${hostname()}:${process.pid}`);
     expect(Object.isFrozen(parsed({}))).toBe(true);
   });
 
@@ -182,11 +185,59 @@ describe('parseConfig', () => {
   });
 });
 
+describe('names the broker does not know', () => {
+  test.each([
+    ['EVENTBUS_TOKN', 'EVENTBUS_TOKEN'],
+    ['EVENTBUS_HTTP_PROT', 'EVENTBUS_HTTP_PORT'],
+    ['EVENTBUS_MAX_DELIVERY', 'EVENTBUS_MAX_DELIVERIES'],
+    ['EVENTBUS_ACK_TIMEOUT', 'EVENTBUS_ACK_TIMEOUT_MS'],
+    ['EVENTBUS_SHUTDOWN_TIMEOUT', 'EVENTBUS_SHUTDOWN_TIMEOUT_MS'],
+  ])('an unknown variable %s stops start-up, naming it and the closest setting (%s)', (name, closest) => {
+    const e = failure({ [name]: 'x' });
+    expect(e.setting).toBe(name);
+    expect(e.message).toBe(`${name}: unknown setting (did you mean ${closest}?)`);
+  });
+
+  test.each([
+    [['--tokn', 's'], '--tokn: unknown option (did you mean --token?)'],
+    [['--http-prot=1'], '--http-prot: unknown option (did you mean --http-port?)'],
+    [['--db', 'x.db', '--sink', 'full'], '--sink: unknown option (did you mean --sync?)'],
+  ])('an unknown flag %j stops start-up, naming it and the closest flag', (argv, message) => {
+    expect(failure({}, argv).message).toBe(message);
+  });
+
+  test('push consumers, the command line\'s EVENTBUS_URL, other programs\' variables and unset names are accepted', () => {
+    const config = parsed({
+      EVENTBUS_CONSUMER_AUDIT: 'tcp://127.0.0.1:9000 audit.#',
+      EVENTBUS_URL: 'http://127.0.0.1:3000',
+      EVENTBUSX: '1',
+      NODE_ENV: 'production',
+    });
+    expect(config.consumers).toEqual([{ id: 'audit', address: 'tcp://127.0.0.1:9000', patterns: ['audit.#'] }]);
+    expect(parseConfig({ EVENTBUS_TOKN: undefined }).isOk()).toBe(true);
+  });
+
+  test.each(['EVENTBUS_TLS_CERT', 'EVENTBUS_TLS_KEY'])('%s is refused as not supported rather than ignored', (name) => {
+    const e = failure({ [name]: '/etc/ssl/broker.pem' });
+    expect(e.setting).toBe(name);
+    expect(e.message).toContain('TLS is not supported');
+    expect(failure({}, [`--${flagFor(name)}`, 'x.pem']).message).toContain('TLS is not supported');
+  });
+
+  test('a PostgreSQL URL in EVENTBUS_DB is refused, not taken for a file name', () => {
+    const e = failure({ EVENTBUS_DB: 'postgres://eventbus@127.0.0.1:5432/eventbus' });
+    expect(e.setting).toBe('EVENTBUS_DB');
+    expect(e.message).toContain('PostgreSQL is not supported');
+  });
+});
+
 describe('the broker process', () => {
   test.each([
     ['--http-port abc', ['--http-port', 'abc'], {}, 'EVENTBUS_HTTP_PORT'],
     ['EVENTBUS_SYNC=fast', [], { EVENTBUS_SYNC: 'fast' }, 'EVENTBUS_SYNC'],
     ['--retention=x', ['--retention=x'], {}, 'EVENTBUS_RETENTION'],
+    ['EVENTBUS_TOKN=secret', [], { EVENTBUS_TOKN: 'secret' }, 'EVENTBUS_TOKN: unknown setting (did you mean EVENTBUS_TOKEN?)'],
+    ['--tokn secret', ['--tokn', 'secret'], {}, '--tokn: unknown option (did you mean --token?)'],
   ])('a bad setting (%s) exits 1 with one stderr line naming it, no stack trace', async (_, argv, extraEnv, named) => {
     const dir = await mkdtemp(join(tmpdir(), 'eventbus-config-'));
     try {

@@ -8,7 +8,7 @@ import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { err, ok, type Result } from 'neverthrow';
 import type { SyncMode } from '../config.js';
-import { applyPragmas } from './pragmas.js';
+import { applyPragmas, checkWritable } from './pragmas.js';
 import * as schema from './schema.js';
 
 export type Db = BetterSQLite3Database<typeof schema>;
@@ -48,23 +48,33 @@ export function openDb(options: OpenOptions): Result<OpenedDb, StoreOpenError> {
     applyPragmas(sqlite, options.sync);
     const db = drizzle(sqlite, { schema });
     migrate(db, { migrationsFolder: MIGRATIONS });
+    checkWritable(sqlite);
     const opened = sqlite;
     return ok({
       db,
       sqlite: opened,
       path,
       close: () => {
-        if (opened.open) {
-          opened.pragma('wal_checkpoint(TRUNCATE)');
+        try {
+          // A checkpoint that fails (the disk went read-only or full meanwhile) leaves the WAL in place: the
+          // next open reads it, so nothing is lost by closing anyway.
+          if (opened.open) opened.pragma('wal_checkpoint(TRUNCATE)');
+        } catch {
+          // see above
+        } finally {
           opened.close();
+          lock.value.close();
         }
-        lock.value.close();
       },
     });
   } catch (e) {
     sqlite?.close();
     lock.value.close();
     const message = (e as Error).message;
+    const code = (e as { code?: unknown }).code;
+    if (typeof code === 'string' && code.startsWith('SQLITE_READONLY')) {
+      return err({ kind: 'unwritable', message: `EVENTBUS_DB: ${path} is read-only (${code}); the broker must be able to write the file and its directory` });
+    }
     const kind = /not a database|malformed|corrupt/i.test(message) ? 'corrupt' : 'unwritable';
     return err({ kind, message: `EVENTBUS_DB: cannot open ${path}: ${message}` });
   }

@@ -15,3 +15,13 @@ export function applyPragmas(sqlite: Database.Database, sync: SyncMode): void {
   // more often under load.
   sqlite.pragma('wal_autocheckpoint = 1000');
 }
+
+/**
+ * Writes one page that nothing reads (the schema version, rewritten unchanged): throws SQLITE_READONLY,
+ * SQLITE_FULL, … when the file cannot be written. SQLite opens a read-only file without a word and reads
+ * from it as usual; only a write tells.
+ */
+export function checkWritable(sqlite: Database.Database): void {
+  const version = sqlite.pragma('user_version', { simple: true }) as number;
+  sqlite.pragma(`user_version = ${version}`);
+}
