@@ -79,7 +79,7 @@ export class Broker {
     logger: Logger,
     options: { now?: () => number } = {},
   ): Promise<Result<Broker, StoreOpenError>> {
-    const opened = await SqliteStore.open({ path: config.dbPath, sync: config.sync });
+    const opened = await SqliteStore.open({ path: config.dbPath, sync: config.sync, logger });
     if (opened.isErr()) return err(opened.error);
     const store = opened.value;
     const broker = new Broker(config, store, logger, options.now ?? Date.now);
@@ -124,6 +124,11 @@ export class Broker {
   /** The store, for embedders and tools; the SQLite one exposes its connection. */
   get store(): EventStore {
     return this.#store;
+  }
+
+  /** Why the database cannot be written right now (disk full, read-only, locked), or undefined when it can. */
+  writeFailure(): BrokerError<'UNAVAILABLE'> | undefined {
+    return this.#store.writeFailure();
   }
 
   /** The last seq announced to subscribers. */

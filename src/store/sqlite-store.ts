@@ -2,11 +2,14 @@
 // thread's (writer-thread.ts), in the order they were asked for. Storage failures a user can cause (disk
 // full, read-only file, a lock held too long) become UNAVAILABLE; anything else is a bug and is thrown.
 import type Database from 'better-sqlite3';
+import { statfs } from 'node:fs/promises';
+import { dirname } from 'node:path';
 import { err, ok, ResultAsync, type Result } from 'neverthrow';
 import type { SyncMode } from '../config.js';
 import type { SeqRun } from '../core/seq-runs.js';
 import type { StoredMessage } from '../core/types.js';
 import { brokerError } from '../errors.js';
+import type { Logger } from '../logger.js';
 import { openDb, type OpenedDb, type StoreOpenError } from './db.js';
 import { makeReadQueries, toStoredMessage, toTopicMessage, type MessageRow, type ReadQueries, type TopicMessageRow } from './read-queries.js';
 import type {
@@ -23,6 +26,13 @@ import { WriteError, WriterThread } from './writer-thread.js';
 import { INSERT_PROCESSED, toColumns } from './write-queries.js';
 
 const STORAGE_CODES = /^SQLITE_(FULL|IOERR|READONLY|BUSY|LOCKED|CANTOPEN)/;
+// While a write has failed, the file is tried this often (one page rewritten unchanged) so that the broker
+// reports it writable again even when nobody publishes.
+const PROBE_INTERVAL_MS = 1000;
+// ...once its disk has this much room again: after a write failed for want of space, SQLite reuses what that
+// write had allocated, so a one-page probe succeeds long before a publish would. One WAL's worth (1,000
+// pages of 4 KiB before a checkpoint, pragmas.ts).
+const PROBE_FREE_BYTES = 4 * 1024 * 1024;
 
 function storageError(e: unknown): StorageError {
   if (e instanceof WriteError && e.code !== undefined && STORAGE_CODES.test(e.code)) {
@@ -35,23 +45,28 @@ export class SqliteStore implements EventStore {
   readonly #opened: OpenedDb;
   readonly #q: ReadQueries;
   readonly #writer: WriterThread;
+  readonly #log: Logger;
   #lastSeq: number;
   #ackStatements: { insert: Database.Statement; done: Database.Statement } | undefined;
+  /** Why the last write failed, while it is the last word on the file; undefined while writes succeed. */
+  #unwritable: StorageError | undefined;
+  #probeTimer: NodeJS.Timeout | undefined;
 
-  private constructor(opened: OpenedDb, writer: WriterThread) {
+  private constructor(opened: OpenedDb, writer: WriterThread, logger: Logger) {
     this.#opened = opened;
     this.#writer = writer;
+    this.#log = logger;
     this.#q = makeReadQueries(opened.sqlite, opened.db);
     this.#lastSeq = (this.#q.lastSeq.get() as number | undefined) ?? 0;
   }
 
   /** Opens the file (lock, pragmas, migrations) and starts the writer thread. */
-  static async open(options: { path: string; sync: SyncMode }): Promise<Result<SqliteStore, StoreOpenError>> {
+  static async open(options: { path: string; sync: SyncMode; logger: Logger }): Promise<Result<SqliteStore, StoreOpenError>> {
     const opened = openDb(options);
     if (opened.isErr()) return err(opened.error);
     try {
       const writer = await WriterThread.start(opened.value.path, options.sync);
-      return ok(new SqliteStore(opened.value, writer));
+      return ok(new SqliteStore(opened.value, writer, options.logger));
     } catch (e) {
       opened.value.close();
       return err({ kind: 'unwritable', message: `EVENTBUS_DB: cannot start the writer: ${(e as Error).message}` });
@@ -92,7 +107,7 @@ export class SqliteStore implements EventStore {
   }
 
   append(rows: readonly AppendRow[]): ResultAsync<Appended[], StorageError> {
-    return this.#write(this.#writer.call('append', toColumns(rows))).map((seqs) => {
+    return this.#write(this.#writer.call('append', toColumns(rows)), true).map((seqs) => {
       const appended: Appended[] = new Array(seqs.length);
       for (let i = 0; i < seqs.length; i++) {
         const seq = seqs[i]!;
@@ -105,6 +120,10 @@ export class SqliteStore implements EventStore {
 
   lastSeq(): number {
     return this.#lastSeq;
+  }
+
+  writeFailure(): StorageError | undefined {
+    return this.#unwritable;
   }
 
   async read(fromSeq: number, limit: number, topic?: string): Promise<StoredMessage[]> {
@@ -184,11 +203,52 @@ export class SqliteStore implements EventStore {
 
   /** Waits for every queued write, then closes the writer and the main connection. */
   async close(): Promise<void> {
-    await this.#writer.close();
-    this.#opened.close();
+    clearInterval(this.#probeTimer);
+    this.#probeTimer = undefined;
+    try {
+      await this.#writer.close();
+    } finally {
+      this.#opened.close();
+    }
   }
 
-  #write<T>(pending: Promise<T>): ResultAsync<T, StorageError> {
-    return ResultAsync.fromPromise(pending, storageError);
+  /**
+   * Any failed write marks the file unwritable; only one known to have written pages (`proves`) marks it
+   * writable again: retention's deletes succeed on a full disk when they find nothing to delete.
+   */
+  #write<T>(pending: Promise<T>, proves = false): ResultAsync<T, StorageError> {
+    return ResultAsync.fromPromise(
+      !proves
+        ? pending
+        : pending.then((value) => {
+            if (this.#unwritable !== undefined) this.#writable();
+            return value;
+          }),
+      (e) => {
+        const error = storageError(e);
+        if (this.#unwritable === undefined) this.#failed(error);
+        else this.#unwritable = error;
+        return error;
+      },
+    );
+  }
+
+  #failed(error: StorageError): void {
+    this.#unwritable = error;
+    this.#log.error('the database cannot be written; publishes are answered UNAVAILABLE until it can', { reason: error.reason });
+    this.#probeTimer = setInterval(() => void this.#probe(), PROBE_INTERVAL_MS).unref();
+  }
+
+  async #probe(): Promise<void> {
+    const disk = await statfs(dirname(this.#opened.path)).catch(() => undefined);
+    if (disk !== undefined && disk.bavail * disk.bsize < PROBE_FREE_BYTES) return;
+    await this.#write(this.#writer.call('probe'), true);
+  }
+
+  #writable(): void {
+    this.#unwritable = undefined;
+    clearInterval(this.#probeTimer);
+    this.#probeTimer = undefined;
+    this.#log.info('the database can be written again');
   }
 }

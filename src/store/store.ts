@@ -81,6 +81,11 @@ export interface EventStore {
   append(rows: readonly AppendRow[]): ResultAsync<Appended[], StorageError>;
   /** The highest seq ever assigned (0 for a new log); never goes down, even when rows are deleted. */
   lastSeq(): number;
+  /**
+   * Why the last write failed, as long as no write has succeeded since (the store keeps trying on its own);
+   * undefined while the store can be written.
+   */
+  writeFailure(): StorageError | undefined;
   /** Up to `limit` messages with seq >= fromSeq, in seq order; only `topic`'s when given. */
   read(fromSeq: number, limit: number, topic?: string): Promise<StoredMessage[]>;
   /** The first seq committed at or after `timeMs`, or lastSeq() + 1 when there is none. */

@@ -2,6 +2,7 @@
 // thread's whole job (writer-worker.ts). Raw SQL only, no drizzle, so the thread starts in milliseconds.
 import type Database from 'better-sqlite3';
 import type { SeqRun } from '../core/seq-runs.js';
+import { checkWritable } from './pragmas.js';
 import type { AppendRow, ConsumerRecord, DeliveryFailure, ProgressBatch } from './store.js';
 
 /**
@@ -234,6 +235,9 @@ export function makeWriter(sqlite: Database.Database) {
 
     pruneFailures: (beforeMs: number, limit: number): number => deleteFailuresBefore.run(limit, beforeMs).changes,
 
+    /** Whether the file can be written at all, after a write failed (see checkWritable). */
+    probe: (): void => checkWritable(sqlite),
+
     recordFailures: sqlite.transaction((failures: readonly DeliveryFailure[]): void => {
       for (const f of failures) insertFailure.run(f);
     }).immediate,
@@ -258,6 +262,7 @@ const WITHOUT_OWN_FSYNC: ReadonlySet<WriteOp | 'close'> = new Set<WriteOp | 'clo
   'deleteExpired',
   'deleteSeqs',
   'recordFailures',
+  'probe',
 ]);
 
 /** Whether a transaction holding `op` must be fsynced at commit under EVENTBUS_SYNC=full. */

@@ -161,7 +161,11 @@ export function createHttpServer(broker: Broker, config: HttpConfig, logger: Log
       res.setHeader('allow', 'GET, HEAD');
       return json(405, { code: 'BAD_FORMAT', message: `${req.method} is not served; use GET` });
     }
-    if (path === '/healthz') return json(200, { status: 'ok', head_seq: broker.headSeq() });
+    if (path === '/healthz') {
+      const failure = broker.writeFailure();
+      if (failure === undefined) return json(200, { status: 'ok', head_seq: broker.headSeq() });
+      return json(503, { status: 'unavailable', head_seq: broker.headSeq(), code: failure.code, message: `the database cannot be written: ${failure.reason}` });
+    }
     if (path === '/metrics') {
       void metrics.metrics().then(
         (text) => res.writeHead(200, { 'content-type': metrics.contentType }).end(text),
