@@ -1,5 +1,6 @@
 // Wires the broker together: store → core → front-ends. startApp() is what `npm start` and the tests run;
-// stop() undoes it in reverse order: listeners first, then the broker and its database.
+// stop() undoes it in reverse order: listeners stop accepting, the publishes already read are committed and
+// answered, connections end, then push delivery, the broker and its database.
 import net from 'node:net';
 import { err, ok, type Result } from 'neverthrow';
 import type { Config } from './config.js';
@@ -16,13 +17,22 @@ export interface App {
   readonly broker: Broker;
   /** Real bound ports (the setting may have been 0). */
   readonly ports: { readonly transport: number; readonly registration: number; readonly http: number };
-  stop(): Promise<void>;
+  /**
+   * Stops without losing an answer: no new connection or publish is taken (publishes are answered UNAVAILABLE
+   * "shutting down"), every publish already read is committed and answered, then the connections end, acks
+   * and positions are written and the database is closed. With `graceMs`, clients get that long to take
+   * their last answers and close; without, connections are cut as soon as the answers are written. Runs
+   * every step even when one fails, then rejects with the first failure.
+   */
+  stop(options?: { readonly graceMs?: number }): Promise<void>;
 }
 
 /** A front-end that listens on a port. */
 interface Listener {
   start(): Promise<number>;
-  stop(): Promise<void>;
+  stopAccepting(): void;
+  /** Ends its connections, giving their clients up to `graceMs` (its own default when absent). */
+  stop(graceMs?: number): Promise<void>;
 }
 
 export interface StartError {
@@ -41,7 +51,7 @@ export async function startApp(config: Config, logger: Logger): Promise<Result<A
   const opened = await Broker.open(config, logger);
   if (opened.isErr()) return err({ message: opened.error.message });
   const broker = opened.value;
-  logger.info('log opened', { db: config.dbPath, sync: config.sync, head_seq: broker.headSeq() });
+  logger.info('log opened', { db: config.dbPath, sync: config.sync, head_seq: broker.headSeq(), node_id: config.nodeId });
   if (config.token === undefined && !isLoopback(config.host)) {
     logger.warn('listening beyond this machine without EVENTBUS_TOKEN: anyone who can reach it can publish and read', {
       host: config.host,
@@ -81,18 +91,32 @@ export async function startApp(config: Config, logger: Logger): Promise<Result<A
       return abandon(`${setting}: cannot listen on ${config.host}:${port}: ${(e as Error).message}`, listeners.slice(0, i));
     }
   }
-  let stopped = false;
+  let stopping: Promise<void> | undefined;
+  const stop = async (graceMs: number | undefined): Promise<void> => {
+    const deadline = Date.now() + (graceMs ?? 0);
+    const failures: unknown[] = [];
+    const step = async (what: string, run: () => Promise<void>): Promise<void> => {
+      try {
+        await run();
+      } catch (e) {
+        failures.push(e);
+        logger.error(`stopping: ${what} failed`, { error: e instanceof Error ? e.stack : String(e) });
+      }
+    };
+    for (const server of listeners) server.stopAccepting();
+    await step('answering the last publishes', () => broker.drain());
+    await step('closing connections', async () => {
+      await Promise.all(listeners.map((server) => server.stop(graceMs === undefined ? undefined : Math.max(0, deadline - Date.now()))));
+    });
+    await step('stopping push delivery', () => pool.stop());
+    await step('closing the broker', () => broker.close());
+    if (failures.length > 0) throw failures[0];
+    logger.info('stopped');
+  };
   return ok({
     broker,
     ports: { transport: bound[0]!, registration: bound[1]!, http: bound[2]! },
-    stop: async () => {
-      if (stopped) return;
-      stopped = true;
-      for (const server of listeners) await server.stop();
-      await pool.stop();
-      await broker.close();
-      logger.info('stopped');
-    },
+    stop: (options = {}) => (stopping ??= stop(options.graceMs)),
   });
 }
 

@@ -26,6 +26,9 @@ export interface BrokerError<C extends ErrorCode = ErrorCode> {
   readonly cause?: unknown;
 }
 
+/** The reason of the UNAVAILABLE refusal while the broker stops (PROTOCOL.md §3: `ERR UNAVAILABLE shutting down`). */
+export const SHUTTING_DOWN = 'shutting down';
+
 export function brokerError<C extends ErrorCode>(code: C, reason: string, cause?: unknown): BrokerError<C> {
   return cause === undefined ? { code, reason } : { code, reason, cause };
 }

@@ -1,5 +1,6 @@
 #!/usr/bin/env -S node --single-threaded-gc --max-semi-space-size=4
 // Process entry: settings, start-up, signals, exit codes. Nothing else lives here.
+import { constants } from 'node:os';
 import { parseConfig, settingsHelp } from './config.js';
 import { startApp } from './app.js';
 import { createLogger } from './logger.js';
@@ -24,15 +25,27 @@ process.on('unhandledRejection', (reason) => {
 });
 
 // Signals are handled from the start: a SIGTERM that arrives while the broker is still starting stops it
-// cleanly once it has started, instead of killing it half-way.
-let stopRequested: string | undefined;
+// cleanly once it has started, instead of killing it half-way. A second signal exits at once.
+const { shutdownTimeoutMs } = config.value;
+// `npm start` passes the terminal's Ctrl-C on to the broker, which also has its own from the terminal: one
+// press arrives twice, milliseconds apart. Only a signal this long after the first counts as a second one.
+const REPEAT_MS = 500;
+// Closing the database after the connections are done takes milliseconds; a disk that does not answer for
+// this long more is not waited for.
+const CLOSE_MARGIN_MS = 5000;
+let firstSignalAt: number | undefined;
 let stop: (() => void) | undefined;
 for (const signal of ['SIGINT', 'SIGTERM'] as const) {
   process.on(signal, () => {
-    if (stopRequested !== undefined) return;
-    stopRequested = signal;
-    logger.info('stopping', { signal });
-    stop?.();
+    if (firstSignalAt === undefined) {
+      firstSignalAt = Date.now();
+      logger.info('stopping', { signal, timeout_ms: shutdownTimeoutMs });
+      stop?.();
+      return;
+    }
+    if (Date.now() - firstSignalAt < REPEAT_MS) return;
+    logger.warn('second signal: exiting now', { signal });
+    process.exit(128 + constants.signals[signal]);
   });
 }
 
@@ -46,6 +59,14 @@ const app = started.value;
 const keepAlive = setInterval(() => {}, 1 << 30);
 stop = () => {
   clearInterval(keepAlive);
-  void app.stop().then(() => process.exit(0));
+  setTimeout(() => {
+    logger.error('could not stop in time; exiting', { timeout_ms: shutdownTimeoutMs + CLOSE_MARGIN_MS });
+    process.exit(1);
+  }, shutdownTimeoutMs + CLOSE_MARGIN_MS).unref();
+  app.stop({ graceMs: shutdownTimeoutMs }).then(
+    () => process.exit(0),
+    // Each failure has been logged with its stack as it happened.
+    () => process.exit(1),
+  );
 };
-if (stopRequested !== undefined) stop();
+if (firstSignalAt !== undefined) stop();

@@ -8,7 +8,9 @@ import { afterEach, describe, expect, test } from 'vitest';
 import { startApp } from '../src/app.js';
 import { silentLogger } from '../src/logger.js';
 import { tempDir, testAppConfig, type TestDir } from './helpers/broker.js';
-import { runBrokerProcess } from './helpers/broker-process.js';
+import { runBrokerProcess, startBrokerProcess } from './helpers/broker-process.js';
+import { sleep } from './helpers/scope.js';
+import { wsConnect } from './helpers/ws-client.js';
 
 const dirs: TestDir[] = [];
 const servers: net.Server[] = [];
@@ -96,5 +98,132 @@ describe('start-up refusals', () => {
     const db = new Database(dbPath, { readonly: true });
     expect(db.prepare('SELECT count(*) AS n FROM messages').get()).toEqual({ n: 1 });
     db.close();
+  });
+});
+
+/** A raw connection to a line port; `replies` resolves with every line it received once the server closed it. */
+async function rawLineConnection(port: number, options: { allowHalfOpen?: boolean } = {}): Promise<{ socket: net.Socket; replies: Promise<string[]> }> {
+  const socket = net.connect({ port, host: '127.0.0.1', allowHalfOpen: options.allowHalfOpen ?? false });
+  await new Promise<void>((resolve, reject) => socket.once('connect', resolve).once('error', reject));
+  let text = '';
+  socket.setEncoding('utf8').on('data', (chunk: string) => (text += chunk));
+  socket.on('error', () => {});
+  const replies = new Promise<string[]>((resolve) => socket.once('close', () => resolve(text.split('\n').filter((l) => l !== ''))));
+  return { socket, replies };
+}
+
+const write = (socket: net.Socket, text: string): Promise<void> =>
+  new Promise((resolve, reject) => socket.write(text, (e) => (e ? reject(e) : resolve())));
+
+/** seq → payload of the stored messages of `topic`. */
+function stored(dbPath: string, topic: string): Map<number, string> {
+  const db = new Database(dbPath, { readonly: true });
+  try {
+    const rows = db.prepare('SELECT seq, payload FROM messages WHERE topic = ?').all(topic) as { seq: number; payload: string }[];
+    return new Map(rows.map((r) => [r.seq, r.payload]));
+  } finally {
+    db.close();
+  }
+}
+
+describe('SIGTERM and SIGINT', () => {
+  test.each(['SIGTERM', 'SIGINT'] as const)(
+    '%s with 1,000 telnet lines pipelined and 200 WebSocket publishes in flight: each is answered, every OK is stored and every stored one was answered, exit 0',
+    async (signal) => {
+      const d = await dir();
+      const bus = await startBrokerProcess({ EVENTBUS_DB: d.dbPath, EVENTBUS_SYNC: 'full' });
+      const telnet = await rawLineConnection(bus.ports.transport);
+      const ws = await wsConnect(bus.ports.http);
+      const lines = Array.from({ length: 1000 }, (_, i) => `drain.telnet:${i}`);
+      const frames = Array.from({ length: 200 }, (_, i) => JSON.stringify({ type: 'publish', id: `p${i}`, data: { topic: 'drain.ws', payload: String(i) } }));
+      await write(telnet.socket, `${lines.slice(0, 500).join('\n')}\n`);
+      for (const frame of frames.slice(0, 100)) ws.send(frame);
+      bus.signal(signal);
+      // And more on the way as the signal lands: read after it, they are refused, never dropped unanswered.
+      await write(telnet.socket, `${lines.slice(500).join('\n')}\n`);
+      for (const frame of frames.slice(100)) ws.send(frame);
+
+      const replies = await telnet.replies;
+      const closed = await ws.closed();
+      const answers = ws.takeAll();
+      expect(await bus.exited()).toEqual({ code: 0, signal: null });
+
+      expect(replies).toHaveLength(1000);
+      const firstRefused = replies.findIndex((r) => !r.startsWith('OK '));
+      const okCount = firstRefused < 0 ? replies.length : firstRefused;
+      // Taken in order: answered OK up to the signal, refused from there on.
+      for (const r of replies.slice(0, okCount)) expect(r).toMatch(/^OK \d+$/);
+      for (const r of replies.slice(okCount)) expect(r).toBe('ERR UNAVAILABLE shutting down');
+      const telnetStored = stored(d.dbPath, 'drain.telnet');
+      expect([...telnetStored.values()].map(Number).sort((a, b) => a - b)).toEqual(Array.from({ length: okCount }, (_, i) => i));
+      replies.slice(0, okCount).forEach((r, i) => expect(telnetStored.get(Number(r.slice(3)))).toBe(String(i)));
+
+      expect(closed.code).toBe(1001);
+      // One answer each; by id, not in order: a refusal is answered at once, a publish once its commit is durable.
+      expect(answers.map((f) => Number(String(f['id']).slice(1))).sort((a, b) => a - b)).toEqual(frames.map((_, i) => i));
+      const published = answers.filter((f) => f.type === 'published');
+      for (const f of answers.filter((a) => a.type !== 'published')) expect(f).toMatchObject({ type: 'error', code: 'UNAVAILABLE', message: 'shutting down' });
+      const wsStored = stored(d.dbPath, 'drain.ws');
+      expect(wsStored.size).toBe(published.length);
+      for (const f of published) expect(wsStored.get(f['seq'] as number)).toBe(String(f['id']).slice(1));
+    },
+  );
+
+  test('acks sent just before SIGTERM are written: after a restart the durable consumer resumes after them', async () => {
+    const d = await dir();
+    const bus = await startBrokerProcess({ EVENTBUS_DB: d.dbPath });
+    const ws = await wsConnect(bus.ports.http);
+    const sub = await ws.subscribe({ pattern: 'acked.*', consumer: 'keeper' });
+    const pub = await rawLineConnection(bus.ports.transport);
+    await write(pub.socket, `${Array.from({ length: 50 }, (_, i) => `acked.x:${i}`).join('\n')}\n`);
+    const got = await ws.messages(sub, 50);
+    for (const m of got) ws.send({ type: 'ack', subscription: sub, seq: m.seq });
+    bus.signal('SIGTERM');
+    expect(await bus.exited()).toEqual({ code: 0, signal: null });
+
+    const again = await startBrokerProcess({ EVENTBUS_DB: d.dbPath });
+    const ws2 = await wsConnect(again.ports.http);
+    const sub2 = await ws2.subscribe({ pattern: 'acked.*', consumer: 'keeper' });
+    const after = await rawLineConnection(again.ports.transport);
+    await write(after.socket, 'acked.x:after\n');
+    const [next] = await ws2.messages(sub2, 1);
+    expect(next!.payload).toBe('after');
+    await ws2.close();
+    again.signal('SIGTERM');
+    expect(await again.exited()).toEqual({ code: 0, signal: null });
+  });
+
+  test('a client that never closes its side holds the stop only until EVENTBUS_SHUTDOWN_TIMEOUT_MS, then the broker exits 0', async () => {
+    const d = await dir();
+    const bus = await startBrokerProcess({ EVENTBUS_DB: d.dbPath, EVENTBUS_SHUTDOWN_TIMEOUT_MS: '1500' });
+    const stubborn = await rawLineConnection(bus.ports.transport, { allowHalfOpen: true });
+    expect(await new Promise((resolve) => {
+      stubborn.socket.once('data', (chunk) => resolve(String(chunk)));
+      stubborn.socket.write('held.open:1\n');
+    })).toMatch(/^OK \d+\n$/);
+    const signalled = Date.now();
+    bus.signal('SIGTERM');
+    expect(await bus.exited()).toEqual({ code: 0, signal: null });
+    const tookMs = Date.now() - signalled;
+    expect(tookMs).toBeGreaterThanOrEqual(1400);
+    expect(tookMs).toBeLessThan(6000);
+    stubborn.socket.destroy();
+  });
+
+  test('a second signal, half a second or more after the first, exits at once', async () => {
+    const d = await dir();
+    const bus = await startBrokerProcess({ EVENTBUS_DB: d.dbPath, EVENTBUS_SHUTDOWN_TIMEOUT_MS: '60000' });
+    const stubborn = await rawLineConnection(bus.ports.transport, { allowHalfOpen: true });
+    bus.signal('SIGTERM');
+    // One that follows within milliseconds (npm start passes the terminal's Ctrl-C on) is the same request.
+    bus.signal('SIGTERM');
+    await sleep(1000);
+    expect(bus.child.exitCode).toBe(null);
+    const second = Date.now();
+    bus.signal('SIGINT');
+    expect(await bus.exited()).toEqual({ code: 130, signal: null });
+    expect(Date.now() - second).toBeLessThan(2000);
+    expect(bus.logs.map((l) => l.msg)).toContain('second signal: exiting now');
+    stubborn.socket.destroy();
   });
 });

@@ -47,6 +47,8 @@ export interface BatchMessage extends Omit<PublishOptions, 'ttl'> {
 
 /** The id of the ping that opens every connection (request ids are numbers). */
 const HELLO = 'hello';
+/** The reason of the UNAVAILABLE a stopping broker answers with (PROTOCOL.md §3), before it closes with 1001. */
+const BROKER_STOPPING = 'shutting down';
 
 const DEFAULTS = {
   reconnectIntervalMs: 250,
@@ -326,6 +328,9 @@ export class EventBusClient {
     }
     if (frame.id === undefined) return;
     if (frame.id === HELLO) return this.#onReady(this.#ws!);
+    // The broker is stopping and took nothing from this request: it waits for the next connection, as it
+    // would had the connection dropped first (a publish carries its message id, so it is stored once).
+    if (frame.type === 'error' && frame.code === 'UNAVAILABLE' && frame.message === BROKER_STOPPING) return;
     const p = this.#settle(Number(frame.id));
     if (p === undefined) return;
     if (frame.type === 'error') return p.reject(new EventBusError(frame.code, frame.message));

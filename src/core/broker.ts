@@ -3,7 +3,7 @@
 // durable consumers are kept by the ConsumerRegistry (consumers.ts), request/reply is in request-reply.ts.
 import { err, errAsync, ok, ResultAsync, type Result } from 'neverthrow';
 import type { Config } from '../config.js';
-import { brokerError, type BrokerError } from '../errors.js';
+import { brokerError, SHUTTING_DOWN, type BrokerError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import type { StoreOpenError } from '../store/db.js';
 import { SqliteStore } from '../store/sqlite-store.js';
@@ -71,6 +71,8 @@ export class Broker {
   /** Subscriptions answered but not attached yet (see subscribe). */
   readonly #pendingAttach = new Map<string, Stream>();
   #nextSubscription = 1;
+  /** Publishes and subscriptions are refused from now on (drain). */
+  #draining = false;
   #closed = false;
 
   /** Opens (or creates) the log at config.dbPath, applies migrations and restores durable consumers. */
@@ -161,7 +163,7 @@ export class Broker {
   }
 
   subscribe(options: SubscribeOptions, sink: Sink): ResultAsync<Subscribed, SubscribeError> {
-    if (this.#closed) return errAsync(brokerError('UNAVAILABLE', 'broker is shutting down'));
+    if (this.#draining) return errAsync(brokerError('UNAVAILABLE', SHUTTING_DOWN));
     const checked = checkSubscribe(options, this.#config.maxInFlight);
     if (checked.isErr()) return errAsync(checked.error);
     const { patterns, filter, maxInFlight } = checked.value;
@@ -201,7 +203,7 @@ export class Broker {
     sink: Sink,
     options: { maxInFlight: number; inOrder: boolean },
   ): Result<string, BrokerError<'UNKNOWN_CONSUMER' | 'UNAVAILABLE'>> {
-    if (this.#closed) return err(brokerError('UNAVAILABLE', 'broker is shutting down'));
+    if (this.#draining) return err(brokerError('UNAVAILABLE', SHUTTING_DOWN));
     const stream = this.#dispatcher.durable(consumer);
     if (stream === undefined) return err(brokerError('UNKNOWN_CONSUMER', `no consumer ${consumer}`));
     const id = `sub-${this.#nextSubscription++}`;
@@ -292,14 +294,24 @@ export class Broker {
     return this.#retention.runOnce();
   }
 
+  /**
+   * The first step of stopping: refuses publishes and subscriptions from now on (UNAVAILABLE "shutting down")
+   * and resolves once every publish taken before is committed and its caller has heard (their replies are
+   * written by then). Subscriptions and acks go on until close().
+   */
+  async drain(): Promise<void> {
+    this.#draining = true;
+    this.#committer.close();
+    await this.#committer.drained();
+    // The callers' promise callbacks, then the writes they queue for the next tick.
+    await new Promise((resolve) => setImmediate(resolve));
+  }
+
   /** Stops in the reverse order of start-up: publishes, subscriptions, retention, the database. */
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
-    this.#committer.close();
-    // Let the last commits' callers and subscribers hear about them before the subscriptions end.
-    await this.#committer.drained();
-    await new Promise((resolve) => setImmediate(resolve));
+    await this.drain();
     clearInterval(this.#statsTimer);
     this.#retention.stop();
     await this.#dispatcher.close();

@@ -1,6 +1,7 @@
 // Group commit: every publish that arrives while the event loop is busy joins the next transaction, and each
 // caller learns its seq once that transaction is durable. One fsync serves hundreds of publishers.
 import { err, ok, type Result } from 'neverthrow';
+import { SHUTTING_DOWN } from '../errors.js';
 import type { Appended, EventStore, StorageError } from '../store/store.js';
 import { LogMessage, type StoredMessage } from './types.js';
 
@@ -51,7 +52,7 @@ export class Committer {
    * a ResultAsync: this runs once per publish, and each ResultAsync step costs several promises.
    */
   append(rows: readonly PendingRow[]): Promise<Result<Appended[], StorageError>> {
-    if (this.#closed) return Promise.resolve(err({ code: 'UNAVAILABLE', reason: 'broker is shutting down' }));
+    if (this.#closed) return Promise.resolve(err({ code: 'UNAVAILABLE', reason: SHUTTING_DOWN }));
     if (rows.length === 0) return Promise.resolve(ok([]));
     const done = new Promise<Result<Appended[], StorageError>>((resolve) => this.#waiters.push({ rows, resolve }));
     if (!this.#scheduled) {

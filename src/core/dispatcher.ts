@@ -1,6 +1,7 @@
 // Fan-out: owns every Stream, routes each committed message to the live streams whose patterns match
 // (through the PatternIndex, never a scan of all subscriptions), drives ack deadlines, and writes acks,
 // dead letters, consumer positions and message statuses back to the store in batches.
+import { SHUTTING_DOWN } from '../errors.js';
 import type { Logger } from '../logger.js';
 import type { ConsumerRecord, DeadLetterRecord, EventStore } from '../store/store.js';
 import type { MessageFilter } from './filter.js';
@@ -255,7 +256,7 @@ export class Dispatcher implements StreamHost {
   async close(): Promise<void> {
     clearInterval(this.#deadlineTimer);
     clearInterval(this.#statusTimer);
-    for (const id of [...this.#members.keys()]) this.detach(id, 'broker is shutting down');
+    for (const id of [...this.#members.keys()]) this.detach(id, SHUTTING_DOWN);
     await this.drainProgress();
     await this.#statusWrite;
     await this.#writeStatuses(Infinity);

@@ -44,16 +44,17 @@ export interface AttachedWebSocket {
   connections(): number;
   /**
    * Stops answering upgrades and closes every session with 1001 (the http.Server stays the caller's). Frames
-   * a client sent before it saw the close (acks above all) are still read and applied.
+   * a client sent before it saw the close (acks above all) are still read and applied; a client that has not
+   * answered the close within `graceMs` is cut.
    */
-  close(): Promise<void>;
+  close(graceMs?: number): Promise<void>;
 }
 
 // Close codes (RFC 6455 §7.4.1, IANA registry): policy violation, and "try again later".
 const CLOSE_UNAUTHORIZED = 1008;
 const CLOSE_TRY_AGAIN = 1013;
 const CLOSE_GOING_AWAY = 1001;
-// How long a closing client has to answer the close before its socket is cut.
+// How long a closing client has to answer the close before its socket is cut, unless the caller says.
 const CLOSE_GRACE_MS = 1000;
 // A frame may be this much longer than EVENTBUS_MAX_PAYLOAD: the JSON around the payload, its metadata,
 // some escaping. A longer one is refused unread with TOO_LARGE, as a telnet line over the limit is.
@@ -85,12 +86,12 @@ export function attachWebSocket(server: http.Server, broker: Broker, options: We
   server.on('upgrade', onUpgrade);
   return {
     connections: () => sessions.size,
-    close: async () => {
+    close: async (graceMs = CLOSE_GRACE_MS) => {
       server.off('upgrade', onUpgrade);
       const closing = [...wss.clients].map((ws) => new Promise<void>((resolve) => ws.once('close', () => resolve())));
-      for (const session of sessions) session.shutdown(CLOSE_GOING_AWAY, 'broker stopping');
+      for (const session of sessions) session.finish(CLOSE_GOING_AWAY, 'broker stopping');
       let timer: NodeJS.Timeout | undefined;
-      await Promise.race([Promise.all(closing), new Promise((resolve) => (timer = setTimeout(resolve, CLOSE_GRACE_MS)))]);
+      await Promise.race([Promise.all(closing), new Promise((resolve) => (timer = setTimeout(resolve, graceMs)))]);
       clearTimeout(timer);
       for (const ws of wss.clients) ws.terminate();
       wss.close();
@@ -125,7 +126,10 @@ export type HttpConfig = Pick<Config, 'host' | 'httpPort' | 'token' | 'maxConnec
 export interface HttpFrontEnd {
   /** Listens; resolves with the bound port. */
   start(): Promise<number>;
-  stop(): Promise<void>;
+  /** Takes no new connection, and closes the idle ones; requests in progress and WebSocket sessions go on. */
+  stopAccepting(): void;
+  /** Stops accepting, closes the WebSocket sessions (their clients get up to `graceMs` to answer), then every connection. */
+  stop(graceMs?: number): Promise<void>;
 }
 
 export function createHttpServer(broker: Broker, config: HttpConfig, logger: Logger): HttpFrontEnd {
@@ -181,6 +185,11 @@ export function createHttpServer(broker: Broker, config: HttpConfig, logger: Log
     if (pathOf(req) === '/ws') return;
     socket.end('HTTP/1.1 404 Not Found\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
   });
+  let closed: Promise<void> | undefined;
+  const stopAccepting = (): void => {
+    closed ??= new Promise<void>((resolve) => server.close(() => resolve()));
+    server.closeIdleConnections();
+  };
   return {
     start: () =>
       new Promise((resolve, reject) => {
@@ -192,9 +201,10 @@ export function createHttpServer(broker: Broker, config: HttpConfig, logger: Log
           resolve(port);
         });
       }),
-    stop: async () => {
-      await ws.close();
-      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+    stopAccepting,
+    stop: async (graceMs) => {
+      stopAccepting();
+      await ws.close(graceMs);
       server.closeAllConnections();
       await closed;
     },

@@ -41,8 +41,9 @@ export class LineServer {
   readonly #server: net.Server;
   readonly #sockets = new Set<net.Socket>();
   /** Served connections (refused ones are in #sockets only until their refusal is written). */
-  #sessions = 0;
+  readonly #open = new Set<Session>();
   #nextId = 1;
+  #closed: Promise<void> | undefined;
 
   constructor(options: LineServerOptions, handler: LineHandler, logger: Logger) {
     this.#options = options;
@@ -66,31 +67,47 @@ export class LineServer {
     });
   }
 
-  /** Stops accepting, then closes every connection. */
-  async stop(): Promise<void> {
-    const closed = new Promise<void>((resolve) => this.#server.close(() => resolve()));
+  /** Takes no new connection; the open ones are served on. */
+  stopAccepting(): void {
+    // The server's close callback comes once its last connection has closed.
+    this.#closed ??= new Promise<void>((resolve) => this.#server.close(() => resolve()));
+  }
+
+  /**
+   * Stops accepting, then ends every connection once each line it sent has been answered, and waits up to
+   * `graceMs` for the clients to close their side; whatever is still open then is cut.
+   */
+  async stop(graceMs = 0): Promise<void> {
+    this.stopAccepting();
+    if (graceMs > 0) {
+      for (const session of this.#open) session.finish();
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([this.#closed, new Promise((resolve) => (timer = setTimeout(resolve, graceMs)))]);
+      clearTimeout(timer);
+    }
     for (const socket of this.#sockets) socket.destroy();
-    await closed;
+    await this.#closed;
   }
 
   #accept(socket: net.Socket): void {
     this.#sockets.add(socket);
     socket.once('close', () => this.#sockets.delete(socket));
-    if (this.#sessions >= this.#options.maxConnections) {
+    if (this.#open.size >= this.#options.maxConnections) {
       // Read and drop whatever it sends, so its end is seen and the socket is let go.
       socket.on('error', () => {});
       socket.resume();
       socket.end(`ERR UNAVAILABLE too many connections (EVENTBUS_MAX_CONNECTIONS is ${this.#options.maxConnections})\n`);
       return;
     }
-    this.#sessions++;
     socket.setNoDelay(true);
     const id = this.#nextId++;
     const remote = `${socket.remoteAddress}:${socket.remotePort}`;
     const conn: LineConnection = { id, remote, log: this.#log.child({ conn: id, remote }) };
-    new Session(socket, conn, this.#options, this.#handler).start();
+    const session = new Session(socket, conn, this.#options, this.#handler);
+    this.#open.add(session);
+    session.start();
     socket.once('close', () => {
-      this.#sessions--;
+      this.#open.delete(session);
       this.#handler.closed?.(conn);
     });
   }
@@ -107,8 +124,11 @@ class Session {
   readonly #slots: (Reply | undefined)[] = [];
   #head = 0;
   #authed: boolean;
-  /** The client finished sending: answer what it sent, then end. */
+  /** The client finished sending, or the server is stopping: answer what was read, then end. */
   #ended = false;
+  /** The server is stopping (finish()); data events since the last look. */
+  #stopping = false;
+  #chunksSinceLook = 0;
   /** A closing reply (QUIT, failed AUTH) went out: nothing after it is read or answered. */
   #shutting = false;
   /** A closing reply is queued behind earlier answers: lines after it are not handled. */
@@ -127,6 +147,7 @@ class Session {
   start(): void {
     const onEvent = (event: LineEvent): void => this.#onEvent(event);
     this.#socket.on('data', (chunk: Buffer) => {
+      this.#chunksSinceLook++;
       this.#socket.cork();
       this.#splitter.push(chunk, onEvent);
       this.#flush();
@@ -140,6 +161,25 @@ class Session {
     });
     this.#socket.on('drain', () => this.#maybeResume());
     this.#socket.on('error', (e) => this.#conn.log.debug('connection error', { error: e.message }));
+  }
+
+  /**
+   * The server is stopping: answers every line read so far, and those already on their way (they are read
+   * until a turn of the event loop brings nothing more), then ends the connection.
+   */
+  finish(): void {
+    if (this.#stopping) return;
+    this.#stopping = true;
+    this.#chunksSinceLook = 0;
+    const look = (): void => {
+      if (this.#chunksSinceLook > 0) {
+        this.#chunksSinceLook = 0;
+        return void setImmediate(look);
+      }
+      this.#ended = true;
+      this.#flush();
+    };
+    setImmediate(look);
   }
 
   #onEvent(event: LineEvent): void {
@@ -211,7 +251,13 @@ class Session {
       this.#head = 0;
     }
     if (out !== '' && !this.#socket.destroyed) this.#socket.write(out);
-    if ((this.#ended || this.#shutting) && this.#head === this.#slots.length && !this.#socket.destroyed) this.#socket.end();
+    if ((this.#ended || this.#shutting) && this.#head === this.#slots.length && !this.#socket.destroyed) {
+      this.#shutting = true; // nothing more is read or answered
+      this.#socket.end();
+      // Read on and drop what comes, to see the client's end: closing with unread input would reset the
+      // connection, and the client could lose the replies still on their way.
+      this.#socket.resume();
+    }
   }
 
   /** Stops reading while too many lines wait for answers, or while the client is not reading its replies. */

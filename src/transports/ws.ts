@@ -56,6 +56,8 @@ export class WsSession {
   readonly #subscriptions = new Map<string, boolean>();
   readonly #paused = new Set<string>();
   #readingPaused = false;
+  /** Frames received since finish() last looked. */
+  #framesSinceLook = 0;
   /** The close frame is sent (by us): no data frame may follow it (RFC 6455 §5.5.1). */
   #closing = false;
   #closed = false;
@@ -73,6 +75,7 @@ export class WsSession {
   }
 
   #onMessage(data: Buffer, isBinary: boolean): void {
+    this.#framesSinceLook++;
     if (isBinary) return void this.#send(errorFrame(undefined, brokerError('BAD_FRAME', 'frames are JSON text, not binary')));
     const parsed = parseClientFrame(data.toString('utf8'));
     if (data.length > this.#limits.maxTextBytes) {
@@ -174,6 +177,20 @@ export class WsSession {
     if (this.#send(messageFrame(d))) return true;
     this.#paused.add(d.subscriptionId);
     return false;
+  }
+
+  /**
+   * The broker is stopping: frames already on their way are read and answered first (until a turn of the
+   * event loop brings none), then the session is shut down.
+   */
+  finish(code: number, reason: string): void {
+    this.#framesSinceLook = 0;
+    const look = (): void => {
+      if (this.#framesSinceLook === 0) return this.shutdown(code, reason);
+      this.#framesSinceLook = 0;
+      setImmediate(look);
+    };
+    setImmediate(look);
   }
 
   /**
