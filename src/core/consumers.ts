@@ -65,7 +65,8 @@ export class ConsumerRegistry {
         this.#log.error('stored consumer has an invalid filter; it is ignored', { consumer: record.id, reason: filter.error.reason });
       }
       const ackedAhead = await this.#store.processedAbove(record.id, record.position, record.rewoundAt);
-      this.#dispatcher.addDurable(record, filter.isOk() ? filter.value.filter : undefined, ackedAhead);
+      const priorDeliveries = await this.#store.deliveryCounts(record.id, record.position);
+      this.#dispatcher.addDurable(record, filter.isOk() ? filter.value.filter : undefined, ackedAhead, priorDeliveries);
       this.#records.set(record.id, record);
       this.#storedDeadLetters.set(record.id, await this.#store.deadLetterCount(record.id, record.createdAt));
     }

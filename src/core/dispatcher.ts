@@ -3,7 +3,7 @@
 // dead letters, consumer positions and message statuses back to the store in batches.
 import { SHUTTING_DOWN } from '../errors.js';
 import type { Logger } from '../logger.js';
-import type { ConsumerRecord, DeadLetterRecord, EventStore } from '../store/store.js';
+import type { ConsumerRecord, DeadLetterRecord, DeliveryCounts, EventStore } from '../store/store.js';
 import type { MessageFilter } from './filter.js';
 import { PatternIndex } from './patterns.js';
 import { PendingAcks } from './pending-acks.js';
@@ -19,7 +19,9 @@ export interface DispatcherOptions {
 }
 
 // Acks are not answered, so they can wait a little to share a transaction; this bounds how much a crash
-// can make the broker redeliver (at-least-once), and how stale a position in the database looks.
+// can make the broker redeliver (at-least-once), and how stale a position in the database looks. A
+// delivery's attempt count is written once it has stayed unacked this long (most are acked well before, and
+// never cost a write); a crash loses the increments of about the last two of these intervals.
 const PROGRESS_FLUSH_MS = 20;
 // ...but a burst of acks is written at once rather than held in memory.
 const PROGRESS_FLUSH_ROWS = 2048;
@@ -48,6 +50,8 @@ export class Dispatcher implements StreamHost {
   readonly #processed = new SeqRuns();
   #dead: number[] = [];
   readonly #touched = new Set<Stream>();
+  /** Durable streams with deliveries whose attempt count is not in the store yet. */
+  readonly #countsUnsaved = new Set<Stream>();
   /** Durable streams that paused because too many acks were waiting for the writer. */
   readonly #waitingForWriter = new Set<Stream>();
   #progressWriting = false;
@@ -86,8 +90,16 @@ export class Dispatcher implements StreamHost {
     }
   }
 
-  /** Restores a durable consumer from the store at start-up, or creates one. */
-  addDurable(record: ConsumerRecord, filter: MessageFilter | undefined, ackedAhead: Iterable<number>): Stream {
+  /**
+   * Restores a durable consumer from the store at start-up, or creates one. `priorDeliveries`: the attempts
+   * made before a restart at messages still unacked, by seq.
+   */
+  addDurable(
+    record: ConsumerRecord,
+    filter: MessageFilter | undefined,
+    ackedAhead: Iterable<number>,
+    priorDeliveries?: ReadonlyMap<number, number>,
+  ): Stream {
     const stream = new Stream({
       key: record.id,
       isDurable: true,
@@ -96,6 +108,7 @@ export class Dispatcher implements StreamHost {
       filter,
       startSeq: record.position + 1,
       ackedAhead,
+      priorDeliveries,
     });
     this.#durable.set(record.id, stream);
     for (const p of record.patterns) this.#byPattern.add(p, stream);
@@ -123,6 +136,7 @@ export class Dispatcher implements StreamHost {
     for (const p of stream.patterns) this.#byPattern.remove(p, stream);
     stream.close();
     this.#durable.delete(id);
+    this.#countsUnsaved.delete(stream);
   }
 
   /** A new ephemeral stream starting at `startSeq`. */
@@ -188,6 +202,12 @@ export class Dispatcher implements StreamHost {
     });
   }
 
+  countsChanged(stream: Stream): void {
+    this.#countsUnsaved.add(stream);
+    // The timer only, never a flush from inside a delivery.
+    this.#flushTimer ??= setTimeout(() => this.flush(), PROGRESS_FLUSH_MS);
+  }
+
   /** True when durable streams should take no new message until the writer catches up. */
   isSaturated(stream: Stream): boolean {
     if (this.#acks.length < MAX_PENDING_ACKS) return false;
@@ -195,8 +215,11 @@ export class Dispatcher implements StreamHost {
     return true;
   }
 
-  /** Writes pending acks, dead letters and positions: now, or right after the write in progress. */
-  flush(): void {
+  /**
+   * Writes pending acks, dead letters, positions and delivery counts: now, or right after the write in
+   * progress. `allCounts`: every unsaved count, however recent its delivery (when stopping).
+   */
+  flush(allCounts = false): void {
     if (this.#flushTimer !== undefined) clearTimeout(this.#flushTimer);
     this.#flushTimer = undefined;
     if (this.#progressWriting) {
@@ -204,13 +227,20 @@ export class Dispatcher implements StreamHost {
       return;
     }
     const positions = new Map<string, number>();
+    const rewinds = new Map<string, number>();
     for (const stream of this.#touched) {
       const floor = stream.takeFloorChange();
       if (floor !== undefined) positions.set(stream.key, floor);
+      const rewound = stream.takeRewind();
+      if (rewound !== undefined) rewinds.set(stream.key, rewound);
     }
     this.#touched.clear();
-    if (this.#acks.length + this.#deadLetters.length + positions.size === 0) return;
-    const batch = { acks: this.#acks.take(), deadLetters: this.#deadLetters, positions, dead: this.#dead };
+    const deliveryCounts = this.#takeDeliveryCounts(allCounts ? Infinity : this.now() - PROGRESS_FLUSH_MS);
+    if (this.#acks.length + this.#deadLetters.length + positions.size + rewinds.size + deliveryCounts.length === 0) {
+      if (this.#countsUnsaved.size > 0) this.#scheduleFlush();
+      return;
+    }
+    const batch = { acks: this.#acks.take(), deadLetters: this.#deadLetters, positions, dead: this.#dead, rewinds, deliveryCounts };
     this.#deadLetters = [];
     this.#dead = [];
     this.#progressWriting = true;
@@ -227,7 +257,7 @@ export class Dispatcher implements StreamHost {
         if (this.#flushWanted) {
           this.#flushWanted = false;
           this.flush();
-        } else if (this.#acks.length > 0 || this.#touched.size > 0) {
+        } else if (this.#acks.length > 0 || this.#touched.size > 0 || this.#countsUnsaved.size > 0) {
           this.#scheduleFlush();
         }
         if (this.#acks.length < MAX_PENDING_ACKS) {
@@ -238,12 +268,12 @@ export class Dispatcher implements StreamHost {
       });
   }
 
-  /** Resolves when every ack taken so far is written. */
+  /** Resolves when every ack and delivery count taken so far is written. */
   async drainProgress(): Promise<void> {
-    this.flush();
-    while (this.#progressWriting || this.#acks.length > 0) {
+    this.flush(true);
+    while (this.#progressWriting || this.#acks.length > 0 || this.#countsUnsaved.size > 0) {
       await new Promise((resolve) => setImmediate(resolve));
-      this.flush();
+      this.flush(true);
     }
   }
 
@@ -261,6 +291,18 @@ export class Dispatcher implements StreamHost {
     await this.#statusWrite;
     await this.#writeStatuses(Infinity);
     for (const stream of this.#durable.values()) stream.close();
+  }
+
+  /** The delivery counts to write, of deliveries sent at or before `sentBy`. */
+  #takeDeliveryCounts(sentBy: number): DeliveryCounts[] {
+    const out: DeliveryCounts[] = [];
+    for (const stream of this.#countsUnsaved) {
+      const seqs: number[] = [];
+      const deliveries: number[] = [];
+      if (!stream.takeDeliveryCounts(sentBy, seqs, deliveries)) this.#countsUnsaved.delete(stream);
+      if (seqs.length > 0) out.push({ consumer: stream.key, seqs, deliveries });
+    }
+    return out;
   }
 
   /** Every durable consumer whose patterns match this message is done with it. */

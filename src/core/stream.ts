@@ -23,6 +23,8 @@ export interface StreamHost {
   resolved(stream: Stream, seq: number, outcome: Resolution): void;
   /** A failure reading the log: the stream stops until kicked again. */
   readFailed(stream: Stream, error: unknown): void;
+  /** The stream sent a delivery whose attempt count the store does not have yet (takeDeliveryCounts). */
+  countsChanged(stream: Stream): void;
   /** Too many acks wait for the disk: take nothing new; the host kicks the stream when it may go on. */
   isSaturated(stream: Stream): boolean;
 }
@@ -37,9 +39,14 @@ class Unacked {
     readonly message: StoredMessage,
     /** Null while waiting for redelivery. */
     public member: Member | null,
+    /** Attempts so far. */
     public delivery: number,
     /** Redelivery time when member is null; ack deadline otherwise. */
     public due: number,
+    /** The attempts the store knows of (0: none). */
+    public savedDelivery: number,
+    /** When it was last sent. */
+    public sentAt: number,
   ) {}
 }
 
@@ -72,6 +79,12 @@ export class Stream {
   #retryTimerDue = Infinity;
   /** Seqs above the stored floor acked before a restart: resolved already, not to be delivered again. */
   readonly #ackedAhead: Set<number>;
+  /** Attempts made before a restart at messages not acked then: the count goes on from there. */
+  readonly #priorDeliveries: Map<number, number>;
+  /** Some unacked delivery has an attempt count the store does not have (the host knows). */
+  #countsUnsaved = false;
+  /** The lowest seq rewound to since takeRewind() last looked. */
+  #rewoundTo = Infinity;
   readonly #keyOwners = new Map<string, { member: Member | null; count: number }>();
   #savedFloor: number;
   /** Nothing below this seq is delivered: a start or rewind point may lie past the head. */
@@ -85,6 +98,7 @@ export class Stream {
     filter: MessageFilter | undefined;
     startSeq: number;
     ackedAhead?: Iterable<number>;
+    priorDeliveries?: ReadonlyMap<number, number>;
   }) {
     this.key = init.key;
     this.isDurable = init.isDurable;
@@ -96,6 +110,8 @@ export class Stream {
     this.#savedFloor = init.startSeq - 1;
     this.#minSeq = init.startSeq;
     this.#ackedAhead = new Set(init.ackedAhead ?? []);
+    this.#priorDeliveries = new Map(init.priorDeliveries);
+    for (const seq of this.#ackedAhead) this.#priorDeliveries.delete(seq);
   }
 
   get patterns(): readonly string[] {
@@ -145,6 +161,9 @@ export class Stream {
     this.#cursor = seq;
     this.#minSeq = seq;
     this.#ackedAhead.clear();
+    // Starting over starts the counts over: what is delivered again is a first delivery.
+    this.#priorDeliveries.clear();
+    this.#rewoundTo = Math.min(this.#rewoundTo, seq);
     // Deliveries at or after `seq` are read again from the log; forgetting them sends each once.
     for (const [s, u] of [...this.#unacked.entries()]) if (s >= seq) this.#settle(s, u);
     this.kick();
@@ -221,6 +240,34 @@ export class Stream {
     return floor;
   }
 
+  /** The lowest seq the stream was rewound to since last asked (its stored counts from there on are void). */
+  takeRewind(): number | undefined {
+    const seq = this.#rewoundTo;
+    this.#rewoundTo = Infinity;
+    return seq === Infinity ? undefined : seq;
+  }
+
+  /**
+   * Appends to `seqs` and `deliveries` the unacked deliveries whose attempt count the store does not have,
+   * of those sent at or before `sentBy` (one that is acked within moments need never be written), and
+   * counts them saved. Returns whether later ones are still unsaved.
+   */
+  takeDeliveryCounts(sentBy: number, seqs: number[], deliveries: number[]): boolean {
+    let later = false;
+    for (const u of this.#unacked.values()) {
+      if (u.delivery === u.savedDelivery) continue;
+      if (u.sentAt > sentBy) {
+        later = true;
+        continue;
+      }
+      seqs.push(u.message.seq);
+      deliveries.push(u.delivery);
+      u.savedDelivery = u.delivery;
+    }
+    this.#countsUnsaved = later;
+    return later;
+  }
+
   /** Whether this stream is done with `seq` (for the messages table's status). */
   isResolved(seq: number): boolean {
     if (this.#ackedAhead.has(seq)) return true;
@@ -284,12 +331,21 @@ export class Stream {
     if (this.#ackedAhead.delete(message.seq)) return 'skipped';
     if (message.ttlSeconds > 0 && message.createdAt + message.ttlSeconds * 1000 <= this.#host.now()) return 'skipped';
     if (this.#filter !== undefined && !this.#filter(message)) return 'skipped';
+    const prior = this.#priorDeliveries.size === 0 ? undefined : this.#priorDeliveries.get(message.seq);
+    if (prior !== undefined && prior >= this.#host.maxDeliveries) {
+      // Its last attempt was still unacked when the broker stopped: that attempt failed, as a timeout would say.
+      this.#priorDeliveries.delete(message.seq);
+      const reason = `not acked after ${prior} deliveries (the last before a restart)`;
+      this.#host.resolved(this, message.seq, { kind: 'dead', message, deliveries: prior, reason });
+      return 'skipped';
+    }
     if (this.isDurable && this.#host.isSaturated(this)) return 'blocked';
     // In strict order a waiting redelivery holds back everything after it.
     if (this.#inOrderMembers > 0 && this.#retries.length > 0) return 'blocked';
     const member = this.#chooseMember(message.orderingKey);
     if (member === undefined) return 'blocked';
-    this.#send(member, new Unacked(message, member, 1, 0));
+    if (prior !== undefined) this.#priorDeliveries.delete(message.seq);
+    this.#send(member, new Unacked(message, member, (prior ?? 0) + 1, 0, prior ?? 0, 0), true);
     return 'taken';
   }
 
@@ -307,14 +363,20 @@ export class Stream {
     return undefined;
   }
 
-  #send(member: Member, u: Unacked): void {
+  /** `isFirst`: the first send of this stream's lifetime (a count carried over from a restart included). */
+  #send(member: Member, u: Unacked, isFirst: boolean): void {
     const { message } = u;
     if (this.isDurable) {
       u.member = member;
-      u.due = this.#host.now() + this.#host.ackTimeoutMs;
+      u.sentAt = this.#host.now();
+      u.due = u.sentAt + this.#host.ackTimeoutMs;
       this.#unacked.push(message.seq, u); // (re)sent last: the entries stay in deadline order
       member.inFlight++;
-      if (message.orderingKey !== null) this.#own(message.orderingKey, member, u.delivery === 1 ? 1 : 0);
+      if (message.orderingKey !== null) this.#own(message.orderingKey, member, isFirst ? 1 : 0);
+      if (!this.#countsUnsaved) {
+        this.#countsUnsaved = true;
+        this.#host.countsChanged(this);
+      }
     }
     const more = member.sink.deliver(new Delivery(member.id, message, u.delivery));
     if (!more) member.paused = true;
@@ -379,7 +441,7 @@ export class Stream {
       if (member === undefined) return;
       this.#retries.shift();
       u.delivery++;
-      this.#send(member, u);
+      this.#send(member, u, false);
     }
   }
 }

@@ -32,6 +32,7 @@ export interface ReadQueries {
   readonly maxSeqStored: Statement;
   readonly minSeqStored: Statement;
   readonly processedAbove: Statement;
+  readonly deliveryCountsAbove: Statement;
   readonly topicCounts: Statement;
   readonly readHeaders: Statement;
   readonly listConsumers: AllQuery<ConsumerRow>;
@@ -50,6 +51,7 @@ export function makeReadQueries(sqlite: Database.Database, db: Db): ReadQueries 
     minSeqStored: sqlite.prepare(`SELECT min(seq) FROM messages`).pluck(),
     // Strictly after the rewind: an ack in the rewind's own millisecond may predate it (at worst a redelivery).
     processedAbove: sqlite.prepare(`SELECT seq FROM processed_messages WHERE consumer = ? AND seq > ? AND processed_at > ? ORDER BY seq`).pluck(),
+    deliveryCountsAbove: sqlite.prepare(`SELECT seq, deliveries FROM delivery_counts WHERE consumer = ? AND seq > ?`).raw(),
     topicCounts: sqlite.prepare(`SELECT topic, count(*) AS n FROM messages GROUP BY topic`).raw(),
     readHeaders: sqlite.prepare(`SELECT seq, topic, created_at AS createdAt FROM messages WHERE seq > ? ORDER BY seq LIMIT ?`),
     listConsumers: db.select().from(consumers).prepare() as AllQuery<ConsumerRow>,

@@ -62,6 +62,23 @@ export const processedMessages = sqliteTable(
   (t) => [primaryKey({ columns: [t.consumer, t.seq] })],
 );
 
+/**
+ * How many times a durable consumer has been sent a message it has not acked yet, so that the count (and
+ * EVENTBUS_MAX_DELIVERIES) carries on across restarts. Written with the progress batches, for deliveries
+ * that stayed unacked through one flush; rows at or below the consumer's position are dropped as it moves.
+ * WITHOUT ROWID, by its migration.
+ */
+export const deliveryCounts = sqliteTable(
+  'delivery_counts',
+  {
+    consumer: text('consumer').notNull(),
+    seq: integer('seq').notNull(),
+    /** Attempts so far, from 1. */
+    deliveries: integer('deliveries').notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.consumer, t.seq] })],
+);
+
 /** Messages a consumer gave up on after EVENTBUS_MAX_DELIVERIES attempts, with a copy of the message. */
 export const deadLetters = sqliteTable(
   'dead_letters',

@@ -161,6 +161,10 @@ export class SqliteStore implements EventStore {
     return this.#q.processedAbove.all(consumer, afterSeq, sinceMs) as number[];
   }
 
+  async deliveryCounts(consumer: string, afterSeq: number): Promise<Map<number, number>> {
+    return new Map(this.#q.deliveryCountsAbove.all(consumer, afterSeq) as [number, number][]);
+  }
+
   recordProgress(batch: ProgressBatch): ResultAsync<void, StorageError> {
     return this.#write(this.#writer.call('progress', batch));
   }

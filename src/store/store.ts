@@ -59,13 +59,25 @@ export interface DeadLetterRecord {
   readonly at: number;
 }
 
+/** Deliveries of one consumer still unacked, with the attempts made so far (seqs[i] has had deliveries[i]). */
+export interface DeliveryCounts {
+  readonly consumer: string;
+  readonly seqs: readonly number[];
+  readonly deliveries: readonly number[];
+}
+
 /** What a consumer's stream has done since the last flush; written in one transaction. */
 export interface ProgressBatch {
   readonly acks: AckColumns;
   readonly deadLetters: readonly DeadLetterRecord[];
+  /** New positions; the stored delivery counts at or below a consumer's position are dropped with it. */
   readonly positions: ReadonlyMap<string, number>;
   /** Messages some consumer dead-lettered. */
   readonly dead: readonly number[];
+  /** Consumers rewound since the last batch, and to which seq: their stored counts from there on are void. */
+  readonly rewinds: ReadonlyMap<string, number>;
+  /** Applied after the rewinds: the attempts so far of deliveries still unacked. */
+  readonly deliveryCounts: readonly DeliveryCounts[];
 }
 
 export interface MessageHeader {
@@ -96,6 +108,8 @@ export interface EventStore {
   deleteConsumer(id: string): Promise<void>;
   /** Seqs above `afterSeq` that `consumer` acked at or after `sinceMs` (out-of-order acks above its floor). */
   processedAbove(consumer: string, afterSeq: number, sinceMs: number): Promise<number[]>;
+  /** The stored delivery counts of `consumer` above `afterSeq`: seq → attempts so far. */
+  deliveryCounts(consumer: string, afterSeq: number): Promise<Map<number, number>>;
   recordProgress(batch: ProgressBatch): ResultAsync<void, StorageError>;
   /** Marks messages processed; a message already dead stays dead. */
   markProcessed(runs: readonly SeqRun[]): Promise<void>;

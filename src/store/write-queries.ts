@@ -86,6 +86,13 @@ export function makeWriter(sqlite: Database.Database) {
   const insertProcessedMany = sqlite.prepare(insertProcessedSql(ACKS_PER_STATEMENT));
   const manyArgs: (string | number)[] = new Array(ACKS_PER_STATEMENT * 4);
   const setPosition = sqlite.prepare(`UPDATE consumers SET position = ?, updated_at = ? WHERE id = ?`);
+  const upsertDeliveryCount = sqlite.prepare(
+    `INSERT INTO delivery_counts (consumer, seq, deliveries) VALUES (?, ?, ?)
+     ON CONFLICT (consumer, seq) DO UPDATE SET deliveries = excluded.deliveries`,
+  );
+  const deleteCountsUpTo = sqlite.prepare(`DELETE FROM delivery_counts WHERE consumer = ? AND seq <= ?`);
+  const deleteCountsFrom = sqlite.prepare(`DELETE FROM delivery_counts WHERE consumer = ? AND seq >= ?`);
+  const deleteCounts = sqlite.prepare(`DELETE FROM delivery_counts WHERE consumer = ?`);
   const insertDeadLetter = sqlite.prepare(
     `INSERT INTO dead_letters (consumer, seq, topic, payload, metadata, reason, deliveries, dead_at)
      VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
@@ -176,6 +183,10 @@ export function makeWriter(sqlite: Database.Database) {
     }).immediate,
 
     progress: sqlite.transaction((batch: ProgressBatch): void => {
+      for (const [consumer, from] of batch.rewinds) deleteCountsFrom.run(consumer, from);
+      for (const counts of batch.deliveryCounts) {
+        for (let i = 0; i < counts.seqs.length; i++) upsertDeliveryCount.run(counts.consumer, counts.seqs[i], counts.deliveries[i]);
+      }
       const { consumers, consumerOf, seqs, ats, deliveries } = batch.acks;
       let i = 0;
       for (; i + ACKS_PER_STATEMENT <= seqs.length; i += ACKS_PER_STATEMENT) {
@@ -193,7 +204,10 @@ export function makeWriter(sqlite: Database.Database) {
         insertDeadLetter.run(d.consumer, m.seq, m.topic, m.payload, m.metadata, d.reason, d.deliveries, d.at);
       }
       const now = Date.now();
-      for (const [consumer, position] of batch.positions) setPosition.run(position, now, consumer);
+      for (const [consumer, position] of batch.positions) {
+        setPosition.run(position, now, consumer);
+        deleteCountsUpTo.run(consumer, position);
+      }
       for (const seq of batch.dead) markDead.run(seq);
     }).immediate,
 
@@ -206,9 +220,10 @@ export function makeWriter(sqlite: Database.Database) {
       upsertConsumer.run({ ...record, patterns: JSON.stringify(record.patterns) });
     },
 
-    deleteConsumer: (id: string): void => {
+    deleteConsumer: sqlite.transaction((id: string): void => {
       deleteConsumer.run(id);
-    },
+      deleteCounts.run(id);
+    }).immediate,
 
     deleteExpired: (nowMs: number, limit: number): string[] => deleteExpired.all(nowMs, limit) as string[],
 

@@ -73,9 +73,10 @@ describe('resuming', () => {
     // Published while nobody is subscribed: still the consumer's.
     await publishN(second, 'orders.created', 1);
     const resumed = await subscribe(second, { pattern: 'orders.*', consumer: 'billing' });
+    // 5 and 6 were delivered once before the restart: this is their second delivery.
     expect((await drain(resumed)).map((x) => [x.message.seq, x.delivery])).toEqual([
-      [5, 1],
-      [6, 1],
+      [5, 2],
+      [6, 2],
       [7, 1],
     ]);
   });
@@ -255,6 +256,114 @@ describe('redelivery', () => {
     expect(letters[0]!.reason).toMatch(/3 deliveries/);
     expect(broker.consumer('payments')).toMatchObject({ position: good!.seq, inFlight: 0, deadLetters: 1 });
     expect(query(dbPath, `SELECT position FROM consumers WHERE id = 'payments'`)).toEqual([{ position: good!.seq }]);
+  });
+});
+
+describe('the delivery count across restarts', () => {
+  const counts = (dbPath: string, consumer: string): { seq: number; deliveries: number }[] =>
+    query(dbPath, 'SELECT seq, deliveries FROM delivery_counts WHERE consumer = ? ORDER BY seq', consumer);
+
+  /** One broker lifetime on `dbPath`: subscribes, takes `n` deliveries (nacking each but the last), closes. */
+  async function lifetime(dbPath: string, n: number, overrides = {}): Promise<{ got: [number, number][]; deadLetters: number }> {
+    const broker = await open(dbPath, { maxDeliveries: 3, ...overrides });
+    const sub = await subscribe(broker, { pattern: 'poison', consumer: 'worker' });
+    const got: [number, number][] = [];
+    for (let i = 0; i < n; i++) {
+      const d = await sub.next(400);
+      if (d === undefined) break;
+      got.push([d.message.seq, d.delivery]);
+      if (i < n - 1) sub.nack(d.message.seq);
+    }
+    const deadLetters = broker.consumer('worker')!.deadLetters;
+    sub.close();
+    await broker.close();
+    return { got, deadLetters };
+  }
+
+  test('the count goes on after each restart, so EVENTBUS_MAX_DELIVERIES caps all lifetimes together', async () => {
+    const d = await dir();
+    const seeded = await open(d.dbPath);
+    await (await subscribe(seeded, { pattern: 'poison', consumer: 'worker' })).close();
+    const [seq] = await publishN(seeded, 'poison', 1);
+    await seeded.close();
+
+    // Twice per lifetime without an ack, as the defect report did: 1, 2 | 3, then the dead letters.
+    expect(await lifetime(d.dbPath, 2)).toEqual({ got: [[seq, 1], [seq, 2]], deadLetters: 0 });
+    expect(counts(d.dbPath, 'worker')).toEqual([{ seq, deliveries: 2 }]);
+    const second = await lifetime(d.dbPath, 2);
+    expect(second.got).toEqual([[seq, 3]]); // its nack was the third failed attempt
+    expect(second.deadLetters).toBe(1);
+    expect(await lifetime(d.dbPath, 2)).toEqual({ got: [], deadLetters: 1 });
+    expect(query(d.dbPath, 'SELECT seq, deliveries FROM dead_letters')).toEqual([{ seq, deliveries: 3 }]);
+    expect(statusOf(d.dbPath)[seq!]).toBe('dead');
+    expect(counts(d.dbPath, 'worker')).toEqual([]);
+  });
+
+  test('a message whose last allowed delivery was unacked at the restart goes to the dead letters without being sent again', async () => {
+    const d = await dir();
+    const seeded = await open(d.dbPath);
+    await (await subscribe(seeded, { pattern: 'poison', consumer: 'worker' })).close();
+    const [seq] = await publishN(seeded, 'poison', 1);
+    await seeded.close();
+    expect((await lifetime(d.dbPath, 3)).got).toEqual([[seq, 1], [seq, 2], [seq, 3]]);
+    expect(await lifetime(d.dbPath, 1)).toEqual({ got: [], deadLetters: 1 });
+    const [letter] = query<{ deliveries: number; reason: string }>(d.dbPath, 'SELECT deliveries, reason FROM dead_letters');
+    expect(letter).toEqual({ deliveries: 3, reason: 'not acked after 3 deliveries (the last before a restart)' });
+  });
+
+  test('a rewind starts the count over, and the new count is what carries over a restart', async () => {
+    const d = await dir();
+    const first = await open(d.dbPath);
+    const sub = await subscribe(first, { pattern: 'again', consumer: 'rewound' });
+    const [seq] = await publishN(first, 'again', 1);
+    expect((await sub.next(2000))?.delivery).toBe(1);
+    sub.nack(seq!);
+    expect((await sub.next(2000))?.delivery).toBe(2);
+    await sleep(FLUSH_WAIT_MS);
+    (await first.replay('rewound', seq!))._unsafeUnwrap();
+    expect((await sub.next(2000))?.delivery).toBe(1);
+    sub.close();
+    await first.close();
+    expect(counts(d.dbPath, 'rewound')).toEqual([{ seq, deliveries: 1 }]);
+    const second = await open(d.dbPath);
+    const resumed = await subscribe(second, { pattern: 'again', consumer: 'rewound' });
+    expect((await resumed.next(2000))?.delivery).toBe(2);
+  });
+
+  test('a consumer removed and created again starts its counts afresh', async () => {
+    const d = await dir();
+    const first = await open(d.dbPath);
+    const sub = await subscribe(first, { pattern: 'gone', consumer: 'phoenix' });
+    const [seq] = await publishN(first, 'gone', 1);
+    await sub.next(2000);
+    await sleep(FLUSH_WAIT_MS);
+    expect(counts(d.dbPath, 'phoenix')).toEqual([{ seq, deliveries: 1 }]);
+    sub.close();
+    (await first.removeConsumer('phoenix'))._unsafeUnwrap();
+    expect(counts(d.dbPath, 'phoenix')).toEqual([]);
+    const reborn = await subscribe(first, { pattern: 'gone', consumer: 'phoenix', start: { kind: 'seq', seq: 1 } });
+    expect((await reborn.next(2000))?.delivery).toBe(1);
+  });
+
+  test('a delivery unacked through a flush is written; acked ones leave no row once the position passes them', async () => {
+    const { broker, dbPath } = await start();
+    const sub = await subscribe(broker, { pattern: 'fast', consumer: 'quick' });
+    await publishN(broker, 'fast', 2000);
+    for (let i = 0; i < 2000; i++) sub.ack((await sub.next(2000))!.message.seq);
+    await sleep(FLUSH_WAIT_MS);
+    expect(counts(dbPath, 'quick')).toEqual([]);
+
+    await publishN(broker, 'fast', 3);
+    const slow = await sub.take(3, 2000);
+    await sleep(FLUSH_WAIT_MS); // unacked through a flush: written
+    expect(counts(dbPath, 'quick').map((r) => r.deliveries)).toEqual([1, 1, 1]);
+    sub.ack(slow[2]!.message.seq); // above the position: its row stays until the position passes it
+    sub.ack(slow[0]!.message.seq);
+    await sleep(FLUSH_WAIT_MS);
+    expect(counts(dbPath, 'quick').map((r) => r.seq)).toEqual([slow[1]!.message.seq, slow[2]!.message.seq]);
+    sub.ack(slow[1]!.message.seq);
+    await sleep(FLUSH_WAIT_MS);
+    expect(counts(dbPath, 'quick')).toEqual([]);
   });
 });
 
