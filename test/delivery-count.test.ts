@@ -4,7 +4,7 @@
 // lifetime. A kill may lose the increments of the last few tens of milliseconds; these tests wait past that.
 import Database from 'better-sqlite3';
 import { afterEach, describe, expect, test } from 'vitest';
-import { startBrokerProcess, type BrokerProcess } from './helpers/broker-process.js';
+import { killIfRunning, startBrokerProcess, type BrokerProcess } from './helpers/broker-process.js';
 import { tempDir, type TestDir } from './helpers/broker.js';
 import { sleep } from './helpers/scope.js';
 import { wsConnect, type MessageFrame } from './helpers/ws-client.js';
@@ -15,10 +15,7 @@ const WRITTEN_MS = 150;
 let dir: TestDir | undefined;
 let bus: BrokerProcess | undefined;
 afterEach(async () => {
-  if (bus !== undefined && bus.child.exitCode === null && bus.child.signalCode === null) {
-    bus.signal('SIGKILL');
-    await bus.exited();
-  }
+  await killIfRunning(bus);
   await dir?.cleanup();
 });
 

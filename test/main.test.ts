@@ -8,13 +8,15 @@ import { afterEach, describe, expect, test } from 'vitest';
 import { startApp } from '../src/app.js';
 import { silentLogger } from '../src/logger.js';
 import { tempDir, testAppConfig, type TestDir } from './helpers/broker.js';
-import { runBrokerProcess, startBrokerProcess } from './helpers/broker-process.js';
+import { killIfRunning, runBrokerProcess, startBrokerProcess as start, type BrokerProcess } from './helpers/broker-process.js';
 import { sleep } from './helpers/scope.js';
 import { wsConnect } from './helpers/ws-client.js';
 
 const dirs: TestDir[] = [];
 const servers: net.Server[] = [];
+const brokers: BrokerProcess[] = [];
 afterEach(async () => {
+  for (const b of brokers.splice(0)) await killIfRunning(b);
   for (const s of servers.splice(0)) await new Promise((resolve) => s.close(resolve));
   for (const d of dirs.splice(0)) await d.cleanup();
 });
@@ -31,6 +33,12 @@ async function takenPort(): Promise<number> {
   servers.push(server);
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   return (server.address() as net.AddressInfo).port;
+}
+
+async function startBrokerProcess(env: Record<string, string>): Promise<BrokerProcess> {
+  const b = await start(env);
+  brokers.push(b);
+  return b;
 }
 
 /** One line on stderr, exit 1, no stack trace. */
@@ -203,6 +211,11 @@ describe('SIGTERM and SIGINT', () => {
     })).toMatch(/^OK \d+\n$/);
     const signalled = Date.now();
     bus.signal('SIGTERM');
+    await sleep(300);
+    // Stopping: no new connection is taken on any port while the old one is waited for.
+    for (const port of [bus.ports.transport, bus.ports.registration, bus.ports.http]) {
+      await expect(rawLineConnection(port)).rejects.toMatchObject({ code: 'ECONNREFUSED' });
+    }
     expect(await bus.exited()).toEqual({ code: 0, signal: null });
     const tookMs = Date.now() - signalled;
     expect(tookMs).toBeGreaterThanOrEqual(1400);

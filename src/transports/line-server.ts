@@ -4,6 +4,7 @@
 import net from 'node:net';
 import type { Logger } from '../logger.js';
 import { LineSplitter, type LineEvent } from '../protocol/lines.js';
+import { afterQuietTurn } from '../util/quiet-turn.js';
 
 /** A reply: one or more lines (joined with '\n'), optionally closing the connection after it is written. */
 export type Reply = string | { readonly text: string; readonly close: true };
@@ -126,9 +127,9 @@ class Session {
   #authed: boolean;
   /** The client finished sending, or the server is stopping: answer what was read, then end. */
   #ended = false;
-  /** The server is stopping (finish()); data events since the last look. */
+  /** The server is stopping (finish()). */
   #stopping = false;
-  #chunksSinceLook = 0;
+  #chunksRead = 0;
   /** A closing reply (QUIT, failed AUTH) went out: nothing after it is read or answered. */
   #shutting = false;
   /** A closing reply is queued behind earlier answers: lines after it are not handled. */
@@ -147,7 +148,7 @@ class Session {
   start(): void {
     const onEvent = (event: LineEvent): void => this.#onEvent(event);
     this.#socket.on('data', (chunk: Buffer) => {
-      this.#chunksSinceLook++;
+      this.#chunksRead++;
       this.#socket.cork();
       this.#splitter.push(chunk, onEvent);
       this.#flush();
@@ -170,16 +171,13 @@ class Session {
   finish(): void {
     if (this.#stopping) return;
     this.#stopping = true;
-    this.#chunksSinceLook = 0;
-    const look = (): void => {
-      if (this.#chunksSinceLook > 0) {
-        this.#chunksSinceLook = 0;
-        return void setImmediate(look);
-      }
-      this.#ended = true;
-      this.#flush();
-    };
-    setImmediate(look);
+    afterQuietTurn(
+      () => this.#chunksRead,
+      () => {
+        this.#ended = true;
+        this.#flush();
+      },
+    );
   }
 
   #onEvent(event: LineEvent): void {

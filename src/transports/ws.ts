@@ -7,6 +7,7 @@ import type { Broker } from '../core/broker.js';
 import type { Delivery, Sink, StartAt } from '../core/types.js';
 import { brokerError, unreachable, type BrokerError } from '../errors.js';
 import type { Logger } from '../logger.js';
+import { afterQuietTurn } from '../util/quiet-turn.js';
 import { FrameWriter } from './frame-writer.js';
 import {
   errorFrame,
@@ -56,8 +57,7 @@ export class WsSession {
   readonly #subscriptions = new Map<string, boolean>();
   readonly #paused = new Set<string>();
   #readingPaused = false;
-  /** Frames received since finish() last looked. */
-  #framesSinceLook = 0;
+  #framesRead = 0;
   /** The close frame is sent (by us): no data frame may follow it (RFC 6455 §5.5.1). */
   #closing = false;
   #closed = false;
@@ -75,7 +75,7 @@ export class WsSession {
   }
 
   #onMessage(data: Buffer, isBinary: boolean): void {
-    this.#framesSinceLook++;
+    this.#framesRead++;
     if (isBinary) return void this.#send(errorFrame(undefined, brokerError('BAD_FRAME', 'frames are JSON text, not binary')));
     const parsed = parseClientFrame(data.toString('utf8'));
     if (data.length > this.#limits.maxTextBytes) {
@@ -184,13 +184,10 @@ export class WsSession {
    * event loop brings none), then the session is shut down.
    */
   finish(code: number, reason: string): void {
-    this.#framesSinceLook = 0;
-    const look = (): void => {
-      if (this.#framesSinceLook === 0) return this.shutdown(code, reason);
-      this.#framesSinceLook = 0;
-      setImmediate(look);
-    };
-    setImmediate(look);
+    afterQuietTurn(
+      () => this.#framesRead,
+      () => this.shutdown(code, reason),
+    );
   }
 
   /**

@@ -6,6 +6,7 @@ import { describe, expect, test, vi } from 'vitest';
 import type { Broker } from '../../src/core/broker.js';
 import { LocalSubscriber } from '../../src/core/local-subscriber.js';
 import type { Delivery, Sink } from '../../src/core/types.js';
+import type { TestDir } from '../helpers/broker.js';
 import { query, sleep, testScope } from '../helpers/scope.js';
 
 const { start, dir, open, subscribe, defer } = testScope();
@@ -280,12 +281,18 @@ describe('the delivery count across restarts', () => {
     return { got, deadLetters };
   }
 
-  test('the count goes on after each restart, so EVENTBUS_MAX_DELIVERIES caps all lifetimes together', async () => {
+  /** A database holding consumer `worker` and one message for it that it will never ack. */
+  async function poisoned(): Promise<{ d: TestDir; seq: number }> {
     const d = await dir();
-    const seeded = await open(d.dbPath);
-    await (await subscribe(seeded, { pattern: 'poison', consumer: 'worker' })).close();
-    const [seq] = await publishN(seeded, 'poison', 1);
-    await seeded.close();
+    const broker = await open(d.dbPath);
+    await (await subscribe(broker, { pattern: 'poison', consumer: 'worker' })).close();
+    const [seq] = await publishN(broker, 'poison', 1);
+    await broker.close();
+    return { d, seq: seq! };
+  }
+
+  test('the count goes on after each restart, so EVENTBUS_MAX_DELIVERIES caps all lifetimes together', async () => {
+    const { d, seq } = await poisoned();
 
     // Twice per lifetime without an ack, as the defect report did: 1, 2 | 3, then the dead letters.
     expect(await lifetime(d.dbPath, 2)).toEqual({ got: [[seq, 1], [seq, 2]], deadLetters: 0 });
@@ -295,16 +302,12 @@ describe('the delivery count across restarts', () => {
     expect(second.deadLetters).toBe(1);
     expect(await lifetime(d.dbPath, 2)).toEqual({ got: [], deadLetters: 1 });
     expect(query(d.dbPath, 'SELECT seq, deliveries FROM dead_letters')).toEqual([{ seq, deliveries: 3 }]);
-    expect(statusOf(d.dbPath)[seq!]).toBe('dead');
+    expect(statusOf(d.dbPath)[seq]).toBe('dead');
     expect(counts(d.dbPath, 'worker')).toEqual([]);
   });
 
   test('a message whose last allowed delivery was unacked at the restart goes to the dead letters without being sent again', async () => {
-    const d = await dir();
-    const seeded = await open(d.dbPath);
-    await (await subscribe(seeded, { pattern: 'poison', consumer: 'worker' })).close();
-    const [seq] = await publishN(seeded, 'poison', 1);
-    await seeded.close();
+    const { d, seq } = await poisoned();
     expect((await lifetime(d.dbPath, 3)).got).toEqual([[seq, 1], [seq, 2], [seq, 3]]);
     expect(await lifetime(d.dbPath, 1)).toEqual({ got: [], deadLetters: 1 });
     const [letter] = query<{ deliveries: number; reason: string }>(d.dbPath, 'SELECT deliveries, reason FROM dead_letters');

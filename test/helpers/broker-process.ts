@@ -129,3 +129,10 @@ export async function runBrokerProcess(env: Record<string, string>, options: Spa
   const exit = await withTimeout(child, exitOf(child), 20_000, 'the broker did not exit');
   return { ...exit, stderr };
 }
+
+/** After a test: kills the broker if it is still running. */
+export async function killIfRunning(bus: BrokerProcess | undefined): Promise<void> {
+  if (bus === undefined || bus.child.exitCode !== null || bus.child.signalCode !== null) return;
+  bus.signal('SIGKILL');
+  await bus.exited();
+}

@@ -4,7 +4,7 @@
 import Database from 'better-sqlite3';
 import { join } from 'node:path';
 import { afterEach, describe, expect, test } from 'vitest';
-import { startBrokerProcess, type BrokerProcess } from '../helpers/broker-process.js';
+import { killIfRunning, startBrokerProcess, type BrokerProcess } from '../helpers/broker-process.js';
 import { lineClient, type LineClient } from '../helpers/line-client.js';
 import { sleep } from '../helpers/scope.js';
 import { mountTmpfs, tmpfsAvailable, type Tmpfs } from '../helpers/tmpfs.js';
@@ -12,10 +12,7 @@ import { mountTmpfs, tmpfsAvailable, type Tmpfs } from '../helpers/tmpfs.js';
 let disk: Tmpfs | undefined;
 let bus: BrokerProcess | undefined;
 afterEach(async () => {
-  if (bus !== undefined && bus.child.exitCode === null && bus.child.signalCode === null) {
-    bus.signal('SIGKILL');
-    await bus.exited();
-  }
+  await killIfRunning(bus);
   bus = undefined;
   await disk?.unmount();
   disk = undefined;
