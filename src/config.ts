@@ -138,10 +138,8 @@ const CONSUMER_PREFIX = 'EVENTBUS_CONSUMER_';
 const OTHER_NAMES = ['EVENTBUS_URL'];
 // Named by PROTOCOL.md §1 but not built yet: refused, because ignoring them would serve plain text to someone
 // who asked for TLS.
-const NOT_BUILT: Readonly<Record<string, string>> = {
-  EVENTBUS_TLS_CERT: 'TLS is not supported by this version; put a TLS proxy in front of the broker',
-  EVENTBUS_TLS_KEY: 'TLS is not supported by this version; put a TLS proxy in front of the broker',
-};
+const NO_TLS = 'TLS is not supported by this version; put a TLS proxy in front of the broker';
+const NOT_BUILT: Readonly<Record<string, string>> = { EVENTBUS_TLS_CERT: NO_TLS, EVENTBUS_TLS_KEY: NO_TLS };
 const KNOWN_NAMES: ReadonlySet<string> = new Set([...Object.values(SETTINGS).map((s) => s.env), ...OTHER_NAMES]);
 const KNOWN_FLAGS: ReadonlySet<string> = new Set(Object.values(SETTINGS).map((s) => flagFor(s.env)));
 

@@ -56,15 +56,13 @@ export function openDb(options: OpenOptions): Result<OpenedDb, StoreOpenError> {
       path,
       close: () => {
         try {
-          // A checkpoint that fails (the disk went read-only or full meanwhile) leaves the WAL in place: the
-          // next open reads it, so nothing is lost by closing anyway.
           if (opened.open) opened.pragma('wal_checkpoint(TRUNCATE)');
         } catch {
-          // see above
-        } finally {
-          opened.close();
-          lock.value.close();
+          // The disk went full or read-only meanwhile: the WAL stays in place and the next open reads it, so
+          // closing anyway loses nothing.
         }
+        opened.close();
+        lock.value.close();
       },
     });
   } catch (e) {

@@ -51,6 +51,7 @@ export class SqliteStore implements EventStore {
   /** Why the last write failed, while it is the last word on the file; undefined while writes succeed. */
   #unwritable: StorageError | undefined;
   #probeTimer: NodeJS.Timeout | undefined;
+  #probing = false;
 
   private constructor(opened: OpenedDb, writer: WriterThread, logger: Logger) {
     this.#opened = opened;
@@ -244,9 +245,15 @@ export class SqliteStore implements EventStore {
   }
 
   async #probe(): Promise<void> {
-    const disk = await statfs(dirname(this.#opened.path)).catch(() => undefined);
-    if (disk !== undefined && disk.bavail * disk.bsize < PROBE_FREE_BYTES) return;
-    await this.#write(this.#writer.call('probe'), true);
+    if (this.#probing) return; // a writer held up by a lock must not queue a probe a second
+    this.#probing = true;
+    try {
+      const disk = await statfs(dirname(this.#opened.path)).catch(() => undefined);
+      if (disk !== undefined && disk.bavail * disk.bsize < PROBE_FREE_BYTES) return;
+      await this.#write(this.#writer.call('probe'), true);
+    } finally {
+      this.#probing = false;
+    }
   }
 
   #writable(): void {
