@@ -1,5 +1,5 @@
 // Shared by the bench's child processes: the compiled broker (dist/) with the bench's settings.
-import { Broker } from '../dist/core/broker.js';
+import { openSqliteBroker } from '../dist/app.js';
 import { silentLogger } from '../dist/logger.js';
 
 export async function openBenchBroker(dbPath, sync) {
@@ -14,5 +14,5 @@ export async function openBenchBroker(dbPath, sync) {
     retention: [],
     retentionIntervalMs: 60_000,
   };
-  return (await Broker.open(config, silentLogger))._unsafeUnwrap();
+  return (await openSqliteBroker(config, silentLogger))._unsafeUnwrap().broker;
 }

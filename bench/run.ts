@@ -12,7 +12,8 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import type { SyncMode } from '../src/config.js';
-import { Broker } from '../src/core/broker.js';
+import { openSqliteBroker } from '../src/app.js';
+import type { Broker } from '../src/core/broker.js';
 import { silentLogger } from '../src/logger.js';
 import { openDb } from '../src/store/db.js';
 import { messages } from '../src/store/schema.js';
@@ -96,12 +97,12 @@ const targets = {
 process.stdout.write(`${JSON.stringify({ bench: 'eventbus-core', version: 1, params: { messages: N, replay: REPLAY, sync: SYNC, payloadBytes: PAYLOAD.length }, targets, results: rows })}\n`);
 
 async function withBroker<T>(file: string, run: (broker: Broker) => Promise<T>): Promise<T> {
-  const opened = await Broker.open(testBrokerConfig(join(dir, file), { sync: SYNC, maxInFlight: 1000 }), silentLogger);
+  const opened = await openSqliteBroker(testBrokerConfig(join(dir, file), { sync: SYNC, maxInFlight: 1000 }), silentLogger);
   if (opened.isErr()) throw new Error(opened.error.message);
   try {
-    return await run(opened.value);
+    return await run(opened.value.broker);
   } finally {
-    await opened.value.close();
+    await opened.value.broker.close();
   }
 }
 

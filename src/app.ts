@@ -4,10 +4,11 @@
 import net from 'node:net';
 import { err, ok, type Result } from 'neverthrow';
 import type { Config } from './config.js';
-import { Broker } from './core/broker.js';
+import { Broker, type BrokerConfig } from './core/broker.js';
 import type { Logger } from './logger.js';
 import { DEFAULT_BACKOFF } from './delivery/backoff.js';
 import { DeliveryPool } from './delivery/pool.js';
+import { SqliteStore } from './store/sqlite-store.js';
 import type { PushHost } from './delivery/push-consumer.js';
 import { createHttpServer } from './transports/http.js';
 import { createRegistrationServer, RegistrationCommands, type ConsumerState } from './transports/registration.js';
@@ -48,9 +49,9 @@ export async function startApp(config: Config, logger: Logger): Promise<Result<A
   // Before the database: a port in use must not leave a new database file and its lock behind.
   const free = await checkPortsFree(config.host, ports);
   if (free.isErr()) return err(free.error);
-  const opened = await Broker.open(config, logger);
-  if (opened.isErr()) return err({ message: opened.error.message });
-  const broker = opened.value;
+  const opened = await openSqliteBroker(config, logger);
+  if (opened.isErr()) return err(opened.error);
+  const { broker } = opened.value;
   logger.info('log opened', { db: config.dbPath, sync: config.sync, head_seq: broker.headSeq(), node_id: config.nodeId });
   if (config.token === undefined && !isLoopback(config.host)) {
     logger.warn('listening beyond this machine without EVENTBUS_TOKEN: anyone who can reach it can publish and read', {
@@ -118,6 +119,25 @@ export async function startApp(config: Config, logger: Logger): Promise<Result<A
     ports: { transport: bound[0]!, registration: bound[1]!, http: bound[2]! },
     stop: (options = {}) => (stopping ??= stop(options.graceMs)),
   });
+}
+
+/** What opening the broker on SQLite needs: the broker's settings and the file's. */
+export type SqliteBrokerConfig = BrokerConfig & Pick<Config, 'dbPath' | 'sync'>;
+
+/**
+ * The SQLite store at `config.dbPath` (lock, migrations, writer thread) and the broker over it. The broker
+ * owns the store: closing the broker closes it.
+ */
+export async function openSqliteBroker(
+  config: SqliteBrokerConfig,
+  logger: Logger,
+  options: { now?: () => number } = {},
+): Promise<Result<{ broker: Broker; store: SqliteStore }, StartError>> {
+  const store = await SqliteStore.open({ path: config.dbPath, sync: config.sync, logger });
+  if (store.isErr()) return err({ message: store.error.message });
+  const broker = await Broker.open(store.value, config, logger, options);
+  if (broker.isErr()) return err({ message: `EVENTBUS_DB: cannot read ${config.dbPath}: ${broker.error.reason}` });
+  return ok({ broker: broker.value, store: store.value });
 }
 
 /** The broker as push delivery sees it. */

@@ -5,7 +5,7 @@ import { parseArgs } from 'node:util';
 import { closest } from 'fastest-levenshtein';
 import { err, ok, type Result } from 'neverthrow';
 import { z } from 'zod';
-import { checkPattern } from './core/patterns.js';
+import { checkPattern } from './protocol/topics.js';
 
 export type SyncMode = 'full' | 'normal';
 export const LOG_LEVELS = ['debug', 'info', 'warn', 'error'] as const;

@@ -5,19 +5,19 @@ import type http from 'node:http';
 import type Database from 'better-sqlite3';
 import { err, ok, type Result, type ResultAsync } from 'neverthrow';
 import { parseConfig, type Config } from './config.js';
-import { Broker, type SubscribeError, type SubscribeOptions } from './core/broker.js';
+import type { Broker, SubscribeError, SubscribeOptions } from './core/broker.js';
 import { LocalSubscriber } from './core/local-subscriber.js';
-import { consumeInTransaction, type TransactionalConsumer, type TransactionalHandler, type TransactionalOptions } from './core/transactional-consumer.js';
+import { consumeInTransaction, type TransactionalConsumer, type TransactionalHandler, type TransactionalOptions } from './embed/transactional-consumer.js';
 import { LocalEventClient } from './events/local-event-client.js';
 import type { EventConfig } from './events/interface.js';
 import { silentLogger, type Logger } from './logger.js';
-import { SqliteStore } from './store/sqlite-store.js';
 import { attachWebSocket, webSocketOptions, type AttachedWebSocket } from './transports/http.js';
 
 export { Broker } from './core/broker.js';
 export { LocalSubscriber } from './core/local-subscriber.js';
 export type { Delivery, Published, PublishInput, StoredMessage } from './core/types.js';
-export type { TransactionalConsumer, TransactionalHandler, TransactionalOptions } from './core/transactional-consumer.js';
+export type { TransactionalConsumer, TransactionalHandler, TransactionalOptions } from './embed/transactional-consumer.js';
+import { openSqliteBroker } from './app.js';
 export { startApp } from './app.js';
 export { parseConfig, type Config } from './config.js';
 export { createLogger, silentLogger, type Logger } from './logger.js';
@@ -46,10 +46,9 @@ export interface EventBus {
  */
 export async function openEventBus(settings: Partial<Config> = {}, logger: Logger = silentLogger): Promise<Result<EventBus, { message: string }>> {
   const config: Config = { ...parseConfig({})._unsafeUnwrap(), ...settings };
-  const opened = await Broker.open(config, logger);
-  if (opened.isErr()) return err({ message: opened.error.message });
-  const broker = opened.value;
-  const store = broker.store as SqliteStore;
+  const opened = await openSqliteBroker(config, logger);
+  if (opened.isErr()) return err(opened.error);
+  const { broker, store } = opened.value;
   const attached: AttachedWebSocket[] = [];
   return ok({
     broker,
@@ -61,7 +60,7 @@ export async function openEventBus(settings: Partial<Config> = {}, logger: Logge
     },
     subscribe: (options) => LocalSubscriber.open(broker, options),
     client: (eventConfig) => new LocalEventClient(broker, eventConfig),
-    consume: (options, handler) => consumeInTransaction(broker, options, handler, logger),
+    consume: (options, handler) => consumeInTransaction(broker, store, options, handler, logger),
     close: async () => {
       for (const ws of attached) await ws.close();
       await broker.close();

@@ -26,6 +26,11 @@ function importsOf(source: string): string[] {
   return patterns.flatMap((re) => [...source.matchAll(re)].map((m) => m[1]!));
 }
 
+/** The imports that load code: every import but `import type` (and `export type`). */
+function runtimeImportsOf(source: string): string[] {
+  return importsOf(source.replace(/^\s*(?:import|export)\s+type\b[^;]*;/gm, ''));
+}
+
 const NETWORK = /^(?:node:)?(?:net|dgram|http|https|http2|tls)$|^ws$/;
 const ADAPTERS = /(?:^|\/)(?:transports|delivery)(?:\/|$)/;
 const STORE = /(?:^|\/)store(?:\/|$)/;
@@ -35,6 +40,7 @@ describe('dependency rules', () => {
   test('the import scanner sees every form of import', () => {
     const sample = `import { a } from 'node:net';\nimport type {\n  B,\n} from "../transports/x.js";\nimport 'ws';\nexport * from '../delivery/y.js';\nconst h = await import('node:http');\n// import { z } from 'not-this';`;
     expect(importsOf(sample)).toEqual(['node:net', '../transports/x.js', '../delivery/y.js', 'ws', 'node:http']);
+    expect(runtimeImportsOf(sample)).toEqual(['node:net', '../delivery/y.js', 'ws', 'node:http']);
   });
 
   test('src/core and src/protocol import no network module, transports/ or delivery/; protocol no store/', () => {
@@ -47,6 +53,28 @@ describe('dependency rules', () => {
       }
     }
     expect(tsFiles(join(SRC, 'core')).length).toBeGreaterThan(0);
+    expect(bad).toEqual([]);
+  });
+
+  test('the store is a port the core owns: core/ imports nothing from store/; store/ takes only types from core/, and the port', () => {
+    const bad: string[] = [];
+    for (const file of tsFiles(join(SRC, 'core'))) {
+      for (const spec of importsOf(readFileSync(file, 'utf8'))) if (STORE.test(spec)) bad.push(`${rel(file)} imports ${spec}`);
+    }
+    for (const file of tsFiles(join(SRC, 'store'))) {
+      for (const spec of runtimeImportsOf(readFileSync(file, 'utf8'))) {
+        if (/(?:^|\/)core\//.test(spec) && !spec.endsWith('/core/store-port.js')) bad.push(`${rel(file)} imports ${spec} at run time`);
+      }
+    }
+    expect(tsFiles(join(SRC, 'store')).length).toBeGreaterThan(0);
+    expect(bad).toEqual([]);
+  });
+
+  test('protocol/ and config.ts take only types from core/', () => {
+    const bad: string[] = [];
+    for (const file of [...tsFiles(join(SRC, 'protocol')), join(SRC, 'config.ts')]) {
+      for (const spec of runtimeImportsOf(readFileSync(file, 'utf8'))) if (/(?:^|\/)core\//.test(spec)) bad.push(`${rel(file)} imports ${spec} at run time`);
+    }
     expect(bad).toEqual([]);
   });
 

@@ -1,13 +1,11 @@
 // The broker API: the one surface every front-end (telnet ingress, registration, WebSocket, SDK, embedding)
 // calls. Validates input into Results, group-commits publishes, and hands subscriptions to the dispatcher;
 // durable consumers are kept by the ConsumerRegistry (consumers.ts), request/reply is in request-reply.ts.
-import { err, errAsync, ok, ResultAsync, type Result } from 'neverthrow';
+import { err, errAsync, ok, okAsync, ResultAsync, type Result } from 'neverthrow';
 import type { Config } from '../config.js';
 import { brokerError, SHUTTING_DOWN, type BrokerError } from '../errors.js';
 import type { Logger } from '../logger.js';
-import type { StoreOpenError } from '../store/db.js';
-import { SqliteStore } from '../store/sqlite-store.js';
-import type { DeliveryFailure, EventStore } from '../store/store.js';
+import type { EventStore, StorageError } from './store-port.js';
 import { Committer, type PendingRow } from './committer.js';
 import { ConsumerRegistry, type ConsumerInfo } from './consumers.js';
 import { Dispatcher } from './dispatcher.js';
@@ -17,7 +15,7 @@ import { Retention } from './retention.js';
 import type { Stream } from './stream.js';
 import { checkSubscribe, type ConsumerInput, type SubscribeError, type SubscribeOptions } from './subscribe-options.js';
 import { TopicStats, type TopicSnapshot } from './topic-stats.js';
-import type { Published, PublishInput, Sink, StartAt, StoredMessage } from './types.js';
+import type { DeliveryFailure, Published, PublishInput, Sink, StartAt, StoredMessage } from './types.js';
 
 // Callers import these from the broker, the API they are part of.
 export type { ConsumerInfo } from './consumers.js';
@@ -25,8 +23,6 @@ export type { ConsumerInput, SubscribeError, SubscribeOptions } from './subscrib
 
 export type BrokerConfig = Pick<
   Config,
-  | 'dbPath'
-  | 'sync'
   | 'defaultTtlSeconds'
   | 'ackTimeoutMs'
   | 'maxDeliveries'
@@ -35,7 +31,7 @@ export type BrokerConfig = Pick<
   | 'retention'
   | 'retentionIntervalMs'
 > &
-  // Absent: every push failure is kept (what embedders that build this object by hand had before).
+  // Absent: every push failure is kept.
   Partial<Pick<Config, 'failureLogMaxAgeMs'>>;
 
 export interface Subscribed {
@@ -75,17 +71,22 @@ export class Broker {
   #draining = false;
   #closed = false;
 
-  /** Opens (or creates) the log at config.dbPath, applies migrations and restores durable consumers. */
+  /**
+   * The broker over an open store: restores the topic counts and the durable consumers. The broker owns the
+   * store from here on, and closes it with itself (at once, when restoring fails).
+   */
   static async open(
+    store: EventStore,
     config: BrokerConfig,
     logger: Logger,
     options: { now?: () => number } = {},
-  ): Promise<Result<Broker, StoreOpenError>> {
-    const opened = await SqliteStore.open({ path: config.dbPath, sync: config.sync, logger });
-    if (opened.isErr()) return err(opened.error);
-    const store = opened.value;
+  ): Promise<Result<Broker, StorageError>> {
     const broker = new Broker(config, store, logger, options.now ?? Date.now);
-    await broker.#restore();
+    const restored = await broker.#restore();
+    if (restored.isErr()) {
+      await broker.close();
+      return err(restored.error);
+    }
     return ok(broker);
   }
 
@@ -121,11 +122,6 @@ export class Broker {
       startSeq: (start) => this.#startSeq(start),
     });
     this.#statsTimer = setInterval(() => this.#topics.sample(this.#now()), STATS_SAMPLE_MS).unref();
-  }
-
-  /** The store, for embedders and tools; the SQLite one exposes its connection. */
-  get store(): EventStore {
-    return this.#store;
   }
 
   /** Why the database cannot be written right now (disk full, read-only, locked), or undefined when it can. */
@@ -170,9 +166,7 @@ export class Broker {
     const id = `sub-${this.#nextSubscription++}`;
     const streamReady =
       options.consumer === undefined
-        ? ResultAsync.fromSafePromise(this.#startSeq(options.start)).map((seq) =>
-            this.#dispatcher.addEphemeral(id, patterns, filter.filter, seq),
-          )
+        ? this.#startSeq(options.start).map((seq) => this.#dispatcher.addEphemeral(id, patterns, filter.filter, seq))
         : this.#consumers.durableStream(options.consumer, patterns, filter, options.start);
     return streamReady.map((stream) => {
       // Attach on the next macrotask, so the caller has answered "subscribed" before a delivery reaches it.
@@ -189,8 +183,8 @@ export class Broker {
 
   /** Keeps one failed push attempt in delivery_failures. */
   recordDeliveryFailure(failure: DeliveryFailure): void {
-    void this.#store.recordFailures([failure]).catch((e: unknown) => {
-      this.#log.warn('could not record a delivery failure', { consumer: failure.consumer, error: String(e) });
+    void this.#store.recordFailures([failure]).mapErr((e) => {
+      this.#log.warn('could not record a delivery failure', { consumer: failure.consumer, reason: e.reason });
     });
   }
 
@@ -318,15 +312,17 @@ export class Broker {
     await this.#store.close();
   }
 
-  async #restore(): Promise<void> {
-    this.#topics.load(await this.#store.topicCounts());
-    await this.#consumers.restore();
+  #restore(): ResultAsync<void, StorageError> {
+    return this.#store
+      .topicCounts()
+      .map((counts) => this.#topics.load(counts))
+      .andThen(() => this.#consumers.restore());
   }
 
-  async #startSeq(start: StartAt | undefined): Promise<number> {
-    if (start === undefined || start.kind === 'head') return this.#dispatcher.head() + 1;
-    if (start.kind === 'seq') return Math.max(1, start.seq); // seq 0: from the very start
-    return Math.min(await this.#store.seqAtTime(start.timeMs), this.#dispatcher.head() + 1);
+  #startSeq(start: StartAt | undefined): ResultAsync<number, StorageError> {
+    if (start === undefined || start.kind === 'head') return okAsync(this.#dispatcher.head() + 1);
+    if (start.kind === 'seq') return okAsync(Math.max(1, start.seq)); // seq 0: from the very start
+    return this.#store.seqAtTime(start.timeMs).map((seq) => Math.min(seq, this.#dispatcher.head() + 1));
   }
 
   /** An ack or nack for a subscription that is not attached: nothing to do while it attaches, else unknown. */

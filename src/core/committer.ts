@@ -2,8 +2,8 @@
 // caller learns its seq once that transaction is durable. One fsync serves hundreds of publishers.
 import { err, ok, type Result } from 'neverthrow';
 import { SHUTTING_DOWN } from '../errors.js';
-import type { Appended, EventStore, StorageError } from '../store/store.js';
-import { LogMessage, type StoredMessage } from './types.js';
+import { LogMessage, type Appended, type EventStore, type StorageError } from './store-port.js';
+import type { StoredMessage } from './types.js';
 
 /** A message ready to append: validated, metadata prepared, waiting for its commit time. */
 export interface PendingRow {

@@ -1,10 +1,10 @@
 // Durable consumers: their stored records and dead-letter counts, restoring them at start-up, creating,
 // updating, rewinding and removing them, and what the API reports about them. Their streams live in the
 // Dispatcher; this module keeps the stored side in step with it.
-import { err, errAsync, ResultAsync, type Result } from 'neverthrow';
+import { err, errAsync, ok, safeTry, type Result, type ResultAsync } from 'neverthrow';
 import { brokerError, type BrokerError } from '../errors.js';
 import type { Logger } from '../logger.js';
-import type { ConsumerRecord, EventStore } from '../store/store.js';
+import type { ConsumerRecord, EventStore, StorageError } from './store-port.js';
 import type { Dispatcher } from './dispatcher.js';
 import type { Stream } from './stream.js';
 import {
@@ -36,7 +36,7 @@ export interface ConsumerRegistryOptions {
   readonly logger: Logger;
   readonly now: () => number;
   /** The broker's start resolution, shared with ephemeral subscriptions so both read `start` alike. */
-  readonly startSeq: (start: StartAt | undefined) => Promise<number>;
+  readonly startSeq: (start: StartAt | undefined) => ResultAsync<number, StorageError>;
 }
 
 export class ConsumerRegistry {
@@ -44,7 +44,7 @@ export class ConsumerRegistry {
   readonly #dispatcher: Dispatcher;
   readonly #log: Logger;
   readonly #now: () => number;
-  readonly #startSeq: (start: StartAt | undefined) => Promise<number>;
+  readonly #startSeq: (start: StartAt | undefined) => ResultAsync<number, StorageError>;
   readonly #records = new Map<string, ConsumerRecord>();
   /** Dead letters the store held at start-up; the dispatcher counts the ones since. */
   readonly #storedDeadLetters = new Map<string, number>();
@@ -57,19 +57,26 @@ export class ConsumerRegistry {
     this.#startSeq = options.startSeq;
   }
 
-  /** Loads every stored consumer into the dispatcher; runs once, before the broker is handed out. */
-  async restore(): Promise<void> {
-    for (const record of await this.#store.listConsumers()) {
+  /** Loads every stored consumer into the dispatcher, in the stored order; runs once, before the broker is handed out. */
+  restore(): ResultAsync<void, StorageError> {
+    const store = this.#store;
+    const restoreOne = (record: ConsumerRecord, ackedAhead: number[], prior: Map<number, number>, deadLetters: number): void => {
       const filter = parseStoredFilter(record.filter);
       if (filter.isErr()) {
         this.#log.error('stored consumer has an invalid filter; it is ignored', { consumer: record.id, reason: filter.error.reason });
       }
-      const ackedAhead = await this.#store.processedAbove(record.id, record.position, record.rewoundAt);
-      const priorDeliveries = await this.#store.deliveryCounts(record.id, record.position);
-      this.#dispatcher.addDurable(record, filter.isOk() ? filter.value.filter : undefined, ackedAhead, priorDeliveries);
+      this.#dispatcher.addDurable(record, filter.isOk() ? filter.value.filter : undefined, ackedAhead, prior);
       this.#records.set(record.id, record);
-      this.#storedDeadLetters.set(record.id, await this.#store.deadLetterCount(record.id, record.createdAt));
-    }
+      this.#storedDeadLetters.set(record.id, deadLetters);
+    };
+    return safeTry(async function* () {
+      for (const record of yield* store.listConsumers()) {
+        const ackedAhead = yield* store.processedAbove(record.id, record.position, record.rewoundAt);
+        const prior = yield* store.deliveryCounts(record.id, record.position);
+        restoreOne(record, ackedAhead, prior, yield* store.deadLetterCount(record.id, record.createdAt));
+      }
+      return ok(undefined);
+    });
   }
 
   /** Creates or updates a durable consumer (a push endpoint, or a named API consumer). */
@@ -96,9 +103,7 @@ export class ConsumerRegistry {
     this.#records.delete(id);
     this.#storedDeadLetters.delete(id);
     this.#dispatcher.deadLetterCounts.delete(id);
-    return ResultAsync.fromPromise(this.#store.deleteConsumer(id), (e) =>
-      brokerError('UNAVAILABLE', 'could not delete the consumer', e),
-    );
+    return this.#store.deleteConsumer(id);
   }
 
   /** Rewinds a durable consumer: messages from `seq` on are delivered again. */
@@ -141,7 +146,7 @@ export class ConsumerRegistry {
     const stream = this.#dispatcher.durable(id);
     const record = this.#records.get(id);
     if (stream === undefined || record === undefined) {
-      return ResultAsync.fromSafePromise(this.#startSeq(start)).andThen((seq) =>
+      return this.#startSeq(start).andThen((seq) =>
         // Another subscribe created the consumer while the start was looked up: join it, with this start
         // applied as it would be had the two come one after the other.
         this.#dispatcher.durable(id) !== undefined
@@ -160,7 +165,7 @@ export class ConsumerRegistry {
     }
     const updated = { ...record, patterns, filter: filter.json };
     if (start === undefined) return this.#persist(updated, stream).map(() => stream);
-    return ResultAsync.fromSafePromise(this.#startSeq(start)).andThen((seq) => this.#rewind(stream, updated, seq).map(() => stream));
+    return this.#startSeq(start).andThen((seq) => this.#rewind(stream, updated, seq).map(() => stream));
   }
 
   #createDurable(
@@ -209,9 +214,7 @@ export class ConsumerRegistry {
   #persist(record: ConsumerRecord, stream: Stream): ResultAsync<void, BrokerError<'UNAVAILABLE'>> {
     const saved = { ...record, position: stream.floor(), updatedAt: this.#now() };
     this.#records.set(record.id, saved);
-    return ResultAsync.fromPromise(this.#store.saveConsumer(saved), (e) =>
-      brokerError('UNAVAILABLE', 'could not save the consumer', e),
-    );
+    return this.#store.saveConsumer(saved);
   }
 }
 

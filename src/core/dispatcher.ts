@@ -3,7 +3,8 @@
 // dead letters, consumer positions and message statuses back to the store in batches.
 import { SHUTTING_DOWN } from '../errors.js';
 import type { Logger } from '../logger.js';
-import type { ConsumerRecord, DeadLetterRecord, DeliveryCounts, EventStore } from '../store/store.js';
+import type { ResultAsync } from 'neverthrow';
+import type { ConsumerRecord, DeadLetterRecord, DeliveryCounts, EventStore, StorageError } from './store-port.js';
 import type { MessageFilter } from './filter.js';
 import { PatternIndex } from './patterns.js';
 import { PendingAcks } from './pending-acks.js';
@@ -36,7 +37,7 @@ const STATUS_FLUSH_MS = 12;
 const STATUS_FLUSH_ROWS = 1024;
 
 export class Dispatcher implements StreamHost {
-  readonly store: EventStore;
+  readonly #store: EventStore;
   readonly ackTimeoutMs: number;
   readonly maxDeliveries: number;
   readonly now: () => number;
@@ -65,7 +66,7 @@ export class Dispatcher implements StreamHost {
   readonly deadLetterCounts = new Map<string, number>();
 
   constructor(store: EventStore, options: DispatcherOptions, logger: Logger) {
-    this.store = store;
+    this.#store = store;
     this.ackTimeoutMs = options.ackTimeoutMs;
     this.maxDeliveries = options.maxDeliveries;
     this.now = options.now;
@@ -195,11 +196,12 @@ export class Dispatcher implements StreamHost {
     this.#scheduleFlush();
   }
 
-  readFailed(stream: Stream, error: unknown): void {
-    this.#log.error('reading the log failed; the subscription waits for the next event', {
-      stream: stream.key,
-      error: String(error),
-    });
+  read(fromSeq: number, limit: number, topic: string | undefined): ResultAsync<StoredMessage[], StorageError> {
+    return this.#store.read(fromSeq, limit, topic);
+  }
+
+  readFailed(stream: Stream, error: StorageError): void {
+    this.#log.error('reading the log failed; the subscription waits for the next event', { stream: stream.key, reason: error.reason });
   }
 
   countsChanged(stream: Stream): void {
@@ -244,7 +246,7 @@ export class Dispatcher implements StreamHost {
     this.#deadLetters = [];
     this.#dead = [];
     this.#progressWriting = true;
-    void this.store
+    void this.#store
       .recordProgress(batch)
       .mapErr((e) => {
         // Positions stay where they were on disk: after a restart these messages are delivered again.
@@ -323,10 +325,19 @@ export class Dispatcher implements StreamHost {
     this.#flushTimer ??= setTimeout(() => this.flush(), PROGRESS_FLUSH_MS);
   }
 
-  /** One status write at a time: ticks that come while one is on its way skip, rather than pile up. */
+  /**
+   * One status write at a time: ticks that come while one is on its way skip, rather than pile up. A write
+   * that fails loses those statuses (bookkeeping for people reading the table; the acks are kept).
+   */
   async #writeStatuses(maxRows: number): Promise<void> {
     if (this.#statusWrite !== undefined || this.#processed.size === 0) return;
-    this.#statusWrite = this.store.markProcessed(this.#processed.take(maxRows));
+    const runs = this.#processed.take(maxRows);
+    this.#statusWrite = this.#store
+      .markProcessed(runs)
+      .match(
+        () => undefined,
+        (e) => this.#log.warn('could not mark messages processed; their status stays pending', { reason: e.reason, runs: runs.length }),
+      );
     try {
       await this.#statusWrite;
     } finally {

@@ -1,7 +1,7 @@
 // Acks waiting for the writer thread, gathered in typed arrays. During a replay tens of thousands of acks
 // wait at once; held in growing JS arrays they were copied by every young-generation GC until the flush,
 // while a typed array's contents live outside the JS heap and are never copied.
-import type { AckColumns } from '../store/store.js';
+import type { AckColumns } from './store-port.js';
 
 const INITIAL_CAPACITY = 1024;
 

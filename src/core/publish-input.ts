@@ -3,7 +3,7 @@
 import { err, ok, type Result } from 'neverthrow';
 import { brokerError, type BrokerError } from '../errors.js';
 import type { PendingRow } from './committer.js';
-import { checkTopic } from './patterns.js';
+import { checkTopic } from '../protocol/topics.js';
 import type { PublishInput } from './types.js';
 
 export type PublishError = BrokerError<'BAD_TOPIC' | 'TOO_LARGE' | 'BAD_ARGS' | 'UNAVAILABLE'>;

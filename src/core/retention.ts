@@ -4,8 +4,9 @@
 // delete.
 import type { RetentionRule } from '../config.js';
 import type { Logger } from '../logger.js';
-import type { EventStore } from '../store/store.js';
-import { topicMatches } from './patterns.js';
+import { ok, okAsync, safeTry, type ResultAsync } from 'neverthrow';
+import type { EventStore, MessageHeader, StorageError } from './store-port.js';
+import { topicMatches } from '../protocol/topics.js';
 import type { TopicStats } from './topic-stats.js';
 
 // At most 500 rows per delete: one large DELETE holds SQLite's write lock for a long time on a big log,
@@ -52,20 +53,26 @@ export class Retention {
   }
 
   /**
-   * One pass: expired rows, then age rules, then count rules, then the acks of removed messages. Returns how
-   * many messages it removed.
+   * One pass: expired rows, then age rules, then count rules, then the acks of removed messages and old push
+   * failures. Returns how many messages it removed. A storage failure ends the pass (logged); the next tick
+   * tries again.
    */
   async runOnce(): Promise<number> {
     if (this.#running || this.#stopped) return 0;
     this.#running = true;
+    let removed = 0;
+    const count = (n: number): number => (removed += n);
     try {
-      const removed = (await this.#expire()) + (await this.#applyRules());
-      await this.#pruneAcks();
-      await this.#pruneFailures();
+      const pass = await this.#expire()
+        .map(count)
+        .andThen(() => this.#applyRules())
+        .map(count)
+        .andThen(() => this.#inBatches(() => this.#store.pruneProcessed(RETENTION_BATCH_ROWS)))
+        .andThen(() => this.#pruneFailures());
+      // Once the store has said it cannot be written, a pass a second saying so again is noise.
+      const level = this.#store.writeFailure() === undefined ? 'warn' : 'debug';
+      if (pass.isErr()) this.#log[level]('retention pass stopped; the next tick tries again', { reason: pass.error.reason });
       return removed;
-    } catch (e) {
-      this.#log.error('retention pass failed; the next tick tries again', { error: String(e) });
-      return 0;
     } finally {
       this.#running = false;
     }
@@ -76,93 +83,104 @@ export class Retention {
     clearInterval(this.#timer);
   }
 
-  #expire(): Promise<number> {
-    return this.#inBatches(async () => {
-      const topics = await this.#store.deleteExpired(this.#now(), RETENTION_BATCH_ROWS);
-      for (const t of topics) this.#topics.deleted(t);
-      return topics.length;
-    });
-  }
-
-  /** processed_messages rows of messages or consumers that are gone. */
-  async #pruneAcks(): Promise<void> {
-    await this.#inBatches(() => this.#store.pruneProcessed(RETENTION_BATCH_ROWS));
+  #expire(): ResultAsync<number, StorageError> {
+    return this.#inBatches(() =>
+      this.#store.deleteExpired(this.#now(), RETENTION_BATCH_ROWS).map((topics) => {
+        for (const t of topics) this.#topics.deleted(t);
+        return topics.length;
+      }),
+    );
   }
 
   /** delivery_failures rows past their age: a push endpoint that stays down must not fill the disk. */
-  async #pruneFailures(): Promise<void> {
-    if (this.#failureLogMaxAgeMs === 0) return;
+  #pruneFailures(): ResultAsync<number, StorageError> {
+    if (this.#failureLogMaxAgeMs === 0) return okAsync(0);
     const cutoff = this.#now() - this.#failureLogMaxAgeMs;
-    await this.#inBatches(() => this.#store.pruneFailures(cutoff, RETENTION_BATCH_ROWS));
+    return this.#inBatches(() => this.#store.pruneFailures(cutoff, RETENTION_BATCH_ROWS));
   }
 
   /**
    * Runs `batch` (it removes at most RETENTION_BATCH_ROWS rows and says how many) until one comes back short
    * or the tick's quota is used, yielding between batches; returns how many rows were removed.
    */
-  async #inBatches(batch: () => Promise<number>): Promise<number> {
-    let removed = 0;
-    for (let i = 0; i < MAX_BATCHES_PER_TICK && !this.#stopped; i++) {
-      const n = await batch();
-      removed += n;
-      if (n < RETENTION_BATCH_ROWS) break;
-      await yieldToEventLoop();
-    }
-    return removed;
+  #inBatches(batch: () => ResultAsync<number, StorageError>): ResultAsync<number, StorageError> {
+    const isStopped = (): boolean => this.#stopped;
+    return safeTry(async function* () {
+      let removed = 0;
+      for (let i = 0; i < MAX_BATCHES_PER_TICK && !isStopped(); i++) {
+        const n = yield* batch();
+        removed += n;
+        if (n < RETENTION_BATCH_ROWS) break;
+        await yieldToEventLoop();
+      }
+      return ok(removed);
+    });
   }
 
-  async #applyRules(): Promise<number> {
-    if (this.#rules.length === 0) return 0;
+  #applyRules(): ResultAsync<number, StorageError> {
+    if (this.#rules.length === 0) return okAsync(0);
     const now = this.#now();
+    const rules = this.#rules;
     // How many matching messages each count rule must still drop, oldest first.
-    const excess = this.#rules.map((rule) => {
+    const excess = rules.map((rule) => {
       if (rule.maxMessages === undefined) return 0;
       let stored = 0;
       for (const topic of this.#topics.topics()) if (topicMatches(rule.pattern, topic)) stored += this.#topics.stored(topic);
       return Math.max(0, stored - rule.maxMessages);
     });
-    const newestAgeCutoff = Math.max(...this.#rules.map((r) => (r.maxAgeMs === undefined ? -Infinity : now - r.maxAgeMs)));
-    if (excess.every((n) => n === 0) && newestAgeCutoff === -Infinity) return 0;
-    let removed = 0;
+    const newestAgeCutoff = Math.max(...rules.map((r) => (r.maxAgeMs === undefined ? -Infinity : now - r.maxAgeMs)));
+    if (excess.every((n) => n === 0) && newestAgeCutoff === -Infinity) return okAsync(0);
     const counting = excess.some((n) => n > 0);
+    const store = this.#store;
+    const topics = this.#topics;
+    const isStopped = (): boolean => this.#stopped;
+    /** Where the next pass starts: see #ageScanAfter and #countScanAfter. */
+    const resumeAt = (after: number): void => {
+      if (counting) this.#countScanAfter = excess.some((n) => n > 0) ? after : 0;
+      else this.#ageScanAfter = after;
+    };
     let after = counting ? this.#countScanAfter : this.#ageScanAfter;
-    for (let i = 0; i < MAX_BATCHES_PER_TICK && !this.#stopped; i++) {
-      const headers = await this.#store.readHeaders(after, RETENTION_BATCH_ROWS);
-      if (headers.length === 0) {
-        after = 0;
-        break;
-      }
-      const doomed: number[] = [];
-      let pastEveryCutoff = true;
-      for (const h of headers) {
-        if (h.createdAt < newestAgeCutoff) pastEveryCutoff = false;
-        for (let r = 0; r < this.#rules.length; r++) {
-          const rule = this.#rules[r]!;
-          if (!topicMatches(rule.pattern, h.topic)) continue;
-          const tooOld = rule.maxAgeMs !== undefined && h.createdAt < now - rule.maxAgeMs;
-          if (tooOld || excess[r]! > 0) {
-            doomed.push(h.seq);
-            this.#topics.deleted(h.topic);
-            for (let k = 0; k < this.#rules.length; k++) {
-              if (excess[k]! > 0 && topicMatches(this.#rules[k]!.pattern, h.topic)) excess[k]!--;
+    return safeTry(async function* () {
+      let removed = 0;
+      for (let i = 0; i < MAX_BATCHES_PER_TICK && !isStopped(); i++) {
+        const headers = yield* store.readHeaders(after, RETENTION_BATCH_ROWS);
+        if (headers.length === 0) {
+          after = 0;
+          break;
+        }
+        const doomed: MessageHeader[] = [];
+        let pastEveryCutoff = true;
+        for (const h of headers) {
+          if (h.createdAt < newestAgeCutoff) pastEveryCutoff = false;
+          for (let r = 0; r < rules.length; r++) {
+            const rule = rules[r]!;
+            if (!topicMatches(rule.pattern, h.topic)) continue;
+            const tooOld = rule.maxAgeMs !== undefined && h.createdAt < now - rule.maxAgeMs;
+            if (tooOld || excess[r]! > 0) {
+              doomed.push(h);
+              for (let k = 0; k < rules.length; k++) {
+                if (excess[k]! > 0 && topicMatches(rules[k]!.pattern, h.topic)) excess[k]!--;
+              }
+              break;
             }
-            break;
           }
         }
+        if (doomed.length > 0) {
+          yield* store.deleteSeqs(doomed.map((h) => h.seq));
+          for (const h of doomed) topics.deleted(h.topic);
+        }
+        removed += doomed.length;
+        after = headers[headers.length - 1]!.seq;
+        // The log is in created_at order: once past every age cutoff only count rules can still match.
+        if (pastEveryCutoff && excess.every((n) => n === 0)) {
+          after = 0;
+          break;
+        }
+        await yieldToEventLoop();
       }
-      if (doomed.length > 0) await this.#store.deleteSeqs(doomed);
-      removed += doomed.length;
-      after = headers[headers.length - 1]!.seq;
-      // The log is in created_at order: once past every age cutoff only count rules can still match.
-      if (pastEveryCutoff && excess.every((n) => n === 0)) {
-        after = 0;
-        break;
-      }
-      await yieldToEventLoop();
-    }
-    if (counting) this.#countScanAfter = excess.some((n) => n > 0) ? after : 0;
-    else this.#ageScanAfter = after;
-    return removed;
+      resumeAt(after);
+      return ok(removed);
+    });
   }
 }
 

@@ -2,10 +2,11 @@
 // (one member, acked on send) or a durable consumer (members split its messages; unacked deliveries are
 // redelivered, then dead-lettered). It catches up from disk in pages and then takes messages live from
 // the dispatcher, with no gap and no duplicate at the switch. No sockets, no timers: the dispatcher drives it.
-import type { EventStore } from '../store/store.js';
+import type { ResultAsync } from 'neverthrow';
+import type { StorageError } from './store-port.js';
 import type { MessageFilter } from './filter.js';
 import { InFlight } from '../util/in-flight.js';
-import { isExactPattern, topicMatches } from './patterns.js';
+import { isExactPattern, topicMatches } from '../protocol/topics.js';
 import type { Member } from './subscription.js';
 import { Delivery, type StoredMessage } from './types.js';
 
@@ -14,7 +15,8 @@ import { Delivery, type StoredMessage } from './types.js';
 const PAGE_ROWS = 512;
 
 export interface StreamHost {
-  readonly store: EventStore;
+  /** A page of the log (EventStore.read). */
+  read(fromSeq: number, limit: number, topic: string | undefined): ResultAsync<StoredMessage[], StorageError>;
   /** The last seq the dispatcher has announced; everything up to it is readable from the store. */
   head(): number;
   now(): number;
@@ -22,7 +24,7 @@ export interface StreamHost {
   readonly maxDeliveries: number;
   resolved(stream: Stream, seq: number, outcome: Resolution): void;
   /** A failure reading the log: the stream stops until kicked again. */
-  readFailed(stream: Stream, error: unknown): void;
+  readFailed(stream: Stream, error: StorageError): void;
   /** The stream sent a delivery whose attempt count the store does not have yet (takeDeliveryCounts). */
   countsChanged(stream: Stream): void;
   /** Too many acks wait for the disk: take nothing new; the host kicks the stream when it may go on. */
@@ -308,7 +310,9 @@ export class Stream {
           this.#live = true;
           return;
         }
-        const rows = await this.#host.store.read(from, PAGE_ROWS, this.#exactTopic);
+        const page = await this.#host.read(from, PAGE_ROWS, this.#exactTopic);
+        if (page.isErr()) return this.#host.readFailed(this, page.error);
+        const rows = page.value;
         if (this.#closed || this.members.length === 0 || this.#live) return;
         if (this.#cursor !== from) continue; // rewound while reading: that page is stale
         // Rows past `head` are announced by the dispatcher later; taking them here would deliver them twice.
@@ -318,8 +322,6 @@ export class Stream {
         this.#pageIndex = 0;
         this.#cursor = rows.length === PAGE_ROWS && n === rows.length ? rows[n - 1]!.seq + 1 : head + 1;
       }
-    } catch (e) {
-      this.#host.readFailed(this, e);
     } finally {
       this.#pumping = false;
     }

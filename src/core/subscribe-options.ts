@@ -3,7 +3,7 @@
 import { err, ok, type Result } from 'neverthrow';
 import { brokerError, type BrokerError } from '../errors.js';
 import { compileFilter, type MessageFilter } from './filter.js';
-import { checkPatterns } from './patterns.js';
+import { checkPatterns } from '../protocol/topics.js';
 import type { StartAt } from './types.js';
 
 export interface SubscribeOptions {

@@ -38,26 +38,6 @@ export interface StoredMessage {
   readonly createdAt: number;
 }
 
-/**
- * A StoredMessage as the broker makes them, one per message read or committed. A class rather than an object
- * literal, as are the other objects made per delivery: V8 may pretenure a literal's allocation site once its
- * objects tend to outlive a young-generation GC, and an old-generation object, even dead, keeps the young
- * objects it points to alive until the next full GC. A seed 001 receiver whose per-message literal had been
- * pretenured copied about 780 bytes per message into the old generation, in about half of the runs.
- */
-export class LogMessage implements StoredMessage {
-  constructor(
-    public seq: number,
-    readonly messageId: string | null,
-    readonly topic: string,
-    readonly payload: string,
-    readonly metadata: string,
-    readonly ttlSeconds: number,
-    readonly orderingKey: string | null,
-    readonly createdAt: number,
-  ) {}
-}
-
 export type MessageStatus = 'pending' | 'processed' | 'dead';
 
 /** Where a subscription starts when it has no stored position to resume from. */

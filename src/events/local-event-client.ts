@@ -59,7 +59,7 @@ export class LocalEventClient implements EventClient {
   }
 }
 
-/** A class, not an object literal, as LogMessage (core/types.ts) says why: held until settled, one per message. */
+/** A class, not an object literal, as LogMessage (core/store-port.ts) says why: held until settled, one per message. */
 class LocalHandle implements ReceivedHandle {
   constructor(
     readonly message: EventMessage,

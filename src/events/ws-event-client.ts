@@ -64,7 +64,7 @@ export class WsEventClient implements EventClient {
   }
 }
 
-/** A class, not an object literal: held until settled, one per message (LogMessage in core/types.ts says why). */
+/** A class, not an object literal: held until settled, one per message (LogMessage in core/store-port.ts says why). */
 class WsHandle implements ReceivedHandle {
   constructor(
     readonly message: EventMessage,

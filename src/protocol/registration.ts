@@ -1,7 +1,7 @@
 // The registration server's commands (PROTOCOL.md §4): parsing a line into a command, and the reply lines.
 // Keywords are case-insensitive; patterns and addresses are checked here, consumers by the broker. Pure.
 import { err, ok, type Result } from 'neverthrow';
-import { checkPatterns } from '../core/patterns.js';
+import { checkPatterns } from './topics.js';
 import { brokerError, type BrokerError } from '../errors.js';
 import { parseAddress, type PushAddress } from './address.js';
 

@@ -3,7 +3,8 @@
 // the SQL the broker runs.
 import type Database from 'better-sqlite3';
 import { and, eq, gte, sql } from 'drizzle-orm';
-import { LogMessage, type StoredMessage } from '../core/types.js';
+import type { StoredMessage } from '../core/types.js';
+import { LogMessage } from '../core/store-port.js';
 import type { Db } from './db.js';
 import { consumers, deadLetters } from './schema.js';
 

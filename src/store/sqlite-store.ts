@@ -1,10 +1,10 @@
 // EventStore over one SQLite file: reads on the main thread's connection, every write on the writer
 // thread's (writer-thread.ts), in the order they were asked for. Storage failures a user can cause (disk
 // full, read-only file, a lock held too long) become UNAVAILABLE; anything else is a bug and is thrown.
-import type Database from 'better-sqlite3';
 import { statfs } from 'node:fs/promises';
 import { dirname } from 'node:path';
-import { err, ok, ResultAsync, type Result } from 'neverthrow';
+import Database from 'better-sqlite3';
+import { err, errAsync, ok, okAsync, ResultAsync, type Result } from 'neverthrow';
 import type { SyncMode } from '../config.js';
 import type { SeqRun } from '../core/seq-runs.js';
 import type { StoredMessage } from '../core/types.js';
@@ -13,6 +13,7 @@ import type { Logger } from '../logger.js';
 import { openDb, type OpenedDb, type StoreOpenError } from './db.js';
 import { makeReadQueries, toStoredMessage, toTopicMessage, type MessageRow, type ReadQueries, type TopicMessageRow } from './read-queries.js';
 import type {
+  AckRecord,
   AppendRow,
   Appended,
   ConsumerRecord,
@@ -21,7 +22,8 @@ import type {
   MessageHeader,
   ProgressBatch,
   StorageError,
-} from './store.js';
+  TransactOutcome,
+} from '../core/store-port.js';
 import { WriteError, WriterThread } from './writer-thread.js';
 import { INSERT_PROCESSED, toColumns } from './write-queries.js';
 
@@ -34,14 +36,30 @@ const PROBE_INTERVAL_MS = 1000;
 // pages of 4 KiB before a checkpoint, pragmas.ts).
 const PROBE_FREE_BYTES = 4 * 1024 * 1024;
 
+/** SQLite's storage failures (from either thread) as StorageError; anything else is a bug, and is thrown. */
 function storageError(e: unknown): StorageError {
-  if (e instanceof WriteError && e.code !== undefined && STORAGE_CODES.test(e.code)) {
-    return brokerError('UNAVAILABLE', `storage unavailable (${e.code})`, e);
+  const code = (e as { code?: unknown } | null)?.code;
+  if ((e instanceof WriteError || e instanceof Database.SqliteError) && typeof code === 'string' && STORAGE_CODES.test(code)) {
+    return brokerError('UNAVAILABLE', `storage unavailable (${code})`, e);
   }
   throw e;
 }
 
-export class SqliteStore implements EventStore {
+/** A read on the main thread's connection: synchronous in better-sqlite3, a ResultAsync at the port. */
+function read<T>(query: () => T): ResultAsync<T, StorageError> {
+  try {
+    return okAsync(query());
+  } catch (e) {
+    return errAsync(storageError(e));
+  }
+}
+
+/** What a transactional consumer's work threw, carried out of the transaction it rolls back. */
+class WorkFailed {
+  constructor(readonly error: unknown) {}
+}
+
+export class SqliteStore implements EventStore<Database.Database> {
   readonly #opened: OpenedDb;
   readonly #q: ReadQueries;
   readonly #writer: WriterThread;
@@ -80,12 +98,11 @@ export class SqliteStore implements EventStore {
   }
 
   /**
-   * Runs `work` and records `ack` in one immediate transaction on the main connection: the caller's writes and
-   * the consumer's progress commit together or not at all. A message this consumer already processed (since
-   * its last rewind) is not worked again: returns false. Waits up to the busy timeout for the writer thread
-   * to finish a commit in progress. Throws what `work` throws, after rolling back.
+   * In one immediate transaction on the main connection: the work is synchronous (a better-sqlite3
+   * transaction cannot stay open across awaits), and it waits up to the busy timeout for the writer thread
+   * to finish a commit in progress.
    */
-  transactAck(ack: { consumer: string; seq: number; delivery: number; at: number }, work: (sqlite: Database.Database) => void): boolean {
+  transactAck(ack: AckRecord, work: (sqlite: Database.Database) => void): ResultAsync<TransactOutcome, StorageError> {
     const sqlite = this.#opened.sqlite;
     this.#ackStatements ??= {
       insert: sqlite.prepare(INSERT_PROCESSED),
@@ -97,14 +114,25 @@ export class SqliteStore implements EventStore {
         .pluck(),
     };
     const { insert, done } = this.#ackStatements;
-    return sqlite
-      .transaction(() => {
-        if (done.get(ack.consumer, ack.seq) !== undefined) return false;
-        work(sqlite);
-        insert.run(ack.consumer, ack.seq, ack.at, ack.delivery);
-        return true;
-      })
-      .immediate();
+    try {
+      return okAsync(
+        sqlite
+          .transaction((): TransactOutcome => {
+            if (done.get(ack.consumer, ack.seq) !== undefined) return { kind: 'already-processed' };
+            try {
+              work(sqlite);
+            } catch (e) {
+              throw new WorkFailed(e); // rolls the transaction back
+            }
+            insert.run(ack.consumer, ack.seq, ack.at, ack.delivery);
+            return { kind: 'done' };
+          })
+          .immediate(),
+      );
+    } catch (e) {
+      if (e instanceof WorkFailed) return okAsync({ kind: 'failed', error: e.error });
+      return errAsync(storageError(e));
+    }
   }
 
   append(rows: readonly AppendRow[]): ResultAsync<Appended[], StorageError> {
@@ -127,12 +155,19 @@ export class SqliteStore implements EventStore {
     return this.#unwritable;
   }
 
-  async read(fromSeq: number, limit: number, topic?: string): Promise<StoredMessage[]> {
-    if (topic === undefined) return (this.#q.readFrom.all(fromSeq, limit) as MessageRow[]).map(toStoredMessage);
-    return (this.#q.readTopicFrom.all(topic, fromSeq, limit) as TopicMessageRow[]).map((r) => toTopicMessage(topic, r));
+  read(fromSeq: number, limit: number, topic?: string): ResultAsync<StoredMessage[], StorageError> {
+    return read(() =>
+      topic === undefined
+        ? (this.#q.readFrom.all(fromSeq, limit) as MessageRow[]).map(toStoredMessage)
+        : (this.#q.readTopicFrom.all(topic, fromSeq, limit) as TopicMessageRow[]).map((r) => toTopicMessage(topic, r)),
+    );
   }
 
-  async seqAtTime(timeMs: number): Promise<number> {
+  seqAtTime(timeMs: number): ResultAsync<number, StorageError> {
+    return read(() => this.#seqAtTime(timeMs));
+  }
+
+  #seqAtTime(timeMs: number): number {
     // Binary search over seq: created_at is monotonic along seq, and this needs no index on created_at.
     let lo = (this.#q.minSeqStored.get() as number | null) ?? this.#lastSeq + 1;
     let hi = ((this.#q.maxSeqStored.get() as number | null) ?? 0) + 1;
@@ -146,64 +181,64 @@ export class SqliteStore implements EventStore {
     return row?.seq ?? this.#lastSeq + 1;
   }
 
-  async listConsumers(): Promise<ConsumerRecord[]> {
-    return this.#q.listConsumers.all().map((row) => ({ ...row, patterns: JSON.parse(row.patterns) as string[] }));
+  listConsumers(): ResultAsync<ConsumerRecord[], StorageError> {
+    return read(() => this.#q.listConsumers.all().map((row) => ({ ...row, patterns: JSON.parse(row.patterns) as string[] })));
   }
 
-  async saveConsumer(record: ConsumerRecord): Promise<void> {
-    await this.#writer.call('saveConsumer', record);
+  saveConsumer(record: ConsumerRecord): ResultAsync<void, StorageError> {
+    return this.#write(this.#writer.call('saveConsumer', record));
   }
 
-  async deleteConsumer(id: string): Promise<void> {
-    await this.#writer.call('deleteConsumer', id);
+  deleteConsumer(id: string): ResultAsync<void, StorageError> {
+    return this.#write(this.#writer.call('deleteConsumer', id));
   }
 
-  async processedAbove(consumer: string, afterSeq: number, sinceMs: number): Promise<number[]> {
-    return this.#q.processedAbove.all(consumer, afterSeq, sinceMs) as number[];
+  processedAbove(consumer: string, afterSeq: number, sinceMs: number): ResultAsync<number[], StorageError> {
+    return read(() => this.#q.processedAbove.all(consumer, afterSeq, sinceMs) as number[]);
   }
 
-  async deliveryCounts(consumer: string, afterSeq: number): Promise<Map<number, number>> {
-    return new Map(this.#q.deliveryCountsAbove.all(consumer, afterSeq) as [number, number][]);
+  deliveryCounts(consumer: string, afterSeq: number): ResultAsync<Map<number, number>, StorageError> {
+    return read(() => new Map(this.#q.deliveryCountsAbove.all(consumer, afterSeq) as [number, number][]));
   }
 
   recordProgress(batch: ProgressBatch): ResultAsync<void, StorageError> {
     return this.#write(this.#writer.call('progress', batch));
   }
 
-  async markProcessed(runs: readonly SeqRun[]): Promise<void> {
-    await this.#write(this.#writer.call('markProcessed', runs));
+  markProcessed(runs: readonly SeqRun[]): ResultAsync<void, StorageError> {
+    return this.#write(this.#writer.call('markProcessed', runs));
   }
 
-  async deadLetterCount(consumer: string, sinceMs: number): Promise<number> {
-    return this.#q.deadLetterCount.get({ consumer, since: sinceMs })?.n ?? 0;
+  deadLetterCount(consumer: string, sinceMs: number): ResultAsync<number, StorageError> {
+    return read(() => this.#q.deadLetterCount.get({ consumer, since: sinceMs })?.n ?? 0);
   }
 
-  async topicCounts(): Promise<Map<string, number>> {
-    return new Map(this.#q.topicCounts.all() as [string, number][]);
+  topicCounts(): ResultAsync<Map<string, number>, StorageError> {
+    return read(() => new Map(this.#q.topicCounts.all() as [string, number][]));
   }
 
-  async deleteExpired(nowMs: number, limit: number): Promise<string[]> {
-    return (await this.#write(this.#writer.call('deleteExpired', nowMs, limit))).unwrapOr([]);
+  deleteExpired(nowMs: number, limit: number): ResultAsync<string[], StorageError> {
+    return this.#write(this.#writer.call('deleteExpired', nowMs, limit));
   }
 
-  async recordFailures(failures: readonly DeliveryFailure[]): Promise<void> {
-    await this.#write(this.#writer.call('recordFailures', failures));
+  recordFailures(failures: readonly DeliveryFailure[]): ResultAsync<void, StorageError> {
+    return this.#write(this.#writer.call('recordFailures', failures));
   }
 
-  async readHeaders(afterSeq: number, limit: number): Promise<MessageHeader[]> {
-    return this.#q.readHeaders.all(afterSeq, limit) as MessageHeader[];
+  readHeaders(afterSeq: number, limit: number): ResultAsync<MessageHeader[], StorageError> {
+    return read(() => this.#q.readHeaders.all(afterSeq, limit) as MessageHeader[]);
   }
 
-  async deleteSeqs(seqs: readonly number[]): Promise<void> {
-    await this.#write(this.#writer.call('deleteSeqs', seqs));
+  deleteSeqs(seqs: readonly number[]): ResultAsync<void, StorageError> {
+    return this.#write(this.#writer.call('deleteSeqs', seqs));
   }
 
-  async pruneProcessed(limit: number): Promise<number> {
-    return (await this.#write(this.#writer.call('pruneProcessed', limit))).unwrapOr(0);
+  pruneProcessed(limit: number): ResultAsync<number, StorageError> {
+    return this.#write(this.#writer.call('pruneProcessed', limit));
   }
 
-  async pruneFailures(beforeMs: number, limit: number): Promise<number> {
-    return (await this.#write(this.#writer.call('pruneFailures', beforeMs, limit))).unwrapOr(0);
+  pruneFailures(beforeMs: number, limit: number): ResultAsync<number, StorageError> {
+    return this.#write(this.#writer.call('pruneFailures', beforeMs, limit));
   }
 
   /** Waits for every queued write, then closes the writer and the main connection. */
@@ -212,9 +247,10 @@ export class SqliteStore implements EventStore {
     this.#probeTimer = undefined;
     try {
       await this.#writer.close();
-    } finally {
-      this.#opened.close();
+    } catch (e) {
+      this.#log.error('the writer thread failed while closing; queued writes may be lost', { error: String(e) });
     }
+    this.#opened.close();
   }
 
   /**

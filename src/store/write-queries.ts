@@ -3,7 +3,7 @@
 import type Database from 'better-sqlite3';
 import type { SeqRun } from '../core/seq-runs.js';
 import { checkWritable } from './pragmas.js';
-import type { AppendRow, ConsumerRecord, DeliveryFailure, ProgressBatch } from './store.js';
+import type { AppendRow, ConsumerRecord, DeliveryFailure, ProgressBatch } from '../core/store-port.js';
 
 /**
  * Rows to append, one array per column: cloning a few arrays of strings to the writer thread costs far

@@ -712,18 +712,18 @@ describe('removing a consumer', () => {
 
   test('a new consumer the database refuses to store is not kept in memory either', async () => {
     const { broker, dbPath } = await start();
-    // A user's trigger stands in for any write failure: the store is real, the refusal comes from SQLite.
+    // A user's transaction in an SQLite shell holds the write lock past the broker's busy timeout (5 s).
     const user = new Database(dbPath);
     defer(() => user.close());
-    user.exec(`CREATE TRIGGER refuse_consumers BEFORE INSERT ON consumers BEGIN SELECT RAISE(ABORT, 'not now'); END`);
+    user.exec('BEGIN IMMEDIATE');
 
     const refused = await LocalSubscriber.open(broker, { pattern: 'orders', consumer: 'billing' });
-    expect(refused._unsafeUnwrapErr().code).toBe('UNAVAILABLE');
+    expect(refused._unsafeUnwrapErr()).toMatchObject({ code: 'UNAVAILABLE', reason: 'storage unavailable (SQLITE_BUSY)' });
     expect(broker.consumer('billing')).toBeUndefined();
     expect(broker.consumers().map((c) => c.id)).not.toContain('billing');
+    user.exec('COMMIT');
     await publishN(broker, 'orders', 2);
 
-    user.exec('DROP TRIGGER refuse_consumers');
     const sub = await subscribe(broker, { pattern: 'orders', consumer: 'billing', start: { kind: 'seq', seq: 1 } });
     expect(seqsOf(await sub.take(2, 2000))).toEqual([1, 2]);
     expect(query<{ id: string }>(dbPath, 'SELECT id FROM consumers').map((r) => r.id)).toEqual(['billing']);

@@ -3,11 +3,12 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { openSqliteBroker, type SqliteBrokerConfig } from '../../src/app.js';
 import { parseConfig, type Config } from '../../src/config.js';
-import { Broker, type BrokerConfig } from '../../src/core/broker.js';
+import type { Broker } from '../../src/core/broker.js';
 import { silentLogger } from '../../src/logger.js';
 
-export function testBrokerConfig(dbPath: string, overrides: Partial<BrokerConfig> = {}): BrokerConfig {
+export function testBrokerConfig(dbPath: string, overrides: Partial<SqliteBrokerConfig> = {}): SqliteBrokerConfig {
   return {
     dbPath,
     sync: 'normal',
@@ -33,14 +34,14 @@ export async function tempDir(): Promise<TestDir> {
   return { dir, dbPath: join(dir, 'bus.db'), cleanup: () => rm(dir, { recursive: true, force: true }) };
 }
 
-export async function openBroker(dbPath: string, overrides: Partial<BrokerConfig> = {}, now?: () => number): Promise<Broker> {
-  const opened = await Broker.open(testBrokerConfig(dbPath, overrides), silentLogger, now ? { now } : {});
+export async function openBroker(dbPath: string, overrides: Partial<SqliteBrokerConfig> = {}, now?: () => number): Promise<Broker> {
+  const opened = await openSqliteBroker(testBrokerConfig(dbPath, overrides), silentLogger, now ? { now } : {});
   if (opened.isErr()) throw new Error(opened.error.message);
-  return opened.value;
+  return opened.value.broker;
 }
 
 /** A broker in a temp dir; stop() closes it and removes the directory. */
-export async function startTestBroker(overrides: Partial<BrokerConfig> = {}): Promise<{ broker: Broker; dir: TestDir; stop(): Promise<void> }> {
+export async function startTestBroker(overrides: Partial<SqliteBrokerConfig> = {}): Promise<{ broker: Broker; dir: TestDir; stop(): Promise<void> }> {
   const dir = await tempDir();
   const broker = await openBroker(dir.dbPath, overrides);
   return {

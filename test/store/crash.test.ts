@@ -6,7 +6,7 @@ import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { afterEach, beforeEach, describe, expect, test } from 'vitest';
 import type { SyncMode } from '../../src/config.js';
-import { Broker } from '../../src/core/broker.js';
+import { openSqliteBroker } from '../../src/app.js';
 import { silentLogger } from '../../src/logger.js';
 import { tempDir, testBrokerConfig, type TestDir } from '../helpers/broker.js';
 
@@ -63,9 +63,9 @@ describe.each(['full', 'normal'] as const)('SIGKILL while publishing, EVENTBUS_S
     expect(new Set(acked.map((a) => a.seq)).size, 'an acknowledged seq was handed out twice').toBe(acked.length);
 
     // The dead process's lock must not be stale: a new broker opens the file straight away.
-    const reopened = await Broker.open(testBrokerConfig(dir.dbPath, { sync }), silentLogger);
+    const reopened = await openSqliteBroker(testBrokerConfig(dir.dbPath, { sync }), silentLogger);
     expect(reopened.isOk() ? 'opened' : reopened.error.message).toBe('opened');
-    const broker = reopened._unsafeUnwrap();
+    const { broker } = reopened._unsafeUnwrap();
     try {
       const reader = new Database(dir.dbPath, { readonly: true });
       try {

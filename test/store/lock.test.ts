@@ -5,8 +5,9 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach, beforeEach, describe, expect, test } from 'vitest';
-import { Broker } from '../../src/core/broker.js';
+import { openSqliteBroker } from '../../src/app.js';
 import { silentLogger } from '../../src/logger.js';
+import { SqliteStore } from '../../src/store/sqlite-store.js';
 import { openBroker, tempDir, testBrokerConfig, type TestDir } from '../helpers/broker.js';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
@@ -51,10 +52,10 @@ beforeEach(async () => {
 afterEach(() => dir.cleanup());
 
 describe('in one process', () => {
-  test('a second Broker.open on the same file is refused as locked, naming the file', async () => {
+  test('a second opener of the same file is refused as locked, naming the file', async () => {
     const first = await openBroker(dir.dbPath);
     try {
-      const second = await Broker.open(testBrokerConfig(dir.dbPath), silentLogger);
+      const second = await SqliteStore.open({ path: dir.dbPath, sync: 'normal', logger: silentLogger });
       expect(second.isErr()).toBe(true);
       const e = second._unsafeUnwrapErr();
       expect(e.kind).toBe('locked');
@@ -64,7 +65,7 @@ describe('in one process', () => {
 
       // The refused opener must not have disturbed the holder: it still publishes, and still holds the lock.
       expect((await first.publish({ topic: 'lock.t', payload: 'still mine' }))._unsafeUnwrap().seq).toBe(1);
-      const third = await Broker.open(testBrokerConfig(dir.dbPath), silentLogger);
+      const third = await SqliteStore.open({ path: dir.dbPath, sync: 'normal', logger: silentLogger });
       expect(third.isErr() && third.error.kind).toBe('locked');
     } finally {
       await first.close();
@@ -119,7 +120,7 @@ describe('across processes', () => {
       const running = collect(second);
       try {
         await untilOpened(second, running);
-        const refusedHere = await Broker.open(testBrokerConfig(dir.dbPath), silentLogger);
+        const refusedHere = await SqliteStore.open({ path: dir.dbPath, sync: 'normal', logger: silentLogger });
         expect(refusedHere.isErr() && refusedHere.error.kind).toBe('locked');
       } finally {
         second.kill('SIGTERM');
@@ -141,8 +142,8 @@ describe('across processes', () => {
       child.kill('SIGKILL');
     }
     expect((await out.exited)[1]).toBe('SIGKILL');
-    const reopened = await Broker.open(testBrokerConfig(dir.dbPath), silentLogger);
+    const reopened = await openSqliteBroker(testBrokerConfig(dir.dbPath), silentLogger);
     expect(reopened.isOk() ? 'opened' : reopened.error.message).toBe('opened');
-    await reopened._unsafeUnwrap().close();
+    await reopened._unsafeUnwrap().broker.close();
   });
 });

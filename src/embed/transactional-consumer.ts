@@ -4,13 +4,12 @@
 // it applied; after the commit the message counts as processed, even if the broker's own progress flush
 // never ran (restart reads acks from processed_messages). Exactly-once effects, for this consumer.
 import type Database from 'better-sqlite3';
-import { errAsync, type ResultAsync } from 'neverthrow';
-import { brokerError } from '../errors.js';
+import type { ResultAsync } from 'neverthrow';
+import type { Broker, SubscribeError, SubscribeOptions } from '../core/broker.js';
+import { LocalSubscriber } from '../core/local-subscriber.js';
+import type { EventStore } from '../core/store-port.js';
+import type { StoredMessage } from '../core/types.js';
 import type { Logger } from '../logger.js';
-import { SqliteStore } from '../store/sqlite-store.js';
-import type { Broker, SubscribeError, SubscribeOptions } from './broker.js';
-import { LocalSubscriber } from './local-subscriber.js';
-import type { StoredMessage } from './types.js';
 
 /**
  * Called once per delivery, inside an open immediate transaction on `tx`. Must be synchronous (an
@@ -30,15 +29,15 @@ export interface TransactionalConsumer {
   close(): Promise<void>;
 }
 
+/** `store` is the broker's own, the one whose transaction records the acks. */
 export function consumeInTransaction(
   broker: Broker,
+  store: EventStore<Database.Database>,
   options: TransactionalOptions,
   handler: TransactionalHandler,
   logger: Logger,
   now: () => number = Date.now,
 ): ResultAsync<TransactionalConsumer, SubscribeError> {
-  const store = broker.store;
-  if (!(store instanceof SqliteStore)) return errAsync(brokerError('BAD_ARGS', 'transactional consume needs the SQLite store'));
   const retryDelayMs = options.retryDelayMs ?? 1000;
   return LocalSubscriber.open(broker, options).map((sub) => {
     let closing = false;
@@ -47,19 +46,21 @@ export function consumeInTransaction(
         // After close, what is still queued goes back to the broker unacked, for the next member.
         if (closing) break;
         const m = d.message;
-        try {
-          store.transactAck({ consumer: options.consumer, seq: m.seq, delivery: d.delivery, at: now() }, (tx) => {
-            const r: unknown = handler(m, tx, d.delivery);
-            if (r instanceof Promise) {
-              r.catch(() => undefined); // its outcome no longer matters: the transaction is rolled back
-              throw new TypeError('a transactional handler must be synchronous (it returned a promise)');
-            }
-          });
+        const ack = { consumer: options.consumer, seq: m.seq, delivery: d.delivery, at: now() };
+        const outcome = await store.transactAck(ack, (tx) => {
+          const r: unknown = handler(m, tx, d.delivery);
+          if (r instanceof Promise) {
+            r.catch(() => undefined); // its outcome no longer matters: the transaction is rolled back
+            throw new TypeError('a transactional handler must be synchronous (it returned a promise)');
+          }
+        });
+        const failure = outcome.isErr() ? outcome.error.reason : outcome.value.kind === 'failed' ? String(outcome.value.error) : undefined;
+        if (failure === undefined) {
           sub.ack(m.seq);
-        } catch (e) {
-          logger.warn('transactional handler failed; rolled back, will redeliver', { consumer: options.consumer, seq: m.seq, error: String(e) });
-          sub.nack(m.seq, retryDelayMs);
+          continue;
         }
+        logger.warn('transactional handler failed; rolled back, will redeliver', { consumer: options.consumer, seq: m.seq, error: failure });
+        sub.nack(m.seq, retryDelayMs);
       }
     })();
     return {

@@ -1,10 +1,11 @@
-// The one narrow interface the core uses to reach storage. SQLite implements it today (sqlite-store.ts);
-// a PostgreSQL implementation, for several brokers sharing one database, can follow behind the same shape,
-// which is why everything that may touch the disk returns a promise.
+// The storage port: the one narrow interface the core reaches storage through, and the records that cross
+// it. The core owns it as it owns Sink; src/store/ implements it (SQLite today) and takes nothing else from
+// the core but types. Everything that may touch the disk is asynchronous, so that a store over the network
+// fits the same shape.
 import type { ResultAsync } from 'neverthrow';
 import type { BrokerError } from '../errors.js';
-import type { SeqRun } from '../core/seq-runs.js';
-import type { DeliveryFailure, StoredMessage } from '../core/types.js';
+import type { SeqRun } from './seq-runs.js';
+import type { DeliveryFailure, StoredMessage } from './types.js';
 
 export type { DeliveryFailure };
 
@@ -17,6 +18,26 @@ export interface AppendRow {
   readonly ttlSeconds: number;
   readonly orderingKey: string | null;
   readonly createdAt: number;
+}
+
+/**
+ * A StoredMessage as the store and the committer make them, one per message read or committed. A class
+ * rather than an object literal, as are the other objects made per delivery: V8 may pretenure a literal's
+ * allocation site once its objects tend to outlive a young-generation GC, and an old-generation object, even
+ * dead, keeps the young objects it points to alive until the next full GC, so every message would be copied
+ * into the old generation.
+ */
+export class LogMessage implements StoredMessage {
+  constructor(
+    public seq: number,
+    readonly messageId: string | null,
+    readonly topic: string,
+    readonly payload: string,
+    readonly metadata: string,
+    readonly ttlSeconds: number,
+    readonly orderingKey: string | null,
+    readonly createdAt: number,
+  ) {}
 }
 
 export interface Appended {
@@ -86,9 +107,31 @@ export interface MessageHeader {
   readonly createdAt: number;
 }
 
+/** A storage failure a user can meet (disk full, read-only, locked): UNAVAILABLE for the client. */
 export type StorageError = BrokerError<'UNAVAILABLE'>;
 
-export interface EventStore {
+/** One ack, as processed_messages keeps it. */
+export interface AckRecord {
+  readonly consumer: string;
+  readonly seq: number;
+  readonly delivery: number;
+  readonly at: number;
+}
+
+/** How a transactional consume of one delivery ended (see EventStore.transactAck). */
+export type TransactOutcome =
+  | { readonly kind: 'done' }
+  /** The consumer had processed this message already (since its last rewind): the work did not run. */
+  | { readonly kind: 'already-processed' }
+  /** The work threw: everything it did was rolled back, and the ack was not recorded. */
+  | { readonly kind: 'failed'; readonly error: unknown };
+
+/**
+ * Every call that can fail returns a ResultAsync of StorageError: a storage failure a user can cause is an
+ * Err; anything else (a bug) is thrown, never turned into UNAVAILABLE. `Tx` is what a transactional
+ * consumer's work receives: the SQLite store hands it its connection.
+ */
+export interface EventStore<Tx = unknown> {
   /** Appends the rows, in order, in one durable transaction: all are stored or none. */
   append(rows: readonly AppendRow[]): ResultAsync<Appended[], StorageError>;
   /** The highest seq ever assigned (0 for a new log); never goes down, even when rows are deleted. */
@@ -99,39 +142,46 @@ export interface EventStore {
    */
   writeFailure(): StorageError | undefined;
   /** Up to `limit` messages with seq >= fromSeq, in seq order; only `topic`'s when given. */
-  read(fromSeq: number, limit: number, topic?: string): Promise<StoredMessage[]>;
+  read(fromSeq: number, limit: number, topic?: string): ResultAsync<StoredMessage[], StorageError>;
   /** The first seq committed at or after `timeMs`, or lastSeq() + 1 when there is none. */
-  seqAtTime(timeMs: number): Promise<number>;
+  seqAtTime(timeMs: number): ResultAsync<number, StorageError>;
 
-  listConsumers(): Promise<ConsumerRecord[]>;
-  saveConsumer(record: ConsumerRecord): Promise<void>;
-  deleteConsumer(id: string): Promise<void>;
+  listConsumers(): ResultAsync<ConsumerRecord[], StorageError>;
+  saveConsumer(record: ConsumerRecord): ResultAsync<void, StorageError>;
+  /** Removes the consumer and what is kept for it alone (its delivery counts). */
+  deleteConsumer(id: string): ResultAsync<void, StorageError>;
   /** Seqs above `afterSeq` that `consumer` acked at or after `sinceMs` (out-of-order acks above its floor). */
-  processedAbove(consumer: string, afterSeq: number, sinceMs: number): Promise<number[]>;
+  processedAbove(consumer: string, afterSeq: number, sinceMs: number): ResultAsync<number[], StorageError>;
   /** The stored delivery counts of `consumer` above `afterSeq`: seq → attempts so far. */
-  deliveryCounts(consumer: string, afterSeq: number): Promise<Map<number, number>>;
+  deliveryCounts(consumer: string, afterSeq: number): ResultAsync<Map<number, number>, StorageError>;
   recordProgress(batch: ProgressBatch): ResultAsync<void, StorageError>;
   /** Marks messages processed; a message already dead stays dead. */
-  markProcessed(runs: readonly SeqRun[]): Promise<void>;
+  markProcessed(runs: readonly SeqRun[]): ResultAsync<void, StorageError>;
   /** Dead letters of `consumer` since `sinceMs` (a consumer created again does not inherit the old count). */
-  deadLetterCount(consumer: string, sinceMs: number): Promise<number>;
-  recordFailures(failures: readonly DeliveryFailure[]): Promise<void>;
+  deadLetterCount(consumer: string, sinceMs: number): ResultAsync<number, StorageError>;
+  recordFailures(failures: readonly DeliveryFailure[]): ResultAsync<void, StorageError>;
+  /**
+   * Runs `work` and records `ack` in one transaction: the work's writes and the consumer's progress commit
+   * together or not at all. A message the consumer already processed (since its last rewind) is not worked
+   * again.
+   */
+  transactAck(ack: AckRecord, work: (tx: Tx) => void): ResultAsync<TransactOutcome, StorageError>;
 
   /** Message counts per topic, for stats and count-based retention. */
-  topicCounts(): Promise<Map<string, number>>;
+  topicCounts(): ResultAsync<Map<string, number>, StorageError>;
   /** Deletes up to `limit` messages whose TTL has passed at `nowMs`; returns their topics. */
-  deleteExpired(nowMs: number, limit: number): Promise<string[]>;
+  deleteExpired(nowMs: number, limit: number): ResultAsync<string[], StorageError>;
   /** Oldest-first headers after `afterSeq`, for the age and count rules. */
-  readHeaders(afterSeq: number, limit: number): Promise<MessageHeader[]>;
-  deleteSeqs(seqs: readonly number[]): Promise<void>;
+  readHeaders(afterSeq: number, limit: number): ResultAsync<MessageHeader[], StorageError>;
+  deleteSeqs(seqs: readonly number[]): ResultAsync<void, StorageError>;
   /**
    * Deletes up to `limit` acks that no longer matter: of messages the log no longer holds, at or below their
    * consumer's position, and of consumers that were removed; returns how many.
    */
-  pruneProcessed(limit: number): Promise<number>;
+  pruneProcessed(limit: number): ResultAsync<number, StorageError>;
   /** Deletes up to `limit` delivery_failures rows recorded before `beforeMs`, oldest first; returns how many. */
-  pruneFailures(beforeMs: number, limit: number): Promise<number>;
+  pruneFailures(beforeMs: number, limit: number): ResultAsync<number, StorageError>;
 
-  /** Finishes queued writes, then closes. */
+  /** Finishes queued writes, then closes; a failure on the way is logged, and the store is closed all the same. */
   close(): Promise<void>;
 }
