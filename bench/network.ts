@@ -161,7 +161,7 @@ async function clientPublish(port: number, count: number, inProcessPublish: numb
   );
   const ms = now() - t0;
   progress.end(done);
-  await client.close();
+  client.close();
   const r = rate(count, ms);
   return { name: 'publish, TypeScript client, 256 in flight', msgs: count, msgPerSec: r, vsLimit: r / inProcessPublish, note: 'WebSocket, a UUIDv7 message id each; vs limit = ÷ in-process concurrent publish' };
 }

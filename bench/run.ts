@@ -30,7 +30,7 @@ const { values: args } = parseArgs({
     sync: { type: 'string', default: 'full' },
   },
 });
-const quick = args.quick ?? false;
+const quick = args.quick;
 const N = Number(args.messages ?? (quick ? 50_000 : 200_000));
 const REPLAY = Number(args.replay ?? (quick ? 200_000 : 1_000_000));
 const SYNC = args.sync as SyncMode;

@@ -53,5 +53,5 @@ const stop = async (): Promise<void> => {
   await bus.close();
   process.exit(0);
 };
-process.once('SIGINT', stop);
-process.once('SIGTERM', stop);
+process.once('SIGINT', () => void stop());
+process.once('SIGTERM', () => void stop());

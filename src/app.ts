@@ -59,7 +59,7 @@ export async function startApp(config: Config, logger: Logger): Promise<Result<A
     });
   }
   const timeouts = { connectTimeoutMs: config.pushConnectTimeoutMs, sendTimeoutMs: config.pushTimeoutMs };
-  const pool = new DeliveryPool(pushHost(broker), { timeouts, maxInFlight: config.maxInFlight, backoff: DEFAULT_BACKOFF, now: Date.now }, logger);
+  const pool = new DeliveryPool(pushHost(broker, logger), { timeouts, maxInFlight: config.maxInFlight, backoff: DEFAULT_BACKOFF, now: Date.now }, logger);
   // A push consumer's state is its connection's; a consumer read over the API is connected while subscribed.
   const stateOf: ConsumerState = (c) => pool.state(c.id) ?? (c.subscribers > 0 ? 'connected' : 'offline');
   const follow = (id: string): void => void pool.sync(id, broker.consumer(id)?.address ?? null);
@@ -140,14 +140,20 @@ export async function openSqliteBroker(
   return ok({ broker: broker.value, store: store.value });
 }
 
-/** The broker as push delivery sees it. */
-export function pushHost(broker: Broker): PushHost {
+/**
+ * The broker as push delivery sees it. A push consumer settles only its own subscription: one that is gone
+ * (the consumer was removed meanwhile) has given its messages back already, so there is nothing to say.
+ */
+export function pushHost(broker: Broker, logger: Logger): PushHost {
   return {
     attach: (consumer, sink, options) => broker.attachConsumer(consumer, sink, options),
-    ack: (subscription, seq) => void broker.ack(subscription, seq),
-    nack: (subscription, seq, delayMs) => void broker.nack(subscription, seq, delayMs),
-    detach: (subscription) => void broker.unsubscribe(subscription),
-    rewind: (consumer, seq) => void broker.replay(consumer, seq),
+    ack: (subscription, seq) => broker.ack(subscription, seq).unwrapOr(undefined),
+    nack: (subscription, seq, delayMs) => broker.nack(subscription, seq, delayMs).unwrapOr(undefined),
+    detach: (subscription) => broker.unsubscribe(subscription).unwrapOr(undefined),
+    rewind: (consumer, seq) =>
+      void broker.replay(consumer, seq).mapErr((e) => {
+        logger.warn('could not rewind a push consumer to resend what its connection lost', { consumer, seq, reason: e.reason });
+      }),
     recordFailure: (failure) => broker.recordDeliveryFailure(failure),
   };
 }

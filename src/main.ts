@@ -2,7 +2,7 @@
 // Process entry: settings, start-up, signals, exit codes. Nothing else lives here.
 import { constants } from 'node:os';
 import { parseConfig, settingsHelp } from './config.js';
-import { startApp } from './app.js';
+import { startApp, type App } from './app.js';
 import { createLogger } from './logger.js';
 
 const argv = process.argv.slice(2);
@@ -34,13 +34,14 @@ const REPEAT_MS = 500;
 // this long more is not waited for.
 const CLOSE_MARGIN_MS = 5000;
 let firstSignalAt: number | undefined;
-let stop: (() => void) | undefined;
+/** Set once the broker has started. */
+const running: { app?: App } = {};
 for (const signal of ['SIGINT', 'SIGTERM'] as const) {
   process.on(signal, () => {
     if (firstSignalAt === undefined) {
       firstSignalAt = Date.now();
       logger.info('stopping', { signal, timeout_ms: shutdownTimeoutMs });
-      stop?.();
+      stop();
       return;
     }
     if (Date.now() - firstSignalAt < REPEAT_MS) return;
@@ -54,10 +55,14 @@ if (started.isErr()) {
   process.stderr.write(`eventbus: ${started.error.message}\n`);
   process.exit(1);
 }
-const app = started.value;
+running.app = started.value;
 // The broker's own timers do not hold the process open (so tests can embed it); the process stays up until a signal.
 const keepAlive = setInterval(() => {}, 1 << 30);
-stop = () => {
+if (firstSignalAt !== undefined) stop();
+
+function stop(): void {
+  const { app } = running;
+  if (app === undefined) return; // still starting: stopped as soon as it has started
   clearInterval(keepAlive);
   setTimeout(() => {
     logger.error('could not stop in time; exiting', { timeout_ms: shutdownTimeoutMs + CLOSE_MARGIN_MS });
@@ -68,5 +73,4 @@ stop = () => {
     // Each failure has been logged with its stack as it happened.
     () => process.exit(1),
   );
-};
-if (firstSignalAt !== undefined) stop();
+}

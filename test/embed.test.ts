@@ -92,7 +92,7 @@ const frameworks: { name: string; start(): Promise<AppServer> }[] = [
       const own = new WebSocketServer({ noServer: true });
       server.on('upgrade', (req, socket, head) => {
         if (req.url !== '/own-ws') return;
-        own.handleUpgrade(req, socket, head, (ws) => ws.on('message', (data) => ws.send(`echo:${String(data)}`)));
+        own.handleUpgrade(req, socket, head, (ws) => ws.on('message', (data) => ws.send(`echo:${(data as Buffer).toString()}`)));
       });
       const sockets = trackSockets(server);
       server.listen(0, '127.0.0.1');
@@ -219,7 +219,7 @@ describe.each(frameworks)('attach() to a $name server at /events', (framework) =
         sub.close();
       }
     } finally {
-      attached.close();
+      void attached.close();
     }
   });
 
@@ -231,7 +231,7 @@ describe.each(frameworks)('attach() to a $name server at /events', (framework) =
       const sub = await ws.subscribe(`${prefix}.*`);
       const durable = await ws.subscribe(`${prefix}.#`, { consumer: `${framework.name.replace(':', '_')}-durable` });
       const published = (await bus.broker.publish({ topic: `${prefix}.shipped`, payload: '{"order":7}', metadata: { content_type: 'application/json' } }))._unsafeUnwrap();
-      await bus.broker.publish({ topic: 'elsewhere.shipped', payload: 'not for them' });
+      (await bus.broker.publish({ topic: 'elsewhere.shipped', payload: 'not for them' }))._unsafeUnwrap();
       const m = await sub.next(5000);
       expect(m?.seq).toBe(published.seq);
       expect(m?.topic).toBe(`${prefix}.shipped`);
@@ -244,7 +244,7 @@ describe.each(frameworks)('attach() to a $name server at /events', (framework) =
       await sleep(100);
       await until('the durable ack', () => bus.broker.consumer(`${framework.name.replace(':', '_')}-durable`)?.inFlight === 0);
     } finally {
-      attached.close();
+      void attached.close();
     }
   });
 
@@ -252,7 +252,7 @@ describe.each(frameworks)('attach() to a $name server at /events', (framework) =
     const attached = bus.attach(app.server, { path: '/events' });
     await client();
     expect(attached.connections()).toBe(1);
-    attached.close();
+    void attached.close();
     await until('the session to close', () => attached.connections() === 0);
     expect(await get(app.port, '/hello')).toEqual({ status: 200, body: `hello from ${framework.name}` });
     // A fresh WebSocket handshake to /events now gets no 101 (nobody answers it, or the app refuses it).
@@ -283,7 +283,7 @@ describe.each(frameworks)('attach() to a $name server at /events', (framework) =
           const ws = new WebSocket(`ws://127.0.0.1:${app.port}/own-ws`);
           ws.on('open', () => ws.send('ping'));
           ws.on('message', (data) => {
-            resolve(String(data));
+            resolve((data as Buffer).toString());
             ws.close();
           });
           ws.on('error', reject);
@@ -293,7 +293,7 @@ describe.each(frameworks)('attach() to a $name server at /events', (framework) =
         expect(await c.publish('own.check', 'ok')).toBeGreaterThan(0);
         expect(attached.connections()).toBe(1);
       } finally {
-        attached.close();
+        void attached.close();
       }
     });
   }
@@ -371,7 +371,7 @@ describe('bus.consume(): the handler runs in the transaction that records its ac
     const published: number[] = [];
     for (let i = 0; i < 30; i++) {
       published.push((await bus.broker.publish({ topic: i % 2 ? 'user.created' : 'user.updated', payload: JSON.stringify({ id: `u${i}`, name: `name ${i}` }) }))._unsafeUnwrap().seq);
-      if (i % 10 === 0) await bus.broker.publish({ topic: 'order.created', payload: '{"id":"o"}' }); // not user.*
+      if (i % 10 === 0) (await bus.broker.publish({ topic: 'order.created', payload: '{"id":"o"}' }))._unsafeUnwrap(); // not user.*
     }
     // One batch too: several messages in one commit.
     const batch = (
@@ -415,9 +415,9 @@ describe('bus.consume(): the handler runs in the transaction that records its ac
       })
     )._unsafeUnwrap();
 
-    await bus.broker.publish({ topic: 'user.created', payload: JSON.stringify({ id: 'alice', name: 'Alice' }) });
+    (await bus.broker.publish({ topic: 'user.created', payload: JSON.stringify({ id: 'alice', name: 'Alice' }) }))._unsafeUnwrap();
     const bob = (await bus.broker.publish({ topic: 'user.created', payload: JSON.stringify({ id: 'bob', name: 'Bob' }) }))._unsafeUnwrap();
-    await bus.broker.publish({ topic: 'user.created', payload: JSON.stringify({ id: 'carol', name: 'Carol' }) });
+    (await bus.broker.publish({ topic: 'user.created', payload: JSON.stringify({ id: 'carol', name: 'Carol' }) }))._unsafeUnwrap();
 
     await until('three rows', () => users(dbPath, 'app_users').length >= 3);
     await sleep(300);
@@ -444,6 +444,7 @@ describe('bus.consume(): the handler runs in the transaction that records its ac
     createUsers(bus, 'app_users');
     const deliveries: number[] = [];
     const consumer = (
+      // eslint-disable-next-line @typescript-eslint/no-misused-promises -- the mistake this test makes on purpose
       await bus.consume({ pattern: 'user.*', consumer: 'async', retryDelayMs: 50 }, async (m: StoredMessage, tx: Database.Database, delivery: number) => {
         deliveries.push(delivery);
         // Runs synchronously, inside the transaction, before the promise is returned.
@@ -451,7 +452,7 @@ describe('bus.consume(): the handler runs in the transaction that records its ac
         await sleep(1);
       })
     )._unsafeUnwrap();
-    await bus.broker.publish({ topic: 'user.created', payload: '{}' });
+    (await bus.broker.publish({ topic: 'user.created', payload: '{}' }))._unsafeUnwrap();
     await until('a redelivery', () => deliveries.length >= 3);
     await consumer.close();
     expect(deliveries.slice(0, 3)).toEqual([1, 2, 3]);
@@ -478,8 +479,8 @@ function runConsumer(dbPath: string, expected: number, spinMs: number): { child:
   });
   let stdout = '';
   let stderr = '';
-  child.stdout!.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
-  child.stderr!.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
+  child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
+  child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
   const exited = new Promise<{ code: number | null; signal: string | null; stdout: string; stderr: string }>((resolve, reject) => {
     child.on('error', reject);
     child.on('close', (code, signal) => resolve({ code, signal, stdout, stderr }));
@@ -512,7 +513,7 @@ describe('SIGKILL of an application consuming transactionally', () => {
         const inputs = Array.from({ length: 250 }, (_, i) => ({ topic: `crash.t${(start + i) % 4}`, payload: `payload ${start + i} "é✓"` }));
         const published = (await setup.broker.publishBatch(inputs))._unsafeUnwrap();
         published.forEach((p, i) => expected.set(p.seq, inputs[i]!));
-        await setup.broker.publish({ topic: 'noise.x', payload: 'not consumed' });
+        (await setup.broker.publish({ topic: 'noise.x', payload: 'not consumed' }))._unsafeUnwrap();
       }
       expect(expected.size).toBe(N);
       await setup.close();

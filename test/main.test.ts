@@ -92,7 +92,7 @@ describe('start-up refusals', () => {
     await mkdir(dataDir);
     const dbPath = join(dataDir, 'bus.db');
     const first = (await startApp(testAppConfig(dbPath), silentLogger))._unsafeUnwrap();
-    await first.broker.publish({ topic: 'kept', payload: 'x' });
+    (await first.broker.publish({ topic: 'kept', payload: 'x' }))._unsafeUnwrap();
     await first.stop();
     // Everything but the database file stays writable for the broker: its directory, the lock file.
     if (asOther.uid !== undefined) {

@@ -6,7 +6,7 @@ import { randomUUID } from 'node:crypto';
 import type { Socket } from 'node:net';
 import { timeOrderedId } from '../util/message-id.js';
 import WebSocket from 'ws';
-import type { MessageFrame, ServerFrame } from '../protocol/ws-frames.js';
+import type { ServerFrame } from '../protocol/ws-frames.js';
 import { InFlight } from '../util/in-flight.js';
 import { EventBusError } from './errors.js';
 import { Subscription, type ReceivedMessage, type SubscribeOptions, type SubscriptionHost } from './subscription.js';
@@ -272,7 +272,8 @@ export class EventBusClient {
       if (ws === this.#ws) this.#socket = response.socket;
     });
     ws.on('open', () => ws.send(JSON.stringify({ type: 'ping', id: HELLO })));
-    ws.on('message', (data) => this.#onFrame(String(data)));
+    // One Buffer per message (ws's default binaryType).
+    ws.on('message', (data) => this.#onFrame((data as Buffer).toString('utf8')));
     ws.on('pong', () => {
       if (ws === this.#ws) this.#pongSeen = true;
     });
@@ -292,9 +293,9 @@ export class EventBusClient {
     if (resuming) {
       for (const sub of this.#subscriptions) {
         if (!sub.wasSubscribed) continue; // its first subscribe is among the waiting requests
-        this.#activate(sub, true).catch((e: Error) => {
+        this.#activate(sub, true).catch((e: unknown) => {
           this.#subscriptions.delete(sub);
-          sub.end(e instanceof EventBusError ? e : new EventBusError('UNAVAILABLE', e.message));
+          sub.end(e instanceof EventBusError ? e : new EventBusError('UNAVAILABLE', e instanceof Error ? e.message : String(e)));
         });
       }
     }
@@ -313,7 +314,7 @@ export class EventBusClient {
       return; // not ours to answer; the broker only sends JSON
     }
     if (frame.type === 'message') {
-      this.#byServerId.get(frame.subscription)?.receive(frame as MessageFrame);
+      this.#byServerId.get(frame.subscription)?.receive(frame);
       return;
     }
     if (frame.type === 'unsubscribed' && frame.id === undefined) {

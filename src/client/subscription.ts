@@ -42,6 +42,7 @@ export class ReceivedMessage {
   /** Asks for it again after `delayMs`. */
   readonly nack: (delayMs?: number) => void;
   /** The payload parsed as JSON. */
+  // eslint-disable-next-line @typescript-eslint/no-unnecessary-type-parameters -- the caller's word for the payload's shape, as with JSON.parse
   readonly json: <T = unknown>() => T;
 
   /** Made by the subscription that received `frame`; `settle` sends an ack or nack frame. */
@@ -59,6 +60,7 @@ export class ReceivedMessage {
     this.orderingKey = frame.ordering_key ?? null;
     this.ack = () => settle(subscription, `{"type":"ack","subscription":${JSON.stringify(subscription)},"seq":${seq}}`);
     this.nack = (delayMs = 0) => settle(subscription, JSON.stringify({ type: 'nack', subscription, seq, delay_ms: delayMs }));
+    // eslint-disable-next-line @typescript-eslint/no-unnecessary-type-parameters -- see the field
     this.json = <T>() => JSON.parse(this.payload) as T;
   }
 }
@@ -152,7 +154,9 @@ export class Subscription implements AsyncIterable<ReceivedMessage> {
   }
 
   // An ack for a delivery of an earlier connection is dropped: the broker redelivers it (delivery > 1).
-  readonly #settle = (serverId: string, frame: string): void => void (serverId === this.serverId && this.#host.send(frame));
+  readonly #settle = (serverId: string, frame: string): void => {
+    if (serverId === this.serverId) this.#host.send(frame);
+  };
 
   #see(seq: number): void {
     if (this.#seen.has(seq)) return;

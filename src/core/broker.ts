@@ -174,7 +174,10 @@ export class Broker {
       setImmediate(() => {
         if (!this.#pendingAttach.delete(id) || this.#closed) return;
         // The consumer was removed since the subscribe was answered: end this subscription as removal ends the others.
-        if (stream.isClosed) return void sink.closed?.(`consumer ${options.consumer} was removed`);
+        if (stream.isClosed) {
+          sink.closed?.(`consumer ${options.consumer} was removed`);
+          return;
+        }
         this.#dispatcher.attach(stream, id, sink, maxInFlight, options.group);
       });
       return { subscriptionId: id, headSeq: this.#dispatcher.head() };

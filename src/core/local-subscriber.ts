@@ -57,17 +57,19 @@ export class LocalSubscriber implements Sink, AsyncIterable<Delivery> {
     return out;
   }
 
+  // After close() the subscription is gone and its messages have gone back to the broker unacked: an ack or
+  // nack then has nothing left to settle.
   ack(seq: number): void {
-    this.#broker.ack(this.subscriptionId, seq);
+    this.#broker.ack(this.subscriptionId, seq).unwrapOr(undefined);
   }
 
   nack(seq: number, delayMs = 0): void {
-    this.#broker.nack(this.subscriptionId, seq, delayMs);
+    this.#broker.nack(this.subscriptionId, seq, delayMs).unwrapOr(undefined);
   }
 
   close(): void {
     if (this.#queue.ended) return;
-    this.#broker.unsubscribe(this.subscriptionId);
+    this.#broker.unsubscribe(this.subscriptionId).unwrapOr(undefined); // ended by the broker already
     this.closed();
   }
 

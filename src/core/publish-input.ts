@@ -41,10 +41,10 @@ export function toPendingRow(input: PublishInput, limits: PublishLimits): Result
 }
 
 /** The stored metadata minus the broker's timestamp: content_type first, then the publisher's attributes. */
-function metadataTailOf(metadata: PublishInput['metadata']): Result<string, PublishError> {
+function metadataTailOf(metadata: unknown): Result<string, PublishError> {
   if (metadata === undefined || metadata === null) return ok(DEFAULT_METADATA);
   if (typeof metadata !== 'object' || Array.isArray(metadata)) return err(brokerError('BAD_ARGS', 'metadata must be a JSON object'));
-  const { timestamp: _ignored, content_type: contentType, ...attributes } = metadata as Record<string, unknown>;
+  const { timestamp: _, content_type: contentType, ...attributes } = metadata as Record<string, unknown>;
   if (contentType !== undefined && typeof contentType !== 'string') return err(brokerError('BAD_ARGS', 'metadata.content_type must be a string'));
   return ok(JSON.stringify({ content_type: contentType ?? 'text/plain', ...attributes }));
 }

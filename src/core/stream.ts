@@ -311,8 +311,12 @@ export class Stream {
           return;
         }
         const page = await this.#host.read(from, PAGE_ROWS, this.#exactTopic);
-        if (page.isErr()) return this.#host.readFailed(this, page.error);
+        if (page.isErr()) {
+          this.#host.readFailed(this, page.error);
+          return;
+        }
         const rows = page.value;
+        // eslint-disable-next-line @typescript-eslint/no-unnecessary-condition -- close() or a live switch may come during the read
         if (this.#closed || this.members.length === 0 || this.#live) return;
         if (this.#cursor !== from) continue; // rewound while reading: that page is stale
         // Rows past `head` are announced by the dispatcher later; taking them here would deliver them twice.

@@ -59,7 +59,8 @@ export class HttpClient implements PushClient {
 
   onDisconnect(): void {}
 
-  async close(): Promise<void> {
+  close(): Promise<void> {
     this.#agent.destroy();
+    return Promise.resolve();
   }
 }

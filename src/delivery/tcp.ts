@@ -70,9 +70,10 @@ export class TcpClient implements PushClient {
     this.#onDisconnect = listener;
   }
 
-  async close(): Promise<void> {
+  close(): Promise<void> {
     const socket = this.#socket;
     this.#socket = undefined;
     socket?.destroy();
+    return Promise.resolve();
   }
 }

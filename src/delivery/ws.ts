@@ -55,9 +55,10 @@ export class WsClient implements PushClient {
     this.#onDisconnect = listener;
   }
 
-  async close(): Promise<void> {
+  close(): Promise<void> {
     const socket = this.#socket;
     this.#socket = undefined;
     socket?.terminate();
+    return Promise.resolve();
   }
 }

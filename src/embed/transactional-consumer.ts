@@ -44,10 +44,13 @@ export function consumeInTransaction(
     const loop = (async () => {
       for await (const d of sub) {
         // After close, what is still queued goes back to the broker unacked, for the next member.
+        // eslint-disable-next-line @typescript-eslint/no-unnecessary-condition -- close() sets it while the loop waits
         if (closing) break;
         const m = d.message;
         const ack = { consumer: options.consumer, seq: m.seq, delivery: d.delivery, at: now() };
         const outcome = await store.transactAck(ack, (tx) => {
+          // Typed to return nothing, but a JavaScript or async handler can return a promise.
+          // eslint-disable-next-line @typescript-eslint/no-confusing-void-expression -- see above
           const r: unknown = handler(m, tx, d.delivery);
           if (r instanceof Promise) {
             r.catch(() => undefined); // its outcome no longer matters: the transaction is rolled back

@@ -54,8 +54,9 @@ export class LocalEventClient implements EventClient {
     return this.#config.projectId ?? '';
   }
 
-  async close(): Promise<void> {
+  close(): Promise<void> {
     this.#open = false;
+    return Promise.resolve();
   }
 }
 
@@ -96,8 +97,9 @@ class LocalReceiver extends BaseReceiver {
     return this.#open;
   }
 
-  async close(): Promise<void> {
+  close(): Promise<void> {
     this.#open = false;
     this.#sub.close();
+    return Promise.resolve();
   }
 }

@@ -59,8 +59,9 @@ export class WsEventClient implements EventClient {
     return this.#config.projectId ?? '';
   }
 
-  async close(): Promise<void> {
+  close(): Promise<void> {
     this.#client.close();
+    return Promise.resolve();
   }
 }
 

@@ -37,8 +37,10 @@ export interface BadFrame {
 
 type Obj = Record<string, unknown>;
 
-class Bad {
-  constructor(readonly reason: string) {}
+class Bad extends Error {
+  constructor(readonly reason: string) {
+    super(reason);
+  }
 }
 
 const isObject = (v: unknown): v is Obj => typeof v === 'object' && v !== null && !Array.isArray(v);

@@ -17,7 +17,7 @@ export interface OpenedDb {
   readonly db: Db;
   readonly sqlite: Database.Database;
   readonly path: string;
-  close(): void;
+  readonly close: () => void;
 }
 
 export interface StoreOpenError {

@@ -55,12 +55,12 @@ export function makeReadQueries(sqlite: Database.Database, db: Db): ReadQueries 
     deliveryCountsAbove: sqlite.prepare(`SELECT seq, deliveries FROM delivery_counts WHERE consumer = ? AND seq > ?`).raw(),
     topicCounts: sqlite.prepare(`SELECT topic, count(*) AS n FROM messages GROUP BY topic`).raw(),
     readHeaders: sqlite.prepare(`SELECT seq, topic, created_at AS createdAt FROM messages WHERE seq > ? ORDER BY seq LIMIT ?`),
-    listConsumers: db.select().from(consumers).prepare() as AllQuery<ConsumerRow>,
+    listConsumers: db.select().from(consumers).prepare(),
     deadLetterCount: db
       .select({ n: sql<number>`count(*)` })
       .from(deadLetters)
       .where(and(eq(deadLetters.consumer, sql.placeholder('consumer')), gte(deadLetters.deadAt, sql.placeholder('since'))))
-      .prepare() as GetQuery<{ consumer: string; since: number }, { n: number }>,
+      .prepare(),
   };
 }
 

@@ -55,8 +55,10 @@ function read<T>(query: () => T): ResultAsync<T, StorageError> {
 }
 
 /** What a transactional consumer's work threw, carried out of the transaction it rolls back. */
-class WorkFailed {
-  constructor(readonly error: unknown) {}
+class WorkFailed extends Error {
+  constructor(readonly error: unknown) {
+    super('the transactional work threw');
+  }
 }
 
 export class SqliteStore implements EventStore<Database.Database> {
@@ -137,7 +139,7 @@ export class SqliteStore implements EventStore<Database.Database> {
 
   append(rows: readonly AppendRow[]): ResultAsync<Appended[], StorageError> {
     return this.#write(this.#writer.call('append', toColumns(rows)), true).map((seqs) => {
-      const appended: Appended[] = new Array(seqs.length);
+      const appended = new Array<Appended>(seqs.length);
       for (let i = 0; i < seqs.length; i++) {
         const seq = seqs[i]!;
         appended[i] = seq > 0 ? { seq, duplicate: false } : { seq: -seq, duplicate: true };
@@ -286,7 +288,8 @@ export class SqliteStore implements EventStore<Database.Database> {
     try {
       const disk = await statfs(dirname(this.#opened.path)).catch(() => undefined);
       if (disk !== undefined && disk.bavail * disk.bsize < PROBE_FREE_BYTES) return;
-      await this.#write(this.#writer.call('probe'), true);
+      // Either way #write has noted the outcome: writable again, or why not.
+      (await this.#write(this.#writer.call('probe'), true)).unwrapOr(undefined);
     } finally {
       this.#probing = false;
     }

@@ -1,3 +1,5 @@
+/* eslint-disable @typescript-eslint/unbound-method -- better-sqlite3's transaction variants (.immediate) are
+   functions of their own that do not use `this`; its types declare them as methods. */
 // Every write the broker makes, as synchronous better-sqlite3 transactions over one connection: the writer
 // thread's whole job (writer-worker.ts). Raw SQL only, no drizzle, so the thread starts in milliseconds.
 import type Database from 'better-sqlite3';
@@ -22,13 +24,13 @@ export interface AppendColumns {
 export function toColumns(rows: readonly AppendRow[]): AppendColumns {
   const n = rows.length;
   const c: AppendColumns = {
-    topics: new Array(n),
-    payloads: new Array(n),
-    messageIds: new Array(n),
-    metadata: new Array(n),
-    ttls: new Array(n),
-    orderingKeys: new Array(n),
-    createdAts: new Array(n),
+    topics: new Array<string>(n),
+    payloads: new Array<string>(n),
+    messageIds: new Array<string | null>(n),
+    metadata: new Array<string>(n),
+    ttls: new Array<number>(n),
+    orderingKeys: new Array<string | null>(n),
+    createdAts: new Array<number>(n),
   };
   for (let i = 0; i < n; i++) {
     const r = rows[i]!;
@@ -79,12 +81,12 @@ export function makeWriter(sqlite: Database.Database) {
     `INSERT INTO messages (topic, payload, metadata, ttl, status, ordering_key, created_at)
      VALUES ${valuesList(`(?, ?, ?, ?, 'pending', ?, ?)`, MESSAGES_PER_STATEMENT)}`,
   );
-  const messagesArgs: (string | number | null)[] = new Array(MESSAGES_PER_STATEMENT * 6);
+  const messagesArgs = new Array<string | number | null>(MESSAGES_PER_STATEMENT * 6);
   // Looked up before inserting: an INSERT … ON CONFLICT DO NOTHING would use up a seq for every duplicate.
   const seqOfMessageId = sqlite.prepare(`SELECT seq FROM messages WHERE message_id = ?`).pluck();
   const insertProcessed = sqlite.prepare(INSERT_PROCESSED);
   const insertProcessedMany = sqlite.prepare(insertProcessedSql(ACKS_PER_STATEMENT));
-  const manyArgs: (string | number)[] = new Array(ACKS_PER_STATEMENT * 4);
+  const manyArgs = new Array<string | number>(ACKS_PER_STATEMENT * 4);
   const setPosition = sqlite.prepare(`UPDATE consumers SET position = ?, updated_at = ? WHERE id = ?`);
   const upsertDeliveryCount = sqlite.prepare(
     `INSERT INTO delivery_counts (consumer, seq, deliveries) VALUES (?, ?, ?)
@@ -168,7 +170,7 @@ export function makeWriter(sqlite: Database.Database) {
           i += MESSAGES_PER_STATEMENT;
           continue;
         }
-        const id = c.messageIds[i]!;
+        const id = c.messageIds[i] ?? null;
         const original = id === null ? undefined : (seqOfMessageId.get(id) as number | undefined);
         if (original !== undefined) {
           seqs[i] = -original;

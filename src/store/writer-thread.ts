@@ -55,7 +55,7 @@ export class WriterThread {
     if (this.#failure !== undefined) return Promise.reject(this.#failure);
     const id = this.#nextId++;
     return new Promise((resolve, reject) => {
-      this.#pending.set(id, { resolve: resolve as (v: unknown) => void, reject });
+      this.#pending.set(id, { resolve, reject });
       this.#worker.postMessage({ id, op, args } satisfies WriteRequest);
     });
   }

@@ -115,7 +115,7 @@ export function authorized(req: http.IncomingMessage, token: string | undefined)
   if (token === undefined) return true;
   const header = req.headers.authorization;
   const given = header?.startsWith('Bearer ') ? header.slice(7).trim() : new URL(req.url ?? '/', 'http://x').searchParams.get('token');
-  if (given === null || given === undefined) return false;
+  if (given === null) return false;
   const a = Buffer.from(given);
   const b = Buffer.from(token);
   return a.length === b.length && timingSafeEqual(a, b);

@@ -119,7 +119,7 @@ export class WsSession {
         const sub = frame.subscription;
         if (!this.#subscriptions.has(sub)) return this.#unknown(id, sub);
         this.#forget(sub);
-        this.#broker.unsubscribe(sub);
+        this.#broker.unsubscribe(sub).unwrapOr(undefined); // it was this session's: ended by the broker at most
         return void this.#send(unsubscribedFrame(id, sub));
       }
       case 'ping':
@@ -152,7 +152,7 @@ export class WsSession {
         ({ subscriptionId, headSeq }) => {
           subscription = subscriptionId;
           if (this.#closed) {
-            this.#broker.unsubscribe(subscriptionId);
+            this.#broker.unsubscribe(subscriptionId).unwrapOr(undefined); // just made, so known
             return;
           }
           this.#subscriptions.set(subscriptionId, durable);
@@ -249,7 +249,7 @@ export class WsSession {
   #close(): void {
     if (this.#closed) return;
     this.#closed = true;
-    for (const sub of this.#subscriptions.keys()) this.#broker.unsubscribe(sub);
+    for (const sub of this.#subscriptions.keys()) this.#broker.unsubscribe(sub).unwrapOr(undefined); // ended by the broker at most
     this.#subscriptions.clear();
     this.#paused.clear();
   }

@@ -55,9 +55,9 @@ describe('publish and subscribe', () => {
   test('a publisher-supplied timestamp does not replace the commit time', async () => {
     const { broker } = await start();
     const sub = await subscribe(broker, { pattern: 't' });
-    await broker.publish({ topic: 't', payload: 'x', metadata: { timestamp: 5 } });
+    (await broker.publish({ topic: 't', payload: 'x', metadata: { timestamp: 5 } }))._unsafeUnwrap();
     const [d] = await sub.take(1, 2000);
-    expect(JSON.parse(d!.message.metadata).timestamp).toBe(d!.message.createdAt);
+    expect((JSON.parse(d!.message.metadata) as { timestamp: number }).timestamp).toBe(d!.message.createdAt);
     expect(d!.message.createdAt).toBeGreaterThan(5);
   });
 
@@ -420,16 +420,16 @@ describe('patterns and filters', () => {
   test('a content filter delivers only the messages it accepts, from disk and live', async () => {
     const { broker } = await start();
     const amounts = [500, 1500, 1000, 2500];
-    for (const a of amounts) await broker.publish({ topic: 'pay', payload: JSON.stringify({ amount: a }), metadata: { region: a > 2000 ? 'us' : 'eu' } });
+    for (const a of amounts) (await broker.publish({ topic: 'pay', payload: JSON.stringify({ amount: a }), metadata: { region: a > 2000 ? 'us' : 'eu' } }))._unsafeUnwrap();
     const big = await subscribe(broker, { pattern: 'pay', start: { kind: 'seq', seq: 1 }, filter: { 'payload.amount': { $gt: 1000 } } });
     const euBig = await subscribe(broker, {
       pattern: 'pay',
       start: { kind: 'seq', seq: 1 },
       filter: { 'payload.amount': { $gte: 1000 }, 'attributes.region': 'eu' },
     });
-    await broker.publish({ topic: 'pay', payload: JSON.stringify({ amount: 3000 }), metadata: { region: 'eu' } });
-    await broker.publish({ topic: 'pay', payload: 'not json' });
-    await broker.publish({ topic: 'pay', payload: JSON.stringify({ amount: 10 }) });
+    (await broker.publish({ topic: 'pay', payload: JSON.stringify({ amount: 3000 }), metadata: { region: 'eu' } }))._unsafeUnwrap();
+    (await broker.publish({ topic: 'pay', payload: 'not json' }))._unsafeUnwrap();
+    (await broker.publish({ topic: 'pay', payload: JSON.stringify({ amount: 10 }) }))._unsafeUnwrap();
     expect(await drainSeqs(big)).toEqual([2, 4, 5]);
     expect(await drainSeqs(euBig)).toEqual([2, 3, 5]);
   });

@@ -285,7 +285,7 @@ describe('the delivery count across restarts', () => {
   async function poisoned(): Promise<{ d: TestDir; seq: number }> {
     const d = await dir();
     const broker = await open(d.dbPath);
-    await (await subscribe(broker, { pattern: 'poison', consumer: 'worker' })).close();
+    (await subscribe(broker, { pattern: 'poison', consumer: 'worker' })).close();
     const [seq] = await publishN(broker, 'poison', 1);
     await broker.close();
     return { d, seq: seq! };

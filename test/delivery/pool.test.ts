@@ -23,7 +23,7 @@ async function endpoint(): Promise<Endpoint> {
 async function poolWith(consumers: Record<string, string>): Promise<DeliveryPool> {
   const { broker } = await scope.start();
   const pool = new DeliveryPool(
-    pushHost(broker),
+    pushHost(broker, silentLogger),
     { timeouts: { connectTimeoutMs: 1000, sendTimeoutMs: 1000 }, maxInFlight: 16, backoff: DEFAULT_BACKOFF, now: Date.now },
     silentLogger,
   );

@@ -70,10 +70,10 @@ const localBackend: Backend = {
     return {
       dbPath: dir.dbPath,
       // Both ways of making one: bus.client() and the constructor.
-      client: async (config) => {
+      client: (config) => {
         const c = n++ % 2 === 0 ? bus.client(config) : new LocalEventClient(bus.broker, config);
         clients.push(c);
-        return c;
+        return Promise.resolve(c);
       },
       headSeq: () => bus.broker.headSeq(),
       closeClients: async () => {
@@ -251,7 +251,7 @@ describe.each([wsBackend, localBackend])('EventClient on the $name backend', (ba
     expect(Buffer.from(m!.data).equals(Buffer.from(sent.data))).toBe(true);
     expect(text(m!)).toBe('{"event_type":"user_login","user_id":"123"} é✓ "quoted" \\ back');
     // A message without ordering key arrives without one.
-    await client.sendMessage(EventMessage.new('plain'));
+    (await client.sendMessage(EventMessage.new('plain')))._unsafeUnwrap();
     const plain = (await r.receiveMessage(RECEIVE_MS))._unsafeUnwrap();
     expect(plain?.orderingKey).toBeUndefined();
     expect(plain?.attributes).toEqual({});
@@ -290,7 +290,7 @@ describe.each([wsBackend, localBackend])('EventClient on the $name backend', (ba
     const client = await h.client({ topicName: u('attr.t'), options: { consumer: u('attr') } });
     const r = await subscribe(client);
     const attributes = { timestamp: '2024-01-01T00:00:00Z', content_type: 'text/plain', content_encoding: 'gzip', other: 'x' };
-    await client.sendMessage(new EventMessage('hello', attributes));
+    (await client.sendMessage(new EventMessage('hello', attributes)))._unsafeUnwrap();
     const m = (await r.receiveMessage(RECEIVE_MS))._unsafeUnwrap()!;
     expect(text(m)).toBe('hello');
     expect(m.attributes).toEqual(attributes);
@@ -299,7 +299,7 @@ describe.each([wsBackend, localBackend])('EventClient on the $name backend', (ba
   test('text data with a sender attribute content_encoding=base64 is not decoded as base64', async () => {
     const client = await h.client({ topicName: u('enc.t'), options: { consumer: u('enc') } });
     const r = await subscribe(client);
-    await client.sendMessage(new EventMessage('hello world', { content_encoding: 'base64' }));
+    (await client.sendMessage(new EventMessage('hello world', { content_encoding: 'base64' })))._unsafeUnwrap();
     const m = (await r.receiveMessage(RECEIVE_MS))._unsafeUnwrap()!;
     expect(Buffer.from(m.data).toString('latin1')).toBe('hello world');
     expect(m.attributes).toEqual({ content_encoding: 'base64' });
@@ -352,10 +352,10 @@ describe.each([wsBackend, localBackend])('EventClient on the $name backend', (ba
     expect(elapsed).toBeLessThan(3000);
     // Another topic's message does not wake it.
     const other = await h.client({ topicName: u('loud.t') });
-    await other.sendMessage(EventMessage.new('not for quiet'));
+    (await other.sendMessage(EventMessage.new('not for quiet')))._unsafeUnwrap();
     expect((await r.receiveMessage(300))._unsafeUnwrap()).toBeNull();
     // And a message that does come is returned before the timeout.
-    setTimeout(() => void client.sendMessage(EventMessage.new('late')), 100);
+    setTimeout(() => void client.sendMessage(EventMessage.new('late')).orTee((e) => expect.fail(JSON.stringify(e))), 100);
     const t1 = Date.now();
     const late = (await r.receiveMessage(10_000))._unsafeUnwrap();
     expect(late && text(late)).toBe('late');
@@ -388,7 +388,7 @@ describe.each([wsBackend, localBackend])('EventClient on the $name backend', (ba
 
     // All acked now: a third receiver gets nothing old, only what is new.
     const r3 = await subscribe(await h.client(config));
-    await client.sendMessage(EventMessage.new('f'));
+    (await client.sendMessage(EventMessage.new('f')))._unsafeUnwrap();
     const next = (await r3.receiveMessage(RECEIVE_MS))._unsafeUnwrap();
     expect(next && text(next)).toBe('f');
     expect((await r3.receiveMessage(300))._unsafeUnwrap()).toBeNull();
@@ -482,11 +482,11 @@ describe.each([wsBackend, localBackend])('EventClient on the $name backend', (ba
     const y = await h.client({ topicName: u('orders.y') });
     const deep = await h.client({ topicName: u('orders.x.y') });
     const other = await h.client({ topicName: u('invoices.x') });
-    await x.sendMessage(EventMessage.new('order x-1'));
-    await deep.sendMessage(EventMessage.new('deep'));
-    await other.sendMessage(EventMessage.new('invoice'));
-    await y.sendMessages([EventMessage.new('order y-1'), EventMessage.new('order y-2')]);
-    await x.sendMessage(EventMessage.new('order x-2'));
+    (await x.sendMessage(EventMessage.new('order x-1')))._unsafeUnwrap();
+    (await deep.sendMessage(EventMessage.new('deep')))._unsafeUnwrap();
+    (await other.sendMessage(EventMessage.new('invoice')))._unsafeUnwrap();
+    (await y.sendMessages([EventMessage.new('order y-1'), EventMessage.new('order y-2')]))._unsafeUnwrap();
+    (await x.sendMessage(EventMessage.new('order x-2')))._unsafeUnwrap();
 
     const got = await receiveN(r, 4);
     expect(got.map(text)).toEqual(['order x-1', 'order y-1', 'order y-2', 'order x-2']);

@@ -258,7 +258,7 @@ function wsListener(
       return;
     }
     ws.on('message', (data) => {
-      const text = String(data);
+      const text = (data as Buffer).toString();
       let frame: Record<string, unknown>;
       try {
         frame = JSON.parse(text) as Record<string, unknown>;

@@ -37,13 +37,13 @@ export const count = (bus: { readonly dbPath: string }): number =>
 
 export interface TestScope {
   /** Runs `stop` after the current test. */
-  defer(stop: () => unknown): void;
+  readonly defer: (stop: () => unknown) => void;
   /** A fresh broker in its own temp dir. */
-  start(overrides?: Partial<BrokerConfig>, now?: () => number): Promise<{ broker: Broker; dbPath: string }>;
+  readonly start: (overrides?: Partial<BrokerConfig>, now?: () => number) => Promise<{ broker: Broker; dbPath: string }>;
   /** A temp dir, for tests that close and reopen a broker on the same file. */
-  dir(): Promise<TestDir>;
-  open(dbPath: string, overrides?: Partial<BrokerConfig>, now?: () => number): Promise<Broker>;
-  subscribe(broker: Broker, options: SubscribeOptions, queueLimit?: number): Promise<LocalSubscriber>;
+  readonly dir: () => Promise<TestDir>;
+  readonly open: (dbPath: string, overrides?: Partial<BrokerConfig>, now?: () => number) => Promise<Broker>;
+  readonly subscribe: (broker: Broker, options: SubscribeOptions, queueLimit?: number) => Promise<LocalSubscriber>;
 }
 
 /** Call once at the top of a test file. */

@@ -17,7 +17,7 @@ const KEYWORDS = ['REGISTER', 'SUBSCRIBE', 'UNSUBSCRIBE', 'UNREGISTER', 'REPLAY'
 
 /** The keyword with each letter's case flipped by the bits of `mask`. */
 const mixCase = (word: string, mask: number): string =>
-  [...word].map((c, i) => ((mask >> i) & 1 ? c.toLowerCase() : c.toUpperCase())).join('');
+  Array.from(word).map((c, i) => ((mask >> i) & 1 ? c.toLowerCase() : c.toUpperCase())).join('');
 
 describe('REGISTER', () => {
   test('seed 000 walkthrough: id, address and patterns', () => {

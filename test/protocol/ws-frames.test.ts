@@ -2,7 +2,7 @@
 // value (prk_eventbus's frames unchanged), every malformed frame a BAD_FRAME carrying the id when one could
 // be read, and the server frames built as JSON text a client can parse.
 import { describe, expect, test } from 'vitest';
-import type { Delivery } from '../../src/core/types.js';
+import { Delivery } from '../../src/core/types.js';
 import {
   errorFrame,
   messageFrame,
@@ -224,7 +224,7 @@ describe('server frames', () => {
       message_id: null,
       duplicate: true,
     });
-    expect(JSON.parse(publishedFrame(12, { seq: 1, messageId: null, duplicate: false })).id).toBe(12);
+    expect((JSON.parse(publishedFrame(12, { seq: 1, messageId: null, duplicate: false })) as { id: unknown }).id).toBe(12);
   });
 
   test('published for a batch: seqs in order', () => {
@@ -244,20 +244,17 @@ describe('server frames', () => {
   });
 
   test('message: every field of §5, the stored metadata inlined, payload escaped', () => {
-    const d: Delivery = {
-      subscriptionId: 'sub-2',
-      delivery: 3,
-      message: {
-        seq: 17,
-        messageId: 'id-"1"',
-        topic: 'chat.user1',
-        payload: 'line1\nline2 "quoted" \u2028 é',
-        metadata: '{"timestamp":1700000000000,"content_type":"text/plain","region":"eu"}',
-        ttlSeconds: 0,
-        orderingKey: null,
-        createdAt: 1700000000000,
-      },
+    const message = {
+      seq: 17,
+      messageId: 'id-"1"',
+      topic: 'chat.user1',
+      payload: 'line1\nline2 "quoted" \u2028 é',
+      metadata: '{"timestamp":1700000000000,"content_type":"text/plain","region":"eu"}',
+      ttlSeconds: 0,
+      orderingKey: null,
+      createdAt: 1700000000000,
     };
+    const d = new Delivery('sub-2', message, 3);
     expect(JSON.parse(messageFrame(d))).toEqual({
       type: 'message',
       subscription: 'sub-2',
@@ -268,7 +265,7 @@ describe('server frames', () => {
       metadata: { timestamp: 1700000000000, content_type: 'text/plain', region: 'eu' },
       delivery: 3,
     });
-    const withKey = JSON.parse(messageFrame({ ...d, message: { ...d.message, messageId: null, orderingKey: 'k' } }));
+    const withKey = JSON.parse(messageFrame(new Delivery('sub-2', { ...message, messageId: null, orderingKey: 'k' }, 3)));
     expect(withKey).toMatchObject({ message_id: null, ordering_key: 'k' });
   });
 });

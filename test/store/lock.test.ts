@@ -79,7 +79,7 @@ describe('in one process', () => {
     const broker = await openBroker(dir.dbPath);
     const reader = new Database(dir.dbPath, { readonly: true });
     try {
-      for (let i = 1; i <= 3; i++) await broker.publish({ topic: 'wal.t', payload: `p${i}` });
+      for (let i = 1; i <= 3; i++) (await broker.publish({ topic: 'wal.t', payload: `p${i}` }))._unsafeUnwrap();
       expect(reader.pragma('journal_mode', { simple: true })).toBe('wal');
       const rows = () => reader.prepare('SELECT seq, topic, payload FROM messages ORDER BY seq').all();
       expect(rows()).toEqual([1, 2, 3].map((seq) => ({ seq, topic: 'wal.t', payload: `p${seq}` })));

@@ -34,7 +34,7 @@ const row = (payload: string): AppendRow => ({
   createdAt: Date.now(),
 });
 
-const count = (sql: string): number => (opened.sqlite.prepare(sql).pluck().get() as number) ?? 0;
+const count = (sql: string): number => (opened.sqlite.prepare(sql).pluck().get() as number | undefined) ?? 0;
 
 test('a request that fails in a shared transaction fails alone: the appends around it are stored', async () => {
   // Posted in one tick, so the thread finds all three waiting and runs them in one transaction.

@@ -191,7 +191,7 @@ describe('REGISTER', () => {
     const c = await bus.registration();
     const sub = await scope.subscribe(bus.app.broker, { pattern: 'event1', consumer: 'api' });
     expect(await rawList(c)).toEqual(['api - event1 connected 0']);
-    await sub.close();
+    sub.close();
     expect(await rawList(c)).toEqual(['api - event1 offline 0']);
   });
 

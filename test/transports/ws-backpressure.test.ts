@@ -95,7 +95,7 @@ describe('a subscriber that stops reading', () => {
     // The broker's end of the slow connection: its unsent bytes are what the slow client costs the broker.
     const slowLocalPort = (slow.ws as unknown as { _socket: net.Socket })._socket.localPort;
     const serverSide = (
-      (process as unknown as { _getActiveHandles(): unknown[] })._getActiveHandles().filter((h) => h instanceof net.Socket) as net.Socket[]
+      (process as unknown as { _getActiveHandles(): unknown[] })._getActiveHandles().filter((h): h is net.Socket => h instanceof net.Socket)
     ).find((s) => s.localPort === bus.port && s.remotePort === slowLocalPort);
     expect(serverSide, "the broker's socket of the slow connection").toBeDefined();
 

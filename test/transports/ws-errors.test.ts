@@ -183,7 +183,7 @@ describe('errors a WebSocket client can get; a bad frame never closes the socket
     const deadline = Date.now() + 10_000;
     for (;;) {
       const attempt = await bus.connect();
-      const reply = await attempt.request({ type: 'publish', data: { topic: 'again', payload: 'x' } }).catch((e: Error) => ({ type: 'failed', e }) as Frame);
+      const reply = await attempt.request({ type: 'publish', data: { topic: 'again', payload: 'x' } }).catch((e: unknown): Frame => ({ type: 'failed', e }));
       if (reply.type === 'published') {
         third = attempt;
         break;

@@ -280,7 +280,7 @@ describe('subscribe', () => {
     const publisher = await bus.connect();
     await publishBatch(publisher, 'fan.out', 20);
     for (let i = 0; i < subscribers.length; i++) expect(seqs(await subscribers[i]!.messages(subs[i]!, 20))).toEqual(range(1, 20));
-    await expectNoMoreMessages(subscribers[0]!, subs[0]!, 100);
+    await expectNoMoreMessages(subscribers[0], subs[0]!, 100);
   });
 
   test('starting_seq replays from there, then continues live with no gap and no duplicate at the switch', async () => {
@@ -421,7 +421,7 @@ describe('HTTP next to /ws', () => {
           let body = '';
           res.setEncoding('utf8');
           res.on('data', (chunk: string) => (body += chunk));
-          res.on('end', () => resolve({ status: res.statusCode ?? 0, type: String(res.headers['content-type'] ?? ''), body }));
+          res.on('end', () => resolve({ status: res.statusCode ?? 0, type: res.headers['content-type'] ?? '', body }));
         })
         .on('error', reject);
     });
@@ -474,7 +474,7 @@ describe('HTTP next to /ws', () => {
           await c.close();
           return 'accepted';
         },
-        (e: Error) => e.message,
+        (e: unknown) => (e as Error).message,
       );
       expect(outcome, path).toMatch(/Unexpected server response: 404/);
     }
