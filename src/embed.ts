@@ -1,6 +1,6 @@
 // Embedding: the broker inside an application's own process (`import … from 'eventbus/server'`). Open it on a
 // database file, attach its WebSocket API to the application's http.Server at any path, and use the
-// in-process API (publish, subscribe, seed 001's EventClient, transactional consume) from the same program.
+// in-process API (publish, subscribe, the EventClient interface, transactional consume) from the same program.
 import type http from 'node:http';
 import type Database from 'better-sqlite3';
 import { err, ok, type Result, type ResultAsync } from 'neverthrow';
@@ -32,7 +32,7 @@ export interface EventBus {
   attach(server: http.Server, options?: { path?: string }): AttachedWebSocket;
   /** An in-process subscription, read as an async iterator. */
   subscribe(options: SubscribeOptions): ResultAsync<LocalSubscriber, SubscribeError>;
-  /** Seed 001's EventClient on the in-process broker. */
+  /** The EventClient interface on the in-process broker. */
   client(config: EventConfig): LocalEventClient;
   /** A durable consumer whose handler runs inside the transaction that records its ack (exactly-once effects). */
   consume(options: TransactionalOptions, handler: TransactionalHandler): ResultAsync<TransactionalConsumer, SubscribeError>;

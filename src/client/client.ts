@@ -192,8 +192,8 @@ export class EventBusClient {
 
   #data(topic: string, payload: unknown, o: Omit<PublishOptions, 'ttl'>): Record<string, unknown> {
     // Time-ordered (UUIDv7), not random: the broker's unique index on message_id then grows at its end, and
-    // a commit dirties a few index pages instead of one per message. Publishing ran 1.4x-1.8x faster (26k-34k
-    // against 17k-19k msg/s on an empty log; random ids slow down further as the index outgrows the cache).
+    // a commit dirties a few index pages instead of one per message (random ids also get slower as the index
+    // outgrows the cache).
     return { topic, payload, message_id: o.messageId ?? timeOrderedId(), metadata: o.metadata, ordering_key: o.orderingKey };
   }
 
@@ -247,8 +247,8 @@ export class EventBusClient {
 
   #send(frame: string): boolean {
     if (!this.#open || this.#ws === undefined) return false;
-    // The frames of one tick leave in one write: ws writes each frame on its own, and at 256 publishes in
-    // flight those writes took over 40% of the client's CPU.
+    // The frames of one tick leave in one write: ws writes each frame on its own, and with hundreds of
+    // publishes in flight those writes would be most of the client's CPU.
     const socket = this.#socket;
     if (socket !== undefined && !this.#corked) {
       this.#corked = true;

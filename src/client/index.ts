@@ -2,6 +2,6 @@
 export { connect, EventBusClient, type BatchMessage, type ClientStatus, type ConnectOptions, type PublishOptions } from './client.js';
 export { EventBusError } from './errors.js';
 export { Subscription, type ReceivedMessage, type SubscribeOptions } from './subscription.js';
-// Seed 001's interface, with this client as its backend (the in-process backend is in 'eventbus/server').
+// The EventClient interface, with this client as its backend (the in-process backend is in 'eventbus/server').
 export * from '../events/interface.js';
 export { WsEventClient } from '../events/ws-event-client.js';

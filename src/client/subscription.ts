@@ -27,8 +27,7 @@ export interface SubscribeOptions {
  * A received message. `delivery > 1` means it was delivered before (not acked in time, nacked, or resumed).
  *
  * A class, not an object literal: callers hold it until they ack, and V8 may pretenure a literal's allocation
- * site; a dead old-generation object keeps the young strings it points to alive until a full GC (LogMessage
- * in core/types.ts). `ack`, `nack` and `json` are bound functions, so they may be passed around alone.
+ * site; a dead old-generation object keeps the young strings it points to alive until a full GC. `ack`, `nack` and `json` are bound functions, so they may be passed around alone.
  */
 export class ReceivedMessage {
   readonly seq: number;

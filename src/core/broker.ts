@@ -241,7 +241,7 @@ export class Broker {
       : err(brokerError('UNKNOWN_SUBSCRIPTION', `no subscription ${subscriptionId}`));
   }
 
-  /** Publishes a request and resolves with the first reply (seed 004's request/reply). */
+  /** Publishes a request and resolves with the first reply. */
   request(
     topic: string,
     payload: string,

@@ -25,7 +25,7 @@ interface Waiter {
 // other connection behind one huge commit.
 const MAX_ROWS_PER_COMMIT = 4096;
 // Two transactions may be with the writer at once, so the main thread gathers the next group while the
-// writer commits the current one. With one, main and writer took turns and each sat idle half the time.
+// writer commits the current one; with one, main and writer would take turns and each sit idle.
 const MAX_COMMITS_IN_FLIGHT = 2;
 // Publishers that all wait on one commit come back together and form one group again: they would keep
 // taking turns with the writer. A group this large, formed with nothing in flight, is split in two halves

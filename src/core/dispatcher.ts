@@ -30,9 +30,8 @@ const PROGRESS_FLUSH_ROWS = 2048;
 // the disk can record it slows down to the disk instead of growing the broker's memory.
 const MAX_PENDING_ACKS = 32_768;
 // The status column is bookkeeping for people reading the table: each update rewrites a message row, so
-// it runs in the background at a bounded rate (here up to ~85k rows/s) instead of slowing consumers down,
-// in small transactions: a publish that reaches the writer meanwhile waits for one (1,024 rows took ~2 ms
-// here, 4,096 rows 7-20 ms, which showed in the publish latency after a replay).
+// it runs in the background at a bounded rate instead of slowing consumers down, in small transactions: a
+// publish that reaches the writer meanwhile waits for one, which must stay short (docs/internals.md).
 const STATUS_FLUSH_MS = 12;
 const STATUS_FLUSH_ROWS = 1024;
 

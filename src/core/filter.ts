@@ -1,4 +1,4 @@
-// Declarative content filters (seed 004): compiles a client's JSON spec such as
+// Declarative content filters: compiles a client's JSON spec such as
 // {"payload.amount": {"$gt": 1000}} once into a predicate over stored messages. Pure: no I/O.
 
 import { err, ok, type Result } from 'neverthrow';
@@ -102,8 +102,8 @@ function follow(root: unknown, path: readonly string[]): unknown {
   return current;
 }
 
-// `attributes.x` and `metadata.x` both name one key of the metadata object (attributes are a flat map,
-// seed 001), so the rest of the key is taken whole, dots included. `payload.a.b` walks nested JSON.
+// `attributes.x` and `metadata.x` both name one key of the metadata object (attributes are a flat map
+// of the EventClient interface), so the rest of the key is taken whole, dots included. `payload.a.b` walks nested JSON.
 function parsePath(key: string): Result<Omit<Condition, 'test'>, FilterError> {
   if (key === 'topic') return ok({ source: 'topic', path: [] });
   const dot = key.indexOf('.');

@@ -1,4 +1,4 @@
-// Request/reply on top of publish and subscribe (seed 004): a request waits on a one-off inbox topic named
+// Request/reply on top of publish and subscribe: a request waits on a one-off inbox topic named
 // in its reply_to metadata, and a reply is published there. Needs only the broker's public API.
 import { randomUUID } from 'node:crypto';
 import { err, errAsync, ok, ResultAsync, type Result } from 'neverthrow';

@@ -1,7 +1,8 @@
 // A Stream is one position in the log and the subscriptions reading from it: an ephemeral subscription
 // (one member, acked on send) or a durable consumer (members split its messages; unacked deliveries are
 // redelivered, then dead-lettered). It catches up from disk in pages and then takes messages live from
-// the dispatcher, with no gap and no duplicate at the switch. No sockets, no timers: the dispatcher drives it.
+// the dispatcher, with no gap and no duplicate at the switch. No sockets; the dispatcher drives it, but for
+// the one timer that brings a delayed redelivery back when it falls due.
 import type { ResultAsync } from 'neverthrow';
 import type { StorageError } from './store-port.js';
 import type { MessageFilter } from './filter.js';

@@ -10,9 +10,9 @@ export interface PublishInput {
   readonly messageId?: string | undefined;
   /** Seconds the message is kept; 0 = until retention removes it; absent = the configured default. */
   readonly ttlSeconds?: number | undefined;
-  /** User attributes (seed 001) plus optional `content_type`; the broker adds `timestamp`. */
+  /** The publisher's attributes plus optional `content_type`; the broker adds `timestamp`. */
   readonly metadata?: Readonly<Record<string, unknown>> | undefined;
-  /** Messages with the same key go to the same queue-group member, in order (seed 001). */
+  /** Messages with the same key go to the same queue-group member, in order. */
   readonly orderingKey?: string | undefined;
 }
 

@@ -1,4 +1,4 @@
-// The outbound side of push delivery (seed 003's Client): one interface, one implementation per protocol,
+// The outbound side of push delivery: one interface, one implementation per protocol,
 // made from the consumer's address by createClient().
 import type { ResultAsync } from 'neverthrow';
 import type { PushAddress, PushProtocol } from '../protocol/address.js';

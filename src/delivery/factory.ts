@@ -1,4 +1,4 @@
-// Makes the client for a consumer's address (seed 003's ClientFactory).
+// Makes the client for a consumer's address (the client factory).
 import { unreachable } from '../errors.js';
 import type { PushAddress } from '../protocol/address.js';
 import type { ClientTimeouts, PushClient } from './client.js';

@@ -1,4 +1,4 @@
-// The push consumers of every registered address (seed 003's producer pool): kept in step with the
+// The push consumers of every registered address (the delivery pool): kept in step with the
 // registrations by sync(), stopped together, and able to send one message straight to chosen targets
 // (forwardTo / forwardToAll / forwardToMany) with a result per target.
 import { err, type Result } from 'neverthrow';

@@ -1,11 +1,11 @@
-// Seed 001's client interface for event systems, in TypeScript: EventClient (send one or many, subscribe),
+// The EventClient interface for event systems, in TypeScript: EventClient (send one or many, subscribe),
 // EventReceiver (receive, ack, nack) and EventMessage. Two backends implement it: the WebSocket client
 // (ws-event-client.ts) and the in-process broker (local-event-client.ts); code written against these
 // types runs on either. Failures come back as neverthrow Results of EventError.
 import { err, errAsync, ok, okAsync, ResultAsync, type Result } from 'neverthrow';
 import { InFlight } from '../util/in-flight.js';
 
-/** The error kinds of seed 001, plus the broker's code when the broker gave one. */
+/** The error kinds of the EventClient interface, plus the broker's code when the broker gave one. */
 export type EventErrorKind = 'Connection' | 'PublishError' | 'ReceiveError' | 'AcknowledgeError' | 'RuntimeError';
 
 export interface EventError {
@@ -86,7 +86,7 @@ export class EventMessage {
   }
 
   /**
-   * A delivered message as seed 001 sees it. A message from another kind of publisher (telnet, the client
+   * A delivered message as the EventClient interface sees it. A message from another kind of publisher (telnet, the client
    * SDK) has its metadata, less the broker's own keys, as attributes, and is known by its seq if it has no id.
    */
   static fromDelivery(d: { seq: number; messageId: string | null; payload: string; metadata: Record<string, unknown>; orderingKey: string | null }): EventMessage {

@@ -1,4 +1,4 @@
-// Seed 001's EventClient over the in-process broker: the backend for code that embeds eventbus. Same
+// The EventClient interface over the in-process broker: the backend for code that embeds eventbus. Same
 // behaviour as the WebSocket backend, without a socket in between.
 import { timeOrderedId } from '../util/message-id.js';
 import { errAsync, okAsync, type ResultAsync } from 'neverthrow';

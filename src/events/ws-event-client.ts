@@ -1,4 +1,4 @@
-// Seed 001's EventClient over the WebSocket API: the backend for services in other processes. Reconnects
+// The EventClient interface over the WebSocket API: the backend for services in other processes. Reconnects
 // and resumes as the client SDK does (src/client).
 import { timeOrderedId } from '../util/message-id.js';
 import { okAsync, type ResultAsync } from 'neverthrow';

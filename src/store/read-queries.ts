@@ -8,9 +8,9 @@ import { LogMessage } from '../core/store-port.js';
 import type { Db } from './db.js';
 import { consumers, deadLetters } from './schema.js';
 
-// Read in raw (array) mode and turned into StoredMessage by toStoredMessage(): better-sqlite3 builds
-// row objects 2.5x slower than arrays plus a constructor call (measured on a 200k-row scan). A read of one topic
-// leaves the topic column out and every row shares the caller's string: 15% faster on a 1M-row scan.
+// Read in raw (array) mode and turned into StoredMessage by toStoredMessage(): better-sqlite3 builds row
+// objects far slower than arrays plus a constructor call. A read of one topic leaves the topic column out,
+// and every row shares the caller's string.
 const MESSAGE_COLUMNS = `seq, message_id, topic, payload, metadata, ttl, ordering_key, created_at`;
 const TOPIC_MESSAGE_COLUMNS = `seq, message_id, payload, metadata, ttl, ordering_key, created_at`;
 

@@ -18,7 +18,7 @@ export const messages = sqliteTable(
     /** Seconds; 0 = kept until a retention rule removes it. */
     ttl: integer('ttl').notNull().default(0),
     status: text('status', { enum: MESSAGE_STATUSES }).notNull().default('pending'),
-    /** Seed 001's ordering key: one queue-group member receives all of a key's messages, in order. */
+    /** The ordering key: one queue-group member receives all of a key's messages, in order. */
     orderingKey: text('ordering_key'),
     createdAt: integer('created_at').notNull(),
   },

@@ -59,11 +59,11 @@ function insertProcessedSql(rows: number): string {
 /** One ack: written by the writer thread, and by a transactional consumer inside its own transaction. */
 export const INSERT_PROCESSED = insertProcessedSql(1);
 
-// Acks arrive by the thousand during a replay: one statement per 64 rows instead of one per row takes the
-// insert from ~245k to ~400k rows/s on this disk's machine (WITHOUT ROWID table, 2,048 rows per commit).
+// Acks arrive by the thousand during a replay: one statement per 64 rows costs far less than 64 statements
+// (docs/internals.md).
 const ACKS_PER_STATEMENT = 64;
-// The same for published messages without a message id: 32 rows per INSERT take the writer's SQLite time
-// per message down by about a quarter. The rows of one statement get consecutive seqs (AUTOINCREMENT gives
+// The same for published messages without a message id, 32 rows per INSERT. The rows of one statement get
+// consecutive seqs (AUTOINCREMENT gives
 // each new row the largest seq so far plus one, and the statement runs alone).
 export const MESSAGES_PER_STATEMENT = 32;
 

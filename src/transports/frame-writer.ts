@@ -1,6 +1,6 @@
 // Server-to-client text frames of one event-loop tick, written as one buffer with one socket write. ws's
-// send() makes a header buffer, a data buffer and a write per frame; at tens of thousands of replies and
-// deliveries a second that was a fifth of the broker's main thread. Only unmasked, uncompressed text frames
+// send() makes a header buffer, a data buffer and a write per frame, which at tens of thousands of replies
+// and deliveries a second is a large share of the main thread. Only unmasked, uncompressed text frames
 // (what a server sends with permessage-deflate off), so ws's own sender has nothing queued that these
 // could overtake: its control frames (pong, close) are written straight to the socket too.
 import type { Duplex } from 'node:stream';

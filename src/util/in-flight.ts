@@ -1,11 +1,10 @@
 // Entries by a numeric key, oldest first, where entries come and go all the time: a durable stream's unacked
 // deliveries (by seq, in the order they were sent, which is their deadline order), the client's unanswered
-// requests (by request id) and a seed 001 receiver's unsettled messages (by a receive counter). A Map did this until a replay showed why not: once a long-lived Map's
-// hash table is in V8's old generation, every rehash allocates the next table there too, and each dead table
-// keeps pointing at the entries it held; the young-generation collector counts those pointers as roots, so
-// every delivery and its message outlived its ack, was copied twice and promoted. On a 1M-message replay that
-// was 275 MB promoted and about a third of the main thread in GC; with this ring, 4 MB. Its slots are cleared
-// as entries leave, and the index maps a key to a position, a small integer rather than a pointer.
+// requests (by request id) and an EventReceiver's unsettled messages (by a receive counter). Not a Map: once
+// a long-lived Map's hash table is in V8's old generation, every rehash allocates the next table there too,
+// and each dead table keeps pointing at the entries it held; the young-generation collector counts those
+// pointers as roots, so every entry outlived its removal and was promoted. Here the slots are cleared as
+// entries leave, and the index maps a key to a position, a small integer rather than a pointer.
 
 const MIN_CAPACITY = 16;
 

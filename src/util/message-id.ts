@@ -1,8 +1,8 @@
 // Time-ordered message ids (UUIDv7, RFC 9562 §5.7) for publishes that come without one: the log's unique
 // index on message_id then grows at its end. uuid's v7() asks WebCrypto for 16 random bytes on every call,
-// about 10 µs each in Node 20: with 256 publishes in flight that was over 40% of the TypeScript client's
-// CPU. Here the bytes come from a pool refilled 4 KiB at a time, the millisecond and the counter that keeps
-// one millisecond's ids increasing follow uuid's own v7 rules, and uuid still lays out the bytes.
+// which costs more than the rest of a publish; here the bytes come from a pool refilled 4 KiB at a time, the
+// millisecond and the counter that keeps one millisecond's ids increasing follow uuid's own v7 rules, and
+// uuid still lays out the bytes. docs/internals.md has the figures.
 import { randomFillSync } from 'node:crypto';
 import { v7 } from 'uuid';
 
