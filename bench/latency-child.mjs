@@ -1,7 +1,7 @@
 // Publish → delivery latency at a steady rate, publisher, broker and a durable subscriber that acks, all in
 // one fresh process on the compiled broker (dist/). Prints {"received","p50","p99","max"} (ms).
 import { performance } from 'node:perf_hooks';
-import { LocalSubscriber } from '../dist/core/local-subscriber.js';
+import { LocalSubscriber } from '../dist/embed/local-subscriber.js';
 import { openBenchBroker } from './child-broker.mjs';
 
 const [dbPath = '', rateText = '5000', secondsText = '10', sync = 'full'] = process.argv.slice(2);

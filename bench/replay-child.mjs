@@ -5,8 +5,8 @@
 //   api "receiver": seed 001's EventReceiver on the in-process broker, receiveMessages(256) then
 //   acknowledgeMessages of those 256, as a batch consumer written to that interface does.
 import { performance } from 'node:perf_hooks';
-import { LocalSubscriber } from '../dist/core/local-subscriber.js';
-import { LocalEventClient } from '../dist/events/local-event-client.js';
+import { LocalSubscriber } from '../dist/embed/local-subscriber.js';
+import { LocalEventClient } from '../dist/embed/local-event-client.js';
 import { openBenchBroker } from './child-broker.mjs';
 
 const [dbPath = '', countText = '0', sync = 'full', api = 'subscriber'] = process.argv.slice(2);

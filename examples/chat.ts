@@ -2,7 +2,7 @@
 //   npm run example:chat          (EVENTBUS_HTTP_PORT=0 picks a free port; EVENTBUS_DB sets the file)
 // In your own project, import from 'eventbus' and 'eventbus/server' instead of ../src.
 import { connect } from '../src/client/index.js';
-import { openEventBus } from '../src/embed.js';
+import { openEventBus } from '../src/embed/index.js';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 

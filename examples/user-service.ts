@@ -4,7 +4,7 @@
 //   npm run example:user-service        PORT (default 3000), EVENTBUS_DB (default data/user-service.db)
 import express from 'express';
 import type { AddressInfo } from 'node:net';
-import { openEventBus } from '../src/embed.js';
+import { openEventBus } from '../src/embed/index.js';
 
 interface User {
   id: number;

@@ -5,7 +5,7 @@
 //   npm run example:user-sync-embedded     PORT (default 3000), EVENTBUS_DB (default data/user-sync-embedded.db)
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { openEventBus } from '../src/embed.js';
+import { openEventBus } from '../src/embed/index.js';
 
 const opened = await openEventBus({ dbPath: process.env['EVENTBUS_DB'] ?? 'data/user-sync-embedded.db' });
 if (opened.isErr()) {

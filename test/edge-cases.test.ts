@@ -11,7 +11,7 @@ import { describe, expect, it } from 'vitest';
 import WebSocket, { WebSocketServer } from 'ws';
 import { startApp, type App } from '../src/app.js';
 import { connect, EventBusError, type ConnectOptions, type EventBusClient } from '../src/client/index.js';
-import { openEventBus, type EventBus } from '../src/embed.js';
+import { openEventBus, type EventBus } from '../src/embed/index.js';
 import { silentLogger } from '../src/logger.js';
 import { FrameWriter } from '../src/transports/frame-writer.js';
 import { testAppConfig } from './helpers/broker.js';
@@ -581,7 +581,7 @@ describe('client and seed 001: concurrent readers', () => {
 describe('seed 001 local backend: concurrent readers', () => {
   it('LocalEventClient receiver: two receiveMessage() calls waiting at once both get a message', async () => {
     const { bus } = await embedded();
-    const { EventMessage } = await import('../src/embed.js');
+    const { EventMessage } = await import('../src/embed/index.js');
     const client = bus.client({ topicName: 'local.pair' });
     const receiver = (await client.subscribe())._unsafeUnwrap();
     const a = receiver.receiveMessage(2000);

@@ -16,7 +16,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, test } from 'vitest';
 import WebSocket, { WebSocketServer } from 'ws';
 import { connect, type EventBusClient } from '../src/client/client.js';
 import type { Delivery, StoredMessage } from '../src/core/types.js';
-import { openEventBus, type EventBus } from '../src/embed.js';
+import { openEventBus, type EventBus } from '../src/embed/index.js';
 import { tempDir, type TestDir } from './helpers/broker.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));

@@ -6,7 +6,7 @@ import { randomUUID } from 'node:crypto';
 import type { Socket } from 'node:net';
 import { timeOrderedId } from '../util/message-id.js';
 import WebSocket from 'ws';
-import type { ServerFrame } from '../protocol/ws-frames.js';
+import { pingFrame, publishBatchFrame, publishFrame, readServerFrame, unsubscribeFrame, type ServerFrame, type WireMessage } from '../protocol/client-frames.js';
 import { InFlight } from '../util/in-flight.js';
 import { EventBusError } from './errors.js';
 import { Subscription, type ReceivedMessage, type SubscribeOptions, type SubscriptionHost } from './subscription.js';
@@ -60,9 +60,12 @@ const DEFAULTS = {
   pingIntervalMs: 15_000,
 };
 
+/** What a request is, for what happens to it when the connection drops. */
+type RequestKind = 'publish' | 'subscribe' | 'unsubscribe';
+
 interface Pending {
   readonly frame: string;
-  readonly publish: boolean;
+  readonly kind: RequestKind;
   readonly resolve: (frame: ServerFrame) => void;
   readonly reject: (e: Error) => void;
   readonly timer: NodeJS.Timeout;
@@ -123,14 +126,15 @@ export class EventBusClient {
 
   /** Publishes; resolves with the seq once the broker has stored it durably. */
   async publish(topic: string, payload: unknown, options: PublishOptions = {}): Promise<number> {
-    const frame = await this.#request({ type: 'publish', data: this.#data(topic, payload, options), ttl: options.ttl }, true);
+    const data = this.#data(topic, payload, options);
+    const frame = await this.#request((id) => publishFrame(id, data, options.ttl), 'publish');
     return (frame as { seq: number }).seq;
   }
 
   /** Publishes all of the messages or none; resolves with their seqs, in order. */
   async publishBatch(messages: readonly BatchMessage[], options: { ttl?: number } = {}): Promise<number[]> {
     const data = messages.map((m) => this.#data(m.topic, m.payload, m));
-    const frame = await this.#request({ type: 'publish_batch', messages: data, ttl: options.ttl }, true);
+    const frame = await this.#request((id) => publishBatchFrame(id, data, options.ttl), 'publish');
     return (frame as { seqs: number[] }).seqs;
   }
 
@@ -190,7 +194,7 @@ export class EventBusClient {
     },
   };
 
-  #data(topic: string, payload: unknown, o: Omit<PublishOptions, 'ttl'>): Record<string, unknown> {
+  #data(topic: string, payload: unknown, o: Omit<PublishOptions, 'ttl'>): WireMessage {
     // Time-ordered (UUIDv7), not random: the broker's unique index on message_id then grows at its end, and
     // a commit dirties a few index pages instead of one per message (random ids also get slower as the index
     // outgrows the cache).
@@ -198,7 +202,7 @@ export class EventBusClient {
   }
 
   async #activate(sub: Subscription, resuming: boolean): Promise<void> {
-    await this.#request((id) => sub.subscribeFrame(id, resuming), false, { sub, resuming });
+    await this.#request((id) => sub.subscribeFrame(id, resuming), 'subscribe', { sub, resuming });
   }
 
   async #unsubscribe(sub: Subscription): Promise<void> {
@@ -207,23 +211,20 @@ export class EventBusClient {
     this.#byServerId.delete(serverId);
     sub.end(null);
     if (this.#open && serverId !== '') {
-      await this.#request({ type: 'unsubscribe', subscription: serverId }, false).catch(() => undefined);
+      await this.#request((id) => unsubscribeFrame(id, serverId), 'unsubscribe').catch(() => undefined);
     }
   }
 
   /** Sends a request (`build` gets the id) and resolves with its answer; an error frame rejects. */
-  #request(
-    build: Record<string, unknown> | ((id: string) => string),
-    publish: boolean,
-    subscription?: Pending['subscription'],
-  ): Promise<ServerFrame> {
+  #request(build: (id: string) => string, kind: RequestKind, subscription?: Pending['subscription']): Promise<ServerFrame> {
+    const publish = kind === 'publish';
     if (this.#closed !== undefined) return Promise.reject(this.#closed);
     if (publish && !this.#open && this.#waitingPublishes >= this.#o.maxPendingPublishes) {
       return Promise.reject(new EventBusError('UNAVAILABLE', `disconnected, and ${this.#waitingPublishes} publishes already wait (maxPendingPublishes)`));
     }
     const n = this.#nextId++;
     const id = String(n);
-    const frame = typeof build === 'function' ? build(id) : JSON.stringify({ ...build, id });
+    const frame = build(id);
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => {
         if (!this.#settle(n)) return;
@@ -231,7 +232,7 @@ export class EventBusClient {
         if (publish && !this.#open) this.#waitingPublishes = Math.max(0, this.#waitingPublishes - 1);
         reject(new EventBusError('UNAVAILABLE', `no answer within ${this.#o.requestTimeoutMs} ms (requestTimeoutMs)`));
       }, this.#o.requestTimeoutMs);
-      this.#pending.push(n, subscription === undefined ? { frame, publish, resolve, reject, timer } : { frame, publish, resolve, reject, timer, subscription });
+      this.#pending.push(n, subscription === undefined ? { frame, kind, resolve, reject, timer } : { frame, kind, resolve, reject, timer, subscription });
       if (!this.#send(frame) && publish) this.#waitingPublishes++;
     });
   }
@@ -271,7 +272,7 @@ export class EventBusClient {
     ws.on('upgrade', (response) => {
       if (ws === this.#ws) this.#socket = response.socket;
     });
-    ws.on('open', () => ws.send(JSON.stringify({ type: 'ping', id: HELLO })));
+    ws.on('open', () => ws.send(pingFrame(HELLO)));
     // One Buffer per message (ws's default binaryType).
     ws.on('message', (data) => this.#onFrame((data as Buffer).toString('utf8')));
     ws.on('pong', () => {
@@ -307,12 +308,8 @@ export class EventBusClient {
   }
 
   #onFrame(text: string): void {
-    let frame: ServerFrame;
-    try {
-      frame = JSON.parse(text) as ServerFrame;
-    } catch {
-      return; // not ours to answer; the broker only sends JSON
-    }
+    const frame = readServerFrame(text);
+    if (frame === undefined) return; // not a frame of the broker's: nothing to answer
     if (frame.type === 'message') {
       this.#byServerId.get(frame.subscription)?.receive(frame);
       return;
@@ -339,7 +336,7 @@ export class EventBusClient {
       const { sub, resuming } = p.subscription;
       if (!this.#subscriptions.has(sub)) {
         // Closed while its subscribe was on the way: end the broker's side too, or it would keep receiving.
-        this.#send(JSON.stringify({ type: 'unsubscribe', subscription: frame.subscription }));
+        this.#send(unsubscribeFrame(undefined, frame.subscription));
       } else {
         // Now, not when the promise settles: the messages that follow in the same socket read are its.
         sub.subscribed(frame.subscription, frame.head_seq, resuming);
@@ -359,8 +356,8 @@ export class EventBusClient {
     // Requests are sent again on reconnect, except what the reconnect redoes anyway: an unsubscribe (its
     // subscription went with the connection) and a resuming subscribe (the next connection resumes afresh).
     for (const [id, p] of this.#pending.entries()) {
-      if (p.publish && wasOpen) this.#waitingPublishes++;
-      else if (p.subscription?.resuming === true || p.frame.includes('"type":"unsubscribe"')) {
+      if (p.kind === 'publish' && wasOpen) this.#waitingPublishes++;
+      else if (p.subscription?.resuming === true || p.kind === 'unsubscribe') {
         this.#settle(id)?.resolve({ type: 'unsubscribed', subscription: '' });
       }
     }

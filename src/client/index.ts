@@ -3,5 +3,5 @@ export { connect, EventBusClient, type BatchMessage, type ClientStatus, type Con
 export { EventBusError } from './errors.js';
 export { Subscription, type ReceivedMessage, type SubscribeOptions } from './subscription.js';
 // The EventClient interface, with this client as its backend (the in-process backend is in 'eventbus/server').
-export * from '../events/interface.js';
-export { WsEventClient } from '../events/ws-event-client.js';
+export * from './events/interface.js';
+export { WsEventClient } from './events/ws-event-client.js';

@@ -1,6 +1,6 @@
 // One subscription of the client: a bounded queue of received messages read as an async iterator, and what
 // it takes to resume the subscription on a new connection without a gap.
-import type { MessageFrame } from '../protocol/ws-frames.js';
+import { ackFrame, nackFrame, subscribeFrame, type MessageFrame } from '../protocol/client-frames.js';
 import { AsyncQueue } from '../util/async-queue.js';
 import type { EventBusError } from './errors.js';
 
@@ -57,8 +57,8 @@ export class ReceivedMessage {
     this.payload = frame.payload;
     this.metadata = frame.metadata;
     this.orderingKey = frame.ordering_key ?? null;
-    this.ack = () => settle(subscription, `{"type":"ack","subscription":${JSON.stringify(subscription)},"seq":${seq}}`);
-    this.nack = (delayMs = 0) => settle(subscription, JSON.stringify({ type: 'nack', subscription, seq, delay_ms: delayMs }));
+    this.ack = () => settle(subscription, ackFrame(subscription, seq));
+    this.nack = (delayMs = 0) => settle(subscription, nackFrame(subscription, seq, delayMs));
     // eslint-disable-next-line @typescript-eslint/no-unnecessary-type-parameters -- see the field
     this.json = <T>() => JSON.parse(this.payload) as T;
   }
@@ -108,16 +108,7 @@ export class Subscription implements AsyncIterable<ReceivedMessage> {
     // A durable consumer resumes after its last ack on its own; anything else resumes after what it received.
     if (resuming && this.durable) start = {};
     else if (resuming && this.#nextSeq !== undefined) start = { starting_seq: this.#nextSeq };
-    return JSON.stringify({
-      type: 'subscribe',
-      id,
-      pattern: this.pattern,
-      ...start,
-      consumer: o.consumer,
-      group: o.group,
-      max_in_flight: o.maxInFlight,
-      filter: o.filter,
-    });
+    return subscribeFrame(id, { pattern: this.pattern, ...start, consumer: o.consumer, group: o.group, max_in_flight: o.maxInFlight, filter: o.filter });
   }
 
   /** The broker answered subscribe on a (new) connection. */

@@ -223,10 +223,7 @@ export class Broker {
 
   /** A sink that returned false from deliver() is ready again. */
   resume(subscriptionId: string): void {
-    const entry = this.#dispatcher.subscription(subscriptionId);
-    if (entry === undefined) return;
-    entry.member.paused = false;
-    entry.stream.kick();
+    this.#dispatcher.resume(subscriptionId);
   }
 
   unsubscribe(subscriptionId: string): Result<void, UnknownSubscription> {

@@ -5,7 +5,11 @@ import { SHUTTING_DOWN } from '../errors.js';
 import { LogMessage, type Appended, type EventStore, type StorageError } from './store-port.js';
 import type { StoredMessage } from './types.js';
 
-/** A message ready to append: validated, metadata prepared, waiting for its commit time. */
+/**
+ * A message ready to append: validated, metadata prepared, waiting for its commit time. Not yet a
+ * StoredMessage: the commit time (created_at, and the metadata's timestamp) is known only when its group
+ * commits, and its seq after that.
+ */
 export interface PendingRow {
   readonly topic: string;
   readonly payload: string;

@@ -102,7 +102,6 @@ export class ConsumerRegistry {
     this.#dispatcher.removeDurable(id);
     this.#records.delete(id);
     this.#storedDeadLetters.delete(id);
-    this.#dispatcher.deadLetterCounts.delete(id);
     return this.#store.deleteConsumer(id);
   }
 
@@ -128,7 +127,7 @@ export class ConsumerRegistry {
       lag: Math.max(0, this.#dispatcher.head() - position),
       inFlight: stream.inFlightCount,
       subscribers: stream.members.length,
-      deadLetters: (this.#storedDeadLetters.get(id) ?? 0) + (this.#dispatcher.deadLetterCounts.get(id) ?? 0),
+      deadLetters: (this.#storedDeadLetters.get(id) ?? 0) + this.#dispatcher.deadLettersSinceStart(id),
     };
   }
 

@@ -62,7 +62,7 @@ export class Dispatcher implements StreamHost {
   readonly #statusTimer: NodeJS.Timeout;
   #statusWrite: Promise<void> | undefined;
   /** Dead letters per consumer since start-up, on top of what the store counted. */
-  readonly deadLetterCounts = new Map<string, number>();
+  readonly #deadLetterCounts = new Map<string, number>();
 
   constructor(store: EventStore, options: DispatcherOptions, logger: Logger) {
     this.#store = store;
@@ -137,6 +137,12 @@ export class Dispatcher implements StreamHost {
     stream.close();
     this.#durable.delete(id);
     this.#countsUnsaved.delete(stream);
+    this.#deadLetterCounts.delete(id);
+  }
+
+  /** Dead letters of a durable consumer since start-up. */
+  deadLettersSinceStart(id: string): number {
+    return this.#deadLetterCounts.get(id) ?? 0;
   }
 
   /** A new ephemeral stream starting at `startSeq`. */
@@ -171,6 +177,14 @@ export class Dispatcher implements StreamHost {
     stream.close();
   }
 
+  /** A sink that returned false from deliver() is ready again. */
+  resume(id: string): void {
+    const entry = this.#members.get(id);
+    if (entry === undefined) return;
+    entry.member.resume();
+    entry.stream.kick();
+  }
+
   subscription(id: string): { stream: Stream; member: Member } | undefined {
     return this.#members.get(id);
   }
@@ -188,7 +202,7 @@ export class Dispatcher implements StreamHost {
       const { message, deliveries, reason } = outcome;
       this.#deadLetters.push({ consumer: stream.key, message, reason, deliveries, at });
       this.#dead.push(seq);
-      this.deadLetterCounts.set(stream.key, (this.deadLetterCounts.get(stream.key) ?? 0) + 1);
+      this.#deadLetterCounts.set(stream.key, (this.#deadLetterCounts.get(stream.key) ?? 0) + 1);
       this.#log.warn('message dead-lettered', { consumer: stream.key, seq, topic: message.topic, reason });
     }
     this.#touched.add(stream);

@@ -10,15 +10,7 @@ import type { DeliveryFailure, StoredMessage } from './types.js';
 export type { DeliveryFailure };
 
 /** One message to append; the core has already validated it and built its metadata. */
-export interface AppendRow {
-  readonly topic: string;
-  readonly payload: string;
-  readonly messageId: string | null;
-  readonly metadata: string;
-  readonly ttlSeconds: number;
-  readonly orderingKey: string | null;
-  readonly createdAt: number;
-}
+export type AppendRow = Omit<StoredMessage, 'seq'>;
 
 /**
  * A StoredMessage as the store and the committer make them, one per message read or committed. A class

@@ -378,7 +378,7 @@ export class Stream {
       u.sentAt = this.#host.now();
       u.due = u.sentAt + this.#host.ackTimeoutMs;
       this.#unacked.push(message.seq, u); // (re)sent last: the entries stay in deadline order
-      member.inFlight++;
+      member.took();
       if (message.orderingKey !== null) this.#own(message.orderingKey, member, isFirst ? 1 : 0);
       if (!this.#countsUnsaved) {
         this.#countsUnsaved = true;
@@ -386,7 +386,7 @@ export class Stream {
       }
     }
     const more = member.sink.deliver(new Delivery(member.id, message, u.delivery));
-    if (!more) member.paused = true;
+    if (!more) member.pause();
   }
 
   #own(key: string, member: Member, added: number): void {
@@ -400,7 +400,7 @@ export class Stream {
 
   #settle(seq: number, u: Unacked): void {
     this.#unacked.delete(seq);
-    if (u.member !== null) u.member.inFlight--;
+    if (u.member !== null) u.member.gaveBack();
     if (this.#retries.length > 0) this.#retries = this.#retries.filter((r) => r !== u);
     const key = u.message.orderingKey;
     if (key !== null) {
@@ -411,7 +411,7 @@ export class Stream {
 
   #retry(seq: number, u: Unacked, due: number, why: string): void {
     if (u.member !== null) {
-      u.member.inFlight--;
+      u.member.gaveBack();
       u.member = null;
     }
     if (u.delivery >= this.#host.maxDeliveries) {

@@ -9,10 +9,8 @@ export class Member {
   readonly group: string | undefined;
   /** Nothing new while a redelivery waits: the member sees its messages in seq order (push consumers). */
   readonly inOrder: boolean;
-  /** Deliveries handed to this member and not yet acked (durable streams only). */
-  inFlight = 0;
-  /** The sink asked for no more until resume(). */
-  paused = false;
+  #inFlight = 0;
+  #paused = false;
 
   constructor(id: string, sink: Sink, maxInFlight: number, group: string | undefined, inOrder = false) {
     this.id = id;
@@ -22,7 +20,31 @@ export class Member {
     this.inOrder = inOrder;
   }
 
+  /** Deliveries handed to this member and not yet acked (durable streams only). */
+  get inFlight(): number {
+    return this.#inFlight;
+  }
+
   hasRoom(isDurable: boolean): boolean {
-    return !this.paused && (!isDurable || this.inFlight < this.maxInFlight);
+    return !this.#paused && (!isDurable || this.#inFlight < this.maxInFlight);
+  }
+
+  /** A durable delivery was handed to it. */
+  took(): void {
+    this.#inFlight++;
+  }
+
+  /** One of its durable deliveries was acked, or taken back. */
+  gaveBack(): void {
+    this.#inFlight--;
+  }
+
+  /** The sink asked for no more until resume(). */
+  pause(): void {
+    this.#paused = true;
+  }
+
+  resume(): void {
+    this.#paused = false;
   }
 }

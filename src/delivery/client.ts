@@ -1,18 +1,8 @@
 // The outbound side of push delivery: one interface, one implementation per protocol,
 // made from the consumer's address by createClient().
 import type { ResultAsync } from 'neverthrow';
+import type { Delivery, StoredMessage } from '../core/types.js';
 import type { PushAddress, PushProtocol } from '../protocol/address.js';
-
-/** What a push consumer is sent: the message and how many times it has been tried. */
-export interface PushMessage {
-  readonly seq: number;
-  readonly topic: string;
-  readonly payload: string;
-  readonly messageId: string | null;
-  /** The stored metadata JSON text. */
-  readonly metadata: string;
-  readonly delivery: number;
-}
 
 export interface DeliveryError {
   /** One line, for the log and the delivery_failures table. */
@@ -36,10 +26,13 @@ export interface PushClient {
   readonly isConnectionBased: boolean;
   /** Opens the connection (tcp, ws); resolves at once for the others. */
   connect(): ResultAsync<void, DeliveryError>;
-  /** Resolves once the message counts as delivered: written (tcp, ws), sent (udp), answered 2xx (http). */
-  send(message: PushMessage): ResultAsync<void, DeliveryError>;
+  /**
+   * Sends the message, tried for the `delivery`-th time; resolves once it counts as delivered: written (tcp,
+   * ws), sent (udp), answered 2xx (http).
+   */
+  send(message: StoredMessage, delivery: number): ResultAsync<void, DeliveryError>;
   /** Where a batch can go out at once (one write), all of it counts as delivered together. */
-  sendMany?(messages: readonly PushMessage[]): ResultAsync<void, DeliveryError>;
+  sendMany?(batch: readonly Delivery[]): ResultAsync<void, DeliveryError>;
   /**
    * Called when an open connection ends by itself. `clean`: the peer closed normally, having read what it
    * was sent (a peer that closes with unread data resets the connection instead).

@@ -3,7 +3,9 @@
 import http from 'node:http';
 import { errAsync, okAsync, ResultAsync } from 'neverthrow';
 import type { PushAddress } from '../protocol/address.js';
-import { deliveryError, type ClientTimeouts, type DeliveryError, type PushClient, type PushMessage } from './client.js';
+import type { StoredMessage } from '../core/types.js';
+import { httpPushBody } from '../protocol/push-bodies.js';
+import { deliveryError, type ClientTimeouts, type DeliveryError, type PushClient } from './client.js';
 
 export class HttpClient implements PushClient {
   readonly protocol = 'http';
@@ -23,11 +25,8 @@ export class HttpClient implements PushClient {
     return okAsync(undefined);
   }
 
-  send(message: PushMessage): ResultAsync<void, DeliveryError> {
-    // The stored metadata is already JSON: spliced in as it is rather than parsed and serialised again.
-    const body =
-      `{"seq":${message.seq},"topic":${JSON.stringify(message.topic)},"payload":${JSON.stringify(message.payload)},` +
-      `"message_id":${JSON.stringify(message.messageId)},"metadata":${message.metadata},"delivery":${message.delivery}}`;
+  send(message: StoredMessage, delivery: number): ResultAsync<void, DeliveryError> {
+    const body = httpPushBody(message, delivery);
     const answered = new Promise<number>((resolve, reject) => {
       const request = http.request(
         {

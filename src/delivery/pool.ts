@@ -5,7 +5,8 @@ import { err, type Result } from 'neverthrow';
 import type { Logger } from '../logger.js';
 import { parseAddress } from '../protocol/address.js';
 import type { BackoffPolicy } from './backoff.js';
-import { deliveryError, type ClientTimeouts, type DeliveryError, type PushClient, type PushMessage } from './client.js';
+import type { StoredMessage } from '../core/types.js';
+import { deliveryError, type ClientTimeouts, type DeliveryError, type PushClient } from './client.js';
 import { createClient } from './factory.js';
 import { PushConsumer, type PushHost, type PushState } from './push-consumer.js';
 
@@ -55,18 +56,18 @@ export class DeliveryPool {
     return this.#consumers.get(id)?.consumer.state;
   }
 
-  /** Sends one message straight to one consumer's endpoint, outside the log. */
-  async forwardTo(id: string, message: PushMessage): Promise<Result<void, DeliveryError>> {
+  /** Sends one message straight to one consumer's endpoint, outside the log, as a first delivery. */
+  async forwardTo(id: string, message: StoredMessage): Promise<Result<void, DeliveryError>> {
     const entry = this.#consumers.get(id);
     if (entry === undefined) return err(deliveryError(`no push consumer ${id}`, false));
-    return await entry.client.send(message);
+    return await entry.client.send(message, 1);
   }
 
-  forwardToMany(ids: readonly string[], message: PushMessage): Promise<Map<string, Result<void, DeliveryError>>> {
+  forwardToMany(ids: readonly string[], message: StoredMessage): Promise<Map<string, Result<void, DeliveryError>>> {
     return Promise.all(ids.map(async (id) => [id, await this.forwardTo(id, message)] as const)).then((rs) => new Map(rs));
   }
 
-  forwardToAll(message: PushMessage): Promise<Map<string, Result<void, DeliveryError>>> {
+  forwardToAll(message: StoredMessage): Promise<Map<string, Result<void, DeliveryError>>> {
     return this.forwardToMany([...this.#consumers.keys()], message);
   }
 

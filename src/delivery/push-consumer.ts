@@ -88,7 +88,7 @@ export class PushConsumer implements Sink {
     this.#batch = [];
     if (this.#subscription !== subscription) return; // detached meanwhile: the stream has them back
     const started = this.#options.now();
-    void this.#client.sendMany!(batch.map((d) => ({ ...d.message, delivery: d.delivery }))).match(
+    void this.#client.sendMany!(batch).match(
       () => {
         for (const { message } of batch) {
           this.#unconfirmed.written(message.seq, message.payload.length + 1);
@@ -106,7 +106,7 @@ export class PushConsumer implements Sink {
     const { message } = delivery;
     const started = this.#options.now();
     void this.#client
-      .send({ ...message, delivery: delivery.delivery })
+      .send(message, delivery.delivery)
       .match(
         () => {
           if (this.#client.isConnectionBased) this.#unconfirmed.written(message.seq, message.payload.length + 1);

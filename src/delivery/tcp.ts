@@ -3,7 +3,9 @@
 import net from 'node:net';
 import { errAsync, okAsync, ResultAsync } from 'neverthrow';
 import type { PushAddress } from '../protocol/address.js';
-import { deliveryError, type ClientTimeouts, type DeliveryError, type PushClient, type PushMessage } from './client.js';
+import type { Delivery, StoredMessage } from '../core/types.js';
+import { tcpPushLine } from '../protocol/push-bodies.js';
+import { deliveryError, type ClientTimeouts, type DeliveryError, type PushClient } from './client.js';
 
 export class TcpClient implements PushClient {
   readonly protocol = 'tcp';
@@ -49,13 +51,13 @@ export class TcpClient implements PushClient {
     });
   }
 
-  send(message: PushMessage): ResultAsync<void, DeliveryError> {
-    return this.#write(`${message.payload}\n`);
+  send(message: StoredMessage): ResultAsync<void, DeliveryError> {
+    return this.#write(tcpPushLine(message));
   }
 
-  sendMany(messages: readonly PushMessage[]): ResultAsync<void, DeliveryError> {
+  sendMany(batch: readonly Delivery[]): ResultAsync<void, DeliveryError> {
     let text = '';
-    for (const m of messages) text += `${m.payload}\n`;
+    for (const d of batch) text += tcpPushLine(d.message);
     return this.#write(text);
   }
 

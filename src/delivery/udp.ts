@@ -3,7 +3,8 @@ import dgram from 'node:dgram';
 import { isIPv6 } from 'node:net';
 import { okAsync, ResultAsync } from 'neverthrow';
 import type { PushAddress } from '../protocol/address.js';
-import { deliveryError, type DeliveryError, type PushClient, type PushMessage } from './client.js';
+import type { StoredMessage } from '../core/types.js';
+import { deliveryError, type DeliveryError, type PushClient } from './client.js';
 
 export class UdpClient implements PushClient {
   readonly protocol = 'udp';
@@ -26,7 +27,7 @@ export class UdpClient implements PushClient {
     return okAsync(undefined);
   }
 
-  send(message: PushMessage): ResultAsync<void, DeliveryError> {
+  send(message: StoredMessage): ResultAsync<void, DeliveryError> {
     const sent = new Promise<void>((resolve, reject) => {
       this.#socket.send(message.payload, this.#port, this.#host, (e) => (e ? reject(e) : resolve()));
     });

@@ -3,7 +3,9 @@
 import { errAsync, okAsync, ResultAsync } from 'neverthrow';
 import WebSocket from 'ws';
 import type { PushAddress } from '../protocol/address.js';
-import { deliveryError, type ClientTimeouts, type DeliveryError, type PushClient, type PushMessage } from './client.js';
+import type { StoredMessage } from '../core/types.js';
+import { messageFrame } from '../protocol/ws-frames.js';
+import { deliveryError, type ClientTimeouts, type DeliveryError, type PushClient } from './client.js';
 
 export class WsClient implements PushClient {
   readonly protocol = 'ws';
@@ -40,13 +42,10 @@ export class WsClient implements PushClient {
     });
   }
 
-  send(message: PushMessage): ResultAsync<void, DeliveryError> {
+  send(message: StoredMessage, delivery: number): ResultAsync<void, DeliveryError> {
     const socket = this.#socket;
     if (socket === undefined || socket.readyState !== WebSocket.OPEN) return errAsync(deliveryError('not connected', true));
-    const frame =
-      `{"type":"message","subscription":${JSON.stringify(this.#consumer)},"seq":${message.seq},` +
-      `"message_id":${JSON.stringify(message.messageId)},"topic":${JSON.stringify(message.topic)},` +
-      `"payload":${JSON.stringify(message.payload)},"metadata":${message.metadata},"delivery":${message.delivery}}`;
+    const frame = messageFrame(this.#consumer, message, delivery);
     const sent = new Promise<void>((resolve, reject) => socket.send(frame, (e) => (e ? reject(e) : resolve())));
     return ResultAsync.fromPromise(sent, (e) => deliveryError(`send failed: ${(e as Error).message}`, true));
   }

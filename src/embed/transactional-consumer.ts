@@ -6,7 +6,7 @@
 import type Database from 'better-sqlite3';
 import type { ResultAsync } from 'neverthrow';
 import type { Broker, SubscribeError, SubscribeOptions } from '../core/broker.js';
-import { LocalSubscriber } from '../core/local-subscriber.js';
+import { LocalSubscriber } from './local-subscriber.js';
 import type { EventStore } from '../core/store-port.js';
 import type { StoredMessage } from '../core/types.js';
 import type { Logger } from '../logger.js';

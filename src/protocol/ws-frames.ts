@@ -1,8 +1,8 @@
-// The WebSocket API's frames (PROTOCOL.md §5): client frames parsed into typed values, server frames built
-// as JSON text. prk_eventbus's client frames (no `id`, `ack` by seq and message_id only) parse unchanged.
-// Shared by the server session and the TypeScript client; pure: no I/O, no timers.
+// The WebSocket API's frames as the broker sees them (PROTOCOL.md §5): client frames parsed into typed
+// values, server frames built as JSON text (their types, and the client's side, are in client-frames.ts).
+// prk_eventbus's client frames (no `id`, `ack` by seq and message_id only) parse unchanged. Pure.
 import { err, ok, type Result } from 'neverthrow';
-import type { Delivery, Published, PublishInput } from '../core/types.js';
+import type { Published, PublishInput, StoredMessage } from '../core/types.js';
 import { brokerError, type BrokerError } from '../errors.js';
 
 /** A request's id, echoed in the reply; any string (numbers are echoed as they came). */
@@ -180,33 +180,14 @@ export const pongFrame = (id: FrameId): string => JSON.stringify({ type: 'pong',
 export const errorFrame = (id: FrameId, e: BrokerError): string =>
   JSON.stringify({ type: 'error', id, code: e.code, message: e.reason });
 
-export function messageFrame(d: Delivery): string {
-  const m = d.message;
+/**
+ * A delivery as a `message` frame: to a WebSocket subscriber (`subscription` is its subscription id) and to
+ * a ws:// push consumer (the consumer's id).
+ */
+export function messageFrame(subscription: string, m: StoredMessage, delivery: number): string {
   return (
-    `{"type":"message","subscription":${JSON.stringify(d.subscriptionId)},"seq":${m.seq},` +
+    `{"type":"message","subscription":${JSON.stringify(subscription)},"seq":${m.seq},` +
     `"message_id":${JSON.stringify(m.messageId)},"topic":${JSON.stringify(m.topic)},"payload":${JSON.stringify(m.payload)},` +
-    `"metadata":${m.metadata},${m.orderingKey === null ? '' : `"ordering_key":${JSON.stringify(m.orderingKey)},`}"delivery":${d.delivery}}`
+    `"metadata":${m.metadata},${m.orderingKey === null ? '' : `"ordering_key":${JSON.stringify(m.orderingKey)},`}"delivery":${delivery}}`
   );
-}
-
-/** Server frames as the client reads them. */
-export type ServerFrame =
-  | { type: 'published'; id?: FrameId; seq: number; message_id: string | null; duplicate?: boolean }
-  | { type: 'published'; id?: FrameId; seqs: number[]; message_ids: (string | null)[] }
-  | { type: 'subscribed'; id?: FrameId; subscription: string; head_seq: number }
-  | { type: 'unsubscribed'; id?: FrameId; subscription: string; reason?: string }
-  | { type: 'error'; id?: FrameId; code: string; message: string }
-  | { type: 'pong'; id?: FrameId }
-  | MessageFrame;
-
-export interface MessageFrame {
-  type: 'message';
-  subscription: string;
-  seq: number;
-  message_id: string | null;
-  topic: string;
-  payload: string;
-  metadata: { timestamp: number; content_type: string; [attribute: string]: unknown };
-  ordering_key?: string;
-  delivery: number;
 }

@@ -174,7 +174,7 @@ export class WsSession {
 
   #deliver(d: Delivery): boolean {
     if (this.#closed || this.#closing) return false;
-    if (this.#send(messageFrame(d))) return true;
+    if (this.#send(messageFrame(d.subscriptionId, d.message, d.delivery))) return true;
     this.#paused.add(d.subscriptionId);
     return false;
   }

@@ -3,7 +3,7 @@
 // switch to live delivery, patterns, content filters and request/reply.
 import { describe, expect, test } from 'vitest';
 import type { Broker, SubscribeOptions } from '../../src/core/broker.js';
-import type { LocalSubscriber } from '../../src/core/local-subscriber.js';
+import type { LocalSubscriber } from '../../src/embed/local-subscriber.js';
 import type { Published } from '../../src/core/types.js';
 import { query, sleep, testScope } from '../helpers/scope.js';
 

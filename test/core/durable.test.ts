@@ -4,7 +4,7 @@
 import Database from 'better-sqlite3';
 import { describe, expect, test, vi } from 'vitest';
 import type { Broker } from '../../src/core/broker.js';
-import { LocalSubscriber } from '../../src/core/local-subscriber.js';
+import { LocalSubscriber } from '../../src/embed/local-subscriber.js';
 import type { Delivery, Sink } from '../../src/core/types.js';
 import type { TestDir } from '../helpers/broker.js';
 import { query, sleep, testScope } from '../helpers/scope.js';

@@ -114,9 +114,22 @@ describe.each(['ws', 'http'] as const)('%s push: message fields', (protocol) => 
     if (protocol === 'ws') {
       for (const frame of [a!, b!]) {
         expect(frame.type).toBe('message');
-        expect(frame.subscription).toEqual(expect.any(String));
+        expect(frame.subscription).toBe('fields');
       }
     }
+  });
+});
+
+describe('ws push: the message frame is the WebSocket API\'s', () => {
+  test('a message with an ordering key carries ordering_key, as a WebSocket subscriber\'s frame does', async () => {
+    const bus = await pushBus(scope);
+    const consumer = await consumerOf('ws');
+    await bus.register('keyed', consumer.url, 'orders.#');
+    await bus.publishLines([JSON.stringify({ event_name: 'orders.created', msg: 'k', ordering_key: 'customer-7' }), 'orders.created:no key']);
+    await consumer.waitFor(2);
+    const [keyed, plain] = consumer.received.map((r) => r.body!);
+    expect(keyed).toMatchObject({ type: 'message', subscription: 'keyed', payload: 'k', ordering_key: 'customer-7' });
+    expect(plain).not.toHaveProperty('ordering_key');
   });
 });
 

@@ -4,7 +4,7 @@
 import { describe, expect, test } from 'vitest';
 import { pushHost } from '../../src/app.js';
 import { DEFAULT_BACKOFF } from '../../src/delivery/backoff.js';
-import type { PushMessage } from '../../src/delivery/client.js';
+import type { StoredMessage } from '../../src/core/types.js';
 import { DeliveryPool } from '../../src/delivery/pool.js';
 import { silentLogger } from '../../src/logger.js';
 import { deadAddress, startEndpoint, type Endpoint } from '../helpers/consumers.js';
@@ -12,7 +12,7 @@ import { sleep, testScope } from '../helpers/scope.js';
 
 const scope = testScope();
 
-const message: PushMessage = { seq: 0, topic: 'direct', payload: 'hello, all', messageId: null, metadata: '{}', delivery: 1 };
+const message: StoredMessage = { seq: 0, topic: 'direct', payload: 'hello, all', messageId: null, metadata: '{}', ttlSeconds: 0, orderingKey: null, createdAt: 0 };
 
 async function endpoint(): Promise<Endpoint> {
   const ep = await startEndpoint('tcp');

@@ -3,7 +3,7 @@
 import Database from 'better-sqlite3';
 import { afterEach } from 'vitest';
 import type { Broker, BrokerConfig, SubscribeOptions } from '../../src/core/broker.js';
-import { LocalSubscriber } from '../../src/core/local-subscriber.js';
+import { LocalSubscriber } from '../../src/embed/local-subscriber.js';
 import { openBroker, tempDir, type TestDir } from './broker.js';
 
 export const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));

@@ -3,7 +3,7 @@
 // connection. Every frame received is kept in arrival order until a waiter takes it, so nothing that
 // arrives between two awaits is lost.
 import WebSocket, { type ClientOptions } from 'ws';
-import type { MessageFrame as ServerMessageFrame } from '../../src/protocol/ws-frames.js';
+import type { MessageFrame as ServerMessageFrame } from '../../src/protocol/client-frames.js';
 
 /** A server frame as the client reads it. */
 export type Frame = Record<string, unknown> & { type: string };

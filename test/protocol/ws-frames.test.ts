@@ -2,7 +2,6 @@
 // value (prk_eventbus's frames unchanged), every malformed frame a BAD_FRAME carrying the id when one could
 // be read, and the server frames built as JSON text a client can parse.
 import { describe, expect, test } from 'vitest';
-import { Delivery } from '../../src/core/types.js';
 import {
   errorFrame,
   messageFrame,
@@ -254,8 +253,7 @@ describe('server frames', () => {
       orderingKey: null,
       createdAt: 1700000000000,
     };
-    const d = new Delivery('sub-2', message, 3);
-    expect(JSON.parse(messageFrame(d))).toEqual({
+    expect(JSON.parse(messageFrame('sub-2', message, 3))).toEqual({
       type: 'message',
       subscription: 'sub-2',
       seq: 17,
@@ -265,7 +263,7 @@ describe('server frames', () => {
       metadata: { timestamp: 1700000000000, content_type: 'text/plain', region: 'eu' },
       delivery: 3,
     });
-    const withKey = JSON.parse(messageFrame(new Delivery('sub-2', { ...message, messageId: null, orderingKey: 'k' }, 3)));
+    const withKey = JSON.parse(messageFrame('sub-2', { ...message, messageId: null, orderingKey: 'k' }, 3));
     expect(withKey).toMatchObject({ message_id: null, ordering_key: 'k' });
   });
 });

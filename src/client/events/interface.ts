@@ -3,7 +3,7 @@
 // (ws-event-client.ts) and the in-process broker (local-event-client.ts); code written against these
 // types runs on either. Failures come back as neverthrow Results of EventError.
 import { err, errAsync, ok, okAsync, ResultAsync, type Result } from 'neverthrow';
-import { InFlight } from '../util/in-flight.js';
+import { InFlight } from '../../util/in-flight.js';
 
 /** The error kinds of the EventClient interface, plus the broker's code when the broker gave one. */
 export type EventErrorKind = 'Connection' | 'PublishError' | 'ReceiveError' | 'AcknowledgeError' | 'RuntimeError';

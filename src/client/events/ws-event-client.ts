@@ -1,9 +1,9 @@
 // The EventClient interface over the WebSocket API: the backend for services in other processes. Reconnects
 // and resumes as the client SDK does (src/client).
-import { timeOrderedId } from '../util/message-id.js';
+import { timeOrderedId } from '../../util/message-id.js';
 import { okAsync, type ResultAsync } from 'neverthrow';
-import { connect, type ConnectOptions, type EventBusClient } from '../client/client.js';
-import type { ReceivedMessage, Subscription } from '../client/subscription.js';
+import { connect, type ConnectOptions, type EventBusClient } from '../client.js';
+import type { ReceivedMessage, Subscription } from '../subscription.js';
 import { BaseReceiver, EventMessage, fromPromise, receiverOptions, type EventClient, type EventConfig, type EventError, type EventReceiver, type ReceivedHandle } from './interface.js';
 
 const DEFAULT_URL = 'ws://127.0.0.1:3000/ws';

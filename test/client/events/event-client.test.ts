@@ -4,13 +4,13 @@
 // where the broker lives differ. Real broker, real sockets, a temp database per test; no mocks.
 import Database from 'better-sqlite3';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, test } from 'vitest';
-import { startApp, type App } from '../../src/app.js';
-import { openEventBus, type EventBus } from '../../src/embed.js';
-import { EventMessage, type EventClient, type EventConfig, type EventError, type EventReceiver } from '../../src/events/interface.js';
-import { LocalEventClient } from '../../src/events/local-event-client.js';
-import { WsEventClient } from '../../src/events/ws-event-client.js';
-import { silentLogger } from '../../src/logger.js';
-import { tempDir, testAppConfig, type TestDir } from '../helpers/broker.js';
+import { startApp, type App } from '../../../src/app.js';
+import { openEventBus, type EventBus } from '../../../src/embed/index.js';
+import { EventMessage, type EventClient, type EventConfig, type EventError, type EventReceiver } from '../../../src/client/events/interface.js';
+import { LocalEventClient } from '../../../src/embed/local-event-client.js';
+import { WsEventClient } from '../../../src/client/events/ws-event-client.js';
+import { silentLogger } from '../../../src/logger.js';
+import { tempDir, testAppConfig, type TestDir } from '../../helpers/broker.js';
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 const RECEIVE_MS = 5000;

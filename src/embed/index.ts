@@ -4,25 +4,25 @@
 import type http from 'node:http';
 import type Database from 'better-sqlite3';
 import { err, ok, type Result, type ResultAsync } from 'neverthrow';
-import { parseConfig, type Config } from './config.js';
-import type { Broker, SubscribeError, SubscribeOptions } from './core/broker.js';
-import { LocalSubscriber } from './core/local-subscriber.js';
-import { consumeInTransaction, type TransactionalConsumer, type TransactionalHandler, type TransactionalOptions } from './embed/transactional-consumer.js';
-import { LocalEventClient } from './events/local-event-client.js';
-import type { EventConfig } from './events/interface.js';
-import { silentLogger, type Logger } from './logger.js';
-import { attachWebSocket, webSocketOptions, type AttachedWebSocket } from './transports/http.js';
+import { parseConfig, type Config } from '../config.js';
+import type { Broker, SubscribeError, SubscribeOptions } from '../core/broker.js';
+import { LocalSubscriber } from './local-subscriber.js';
+import { consumeInTransaction, type TransactionalConsumer, type TransactionalHandler, type TransactionalOptions } from './transactional-consumer.js';
+import { LocalEventClient } from './local-event-client.js';
+import type { EventConfig } from '../client/events/interface.js';
+import { silentLogger, type Logger } from '../logger.js';
+import { attachWebSocket, webSocketOptions, type AttachedWebSocket } from '../transports/http.js';
 
-export { Broker } from './core/broker.js';
-export { LocalSubscriber } from './core/local-subscriber.js';
-export type { Delivery, Published, PublishInput, StoredMessage } from './core/types.js';
-export type { TransactionalConsumer, TransactionalHandler, TransactionalOptions } from './embed/transactional-consumer.js';
-import { openSqliteBroker } from './app.js';
-export { startApp } from './app.js';
-export { parseConfig, type Config } from './config.js';
-export { createLogger, silentLogger, type Logger } from './logger.js';
-export * from './events/interface.js';
-export { LocalEventClient } from './events/local-event-client.js';
+export { Broker } from '../core/broker.js';
+export { LocalSubscriber } from './local-subscriber.js';
+export type { Delivery, Published, PublishInput, StoredMessage } from '../core/types.js';
+export type { TransactionalConsumer, TransactionalHandler, TransactionalOptions } from './transactional-consumer.js';
+import { openSqliteBroker } from '../app.js';
+export { startApp } from '../app.js';
+export { parseConfig, type Config } from '../config.js';
+export { createLogger, silentLogger, type Logger } from '../logger.js';
+export * from '../client/events/interface.js';
+export { LocalEventClient } from './local-event-client.js';
 
 export interface EventBus {
   readonly broker: Broker;

@@ -1,9 +1,9 @@
 // An in-process subscriber: a Sink with a bounded queue, read as an async iterator. What embedders, the
 // benchmark and the tests use; the queue bound is the backpressure (the broker pauses when it is full).
 import type { ResultAsync } from 'neverthrow';
-import type { Broker, SubscribeError, SubscribeOptions } from './broker.js';
+import type { Broker, SubscribeError, SubscribeOptions } from '../core/broker.js';
 import { AsyncQueue } from '../util/async-queue.js';
-import type { Delivery, Sink } from './types.js';
+import type { Delivery, Sink } from '../core/types.js';
 
 const DEFAULT_QUEUE = 1024;
 

@@ -3,11 +3,11 @@
 import { timeOrderedId } from '../util/message-id.js';
 import { errAsync, okAsync, type ResultAsync } from 'neverthrow';
 import type { Broker } from '../core/broker.js';
-import { LocalSubscriber } from '../core/local-subscriber.js';
+import { LocalSubscriber } from './local-subscriber.js';
 import { messageMetadata } from '../core/publish-input.js';
 import type { PublishInput } from '../core/types.js';
 import type { BrokerError } from '../errors.js';
-import { BaseReceiver, EventMessage, eventError, receiverOptions, type EventClient, type EventConfig, type EventError, type EventErrorKind, type EventReceiver, type ReceivedHandle } from './interface.js';
+import { BaseReceiver, EventMessage, eventError, receiverOptions, type EventClient, type EventConfig, type EventError, type EventErrorKind, type EventReceiver, type ReceivedHandle } from '../client/events/interface.js';
 
 const asEventError = (kind: EventErrorKind) => (e: BrokerError) => eventError(kind, e.reason, e.code);
 
