@@ -1,10 +1,10 @@
-// Seed 002's standalone example: the broker, a publisher and a `chat.*` subscriber in one process.
-//   npm run example:chat          (EVENTBUS_HTTP_PORT=0 picks a free port; EVENTBUS_DB sets the file)
+// A standalone example: the broker, a publisher and a `chat.*` subscriber in one process.
+//   npm run example:chat          (on a free port unless EVENTBUS_HTTP_PORT says; EVENTBUS_DB sets the file)
 // In your own project, import from 'eventbus' and 'eventbus/server' instead of ../src.
 import { connect } from '../src/client/index.js';
 import { openEventBus } from '../src/embed/index.js';
+import { listen } from './listen.js';
 import http from 'node:http';
-import type { AddressInfo } from 'node:net';
 
 const IDLE_TIMEOUT_MS = 3000;
 
@@ -16,8 +16,7 @@ if (opened.isErr()) {
 const bus = opened.value;
 const server = http.createServer();
 bus.attach(server, { path: '/ws' });
-await new Promise<void>((resolve) => server.listen(Number(process.env['EVENTBUS_HTTP_PORT'] ?? 3000), '127.0.0.1', resolve));
-const url = `ws://127.0.0.1:${(server.address() as AddressInfo).port}/ws`;
+const url = `ws://127.0.0.1:${await listen(server, Number(process.env['EVENTBUS_HTTP_PORT'] ?? 0), 'chat', 'EVENTBUS_HTTP_PORT')}/ws`;
 console.log(`Event bus at ${url}`);
 
 const subscriber = await connect(url);
@@ -34,7 +33,7 @@ await publisher.publishBatch(
   { ttl: 3600 },
 );
 
-// Read until the chat has been quiet for a while, as the seed's subscriber does.
+// Read until the chat has been quiet for a while.
 for (;;) {
   const message = await chat.next(IDLE_TIMEOUT_MS);
   if (message === undefined) break;

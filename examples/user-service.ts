@@ -1,10 +1,11 @@
-// Seed 002's producer: an Express service with the event bus embedded in the same HTTP server.
+// A producer: an Express service with the event bus embedded in the same HTTP server.
 // `POST /api/users {"id":1,"username":"alice"}` stores the user and publishes `user.created`; the bus's
-// WebSocket API answers at ws://127.0.0.1:3000/ws for other services (see user-sync.ts).
-//   npm run example:user-service        PORT (default 3000), EVENTBUS_DB (default data/user-service.db)
+// WebSocket API answers at ws://127.0.0.1:8080/ws for other services (see user-sync.ts).
+//   npm run example:user-service        PORT (default 8080), EVENTBUS_DB (default data/user-service.db)
 import express from 'express';
-import type { AddressInfo } from 'node:net';
+import http from 'node:http';
 import { openEventBus } from '../src/embed/index.js';
+import { listen } from './listen.js';
 
 interface User {
   id: number;
@@ -41,11 +42,10 @@ app.get('/api/users', (_req, res) => {
   res.json(bus.sqlite.prepare('SELECT id, username FROM users ORDER BY id').all());
 });
 
-const server = app.listen(Number(process.env['PORT'] ?? 3000), '127.0.0.1', () => {
-  const { port } = server.address() as AddressInfo;
-  console.log(`user service listening on http://127.0.0.1:${port} (event bus at ws://127.0.0.1:${port}/ws)`);
-});
+const server = http.createServer(app);
 bus.attach(server, { path: '/ws' });
+const port = await listen(server, Number(process.env['PORT'] ?? 8080), 'user service');
+console.log(`user service listening on http://127.0.0.1:${port} (event bus at ws://127.0.0.1:${port}/ws)`);
 
 const stop = async (): Promise<void> => {
   server.close();

@@ -2,10 +2,10 @@
 // WebSocket API takes the user service's events (or anyone's), and each `user.created` is applied to the
 // users table inside the same SQLite transaction that records the consumer's ack. Both commit or neither
 // does, so a crash at any point neither loses an event nor applies one twice (exactly-once effects).
-//   npm run example:user-sync-embedded     PORT (default 3000), EVENTBUS_DB (default data/user-sync-embedded.db)
+//   npm run example:user-sync-embedded     PORT (default 8081), EVENTBUS_DB (default data/user-sync-embedded.db)
 import http from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { openEventBus } from '../src/embed/index.js';
+import { listen } from './listen.js';
 
 const opened = await openEventBus({ dbPath: process.env['EVENTBUS_DB'] ?? 'data/user-sync-embedded.db' });
 if (opened.isErr()) {
@@ -31,10 +31,8 @@ const server = http.createServer((_req, res) => {
   res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(bus.sqlite.prepare('SELECT id, username FROM synced_users ORDER BY id').all()));
 });
 bus.attach(server, { path: '/ws' });
-server.listen(Number(process.env['PORT'] ?? 3000), '127.0.0.1', () => {
-  const { port } = server.address() as AddressInfo;
-  console.log(`user sync (embedded) listening on http://127.0.0.1:${port} (event bus at ws://127.0.0.1:${port}/ws)`);
-});
+const port = await listen(server, Number(process.env['PORT'] ?? 8081), 'user sync (embedded)');
+console.log(`user sync (embedded) listening on http://127.0.0.1:${port} (event bus at ws://127.0.0.1:${port}/ws)`);
 
 const stop = async (): Promise<void> => {
   await consumer.value.close();

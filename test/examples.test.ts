@@ -2,6 +2,7 @@
 // ephemeral ports, talking over real sockets, each on a database in a temp dir.
 import Database from 'better-sqlite3';
 import { spawn, type ChildProcess } from 'node:child_process';
+import net from 'node:net';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach, beforeEach, describe, expect, test } from 'vitest';
@@ -96,6 +97,25 @@ describe('examples', () => {
     ]);
     expect(chat.output()).toContain('Test completed!');
   }, 60_000);
+
+  test.each([
+    ['user-service.ts', 'PORT'],
+    ['user-sync.ts', 'PORT'],
+    ['user-sync-embedded.ts', 'PORT'],
+    ['chat.ts', 'EVENTBUS_HTTP_PORT'],
+  ])('%s on a port that is taken says so in one line and exits 1', async (example, setting) => {
+    const taken = net.createServer();
+    await new Promise<void>((resolve) => taken.listen(0, '127.0.0.1', resolve));
+    try {
+      const { port } = taken.address() as net.AddressInfo;
+      const r = run(example, { [setting]: String(port), EVENTBUS_DB: join(dir.dir, 'taken.db'), SYNC_DB: join(dir.dir, 'sync.db'), EVENTBUS_URL: 'ws://127.0.0.1:1/ws' });
+      expect(await r.exited()).toBe(1);
+      const lines = r.output().split('\n').filter((l) => l !== '');
+      expect(lines).toEqual([expect.stringContaining(`cannot listen on 127.0.0.1:${port}`)]);
+    } finally {
+      await new Promise((resolve) => taken.close(resolve));
+    }
+  });
 
   test('user service publishes user.created; the sync service keeps its table in step and catches up after a stop', async () => {
     const service = run('user-service.ts', { PORT: '0', EVENTBUS_DB: join(dir.dir, 'service.db') });

@@ -1,0 +1,226 @@
+// Every snippet of README.md and docs/*.md runs as pasted, against a fresh broker whose ports stand in for
+// the defaults: ```ts programs (as files of this package, so 'eventbus' and 'eventbus/server' resolve to
+// the build, and in a temp dir of their own, where their database files go), ```console transcripts of the
+// telnet and WebSocket ports (every reply compared), ```sql against a database the broker made, ```json
+// filters compiled. ```text and ```sh blocks are output and shell, not snippets.
+import Database from 'better-sqlite3';
+import { spawn } from 'node:child_process';
+import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import net from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, afterEach, describe, expect, test } from 'vitest';
+import { startApp, type App } from '../src/app.js';
+import { compileFilter } from '../src/core/filter.js';
+import { silentLogger } from '../src/logger.js';
+import { testAppConfig } from './helpers/broker.js';
+import { lineClient, type LineClient } from './helpers/line-client.js';
+import { sleep } from './helpers/scope.js';
+import { wsConnect, type Frame, type WsClient } from './helpers/ws-client.js';
+
+const ROOT = fileURLToPath(new URL('..', import.meta.url));
+// Inside the package (self-references resolve only there), ignored by git, tsc and ESLint.
+const SNIPPETS = join(ROOT, 'test', '.snippets');
+
+interface Snippet {
+  readonly file: string;
+  readonly line: number;
+  readonly lang: string;
+  readonly code: string;
+}
+
+async function snippets(): Promise<Snippet[]> {
+  const files = ['README.md', ...(await readdir(join(ROOT, 'docs'))).filter((f) => f.endsWith('.md')).map((f) => `docs/${f}`)];
+  const out: Snippet[] = [];
+  for (const file of files) {
+    const text = await readFile(join(ROOT, file), 'utf8');
+    for (const m of text.matchAll(/^( *)```(\w*)\n([\s\S]*?)^\1```$/gm)) {
+      const indent = m[1]!.length;
+      const code = m[3]!.split('\n').map((l) => l.slice(indent)).join('\n');
+      out.push({ file, line: text.slice(0, m.index).split('\n').length, lang: m[2]!, code });
+    }
+  }
+  return out;
+}
+
+const all = await snippets();
+const RUNNABLE = new Set(['ts', 'console', 'sql', 'json']);
+const NOT_SNIPPETS = new Set(['text', 'sh']);
+
+test('every fenced block says what it is: a runnable snippet, or text or shell', () => {
+  expect(all.filter((s) => !RUNNABLE.has(s.lang) && !NOT_SNIPPETS.has(s.lang)).map((s) => `${s.file}:${s.line} "${s.lang}"`)).toEqual([]);
+  expect(all.filter((s) => RUNNABLE.has(s.lang)).length).toBeGreaterThan(10);
+});
+
+let app: App | undefined;
+const closers: (() => unknown)[] = [];
+afterEach(async () => {
+  for (const close of closers.splice(0).reverse()) await close();
+  await app?.stop();
+  app = undefined;
+});
+afterAll(() => rm(SNIPPETS, { recursive: true, force: true }));
+
+async function freePort(): Promise<number> {
+  const server = net.createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as net.AddressInfo;
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}
+
+/** A fresh broker; the snippet's default ports (and 8080, 9000, which snippets use for their own) mapped. */
+async function broker(dbPath: string): Promise<{ app: App; ports: Map<number, number>; map: (text: string) => string }> {
+  app = (await startApp(testAppConfig(dbPath), silentLogger))._unsafeUnwrap();
+  const ports = new Map([
+    [3000, app.ports.http],
+    [49152, app.ports.transport],
+    [49153, app.ports.registration],
+    [8080, await freePort()],
+  ]);
+  const map = (text: string): string =>
+    text.replace(/(127\.0\.0\.1[: ]|listen\()(\d+)/g, (whole, prefix: string, port: string) => {
+      const mapped = ports.get(Number(port));
+      return mapped === undefined ? whole : `${prefix}${mapped}`;
+    });
+  return { app, ports, map };
+}
+
+async function run(snippet: Snippet): Promise<void> {
+  const dir = await mkdtemp(join(tmpdir(), 'eventbus-docs-'));
+  closers.push(() => rm(dir, { recursive: true, force: true }));
+  const dbPath = join(dir, 'broker.db');
+  const bus = await broker(dbPath);
+  switch (snippet.lang) {
+    case 'ts':
+      return runProgram(snippet, bus.map(snippet.code), dir);
+    case 'console':
+      return replay(snippet.code, bus);
+    case 'sql':
+      return runSql(snippet.code, bus.app, dbPath);
+    case 'json':
+      expect(compileFilter(JSON.parse(snippet.code)).isOk()).toBe(true);
+      return;
+  }
+}
+
+async function runProgram(snippet: Snippet, code: string, cwd: string): Promise<void> {
+  await mkdir(SNIPPETS, { recursive: true });
+  const file = join(SNIPPETS, `${snippet.file.replace(/\W/g, '_')}_${snippet.line}.ts`);
+  await writeFile(file, code);
+  // tsx by its full URL: the program runs from its own directory, where there is no node_modules.
+  const child = spawn(process.execPath, ['--import', import.meta.resolve('tsx'), file], { cwd, stdio: ['ignore', 'pipe', 'pipe'] });
+  let output = '';
+  child.stdout.setEncoding('utf8').on('data', (c: string) => (output += c));
+  child.stderr.setEncoding('utf8').on('data', (c: string) => (output += c));
+  const timer = setTimeout(() => child.kill('SIGKILL'), 25_000);
+  const code_ = await new Promise<number | null>((resolve) => child.once('close', resolve));
+  clearTimeout(timer);
+  expect({ exit: code_, output }).toEqual({ exit: 0, output: expect.any(String) as string });
+}
+
+/** Replays a transcript: `$` lines open connections, the others are sent lines and the replies they get. */
+async function replay(transcript: string, bus: Awaited<ReturnType<typeof broker>>): Promise<void> {
+  let conn: { kind: 'line'; client: LineClient; registration: boolean } | { kind: 'ws'; client: WsClient } | undefined;
+  const lines = transcript.split('\n').filter((l) => l !== '');
+  const ids = new Map<string, string>(); // subscription ids: the doc's → the broker's
+  for (let i = 0; i < lines.length; ) {
+    const line = lines[i]!;
+    if (line.startsWith('$ ')) {
+      const command = line.slice(2).replace(/\s+#.*$/, '').trim();
+      const telnet = /^telnet 127\.0\.0\.1 (\d+)$/.exec(command);
+      const nc = /^nc -lk (\d+)$/.exec(command);
+      const wscat = /^npx wscat -c (\S+)$/.exec(command);
+      if (telnet !== null) {
+        const port = bus.ports.get(Number(telnet[1]));
+        const client = await lineClient(port!);
+        closers.push(() => client.destroy());
+        conn = { kind: 'line', client, registration: Number(telnet[1]) === 49153 };
+      } else if (nc !== null) {
+        const sockets = new Set<net.Socket>();
+        const server = net.createServer((s) => {
+          sockets.add(s.resume());
+          s.once('close', () => sockets.delete(s));
+        });
+        await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+        closers.push(() => {
+          for (const s of sockets) s.destroy();
+          return new Promise((resolve) => server.close(resolve));
+        });
+        bus.ports.set(Number(nc[1]), (server.address() as net.AddressInfo).port);
+      } else if (wscat !== null) {
+        const client = await wsConnect(Number(new URL(bus.map(wscat[1]!)).port));
+        closers.push(() => client.close());
+        conn = { kind: 'ws', client };
+      } else throw new Error(`the test does not know the command "${command}"`);
+      i++;
+      continue;
+    }
+    if (conn === undefined) throw new Error(`"${line}" before any connection`);
+    if (conn.kind === 'line') {
+      const reply = await conn.client.send(bus.map(line));
+      const expected = [lines[i + 1]!];
+      const got = [reply];
+      i += 2;
+      // LIST and HELP answer lines up to END; a consumer's state and position in LIST depend on timing.
+      if (conn.registration && /^(LIST|HELP)$/i.test(line.trim())) {
+        while (expected.at(-1) !== 'END') {
+          expected.push(lines[i++]!);
+          got.push(await conn.client.readLine());
+        }
+        const fields = (l: string): string => bus.map(l).split(' ').slice(0, 3).join(' ');
+        expect(got.map(fields)).toEqual(expected.map(fields));
+      } else expect(got).toEqual(expected.map(bus.map));
+      continue;
+    }
+    if (line.startsWith('> ')) {
+      let frame = line.slice(2);
+      for (const [doc, real] of ids) frame = frame.replaceAll(`"${doc}"`, `"${real}"`);
+      conn.client.send(frame);
+      i++;
+      continue;
+    }
+    // The frames a request gets, in any order (a publish's `published` and a subscriber's `message` race).
+    const expected: Frame[] = [];
+    while (i < lines.length && lines[i]!.startsWith('< ')) expected.push(JSON.parse(lines[i++]!.slice(2)) as Frame);
+    const got: Frame[] = [];
+    for (let k = 0; k < expected.length; k++) got.push(await conn.client.next(() => true, 5000));
+    for (const want of expected) {
+      const at = got.findIndex((g) => g.type === want.type && (want['id'] === undefined || g['id'] === want['id']));
+      expect(at, `no frame like ${JSON.stringify(want)} among ${JSON.stringify(got)}`).toBeGreaterThanOrEqual(0);
+      const [have] = got.splice(at, 1) as [Frame];
+      if (want.type === 'subscribed') ids.set(want['subscription'] as string, have['subscription'] as string);
+      const { subscription: _, metadata, ...rest } = want;
+      expect(have).toMatchObject(rest);
+      if (metadata !== undefined) expect(have['metadata']).toMatchObject({ ...(metadata as object), timestamp: expect.any(Number) });
+    }
+  }
+  await sleep(50); // the last sent line (an ack) reaches the broker before it stops
+}
+
+async function runSql(sql: string, broker: App, dbPath: string): Promise<void> {
+  // Something to select: messages, a consumer, and the tables the recipes read.
+  (await broker.broker.publish({ topic: 'orders.created', payload: '{"id":1}' }))._unsafeUnwrap();
+  (await broker.broker.saveConsumer({ id: 'billing', address: null, patterns: ['orders.*'] }))._unsafeUnwrap();
+  const db = new Database(dbPath, { readonly: true });
+  try {
+    for (const statement of sql.replace(/--.*$/gm, '').split(';').map((s) => s.trim()).filter(Boolean)) {
+      expect(() => db.prepare(statement).all(), statement).not.toThrow();
+    }
+  } finally {
+    db.close();
+  }
+}
+
+describe.each(['README.md', 'docs/client.md', 'docs/embedding.md', 'docs/protocol.md', 'docs/delivery.md', 'docs/database.md'])('%s', (file) => {
+  const mine = all.filter((s) => s.file === file && RUNNABLE.has(s.lang));
+  test.each(mine.map((s) => [`${s.lang} at line ${s.line}`, s] as const))('the %s runs as pasted', async (_, snippet) => {
+    await run(snippet);
+  });
+});
+
+test('every file with a runnable snippet is covered above', () => {
+  const covered = ['README.md', 'docs/client.md', 'docs/embedding.md', 'docs/protocol.md', 'docs/delivery.md', 'docs/database.md'];
+  expect([...new Set(all.filter((s) => RUNNABLE.has(s.lang)).map((s) => s.file))].filter((f) => !covered.includes(f))).toEqual([]);
+});
