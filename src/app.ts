@@ -4,7 +4,9 @@
 import net from 'node:net';
 import { err, ok, type Result } from 'neverthrow';
 import type { Config } from './config.js';
+import type Database from 'better-sqlite3';
 import { Broker, type BrokerConfig } from './core/broker.js';
+import type { EventStore } from './core/store-port.js';
 import type { Logger } from './logger.js';
 import { DEFAULT_BACKOFF } from './delivery/backoff.js';
 import { DeliveryPool } from './delivery/pool.js';
@@ -121,6 +123,12 @@ export async function startApp(config: Config, logger: Logger): Promise<Result<A
   });
 }
 
+/**
+ * The SQLite store as embedders see it: the port, whose transactional work gets the connection, and the
+ * connection itself (the published types name no more of the store than this).
+ */
+export type SqliteBrokerStore = EventStore<Database.Database> & { readonly sqlite: Database.Database };
+
 /** What opening the broker on SQLite needs: the broker's settings and the file's. */
 export type SqliteBrokerConfig = BrokerConfig & Pick<Config, 'dbPath' | 'sync'>;
 
@@ -132,7 +140,7 @@ export async function openSqliteBroker(
   config: SqliteBrokerConfig,
   logger: Logger,
   options: { now?: () => number } = {},
-): Promise<Result<{ broker: Broker; store: SqliteStore }, StartError>> {
+): Promise<Result<{ broker: Broker; store: SqliteBrokerStore }, StartError>> {
   const store = await SqliteStore.open({ path: config.dbPath, sync: config.sync, logger });
   if (store.isErr()) return err({ message: store.error.message });
   const broker = await Broker.open(store.value, config, logger, options);
