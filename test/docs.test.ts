@@ -1,4 +1,4 @@
-// Every snippet of README.md and docs/*.md runs as pasted, against a fresh broker whose ports stand in for
+// Every snippet of README.md, the client package's README and docs/*.md runs as pasted, against a fresh broker whose ports stand in for
 // the defaults: ```ts programs (as files of this package, so 'eventbus' and 'eventbus/server' resolve to
 // the build, and in a temp dir of their own, where their database files go), ```console transcripts of the
 // telnet and WebSocket ports (every reply compared), ```sql against a database the broker made, ```json
@@ -31,7 +31,7 @@ interface Snippet {
 }
 
 async function snippets(): Promise<Snippet[]> {
-  const files = ['README.md', ...(await readdir(join(ROOT, 'docs'))).filter((f) => f.endsWith('.md')).map((f) => `docs/${f}`)];
+  const files = ['README.md', 'packages/client/README.md', ...(await readdir(join(ROOT, 'docs'))).filter((f) => f.endsWith('.md')).map((f) => `docs/${f}`)];
   const out: Snippet[] = [];
   for (const file of files) {
     const text = await readFile(join(ROOT, file), 'utf8');
@@ -213,7 +213,9 @@ async function runSql(sql: string, broker: App, dbPath: string): Promise<void> {
   }
 }
 
-describe.each(['README.md', 'docs/client.md', 'docs/embedding.md', 'docs/protocol.md', 'docs/delivery.md', 'docs/database.md'])('%s', (file) => {
+const COVERED = ['README.md', 'packages/client/README.md', 'docs/client.md', 'docs/embedding.md', 'docs/protocol.md', 'docs/delivery.md', 'docs/database.md'];
+
+describe.each(COVERED)('%s', (file) => {
   const mine = all.filter((s) => s.file === file && RUNNABLE.has(s.lang));
   test.each(mine.map((s) => [`${s.lang} at line ${s.line}`, s] as const))('the %s runs as pasted', async (_, snippet) => {
     await run(snippet);
@@ -221,6 +223,5 @@ describe.each(['README.md', 'docs/client.md', 'docs/embedding.md', 'docs/protoco
 });
 
 test('every file with a runnable snippet is covered above', () => {
-  const covered = ['README.md', 'docs/client.md', 'docs/embedding.md', 'docs/protocol.md', 'docs/delivery.md', 'docs/database.md'];
-  expect([...new Set(all.filter((s) => RUNNABLE.has(s.lang)).map((s) => s.file))].filter((f) => !covered.includes(f))).toEqual([]);
+  expect([...new Set(all.filter((s) => RUNNABLE.has(s.lang)).map((s) => s.file))].filter((f) => !COVERED.includes(f))).toEqual([]);
 });

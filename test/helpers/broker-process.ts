@@ -2,6 +2,7 @@
 // every port 0 unless given, its JSON log lines read back from stderr (the real ports come from its
 // `listening` lines). For the tests of start-up, signals, crashes and restarts.
 import { spawn, type ChildProcess } from 'node:child_process';
+import { dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
@@ -34,13 +35,16 @@ export interface SpawnOptions {
   /** Run as this user and group (tests that need a file to be read-only for the broker, when run as root). */
   readonly uid?: number;
   readonly gid?: number;
+  /** Run this built entry point with plain node (from an installed package, say) instead of src/main.ts. */
+  readonly bin?: string;
 }
 
 function spawnMain(env: Record<string, string>, options: SpawnOptions): ChildProcess {
   // Whatever EVENTBUS_* the test runner's shell has must not reach the broker under test.
   const inherited = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('EVENTBUS_')));
-  return spawn(process.execPath, ['--import', 'tsx', MAIN], {
-    cwd: ROOT,
+  const args = options.bin === undefined ? ['--import', 'tsx', MAIN] : [options.bin];
+  return spawn(process.execPath, args, {
+    cwd: options.bin === undefined ? ROOT : dirname(options.bin),
     env: {
       ...inherited,
       EVENTBUS_TRANSPORT_PORT: '0',
