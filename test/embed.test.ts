@@ -1,12 +1,10 @@
-// Embedding (src/embed.ts): openEventBus on a temp database, its WebSocket API attached at a path of the
+// Embedding (src/embed/): openEventBus on a temp database, its WebSocket API attached at a path of the
 // application's own http.Server — plain node:http, Express 5, Fastify 5 and Hono's node server — with the
 // application's routes still answering; transactional consume into an application table in the broker's
 // own SQLite file, including a real SIGKILL of a consuming child process and a restart to completion.
 import Database from 'better-sqlite3';
 import { spawn } from 'node:child_process';
 import http from 'node:http';
-import type { AddressInfo } from 'node:net';
-import type { Duplex } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { serve } from '@hono/node-server';
 import express from 'express';
@@ -18,21 +16,12 @@ import { connect, type EventBusClient } from '../src/client/client.js';
 import type { Delivery, StoredMessage } from '../src/core/types.js';
 import { openEventBus, type EventBus } from '../src/embed/index.js';
 import { tempDir, type TestDir } from './helpers/broker.js';
+import { closeServer, portOf, trackSockets } from './helpers/http-server.js';
+import { sleep } from './helpers/scope.js';
+import { until } from './helpers/until.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const FIXTURE = fileURLToPath(new URL('./fixtures/tx-consumer.ts', import.meta.url));
-
-const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
-
-async function until<T>(what: string, probe: () => T | undefined | false, timeoutMs = 10_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = probe();
-    if (v !== undefined && v !== false) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(10);
-  }
-}
 
 async function openBus(dbPath: string): Promise<EventBus> {
   const opened = await openEventBus({ dbPath, sync: 'normal' });
@@ -48,28 +37,6 @@ async function get(port: number, path: string): Promise<{ status: number; body: 
 
 function waitListening(server: http.Server): Promise<void> {
   return server.listening ? Promise.resolve() : new Promise((resolve, reject) => server.once('listening', resolve).once('error', reject));
-}
-
-const portOf = (server: http.Server): number => (server.address() as AddressInfo).port;
-
-/**
- * Every socket the server accepted, so that closing it also ends upgrade requests nobody answered (an
- * http.Server is allowHalfOpen, and closeAllConnections() does not see sockets handed to 'upgrade').
- */
-function trackSockets(server: http.Server): Set<Duplex> {
-  const sockets = new Set<Duplex>();
-  server.on('connection', (socket: Duplex) => {
-    sockets.add(socket);
-    socket.once('close', () => sockets.delete(socket));
-  });
-  return sockets;
-}
-
-async function closeServer(server: http.Server, sockets: Set<Duplex>): Promise<void> {
-  const closed = new Promise<void>((resolve) => server.close(() => resolve()));
-  server.closeAllConnections();
-  for (const s of sockets) s.destroy();
-  await closed;
 }
 
 /** An application's own server with one route of its own, GET /hello → `hello from <name>`. */

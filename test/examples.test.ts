@@ -1,4 +1,4 @@
-// The examples (examples/, seed 002) run as their npm scripts would run them: real child processes on
+// The examples (examples/) run as their npm scripts would run them: real child processes on
 // ephemeral ports, talking over real sockets, each on a database in a temp dir.
 import Database from 'better-sqlite3';
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -8,6 +8,7 @@ import { fileURLToPath } from 'node:url';
 import { afterEach, beforeEach, describe, expect, test } from 'vitest';
 import { connect } from '../src/client/index.js';
 import { tempDir, type TestDir } from './helpers/broker.js';
+import { until } from './helpers/until.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 
@@ -62,16 +63,20 @@ async function stop(r: Running): Promise<void> {
   await r.exited();
 }
 
-async function until<T>(probe: () => Promise<T>, ok: (v: T) => boolean, timeoutMs = 20_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await probe();
-    if (ok(v) || Date.now() > deadline) return v;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
-
 const getJson = async (url: string): Promise<unknown> => (await fetch(url)).json();
+
+/** The JSON list `url` serves, once it holds `n` entries. */
+async function listOf(url: string, n: number): Promise<unknown[]> {
+  let last: unknown;
+  return until(
+    () => `${n} entries at ${url} (last: ${JSON.stringify(last)?.slice(0, 300)})`,
+    async () => {
+      last = await getJson(url);
+      return Array.isArray(last) && last.length === n && (last as unknown[]);
+    },
+    20_000,
+  );
+}
 const postUser = (base: string, id: number, username: string): Promise<Response> =>
   fetch(`${base}/api/users`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ id, username }) });
 
@@ -131,7 +136,7 @@ describe('examples', () => {
     let [, syncPort] = await sync.waitFor(/listening on http:\/\/127\.0\.0\.1:(\d+)/);
     // A durable consumer created now starts at the head: alice was published before it existed.
     await postUser(base, 2, 'bob');
-    expect(await until(() => getJson(`http://127.0.0.1:${syncPort}`), (u) => (u as unknown[]).length === 1)).toEqual([{ id: 2, username: 'bob' }]);
+    expect(await listOf(`http://127.0.0.1:${syncPort}`, 1)).toEqual([{ id: 2, username: 'bob' }]);
     await sync.waitFor(/User created: \{"id":2,"username":"bob"\}/);
 
     await stop(sync);
@@ -139,7 +144,7 @@ describe('examples', () => {
     await postUser(base, 4, 'dave');
     sync = run('user-sync.ts', syncEnv);
     [, syncPort] = await sync.waitFor(/listening on http:\/\/127\.0\.0\.1:(\d+)/);
-    expect(await until(() => getJson(`http://127.0.0.1:${syncPort}`), (u) => (u as unknown[]).length === 3)).toEqual([
+    expect(await listOf(`http://127.0.0.1:${syncPort}`, 3)).toEqual([
       { id: 2, username: 'bob' },
       { id: 3, username: 'carol' },
       { id: 4, username: 'dave' },
@@ -172,7 +177,7 @@ describe('examples', () => {
     client = await connect(`ws://127.0.0.1:${port}/ws`, { maxRetries: 0 });
     for (let id = 201; id <= 250; id++) await client.publish('user.created', JSON.stringify({ id, username: `user${id}` }));
     client.close();
-    const users = (await until(() => getJson(`http://127.0.0.1:${port}`), (u) => (u as unknown[]).length === 250)) as { id: number }[];
+    const users = (await listOf(`http://127.0.0.1:${port}`, 250)) as { id: number }[];
     expect(users.map((u) => u.id)).toEqual(Array.from({ length: 250 }, (_, i) => i + 1));
     await stop(sync);
     const db = new Database(join(dir.dir, 'embedded.db'), { readonly: true });

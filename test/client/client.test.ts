@@ -1,7 +1,9 @@
 // The client SDK (src/client) against a real broker: startApp on 127.0.0.1, ephemeral ports, a temp
 // directory per test, real sockets, no mocks. Connection trouble is made for real: the client killing its
 // own connection (reconnect()), the broker stopping and starting again on the same file and port, a port
-// where something accepts and hangs up at once.
+// where something accepts and hangs up at once. Also: a process whose client is done exits by itself, a
+// reader too slow to drain the socket is not taken for a dead connection, and two readers waiting on one
+// subscription both get a message.
 import net from 'node:net';
 import { describe, expect, it } from 'vitest';
 import { startApp, type App } from '../../src/app.js';
@@ -17,6 +19,7 @@ import {
 import { silentLogger } from '../../src/logger.js';
 import { testAppConfig } from '../helpers/broker.js';
 import { query, sleep, testScope } from '../helpers/scope.js';
+import { until } from '../helpers/until.js';
 
 const scope = testScope();
 
@@ -62,12 +65,14 @@ async function open(url: string, options: ConnectOptions = {}): Promise<Client> 
   return { c, statuses };
 }
 
-async function waitFor(condition: () => boolean, what: string, timeoutMs = 15_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await sleep(5);
-  }
+/** A client that answers every request on `topic` with `answer(payload)`, from the background. */
+async function answering(url: string, topic: string, answer: (payload: string) => string): Promise<EventBusClient> {
+  const { c } = await open(url);
+  const requests = await c.subscribe(topic);
+  void (async () => {
+    for await (const m of requests) await c.reply(m, answer(m.payload));
+  })().catch(() => undefined);
+  return c;
 }
 
 /** Reads a subscription in the background; acks every message unless told not to. */
@@ -235,7 +240,7 @@ describe('publish and subscribe', () => {
     const got = collect(sub);
     const after = await concurrent;
     const expected = [...before, ...after].filter((s) => s >= from).sort((x, y) => x - y);
-    await waitFor(() => got.seqs.has(expected.at(-1)!), 'the last published seq');
+    await until('the last published seq', () => got.seqs.has(expected.at(-1)!));
     expect(got.state.error).toBeUndefined();
     expect(got.messages.map((m) => m.seq)).toEqual(expected);
     expect(got.messages.every((m) => m.delivery === 1)).toBe(true);
@@ -248,13 +253,13 @@ describe('publish and subscribe', () => {
     const old = await publishMany(c, 'time.t', 50, (i) => `old-${i}`);
     // created_at is ms; make sure the next messages are stored strictly later than the old ones.
     const lastOld = Date.now();
-    await waitFor(() => Date.now() >= lastOld + 3, 'the clock to move');
+    await until('the clock to move', () => Date.now() >= lastOld + 3);
     const from = Date.now();
     const recent = await publishMany(c, 'time.t', 30, (i) => `recent-${i}`);
     const sub = await c.subscribe('time.t', { fromTime: from });
     const live = await publishMany(c, 'time.t', 20, (i) => `live-${i}`);
     const got = collect(sub);
-    await waitFor(() => got.seqs.has(live.at(-1)!), 'the last live message');
+    await until('the last live message', () => got.seqs.has(live.at(-1)!));
     expect(got.messages.map((m) => m.seq)).toEqual([...recent, ...live]);
     expect(got.messages.some((m) => old.includes(m.seq))).toBe(false);
     expect(got.messages[0]!.payload).toBe('recent-0');
@@ -266,14 +271,14 @@ describe('publish and subscribe', () => {
     const closing = await c.subscribe('close.t');
     const other = await c.subscribe('close.t');
     const otherGot = collect(other);
-    await waitFor(() => app.broker.stats().subscriptions === 2, 'two subscriptions on the broker');
+    await until('two subscriptions on the broker', () => app.broker.stats().subscriptions === 2);
     const first = await c.publish('close.t', 'one');
     expect((await closing.next(10_000))?.seq).toBe(first);
 
     await closing.close();
-    await waitFor(() => app.broker.stats().subscriptions === 1, 'the closed subscription to leave the broker');
+    await until('the closed subscription to leave the broker', () => app.broker.stats().subscriptions === 1);
     const later = await publishMany(c, 'close.t', 5, (i) => `later-${i}`);
-    await waitFor(() => otherGot.seqs.has(later.at(-1)!), 'the other subscription to get the later messages');
+    await until('the other subscription to get the later messages', () => otherGot.seqs.has(later.at(-1)!));
     expect(await closing.next(50)).toBeUndefined();
     // A for-await over the closed subscription ends at once.
     const seen: number[] = [];
@@ -343,7 +348,7 @@ describe('durable consumers', () => {
     await sub.close();
     const again = await c.subscribe('dur.t', { consumer: 'resumer' });
     const got = collect(again);
-    await waitFor(() => got.seqs.has(seqs.at(-1)!), 'the rest of the messages');
+    await until('the rest of the messages', () => got.seqs.has(seqs.at(-1)!));
     // The ones delivered but never acked (seqs[4..]) may come back as redeliveries; nothing acked does.
     expect([...got.seqs].sort((a, b) => a - b)).toEqual(seqs.slice(4));
     expect(unannouncedRepeats(got.messages)).toEqual([]);
@@ -365,9 +370,9 @@ describe('durable consumers', () => {
     expect(second?.delivery).toBe(2);
     expect(waited).toBeGreaterThanOrEqual(250);
     second!.ack();
-    await waitFor(
-      () => query(dbPath, `SELECT 1 FROM processed_messages WHERE consumer = 'nacker' AND seq = ?`, seq).length === 1,
+    await until(
       'the ack to be recorded',
+      () => query(dbPath, `SELECT 1 FROM processed_messages WHERE consumer = 'nacker' AND seq = ?`, seq).length === 1,
     );
     expect(query<{ delivery: number }>(dbPath, `SELECT delivery FROM processed_messages WHERE consumer = 'nacker' AND seq = ?`, seq)[0]!.delivery).toBe(2);
   });
@@ -391,7 +396,7 @@ describe('durable consumers', () => {
       onMessage: () => expect(app.broker.consumer('windowed')!.inFlight).toBeLessThanOrEqual(3),
     });
     for (const m of [...got.slice(1), fourth!]) m.ack();
-    await waitFor(() => rest.seqs.has(seqs.at(-1)!), 'the last message');
+    await until('the last message', () => rest.seqs.has(seqs.at(-1)!));
     expect(rest.messages.map((m) => m.seq)).toEqual(seqs.slice(4));
   });
 
@@ -403,7 +408,7 @@ describe('durable consumers', () => {
     const gotA = collect(await a.subscribe('grp.t', { consumer: 'workers', group: 'g1' }));
     const gotB = collect(await b.subscribe('grp.t', { consumer: 'workers', group: 'g1' }));
     const seqs = await publishMany(publisher, 'grp.t', 300, (i) => `job-${i}`, 30);
-    await waitFor(() => seqs.every((s) => gotA.seqs.has(s) || gotB.seqs.has(s)), 'every job to reach a worker');
+    await until('every job to reach a worker', () => seqs.every((s) => gotA.seqs.has(s) || gotB.seqs.has(s)));
     const both = [...gotA.seqs].filter((s) => gotB.seqs.has(s));
     expect(both).toEqual([]);
     expect(gotA.messages.length).toBe(gotA.seqs.size);
@@ -417,12 +422,8 @@ describe('durable consumers', () => {
 describe('request / reply', () => {
   it('request() resolves with the reply published by another client', async () => {
     const { url } = await freshBroker();
-    const { c: server } = await open(url);
+    const server = await answering(url, 'rpc.echo', (payload) => `echo:${payload}`);
     const { c: caller } = await open(url);
-    const requests = await server.subscribe('rpc.echo');
-    void (async () => {
-      for await (const m of requests) await server.reply(m, `echo:${m.payload}`);
-    })().catch(() => undefined);
     const reply = await caller.request('rpc.echo', 'ping', { timeoutMs: 10_000 });
     expect(reply.payload).toBe('echo:ping');
     // Concurrent requests each get their own answer.
@@ -471,7 +472,7 @@ describe('auth', () => {
     const client = connect(url, { token: 'wrong', onStatus: (s) => statuses.push(s) });
     const c = await client.catch(() => undefined);
     if (c !== undefined) scope.defer(() => c.close());
-    await waitFor(() => statuses.includes('closed'), 'the client to give up');
+    await until('the client to give up', () => statuses.includes('closed'));
     expect(statuses).not.toContain('reconnected');
   });
 });
@@ -496,12 +497,12 @@ describe('reconnect and resume', () => {
       });
       // The same client publishes: its publishes are cut off by the drops too, and must be neither lost nor doubled.
       const seqs = await publishMany(c, topic, 5000, (i) => `p-${i}`, 200);
-      await waitFor(() => got.seqs.size >= seqs.length && missing(seqs, got.seqs).length === 0, 'every seq to arrive', 25_000);
+      await until('every seq to arrive', () => got.seqs.size >= seqs.length && missing(seqs, got.seqs).length === 0, 25_000);
 
       expect(got.state.error).toBeUndefined();
       expect(new Set(seqs).size).toBe(5000);
       expect(dropped).toBe(triggers.length);
-      await waitFor(() => statuses.filter((s) => s === 'reconnected').length >= triggers.length, 'the client to report its reconnects');
+      await until('the client to report its reconnects', () => statuses.filter((s) => s === 'reconnected').length >= triggers.length);
       expect(missing(seqs, got.seqs)).toEqual([]);
       expect([...got.seqs].filter((s) => !seqs.includes(s))).toEqual([]);
       expect(unannouncedRepeats(got.messages)).toEqual([]);
@@ -535,11 +536,11 @@ describe('reconnect and resume', () => {
     const durable = collect(await c.subscribe('twice.d', { consumer: 'twice-consumer' }));
     drops = 1;
     c.reconnect();
-    await waitFor(() => statuses.filter((s) => s === 'reconnected').length >= 2, 'two reconnects');
+    await until('two reconnects', () => statuses.filter((s) => s === 'reconnected').length >= 2);
     const seqs = await publishMany(c, 'twice.t', 50, (i) => `m-${i}`);
     const marker = await c.publish('twice.t', 'marker');
     const dseq = await c.publish('twice.d', 'durable one');
-    await waitFor(() => plain.seqs.has(marker) && durable.seqs.has(dseq), 'the messages after the reconnects');
+    await until('the messages after the reconnects', () => plain.seqs.has(marker) && durable.seqs.has(dseq));
     // Each message once (delivery 1 every time, so a repeat would be one the caller is not told about).
     expect.soft(plain.messages.map((m) => m.seq)).toEqual([...seqs, marker]);
     expect.soft(app.broker.consumer('twice-consumer')?.subscribers).toBe(1);
@@ -562,17 +563,17 @@ describe('reconnect and resume', () => {
 
     // Publishing runs on while the broker goes away and comes back.
     const before = publishMany(publisher, topic, 1500, (i) => `before-${i}`, 50);
-    await waitFor(() => got.messages.length >= 300, 'the reader to be mid-stream');
+    await until('the reader to be mid-stream', () => got.messages.length >= 300);
     await first.stop();
     const seenBeforeStop = got.messages.length;
-    await waitFor(() => !reader.isConnected && !publisher.isConnected, 'both clients to see the broker gone');
+    await until('both clients to see the broker gone', () => !reader.isConnected && !publisher.isConnected);
     // These are issued while nothing listens: they must wait, not fail and not vanish.
     const whileDown = Array.from({ length: 200 }, (_, i) => publisher.publish(topic, `down-${i}`));
     const downState = await stateOf(whileDown[0]!);
 
     await startBroker(dir.dbPath, { EVENTBUS_HTTP_PORT: String(port) });
     const seqs = [...(await before), ...(await Promise.all(whileDown))];
-    await waitFor(() => missing(seqs, got.seqs).length === 0, 'every message to reach the reader', 25_000);
+    await until('every message to reach the reader', () => missing(seqs, got.seqs).length === 0, 25_000);
     return { dbPath: dir.dbPath, topic, got, seqs, seenBeforeStop, downState, readerStatuses, publisherStatuses };
   }
 
@@ -620,14 +621,14 @@ describe('giving up and bounds', () => {
     const sub = await c.subscribe('gone.t');
     const got = collect(sub);
     const seq = await c.publish('gone.t', 'before');
-    await waitFor(() => got.seqs.has(seq), 'the first message');
+    await until('the first message', () => got.seqs.has(seq));
     await app.stop();
-    await waitFor(() => !c.isConnected, 'the client to see the broker gone');
+    await until('the client to see the broker gone', () => !c.isConnected);
     const pending = c.publish('gone.t', 'never stored');
     expect(await stateOf(pending)).toBe('pending');
     const e = await rejection(pending);
     expect(e.code).toBe('UNAVAILABLE');
-    await waitFor(() => got.state.ended, 'the subscription to end');
+    await until('the subscription to end', () => got.state.ended);
     expect(got.state.error).toBeInstanceOf(EventBusError);
     expect((got.state.error as EventBusError).code).toBe('UNAVAILABLE');
     expect(statuses.at(-1)).toBe('closed');
@@ -643,7 +644,7 @@ describe('giving up and bounds', () => {
     const { c } = await open(wsUrl(port), { maxPendingPublishes: 3, reconnectIntervalMs: 10, maxReconnectIntervalMs: 50, maxRetries: 1000 });
     await c.publish('bound.t', 'while up');
     await first.stop();
-    await waitFor(() => !c.isConnected, 'the client to see the broker gone');
+    await until('the client to see the broker gone', () => !c.isConnected);
     const waiting = [c.publish('bound.t', 'w1'), c.publish('bound.t', 'w2'), c.publish('bound.t', 'w3')];
     const started = Date.now();
     const e = await rejection(c.publish('bound.t', 'one too many'));
@@ -664,12 +665,12 @@ describe('giving up and bounds', () => {
     const port = first.ports.http;
     const { c } = await open(wsUrl(port), { maxPendingPublishes: 3, reconnectIntervalMs: 10, maxReconnectIntervalMs: 20, maxRetries: 1000 });
     await first.stop();
-    await waitFor(() => !c.isConnected, 'the client to see the broker gone');
+    await until('the client to see the broker gone', () => !c.isConnected);
     // Something on the port that hangs up: each reconnect attempt fails, and we can count them.
     const hangUp = await hangUpServer(port);
     const p1 = c.publish('attempts.t', 'a1');
     const seen = hangUp.attempts();
-    await waitFor(() => hangUp.attempts() >= seen + 5, 'five failed reconnect attempts');
+    await until('five failed reconnect attempts', () => hangUp.attempts() >= seen + 5);
     // One publish waits; two more fit under maxPendingPublishes = 3, however many attempts failed.
     const p2 = c.publish('attempts.t', 'a2');
     const p3 = c.publish('attempts.t', 'a3');
@@ -680,5 +681,226 @@ describe('giving up and bounds', () => {
     await startBroker(dir.dbPath, { EVENTBUS_HTTP_PORT: String(port) });
     expect((await Promise.all([p1, p2, p3])).length).toBe(3);
     expect(query<{ n: number }>(dir.dbPath, `SELECT count(*) AS n FROM messages WHERE topic = 'attempts.t'`)[0]!.n).toBe(3);
+  });
+});
+
+describe('subscriptions across reconnects', () => {
+  it('Subscription.close() while its resume after a reconnect is in flight leaves no subscription on the broker', async () => {
+    const { app, url } = await freshBroker();
+    let subA: Awaited<ReturnType<EventBusClient['subscribe']>> | undefined;
+    let closedInWindow = false;
+    const { c: a } = await open(url, {
+      onStatus: (s) => {
+        // The resume subscribe has been sent, its answer not read yet: the caller gives up on the subscription.
+        if (s === 'reconnected' && subA !== undefined && !closedInWindow) {
+          closedInWindow = true;
+          void subA.close();
+        }
+      },
+    });
+    const { c: b } = await open(url);
+    subA = await a.subscribe('work.*', { consumer: 'worker', group: 'g' });
+    const subB = await b.subscribe('work.*', { consumer: 'worker', group: 'g' });
+    await until('two members', () => app.broker.stats().subscriptions === 2);
+    a.reconnect();
+    await until('A reconnected and closed its subscription', () => closedInWindow && a.isConnected);
+    await sleep(200);
+    // Only B is left: A closed its subscription.
+    expect.soft(app.broker.stats().subscriptions).toBe(1);
+    // So every message goes to B, none to a subscription nobody reads (it would hold them until the ack timeout).
+    const seqs: number[] = [];
+    for (let i = 0; i < 6; i++) seqs.push(await b.publish('work.item', `job ${i}`));
+    const got: number[] = [];
+    for (;;) {
+      const m = await subB.next(1000);
+      if (m === undefined) break;
+      got.push(m.seq);
+      m.ack();
+      if (got.length === seqs.length) break;
+    }
+    expect(got).toEqual(seqs);
+  });
+
+  it('publishes that timed out while disconnected no longer count against maxPendingPublishes', async () => {
+    const { app, url } = await freshBroker();
+    const { c } = await open(url, { maxPendingPublishes: 2, requestTimeoutMs: 100, reconnectIntervalMs: 50, maxReconnectIntervalMs: 50, maxRetries: 1000 });
+    await app.stop();
+    await until('disconnected', () => !c.isConnected);
+    const first = await Promise.allSettled([c.publish('t.a', '1'), c.publish('t.a', '2')]);
+    expect(first.map((r) => r.status)).toEqual(['rejected', 'rejected']); // timed out: nothing waits any more
+    // Nothing is waiting now, so this one may wait (it then times out after requestTimeoutMs like the others).
+    const started = Date.now();
+    const third = await c.publish('t.a', '3').catch((e: unknown) => e as EventBusError);
+    expect(third).toBeInstanceOf(EventBusError);
+    expect((third as EventBusError).message).toMatch(/requestTimeoutMs/);
+    expect(Date.now() - started).toBeGreaterThanOrEqual(80);
+  });
+
+  it('a subscribe() made while disconnected is sent on reconnect and receives', async () => {
+    const dir = await scope.dir();
+    const first = await startApp(testAppConfig(dir.dbPath), silentLogger);
+    const app1 = first._unsafeUnwrap();
+    const port = app1.ports.http;
+    const { c } = await open(`ws://127.0.0.1:${port}/ws`);
+    await app1.stop();
+    await until('disconnected', () => !c.isConnected);
+    const pending = c.subscribe('late.*');
+    const second = (await startApp(testAppConfig(dir.dbPath, { EVENTBUS_HTTP_PORT: String(port) }), silentLogger))._unsafeUnwrap();
+    scope.defer(() => second.stop());
+    const sub = await pending;
+    const seq = await c.publish('late.x', 'hi');
+    const m = await sub.next(2000);
+    expect(m?.seq).toBe(seq);
+  });
+
+  it('close() during reconnect backoff: no further dial, pending calls reject, iterators end', async () => {
+    const { app, url } = await freshBroker();
+    const c = await connect(url, { reconnectIntervalMs: 300, maxReconnectIntervalMs: 300, maxRetries: 100 });
+    const sub = await c.subscribe('x.*');
+    await app.stop();
+    await until('disconnected', () => !c.isConnected);
+    const pending = c.publish('x.y', 'p');
+    c.close();
+    await expect(pending).rejects.toBeInstanceOf(EventBusError);
+    expect(await sub.next(50)).toBeUndefined();
+  });
+
+  it('gives up after maxRetries when the broker comes back on another port', async () => {
+    const dir = await scope.dir();
+    const app1 = (await startApp(testAppConfig(dir.dbPath), silentLogger))._unsafeUnwrap();
+    const c = await connect(`ws://127.0.0.1:${app1.ports.http}/ws`, { reconnectIntervalMs: 10, maxReconnectIntervalMs: 20, maxRetries: 5 });
+    scope.defer(() => c.close());
+    const sub = await c.subscribe('moved.*', { consumer: 'moved' });
+    await app1.stop();
+    const app2 = (await startApp(testAppConfig(dir.dbPath), silentLogger))._unsafeUnwrap();
+    scope.defer(() => app2.stop());
+    const err = await sub.next(5000).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(EventBusError);
+    expect((err as EventBusError).code).toBe('UNAVAILABLE');
+    await expect(c.publish('moved.x', 'y')).rejects.toMatchObject({ code: 'UNAVAILABLE' });
+  });
+
+  it('breaking out of for-await unsubscribes on the broker', async () => {
+    const { app, url } = await freshBroker();
+    const { c } = await open(url);
+    const sub = await c.subscribe('loop.*');
+    await until('subscribed', () => app.broker.stats().subscriptions === 1);
+    await c.publish('loop.a', '1');
+    for await (const m of sub) {
+      expect(m.payload).toBe('1');
+      break;
+    }
+    await until('unsubscribed', () => app.broker.stats().subscriptions === 0);
+  });
+
+  it('request(): a reply that arrives before the publish is answered is not lost', async () => {
+    const { url } = await freshBroker();
+    await answering(url, 'price.get', (payload) => `answer to ${payload}`);
+    const { c: requester } = await open(url);
+    const replies = await Promise.all([1, 2, 3, 4, 5].map((i) => requester.request('price.get', `q${i}`, { timeoutMs: 3000 })));
+    expect(replies.map((r) => r.payload)).toEqual([1, 2, 3, 4, 5].map((i) => `answer to q${i}`));
+  });
+});
+
+describe('nothing keeps the process alive after the client is done', () => {
+  const FIXTURE = new URL('../fixtures/client-exit.ts', import.meta.url).pathname;
+
+  async function runChild(url: string, mode: string, onLine?: (line: string) => void, limitMs = 6000): Promise<{ exited: boolean; afterDoneMs: number; stdout: string; stderr: string }> {
+    const { spawn } = await import('node:child_process');
+    const child = spawn(process.execPath, ['--import', 'tsx', FIXTURE, url, mode], { cwd: new URL('../..', import.meta.url).pathname, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    let doneAt = 0;
+    child.stdout.on('data', (d: Buffer) => {
+      for (const line of String(d).split('\n').filter(Boolean)) {
+        if (line === 'done') doneAt = Date.now();
+        onLine?.(line);
+      }
+      stdout += String(d);
+    });
+    child.stderr.on('data', (d: Buffer) => (stderr += String(d)));
+    const exited = await new Promise<boolean>((resolve) => {
+      const timer = setTimeout(() => resolve(false), limitMs);
+      child.once('exit', () => {
+        clearTimeout(timer);
+        resolve(true);
+      });
+    });
+    if (!exited) child.kill('SIGKILL');
+    return { exited, afterDoneMs: doneAt === 0 ? -1 : Date.now() - doneAt, stdout, stderr };
+  }
+
+  it.each(['plain', 'waiting-next', 'receiver'])('%s: exits by itself soon after close()', async (mode) => {
+    const { url } = await freshBroker();
+    const r = await runChild(url, mode);
+    expect(r.stderr).toBe('');
+    expect(r.stdout).toContain('done');
+    expect(r.exited).toBe(true);
+  });
+
+  it('gave-up: a client that gave up (maxRetries) while the reader waited with a timeout lets the process exit', async () => {
+    const { app, url } = await freshBroker();
+    let stopping: Promise<void> | undefined;
+    const r = await runChild(url, 'gave-up', (line) => {
+      if (line === 'subscribed') stopping = app.stop();
+    });
+    await stopping;
+    expect(r.stdout).toContain('done');
+    expect(r.exited).toBe(true);
+  });
+});
+
+describe('flow control', () => {
+  it('a healthy connection held for flow control (a full subscription queue) is not dropped as dead by the ping', async () => {
+    const { url } = await freshBroker();
+    const { c: slow, statuses } = await open(url, { queueLimit: 10, pingIntervalMs: 100 });
+    const { c: pub } = await open(url);
+    const sub = await slow.subscribe('flood.*');
+    for (let i = 0; i < 100; i++) await pub.publish('flood.x', String(i));
+    // The reader is busy for a while: the queue is full and the client stops reading from the socket.
+    await sleep(800);
+    expect(statuses).toEqual(['connected']); // no 'disconnected' / 'reconnected': the broker is there, only the reader is slow
+    const got: string[] = [];
+    for (;;) {
+      const m = await sub.next(500);
+      if (m === undefined) break;
+      got.push(m.payload);
+    }
+    expect(got).toEqual(Array.from({ length: 100 }, (_, i) => String(i)));
+  });
+
+  it('a durable consumer that is only slow loses no message to the dead letters through ping-drop churn', async () => {
+    const { dbPath, url } = await freshBroker({ EVENTBUS_MAX_DELIVERIES: '3' });
+    const { c: slow } = await open(url, { queueLimit: 5, pingIntervalMs: 50 });
+    const { c: pub } = await open(url);
+    const sub = await slow.subscribe('slow.*', { consumer: 'slow', maxInFlight: 50 });
+    const seqs: number[] = [];
+    for (let i = 0; i < 40; i++) seqs.push(await pub.publish('slow.x', String(i)));
+    await sleep(1000); // the reader is busy elsewhere for a second
+    const seen = new Set<number>();
+    for (;;) {
+      const m = await sub.next(800);
+      if (m === undefined) break;
+      seen.add(m.seq);
+      m.ack();
+    }
+    const dead = query<{ seq: number }>(dbPath, "SELECT seq FROM dead_letters WHERE consumer = 'slow'").map((r) => r.seq);
+    expect(dead).toEqual([]);
+    expect([...seen].sort((a, b) => a - b)).toEqual(seqs);
+  });
+});
+
+describe('concurrent readers', () => {
+  it('two next() calls waiting at once on one Subscription both get a message', async () => {
+    const { url } = await freshBroker();
+    const { c } = await open(url);
+    const sub = await c.subscribe('pair.*');
+    const first = sub.next();
+    const second = sub.next();
+    await c.publish('pair.a', '1');
+    await c.publish('pair.a', '2');
+    const settled = await Promise.race([Promise.all([first, second]), sleep(2000).then(() => 'hung' as const)]);
+    expect(settled).not.toBe('hung');
+    expect((settled as { payload: string }[]).map((m) => m.payload).sort()).toEqual(['1', '2']);
   });
 });

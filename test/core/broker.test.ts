@@ -6,6 +6,7 @@ import type { Broker, SubscribeOptions } from '../../src/core/broker.js';
 import type { LocalSubscriber } from '../../src/embed/local-subscriber.js';
 import type { Published } from '../../src/core/types.js';
 import { query, sleep, testScope } from '../helpers/scope.js';
+import { until, UNTIL_TIMEOUT_MS } from '../helpers/until.js';
 
 const scope = testScope();
 const { start, subscribe } = scope;
@@ -369,7 +370,7 @@ describe('replay', () => {
       }
     })();
 
-    while (publishedSoFar < 600) await sleep(1);
+    await until('the publisher to be 600 messages in', () => publishedSoFar >= 600, UNTIL_TIMEOUT_MS, 1);
     // A queue of 8 makes the subscriber pause again and again, falling back from live delivery to disk.
     const sub = await subscribe(broker, { pattern: 'feed.*', start: { kind: 'seq', seq: 1 } }, 8);
     const expectedCount = Array.from({ length: TOTAL }, (_, i) => i).filter(isFeed).length;

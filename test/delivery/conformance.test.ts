@@ -6,6 +6,7 @@
 import { describe, expect, test } from 'vitest';
 import { deadAddress, endpoint, pushBus, startEndpoint, type Endpoint, type EndpointOptions, type EndpointProtocol } from '../helpers/consumers.js';
 import { query, sleep, testScope } from '../helpers/scope.js';
+import { until } from '../helpers/until.js';
 
 const scope = testScope();
 
@@ -29,24 +30,16 @@ const numbered = (prefix: string, n: number, from = 0): string[] => Array.from({
 
 /** Waits until every one of `expected` has arrived at least once. */
 async function waitForAll(ep: Endpoint, expected: readonly string[], timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const seen = new Set(ep.payloads());
-    const missing = expected.filter((p) => !seen.has(p));
-    if (missing.length === 0) return;
-    if (Date.now() > deadline) {
-      throw new Error(`${ep.protocol} endpoint still misses ${missing.length} of ${expected.length} after ${timeoutMs} ms: ${JSON.stringify(missing.slice(0, 5))}`);
-    }
-    await sleep(10);
-  }
-}
-
-async function waitUntil(what: string, condition: () => boolean, timeoutMs = 5_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await sleep(10);
-  }
+  let missing: readonly string[] = expected;
+  await until(
+    () => `the ${ep.protocol} endpoint to get all ${expected.length} (it still misses ${missing.length}: ${JSON.stringify(missing.slice(0, 5))})`,
+    () => {
+      const seen = new Set(ep.payloads());
+      missing = expected.filter((p) => !seen.has(p));
+      return missing.length === 0;
+    },
+    timeoutMs,
+  );
 }
 
 /** Each payload at its last arrival, in arrival order: after any resend, this is the order that must be seq order. */
@@ -184,7 +177,7 @@ describe.each(RELIABLE)('%s push: a consumer that is down keeps its position', (
     await bus.register('midstream', consumer.url, 'stream.#');
     const expected = numbered('tick', 600);
     await bus.publish('stream.tick', expected.slice(0, 400));
-    await waitUntil('the endpoint to stop itself', () => stopped !== undefined);
+    await until('the endpoint to stop itself', () => stopped !== undefined);
     await stopped;
     await bus.publish('stream.tick', expected.slice(400));
     await sleep(100);
@@ -240,7 +233,7 @@ describe.each(ALL)('%s push: a broker restart', (protocol) => {
     const seqs = await bus.publish('audit.log', before);
     await consumer.waitFor(5);
     // Delivered is not yet acked (http acks on the answer): wait for the position to cover all five.
-    await waitUntil('the position to reach the last seq', () => (bus.app.broker.consumer('keeper')?.position ?? 0) >= seqs[4]!);
+    await until('the position to reach the last seq', () => (bus.app.broker.consumer('keeper')?.position ?? 0) >= seqs[4]!);
     await bus.restart();
     expect(await bus.list()).toContainEqual(expect.stringMatching(new RegExp(`^keeper ${consumer.url} audit\\.\\* \\S+ ${seqs[4]}$`)));
     const after = numbered('after', 5);

@@ -6,6 +6,7 @@
 import { describe, expect, test } from 'vitest';
 import { pushBus, startEndpoint, type Endpoint, type EndpointOptions } from '../helpers/consumers.js';
 import { query, sleep, testScope } from '../helpers/scope.js';
+import { until } from '../helpers/until.js';
 
 const scope = testScope();
 
@@ -16,16 +17,6 @@ async function consumerOf(options: EndpointOptions = {}): Promise<Endpoint> {
   const ep = await startEndpoint('http', options);
   scope.defer(() => ep.stop());
   return ep;
-}
-
-async function eventually<T>(what: string, read: () => T, done: (value: T) => boolean, timeoutMs = 5_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = read();
-    if (done(value)) return value;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}; last: ${JSON.stringify(value)}`);
-    await sleep(20);
-  }
 }
 
 interface FailureRow {
@@ -53,15 +44,17 @@ describe('http push: failures', () => {
     const failing = await consumerOf({ status: () => 500 });
     await bus.register('failing', failing.url, 'billing.*');
     const [seq] = await bus.publish('billing.charge', ['charge-1']);
-    const dead = await eventually(
-      'a dead letter',
-      () => query<{ consumer: string; seq: number; payload: string; deliveries: number }>(bus.dbPath, 'SELECT consumer, seq, payload, deliveries FROM dead_letters'),
-      (rows) => rows.length > 0,
-    );
+    const dead = await until('a dead letter', () => {
+      const rows = query<{ consumer: string; seq: number; payload: string; deliveries: number }>(bus.dbPath, 'SELECT consumer, seq, payload, deliveries FROM dead_letters');
+      return rows.length > 0 && rows;
+    });
     expect(dead).toEqual([{ consumer: 'failing', seq, payload: 'charge-1', deliveries: 4 }]);
     expect(query(bus.dbPath, 'SELECT status FROM messages WHERE seq = ?', seq)).toEqual([{ status: 'dead' }]);
     expect(attemptsOf(failing)).toEqual([1, 2, 3, 4].map((delivery) => ({ seq, delivery })));
-    const failures = await eventually('four delivery_failures rows', () => failuresOf(bus.dbPath, 'failing'), (rows) => rows.length >= 4);
+    const failures = await until('four delivery_failures rows', () => {
+      const rows = failuresOf(bus.dbPath, 'failing');
+      return rows.length >= 4 && rows;
+    });
     expect(failures.map((f) => [f.seq, f.attempt, f.http_status])).toEqual([1, 2, 3, 4].map((attempt) => [seq, attempt, 500]));
     for (const f of failures) {
       expect(f.address).toBe(failing.url);
@@ -104,11 +97,7 @@ describe('http push: failures', () => {
     await bus.register('redirect', redirect.url, 'orders.*');
     await bus.register('not-found', notFound.url, 'orders.*');
     const [seq] = await bus.publish('orders.created', ['o-1']);
-    await eventually(
-      'two dead letters',
-      () => query<{ consumer: string }>(bus.dbPath, 'SELECT consumer FROM dead_letters ORDER BY consumer'),
-      (rows) => rows.length >= 2,
-    );
+    await until('two dead letters', () => query<{ consumer: string }>(bus.dbPath, 'SELECT consumer FROM dead_letters ORDER BY consumer').length >= 2);
     expect(query(bus.dbPath, 'SELECT consumer, seq FROM dead_letters ORDER BY consumer')).toEqual([
       { consumer: 'not-found', seq },
       { consumer: 'redirect', seq },
@@ -116,11 +105,10 @@ describe('http push: failures', () => {
     expect(noContent.received).toHaveLength(1);
     expect(redirect.received).toHaveLength(2);
     expect(notFound.received).toHaveLength(2);
-    const statuses = await eventually(
-      'the failures of redirect and not-found',
-      () => query<{ consumer: string; http_status: number }>(bus.dbPath, 'SELECT consumer, http_status FROM delivery_failures ORDER BY consumer, attempt'),
-      (rows) => rows.length >= 4,
-    );
+    const statuses = await until('the failures of redirect and not-found', () => {
+      const rows = query<{ consumer: string; http_status: number }>(bus.dbPath, 'SELECT consumer, http_status FROM delivery_failures ORDER BY consumer, attempt');
+      return rows.length >= 4 && rows;
+    });
     expect(statuses).toEqual([
       { consumer: 'not-found', http_status: 404 },
       { consumer: 'not-found', http_status: 404 },
@@ -134,13 +122,16 @@ describe('http push: failures', () => {
     const silent = await consumerOf({ stalled: true });
     await bus.register('silent', silent.url, 'orders.*');
     const [seq] = await bus.publish('orders.created', ['o-1']);
-    const rows = await eventually('two failed attempts', () => failuresOf(bus.dbPath, 'silent'), (r) => r.length >= 2);
+    const rows = await until('two failed attempts', () => {
+      const r = failuresOf(bus.dbPath, 'silent');
+      return r.length >= 2 && r;
+    });
     expect(rows.map((r) => [r.seq, r.attempt, r.http_status])).toEqual([
       [seq, 1, null],
       [seq, 2, null],
     ]);
     expect(rows[0]!.error).toMatch(/no answer within 200 ms/);
-    await eventually('the dead letter', () => query(bus.dbPath, 'SELECT consumer, seq FROM dead_letters'), (r) => r.length === 1);
+    await until('the dead letter', () => query(bus.dbPath, 'SELECT consumer, seq FROM dead_letters').length === 1);
     expect(silent.received).toHaveLength(2);
   });
 });
@@ -159,11 +150,10 @@ describe('http push: recovery and order', () => {
       { seq: first, delivery: 3 },
       { seq: second, delivery: 1 },
     ]);
-    const processed = await eventually(
-      'both messages processed',
-      () => query<{ seq: number; delivery: number }>(bus.dbPath, "SELECT seq, delivery FROM processed_messages WHERE consumer = 'flaky' ORDER BY seq"),
-      (rows) => rows.length >= 2,
-    );
+    const processed = await until('both messages processed', () => {
+      const rows = query<{ seq: number; delivery: number }>(bus.dbPath, "SELECT seq, delivery FROM processed_messages WHERE consumer = 'flaky' ORDER BY seq");
+      return rows.length >= 2 && rows;
+    });
     expect(processed).toEqual([
       { seq: first, delivery: 3 },
       { seq: second, delivery: 1 },
@@ -173,11 +163,7 @@ describe('http push: recovery and order', () => {
       [first, 1, 500],
       [first, 2, 500],
     ]);
-    await eventually(
-      'the status column to say processed',
-      () => query<{ status: string }>(bus.dbPath, 'SELECT status FROM messages WHERE seq IN (?, ?)', first, second),
-      (rows) => rows.every((r) => r.status === 'processed'),
-    );
+    await until('the status column to say processed', () => query<{ status: string }>(bus.dbPath, 'SELECT status FROM messages WHERE seq IN (?, ?)', first, second).every((r) => r.status === 'processed'));
   });
 
   test('requests are POSTs of application/json to the registered path and query', async () => {

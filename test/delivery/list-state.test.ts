@@ -3,6 +3,7 @@
 import { describe, expect, test } from 'vitest';
 import { deadAddress, pushBus, startEndpoint, type Endpoint, type PushBus } from '../helpers/consumers.js';
 import { query, sleep, testScope } from '../helpers/scope.js';
+import { until } from '../helpers/until.js';
 
 const scope = testScope();
 
@@ -31,13 +32,15 @@ async function listed(bus: PushBus, id: string): Promise<Listed | undefined> {
 
 /** Polls LIST until `id`'s state is one of `states`; returns its line. */
 async function stateBecomes(bus: PushBus, id: string, states: readonly string[], timeoutMs = 5_000): Promise<Listed> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const line = await listed(bus, id);
-    if (line !== undefined && states.includes(line.state)) return line;
-    if (Date.now() > deadline) throw new Error(`${id} is listed as ${JSON.stringify(line)} after ${timeoutMs} ms, expected ${states.join('/')}`);
-    await sleep(25);
-  }
+  let line: Listed | undefined;
+  return until(
+    () => `${id} to be listed as ${states.join('/')} (it is listed as ${JSON.stringify(line)})`,
+    async () => {
+      line = await listed(bus, id);
+      return line !== undefined && states.includes(line.state) && line;
+    },
+    timeoutMs,
+  );
 }
 
 describe.each(['tcp', 'ws'] as const)('LIST state of a %s consumer', (protocol) => {

@@ -11,6 +11,7 @@ import { testAppConfig } from './broker.js';
 import { silentLogger } from '../../src/logger.js';
 import { lineClient, type LineClient } from './line-client.js';
 import type { TestScope } from './scope.js';
+import { until } from './until.js';
 
 export type EndpointProtocol = 'tcp' | 'udp' | 'ws' | 'http';
 
@@ -59,7 +60,6 @@ export interface Endpoint {
   waitFor(count: number, timeoutMs?: number): Promise<void>;
 }
 
-const DEFAULT_WAIT_MS = 10_000;
 /** How long an orderly stop waits for a connection to close before dropping it. */
 const GRACE_MS = 200;
 const HOST = '127.0.0.1';
@@ -120,16 +120,12 @@ export function endpoint(protocol: EndpointProtocol, options: EndpointOptions = 
       server = undefined;
       await s?.close(true);
     },
-    waitFor: async (count, timeoutMs = DEFAULT_WAIT_MS) => {
-      const deadline = Date.now() + timeoutMs;
-      while (received.length < count) {
-        if (Date.now() > deadline) {
-          throw new Error(
-            `${protocol} endpoint: ${received.length} of ${count} messages after ${timeoutMs} ms; last: ${JSON.stringify(received.slice(-3).map((r) => r.payload))}`,
-          );
-        }
-        await new Promise((resolve) => setTimeout(resolve, 5));
-      }
+    waitFor: async (count, timeoutMs) => {
+      await until(
+        () => `${count} messages at the ${protocol} endpoint (it has ${received.length}; last: ${JSON.stringify(received.slice(-3).map((r) => r.payload))})`,
+        () => received.length >= count,
+        timeoutMs,
+      );
     },
   };
   return ep;

@@ -1,6 +1,6 @@
 // The whole app on a temp database with WebSocket clients on its /ws, and what the WebSocket API tests
-// (test/transports/ws*.test.ts) share: SQL looks at the file, waiting for conditions, and the checks that
-// answer a bad frame and that the socket still works after it.
+// (test/transports/ws*.test.ts) share: publishing in batches, seq ranges, and the checks that answer a bad
+// frame, that the socket still works after it and that no further message arrives.
 import { expect } from 'vitest';
 import { startApp, type App } from '../../src/app.js';
 import { silentLogger } from '../../src/logger.js';
@@ -39,15 +39,6 @@ export async function startBus(scope: TestScope, env: Record<string, string> = {
 
 export const seqs = (ms: readonly MessageFrame[]): number[] => ms.map((m) => m.seq);
 export const range = (from: number, to: number): number[] => Array.from({ length: to - from + 1 }, (_, i) => from + i);
-
-/** Polls `condition` until it holds; fails with `what` (read at that time) after `timeoutMs`. */
-export async function until(condition: () => boolean, what: string | (() => string), timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${typeof what === 'string' ? what : what()}`);
-    await sleep(10);
-  }
-}
 
 /**
  * Asserts that no further message for `subscription` arrives within `ms`. A negative can only be observed

@@ -7,6 +7,7 @@ import { afterEach, describe, expect, test } from 'vitest';
 import { killIfRunning, startBrokerProcess, type BrokerProcess } from '../helpers/broker-process.js';
 import { lineClient, type LineClient } from '../helpers/line-client.js';
 import { sleep } from '../helpers/scope.js';
+import { until } from '../helpers/until.js';
 import { mountTmpfs, tmpfsAvailable, type Tmpfs } from '../helpers/tmpfs.js';
 
 let disk: Tmpfs | undefined;
@@ -23,14 +24,18 @@ async function healthz(port: number): Promise<{ status: number; body: Record<str
   return { status: res.status, body: (await res.json()) as Record<string, unknown> };
 }
 
+/** Polls /healthz until it answers `status`; resolves with that answer's body. */
 async function untilHealth(port: number, status: number, timeoutMs = 5000): Promise<Record<string, unknown>> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const h = await healthz(port);
-    if (h.status === status) return h.body;
-    if (Date.now() > deadline) throw new Error(`/healthz still ${h.status} after ${timeoutMs} ms: ${JSON.stringify(h.body)}`);
-    await sleep(100);
-  }
+  let last: { status: number; body: Record<string, unknown> } | undefined;
+  const answer = await until(
+    () => `/healthz to answer ${status} (it answers ${last?.status}: ${JSON.stringify(last?.body)})`,
+    async () => {
+      last = await healthz(port);
+      return last.status === status && last;
+    },
+    timeoutMs,
+  );
+  return answer.body;
 }
 
 /** Publishes until one is refused; returns the seqs acknowledged on the way and the refusal. */

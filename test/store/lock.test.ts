@@ -9,6 +9,7 @@ import { openSqliteBroker } from '../../src/app.js';
 import { silentLogger } from '../../src/logger.js';
 import { SqliteStore } from '../../src/store/sqlite-store.js';
 import { openBroker, tempDir, testBrokerConfig, type TestDir } from '../helpers/broker.js';
+import { until } from '../helpers/until.js';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const MAIN = fileURLToPath(new URL('../../src/main.ts', import.meta.url));
@@ -37,12 +38,15 @@ function collect(child: ChildProcess): { readonly stderr: () => string; readonly
 
 /** Waits until the broker process has its database open (its "log opened" line), or fails if it exits first. */
 async function untilOpened(child: ChildProcess, out: ReturnType<typeof collect>): Promise<void> {
-  const deadline = Date.now() + 15_000;
-  while (!out.stderr().includes('log opened')) {
-    if (child.exitCode !== null || child.signalCode !== null) throw new Error(`broker process exited: ${out.stderr()}`);
-    if (Date.now() > deadline) throw new Error(`broker process did not open the log: ${out.stderr()}`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
+  await until(
+    () => `the broker process to open the log: ${out.stderr()}`,
+    () => {
+      if (out.stderr().includes('log opened')) return true;
+      if (child.exitCode !== null || child.signalCode !== null) throw new Error(`broker process exited: ${out.stderr()}`);
+      return false;
+    },
+    15_000,
+  );
 }
 
 let dir: TestDir;

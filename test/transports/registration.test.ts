@@ -93,35 +93,59 @@ async function publish(bus: Bus, topic: string, n: number): Promise<void> {
   for (let i = 1; i <= n; i++) expect(await t.send(`${topic}:message ${i}`)).toMatch(/^OK \d+$/);
 }
 
+/**
+ * One connection's commands and what LIST shows after them: each command with the reply it must get (the
+ * exact line, or a pattern; not checked when absent), then the LIST lines in any order, the state masked.
+ */
+interface Session {
+  readonly name: string;
+  readonly env?: Record<string, string>;
+  readonly commands: readonly (readonly [command: string, reply?: string | RegExp])[];
+  readonly listed: readonly string[];
+}
+
+/** One test per session, named by it, each on a fresh broker. */
+function listedAfter(sessions: readonly Session[]): void {
+  test.each(sessions.map((session) => [session.name, session] as const))('%s', async (_name, { env, commands, listed }) => {
+    const bus = await startBus(env);
+    const c = await bus.registration();
+    for (const [command, reply] of commands) {
+      const answer = await c.send(command);
+      if (typeof reply === 'string') expect(answer, command).toBe(reply);
+      else if (reply !== undefined) expect(answer, command).toMatch(reply);
+    }
+    expect((await list(c)).sort()).toEqual([...listed].sort());
+  });
+}
+
 describe('seed 000 walkthrough', () => {
-  test('REGISTER and SUBSCRIBE answer exactly as documented; LIST shows consumer1 with its three patterns', async () => {
-    const bus = await startBus();
-    const c = await bus.registration();
-    expect(await c.send('REGISTER consumer1 tcp://127.0.0.1:9000 event1 event2')).toBe('OK registered consumer1');
-    expect(await c.send('SUBSCRIBE consumer1 event3')).toBe('OK subscribed consumer1 event3');
-    await c.write('LIST\n');
-    expect(mask(await c.readLines(2))).toEqual(['consumer1 tcp://127.0.0.1:9000 event1,event2,event3 <state> 0', 'END']);
-  });
-
-  test('two consumers registered as in the usage flow are both listed', async () => {
-    const bus = await startBus();
-    const c = await bus.registration();
-    expect(await c.send('REGISTER consumer1 tcp://127.0.0.1:9000 user_message system_log')).toBe('OK registered consumer1');
-    expect(await c.send('REGISTER consumer2 tcp://127.0.0.1:9001 user_message')).toBe('OK registered consumer2');
-    expect((await list(c)).sort()).toEqual([
-      'consumer1 tcp://127.0.0.1:9000 user_message,system_log <state> 0',
-      'consumer2 tcp://127.0.0.1:9001 user_message <state> 0',
-    ]);
-  });
-
-  test('the dynamic registration example: REGISTER, SUBSCRIBE, UNSUBSCRIBE', async () => {
-    const bus = await startBus();
-    const c = await bus.registration();
-    expect(await c.send('REGISTER consumer3 tcp://127.0.0.1:9002 user_message')).toBe('OK registered consumer3');
-    expect(await c.send('SUBSCRIBE consumer3 system_log')).toBe('OK subscribed consumer3 system_log');
-    expect(await c.send('UNSUBSCRIBE consumer3 user_message')).toBe('OK unsubscribed consumer3 user_message');
-    expect(await list(c)).toEqual(['consumer3 tcp://127.0.0.1:9002 system_log <state> 0']);
-  });
+  listedAfter([
+    {
+      name: 'REGISTER and SUBSCRIBE answer exactly as documented; LIST shows consumer1 with its three patterns',
+      commands: [
+        ['REGISTER consumer1 tcp://127.0.0.1:9000 event1 event2', 'OK registered consumer1'],
+        ['SUBSCRIBE consumer1 event3', 'OK subscribed consumer1 event3'],
+      ],
+      listed: ['consumer1 tcp://127.0.0.1:9000 event1,event2,event3 <state> 0'],
+    },
+    {
+      name: 'two consumers registered as in the usage flow are both listed',
+      commands: [
+        ['REGISTER consumer1 tcp://127.0.0.1:9000 user_message system_log', 'OK registered consumer1'],
+        ['REGISTER consumer2 tcp://127.0.0.1:9001 user_message', 'OK registered consumer2'],
+      ],
+      listed: ['consumer1 tcp://127.0.0.1:9000 user_message,system_log <state> 0', 'consumer2 tcp://127.0.0.1:9001 user_message <state> 0'],
+    },
+    {
+      name: 'the dynamic registration example: REGISTER, SUBSCRIBE, UNSUBSCRIBE',
+      commands: [
+        ['REGISTER consumer3 tcp://127.0.0.1:9002 user_message', 'OK registered consumer3'],
+        ['SUBSCRIBE consumer3 system_log', 'OK subscribed consumer3 system_log'],
+        ['UNSUBSCRIBE consumer3 user_message', 'OK unsubscribed consumer3 user_message'],
+      ],
+      listed: ['consumer3 tcp://127.0.0.1:9002 system_log <state> 0'],
+    },
+  ]);
 });
 
 describe('REGISTER', () => {
@@ -140,51 +164,41 @@ describe('REGISTER', () => {
     expect(await list(c)).toEqual([`consumer1 ${address} event1,orders.# <state> 3`]);
   });
 
-  test('re-registering an id updates its address and adds the new patterns to the old ones', async () => {
-    const bus = await startBus();
-    const c = await bus.registration();
-    expect(await c.send('REGISTER consumer1 tcp://127.0.0.1:9000 event1 event2')).toBe('OK registered consumer1');
-    expect(await c.send('REGISTER consumer1 http://127.0.0.1:8080/hook event2 event4')).toBe('OK registered consumer1');
-    expect(await list(c)).toEqual(['consumer1 http://127.0.0.1:8080/hook event1,event2,event4 <state> 0']);
-  });
-
-  test('re-registering without patterns keeps the old patterns', async () => {
-    const bus = await startBus();
-    const c = await bus.registration();
-    await c.send('REGISTER c tcp://127.0.0.1:9000 a b');
-    expect(await c.send('REGISTER c udp://127.0.0.1:514')).toBe('OK registered c');
-    expect(await list(c)).toEqual(['c udp://127.0.0.1:514 a,b <state> 0']);
-  });
-
-  test('> is listed as #, and a pattern given again in either spelling is not listed twice', async () => {
-    const bus = await startBus();
-    const c = await bus.registration();
-    await c.send('REGISTER c tcp://127.0.0.1:9000 orders.> orders.#');
-    await c.send('REGISTER c tcp://127.0.0.1:9000 orders.> chat.*');
-    expect(await list(c)).toEqual(['c tcp://127.0.0.1:9000 orders.#,chat.* <state> 0']);
-  });
-
-  test('a consumer registered without patterns is listed with -', async () => {
-    const bus = await startBus();
-    const c = await bus.registration();
-    expect(await c.send('REGISTER lonely tcp://127.0.0.1:9000')).toBe('OK registered lonely');
-    expect(await list(c)).toEqual(['lonely tcp://127.0.0.1:9000 - <state> 0']);
-  });
-
-  test('the address is listed in its stored form: lower-case host, explicit default port kept', async () => {
-    const bus = await startBus();
-    const c = await bus.registration();
-    await c.send('REGISTER h1 HTTP://Hooks.Example:80/In a');
-    expect(await list(c)).toEqual(['h1 http://hooks.example:80/In a <state> 0']);
-  });
-
-  test('ids are case-sensitive: Consumer1 and consumer1 are two consumers', async () => {
-    const bus = await startBus();
-    const c = await bus.registration();
-    await c.send('REGISTER Consumer1 tcp://127.0.0.1:9000 a');
-    await c.send('REGISTER consumer1 tcp://127.0.0.1:9001 b');
-    expect((await list(c)).sort()).toEqual(['Consumer1 tcp://127.0.0.1:9000 a <state> 0', 'consumer1 tcp://127.0.0.1:9001 b <state> 0']);
-  });
+  listedAfter([
+    {
+      name: 're-registering an id updates its address and adds the new patterns to the old ones',
+      commands: [
+        ['REGISTER consumer1 tcp://127.0.0.1:9000 event1 event2', 'OK registered consumer1'],
+        ['REGISTER consumer1 http://127.0.0.1:8080/hook event2 event4', 'OK registered consumer1'],
+      ],
+      listed: ['consumer1 http://127.0.0.1:8080/hook event1,event2,event4 <state> 0'],
+    },
+    {
+      name: 're-registering without patterns keeps the old patterns',
+      commands: [['REGISTER c tcp://127.0.0.1:9000 a b'], ['REGISTER c udp://127.0.0.1:514', 'OK registered c']],
+      listed: ['c udp://127.0.0.1:514 a,b <state> 0'],
+    },
+    {
+      name: '> is listed as #, and a pattern given again in either spelling is not listed twice',
+      commands: [['REGISTER c tcp://127.0.0.1:9000 orders.> orders.#'], ['REGISTER c tcp://127.0.0.1:9000 orders.> chat.*']],
+      listed: ['c tcp://127.0.0.1:9000 orders.#,chat.* <state> 0'],
+    },
+    {
+      name: 'a consumer registered without patterns is listed with -',
+      commands: [['REGISTER lonely tcp://127.0.0.1:9000', 'OK registered lonely']],
+      listed: ['lonely tcp://127.0.0.1:9000 - <state> 0'],
+    },
+    {
+      name: 'the address is listed in its stored form: lower-case host, explicit default port kept',
+      commands: [['REGISTER h1 HTTP://Hooks.Example:80/In a']],
+      listed: ['h1 http://hooks.example:80/In a <state> 0'],
+    },
+    {
+      name: 'ids are case-sensitive: Consumer1 and consumer1 are two consumers',
+      commands: [['REGISTER Consumer1 tcp://127.0.0.1:9000 a'], ['REGISTER consumer1 tcp://127.0.0.1:9001 b']],
+      listed: ['Consumer1 tcp://127.0.0.1:9000 a <state> 0', 'consumer1 tcp://127.0.0.1:9001 b <state> 0'],
+    },
+  ]);
 
   test('a consumer read over the API is listed with - for its address, connected while subscribed', async () => {
     const bus = await startBus();
@@ -216,29 +230,23 @@ describe('SUBSCRIBE and UNSUBSCRIBE', () => {
     expect(bus.app.broker.consumer('c')?.patterns).toEqual(['a', 'b.#', 'c.*']);
   });
 
-  test('subscribing to a pattern the consumer already has does not list it twice', async () => {
-    const bus = await startBus();
-    const c = await bus.registration();
-    await c.send('REGISTER c tcp://127.0.0.1:9000 a b');
-    expect(await c.send('SUBSCRIBE c a')).toBe('OK subscribed c a');
-    expect(await list(c)).toEqual(['c tcp://127.0.0.1:9000 a,b <state> 0']);
-  });
-
-  test('UNSUBSCRIBE removes patterns and keeps the address', async () => {
-    const bus = await startBus();
-    const c = await bus.registration();
-    await c.send('REGISTER c tcp://127.0.0.1:9000 a b.# c');
-    expect(await c.send('UNSUBSCRIBE c b.> c')).toBe('OK unsubscribed c b.# c');
-    expect(await list(c)).toEqual(['c tcp://127.0.0.1:9000 a <state> 0']);
-  });
-
-  test('unsubscribing every pattern keeps the consumer, listed with -', async () => {
-    const bus = await startBus();
-    const c = await bus.registration();
-    await c.send('REGISTER c tcp://127.0.0.1:9000 a');
-    expect(await c.send('UNSUBSCRIBE c a')).toBe('OK unsubscribed c a');
-    expect(await list(c)).toEqual(['c tcp://127.0.0.1:9000 - <state> 0']);
-  });
+  listedAfter([
+    {
+      name: 'subscribing to a pattern the consumer already has does not list it twice',
+      commands: [['REGISTER c tcp://127.0.0.1:9000 a b'], ['SUBSCRIBE c a', 'OK subscribed c a']],
+      listed: ['c tcp://127.0.0.1:9000 a,b <state> 0'],
+    },
+    {
+      name: 'UNSUBSCRIBE removes patterns and keeps the address',
+      commands: [['REGISTER c tcp://127.0.0.1:9000 a b.# c'], ['UNSUBSCRIBE c b.> c', 'OK unsubscribed c b.# c']],
+      listed: ['c tcp://127.0.0.1:9000 a <state> 0'],
+    },
+    {
+      name: 'unsubscribing every pattern keeps the consumer, listed with -',
+      commands: [['REGISTER c tcp://127.0.0.1:9000 a'], ['UNSUBSCRIBE c a', 'OK unsubscribed c a']],
+      listed: ['c tcp://127.0.0.1:9000 - <state> 0'],
+    },
+  ]);
 });
 
 describe('UNREGISTER', () => {
@@ -252,14 +260,13 @@ describe('UNREGISTER', () => {
     expect(bus.app.broker.consumer('consumer1')).toBeUndefined();
   });
 
-  test('an id registered again after UNREGISTER starts afresh, without its old patterns', async () => {
-    const bus = await startBus();
-    const c = await bus.registration();
-    await c.send('REGISTER c tcp://127.0.0.1:9000 old');
-    await c.send('UNREGISTER c');
-    expect(await c.send('REGISTER c tcp://127.0.0.1:9000 new')).toBe('OK registered c');
-    expect(await list(c)).toEqual(['c tcp://127.0.0.1:9000 new <state> 0']);
-  });
+  listedAfter([
+    {
+      name: 'an id registered again after UNREGISTER starts afresh, without its old patterns',
+      commands: [['REGISTER c tcp://127.0.0.1:9000 old'], ['UNREGISTER c'], ['REGISTER c tcp://127.0.0.1:9000 new', 'OK registered c']],
+      listed: ['c tcp://127.0.0.1:9000 new <state> 0'],
+    },
+  ]);
 });
 
 describe('REPLAY', () => {
@@ -452,14 +459,17 @@ describe('errors: ERR <CODE> <reason>, and the connection stays open', () => {
     expect(bus.app.broker.consumer('c')?.position).toBe(2);
   });
 
-  test('a failed re-REGISTER leaves the consumer as it was', async () => {
-    const bus = await startBus();
-    const c = await bus.registration();
-    await c.send('REGISTER c tcp://127.0.0.1:9000 a');
-    expect(await c.send('REGISTER c tcp://127.0.0.1:9001 b c..d')).toMatch(/^ERR BAD_PATTERN /);
-    expect(await c.send('REGISTER c gopher://127.0.0.1:70 b')).toMatch(/^ERR BAD_ADDRESS /);
-    expect(await list(c)).toEqual(['c tcp://127.0.0.1:9000 a <state> 0']);
-  });
+  listedAfter([
+    {
+      name: 'a failed re-REGISTER leaves the consumer as it was',
+      commands: [
+        ['REGISTER c tcp://127.0.0.1:9000 a'],
+        ['REGISTER c tcp://127.0.0.1:9001 b c..d', /^ERR BAD_PATTERN /],
+        ['REGISTER c gopher://127.0.0.1:70 b', /^ERR BAD_ADDRESS /],
+      ],
+      listed: ['c tcp://127.0.0.1:9000 a <state> 0'],
+    },
+  ]);
 
   test('a command over 64 KiB is ERR BAD_ARGS without closing the connection', async () => {
     const bus = await startBus();
@@ -488,14 +498,18 @@ describe('AUTH (EVENTBUS_TOKEN set)', () => {
     await c.closed();
   });
 
-  test('after AUTH with the token, commands work and errors no longer close the connection', async () => {
-    const bus = await startBus({ EVENTBUS_TOKEN: token });
-    const c = await bus.registration();
-    expect(await c.send(`AUTH ${token}`)).toBe('OK');
-    expect(await c.send('REGISTER consumer1 tcp://127.0.0.1:9000 event1')).toBe('OK registered consumer1');
-    expect(await c.send('SUBSCRIBE ghost a')).toMatch(/^ERR UNKNOWN_CONSUMER /);
-    expect(await list(c)).toEqual(['consumer1 tcp://127.0.0.1:9000 event1 <state> 0']);
-  });
+  listedAfter([
+    {
+      name: 'after AUTH with the token, commands work and errors no longer close the connection',
+      env: { EVENTBUS_TOKEN: token },
+      commands: [
+        [`AUTH ${token}`, 'OK'],
+        ['REGISTER consumer1 tcp://127.0.0.1:9000 event1', 'OK registered consumer1'],
+        ['SUBSCRIBE ghost a', /^ERR UNKNOWN_CONSUMER /],
+      ],
+      listed: ['consumer1 tcp://127.0.0.1:9000 event1 <state> 0'],
+    },
+  ]);
 });
 
 describe('registrations are stored in the database', () => {
@@ -554,29 +568,32 @@ describe('registrations are stored in the database', () => {
 describe('EVENTBUS_ALLOWED_TARGETS', () => {
   const env = { EVENTBUS_ALLOWED_TARGETS: '127.0.0.1:9000, *.internal' };
 
-  test('an address no pattern matches is refused with BAD_ADDRESS and not registered', async () => {
-    const bus = await startBus(env);
-    const c = await bus.registration();
-    expect(await c.send('REGISTER c tcp://127.0.0.1:9001 a')).toMatch(/^ERR BAD_ADDRESS .*EVENTBUS_ALLOWED_TARGETS/);
-    expect(await c.send('REGISTER d http://evil.example:80/x a')).toMatch(/^ERR BAD_ADDRESS /);
-    expect(await list(c)).toEqual([]);
-  });
-
-  test('an address a pattern matches is accepted', async () => {
-    const bus = await startBus(env);
-    const c = await bus.registration();
-    expect(await c.send('REGISTER c tcp://127.0.0.1:9000 a')).toBe('OK registered c');
-    expect(await c.send('REGISTER d http://hooks.internal:8080/in b')).toBe('OK registered d');
-    expect((await list(c)).sort()).toEqual(['c tcp://127.0.0.1:9000 a <state> 0', 'd http://hooks.internal:8080/in b <state> 0']);
-  });
-
-  test('moving a registered consumer to a refused address keeps its old address', async () => {
-    const bus = await startBus(env);
-    const c = await bus.registration();
-    await c.send('REGISTER c tcp://127.0.0.1:9000 a');
-    expect(await c.send('REGISTER c tcp://10.0.0.1:9000 b')).toMatch(/^ERR BAD_ADDRESS /);
-    expect(await list(c)).toEqual(['c tcp://127.0.0.1:9000 a <state> 0']);
-  });
+  listedAfter([
+    {
+      name: 'an address no pattern matches is refused with BAD_ADDRESS and not registered',
+      env,
+      commands: [
+        ['REGISTER c tcp://127.0.0.1:9001 a', /^ERR BAD_ADDRESS .*EVENTBUS_ALLOWED_TARGETS/],
+        ['REGISTER d http://evil.example:80/x a', /^ERR BAD_ADDRESS /],
+      ],
+      listed: [],
+    },
+    {
+      name: 'an address a pattern matches is accepted',
+      env,
+      commands: [
+        ['REGISTER c tcp://127.0.0.1:9000 a', 'OK registered c'],
+        ['REGISTER d http://hooks.internal:8080/in b', 'OK registered d'],
+      ],
+      listed: ['c tcp://127.0.0.1:9000 a <state> 0', 'd http://hooks.internal:8080/in b <state> 0'],
+    },
+    {
+      name: 'moving a registered consumer to a refused address keeps its old address',
+      env,
+      commands: [['REGISTER c tcp://127.0.0.1:9000 a'], ['REGISTER c tcp://10.0.0.1:9000 b', /^ERR BAD_ADDRESS /]],
+      listed: ['c tcp://127.0.0.1:9000 a <state> 0'],
+    },
+  ]);
 
   test('unset, every address is accepted', async () => {
     const bus = await startBus();
@@ -594,12 +611,14 @@ describe('EVENTBUS_CONSUMER_<ID>', () => {
     expect(bus.app.broker.consumer('audit')).toMatchObject({ address: 'tcp://127.0.0.1:9100', patterns: ['audit.#'] });
   });
 
-  test('the registered consumer can be managed over the registration port', async () => {
-    const bus = await startBus({ EVENTBUS_CONSUMER_AUDIT: 'tcp://127.0.0.1:9100 audit.#' });
-    const c = await bus.registration();
-    expect(await c.send('SUBSCRIBE audit security.>')).toBe('OK subscribed audit security.#');
-    expect(await list(c)).toEqual(['audit tcp://127.0.0.1:9100 audit.#,security.# <state> 0']);
-  });
+  listedAfter([
+    {
+      name: 'the registered consumer can be managed over the registration port',
+      env: { EVENTBUS_CONSUMER_AUDIT: 'tcp://127.0.0.1:9100 audit.#' },
+      commands: [['SUBSCRIBE audit security.>', 'OK subscribed audit security.#']],
+      listed: ['audit tcp://127.0.0.1:9100 audit.#,security.# <state> 0'],
+    },
+  ]);
 
   test('at a restart it updates the stored consumer: new address, patterns added', async () => {
     const dir = await scope.dir();

@@ -7,7 +7,8 @@ import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { describe, expect, test } from 'vitest';
 import { testScope } from '../helpers/scope.js';
-import { startBus as startBusIn, type Bus, publishBatch, until } from '../helpers/ws-bus.js';
+import { until } from '../helpers/until.js';
+import { startBus as startBusIn, type Bus, publishBatch } from '../helpers/ws-bus.js';
 
 const scope = testScope();
 const startBus = (env?: Record<string, string>, dbPath?: string): Promise<Bus> => startBusIn(scope, env, dbPath);
@@ -32,12 +33,12 @@ describe('a subscription far behind the socket', () => {
       },
     });
     await c.subscribe({ pattern: 'big.*', starting_seq: 1 });
-    await until(() => received >= n, () => `${n} replayed messages (got ${received})`, 10_000);
+    await until(() => `${n} replayed messages (got ${received})`, () => received >= n, 10_000);
     expect(received).toBe(n);
     expect(outOfOrder).toBe(0);
     // And it is live afterwards.
     await c.publish({ topic: 'big.replay', payload: 'live' });
-    await until(() => received === n + 1, () => `the live message after the replay (got ${received - n})`);
+    await until(() => `the live message after the replay (got ${received - n})`, () => received === n + 1);
   });
 });
 
@@ -117,7 +118,7 @@ describe('a subscriber that stops reading', () => {
     }
     const publishedIn = Date.now() - started;
     // The other subscriber has all of them promptly, in order.
-    await until(() => fastSeqs.length >= N, () => `the fast subscriber to get ${N} messages (has ${fastSeqs.length})`, 10_000);
+    await until(() => `the fast subscriber to get ${N} messages (has ${fastSeqs.length})`, () => fastSeqs.length >= N, 10_000);
     const fastDoneIn = Date.now() - started;
     expect(fastSeqs.length).toBe(N);
     expect(fastOutOfOrder).toBe(0);

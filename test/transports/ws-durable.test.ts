@@ -1,13 +1,24 @@
 // Durable consumers over the WebSocket API (PROTOCOL.md §5): resuming after the last ack on a new connection
 // and across a broker restart, redelivery after the ack timeout, nack with a delay, prk_eventbus's ack without
-// subscription, queue groups, dead letters, rewinding with starting_seq, and max_in_flight.
+// subscription, queue groups (a member leaving or unsubscribing hands its unacked messages on), dead letters,
+// rewinding with starting_seq, max_in_flight, and acks or nacks of a seq not delivered yet.
 import { describe, expect, test } from 'vitest';
 import { query, sleep, testScope } from '../helpers/scope.js';
 import { type MessageFrame, type WsClient } from '../helpers/ws-client.js';
-import { startBus as startBusIn, type Bus, expectNoMoreMessages, publishBatch, range, seqs, until } from '../helpers/ws-bus.js';
+import { until } from '../helpers/until.js';
+import { startBus as startBusIn, type Bus, expectNoMoreMessages, publishBatch, range, seqs } from '../helpers/ws-bus.js';
 
 const scope = testScope();
 const startBus = (env?: Record<string, string>, dbPath?: string): Promise<Bus> => startBusIn(scope, env, dbPath);
+
+/** Two connections, each subscribed to `pattern` as a member of group g of `consumer`: [client, subscription]. */
+async function twoMembers(bus: Bus, pattern: string, consumer: string): Promise<[[WsClient, string], [WsClient, string]]> {
+  const member = async (): Promise<[WsClient, string]> => {
+    const client = await bus.connect();
+    return [client, await client.subscribe({ pattern, consumer, group: 'g' })];
+  };
+  return [await member(), await member()];
+}
 
 describe('durable consumers', () => {
   test('a consumer resumes after its last acked message on a new connection', async () => {
@@ -21,7 +32,7 @@ describe('durable consumers', () => {
     expect(got.every((m) => m.delivery === 1)).toBe(true);
     for (const m of got.slice(0, 6)) first.send({ type: 'ack', subscription: sub, seq: m.seq });
     // The acks are read before the close: the position is 6 once they are in.
-    await until(() => bus.app.broker.consumer('worker')?.position === 6, 'the acks to move the position to 6');
+    await until('the acks to move the position to 6', () => bus.app.broker.consumer('worker')?.position === 6);
     await first.close();
     await publishBatch(publisher, 'jobs.run', 2); // 11, 12 while nobody is subscribed
 
@@ -35,8 +46,8 @@ describe('durable consumers', () => {
     // The stored position follows the acks.
     for (const m of resumed) second.send({ type: 'ack', subscription: again, seq: m.seq });
     await until(
-      () => query<{ position: number }>(bus.dbPath, "SELECT position FROM consumers WHERE id = 'worker'")[0]?.position === 12,
       'the consumers table to show position 12',
+      () => query<{ position: number }>(bus.dbPath, "SELECT position FROM consumers WHERE id = 'worker'")[0]?.position === 12,
     );
   });
 
@@ -48,7 +59,7 @@ describe('durable consumers', () => {
     await publishBatch(c1, 'orders.created', 10);
     const got = await c1.messages(sub, 10);
     for (const m of got.slice(0, 4)) c1.send({ type: 'ack', subscription: sub, seq: m.seq });
-    await until(() => bus1.app.broker.consumer('billing')?.position === 4, 'the acks to be taken');
+    await until('the acks to be taken', () => bus1.app.broker.consumer('billing')?.position === 4);
     await bus1.app.stop();
     expect(c1.isClosed || (await c1.closed()).code > 0).toBe(true);
 
@@ -80,7 +91,7 @@ describe('durable consumers', () => {
     c.send({ type: 'ack', subscription: sub, seq: again!.seq });
     // Acked now: nothing comes back after another two timeouts.
     await expectNoMoreMessages(c, sub, ACK_TIMEOUT_MS * 2 + 200);
-    await until(() => bus.app.broker.consumer('retrier')?.position === 2, 'the position to reach 2');
+    await until('the position to reach 2', () => bus.app.broker.consumer('retrier')?.position === 2);
   });
 
   test('nack with delay_ms: redelivered with delivery 2 after the delay', async () => {
@@ -117,19 +128,16 @@ describe('durable consumers', () => {
     c.send({ type: 'ack', seq: back!.seq, message_id: 'prk-2' });
     await expectNoMoreMessages(c, sub, ACK_TIMEOUT_MS * 2 + 200);
     expect(c.pending((f) => f.type === 'error')).toEqual([]);
-    await until(() => bus.app.broker.consumer('prk-consumer')?.position === 2, 'the position to reach 2');
+    await until('the position to reach 2', () => bus.app.broker.consumer('prk-consumer')?.position === 2);
     await until(
-      () => query<{ n: number }>(bus.dbPath, "SELECT count(*) AS n FROM processed_messages WHERE consumer = 'prk-consumer'")[0]!.n === 2,
       'processed_messages to record both acks',
+      () => query<{ n: number }>(bus.dbPath, "SELECT count(*) AS n FROM processed_messages WHERE consumer = 'prk-consumer'")[0]!.n === 2,
     );
   });
 
   test('two members of one consumer and group split the messages: each to exactly one', async () => {
     const bus = await startBus();
-    const m1 = await bus.connect();
-    const m2 = await bus.connect();
-    const s1 = await m1.subscribe({ pattern: 'work.*', consumer: 'pool', group: 'g' });
-    const s2 = await m2.subscribe({ pattern: 'work.*', consumer: 'pool', group: 'g' });
+    const [[m1, s1], [m2, s2]] = await twoMembers(bus, 'work.*', 'pool');
     const publisher = await bus.connect();
     const N = 200;
     await publishBatch(publisher, 'work.item', N);
@@ -140,12 +148,12 @@ describe('durable consumers', () => {
         client.send({ type: 'ack', subscription: sub, seq: m.seq });
       }
     };
-    await until(() => {
+    await until(`${N} messages between the two members`, () => {
       // Drain what arrived on both, acking as a worker would.
       ackAll(m1, s1, 1);
       ackAll(m2, s2, 2);
       return new Set(got.map((g) => g.seq)).size >= N;
-    }, `${N} messages between the two members`);
+    });
     await sleep(200);
     ackAll(m1, s1, 1);
     ackAll(m2, s2, 2);
@@ -178,6 +186,25 @@ describe('durable consumers', () => {
     ]);
   });
 
+  test('unsubscribing a durable group member with unacked messages hands them to the other member (delivery 2)', async () => {
+    const bus = await startBus();
+    const [[a, subA], [b, subB]] = await twoMembers(bus, 'grp.*', 'grp');
+    await sleep(20);
+    const published: number[] = [];
+    for (let i = 0; i < 6; i++) published.push((await a.publish({ topic: 'grp.x', payload: String(i) })).seq);
+    await sleep(100);
+    const toA = a.takeAll((f) => f.type === 'message' && f['subscription'] === subA).map((f) => f['seq'] as number);
+    const toB = b.takeAll((f) => f.type === 'message' && f['subscription'] === subB).map((f) => f['seq'] as number);
+    expect([...toA, ...toB].sort((x, y) => x - y)).toEqual(published);
+    expect(toA.length).toBeGreaterThan(0);
+    for (const s of toB) b.send({ type: 'ack', subscription: subB, seq: s });
+    const un = await a.request({ type: 'unsubscribe', subscription: subA });
+    expect(un.type).toBe('unsubscribed');
+    const again = await b.messages(subB, toA.length, 3000);
+    expect(again.map((m) => m.seq).sort((x, y) => x - y)).toEqual([...toA].sort((x, y) => x - y));
+    expect(again.every((m) => m.delivery === 2)).toBe(true);
+  });
+
   test('after EVENTBUS_MAX_DELIVERIES unacked deliveries a message goes to the dead letters and is not sent again', async () => {
     const bus = await startBus({ EVENTBUS_ACK_TIMEOUT_MS: '150', EVENTBUS_MAX_DELIVERIES: '2' });
     const c = await bus.connect();
@@ -189,12 +216,12 @@ describe('durable consumers', () => {
       [seq, 2],
     ]);
     await until(
-      () => query<{ n: number }>(bus.dbPath, "SELECT count(*) AS n FROM dead_letters WHERE consumer = 'dropper'")[0]!.n === 1,
       'a dead letter row for dropper',
+      () => query<{ n: number }>(bus.dbPath, "SELECT count(*) AS n FROM dead_letters WHERE consumer = 'dropper'")[0]!.n === 1,
     );
     const [dead] = query<{ seq: number; payload: string; deliveries: number }>(bus.dbPath, 'SELECT seq, payload, deliveries FROM dead_letters');
     expect(dead).toEqual({ seq, payload: 'never acked', deliveries: 2 });
-    await until(() => query<{ status: string }>(bus.dbPath, 'SELECT status FROM messages WHERE seq = ?', seq)[0]?.status === 'dead', 'status dead');
+    await until('status dead', () => query<{ status: string }>(bus.dbPath, 'SELECT status FROM messages WHERE seq = ?', seq)[0]?.status === 'dead');
     await expectNoMoreMessages(c, sub, 500);
     expect(bus.app.broker.consumer('dropper')?.deadLetters).toBe(1);
   });
@@ -205,7 +232,7 @@ describe('durable consumers', () => {
     const sub = await c.subscribe({ pattern: 'rw', consumer: 'rewinder' });
     await publishBatch(c, 'rw', 6);
     for (const m of await c.messages(sub, 6)) c.send({ type: 'ack', subscription: sub, seq: m.seq });
-    await until(() => bus.app.broker.consumer('rewinder')?.position === 6, 'position 6');
+    await until('position 6', () => bus.app.broker.consumer('rewinder')?.position === 6);
     await c.request({ type: 'unsubscribe', subscription: sub });
     const again = await c.subscribe({ pattern: 'rw', consumer: 'rewinder', starting_seq: 3 });
     expect(seqs(await c.messages(again, 4))).toEqual([3, 4, 5, 6]);
@@ -238,5 +265,22 @@ describe('durable consumers', () => {
     const sub = await c.subscribe({ pattern: 'hist', consumer: 'replayer', starting_seq: 1, max_in_flight: 5 });
     expect(seqs(await c.messages(sub, 5))).toEqual([1, 2, 3, 4, 5]);
     await expectNoMoreMessages(c, sub, 300);
+  });
+
+  test('ack and nack of a seq never delivered change nothing: the message is still delivered', async () => {
+    const bus = await startBus();
+    const c = await bus.connect();
+    const sub = await c.subscribe({ pattern: 'never.*', consumer: 'never', max_in_flight: 1 });
+    const p1 = await c.publish({ topic: 'never.a', payload: '1' });
+    const p2 = await c.publish({ topic: 'never.a', payload: '2' });
+    const [m1] = await c.messages(sub, 1);
+    expect(m1!.seq).toBe(p1.seq);
+    c.send({ type: 'ack', subscription: sub, seq: p2.seq }); // not delivered yet
+    c.send({ type: 'nack', subscription: sub, seq: p2.seq + 100 });
+    c.send({ type: 'ack', subscription: sub, seq: p1.seq });
+    const [m2] = await c.messages(sub, 1);
+    expect(m2!.seq).toBe(p2.seq);
+    expect(m2!.delivery).toBe(1);
+    expect(c.pending((f) => f.type === 'error')).toEqual([]);
   });
 });

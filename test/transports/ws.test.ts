@@ -7,7 +7,8 @@ import http from 'node:http';
 import { describe, expect, test } from 'vitest';
 import { count, query, rows, sleep, testScope } from '../helpers/scope.js';
 import { wsConnect, type Frame } from '../helpers/ws-client.js';
-import { startBus as startBusIn, type Bus, expectError, expectNoMoreMessages, expectStillWorks, publishBatch, range, seqs, until } from '../helpers/ws-bus.js';
+import { until } from '../helpers/until.js';
+import { startBus as startBusIn, type Bus, expectError, expectNoMoreMessages, expectStillWorks, publishBatch, range, seqs } from '../helpers/ws-bus.js';
 
 const scope = testScope();
 const startBus = (env?: Record<string, string>, dbPath?: string): Promise<Bus> => startBusIn(scope, env, dbPath);
@@ -350,7 +351,7 @@ describe('subscribe', () => {
     await c.publish({ topic: 'ttl.t', payload: 'short-lived' }, { ttl: 1 });
     await c.publish({ topic: 'ttl.t', payload: 'kept' });
     const created = rows(bus)[0]!.created_at;
-    await until(() => Date.now() > created + 1_100, 'the first message to expire');
+    await until('the first message to expire', () => Date.now() > created + 1_100);
     const sub = await c.subscribe({ pattern: 'ttl.*', starting_seq: 1 });
     const got = await c.messages(sub, 1);
     expect(got.map((m) => [m.seq, m.payload])).toEqual([[2, 'kept']]);
@@ -362,7 +363,7 @@ describe('subscribe', () => {
     const c = await bus.connect();
     await publishBatch(c, 'timed', 5);
     const lastOld = rows(bus)[4]!.created_at;
-    await until(() => Date.now() > lastOld + 2, 'the clock to move past the first batch');
+    await until('the clock to move past the first batch', () => Date.now() > lastOld + 2);
     await publishBatch(c, 'timed', 5);
     const firstNew = rows(bus)[5]!;
     expect(firstNew.created_at).toBeGreaterThan(lastOld);

@@ -1,7 +1,7 @@
-// Seed 001's EventClient / EventReceiver / EventMessage, one suite run against both backends: the WebSocket
-// client (WsEventClient against a broker started with startApp on 127.0.0.1, port 0) and the in-process
-// broker (LocalEventClient from openEventBus). The test bodies are identical; only how a client is made and
-// where the broker lives differ. Real broker, real sockets, a temp database per test; no mocks.
+// The EventClient interface (EventClient / EventReceiver / EventMessage), one suite run against both of its
+// backends: the WebSocket client (WsEventClient against a broker started with startApp on 127.0.0.1, port 0)
+// and the in-process backend (LocalEventClient from openEventBus). The test bodies are identical; only how a
+// client is made and where the broker lives differ. Real broker, real sockets, a temp database per test.
 import Database from 'better-sqlite3';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, test } from 'vitest';
 import { startApp, type App } from '../../../src/app.js';
@@ -286,7 +286,7 @@ describe.each([wsBackend, localBackend])('EventClient on the $name backend', (ba
   });
 
   test('attributes named like the broker metadata (timestamp, content_type, content_encoding) round-trip as sent', async () => {
-    // Seed 001: attributes are the sender's HashMap<String, String>. Common attribute names must survive.
+    // Attributes are the sender's string map (HashMap<String, String>): common attribute names must survive.
     const client = await h.client({ topicName: u('attr.t'), options: { consumer: u('attr') } });
     const r = await subscribe(client);
     const attributes = { timestamp: '2024-01-01T00:00:00Z', content_type: 'text/plain', content_encoding: 'gzip', other: 'x' };
@@ -303,6 +303,17 @@ describe.each([wsBackend, localBackend])('EventClient on the $name backend', (ba
     const m = (await r.receiveMessage(RECEIVE_MS))._unsafeUnwrap()!;
     expect(Buffer.from(m.data).toString('latin1')).toBe('hello world');
     expect(m.attributes).toEqual({ content_encoding: 'base64' });
+  });
+
+  test('two receiveMessage() calls waiting at once on one receiver both get a message', async () => {
+    const client = await h.client({ topicName: u('pair.t') });
+    const r = await subscribe(client);
+    const a = r.receiveMessage(RECEIVE_MS);
+    const b = r.receiveMessage(RECEIVE_MS);
+    (await client.sendMessage(EventMessage.new('one')))._unsafeUnwrap();
+    (await client.sendMessage(EventMessage.new('two')))._unsafeUnwrap();
+    const got = (await Promise.all([a, b])).map((m) => m._unsafeUnwrap()).map((m) => (m === null ? null : text(m)));
+    expect(got.sort()).toEqual(['one', 'two']);
   });
 
   test('receiveMessages(max) returns at most max, at least one, and in the end every message in order', async () => {
