@@ -6,7 +6,7 @@ import tseslint from 'typescript-eslint';
 import { mustUseResult } from './eslint/must-use-result.js';
 
 export default tseslint.config(
-  { ignores: ['dist/', 'packages/*/dist/', 'node_modules/', 'drizzle/', 'data/', 'coverage/', 'test/.snippets/'] },
+  { ignores: ['dist/', 'packages/*/dist/', 'node_modules/', 'drizzle/', 'data/', 'coverage/', 'scratch/', 'test/.snippets/'] },
   js.configs.recommended,
   ...tseslint.configs.strictTypeChecked,
   {

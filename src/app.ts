@@ -3,7 +3,7 @@
 // answered, connections end, then push delivery, the broker and its database.
 import net from 'node:net';
 import { err, ok, type Result } from 'neverthrow';
-import type { Config } from './config.js';
+import { isPostgresUrl, type Config } from './config.js';
 import type Database from 'better-sqlite3';
 import { Broker, type BrokerConfig } from './core/broker.js';
 import type { EventStore } from './core/store-port.js';
@@ -11,6 +11,8 @@ import type { Logger } from './logger.js';
 import { DEFAULT_BACKOFF } from './delivery/backoff.js';
 import { DeliveryPool } from './delivery/pool.js';
 import { SqliteStore } from './store/sqlite-store.js';
+import { displayUrl } from './store/postgres/connect.js';
+import { PostgresStore } from './store/postgres/postgres-store.js';
 import type { PushHost } from './delivery/push-consumer.js';
 import { createHttpServer } from './transports/http.js';
 import { createRegistrationServer, RegistrationCommands, type ConsumerState } from './transports/registration.js';
@@ -51,10 +53,11 @@ export async function startApp(config: Config, logger: Logger): Promise<Result<A
   // Before the database: a port in use must not leave a new database file and its lock behind.
   const free = await checkPortsFree(config.host, ports);
   if (free.isErr()) return err(free.error);
-  const opened = await openSqliteBroker(config, logger);
+  const opened = await openBroker(config, logger);
   if (opened.isErr()) return err(opened.error);
-  const { broker } = opened.value;
-  logger.info('log opened', { db: config.dbPath, sync: config.sync, head_seq: broker.headSeq(), node_id: config.nodeId });
+  const broker = opened.value;
+  const db = isPostgresUrl(config.dbPath) ? `${displayUrl(config.dbPath)} (schema ${config.pgSchema})` : config.dbPath;
+  logger.info('log opened', { db, sync: config.sync, head_seq: broker.headSeq(), node_id: config.nodeId });
   if (config.token === undefined && !isLoopback(config.host)) {
     logger.warn('listening beyond this machine without EVENTBUS_TOKEN: anyone who can reach it can publish and read', {
       host: config.host,
@@ -121,6 +124,16 @@ export async function startApp(config: Config, logger: Logger): Promise<Result<A
     ports: { transport: bound[0]!, registration: bound[1]!, http: bound[2]! },
     stop: (options = {}) => (stopping ??= stop(options.graceMs)),
   });
+}
+
+/** The broker on the store EVENTBUS_DB names: a SQLite file, or a PostgreSQL database. */
+export async function openBroker(config: SqliteBrokerConfig & Pick<Config, 'pgSchema'>, logger: Logger): Promise<Result<Broker, StartError>> {
+  if (!isPostgresUrl(config.dbPath)) return (await openSqliteBroker(config, logger)).map((opened) => opened.broker);
+  const store = await PostgresStore.open({ url: config.dbPath, schema: config.pgSchema, logger });
+  if (store.isErr()) return err({ message: store.error.message });
+  const broker = await Broker.open(store.value, config, logger);
+  if (broker.isErr()) return err({ message: `EVENTBUS_DB: cannot read ${displayUrl(config.dbPath)}: ${broker.error.reason}` });
+  return ok(broker.value);
 }
 
 /**

@@ -94,11 +94,14 @@ const SETTINGS = {
   dbPath: {
     env: 'EVENTBUS_DB',
     default: 'data/eventbus.db',
-    // Taken for a file name, a PostgreSQL URL would become a directory named "postgres:".
+    // A PostgreSQL URL must be one, not taken for a file name (a directory named "postgres:").
     schema: z
       .string()
       .min(1)
-      .refine((v) => !/^postgres(ql)?:\/\//i.test(v), 'PostgreSQL is not supported by this version; give the path of a SQLite file'),
+      .superRefine((v, ctx) => {
+        const problem = isPostgresUrl(v) ? postgresUrlProblem(v) : undefined;
+        if (problem !== undefined) ctx.addIssue({ code: 'custom', message: problem });
+      }),
   },
   nodeId: { env: 'EVENTBUS_NODE_ID', default: `${hostname()}:${process.pid}`, schema: z.string().min(1) },
   pgSchema: { env: 'EVENTBUS_PG_SCHEMA', default: 'eventbus', schema: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]{0,62}$/, 'expected a PostgreSQL identifier') },
@@ -128,6 +131,24 @@ const SETTINGS = {
 } as const;
 
 type SettingKey = keyof typeof SETTINGS;
+
+/** Whether EVENTBUS_DB names a PostgreSQL database rather than a SQLite file. */
+export function isPostgresUrl(db: string): boolean {
+  return /^postgres(?:ql)?:\/\//i.test(db);
+}
+
+/** What is wrong with a PostgreSQL URL, or undefined. */
+function postgresUrlProblem(url: string): string | undefined {
+  let u: URL;
+  try {
+    u = new URL(url);
+  } catch {
+    return 'expected postgres://user[:password]@host[:port]/database';
+  }
+  if (u.hostname === '') return 'the PostgreSQL URL names no host: expected postgres://user[:password]@host[:port]/database';
+  if (u.pathname.length <= 1) return 'the PostgreSQL URL names no database: expected postgres://user[:password]@host[:port]/database';
+  return undefined;
+}
 
 /** `EVENTBUS_HTTP_PORT` ⇔ `--http-port`. */
 export const flagFor = (env: string): string => env.replace(/^EVENTBUS_/, '').toLowerCase().replace(/_/g, '-');

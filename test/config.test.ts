@@ -224,10 +224,19 @@ describe('names the broker does not know', () => {
     expect(failure({}, [`--${flagFor(name)}`, 'x.pem']).message).toContain('TLS is not supported');
   });
 
-  test('a PostgreSQL URL in EVENTBUS_DB is refused, not taken for a file name', () => {
-    const e = failure({ EVENTBUS_DB: 'postgres://eventbus@127.0.0.1:5432/eventbus' });
+  test('a PostgreSQL URL in EVENTBUS_DB is taken as one, with its schema', () => {
+    const config = parseConfig({ EVENTBUS_DB: 'postgres://eventbus:secret@127.0.0.1:5432/eventbus', EVENTBUS_PG_SCHEMA: 'bus_2' })._unsafeUnwrap();
+    expect([config.dbPath, config.pgSchema]).toEqual(['postgres://eventbus:secret@127.0.0.1:5432/eventbus', 'bus_2']);
+  });
+
+  test.each([
+    ['no database', 'postgres://eventbus@127.0.0.1:5432', 'names no database'],
+    ['no database but a slash', 'postgresql://eventbus@127.0.0.1/', 'names no database'],
+    ['no host', 'postgres:///eventbus', 'names no host'],
+  ])('a PostgreSQL URL with %s is refused, not taken for a file name', (_, url, message) => {
+    const e = failure({ EVENTBUS_DB: url });
     expect(e.setting).toBe('EVENTBUS_DB');
-    expect(e.message).toContain('PostgreSQL is not supported');
+    expect(e.message).toContain(message);
   });
 });
 

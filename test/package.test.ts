@@ -87,7 +87,7 @@ describe('the eventbus package', () => {
     const paths = server.files.map((f) => f.path);
     expect(paths.filter((p) => !/^(?:dist\/|drizzle\/|package\.json$|README\.md$|LICENSE$)/.test(p))).toEqual([]);
     expect(paths.filter((p) => p.endsWith('.map') || p.endsWith('.tsbuildinfo'))).toEqual([]);
-    expect(paths).toEqual(expect.arrayContaining(['dist/main.js', 'dist/client/index.d.ts', 'dist/embed/index.d.ts', 'drizzle/meta/_journal.json']));
+    expect(paths).toEqual(expect.arrayContaining(['dist/main.js', 'dist/client/index.d.ts', 'dist/embed/index.d.ts', 'drizzle/sqlite/meta/_journal.json', 'drizzle/postgres/meta/_journal.json']));
   });
 
   test('its bin starts a broker that answers over the wire', async () => {

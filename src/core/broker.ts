@@ -9,6 +9,7 @@ import type { EventStore, StorageError } from './store-port.js';
 import { Committer, type PendingRow } from './committer.js';
 import { ConsumerRegistry, type ConsumerInfo } from './consumers.js';
 import { Dispatcher } from './dispatcher.js';
+import { LogFollower } from './log-follower.js';
 import { toPendingRow, type PublishError } from './publish-input.js';
 import { sendReply, sendRequest } from './request-reply.js';
 import { Retention } from './retention.js';
@@ -60,6 +61,7 @@ export class Broker {
   readonly #now: () => number;
   readonly #dispatcher: Dispatcher;
   readonly #committer: Committer;
+  readonly #follower: LogFollower;
   readonly #retention: Retention;
   readonly #topics: TopicStats;
   readonly #consumers: ConsumerRegistry;
@@ -101,9 +103,23 @@ export class Broker {
       { ackTimeoutMs: config.ackTimeoutMs, maxDeliveries: config.maxDeliveries, now },
       logger,
     );
+    const dispatcher = this.#dispatcher;
+    this.#follower = new LogFollower(
+      store,
+      {
+        head: () => dispatcher.head(),
+        deliver: (messages) => {
+          for (const m of messages) this.#topics.published(m.topic);
+          dispatcher.onCommit(messages);
+        },
+        advance: (seq) => {
+          dispatcher.advance(seq);
+        },
+      },
+      logger,
+    );
     this.#committer = new Committer(store, (messages) => {
-      for (const m of messages) this.#topics.published(m.topic);
-      this.#dispatcher.onCommit(messages);
+      this.#follower.local(messages);
     });
     this.#retention = new Retention({
       store,
@@ -307,6 +323,7 @@ export class Broker {
     this.#closed = true;
     await this.drain();
     clearInterval(this.#statsTimer);
+    this.#follower.stop();
     this.#retention.stop();
     await this.#dispatcher.close();
     await this.#store.close();

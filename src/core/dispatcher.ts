@@ -81,7 +81,12 @@ export class Dispatcher implements StreamHost {
     return this.#head;
   }
 
-  /** Messages just made durable, contiguous and in seq order. */
+  /** Nothing up to `seq` is left to announce (the seqs between were deleted, or never committed). */
+  advance(seq: number): void {
+    if (seq > this.#head) this.#head = seq;
+  }
+
+  /** Messages just made durable, in seq order, all above head(). */
   onCommit(messages: readonly StoredMessage[]): void {
     for (const message of messages) {
       const streams = this.#byPattern.match(message.topic);

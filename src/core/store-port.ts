@@ -129,6 +129,11 @@ export interface EventStore<Tx = unknown> {
   /** The highest seq ever assigned (0 for a new log); never goes down, even when rows are deleted. */
   lastSeq(): number;
   /**
+   * Calls `listener` whenever the log has grown past lastSeq() by appends this store did not make (other
+   * brokers sharing the database); lastSeq() says so by then. A store that is its log's only writer never does.
+   */
+  onExternalAppend(listener: (lastSeq: number) => void): void;
+  /**
    * Why the last write failed, as long as no write has succeeded since (the store keeps trying on its own);
    * undefined while the store can be written.
    */
@@ -155,9 +160,10 @@ export interface EventStore<Tx = unknown> {
   /**
    * Runs `work` and records `ack` in one transaction: the work's writes and the consumer's progress commit
    * together or not at all. A message the consumer already processed (since its last rewind) is not worked
-   * again.
+   * again. A store whose transactions can stay open across awaits (PostgreSQL) waits for a promise the work
+   * returns; the SQLite store's work is synchronous.
    */
-  transactAck(ack: AckRecord, work: (tx: Tx) => void): ResultAsync<TransactOutcome, StorageError>;
+  transactAck(ack: AckRecord, work: (tx: Tx) => void | Promise<void>): ResultAsync<TransactOutcome, StorageError>;
 
   /** Message counts per topic, for stats and count-based retention. */
   topicCounts(): ResultAsync<Map<string, number>, StorageError>;

@@ -48,15 +48,8 @@ export function consumeInTransaction(
         if (closing) break;
         const m = d.message;
         const ack = { consumer: options.consumer, seq: m.seq, delivery: d.delivery, at: now() };
-        const outcome = await store.transactAck(ack, (tx) => {
-          // Typed to return nothing, but a JavaScript or async handler can return a promise.
-          // eslint-disable-next-line @typescript-eslint/no-confusing-void-expression -- see above
-          const r: unknown = handler(m, tx, d.delivery);
-          if (r instanceof Promise) {
-            r.catch(() => undefined); // its outcome no longer matters: the transaction is rolled back
-            throw new TypeError('a transactional handler must be synchronous (it returned a promise)');
-          }
-        });
+        // Typed to return nothing, but a JavaScript or async handler can return a promise: the store refuses it.
+        const outcome = await store.transactAck(ack, (tx) => handler(m, tx, d.delivery));
         const failure = outcome.isErr() ? outcome.error.reason : outcome.value.kind === 'failed' ? String(outcome.value.error) : undefined;
         if (failure === undefined) {
           sub.ack(m.seq);

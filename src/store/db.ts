@@ -30,8 +30,8 @@ export interface OpenOptions {
   readonly sync: SyncMode;
 }
 
-// Resolves to <repo>/drizzle from both src/store (tsx, tests) and dist/store (npm start).
-const MIGRATIONS = fileURLToPath(new URL('../../drizzle', import.meta.url));
+// Resolves to <repo>/drizzle/sqlite from both src/store (tsx, tests) and dist/store (npm start).
+const MIGRATIONS = fileURLToPath(new URL('../../drizzle/sqlite', import.meta.url));
 
 export function openDb(options: OpenOptions): Result<OpenedDb, StoreOpenError> {
   const path = resolve(options.path);

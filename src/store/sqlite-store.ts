@@ -24,14 +24,13 @@ import type {
   StorageError,
   TransactOutcome,
 } from '../core/store-port.js';
+import { Writability } from './writability.js';
 import { WriteError, WriterThread } from './writer-thread.js';
-import { INSERT_PROCESSED, toColumns } from './write-queries.js';
+import { toColumns } from './append-columns.js';
+import { INSERT_PROCESSED } from './write-queries.js';
 
 const STORAGE_CODES = /^SQLITE_(FULL|IOERR|READONLY|BUSY|LOCKED|CANTOPEN)/;
-// While a write has failed, the file is tried this often (one page rewritten unchanged) so that the broker
-// reports it writable again even when nobody publishes.
-const PROBE_INTERVAL_MS = 1000;
-// ...once its disk has this much room again: after a write failed for want of space, SQLite reuses what that
+// After a failed write, the file is probed (Writability) once its disk has this much room again: after a write failed for want of space, SQLite reuses what that
 // write had allocated, so a one-page probe succeeds long before a publish would. One WAL's worth (1,000
 // pages of 4 KiB before a checkpoint, pragmas.ts).
 const PROBE_FREE_BYTES = 4 * 1024 * 1024;
@@ -68,16 +67,15 @@ export class SqliteStore implements EventStore<Database.Database> {
   readonly #log: Logger;
   #lastSeq: number;
   #ackStatements: { insert: Database.Statement; done: Database.Statement } | undefined;
-  /** Why the last write failed, while it is the last word on the file; undefined while writes succeed. */
-  #unwritable: StorageError | undefined;
-  #probeTimer: NodeJS.Timeout | undefined;
-  #probing = false;
+  readonly #writability: Writability;
+  #closed = false;
 
   private constructor(opened: OpenedDb, writer: WriterThread, logger: Logger) {
     this.#opened = opened;
     this.#writer = writer;
     this.#log = logger;
     this.#q = makeReadQueries(opened.sqlite, opened.db);
+    this.#writability = new Writability(logger, storageError, () => this.#probe());
     this.#lastSeq = (this.#q.lastSeq.get() as number | undefined) ?? 0;
   }
 
@@ -104,7 +102,7 @@ export class SqliteStore implements EventStore<Database.Database> {
    * transaction cannot stay open across awaits), and it waits up to the busy timeout for the writer thread
    * to finish a commit in progress.
    */
-  transactAck(ack: AckRecord, work: (sqlite: Database.Database) => void): ResultAsync<TransactOutcome, StorageError> {
+  transactAck(ack: AckRecord, work: (sqlite: Database.Database) => void | Promise<void>): ResultAsync<TransactOutcome, StorageError> {
     const sqlite = this.#opened.sqlite;
     this.#ackStatements ??= {
       insert: sqlite.prepare(INSERT_PROCESSED),
@@ -122,7 +120,11 @@ export class SqliteStore implements EventStore<Database.Database> {
           .transaction((): TransactOutcome => {
             if (done.get(ack.consumer, ack.seq) !== undefined) return { kind: 'already-processed' };
             try {
-              work(sqlite);
+              const r = work(sqlite);
+              if (r instanceof Promise) {
+                r.catch(() => undefined); // its outcome no longer matters: the transaction is rolled back
+                throw new TypeError('transactional work on SQLite must be synchronous (it returned a promise)');
+              }
             } catch (e) {
               throw new WorkFailed(e); // rolls the transaction back
             }
@@ -153,8 +155,13 @@ export class SqliteStore implements EventStore<Database.Database> {
     return this.#lastSeq;
   }
 
+  /** The file has one broker (its lock): nobody else appends. */
+  onExternalAppend(): void {
+    // nothing to watch
+  }
+
   writeFailure(): StorageError | undefined {
-    return this.#unwritable;
+    return this.#writability.failure();
   }
 
   read(fromSeq: number, limit: number, topic?: string): ResultAsync<StoredMessage[], StorageError> {
@@ -245,8 +252,9 @@ export class SqliteStore implements EventStore<Database.Database> {
 
   /** Waits for every queued write, then closes the writer and the main connection. */
   async close(): Promise<void> {
-    clearInterval(this.#probeTimer);
-    this.#probeTimer = undefined;
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#writability.stop();
     try {
       await this.#writer.close();
     } catch (e) {
@@ -255,50 +263,15 @@ export class SqliteStore implements EventStore<Database.Database> {
     this.#opened.close();
   }
 
-  /**
-   * Any failed write marks the file unwritable; only one known to have written pages (`proves`) marks it
-   * writable again: retention's deletes succeed on a full disk when they find nothing to delete.
-   */
   #write<T>(pending: Promise<T>, proves = false): ResultAsync<T, StorageError> {
-    return ResultAsync.fromPromise(
-      !proves
-        ? pending
-        : pending.then((value) => {
-            if (this.#unwritable !== undefined) this.#writable();
-            return value;
-          }),
-      (e) => {
-        const error = storageError(e);
-        if (this.#unwritable === undefined) this.#failed(error);
-        else this.#unwritable = error;
-        return error;
-      },
-    );
+    return this.#writability.track(pending, proves);
   }
 
-  #failed(error: StorageError): void {
-    this.#unwritable = error;
-    this.#log.error('the database cannot be written; publishes are answered UNAVAILABLE until it can', { reason: error.reason });
-    this.#probeTimer = setInterval(() => void this.#probe(), PROBE_INTERVAL_MS).unref();
-  }
-
+  /** After a failed write: one page rewritten unchanged, once the disk has room (see PROBE_FREE_BYTES). */
   async #probe(): Promise<void> {
-    if (this.#probing) return; // a writer held up by a lock must not queue a probe a second
-    this.#probing = true;
-    try {
-      const disk = await statfs(dirname(this.#opened.path)).catch(() => undefined);
-      if (disk !== undefined && disk.bavail * disk.bsize < PROBE_FREE_BYTES) return;
-      // Either way #write has noted the outcome: writable again, or why not.
-      (await this.#write(this.#writer.call('probe'), true)).unwrapOr(undefined);
-    } finally {
-      this.#probing = false;
-    }
-  }
-
-  #writable(): void {
-    this.#unwritable = undefined;
-    clearInterval(this.#probeTimer);
-    this.#probeTimer = undefined;
-    this.#log.info('the database can be written again');
+    const disk = await statfs(dirname(this.#opened.path)).catch(() => undefined);
+    if (disk !== undefined && disk.bavail * disk.bsize < PROBE_FREE_BYTES) return;
+    // Either way the outcome is noted: writable again, or why not.
+    (await this.#write(this.#writer.call('probe'), true)).unwrapOr(undefined);
   }
 }

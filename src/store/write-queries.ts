@@ -5,45 +5,8 @@
 import type Database from 'better-sqlite3';
 import type { SeqRun } from '../core/seq-runs.js';
 import { checkWritable } from './pragmas.js';
-import type { AppendRow, ConsumerRecord, DeliveryFailure, ProgressBatch } from '../core/store-port.js';
-
-/**
- * Rows to append, one array per column: cloning a few arrays of strings to the writer thread costs far
- * less than cloning one object per row.
- */
-export interface AppendColumns {
-  readonly topics: string[];
-  readonly payloads: string[];
-  readonly messageIds: (string | null)[];
-  readonly metadata: string[];
-  readonly ttls: number[];
-  readonly orderingKeys: (string | null)[];
-  readonly createdAts: number[];
-}
-
-export function toColumns(rows: readonly AppendRow[]): AppendColumns {
-  const n = rows.length;
-  const c: AppendColumns = {
-    topics: new Array<string>(n),
-    payloads: new Array<string>(n),
-    messageIds: new Array<string | null>(n),
-    metadata: new Array<string>(n),
-    ttls: new Array<number>(n),
-    orderingKeys: new Array<string | null>(n),
-    createdAts: new Array<number>(n),
-  };
-  for (let i = 0; i < n; i++) {
-    const r = rows[i]!;
-    c.topics[i] = r.topic;
-    c.payloads[i] = r.payload;
-    c.messageIds[i] = r.messageId;
-    c.metadata[i] = r.metadata;
-    c.ttls[i] = r.ttlSeconds;
-    c.orderingKeys[i] = r.orderingKey;
-    c.createdAts[i] = r.createdAt;
-  }
-  return c;
-}
+import type { ConsumerRecord, DeliveryFailure, ProgressBatch } from '../core/store-port.js';
+import type { AppendColumns } from './append-columns.js';
 
 /** A VALUES list of `rows` copies of `tuple`, for the statements that insert many rows at once. */
 function valuesList(tuple: string, rows: number): string {

@@ -4,7 +4,8 @@ import { afterEach, beforeEach, expect, test } from 'vitest';
 import { PendingAcks } from '../../src/core/pending-acks.js';
 import { openDb, type OpenedDb } from '../../src/store/db.js';
 import type { AppendRow } from '../../src/core/store-port.js';
-import { needsFsync, toColumns } from '../../src/store/write-queries.js';
+import { toColumns } from '../../src/store/append-columns.js';
+import { needsFsync } from '../../src/store/write-queries.js';
 import { WriteError, WriterThread } from '../../src/store/writer-thread.js';
 import { tempDir, type TestDir } from '../helpers/broker.js';
 

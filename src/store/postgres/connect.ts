@@ -1,0 +1,80 @@
+// Connecting to PostgreSQL: a pool whose connections all work in EVENTBUS_PG_SCHEMA, with bigint read as a
+// JS number, and the schema's migrations applied under an advisory lock, so that brokers started together
+// take turns and every one of them sees the finished schema.
+import { drizzle } from 'drizzle-orm/node-postgres';
+import { migrate } from 'drizzle-orm/node-postgres/migrator';
+import { fileURLToPath } from 'node:url';
+import { err, ok, type Result } from 'neverthrow';
+import pg from 'pg';
+import type { StoreOpenError } from '../db.js';
+
+// Resolves to <repo>/drizzle/postgres from src/store/postgres (tsx, tests) and dist/store/postgres (npm start).
+const MIGRATIONS = fileURLToPath(new URL('../../../drizzle/postgres', import.meta.url));
+
+export interface PgOptions {
+  /** postgres://user[:password]@host[:port]/database */
+  readonly url: string;
+  readonly schema: string;
+  /** Connections in the pool. */
+  readonly poolSize?: number;
+}
+
+/** bigint columns as numbers: seqs, times and counts stay far below 2^53. */
+export function int8AsNumber(): pg.TypeOverrides {
+  const overrides = new pg.TypeOverrides();
+  overrides.setTypeParser(pg.types.builtins.INT8, Number);
+  return overrides;
+}
+
+const types = int8AsNumber();
+
+/** What every connection of the broker is opened with. */
+export function clientConfig(options: PgOptions): pg.ClientConfig {
+  return {
+    connectionString: options.url,
+    options: `-c search_path=${options.schema}`,
+    types,
+    application_name: 'eventbus',
+    connectionTimeoutMillis: 5000,
+  };
+}
+
+/** The URL without its password, for messages. */
+export function displayUrl(url: string): string {
+  try {
+    const u = new URL(url);
+    if (u.password !== '') u.password = '***';
+    return u.toString();
+  } catch {
+    return 'postgres://…';
+  }
+}
+
+/** A key for pg_advisory_lock: one per schema, so that logs in other schemas of the database are not held up. */
+export function lockKey(schema: string, purpose: string): string {
+  return `hashtext('eventbus:${purpose}:${schema}')`;
+}
+
+/** Opens the pool, creates the schema if missing and applies the migrations (one broker at a time). */
+export async function openPool(options: PgOptions): Promise<Result<pg.Pool, StoreOpenError>> {
+  const where = `${displayUrl(options.url)} (schema ${options.schema})`;
+  const setup = new pg.Client({ ...clientConfig(options) });
+  try {
+    await setup.connect();
+  } catch (e) {
+    return err({ kind: 'unwritable', message: `EVENTBUS_DB: cannot connect to ${where}: ${(e as Error).message}` });
+  }
+  try {
+    await setup.query(`SELECT pg_advisory_lock(${lockKey(options.schema, 'migrate')})`);
+    await setup.query(`CREATE SCHEMA IF NOT EXISTS "${options.schema}"`);
+    await migrate(drizzle(setup), { migrationsFolder: MIGRATIONS, migrationsSchema: options.schema });
+    const head = await setup.query('SELECT count(*)::int AS n FROM log_head');
+    if ((head.rows[0] as { n: number }).n !== 1) throw new Error('log_head must hold exactly one row: this schema is not an eventbus log');
+  } catch (e) {
+    await setup.end().catch(() => undefined);
+    return err({ kind: 'unwritable', message: `EVENTBUS_DB: cannot prepare ${where}: ${(e as Error).message}` });
+  }
+  // Ending the session releases the advisory lock.
+  await setup.end().catch(() => undefined);
+  return ok(new pg.Pool({ ...clientConfig(options), max: options.poolSize ?? 10 }));
+}

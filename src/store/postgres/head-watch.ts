@@ -1,0 +1,102 @@
+// How a broker learns that other brokers have appended: every append notifies a channel at commit (once
+// per transaction), and one dedicated connection LISTENs to it; behind it, a poll of the head row a few
+// times a second, so that a lost notification, a connection being re-established or a pooler that drops
+// LISTEN never stalls a subscriber for longer than that.
+import pg from 'pg';
+import type { Logger } from '../../logger.js';
+import { clientConfig, type PgOptions } from './connect.js';
+import { HEAD } from './queries.js';
+
+const POLL_MS = 250;
+const RECONNECT_MS = 1000;
+
+export class HeadWatch {
+  readonly #options: PgOptions;
+  readonly #channel: string;
+  readonly #pool: pg.Pool;
+  readonly #log: Logger;
+  #client: pg.Client | undefined;
+  #listeners: ((seq: number) => void)[] = [];
+  #pollTimer: NodeJS.Timeout | undefined;
+  #reconnectTimer: NodeJS.Timeout | undefined;
+  #checking = false;
+  #checkAgain = false;
+  #stopped = false;
+
+  constructor(options: PgOptions, channel: string, pool: pg.Pool, logger: Logger) {
+    this.#options = options;
+    this.#channel = channel;
+    this.#pool = pool;
+    this.#log = logger;
+  }
+
+  onHead(listener: (seq: number) => void): void {
+    this.#listeners.push(listener);
+  }
+
+  async start(): Promise<void> {
+    this.#pollTimer = setInterval(() => void this.#check(), POLL_MS).unref();
+    await this.#listen();
+  }
+
+  async stop(): Promise<void> {
+    this.#stopped = true;
+    clearInterval(this.#pollTimer);
+    clearTimeout(this.#reconnectTimer);
+    const client = this.#client;
+    this.#client = undefined;
+    await client?.end().catch(() => undefined);
+  }
+
+  async #listen(): Promise<void> {
+    const client = new pg.Client(clientConfig(this.#options));
+    const lost = (why: string): void => {
+      if (this.#client !== client) return;
+      this.#client = undefined;
+      client.end().catch(() => undefined);
+      if (this.#stopped) return;
+      this.#log.warn('the PostgreSQL notification connection was lost; polling until it is back', { reason: why });
+      this.#reconnectTimer = setTimeout(() => void this.#listen(), RECONNECT_MS).unref();
+    };
+    client.on('error', (e) => {
+      lost(e.message);
+    });
+    client.on('end', () => {
+      lost('connection ended');
+    });
+    client.on('notification', () => void this.#check());
+    this.#client = client;
+    try {
+      await client.connect();
+      await client.query(`LISTEN "${this.#channel}"`);
+      // Appends committed while not listening.
+      void this.#check();
+    } catch (e) {
+      lost((e as Error).message);
+    }
+  }
+
+  /** Reads the head row; one read at a time, and one more if asked meanwhile. */
+  async #check(): Promise<void> {
+    if (this.#stopped) return;
+    if (this.#checking) {
+      this.#checkAgain = true;
+      return;
+    }
+    this.#checking = true;
+    try {
+      do {
+        this.#checkAgain = false;
+        const seq = await this.#pool.query<{ seq: number }>(HEAD).then(
+          (r) => r.rows[0]?.seq,
+          () => undefined, // the database is away: the next poll tries again
+        );
+        // eslint-disable-next-line @typescript-eslint/no-unnecessary-condition -- stop() sets it while the query is awaited
+        if (seq !== undefined && !this.#stopped) for (const listener of this.#listeners) listener(seq);
+        // eslint-disable-next-line @typescript-eslint/no-unnecessary-condition -- set by calls made while the query was awaited
+      } while (this.#checkAgain && !this.#stopped);
+    } finally {
+      this.#checking = false;
+    }
+  }
+}

@@ -1,0 +1,315 @@
+// EventStore over PostgreSQL, shared by any number of brokers. Appends take the log's head lock (the one
+// row of log_head) in the statement that inserts them, so seq order is commit order across brokers
+// (docs/internals.md); every other write goes through one ordered queue, as the SQLite store's writer
+// thread keeps them in order; reads go straight to the pool. Other brokers' commits are learnt of by
+// LISTEN/NOTIFY, with a poll behind it (head-watch.ts).
+import { err, ok, ResultAsync, type Result } from 'neverthrow';
+import type pg from 'pg';
+import type { SeqRun } from '../../core/seq-runs.js';
+import type { StoredMessage } from '../../core/types.js';
+import type { Logger } from '../../logger.js';
+import {
+  LogMessage,
+  type AckRecord,
+  type AppendRow,
+  type Appended,
+  type ConsumerRecord,
+  type DeliveryFailure,
+  type EventStore,
+  type MessageHeader,
+  type ProgressBatch,
+  type StorageError,
+  type TransactOutcome,
+} from '../../core/store-port.js';
+import { toColumns } from '../append-columns.js';
+import type { StoreOpenError } from '../db.js';
+import { openPool, type PgOptions } from './connect.js';
+import { storageError } from './errors.js';
+import { HeadWatch } from './head-watch.js';
+import { Writability } from '../writability.js';
+import * as q from './queries.js';
+
+type MessageRow = [number, string | null, string, string, string, number, string | null, number];
+
+function toMessage(r: MessageRow): StoredMessage {
+  return new LogMessage(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7]);
+}
+
+/** What a transactional consumer's work threw, carried out of the transaction it rolls back. */
+class WorkFailed extends Error {
+  constructor(readonly error: unknown) {
+    super('the transactional work threw');
+  }
+}
+
+export class PostgresStore implements EventStore<pg.PoolClient> {
+  readonly #pool: pg.Pool;
+  readonly #log: Logger;
+  readonly #watch: HeadWatch;
+  /** What appends notify, for the other brokers' HeadWatch. */
+  readonly #channel: string;
+  #lastSeq: number;
+  /** The end of the queue of writes other than appends: each starts once the one before has settled. */
+  #tail: Promise<unknown> = Promise.resolve();
+  readonly #writability: Writability;
+  #closed = false;
+
+  private constructor(pool: pg.Pool, channel: string, lastSeq: number, watch: HeadWatch, logger: Logger) {
+    this.#pool = pool;
+    this.#channel = channel;
+    this.#lastSeq = lastSeq;
+    this.#watch = watch;
+    this.#log = logger;
+    this.#writability = new Writability(logger, storageError, () => this.#probe());
+    // An idle connection that the server closes must not take the process with it; the next query opens another.
+    pool.on('error', (e) => {
+      logger.warn('a PostgreSQL connection failed while idle', { error: e.message });
+    });
+  }
+
+  static async open(options: PgOptions & { logger: Logger }): Promise<Result<PostgresStore, StoreOpenError>> {
+    const pool = await openPool(options);
+    if (pool.isErr()) return err(pool.error);
+    const head = await pool.value.query<{ seq: number }>(q.HEAD).catch((e: unknown) => e as Error);
+    if (head instanceof Error) {
+      await pool.value.end();
+      return err({ kind: 'unwritable', message: `EVENTBUS_DB: ${head.message}` });
+    }
+    const channel = q.notifyChannel(options.schema);
+    const watch = new HeadWatch(options, channel, pool.value, options.logger);
+    await watch.start();
+    return ok(new PostgresStore(pool.value, channel, head.rows[0]!.seq, watch, options.logger));
+  }
+
+  /** The pool, for embedders' own queries and tools. */
+  get pool(): pg.Pool {
+    return this.#pool;
+  }
+
+  onExternalAppend(listener: (lastSeq: number) => void): void {
+    this.#watch.onHead((seq) => {
+      if (seq <= this.#lastSeq) return;
+      this.#lastSeq = seq;
+      listener(seq);
+    });
+  }
+
+  append(rows: readonly AppendRow[]): ResultAsync<Appended[], StorageError> {
+    return this.#attempt(this.#append(rows), true);
+  }
+
+  async #append(rows: readonly AppendRow[]): Promise<Appended[]> {
+    const appended = new Array<Appended | undefined>(rows.length);
+    // Ids already stored are answered with the original's seq before the head lock is taken, and a second
+    // row with an id of the same batch with the first's; a publish of the same id racing on another broker
+    // is caught by the unique index.
+    const known = new Map<string, number>();
+    const ids = rows.flatMap((r) => (r.messageId === null ? [] : [r.messageId]));
+    if (ids.length > 0) {
+      for (const r of (await this.#pool.query<{ message_id: string; seq: number }>({ name: 'seqsOfIds', text: q.SEQS_OF_IDS, values: [ids] })).rows) {
+        known.set(r.message_id, r.seq);
+      }
+    }
+    const fresh: number[] = [];
+    const firstOf = new Map<string, number>();
+    for (let i = 0; i < rows.length; i++) {
+      const id = rows[i]!.messageId;
+      if (id !== null && known.has(id)) appended[i] = { seq: known.get(id)!, duplicate: true };
+      else if (id !== null && firstOf.has(id)) continue; // resolved after the insert
+      else {
+        if (id !== null) firstOf.set(id, i);
+        fresh.push(i);
+      }
+    }
+    if (fresh.length > 0) {
+      const c = toColumns(fresh.map((i) => rows[i]!));
+      const maxCreatedAt = c.createdAts.reduce((a, b) => Math.max(a, b), 0);
+      const result = await this.#pool.query<{ base: number; seqs: number[] | null }>({ name: 'append', text: q.APPEND, values: [fresh.length, maxCreatedAt, c.messageIds, c.topics, c.payloads, c.metadata, c.ttls, c.orderingKeys, c.createdAts, this.#channel] });
+      const { base, seqs } = result.rows[0]!;
+      const inserted = new Set(seqs ?? []);
+      const lost: string[] = [];
+      for (let j = 0; j < fresh.length; j++) {
+        const seq = base + j + 1;
+        if (inserted.has(seq)) appended[fresh[j]!] = { seq, duplicate: false };
+        else lost.push(rows[fresh[j]!]!.messageId!); // another broker stored this id meanwhile
+      }
+      if (seqs !== null && seqs.length > 0) this.#lastSeq = Math.max(this.#lastSeq, base + fresh.length);
+      if (lost.length > 0) {
+        for (const r of (await this.#pool.query<{ message_id: string; seq: number }>({ name: 'seqsOfIds', text: q.SEQS_OF_IDS, values: [lost] })).rows) {
+          appended[firstOf.get(r.message_id)!] = { seq: r.seq, duplicate: true };
+        }
+      }
+    }
+    for (let i = 0; i < rows.length; i++) {
+      if (appended[i] !== undefined) continue;
+      appended[i] = { seq: appended[firstOf.get(rows[i]!.messageId!)!]!.seq, duplicate: true };
+    }
+    return appended as Appended[];
+  }
+
+  lastSeq(): number {
+    return this.#lastSeq;
+  }
+
+  writeFailure(): StorageError | undefined {
+    return this.#writability.failure();
+  }
+
+  read(fromSeq: number, limit: number, topic?: string): ResultAsync<StoredMessage[], StorageError> {
+    const query =
+      topic === undefined
+        ? { name: 'readFrom', text: q.READ_FROM, values: [fromSeq, limit], rowMode: 'array' }
+        : { name: 'readTopicFrom', text: q.READ_TOPIC_FROM, values: [topic, fromSeq, limit], rowMode: 'array' };
+    return this.#read(this.#pool.query<MessageRow>(query).then((r) => r.rows.map(toMessage)));
+  }
+
+  seqAtTime(timeMs: number): ResultAsync<number, StorageError> {
+    return this.#read(this.#pool.query<{ seq: number | null }>({ name: 'seqAtTime', text: q.SEQ_AT_TIME, values: [timeMs] }).then((r) => r.rows[0]?.seq ?? this.#lastSeq + 1));
+  }
+
+  listConsumers(): ResultAsync<ConsumerRecord[], StorageError> {
+    return this.#read(
+      this.#pool.query<ConsumerRecord & { patterns: string }>(q.LIST_CONSUMERS).then((r) => r.rows.map((row) => ({ ...row, patterns: JSON.parse(row.patterns) as string[] }))),
+    );
+  }
+
+  saveConsumer(record: ConsumerRecord): ResultAsync<void, StorageError> {
+    const { id, address, patterns, position, filter, rewoundAt, createdAt, updatedAt } = record;
+    return this.#write(async () => {
+      await this.#pool.query(q.UPSERT_CONSUMER, [id, address, JSON.stringify(patterns), position, filter, rewoundAt, createdAt, updatedAt]);
+    });
+  }
+
+  deleteConsumer(id: string): ResultAsync<void, StorageError> {
+    return this.#write(() => this.#transaction(async (c) => {
+      await c.query('DELETE FROM consumers WHERE id = $1', [id]);
+      await c.query('DELETE FROM delivery_counts WHERE consumer = $1', [id]);
+    }));
+  }
+
+  processedAbove(consumer: string, afterSeq: number, sinceMs: number): ResultAsync<number[], StorageError> {
+    return this.#read(this.#pool.query<{ seq: number }>(q.PROCESSED_ABOVE, [consumer, afterSeq, sinceMs]).then((r) => r.rows.map((row) => row.seq)));
+  }
+
+  deliveryCounts(consumer: string, afterSeq: number): ResultAsync<Map<number, number>, StorageError> {
+    return this.#read(
+      this.#pool.query<{ seq: number; deliveries: number }>(q.DELIVERY_COUNTS_ABOVE, [consumer, afterSeq]).then((r) => new Map(r.rows.map((row) => [row.seq, row.deliveries]))),
+    );
+  }
+
+  recordProgress(batch: ProgressBatch): ResultAsync<void, StorageError> {
+    return this.#write(() => this.#transaction((c) => q.writeProgress(c, batch)));
+  }
+
+  markProcessed(runs: readonly SeqRun[]): ResultAsync<void, StorageError> {
+    return this.#write(async () => {
+      await this.#pool.query(q.MARK_PROCESSED, [runs.map((r) => r.from), runs.map((r) => r.to)]);
+    });
+  }
+
+  deadLetterCount(consumer: string, sinceMs: number): ResultAsync<number, StorageError> {
+    return this.#read(this.#pool.query<{ n: number }>(q.DEAD_LETTER_COUNT, [consumer, sinceMs]).then((r) => r.rows[0]!.n));
+  }
+
+  recordFailures(failures: readonly DeliveryFailure[]): ResultAsync<void, StorageError> {
+    return this.#write(async () => {
+      await this.#pool.query(q.INSERT_FAILURES, q.failureColumns(failures));
+    });
+  }
+
+  /**
+   * On a connection of the pool, in one transaction: the work may await (its queries on `client`), and its
+   * writes commit with the ack or not at all.
+   */
+  transactAck(ack: AckRecord, work: (client: pg.PoolClient) => void | Promise<void>): ResultAsync<TransactOutcome, StorageError> {
+    const run = this.#transaction(async (c): Promise<TransactOutcome> => {
+      const done = await c.query(q.ALREADY_PROCESSED, [ack.consumer, ack.seq]);
+      if (done.rowCount !== 0) return { kind: 'already-processed' };
+      try {
+        await work(c);
+      } catch (e) {
+        throw new WorkFailed(e); // rolls the transaction back
+      }
+      await c.query(q.INSERT_ACK, [ack.consumer, ack.seq, ack.at, ack.delivery]);
+      return { kind: 'done' };
+    }).catch((e: unknown) => {
+      if (e instanceof WorkFailed) return { kind: 'failed', error: e.error } as const;
+      throw e;
+    });
+    return this.#read(run);
+  }
+
+  topicCounts(): ResultAsync<Map<string, number>, StorageError> {
+    return this.#read(this.#pool.query<{ topic: string; n: number }>(q.TOPIC_COUNTS).then((r) => new Map(r.rows.map((row) => [row.topic, row.n]))));
+  }
+
+  deleteExpired(nowMs: number, limit: number): ResultAsync<string[], StorageError> {
+    return this.#write(async () => (await this.#pool.query<{ topic: string }>(q.DELETE_EXPIRED, [nowMs, limit])).rows.map((r) => r.topic));
+  }
+
+  readHeaders(afterSeq: number, limit: number): ResultAsync<MessageHeader[], StorageError> {
+    return this.#read(this.#pool.query<MessageHeader>(q.READ_HEADERS, [afterSeq, limit]).then((r) => r.rows));
+  }
+
+  deleteSeqs(seqs: readonly number[]): ResultAsync<void, StorageError> {
+    return this.#write(async () => {
+      await this.#pool.query('DELETE FROM messages WHERE seq = ANY($1::bigint[])', [seqs]);
+    });
+  }
+
+  pruneProcessed(limit: number): ResultAsync<number, StorageError> {
+    return this.#write(async () => (await this.#pool.query(q.PRUNE_PROCESSED, [limit])).rowCount ?? 0);
+  }
+
+  pruneFailures(beforeMs: number, limit: number): ResultAsync<number, StorageError> {
+    return this.#write(async () => (await this.#pool.query(q.PRUNE_FAILURES, [limit, beforeMs])).rowCount ?? 0);
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#writability.stop();
+    await this.#tail.catch(() => undefined);
+    await this.#watch.stop();
+    await this.#pool.end().catch((e: unknown) => {
+      this.#log.error('closing the PostgreSQL pool failed', { error: String(e) });
+    });
+  }
+
+  async #transaction<T>(work: (client: pg.PoolClient) => Promise<T>): Promise<T> {
+    const client = await this.#pool.connect();
+    let broken = false;
+    try {
+      await client.query('BEGIN');
+      const value = await work(client);
+      await client.query('COMMIT');
+      return value;
+    } catch (e) {
+      await client.query('ROLLBACK').catch(() => (broken = true));
+      throw e;
+    } finally {
+      client.release(broken);
+    }
+  }
+
+  #read<T>(pending: Promise<T>): ResultAsync<T, StorageError> {
+    return ResultAsync.fromPromise(pending, storageError);
+  }
+
+  /** A write other than an append: queued behind the writes asked for before it. */
+  #write<T>(write: () => Promise<T>): ResultAsync<T, StorageError> {
+    const pending = this.#tail.then(write, write);
+    this.#tail = pending.catch(() => undefined);
+    return this.#attempt(pending);
+  }
+
+  #attempt<T>(pending: Promise<T>, proves = false): ResultAsync<T, StorageError> {
+    return this.#writability.track(pending, proves);
+  }
+
+  /** After a failed write: the head row rewritten unchanged. */
+  async #probe(): Promise<void> {
+    if (this.#closed) return;
+    (await this.#attempt(this.#pool.query(q.PROBE), true)).unwrapOr(undefined);
+  }
+}

@@ -1,0 +1,176 @@
+// Every statement the PostgreSQL store runs. Many rows go in one statement as arrays through unnest(): one
+// round trip per kind of row, whatever the batch's size. Together with schema.ts this is all its SQL.
+import type pg from 'pg';
+import type { DeliveryFailure, ProgressBatch } from '../../core/store-port.js';
+
+/** The channel appends notify on: one per schema, so logs in other schemas do not wake this one's brokers. */
+export const notifyChannel = (schema: string): string => `eventbus_log_${schema}`;
+
+export const HEAD = `SELECT seq FROM log_head WHERE id = 1`;
+
+/** Rewrites the head row unchanged: a write, so it proves the database can be written again. */
+export const PROBE = `UPDATE log_head SET seq = seq WHERE id = 1`;
+
+export const SEQS_OF_IDS = `SELECT message_id, seq FROM messages WHERE message_id = ANY($1::text[])`;
+
+/**
+ * The append, in one statement and so one transaction: the head row's lock is taken here, the rows get the
+ * next seqs and the commit releases it, so a later seq never commits first. Commit times never go back along
+ * seq, even when another broker's clock is ahead: a row takes the head's time if it is later than its own
+ * (and its metadata's timestamp with it). A message id stored meanwhile by another broker is skipped by the
+ * unique index (its seq is then never used). The notification is sent at commit, once per transaction.
+ * $1 rows, $2 their latest commit time, $3..$9 the columns, $10 the channel. The seqs come back as float8, which
+ * node-postgres reads as numbers (it reads bigint arrays as strings).
+ */
+export const APPEND = `
+WITH o AS (SELECT seq, created_at FROM log_head WHERE id = 1 FOR UPDATE),
+h AS (
+  UPDATE log_head SET seq = o.seq + $1, created_at = GREATEST(o.created_at, $2::bigint) FROM o WHERE log_head.id = 1
+  RETURNING o.seq AS base, o.created_at AS floor
+),
+ins AS (
+  INSERT INTO messages (seq, message_id, topic, payload, metadata, ttl, status, ordering_key, created_at)
+  SELECT h.base + r.ord, r.message_id, r.topic, r.payload,
+    CASE WHEN r.created_at >= h.floor OR NOT starts_with(r.metadata, '{"timestamp":' || r.created_at) THEN r.metadata
+      ELSE '{"timestamp":' || h.floor || substr(r.metadata, length('{"timestamp":' || r.created_at) + 1) END,
+    r.ttl, 'pending', r.ordering_key, GREATEST(r.created_at, h.floor)
+  FROM h, unnest($3::text[], $4::text[], $5::text[], $6::text[], $7::int[], $8::text[], $9::bigint[])
+    WITH ORDINALITY AS r(message_id, topic, payload, metadata, ttl, ordering_key, created_at, ord)
+  ON CONFLICT (message_id) WHERE message_id IS NOT NULL DO NOTHING
+  RETURNING seq
+)
+SELECT h.base, (SELECT array_agg(seq::float8) FROM ins) AS seqs, pg_notify($10, '') FROM h`;
+
+const MESSAGE_COLUMNS = `seq, message_id, topic, payload, metadata, ttl, ordering_key, created_at`;
+export const READ_FROM = `SELECT ${MESSAGE_COLUMNS} FROM messages WHERE seq >= $1 ORDER BY seq LIMIT $2`;
+export const READ_TOPIC_FROM = `SELECT ${MESSAGE_COLUMNS} FROM messages WHERE topic = $1 AND seq >= $2 ORDER BY seq LIMIT $3`;
+
+/**
+ * The first seq committed at or after $1: a binary search over seq by primary-key lookups (created_at never
+ * goes back along seq, and needs no index of its own), in one round trip.
+ */
+export const SEQ_AT_TIME = `
+WITH RECURSIVE b(lo, hi) AS (
+  SELECT (SELECT min(seq) FROM messages), (SELECT max(seq) + 1 FROM messages)
+  UNION ALL
+  SELECT CASE WHEN m.created_at IS NULL OR m.created_at >= $1 THEN b.lo ELSE m.seq + 1 END,
+         CASE WHEN m.created_at IS NULL OR m.created_at >= $1 THEN (b.lo + b.hi) / 2 ELSE b.hi END
+  FROM b LEFT JOIN LATERAL (SELECT seq, created_at FROM messages WHERE seq >= (b.lo + b.hi) / 2 ORDER BY seq LIMIT 1) m ON true
+  WHERE b.lo < b.hi
+)
+SELECT (SELECT seq FROM messages WHERE seq >= (SELECT lo FROM b WHERE lo >= hi LIMIT 1) ORDER BY seq LIMIT 1) AS seq`;
+
+export const LIST_CONSUMERS = `SELECT id, address, patterns, position, filter, rewound_at AS "rewoundAt", created_at AS "createdAt",
+  updated_at AS "updatedAt" FROM consumers ORDER BY created_at, id`;
+
+// Positions move only through progress batches; an update of the consumer's settings leaves it alone.
+export const UPSERT_CONSUMER = `INSERT INTO consumers (id, address, patterns, position, filter, rewound_at, created_at, updated_at)
+  VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+  ON CONFLICT (id) DO UPDATE SET address = excluded.address, patterns = excluded.patterns, filter = excluded.filter,
+    rewound_at = excluded.rewound_at, updated_at = excluded.updated_at`;
+
+// Strictly after the rewind, as in the SQLite store.
+export const PROCESSED_ABOVE = `SELECT seq FROM processed_messages WHERE consumer = $1 AND seq > $2 AND processed_at > $3 ORDER BY seq`;
+export const DELIVERY_COUNTS_ABOVE = `SELECT seq, deliveries FROM delivery_counts WHERE consumer = $1 AND seq > $2`;
+export const DEAD_LETTER_COUNT = `SELECT count(*)::int AS n FROM dead_letters WHERE consumer = $1 AND dead_at >= $2`;
+export const TOPIC_COUNTS = `SELECT topic, count(*)::int AS n FROM messages GROUP BY topic`;
+export const READ_HEADERS = `SELECT seq, topic, created_at AS "createdAt" FROM messages WHERE seq > $1 ORDER BY seq LIMIT $2`;
+
+// A dead letter outranks a later 'processed' from another consumer: the message failed somewhere.
+export const MARK_PROCESSED = `UPDATE messages m SET status = 'processed' FROM unnest($1::bigint[], $2::bigint[]) AS r(f, t)
+  WHERE m.seq BETWEEN r.f AND r.t AND m.status = 'pending'`;
+
+// At most $2 expired rows per call, so that one call never holds locks for long.
+export const DELETE_EXPIRED = `DELETE FROM messages WHERE seq IN (
+  SELECT seq FROM messages WHERE ttl > 0 AND created_at + ttl::bigint * 1000 <= $1 LIMIT $2
+) RETURNING topic`;
+
+// Acks that no longer matter: of messages the log no longer holds, at or below their consumer's position,
+// and every ack of a consumer that was removed (the broker never reads them again).
+export const PRUNE_PROCESSED = `
+WITH lim AS (SELECT coalesce((SELECT min(seq) FROM messages), (SELECT seq + 1 FROM log_head WHERE id = 1)) AS oldest),
+doomed AS (
+  SELECT p.consumer, p.seq FROM processed_messages p CROSS JOIN lim LEFT JOIN consumers c ON c.id = p.consumer
+  WHERE c.id IS NULL OR p.seq <= LEAST(c.position, lim.oldest - 1)
+  LIMIT $1
+)
+DELETE FROM processed_messages p USING doomed d WHERE p.consumer = d.consumer AND p.seq = d.seq`;
+
+// Failures are recorded about in time order: only the first $1 rows by id are looked at.
+export const PRUNE_FAILURES = `DELETE FROM delivery_failures WHERE id IN (
+  SELECT id FROM (SELECT id, failed_at FROM delivery_failures ORDER BY id LIMIT $1) f WHERE failed_at < $2
+)`;
+
+export const INSERT_FAILURES = `INSERT INTO delivery_failures (consumer, address, seq, attempt, failed_at, latency_ms, error, http_status)
+  SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[], $4::int[], $5::bigint[], $6::int[], $7::text[], $8::int[])`;
+
+export function failureColumns(failures: readonly DeliveryFailure[]): unknown[][] {
+  return [
+    failures.map((f) => f.consumer),
+    failures.map((f) => f.address),
+    failures.map((f) => f.seq),
+    failures.map((f) => f.attempt),
+    failures.map((f) => f.failedAt),
+    failures.map((f) => Math.round(f.latencyMs)),
+    failures.map((f) => f.error),
+    failures.map((f) => f.httpStatus),
+  ];
+}
+
+export const ALREADY_PROCESSED = `SELECT 1 FROM processed_messages p JOIN consumers c ON c.id = p.consumer
+  WHERE p.consumer = $1 AND p.seq = $2 AND p.processed_at > c.rewound_at`;
+
+const UPSERT_ACKS = `INSERT INTO processed_messages (consumer, seq, processed_at, delivery)
+  SELECT * FROM unnest($1::text[], $2::bigint[], $3::bigint[], $4::int[])
+  ON CONFLICT (consumer, seq) DO UPDATE SET processed_at = excluded.processed_at, delivery = excluded.delivery`;
+export const INSERT_ACK = `INSERT INTO processed_messages (consumer, seq, processed_at, delivery) VALUES ($1, $2, $3, $4)
+  ON CONFLICT (consumer, seq) DO UPDATE SET processed_at = excluded.processed_at, delivery = excluded.delivery`;
+const UPSERT_COUNTS = `INSERT INTO delivery_counts (consumer, seq, deliveries)
+  SELECT * FROM unnest($1::text[], $2::bigint[], $3::int[])
+  ON CONFLICT (consumer, seq) DO UPDATE SET deliveries = excluded.deliveries`;
+const DELETE_COUNTS_FROM = `DELETE FROM delivery_counts d USING unnest($1::text[], $2::bigint[]) AS r(consumer, seq)
+  WHERE d.consumer = r.consumer AND d.seq >= r.seq`;
+const DELETE_COUNTS_UP_TO = `DELETE FROM delivery_counts d USING unnest($1::text[], $2::bigint[]) AS r(consumer, seq)
+  WHERE d.consumer = r.consumer AND d.seq <= r.seq`;
+const INSERT_DEAD_LETTERS = `INSERT INTO dead_letters (consumer, seq, topic, payload, metadata, reason, deliveries, dead_at)
+  SELECT * FROM unnest($1::text[], $2::bigint[], $3::text[], $4::text[], $5::text[], $6::text[], $7::int[], $8::bigint[])`;
+const SET_POSITIONS = `UPDATE consumers c SET position = r.position, updated_at = $3
+  FROM unnest($1::text[], $2::bigint[]) AS r(id, position) WHERE c.id = r.id`;
+const MARK_DEAD = `UPDATE messages SET status = 'dead' WHERE seq = ANY($1::bigint[])`;
+
+/**
+ * Rows keyed by (consumer, seq), the last of each key kept: one INSERT … ON CONFLICT DO UPDATE may not touch
+ * a row twice.
+ */
+function lastPerKey<T extends unknown[]>(rows: T[]): T[] {
+  const byKey = new Map<string, T>();
+  for (const r of rows) byKey.set(`${String(r[0])}\u0000${String(r[1])}`, r);
+  return [...byKey.values()];
+}
+
+function transpose(rows: readonly unknown[][], width: number): unknown[][] {
+  return Array.from({ length: width }, (_, i) => rows.map((r) => r[i]));
+}
+
+/** A progress batch, in the order the SQLite store writes it, inside the caller's transaction. */
+export async function writeProgress(c: pg.PoolClient, batch: ProgressBatch): Promise<void> {
+  if (batch.rewinds.size > 0) await c.query(DELETE_COUNTS_FROM, [[...batch.rewinds.keys()], [...batch.rewinds.values()]]);
+  const counts = lastPerKey(batch.deliveryCounts.flatMap((d) => d.seqs.map((seq, i) => [d.consumer, seq, d.deliveries[i]!])));
+  if (counts.length > 0) await c.query(UPSERT_COUNTS, transpose(counts, 3));
+  const { consumers, consumerOf, seqs, ats, deliveries } = batch.acks;
+  if (seqs.length > 0) {
+    const acks = lastPerKey(Array.from(seqs, (seq, i) => [consumers[consumerOf[i]!]!, seq, ats[i]!, deliveries[i]!]));
+    await c.query(UPSERT_ACKS, transpose(acks, 4));
+  }
+  if (batch.deadLetters.length > 0) {
+    const rows = batch.deadLetters.map((d) => [d.consumer, d.message.seq, d.message.topic, d.message.payload, d.message.metadata, d.reason, d.deliveries, d.at]);
+    await c.query(INSERT_DEAD_LETTERS, transpose(rows, 8));
+  }
+  if (batch.positions.size > 0) {
+    const ids = [...batch.positions.keys()];
+    const positions = [...batch.positions.values()];
+    await c.query(SET_POSITIONS, [ids, positions, Date.now()]);
+    await c.query(DELETE_COUNTS_UP_TO, [ids, positions]);
+  }
+  if (batch.dead.length > 0) await c.query(MARK_DEAD, [batch.dead]);
+}

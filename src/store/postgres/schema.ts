@@ -1,0 +1,106 @@
+// The tables of PROTOCOL.md §6 in PostgreSQL, with the SQLite store's names and columns (src/store/schema.ts),
+// so that the SQL recipes of docs/database.md read both. drizzle-kit generates drizzle/postgres/ from this
+// file. The tables are created unqualified: the broker sets search_path to EVENTBUS_PG_SCHEMA, so one
+// database can hold several logs. Seqs, times and counts are bigint read as JS numbers (seqs stay far below
+// 2^53).
+import { sql } from 'drizzle-orm';
+import { bigint, bigserial, index, integer, pgTable, primaryKey, smallint, text, uniqueIndex } from 'drizzle-orm/pg-core';
+
+const int8 = (name: string) => bigint(name, { mode: 'number' });
+
+/** The log. Seq is assigned from log_head under its row lock, so seq order is commit order. */
+export const messages = pgTable(
+  'messages',
+  {
+    seq: int8('seq').primaryKey(),
+    messageId: text('message_id'),
+    topic: text('topic').notNull(),
+    payload: text('payload').notNull(),
+    metadata: text('metadata').notNull().default('{}'),
+    ttl: integer('ttl').notNull().default(0),
+    status: text('status').notNull().default('pending'),
+    orderingKey: text('ordering_key'),
+    createdAt: int8('created_at').notNull(),
+  },
+  (t) => [
+    uniqueIndex('messages_message_id_unique').on(t.messageId).where(sql`message_id IS NOT NULL`),
+    index('messages_topic_seq').on(t.topic, t.seq),
+    // ttl as bigint: seconds times 1000 outgrow an integer past 24 days.
+    index('messages_expires_at').on(sql`(created_at + ttl::bigint * 1000)`).where(sql`ttl > 0`),
+  ],
+);
+
+/**
+ * One row: the last seq assigned and the last commit time. Every append updates it in the transaction that
+ * inserts the messages; its row lock is the log's head lock (docs/internals.md), and it keeps seq from being
+ * reused when the newest messages are deleted.
+ */
+export const logHead = pgTable('log_head', {
+  id: smallint('id').primaryKey().default(1),
+  seq: int8('seq').notNull().default(0),
+  createdAt: int8('created_at').notNull().default(0),
+});
+
+export const consumers = pgTable('consumers', {
+  id: text('id').primaryKey(),
+  address: text('address'),
+  patterns: text('patterns').notNull().default('[]'),
+  position: int8('position').notNull().default(0),
+  filter: text('filter'),
+  rewoundAt: int8('rewound_at').notNull().default(0),
+  createdAt: int8('created_at').notNull(),
+  updatedAt: int8('updated_at').notNull(),
+});
+
+export const processedMessages = pgTable(
+  'processed_messages',
+  {
+    consumer: text('consumer').notNull(),
+    seq: int8('seq').notNull(),
+    processedAt: int8('processed_at').notNull(),
+    delivery: integer('delivery').notNull().default(1),
+  },
+  (t) => [primaryKey({ columns: [t.consumer, t.seq] })],
+);
+
+export const deliveryCounts = pgTable(
+  'delivery_counts',
+  {
+    consumer: text('consumer').notNull(),
+    seq: int8('seq').notNull(),
+    deliveries: integer('deliveries').notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.consumer, t.seq] })],
+);
+
+export const deadLetters = pgTable(
+  'dead_letters',
+  {
+    id: bigserial('id', { mode: 'number' }).primaryKey(),
+    consumer: text('consumer').notNull(),
+    seq: int8('seq').notNull(),
+    topic: text('topic').notNull(),
+    payload: text('payload').notNull(),
+    metadata: text('metadata').notNull(),
+    reason: text('reason').notNull(),
+    deliveries: integer('deliveries').notNull(),
+    deadAt: int8('dead_at').notNull(),
+  },
+  (t) => [index('dead_letters_consumer_seq').on(t.consumer, t.seq)],
+);
+
+export const deliveryFailures = pgTable(
+  'delivery_failures',
+  {
+    id: bigserial('id', { mode: 'number' }).primaryKey(),
+    consumer: text('consumer').notNull(),
+    address: text('address').notNull(),
+    seq: int8('seq'),
+    attempt: integer('attempt').notNull(),
+    failedAt: int8('failed_at').notNull(),
+    latencyMs: integer('latency_ms').notNull(),
+    error: text('error').notNull(),
+    httpStatus: integer('http_status'),
+  },
+  (t) => [index('delivery_failures_consumer_failed_at').on(t.consumer, t.failedAt)],
+);

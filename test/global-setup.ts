@@ -1,0 +1,27 @@
+// Before any test file: the PostgreSQL role and database the tests use (test/helpers/postgres.ts), made when
+// missing, as the machine's superuser over trust auth. A PostgreSQL that does not answer fails the run here,
+// with one line, rather than every PostgreSQL test on its own.
+import pg from 'pg';
+
+const ADMIN_URL = process.env.EVENTBUS_TEST_PG_ADMIN_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
+
+export default async function setup(): Promise<void> {
+  if (process.env.EVENTBUS_TEST_PG_URL !== undefined) return; // given by the caller, who made it
+  const admin = new pg.Client({ connectionString: ADMIN_URL, connectionTimeoutMillis: 5000 });
+  try {
+    await admin.connect();
+  } catch (e) {
+    throw new Error(`the tests need PostgreSQL at ${ADMIN_URL} (start it, or set EVENTBUS_TEST_PG_URL): ${(e as Error).message}`, { cause: e });
+  }
+  try {
+    if ((await admin.query(`SELECT 1 FROM pg_roles WHERE rolname = 'eventbus'`)).rowCount === 0) await admin.query(`CREATE ROLE eventbus LOGIN`);
+    if ((await admin.query(`SELECT 1 FROM pg_database WHERE datname = 'eventbus_test'`)).rowCount === 0) {
+      await admin.query(`CREATE DATABASE eventbus_test OWNER eventbus`).catch((e: unknown) => {
+        // Two runs creating it at once: the other one did.
+        if ((e as { code?: string }).code !== '42P04') throw e;
+      });
+    }
+  } finally {
+    await admin.end();
+  }
+}

@@ -1,0 +1,356 @@
+// The store port's contract, held against every store: the SQLite file and PostgreSQL. Each test opens a
+// fresh log (a temp file, a schema of its own) and checks what the core relies on: append and its seqs,
+// reads, time lookup, consumers, progress batches, statuses, dead letters, retention and transactional acks.
+import type { ResultAsync } from 'neverthrow';
+import { describe, expect, test } from 'vitest';
+import { LogMessage, type AckColumns, type AppendRow, type EventStore, type ProgressBatch } from '../../src/core/store-port.js';
+import { silentLogger } from '../../src/logger.js';
+import { PostgresStore } from '../../src/store/postgres/postgres-store.js';
+import { SqliteStore } from '../../src/store/sqlite-store.js';
+import type pg from 'pg';
+import type Database from 'better-sqlite3';
+import { PG_URL, pgQuery, pgSchemas } from '../helpers/postgres.js';
+import { query, testScope } from '../helpers/scope.js';
+import { until } from '../helpers/until.js';
+
+const scope = testScope();
+const schemas = pgSchemas();
+
+interface Opened {
+  readonly store: EventStore;
+  /** A read of the store's tables from another connection. */
+  readonly sql: <T>(text: string) => Promise<T[]>;
+  /** The store opened again on the same log (a restart, or a second broker on PostgreSQL). */
+  reopen(): Promise<EventStore>;
+  /** Makes `app_effects(v)`; `effect` inserts a row into it from inside transactional work. */
+  appTable(): Promise<void>;
+  effect(tx: unknown, v: string): void | Promise<void>;
+}
+
+const STORES: Record<string, () => Promise<Opened>> = {
+  sqlite: async () => {
+    const { dbPath } = await scope.dir();
+    const open = async (): Promise<SqliteStore> => {
+      const store = (await SqliteStore.open({ path: dbPath, sync: 'normal', logger: silentLogger }))._unsafeUnwrap();
+      scope.defer(() => store.close());
+      return store;
+    };
+    const store = await open();
+    return {
+      store,
+      sql: <T,>(text: string) => Promise.resolve(query<T>(dbPath, text)),
+      reopen: async () => {
+        await store.close();
+        return open();
+      },
+      appTable: () => {
+        store.sqlite.exec('CREATE TABLE app_effects (v TEXT)');
+        return Promise.resolve();
+      },
+      effect: (tx, v) => {
+        (tx as Database.Database).prepare('INSERT INTO app_effects (v) VALUES (?)').run(v);
+      },
+    };
+  },
+  postgres: async () => {
+    const schema = schemas.schema();
+    const open = async (): Promise<PostgresStore> => {
+      const store = (await PostgresStore.open({ url: PG_URL, schema, logger: silentLogger }))._unsafeUnwrap();
+      scope.defer(() => store.close());
+      return store;
+    };
+    const store = await open();
+    return {
+      store,
+      sql: <T,>(text: string) => pgQuery(text, [], schema) as Promise<T[]>,
+      reopen: open,
+      appTable: async () => {
+        await pgQuery('CREATE TABLE app_effects (v TEXT)', [], schema);
+      },
+      effect: async (tx, v) => {
+        await (tx as pg.PoolClient).query('INSERT INTO app_effects (v) VALUES ($1)', [v]);
+      },
+    };
+  },
+};
+
+const row = (topic: string, over: Partial<AppendRow> = {}): AppendRow =>
+  new LogMessage(0, over.messageId ?? null, topic, over.payload ?? `p-${topic}`, over.metadata ?? `{"timestamp":${over.createdAt ?? 1000}}`, over.ttlSeconds ?? 0, over.orderingKey ?? null, over.createdAt ?? 1000);
+
+async function ok<T>(r: ResultAsync<T, unknown>): Promise<T> {
+  return (await r)._unsafeUnwrap();
+}
+
+function acks(list: readonly [consumer: string, seq: number, delivery?: number][]): AckColumns {
+  const consumers = [...new Set(list.map(([c]) => c))];
+  return {
+    consumers,
+    consumerOf: Uint32Array.from(list.map(([c]) => consumers.indexOf(c))),
+    seqs: Float64Array.from(list.map(([, s]) => s)),
+    deliveries: Uint32Array.from(list.map(([, , d]) => d ?? 1)),
+    ats: Float64Array.from(list.map(() => 5000)),
+  };
+}
+
+function progress(over: Partial<ProgressBatch>): ProgressBatch {
+  return { acks: acks([]), deadLetters: [], positions: new Map(), dead: [], rewinds: new Map(), deliveryCounts: [], ...over };
+}
+
+const consumer = (id: string, over: { position?: number; rewoundAt?: number; createdAt?: number } = {}) => ({
+  id,
+  address: null,
+  patterns: ['orders.*'],
+  position: over.position ?? 0,
+  filter: null,
+  rewoundAt: over.rewoundAt ?? 0,
+  createdAt: over.createdAt ?? 100,
+  updatedAt: 100,
+});
+
+describe.each(Object.keys(STORES))('the %s store', (name) => {
+  const open = STORES[name]!;
+
+  test('appends in order with increasing seqs; a repeated message id stores nothing and answers the original seq', async () => {
+    const { store } = await open();
+    expect(store.lastSeq()).toBe(0);
+    const first = await ok(store.append([row('a'), row('b', { messageId: 'id-1' }), row('c', { messageId: 'id-1' })]));
+    expect(first).toEqual([
+      { seq: 1, duplicate: false },
+      { seq: 2, duplicate: false },
+      { seq: 2, duplicate: true },
+    ]);
+    const again = await ok(store.append([row('d', { messageId: 'id-1' }), row('e')]));
+    expect(again).toEqual([
+      { seq: 2, duplicate: true },
+      { seq: 3, duplicate: false },
+    ]);
+    expect(store.lastSeq()).toBe(3);
+    expect((await ok(store.read(1, 10))).map((m) => m.topic)).toEqual(['a', 'b', 'e']);
+  });
+
+  test('a message reads back as it was appended, by seq and by topic, a page at a time', async () => {
+    const { store } = await open();
+    await ok(store.append([row('t.x', { messageId: 'm1', payload: 'héllo', metadata: '{"timestamp":1000,"k":"v"}', ttlSeconds: 60, orderingKey: 'key-1' }), row('t.y'), row('t.x')]));
+    const [m] = await ok(store.read(1, 1));
+    expect({ ...m }).toEqual({ seq: 1, messageId: 'm1', topic: 't.x', payload: 'héllo', metadata: '{"timestamp":1000,"k":"v"}', ttlSeconds: 60, orderingKey: 'key-1', createdAt: 1000 });
+    expect((await ok(store.read(2, 10))).map((r) => r.seq)).toEqual([2, 3]);
+    expect((await ok(store.read(1, 10, 't.x'))).map((r) => [r.seq, r.topic])).toEqual([
+      [1, 't.x'],
+      [3, 't.x'],
+    ]);
+    expect(await ok(store.read(4, 10))).toEqual([]);
+  });
+
+  test('seqs are never reused: not after the newest messages are deleted, not after reopening', async () => {
+    const opened = await open();
+    await ok(opened.store.append([row('a'), row('b'), row('c')]));
+    await ok(opened.store.deleteSeqs([2, 3]));
+    const store = await opened.reopen();
+    expect(store.lastSeq()).toBe(3);
+    expect(await ok(store.append([row('d')]))).toEqual([{ seq: 4, duplicate: false }]);
+  });
+
+  test('seqAtTime finds the first message committed at or after a time', async () => {
+    const { store } = await open();
+    expect(await ok(store.seqAtTime(0))).toBe(1);
+    for (const t of [1000, 1000, 2000, 3000, 3000, 5000]) await ok(store.append([row('a', { createdAt: t })]));
+    expect(await ok(store.seqAtTime(0))).toBe(1);
+    expect(await ok(store.seqAtTime(1000))).toBe(1);
+    expect(await ok(store.seqAtTime(1001))).toBe(3);
+    expect(await ok(store.seqAtTime(3000))).toBe(4);
+    expect(await ok(store.seqAtTime(4000))).toBe(6);
+    expect(await ok(store.seqAtTime(6000))).toBe(7);
+  });
+
+  test('consumers are saved, updated without moving their position, listed and deleted with their delivery counts', async () => {
+    const { store, sql } = await open();
+    await ok(store.saveConsumer(consumer('billing')));
+    await ok(store.recordProgress(progress({ positions: new Map([['billing', 7]]), deliveryCounts: [{ consumer: 'billing', seqs: [9], deliveries: [2] }] })));
+    await ok(store.saveConsumer({ ...consumer('billing'), patterns: ['orders.*', 'refunds.*'], address: 'tcp://127.0.0.1:9000' }));
+    expect(await ok(store.listConsumers())).toEqual([{ ...consumer('billing', { position: 7 }), patterns: ['orders.*', 'refunds.*'], address: 'tcp://127.0.0.1:9000' }].map((c) => ({ ...c, updatedAt: expect.any(Number) as number })));
+    await ok(store.deleteConsumer('billing'));
+    expect(await ok(store.listConsumers())).toEqual([]);
+    expect(await sql('SELECT * FROM delivery_counts')).toEqual([]);
+  });
+
+  test('a progress batch records acks, delivery counts, dead letters, positions and dead messages together', async () => {
+    const { store, sql } = await open();
+    await ok(store.append([row('orders.a'), row('orders.b'), row('orders.c'), row('orders.d'), row('orders.e')]));
+    const [, second] = await ok(store.read(1, 5));
+    await ok(store.saveConsumer(consumer('billing')));
+    await ok(
+      store.recordProgress(
+        progress({
+          acks: acks([
+            ['billing', 1],
+            ['billing', 3, 2],
+            ['billing', 3, 3], // the same ack twice in one batch: the last one counts
+            ['billing', 5],
+          ]),
+          deadLetters: [{ consumer: 'billing', message: second!, reason: 'max deliveries', deliveries: 10, at: 6000 }],
+          positions: new Map([['billing', 3]]),
+          dead: [2],
+          deliveryCounts: [{ consumer: 'billing', seqs: [2, 4], deliveries: [9, 2] }],
+        }),
+      ),
+    );
+    expect(await ok(store.processedAbove('billing', 3, 0))).toEqual([5]);
+    expect(await ok(store.processedAbove('billing', 0, 0))).toEqual([1, 3, 5]);
+    expect(await sql('SELECT delivery FROM processed_messages WHERE seq = 3')).toEqual([{ delivery: 3 }]);
+    expect((await ok(store.listConsumers()))[0]!.position).toBe(3);
+    // Counts at or below the new position go with it.
+    expect([...(await ok(store.deliveryCounts('billing', 0)))]).toEqual([[4, 2]]);
+    expect(await ok(store.deadLetterCount('billing', 0))).toBe(1);
+    expect(await ok(store.deadLetterCount('billing', 6001))).toBe(0);
+    expect(await sql('SELECT consumer, seq, topic, reason, deliveries FROM dead_letters')).toEqual([{ consumer: 'billing', seq: 2, topic: 'orders.b', reason: 'max deliveries', deliveries: 10 }]);
+    expect(await sql('SELECT seq, status FROM messages ORDER BY seq')).toEqual([
+      { seq: 1, status: 'pending' },
+      { seq: 2, status: 'dead' },
+      { seq: 3, status: 'pending' },
+      { seq: 4, status: 'pending' },
+      { seq: 5, status: 'pending' },
+    ]);
+    // A rewind voids the counts from its seq on; later counts of the same batch apply after it.
+    await ok(store.recordProgress(progress({ rewinds: new Map([['billing', 4]]), deliveryCounts: [{ consumer: 'billing', seqs: [5], deliveries: [1] }] })));
+    expect([...(await ok(store.deliveryCounts('billing', 0)))]).toEqual([[5, 1]]);
+    // Acks recorded before a rewind no longer count as processed.
+    expect(await ok(store.processedAbove('billing', 0, 5000))).toEqual([]);
+  });
+
+  test('marking messages processed leaves a dead one dead', async () => {
+    const { store, sql } = await open();
+    await ok(store.append([row('a'), row('b'), row('c'), row('d')]));
+    await ok(store.recordProgress(progress({ dead: [2] })));
+    await ok(
+      store.markProcessed([
+        { from: 1, to: 2 },
+        { from: 4, to: 4 },
+      ]),
+    );
+    expect((await sql<{ status: string }>('SELECT status FROM messages ORDER BY seq')).map((r) => r.status)).toEqual(['processed', 'dead', 'pending', 'processed']);
+  });
+
+  test('retention: expired messages go by their TTL, a batch at a time, and headers and counts follow', async () => {
+    const { store } = await open();
+    await ok(store.append([row('x.a', { ttlSeconds: 1, createdAt: 1000 }), row('x.b', { createdAt: 1000 }), row('x.a', { ttlSeconds: 1, createdAt: 1000 }), row('x.c', { ttlSeconds: 3_000_000, createdAt: 1000 })]));
+    expect([...(await ok(store.topicCounts()))].sort()).toEqual([
+      ['x.a', 2],
+      ['x.b', 1],
+      ['x.c', 1],
+    ]);
+    expect(await ok(store.deleteExpired(1999, 10))).toEqual([]);
+    expect(await ok(store.deleteExpired(2000, 1))).toEqual(['x.a']);
+    expect(await ok(store.deleteExpired(2000, 10))).toEqual(['x.a']);
+    // 3,000,000 s is more milliseconds than a 32-bit integer holds.
+    expect(await ok(store.deleteExpired(1000 + 3_000_000_000, 10))).toEqual(['x.c']);
+    expect(await ok(store.readHeaders(0, 10))).toEqual([{ seq: 2, topic: 'x.b', createdAt: 1000 }]);
+    await ok(store.deleteSeqs([2]));
+    expect(await ok(store.readHeaders(0, 10))).toEqual([]);
+    expect(store.lastSeq()).toBe(4);
+  });
+
+  test('pruning acks takes at most the limit, keeps what is above a position or still in the log, and takes all of a removed consumer', async () => {
+    const { store } = await open();
+    await ok(store.append([row('orders.a'), row('orders.b'), row('orders.c'), row('orders.d')]));
+    await ok(store.saveConsumer(consumer('kept')));
+    await ok(store.saveConsumer(consumer('gone')));
+    const all = (c: string): [string, number][] => [1, 2, 3, 4].map((s) => [c, s]);
+    await ok(store.recordProgress(progress({ acks: acks([...all('kept'), ...all('gone')]), positions: new Map([['kept', 4]]) })));
+    await ok(store.deleteSeqs([1, 2]));
+    await ok(store.deleteConsumer('gone'));
+    expect(await ok(store.pruneProcessed(3))).toBe(3);
+    expect(await ok(store.pruneProcessed(100))).toBe(3);
+    expect(await ok(store.pruneProcessed(100))).toBe(0);
+    // kept: seqs 3 and 4 are still in the log.
+    expect(await ok(store.processedAbove('kept', 0, 0))).toEqual([3, 4]);
+    expect(await ok(store.processedAbove('gone', 0, 0))).toEqual([]);
+  });
+
+  test('push failures are recorded and pruned oldest first, a batch at a time', async () => {
+    const { store, sql } = await open();
+    const failure = (at: number, seq: number | null) => ({ consumer: 'hook', address: 'http://127.0.0.1:9/x', seq, attempt: 1, failedAt: at, latencyMs: 3, error: 'refused', httpStatus: null });
+    await ok(store.recordFailures([failure(100, 1), failure(200, null), failure(300, 2)]));
+    expect(await sql('SELECT consumer, seq, failed_at, http_status FROM delivery_failures ORDER BY id')).toEqual([
+      { consumer: 'hook', seq: 1, failed_at: 100, http_status: null },
+      { consumer: 'hook', seq: null, failed_at: 200, http_status: null },
+      { consumer: 'hook', seq: 2, failed_at: 300, http_status: null },
+    ]);
+    expect(await ok(store.pruneFailures(250, 1))).toBe(1);
+    expect(await ok(store.pruneFailures(250, 10))).toBe(1);
+    expect(await ok(store.pruneFailures(250, 10))).toBe(0);
+  });
+
+  test('transactional ack: the work and the ack commit together; work that throws leaves nothing; a processed message is not worked again', async () => {
+    const opened = await open();
+    const { store, sql } = opened;
+    await opened.appTable();
+    await ok(store.append([row('orders.a'), row('orders.b')]));
+    await ok(store.saveConsumer(consumer('billing')));
+    const ack = (seq: number) => ({ consumer: 'billing', seq, delivery: 1, at: 5000 });
+    expect(await ok(store.transactAck(ack(1), (tx) => opened.effect(tx, 'one')))).toEqual({ kind: 'done' });
+    expect(await ok(store.transactAck(ack(1), (tx) => opened.effect(tx, 'again')))).toEqual({ kind: 'already-processed' });
+    const failed = await ok(
+      store.transactAck(ack(2), async (tx) => {
+        await opened.effect(tx, 'two');
+        throw new Error('handler failed');
+      }),
+    );
+    // SQLite's work is synchronous: an async function is refused (and rolled back) for returning a promise.
+    expect(failed.kind).toBe('failed');
+    expect(await sql('SELECT v FROM app_effects')).toEqual([{ v: 'one' }]);
+    expect(await ok(store.processedAbove('billing', 0, 0))).toEqual([1]);
+  });
+});
+
+describe('several PostgreSQL stores on one log (several brokers)', () => {
+  test('concurrent appends from three stores get unique seqs, and a reader never sees a seq appear below one it has seen', async () => {
+    const first = await STORES.postgres!();
+    const stores = [first.store, await first.reopen(), await first.reopen()];
+    let stop = false;
+    const anomalies: number[] = [];
+    const reader = (async () => {
+      let maxSeen = 0;
+      const seen = new Set<number>();
+      while (!stop) {
+        for (const m of await ok(first.store.read(1, 100_000))) {
+          if (seen.has(m.seq)) continue;
+          if (m.seq < maxSeen) anomalies.push(m.seq);
+          seen.add(m.seq);
+          maxSeen = Math.max(maxSeen, m.seq);
+        }
+      }
+    })();
+    const answered = await Promise.all(
+      stores.flatMap((store, s) =>
+        Array.from({ length: 4 }, async (_, w) => {
+          const seqs: number[] = [];
+          for (let i = 0; i < 40; i++) {
+            const batch = Array.from({ length: 1 + (i % 5) }, (_, j) => row(`s${s}.w${w}`, { payload: `${i}.${j}` }));
+            for (const a of await ok(store.append(batch))) seqs.push(a.seq);
+          }
+          return seqs;
+        }),
+      ),
+    );
+    stop = true;
+    await reader;
+    const all = answered.flat();
+    expect(new Set(all).size).toBe(all.length);
+    expect(anomalies).toEqual([]);
+    // Each writer's own publishes are in the order it made them.
+    for (const seqs of answered) expect(seqs).toEqual([...seqs].sort((a, b) => a - b));
+    const stored = await first.sql<{ n: number }>('SELECT count(*)::int AS n FROM messages');
+    expect(stored[0]!.n).toBe(all.length);
+  });
+
+  test('a store hears of another store\'s appends (LISTEN/NOTIFY), and a message id is unique across them', async () => {
+    const first = await STORES.postgres!();
+    const other = await first.reopen();
+    const heard: number[] = [];
+    other.onExternalAppend((seq) => heard.push(seq));
+    await ok(first.store.append([row('a'), row('b', { messageId: 'shared' })]));
+    await until('the other store to hear of seq 2', () => heard.includes(2), 5000);
+    expect(other.lastSeq()).toBe(2);
+    expect(await ok(other.append([row('c', { messageId: 'shared' })]))).toEqual([{ seq: 2, duplicate: true }]);
+  });
+});
