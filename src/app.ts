@@ -3,7 +3,7 @@
 // answered, connections end, then push delivery, the broker and its database.
 import net from 'node:net';
 import { err, ok, type Result } from 'neverthrow';
-import { isPostgresUrl, type Config } from './config.js';
+import { displayUrl, isPostgresUrl, type Config } from './config.js';
 import type Database from 'better-sqlite3';
 import { Broker, type BrokerConfig } from './core/broker.js';
 import type { EventStore } from './core/store-port.js';
@@ -11,8 +11,6 @@ import type { Logger } from './logger.js';
 import { DEFAULT_BACKOFF } from './delivery/backoff.js';
 import { DeliveryPool } from './delivery/pool.js';
 import { SqliteStore } from './store/sqlite-store.js';
-import { displayUrl } from './store/postgres/connect.js';
-import { PostgresStore } from './store/postgres/postgres-store.js';
 import type { PushHost } from './delivery/push-consumer.js';
 import { createHttpServer } from './transports/http.js';
 import { createRegistrationServer, RegistrationCommands, type ConsumerState } from './transports/registration.js';
@@ -129,6 +127,8 @@ export async function startApp(config: Config, logger: Logger): Promise<Result<A
 /** The broker on the store EVENTBUS_DB names: a SQLite file, or a PostgreSQL database. */
 export async function openBroker(config: SqliteBrokerConfig & Pick<Config, 'pgSchema'>, logger: Logger): Promise<Result<Broker, StartError>> {
   if (!isPostgresUrl(config.dbPath)) return (await openSqliteBroker(config, logger)).map((opened) => opened.broker);
+  // Loaded only when asked for: a SQLite broker does not carry the PostgreSQL driver in its memory.
+  const { PostgresStore } = await import('./store/postgres/postgres-store.js');
   const store = await PostgresStore.open({ url: config.dbPath, schema: config.pgSchema, logger });
   if (store.isErr()) return err({ message: store.error.message });
   const broker = await Broker.open(store.value, config, logger);

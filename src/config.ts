@@ -137,6 +137,17 @@ export function isPostgresUrl(db: string): boolean {
   return /^postgres(?:ql)?:\/\//i.test(db);
 }
 
+/** A PostgreSQL URL without its password, for messages and logs. */
+export function displayUrl(url: string): string {
+  try {
+    const u = new URL(url);
+    if (u.password !== '') u.password = '***';
+    return u.toString();
+  } catch {
+    return 'postgres://…';
+  }
+}
+
 /** What is wrong with a PostgreSQL URL, or undefined. */
 function postgresUrlProblem(url: string): string | undefined {
   let u: URL;

@@ -1,4 +1,4 @@
-// The pool (seed 003's producer pool): one push consumer per registered address, kept in step by sync(),
+// The delivery pool: one push consumer per registered address, kept in step by sync(),
 // and forwardTo / forwardToMany / forwardToAll sending one message straight to endpoints, with a result per
 // target. A real broker on a temp database, real tcp endpoints on 127.0.0.1.
 import { describe, expect, test } from 'vitest';

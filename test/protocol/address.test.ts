@@ -9,7 +9,7 @@ const parsed = (text: string): PushAddress => parseAddress(text)._unsafeUnwrap()
 const refused = (text: string) => parseAddress(text)._unsafeUnwrapErr();
 
 describe('well-formed addresses', () => {
-  test('seed 000 walkthrough: tcp://127.0.0.1:9000', () => {
+  test('the telnet walkthrough: tcp://127.0.0.1:9000', () => {
     expect(parsed('tcp://127.0.0.1:9000')).toEqual({
       protocol: 'tcp',
       host: '127.0.0.1',

@@ -9,7 +9,7 @@ const parsed = (line: string): PublishInput => parsePublishLine(line)._unsafeUnw
 const refused = (line: string) => parsePublishLine(line)._unsafeUnwrapErr();
 
 describe('event_name:msg', () => {
-  test('seed 000 walkthrough: splits at the colon', () => {
+  test('the telnet walkthrough: splits at the colon', () => {
     expect(parsed('user_message:Hello from producer!')).toEqual({ topic: 'user_message', payload: 'Hello from producer!' });
   });
 
@@ -40,7 +40,7 @@ describe('event_name:msg', () => {
 });
 
 describe('the JSON form', () => {
-  test('seed 000 walkthrough: msg and event_name, in either order', () => {
+  test('the telnet walkthrough: msg and event_name, in either order', () => {
     const expected = { topic: 'user_message', payload: 'Hello from producer!' };
     expect(parsed('{"msg": "Hello from producer!", "event_name": "user_message"}')).toMatchObject(expected);
     expect(parsed('{"event_name":"user_message","msg":"Hello from producer!"}')).toMatchObject(expected);

@@ -20,7 +20,7 @@ const mixCase = (word: string, mask: number): string =>
   Array.from(word).map((c, i) => ((mask >> i) & 1 ? c.toLowerCase() : c.toUpperCase())).join('');
 
 describe('REGISTER', () => {
-  test('seed 000 walkthrough: id, address and patterns', () => {
+  test('the telnet walkthrough: id, address and patterns', () => {
     expect(parsed('REGISTER consumer1 tcp://127.0.0.1:9000 event1 event2')).toEqual({
       type: 'register',
       id: 'consumer1',
@@ -86,7 +86,7 @@ describe('REGISTER', () => {
 });
 
 describe('SUBSCRIBE and UNSUBSCRIBE', () => {
-  test('seed 000 walkthrough: SUBSCRIBE consumer1 event3', () => {
+  test('the telnet walkthrough: SUBSCRIBE consumer1 event3', () => {
     expect(parsed('SUBSCRIBE consumer1 event3')).toEqual({ type: 'subscribe', id: 'consumer1', patterns: ['event3'] });
   });
 
@@ -242,7 +242,7 @@ describe('keywords and whitespace', () => {
 });
 
 describe('formatConsumerLine', () => {
-  test('seed 000 walkthrough: id, address, comma-separated patterns, state, position', () => {
+  test('the telnet walkthrough: id, address, comma-separated patterns, state, position', () => {
     expect(
       formatConsumerLine({
         id: 'consumer1',

@@ -1,5 +1,5 @@
-// The registration port (PROTOCOL.md §4) over real sockets against the whole app on a temp database: seed
-// 000's walkthrough, every command and its reply, every error code and whether the connection survives it,
+// The registration port (PROTOCOL.md §4) over real sockets against the whole app on a temp database: the
+// telnet walkthrough of docs/protocol.md, every command and its reply, every error code and whether the connection survives it,
 // AUTH, registrations surviving a restart, EVENTBUS_ALLOWED_TARGETS and EVENTBUS_CONSUMER_<ID> (§1).
 // Push delivery itself is not tested here. Registering an address makes the broker push to it, so a LIST
 // line's state depends on the endpoint: lines are compared with the state masked (and checked to be one of
@@ -118,7 +118,7 @@ function listedAfter(sessions: readonly Session[]): void {
   });
 }
 
-describe('seed 000 walkthrough', () => {
+describe('the telnet walkthrough', () => {
   listedAfter([
     {
       name: 'REGISTER and SUBSCRIBE answer exactly as documented; LIST shows consumer1 with its three patterns',

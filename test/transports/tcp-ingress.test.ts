@@ -58,7 +58,7 @@ function expectStrictlyIncreasing(seqs: readonly number[]): void {
 }
 
 describe('publishing on the transport port', () => {
-  test('seed 000 walkthrough: both line forms answer OK 1, OK 2 and land in the messages table', async () => {
+  test('the telnet walkthrough: both line forms answer OK 1, OK 2 and land in the messages table', async () => {
     const bus = await startBus();
     const c = await bus.connect();
     expect(await c.send('user_message:Hello from producer!')).toBe('OK 1');

@@ -6,6 +6,7 @@ import { migrate } from 'drizzle-orm/node-postgres/migrator';
 import { fileURLToPath } from 'node:url';
 import { err, ok, type Result } from 'neverthrow';
 import pg from 'pg';
+import { displayUrl } from '../../config.js';
 import type { StoreOpenError } from '../db.js';
 
 // Resolves to <repo>/drizzle/postgres from src/store/postgres (tsx, tests) and dist/store/postgres (npm start).
@@ -37,17 +38,6 @@ export function clientConfig(options: PgOptions): pg.ClientConfig {
     application_name: 'eventbus',
     connectionTimeoutMillis: 5000,
   };
-}
-
-/** The URL without its password, for messages. */
-export function displayUrl(url: string): string {
-  try {
-    const u = new URL(url);
-    if (u.password !== '') u.password = '***';
-    return u.toString();
-  } catch {
-    return 'postgres://…';
-  }
 }
 
 /** A key for pg_advisory_lock: one per schema, so that logs in other schemas of the database are not held up. */
