@@ -103,13 +103,8 @@ export class PostgresStore implements EventStore<pg.PoolClient> {
     // Ids already stored are answered with the original's seq before the head lock is taken, and a second
     // row with an id of the same batch with the first's; a publish of the same id racing on another broker
     // is caught by the unique index.
-    const known = new Map<string, number>();
     const ids = rows.flatMap((r) => (r.messageId === null ? [] : [r.messageId]));
-    if (ids.length > 0) {
-      for (const r of (await this.#pool.query<{ message_id: string; seq: number }>({ name: 'seqsOfIds', text: q.SEQS_OF_IDS, values: [ids] })).rows) {
-        known.set(r.message_id, r.seq);
-      }
-    }
+    const known = await this.#seqsOfIds(ids);
     const fresh: number[] = [];
     const firstOf = new Map<string, number>();
     for (let i = 0; i < rows.length; i++) {
@@ -133,18 +128,22 @@ export class PostgresStore implements EventStore<pg.PoolClient> {
         if (inserted.has(seq)) appended[fresh[j]!] = { seq, duplicate: false };
         else lost.push(rows[fresh[j]!]!.messageId!); // another broker stored this id meanwhile
       }
-      if (seqs !== null && seqs.length > 0) this.#lastSeq = Math.max(this.#lastSeq, base + fresh.length);
-      if (lost.length > 0) {
-        for (const r of (await this.#pool.query<{ message_id: string; seq: number }>({ name: 'seqsOfIds', text: q.SEQS_OF_IDS, values: [lost] })).rows) {
-          appended[firstOf.get(r.message_id)!] = { seq: r.seq, duplicate: true };
-        }
-      }
+      // Assigned, even where the index skipped a row: lastSeq is the highest seq ever assigned.
+      this.#lastSeq = Math.max(this.#lastSeq, base + fresh.length);
+      for (const [id, seq] of await this.#seqsOfIds(lost)) appended[firstOf.get(id)!] = { seq, duplicate: true };
     }
     for (let i = 0; i < rows.length; i++) {
       if (appended[i] !== undefined) continue;
       appended[i] = { seq: appended[firstOf.get(rows[i]!.messageId!)!]!.seq, duplicate: true };
     }
     return appended as Appended[];
+  }
+
+  /** The stored seq of each of `ids` that is stored. */
+  async #seqsOfIds(ids: readonly string[]): Promise<Map<string, number>> {
+    if (ids.length === 0) return new Map();
+    const found = await this.#pool.query<{ message_id: string; seq: number }>({ name: 'seqsOfIds', text: q.SEQS_OF_IDS, values: [ids] });
+    return new Map(found.rows.map((r) => [r.message_id, r.seq]));
   }
 
   lastSeq(): number {
