@@ -72,7 +72,7 @@ async function rawLimits(): Promise<{ insert: number; select: number }> {
 }
 
 async function broker(s: string): Promise<Broker> {
-  const config = { ...testBrokerConfig(URL_), sync: 'full' as const, pgSchema: s };
+  const config = { ...testBrokerConfig(URL_), sync: 'full' as const, pgSchema: s, nodeId: 'bench' };
   return (await openBroker(config, silentLogger))._unsafeUnwrap();
 }
 
@@ -119,7 +119,7 @@ async function replay(): Promise<number> {
 
 /** The append statement alone, 256 rows each, one after another: its round trip bounds the head lock's hold. */
 async function lockHold(): Promise<{ p50: number; p99: number }> {
-  const store = (await PostgresStore.open({ url: URL_, schema: schema(), logger: silentLogger }))._unsafeUnwrap();
+  const store = (await PostgresStore.open({ url: URL_, schema: schema(), nodeId: 'bench', logger: silentLogger }))._unsafeUnwrap();
   const rows = Array.from({ length: BATCH }, () => new LogMessage(0, null, 'bench.lock', PAYLOAD, '{"timestamp":1}', 0, null, Date.now()));
   const lat = new Latencies();
   for (let i = 0; i < 200; i++) {

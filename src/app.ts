@@ -65,7 +65,9 @@ export async function startApp(config: Config, logger: Logger): Promise<Result<A
   const pool = new DeliveryPool(pushHost(broker, logger), { timeouts, maxInFlight: config.maxInFlight, backoff: DEFAULT_BACKOFF, now: Date.now }, logger);
   // A push consumer's state is its connection's; a consumer read over the API is connected while subscribed.
   const stateOf: ConsumerState = (c) => pool.state(c.id) ?? (c.subscribers > 0 ? 'connected' : 'offline');
-  const follow = (id: string): void => void pool.sync(id, broker.consumer(id)?.address ?? null);
+  // With several brokers on one database, one of them at a time delivers each push consumer.
+  const follow = (id: string): void => void pool.sync(id, broker.pushes(id) ? (broker.consumer(id)?.address ?? null) : null);
+  broker.onConsumerChange(follow);
   const commands = new RegistrationCommands(broker, config.allowedTargets, stateOf, follow);
   /** Start-up failed part-way: undo what was started, in reverse order. */
   const abandon = async (message: string, started: readonly Listener[] = []): Promise<Result<App, StartError>> => {
@@ -125,11 +127,11 @@ export async function startApp(config: Config, logger: Logger): Promise<Result<A
 }
 
 /** The broker on the store EVENTBUS_DB names: a SQLite file, or a PostgreSQL database. */
-export async function openBroker(config: SqliteBrokerConfig & Pick<Config, 'pgSchema'>, logger: Logger): Promise<Result<Broker, StartError>> {
+export async function openBroker(config: SqliteBrokerConfig & Pick<Config, 'pgSchema' | 'nodeId'>, logger: Logger): Promise<Result<Broker, StartError>> {
   if (!isPostgresUrl(config.dbPath)) return (await openSqliteBroker(config, logger)).map((opened) => opened.broker);
   // Loaded only when asked for: a SQLite broker does not carry the PostgreSQL driver in its memory.
   const { PostgresStore } = await import('./store/postgres/postgres-store.js');
-  const store = await PostgresStore.open({ url: config.dbPath, schema: config.pgSchema, logger });
+  const store = await PostgresStore.open({ url: config.dbPath, schema: config.pgSchema, nodeId: config.nodeId, logger });
   if (store.isErr()) return err({ message: store.error.message });
   const broker = await Broker.open(store.value, config, logger);
   if (broker.isErr()) return err({ message: `EVENTBUS_DB: cannot read ${displayUrl(config.dbPath)}: ${broker.error.reason}` });

@@ -31,6 +31,8 @@ export interface Config {
   readonly nodeId: string;
   /** PostgreSQL only: the schema holding the tables. */
   readonly pgSchema: string;
+  /** PostgreSQL only: the partitions a durable consumer's messages are spread over among brokers. */
+  readonly consumerPartitions: number;
   readonly host: string;
   readonly transportPort: number;
   readonly registrationPort: number;
@@ -105,6 +107,7 @@ const SETTINGS = {
   },
   nodeId: { env: 'EVENTBUS_NODE_ID', default: `${hostname()}:${process.pid}`, schema: z.string().min(1) },
   pgSchema: { env: 'EVENTBUS_PG_SCHEMA', default: 'eventbus', schema: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]{0,62}$/, 'expected a PostgreSQL identifier') },
+  consumerPartitions: { env: 'EVENTBUS_CONSUMER_PARTITIONS', default: '16', schema: wholeNumber.pipe(z.number().min(1).max(4096)) },
   host: { env: 'EVENTBUS_HOST', default: '127.0.0.1', schema: z.string().min(1) },
   transportPort: { env: 'EVENTBUS_TRANSPORT_PORT', default: '49152', schema: port },
   registrationPort: { env: 'EVENTBUS_REGISTRATION_PORT', default: '49153', schema: port },

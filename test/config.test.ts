@@ -37,6 +37,7 @@ describe('parseConfig', () => {
       failureLogMaxAgeMs: 7 * 86_400_000,
       shutdownTimeoutMs: 10_000,
       pgSchema: 'eventbus',
+      consumerPartitions: 16,
     });
     expect(parsed({}).nodeId).toBe(`${hostname()}:${process.pid}`);
     expect(Object.isFrozen(parsed({}))).toBe(true);

@@ -6,6 +6,7 @@ import type { Config } from '../config.js';
 import { brokerError, SHUTTING_DOWN, type BrokerError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import type { EventStore, StorageError } from './store-port.js';
+import { Cluster } from './cluster.js';
 import { Committer, type PendingRow } from './committer.js';
 import { ConsumerRegistry, type ConsumerInfo } from './consumers.js';
 import { Dispatcher } from './dispatcher.js';
@@ -32,8 +33,11 @@ export type BrokerConfig = Pick<
   | 'retention'
   | 'retentionIntervalMs'
 > &
-  // Absent: every push failure is kept.
-  Partial<Pick<Config, 'failureLogMaxAgeMs'>>;
+  // Absent: every push failure is kept; durable consumers in the default number of partitions.
+  Partial<Pick<Config, 'failureLogMaxAgeMs' | 'consumerPartitions'>>;
+
+/** Partitions of a shared durable consumer when the settings do not say. */
+const DEFAULT_PARTITIONS = 16;
 
 export interface Subscribed {
   readonly subscriptionId: string;
@@ -65,6 +69,8 @@ export class Broker {
   readonly #retention: Retention;
   readonly #topics: TopicStats;
   readonly #consumers: ConsumerRegistry;
+  /** Present when other brokers share the store. */
+  readonly #cluster: Cluster | undefined;
   readonly #statsTimer: NodeJS.Timeout;
   /** Subscriptions answered but not attached yet (see subscribe). */
   readonly #pendingAttach = new Map<string, Stream>();
@@ -98,9 +104,11 @@ export class Broker {
     this.#log = logger;
     this.#now = now;
     this.#topics = new TopicStats(now());
+    const shared = store.cluster;
+    const partitions = config.consumerPartitions ?? DEFAULT_PARTITIONS;
     this.#dispatcher = new Dispatcher(
       store,
-      { ackTimeoutMs: config.ackTimeoutMs, maxDeliveries: config.maxDeliveries, now },
+      { ackTimeoutMs: config.ackTimeoutMs, maxDeliveries: config.maxDeliveries, now, partitions: shared === undefined ? undefined : partitions },
       logger,
     );
     const dispatcher = this.#dispatcher;
@@ -129,6 +137,8 @@ export class Broker {
       intervalMs: config.retentionIntervalMs,
       failureLogMaxAgeMs: config.failureLogMaxAgeMs ?? 0,
       logger,
+      // Shared: one broker at a time.
+      active: () => this.#cluster?.runs('retention') ?? true,
     });
     this.#consumers = new ConsumerRegistry({
       store,
@@ -136,7 +146,23 @@ export class Broker {
       logger,
       now,
       startSeq: (start) => this.#startSeq(start),
+      elsewhere: shared === undefined ? undefined : (id) => this.#cluster!.elsewhere(id),
     });
+    if (shared !== undefined) {
+      const cluster = new Cluster({
+        port: shared,
+        store,
+        dispatcher: this.#dispatcher,
+        consumers: this.#consumers,
+        partitions,
+        ackTimeoutMs: config.ackTimeoutMs,
+        logger,
+      });
+      this.#cluster = cluster;
+      this.#dispatcher.onMembersChanged(() => {
+        cluster.nudge();
+      });
+    }
     this.#statsTimer = setInterval(() => this.#topics.sample(this.#now()), STATS_SAMPLE_MS).unref();
   }
 
@@ -299,6 +325,24 @@ export class Broker {
     };
   }
 
+  /**
+   * Whether this broker delivers push consumer `id`: always, alone on its store; shared, one broker at a time
+   * does, and onConsumerChange says when that moves.
+   */
+  pushes(id: string): boolean {
+    return this.#cluster?.pushes(id) ?? true;
+  }
+
+  /** Calls `listener` with a consumer's id when it changed through another broker (registered, removed, moved). */
+  onConsumerChange(listener: (consumer: string) => void): void {
+    this.#cluster?.onChange(listener);
+  }
+
+  /** The brokers serving this store, with when each was last heard of (this one alone on SQLite). */
+  nodes(): readonly { readonly node: string; readonly lastSeen: number }[] {
+    return this.#cluster?.nodes() ?? [];
+  }
+
   /** Runs one retention pass now (tests and tools; the broker also runs them on a timer). */
   runRetention(): Promise<number> {
     return this.#retention.runOnce();
@@ -326,6 +370,7 @@ export class Broker {
     this.#follower.stop();
     this.#retention.stop();
     await this.#dispatcher.close();
+    await this.#cluster?.leave();
     await this.#store.close();
   }
 
@@ -333,7 +378,8 @@ export class Broker {
     return this.#store
       .topicCounts()
       .map((counts) => this.#topics.load(counts))
-      .andThen(() => this.#consumers.restore());
+      .andThen(() => this.#consumers.restore())
+      .andThen(() => ResultAsync.fromSafePromise(this.#cluster?.start() ?? Promise.resolve()));
   }
 
   #startSeq(start: StartAt | undefined): ResultAsync<number, StorageError> {

@@ -1,7 +1,7 @@
 // Durable consumers: their stored records and dead-letter counts, restoring them at start-up, creating,
 // updating, rewinding and removing them, and what the API reports about them. Their streams live in the
 // Dispatcher; this module keeps the stored side in step with it.
-import { err, errAsync, ok, safeTry, type Result, type ResultAsync } from 'neverthrow';
+import { err, errAsync, ok, okAsync, safeTry, type Result, type ResultAsync } from 'neverthrow';
 import { brokerError, type BrokerError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import type { ConsumerRecord, EventStore, StorageError } from './store-port.js';
@@ -37,6 +37,11 @@ export interface ConsumerRegistryOptions {
   readonly now: () => number;
   /** The broker's start resolution, shared with ephemeral subscriptions so both read `start` alike. */
   readonly startSeq: (start: StartAt | undefined) => ResultAsync<number, StorageError>;
+  /**
+   * The consumers are shared with other brokers (cluster.ts): their positions are the store's, and this
+   * gives their members and deliveries in flight on the other brokers.
+   */
+  readonly elsewhere?: ((id: string) => { members: number; inFlight: number }) | undefined;
 }
 
 export class ConsumerRegistry {
@@ -48,6 +53,10 @@ export class ConsumerRegistry {
   readonly #records = new Map<string, ConsumerRecord>();
   /** Dead letters the store held at start-up; the dispatcher counts the ones since. */
   readonly #storedDeadLetters = new Map<string, number>();
+  readonly #elsewhere: ((id: string) => { members: number; inFlight: number }) | undefined;
+  /** Counts the changes made here, so that a view of the store taken before one does not undo it (sync). */
+  #version = 0;
+  readonly #changedAt = new Map<string, number>();
 
   constructor(options: ConsumerRegistryOptions) {
     this.#store = options.store;
@@ -55,6 +64,67 @@ export class ConsumerRegistry {
     this.#log = options.logger;
     this.#now = options.now;
     this.#startSeq = options.startSeq;
+    this.#elsewhere = options.elsewhere;
+  }
+
+  /** The count of changes made here so far; a view of the store read after it holds them all. */
+  get version(): number {
+    return this.#version;
+  }
+
+  records(): IterableIterator<ConsumerRecord> {
+    return this.#records.values();
+  }
+
+  record(id: string): ConsumerRecord | undefined {
+    return this.#records.get(id);
+  }
+
+  /**
+   * Shared consumers: makes this broker's consumers those of `records`, the store's as read after this
+   * registry's change `version` (changes made here since are newer than the view, and kept). Returns the
+   * consumers that were added, removed, or changed address.
+   */
+  sync(records: readonly ConsumerRecord[], version: number): Set<string> {
+    const changed = new Set<string>();
+    const current = (id: string): boolean => (this.#changedAt.get(id) ?? 0) > version;
+    const seen = new Set<string>();
+    for (const record of records) {
+      seen.add(record.id);
+      if (current(record.id)) continue;
+      const local = this.#records.get(record.id);
+      const stream = this.#dispatcher.durable(record.id);
+      if (local === undefined || stream === undefined) {
+        this.#adopt(record);
+        changed.add(record.id);
+        continue;
+      }
+      // Rewound on another broker: the leases were given back with it, and this broker's acks are void.
+      if (record.rewoundAt > local.rewoundAt) stream.rewind(record.position + 1);
+      if (record.filter !== local.filter || JSON.stringify(record.patterns) !== JSON.stringify(local.patterns)) {
+        const filter = parseStoredFilter(record.filter);
+        this.#dispatcher.setPatterns(stream, record.patterns, filter.isOk() ? filter.value.filter : undefined);
+      }
+      if (record.address !== local.address) changed.add(record.id);
+      this.#records.set(record.id, record);
+    }
+    for (const id of [...this.#records.keys()]) {
+      if (seen.has(id) || current(id)) continue;
+      this.#dispatcher.removeDurable(id);
+      this.#records.delete(id);
+      this.#storedDeadLetters.delete(id);
+      changed.add(id);
+    }
+    return changed;
+  }
+
+  /** A consumer another broker made: its stream starts holding no partition (cluster.ts gives it some). */
+  #adopt(record: ConsumerRecord): Stream {
+    const filter = parseStoredFilter(record.filter);
+    const stream = this.#dispatcher.addDurable(record, filter.isOk() ? filter.value.filter : undefined, []);
+    this.#records.set(record.id, record);
+    this.#storedDeadLetters.set(record.id, 0);
+    return stream;
   }
 
   /** Loads every stored consumer into the dispatcher, in the stored order; runs once, before the broker is handed out. */
@@ -69,8 +139,14 @@ export class ConsumerRegistry {
       this.#records.set(record.id, record);
       this.#storedDeadLetters.set(record.id, deadLetters);
     };
+    const shared = this.#elsewhere !== undefined;
     return safeTry(async function* () {
       for (const record of yield* store.listConsumers()) {
+        // Shared: what is acked above each partition's position is read when its lease is taken (cluster.ts).
+        if (shared) {
+          restoreOne(record, [], new Map(), yield* store.deadLetterCount(record.id, record.createdAt));
+          continue;
+        }
         const ackedAhead = yield* store.processedAbove(record.id, record.position, record.rewoundAt);
         const prior = yield* store.deliveryCounts(record.id, record.position);
         restoreOne(record, ackedAhead, prior, yield* store.deadLetterCount(record.id, record.createdAt));
@@ -92,13 +168,15 @@ export class ConsumerRegistry {
         this.info(input.id)!,
       );
     }
-    return this.#createDurable(input.id, input.address, patterns, filter, this.#dispatcher.head() + 1).map(
-      () => this.info(input.id)!,
+    return this.#createDurable(input.id, input.address, patterns, filter, this.#dispatcher.head() + 1).andThen((stream) =>
+      // Made by another broker first: this is an update of it.
+      stream === undefined ? this.save(input) : okAsync(this.info(input.id)!),
     );
   }
 
   remove(id: string): ResultAsync<void, BrokerError<'UNKNOWN_CONSUMER' | 'UNAVAILABLE'>> {
     if (!this.#records.has(id)) return errAsync(brokerError('UNKNOWN_CONSUMER', `no consumer ${id}`));
+    this.#changedAt.set(id, ++this.#version);
     this.#dispatcher.removeDurable(id);
     this.#records.delete(id);
     this.#storedDeadLetters.delete(id);
@@ -118,15 +196,17 @@ export class ConsumerRegistry {
     const record = this.#records.get(id);
     const stream = this.#dispatcher.durable(id);
     if (record === undefined || stream === undefined) return undefined;
-    const position = stream.floor();
+    // Shared, the store's position covers every broker's partitions; this broker's floor only its own.
+    const position = this.#elsewhere === undefined ? stream.floor() : record.position;
+    const elsewhere = this.#elsewhere?.(id) ?? { members: 0, inFlight: 0 };
     return {
       id,
       address: record.address,
       patterns: stream.patterns,
       position,
       lag: Math.max(0, this.#dispatcher.head() - position),
-      inFlight: stream.inFlightCount,
-      subscribers: stream.members.length,
+      inFlight: stream.inFlightCount + elsewhere.inFlight,
+      subscribers: stream.members.length + elsewhere.members,
       deadLetters: (this.#storedDeadLetters.get(id) ?? 0) + this.#dispatcher.deadLettersSinceStart(id),
     };
   }
@@ -150,7 +230,9 @@ export class ConsumerRegistry {
         // applied as it would be had the two come one after the other.
         this.#dispatcher.durable(id) !== undefined
           ? this.durableStream(id, patterns, filter, start)
-          : this.#createDurable(id, null, patterns, filter, seq),
+          : this.#createDurable(id, null, patterns, filter, seq).andThen((made) =>
+              made === undefined ? this.durableStream(id, patterns, filter, start) : okAsync(made),
+            ),
       );
     }
     const samePatterns = patterns.length === stream.patterns.length && patterns.every((p) => stream.patterns.includes(p));
@@ -173,7 +255,7 @@ export class ConsumerRegistry {
     patterns: string[],
     filter: OptionalFilter,
     startSeq: number,
-  ): ResultAsync<Stream, SubscribeError> {
+  ): ResultAsync<Stream | undefined, SubscribeError> {
     const now = this.#now();
     const record: ConsumerRecord = {
       id,
@@ -187,6 +269,16 @@ export class ConsumerRegistry {
       createdAt: now,
       updatedAt: now,
     };
+    if (this.#elsewhere !== undefined) {
+      // Shared: another broker may have made a consumer of this name before this one heard of it; that one
+      // stands, and undefined tells the caller to go on with it.
+      return this.#store.createConsumer(record).map((stored) => {
+        const made = stored.createdAt === record.createdAt && stored.rewoundAt === record.rewoundAt;
+        const stream = this.#dispatcher.durable(id) ?? this.#adopt(stored);
+        this.#changedAt.set(id, ++this.#version);
+        return made ? stream : undefined;
+      });
+    }
     const stream = this.#dispatcher.addDurable(record, filter.filter, []);
     return this.#persist(record, stream)
       .orElse((e) => {
@@ -213,6 +305,7 @@ export class ConsumerRegistry {
   #persist(record: ConsumerRecord, stream: Stream): ResultAsync<void, BrokerError<'UNAVAILABLE'>> {
     const saved = { ...record, position: stream.floor(), updatedAt: this.#now() };
     this.#records.set(record.id, saved);
+    this.#changedAt.set(record.id, ++this.#version);
     return this.#store.saveConsumer(saved);
   }
 }

@@ -17,6 +17,11 @@ export interface DispatcherOptions {
   readonly ackTimeoutMs: number;
   readonly maxDeliveries: number;
   readonly now: () => number;
+  /**
+   * Durable consumers are shared with other brokers, in this many partitions (cluster.ts): their positions
+   * are recorded per partition by the cluster's heartbeat rather than by progress batches.
+   */
+  readonly partitions?: number | undefined;
 }
 
 // Acks are not answered, so they can wait a little to share a transaction; this bounds how much a crash
@@ -41,6 +46,7 @@ export class Dispatcher implements StreamHost {
   readonly maxDeliveries: number;
   readonly now: () => number;
   readonly #log: Logger;
+  readonly #partitions: number | undefined;
   #head: number;
   readonly #byPattern = new PatternIndex<Stream>();
   readonly #durable = new Map<string, Stream>();
@@ -63,6 +69,8 @@ export class Dispatcher implements StreamHost {
   #statusWrite: Promise<void> | undefined;
   /** Dead letters per consumer since start-up, on top of what the store counted. */
   readonly #deadLetterCounts = new Map<string, number>();
+  /** Called when a durable stream gains its first member or loses its last. */
+  #membersChanged: ((stream: Stream) => void) | undefined;
 
   constructor(store: EventStore, options: DispatcherOptions, logger: Logger) {
     this.#store = store;
@@ -70,6 +78,7 @@ export class Dispatcher implements StreamHost {
     this.maxDeliveries = options.maxDeliveries;
     this.now = options.now;
     this.#log = logger;
+    this.#partitions = options.partitions;
     this.#head = store.lastSeq();
     // Deadlines are checked a few times per ack timeout: a redelivery is late by at most a quarter of it.
     const tickMs = Math.min(250, Math.max(5, Math.floor(options.ackTimeoutMs / 4)));
@@ -114,6 +123,7 @@ export class Dispatcher implements StreamHost {
       startSeq: record.position + 1,
       ackedAhead,
       priorDeliveries,
+      partitions: this.#partitions,
     });
     this.#durable.set(record.id, stream);
     for (const p of record.patterns) this.#byPattern.add(p, stream);
@@ -161,7 +171,13 @@ export class Dispatcher implements StreamHost {
     const member = new Member(id, sink, maxInFlight, group, inOrder);
     this.#members.set(id, { stream, member });
     stream.addMember(member);
+    if (stream.isDurable && stream.members.length === 1) this.#membersChanged?.(stream);
     return member;
+  }
+
+  /** Tells `listener` when a durable stream gains its first member or loses its last. */
+  onMembersChanged(listener: (stream: Stream) => void): void {
+    this.#membersChanged = listener;
   }
 
   /** Ends a subscription; an ephemeral stream ends with it. Returns false for an unknown id. */
@@ -172,6 +188,7 @@ export class Dispatcher implements StreamHost {
     const { stream, member } = entry;
     stream.removeMember(member);
     if (!stream.isDurable) this.discard(stream);
+    else if (stream.members.length === 0) this.#membersChanged?.(stream);
     if (reason !== undefined) member.sink.closed?.(reason);
     return true;
   }
@@ -249,7 +266,7 @@ export class Dispatcher implements StreamHost {
     const positions = new Map<string, number>();
     const rewinds = new Map<string, number>();
     for (const stream of this.#touched) {
-      const floor = stream.takeFloorChange();
+      const floor = stream.partitions === undefined ? stream.takeFloorChange() : undefined;
       if (floor !== undefined) positions.set(stream.key, floor);
       const rewound = stream.takeRewind();
       if (rewound !== undefined) rewinds.set(stream.key, rewound);
@@ -297,6 +314,18 @@ export class Dispatcher implements StreamHost {
     }
   }
 
+  /**
+   * Resolves once everything resolved so far is written (acks, dead letters, every attempt count), without
+   * waiting for what comes in meanwhile: before a partition is given to another broker.
+   */
+  async settled(): Promise<void> {
+    const turn = (): Promise<unknown> => new Promise((resolve) => setImmediate(resolve));
+    while (this.#progressWriting) await turn();
+    this.flush(true);
+    // eslint-disable-next-line @typescript-eslint/no-unnecessary-condition -- flush() starts a write
+    while (this.#progressWriting) await turn();
+  }
+
   /** Records a position change that came from outside the ack path (a rewind). */
   touch(stream: Stream): void {
     this.#touched.add(stream);
@@ -328,9 +357,9 @@ export class Dispatcher implements StreamHost {
   /** Every durable consumer whose patterns match this message is done with it. */
   #allResolved(stream: Stream, message: StoredMessage): boolean {
     // One durable consumer (the common case, and a replay's): no need to look up which ones match.
-    if (this.#durable.size === 1) return stream.isResolved(message.seq);
+    if (this.#durable.size === 1) return stream.isResolved(message);
     for (const stream of this.#byPattern.match(message.topic)) {
-      if (stream.isDurable && !stream.isResolved(message.seq)) return false;
+      if (stream.isDurable && !stream.isResolved(message)) return false;
     }
     return true;
   }

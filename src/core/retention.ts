@@ -42,6 +42,8 @@ export class Retention {
     /** 0 keeps every push failure. */
     failureLogMaxAgeMs: number;
     logger: Logger;
+    /** Whether passes run here now (with several brokers on one store, one of them runs them). */
+    active?: () => boolean;
   }) {
     this.#store = deps.store;
     this.#rules = deps.rules;
@@ -49,7 +51,10 @@ export class Retention {
     this.#now = deps.now;
     this.#failureLogMaxAgeMs = deps.failureLogMaxAgeMs;
     this.#log = deps.logger;
-    this.#timer = setInterval(() => void this.runOnce(), deps.intervalMs).unref();
+    const active = deps.active ?? (() => true);
+    this.#timer = setInterval(() => {
+      if (active()) void this.runOnce();
+    }, deps.intervalMs).unref();
   }
 
   /**

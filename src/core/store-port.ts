@@ -118,12 +118,66 @@ export type TransactOutcome =
   /** The work threw: everything it did was rolled back, and the ack was not recorded. */
   | { readonly kind: 'failed'; readonly error: unknown };
 
+/** A partition of a durable consumer, as the lease table keys it. */
+export interface PartitionRef {
+  readonly consumer: string;
+  readonly partition: number;
+}
+
+/** One broker's heartbeat: what it holds and wants; answered with what the database says after it. */
+export interface Heartbeat {
+  /** How long the leases taken or renewed now last without another heartbeat. */
+  readonly ttlMs: number;
+  /** Partitions per durable consumer. */
+  readonly partitions: number;
+  /** Brokers silent for longer than this are dropped from the list of nodes. */
+  readonly nodeTimeoutMs: number;
+  /** The durable consumers with members on this broker, and how many. */
+  readonly members: readonly { readonly consumer: string; readonly members: number; readonly inFlight: number }[];
+  /** Positions of the partitions it holds: every message of the partition up to `floor` is done. */
+  readonly floors: readonly (PartitionRef & { readonly floor: number })[];
+  /** Partitions it gives up (their acks are written already). */
+  readonly release: readonly PartitionRef[];
+  /** Partitions it would take, where free or expired. */
+  readonly want: readonly PartitionRef[];
+  /** Named leases it would hold (a push consumer's delivery, a background job); the ones it holds are renewed. */
+  readonly leases: readonly string[];
+}
+
+export interface ConsumerMembers {
+  readonly node: string;
+  readonly members: number;
+  readonly inFlight: number;
+}
+
+export interface ClusterView {
+  /** Every durable consumer, as the database holds it now. */
+  readonly consumers: readonly ConsumerRecord[];
+  /** The partitions this broker holds after the heartbeat, with their recorded positions: consumer → partition → position. */
+  readonly held: ReadonlyMap<string, ReadonlyMap<number, number>>;
+  /** Per durable consumer, the brokers with members of it, by node name. */
+  readonly members: ReadonlyMap<string, readonly ConsumerMembers[]>;
+  /** The named leases this broker holds. */
+  readonly leases: ReadonlySet<string>;
+  /** The brokers alive on the database, with when each was last heard of. */
+  readonly nodes: readonly { readonly node: string; readonly lastSeen: number }[];
+}
+
+/** How brokers that share a store share its durable consumers and jobs (cluster.ts); a store with one broker has none. */
+export interface ClusterPort {
+  /** This broker's name in the lease tables: unique to the process. */
+  readonly node: string;
+  heartbeat(beat: Heartbeat): ResultAsync<ClusterView, StorageError>;
+}
+
 /**
  * Every call that can fail returns a ResultAsync of StorageError: a storage failure a user can cause is an
  * Err; anything else (a bug) is thrown, never turned into UNAVAILABLE. `Tx` is what a transactional
  * consumer's work receives: the SQLite store hands it its connection.
  */
 export interface EventStore<Tx = unknown> {
+  /** Present when other brokers may share this store. */
+  readonly cluster?: ClusterPort | undefined;
   /** Appends the rows, in order, in one durable transaction: all are stored or none. */
   append(rows: readonly AppendRow[]): ResultAsync<Appended[], StorageError>;
   /** The highest seq ever assigned (0 for a new log); never goes down, even when rows are deleted. */
@@ -145,9 +199,17 @@ export interface EventStore<Tx = unknown> {
 
   listConsumers(): ResultAsync<ConsumerRecord[], StorageError>;
   saveConsumer(record: ConsumerRecord): ResultAsync<void, StorageError>;
+  /**
+   * Stores a new consumer unless one of that id is stored already (another broker made it a moment ago);
+   * returns the one stored.
+   */
+  createConsumer(record: ConsumerRecord): ResultAsync<ConsumerRecord, StorageError>;
   /** Removes the consumer and what is kept for it alone (its delivery counts). */
   deleteConsumer(id: string): ResultAsync<void, StorageError>;
-  /** Seqs above `afterSeq` that `consumer` acked at or after `sinceMs` (out-of-order acks above its floor). */
+  /**
+   * Seqs above `afterSeq` that `consumer` acked or dead-lettered after `sinceMs` (resolved out of order,
+   * above its floor).
+   */
   processedAbove(consumer: string, afterSeq: number, sinceMs: number): ResultAsync<number[], StorageError>;
   /** The stored delivery counts of `consumer` above `afterSeq`: seq → attempts so far. */
   deliveryCounts(consumer: string, afterSeq: number): ResultAsync<Map<number, number>, StorageError>;

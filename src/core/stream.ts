@@ -9,6 +9,7 @@ import type { MessageFilter } from './filter.js';
 import { InFlight } from '../util/in-flight.js';
 import { isExactPattern, topicMatches } from '../protocol/topics.js';
 import type { Member } from './subscription.js';
+import { Partitions } from './partitions.js';
 import { Delivery, type StoredMessage } from './types.js';
 
 // Rows read per catch-up query: enough to amortise the query, small enough that a stream that is far
@@ -92,6 +93,8 @@ export class Stream {
   #savedFloor: number;
   /** Nothing below this seq is delivered: a start or rewind point may lie past the head. */
   #minSeq: number;
+  /** Shared with other brokers: only the partitions this broker holds are delivered here (partitions.ts). */
+  readonly #partitions: Partitions | undefined;
 
   constructor(init: {
     key: string;
@@ -102,6 +105,8 @@ export class Stream {
     startSeq: number;
     ackedAhead?: Iterable<number>;
     priorDeliveries?: ReadonlyMap<number, number>;
+    /** A durable consumer shared by several brokers: its partition count. It starts holding none. */
+    partitions?: number;
   }) {
     this.key = init.key;
     this.isDurable = init.isDurable;
@@ -115,6 +120,7 @@ export class Stream {
     this.#ackedAhead = new Set(init.ackedAhead ?? []);
     this.#priorDeliveries = new Map(init.priorDeliveries);
     for (const seq of this.#ackedAhead) this.#priorDeliveries.delete(seq);
+    this.#partitions = init.partitions === undefined ? undefined : new Partitions(init.partitions);
   }
 
   get patterns(): readonly string[] {
@@ -169,7 +175,58 @@ export class Stream {
     this.#rewoundTo = Math.min(this.#rewoundTo, seq);
     // Deliveries at or after `seq` are read again from the log; forgetting them sends each once.
     for (const [s, u] of [...this.#unacked.entries()]) if (s >= seq) this.#settle(s, u);
+    // Shared: the rewind gave every partition's lease back, to be taken again from the new position.
+    if (this.#partitions !== undefined) for (const p of this.#partitions.held()) this.release(p);
     this.kick();
+  }
+
+  /** Shared with other brokers: the partitions and from where this broker delivers them; undefined when not. */
+  get partitions(): Partitions | undefined {
+    return this.#partitions;
+  }
+
+  /**
+   * Starts delivering partitions whose lease this broker just took (partition → first seq), with the acks
+   * and attempt counts the store holds above the lowest of those seqs.
+   */
+  acquire(starts: ReadonlyMap<number, number>, ackedAhead: Iterable<number>, prior: ReadonlyMap<number, number>): void {
+    const readPoint = this.#readPoint();
+    this.#detach();
+    this.#cursor = this.#partitions!.activate(starts, readPoint);
+    for (const seq of ackedAhead) if (seq >= this.#cursor && !this.#unacked.has(seq)) this.#ackedAhead.add(seq);
+    for (const [seq, n] of prior) {
+      if (seq >= this.#cursor && !this.#unacked.has(seq) && !this.#ackedAhead.has(seq)) this.#priorDeliveries.set(seq, n);
+    }
+    this.kick();
+  }
+
+  /** Takes nothing new of partition `p`; its deliveries in flight go on until acked. */
+  drain(p: number): void {
+    this.#partitions!.drain(p, this.#readPoint());
+  }
+
+  /** A draining partition that stays here after all: it goes on from where it stopped. */
+  undrain(p: number): void {
+    this.acquire(new Map([[p, this.#partitions!.drainingStart(p)]]), [], new Map());
+  }
+
+  /** Gives partition `p` up: its unacked deliveries are forgotten here (whoever takes it delivers them again). */
+  release(p: number): void {
+    const partitions = this.#partitions!;
+    partitions.release(p);
+    for (const [seq, u] of [...this.#unacked.entries()]) if (partitions.of(u.message) === p) this.#settle(seq, u);
+  }
+
+  unackedIn(p: number): number {
+    let n = 0;
+    for (const u of this.#unacked.values()) if (this.#partitions!.of(u.message) === p) n++;
+    return n;
+  }
+
+  /** The position to record for each partition held: below every message of it not yet done here. */
+  heldFloors(): [partition: number, floor: number][] {
+    const floor = this.floor();
+    return this.#partitions!.held().map((p) => [p, this.#partitions!.floorOf(p, floor)]);
   }
 
   close(): void {
@@ -231,8 +288,7 @@ export class Stream {
 
   /** Every matching message with seq <= floor is acked, dead-lettered or filtered out. */
   floor(): number {
-    const low = this.#live ? this.#host.head() + 1 : this.#frontier();
-    return Math.min(low, this.#unacked.minSeq()) - 1;
+    return Math.min(this.#readPoint(), this.#unacked.minSeq()) - 1;
   }
 
   /** The floor if it moved since last asked, for the dispatcher to persist. */
@@ -271,16 +327,23 @@ export class Stream {
     return later;
   }
 
-  /** Whether this stream is done with `seq` (for the messages table's status). */
-  isResolved(seq: number): boolean {
+  /** Whether this stream is done with the message (for the messages table's status). */
+  isResolved(message: StoredMessage): boolean {
+    const { seq } = message;
+    // Shared: a partition held elsewhere is not known to be done.
+    if (this.#partitions !== undefined && !this.#partitions.handles(message)) return false;
     if (this.#ackedAhead.has(seq)) return true;
-    const frontier = this.#live ? this.#host.head() + 1 : this.#frontier();
-    return seq < frontier && !this.#unacked.has(seq);
+    return seq < this.#readPoint() && !this.#unacked.has(seq);
   }
 
   matches(topic: string): boolean {
     for (const p of this.#patterns) if (topicMatches(p, topic)) return true;
     return false;
+  }
+
+  /** The next seq this stream takes: head() + 1 when live. */
+  #readPoint(): number {
+    return this.#live ? this.#host.head() + 1 : this.#frontier();
   }
 
   #frontier(): number {
@@ -336,6 +399,11 @@ export class Stream {
     if (message.seq < this.#minSeq) return 'skipped';
     if (this.#exactTopic === undefined && !this.matches(message.topic)) return 'skipped';
     if (this.#ackedAhead.delete(message.seq)) return 'skipped';
+    // Shared: another broker's partition, one met again after taking a partition, or one already in flight.
+    if (this.#partitions !== undefined && (!this.#partitions.takes(message) || this.#unacked.has(message.seq))) {
+      if (this.#priorDeliveries.size > 0) this.#priorDeliveries.delete(message.seq);
+      return 'skipped';
+    }
     if (message.ttlSeconds > 0 && message.createdAt + message.ttlSeconds * 1000 <= this.#host.now()) return 'skipped';
     if (this.#filter !== undefined && !this.#filter(message)) return 'skipped';
     const prior = this.#priorDeliveries.size === 0 ? undefined : this.#priorDeliveries.get(message.seq);

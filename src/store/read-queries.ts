@@ -51,7 +51,13 @@ export function makeReadQueries(sqlite: Database.Database, db: Db): ReadQueries 
     maxSeqStored: sqlite.prepare(`SELECT max(seq) FROM messages`).pluck(),
     minSeqStored: sqlite.prepare(`SELECT min(seq) FROM messages`).pluck(),
     // Strictly after the rewind: an ack in the rewind's own millisecond may predate it (at worst a redelivery).
-    processedAbove: sqlite.prepare(`SELECT seq FROM processed_messages WHERE consumer = ? AND seq > ? AND processed_at > ? ORDER BY seq`).pluck(),
+    // A dead letter is done with too: after a restart it is not delivered again.
+    processedAbove: sqlite
+      .prepare(
+        `SELECT seq FROM processed_messages WHERE consumer = @consumer AND seq > @after AND processed_at > @since
+         UNION SELECT seq FROM dead_letters WHERE consumer = @consumer AND seq > @after AND dead_at > @since ORDER BY seq`,
+      )
+      .pluck(),
     deliveryCountsAbove: sqlite.prepare(`SELECT seq, deliveries FROM delivery_counts WHERE consumer = ? AND seq > ?`).raw(),
     topicCounts: sqlite.prepare(`SELECT topic, count(*) AS n FROM messages GROUP BY topic`).raw(),
     readHeaders: sqlite.prepare(`SELECT seq, topic, created_at AS createdAt FROM messages WHERE seq > ? ORDER BY seq LIMIT ?`),

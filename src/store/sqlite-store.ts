@@ -198,12 +198,17 @@ export class SqliteStore implements EventStore<Database.Database> {
     return this.#write(this.#writer.call('saveConsumer', record));
   }
 
+  // The file has one broker, whose registry knows every consumer it holds.
+  createConsumer(record: ConsumerRecord): ResultAsync<ConsumerRecord, StorageError> {
+    return this.saveConsumer(record).map(() => record);
+  }
+
   deleteConsumer(id: string): ResultAsync<void, StorageError> {
     return this.#write(this.#writer.call('deleteConsumer', id));
   }
 
   processedAbove(consumer: string, afterSeq: number, sinceMs: number): ResultAsync<number[], StorageError> {
-    return read(() => this.#q.processedAbove.all(consumer, afterSeq, sinceMs) as number[]);
+    return read(() => this.#q.processedAbove.all({ consumer, after: afterSeq, since: sinceMs }) as number[]);
   }
 
   deliveryCounts(consumer: string, afterSeq: number): ResultAsync<Map<number, number>, StorageError> {

@@ -2,40 +2,14 @@
 // EVENTBUS_DB and EVENTBUS_PG_SCHEMA. What is published on one is replayed and followed live on another, in
 // seq order with no gap; publishers on every broker get unique seqs; a broker killed with SIGKILL loses
 // nothing it answered and leaves the others serving.
-import { afterEach, describe, expect, test } from 'vitest';
-import { connect, type EventBusClient } from '../../src/client/index.js';
-import { startBrokerProcess, type BrokerProcess } from '../helpers/broker-process.js';
-import { PG_URL, pgQuery, pgSchemas } from '../helpers/postgres.js';
+import { describe, expect, test } from 'vitest';
+import type { BrokerProcess } from '../helpers/broker-process.js';
+import { pgBrokers } from '../helpers/pg-brokers.js';
+import { pgQuery } from '../helpers/postgres.js';
 
-const schemas = pgSchemas();
-const running: BrokerProcess[] = [];
-const clients: EventBusClient[] = [];
-
-afterEach(async () => {
-  for (const c of clients.splice(0)) c.close();
-  for (const b of running.splice(0)) {
-    b.signal('SIGKILL');
-    await b.exited().catch(() => undefined);
-  }
-});
-
-async function brokers(n: number): Promise<{ schema: string; nodes: BrokerProcess[] }> {
-  const schema = schemas.schema();
-  const nodes: BrokerProcess[] = [];
-  // One after the other: the first applies the migrations (the others would wait on its advisory lock).
-  for (let i = 0; i < n; i++) {
-    const node = await startBrokerProcess({ EVENTBUS_DB: PG_URL, EVENTBUS_PG_SCHEMA: schema, EVENTBUS_NODE_ID: `node-${i}` });
-    running.push(node);
-    nodes.push(node);
-  }
-  return { schema, nodes };
-}
-
-async function client(node: BrokerProcess): Promise<EventBusClient> {
-  const c = await connect(`ws://127.0.0.1:${node.ports.http}/ws`, { reconnectIntervalMs: 50, maxRetries: 3, requestTimeoutMs: 10_000 });
-  clients.push(c);
-  return c;
-}
+const cluster = pgBrokers();
+const brokers = (n: number) => cluster.start(n);
+const client = (node: BrokerProcess) => cluster.client(node);
 
 /** The next `n` seqs a subscription receives. */
 async function take(sub: { next(timeoutMs?: number): Promise<{ seq: number } | undefined> }, n: number): Promise<number[]> {

@@ -3,6 +3,7 @@
 // (docs/internals.md); every other write goes through one ordered queue, as the SQLite store's writer
 // thread keeps them in order; reads go straight to the pool. Other brokers' commits are learnt of by
 // LISTEN/NOTIFY, with a poll behind it (head-watch.ts).
+import { randomUUID } from 'node:crypto';
 import { err, ok, ResultAsync, type Result } from 'neverthrow';
 import type pg from 'pg';
 import type { SeqRun } from '../../core/seq-runs.js';
@@ -13,6 +14,7 @@ import {
   type AckRecord,
   type AppendRow,
   type Appended,
+  type ClusterPort,
   type ConsumerRecord,
   type DeliveryFailure,
   type EventStore,
@@ -23,11 +25,17 @@ import {
 } from '../../core/store-port.js';
 import { toColumns } from '../append-columns.js';
 import type { StoreOpenError } from '../db.js';
-import { openPool, type PgOptions } from './connect.js';
+import { lockKey, openPool, type PgOptions } from './connect.js';
 import { storageError } from './errors.js';
 import { HeadWatch } from './head-watch.js';
 import { Writability } from '../writability.js';
 import * as q from './queries.js';
+
+export interface StoreOptions extends PgOptions {
+  /** This broker's name among those sharing the database (EVENTBUS_NODE_ID). */
+  readonly nodeId: string;
+  readonly logger: Logger;
+}
 
 type MessageRow = [number, string | null, string, string, string, number, string | null, number];
 
@@ -52,11 +60,16 @@ export class PostgresStore implements EventStore<pg.PoolClient> {
   /** The end of the queue of writes other than appends: each starts once the one before has settled. */
   #tail: Promise<unknown> = Promise.resolve();
   readonly #writability: Writability;
+  /** The advisory lock that heartbeats and consumer rewinds take turns under. */
+  readonly #clusterLock: string;
+  readonly cluster: ClusterPort;
   #closed = false;
 
-  private constructor(pool: pg.Pool, channel: string, lastSeq: number, watch: HeadWatch, logger: Logger) {
+  private constructor(pool: pg.Pool, options: StoreOptions, lastSeq: number, watch: HeadWatch) {
+    const logger = options.logger;
     this.#pool = pool;
-    this.#channel = channel;
+    this.#channel = q.notifyChannel(options.schema);
+    this.#clusterLock = lockKey(options.schema, q.CLUSTER_LOCK);
     this.#lastSeq = lastSeq;
     this.#watch = watch;
     this.#log = logger;
@@ -65,9 +78,28 @@ export class PostgresStore implements EventStore<pg.PoolClient> {
     pool.on('error', (e) => {
       logger.warn('a PostgreSQL connection failed while idle', { error: e.message });
     });
+    const node = options.nodeId;
+    const instance = randomUUID();
+    let clashLogged = false;
+    this.cluster = {
+      node,
+      heartbeat: (beat) =>
+        this.#write(() =>
+          this.#transaction(async (c) => {
+            await c.query(`SELECT pg_advisory_xact_lock(${this.#clusterLock})`);
+            return q.heartbeat(c, node, instance, beat);
+          }),
+        ).map(({ view, clash }) => {
+          if (clash && !clashLogged) {
+            logger.error('another broker runs under this EVENTBUS_NODE_ID: both deliver the same partitions; give each broker its own', { node_id: node });
+          }
+          clashLogged ||= clash;
+          return view;
+        }),
+    };
   }
 
-  static async open(options: PgOptions & { logger: Logger }): Promise<Result<PostgresStore, StoreOpenError>> {
+  static async open(options: StoreOptions): Promise<Result<PostgresStore, StoreOpenError>> {
     const pool = await openPool(options);
     if (pool.isErr()) return err(pool.error);
     const head = await pool.value.query<{ seq: number }>(q.HEAD).catch((e: unknown) => e as Error);
@@ -75,10 +107,9 @@ export class PostgresStore implements EventStore<pg.PoolClient> {
       await pool.value.end();
       return err({ kind: 'unwritable', message: `EVENTBUS_DB: ${head.message}` });
     }
-    const channel = q.notifyChannel(options.schema);
-    const watch = new HeadWatch(options, channel, pool.value, options.logger);
+    const watch = new HeadWatch(options, q.notifyChannel(options.schema), pool.value, options.logger);
     await watch.start();
-    return ok(new PostgresStore(pool.value, channel, head.rows[0]!.seq, watch, options.logger));
+    return ok(new PostgresStore(pool.value, options, head.rows[0]!.seq, watch));
   }
 
   /** The pool, for embedders' own queries and tools. */
@@ -167,23 +198,37 @@ export class PostgresStore implements EventStore<pg.PoolClient> {
   }
 
   listConsumers(): ResultAsync<ConsumerRecord[], StorageError> {
-    return this.#read(
-      this.#pool.query<ConsumerRecord & { patterns: string }>(q.LIST_CONSUMERS).then((r) => r.rows.map((row) => ({ ...row, patterns: JSON.parse(row.patterns) as string[] }))),
-    );
+    return this.#read(this.#pool.query<ConsumerRecord & { patterns: string }>(q.LIST_CONSUMERS).then((r) => r.rows.map(q.parseConsumer)));
   }
 
   saveConsumer(record: ConsumerRecord): ResultAsync<void, StorageError> {
     const { id, address, patterns, position, filter, rewoundAt, createdAt, updatedAt } = record;
+    return this.#write(() =>
+      this.#transaction(async (c) => {
+        await c.query(`SELECT pg_advisory_xact_lock(${this.#clusterLock})`);
+        const before = (await c.query<{ rewoundAt: number }>(q.REWOUND_AT, [id])).rows[0];
+        await c.query(q.UPSERT_CONSUMER, [id, address, JSON.stringify(patterns), position, filter, rewoundAt, createdAt, updatedAt]);
+        // A rewind (a broker that has not seen a later one yet leaves it alone).
+        if (before !== undefined && rewoundAt > before.rewoundAt) await c.query(q.REWIND_PARTITIONS, [id, position]);
+      }),
+    );
+  }
+
+  createConsumer(record: ConsumerRecord): ResultAsync<ConsumerRecord, StorageError> {
+    const { id, address, patterns, position, filter, rewoundAt, createdAt, updatedAt } = record;
     return this.#write(async () => {
-      await this.#pool.query(q.UPSERT_CONSUMER, [id, address, JSON.stringify(patterns), position, filter, rewoundAt, createdAt, updatedAt]);
+      await this.#pool.query(q.CREATE_CONSUMER, [id, address, JSON.stringify(patterns), position, filter, rewoundAt, createdAt, updatedAt]);
+      return q.parseConsumer((await this.#pool.query<ConsumerRecord & { patterns: string }>(q.CONSUMER, [id])).rows[0]!);
     });
   }
 
   deleteConsumer(id: string): ResultAsync<void, StorageError> {
-    return this.#write(() => this.#transaction(async (c) => {
-      await c.query('DELETE FROM consumers WHERE id = $1', [id]);
-      await c.query('DELETE FROM delivery_counts WHERE consumer = $1', [id]);
-    }));
+    return this.#write(() =>
+      this.#transaction(async (c) => {
+        await c.query(`SELECT pg_advisory_xact_lock(${this.#clusterLock})`);
+        for (const statement of q.DELETE_CONSUMER) await c.query(statement, [id]);
+      }),
+    );
   }
 
   processedAbove(consumer: string, afterSeq: number, sinceMs: number): ResultAsync<number[], StorageError> {

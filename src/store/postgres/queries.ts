@@ -1,7 +1,7 @@
 // Every statement the PostgreSQL store runs. Many rows go in one statement as arrays through unnest(): one
 // round trip per kind of row, whatever the batch's size. Together with schema.ts this is all its SQL.
 import type pg from 'pg';
-import type { DeliveryFailure, ProgressBatch } from '../../core/store-port.js';
+import type { ClusterView, ConsumerMembers, ConsumerRecord, DeliveryFailure, Heartbeat, ProgressBatch } from '../../core/store-port.js';
 
 /** The channel appends notify on: one per schema, so logs in other schemas do not wake this one's brokers. */
 export const notifyChannel = (schema: string): string => `eventbus_log_${schema}`;
@@ -63,14 +63,31 @@ SELECT (SELECT seq FROM messages WHERE seq >= (SELECT lo FROM b WHERE lo >= hi L
 export const LIST_CONSUMERS = `SELECT id, address, patterns, position, filter, rewound_at AS "rewoundAt", created_at AS "createdAt",
   updated_at AS "updatedAt" FROM consumers ORDER BY created_at, id`;
 
-// Positions move only through progress batches; an update of the consumer's settings leaves it alone.
+// Positions move through the heartbeat (per partition); an update of the consumer's settings leaves it
+// alone, and a rewind sets it (REWIND_PARTITIONS sets its partitions' and gives their leases back).
 export const UPSERT_CONSUMER = `INSERT INTO consumers (id, address, patterns, position, filter, rewound_at, created_at, updated_at)
   VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
   ON CONFLICT (id) DO UPDATE SET address = excluded.address, patterns = excluded.patterns, filter = excluded.filter,
-    rewound_at = excluded.rewound_at, updated_at = excluded.updated_at`;
+    rewound_at = GREATEST(consumers.rewound_at, excluded.rewound_at), updated_at = excluded.updated_at,
+    position = CASE WHEN excluded.rewound_at > consumers.rewound_at THEN excluded.position ELSE consumers.position END`;
+export const CREATE_CONSUMER = `INSERT INTO consumers (id, address, patterns, position, filter, rewound_at, created_at, updated_at)
+  VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (id) DO NOTHING`;
+export const CONSUMER = `SELECT id, address, patterns, position, filter, rewound_at AS "rewoundAt", created_at AS "createdAt",
+  updated_at AS "updatedAt" FROM consumers WHERE id = $1`;
+export const REWOUND_AT = `SELECT rewound_at AS "rewoundAt" FROM consumers WHERE id = $1 FOR UPDATE`;
+export const REWIND_PARTITIONS = `UPDATE consumer_partitions SET node = NULL, expires_at = 0, position = $2 WHERE consumer = $1`;
+/** What is kept for a consumer alone, and the lease of its push delivery. */
+export const DELETE_CONSUMER = [
+  'DELETE FROM consumers WHERE id = $1',
+  'DELETE FROM delivery_counts WHERE consumer = $1',
+  'DELETE FROM consumer_partitions WHERE consumer = $1',
+  'DELETE FROM consumer_members WHERE consumer = $1',
+  `DELETE FROM leases WHERE name = 'push:' || $1`,
+];
 
-// Strictly after the rewind, as in the SQLite store.
-export const PROCESSED_ABOVE = `SELECT seq FROM processed_messages WHERE consumer = $1 AND seq > $2 AND processed_at > $3 ORDER BY seq`;
+// Strictly after the rewind, as in the SQLite store; a dead letter is done with too.
+export const PROCESSED_ABOVE = `SELECT seq FROM processed_messages WHERE consumer = $1 AND seq > $2 AND processed_at > $3
+  UNION SELECT seq FROM dead_letters WHERE consumer = $1 AND seq > $2 AND dead_at > $3 ORDER BY seq`;
 export const DELIVERY_COUNTS_ABOVE = `SELECT seq, deliveries FROM delivery_counts WHERE consumer = $1 AND seq > $2`;
 export const DEAD_LETTER_COUNT = `SELECT count(*)::int AS n FROM dead_letters WHERE consumer = $1 AND dead_at >= $2`;
 export const TOPIC_COUNTS = `SELECT topic, count(*)::int AS n FROM messages GROUP BY topic`;
@@ -132,6 +149,8 @@ const DELETE_COUNTS_FROM = `DELETE FROM delivery_counts d USING unnest($1::text[
   WHERE d.consumer = r.consumer AND d.seq >= r.seq`;
 const DELETE_COUNTS_UP_TO = `DELETE FROM delivery_counts d USING unnest($1::text[], $2::bigint[]) AS r(consumer, seq)
   WHERE d.consumer = r.consumer AND d.seq <= r.seq`;
+const DELETE_COUNTS_OF = `DELETE FROM delivery_counts d USING unnest($1::text[], $2::bigint[]) AS r(consumer, seq)
+  WHERE d.consumer = r.consumer AND d.seq = r.seq`;
 const INSERT_DEAD_LETTERS = `INSERT INTO dead_letters (consumer, seq, topic, payload, metadata, reason, deliveries, dead_at)
   SELECT * FROM unnest($1::text[], $2::bigint[], $3::text[], $4::text[], $5::text[], $6::text[], $7::int[], $8::bigint[])`;
 const SET_POSITIONS = `UPDATE consumers c SET position = r.position, updated_at = $3
@@ -161,10 +180,13 @@ export async function writeProgress(c: pg.PoolClient, batch: ProgressBatch): Pro
   if (seqs.length > 0) {
     const acks = lastPerKey(Array.from(seqs, (seq, i) => [consumers[consumerOf[i]!]!, seq, ats[i]!, deliveries[i]!]));
     await c.query(UPSERT_ACKS, transpose(acks, 4));
+    // Positions are per partition here and do not clear the counts below them: an ack does.
+    await c.query(DELETE_COUNTS_OF, transpose(acks, 2));
   }
   if (batch.deadLetters.length > 0) {
     const rows = batch.deadLetters.map((d) => [d.consumer, d.message.seq, d.message.topic, d.message.payload, d.message.metadata, d.reason, d.deliveries, d.at]);
     await c.query(INSERT_DEAD_LETTERS, transpose(rows, 8));
+    await c.query(DELETE_COUNTS_OF, transpose(rows, 2));
   }
   if (batch.positions.size > 0) {
     const ids = [...batch.positions.keys()];
@@ -173,4 +195,92 @@ export async function writeProgress(c: pg.PoolClient, batch: ProgressBatch): Pro
     await c.query(DELETE_COUNTS_UP_TO, [ids, positions]);
   }
   if (batch.dead.length > 0) await c.query(MARK_DEAD, [batch.dead]);
+}
+
+// The cluster's heartbeat (src/core/cluster.ts), one transaction per beat. Beats of all brokers take turns
+// under one advisory lock: they touch the same lease rows in no fixed order, and would deadlock otherwise.
+const DB_NOW = `SELECT (extract(epoch from clock_timestamp()) * 1000)::bigint AS now`;
+const BEAT_NODE = `WITH old AS (SELECT instance, last_seen FROM nodes WHERE node_id = $1)
+  INSERT INTO nodes (node_id, instance, last_seen) VALUES ($1, $2, $3)
+  ON CONFLICT (node_id) DO UPDATE SET instance = excluded.instance, last_seen = excluded.last_seen
+  RETURNING (SELECT instance FROM old) AS "oldInstance", (SELECT last_seen FROM old) AS "oldSeen"`;
+const DROP_SILENT_NODES = `DELETE FROM nodes WHERE last_seen < $1`;
+const CLEAR_MEMBERS = `DELETE FROM consumer_members WHERE node = $1 OR expires_at < $2`;
+const SET_MEMBERS = `INSERT INTO consumer_members (consumer, node, members, in_flight, expires_at)
+  SELECT r.c, $1, r.m, r.f, $2 FROM unnest($3::text[], $4::int[], $5::int[]) AS r(c, m, f)
+  WHERE EXISTS (SELECT 1 FROM consumers WHERE id = r.c)`;
+// A consumer's partitions start at its position.
+const ADD_PARTITIONS = `INSERT INTO consumer_partitions (consumer, partition, position)
+  SELECT c.id, p, c.position FROM consumers c CROSS JOIN generate_series(0, $2::int - 1) AS p WHERE c.id = ANY($1::text[])
+  ON CONFLICT DO NOTHING`;
+const SET_FLOORS = `UPDATE consumer_partitions cp SET position = GREATEST(cp.position, r.f)
+  FROM unnest($2::text[], $3::int[], $4::bigint[]) AS r(c, p, f) WHERE cp.consumer = r.c AND cp.partition = r.p AND cp.node = $1`;
+const RELEASE = `UPDATE consumer_partitions cp SET node = NULL, expires_at = 0
+  FROM unnest($2::text[], $3::int[]) AS r(c, p) WHERE cp.consumer = r.c AND cp.partition = r.p AND cp.node = $1`;
+const RENEW = `UPDATE consumer_partitions SET expires_at = $2 WHERE node = $1`;
+const ACQUIRE = `UPDATE consumer_partitions cp SET node = $1, expires_at = $2
+  FROM unnest($4::text[], $5::int[]) AS r(c, p)
+  WHERE cp.consumer = r.c AND cp.partition = r.p AND (cp.node IS NULL OR cp.expires_at < $3)`;
+const CONSUMER_POSITIONS = `UPDATE consumers c SET position = m.pos
+  FROM (SELECT consumer, min(position) AS pos FROM consumer_partitions WHERE consumer = ANY($1::text[]) GROUP BY consumer) m
+  WHERE c.id = m.consumer AND c.position <> m.pos`;
+const DROP_LEASES = `DELETE FROM leases WHERE node = $1 AND NOT (name = ANY($2::text[]))`;
+const TAKE_LEASES = `INSERT INTO leases (name, node, expires_at) SELECT n, $1, $2 FROM unnest($4::text[]) AS n
+  ON CONFLICT (name) DO UPDATE SET node = excluded.node, expires_at = excluded.expires_at
+  WHERE leases.node = excluded.node OR leases.expires_at < $3
+  RETURNING name`;
+const HELD = `SELECT consumer, partition, position FROM consumer_partitions WHERE node = $1`;
+const MEMBERS = `SELECT consumer, node, members, in_flight AS "inFlight" FROM consumer_members ORDER BY consumer, node`;
+const NODES = `SELECT node_id AS node, last_seen AS "lastSeen" FROM nodes ORDER BY node_id`;
+
+export const CLUSTER_LOCK = 'cluster';
+
+export interface BeatResult {
+  readonly view: ClusterView;
+  /** Another process beat under this broker's name lately. */
+  readonly clash: boolean;
+}
+
+/** One heartbeat, inside the caller's transaction (which holds the cluster lock). */
+export async function heartbeat(c: pg.PoolClient, node: string, instance: string, beat: Heartbeat): Promise<BeatResult> {
+  const now = (await c.query<{ now: number }>(DB_NOW)).rows[0]!.now;
+  const until = now + beat.ttlMs;
+  const seen = (await c.query<{ oldInstance: string | null; oldSeen: number | null }>(BEAT_NODE, [node, instance, now])).rows[0]!;
+  const clash = seen.oldInstance !== null && seen.oldInstance !== instance && seen.oldSeen! >= now - beat.nodeTimeoutMs;
+  await c.query(DROP_SILENT_NODES, [now - beat.nodeTimeoutMs]);
+  await c.query(CLEAR_MEMBERS, [node, now]);
+  const ids = beat.members.map((m) => m.consumer);
+  if (ids.length > 0) {
+    await c.query(SET_MEMBERS, [node, until, ids, beat.members.map((m) => m.members), beat.members.map((m) => m.inFlight)]);
+    await c.query(ADD_PARTITIONS, [ids, beat.partitions]);
+  }
+  if (beat.floors.length > 0) {
+    await c.query(SET_FLOORS, [node, beat.floors.map((f) => f.consumer), beat.floors.map((f) => f.partition), beat.floors.map((f) => f.floor)]);
+  }
+  if (beat.release.length > 0) await c.query(RELEASE, [node, beat.release.map((r) => r.consumer), beat.release.map((r) => r.partition)]);
+  await c.query(RENEW, [node, until]);
+  if (beat.want.length > 0) await c.query(ACQUIRE, [node, until, now, beat.want.map((w) => w.consumer), beat.want.map((w) => w.partition)]);
+  const moved = [...new Set([...beat.floors.map((f) => f.consumer), ...beat.release.map((r) => r.consumer)])];
+  if (moved.length > 0) await c.query(CONSUMER_POSITIONS, [moved]);
+  await c.query(DROP_LEASES, [node, beat.leases]);
+  const taken = beat.leases.length === 0 ? [] : (await c.query<{ name: string }>(TAKE_LEASES, [node, until, now, beat.leases])).rows;
+  const held = new Map<string, Map<number, number>>();
+  for (const r of (await c.query<{ consumer: string; partition: number; position: number }>(HELD, [node])).rows) {
+    let of = held.get(r.consumer);
+    if (of === undefined) held.set(r.consumer, (of = new Map<number, number>()));
+    of.set(r.partition, r.position);
+  }
+  const members = new Map<string, ConsumerMembers[]>();
+  for (const r of (await c.query<ConsumerMembers & { consumer: string }>(MEMBERS)).rows) {
+    let of = members.get(r.consumer);
+    if (of === undefined) members.set(r.consumer, (of = []));
+    of.push({ node: r.node, members: r.members, inFlight: r.inFlight });
+  }
+  const nodes = (await c.query<{ node: string; lastSeen: number }>(NODES)).rows;
+  const consumers = (await c.query<ConsumerRecord & { patterns: string }>(LIST_CONSUMERS)).rows.map(parseConsumer);
+  return { view: { consumers, held, members, leases: new Set(taken.map((t) => t.name)), nodes }, clash };
+}
+
+export function parseConsumer(row: ConsumerRecord & { patterns: string }): ConsumerRecord {
+  return { ...row, patterns: JSON.parse(row.patterns) as string[] };
 }

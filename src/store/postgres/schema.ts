@@ -104,3 +104,50 @@ export const deliveryFailures = pgTable(
   },
   (t) => [index('delivery_failures_consumer_failed_at').on(t.consumer, t.failedAt)],
 );
+
+// Coordination of the brokers sharing the database (src/core/cluster.ts). Times are the database's clock,
+// so that brokers whose clocks disagree still agree on when a lease runs out.
+
+/** The brokers alive on the database: each heartbeat refreshes its row; rows silent too long are dropped. */
+export const nodes = pgTable('nodes', {
+  nodeId: text('node_id').primaryKey(),
+  /** Which process beats under this name: two at once is a configuration error, logged. */
+  instance: text('instance').notNull(),
+  lastSeen: int8('last_seen').notNull(),
+});
+
+/** The brokers with members of each durable consumer, and how many: a consumer's partitions are shared among them. */
+export const consumerMembers = pgTable(
+  'consumer_members',
+  {
+    consumer: text('consumer').notNull(),
+    node: text('node').notNull(),
+    members: integer('members').notNull(),
+    inFlight: integer('in_flight').notNull(),
+    expiresAt: int8('expires_at').notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.consumer, t.node] })],
+);
+
+/**
+ * A durable consumer's partitions: who holds each (null: nobody) until when, and its position (every message
+ * of the partition up to it is acked or dead-lettered). consumers.position is the lowest of them.
+ */
+export const consumerPartitions = pgTable(
+  'consumer_partitions',
+  {
+    consumer: text('consumer').notNull(),
+    partition: integer('partition').notNull(),
+    node: text('node'),
+    expiresAt: int8('expires_at').notNull().default(0),
+    position: int8('position').notNull().default(0),
+  },
+  (t) => [primaryKey({ columns: [t.consumer, t.partition] }), index('consumer_partitions_node').on(t.node)],
+);
+
+/** Named leases: a push consumer's delivery (push:<id>) and background jobs (job:<name>), one broker at a time. */
+export const leases = pgTable('leases', {
+  name: text('name').primaryKey(),
+  node: text('node').notNull(),
+  expiresAt: int8('expires_at').notNull(),
+});

@@ -1,0 +1,263 @@
+// Several brokers on one store: each beats a heartbeat into the store's lease tables, a few times per lease
+// time, and from what the store answers learns the durable consumers (registered on any broker), which of
+// their partitions it holds, which push consumers it delivers and which background jobs it runs. A durable
+// consumer's partitions are spread over the brokers with members of it (partitions.ts); a partition moves
+// only once its deliveries in flight are acked (or its holder is gone and its lease ran out), so each
+// message goes to one member at a time cluster-wide and an ordering key's messages stay in order.
+import type { Logger } from '../logger.js';
+import type { ConsumerRegistry } from './consumers.js';
+import type { Dispatcher } from './dispatcher.js';
+import type { ClusterPort, ClusterView, ConsumerMembers, EventStore, PartitionRef } from './store-port.js';
+import type { Stream } from './stream.js';
+
+export interface ClusterOptions {
+  readonly port: ClusterPort;
+  readonly store: EventStore;
+  readonly dispatcher: Dispatcher;
+  readonly consumers: ConsumerRegistry;
+  readonly partitions: number;
+  /** A dead broker's deliveries are handed on within this (its leases last half of it). */
+  readonly ackTimeoutMs: number;
+  readonly logger: Logger;
+}
+
+const PUSH_LEASE = 'push:';
+const JOB_LEASE = 'job:';
+
+export class Cluster {
+  readonly #port: ClusterPort;
+  readonly #store: EventStore;
+  readonly #dispatcher: Dispatcher;
+  readonly #consumers: ConsumerRegistry;
+  readonly #partitions: number;
+  readonly #ttlMs: number;
+  readonly #nodeTimeoutMs: number;
+  readonly #log: Logger;
+  readonly #timer: NodeJS.Timeout;
+  readonly #listeners: ((consumer: string) => void)[] = [];
+  #view: ClusterView | undefined;
+  /** Push consumers this broker delivers. */
+  readonly #pushing = new Set<string>();
+  #running = false;
+  /** A beat was asked for while one was on its way: another follows it at once. */
+  #again = false;
+  #stopped = false;
+  #lastOk = 0;
+  #failing = false;
+
+  constructor(options: ClusterOptions) {
+    this.#port = options.port;
+    this.#store = options.store;
+    this.#dispatcher = options.dispatcher;
+    this.#consumers = options.consumers;
+    this.#partitions = options.partitions;
+    this.#nodeTimeoutMs = options.ackTimeoutMs;
+    // Half the ack timeout for the lease, and a beat every third of a lease: a broker that dies is noticed
+    // by the others' next beat after its leases run out, within the ack timeout.
+    this.#ttlMs = Math.max(50, Math.floor(options.ackTimeoutMs / 2));
+    this.#log = options.logger;
+    const beatMs = Math.min(1000, Math.floor(this.#ttlMs / 3));
+    this.#timer = setInterval(() => this.nudge(), beatMs).unref();
+  }
+
+  get node(): string {
+    return this.#port.node;
+  }
+
+  /** The first beat: the consumers registered on other brokers are known once it resolves. */
+  async start(): Promise<void> {
+    await this.#beat();
+  }
+
+  /** Beats now (a consumer gained or lost its members here, or was registered), or right after the beat on its way. */
+  nudge(): void {
+    if (this.#stopped) return;
+    if (this.#running) {
+      this.#again = true;
+      return;
+    }
+    void this.#beat();
+  }
+
+  /** Calls `listener` with a consumer's id when its record or its push delivery changed through another broker. */
+  onChange(listener: (consumer: string) => void): void {
+    this.#listeners.push(listener);
+  }
+
+  /** Whether this broker delivers the push consumer `id`. */
+  pushes(id: string): boolean {
+    return this.#pushing.has(id);
+  }
+
+  /** Whether this broker runs background job `name` now. */
+  runs(name: string): boolean {
+    return this.#view?.leases.has(JOB_LEASE + name) ?? false;
+  }
+
+  /** Members and deliveries in flight of a consumer on the other brokers, as of the last beat. */
+  elsewhere(id: string): { members: number; inFlight: number } {
+    let members = 0;
+    let inFlight = 0;
+    for (const m of this.#view?.members.get(id) ?? []) {
+      if (m.node === this.node) continue;
+      members += m.members;
+      inFlight += m.inFlight;
+    }
+    return { members, inFlight };
+  }
+
+  nodes(): readonly { readonly node: string; readonly lastSeen: number }[] {
+    return this.#view?.nodes ?? [];
+  }
+
+  /** Stops beating and gives up every lease at once, so that the other brokers take over without waiting. */
+  async leave(): Promise<void> {
+    this.#stopped = true;
+    clearInterval(this.#timer);
+    while (this.#running) await new Promise((resolve) => setImmediate(resolve));
+    const release: PartitionRef[] = [];
+    for (const stream of this.#dispatcher.durableStreams()) {
+      for (const partition of stream.partitions!.held()) release.push({ consumer: stream.key, partition });
+    }
+    await this.#dispatcher.settled();
+    const left = await this.#port.heartbeat({ ...this.#emptyBeat(), release });
+    if (left.isErr()) this.#log.warn('could not give up the leases; other brokers take over when they run out', { reason: left.error.reason });
+  }
+
+  async #beat(): Promise<void> {
+    this.#running = true;
+    try {
+      do {
+        this.#again = false;
+        await this.#beatOnce();
+        // eslint-disable-next-line @typescript-eslint/no-unnecessary-condition -- nudge() sets it during the beat
+      } while (this.#again && !this.#stopped);
+    } finally {
+      this.#running = false;
+    }
+  }
+
+  async #beatOnce(): Promise<void> {
+    const version = this.#consumers.version;
+    const release = await this.#releasable();
+    const members: { consumer: string; members: number; inFlight: number }[] = [];
+    const floors: (PartitionRef & { floor: number })[] = [];
+    const want: PartitionRef[] = [];
+    for (const stream of this.#dispatcher.durableStreams()) {
+      const consumer = stream.key;
+      if (stream.members.length > 0) {
+        members.push({ consumer, members: stream.members.length, inFlight: stream.inFlightCount });
+        for (const partition of this.#target(consumer)) if (!stream.partitions!.isHeld(partition)) want.push({ consumer, partition });
+      }
+      for (const [partition, floor] of stream.heldFloors()) floors.push({ consumer, partition, floor });
+    }
+    const leases = [JOB_LEASE + 'retention'];
+    for (const c of this.#consumers.records()) if (c.address !== null) leases.push(PUSH_LEASE + c.id);
+    const view = await this.#port.heartbeat({ ...this.#emptyBeat(), members, floors, release, want, leases });
+    if (view.isErr()) {
+      this.#failed(view.error.reason);
+      return;
+    }
+    if (this.#failing) this.#log.info('the cluster heartbeat works again');
+    this.#failing = false;
+    this.#lastOk = Date.now();
+    await this.#apply(view.value, version);
+  }
+
+  #emptyBeat() {
+    return { ttlMs: this.#ttlMs, partitions: this.#partitions, nodeTimeoutMs: this.#nodeTimeoutMs, members: [], floors: [], release: [], want: [], leases: [] };
+  }
+
+  /**
+   * Partitions to give up in this beat, given up here already: those of a consumer with no member here, and
+   * draining ones with nothing left in flight. Their acks and attempt counts are written first, so that the
+   * broker taking one over knows of them.
+   */
+  async #releasable(): Promise<PartitionRef[]> {
+    const candidates = (): [Stream, number][] => {
+      const out: [Stream, number][] = [];
+      for (const stream of this.#dispatcher.durableStreams()) {
+        const parts = stream.partitions!;
+        for (const p of parts.held()) {
+          if (stream.members.length === 0 || (parts.isDraining(p) && stream.unackedIn(p) === 0)) out.push([stream, p]);
+        }
+      }
+      return out;
+    };
+    if (candidates().length === 0) return [];
+    await this.#dispatcher.settled();
+    // A member may have come, or gone, while the acks were written: only what still qualifies goes.
+    return candidates().map(([stream, partition]) => {
+      stream.release(partition);
+      return { consumer: stream.key, partition };
+    });
+  }
+
+  /** This broker's share of a consumer's partitions: every n-th, among the n brokers with members of it. */
+  #target(consumer: string): Set<number> {
+    const nodes = (this.#view?.members.get(consumer) ?? []).map((m: ConsumerMembers) => m.node);
+    if (!nodes.includes(this.node)) nodes.push(this.node);
+    nodes.sort();
+    const index = nodes.indexOf(this.node);
+    const mine = new Set<number>();
+    for (let p = index; p < this.#partitions; p += nodes.length) mine.add(p);
+    return mine;
+  }
+
+  async #apply(view: ClusterView, version: number): Promise<void> {
+    this.#view = view;
+    const changed = this.#consumers.sync(view.consumers, version);
+    const acquired: [Stream, Map<number, number>][] = [];
+    for (const stream of this.#dispatcher.durableStreams()) {
+      const parts = stream.partitions!;
+      const held = view.held.get(stream.key) ?? new Map<number, number>();
+      // Lost: its lease ran out (this broker could not beat in time), or a rewind gave every lease back.
+      for (const p of parts.held()) if (!held.has(p)) stream.release(p);
+      const target = stream.members.length > 0 ? this.#target(stream.key) : new Set<number>();
+      const starts = new Map<number, number>();
+      for (const [p, position] of held) {
+        if (!parts.isHeld(p)) starts.set(p, position + 1);
+        else if (parts.isDraining(p) && target.has(p)) stream.undrain(p);
+        else if (!parts.isDraining(p) && !target.has(p)) stream.drain(p);
+      }
+      if (starts.size > 0) acquired.push([stream, starts]);
+    }
+    for (const [stream, starts] of acquired) await this.#acquire(stream, starts);
+    for (const record of view.consumers) {
+      const pushing = record.address !== null && view.leases.has(PUSH_LEASE + record.id);
+      if (pushing === this.#pushing.has(record.id)) continue;
+      if (pushing) this.#pushing.add(record.id);
+      else this.#pushing.delete(record.id);
+      changed.add(record.id);
+    }
+    for (const id of this.#pushing) if (!view.consumers.some((c) => c.id === id)) this.#pushing.delete(id);
+    for (const id of changed) for (const listener of this.#listeners) listener(id);
+  }
+
+  /** Takes partitions just leased: from their recorded positions, skipping what was acked above them. */
+  async #acquire(stream: Stream, starts: Map<number, number>): Promise<void> {
+    const record = this.#consumers.record(stream.key);
+    if (record === undefined) return;
+    const from = Math.min(...starts.values()) - 1;
+    const acked = await this.#store.processedAbove(stream.key, from, record.rewoundAt);
+    const prior = acked.isOk() ? await this.#store.deliveryCounts(stream.key, from) : acked;
+    if (acked.isErr() || prior.isErr()) {
+      // Held but not taken: the next beat tries again.
+      this.#log.warn('could not read a partition\'s acks; the next heartbeat tries again', { consumer: stream.key });
+      return;
+    }
+    if (stream.isClosed) return;
+    for (const p of starts.keys()) if (stream.partitions!.isHeld(p)) starts.delete(p);
+    if (starts.size > 0) stream.acquire(starts, acked.value, prior.value);
+  }
+
+  #failed(reason: string): void {
+    if (!this.#failing) this.#log.warn('the cluster heartbeat failed; it is tried again', { reason });
+    this.#failing = true;
+    // Leases close to running out may be taken by another broker any moment: stop taking new messages.
+    if (Date.now() - this.#lastOk < this.#ttlMs / 2) return;
+    for (const stream of this.#dispatcher.durableStreams()) {
+      for (const p of stream.partitions!.held()) stream.drain(p);
+    }
+  }
+}

@@ -1,0 +1,178 @@
+// Durable and push consumers shared by broker processes on one PostgreSQL database: members on two brokers
+// split a consumer's messages, each message to one member unless redelivered (delivery > 1), an ordering
+// key's messages in order; a broker killed with SIGKILL hands its unacked deliveries and its push consumers
+// to the others within EVENTBUS_ACK_TIMEOUT_MS; registrations and LIST are the same on every broker.
+import { afterEach, describe, expect, test } from 'vitest';
+import type { ReceivedMessage, Subscription } from '../../src/client/index.js';
+import type { BrokerProcess } from '../helpers/broker-process.js';
+import { pgBrokers } from '../helpers/pg-brokers.js';
+import { startEndpoint, type Endpoint } from '../helpers/consumers.js';
+import { lineClient } from '../helpers/line-client.js';
+import { pgQuery } from '../helpers/postgres.js';
+import { until } from '../helpers/until.js';
+
+const ACK_TIMEOUT_MS = 2000;
+const cluster = pgBrokers();
+const brokers = (n: number) => cluster.start(n, { EVENTBUS_ACK_TIMEOUT_MS: String(ACK_TIMEOUT_MS) });
+const client = (node: BrokerProcess) => cluster.client(node);
+const endpoints: Endpoint[] = [];
+
+afterEach(async () => {
+  for (const e of endpoints.splice(0)) await e.stop();
+});
+
+interface Got {
+  readonly member: string;
+  readonly seq: number;
+  readonly delivery: number;
+  readonly key: string | undefined;
+}
+
+/** Reads a subscription into `got` in the background, acking each message when `ack` says so. */
+function drain(member: string, sub: Subscription, got: Got[], ack: (m: ReceivedMessage) => boolean = () => true): void {
+  void (async () => {
+    for await (const m of sub) {
+      const key = m.json<{ key?: string }>().key;
+      got.push({ member, seq: m.seq, delivery: m.delivery, key });
+      if (ack(m)) m.ack();
+    }
+  })().catch(() => undefined);
+}
+
+async function list(node: BrokerProcess): Promise<string[]> {
+  const c = await lineClient(node.ports.registration);
+  try {
+    const lines = [await c.send('LIST')];
+    while (lines.at(-1) !== 'END') lines.push(await c.readLine());
+    return lines.slice(0, -1);
+  } finally {
+    c.destroy();
+  }
+}
+
+describe('durable consumers shared by brokers on one PostgreSQL database', () => {
+  test('members on two brokers split the messages: each to one member, an ordering key in order, the position shared', async () => {
+    const { nodes, schema } = await brokers(2);
+    const [onA, onB] = [await client(nodes[0]!), await client(nodes[1]!)];
+    const got: Got[] = [];
+    drain('a', await onA.subscribe('jobs.>', { consumer: 'workers' }), got);
+    drain('b', await onB.subscribe('jobs.>', { consumer: 'workers' }), got);
+    // Both brokers hold some partitions before the publishing starts (a second member joins within a beat or two).
+    await until('both brokers hold partitions of the consumer', async () => {
+      const rows = await pgQuery<{ n: number }>(`SELECT count(DISTINCT node)::int AS n FROM consumer_partitions WHERE consumer = 'workers' AND node IS NOT NULL`, [], schema);
+      return rows[0]!.n === 2;
+    });
+    const publisher = await client(nodes[0]!);
+    const seqs: number[] = [];
+    for (let i = 0; i < 300; i++) {
+      const key = i % 3 === 0 ? `k${i % 7}` : undefined;
+      seqs.push(await publisher.publish(`jobs.j${i % 5}`, { i, key }, key === undefined ? {} : { orderingKey: key }));
+    }
+    await until('every message received', () => new Set(got.map((g) => g.seq)).size === seqs.length);
+    const firsts = got.filter((g) => g.delivery === 1).map((g) => g.seq);
+    expect(new Set(firsts).size).toBe(firsts.length); // nothing delivered twice as a first delivery
+    expect(new Set(got.filter((g) => g.member === 'a').map((g) => g.seq)).size).toBeGreaterThan(0);
+    expect(new Set(got.filter((g) => g.member === 'b').map((g) => g.seq)).size).toBeGreaterThan(0);
+    for (const key of new Set(got.flatMap((g) => (g.key === undefined ? [] : [g.key])))) {
+      const order = got.filter((g) => g.key === key).map((g) => g.seq);
+      expect(order).toEqual([...order].sort((x, y) => x - y));
+      expect(new Set(got.filter((g) => g.key === key).map((g) => g.member)).size).toBe(1);
+    }
+    const head = Math.max(...seqs);
+    await until('the shared position reaches the head', async () => {
+      const rows = await pgQuery<{ position: number }>(`SELECT position FROM consumers WHERE id = 'workers'`, [], schema);
+      return rows[0]!.position === head;
+    });
+    // LIST says the same on both brokers: the consumer, its position and both members.
+    await until('LIST is the same on both brokers', async () => {
+      const [a, b] = [await list(nodes[0]!), await list(nodes[1]!)];
+      return a.length === 1 && a[0] === b[0] && a[0]!.includes(` ${head}`) ? true : undefined;
+    });
+  });
+
+  test('a broker killed with SIGKILL: its unacked deliveries go to the member on the other broker within the ack timeout', async () => {
+    const { nodes, schema } = await brokers(2);
+    const [onA, onB] = [await client(nodes[0]!), await client(nodes[1]!)];
+    const atA: Got[] = [];
+    const atB: Got[] = [];
+    // A's member takes its share and never acks; B's acks everything.
+    drain('a', await onA.subscribe('tasks', { consumer: 'crew' }), atA, () => false);
+    drain('b', await onB.subscribe('tasks', { consumer: 'crew' }), atB);
+    const publisher = await client(nodes[1]!);
+    await until('both brokers take a share', async () => {
+      await publisher.publish('tasks', { probe: true });
+      return atA.length > 0 && atB.length > 0;
+    }, 15_000, 200);
+    const published: number[] = [];
+    for (let i = 0; i < 100; i++) published.push(await publisher.publish('tasks', { i }));
+    await until('A holds its share of the new ones', () => atA.some((g) => g.seq >= published[0]!));
+    // An attempt is counted in the database once it has gone unacked for a moment (a kill loses the count of
+    // deliveries younger than that, which then come again as first deliveries, as after a restart).
+    let heldSeqs: number[] = [];
+    await until('A\'s attempts are counted', async () => {
+      heldSeqs = [...new Set(atA.map((g) => g.seq))];
+      const rows = await pgQuery<{ seq: number }>(`SELECT seq FROM delivery_counts WHERE consumer = 'crew'`, [], schema);
+      return heldSeqs.every((seq) => rows.some((r) => r.seq === seq));
+    });
+    const killedAt = Date.now();
+    nodes[0]!.signal('SIGKILL');
+    await nodes[0]!.exited();
+    const heldByA = heldSeqs;
+    await until('B has every message A held', () => heldByA.every((seq) => atB.some((g) => g.seq === seq)), 15_000);
+    const tookMs = Date.now() - killedAt;
+    // A's unacked deliveries are redeliveries at B; nothing else arrives twice.
+    for (const seq of heldByA) expect(atB.find((g) => g.seq === seq)!.delivery).toBeGreaterThan(1);
+    const firsts = atB.filter((g) => g.delivery === 1).map((g) => g.seq);
+    expect(new Set(firsts).size).toBe(firsts.length);
+    for (const seq of published) expect(atB.some((g) => g.seq === seq)).toBe(true);
+    // The lease is half the ack timeout, renewed a few times per lease: the handover lands within the ack timeout.
+    expect(tookMs).toBeLessThan(ACK_TIMEOUT_MS + 500);
+  });
+
+  test('a rewind on one broker applies on both: every message from the seq is delivered again, once', async () => {
+    const { nodes } = await brokers(2);
+    const [onA, onB] = [await client(nodes[0]!), await client(nodes[1]!)];
+    const got: Got[] = [];
+    drain('a', await onA.subscribe('audit', { consumer: 'auditors' }), got);
+    drain('b', await onB.subscribe('audit', { consumer: 'auditors' }), got);
+    const seqs: number[] = [];
+    for (let i = 0; i < 60; i++) seqs.push(await onA.publish('audit', { i }));
+    await until('every message received', () => new Set(got.map((g) => g.seq)).size === seqs.length);
+    const registration = await lineClient(nodes[1]!.ports.registration);
+    expect(await registration.send(`REPLAY auditors ${seqs[20]}`)).toBe(`OK replaying auditors from ${seqs[20]}`);
+    registration.destroy();
+    const again = seqs.slice(20);
+    await until('the rewound messages received again', () => again.every((seq) => got.filter((g) => g.seq === seq).length >= 2));
+    await new Promise((resolve) => setTimeout(resolve, 500)); // a second copy would have come by now
+    for (const seq of again) expect(got.filter((g) => g.seq === seq).length).toBe(2);
+    for (const seq of seqs.slice(0, 20)) expect(got.filter((g) => g.seq === seq).length).toBe(1);
+  });
+
+  test('a push consumer registered on one broker is delivered by one broker at a time, and taken over when it dies', async () => {
+    const { nodes, schema } = await brokers(2);
+    const sink = await startEndpoint('tcp');
+    endpoints.push(sink);
+    const registration = await lineClient(nodes[0]!.ports.registration);
+    expect(await registration.send(`REGISTER hook ${sink.url} alerts.*`)).toBe('OK registered hook');
+    registration.destroy();
+    await until('B lists the consumer registered on A', async () => (await list(nodes[1]!)).some((l) => l.startsWith(`hook ${sink.url} alerts.*`)));
+    const publisher = await client(nodes[1]!);
+    for (let i = 0; i < 20; i++) await publisher.publish('alerts.cpu', `n${i}`);
+    await sink.waitFor(20);
+    await new Promise((resolve) => setTimeout(resolve, 300)); // a second pusher would have sent them again by now
+    expect(sink.payloads()).toEqual(Array.from({ length: 20 }, (_, i) => `n${i}`));
+    // Kill the broker that holds the push lease, then publish on the other one.
+    const holder = (await pgQuery<{ node: string }>(`SELECT node FROM leases WHERE name = 'push:hook'`, [], schema))[0]!.node;
+    const [dead, survivor] = holder === 'node-0' ? [nodes[0]!, nodes[1]!] : [nodes[1]!, nodes[0]!];
+    dead.signal('SIGKILL');
+    await dead.exited();
+    const killedAt = Date.now();
+    const onSurvivor = await client(survivor);
+    for (let i = 0; i < 10; i++) await onSurvivor.publish('alerts.cpu', `after${i}`);
+    await until('the survivor pushes what was published after the kill', () => sink.payloads().filter((p) => p.startsWith("after")).length === 10, 15_000);
+    expect(Date.now() - killedAt).toBeLessThan(ACK_TIMEOUT_MS + 1500);
+    const after = sink.payloads().filter((p) => p.startsWith("after"));
+    expect(after).toEqual(Array.from({ length: 10 }, (_, i) => `after${i}`));
+  });
+});
+
