@@ -12,6 +12,7 @@ import { DEFAULT_BACKOFF } from './delivery/backoff.js';
 import { DeliveryPool } from './delivery/pool.js';
 import { SqliteStore } from './store/sqlite-store.js';
 import type { PushHost } from './delivery/push-consumer.js';
+import type { PostgresStore } from './store/postgres/postgres-store.js';
 import { createHttpServer } from './transports/http.js';
 import { createRegistrationServer, RegistrationCommands, type ConsumerState } from './transports/registration.js';
 import { createTransportServer } from './transports/tcp-ingress.js';
@@ -128,14 +129,22 @@ export async function startApp(config: Config, logger: Logger): Promise<Result<A
 
 /** The broker on the store EVENTBUS_DB names: a SQLite file, or a PostgreSQL database. */
 export async function openBroker(config: SqliteBrokerConfig & Pick<Config, 'pgSchema' | 'nodeId'>, logger: Logger): Promise<Result<Broker, StartError>> {
-  if (!isPostgresUrl(config.dbPath)) return (await openSqliteBroker(config, logger)).map((opened) => opened.broker);
+  const opened = isPostgresUrl(config.dbPath) ? await openPostgresBroker(config, logger) : await openSqliteBroker(config, logger);
+  return opened.map((o) => o.broker);
+}
+
+/** What opening the broker on PostgreSQL needs: the broker's settings, the database's and this broker's name. */
+export type PostgresBrokerConfig = BrokerConfig & Pick<Config, 'dbPath' | 'pgSchema' | 'nodeId'>;
+
+/** The PostgreSQL store at `config.dbPath` (migrations, the head watch) and the broker over it, which owns it. */
+export async function openPostgresBroker(config: PostgresBrokerConfig, logger: Logger): Promise<Result<{ broker: Broker; store: PostgresStore }, StartError>> {
   // Loaded only when asked for: a SQLite broker does not carry the PostgreSQL driver in its memory.
   const { PostgresStore } = await import('./store/postgres/postgres-store.js');
   const store = await PostgresStore.open({ url: config.dbPath, schema: config.pgSchema, nodeId: config.nodeId, logger });
   if (store.isErr()) return err({ message: store.error.message });
   const broker = await Broker.open(store.value, config, logger);
   if (broker.isErr()) return err({ message: `EVENTBUS_DB: cannot read ${displayUrl(config.dbPath)}: ${broker.error.reason}` });
-  return ok(broker.value);
+  return ok({ broker: broker.value, store: store.value });
 }
 
 /**

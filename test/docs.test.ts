@@ -3,6 +3,7 @@
 // the build, and in a temp dir of their own, where their database files go), ```console transcripts of the
 // telnet and WebSocket ports (every reply compared), ```sql against a database the broker made, ```json
 // filters compiled. ```text and ```sh blocks are output and shell, not snippets.
+import { PG_URL, pgSchemas } from './helpers/postgres.js';
 import Database from 'better-sqlite3';
 import { spawn } from 'node:child_process';
 import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
@@ -45,6 +46,7 @@ async function snippets(): Promise<Snippet[]> {
 }
 
 const all = await snippets();
+const schemas = pgSchemas();
 const RUNNABLE = new Set(['ts', 'console', 'sql', 'json']);
 const NOT_SNIPPETS = new Set(['text', 'sh']);
 
@@ -79,11 +81,16 @@ async function broker(dbPath: string): Promise<{ app: App; ports: Map<number, nu
     [49153, app.ports.registration],
     [8080, await freePort()],
   ]);
+  // A PostgreSQL URL of the docs stands for the tests' database, in a schema of the snippet's own.
+  const pgSchema = schemas.schema();
   const map = (text: string): string =>
-    text.replace(/(127\.0\.0\.1[: ]|listen\()(\d+)/g, (whole, prefix: string, port: string) => {
-      const mapped = ports.get(Number(port));
-      return mapped === undefined ? whole : `${prefix}${mapped}`;
-    });
+    text
+      .replace(/'postgres:\/\/[^']*'/g, `'${PG_URL}'`)
+      .replace(/pgSchema: '[^']*'/g, `pgSchema: '${pgSchema}'`)
+      .replace(/(127\.0\.0\.1[: ]|listen\()(\d+)/g, (whole, prefix: string, port: string) => {
+        const mapped = ports.get(Number(port));
+        return mapped === undefined ? whole : `${prefix}${mapped}`;
+      });
   return { app, ports, map };
 }
 

@@ -8,9 +8,11 @@ import { fileURLToPath } from 'node:url';
 import { afterEach, beforeEach, describe, expect, test } from 'vitest';
 import { connect } from '../src/client/index.js';
 import { tempDir, type TestDir } from './helpers/broker.js';
+import { PG_URL, pgSchemas } from './helpers/postgres.js';
 import { until } from './helpers/until.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
+const schemas = pgSchemas();
 
 interface Running {
   readonly child: ChildProcess;
@@ -90,6 +92,18 @@ afterEach(async () => {
 });
 
 describe('examples', () => {
+  test('ledger on PostgreSQL: two brokers, an embedded transactional consumer killed and restarted, every order applied once', async () => {
+    const ledger = run('ledger-postgres.ts', { EVENTBUS_DB: PG_URL, EVENTBUS_PG_SCHEMA: schemas.schema(), ORDERS: '150' });
+    expect(await ledger.exited()).toBe(0);
+    const lines = ledger.output().split('\n').filter((l) => l !== '' && !l.startsWith('applied '));
+    expect(lines).toEqual([
+      expect.stringMatching(/^brokers node-0 and node-1 on ws:/),
+      expect.stringMatching(/^ledger killed with SIGKILL after \d+ orders applied; starting it again$/),
+      'published 150 orders on the two brokers',
+      'each order applied once: 150 rows for 150 orders, total 741',
+    ]);
+  }, 90_000);
+
   test('chat: the subscriber prints every message of chat.* and the run completes', async () => {
     const chat = run('chat.ts', { EVENTBUS_HTTP_PORT: '0', EVENTBUS_DB: join(dir.dir, 'chat.db') });
     expect(await chat.exited()).toBe(0);

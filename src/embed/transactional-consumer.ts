@@ -1,9 +1,11 @@
-// Transactional consume for embedded consumers: the handler runs inside the SQLite transaction that records
-// its ack, so the application's writes to its own tables in the broker's database file and the consumer's
-// position commit together or not at all. A crash before the commit redelivers the message with nothing of
-// it applied; after the commit the message counts as processed, even if the broker's own progress flush
-// never ran (restart reads acks from processed_messages). Exactly-once effects, for this consumer.
+// Transactional consume for embedded consumers: the handler runs inside the store's transaction that records
+// its ack (SQLite's, or one on a client of the PostgreSQL pool), so the application's writes to its own
+// tables in the broker's database and the consumer's position commit together or not at all. A crash
+// before the commit redelivers the message with nothing of it applied; after the commit the message counts
+// as processed, even if the broker's own progress flush never ran (restart reads acks from
+// processed_messages). Exactly-once effects, for this consumer.
 import type Database from 'better-sqlite3';
+import type pg from 'pg';
 import type { ResultAsync } from 'neverthrow';
 import type { Broker, SubscribeError, SubscribeOptions } from '../core/broker.js';
 import { LocalSubscriber } from './local-subscriber.js';
@@ -17,6 +19,12 @@ import type { Logger } from '../logger.js';
  */
 export type TransactionalHandler = (message: StoredMessage, tx: Database.Database, delivery: number) => void;
 
+/**
+ * On PostgreSQL: called once per delivery inside a transaction on `tx`, a client of the broker's pool, and
+ * may await its queries there; throwing (or rejecting) rolls everything back and nacks.
+ */
+export type PostgresTransactionalHandler = (message: StoredMessage, tx: pg.PoolClient, delivery: number) => void | Promise<void>;
+
 export interface TransactionalOptions extends SubscribeOptions {
   readonly consumer: string;
   /** Wait before a message whose handler threw is delivered again. */
@@ -29,12 +37,12 @@ export interface TransactionalConsumer {
   close(): Promise<void>;
 }
 
-/** `store` is the broker's own, the one whose transaction records the acks. */
-export function consumeInTransaction(
+/** `store` is the broker's own, the one whose transaction records the acks; `Tx` is what its work gets. */
+export function consumeInTransaction<Tx>(
   broker: Broker,
-  store: EventStore<Database.Database>,
+  store: EventStore<Tx>,
   options: TransactionalOptions,
-  handler: TransactionalHandler,
+  handler: (message: StoredMessage, tx: Tx, delivery: number) => void | Promise<void>,
   logger: Logger,
   now: () => number = Date.now,
 ): ResultAsync<TransactionalConsumer, SubscribeError> {
@@ -48,7 +56,7 @@ export function consumeInTransaction(
         if (closing) break;
         const m = d.message;
         const ack = { consumer: options.consumer, seq: m.seq, delivery: d.delivery, at: now() };
-        // Typed to return nothing, but a JavaScript or async handler can return a promise: the store refuses it.
+        // On SQLite a handler is typed to return nothing, but a JavaScript or async one can return a promise: that store refuses it.
         const outcome = await store.transactAck(ack, (tx) => handler(m, tx, d.delivery));
         const failure = outcome.isErr() ? outcome.error.reason : outcome.value.kind === 'failed' ? String(outcome.value.error) : undefined;
         if (failure === undefined) {
