@@ -7,8 +7,11 @@ import { startBrokerProcess, type BrokerProcess } from './broker-process.js';
 import { PG_URL, pgSchemas } from './postgres.js';
 
 export interface PgBrokers {
-  /** `n` brokers on a new schema, started one after the other (the first applies the migrations). */
-  start(n: number, env?: Record<string, string>): Promise<{ schema: string; nodes: BrokerProcess[] }>;
+  /**
+   * `n` brokers on a new schema, started one after the other (the first applies the migrations), named
+   * `<name>-<i>` (`node-<i>` unless given).
+   */
+  start(n: number, env?: Record<string, string>, name?: string): Promise<{ schema: string; nodes: BrokerProcess[] }>;
   client(node: BrokerProcess): Promise<EventBusClient>;
 }
 
@@ -24,11 +27,11 @@ export function pgBrokers(): PgBrokers {
     }
   });
   return {
-    start: async (n, env = {}) => {
+    start: async (n, env = {}, name = 'node') => {
       const schema = schemas.schema();
       const nodes: BrokerProcess[] = [];
       for (let i = 0; i < n; i++) {
-        const node = await startBrokerProcess({ EVENTBUS_DB: PG_URL, EVENTBUS_PG_SCHEMA: schema, EVENTBUS_NODE_ID: `node-${i}`, ...env });
+        const node = await startBrokerProcess({ EVENTBUS_DB: PG_URL, EVENTBUS_PG_SCHEMA: schema, ...env, EVENTBUS_NODE_ID: `${name}-${i}` });
         running.push(node);
         nodes.push(node);
       }

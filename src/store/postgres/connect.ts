@@ -18,6 +18,8 @@ export interface PgOptions {
   readonly schema: string;
   /** Connections in the pool. */
   readonly poolSize?: number;
+  /** This broker's name, in its connections' application_name (pg_stat_activity shows whose they are). */
+  readonly nodeId?: string;
 }
 
 /** bigint columns as numbers: seqs, times and counts stay far below 2^53. */
@@ -35,7 +37,8 @@ export function clientConfig(options: PgOptions): pg.ClientConfig {
     connectionString: options.url,
     options: `-c search_path=${options.schema}`,
     types,
-    application_name: 'eventbus',
+    // PostgreSQL keeps 63 bytes of it.
+    application_name: options.nodeId === undefined ? 'eventbus' : `eventbus:${options.nodeId}`.slice(0, 63),
     connectionTimeoutMillis: 5000,
   };
 }
