@@ -1,10 +1,16 @@
 // `npm run bench:postgres`: one broker on the local PostgreSQL beside the raw limits measured in the same
-// run through the same driver (bare unnest() INSERTs of 256 rows per transaction, bare paged SELECTs), and
-// how long an append holds the log's head lock (the append statement's round trip, an upper bound). A table
+// run through the same driver (bare unnest() INSERTs of 256 rows per transaction, bare paged SELECTs), how
+// long an append holds the log's head lock (the append statement's round trip, an upper bound), one and
+// three broker processes over WebSocket (publish, replay with acks by a consumer shared among them, publish
+// → delivery across brokers at 5,000 msg/s), and pg-boss on the same payloads. A table
 // on stdout, one JSON line last; progress on stderr. Each workload runs in a schema of its own, dropped after.
 //   --messages N   messages per workload (default 50,000)
 //   --url URL      the database (default the local server's postgres database)
+import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { fileURLToPath } from 'node:url';
+import PgBoss from 'pg-boss';
+import { connect, type EventBusClient } from '../src/client/index.js';
 import { parseArgs } from 'node:util';
 import pg from 'pg';
 import { openBroker } from '../src/app.js';
@@ -15,7 +21,9 @@ import { silentLogger } from '../src/logger.js';
 import { PostgresStore } from '../src/store/postgres/postgres-store.js';
 import { int8AsNumber } from '../src/store/postgres/connect.js';
 import { testBrokerConfig } from '../test/helpers/broker.js';
-import { Latencies, now, Progress, rate, round, table, type Row } from './lib.js';
+import { BROKER_NODE_FLAGS, Latencies, now, Progress, rate, round, table, type Row } from './lib.js';
+
+const ROOT = fileURLToPath(new URL('..', import.meta.url));
 
 const { values: args } = parseArgs({ options: { messages: { type: 'string', default: '50000' }, url: { type: 'string', default: 'postgres://postgres@127.0.0.1:5432/postgres' } } });
 const N = Number(args.messages);
@@ -131,20 +139,184 @@ async function lockHold(): Promise<{ p50: number; p99: number }> {
   return lat.summary();
 }
 
+interface Processes {
+  readonly clients: EventBusClient[];
+  stop(): Promise<void>;
+}
+
+/** `n` broker processes (`npm start`'s node flags, the built dist/) on one schema, a client connected to each. */
+async function brokerProcesses(n: number, s: string): Promise<Processes> {
+  const children: ChildProcess[] = [];
+  const clients: EventBusClient[] = [];
+  for (let i = 0; i < n; i++) {
+    const child = spawn(process.execPath, [...BROKER_NODE_FLAGS, 'dist/main.js'], {
+      cwd: ROOT,
+      env: { ...process.env, EVENTBUS_DB: URL_, EVENTBUS_PG_SCHEMA: s, EVENTBUS_NODE_ID: `bench-${i}`, EVENTBUS_TRANSPORT_PORT: '0', EVENTBUS_REGISTRATION_PORT: '0', EVENTBUS_HTTP_PORT: '0' },
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
+    children.push(child);
+    const port = await new Promise<number>((resolve, reject) => {
+      let out = '';
+      child.once('exit', (code) => reject(new Error(`broker ${i} exited (${code}): ${out}`)));
+      child.stderr.setEncoding('utf8').on('data', (chunk: string) => {
+        out += chunk;
+        const m = /"websocket":"ws:\/\/[^"]*:(\d+)\/ws"/.exec(out);
+        if (m !== null) resolve(Number(m[1]));
+      });
+    });
+    clients.push(await connect(`ws://127.0.0.1:${port}/ws`, { requestTimeoutMs: 60_000 }));
+  }
+  return {
+    clients,
+    stop: async () => {
+      for (const c of clients) c.close();
+      await Promise.all(children.map((c) => new Promise((resolve) => (c.exitCode !== null ? resolve(undefined) : (c.once('exit', resolve), c.kill('SIGTERM'))))));
+    },
+  };
+}
+
+/** 256 publishes in flight at once, spread over the brokers' clients. */
+async function clusterPublish(n: number): Promise<number> {
+  const p = await brokerProcesses(n, schema());
+  const progress = new Progress(`publish on ${n} broker process${n > 1 ? 'es' : ''}`, N);
+  let sent = 0;
+  const t = now();
+  await Promise.all(
+    Array.from({ length: 256 }, async (_, k) => {
+      const c = p.clients[k % n]!;
+      while (sent < N) {
+        sent++;
+        await c.publish('bench.pub', PAYLOAD);
+        progress.tick(sent);
+      }
+    }),
+  );
+  const r = rate(N, now() - t);
+  await p.stop();
+  return r;
+}
+
+/** One durable consumer with a member on every broker, from seq 1, each message acked. */
+async function clusterReplay(n: number): Promise<number> {
+  const p = await brokerProcesses(n, schema());
+  for (let i = 0; i < N; i += BATCH) await p.clients[0]!.publishBatch(Array.from({ length: Math.min(BATCH, N - i) }, () => ({ topic: 'bench.replay', payload: PAYLOAD })));
+  const progress = new Progress(`replay on ${n} broker process${n > 1 ? 'es' : ''}`, N);
+  const seen = new Set<number>();
+  const t = now();
+  await new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`replay stalled at ${seen.size}`)), 120_000);
+    for (const c of p.clients) {
+      void (async () => {
+        for await (const m of await c.subscribe('bench.replay', { consumer: 'replayer', fromSeq: 1 })) {
+          m.ack();
+          seen.add(m.seq);
+          progress.tick(seen.size);
+          if (seen.size === N) {
+            clearTimeout(timer);
+            resolve();
+          }
+        }
+      })();
+    }
+  });
+  const r = rate(N, now() - t);
+  await p.stop();
+  return r;
+}
+
+/** Publish on broker 0 at `perSec`, a subscriber on broker 1: publish → delivery, timed in this process. */
+async function crossBrokerLatency(perSec: number, seconds: number): Promise<{ p50: number; p99: number }> {
+  const p = await brokerProcesses(3, schema());
+  const sub = await p.clients[1]!.subscribe('bench.lat');
+  const total = perSec * seconds;
+  const lat = new Latencies();
+  let got = 0;
+  const done = (async () => {
+    for await (const m of sub) {
+      lat.add(now() - m.json<{ t: number }>().t);
+      if (++got >= total) return;
+    }
+  })();
+  const progress = new Progress(`publish → delivery across brokers at ${perSec}/s`, total);
+  const t0 = now();
+  for (let i = 0; i < total; i++) {
+    const due = t0 + (i * 1000) / perSec;
+    const wait = due - now();
+    if (wait > 1) await new Promise((resolve) => setTimeout(resolve, wait));
+    void p.clients[0]!.publish('bench.lat', { t: now() });
+    progress.tick(i);
+  }
+  await done;
+  await p.stop();
+  return lat.summary();
+}
+
+/** pg-boss, the Node queue teams run on PostgreSQL today: send, then fetch + complete, the same payloads. */
+async function pgBoss(): Promise<{ send: number; consume: number }> {
+  const boss = new PgBoss({ connectionString: URL_, schema: schema(), max: 10 });
+  boss.on('error', (e) => console.error('pg-boss:', e.message));
+  await boss.start();
+  await boss.createQueue('bench');
+  let sent = 0;
+  const progress = new Progress('pg-boss send, 256 concurrent', N);
+  let t = now();
+  await Promise.all(
+    Array.from({ length: 256 }, async () => {
+      while (sent < N) {
+        sent++;
+        await boss.send('bench', { payload: PAYLOAD });
+        progress.tick(sent);
+      }
+    }),
+  );
+  const send = rate(N, now() - t);
+  t = now();
+  const fetched = new Progress('pg-boss fetch + complete, 256 a batch', N);
+  for (let got = 0; got < N; ) {
+    const jobs = await boss.fetch<{ payload: string }>('bench', { batchSize: BATCH });
+    if (jobs.length === 0) throw new Error(`pg-boss fetch stalled at ${got}`);
+    await boss.complete('bench', jobs.map((j) => j.id));
+    got += jobs.length;
+    fetched.tick(got);
+  }
+  const consume = rate(N, now() - t);
+  await boss.stop({ graceful: false, wait: true });
+  return { send, consume };
+}
+
 try {
   const limits = await rawLimits();
   const pub = await concurrentPublish();
   const replayRate = await replay();
   const hold = await lockHold();
+  const one = await clusterPublish(1);
+  const three = await clusterPublish(3);
+  const replayOne = await clusterReplay(1);
+  const replayThree = await clusterReplay(3);
+  const cross = await crossBrokerLatency(5000, 6);
+  const boss = await pgBoss();
   const rows: Row[] = [
     { name: 'raw: unnest INSERT, 256/txn (pg)', msgs: N, msgPerSec: limits.insert, vsLimit: 1, note: 'the limit for publishing' },
     { name: 'publish, 256 concurrent awaited', msgs: N, msgPerSec: pub.msgPerSec, vsLimit: pub.msgPerSec / limits.insert, p50: pub.p50, p99: pub.p99, note: 'one broker; latency = publish → committed' },
     { name: 'raw: paged SELECT, 512/page (pg)', msgs: N, msgPerSec: limits.select, vsLimit: 1, note: 'the limit for replay' },
     { name: 'replay from seq 1, durable, ack each', msgs: N, msgPerSec: replayRate, vsLimit: replayRate / limits.select, note: 'one broker' },
     { name: 'append of 256 rows (head lock held)', msgs: 200 * BATCH, p50: hold.p50, p99: hold.p99, note: 'statement round trip: an upper bound of the lock hold' },
+    { name: 'publish over WebSocket, 1 broker process', msgs: N, msgPerSec: one, vsLimit: one / limits.insert, note: '256 in flight, one client' },
+    { name: 'publish over WebSocket, 3 broker processes', msgs: N, msgPerSec: three, vsLimit: three / limits.insert, note: `256 in flight over 3 clients; ${round(three / one, 2)}x one process` },
+    { name: 'replay + ack, 1 broker process', msgs: N, msgPerSec: replayOne, vsLimit: replayOne / limits.select, note: 'one durable member' },
+    { name: 'replay + ack, 3 broker processes', msgs: N, msgPerSec: replayThree, vsLimit: replayThree / limits.select, note: `a member on each, sharing one consumer; ${round(replayThree / replayOne, 2)}x one` },
+    { name: 'publish → delivery across brokers, 5,000/s', msgs: 30_000, p50: cross.p50, p99: cross.p99, note: 'published on broker 0, subscribed on broker 1 (of 3)' },
+    { name: 'pg-boss send, 256 concurrent', msgs: N, msgPerSec: boss.send, vsLimit: boss.send / limits.insert, note: `eventbus publish (one broker) is ${round(pub.msgPerSec / boss.send, 1)}x` },
+    { name: 'pg-boss fetch + complete, 256 a batch', msgs: N, msgPerSec: boss.consume, vsLimit: boss.consume / limits.select, note: `eventbus replay + ack is ${round(replayRate / boss.consume, 1)}x` },
   ];
   console.log(table(rows));
-  console.log(JSON.stringify({ bench: 'eventbus-postgres', version: 1, params: { messages: N }, targets: { concurrent_publish_vs_limit: { value: round(pub.msgPerSec / limits.insert, 2), target: '>= 0.5' }, lock_hold_p99_ms: { value: hold.p99 } }, results: rows }));
+  console.log(JSON.stringify({ bench: 'eventbus-postgres', version: 1, params: { messages: N }, targets: {
+        concurrent_publish_vs_limit: { value: round(pub.msgPerSec / limits.insert, 2), target: '>= 0.5' },
+        publish_vs_pg_boss_send: { value: round(pub.msgPerSec / boss.send, 2), target: '>= 3' },
+        three_brokers_vs_one: { value: round(three / one, 2), target: '>= 1' },
+        cross_broker_p99_ms: { value: round(cross.p99, 1), target: '< 20' },
+        lock_hold_p99_ms: { value: hold.p99 },
+      }, results: rows }));
 } finally {
   await withClient('public', async (c) => {
     for (const s of schemas) await c.query(`DROP SCHEMA IF EXISTS ${s} CASCADE`);

@@ -12,7 +12,7 @@ import { DEFAULT_BACKOFF } from './delivery/backoff.js';
 import { DeliveryPool } from './delivery/pool.js';
 import { SqliteStore } from './store/sqlite-store.js';
 import type { PushHost } from './delivery/push-consumer.js';
-import type { PostgresStore } from './store/postgres/postgres-store.js';
+import type pg from 'pg';
 import { createHttpServer } from './transports/http.js';
 import { createRegistrationServer, RegistrationCommands, type ConsumerState } from './transports/registration.js';
 import { createTransportServer } from './transports/tcp-ingress.js';
@@ -136,8 +136,11 @@ export async function openBroker(config: SqliteBrokerConfig & Pick<Config, 'pgSc
 /** What opening the broker on PostgreSQL needs: the broker's settings, the database's and this broker's name. */
 export type PostgresBrokerConfig = BrokerConfig & Pick<Config, 'dbPath' | 'pgSchema' | 'nodeId'>;
 
+/** The PostgreSQL store as embedders see it: the port, whose transactional work gets a pool client, and the pool. */
+export type PostgresBrokerStore = EventStore<pg.PoolClient> & { readonly pool: pg.Pool };
+
 /** The PostgreSQL store at `config.dbPath` (migrations, the head watch) and the broker over it, which owns it. */
-export async function openPostgresBroker(config: PostgresBrokerConfig, logger: Logger): Promise<Result<{ broker: Broker; store: PostgresStore }, StartError>> {
+export async function openPostgresBroker(config: PostgresBrokerConfig, logger: Logger): Promise<Result<{ broker: Broker; store: PostgresBrokerStore }, StartError>> {
   // Loaded only when asked for: a SQLite broker does not carry the PostgreSQL driver in its memory.
   const { PostgresStore } = await import('./store/postgres/postgres-store.js');
   const store = await PostgresStore.open({ url: config.dbPath, schema: config.pgSchema, nodeId: config.nodeId, logger });
