@@ -1,7 +1,7 @@
 // `npm run bench:postgres`: one broker on the local PostgreSQL beside the raw limits measured in the same
-// run through the same driver (bare unnest() INSERTs of 256 rows per transaction, bare paged SELECTs), how
-// long an append holds the log's head lock (the append statement's round trip, an upper bound), one and
-// three broker processes over WebSocket (publish, replay with acks by a consumer shared among them, publish
+// run through the same driver (bare unnest() INSERTs of 256 rows per transaction into the broker's own
+// table, bare paged SELECTs), how long an append holds the log's head lock (the append statement's round
+// trip, an upper bound), one and three broker processes over WebSocket (publish, replay with acks by a consumer shared among them, publish
 // → delivery across brokers at 5,000 msg/s), and pg-boss on the same payloads. A table
 // on stdout, one JSON line last; progress on stderr. Each workload runs in a schema of its own, dropped after.
 //   --messages N   messages per workload (default 50,000)
@@ -19,7 +19,7 @@ import { LogMessage } from '../src/core/store-port.js';
 import { LocalSubscriber } from '../src/embed/local-subscriber.js';
 import { silentLogger } from '../src/logger.js';
 import { PostgresStore } from '../src/store/postgres/postgres-store.js';
-import { int8AsNumber } from '../src/store/postgres/connect.js';
+import { int8AsNumber, openPool } from '../src/store/postgres/connect.js';
 import { testBrokerConfig } from '../test/helpers/broker.js';
 import { BROKER_NODE_FLAGS, Latencies, now, Progress, rate, round, table, type Row } from './lib.js';
 
@@ -48,12 +48,14 @@ async function withClient<T>(s: string, work: (c: pg.Client) => Promise<T>): Pro
   }
 }
 
-/** Bare INSERTs of the broker's rows, 256 per transaction, then bare paged SELECTs of them: the limits. */
+/**
+ * Bare INSERTs of the broker's rows into its own table (the migrations' schema, with its indexes), 256 per
+ * transaction, then bare paged SELECTs of them: the limits, as the SQLite bench measures its own.
+ */
 async function rawLimits(): Promise<{ insert: number; select: number }> {
   const s = schema();
+  await (await openPool({ url: URL_, schema: s }))._unsafeUnwrap().end(); // the broker's schema, migrated
   return withClient(s, async (c) => {
-    await c.query(`CREATE SCHEMA ${s}; CREATE TABLE messages (seq bigint PRIMARY KEY, message_id text, topic text NOT NULL, payload text NOT NULL,
-      metadata text NOT NULL, ttl integer NOT NULL DEFAULT 0, status text NOT NULL DEFAULT 'pending', ordering_key text, created_at bigint NOT NULL)`);
     const topics = new Array<string>(BATCH).fill('bench.raw');
     const payloads = new Array<string>(BATCH).fill(PAYLOAD);
     const metas = new Array<string>(BATCH).fill('{"timestamp":1}');
@@ -63,7 +65,8 @@ async function rawLimits(): Promise<{ insert: number; select: number }> {
       await c.query('BEGIN');
       await c.query({
         name: 'ins',
-        text: `INSERT INTO messages (seq, topic, payload, metadata, created_at) SELECT $1::bigint + o, t, p, m, $5 FROM unnest($2::text[], $3::text[], $4::text[]) WITH ORDINALITY AS r(t, p, m, o)`,
+        text: `INSERT INTO messages (seq, topic, payload, metadata, ttl, status, created_at)
+          SELECT $1::bigint + o, t, p, m, 0, 'pending', $5 FROM unnest($2::text[], $3::text[], $4::text[]) WITH ORDINALITY AS r(t, p, m, o)`,
         values: [seq, topics, payloads, metas, Date.now()],
       });
       await c.query('COMMIT');
@@ -140,7 +143,10 @@ async function lockHold(): Promise<{ p50: number; p99: number }> {
 }
 
 interface Processes {
+  /** A client connected to each broker. */
   readonly clients: EventBusClient[];
+  /** One more client of broker `i`. */
+  connect(i: number): Promise<EventBusClient>;
   stop(): Promise<void>;
 }
 
@@ -148,6 +154,12 @@ interface Processes {
 async function brokerProcesses(n: number, s: string): Promise<Processes> {
   const children: ChildProcess[] = [];
   const clients: EventBusClient[] = [];
+  const ports: number[] = [];
+  const open = async (i: number): Promise<EventBusClient> => {
+    const c = await connect(`ws://127.0.0.1:${ports[i]!}/ws`, { requestTimeoutMs: 60_000 });
+    clients.push(c);
+    return c;
+  };
   for (let i = 0; i < n; i++) {
     const child = spawn(process.execPath, [...BROKER_NODE_FLAGS, 'dist/main.js'], {
       cwd: ROOT,
@@ -164,10 +176,12 @@ async function brokerProcesses(n: number, s: string): Promise<Processes> {
         if (m !== null) resolve(Number(m[1]));
       });
     });
-    clients.push(await connect(`ws://127.0.0.1:${port}/ws`, { requestTimeoutMs: 60_000 }));
+    ports.push(port);
+    await open(i);
   }
   return {
-    clients,
+    clients: clients.slice(),
+    connect: open,
     stop: async () => {
       for (const c of clients) c.close();
       await Promise.all(children.map((c) => new Promise((resolve) => (c.exitCode !== null ? resolve(undefined) : (c.once('exit', resolve), c.kill('SIGTERM'))))));
@@ -175,15 +189,20 @@ async function brokerProcesses(n: number, s: string): Promise<Processes> {
   };
 }
 
-/** 256 publishes in flight at once, spread over the brokers' clients. */
+/**
+ * The same clients against one broker and against three: three connections with 256 publishes in flight
+ * on each, all three to broker 0 or one to each broker.
+ */
 async function clusterPublish(n: number): Promise<number> {
   const p = await brokerProcesses(n, schema());
+  const clients = [0, 1, 2].map((i) => p.clients[i % n]!);
+  for (let i = n; i < clients.length; i++) clients[i] = await p.connect(0);
   const progress = new Progress(`publish on ${n} broker process${n > 1 ? 'es' : ''}`, N);
   let sent = 0;
   const t = now();
   await Promise.all(
-    Array.from({ length: 256 }, async (_, k) => {
-      const c = p.clients[k % n]!;
+    Array.from({ length: 256 * clients.length }, async (_, k) => {
+      const c = clients[k % clients.length]!;
       while (sent < N) {
         sent++;
         await c.publish('bench.pub', PAYLOAD);
@@ -196,19 +215,26 @@ async function clusterPublish(n: number): Promise<number> {
   return r;
 }
 
-/** One durable consumer with a member on every broker, from seq 1, each message acked. */
+/**
+ * One durable consumer with a member on every broker, each message acked: the first member starts it at seq
+ * 1, the others join it (a start on each would rewind it each time).
+ */
 async function clusterReplay(n: number): Promise<number> {
   const p = await brokerProcesses(n, schema());
   for (let i = 0; i < N; i += BATCH) await p.clients[0]!.publishBatch(Array.from({ length: Math.min(BATCH, N - i) }, () => ({ topic: 'bench.replay', payload: PAYLOAD })));
   const progress = new Progress(`replay on ${n} broker process${n > 1 ? 'es' : ''}`, N);
   const seen = new Set<number>();
+  let duplicates = 0;
   const t = now();
+  const subscriptions = [await p.clients[0]!.subscribe('bench.replay', { consumer: 'replayer', fromSeq: 1 })];
+  for (const c of p.clients.slice(1)) subscriptions.push(await c.subscribe('bench.replay', { consumer: 'replayer' }));
   await new Promise<void>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`replay stalled at ${seen.size}`)), 120_000);
-    for (const c of p.clients) {
+    for (const sub of subscriptions) {
       void (async () => {
-        for await (const m of await c.subscribe('bench.replay', { consumer: 'replayer', fromSeq: 1 })) {
+        for await (const m of sub) {
           m.ack();
+          if (seen.has(m.seq)) duplicates++;
           seen.add(m.seq);
           progress.tick(seen.size);
           if (seen.size === N) {
@@ -220,20 +246,28 @@ async function clusterReplay(n: number): Promise<number> {
     }
   });
   const r = rate(N, now() - t);
+  if (duplicates > 0) throw new Error(`${duplicates} messages delivered twice`);
   await p.stop();
   return r;
 }
 
-/** Publish on broker 0 at `perSec`, a subscriber on broker 1: publish → delivery, timed in this process. */
-async function crossBrokerLatency(perSec: number, seconds: number): Promise<{ p50: number; p99: number }> {
+/**
+ * Publish on broker 0 at `perSec`, a subscriber on broker 1: publish → delivery, timed in this process, and
+ * publish → answer beside it. The brokers are fresh processes: the first second (their code still being
+ * compiled) is not counted.
+ */
+async function crossBrokerLatency(perSec: number, seconds: number): Promise<{ p50: number; p99: number; answerP50: number; answerP99: number }> {
   const p = await brokerProcesses(3, schema());
   const sub = await p.clients[1]!.subscribe('bench.lat');
-  const total = perSec * seconds;
+  const warmUp = perSec;
+  const total = warmUp + perSec * seconds;
   const lat = new Latencies();
+  const answered = new Latencies();
   let got = 0;
   const done = (async () => {
     for await (const m of sub) {
-      lat.add(now() - m.json<{ t: number }>().t);
+      const { t, i } = m.json<{ t: number; i: number }>();
+      if (i >= warmUp) lat.add(now() - t);
       if (++got >= total) return;
     }
   })();
@@ -243,12 +277,16 @@ async function crossBrokerLatency(perSec: number, seconds: number): Promise<{ p5
     const due = t0 + (i * 1000) / perSec;
     const wait = due - now();
     if (wait > 1) await new Promise((resolve) => setTimeout(resolve, wait));
-    void p.clients[0]!.publish('bench.lat', { t: now() });
+    const t = now();
+    void p.clients[0]!.publish('bench.lat', { t, i }).then(() => {
+      if (i >= warmUp) answered.add(now() - t);
+    });
     progress.tick(i);
   }
   await done;
   await p.stop();
-  return lat.summary();
+  const answer = answered.summary();
+  return { ...lat.summary(), answerP50: answer.p50, answerP99: answer.p99 };
 }
 
 /** pg-boss, the Node queue teams run on PostgreSQL today: send, then fetch + complete, the same payloads. */
@@ -301,11 +339,12 @@ try {
     { name: 'raw: paged SELECT, 512/page (pg)', msgs: N, msgPerSec: limits.select, vsLimit: 1, note: 'the limit for replay' },
     { name: 'replay from seq 1, durable, ack each', msgs: N, msgPerSec: replayRate, vsLimit: replayRate / limits.select, note: 'one broker' },
     { name: 'append of 256 rows (head lock held)', msgs: 200 * BATCH, p50: hold.p50, p99: hold.p99, note: 'statement round trip: an upper bound of the lock hold' },
-    { name: 'publish over WebSocket, 1 broker process', msgs: N, msgPerSec: one, vsLimit: one / limits.insert, note: '256 in flight, one client' },
-    { name: 'publish over WebSocket, 3 broker processes', msgs: N, msgPerSec: three, vsLimit: three / limits.insert, note: `256 in flight over 3 clients; ${round(three / one, 2)}x one process` },
+    { name: 'publish over WebSocket, 1 broker process', msgs: N, msgPerSec: one, vsLimit: one / limits.insert, note: '3 clients with 256 in flight each' },
+    { name: 'publish over WebSocket, 3 broker processes', msgs: N, msgPerSec: three, vsLimit: three / limits.insert, note: `the same clients, one per broker; ${round(three / one, 2)}x one process` },
     { name: 'replay + ack, 1 broker process', msgs: N, msgPerSec: replayOne, vsLimit: replayOne / limits.select, note: 'one durable member' },
     { name: 'replay + ack, 3 broker processes', msgs: N, msgPerSec: replayThree, vsLimit: replayThree / limits.select, note: `a member on each, sharing one consumer; ${round(replayThree / replayOne, 2)}x one` },
-    { name: 'publish → delivery across brokers, 5,000/s', msgs: 30_000, p50: cross.p50, p99: cross.p99, note: 'published on broker 0, subscribed on broker 1 (of 3)' },
+    { name: 'publish → delivery across brokers, 5,000/s', msgs: 30_000, p50: cross.p50, p99: cross.p99, note: 'published on broker 0, subscribed on broker 1 (of 3); after 1 s' },
+    { name: 'publish → answer, same run', msgs: 30_000, p50: cross.answerP50, p99: cross.answerP99, note: 'the commit on broker 0, as its client sees it' },
     { name: 'pg-boss send, 256 concurrent', msgs: N, msgPerSec: boss.send, vsLimit: boss.send / limits.insert, note: `eventbus publish (one broker) is ${round(pub.msgPerSec / boss.send, 1)}x` },
     { name: 'pg-boss fetch + complete, 256 a batch', msgs: N, msgPerSec: boss.consume, vsLimit: boss.consume / limits.select, note: `eventbus replay + ack is ${round(replayRate / boss.consume, 1)}x` },
   ];

@@ -123,6 +123,7 @@ export class Broker {
         advance: (seq) => {
           dispatcher.advance(seq);
         },
+        eager: () => dispatcher.hasMembers(),
       },
       logger,
     );
@@ -206,10 +207,12 @@ export class Broker {
     if (checked.isErr()) return errAsync(checked.error);
     const { patterns, filter, maxInFlight } = checked.value;
     const id = `sub-${this.#nextSubscription++}`;
-    const streamReady =
+    // "From now" and the head answered mean what other brokers have committed too.
+    const streamReady = ResultAsync.fromSafePromise(this.#follower.caughtUp()).andThen(() =>
       options.consumer === undefined
         ? this.#startSeq(options.start).map((seq) => this.#dispatcher.addEphemeral(id, patterns, filter.filter, seq))
-        : this.#consumers.durableStream(options.consumer, patterns, filter, options.start);
+        : this.#consumers.durableStream(options.consumer, patterns, filter, options.start),
+    );
     return streamReady.map((stream) => {
       // Attach on the next macrotask, so the caller has answered "subscribed" before a delivery reaches it.
       this.#pendingAttach.set(id, stream);
@@ -221,6 +224,7 @@ export class Broker {
           return;
         }
         this.#dispatcher.attach(stream, id, sink, maxInFlight, options.group);
+        this.#follower.wake();
       });
       return { subscriptionId: id, headSeq: this.#dispatcher.head() };
     });
@@ -247,6 +251,7 @@ export class Broker {
     if (stream === undefined) return err(brokerError('UNKNOWN_CONSUMER', `no consumer ${consumer}`));
     const id = `sub-${this.#nextSubscription++}`;
     this.#dispatcher.attach(stream, id, sink, options.maxInFlight, undefined, options.inOrder);
+    this.#follower.wake();
     return ok(id);
   }
 

@@ -28,13 +28,6 @@ interface Waiter {
 // One transaction holds at most this many rows: a client pipelining 100,000 lines should not freeze every
 // other connection behind one huge commit.
 const MAX_ROWS_PER_COMMIT = 4096;
-// Two transactions may be with the writer at once, so the main thread gathers the next group while the
-// writer commits the current one; with one, main and writer would take turns and each sit idle.
-const MAX_COMMITS_IN_FLIGHT = 2;
-// Publishers that all wait on one commit come back together and form one group again: they would keep
-// taking turns with the writer. A group this large, formed with nothing in flight, is split in two halves
-// that then cycle independently.
-const SPLIT_ROWS = 64;
 
 export class Committer {
   readonly #store: EventStore;
@@ -78,11 +71,12 @@ export class Committer {
 
   #flush(): void {
     this.#scheduled = false;
-    while (this.#inFlight < MAX_COMMITS_IN_FLIGHT && this.#waiters.length > 0) {
+    const { inFlight, splitRows } = this.#store.grouping;
+    while (this.#inFlight < inFlight && this.#waiters.length > 0) {
       let limit = MAX_ROWS_PER_COMMIT;
       if (this.#inFlight === 0) {
         const waiting = this.#waiters.reduce((n, w) => n + w.rows.length, 0);
-        if (waiting >= SPLIT_ROWS) limit = Math.ceil(waiting / 2);
+        if (waiting >= splitRows) limit = Math.ceil(waiting / 2);
       }
       this.#inFlight++;
       this.#commit(this.#takeGroup(limit));

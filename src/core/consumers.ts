@@ -273,7 +273,13 @@ export class ConsumerRegistry {
       // Shared: another broker may have made a consumer of this name before this one heard of it; that one
       // stands, and undefined tells the caller to go on with it.
       return this.#store.createConsumer(record).map((stored) => {
-        const made = stored.createdAt === record.createdAt && stored.rewoundAt === record.rewoundAt;
+        // Two brokers may create it in the same millisecond: the rest of the record tells them apart too.
+        const made =
+          stored.createdAt === record.createdAt &&
+          stored.rewoundAt === record.rewoundAt &&
+          stored.position === record.position &&
+          stored.filter === record.filter &&
+          stored.patterns.join('\u0000') === record.patterns.join('\u0000');
         const stream = this.#dispatcher.durable(id) ?? this.#adopt(stored);
         this.#changedAt.set(id, ++this.#version);
         return made ? stream : undefined;

@@ -175,6 +175,11 @@ export class Dispatcher implements StreamHost {
     return member;
   }
 
+  /** Some subscription or push consumer is attached here. */
+  hasMembers(): boolean {
+    return this.#members.size > 0;
+  }
+
   /** Tells `listener` when a durable stream gains its first member or loses its last. */
   onMembersChanged(listener: (stream: Stream) => void): void {
     this.#membersChanged = listener;

@@ -1,7 +1,9 @@
 // Hands the dispatcher the log in seq order with no gap. This broker's commits go straight through as they
 // are made; on a store shared with other brokers, their commits are read back from the store: when the
 // store says the log grew, and when a commit of this broker lands beyond seqs it has not seen (another
-// broker's commit in between, or two of its own commits answered out of order).
+// broker's commit in between, or two of its own commits answered out of order). While nobody is subscribed
+// on this broker, nobody waits for those reads: they are made a few times a second, a page at a time,
+// rather than once per commit of every other broker.
 import type { Logger } from '../logger.js';
 import type { EventStore } from './store-port.js';
 import type { StoredMessage } from './types.js';
@@ -9,6 +11,8 @@ import type { StoredMessage } from './types.js';
 const PAGE_ROWS = 512;
 // A read that failed (the database away) is tried again after this; the broker never needs a restart.
 const RETRY_MS = 250;
+// How far behind the log a broker with no subscriber lets itself fall: its counters lag by as much.
+const LAZY_MS = 250;
 
 export interface FollowerTarget {
   /** The last seq handed over. */
@@ -17,6 +21,8 @@ export interface FollowerTarget {
   deliver(messages: readonly StoredMessage[]): void;
   /** Seqs up to `seq` hold nothing more to hand over (deleted, or never committed). */
   advance(seq: number): void;
+  /** Someone here is subscribed: hand messages over as soon as they are known. */
+  eager(): boolean;
 }
 
 export class LogFollower {
@@ -28,8 +34,11 @@ export class LogFollower {
   /** The highest seq the store said is committed. */
   #known = 0;
   #running = false;
+  /** The catch-up in progress, or the last one. */
+  #done: Promise<void> = Promise.resolve();
   #stopped = false;
   #retryTimer: NodeJS.Timeout | undefined;
+  #lazyTimer: NodeJS.Timeout | undefined;
 
   constructor(store: EventStore, target: FollowerTarget, logger: Logger) {
     this.#store = store;
@@ -47,25 +56,43 @@ export class LogFollower {
       return;
     }
     this.#queue.push(messages);
-    void this.#run();
+    this.wake();
   }
 
   /** The store has seqs up to `lastSeq` committed by others. */
   external(lastSeq: number): void {
     if (lastSeq > this.#known) this.#known = lastSeq;
-    void this.#run();
+    this.wake();
+  }
+
+  /** Catches up now if someone is subscribed, else soon. */
+  wake(): void {
+    if (this.#target.eager()) void this.#run();
+    else this.#lazyTimer ??= setTimeout(() => void this.#run(), LAZY_MS).unref();
+  }
+
+  /** Resolves once everything known when called has been handed over (or a read of it failed). */
+  caughtUp(): Promise<void> {
+    return this.#run();
   }
 
   stop(): void {
     this.#stopped = true;
     clearTimeout(this.#retryTimer);
+    clearTimeout(this.#lazyTimer);
   }
 
-  async #run(): Promise<void> {
-    if (this.#running || this.#stopped) return;
+  /** A catch-up in progress goes on until nothing known is left, so joining it is enough. */
+  #run(): Promise<void> {
+    if (!this.#running && !this.#stopped) this.#done = this.#catchUp();
+    return this.#done;
+  }
+
+  async #catchUp(): Promise<void> {
     this.#running = true;
+    clearTimeout(this.#lazyTimer);
+    this.#lazyTimer = undefined;
     try {
-      // eslint-disable-next-line @typescript-eslint/no-unnecessary-condition -- stop() sets it while a read is awaited
       while (!this.#stopped) {
         const next = this.#queue[0];
         const upTo = next === undefined ? this.#known : next[0]!.seq - 1;

@@ -38,6 +38,18 @@ export interface Appended {
   readonly duplicate: boolean;
 }
 
+/**
+ * How the group commit feeds a store's appends (committer.ts). A store whose appends run on a thread of
+ * their own gains from two in flight, the next group gathered while one commits; a store whose appends
+ * queue on one lock anyway gains more from fewer, larger groups.
+ */
+export interface CommitGrouping {
+  /** Appends handed to the store at once. */
+  readonly inFlight: number;
+  /** With nothing in flight, a group of at least this many rows is split in two that then cycle apart. */
+  readonly splitRows: number;
+}
+
 export interface ConsumerRecord {
   readonly id: string;
   readonly address: string | null;
@@ -178,6 +190,7 @@ export interface ClusterPort {
 export interface EventStore<Tx = unknown> {
   /** Present when other brokers may share this store. */
   readonly cluster?: ClusterPort | undefined;
+  readonly grouping: CommitGrouping;
   /** Appends the rows, in order, in one durable transaction: all are stored or none. */
   append(rows: readonly AppendRow[]): ResultAsync<Appended[], StorageError>;
   /** The highest seq ever assigned (0 for a new log); never goes down, even when rows are deleted. */

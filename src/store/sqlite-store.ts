@@ -61,6 +61,11 @@ class WorkFailed extends Error {
 }
 
 export class SqliteStore implements EventStore<Database.Database> {
+  // The writer thread commits one group while the main thread gathers the next; with one in flight they
+  // would take turns and each sit idle. Publishers that all waited on one commit come back together and
+  // would form one group again, so a large group formed with nothing in flight is split in two halves that
+  // then cycle independently.
+  readonly grouping = { inFlight: 2, splitRows: 64 };
   readonly #opened: OpenedDb;
   readonly #q: ReadQueries;
   readonly #writer: WriterThread;

@@ -11,12 +11,14 @@ export const PG_URL = process.env.EVENTBUS_TEST_PG_URL ?? 'postgres://eventbus@1
 // bigint as a number, as the store reads it, so that rows compare with what the SQLite store's tests expect.
 const INT8_AS_NUMBER = int8AsNumber();
 
-/** Runs one statement on a connection of its own. */
+/** Runs a statement (or several, without values) on a connection of its own. */
 export async function pgQuery<T extends pg.QueryResultRow = Record<string, unknown>>(text: string, values: unknown[] = [], schema?: string): Promise<T[]> {
   const client = new pg.Client({ connectionString: PG_URL, types: INT8_AS_NUMBER, ...(schema === undefined ? {} : { options: `-c search_path=${schema}` }) });
   await client.connect();
   try {
-    return (await client.query<T>(text, values)).rows;
+    // Several statements in one text (no values) answer a result each: the last one's rows are the answer.
+    const results = ([] as pg.QueryResult<T>[]).concat(await client.query<T>(text, values));
+    return results[results.length - 1]!.rows;
   } finally {
     await client.end();
   }

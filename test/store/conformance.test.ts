@@ -6,6 +6,7 @@ import { describe, expect, test } from 'vitest';
 import { LogMessage, type AckColumns, type AppendRow, type EventStore, type ProgressBatch } from '../../src/core/store-port.js';
 import { silentLogger } from '../../src/logger.js';
 import { PostgresStore } from '../../src/store/postgres/postgres-store.js';
+import { APPEND } from '../../src/store/postgres/queries.js';
 import { SqliteStore } from '../../src/store/sqlite-store.js';
 import type pg from 'pg';
 import type Database from 'better-sqlite3';
@@ -343,6 +344,43 @@ describe('several PostgreSQL stores on one log (several brokers)', () => {
     for (const seqs of answered) expect(seqs).toEqual([...seqs].sort((a, b) => a - b));
     const stored = await first.sql<{ n: number }>('SELECT count(*)::int AS n FROM messages');
     expect(stored[0]!.n).toBe(all.length);
+  });
+
+  test('the same message ids published on three stores at once are stored once, and every store answers the stored seq', async () => {
+    const first = await STORES.postgres!();
+    const stores = [first.store, await first.reopen(), await first.reopen()];
+    const ids = Array.from({ length: 300 }, (_, i) => `race-${i}`);
+    // Each store sends the ids in batches of its own size and order, so batches overlap partly.
+    const answered = await Promise.all(
+      stores.map(async (store, s) => {
+        const mine = s === 1 ? [...ids].reverse() : ids;
+        const seqOf = new Map<string, number>();
+        const size = 7 + s * 6;
+        for (let i = 0; i < mine.length; i += size) {
+          const batch = mine.slice(i, i + size);
+          const appended = await ok(store.append(batch.map((id) => row('race', { messageId: id }))));
+          batch.forEach((id, j) => seqOf.set(id, appended[j]!.seq));
+        }
+        return seqOf;
+      }),
+    );
+    const stored = await first.sql<{ message_id: string; seq: number }>('SELECT message_id, seq FROM messages');
+    expect(stored).toHaveLength(ids.length);
+    const storedSeq = new Map(stored.map((r) => [r.message_id, r.seq]));
+    for (const seqOf of answered) for (const id of ids) expect(seqOf.get(id), id).toBe(storedSeq.get(id));
+  });
+
+  test('an append finds stored message ids through the index, even planned on an empty log', async () => {
+    const { sql } = await STORES.postgres!();
+    // The pool's connections keep a generic plan after a few runs; one made while the log was empty must
+    // still not scan the log, or every append would read the whole log once it is large.
+    const plan = await sql<{ 'QUERY PLAN': string }>(
+      `SET plan_cache_mode = force_generic_plan; PREPARE append AS ${APPEND};
+       EXPLAIN EXECUTE append(0, '{a}', '{t}', '{p}', '{m}', '{0}', '{null}', '{0}', 'c')`,
+    );
+    const text = plan.map((r) => r['QUERY PLAN']).join('\n');
+    expect(text).toContain('messages_message_id_unique');
+    expect(text).not.toMatch(/Seq Scan on messages/);
   });
 
   test('a store hears of another store\'s appends (LISTEN/NOTIFY), and a message id is unique across them', async () => {

@@ -36,6 +36,19 @@ describe('brokers on one PostgreSQL log', () => {
     expect(await take(sub, 30)).toEqual(range(31, 60));
   });
 
+  test('a broker nobody subscribes to follows the others lazily; a subscribe there starts after every broker\'s commits', async () => {
+    const { nodes } = await brokers(2);
+    const [onA, onB] = [await client(nodes[0]!), await client(nodes[1]!)];
+    const before = await Promise.all(Array.from({ length: 50 }, (_, i) => onA.publish('quiet.a', { i })));
+    // B has heard of them by now, but with nobody subscribed it has not read them yet.
+    await new Promise((resolve) => setTimeout(resolve, 60));
+    const sub = await onB.subscribe('quiet.*');
+    const after = await onA.publish('quiet.a', { i: 50 });
+    expect(Math.max(...before)).toBeLessThan(after);
+    expect(await take(sub, 1)).toEqual([after]);
+    expect(await sub.next(300)).toBeUndefined();
+  });
+
   test('publishers on three brokers at once: unique seqs, and every broker\'s subscriber sees the same log in order', async () => {
     const { nodes, schema } = await brokers(3);
     const pubs = await Promise.all(nodes.map((n) => client(n)));

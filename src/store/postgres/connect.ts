@@ -31,11 +31,14 @@ export function int8AsNumber(): pg.TypeOverrides {
 
 const types = int8AsNumber();
 
-/** What every connection of the broker is opened with. */
-export function clientConfig(options: PgOptions): pg.ClientConfig {
+/**
+ * What every connection of the broker is opened with. `genericPlans`: its prepared statements are planned
+ * once, not at every run (see appendPool).
+ */
+export function clientConfig(options: PgOptions, genericPlans = false): pg.ClientConfig {
   return {
     connectionString: options.url,
-    options: `-c search_path=${options.schema}`,
+    options: `-c search_path=${options.schema}${genericPlans ? ' -c plan_cache_mode=force_generic_plan' : ''}`,
     types,
     // PostgreSQL keeps 63 bytes of it.
     application_name: options.nodeId === undefined ? 'eventbus' : `eventbus:${options.nodeId}`.slice(0, 63),
@@ -48,7 +51,10 @@ export function lockKey(schema: string, purpose: string): string {
   return `hashtext('eventbus:${purpose}:${schema}')`;
 }
 
-/** Opens the pool, creates the schema if missing and applies the migrations (one broker at a time). */
+/**
+ * Creates the schema if missing and applies the migrations (one broker at a time); then opens a pool with
+ * PostgreSQL's default planning, for the application's own queries and transactional consume.
+ */
 export async function openPool(options: PgOptions): Promise<Result<pg.Pool, StoreOpenError>> {
   const where = `${displayUrl(options.url)} (schema ${options.schema})`;
   const setup = new pg.Client({ ...clientConfig(options) });
@@ -70,4 +76,19 @@ export async function openPool(options: PgOptions): Promise<Result<pg.Pool, Stor
   // Ending the session releases the advisory lock.
   await setup.end().catch(() => undefined);
   return ok(new pg.Pool({ ...clientConfig(options), max: options.poolSize ?? 10 }));
+}
+
+/**
+ * The broker's own connections plan each of its prepared statements once, for any values, rather than anew
+ * at every run: left to choose, PostgreSQL may plan the append anew every time, which costs more than a small
+ * append itself, and may plan a read from statistics taken while the table was nearly empty (a scan where an
+ * index walk was needed). Every statement is written so that that one plan walks an index, whatever the
+ * table's size: test/store/postgres-plans.test.ts holds it. Appends go through a connection of their own
+ * (one is in flight at a time; a pool of one reconnects by itself).
+ */
+export function brokerPools(options: PgOptions): { queries: pg.Pool; appends: pg.Pool } {
+  return {
+    queries: new pg.Pool({ ...clientConfig(options, true), max: options.poolSize ?? 10 }),
+    appends: new pg.Pool({ ...clientConfig(options, true), max: 1 }),
+  };
 }

@@ -1,5 +1,5 @@
 // How a broker learns that other brokers have appended: every append notifies a channel at commit (once
-// per transaction), and one dedicated connection LISTENs to it; behind it, a poll of the head row a few
+// per transaction, with the head's new seq), and one dedicated connection LISTENs to it; behind it, a poll of the head row a few
 // times a second, so that a lost notification, a connection being re-established or a pooler that drops
 // LISTEN never stalls a subscriber for longer than that.
 import pg from 'pg';
@@ -64,7 +64,12 @@ export class HeadWatch {
     client.on('end', () => {
       lost('connection ended');
     });
-    client.on('notification', () => void this.#check());
+    client.on('notification', (n) => {
+      // The payload is the head's seq at that commit; anything else (an older broker's empty one) is checked.
+      const seq = Number(n.payload);
+      if (n.payload !== undefined && n.payload !== '' && Number.isSafeInteger(seq)) this.#heard(seq);
+      else void this.#check();
+    });
     this.#client = client;
     try {
       await client.connect();
@@ -74,6 +79,10 @@ export class HeadWatch {
     } catch (e) {
       lost((e as Error).message);
     }
+  }
+
+  #heard(seq: number): void {
+    for (const listener of this.#listeners) listener(seq);
   }
 
   /** Reads the head row; one read at a time, and one more if asked meanwhile. */
@@ -92,7 +101,7 @@ export class HeadWatch {
           () => undefined, // the database is away: the next poll tries again
         );
         // eslint-disable-next-line @typescript-eslint/no-unnecessary-condition -- stop() sets it while the query is awaited
-        if (seq !== undefined && !this.#stopped) for (const listener of this.#listeners) listener(seq);
+        if (seq !== undefined && !this.#stopped) this.#heard(seq);
         // eslint-disable-next-line @typescript-eslint/no-unnecessary-condition -- set by calls made while the query was awaited
       } while (this.#checkAgain && !this.#stopped);
     } finally {

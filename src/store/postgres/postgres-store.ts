@@ -25,7 +25,7 @@ import {
 } from '../../core/store-port.js';
 import { toColumns } from '../append-columns.js';
 import type { StoreOpenError } from '../db.js';
-import { lockKey, openPool, type PgOptions } from './connect.js';
+import { brokerPools, lockKey, openPool, type PgOptions } from './connect.js';
 import { storageError } from './errors.js';
 import { HeadWatch } from './head-watch.js';
 import { Writability } from '../writability.js';
@@ -39,6 +39,15 @@ export interface StoreOptions extends PgOptions {
 
 type MessageRow = [number, string | null, string, string, string, number, string | null, number];
 
+/** What the append statement answers: the seq before its rows (null if none was inserted), the seqs the
+ * inserted rows got, and the positions (from 1) and seqs of the rows whose id was already stored. */
+interface AppendResult {
+  base: number | null;
+  seqs: number[] | null;
+  knownAt: number[] | null;
+  knownSeqs: number[] | null;
+}
+
 function toMessage(r: MessageRow): StoredMessage {
   return new LogMessage(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7]);
 }
@@ -51,7 +60,11 @@ class WorkFailed extends Error {
 }
 
 export class PostgresStore implements EventStore<pg.PoolClient> {
+  /** The broker's own statements. */
   readonly #pool: pg.Pool;
+  readonly #appends: pg.Pool;
+  /** The application's: transactional consume and its own queries. */
+  readonly #appPool: pg.Pool;
   readonly #log: Logger;
   readonly #watch: HeadWatch;
   /** What appends notify, for the other brokers' HeadWatch. */
@@ -63,11 +76,17 @@ export class PostgresStore implements EventStore<pg.PoolClient> {
   /** The advisory lock that heartbeats and consumer rewinds take turns under. */
   readonly #clusterLock: string;
   readonly cluster: ClusterPort;
+  // Appends queue on the head lock, whoever sends them: one group at a time, as large as it comes, makes
+  // the fewest lock holds and WAL flushes. Two in flight would only have the second wait at the lock with
+  // a smaller group.
+  readonly grouping = { inFlight: 1, splitRows: Number.POSITIVE_INFINITY };
   #closed = false;
 
-  private constructor(pool: pg.Pool, options: StoreOptions, lastSeq: number, watch: HeadWatch) {
+  private constructor(pools: { queries: pg.Pool; appends: pg.Pool; app: pg.Pool }, options: StoreOptions, lastSeq: number, watch: HeadWatch) {
     const logger = options.logger;
-    this.#pool = pool;
+    this.#pool = pools.queries;
+    this.#appends = pools.appends;
+    this.#appPool = pools.app;
     this.#channel = q.notifyChannel(options.schema);
     this.#clusterLock = lockKey(options.schema, q.CLUSTER_LOCK);
     this.#lastSeq = lastSeq;
@@ -75,9 +94,11 @@ export class PostgresStore implements EventStore<pg.PoolClient> {
     this.#log = logger;
     this.#writability = new Writability(logger, storageError, () => this.#probe());
     // An idle connection that the server closes must not take the process with it; the next query opens another.
-    pool.on('error', (e) => {
-      logger.warn('a PostgreSQL connection failed while idle', { error: e.message });
-    });
+    for (const p of Object.values(pools)) {
+      p.on('error', (e) => {
+        logger.warn('a PostgreSQL connection failed while idle', { error: e.message });
+      });
+    }
     const node = options.nodeId;
     const instance = randomUUID();
     let clashLogged = false;
@@ -85,7 +106,7 @@ export class PostgresStore implements EventStore<pg.PoolClient> {
       node,
       heartbeat: (beat) =>
         this.#write(() =>
-          this.#transaction(async (c) => {
+          this.#transaction(this.#pool, async (c) => {
             await c.query(`SELECT pg_advisory_xact_lock(${this.#clusterLock})`);
             return q.heartbeat(c, node, instance, beat);
           }),
@@ -100,21 +121,22 @@ export class PostgresStore implements EventStore<pg.PoolClient> {
   }
 
   static async open(options: StoreOptions): Promise<Result<PostgresStore, StoreOpenError>> {
-    const pool = await openPool(options);
-    if (pool.isErr()) return err(pool.error);
-    const head = await pool.value.query<{ seq: number }>(q.HEAD).catch((e: unknown) => e as Error);
+    const app = await openPool(options);
+    if (app.isErr()) return err(app.error);
+    const pools = { ...brokerPools(options), app: app.value };
+    const head = await pools.queries.query<{ seq: number }>(q.HEAD).catch((e: unknown) => e as Error);
     if (head instanceof Error) {
-      await pool.value.end();
+      for (const p of Object.values(pools)) await p.end();
       return err({ kind: 'unwritable', message: `EVENTBUS_DB: ${head.message}` });
     }
-    const watch = new HeadWatch(options, q.notifyChannel(options.schema), pool.value, options.logger);
+    const watch = new HeadWatch(options, q.notifyChannel(options.schema), pools.queries, options.logger);
     await watch.start();
-    return ok(new PostgresStore(pool.value, options, head.rows[0]!.seq, watch));
+    return ok(new PostgresStore(pools, options, head.rows[0]!.seq, watch));
   }
 
-  /** The pool, for embedders' own queries and tools. */
+  /** The pool for embedders' own queries and tools (PostgreSQL's default planning, unlike the broker's own). */
   get pool(): pg.Pool {
-    return this.#pool;
+    return this.#appPool;
   }
 
   onExternalAppend(listener: (lastSeq: number) => void): void {
@@ -131,37 +153,42 @@ export class PostgresStore implements EventStore<pg.PoolClient> {
 
   async #append(rows: readonly AppendRow[]): Promise<Appended[]> {
     const appended = new Array<Appended | undefined>(rows.length);
-    // Ids already stored are answered with the original's seq before the head lock is taken, and a second
-    // row with an id of the same batch with the first's; a publish of the same id racing on another broker
+    // A second row with an id of the same batch is answered with the first's seq; ids already stored are
+    // answered by the statement with the original's seq; a publish of the same id racing on another broker
     // is caught by the unique index.
-    const ids = rows.flatMap((r) => (r.messageId === null ? [] : [r.messageId]));
-    const known = await this.#seqsOfIds(ids);
-    const fresh: number[] = [];
+    const sent: number[] = [];
     const firstOf = new Map<string, number>();
     for (let i = 0; i < rows.length; i++) {
       const id = rows[i]!.messageId;
-      if (id !== null && known.has(id)) appended[i] = { seq: known.get(id)!, duplicate: true };
-      else if (id !== null && firstOf.has(id)) continue; // resolved after the insert
-      else {
-        if (id !== null) firstOf.set(id, i);
-        fresh.push(i);
+      if (id !== null && firstOf.has(id)) continue; // resolved below
+      if (id !== null) firstOf.set(id, i);
+      sent.push(i);
+    }
+    const c = toColumns(sent.length === rows.length ? rows : sent.map((i) => rows[i]!));
+    const maxCreatedAt = c.createdAts.reduce((a, b) => Math.max(a, b), 0);
+    const result = await this.#appends.query<AppendResult>({ name: 'append', text: q.APPEND, values: [maxCreatedAt, c.messageIds, c.topics, c.payloads, c.metadata, c.ttls, c.orderingKeys, c.createdAts, this.#channel] });
+    const { base, seqs, knownAt, knownSeqs } = result.rows[0]!;
+    const known = new Set<number>();
+    if (knownAt !== null) {
+      for (let k = 0; k < knownAt.length; k++) {
+        const j = knownAt[k]! - 1; // ordinality counts from 1
+        known.add(j);
+        appended[sent[j]!] = { seq: knownSeqs![k]!, duplicate: true };
       }
     }
-    if (fresh.length > 0) {
-      const c = toColumns(fresh.map((i) => rows[i]!));
-      const maxCreatedAt = c.createdAts.reduce((a, b) => Math.max(a, b), 0);
-      const result = await this.#pool.query<{ base: number; seqs: number[] | null }>({ name: 'append', text: q.APPEND, values: [fresh.length, maxCreatedAt, c.messageIds, c.topics, c.payloads, c.metadata, c.ttls, c.orderingKeys, c.createdAts, this.#channel] });
-      const { base, seqs } = result.rows[0]!;
+    if (base !== null) {
       const inserted = new Set(seqs ?? []);
       const lost: string[] = [];
-      for (let j = 0; j < fresh.length; j++) {
-        const seq = base + j + 1;
-        if (inserted.has(seq)) appended[fresh[j]!] = { seq, duplicate: false };
-        else lost.push(rows[fresh[j]!]!.messageId!); // another broker stored this id meanwhile
+      let seq = base;
+      for (let j = 0; j < sent.length; j++) {
+        if (known.has(j)) continue;
+        seq++;
+        if (inserted.has(seq)) appended[sent[j]!] = { seq, duplicate: false };
+        else lost.push(rows[sent[j]!]!.messageId!); // another broker stored this id meanwhile
       }
       // Assigned, even where the index skipped a row: lastSeq is the highest seq ever assigned.
-      this.#lastSeq = Math.max(this.#lastSeq, base + fresh.length);
-      for (const [id, seq] of await this.#seqsOfIds(lost)) appended[firstOf.get(id)!] = { seq, duplicate: true };
+      this.#lastSeq = Math.max(this.#lastSeq, seq);
+      for (const [id, lostSeq] of await this.#seqsOfIds(lost)) appended[firstOf.get(id)!] = { seq: lostSeq, duplicate: true };
     }
     for (let i = 0; i < rows.length; i++) {
       if (appended[i] !== undefined) continue;
@@ -173,7 +200,7 @@ export class PostgresStore implements EventStore<pg.PoolClient> {
   /** The stored seq of each of `ids` that is stored. */
   async #seqsOfIds(ids: readonly string[]): Promise<Map<string, number>> {
     if (ids.length === 0) return new Map();
-    const found = await this.#pool.query<{ message_id: string; seq: number }>({ name: 'seqsOfIds', text: q.SEQS_OF_IDS, values: [ids] });
+    const found = await this.#appends.query<{ message_id: string; seq: number }>({ name: 'seqsOfIds', text: q.SEQS_OF_IDS, values: [ids] });
     return new Map(found.rows.map((r) => [r.message_id, r.seq]));
   }
 
@@ -204,7 +231,7 @@ export class PostgresStore implements EventStore<pg.PoolClient> {
   saveConsumer(record: ConsumerRecord): ResultAsync<void, StorageError> {
     const { id, address, patterns, position, filter, rewoundAt, createdAt, updatedAt } = record;
     return this.#write(() =>
-      this.#transaction(async (c) => {
+      this.#transaction(this.#pool, async (c) => {
         await c.query(`SELECT pg_advisory_xact_lock(${this.#clusterLock})`);
         const before = (await c.query<{ rewoundAt: number }>(q.REWOUND_AT, [id])).rows[0];
         await c.query(q.UPSERT_CONSUMER, [id, address, JSON.stringify(patterns), position, filter, rewoundAt, createdAt, updatedAt]);
@@ -224,7 +251,7 @@ export class PostgresStore implements EventStore<pg.PoolClient> {
 
   deleteConsumer(id: string): ResultAsync<void, StorageError> {
     return this.#write(() =>
-      this.#transaction(async (c) => {
+      this.#transaction(this.#pool, async (c) => {
         await c.query(`SELECT pg_advisory_xact_lock(${this.#clusterLock})`);
         for (const statement of q.DELETE_CONSUMER) await c.query(statement, [id]);
       }),
@@ -242,7 +269,7 @@ export class PostgresStore implements EventStore<pg.PoolClient> {
   }
 
   recordProgress(batch: ProgressBatch): ResultAsync<void, StorageError> {
-    return this.#write(() => this.#transaction((c) => q.writeProgress(c, batch)));
+    return this.#write(() => this.#transaction(this.#pool, (c) => q.writeProgress(c, batch)));
   }
 
   markProcessed(runs: readonly SeqRun[]): ResultAsync<void, StorageError> {
@@ -266,7 +293,7 @@ export class PostgresStore implements EventStore<pg.PoolClient> {
    * writes commit with the ack or not at all.
    */
   transactAck(ack: AckRecord, work: (client: pg.PoolClient) => void | Promise<void>): ResultAsync<TransactOutcome, StorageError> {
-    const run = this.#transaction(async (c): Promise<TransactOutcome> => {
+    const run = this.#transaction(this.#appPool, async (c): Promise<TransactOutcome> => {
       const done = await c.query(q.ALREADY_PROCESSED, [ack.consumer, ack.seq]);
       if (done.rowCount !== 0) return { kind: 'already-processed' };
       try {
@@ -315,13 +342,15 @@ export class PostgresStore implements EventStore<pg.PoolClient> {
     this.#writability.stop();
     await this.#tail.catch(() => undefined);
     await this.#watch.stop();
-    await this.#pool.end().catch((e: unknown) => {
-      this.#log.error('closing the PostgreSQL pool failed', { error: String(e) });
-    });
+    for (const p of [this.#appends, this.#pool, this.#appPool]) {
+      await p.end().catch((e: unknown) => {
+        this.#log.error('closing the PostgreSQL pool failed', { error: String(e) });
+      });
+    }
   }
 
-  async #transaction<T>(work: (client: pg.PoolClient) => Promise<T>): Promise<T> {
-    const client = await this.#pool.connect();
+  async #transaction<T>(pool: pg.Pool, work: (client: pg.PoolClient) => Promise<T>): Promise<T> {
+    const client = await pool.connect();
     let broken = false;
     try {
       await client.query('BEGIN');

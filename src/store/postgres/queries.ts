@@ -11,35 +11,56 @@ export const HEAD = `SELECT seq FROM log_head WHERE id = 1`;
 /** Rewrites the head row unchanged: a write, so it proves the database can be written again. */
 export const PROBE = `UPDATE log_head SET seq = seq WHERE id = 1`;
 
-export const SEQS_OF_IDS = `SELECT message_id, seq FROM messages WHERE message_id = ANY($1::text[])`;
+/** The stored seq of each id of $1 that is stored, probed one id at a time through the unique index. */
+export const SEQS_OF_IDS = `SELECT i.id AS message_id, m.seq FROM unnest($1::text[]) AS i(id)
+  CROSS JOIN LATERAL (SELECT seq FROM messages WHERE message_id = i.id LIMIT 1) m`;
 
 /**
- * The append, in one statement and so one transaction: the head row's lock is taken here, the rows get the
- * next seqs and the commit releases it, so a later seq never commits first. Commit times never go back along
- * seq, even when another broker's clock is ahead: a row takes the head's time if it is later than its own
- * (and its metadata's timestamp with it). A message id stored meanwhile by another broker is skipped by the
- * unique index (its seq is then never used). The notification is sent at commit, once per transaction.
- * $1 rows, $2 their latest commit time, $3..$9 the columns, $10 the channel. The seqs come back as float8, which
- * node-postgres reads as numbers (it reads bigint arrays as strings).
+ * The append, in one statement and so one transaction and one round trip. Rows whose message id is
+ * already stored are looked up first (one probe of the unique index each, never a scan of the log) and come
+ * back as ($11's positions, their seqs) instead of being inserted. The head row's lock is taken next, the
+ * other rows get the next seqs and the commit releases it, so a later seq never commits first. Commit times
+ * never go back along seq, even when another broker's clock is ahead: a row takes the head's time if it is
+ * later than its own (and its metadata's timestamp with it). A message id stored meanwhile by another broker
+ * (after this statement's snapshot) is skipped by the unique index, and its seq is then never used. The
+ * notification is sent at commit, once per transaction, and only if a row was inserted; it carries the
+ * head's new seq, so that a listener need not ask for it.
+ * $1 the latest commit time of the rows, $2..$8 the columns, $9 the channel. Seqs come back as float8,
+ * which node-postgres reads as numbers (it reads bigint arrays as strings).
  */
 export const APPEND = `
-WITH o AS (SELECT seq, created_at FROM log_head WHERE id = 1 FOR UPDATE),
+WITH r AS (
+  SELECT * FROM unnest($2::text[], $3::text[], $4::text[], $5::text[], $6::int[], $7::text[], $8::bigint[])
+    WITH ORDINALITY AS r(message_id, topic, payload, metadata, ttl, ordering_key, created_at, ord)
+),
+known AS MATERIALIZED (
+  SELECT r.ord, m.seq FROM r CROSS JOIN LATERAL (SELECT seq FROM messages WHERE message_id = r.message_id LIMIT 1) m
+  WHERE r.message_id IS NOT NULL
+),
+f AS MATERIALIZED (
+  SELECT r.*, row_number() OVER (ORDER BY r.ord) AS n FROM r WHERE NOT EXISTS (SELECT 1 FROM known k WHERE k.ord = r.ord)
+),
+o AS (SELECT seq, created_at FROM log_head WHERE id = 1 AND EXISTS (SELECT 1 FROM f) FOR UPDATE),
 h AS (
-  UPDATE log_head SET seq = o.seq + $1, created_at = GREATEST(o.created_at, $2::bigint) FROM o WHERE log_head.id = 1
+  UPDATE log_head SET seq = o.seq + (SELECT count(*) FROM f), created_at = GREATEST(o.created_at, $1::bigint)
+  FROM o WHERE log_head.id = 1
   RETURNING o.seq AS base, o.created_at AS floor
 ),
 ins AS (
   INSERT INTO messages (seq, message_id, topic, payload, metadata, ttl, status, ordering_key, created_at)
-  SELECT h.base + r.ord, r.message_id, r.topic, r.payload,
-    CASE WHEN r.created_at >= h.floor OR NOT starts_with(r.metadata, '{"timestamp":' || r.created_at) THEN r.metadata
-      ELSE '{"timestamp":' || h.floor || substr(r.metadata, length('{"timestamp":' || r.created_at) + 1) END,
-    r.ttl, 'pending', r.ordering_key, GREATEST(r.created_at, h.floor)
-  FROM h, unnest($3::text[], $4::text[], $5::text[], $6::text[], $7::int[], $8::text[], $9::bigint[])
-    WITH ORDINALITY AS r(message_id, topic, payload, metadata, ttl, ordering_key, created_at, ord)
+  SELECT h.base + f.n, f.message_id, f.topic, f.payload,
+    CASE WHEN f.created_at >= h.floor OR NOT starts_with(f.metadata, '{"timestamp":' || f.created_at) THEN f.metadata
+      ELSE '{"timestamp":' || h.floor || substr(f.metadata, length('{"timestamp":' || f.created_at) + 1) END,
+    f.ttl, 'pending', f.ordering_key, GREATEST(f.created_at, h.floor)
+  FROM h, f
   ON CONFLICT (message_id) WHERE message_id IS NOT NULL DO NOTHING
   RETURNING seq
 )
-SELECT h.base, (SELECT array_agg(seq::float8) FROM ins) AS seqs, pg_notify($10, '') FROM h`;
+SELECT (SELECT base FROM h) AS base,
+  (SELECT array_agg(seq::float8) FROM ins) AS seqs,
+  (SELECT array_agg(ord::int ORDER BY ord) FROM known) AS "knownAt",
+  (SELECT array_agg(seq::float8 ORDER BY ord) FROM known) AS "knownSeqs",
+  CASE WHEN EXISTS (SELECT 1 FROM ins) THEN pg_notify($9, ((SELECT base FROM h) + (SELECT count(*) FROM f))::text) END`;
 
 const MESSAGE_COLUMNS = `seq, message_id, topic, payload, metadata, ttl, ordering_key, created_at`;
 export const READ_FROM = `SELECT ${MESSAGE_COLUMNS} FROM messages WHERE seq >= $1 ORDER BY seq LIMIT $2`;
@@ -93,14 +114,17 @@ export const DEAD_LETTER_COUNT = `SELECT count(*)::int AS n FROM dead_letters WH
 export const TOPIC_COUNTS = `SELECT topic, count(*)::int AS n FROM messages GROUP BY topic`;
 export const READ_HEADERS = `SELECT seq, topic, created_at AS "createdAt" FROM messages WHERE seq > $1 ORDER BY seq LIMIT $2`;
 
-// A dead letter outranks a later 'processed' from another consumer: the message failed somewhere.
-export const MARK_PROCESSED = `UPDATE messages m SET status = 'processed' FROM unnest($1::bigint[], $2::bigint[]) AS r(f, t)
-  WHERE m.seq BETWEEN r.f AND r.t AND m.status = 'pending'`;
+// A dead letter outranks a later 'processed' from another consumer: the message failed somewhere. The seqs
+// of the runs are listed, so that each is one probe of the primary key (a join of ranges may scan the log).
+export const MARK_PROCESSED = `UPDATE messages SET status = 'processed'
+  WHERE seq = ANY(ARRAY(SELECT generate_series(r.f, r.t) FROM unnest($1::bigint[], $2::bigint[]) AS r(f, t)))
+  AND status = 'pending'`;
 
-// At most $2 expired rows per call, so that one call never holds locks for long.
-export const DELETE_EXPIRED = `DELETE FROM messages WHERE seq IN (
-  SELECT seq FROM messages WHERE ttl > 0 AND created_at + ttl::bigint * 1000 <= $1 LIMIT $2
-) RETURNING topic`;
+// At most $2 expired rows per call, so that one call never holds locks for long; soonest expired first, along
+// the expiry index.
+export const DELETE_EXPIRED = `DELETE FROM messages WHERE seq = ANY(ARRAY(
+  SELECT seq FROM messages WHERE ttl > 0 AND created_at + ttl::bigint * 1000 <= $1 ORDER BY created_at + ttl::bigint * 1000 LIMIT $2
+)) RETURNING topic`;
 
 // Acks that no longer matter: of messages the log no longer holds, at or below their consumer's position,
 // and every ack of a consumer that was removed (the broker never reads them again).
@@ -114,9 +138,9 @@ doomed AS (
 DELETE FROM processed_messages p USING doomed d WHERE p.consumer = d.consumer AND p.seq = d.seq`;
 
 // Failures are recorded about in time order: only the first $1 rows by id are looked at.
-export const PRUNE_FAILURES = `DELETE FROM delivery_failures WHERE id IN (
+export const PRUNE_FAILURES = `DELETE FROM delivery_failures WHERE id = ANY(ARRAY(
   SELECT id FROM (SELECT id, failed_at FROM delivery_failures ORDER BY id LIMIT $1) f WHERE failed_at < $2
-)`;
+))`;
 
 export const INSERT_FAILURES = `INSERT INTO delivery_failures (consumer, address, seq, attempt, failed_at, latency_ms, error, http_status)
   SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[], $4::int[], $5::bigint[], $6::int[], $7::text[], $8::int[])`;
@@ -137,25 +161,25 @@ export function failureColumns(failures: readonly DeliveryFailure[]): unknown[][
 export const ALREADY_PROCESSED = `SELECT 1 FROM processed_messages p JOIN consumers c ON c.id = p.consumer
   WHERE p.consumer = $1 AND p.seq = $2 AND p.processed_at > c.rewound_at`;
 
-const UPSERT_ACKS = `INSERT INTO processed_messages (consumer, seq, processed_at, delivery)
+export const UPSERT_ACKS = `INSERT INTO processed_messages (consumer, seq, processed_at, delivery)
   SELECT * FROM unnest($1::text[], $2::bigint[], $3::bigint[], $4::int[])
   ON CONFLICT (consumer, seq) DO UPDATE SET processed_at = excluded.processed_at, delivery = excluded.delivery`;
 export const INSERT_ACK = `INSERT INTO processed_messages (consumer, seq, processed_at, delivery) VALUES ($1, $2, $3, $4)
   ON CONFLICT (consumer, seq) DO UPDATE SET processed_at = excluded.processed_at, delivery = excluded.delivery`;
-const UPSERT_COUNTS = `INSERT INTO delivery_counts (consumer, seq, deliveries)
+export const UPSERT_COUNTS = `INSERT INTO delivery_counts (consumer, seq, deliveries)
   SELECT * FROM unnest($1::text[], $2::bigint[], $3::int[])
   ON CONFLICT (consumer, seq) DO UPDATE SET deliveries = excluded.deliveries`;
-const DELETE_COUNTS_FROM = `DELETE FROM delivery_counts d USING unnest($1::text[], $2::bigint[]) AS r(consumer, seq)
+export const DELETE_COUNTS_FROM = `DELETE FROM delivery_counts d USING unnest($1::text[], $2::bigint[]) AS r(consumer, seq)
   WHERE d.consumer = r.consumer AND d.seq >= r.seq`;
-const DELETE_COUNTS_UP_TO = `DELETE FROM delivery_counts d USING unnest($1::text[], $2::bigint[]) AS r(consumer, seq)
+export const DELETE_COUNTS_UP_TO = `DELETE FROM delivery_counts d USING unnest($1::text[], $2::bigint[]) AS r(consumer, seq)
   WHERE d.consumer = r.consumer AND d.seq <= r.seq`;
-const DELETE_COUNTS_OF = `DELETE FROM delivery_counts d USING unnest($1::text[], $2::bigint[]) AS r(consumer, seq)
+export const DELETE_COUNTS_OF = `DELETE FROM delivery_counts d USING unnest($1::text[], $2::bigint[]) AS r(consumer, seq)
   WHERE d.consumer = r.consumer AND d.seq = r.seq`;
-const INSERT_DEAD_LETTERS = `INSERT INTO dead_letters (consumer, seq, topic, payload, metadata, reason, deliveries, dead_at)
+export const INSERT_DEAD_LETTERS = `INSERT INTO dead_letters (consumer, seq, topic, payload, metadata, reason, deliveries, dead_at)
   SELECT * FROM unnest($1::text[], $2::bigint[], $3::text[], $4::text[], $5::text[], $6::text[], $7::int[], $8::bigint[])`;
-const SET_POSITIONS = `UPDATE consumers c SET position = r.position, updated_at = $3
+export const SET_POSITIONS = `UPDATE consumers c SET position = r.position, updated_at = $3
   FROM unnest($1::text[], $2::bigint[]) AS r(id, position) WHERE c.id = r.id`;
-const MARK_DEAD = `UPDATE messages SET status = 'dead' WHERE seq = ANY($1::bigint[])`;
+export const MARK_DEAD = `UPDATE messages SET status = 'dead' WHERE seq = ANY($1::bigint[])`;
 
 /**
  * Rows keyed by (consumer, seq), the last of each key kept: one INSERT … ON CONFLICT DO UPDATE may not touch
