@@ -120,6 +120,10 @@ export class Broker {
           for (const m of messages) this.#topics.published(m.topic);
           dispatcher.onCommit(messages);
         },
+        skim: (headers) => {
+          for (const h of headers) this.#topics.published(h.topic);
+          dispatcher.advance(headers[headers.length - 1]!.seq);
+        },
         advance: (seq) => {
           dispatcher.advance(seq);
         },

@@ -2,10 +2,12 @@
 // are made; on a store shared with other brokers, their commits are read back from the store: when the
 // store says the log grew, and when a commit of this broker lands beyond seqs it has not seen (another
 // broker's commit in between, or two of its own commits answered out of order). While nobody is subscribed
-// on this broker, nobody waits for those reads: they are made a few times a second, a page at a time,
-// rather than once per commit of every other broker.
+// on this broker, nobody waits for those reads and no stream takes messages (a stream with no member reads
+// from the store when one comes): they are made a few times a second, of each message's seq and topic only,
+// for the counters, rather than whole, once per commit of every other broker.
 import type { Logger } from '../logger.js';
-import type { EventStore } from './store-port.js';
+import type { ResultAsync } from 'neverthrow';
+import type { EventStore, MessageHeader, StorageError } from './store-port.js';
 import type { StoredMessage } from './types.js';
 
 const PAGE_ROWS = 512;
@@ -19,6 +21,8 @@ export interface FollowerTarget {
   head(): number;
   /** Messages in seq order, all above head(). */
   deliver(messages: readonly StoredMessage[]): void;
+  /** Messages in seq order, all above head(), that no stream takes (nobody is subscribed): counted only. */
+  skim(headers: readonly MessageHeader[]): void;
   /** Seqs up to `seq` hold nothing more to hand over (deleted, or never committed). */
   advance(seq: number): void;
   /** Someone here is subscribed: hand messages over as soon as they are known. */
@@ -98,17 +102,18 @@ export class LogFollower {
         const upTo = next === undefined ? this.#known : next[0]!.seq - 1;
         const head = this.#target.head();
         if (head < upTo) {
-          const page = await this.#store.read(head + 1, PAGE_ROWS);
-          if (page.isErr()) {
-            this.#log.warn('cannot read the log to catch up with other brokers; trying again', { reason: page.error.reason });
-            this.#retryTimer = setTimeout(() => void this.#run(), RETRY_MS).unref();
-            return;
-          }
-          // Handed over meanwhile by a local commit that went straight through: not again.
-          const fresh = page.value.filter((m) => m.seq > this.#target.head() && m.seq <= upTo);
-          if (fresh.length > 0) this.#target.deliver(fresh);
-          const more = page.value.length === PAGE_ROWS && page.value[page.value.length - 1]!.seq < upTo;
-          if (!more) this.#target.advance(upTo);
+          const read = this.#target.eager()
+            ? await this.#take(this.#store.read(head + 1, PAGE_ROWS), upTo, (messages) => {
+                this.#target.deliver(messages);
+                return true;
+              })
+            : // Someone may subscribe during the read: their stream takes these messages, so they are read whole.
+              await this.#take(this.#store.readHeaders(head, PAGE_ROWS), upTo, (headers) => {
+                if (this.#target.eager()) return false;
+                this.#target.skim(headers);
+                return true;
+              });
+          if (!read) return;
           continue;
         }
         if (next === undefined) break;
@@ -119,5 +124,25 @@ export class LogFollower {
     } finally {
       this.#running = false;
     }
+  }
+
+  /**
+   * Hands over the page's rows above head() and up to `upTo` (`hand` may refuse them: they are read again),
+   * and moves the head past `upTo` once the page reaches it. False when the read failed (tried again later).
+   */
+  async #take<T extends MessageHeader>(reading: ResultAsync<T[], StorageError>, upTo: number, hand: (rows: T[]) => boolean): Promise<boolean> {
+    const page = await reading;
+    if (page.isErr()) {
+      this.#log.warn('cannot read the log to catch up with other brokers; trying again', { reason: page.error.reason });
+      this.#retryTimer = setTimeout(() => void this.#run(), RETRY_MS).unref();
+      return false;
+    }
+    const rows = page.value;
+    // Handed over meanwhile by a local commit that went straight through: not again.
+    const fresh = rows.filter((m) => m.seq > this.#target.head() && m.seq <= upTo);
+    if (fresh.length > 0 && !hand(fresh)) return true;
+    const more = rows.length === PAGE_ROWS && rows[rows.length - 1]!.seq < upTo;
+    if (!more) this.#target.advance(upTo);
+    return true;
   }
 }

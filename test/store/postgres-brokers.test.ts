@@ -6,6 +6,7 @@ import { describe, expect, test } from 'vitest';
 import type { BrokerProcess } from '../helpers/broker-process.js';
 import { pgBrokers } from '../helpers/pg-brokers.js';
 import { pgQuery } from '../helpers/postgres.js';
+import { until } from '../helpers/until.js';
 
 const cluster = pgBrokers();
 const brokers = (n: number) => cluster.start(n);
@@ -47,6 +48,12 @@ describe('brokers on one PostgreSQL log', () => {
     expect(Math.max(...before)).toBeLessThan(after);
     expect(await take(sub, 1)).toEqual([after]);
     expect(await sub.next(300)).toBeUndefined();
+    await sub.close();
+    // Nobody subscribed again: B still counts what A publishes and moves its head, a few times a second.
+    const more = await Promise.all(Array.from({ length: 20 }, (_, i) => onA.publish('quiet.b', { i })));
+    const metrics = async () => (await fetch(`http://127.0.0.1:${nodes[1]!.ports.http}/metrics`)).text();
+    await until('B to count A\'s messages', async () => (await metrics()).includes('eventbus_topic_published{topic="quiet.b"} 20'));
+    expect(await metrics()).toContain(`eventbus_head_seq ${Math.max(...more)}`);
   });
 
   test('publishers on three brokers at once: unique seqs, and every broker\'s subscriber sees the same log in order', async () => {
