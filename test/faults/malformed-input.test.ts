@@ -1,0 +1,208 @@
+// Thousands of malformed inputs per front-end, over real sockets, while a well-behaved client publishes at a
+// steady pace beside them: every bad input gets a typed answer (a code and a reason), the connection that
+// sent it keeps working, the good client is answered throughout and what it published is stored exactly.
+import fc from 'fast-check';
+import { describe, expect, test } from 'vitest';
+import { startApp, type App } from '../../src/app.js';
+import { ERROR_CODES } from '../../src/errors.js';
+import { silentLogger } from '../../src/logger.js';
+import { testAppConfig } from '../helpers/broker.js';
+import { lineClient, type LineClient } from '../helpers/line-client.js';
+import { query, testScope } from '../helpers/scope.js';
+import { wsConnect, type Frame, type WsClient } from '../helpers/ws-client.js';
+
+const scope = testScope();
+const MALFORMED = 10_000;
+// Small, so that over-long inputs are cheap to send.
+const MAX_PAYLOAD = 2048;
+// The good client's answer may take this long at most while the flood goes on.
+const GOOD_DEADLINE_MS = 2000;
+const CODES = ERROR_CODES.join('|');
+
+async function startBus(): Promise<{ app: App; dbPath: string }> {
+  const dir = await scope.dir();
+  // Push addresses may only point at a closed local port: a REGISTER that happens to be valid costs nothing.
+  const app = (await startApp(testAppConfig(dir.dbPath, { EVENTBUS_MAX_PAYLOAD: String(MAX_PAYLOAD), EVENTBUS_ALLOWED_TARGETS: '127.0.0.1:1' }), silentLogger))._unsafeUnwrap();
+  scope.defer(() => app.stop());
+  return { app, dbPath: dir.dbPath };
+}
+
+/**
+ * A client that publishes `good.<name>` messages on the transport port one after another, each awaited,
+ * until stopped; the answers' delays and the payloads it got `OK` for.
+ */
+function goodPublisher(port: number, name: string): { stop(): Promise<{ payloads: string[]; slowest: number }> } {
+  let stopped = false;
+  const payloads: string[] = [];
+  let slowest = 0;
+  const run = (async () => {
+    const c = await lineClient(port);
+    try {
+      for (let i = 0; !stopped; i++) {
+        const payload = `${name}-${i}`;
+        const t = performance.now();
+        const reply = await c.send(`good.${name}:${payload}`, GOOD_DEADLINE_MS * 5);
+        slowest = Math.max(slowest, performance.now() - t);
+        expect(reply).toMatch(/^OK \d+$/);
+        payloads.push(payload);
+        await new Promise((resolve) => setTimeout(resolve, 2));
+      }
+    } finally {
+      c.destroy();
+    }
+  })();
+  return {
+    stop: async () => {
+      stopped = true;
+      await run;
+      return { payloads, slowest };
+    },
+  };
+}
+
+/** The good client got every answer in time, and the log holds exactly what it was answered OK for. */
+function expectGoodServed(dbPath: string, name: string, good: { payloads: string[]; slowest: number }): void {
+  expect(good.payloads.length).toBeGreaterThan(10);
+  expect(good.slowest, 'the slowest answer to the good client, ms').toBeLessThan(GOOD_DEADLINE_MS);
+  const stored = query<{ payload: string }>(dbPath, 'SELECT payload FROM messages WHERE topic = ? ORDER BY seq', `good.${name}`);
+  expect(stored.map((r) => r.payload)).toEqual(good.payloads);
+}
+
+// Text without newlines: one input per line. Some of it is nearly right, which reaches deeper than noise.
+const noNewline = (s: string): string => s.replace(/[\r\n]/g, ' ');
+const anyText = fc.oneof(fc.string({ maxLength: 80 }), fc.string({ unit: 'binary', maxLength: 80 }), fc.string({ unit: 'grapheme', maxLength: 40 }));
+const topicLike = fc.oneof(fc.constantFrom('orders.created', 'a', 'a..b', '.x', 'x.', '*', 'a.#', 'a.>', 'é', 'a b', ''), fc.string({ maxLength: 300 }));
+const jsonLike = fc.oneof(
+  fc.json({ maxDepth: 3 }),
+  fc.record({ event_name: fc.oneof(topicLike, fc.integer(), fc.constant(null)), msg: fc.anything({ maxDepth: 2 }) }, { requiredKeys: [] }).map((o) => JSON.stringify(o)),
+  fc.record({
+    event_name: topicLike,
+    msg: fc.string(),
+    message_id: fc.oneof(fc.string(), fc.integer(), fc.constant(null)),
+    ttl: fc.oneof(fc.integer(), fc.double(), fc.string(), fc.constant(-1)),
+    metadata: fc.oneof(fc.object({ maxDepth: 1 }), fc.string(), fc.array(fc.integer())),
+  }, { requiredKeys: [] }).map((o) => JSON.stringify(o)),
+);
+const ingressLine = fc.oneof(
+  anyText,
+  jsonLike,
+  fc.tuple(topicLike, anyText).map(([t, p]) => `${t}:${p}`),
+  fc.integer({ min: MAX_PAYLOAD, max: MAX_PAYLOAD * 3 }).map((n) => `big.topic:${'x'.repeat(n)}`),
+  fc.constantFrom('', ' ', ':', '::', '{', '{"event_name":', '\u0000', '\u0000:\u0000'),
+).map(noNewline);
+
+
+describe(`${MALFORMED} malformed inputs per front-end, a good client served beside them`, () => {
+  test('transport port (line ingress): one typed answer per line, in order; the connection keeps working', async () => {
+    const { app, dbPath } = await startBus();
+    const port = app.ports.transport;
+    const good = goodPublisher(port, 'ingress');
+    const lines = fc.sample(ingressLine, MALFORMED);
+    const CONNECTIONS = 4;
+    const perConnection = Math.ceil(lines.length / CONNECTIONS);
+    await Promise.all(
+      Array.from({ length: CONNECTIONS }, async (_, k) => {
+        const c: LineClient = await lineClient(port);
+        scope.defer(() => c.destroy());
+        const mine = lines.slice(k * perConnection, (k + 1) * perConnection);
+        // Pipelined in chunks, so that the flood is steady rather than one burst.
+        for (let i = 0; i < mine.length; i += 250) {
+          const chunk = mine.slice(i, i + 250);
+          await c.write(chunk.map((l) => `${l}\n`).join(''));
+          const replies = await c.readLines(chunk.length, 20_000);
+          replies.forEach((reply, j) => {
+            expect(reply, `reply to ${JSON.stringify(chunk[j]!.slice(0, 100))}`).toMatch(new RegExp(`^(OK \\d+( DUPLICATE)?|ERR (${CODES}) .+)$`));
+          });
+        }
+        expect(await c.send('after.flood:still here')).toMatch(/^OK \d+$/);
+      }),
+    );
+    expectGoodServed(dbPath, 'ingress', await good.stop());
+  });
+
+  test('registration port: one typed answer per command; the connection keeps working', async () => {
+    const { app, dbPath } = await startBus();
+    const good = goodPublisher(app.ports.transport, 'registration');
+    const keyword = fc.constantFrom('REGISTER', 'register', 'SUBSCRIBE', 'UNSUBSCRIBE', 'UNREGISTER', 'REPLAY', 'PAUSE', 'RESUME', 'AUTH', 'Subscribe', 'FROB', '');
+    const address = fc.oneof(
+      fc.constantFrom('tcp://127.0.0.1:1', 'udp://127.0.0.1:1', 'http://127.0.0.1:1/x', 'ws://127.0.0.1:1', 'tcp://10.0.0.1:80', 'tcp://:80', 'tcp://h:99999', 'ftp://h:1', 'http://[::1', '127.0.0.1:1', 'tcp://127.0.0.1'),
+      fc.webUrl(),
+      anyText,
+    );
+    const args = fc.array(fc.oneof(fc.constantFrom('c1', 'c-2', 'bad id!', '0', '-5', '99999999999999999999'), address, topicLike, anyText), { maxLength: 5 });
+    const command = fc
+      .oneof(fc.tuple(keyword, args).map(([k, a]) => [k, ...a].join(' ')), anyText, fc.integer({ min: MAX_PAYLOAD, max: MAX_PAYLOAD * 2 }).map((n) => `SUBSCRIBE c1 ${'a'.repeat(n)}`))
+      .map(noNewline)
+      // Commands answered with several lines, or that end the session, are not what this test floods with.
+      .filter((line) => !/^\s*(list|help|quit)\b/i.test(line));
+    const commands = fc.sample(command, MALFORMED);
+    const CONNECTIONS = 4;
+    const perConnection = Math.ceil(commands.length / CONNECTIONS);
+    await Promise.all(
+      Array.from({ length: CONNECTIONS }, async (_, k) => {
+        const c = await lineClient(app.ports.registration);
+        scope.defer(() => c.destroy());
+        for (const line of commands.slice(k * perConnection, (k + 1) * perConnection)) {
+          const reply = await c.send(line, 10_000);
+          expect(reply, `reply to ${JSON.stringify(line.slice(0, 100))}`).toMatch(new RegExp(`^(OK .+|ERR (${CODES}) .+)$`));
+        }
+        const list = await c.send('LIST');
+        expect(list).toMatch(/^(END|\S+ .+)$/);
+      }),
+    );
+    expectGoodServed(dbPath, 'registration', await good.stop());
+  });
+
+  test('WebSocket API: an error frame (or the request\'s answer) for every frame; the socket stays open', async () => {
+    const { app, dbPath } = await startBus();
+    const good = goodPublisher(app.ports.transport, 'websocket');
+    const type = fc.constantFrom('publish', 'publish_batch', 'subscribe', 'ack', 'nack', 'unsubscribe', 'ping', 'PUBLISH', 'frob', '');
+    const field = fc.oneof(fc.anything({ maxDepth: 2 }), topicLike);
+    const frameObject = fc.record(
+      {
+        type: fc.oneof(type, fc.anything({ maxDepth: 1 })),
+        id: fc.oneof(fc.string({ maxLength: 8 }), fc.integer(), fc.constant(null)),
+        data: fc.oneof(fc.record({ topic: topicLike, payload: field, message_id: field, metadata: field }, { requiredKeys: [] }), field),
+        messages: fc.oneof(fc.array(fc.record({ topic: topicLike, payload: field }, { requiredKeys: [] }), { maxLength: 3 }), field),
+        pattern: topicLike,
+        subscription: field,
+        seq: fc.oneof(fc.integer(), fc.double(), fc.string(), fc.constant(null)),
+        starting_seq: field,
+        starting_time: field,
+        max_in_flight: field,
+        ttl: field,
+        delay_ms: field,
+      },
+      { requiredKeys: [] },
+    );
+    const frame = fc.oneof(
+      frameObject.map((o) => JSON.stringify(o)),
+      fc.json({ maxDepth: 3 }),
+      anyText,
+      fc.integer({ min: MAX_PAYLOAD + 64 * 1024, max: MAX_PAYLOAD + 70 * 1024 }).map((n) => JSON.stringify({ type: 'publish', data: { topic: 'big', payload: 'x'.repeat(n) } })),
+    );
+    const frames = fc.sample(frame, MALFORMED);
+    const CONNECTIONS = 4;
+    const perConnection = Math.ceil(frames.length / CONNECTIONS);
+    await Promise.all(
+      Array.from({ length: CONNECTIONS }, async (_, k) => {
+        const c: WsClient = await wsConnect(app.ports.http, { consume: () => false });
+        scope.defer(() => c.close());
+        const mine = frames.slice(k * perConnection, (k + 1) * perConnection);
+        for (let i = 0; i < mine.length; i += 100) {
+          // Each chunk ends with a ping: once its pong is back, everything before it was answered.
+          for (const f of mine.slice(i, i + 100)) c.send(f);
+          if (i % 1000 === 0) c.sendBinary(Buffer.from([0xff, 0x00, 0x80]));
+          const pong = await c.request({ type: 'ping' }, 20_000);
+          expect(pong.type).toBe('pong');
+          for (const f of c.takeAll((x: Frame) => x.type === 'error')) expect(String(f['code'])).toMatch(new RegExp(`^(${CODES})$`));
+          c.takeAll();
+        }
+        expect(c.isClosed).toBe(false);
+        const published = await c.publish({ topic: 'after.flood', payload: 'still here' });
+        expect(published.seq).toBeGreaterThan(0);
+      }),
+    );
+    expectGoodServed(dbPath, 'websocket', await good.stop());
+  });
+});
