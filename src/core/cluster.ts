@@ -141,19 +141,19 @@ export class Cluster {
     const version = this.#consumers.version;
     const release = await this.#releasable();
     const members: { consumer: string; members: number; inFlight: number }[] = [];
-    const floors: (PartitionRef & { floor: number })[] = [];
     const want: PartitionRef[] = [];
     for (const stream of this.#dispatcher.durableStreams()) {
       const consumer = stream.key;
+      // Its partitions' positions move with the acks, and also past messages it skips: written with the next acks.
+      if (stream.partitions!.held().length > 0) this.#dispatcher.touch(stream);
       if (stream.members.length > 0) {
         members.push({ consumer, members: stream.members.length, inFlight: stream.inFlightCount });
         for (const partition of this.#target(consumer)) if (!stream.partitions!.isHeld(partition)) want.push({ consumer, partition });
       }
-      for (const [partition, floor] of stream.heldFloors()) floors.push({ consumer, partition, floor });
     }
     const leases = [JOB_LEASE + 'retention'];
     for (const c of this.#consumers.records()) if (c.address !== null) leases.push(PUSH_LEASE + c.id);
-    const view = await this.#port.heartbeat({ ...this.#emptyBeat(), members, floors, release, want, leases });
+    const view = await this.#port.heartbeat({ ...this.#emptyBeat(), members, release, want, leases });
     if (view.isErr()) {
       this.#failed(view.error.reason);
       return;
@@ -165,7 +165,7 @@ export class Cluster {
   }
 
   #emptyBeat() {
-    return { ttlMs: this.#ttlMs, partitions: this.#partitions, nodeTimeoutMs: this.#nodeTimeoutMs, members: [], floors: [], release: [], want: [], leases: [] };
+    return { ttlMs: this.#ttlMs, partitions: this.#partitions, nodeTimeoutMs: this.#nodeTimeoutMs, members: [], release: [], want: [], leases: [] };
   }
 
   /**

@@ -4,7 +4,7 @@
 import { SHUTTING_DOWN } from '../errors.js';
 import type { Logger } from '../logger.js';
 import type { ResultAsync } from 'neverthrow';
-import type { ConsumerRecord, DeadLetterRecord, DeliveryCounts, EventStore, StorageError } from './store-port.js';
+import type { ConsumerRecord, DeadLetterRecord, DeliveryCounts, EventStore, ProgressBatch, StorageError } from './store-port.js';
 import type { MessageFilter } from './filter.js';
 import { PatternIndex } from './patterns.js';
 import { PendingAcks } from './pending-acks.js';
@@ -56,6 +56,8 @@ export class Dispatcher implements StreamHost {
   readonly #processed = new SeqRuns();
   #dead: number[] = [];
   readonly #touched = new Set<Stream>();
+  /** The partition positions last written, by `consumer partition`: only those that moved are written again. */
+  readonly #floorsWritten = new Map<string, number>();
   /** Durable streams with deliveries whose attempt count is not in the store yet. */
   readonly #countsUnsaved = new Set<Stream>();
   /** Durable streams that paused because too many acks were waiting for the writer. */
@@ -270,24 +272,36 @@ export class Dispatcher implements StreamHost {
     }
     const positions = new Map<string, number>();
     const rewinds = new Map<string, number>();
+    const floors: ProgressBatch['floors'][number][] = [];
     for (const stream of this.#touched) {
-      const floor = stream.partitions === undefined ? stream.takeFloorChange() : undefined;
-      if (floor !== undefined) positions.set(stream.key, floor);
+      // Positions go with the acks they rest on: written before them, a kill in between would skip messages
+      // whose acks were never stored.
+      if (stream.partitions === undefined) {
+        const floor = stream.takeFloorChange();
+        if (floor !== undefined) positions.set(stream.key, floor);
+      } else {
+        for (const [partition, floor] of stream.heldFloors()) {
+          if (this.#floorsWritten.get(`${stream.key} ${partition}`) !== floor) floors.push({ consumer: stream.key, partition, floor });
+        }
+      }
       const rewound = stream.takeRewind();
       if (rewound !== undefined) rewinds.set(stream.key, rewound);
     }
     this.#touched.clear();
     const deliveryCounts = this.#takeDeliveryCounts(allCounts ? Infinity : this.now() - PROGRESS_FLUSH_MS);
-    if (this.#acks.length + this.#deadLetters.length + positions.size + rewinds.size + deliveryCounts.length === 0) {
+    if (this.#acks.length + this.#deadLetters.length + positions.size + rewinds.size + deliveryCounts.length + floors.length === 0) {
       if (this.#countsUnsaved.size > 0) this.#scheduleFlush();
       return;
     }
-    const batch = { acks: this.#acks.take(), deadLetters: this.#deadLetters, positions, dead: this.#dead, rewinds, deliveryCounts };
+    const batch: ProgressBatch = { acks: this.#acks.take(), deadLetters: this.#deadLetters, positions, dead: this.#dead, rewinds, deliveryCounts, floors };
     this.#deadLetters = [];
     this.#dead = [];
     this.#progressWriting = true;
     void this.#store
       .recordProgress(batch)
+      .map(() => {
+        for (const f of floors) this.#floorsWritten.set(`${f.consumer} ${f.partition}`, f.floor);
+      })
       .mapErr((e) => {
         // Positions stay where they were on disk: after a restart these messages are delivered again.
         this.#log.error('could not record acks; they will be redelivered after a restart', { reason: e.reason });

@@ -103,6 +103,11 @@ export interface ProgressBatch {
   readonly rewinds: ReadonlyMap<string, number>;
   /** Applied after the rewinds: the attempts so far of deliveries still unacked. */
   readonly deliveryCounts: readonly DeliveryCounts[];
+  /**
+   * Consumers shared by several brokers: the positions of the partitions this broker holds (every message
+   * of the partition up to `floor` is done), written with the acks they rest on, and only under the lease.
+   */
+  readonly floors: readonly (PartitionRef & { readonly floor: number })[];
 }
 
 export interface MessageHeader {
@@ -146,9 +151,7 @@ export interface Heartbeat {
   readonly nodeTimeoutMs: number;
   /** The durable consumers with members on this broker, and how many. */
   readonly members: readonly { readonly consumer: string; readonly members: number; readonly inFlight: number }[];
-  /** Positions of the partitions it holds: every message of the partition up to `floor` is done. */
-  readonly floors: readonly (PartitionRef & { readonly floor: number })[];
-  /** Partitions it gives up (their acks are written already). */
+  /** Partitions it gives up (their acks and positions are written already). */
   readonly release: readonly PartitionRef[];
   /** Partitions it would take, where free or expired. */
   readonly want: readonly PartitionRef[];

@@ -269,7 +269,7 @@ export class PostgresStore implements EventStore<pg.PoolClient> {
   }
 
   recordProgress(batch: ProgressBatch): ResultAsync<void, StorageError> {
-    return this.#write(() => this.#transaction(this.#pool, (c) => q.writeProgress(c, batch)));
+    return this.#write(() => this.#transaction(this.#pool, (c) => q.writeProgress(c, batch, this.cluster.node)));
   }
 
   markProcessed(runs: readonly SeqRun[]): ResultAsync<void, StorageError> {

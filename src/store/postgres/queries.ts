@@ -196,7 +196,7 @@ function transpose(rows: readonly unknown[][], width: number): unknown[][] {
 }
 
 /** A progress batch, in the order the SQLite store writes it, inside the caller's transaction. */
-export async function writeProgress(c: pg.PoolClient, batch: ProgressBatch): Promise<void> {
+export async function writeProgress(c: pg.PoolClient, batch: ProgressBatch, node: string): Promise<void> {
   if (batch.rewinds.size > 0) await c.query(DELETE_COUNTS_FROM, [[...batch.rewinds.keys()], [...batch.rewinds.values()]]);
   const counts = lastPerKey(batch.deliveryCounts.flatMap((d) => d.seqs.map((seq, i) => [d.consumer, seq, d.deliveries[i]!])));
   if (counts.length > 0) await c.query(UPSERT_COUNTS, transpose(counts, 3));
@@ -219,6 +219,11 @@ export async function writeProgress(c: pg.PoolClient, batch: ProgressBatch): Pro
     await c.query(DELETE_COUNTS_UP_TO, [ids, positions]);
   }
   if (batch.dead.length > 0) await c.query(MARK_DEAD, [batch.dead]);
+  if (batch.floors.length > 0) {
+    const f = batch.floors;
+    await c.query(SET_FLOORS, [node, f.map((x) => x.consumer), f.map((x) => x.partition), f.map((x) => x.floor)]);
+    await c.query(CONSUMER_POSITIONS, [[...new Set(f.map((x) => x.consumer))]]);
+  }
 }
 
 // The cluster's heartbeat (src/core/cluster.ts), one transaction per beat. Beats of all brokers take turns
@@ -237,7 +242,7 @@ const SET_MEMBERS = `INSERT INTO consumer_members (consumer, node, members, in_f
 const ADD_PARTITIONS = `INSERT INTO consumer_partitions (consumer, partition, position)
   SELECT c.id, p, c.position FROM consumers c CROSS JOIN generate_series(0, $2::int - 1) AS p WHERE c.id = ANY($1::text[])
   ON CONFLICT DO NOTHING`;
-const SET_FLOORS = `UPDATE consumer_partitions cp SET position = GREATEST(cp.position, r.f)
+export const SET_FLOORS = `UPDATE consumer_partitions cp SET position = GREATEST(cp.position, r.f)
   FROM unnest($2::text[], $3::int[], $4::bigint[]) AS r(c, p, f) WHERE cp.consumer = r.c AND cp.partition = r.p AND cp.node = $1`;
 const RELEASE = `UPDATE consumer_partitions cp SET node = NULL, expires_at = 0
   FROM unnest($2::text[], $3::int[]) AS r(c, p) WHERE cp.consumer = r.c AND cp.partition = r.p AND cp.node = $1`;
@@ -245,7 +250,7 @@ const RENEW = `UPDATE consumer_partitions SET expires_at = $2 WHERE node = $1`;
 const ACQUIRE = `UPDATE consumer_partitions cp SET node = $1, expires_at = $2
   FROM unnest($4::text[], $5::int[]) AS r(c, p)
   WHERE cp.consumer = r.c AND cp.partition = r.p AND (cp.node IS NULL OR cp.expires_at < $3)`;
-const CONSUMER_POSITIONS = `UPDATE consumers c SET position = m.pos
+export const CONSUMER_POSITIONS = `UPDATE consumers c SET position = m.pos
   FROM (SELECT consumer, min(position) AS pos FROM consumer_partitions WHERE consumer = ANY($1::text[]) GROUP BY consumer) m
   WHERE c.id = m.consumer AND c.position <> m.pos`;
 const DROP_LEASES = `DELETE FROM leases WHERE node = $1 AND NOT (name = ANY($2::text[]))`;
@@ -278,13 +283,10 @@ export async function heartbeat(c: pg.PoolClient, node: string, instance: string
     await c.query(SET_MEMBERS, [node, until, ids, beat.members.map((m) => m.members), beat.members.map((m) => m.inFlight)]);
     await c.query(ADD_PARTITIONS, [ids, beat.partitions]);
   }
-  if (beat.floors.length > 0) {
-    await c.query(SET_FLOORS, [node, beat.floors.map((f) => f.consumer), beat.floors.map((f) => f.partition), beat.floors.map((f) => f.floor)]);
-  }
   if (beat.release.length > 0) await c.query(RELEASE, [node, beat.release.map((r) => r.consumer), beat.release.map((r) => r.partition)]);
   await c.query(RENEW, [node, until]);
   if (beat.want.length > 0) await c.query(ACQUIRE, [node, until, now, beat.want.map((w) => w.consumer), beat.want.map((w) => w.partition)]);
-  const moved = [...new Set([...beat.floors.map((f) => f.consumer), ...beat.release.map((r) => r.consumer)])];
+  const moved = [...new Set(beat.release.map((r) => r.consumer))];
   if (moved.length > 0) await c.query(CONSUMER_POSITIONS, [moved]);
   await c.query(DROP_LEASES, [node, beat.leases]);
   const taken = beat.leases.length === 0 ? [] : (await c.query<{ name: string }>(TAKE_LEASES, [node, until, now, beat.leases])).rows;
