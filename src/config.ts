@@ -258,7 +258,8 @@ function parseStaticConsumers(
 ): Result<StaticConsumer[], ConfigError> {
   const out: StaticConsumer[] = [];
   for (const [name, value] of Object.entries(env)) {
-    if (!name.startsWith(CONSUMER_PREFIX) || value === undefined) continue;
+    // EVENTBUS_CONSUMER_PARTITIONS is a setting of its own, not a consumer named "partitions".
+    if (!name.startsWith(CONSUMER_PREFIX) || value === undefined || KNOWN_NAMES.has(name)) continue;
     const id = name.slice(CONSUMER_PREFIX.length).toLowerCase();
     const [address, ...patterns] = value.trim().split(/\s+/);
     if (id === '' || !address) return err({ setting: name, message: `${name}: expected "<proto>://<host>:<port> [pattern ...]"` });

@@ -143,6 +143,12 @@ describe('parseConfig', () => {
     ]);
   });
 
+  test('EVENTBUS_CONSUMER_PARTITIONS is its setting, not a push consumer named "partitions"', () => {
+    const config = parsed({ EVENTBUS_CONSUMER_PARTITIONS: '32', EVENTBUS_CONSUMER_ORDERS: 'tcp://127.0.0.1:9000' });
+    expect(config.consumerPartitions).toBe(32);
+    expect(config.consumers).toEqual([{ id: 'orders', address: 'tcp://127.0.0.1:9000', patterns: [] }]);
+  });
+
   test.each([
     ['an empty value', { EVENTBUS_CONSUMER_X: '' }, 'EVENTBUS_CONSUMER_X'],
     ['a bad pattern', { EVENTBUS_CONSUMER_X: 'tcp://127.0.0.1:1 bad..pattern' }, 'EVENTBUS_CONSUMER_X'],
