@@ -33,9 +33,12 @@ export type Handler<A extends unknown[]> = (
   ...args: A
 ) => Result<number, CliFailure> | Promise<Result<number, CliFailure>> | ResultAsync<number, CliFailure>;
 
-/** `eventbus <name>`: with `--help` (inherited from the program), `--version` and its line in the program's help. */
-export function subcommand(program: Command, ctx: CliContext, name: string, summary: string, options: { isDefault?: boolean } = {}): Command {
-  return program.command(name, { isDefault: options.isDefault ?? false }).description(summary).version(ctx.version, '-V, --version', 'print the version');
+/**
+ * `eventbus <name>` (or `eventbus <parent> <name>`, as `consumer add`): with `--help` and the program's
+ * error handling (inherited from the parent), `--version`, and its line in the parent's help.
+ */
+export function subcommand(parent: Command, ctx: CliContext, name: string, summary: string, options: { isDefault?: boolean } = {}): Command {
+  return parent.command(name, { isDefault: options.isDefault ?? false }).description(summary).version(ctx.version, '-V, --version', 'print the version');
 }
 
 /** Commander's action for a handler: the handler's Result settles the run. */

@@ -20,8 +20,8 @@ export interface Remote {
  * remoteOf(command, ctx). Their defaults are applied there, not by commander, which would print a token in
  * the help.
  */
-export function remoteCommand(program: Command, ctx: CliContext, name: string, summary: string): Command {
-  return subcommand(program, ctx, name, summary)
+export function remoteCommand(parent: Command, ctx: CliContext, name: string, summary: string): Command {
+  return subcommand(parent, ctx, name, summary)
     .option('--url <url>', `EVENTBUS_URL, default: ${DEFAULT_URL}\nthe broker's HTTP address`)
     .option('--token <token>', "EVENTBUS_TOKEN, default: unset\nthe broker's token, when it has one")
     .option('--json', 'print JSON (NDJSON for a stream) instead of lines for people');
