@@ -7,7 +7,8 @@ import { displayUrl, isPostgresUrl, type Config } from './config.js';
 import type Database from 'better-sqlite3';
 import { Broker, type BrokerConfig } from './core/broker.js';
 import type { EventStore } from './core/store-port.js';
-import type { Logger } from './logger.js';
+import type { ErrorCode } from './errors.js';
+import { SAID_IN_WORDS, type LogFields, type Logger } from './logger.js';
 import { DEFAULT_BACKOFF } from './delivery/backoff.js';
 import { DeliveryPool } from './delivery/pool.js';
 import { SqliteStore } from './store/sqlite-store.js';
@@ -40,6 +41,8 @@ interface Listener {
 }
 
 export interface StartError {
+  /** What the failure is, where it is not UNAVAILABLE (a database or a port the broker cannot have). */
+  readonly code?: ErrorCode;
   readonly message: string;
 }
 
@@ -71,15 +74,15 @@ export async function startApp(config: Config, logger: Logger): Promise<Result<A
   broker.onConsumerChange(follow);
   const commands = new RegistrationCommands(broker, config.allowedTargets, stateOf, follow);
   /** Start-up failed part-way: undo what was started, in reverse order. */
-  const abandon = async (message: string, started: readonly Listener[] = []): Promise<Result<App, StartError>> => {
+  const abandon = async (message: string, started: readonly Listener[] = [], code?: ErrorCode): Promise<Result<App, StartError>> => {
     for (const server of started) await server.stop();
     await pool.stop();
     await broker.close();
-    return err({ message });
+    return err(code === undefined ? { message } : { code, message });
   };
   for (const consumer of config.consumers) {
     const registered = await commands.registerStatic(consumer);
-    if (registered.isErr()) return abandon(`EVENTBUS_CONSUMER_${consumer.id.toUpperCase()}: ${registered.error.reason}`);
+    if (registered.isErr()) return abandon(`EVENTBUS_CONSUMER_${consumer.id.toUpperCase()}: ${registered.error.reason}`, [], registered.error.code);
     logger.info('consumer registered from the environment', { consumer: consumer.id, address: consumer.address });
   }
   for (const consumer of broker.consumers()) if (consumer.address !== null) follow(consumer.id);
@@ -98,6 +101,9 @@ export async function startApp(config: Config, logger: Logger): Promise<Result<A
       return abandon(`${setting}: cannot listen on ${config.host}:${port}: ${(e as Error).message}`, listeners.slice(0, i));
     }
   }
+  const [transport, registration, http] = bound as [number, number, number];
+  const ready = readyLine(config.host, { transport, registration, http }, db);
+  logger.info(ready.message, ready.fields);
   let stopping: Promise<void> | undefined;
   const stop = async (graceMs: number | undefined): Promise<void> => {
     const deadline = Date.now() + (graceMs ?? 0);
@@ -122,7 +128,7 @@ export async function startApp(config: Config, logger: Logger): Promise<Result<A
   };
   return ok({
     broker,
-    ports: { transport: bound[0]!, registration: bound[1]!, http: bound[2]! },
+    ports: { transport, registration, http },
     stop: (options = {}) => (stopping ??= stop(options.graceMs)),
   });
 }
@@ -214,6 +220,27 @@ async function checkPortsFree(host: string, ports: readonly [string, number][]):
   } finally {
     await Promise.all(probes.map((p) => new Promise((resolve) => (p.listening ? p.close(resolve) : resolve(undefined)))));
   }
+}
+
+/**
+ * The start-up line: where everything listens, in words a person can follow and type, and the same addresses
+ * as fields for programs. A broker bound to every interface is reached on this machine's loopback.
+ */
+export function readyLine(host: string, ports: App['ports'], db: string): { message: string; fields: LogFields } {
+  const everywhere = host === '0.0.0.0' || host === '::';
+  const reach = host === '::' ? '::1' : everywhere ? '127.0.0.1' : host;
+  const inUrl = reach.includes(':') ? `[${reach}]` : reach;
+  const where = {
+    ingress: `${inUrl}:${ports.transport}`,
+    registration: `${inUrl}:${ports.registration}`,
+    http: `http://${inUrl}:${ports.http}`,
+    websocket: `ws://${inUrl}:${ports.http}/ws`,
+  };
+  const message =
+    `eventbus ready: publish with telnet ${reach} ${ports.transport}, register consumers with telnet ${reach} ${ports.registration}, ` +
+    `HTTP/WebSocket on ${where.http} (${where.websocket}), database ${db}` +
+    (everywhere ? ` (listening on every interface: ${host})` : '');
+  return { message, fields: { [SAID_IN_WORDS]: { ...where, db } } };
 }
 
 function isLoopback(host: string): boolean {

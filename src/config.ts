@@ -89,8 +89,9 @@ const duration = z
   .transform((text) => parseDurationMs(text)!);
 
 /**
- * Every setting: its environment variable (the CLI flag is derived from it), default and schema.
- * The single table the README's settings section mirrors.
+ * Every setting: its environment variable (the CLI flag is derived from it), default, schema, and what the
+ * command line's help shows: the flag's value and one line of description (`shown` when the default is
+ * computed). The single table the help and docs/settings.md mirror.
  */
 const SETTINGS = {
   dbPath: {
@@ -104,33 +105,102 @@ const SETTINGS = {
         const problem = isPostgresUrl(v) ? postgresUrlProblem(v) : undefined;
         if (problem !== undefined) ctx.addIssue({ code: 'custom', message: problem });
       }),
+    value: '<file|url>',
+    description: 'the SQLite file (its directory is created), or postgres://user[:password]@host[:port]/database',
   },
-  nodeId: { env: 'EVENTBUS_NODE_ID', default: `${hostname()}:${process.pid}`, schema: z.string().min(1) },
-  pgSchema: { env: 'EVENTBUS_PG_SCHEMA', default: 'eventbus', schema: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]{0,62}$/, 'expected a PostgreSQL identifier') },
-  consumerPartitions: { env: 'EVENTBUS_CONSUMER_PARTITIONS', default: '16', schema: wholeNumber.pipe(z.number().min(1).max(4096)) },
-  host: { env: 'EVENTBUS_HOST', default: '127.0.0.1', schema: z.string().min(1) },
-  transportPort: { env: 'EVENTBUS_TRANSPORT_PORT', default: '49152', schema: port },
-  registrationPort: { env: 'EVENTBUS_REGISTRATION_PORT', default: '49153', schema: port },
-  httpPort: { env: 'EVENTBUS_HTTP_PORT', default: '3000', schema: port },
-  sync: { env: 'EVENTBUS_SYNC', default: 'full', schema: z.enum(['full', 'normal']) },
-  defaultTtlSeconds: { env: 'EVENTBUS_DEFAULT_TTL', default: '0', schema: nonNegative },
-  ackTimeoutMs: { env: 'EVENTBUS_ACK_TIMEOUT_MS', default: '30000', schema: positive },
-  maxDeliveries: { env: 'EVENTBUS_MAX_DELIVERIES', default: '10', schema: positive },
-  maxInFlight: { env: 'EVENTBUS_MAX_IN_FLIGHT', default: '256', schema: positive },
-  maxPayloadBytes: { env: 'EVENTBUS_MAX_PAYLOAD', default: '1048576', schema: positive },
-  token: { env: 'EVENTBUS_TOKEN', default: undefined, schema: z.string().min(1).optional() },
-  allowedTargets: { env: 'EVENTBUS_ALLOWED_TARGETS', default: undefined, schema: z.string().optional() },
-  maxConnections: { env: 'EVENTBUS_MAX_CONNECTIONS', default: '10000', schema: positive },
-  maxPipelinedLines: { env: 'EVENTBUS_MAX_PIPELINED_LINES', default: '4096', schema: positive },
-  maxFrameBytes: { env: 'EVENTBUS_MAX_FRAME', default: '16777216', schema: positive },
-  wsBufferBytes: { env: 'EVENTBUS_WS_BUFFER', default: '1048576', schema: positive },
-  pushConnectTimeoutMs: { env: 'EVENTBUS_PUSH_CONNECT_TIMEOUT_MS', default: '5000', schema: positive },
-  pushTimeoutMs: { env: 'EVENTBUS_PUSH_TIMEOUT_MS', default: '10000', schema: positive },
-  logLevel: { env: 'EVENTBUS_LOG_LEVEL', default: 'info', schema: z.enum(LOG_LEVELS) },
-  retention: { env: 'EVENTBUS_RETENTION', default: '', schema: z.string() },
-  retentionIntervalMs: { env: 'EVENTBUS_RETENTION_INTERVAL_MS', default: '1000', schema: positive },
-  failureLogMaxAgeMs: { env: 'EVENTBUS_FAILURE_LOG_MAX_AGE', default: '7d', schema: duration },
-  shutdownTimeoutMs: { env: 'EVENTBUS_SHUTDOWN_TIMEOUT_MS', default: '10000', schema: positive },
+  nodeId: {
+    env: 'EVENTBUS_NODE_ID',
+    default: `${hostname()}:${process.pid}`,
+    shown: '<hostname>:<pid>',
+    schema: z.string().min(1),
+    value: '<name>',
+    description: "this broker's name in the logs and among the brokers on one PostgreSQL database",
+  },
+  pgSchema: {
+    env: 'EVENTBUS_PG_SCHEMA',
+    default: 'eventbus',
+    schema: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]{0,62}$/, 'expected a PostgreSQL identifier'),
+    value: '<name>',
+    description: 'PostgreSQL only: the schema that holds the tables (created if missing)',
+  },
+  consumerPartitions: {
+    env: 'EVENTBUS_CONSUMER_PARTITIONS',
+    default: '16',
+    schema: wholeNumber.pipe(z.number().min(1).max(4096)),
+    value: '<n>',
+    description: "PostgreSQL only: the partitions a durable consumer's messages are shared out in among brokers",
+  },
+  host: { env: 'EVENTBUS_HOST', default: '127.0.0.1', schema: z.string().min(1), value: '<address>', description: 'the address every listener binds' },
+  transportPort: { env: 'EVENTBUS_TRANSPORT_PORT', default: '49152', schema: port, value: '<port>', description: 'line ingress: publish with telnet (0: any free port)' },
+  registrationPort: { env: 'EVENTBUS_REGISTRATION_PORT', default: '49153', schema: port, value: '<port>', description: 'consumer registration, with telnet (0: any free port)' },
+  httpPort: { env: 'EVENTBUS_HTTP_PORT', default: '3000', schema: port, value: '<port>', description: 'HTTP API, WebSocket at /ws, /metrics, /healthz (0: any free port)' },
+  sync: {
+    env: 'EVENTBUS_SYNC',
+    default: 'full',
+    schema: z.enum(['full', 'normal']),
+    value: '<full|normal>',
+    description: 'full: each publish is fsynced before its answer (survives power loss); normal: survives a crash',
+  },
+  defaultTtlSeconds: {
+    env: 'EVENTBUS_DEFAULT_TTL',
+    default: '0',
+    schema: nonNegative,
+    value: '<seconds>',
+    description: 'how long a message without a TTL of its own is kept; 0: until retention removes it',
+  },
+  ackTimeoutMs: { env: 'EVENTBUS_ACK_TIMEOUT_MS', default: '30000', schema: positive, value: '<ms>', description: 'an unacked delivery is redelivered after this' },
+  maxDeliveries: { env: 'EVENTBUS_MAX_DELIVERIES', default: '10', schema: positive, value: '<n>', description: "deliveries of a message before it goes to the consumer's dead letters" },
+  maxInFlight: { env: 'EVENTBUS_MAX_IN_FLIGHT', default: '256', schema: positive, value: '<n>', description: 'unacked deliveries per subscription before the broker waits' },
+  maxPayloadBytes: { env: 'EVENTBUS_MAX_PAYLOAD', default: '1048576', schema: positive, value: '<bytes>', description: 'the largest payload; a larger one is refused with TOO_LARGE' },
+  token: { env: 'EVENTBUS_TOKEN', default: undefined, schema: z.string().min(1).optional(), value: '<token>', description: 'when set, every front-end requires it' },
+  allowedTargets: {
+    env: 'EVENTBUS_ALLOWED_TARGETS',
+    default: undefined,
+    schema: z.string().optional(),
+    value: '<patterns>',
+    description: 'comma-separated host[:port] patterns that registered push addresses must match',
+  },
+  maxConnections: { env: 'EVENTBUS_MAX_CONNECTIONS', default: '10000', schema: positive, value: '<n>', description: 'connections per front-end; one more is refused with UNAVAILABLE' },
+  maxPipelinedLines: {
+    env: 'EVENTBUS_MAX_PIPELINED_LINES',
+    default: '4096',
+    schema: positive,
+    value: '<n>',
+    description: 'unanswered lines per telnet connection before the broker stops reading from it',
+  },
+  maxFrameBytes: { env: 'EVENTBUS_MAX_FRAME', default: '16777216', schema: positive, value: '<bytes>', description: 'the largest WebSocket frame read at all (larger: the socket is closed)' },
+  wsBufferBytes: { env: 'EVENTBUS_WS_BUFFER', default: '1048576', schema: positive, value: '<bytes>', description: 'unsent bytes per WebSocket before its deliveries pause' },
+  pushConnectTimeoutMs: {
+    env: 'EVENTBUS_PUSH_CONNECT_TIMEOUT_MS',
+    default: '5000',
+    schema: positive,
+    value: '<ms>',
+    description: "a tcp or ws push endpoint's time to accept a connection",
+  },
+  pushTimeoutMs: { env: 'EVENTBUS_PUSH_TIMEOUT_MS', default: '10000', schema: positive, value: '<ms>', description: "an http push endpoint's time to answer" },
+  logLevel: { env: 'EVENTBUS_LOG_LEVEL', default: 'info', schema: z.enum(LOG_LEVELS), value: '<level>', description: 'the least severe lines logged: debug, info, warn or error' },
+  retention: {
+    env: 'EVENTBUS_RETENTION',
+    default: '',
+    schema: z.string(),
+    value: '<rules>',
+    description: 'rules separated by ;, each <pattern> [max_age=<duration>] [max_messages=<n>]',
+  },
+  retentionIntervalMs: { env: 'EVENTBUS_RETENTION_INTERVAL_MS', default: '1000', schema: positive, value: '<ms>', description: 'how often retention runs' },
+  failureLogMaxAgeMs: {
+    env: 'EVENTBUS_FAILURE_LOG_MAX_AGE',
+    default: '7d',
+    schema: duration,
+    value: '<duration>',
+    description: 'how long failed push attempts are kept: <n>[ms|s|m|h|d], seconds when bare; 0: all',
+  },
+  shutdownTimeoutMs: {
+    env: 'EVENTBUS_SHUTDOWN_TIMEOUT_MS',
+    default: '10000',
+    schema: positive,
+    value: '<ms>',
+    description: 'on SIGTERM or SIGINT, how long clients get to take their last answers',
+  },
 } as const;
 
 type SettingKey = keyof typeof SETTINGS;
@@ -170,7 +240,8 @@ export const flagFor = (env: string): string => env.replace(/^EVENTBUS_/, '').to
 const CONSUMER_PREFIX = 'EVENTBUS_CONSUMER_';
 // Read by the operator commands of the command line (PROTOCOL.md §9), not by the broker; a shell that sets it
 // may start a broker too.
-const OTHER_NAMES = ['EVENTBUS_URL'];
+const URL_VARIABLE = 'EVENTBUS_URL';
+const OTHER_NAMES = [URL_VARIABLE];
 // Named by PROTOCOL.md §1 but not built yet: refused, because ignoring them would serve plain text to someone
 // who asked for TLS.
 const NO_TLS = 'TLS is not supported by this version; put a TLS proxy in front of the broker';
@@ -258,7 +329,8 @@ function parseStaticConsumers(
 ): Result<StaticConsumer[], ConfigError> {
   const out: StaticConsumer[] = [];
   for (const [name, value] of Object.entries(env)) {
-    if (!name.startsWith(CONSUMER_PREFIX) || value === undefined) continue;
+    // EVENTBUS_CONSUMER_PARTITIONS is a setting of its own, not a consumer named "partitions".
+    if (!name.startsWith(CONSUMER_PREFIX) || value === undefined || KNOWN_NAMES.has(name)) continue;
     const id = name.slice(CONSUMER_PREFIX.length).toLowerCase();
     const [address, ...patterns] = value.trim().split(/\s+/);
     if (id === '' || !address) return err({ setting: name, message: `${name}: expected "<proto>://<host>:<port> [pattern ...]"` });
@@ -302,9 +374,43 @@ export function parseRetention(text: string): Result<RetentionRule[], string> {
   return ok(rules);
 }
 
-/** One line per setting, for `--help` and the README. */
-export function settingsHelp(): string {
-  return Object.values(SETTINGS)
-    .map((s) => `  --${flagFor(s.env).padEnd(22)} ${s.env.padEnd(32)} default: ${s.default ?? '(unset)'}`)
-    .join('\n');
+/** A setting as the command line's help shows it. */
+export interface SettingHelp {
+  readonly env: string;
+  /** Without its dashes: `http-port`. */
+  readonly flag: string;
+  /** The flag's value as the help names it: `<port>`. */
+  readonly value: string;
+  readonly default: string | undefined;
+  readonly description: string;
+}
+
+/** Every setting, in the order of the table above. */
+export const SETTINGS_HELP: readonly SettingHelp[] = Object.values(SETTINGS).map((s) => ({
+  env: s.env,
+  flag: flagFor(s.env),
+  value: s.value,
+  default: 'shown' in s ? s.shown : s.default,
+  description: s.description,
+}));
+
+/** The setting that has no flag: any number of push consumers, one variable each. */
+export const CONSUMER_SETTING_HELP = {
+  env: `${CONSUMER_PREFIX}<ID>`,
+  description: '<proto>://<host>:<port>[/path] [pattern ...]: registers push consumer <id> at start-up, as REGISTER does',
+} as const;
+
+/** Where the operator commands of the command line (PROTOCOL.md §9) find a running broker, unless told. */
+export interface RemoteDefaults {
+  readonly url: string;
+  readonly token: string | undefined;
+}
+
+/** The broker's HTTP address with every setting at its default. */
+export const DEFAULT_URL = `http://${SETTINGS.host.default}:${SETTINGS.httpPort.default}`;
+
+/** `EVENTBUS_URL` (else the broker's default HTTP address) and `EVENTBUS_TOKEN`; an empty one counts as unset. */
+export function remoteDefaults(env: Readonly<Record<string, string | undefined>>): RemoteDefaults {
+  const given = (name: string): string | undefined => (env[name] === '' ? undefined : env[name]);
+  return { url: given(URL_VARIABLE) ?? DEFAULT_URL, token: given(SETTINGS.token.env) };
 }

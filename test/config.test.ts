@@ -1,12 +1,12 @@
 // Settings (PROTOCOL.md §1): defaults, environment variables and flags, and one clear error naming the
 // setting for every bad value, both from parseConfig and from the broker process itself.
 import { spawn } from 'node:child_process';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, test } from 'vitest';
-import { flagFor, parseConfig, type Config } from '../src/config.js';
+import { CONSUMER_SETTING_HELP, flagFor, parseConfig, remoteDefaults, SETTINGS_HELP, type Config } from '../src/config.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const MAIN = fileURLToPath(new URL('../src/main.ts', import.meta.url));
@@ -143,6 +143,12 @@ describe('parseConfig', () => {
     ]);
   });
 
+  test('EVENTBUS_CONSUMER_PARTITIONS is its setting, not a push consumer named "partitions"', () => {
+    const config = parsed({ EVENTBUS_CONSUMER_PARTITIONS: '32', EVENTBUS_CONSUMER_ORDERS: 'tcp://127.0.0.1:9000' });
+    expect(config.consumerPartitions).toBe(32);
+    expect(config.consumers).toEqual([{ id: 'orders', address: 'tcp://127.0.0.1:9000', patterns: [] }]);
+  });
+
   test.each([
     ['an empty value', { EVENTBUS_CONSUMER_X: '' }, 'EVENTBUS_CONSUMER_X'],
     ['a bad pattern', { EVENTBUS_CONSUMER_X: 'tcp://127.0.0.1:1 bad..pattern' }, 'EVENTBUS_CONSUMER_X'],
@@ -238,6 +244,33 @@ describe('names the broker does not know', () => {
     const e = failure({ EVENTBUS_DB: url });
     expect(e.setting).toBe('EVENTBUS_DB');
     expect(e.message).toContain(message);
+  });
+});
+
+describe('the settings as the help and the docs show them', () => {
+  test('each has its flag, a value name and one line of description; the defaults shown are those taken', () => {
+    const defaults = parsed({});
+    for (const s of SETTINGS_HELP) {
+      expect(s.flag).toBe(flagFor(s.env));
+      expect(s.value).toMatch(/^<[^>\s]+>$/);
+      expect(s.description).toMatch(/^[^\n]{10,100}$/);
+      if (s.default === undefined || s.env === 'EVENTBUS_NODE_ID') continue;
+      // The shown default, given explicitly, parses to the same Config as nothing at all.
+      expect(parsed({ [s.env]: s.default }), s.env).toEqual(defaults);
+    }
+    expect(SETTINGS_HELP.find((s) => s.env === 'EVENTBUS_NODE_ID')?.default).toBe('<hostname>:<pid>');
+  });
+
+  test('docs/settings.md has a row for every setting, EVENTBUS_CONSUMER_<ID> and nothing else', async () => {
+    const doc = await readFile(join(ROOT, 'docs', 'settings.md'), 'utf8');
+    const rows = [...doc.matchAll(/^\| `(EVENTBUS_\w+(?:<ID>)?)` \|/gm)].map((m) => m[1]);
+    expect(rows.sort()).toEqual([...SETTINGS_HELP.map((s) => s.env), CONSUMER_SETTING_HELP.env].sort());
+  });
+
+  test('the operator commands find the broker at EVENTBUS_URL with EVENTBUS_TOKEN, else at the default address', () => {
+    expect(remoteDefaults({})).toEqual({ url: 'http://127.0.0.1:3000', token: undefined });
+    expect(remoteDefaults({ EVENTBUS_URL: '', EVENTBUS_TOKEN: '' })).toEqual({ url: 'http://127.0.0.1:3000', token: undefined });
+    expect(remoteDefaults({ EVENTBUS_URL: 'https://bus.example:8443', EVENTBUS_TOKEN: 't' })).toEqual({ url: 'https://bus.example:8443', token: 't' });
   });
 });
 

@@ -10,7 +10,7 @@ import { copyFile, cp, mkdir, mkdtemp, readFile, rm, symlink, writeFile } from '
 import { existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { startBrokerProcess, type BrokerProcess } from './helpers/broker-process.js';
@@ -95,6 +95,15 @@ describe('the eventbus package', () => {
     broker = await startBrokerProcess({ EVENTBUS_DB: db }, { bin: join(serverApp, 'node_modules', 'eventbus', 'dist', 'main.js') });
     const health = await fetch(`http://127.0.0.1:${broker.ports.http}/healthz`);
     expect(health.status).toBe(200);
+  });
+
+  test('its bin, run as npm installs it, prints the version, and the terminal\'s log format loads from its dependencies', async () => {
+    const bin = join(serverApp, 'node_modules', '.bin', 'eventbus');
+    const { stdout } = await run(bin, ['--version'], { cwd: serverApp, timeout: 20_000 });
+    expect(stdout).toBe(`${(JSON.parse(await readFile(join(ROOT, 'package.json'), 'utf8')) as { version: string }).version}\n`);
+    const logger = pathToFileURL(join(serverApp, 'node_modules', 'eventbus', 'dist', 'logger.js')).href;
+    const script = `const { logDestination } = await import('${logger}'); await logDestination({ isTTY: true, colors: false }, { write() {} }); console.log('loaded');`;
+    expect((await run(process.execPath, ['--input-type=module', '-e', script], { cwd: serverApp, timeout: 20_000 })).stdout).toBe('loaded\n');
   });
 
   test('its types, the client and the server entry, compile with skipLibCheck off', async () => {

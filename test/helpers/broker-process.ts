@@ -37,12 +37,14 @@ export interface SpawnOptions {
   readonly gid?: number;
   /** Run this built entry point with plain node (from an installed package, say) instead of src/main.ts. */
   readonly bin?: string;
+  /** The command line after the entry point (`serve --http-port 0`); none by default. */
+  readonly args?: readonly string[];
 }
 
 function spawnMain(env: Record<string, string>, options: SpawnOptions): ChildProcess {
   // Whatever EVENTBUS_* the test runner's shell has must not reach the broker under test.
   const inherited = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('EVENTBUS_')));
-  const args = options.bin === undefined ? ['--import', 'tsx', MAIN] : [options.bin];
+  const args = [...(options.bin === undefined ? ['--import', 'tsx', MAIN] : [options.bin]), ...(options.args ?? [])];
   return spawn(process.execPath, args, {
     cwd: options.bin === undefined ? ROOT : dirname(options.bin),
     env: {

@@ -1,0 +1,57 @@
+// The `eventbus` bin (PROTOCOL.md §9): one commander program whose commands are modules of this folder,
+// each added by its add<Name>(program, ctx). `eventbus` alone runs `serve`. Failures and usage errors are
+// printed in one place (failure.ts), with the exit codes of §9.
+import { readFileSync } from 'node:fs';
+import { Command, CommanderError, Help } from 'commander';
+import type { Result } from 'neverthrow';
+import type { CliContext, CliIo, CommandModule } from './command.js';
+import { commanderOutcome, reportFailure, type CliFailure } from './failure.js';
+import { addHelp } from './help.js';
+import { addServe } from './serve.js';
+
+/** Every command of the bin, in the order the help lists them. The operator commands of §9 go here. */
+export const COMMANDS: readonly CommandModule[] = [addServe, addHelp];
+
+/** The package's version, from its package.json (two levels up from src/cli/ and dist/cli/ alike). */
+export function packageVersion(): string {
+  const json = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version?: unknown };
+  return String(json.version);
+}
+
+export function buildProgram(ctx: CliContext, commands: readonly CommandModule[] = COMMANDS): Command {
+  const program = new Command('eventbus')
+    .description('a durable event-store message broker')
+    .version(ctx.version, '-V, --version', 'print the version')
+    .helpOption('-h, --help', 'print this help')
+    .helpCommand(false)
+    // Set before the commands are added, which inherit them: commander's parse errors come back here as
+    // CommanderErrors instead of ending the process, and are printed by failure.ts instead of by commander.
+    .exitOverride()
+    .configureOutput({
+      writeOut: (text) => void ctx.stdout.write(text),
+      writeErr: (text) => void ctx.stderr.write(text),
+      outputError: () => {},
+    });
+  for (const add of commands) add(program, ctx);
+  const serve = program.commands.find((c) => c.name() === 'serve');
+  // Configured after the commands are added, so that they do not inherit it.
+  program.configureHelp({
+    formatHelp: (command, helper) =>
+      Help.prototype.formatHelp.call(helper, command, helper) + (serve === undefined ? '' : `\nWith no command, eventbus runs serve:\n\n${serve.helpInformation()}`),
+  });
+  return program;
+}
+
+/** Runs the command line `argv` (without node and the script) and answers the exit code. */
+export async function runCli(argv: readonly string[], io: CliIo, commands: readonly CommandModule[] = COMMANDS): Promise<number> {
+  let outcome: Result<number, CliFailure> | undefined;
+  const ctx: CliContext = { ...io, version: packageVersion(), settle: (o) => (outcome = o) };
+  try {
+    await buildProgram(ctx, commands).parseAsync([...argv], { from: 'user' });
+  } catch (e) {
+    if (!(e instanceof CommanderError)) throw e;
+    const usage = commanderOutcome(e);
+    return usage === undefined ? 0 : reportFailure(io.stderr, usage);
+  }
+  return outcome === undefined ? 0 : outcome.match((code) => code, (f) => reportFailure(io.stderr, f));
+}

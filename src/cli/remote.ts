@@ -1,0 +1,85 @@
+// What the operator commands (PROTOCOL.md §9) share: the options that name a running broker and the output
+// format (--url, --token, --json), one call of the HTTP API of §8 with its errors turned into the failures of
+// failure.ts, and printing a result for people or as JSON.
+import type { Command } from 'commander';
+import { err, ok, ResultAsync, type Result } from 'neverthrow';
+import { DEFAULT_URL, remoteDefaults } from '../config.js';
+import { ERROR_CODES, type ErrorCode } from '../errors.js';
+import { subcommand, type CliContext } from './command.js';
+import { failure, usageError, type CliFailure } from './failure.js';
+
+/** The broker a command talks to, and how it prints. */
+export interface Remote {
+  readonly url: URL;
+  readonly token: string | undefined;
+  readonly json: boolean;
+}
+
+/**
+ * `eventbus <name>` with --url, --token and --json, described as serve's settings are; read them back with
+ * remoteOf(command, ctx). Their defaults are applied there, not by commander, which would print a token in
+ * the help.
+ */
+export function remoteCommand(parent: Command, ctx: CliContext, name: string, summary: string): Command {
+  return subcommand(parent, ctx, name, summary)
+    .option('--url <url>', `EVENTBUS_URL, default: ${DEFAULT_URL}\nthe broker's HTTP address`)
+    .option('--token <token>', "EVENTBUS_TOKEN, default: unset\nthe broker's token, when it has one")
+    .option('--json', 'print JSON (NDJSON for a stream) instead of lines for people');
+}
+
+export function remoteOf(command: Command, ctx: CliContext): Result<Remote, CliFailure> {
+  const options = command.opts<{ url?: string; token?: string; json?: boolean }>();
+  const defaults = remoteDefaults(ctx.env);
+  const url = options.url ?? defaults.url;
+  const parsed = URL.canParse(url) ? new URL(url) : undefined;
+  if (parsed === undefined || (parsed.protocol !== 'http:' && parsed.protocol !== 'https:')) {
+    return err(usageError(`--url (or EVENTBUS_URL): expected http://host:port or https://host:port, got ${JSON.stringify(url)}`));
+  }
+  const token = options.token ?? defaults.token;
+  return ok({ url: parsed, token: token === '' ? undefined : token, json: options.json === true });
+}
+
+const isErrorCode = (code: unknown): code is ErrorCode => (ERROR_CODES as readonly unknown[]).includes(code);
+
+/**
+ * One request to the HTTP API; resolves with the answer's JSON. A refusal becomes the failure with the
+ * broker's own code and message; a broker out of reach, or an answer that is not the API's, UNAVAILABLE.
+ */
+export function callApi(remote: Remote, method: 'GET' | 'POST' | 'PUT' | 'DELETE', path: string, body?: unknown): ResultAsync<unknown, CliFailure> {
+  const url = new URL(path, remote.url);
+  const headers: Record<string, string> = { accept: 'application/json' };
+  if (remote.token !== undefined) headers['authorization'] = `Bearer ${remote.token}`;
+  if (body !== undefined) headers['content-type'] = 'application/json';
+  const request = fetch(url, { method, headers, ...(body === undefined ? {} : { body: JSON.stringify(body) }) });
+  return ResultAsync.fromPromise(request, (e) => failure('UNAVAILABLE', `cannot reach the broker at ${remote.url.origin}: ${reason(e)}`)).andThen((response) =>
+    ResultAsync.fromPromise(response.text(), (e) => failure('UNAVAILABLE', `the broker's answer was cut: ${reason(e)}`)).andThen((text) =>
+      answerOf(response.status, text, `${method} ${url.pathname}`),
+    ),
+  );
+}
+
+function answerOf(status: number, text: string, what: string): Result<unknown, CliFailure> {
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch {
+    return err(failure('UNAVAILABLE', `${what} answered ${status} without JSON: is this an eventbus broker?`));
+  }
+  if (status >= 200 && status < 300) return ok(json);
+  const { code, message } = (typeof json === 'object' && json !== null ? json : {}) as { code?: unknown; message?: unknown };
+  if (isErrorCode(code)) return err(failure(code, typeof message === 'string' ? message : `${what} answered ${status}`));
+  return err(failure('UNAVAILABLE', `${what} answered ${status}`));
+}
+
+/** The innermost cause's code or message: fetch's own is always "fetch failed". */
+function reason(e: unknown): string {
+  let cause: unknown = e;
+  while (cause instanceof Error && cause.cause !== undefined) cause = cause.cause;
+  if (typeof cause === 'object' && cause !== null && 'code' in cause && typeof cause.code === 'string') return cause.code;
+  return cause instanceof Error ? cause.message : String(cause);
+}
+
+/** A command's result: one JSON document with --json, else the lines `forPeople` makes of it. */
+export function printResult<T>(ctx: CliContext, remote: Remote, value: T, forPeople: (value: T) => readonly string[]): void {
+  ctx.stdout.write(remote.json ? `${JSON.stringify(value)}\n` : forPeople(value).map((line) => `${line}\n`).join(''));
+}
