@@ -62,6 +62,10 @@ export interface Config {
   readonly retentionIntervalMs: number;
   /** How long rows of delivery_failures are kept; 0 keeps them all. */
   readonly failureLogMaxAgeMs: number;
+  /** A telnet line, or an HTTP request's headers, must arrive whole within this of its first byte. */
+  readonly lineTimeoutMs: number;
+  /** A telnet connection that sends nothing for this long is closed; 0: never. */
+  readonly idleTimeoutMs: number;
   /** On SIGTERM/SIGINT, how long clients get to receive their last answers before their connections are cut. */
   readonly shutdownTimeoutMs: number;
 }
@@ -193,6 +197,20 @@ const SETTINGS = {
     schema: duration,
     value: '<duration>',
     description: 'how long failed push attempts are kept: <n>[ms|s|m|h|d], seconds when bare; 0: all',
+  },
+  lineTimeoutMs: {
+    env: 'EVENTBUS_LINE_TIMEOUT_MS',
+    default: '30000',
+    schema: positive,
+    value: '<ms>',
+    description: "a telnet line or an HTTP request's headers must arrive within this of the first byte",
+  },
+  idleTimeoutMs: {
+    env: 'EVENTBUS_IDLE_TIMEOUT_MS',
+    default: '600000',
+    schema: nonNegative,
+    value: '<ms>',
+    description: 'a telnet connection that sends nothing for this long is closed; 0: never',
   },
   shutdownTimeoutMs: {
     env: 'EVENTBUS_SHUTDOWN_TIMEOUT_MS',

@@ -43,6 +43,11 @@ export class LineSplitter {
     }
   }
 
+  /** Part of a line has come and not its end. */
+  get inLine(): boolean {
+    return this.#partialBytes > 0 || this.#skipped >= 0;
+  }
+
   /** The connection ended: an unterminated last line still counts as a line. */
   end(emit: (event: LineEvent) => void): void {
     if (this.#partialBytes > 0 || this.#skipped >= 0) emit(this.#takePartial());

@@ -1,7 +1,6 @@
 // The HTTP front-end: /healthz, /metrics and the WebSocket API on upgrade. attachWebSocket() is also the
 // embedding call: it serves the WebSocket API from any existing http.Server (plain Node, Express's
 // app.listen(), Fastify's .server, Hono's node server) at the path the caller picks.
-import { timingSafeEqual } from 'node:crypto';
 import http from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
@@ -11,6 +10,7 @@ import type { Broker } from '../core/broker.js';
 import { brokerError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import { errorFrame } from '../protocol/ws-frames.js';
+import { RefusalLog, tokenMatches } from './auth.js';
 import { createMetrics } from './metrics.js';
 import { WsSession } from './ws.js';
 
@@ -64,6 +64,7 @@ const OVER_LIMIT_GRACE_MS = 2000;
 
 export function attachWebSocket(server: http.Server, broker: Broker, options: WebSocketOptions, logger: Logger): AttachedWebSocket {
   const log = logger.child({ transport: 'websocket' });
+  const refusals = new RefusalLog(log);
   // Compression is off: it costs far more CPU per frame than the bytes it saves on short events.
   const wss = new WebSocketServer({ noServer: true, maxPayload: options.maxFrameBytes, perMessageDeflate: false });
   const sessions = new Set<WsSession>();
@@ -72,6 +73,7 @@ export function attachWebSocket(server: http.Server, broker: Broker, options: We
     wss.handleUpgrade(req, socket, head, (ws) => {
       // Refusals are frames, so the client reads a code and a reason rather than a bare HTTP status.
       if (!authorized(req, options.token)) {
+        refusals.refused(peerOf(req), 'websocket');
         return refuse(ws, CLOSE_UNAUTHORIZED, errorFrame(undefined, brokerError('UNAUTHORIZED', 'send Authorization: Bearer <token> or ?token=')));
       }
       if (sessions.size >= options.maxConnections) {
@@ -115,13 +117,12 @@ export function authorized(req: http.IncomingMessage, token: string | undefined)
   if (token === undefined) return true;
   const header = req.headers.authorization;
   const given = header?.startsWith('Bearer ') ? header.slice(7).trim() : new URL(req.url ?? '/', 'http://x').searchParams.get('token');
-  if (given === null) return false;
-  const a = Buffer.from(given);
-  const b = Buffer.from(token);
-  return a.length === b.length && timingSafeEqual(a, b);
+  return tokenMatches(given, token);
 }
 
-export type HttpConfig = Pick<Config, 'host' | 'httpPort' | 'token' | 'maxConnections' | 'maxFrameBytes' | 'maxPayloadBytes' | 'wsBufferBytes'>;
+const peerOf = (req: http.IncomingMessage): string => `${req.socket.remoteAddress}:${req.socket.remotePort}`;
+
+export type HttpConfig = Pick<Config, 'host' | 'httpPort' | 'token' | 'maxConnections' | 'maxFrameBytes' | 'maxPayloadBytes' | 'wsBufferBytes' | 'lineTimeoutMs'>;
 
 export interface HttpFrontEnd {
   /** Listens; resolves with the bound port. */
@@ -134,7 +135,15 @@ export interface HttpFrontEnd {
 
 export function createHttpServer(broker: Broker, config: HttpConfig, logger: Logger): HttpFrontEnd {
   const log = logger.child({ transport: 'http' });
-  const server = http.createServer();
+  const refusals = new RefusalLog(log);
+  // A request's headers must come whole within the line timeout, as a telnet line must: a client that sends
+  // them a byte at a time holds no connection for long. Node checks the deadlines every so often, not at once.
+  const server = http.createServer({
+    headersTimeout: config.lineTimeoutMs,
+    // A body (a publish) may take longer than its headers, within reason: Node's own default, or more.
+    requestTimeout: Math.max(300_000, config.lineTimeoutMs),
+    connectionsCheckingInterval: Math.min(30_000, Math.max(100, config.lineTimeoutMs / 4)),
+  });
   const ws = attachWebSocket(server, broker, webSocketOptions(config, '/ws'), logger);
   // Plain HTTP connections are bounded by EVENTBUS_MAX_CONNECTIONS too, apart from the WebSocket sessions (which
   // attachWebSocket bounds), so that idle keep-alive connections, say a health checker's, never cost a
@@ -159,7 +168,10 @@ export function createHttpServer(broker: Broker, config: HttpConfig, logger: Log
       res.shouldKeepAlive = false;
       return json(503, { code: 'UNAVAILABLE', message: `too many connections (EVENTBUS_MAX_CONNECTIONS=${config.maxConnections})` });
     }
-    if (!authorized(req, config.token)) return json(401, { code: 'UNAUTHORIZED', message: 'send Authorization: Bearer <token> or ?token=' });
+    if (!authorized(req, config.token)) {
+      refusals.refused(peerOf(req), 'http');
+      return json(401, { code: 'UNAUTHORIZED', message: 'send Authorization: Bearer <token> or ?token=' });
+    }
     const path = pathOf(req);
     if (req.method !== 'GET' && req.method !== 'HEAD') {
       res.setHeader('allow', 'GET, HEAD');

@@ -2,9 +2,11 @@
 // in line order however the answers complete, with AUTH when a token is set, a connection limit, and
 // backpressure: a client that pipelines faster than it reads replies is paused, never buffered without bound.
 import net from 'node:net';
+import type { Config } from '../config.js';
 import type { Logger } from '../logger.js';
 import { LineSplitter, type LineEvent } from '../protocol/lines.js';
 import { afterQuietTurn } from '../util/quiet-turn.js';
+import { RefusalLog, tokenMatches } from './auth.js';
 
 /** A reply: one or more lines (joined with '\n'), optionally closing the connection after it is written. */
 export type Reply = string | { readonly text: string; readonly close: true };
@@ -33,7 +35,27 @@ export interface LineServerOptions {
   readonly token: string | undefined;
   /** Unanswered lines per connection before reading from it pauses. */
   readonly maxPendingReplies: number;
+  /** A line must arrive whole within this of its first byte (EVENTBUS_LINE_TIMEOUT_MS). */
+  readonly lineTimeoutMs: number;
+  /** A connection that sends nothing for this long, with nothing left to answer, is closed; 0: never. */
+  readonly idleTimeoutMs: number;
 }
+
+export type LineLimitsConfig = Pick<Config, 'maxConnections' | 'token' | 'maxPipelinedLines' | 'lineTimeoutMs' | 'idleTimeoutMs'>;
+
+/** The settings both telnet front-ends apply alike. */
+export function lineLimits(config: LineLimitsConfig): Pick<LineServerOptions, 'maxConnections' | 'token' | 'maxPendingReplies' | 'lineTimeoutMs' | 'idleTimeoutMs'> {
+  return {
+    maxConnections: config.maxConnections,
+    token: config.token,
+    maxPendingReplies: config.maxPipelinedLines,
+    lineTimeoutMs: config.lineTimeoutMs,
+    idleTimeoutMs: config.idleTimeoutMs,
+  };
+}
+
+// After its last line, a connection closed for a timeout gets this long to read it before it is cut.
+const CLOSING_GRACE_MS = 1000;
 
 export class LineServer {
   readonly #options: LineServerOptions;
@@ -43,6 +65,7 @@ export class LineServer {
   readonly #sockets = new Set<net.Socket>();
   /** Served connections (refused ones are in #sockets only until their refusal is written). */
   readonly #open = new Set<Session>();
+  readonly #refusals: RefusalLog;
   #nextId = 1;
   #closed: Promise<void> | undefined;
 
@@ -50,6 +73,7 @@ export class LineServer {
     this.#options = options;
     this.#handler = handler;
     this.#log = logger.child({ transport: options.name });
+    this.#refusals = new RefusalLog(this.#log);
     // allowHalfOpen: a client that sends its lines and closes its side (nc -q, a script) still gets every
     // reply; the session ends the connection once the last one is written.
     this.#server = net.createServer({ allowHalfOpen: true }, (socket) => this.#accept(socket));
@@ -104,7 +128,7 @@ export class LineServer {
     const id = this.#nextId++;
     const remote = `${socket.remoteAddress}:${socket.remotePort}`;
     const conn: LineConnection = { id, remote, log: this.#log.child({ conn: id, remote }) };
-    const session = new Session(socket, conn, this.#options, this.#handler);
+    const session = new Session(socket, conn, this.#options, this.#handler, this.#refusals);
     this.#open.add(session);
     session.start();
     socket.once('close', () => {
@@ -135,12 +159,18 @@ class Session {
   /** A closing reply is queued behind earlier answers: lines after it are not handled. */
   #closeQueued = false;
   #flushScheduled = false;
+  readonly #refusals: RefusalLog;
+  /** Runs while part of a line has come and not its end. */
+  #lineTimer: NodeJS.Timeout | undefined;
+  /** Runs while nothing comes in and nothing is left to answer. */
+  #idleTimer: NodeJS.Timeout | undefined;
 
-  constructor(socket: net.Socket, conn: LineConnection, options: LineServerOptions, handler: LineHandler) {
+  constructor(socket: net.Socket, conn: LineConnection, options: LineServerOptions, handler: LineHandler, refusals: RefusalLog) {
     this.#socket = socket;
     this.#conn = conn;
     this.#options = options;
     this.#handler = handler;
+    this.#refusals = refusals;
     this.#splitter = new LineSplitter(options.maxLineBytes);
     this.#authed = options.token === undefined;
   }
@@ -154,7 +184,13 @@ class Session {
       this.#flush();
       process.nextTick(() => this.#socket.uncork());
       this.#maybePause();
+      this.#watchTime();
     });
+    this.#socket.once('close', () => {
+      clearTimeout(this.#lineTimer);
+      clearTimeout(this.#idleTimer);
+    });
+    this.#watchTime();
     this.#socket.on('end', () => {
       this.#splitter.end(onEvent);
       this.#ended = true;
@@ -195,11 +231,53 @@ class Session {
 
   #authenticate(text: string): Reply {
     const [word, token] = text.trim().split(/\s+/, 2);
-    if (word?.toUpperCase() === 'AUTH' && token === this.#options.token) {
+    if (word?.toUpperCase() === 'AUTH' && tokenMatches(token, this.#options.token)) {
       this.#authed = true;
       return 'OK';
     }
+    this.#refusals.refused(this.#conn.remote, this.#options.name);
     return { text: 'ERR UNAUTHORIZED send AUTH <token> first', close: true };
+  }
+
+  /**
+   * Slow clients are let go: a line begun must end within the line timeout (a client sending a byte now
+   * and then holds a connection for nothing), and a connection that sends nothing for the idle timeout is
+   * closed once everything it sent is answered; before AUTH, the line timeout is the idle timeout too.
+   */
+  #watchTime(): void {
+    if (this.#splitter.inLine) {
+      this.#lineTimer ??= setTimeout(() => {
+        this.#closeFor(`ERR BAD_FORMAT a line must arrive whole within ${this.#options.lineTimeoutMs} ms of its first byte (EVENTBUS_LINE_TIMEOUT_MS)`);
+      }, this.#options.lineTimeoutMs).unref();
+    } else {
+      clearTimeout(this.#lineTimer);
+      this.#lineTimer = undefined;
+    }
+    clearTimeout(this.#idleTimer);
+    const idleMs = this.#authed ? this.#options.idleTimeoutMs : this.#options.lineTimeoutMs;
+    if (idleMs > 0 && !this.#ended) {
+      this.#idleTimer = setTimeout(() => {
+        // Answers still on their way: the client is waiting, not idle.
+        if (this.#head < this.#slots.length) return this.#watchTime();
+        this.#closeFor(
+          this.#authed
+            ? `ERR UNAVAILABLE closing a connection idle for ${idleMs} ms (EVENTBUS_IDLE_TIMEOUT_MS)`
+            : `ERR UNAUTHORIZED send AUTH <token> within ${idleMs} ms (EVENTBUS_LINE_TIMEOUT_MS)`,
+        );
+      }, idleMs).unref();
+    }
+  }
+
+  /** Ends the connection with a last line saying why; nothing more it sends is read. */
+  #closeFor(line: string): void {
+    if (this.#shutting || this.#socket.destroyed) return;
+    this.#shutting = true;
+    clearTimeout(this.#lineTimer);
+    clearTimeout(this.#idleTimer);
+    this.#conn.log.debug('closing a slow connection', { reason: line });
+    this.#socket.pause();
+    this.#socket.end(`${line}\n`);
+    setTimeout(() => this.#socket.destroy(), CLOSING_GRACE_MS).unref();
   }
 
   #answer(reply: Reply | Promise<Reply>): void {

@@ -8,12 +8,9 @@ import type { Logger } from '../logger.js';
 import { isAllowedTarget, parseAddress, type PushAddress } from '../protocol/address.js';
 import { COMMAND_USAGE, formatConsumerLine, parseRegistrationLine, type RegistrationCommand } from '../protocol/registration.js';
 import { formatErr } from '../protocol/replies.js';
-import { LineServer, type Reply } from './line-server.js';
+import { LineServer, lineLimits, type LineLimitsConfig, type Reply } from './line-server.js';
 
-export type RegistrationConfig = Pick<
-  Config,
-  'host' | 'registrationPort' | 'maxConnections' | 'token' | 'maxPipelinedLines' | 'allowedTargets'
->;
+export type RegistrationConfig = Pick<Config, 'host' | 'registrationPort' | 'allowedTargets'> & LineLimitsConfig;
 
 /** How a consumer's deliveries are going, for LIST: `connected`, `retrying`, `offline`. */
 export type ConsumerState = (consumer: ConsumerInfo) => string;
@@ -28,9 +25,7 @@ export function createRegistrationServer(commands: RegistrationCommands, config:
       host: config.host,
       port: config.registrationPort,
       maxLineBytes: MAX_COMMAND_BYTES,
-      maxConnections: config.maxConnections,
-      token: config.token,
-      maxPendingReplies: config.maxPipelinedLines,
+      ...lineLimits(config),
     },
     {
       line: (text) => {

@@ -6,15 +6,12 @@ import { brokerError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import { parsePublishLine } from '../protocol/ingress.js';
 import { formatErr, formatPublished } from '../protocol/replies.js';
-import { LineServer } from './line-server.js';
+import { LineServer, lineLimits, type LineLimitsConfig } from './line-server.js';
 
 // Room for the topic and the JSON form's field names and escapes around a payload of the maximum size.
 const LINE_OVERHEAD_BYTES = 1024;
 
-export type IngressConfig = Pick<
-  Config,
-  'host' | 'transportPort' | 'maxPayloadBytes' | 'maxConnections' | 'token' | 'maxPipelinedLines'
->;
+export type IngressConfig = Pick<Config, 'host' | 'transportPort' | 'maxPayloadBytes'> & LineLimitsConfig;
 
 export function createTransportServer(broker: Broker, config: IngressConfig, logger: Logger): LineServer {
   const maxLineBytes = config.maxPayloadBytes + LINE_OVERHEAD_BYTES;
@@ -24,9 +21,7 @@ export function createTransportServer(broker: Broker, config: IngressConfig, log
       host: config.host,
       port: config.transportPort,
       maxLineBytes,
-      maxConnections: config.maxConnections,
-      token: config.token,
-      maxPendingReplies: config.maxPipelinedLines,
+      ...lineLimits(config),
     },
     {
       line: (text) => {

@@ -62,7 +62,7 @@ function goodPublisher(port: number, name: string): { stop(): Promise<{ payloads
 
 /** The good client got every answer in time, and the log holds exactly what it was answered OK for. */
 function expectGoodServed(dbPath: string, name: string, good: { payloads: string[]; slowest: number }): void {
-  expect(good.payloads.length).toBeGreaterThan(10);
+  expect(good.payloads.length).toBeGreaterThan(3);
   expect(good.slowest, 'the slowest answer to the good client, ms').toBeLessThan(GOOD_DEADLINE_MS);
   const stored = query<{ payload: string }>(dbPath, 'SELECT payload FROM messages WHERE topic = ? ORDER BY seq', `good.${name}`);
   expect(stored.map((r) => r.payload)).toEqual(good.payloads);

@@ -1,0 +1,39 @@
+// The token check every front-end shares (PROTOCOL.md §7): compared in constant time, so that the time an
+// answer takes says nothing about how much of a guess was right; and refusals logged with the peer's address
+// (never the token), at most one line a second, however many come.
+import { createHash, timingSafeEqual } from 'node:crypto';
+import type { Logger } from '../logger.js';
+
+const digest = (text: string): Buffer => createHash('sha256').update(text).digest();
+
+/** Whether `given` is the token; any token is fine when none is set. */
+export function tokenMatches(given: string | null | undefined, token: string | undefined): boolean {
+  if (token === undefined) return true;
+  if (given === null || given === undefined) return false;
+  // Digests are of equal length whatever was given, so the comparison is in constant time too.
+  return timingSafeEqual(digest(given), digest(token));
+}
+
+const REFUSAL_LOG_MS = 1000;
+
+/** Logs refused authentications, at most one line per second with a count of those not logged since. */
+export class RefusalLog {
+  readonly #log: Logger;
+  #lastAt = 0;
+  #unlogged = 0;
+
+  constructor(logger: Logger) {
+    this.#log = logger;
+  }
+
+  refused(peer: string, front: string): void {
+    const now = Date.now();
+    if (now - this.#lastAt < REFUSAL_LOG_MS) {
+      this.#unlogged++;
+      return;
+    }
+    this.#log.warn('authentication refused', { peer, front, ...(this.#unlogged > 0 ? { more_since_last: this.#unlogged } : {}) });
+    this.#lastAt = now;
+    this.#unlogged = 0;
+  }
+}
