@@ -192,4 +192,20 @@ describe('authentication', () => {
     expect(JSON.stringify(lines)).not.toContain('wrong-token-123');
     expect(JSON.stringify(lines)).not.toContain('right-token');
   });
+
+  test.each([
+    ['0.0.0.0', undefined, true],
+    ['0.0.0.0', 'a-token', false],
+    ['127.0.0.1', undefined, false],
+  ] as const)('bound to %s with token %s: a warning at start-up is %s', async (host, token, warned) => {
+    const lines: string[] = [];
+    const sink = new Writable({
+      write(chunk: Buffer, _encoding, done) {
+        lines.push(chunk.toString('utf8'));
+        done();
+      },
+    });
+    await startBus({ EVENTBUS_HOST: host, ...(token === undefined ? {} : { EVENTBUS_TOKEN: token }) }, createLogger('info', sink));
+    expect(lines.some((l) => l.includes('listening beyond this machine without EVENTBUS_TOKEN'))).toBe(warned);
+  });
 });
