@@ -10,6 +10,9 @@ import type { Dispatcher } from './dispatcher.js';
 import type { ClusterPort, ClusterView, ConsumerMembers, EventStore, PartitionRef } from './store-port.js';
 import type { Stream } from './stream.js';
 
+/** A partition's position as a heartbeat records it. */
+type PartitionFloor = PartitionRef & { floor: number };
+
 export interface ClusterOptions {
   readonly port: ClusterPort;
   readonly store: EventStore;
@@ -110,17 +113,22 @@ export class Cluster {
     return this.#view?.nodes ?? [];
   }
 
-  /** Stops beating and gives up every lease at once, so that the other brokers take over without waiting. */
+  /**
+   * Stops beating and gives up every lease at once, so that the other brokers take over without waiting, with
+   * the positions that the acks written last have reached.
+   */
   async leave(): Promise<void> {
     this.#stopped = true;
     clearInterval(this.#timer);
     while (this.#running) await new Promise((resolve) => setImmediate(resolve));
+    await this.#dispatcher.settled();
     const release: PartitionRef[] = [];
+    const floors: PartitionFloor[] = [];
     for (const stream of this.#dispatcher.durableStreams()) {
       for (const partition of stream.partitions!.held()) release.push({ consumer: stream.key, partition });
+      for (const [partition, floor] of stream.heldFloors()) floors.push({ consumer: stream.key, partition, floor });
     }
-    await this.#dispatcher.settled();
-    const left = await this.#port.heartbeat({ ...this.#emptyBeat(), release });
+    const left = await this.#port.heartbeat({ ...this.#emptyBeat(), floors, release });
     if (left.isErr()) this.#log.warn('could not give up the leases; other brokers take over when they run out', { reason: left.error.reason });
   }
 
@@ -139,9 +147,8 @@ export class Cluster {
 
   async #beatOnce(): Promise<void> {
     const version = this.#consumers.version;
-    const release = await this.#releasable();
+    const { release, floors } = await this.#releasable();
     const members: { consumer: string; members: number; inFlight: number }[] = [];
-    const floors: (PartitionRef & { floor: number })[] = [];
     const want: PartitionRef[] = [];
     for (const stream of this.#dispatcher.durableStreams()) {
       const consumer = stream.key;
@@ -171,9 +178,11 @@ export class Cluster {
   /**
    * Partitions to give up in this beat, given up here already: those of a consumer with no member here, and
    * draining ones with nothing left in flight. Their acks and attempt counts are written first, so that the
-   * broker taking one over knows of them.
+   * broker taking one over knows of them, and their positions go with them (taken before they are given up,
+   * while the deliveries still unacked hold them back), so that the consumer's stored position is not left
+   * where the last beat found it.
    */
-  async #releasable(): Promise<PartitionRef[]> {
+  async #releasable(): Promise<{ release: PartitionRef[]; floors: PartitionFloor[] }> {
     const candidates = (): [Stream, number][] => {
       const out: [Stream, number][] = [];
       for (const stream of this.#dispatcher.durableStreams()) {
@@ -184,13 +193,17 @@ export class Cluster {
       }
       return out;
     };
-    if (candidates().length === 0) return [];
+    if (candidates().length === 0) return { release: [], floors: [] };
     await this.#dispatcher.settled();
     // A member may have come, or gone, while the acks were written: only what still qualifies goes.
-    return candidates().map(([stream, partition]) => {
+    const going = candidates();
+    const floorsOf = new Map(going.map(([stream]) => [stream, new Map(stream.heldFloors())]));
+    const floors = going.map(([stream, partition]) => ({ consumer: stream.key, partition, floor: floorsOf.get(stream)!.get(partition)! }));
+    const release = going.map(([stream, partition]) => {
       stream.release(partition);
       return { consumer: stream.key, partition };
     });
+    return { release, floors };
   }
 
   /** This broker's share of a consumer's partitions: every n-th, among the n brokers with members of it. */
