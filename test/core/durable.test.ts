@@ -12,7 +12,7 @@ import { until } from '../helpers/until.js';
 
 const { start, dir, open, subscribe, defer } = testScope();
 
-/** Acks are flushed to SQLite within ~20 ms; this is comfortably more. */
+/** Acks are flushed within ~20 ms; this is comfortably more. A check of what was written waits for it instead (until). */
 const FLUSH_WAIT_MS = 80;
 
 async function publishN(broker: Broker, topic: string, n: number, orderingKey?: (i: number) => string): Promise<number[]> {
@@ -159,7 +159,7 @@ describe('redelivery', () => {
     expect(third && [third.message.seq, third.delivery]).toEqual([2, 3]);
     sub.ack(2);
     expect(await sub.next(400)).toBeUndefined();
-    await sleep(FLUSH_WAIT_MS);
+    await until('both acks stored', () => query(db, `SELECT seq FROM processed_messages WHERE consumer = 'slow'`).length === 2);
     expect(query(db, `SELECT seq, delivery FROM processed_messages WHERE consumer = 'slow' ORDER BY seq`)).toEqual([
       { seq: 1, delivery: 1 },
       { seq: 2, delivery: 3 },
@@ -344,7 +344,7 @@ describe('the delivery count across restarts', () => {
     const sub = await subscribe(first, { pattern: 'gone', consumer: 'phoenix' });
     const [seq] = await publishN(first, 'gone', 1);
     await sub.next(2000);
-    await sleep(FLUSH_WAIT_MS);
+    await until('the count written', () => counts(d, 'phoenix').length === 1);
     expect(counts(d, 'phoenix')).toEqual([{ seq, deliveries: 1 }]);
     sub.close();
     (await first.removeConsumer('phoenix'))._unsafeUnwrap();
@@ -389,7 +389,7 @@ describe('message status', () => {
     expect(seqsOf(await a.take(2, 2000))).toEqual([s1, s2]);
     a.ack(s1!);
     a.ack(s2!);
-    await sleep(FLUSH_WAIT_MS);
+    await until("a's acks stored", () => query(db, `SELECT seq FROM processed_messages WHERE consumer = 'a'`).length === 2);
     expect(statusOf(db)).toEqual({ [s1!]: 'pending', [s2!]: 'pending' });
     expect(query(db, 'SELECT consumer, seq FROM processed_messages ORDER BY consumer, seq')).toEqual([
       { consumer: 'a', seq: s1 },
