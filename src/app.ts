@@ -146,12 +146,16 @@ export type PostgresBrokerConfig = BrokerConfig & Pick<Config, 'dbPath' | 'pgSch
 export type PostgresBrokerStore = EventStore<pg.PoolClient> & { readonly pool: pg.Pool };
 
 /** The PostgreSQL store at `config.dbPath` (migrations, the head watch) and the broker over it, which owns it. */
-export async function openPostgresBroker(config: PostgresBrokerConfig, logger: Logger): Promise<Result<{ broker: Broker; store: PostgresBrokerStore }, StartError>> {
+export async function openPostgresBroker(
+  config: PostgresBrokerConfig,
+  logger: Logger,
+  options: { now?: () => number } = {},
+): Promise<Result<{ broker: Broker; store: PostgresBrokerStore }, StartError>> {
   // Loaded only when asked for: a SQLite broker does not carry the PostgreSQL driver in its memory.
   const { PostgresStore } = await import('./store/postgres/postgres-store.js');
   const store = await PostgresStore.open({ url: config.dbPath, schema: config.pgSchema, nodeId: config.nodeId, logger });
   if (store.isErr()) return err({ message: store.error.message });
-  const broker = await Broker.open(store.value, config, logger);
+  const broker = await Broker.open(store.value, config, logger, options);
   if (broker.isErr()) return err({ message: `EVENTBUS_DB: cannot read ${displayUrl(config.dbPath)}: ${broker.error.reason}` });
   return ok({ broker: broker.value, store: store.value });
 }

@@ -2,11 +2,10 @@
 // received twice without an ack per broker lifetime, with the broker stopped (SIGTERM) or killed (SIGKILL)
 // in between, is delivered EVENTBUS_MAX_DELIVERIES times in all and then dead-lettered, not once more per
 // lifetime. A kill may lose the increments of the last few tens of milliseconds; these tests wait past that.
-import Database from 'better-sqlite3';
 import { afterEach, describe, expect, test } from 'vitest';
 import { killIfRunning, startBrokerProcess, type BrokerProcess } from './helpers/broker-process.js';
-import { tempDir, type TestDir } from './helpers/broker.js';
-import { sleep } from './helpers/scope.js';
+import { tempDir, type TestDb, type TestDir } from './helpers/broker.js';
+import { query, sleep } from './helpers/scope.js';
 import { wsConnect, type MessageFrame } from './helpers/ws-client.js';
 
 // Longer than the broker takes to write a count (a delivery unacked through one 20 ms flush interval).
@@ -24,8 +23,8 @@ afterEach(async () => {
  * acking either (the first, and any at the cap, are nacked), then ends the broker with `signal`. Returns the
  * delivery counts seen.
  */
-async function lifetime(dbPath: string, signal: NodeJS.Signals, publish: boolean): Promise<number[]> {
-  bus = await startBrokerProcess({ EVENTBUS_DB: dbPath, EVENTBUS_MAX_DELIVERIES: '3' });
+async function lifetime(db: TestDb, signal: NodeJS.Signals, publish: boolean): Promise<number[]> {
+  bus = await startBrokerProcess({ ...db.env, EVENTBUS_MAX_DELIVERIES: '3' });
   const ws = await wsConnect(bus.ports.http);
   const sub = await ws.subscribe({ pattern: 'poison.*', consumer: 'poisoned' });
   if (publish) await ws.publish({ topic: 'poison.pill', payload: 'boom' });
@@ -53,17 +52,10 @@ describe.each(['SIGTERM', 'SIGKILL'] as const)('restarts by %s', (signal) => {
   test('EVENTBUS_MAX_DELIVERIES=3 holds across broker lifetimes: 1, 2 | 3, then the dead letters', async () => {
     dir = await tempDir();
     const lifetimes: number[][] = [];
-    for (let i = 0; i < 4; i++) lifetimes.push(await lifetime(dir.dbPath, signal, i === 0));
+    for (let i = 0; i < 4; i++) lifetimes.push(await lifetime(dir, signal, i === 0));
     expect(lifetimes).toEqual([[1, 2], [3], [], []]);
-    const db = new Database(dir.dbPath, { readonly: true });
-    try {
-      expect(db.prepare('SELECT consumer, payload, deliveries FROM dead_letters').all()).toEqual([
-        { consumer: 'poisoned', payload: 'boom', deliveries: 3 },
-      ]);
-      expect(db.prepare("SELECT status FROM messages WHERE topic = 'poison.pill'").pluck().get()).toBe('dead');
-      expect(db.prepare('SELECT count(*) FROM delivery_counts').pluck().get()).toBe(0);
-    } finally {
-      db.close();
-    }
+    expect(query(dir, 'SELECT consumer, payload, deliveries FROM dead_letters')).toEqual([{ consumer: 'poisoned', payload: 'boom', deliveries: 3 }]);
+    expect(query(dir, "SELECT status FROM messages WHERE topic = 'poison.pill'")).toEqual([{ status: 'dead' }]);
+    expect(query(dir, 'SELECT count(*) AS n FROM delivery_counts')).toEqual([{ n: 0 }]);
   });
 });

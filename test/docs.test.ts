@@ -15,7 +15,7 @@ import { afterAll, afterEach, describe, expect, test } from 'vitest';
 import { startApp, type App } from '../src/app.js';
 import { compileFilter } from '../src/core/filter.js';
 import { silentLogger } from '../src/logger.js';
-import { testAppConfig } from './helpers/broker.js';
+import { sqliteFile, testAppConfig } from './helpers/broker.js';
 import { lineClient, type LineClient } from './helpers/line-client.js';
 import { sleep } from './helpers/scope.js';
 import { wsConnect, type Frame, type WsClient } from './helpers/ws-client.js';
@@ -74,7 +74,7 @@ async function freePort(): Promise<number> {
 
 /** A fresh broker; the snippet's default ports (and 8080, 9000, which snippets use for their own) mapped. */
 async function broker(dbPath: string): Promise<{ app: App; ports: Map<number, number>; map: (text: string) => string }> {
-  app = (await startApp(testAppConfig(dbPath), silentLogger))._unsafeUnwrap();
+  app = (await startApp(testAppConfig(sqliteFile(dbPath)), silentLogger))._unsafeUnwrap();
   const ports = new Map([
     [3000, app.ports.http],
     [49152, app.ports.transport],

@@ -1,7 +1,8 @@
-// Embedding (src/embed/): openEventBus on a temp database, its WebSocket API attached at a path of the
+// Embedding (src/embed/): the embedded broker on a fresh database, its WebSocket API attached at a path of the
 // application's own http.Server — plain node:http, Express 5, Fastify 5 and Hono's node server — with the
 // application's routes still answering; transactional consume into an application table in the broker's
-// own SQLite file, including a real SIGKILL of a consuming child process and a restart to completion.
+// own database (on either store), and on SQLite a real SIGKILL of a consuming child process and a restart to
+// completion.
 import Database from 'better-sqlite3';
 import { spawn } from 'node:child_process';
 import http from 'node:http';
@@ -10,23 +11,23 @@ import { serve } from '@hono/node-server';
 import express from 'express';
 import Fastify from 'fastify';
 import { Hono } from 'hono';
-import { afterAll, afterEach, beforeAll, describe, expect, test } from 'vitest';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, test } from 'vitest';
 import WebSocket, { WebSocketServer } from 'ws';
 import { connect, type EventBusClient } from '../src/client/client.js';
 import type { Delivery, StoredMessage } from '../src/core/types.js';
-import { openEventBus, type EventBus } from '../src/embed/index.js';
-import { tempDir, type TestDir } from './helpers/broker.js';
+import { onPostgres, tempDir, type TestDb, type TestDir } from './helpers/broker.js';
+import { openTestEventBus, txSql, type AppTx, type TestEventBus } from './helpers/embedded.js';
 import { closeServer, portOf, trackSockets } from './helpers/http-server.js';
-import { sleep } from './helpers/scope.js';
+import { query, sleep } from './helpers/scope.js';
 import { until } from './helpers/until.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const FIXTURE = fileURLToPath(new URL('./fixtures/tx-consumer.ts', import.meta.url));
 
-async function openBus(dbPath: string): Promise<EventBus> {
-  const opened = await openEventBus({ dbPath, sync: 'normal' });
-  if (opened.isErr()) throw new Error(opened.error.message);
-  return opened.value;
+type EventBus = TestEventBus['bus'];
+
+async function openBus(db: TestDb): Promise<EventBus> {
+  return (await openTestEventBus(db)).bus;
 }
 
 /** GET over a fresh connection (no keep-alive), so closing the server never waits on it. */
@@ -131,7 +132,7 @@ describe.each(frameworks)('attach() to a $name server at /events', (framework) =
 
   beforeAll(async () => {
     dir = await tempDir();
-    bus = await openBus(dir.dbPath);
+    bus = await openBus(dir);
     app = await framework.start();
   });
 
@@ -271,7 +272,7 @@ describe('bus.close() leaves the application server running', () => {
     const dir = await tempDir();
     const app = await frameworks[0]!.start();
     try {
-      const bus = await openBus(dir.dbPath);
+      const bus = await openBus(dir);
       bus.attach(app.server, { path: '/events' });
       const statuses: string[] = [];
       const c = await connect(`ws://127.0.0.1:${app.port}/events`, { maxRetries: 0, reconnectIntervalMs: 50, onStatus: (s) => statuses.push(s) });
@@ -296,41 +297,38 @@ describe('bus.close() leaves the application server running', () => {
 
 describe('bus.consume(): the handler runs in the transaction that records its ack', () => {
   let dir: TestDir;
-  let bus: EventBus;
+  let embedded: TestEventBus | undefined;
 
-  beforeAll(async () => {
+  beforeEach(async () => {
     dir = await tempDir();
   });
-  afterAll(async () => {
-    await dir?.cleanup();
-  });
   afterEach(async () => {
-    await bus?.close();
+    await embedded?.bus.close();
+    embedded = undefined;
+    await dir.cleanup();
   });
 
-  function createUsers(b: EventBus, table: string): void {
-    b.sqlite.exec(`CREATE TABLE IF NOT EXISTS ${table} (id TEXT PRIMARY KEY, name TEXT NOT NULL, seq INTEGER NOT NULL, delivery INTEGER NOT NULL)`);
+  async function open(): Promise<TestEventBus> {
+    embedded = await openTestEventBus(dir);
+    return embedded;
   }
 
-  function users(dbPath: string, table: string): { id: string; name: string; seq: number; delivery: number }[] {
-    const db = new Database(dbPath, { readonly: true, fileMustExist: true });
-    try {
-      return db.prepare(`SELECT id, name, seq, delivery FROM ${table} ORDER BY seq`).all() as { id: string; name: string; seq: number; delivery: number }[];
-    } finally {
-      db.close();
-    }
-  }
+  const createUsers = (b: TestEventBus, table: string): Promise<void> =>
+    b.exec(`CREATE TABLE IF NOT EXISTS ${table} (id TEXT PRIMARY KEY, name TEXT NOT NULL, seq INTEGER NOT NULL, delivery INTEGER NOT NULL)`);
+
+  const users = (db: TestDb, table: string): { id: string; name: string; seq: number; delivery: number }[] =>
+    query(db, `SELECT id, name, seq, delivery FROM ${table} ORDER BY seq`);
 
   test('every matching message becomes exactly one row; after a restart nothing is delivered again', async () => {
-    const dbPath = `${dir.dir}/exactly-once.db`;
-    bus = await openBus(dbPath);
-    createUsers(bus, 'app_users');
+    let opened = await open();
+    let bus = opened.bus;
+    await createUsers(opened, 'app_users');
     const calls: number[] = [];
     const consumer = (
-      await bus.consume({ pattern: 'user.*', consumer: 'sync' }, (m, tx, delivery) => {
+      await opened.consume({ pattern: 'user.*', consumer: 'sync' }, (m, tx, delivery) => {
         calls.push(m.seq);
         const u = JSON.parse(m.payload) as { id: string; name: string };
-        tx.prepare('INSERT INTO app_users (id, name, seq, delivery) VALUES (?, ?, ?, ?)').run(u.id, u.name, m.seq, delivery);
+        return txSql(tx, 'INSERT INTO app_users (id, name, seq, delivery) VALUES (?, ?, ?, ?)', [u.id, u.name, m.seq, delivery]);
       })
     )._unsafeUnwrap();
     expect(consumer.subscriptionId).toMatch(/./);
@@ -346,19 +344,20 @@ describe('bus.consume(): the handler runs in the transaction that records its ac
     )._unsafeUnwrap();
     published.push(...batch.map((p) => p.seq));
 
-    await until('50 rows', () => users(dbPath, 'app_users').length >= 50);
+    await until('50 rows', () => users(dir, 'app_users').length >= 50);
     await sleep(300); // a duplicate would come within this
-    const rows = users(dbPath, 'app_users');
+    const rows = users(dir, 'app_users');
     expect(rows.map((r) => r.seq)).toEqual(published);
     expect(rows.every((r) => r.delivery === 1)).toBe(true);
     expect(calls).toEqual(published);
     await consumer.close();
     await bus.close();
 
-    // Reopened: the consumer's position comes back from the file; nothing is delivered to it again.
-    bus = await openBus(dbPath);
+    // Reopened: the consumer's position comes back from the database; nothing is delivered to it again.
+    opened = await open();
+    bus = opened.bus;
     const again: number[] = [];
-    const consumer2 = (await bus.consume({ pattern: 'user.*', consumer: 'sync' }, (m) => void again.push(m.seq)))._unsafeUnwrap();
+    const consumer2 = (await opened.consume({ pattern: 'user.*', consumer: 'sync' }, (m) => void again.push(m.seq)))._unsafeUnwrap();
     await sleep(500);
     expect(again).toEqual([]);
     const next = (await bus.broker.publish({ topic: 'user.created', payload: JSON.stringify({ id: 'late', name: 'late' }) }))._unsafeUnwrap();
@@ -368,17 +367,19 @@ describe('bus.consume(): the handler runs in the transaction that records its ac
   });
 
   test('a handler that throws: its write is rolled back and the message is redelivered (delivery 2), then applied once', async () => {
-    const dbPath = `${dir.dir}/throws.db`;
-    bus = await openBus(dbPath);
-    createUsers(bus, 'app_users');
+    const opened = await open();
+    const bus = opened.bus;
+    await createUsers(opened, 'app_users');
     const seen: { id: string; delivery: number; rowsBefore: number }[] = [];
     const consumer = (
-      await bus.consume({ pattern: 'user.*', consumer: 'sync', retryDelayMs: 50 }, (m, tx, delivery) => {
+      await opened.consume({ pattern: 'user.*', consumer: 'sync', retryDelayMs: 50 }, (m, tx, delivery) => {
         const u = JSON.parse(m.payload) as { id: string; name: string };
-        const rowsBefore = tx.prepare('SELECT count(*) FROM app_users WHERE id = ?').pluck().get(u.id) as number;
-        seen.push({ id: u.id, delivery, rowsBefore });
-        tx.prepare('INSERT INTO app_users (id, name, seq, delivery) VALUES (?, ?, ?, ?)').run(u.id, u.name, m.seq, delivery);
-        if (u.id === 'bob' && delivery === 1) throw new Error('downstream not ready');
+        return txSql(tx, 'SELECT count(*) AS n FROM app_users WHERE id = ?', [u.id], ([before]) => {
+          seen.push({ id: u.id, delivery, rowsBefore: (before as { n: number }).n });
+          return txSql(tx, 'INSERT INTO app_users (id, name, seq, delivery) VALUES (?, ?, ?, ?)', [u.id, u.name, m.seq, delivery], () => {
+            if (u.id === 'bob' && delivery === 1) throw new Error('downstream not ready');
+          });
+        });
       })
     )._unsafeUnwrap();
 
@@ -386,9 +387,9 @@ describe('bus.consume(): the handler runs in the transaction that records its ac
     const bob = (await bus.broker.publish({ topic: 'user.created', payload: JSON.stringify({ id: 'bob', name: 'Bob' }) }))._unsafeUnwrap();
     (await bus.broker.publish({ topic: 'user.created', payload: JSON.stringify({ id: 'carol', name: 'Carol' }) }))._unsafeUnwrap();
 
-    await until('three rows', () => users(dbPath, 'app_users').length >= 3);
+    await until('three rows', () => users(dir, 'app_users').length >= 3);
     await sleep(300);
-    const rows = users(dbPath, 'app_users');
+    const rows = users(dir, 'app_users');
     expect(rows.map((r) => [r.id, r.delivery])).toEqual([
       ['alice', 1],
       ['bob', 2],
@@ -405,17 +406,18 @@ describe('bus.consume(): the handler runs in the transaction that records its ac
     await consumer.close();
   });
 
-  test('a handler that returns a promise is refused: its write is rolled back and the message is not acked', async () => {
-    const dbPath = `${dir.dir}/async.db`;
-    bus = await openBus(dbPath);
-    createUsers(bus, 'app_users');
+  // SQLite's: its transaction cannot stay open across an await. On PostgreSQL a handler awaits its queries
+  // (test/embed/postgres-embed.test.ts).
+  test.skipIf(onPostgres)('a handler that returns a promise is refused: its write is rolled back and the message is not acked', async () => {
+    const opened = await open();
+    const bus = opened.bus;
+    await createUsers(opened, 'app_users');
     const deliveries: number[] = [];
     const consumer = (
-      // eslint-disable-next-line @typescript-eslint/no-misused-promises -- the mistake this test makes on purpose
-      await bus.consume({ pattern: 'user.*', consumer: 'async', retryDelayMs: 50 }, async (m: StoredMessage, tx: Database.Database, delivery: number) => {
+      await opened.consume({ pattern: 'user.*', consumer: 'async', retryDelayMs: 50 }, async (m: StoredMessage, tx: AppTx, delivery: number) => {
         deliveries.push(delivery);
         // Runs synchronously, inside the transaction, before the promise is returned.
-        tx.prepare('INSERT INTO app_users (id, name, seq, delivery) VALUES (?, ?, ?, ?)').run(`a${delivery}`, 'async', m.seq, delivery);
+        void txSql(tx, 'INSERT INTO app_users (id, name, seq, delivery) VALUES (?, ?, ?, ?)', [`a${delivery}`, 'async', m.seq, delivery]);
         await sleep(1);
       })
     )._unsafeUnwrap();
@@ -423,7 +425,7 @@ describe('bus.consume(): the handler runs in the transaction that records its ac
     await until('a redelivery', () => deliveries.length >= 3);
     await consumer.close();
     expect(deliveries.slice(0, 3)).toEqual([1, 2, 3]);
-    expect(users(dbPath, 'app_users')).toEqual([]);
+    expect(users(dir, 'app_users')).toEqual([]);
     const info = bus.broker.consumer('async');
     expect(info?.position).toBe(0);
   });
@@ -455,7 +457,9 @@ function runConsumer(dbPath: string, expected: number, spinMs: number): { child:
   return { child, exited };
 }
 
-describe('SIGKILL of an application consuming transactionally', () => {
+// The fixture is an application on SQLite; on PostgreSQL the same crash is examples/ledger-postgres.ts's,
+// which test/examples.test.ts runs.
+describe.skipIf(onPostgres)('SIGKILL of an application consuming transactionally', () => {
   const N = 2000;
   let dir: TestDir;
   let killed: ReturnType<typeof spawn> | undefined;
@@ -473,7 +477,7 @@ describe('SIGKILL of an application consuming transactionally', () => {
     async () => {
       // The log: the consumer exists first (so it reads from the start), then N matching messages, with
       // messages it does not want in between.
-      const setup = await openBus(dir.dbPath);
+      const setup = await openBus(dir);
       (await setup.broker.saveConsumer({ id: 'crash', address: null, patterns: ['crash.#'] }))._unsafeUnwrap();
       const expected = new Map<number, { topic: string; payload: string }>();
       for (let start = 0; start < N; start += 250) {
@@ -548,7 +552,7 @@ describe('SIGKILL of an application consuming transactionally', () => {
       }
 
       // The consumer finished: reopened, it has nothing left to deliver.
-      const check = await openBus(dir.dbPath);
+      const check = await openBus(dir);
       try {
         const sub = (await check.subscribe({ pattern: 'crash.#', consumer: 'crash' }))._unsafeUnwrap();
         const left: Delivery | undefined = await sub.next(500);

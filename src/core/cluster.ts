@@ -110,15 +110,20 @@ export class Cluster {
     return this.#view?.nodes ?? [];
   }
 
-  /** Stops beating and gives up every lease at once, so that the other brokers take over without waiting. */
+  /**
+   * Stops beating and gives up every lease at once, so that the other brokers take over without waiting, with
+   * the positions that the acks written last have reached.
+   */
   async leave(): Promise<void> {
     this.#stopped = true;
     clearInterval(this.#timer);
     while (this.#running) await new Promise((resolve) => setImmediate(resolve));
     const release: PartitionRef[] = [];
     for (const stream of this.#dispatcher.durableStreams()) {
+      this.#dispatcher.touch(stream);
       for (const partition of stream.partitions!.held()) release.push({ consumer: stream.key, partition });
     }
+    // The last acks, with the positions they take the partitions to, before the partitions go.
     await this.#dispatcher.settled();
     const left = await this.#port.heartbeat({ ...this.#emptyBeat(), release });
     if (left.isErr()) this.#log.warn('could not give up the leases; other brokers take over when they run out', { reason: left.error.reason });
@@ -171,7 +176,7 @@ export class Cluster {
   /**
    * Partitions to give up in this beat, given up here already: those of a consumer with no member here, and
    * draining ones with nothing left in flight. Their acks and attempt counts are written first, so that the
-   * broker taking one over knows of them.
+   * broker taking one over knows of them, and the positions those acks take them to with them.
    */
   async #releasable(): Promise<PartitionRef[]> {
     const candidates = (): [Stream, number][] => {
@@ -184,7 +189,9 @@ export class Cluster {
       }
       return out;
     };
-    if (candidates().length === 0) return [];
+    const first = candidates();
+    if (first.length === 0) return [];
+    for (const [stream] of first) this.#dispatcher.touch(stream);
     await this.#dispatcher.settled();
     // A member may have come, or gone, while the acks were written: only what still qualifies goes.
     return candidates().map(([stream, partition]) => {

@@ -8,7 +8,7 @@ import type { Logger } from '../logger.js';
 import { isAllowedTarget, parseAddress, type PushAddress } from '../protocol/address.js';
 import { COMMAND_USAGE, formatConsumerLine, parseRegistrationLine, type RegistrationCommand } from '../protocol/registration.js';
 import { formatErr } from '../protocol/replies.js';
-import { LineServer, lineLimits, type LineLimitsConfig, type Reply } from './line-server.js';
+import { LineServer, lineLimits, type LineConnection, type LineLimitsConfig, type Reply } from './line-server.js';
 
 export type RegistrationConfig = Pick<Config, 'host' | 'registrationPort' | 'allowedTargets'> & LineLimitsConfig;
 
@@ -19,6 +19,10 @@ export type ConsumerState = (consumer: ConsumerInfo) => string;
 const MAX_COMMAND_BYTES = 64 * 1024;
 
 export function createRegistrationServer(commands: RegistrationCommands, config: RegistrationConfig, logger: Logger): LineServer {
+  // A connection's commands run one after the other, not only answered in order: a command may depend on the
+  // one before it in the same write (REGISTER, then SUBSCRIBE or LIST), and on PostgreSQL a new consumer is
+  // known to the broker only once the database has stored it.
+  const running = new WeakMap<LineConnection, Promise<Reply>>();
   return new LineServer(
     {
       name: 'registration',
@@ -28,12 +32,17 @@ export function createRegistrationServer(commands: RegistrationCommands, config:
       ...lineLimits(config),
     },
     {
-      line: (text) => {
+      line: (text, conn) => {
         const command = parseRegistrationLine(text);
         if (command.isErr()) return formatErr(command.error);
         // Answered at once, so the line server reads nothing after it.
         if (command.value.type === 'quit') return { text: 'OK bye', close: true };
-        return commands.run(command.value).match((reply) => reply, formatErr);
+        const { value } = command;
+        const run = (): Promise<Reply> => commands.run(value).match((reply) => reply, formatErr);
+        const before = running.get(conn);
+        const reply = before === undefined ? run() : before.then(run, run);
+        running.set(conn, reply);
+        return reply;
       },
       tooLong: (bytes) => formatErr(brokerError('BAD_ARGS', `command of ${bytes} bytes is over the ${MAX_COMMAND_BYTES}-byte limit`)),
     },

@@ -17,7 +17,7 @@ import {
   type Subscription,
 } from '../../src/client/index.js';
 import { silentLogger } from '../../src/logger.js';
-import { testAppConfig } from '../helpers/broker.js';
+import { testAppConfig, type TestDb } from '../helpers/broker.js';
 import { query, sleep, testScope } from '../helpers/scope.js';
 import { until } from '../helpers/until.js';
 
@@ -25,19 +25,19 @@ const scope = testScope();
 
 // ---------------------------------------------------------------------------------------------- helpers
 
-async function startBroker(dbPath: string, env: Record<string, string> = {}): Promise<App> {
-  const started = await startApp(testAppConfig(dbPath, env), silentLogger);
+async function startBroker(db: TestDb, env: Record<string, string> = {}): Promise<App> {
+  const started = await startApp(testAppConfig(db, env), silentLogger);
   if (started.isErr()) throw new Error(`broker did not start: ${started.error.message}`);
   const app = started.value;
   scope.defer(() => app.stop());
   return app;
 }
 
-/** A broker on a fresh database; `dbPath` for SQL checks and restarts. */
-async function freshBroker(env: Record<string, string> = {}): Promise<{ app: App; dbPath: string; url: string; port: number }> {
+/** A broker on a fresh database; `db` for SQL checks and restarts. */
+async function freshBroker(env: Record<string, string> = {}): Promise<{ app: App; db: TestDb; url: string; port: number }> {
   const dir = await scope.dir();
-  const app = await startBroker(dir.dbPath, env);
-  return { app, dbPath: dir.dbPath, url: wsUrl(app.ports.http), port: app.ports.http };
+  const app = await startBroker(dir, env);
+  return { app, db: dir, url: wsUrl(app.ports.http), port: app.ports.http };
 }
 
 const wsUrl = (port: number): string => `ws://127.0.0.1:${port}/ws`;
@@ -167,7 +167,7 @@ async function hangUpServer(port: number): Promise<{ attempts: () => number; clo
 
 describe('publish and subscribe', () => {
   it('delivers what is published, with seq, topic, payload, metadata and delivery 1; publishBatch stores all in order', async () => {
-    const { url, dbPath } = await freshBroker();
+    const { url, db } = await freshBroker();
     const { c } = await open(url);
     const sub = await c.subscribe('orders.*');
     const seq1 = await c.publish('orders.created', 'hello', { metadata: { tenant: 'acme' } });
@@ -202,17 +202,17 @@ describe('publish and subscribe', () => {
     // payments.created was not delivered to orders.*
     expect(await sub.next(100)).toBeUndefined();
 
-    const rows = query<{ seq: number; topic: string; payload: string }>(dbPath, 'SELECT seq, topic, payload FROM messages ORDER BY seq');
+    const rows = query<{ seq: number; topic: string; payload: string }>(db, 'SELECT seq, topic, payload FROM messages ORDER BY seq');
     expect(rows.map((r) => r.seq)).toEqual([seq1, seqOther, seq2, ...batch]);
     expect(rows.map((r) => r.payload)).toEqual(['hello', 'not for orders.*', '{"n":1,"tags":["a"]}', 'b1', 'b2', 'b3']);
   });
 
   it('a publish without messageId gets a time-ordered UUID (v7), so ids grow along seq and the unique index at its end', async () => {
-    const { url, dbPath } = await freshBroker();
+    const { url, db } = await freshBroker();
     const { c } = await open(url);
     for (let i = 0; i < 40; i++) await c.publish('ids.t', `m${i}`);
     await c.publishBatch(Array.from({ length: 40 }, (_, i) => ({ topic: 'ids.t', payload: `b${i}` })));
-    const ids = query<{ message_id: string }>(dbPath, "SELECT message_id FROM messages WHERE topic = 'ids.t' ORDER BY seq").map((r) => r.message_id);
+    const ids = query<{ message_id: string }>(db, "SELECT message_id FROM messages WHERE topic = 'ids.t' ORDER BY seq").map((r) => r.message_id);
     expect(ids).toHaveLength(80);
     for (const id of ids) expect(id).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
     expect(new Set(ids).size).toBe(80);
@@ -220,12 +220,12 @@ describe('publish and subscribe', () => {
   });
 
   it('a repeated messageId is stored once and answers with the original seq', async () => {
-    const { url, dbPath } = await freshBroker();
+    const { url, db } = await freshBroker();
     const { c } = await open(url);
     const a = await c.publish('dedup.t', 'first', { messageId: 'same-id' });
     const b = await c.publish('dedup.t', 'second', { messageId: 'same-id' });
     expect(b).toBe(a);
-    expect(query<{ n: number }>(dbPath, `SELECT count(*) AS n FROM messages WHERE message_id = 'same-id'`)[0]!.n).toBe(1);
+    expect(query<{ n: number }>(db, `SELECT count(*) AS n FROM messages WHERE message_id = 'same-id'`)[0]!.n).toBe(1);
   });
 
   it('fromSeq replays the log, then continues live while others publish: every seq once, in order, no gap', async () => {
@@ -290,7 +290,7 @@ describe('publish and subscribe', () => {
 
 describe('errors from the broker', () => {
   it('BAD_TOPIC on publish and publishBatch, BAD_PATTERN on subscribe, as EventBusError with the code; the client goes on working', async () => {
-    const { url, dbPath } = await freshBroker();
+    const { url, db } = await freshBroker();
     const { c } = await open(url);
     const badTopic = await rejection(c.publish('bad topic', 'x'));
     expect(badTopic.code).toBe('BAD_TOPIC');
@@ -306,7 +306,7 @@ describe('errors from the broker', () => {
     expect((await rejection(c.subscribe('a.#.b'))).code).toBe('BAD_PATTERN');
     expect((await rejection(c.subscribe('chat.'))).code).toBe('BAD_PATTERN');
     // Nothing of the failed batch was stored, and the connection still serves.
-    expect(query<{ n: number }>(dbPath, 'SELECT count(*) AS n FROM messages')[0]!.n).toBe(0);
+    expect(query<{ n: number }>(db, 'SELECT count(*) AS n FROM messages')[0]!.n).toBe(0);
     const sub = await c.subscribe('good.*');
     const seq = await c.publish('good.topic', 'fine');
     expect((await sub.next(10_000))?.seq).toBe(seq);
@@ -355,7 +355,7 @@ describe('durable consumers', () => {
   });
 
   it('nack(delay) redelivers the message after the delay with delivery 2', async () => {
-    const { url, dbPath } = await freshBroker();
+    const { url, db } = await freshBroker();
     const { c } = await open(url);
     const sub = await c.subscribe('nack.t', { consumer: 'nacker' });
     const seq = await c.publish('nack.t', 'try again');
@@ -372,9 +372,9 @@ describe('durable consumers', () => {
     second!.ack();
     await until(
       'the ack to be recorded',
-      () => query(dbPath, `SELECT 1 FROM processed_messages WHERE consumer = 'nacker' AND seq = ?`, seq).length === 1,
+      () => query(db, `SELECT 1 FROM processed_messages WHERE consumer = 'nacker' AND seq = ?`, seq).length === 1,
     );
-    expect(query<{ delivery: number }>(dbPath, `SELECT delivery FROM processed_messages WHERE consumer = 'nacker' AND seq = ?`, seq)[0]!.delivery).toBe(2);
+    expect(query<{ delivery: number }>(db, `SELECT delivery FROM processed_messages WHERE consumer = 'nacker' AND seq = ?`, seq)[0]!.delivery).toBe(2);
   });
 
   it('maxInFlight: no more unacked deliveries than allowed; an ack lets the next one through', async () => {
@@ -481,7 +481,7 @@ describe('reconnect and resume', () => {
   for (const durable of [true, false]) {
     const kind = durable ? 'durable' : 'non-durable';
     it(`${kind} subscription: 5000 messages published while the client drops its connection several times; every seq arrives, repeats only with delivery > 1`, async () => {
-      const { url, dbPath } = await freshBroker();
+      const { url, db } = await freshBroker();
       const { c, statuses } = await open(url);
       const topic = `stress.${durable ? 'durable' : 'plain'}`;
       const sub = await c.subscribe(topic, durable ? { consumer: 'stress-consumer' } : {});
@@ -513,7 +513,7 @@ describe('reconnect and resume', () => {
         expect(order.length).toBe(5000);
       }
       // Each publish stored exactly once, however often it was resent.
-      const stored = query<{ n: number; payloads: number }>(dbPath, 'SELECT count(*) AS n, count(DISTINCT payload) AS payloads FROM messages WHERE topic = ?', topic)[0]!;
+      const stored = query<{ n: number; payloads: number }>(db, 'SELECT count(*) AS n, count(DISTINCT payload) AS payloads FROM messages WHERE topic = ?', topic)[0]!;
       expect(stored).toEqual({ n: 5000, payloads: 5000 });
     });
   }
@@ -553,7 +553,7 @@ describe('reconnect and resume', () => {
    */
   async function restartMidStream() {
     const dir = await scope.dir();
-    const first = await startBroker(dir.dbPath);
+    const first = await startBroker(dir);
     const port = first.ports.http;
     const url = wsUrl(port);
     const { c: reader, statuses: readerStatuses } = await open(url);
@@ -571,14 +571,14 @@ describe('reconnect and resume', () => {
     const whileDown = Array.from({ length: 200 }, (_, i) => publisher.publish(topic, `down-${i}`));
     const downState = await stateOf(whileDown[0]!);
 
-    await startBroker(dir.dbPath, { EVENTBUS_HTTP_PORT: String(port) });
+    await startBroker(dir, { EVENTBUS_HTTP_PORT: String(port) });
     const seqs = [...(await before), ...(await Promise.all(whileDown))];
     await until('every message to reach the reader', () => missing(seqs, got.seqs).length === 0, 25_000);
-    return { dbPath: dir.dbPath, topic, got, seqs, seenBeforeStop, downState, readerStatuses, publisherStatuses };
+    return { db: dir, topic, got, seqs, seenBeforeStop, downState, readerStatuses, publisherStatuses };
   }
 
   it('durable subscription across a broker restart on the same file and port: the client reconnects by itself, nothing is lost, publishes made while down are stored exactly once', async () => {
-    const { dbPath, topic, got, seqs, downState, readerStatuses, publisherStatuses } = await restartMidStream();
+    const { db, topic, got, seqs, downState, readerStatuses, publisherStatuses } = await restartMidStream();
     expect(downState).toBe('pending');
     expect(got.state.error).toBeUndefined();
     expect(readerStatuses).toContain('reconnected');
@@ -586,10 +586,10 @@ describe('reconnect and resume', () => {
     expect(new Set(seqs).size).toBe(1700);
     expect(missing(seqs, got.seqs)).toEqual([]);
     // Every publish is in the log exactly once: none lost, none stored twice by a resend.
-    const dupes = query<{ payload: string; n: number }>(dbPath, 'SELECT payload, count(*) AS n FROM messages WHERE topic = ? GROUP BY payload HAVING n > 1', topic);
+    const dupes = query<{ payload: string; n: number }>(db, 'SELECT payload, count(*) AS n FROM messages WHERE topic = ? GROUP BY payload HAVING count(*) > 1', topic);
     expect(dupes).toEqual([]);
-    expect(query<{ n: number }>(dbPath, 'SELECT count(*) AS n FROM messages WHERE topic = ?', topic)[0]!.n).toBe(1700);
-    const downRows = query<{ seq: number }>(dbPath, `SELECT seq FROM messages WHERE payload LIKE 'down-%' ORDER BY seq`);
+    expect(query<{ n: number }>(db, 'SELECT count(*) AS n FROM messages WHERE topic = ?', topic)[0]!.n).toBe(1700);
+    const downRows = query<{ seq: number }>(db, `SELECT seq FROM messages WHERE payload LIKE 'down-%' ORDER BY seq`);
     expect(downRows.map((r) => r.seq)).toEqual(seqs.slice(1500).sort((a, b) => a - b));
   });
 
@@ -639,7 +639,7 @@ describe('giving up and bounds', () => {
 
   it('maxPendingPublishes: one publish more than may wait fails at once with UNAVAILABLE; the waiting ones are stored on reconnect', async () => {
     const dir = await scope.dir();
-    const first = await startBroker(dir.dbPath);
+    const first = await startBroker(dir);
     const port = first.ports.http;
     const { c } = await open(wsUrl(port), { maxPendingPublishes: 3, reconnectIntervalMs: 10, maxReconnectIntervalMs: 50, maxRetries: 1000 });
     await c.publish('bound.t', 'while up');
@@ -652,16 +652,16 @@ describe('giving up and bounds', () => {
     expect(e.code).toBe('UNAVAILABLE');
     for (const p of waiting) expect(await stateOf(p)).toBe('pending');
 
-    await startBroker(dir.dbPath, { EVENTBUS_HTTP_PORT: String(port) });
+    await startBroker(dir, { EVENTBUS_HTTP_PORT: String(port) });
     const seqs = await Promise.all(waiting);
     expect(new Set(seqs).size).toBe(3);
-    const rows = query<{ payload: string }>(dir.dbPath, `SELECT payload FROM messages WHERE topic = 'bound.t' ORDER BY seq`);
+    const rows = query<{ payload: string }>(dir, `SELECT payload FROM messages WHERE topic = 'bound.t' ORDER BY seq`);
     expect(rows.map((r) => r.payload)).toEqual(['while up', 'w1', 'w2', 'w3']);
   });
 
   it('maxPendingPublishes counts waiting publishes, not failed reconnect attempts', async () => {
     const dir = await scope.dir();
-    const first = await startBroker(dir.dbPath);
+    const first = await startBroker(dir);
     const port = first.ports.http;
     const { c } = await open(wsUrl(port), { maxPendingPublishes: 3, reconnectIntervalMs: 10, maxReconnectIntervalMs: 20, maxRetries: 1000 });
     await first.stop();
@@ -678,9 +678,9 @@ describe('giving up and bounds', () => {
     expect(await stateOf(p2)).toBe('pending');
     expect(await stateOf(p3)).toBe('pending');
     await hangUp.close();
-    await startBroker(dir.dbPath, { EVENTBUS_HTTP_PORT: String(port) });
+    await startBroker(dir, { EVENTBUS_HTTP_PORT: String(port) });
     expect((await Promise.all([p1, p2, p3])).length).toBe(3);
-    expect(query<{ n: number }>(dir.dbPath, `SELECT count(*) AS n FROM messages WHERE topic = 'attempts.t'`)[0]!.n).toBe(3);
+    expect(query<{ n: number }>(dir, `SELECT count(*) AS n FROM messages WHERE topic = 'attempts.t'`)[0]!.n).toBe(3);
   });
 });
 
@@ -738,14 +738,14 @@ describe('subscriptions across reconnects', () => {
 
   it('a subscribe() made while disconnected is sent on reconnect and receives', async () => {
     const dir = await scope.dir();
-    const first = await startApp(testAppConfig(dir.dbPath), silentLogger);
+    const first = await startApp(testAppConfig(dir), silentLogger);
     const app1 = first._unsafeUnwrap();
     const port = app1.ports.http;
     const { c } = await open(`ws://127.0.0.1:${port}/ws`);
     await app1.stop();
     await until('disconnected', () => !c.isConnected);
     const pending = c.subscribe('late.*');
-    const second = (await startApp(testAppConfig(dir.dbPath, { EVENTBUS_HTTP_PORT: String(port) }), silentLogger))._unsafeUnwrap();
+    const second = (await startApp(testAppConfig(dir, { EVENTBUS_HTTP_PORT: String(port) }), silentLogger))._unsafeUnwrap();
     scope.defer(() => second.stop());
     const sub = await pending;
     const seq = await c.publish('late.x', 'hi');
@@ -767,12 +767,12 @@ describe('subscriptions across reconnects', () => {
 
   it('gives up after maxRetries when the broker comes back on another port', async () => {
     const dir = await scope.dir();
-    const app1 = (await startApp(testAppConfig(dir.dbPath), silentLogger))._unsafeUnwrap();
+    const app1 = (await startApp(testAppConfig(dir), silentLogger))._unsafeUnwrap();
     const c = await connect(`ws://127.0.0.1:${app1.ports.http}/ws`, { reconnectIntervalMs: 10, maxReconnectIntervalMs: 20, maxRetries: 5 });
     scope.defer(() => c.close());
     const sub = await c.subscribe('moved.*', { consumer: 'moved' });
     await app1.stop();
-    const app2 = (await startApp(testAppConfig(dir.dbPath), silentLogger))._unsafeUnwrap();
+    const app2 = (await startApp(testAppConfig(dir), silentLogger))._unsafeUnwrap();
     scope.defer(() => app2.stop());
     const err = await sub.next(5000).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(EventBusError);
@@ -870,7 +870,7 @@ describe('flow control', () => {
   });
 
   it('a durable consumer that is only slow loses no message to the dead letters through ping-drop churn', async () => {
-    const { dbPath, url } = await freshBroker({ EVENTBUS_MAX_DELIVERIES: '3' });
+    const { db, url } = await freshBroker({ EVENTBUS_MAX_DELIVERIES: '3' });
     const { c: slow } = await open(url, { queueLimit: 5, pingIntervalMs: 50 });
     const { c: pub } = await open(url);
     const sub = await slow.subscribe('slow.*', { consumer: 'slow', maxInFlight: 50 });
@@ -884,7 +884,7 @@ describe('flow control', () => {
       seen.add(m.seq);
       m.ack();
     }
-    const dead = query<{ seq: number }>(dbPath, "SELECT seq FROM dead_letters WHERE consumer = 'slow'").map((r) => r.seq);
+    const dead = query<{ seq: number }>(db, "SELECT seq FROM dead_letters WHERE consumer = 'slow'").map((r) => r.seq);
     expect(dead).toEqual([]);
     expect([...seen].sort((a, b) => a - b)).toEqual(seqs);
   });

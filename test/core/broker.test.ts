@@ -1,10 +1,11 @@
-// The broker API end to end on a real SQLite file: publish and subscribe, the error codes users see,
+// The broker API end to end on a real database: publish and subscribe, the error codes users see,
 // deduplication, atomic batches, seq order under concurrency, replay from a seq or a time with a seamless
 // switch to live delivery, patterns, content filters and request/reply.
 import { describe, expect, test } from 'vitest';
 import type { Broker, SubscribeOptions } from '../../src/core/broker.js';
 import type { LocalSubscriber } from '../../src/embed/local-subscriber.js';
 import type { Published } from '../../src/core/types.js';
+import type { TestDb } from '../helpers/broker.js';
 import { query, sleep, testScope } from '../helpers/scope.js';
 import { until, UNTIL_TIMEOUT_MS } from '../helpers/until.js';
 
@@ -15,7 +16,7 @@ async function publish(broker: Broker, topic: string, payload: string, extra: { 
   return (await broker.publish({ topic, payload, ...extra }))._unsafeUnwrap();
 }
 
-const messageCount = (dbPath: string): number => query<{ n: number }>(dbPath, 'SELECT count(*) AS n FROM messages')[0]!.n;
+const messageCount = (db: TestDb): number => query<{ n: number }>(db, 'SELECT count(*) AS n FROM messages')[0]!.n;
 
 /** Takes deliveries until `timeoutMs` passes with none; returns their seqs. */
 async function drainSeqs(sub: LocalSubscriber, timeoutMs = 150): Promise<number[]> {
@@ -78,26 +79,26 @@ describe('publish and subscribe', () => {
 
 describe('errors', () => {
   test('bad topics are refused with BAD_TOPIC and nothing is stored', async () => {
-    const { broker, dbPath } = await start();
+    const { broker, db } = await start();
     for (const topic of ['', 'bad topic', 'a..b', '.a', 'a.', 'orders.*', 'orders.#', 'caf\u00e9', 'x'.repeat(256)]) {
       const e = (await broker.publish({ topic, payload: 'x' }))._unsafeUnwrapErr();
       expect(e.code, `topic ${JSON.stringify(topic)}`).toBe('BAD_TOPIC');
     }
-    expect(messageCount(dbPath)).toBe(0);
+    expect(messageCount(db)).toBe(0);
     // The limit is inclusive, and every allowed character is allowed.
     expect((await broker.publish({ topic: 'x'.repeat(255), payload: 'x' })).isOk()).toBe(true);
     expect((await broker.publish({ topic: 'A_z-0:9.b', payload: 'x' })).isOk()).toBe(true);
-    expect(messageCount(dbPath)).toBe(2);
+    expect(messageCount(db)).toBe(2);
   });
 
   test('payloads over maxPayloadBytes are refused with TOO_LARGE, counted in UTF-8 bytes', async () => {
-    const { broker, dbPath } = await start({ maxPayloadBytes: 100 });
+    const { broker, db } = await start({ maxPayloadBytes: 100 });
     expect((await broker.publish({ topic: 't', payload: 'x'.repeat(101) }))._unsafeUnwrapErr().code).toBe('TOO_LARGE');
     expect((await broker.publish({ topic: 't', payload: '\u00e9'.repeat(51) }))._unsafeUnwrapErr().code).toBe('TOO_LARGE'); // 102 bytes
-    expect(messageCount(dbPath)).toBe(0);
+    expect(messageCount(db)).toBe(0);
     expect((await broker.publish({ topic: 't', payload: 'x'.repeat(100) })).isOk()).toBe(true);
     expect((await broker.publish({ topic: 't', payload: '\u00e9'.repeat(50) })).isOk()).toBe(true); // exactly 100 bytes
-    expect(messageCount(dbPath)).toBe(2);
+    expect(messageCount(db)).toBe(2);
   });
 
   test('bad patterns are refused with BAD_PATTERN', async () => {
@@ -113,7 +114,7 @@ describe('errors', () => {
   });
 
   test('bad ttl, metadata, message ids and subscribe arguments are refused with BAD_ARGS', async () => {
-    const { broker, dbPath } = await start();
+    const { broker, db } = await start();
     const bad: unknown[] = [
       { topic: 't', payload: 'x', ttlSeconds: -1 },
       { topic: 't', payload: 'x', ttlSeconds: 1.5 },
@@ -129,7 +130,7 @@ describe('errors', () => {
       const e = (await broker.publish(input as never))._unsafeUnwrapErr();
       expect(e.code, JSON.stringify(input)).toBe('BAD_ARGS');
     }
-    expect(messageCount(dbPath)).toBe(0);
+    expect(messageCount(db)).toBe(0);
 
     const sink = { deliver: () => true };
     const badSubscribe: SubscribeOptions[] = [
@@ -149,7 +150,7 @@ describe('errors', () => {
 
 describe('duplicate message ids', () => {
   test('a repeated id answers with the original seq, stores nothing and is delivered once', async () => {
-    const { broker, dbPath } = await start();
+    const { broker, db } = await start();
     const sub = await subscribe(broker, { pattern: 'd' });
     expect(await publish(broker, 'd', 'first', { messageId: 'id-1' })).toEqual({ seq: 1, messageId: 'id-1', duplicate: false });
     expect(await publish(broker, 'd', 'second', { messageId: 'id-1' })).toEqual({ seq: 1, messageId: 'id-1', duplicate: true });
@@ -157,7 +158,7 @@ describe('duplicate message ids', () => {
     expect(other.duplicate).toBe(false);
     expect(other.seq).toBe(2); // a duplicate uses up no seq
 
-    expect(query(dbPath, 'SELECT seq, message_id AS id, payload FROM messages ORDER BY seq')).toEqual([
+    expect(query(db, 'SELECT seq, message_id AS id, payload FROM messages ORDER BY seq')).toEqual([
       { seq: 1, id: 'id-1', payload: 'first' },
       { seq: other.seq, id: 'id-2', payload: 'third' },
     ]);
@@ -165,18 +166,18 @@ describe('duplicate message ids', () => {
   });
 
   test('two concurrent publishes of one id store it once', async () => {
-    const { broker, dbPath } = await start();
+    const { broker, db } = await start();
     const [a, b] = await Promise.all([
       broker.publish({ topic: 'd', payload: 'a', messageId: 'same' }),
       broker.publish({ topic: 'd', payload: 'b', messageId: 'same' }),
     ]);
     expect(a._unsafeUnwrap()).toEqual({ seq: 1, messageId: 'same', duplicate: false });
     expect(b._unsafeUnwrap()).toEqual({ seq: 1, messageId: 'same', duplicate: true });
-    expect(query(dbPath, 'SELECT payload FROM messages')).toEqual([{ payload: 'a' }]);
+    expect(query(db, 'SELECT payload FROM messages')).toEqual([{ payload: 'a' }]);
   });
 
   test('duplicates inside a batch, and of earlier messages, are answered with the original seqs', async () => {
-    const { broker, dbPath } = await start();
+    const { broker, db } = await start();
     const sub = await subscribe(broker, { pattern: 'd' });
     await publish(broker, 'd', 'old', { messageId: 'old' });
     const out = (
@@ -197,7 +198,7 @@ describe('duplicate message ids', () => {
     expect(out[2]!.seq).toBe(out[0]!.seq);
     expect(out[0]!.seq).toBeGreaterThan(1);
     expect(out[3]!.seq).toBeGreaterThan(out[0]!.seq);
-    expect(query(dbPath, 'SELECT seq, payload FROM messages ORDER BY seq')).toEqual([
+    expect(query(db, 'SELECT seq, payload FROM messages ORDER BY seq')).toEqual([
       { seq: 1, payload: 'old' },
       { seq: out[0]!.seq, payload: 'n1' },
       { seq: out[3]!.seq, payload: 'anon' },
@@ -208,7 +209,7 @@ describe('duplicate message ids', () => {
 
 describe('publishBatch', () => {
   test('a batch with one invalid message stores none of it', async () => {
-    const { broker, dbPath } = await start({ maxPayloadBytes: 10 });
+    const { broker, db } = await start({ maxPayloadBytes: 10 });
     const sub = await subscribe(broker, { pattern: '#' });
     const badTopic = await broker.publishBatch([
       { topic: 'b', payload: '1' },
@@ -227,32 +228,32 @@ describe('publishBatch', () => {
       { topic: 'b', payload: '2', ttlSeconds: -5 },
     ]);
     expect(badTtl._unsafeUnwrapErr().code).toBe('BAD_ARGS');
-    expect(messageCount(dbPath)).toBe(0);
+    expect(messageCount(db)).toBe(0);
     expect(await sub.next(100)).toBeUndefined();
 
     const ok = (await broker.publishBatch([1, 2, 3, 4, 5].map((i) => ({ topic: 'b', payload: String(i) }))))._unsafeUnwrap();
     expect(ok.map((p) => p.seq)).toEqual([1, 2, 3, 4, 5]);
-    expect(query(dbPath, 'SELECT seq, payload FROM messages ORDER BY seq')).toEqual(
+    expect(query(db, 'SELECT seq, payload FROM messages ORDER BY seq')).toEqual(
       [1, 2, 3, 4, 5].map((i) => ({ seq: i, payload: String(i) })),
     );
     expect((await sub.take(5, 2000)).map((d) => d.message.seq)).toEqual([1, 2, 3, 4, 5]);
   });
 
   test('an empty batch stores nothing and answers an empty list', async () => {
-    const { broker, dbPath } = await start();
+    const { broker, db } = await start();
     expect((await broker.publishBatch([]))._unsafeUnwrap()).toEqual([]);
-    expect(messageCount(dbPath)).toBe(0);
+    expect(messageCount(db)).toBe(0);
   });
 });
 
 describe('seq', () => {
   test('2,000 concurrent publishes get distinct, strictly increasing seqs in call order', async () => {
-    const { broker, dbPath } = await start();
+    const { broker, db } = await start();
     const pending = Array.from({ length: 2000 }, (_, i) => broker.publish({ topic: `load.t${i % 7}`, payload: String(i) }));
     const seqs = (await Promise.all(pending)).map((r) => r._unsafeUnwrap().seq);
     for (let i = 1; i < seqs.length; i++) expect(seqs[i]!).toBeGreaterThan(seqs[i - 1]!);
     expect(new Set(seqs).size).toBe(2000);
-    const rows = query<{ seq: number; payload: string }>(dbPath, 'SELECT seq, payload FROM messages ORDER BY seq');
+    const rows = query<{ seq: number; payload: string }>(db, 'SELECT seq, payload FROM messages ORDER BY seq');
     expect(rows.map((r) => r.seq)).toEqual(seqs);
     expect(rows.map((r) => r.payload)).toEqual(seqs.map((_, i) => String(i)));
     expect(broker.headSeq()).toBe(seqs[seqs.length - 1]);
@@ -276,16 +277,16 @@ describe('seq', () => {
     const dir = await scope.dir();
     let offsetMs = 0;
     const now = (): number => Date.now() + offsetMs;
-    const first = await scope.open(dir.dbPath, {}, now);
+    const first = await scope.open(dir, {}, now);
     for (let i = 1; i <= 3; i++) expect(await publish(first, 'keep', `k${i}`)).toMatchObject({ seq: i });
     const shortLived = (await first.publishBatch([4, 5].map((i) => ({ topic: 'gone', payload: `g${i}`, ttlSeconds: 1 }))))._unsafeUnwrap();
     expect(shortLived.map((p) => p.seq)).toEqual([4, 5]);
     offsetMs = 1000;
     expect(await first.runRetention()).toBe(2);
-    expect(query(dir.dbPath, 'SELECT seq FROM messages ORDER BY seq')).toEqual([{ seq: 1 }, { seq: 2 }, { seq: 3 }]);
+    expect(query(dir, 'SELECT seq FROM messages ORDER BY seq')).toEqual([{ seq: 1 }, { seq: 2 }, { seq: 3 }]);
     await first.close();
 
-    const second = await scope.open(dir.dbPath, {}, now);
+    const second = await scope.open(dir, {}, now);
     expect(second.headSeq()).toBe(5);
     expect(await publish(second, 'keep', 'after-restart')).toMatchObject({ seq: 6, duplicate: false });
     const replay = await subscribe(second, { pattern: '#', start: { kind: 'seq', seq: 1 } });

@@ -1,11 +1,12 @@
-// Retention on a real SQLite file, driven by a controllable clock instead of sleeping: TTL expiry, the
+// Retention on a real database, driven by a controllable clock instead of sleeping: TTL expiry, the
 // default TTL, max-age and max-messages rules per pattern, large removals done in bounded batches, the acks of
 // removed messages and consumers, and the age limit of the push failure log.
-import Database from 'better-sqlite3';
 import { describe, expect, test } from 'vitest';
 import type { Broker, BrokerConfig } from '../../src/core/broker.js';
 import type { PublishInput } from '../../src/core/types.js';
-import { query, sleep, testScope } from '../helpers/scope.js';
+import type { TestDb } from '../helpers/broker.js';
+import { positionReaches, query, sleep, testScope } from '../helpers/scope.js';
+import { until } from '../helpers/until.js';
 
 const scope = testScope();
 
@@ -31,7 +32,7 @@ function clock(): Clock {
   };
 }
 
-async function start(overrides: Partial<BrokerConfig> = {}): Promise<{ broker: Broker; dbPath: string; clock: Clock }> {
+async function start(overrides: Partial<BrokerConfig> = {}): Promise<{ broker: Broker; db: TestDb; clock: Clock }> {
   const c = clock();
   return { ...(await scope.start(overrides, () => c.now())), clock: c };
 }
@@ -49,9 +50,9 @@ async function publishAll(broker: Broker, inputs: readonly PublishInput[]): Prom
 const many = (n: number, topic: string, extra: Partial<PublishInput> = {}): PublishInput[] =>
   Array.from({ length: n }, (_, i) => ({ topic, payload: `${topic}#${i}`, ...extra }));
 
-const storedSeqs = (dbPath: string): number[] => query<{ seq: number }>(dbPath, 'SELECT seq FROM messages ORDER BY seq').map((r) => r.seq);
-const storedTopics = (dbPath: string): string[] =>
-  query<{ topic: string }>(dbPath, 'SELECT topic FROM messages ORDER BY seq').map((r) => r.topic);
+const storedSeqs = (db: TestDb): number[] => query<{ seq: number }>(db, 'SELECT seq FROM messages ORDER BY seq').map((r) => r.seq);
+const storedTopics = (db: TestDb): string[] =>
+  query<{ topic: string }>(db, 'SELECT topic FROM messages ORDER BY seq').map((r) => r.topic);
 
 function storedByTopic(broker: Broker): Record<string, number> {
   return Object.fromEntries(broker.stats().topics.filter((t) => t.stored > 0).map((t) => [t.topic, t.stored]));
@@ -59,7 +60,7 @@ function storedByTopic(broker: Broker): Record<string, number> {
 
 describe('TTL', () => {
   test('expired messages are removed, unexpired ones kept, and topic counts follow', async () => {
-    const { broker, dbPath, clock } = await start();
+    const { broker, db, clock } = await start();
     const short = await publishAll(broker, many(3, 'short', { ttlSeconds: 10 }));
     const forever = await publishAll(broker, many(2, 'forever', { ttlSeconds: 0 }));
     const long = await publishAll(broker, many(1, 'long', { ttlSeconds: 60 }));
@@ -67,21 +68,21 @@ describe('TTL', () => {
 
     clock.advance(5_000);
     expect(await broker.runRetention()).toBe(0);
-    expect(storedSeqs(dbPath)).toEqual([...short, ...forever, ...long]);
+    expect(storedSeqs(db)).toEqual([...short, ...forever, ...long]);
 
     clock.advance(5_000); // now >= created_at + 10 s
     expect(await broker.runRetention()).toBe(3);
-    expect(storedSeqs(dbPath)).toEqual([...forever, ...long]);
+    expect(storedSeqs(db)).toEqual([...forever, ...long]);
     expect(storedByTopic(broker)).toEqual({ forever: 2, long: 1 });
 
     clock.advance(50_000);
     expect(await broker.runRetention()).toBe(1);
-    expect(storedSeqs(dbPath)).toEqual(forever);
+    expect(storedSeqs(db)).toEqual(forever);
     expect(storedByTopic(broker)).toEqual({ forever: 2 });
 
     clock.advance(365 * 24 * 3_600_000);
     expect(await broker.runRetention()).toBe(0);
-    expect(storedSeqs(dbPath)).toEqual(forever);
+    expect(storedSeqs(db)).toEqual(forever);
   });
 
   test('an expired message that retention has not removed yet is not delivered', async () => {
@@ -98,14 +99,14 @@ describe('TTL', () => {
   });
 
   test('defaultTtlSeconds applies when the publisher gives no TTL', async () => {
-    const { broker, dbPath, clock } = await start({ defaultTtlSeconds: 30 });
+    const { broker, db, clock } = await start({ defaultTtlSeconds: 30 });
     const [defaulted, explicitZero, explicitShort, explicitLong] = await publishAll(broker, [
       { topic: 'd', payload: 'default' },
       { topic: 'd', payload: 'zero', ttlSeconds: 0 },
       { topic: 'd', payload: 'short', ttlSeconds: 5 },
       { topic: 'd', payload: 'long', ttlSeconds: 120 },
     ]);
-    expect(query(dbPath, 'SELECT seq, ttl FROM messages ORDER BY seq')).toEqual([
+    expect(query(db, 'SELECT seq, ttl FROM messages ORDER BY seq')).toEqual([
       { seq: defaulted, ttl: 30 },
       { seq: explicitZero, ttl: 0 },
       { seq: explicitShort, ttl: 5 },
@@ -113,16 +114,16 @@ describe('TTL', () => {
     ]);
     clock.advance(10_000);
     expect(await broker.runRetention()).toBe(1);
-    expect(storedSeqs(dbPath)).toEqual([defaulted, explicitZero, explicitLong]);
+    expect(storedSeqs(db)).toEqual([defaulted, explicitZero, explicitLong]);
     clock.advance(20_000);
     expect(await broker.runRetention()).toBe(1);
-    expect(storedSeqs(dbPath)).toEqual([explicitZero, explicitLong]);
+    expect(storedSeqs(db)).toEqual([explicitZero, explicitLong]);
   });
 });
 
 describe('retention rules', () => {
   test('a max-age rule removes only its pattern’s messages older than the age', async () => {
-    const { broker, dbPath, clock } = await start({ retention: [{ pattern: 'logs.#', maxAgeMs: 60_000 }] });
+    const { broker, db, clock } = await start({ retention: [{ pattern: 'logs.#', maxAgeMs: 60_000 }] });
     const oldLogs = await publishAll(broker, [
       { topic: 'logs', payload: 'old' },
       { topic: 'logs.app', payload: 'old' },
@@ -131,24 +132,24 @@ describe('retention rules', () => {
     const oldMetrics = await publishAll(broker, many(2, 'metrics.cpu'));
     await sleep(20);
     const newLogs = await publishAll(broker, many(2, 'logs.app'));
-    const newestOld = Math.max(...query<{ c: number }>(dbPath, `SELECT created_at AS c FROM messages WHERE seq <= ?`, oldMetrics[1]).map((r) => r.c));
-    const oldestNew = query<{ c: number }>(dbPath, `SELECT created_at AS c FROM messages WHERE seq = ?`, newLogs[0])[0]!.c;
+    const newestOld = Math.max(...query<{ c: number }>(db, `SELECT created_at AS c FROM messages WHERE seq <= ?`, oldMetrics[1]).map((r) => r.c));
+    const oldestNew = query<{ c: number }>(db, `SELECT created_at AS c FROM messages WHERE seq = ?`, newLogs[0])[0]!.c;
     expect(oldestNew).toBeGreaterThan(newestOld);
 
     // Everything committed before oldestNew is now more than 60 s old; oldestNew itself is exactly 60 s old.
     clock.set(oldestNew + 60_000);
     expect(await broker.runRetention()).toBe(3);
-    expect(storedSeqs(dbPath)).toEqual([...oldMetrics, ...newLogs]);
+    expect(storedSeqs(db)).toEqual([...oldMetrics, ...newLogs]);
     expect(storedByTopic(broker)).toEqual({ 'metrics.cpu': 2, 'logs.app': 2 });
     expect(oldLogs).toHaveLength(3);
 
     clock.set(oldestNew + 3_600_000);
     expect(await broker.runRetention()).toBe(2);
-    expect(storedTopics(dbPath)).toEqual(['metrics.cpu', 'metrics.cpu']);
+    expect(storedTopics(db)).toEqual(['metrics.cpu', 'metrics.cpu']);
   });
 
   test('a max-messages rule keeps the newest messages of its pattern and removes the oldest first', async () => {
-    const { broker, dbPath } = await start({ retention: [{ pattern: 'metrics.*', maxMessages: 3 }] });
+    const { broker, db } = await start({ retention: [{ pattern: 'metrics.*', maxMessages: 3 }] });
     const inputs: PublishInput[] = [];
     for (let i = 0; i < 6; i++) {
       inputs.push({ topic: i % 2 === 0 ? 'metrics.cpu' : 'metrics.mem', payload: `m${i}` });
@@ -157,7 +158,7 @@ describe('retention rules', () => {
     inputs.push({ topic: 'metrics.cpu.core0', payload: 'deeper: not matched by metrics.*' });
     const seqs = await publishAll(broker, inputs);
     expect(await broker.runRetention()).toBe(3);
-    const remaining = query<{ seq: number; payload: string }>(dbPath, 'SELECT seq, payload FROM messages ORDER BY seq');
+    const remaining = query<{ seq: number; payload: string }>(db, 'SELECT seq, payload FROM messages ORDER BY seq');
     expect(remaining.map((r) => r.payload)).toEqual([
       'l0', 'l1', 'l2', 'm3', 'l3', 'm4', 'l4', 'm5', 'l5', 'deeper: not matched by metrics.*',
     ]);
@@ -167,13 +168,13 @@ describe('retention rules', () => {
 
     await publishAll(broker, [{ topic: 'metrics.mem', payload: 'm6' }]);
     expect(await broker.runRetention()).toBe(1);
-    expect(query<{ payload: string }>(dbPath, `SELECT payload FROM messages WHERE topic GLOB 'metrics.*' AND topic NOT GLOB 'metrics.*.*' ORDER BY seq`).map((r) => r.payload)).toEqual([
+    expect(query<{ payload: string }>(db, `SELECT payload FROM messages WHERE topic LIKE 'metrics.%' AND topic NOT LIKE 'metrics.%.%' ORDER BY seq`).map((r) => r.payload)).toEqual([
       'm4', 'm5', 'm6',
     ]);
   });
 
   test('several rules each apply to their own pattern', async () => {
-    const { broker, dbPath } = await start({
+    const { broker, db } = await start({
       retention: [
         { pattern: 'a.*', maxMessages: 2 },
         { pattern: 'b.#', maxMessages: 1 },
@@ -189,17 +190,17 @@ describe('retention rules', () => {
       { topic: 'c.x', payload: 'c2' },
     ]);
     expect(await broker.runRetention()).toBe(2);
-    expect(query<{ payload: string }>(dbPath, 'SELECT payload FROM messages ORDER BY seq').map((r) => r.payload)).toEqual([
+    expect(query<{ payload: string }>(db, 'SELECT payload FROM messages ORDER BY seq').map((r) => r.payload)).toEqual([
       'c1', 'a2', 'b2', 'a3', 'c2',
     ]);
   });
 
   test('a max-messages rule reaches its topic even behind more than 10,000 older messages of other topics', async () => {
-    const { broker, dbPath } = await start({ retention: [{ pattern: 'capped', maxMessages: 2 }] });
+    const { broker, db } = await start({ retention: [{ pattern: 'capped', maxMessages: 2 }] });
     await publishAll(broker, many(10_500, 'bulk'));
     const capped = await publishAll(broker, many(5, 'capped'));
     for (let i = 0; i < 5; i++) await broker.runRetention();
-    expect(query<{ seq: number }>(dbPath, `SELECT seq FROM messages WHERE topic = 'capped' ORDER BY seq`).map((r) => r.seq)).toEqual(
+    expect(query<{ seq: number }>(db, `SELECT seq FROM messages WHERE topic = 'capped' ORDER BY seq`).map((r) => r.seq)).toEqual(
       capped.slice(3),
     );
     expect(storedByTopic(broker)).toEqual({ bulk: 10_500, capped: 2 });
@@ -208,7 +209,7 @@ describe('retention rules', () => {
 
 describe('batches', () => {
   test('1,500 expired rows are removed in bounded passes and nothing else is touched', async () => {
-    const { broker, dbPath, clock } = await start();
+    const { broker, db, clock } = await start();
     const kept = await publishAll(broker, many(10, 'keep'));
     await publishAll(broker, many(1_500, 'temp', { ttlSeconds: 1 }));
     const keptAfter = await publishAll(broker, many(5, 'keep'));
@@ -223,12 +224,12 @@ describe('batches', () => {
     expect(removedPerCall.length).toBeGreaterThan(0);
     expect(removedPerCall.every((n) => n > 0 && n <= 10_000)).toBe(true);
     expect(removedPerCall.reduce((a, b) => a + b, 0)).toBe(1_500);
-    expect(storedSeqs(dbPath)).toEqual([...kept, ...keptAfter]);
+    expect(storedSeqs(db)).toEqual([...kept, ...keptAfter]);
     expect(storedByTopic(broker)).toEqual({ keep: 15 });
   });
 
   test('publishes go on while a large removal runs', async () => {
-    const { broker, dbPath, clock } = await start();
+    const { broker, db, clock } = await start();
     await publishAll(broker, many(12_000, 'temp', { ttlSeconds: 1 }));
     clock.advance(1_000);
     const retention = broker.runRetention();
@@ -238,92 +239,95 @@ describe('batches', () => {
     let total = first;
     for (let i = 0; i < 10 && total < 12_000; i++) total += await broker.runRetention();
     expect(total).toBe(12_000);
-    expect(storedSeqs(dbPath)).toEqual(published);
+    expect(storedSeqs(db)).toEqual(published);
   });
 });
 
 describe('acks of removed messages', () => {
   /** Every (consumer, seq) in processed_messages. */
-  const acks = (dbPath: string): string[] =>
-    query<{ consumer: string; seq: number }>(dbPath, 'SELECT consumer, seq FROM processed_messages ORDER BY consumer, seq').map((r) => `${r.consumer}:${r.seq}`);
+  const acks = (db: TestDb): string[] =>
+    query<{ consumer: string; seq: number }>(db, 'SELECT consumer, seq FROM processed_messages ORDER BY consumer, seq').map((r) => `${r.consumer}:${r.seq}`);
 
-  /** Subscribes `consumer` to `topic`, takes `count` deliveries, acking the seqs `ack` picks; waits for the acks to be written. */
-  async function consumeAndAck(broker: Broker, consumer: string, topic: string, count: number, ack: (seq: number) => boolean): Promise<void> {
+  /** Subscribes `consumer` to `topic`, takes `count` deliveries, acking the seqs `ack` picks; waits for the acks to be stored. */
+  async function consumeAndAck(db: TestDb, broker: Broker, consumer: string, topic: string, count: number, ack: (seq: number) => boolean): Promise<void> {
     const sub = await scope.subscribe(broker, { pattern: topic, consumer, start: { kind: 'seq', seq: 1 } });
+    let acked = 0;
     for (let i = 0; i < count; i++) {
       const d = await sub.next(2000);
       expect(d).toBeDefined();
-      if (ack(d!.message.seq)) sub.ack(d!.message.seq);
+      if (ack(d!.message.seq)) {
+        sub.ack(d!.message.seq);
+        acked++;
+      }
     }
-    await sleep(80); // acks are written within ~20 ms
+    await until(`${acked} acks of ${consumer} written`, () => query<{ n: number }>(db, 'SELECT count(*) AS n FROM processed_messages WHERE consumer = ?', consumer)[0]!.n === acked);
   }
 
   test('go once the messages are gone and the consumer is past them; acks of stored messages and above the position stay', async () => {
-    const { broker, dbPath, clock } = await start();
+    const { broker, db, clock } = await start();
     const short = await publishAll(broker, many(6, 'jobs', { ttlSeconds: 10 }));
     const kept = await publishAll(broker, many(2, 'jobs'));
     expect([...short, ...kept]).toEqual([1, 2, 3, 4, 5, 6, 7, 8]);
     // 5 is not acked: the position stops at 4, and 6 is acked above it.
-    await consumeAndAck(broker, 'audit', 'jobs', 8, (seq) => seq !== 5);
-    expect(acks(dbPath)).toEqual(['audit:1', 'audit:2', 'audit:3', 'audit:4', 'audit:6', 'audit:7', 'audit:8']);
+    await consumeAndAck(db, broker, 'audit', 'jobs', 8, (seq) => seq !== 5);
+    await positionReaches(broker, 'audit', 4);
+    expect(acks(db)).toEqual(['audit:1', 'audit:2', 'audit:3', 'audit:4', 'audit:6', 'audit:7', 'audit:8']);
 
     expect(await broker.runRetention()).toBe(0);
-    expect(acks(dbPath)).toHaveLength(7); // every message is still stored
+    expect(acks(db)).toHaveLength(7); // every message is still stored
 
     clock.advance(10_000);
     expect(await broker.runRetention()).toBe(6);
-    expect(acks(dbPath)).toEqual(['audit:6', 'audit:7', 'audit:8']);
+    expect(acks(db)).toEqual(['audit:6', 'audit:7', 'audit:8']);
   });
 
   test('many acks of several consumers go in bounded batches within one pass', async () => {
-    const { broker, dbPath, clock } = await start();
+    const { broker, db, clock } = await start();
     await publishAll(broker, many(1_300, 'jobs', { ttlSeconds: 10 }));
     await publishAll(broker, many(1, 'jobs'));
-    await consumeAndAck(broker, 'a', 'jobs', 1_301, () => true);
-    await consumeAndAck(broker, 'b', 'jobs', 1_301, () => true);
-    expect(acks(dbPath)).toHaveLength(2_602);
+    await consumeAndAck(db, broker, 'a', 'jobs', 1_301, () => true);
+    await consumeAndAck(db, broker, 'b', 'jobs', 1_301, () => true);
+    await positionReaches(broker, 'a', 1_301);
+    await positionReaches(broker, 'b', 1_301);
+    expect(acks(db)).toHaveLength(2_602);
 
     clock.advance(10_000);
     expect(await broker.runRetention()).toBe(1_300);
-    expect(acks(dbPath)).toEqual(['a:1301', 'b:1301']);
+    expect(acks(db)).toEqual(['a:1301', 'b:1301']);
   });
 });
 
 describe('the push failure log', () => {
-  /** Rows as the broker records them, written here through a second connection to the same file. */
-  function recordFailures(dbPath: string, failedAts: readonly number[]): void {
-    const db = new Database(dbPath);
-    try {
-      const insert = db.prepare(
-        `INSERT INTO delivery_failures (consumer, address, seq, attempt, failed_at, latency_ms, error, http_status)
-         VALUES ('hook', 'http://127.0.0.1:9/x', NULL, 1, ?, 3, 'ECONNREFUSED', NULL)`,
-      );
-      db.transaction(() => failedAts.forEach((at) => insert.run(at)))();
-    } finally {
-      db.close();
-    }
+  /** Rows as the broker records them, written here through a connection of the test's own. */
+  function recordFailures(db: TestDb, failedAts: readonly number[]): void {
+    const row = `('hook', 'http://127.0.0.1:9/x', NULL, 1, ?, 3, 'ECONNREFUSED', NULL)`;
+    query(
+      db,
+      `INSERT INTO delivery_failures (consumer, address, seq, attempt, failed_at, latency_ms, error, http_status) VALUES ${failedAts.map(() => row).join(', ')}`,
+      ...failedAts,
+    );
   }
-  const failureTimes = (dbPath: string): number[] =>
-    query<{ failed_at: number }>(dbPath, 'SELECT failed_at FROM delivery_failures ORDER BY id').map((r) => r.failed_at);
+  const failureTimes = (db: TestDb): number[] =>
+    query<{ failed_at: number }>(db, 'SELECT failed_at FROM delivery_failures ORDER BY id').map((r) => r.failed_at);
 
   test('rows older than EVENTBUS_FAILURE_LOG_MAX_AGE go, in bounded batches within one pass; newer ones stay', async () => {
-    const { broker, dbPath, clock } = await start({ failureLogMaxAgeMs: 60_000 });
+    const { broker, db, clock } = await start({ failureLogMaxAgeMs: 60_000 });
     clock.set(10_000_000);
     const old = Array.from({ length: 1_200 }, (_, i) => 9_000_000 + i); // more than two batches
-    recordFailures(dbPath, [...old, 9_940_001, 9_999_999]);
+    recordFailures(db, [...old, 9_940_001, 9_999_999]);
 
     await broker.runRetention();
-    expect(failureTimes(dbPath)).toEqual([9_940_001, 9_999_999]);
+    expect(failureTimes(db)).toEqual([9_940_001, 9_999_999]);
     clock.set(10_060_000);
     await broker.runRetention();
-    expect(failureTimes(dbPath)).toEqual([]);
+    expect(failureTimes(db)).toEqual([]);
   });
 
   test('0 keeps every row', async () => {
-    const { broker, dbPath, clock } = await start({ failureLogMaxAgeMs: 0 });
+    const { broker, db, clock } = await start({ failureLogMaxAgeMs: 0 });
     clock.set(10_000_000_000);
-    recordFailures(dbPath, [1, 2, 3]);
+    recordFailures(db, [1, 2, 3]);
     await broker.runRetention();
-    expect(failureTimes(dbPath)).toEqual([1, 2, 3]);
+    expect(failureTimes(db)).toEqual([1, 2, 3]);
   });
 });

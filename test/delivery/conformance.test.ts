@@ -140,7 +140,7 @@ describe.each(RELIABLE)('%s push: a consumer that is down keeps its position', (
     await consumer.waitFor(expected.length);
     await sleep(100);
     expect(consumer.payloads()).toEqual(expected);
-    expect(query(bus.dbPath, 'SELECT seq FROM dead_letters')).toEqual([]);
+    expect(query(bus.db, 'SELECT seq FROM dead_letters')).toEqual([]);
   });
 
   test('an endpoint that restarts between bursts gets what was published while it was down, each once, in order', async () => {

@@ -5,6 +5,7 @@
 // the ack timeout, at most 250 ms): 400 ms makes that tick 100 ms.
 import { describe, expect, test } from 'vitest';
 import { pushBus, startEndpoint, type Endpoint, type EndpointOptions } from '../helpers/consumers.js';
+import type { TestDb } from '../helpers/broker.js';
 import { query, sleep, testScope } from '../helpers/scope.js';
 import { until } from '../helpers/until.js';
 
@@ -28,9 +29,9 @@ interface FailureRow {
   http_status: number | null;
 }
 
-const failuresOf = (dbPath: string, consumer: string): FailureRow[] =>
+const failuresOf = (db: TestDb, consumer: string): FailureRow[] =>
   query<FailureRow>(
-    dbPath,
+    db,
     'SELECT consumer, address, seq, attempt, error, http_status FROM delivery_failures WHERE consumer = ? ORDER BY attempt, id',
     consumer,
   );
@@ -45,14 +46,14 @@ describe('http push: failures', () => {
     await bus.register('failing', failing.url, 'billing.*');
     const [seq] = await bus.publish('billing.charge', ['charge-1']);
     const dead = await until('a dead letter', () => {
-      const rows = query<{ consumer: string; seq: number; payload: string; deliveries: number }>(bus.dbPath, 'SELECT consumer, seq, payload, deliveries FROM dead_letters');
+      const rows = query<{ consumer: string; seq: number; payload: string; deliveries: number }>(bus.db, 'SELECT consumer, seq, payload, deliveries FROM dead_letters');
       return rows.length > 0 && rows;
     });
     expect(dead).toEqual([{ consumer: 'failing', seq, payload: 'charge-1', deliveries: 4 }]);
-    expect(query(bus.dbPath, 'SELECT status FROM messages WHERE seq = ?', seq)).toEqual([{ status: 'dead' }]);
+    expect(query(bus.db, 'SELECT status FROM messages WHERE seq = ?', seq)).toEqual([{ status: 'dead' }]);
     expect(attemptsOf(failing)).toEqual([1, 2, 3, 4].map((delivery) => ({ seq, delivery })));
     const failures = await until('four delivery_failures rows', () => {
-      const rows = failuresOf(bus.dbPath, 'failing');
+      const rows = failuresOf(bus.db, 'failing');
       return rows.length >= 4 && rows;
     });
     expect(failures.map((f) => [f.seq, f.attempt, f.http_status])).toEqual([1, 2, 3, 4].map((attempt) => [seq, attempt, 500]));
@@ -97,8 +98,8 @@ describe('http push: failures', () => {
     await bus.register('redirect', redirect.url, 'orders.*');
     await bus.register('not-found', notFound.url, 'orders.*');
     const [seq] = await bus.publish('orders.created', ['o-1']);
-    await until('two dead letters', () => query<{ consumer: string }>(bus.dbPath, 'SELECT consumer FROM dead_letters ORDER BY consumer').length >= 2);
-    expect(query(bus.dbPath, 'SELECT consumer, seq FROM dead_letters ORDER BY consumer')).toEqual([
+    await until('two dead letters', () => query<{ consumer: string }>(bus.db, 'SELECT consumer FROM dead_letters ORDER BY consumer').length >= 2);
+    expect(query(bus.db, 'SELECT consumer, seq FROM dead_letters ORDER BY consumer')).toEqual([
       { consumer: 'not-found', seq },
       { consumer: 'redirect', seq },
     ]);
@@ -106,7 +107,7 @@ describe('http push: failures', () => {
     expect(redirect.received).toHaveLength(2);
     expect(notFound.received).toHaveLength(2);
     const statuses = await until('the failures of redirect and not-found', () => {
-      const rows = query<{ consumer: string; http_status: number }>(bus.dbPath, 'SELECT consumer, http_status FROM delivery_failures ORDER BY consumer, attempt');
+      const rows = query<{ consumer: string; http_status: number }>(bus.db, 'SELECT consumer, http_status FROM delivery_failures ORDER BY consumer, attempt');
       return rows.length >= 4 && rows;
     });
     expect(statuses).toEqual([
@@ -123,7 +124,7 @@ describe('http push: failures', () => {
     await bus.register('silent', silent.url, 'orders.*');
     const [seq] = await bus.publish('orders.created', ['o-1']);
     const rows = await until('two failed attempts', () => {
-      const r = failuresOf(bus.dbPath, 'silent');
+      const r = failuresOf(bus.db, 'silent');
       return r.length >= 2 && r;
     });
     expect(rows.map((r) => [r.seq, r.attempt, r.http_status])).toEqual([
@@ -131,7 +132,7 @@ describe('http push: failures', () => {
       [seq, 2, null],
     ]);
     expect(rows[0]!.error).toMatch(/no answer within 200 ms/);
-    await until('the dead letter', () => query(bus.dbPath, 'SELECT consumer, seq FROM dead_letters').length === 1);
+    await until('the dead letter', () => query(bus.db, 'SELECT consumer, seq FROM dead_letters').length === 1);
     expect(silent.received).toHaveLength(2);
   });
 });
@@ -151,19 +152,19 @@ describe('http push: recovery and order', () => {
       { seq: second, delivery: 1 },
     ]);
     const processed = await until('both messages processed', () => {
-      const rows = query<{ seq: number; delivery: number }>(bus.dbPath, "SELECT seq, delivery FROM processed_messages WHERE consumer = 'flaky' ORDER BY seq");
+      const rows = query<{ seq: number; delivery: number }>(bus.db, "SELECT seq, delivery FROM processed_messages WHERE consumer = 'flaky' ORDER BY seq");
       return rows.length >= 2 && rows;
     });
     expect(processed).toEqual([
       { seq: first, delivery: 3 },
       { seq: second, delivery: 1 },
     ]);
-    expect(query(bus.dbPath, 'SELECT seq FROM dead_letters')).toEqual([]);
-    expect(failuresOf(bus.dbPath, 'flaky').map((f) => [f.seq, f.attempt, f.http_status])).toEqual([
+    expect(query(bus.db, 'SELECT seq FROM dead_letters')).toEqual([]);
+    expect(failuresOf(bus.db, 'flaky').map((f) => [f.seq, f.attempt, f.http_status])).toEqual([
       [first, 1, 500],
       [first, 2, 500],
     ]);
-    await until('the status column to say processed', () => query<{ status: string }>(bus.dbPath, 'SELECT status FROM messages WHERE seq IN (?, ?)', first, second).every((r) => r.status === 'processed'));
+    await until('the status column to say processed', () => query<{ status: string }>(bus.db, 'SELECT status FROM messages WHERE seq IN (?, ?)', first, second).every((r) => r.status === 'processed'));
   });
 
   test('requests are POSTs of application/json to the registered path and query', async () => {

@@ -23,7 +23,7 @@ async function startBus(env: Record<string, string> = {}, logger = silentLogger)
   const dir = await scope.dir();
   const app = (
     await startApp(
-      testAppConfig(dir.dbPath, { EVENTBUS_MAX_CONNECTIONS: String(MAX), EVENTBUS_LINE_TIMEOUT_MS: String(LINE_TIMEOUT_MS), EVENTBUS_IDLE_TIMEOUT_MS: String(IDLE_TIMEOUT_MS), ...env }),
+      testAppConfig(dir, { EVENTBUS_MAX_CONNECTIONS: String(MAX), EVENTBUS_LINE_TIMEOUT_MS: String(LINE_TIMEOUT_MS), EVENTBUS_IDLE_TIMEOUT_MS: String(IDLE_TIMEOUT_MS), ...env }),
       logger,
     )
   )._unsafeUnwrap();

@@ -35,7 +35,7 @@ afterEach(async () => {
 
 const STORES: Record<string, () => Promise<Store>> = {
   sqlite: async () => {
-    dir = await tempDir();
+    dir = await tempDir('sqlite');
     const path = dir.dbPath;
     return {
       env: { EVENTBUS_DB: path, EVENTBUS_SYNC: 'full' },

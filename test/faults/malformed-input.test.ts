@@ -6,7 +6,7 @@ import { describe, expect, test } from 'vitest';
 import { startApp, type App } from '../../src/app.js';
 import { ERROR_CODES } from '../../src/errors.js';
 import { silentLogger } from '../../src/logger.js';
-import { testAppConfig } from '../helpers/broker.js';
+import { testAppConfig, type TestDb } from '../helpers/broker.js';
 import { lineClient, type LineClient } from '../helpers/line-client.js';
 import { query, testScope } from '../helpers/scope.js';
 import { wsConnect, type Frame, type WsClient } from '../helpers/ws-client.js';
@@ -19,12 +19,12 @@ const MAX_PAYLOAD = 2048;
 const GOOD_DEADLINE_MS = 2000;
 const CODES = ERROR_CODES.join('|');
 
-async function startBus(): Promise<{ app: App; dbPath: string }> {
+async function startBus(): Promise<{ app: App; db: TestDb }> {
   const dir = await scope.dir();
   // Push addresses may only point at a closed local port: a REGISTER that happens to be valid costs nothing.
-  const app = (await startApp(testAppConfig(dir.dbPath, { EVENTBUS_MAX_PAYLOAD: String(MAX_PAYLOAD), EVENTBUS_ALLOWED_TARGETS: '127.0.0.1:1' }), silentLogger))._unsafeUnwrap();
+  const app = (await startApp(testAppConfig(dir, { EVENTBUS_MAX_PAYLOAD: String(MAX_PAYLOAD), EVENTBUS_ALLOWED_TARGETS: '127.0.0.1:1' }), silentLogger))._unsafeUnwrap();
   scope.defer(() => app.stop());
-  return { app, dbPath: dir.dbPath };
+  return { app, db: dir };
 }
 
 /**
@@ -61,10 +61,10 @@ function goodPublisher(port: number, name: string): { stop(): Promise<{ payloads
 }
 
 /** The good client got every answer in time, and the log holds exactly what it was answered OK for. */
-function expectGoodServed(dbPath: string, name: string, good: { payloads: string[]; slowest: number }): void {
+function expectGoodServed(db: TestDb, name: string, good: { payloads: string[]; slowest: number }): void {
   expect(good.payloads.length).toBeGreaterThan(3);
   expect(good.slowest, 'the slowest answer to the good client, ms').toBeLessThan(GOOD_DEADLINE_MS);
-  const stored = query<{ payload: string }>(dbPath, 'SELECT payload FROM messages WHERE topic = ? ORDER BY seq', `good.${name}`);
+  const stored = query<{ payload: string }>(db, 'SELECT payload FROM messages WHERE topic = ? ORDER BY seq', `good.${name}`);
   expect(stored.map((r) => r.payload)).toEqual(good.payloads);
 }
 
@@ -94,7 +94,7 @@ const ingressLine = fc.oneof(
 
 describe(`${MALFORMED} malformed inputs per front-end, a good client served beside them`, () => {
   test('transport port (line ingress): one typed answer per line, in order; the connection keeps working', async () => {
-    const { app, dbPath } = await startBus();
+    const { app, db } = await startBus();
     const port = app.ports.transport;
     const good = goodPublisher(port, 'ingress');
     const lines = fc.sample(ingressLine, MALFORMED);
@@ -117,11 +117,11 @@ describe(`${MALFORMED} malformed inputs per front-end, a good client served besi
         expect(await c.send('after.flood:still here')).toMatch(/^OK \d+$/);
       }),
     );
-    expectGoodServed(dbPath, 'ingress', await good.stop());
+    expectGoodServed(db, 'ingress', await good.stop());
   });
 
   test('registration port: one typed answer per command; the connection keeps working', async () => {
-    const { app, dbPath } = await startBus();
+    const { app, db } = await startBus();
     const good = goodPublisher(app.ports.transport, 'registration');
     const keyword = fc.constantFrom('REGISTER', 'register', 'SUBSCRIBE', 'UNSUBSCRIBE', 'UNREGISTER', 'REPLAY', 'PAUSE', 'RESUME', 'AUTH', 'Subscribe', 'FROB', '');
     const address = fc.oneof(
@@ -150,11 +150,11 @@ describe(`${MALFORMED} malformed inputs per front-end, a good client served besi
         expect(list).toMatch(/^(END|\S+ .+)$/);
       }),
     );
-    expectGoodServed(dbPath, 'registration', await good.stop());
+    expectGoodServed(db, 'registration', await good.stop());
   });
 
   test('WebSocket API: an error frame (or the request\'s answer) for every frame; the socket stays open', async () => {
-    const { app, dbPath } = await startBus();
+    const { app, db } = await startBus();
     const good = goodPublisher(app.ports.transport, 'websocket');
     const type = fc.constantFrom('publish', 'publish_batch', 'subscribe', 'ack', 'nack', 'unsubscribe', 'ping', 'PUBLISH', 'frob', '');
     const field = fc.oneof(fc.anything({ maxDepth: 2 }), topicLike);
@@ -203,6 +203,6 @@ describe(`${MALFORMED} malformed inputs per front-end, a good client served besi
         expect(published.seq).toBeGreaterThan(0);
       }),
     );
-    expectGoodServed(dbPath, 'websocket', await good.stop());
+    expectGoodServed(db, 'websocket', await good.stop());
   });
 });

@@ -94,7 +94,7 @@ async function late(delayMs: number): Promise<string> {
 describe('slow and broken push consumers beside healthy ones', () => {
   test('the healthy consumers keep their rate, and the broker its memory', async () => {
     dir = await tempDir();
-    bus = await startBrokerProcess({ EVENTBUS_DB: dir.dbPath, EVENTBUS_PUSH_TIMEOUT_MS: '300', EVENTBUS_PUSH_CONNECT_TIMEOUT_MS: '500', EVENTBUS_MAX_IN_FLIGHT: '64' });
+    bus = await startBrokerProcess({ ...dir.env, EVENTBUS_PUSH_TIMEOUT_MS: '300', EVENTBUS_PUSH_CONNECT_TIMEOUT_MS: '500', EVENTBUS_MAX_IN_FLIGHT: '64' });
     const healthy = [endpoint('tcp'), endpoint('http'), endpoint('ws')];
     const stalled = [endpoint('tcp', { stalled: true }), endpoint('ws', { stalled: true })];
     for (const e of [...healthy, ...stalled]) {

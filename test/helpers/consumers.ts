@@ -7,7 +7,7 @@ import http from 'node:http';
 import net from 'node:net';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { startApp, type App } from '../../src/app.js';
-import { testAppConfig } from './broker.js';
+import { testAppConfig, type TestDb } from './broker.js';
 import { silentLogger } from '../../src/logger.js';
 import { lineClient, type LineClient } from './line-client.js';
 import type { TestScope } from './scope.js';
@@ -298,7 +298,7 @@ function listening(server: net.Server, port: number, dropAll: (crash: boolean) =
 export interface PushBus {
   /** The running app (a new one after restart()). */
   readonly app: App;
-  readonly dbPath: string;
+  readonly db: TestDb;
   /** `REGISTER <id> <url> <patterns>` on the registration port; fails the test unless `OK registered <id>`. */
   register(id: string, url: string, ...patterns: string[]): Promise<void>;
   /** The LIST lines, without END. */
@@ -314,7 +314,7 @@ export interface PushBus {
 /** The whole app on a fresh database in `scope`, every port 0; `env` adds or overrides settings. */
 export async function pushBus(scope: TestScope, env: Record<string, string> = {}): Promise<PushBus> {
   const dir = await scope.dir();
-  const config = testAppConfig(dir.dbPath, env);
+  const config = testAppConfig(dir, env);
   const start = async (): Promise<App> => {
     const started = await startApp(config, silentLogger);
     if (started.isErr()) throw new Error(started.error.message);
@@ -345,7 +345,7 @@ export async function pushBus(scope: TestScope, env: Record<string, string> = {}
     get app() {
       return app;
     },
-    dbPath: dir.dbPath,
+    db: dir,
     register: (id, url, ...patterns) =>
       withClient(app.ports.registration, async (c) => {
         const reply = await c.send(['REGISTER', id, url, ...patterns].join(' '));

@@ -1,20 +1,29 @@
 // What the core tests share: a per-test scope that stops everything a test started (in reverse order, even
-// when it fails), brokers and subscribers opened in that scope, and a read-only SQL look at the file.
+// when it fails), brokers and subscribers opened in that scope, and SQL on the database from outside.
 import Database from 'better-sqlite3';
 import { afterEach } from 'vitest';
 import type { Broker, BrokerConfig, SubscribeOptions } from '../../src/core/broker.js';
 import { LocalSubscriber } from '../../src/embed/local-subscriber.js';
-import { openBroker, tempDir, type TestDir } from './broker.js';
+import { openBroker, tempDir, type TestDb, type TestDir } from './broker.js';
+import { pgPlaceholders, pgQuerySync } from './pg-sync.js';
+import { until } from './until.js';
 
 export const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
-/** A read-only connection to the broker's file, as any SQLite client would open it. */
-export function query<T>(dbPath: string, sql: string, ...params: unknown[]): T[] {
-  const db = new Database(dbPath, { readonly: true, fileMustExist: true });
+/**
+ * SQL on the broker's database from outside the broker, as a user's client would run it, on either store:
+ * a connection of its own to the SQLite file, or to the PostgreSQL schema. Parameters are `?` on both; the
+ * SQL is what both dialects read alike (on PostgreSQL bigint columns and counts come back as numbers). A
+ * statement that writes (a row a test plants) opens the SQLite file for writing; a read opens it read-only.
+ */
+export function query<T>(db: TestDb, sql: string, ...params: unknown[]): T[] {
+  if (db.pgSchema !== undefined) return pgQuerySync<T>(db.pgSchema, pgPlaceholders(sql), params);
+  const sqlite = new Database(db.dbPath, { readonly: !/^\s*(INSERT|UPDATE|DELETE)\b/i.test(sql), fileMustExist: true });
   try {
-    return db.prepare(sql).all(...params) as T[];
+    const statement = sqlite.prepare(sql);
+    return (statement.reader ? statement.all(...params) : (statement.run(...params), [])) as T[];
   } finally {
-    db.close();
+    sqlite.close();
   }
 }
 
@@ -29,20 +38,26 @@ export interface MessageRow {
   created_at: number;
 }
 
-/** Every stored message of the broker's file, in seq order. */
-export const rows = (bus: { readonly dbPath: string }): MessageRow[] =>
-  query<MessageRow>(bus.dbPath, 'SELECT seq, message_id, topic, payload, metadata, ttl, created_at FROM messages ORDER BY seq');
-export const count = (bus: { readonly dbPath: string }): number =>
-  query<{ n: number }>(bus.dbPath, 'SELECT count(*) AS n FROM messages')[0]!.n;
+/** Every stored message of the broker's database, in seq order. */
+export const rows = (db: TestDb): MessageRow[] =>
+  query<MessageRow>(db, 'SELECT seq, message_id, topic, payload, metadata, ttl, created_at FROM messages ORDER BY seq');
+export const count = (db: TestDb): number => query<{ n: number }>(db, 'SELECT count(*) AS n FROM messages')[0]!.n;
+
+/**
+ * Waits until the broker reports `position` for `consumer`: on SQLite at once (the broker's own floor), on
+ * PostgreSQL after the next heartbeat has stored it (the stored position covers every broker's partitions).
+ */
+export const positionReaches = (broker: Broker, consumer: string, position: number): Promise<true> =>
+  until(() => `${consumer} at position ${position} (now ${broker.consumer(consumer)?.position})`, () => broker.consumer(consumer)?.position === position);
 
 export interface TestScope {
   /** Runs `stop` after the current test. */
   readonly defer: (stop: () => unknown) => void;
-  /** A fresh broker in its own temp dir. */
-  readonly start: (overrides?: Partial<BrokerConfig>, now?: () => number) => Promise<{ broker: Broker; dbPath: string }>;
-  /** A temp dir, for tests that close and reopen a broker on the same file. */
+  /** A broker on a fresh database. */
+  readonly start: (overrides?: Partial<BrokerConfig>, now?: () => number) => Promise<{ broker: Broker; db: TestDir }>;
+  /** A fresh database (and temp dir), for tests that close and reopen a broker on the same database. */
   readonly dir: () => Promise<TestDir>;
-  readonly open: (dbPath: string, overrides?: Partial<BrokerConfig>, now?: () => number) => Promise<Broker>;
+  readonly open: (db: TestDb, overrides?: Partial<BrokerConfig>, now?: () => number) => Promise<Broker>;
   readonly subscribe: (broker: Broker, options: SubscribeOptions, queueLimit?: number) => Promise<LocalSubscriber>;
 }
 
@@ -61,14 +76,14 @@ export function testScope(): TestScope {
       stops.push(() => d.cleanup());
       return d;
     },
-    open: async (dbPath, overrides = {}, now) => {
-      const broker = await openBroker(dbPath, overrides, now);
+    open: async (db, overrides = {}, now) => {
+      const broker = await openBroker(db, overrides, now);
       stops.push(() => broker.close());
       return broker;
     },
     start: async (overrides = {}, now) => {
-      const d = await scope.dir();
-      return { broker: await scope.open(d.dbPath, overrides, now), dbPath: d.dbPath };
+      const db = await scope.dir();
+      return { broker: await scope.open(db, overrides, now), db };
     },
     subscribe: async (broker, options, queueLimit) => {
       const sub = (await LocalSubscriber.open(broker, options, queueLimit))._unsafeUnwrap();

@@ -1,34 +1,36 @@
-// The whole app on a temp database with WebSocket clients on its /ws, and what the WebSocket API tests
+// The whole app on a fresh database with WebSocket clients on its /ws, and what the WebSocket API tests
 // (test/transports/ws*.test.ts) share: publishing in batches, seq ranges, and the checks that answer a bad
 // frame, that the socket still works after it and that no further message arrives.
 import { expect } from 'vitest';
 import { startApp, type App } from '../../src/app.js';
 import { silentLogger } from '../../src/logger.js';
-import { testAppConfig } from './broker.js';
+import { testAppConfig, type TestDb } from './broker.js';
 import { sleep, type TestScope } from './scope.js';
 import { wsConnect, type ConnectOptions, type Frame, type MessageFrame, type WsClient } from './ws-client.js';
 
-export interface Bus {
+/** The app, and the database it runs on (for SQL checks and restarts). */
+export interface Bus extends TestDb {
   readonly app: App;
   readonly port: number;
-  readonly dbPath: string;
   /** A WebSocket client on /ws, closed after the test. */
   connect(options?: ConnectOptions): Promise<WsClient>;
 }
 
 /**
- * The whole app on `dbPath` (a fresh database unless given), every port 0; `env` overrides settings by their
+ * The whole app on `db` (a fresh database unless given), every port 0; `env` overrides settings by their
  * variable names. Stopped after the test by `scope`.
  */
-export async function startBus(scope: TestScope, env: Record<string, string> = {}, dbPath?: string): Promise<Bus> {
-  const path = dbPath ?? (await scope.dir()).dbPath;
-  const app = (await startApp(testAppConfig(path, env), silentLogger))._unsafeUnwrap();
+export async function startBus(scope: TestScope, env: Record<string, string> = {}, db?: TestDb): Promise<Bus> {
+  const on = db ?? (await scope.dir());
+  const app = (await startApp(testAppConfig(on, env), silentLogger))._unsafeUnwrap();
   scope.defer(() => app.stop());
   const port = app.ports.http;
   return {
     app,
     port,
-    dbPath: path,
+    dbPath: on.dbPath,
+    pgSchema: on.pgSchema,
+    env: on.env,
     connect: async (options) => {
       const client = await wsConnect(port, options);
       scope.defer(() => client.close());

@@ -10,6 +10,7 @@ import { APPEND } from '../../src/store/postgres/queries.js';
 import { SqliteStore } from '../../src/store/sqlite-store.js';
 import type pg from 'pg';
 import type Database from 'better-sqlite3';
+import { sqliteFile } from '../helpers/broker.js';
 import { PG_URL, pgQuery, pgSchemas } from '../helpers/postgres.js';
 import { query, testScope } from '../helpers/scope.js';
 import { until } from '../helpers/until.js';
@@ -39,7 +40,7 @@ const STORES: Record<string, () => Promise<Opened>> = {
     const store = await open();
     return {
       store,
-      sql: <T,>(text: string) => Promise.resolve(query<T>(dbPath, text)),
+      sql: <T,>(text: string) => Promise.resolve(query<T>(sqliteFile(dbPath), text)),
       reopen: async () => {
         await store.close();
         return open();

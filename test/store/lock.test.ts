@@ -57,7 +57,7 @@ afterEach(() => dir.cleanup());
 
 describe('in one process', () => {
   test('a second opener of the same file is refused as locked, naming the file', async () => {
-    const first = await openBroker(dir.dbPath);
+    const first = await openBroker(dir);
     try {
       const second = await SqliteStore.open({ path: dir.dbPath, sync: 'normal', logger: silentLogger });
       expect(second.isErr()).toBe(true);
@@ -74,13 +74,13 @@ describe('in one process', () => {
     } finally {
       await first.close();
     }
-    const again = await openBroker(dir.dbPath);
+    const again = await openBroker(dir);
     expect(again.headSeq()).toBe(1);
     await again.close();
   });
 
   test('a running broker\'s database is readable by another SQLite connection (WAL), even mid-read', async () => {
-    const broker = await openBroker(dir.dbPath);
+    const broker = await openBroker(dir);
     const reader = new Database(dir.dbPath, { readonly: true });
     try {
       for (let i = 1; i <= 3; i++) (await broker.publish({ topic: 'wal.t', payload: `p${i}` }))._unsafeUnwrap();
@@ -105,7 +105,7 @@ describe('in one process', () => {
 
 describe('across processes', () => {
   test('a second broker process exits 1 with one line naming EVENTBUS_DB; after the first stops it starts', async () => {
-    const first = await openBroker(dir.dbPath);
+    const first = await openBroker(dir);
     let firstClosed = false;
     try {
       const refused = startMain(dir.dbPath);
@@ -133,7 +133,7 @@ describe('across processes', () => {
     } finally {
       if (!firstClosed) await first.close();
     }
-    const reopened = await openBroker(dir.dbPath);
+    const reopened = await openBroker(dir);
     await reopened.close();
   });
 

@@ -8,7 +8,7 @@
 import net from 'node:net';
 import { describe, expect, test } from 'vitest';
 import { startApp, type App } from '../../src/app.js';
-import { testAppConfig } from '../helpers/broker.js';
+import { testAppConfig, type TestDb } from '../helpers/broker.js';
 import { silentLogger } from '../../src/logger.js';
 import { lineClient, type LineClient } from '../helpers/line-client.js';
 import { testScope } from '../helpers/scope.js';
@@ -17,7 +17,7 @@ const scope = testScope();
 
 interface Bus {
   readonly app: App;
-  readonly dbPath: string;
+  readonly db: TestDb;
   /** A client on the registration port, closed after the test. */
   registration(): Promise<LineClient>;
   /** A client on the transport port (to publish), closed after the test. */
@@ -26,9 +26,9 @@ interface Bus {
 
 const configFor = testAppConfig;
 
-/** The whole app on `dbPath` (stopped after the test, or earlier by the test). */
-async function startOn(dbPath: string, env: Record<string, string> = {}): Promise<Bus> {
-  const app = (await startApp(configFor(dbPath, env), silentLogger))._unsafeUnwrap();
+/** The whole app on `db` (stopped after the test, or earlier by the test). */
+async function startOn(db: TestDb, env: Record<string, string> = {}): Promise<Bus> {
+  const app = (await startApp(configFor(db, env), silentLogger))._unsafeUnwrap();
   scope.defer(() => app.stop());
   const connect = async (port: number): Promise<LineClient> => {
     const client = await lineClient(port);
@@ -37,7 +37,7 @@ async function startOn(dbPath: string, env: Record<string, string> = {}): Promis
   };
   return {
     app,
-    dbPath,
+    db,
     registration: () => connect(app.ports.registration),
     transport: () => connect(app.ports.transport),
   };
@@ -46,7 +46,7 @@ async function startOn(dbPath: string, env: Record<string, string> = {}): Promis
 /** The whole app on a fresh database. */
 async function startBus(env: Record<string, string> = {}): Promise<Bus> {
   const dir = await scope.dir();
-  return startOn(dir.dbPath, env);
+  return startOn(dir, env);
 }
 
 /** Reply lines up to (not including) `END`. */
@@ -515,7 +515,7 @@ describe('AUTH (EVENTBUS_TOKEN set)', () => {
 describe('registrations are stored in the database', () => {
   test('they survive a restart on the same database, with their addresses and patterns', async () => {
     const dir = await scope.dir();
-    const first = await startOn(dir.dbPath);
+    const first = await startOn(dir);
     const c1 = await first.registration();
     await c1.send('REGISTER consumer1 tcp://127.0.0.1:9000 event1 event2');
     await c1.send('SUBSCRIBE consumer1 event3 orders.>');
@@ -527,7 +527,7 @@ describe('registrations are stored in the database', () => {
     const before = await list(c1);
     await first.app.stop();
 
-    const second = await startOn(dir.dbPath);
+    const second = await startOn(dir);
     const c2 = await second.registration();
     const after = await list(c2);
     expect(after.sort()).toEqual([
@@ -539,27 +539,27 @@ describe('registrations are stored in the database', () => {
 
   test('a REPLAY rewind survives a restart', async () => {
     const dir = await scope.dir();
-    const first = await startOn(dir.dbPath);
+    const first = await startOn(dir);
     await publish(first, 'event1', 4);
     const c1 = await first.registration();
     await c1.send(`REGISTER c tcp://127.0.0.1:${await deadPort()} event1`);
     expect(await c1.send('REPLAY c 2')).toBe('OK replaying c from 2');
     await first.app.stop();
 
-    const second = await startOn(dir.dbPath);
+    const second = await startOn(dir);
     expect(second.app.broker.consumer('c')?.position).toBe(1);
   });
 
   test('a consumer registered after messages were published starts at the head, also after a restart', async () => {
     const dir = await scope.dir();
-    const first = await startOn(dir.dbPath);
+    const first = await startOn(dir);
     await publish(first, 'event1', 3);
     const address = `tcp://127.0.0.1:${await deadPort()}`;
     const c1 = await first.registration();
     await c1.send(`REGISTER c ${address} event1`);
     await first.app.stop();
 
-    const second = await startOn(dir.dbPath);
+    const second = await startOn(dir);
     const c2 = await second.registration();
     expect(await list(c2)).toEqual([`c ${address} event1 <state> 3`]);
   });
@@ -622,19 +622,19 @@ describe('EVENTBUS_CONSUMER_<ID>', () => {
 
   test('at a restart it updates the stored consumer: new address, patterns added', async () => {
     const dir = await scope.dir();
-    const first = await startOn(dir.dbPath, { EVENTBUS_CONSUMER_AUDIT: 'tcp://127.0.0.1:9100 audit.#' });
+    const first = await startOn(dir, { EVENTBUS_CONSUMER_AUDIT: 'tcp://127.0.0.1:9100 audit.#' });
     const c1 = await first.registration();
     await c1.send('SUBSCRIBE audit extra');
     await first.app.stop();
 
-    const second = await startOn(dir.dbPath, { EVENTBUS_CONSUMER_AUDIT: 'tcp://127.0.0.1:9200 audit.# more' });
+    const second = await startOn(dir, { EVENTBUS_CONSUMER_AUDIT: 'tcp://127.0.0.1:9200 audit.# more' });
     const c2 = await second.registration();
     expect(await list(c2)).toEqual(['audit tcp://127.0.0.1:9200 audit.#,extra,more <state> 0']);
   });
 
   test('an unsupported protocol stops start-up with an error naming EVENTBUS_CONSUMER_AUDIT', async () => {
     const dir = await scope.dir();
-    const started = await startApp(configFor(dir.dbPath, { EVENTBUS_CONSUMER_AUDIT: 'ftp://127.0.0.1:21 audit.#' }), silentLogger);
+    const started = await startApp(configFor(dir, { EVENTBUS_CONSUMER_AUDIT: 'ftp://127.0.0.1:21 audit.#' }), silentLogger);
     if (started.isOk()) scope.defer(() => started.value.stop());
     expect(started.isErr()).toBe(true);
     expect(started._unsafeUnwrapErr().message).toMatch(/^EVENTBUS_CONSUMER_AUDIT: .*ftp/);
@@ -643,7 +643,7 @@ describe('EVENTBUS_CONSUMER_<ID>', () => {
   test('an address outside EVENTBUS_ALLOWED_TARGETS stops start-up with an error naming the setting', async () => {
     const dir = await scope.dir();
     const started = await startApp(
-      configFor(dir.dbPath, { EVENTBUS_CONSUMER_AUDIT: 'tcp://10.0.0.1:9100 audit.#', EVENTBUS_ALLOWED_TARGETS: '127.0.0.1' }),
+      configFor(dir, { EVENTBUS_CONSUMER_AUDIT: 'tcp://10.0.0.1:9100 audit.#', EVENTBUS_ALLOWED_TARGETS: '127.0.0.1' }),
       silentLogger,
     );
     if (started.isOk()) scope.defer(() => started.value.stop());
@@ -652,10 +652,10 @@ describe('EVENTBUS_CONSUMER_<ID>', () => {
 
   test('a failed start-up releases the database: the app starts on it afterwards', async () => {
     const dir = await scope.dir();
-    const failed = await startApp(configFor(dir.dbPath, { EVENTBUS_CONSUMER_AUDIT: 'ftp://127.0.0.1:21' }), silentLogger);
+    const failed = await startApp(configFor(dir, { EVENTBUS_CONSUMER_AUDIT: 'ftp://127.0.0.1:21' }), silentLogger);
     if (failed.isOk()) scope.defer(() => failed.value.stop());
     expect(failed.isErr()).toBe(true);
-    const bus = await startOn(dir.dbPath);
+    const bus = await startOn(dir);
     const c = await bus.registration();
     expect(await list(c)).toEqual([]);
   });

@@ -3,7 +3,7 @@
 // the connection limit, and backpressure (a client that does not read never holds up another).
 import { describe, expect, test } from 'vitest';
 import { startApp, type App } from '../../src/app.js';
-import { testAppConfig } from '../helpers/broker.js';
+import { testAppConfig, type TestDb } from '../helpers/broker.js';
 import { silentLogger } from '../../src/logger.js';
 import { lineClient, type LineClient, type LineClientOptions } from '../helpers/line-client.js';
 import { count, rows, sleep, testScope } from '../helpers/scope.js';
@@ -14,7 +14,7 @@ const scope = testScope();
 interface Bus {
   readonly app: App;
   readonly port: number;
-  readonly dbPath: string;
+  readonly db: TestDb;
   /** A client on the transport port, closed after the test. */
   connect(options?: LineClientOptions): Promise<LineClient>;
 }
@@ -22,14 +22,14 @@ interface Bus {
 /** The whole app on a fresh database, every port 0; `env` overrides settings by their variable names. */
 async function startBus(env: Record<string, string> = {}): Promise<Bus> {
   const dir = await scope.dir();
-  const config = testAppConfig(dir.dbPath, env);
+  const config = testAppConfig(dir, env);
   const app = (await startApp(config, silentLogger))._unsafeUnwrap();
   scope.defer(() => app.stop());
   const port = app.ports.transport;
   return {
     app,
     port,
-    dbPath: dir.dbPath,
+    db: dir,
     connect: async (options) => {
       const client = await lineClient(port, options);
       scope.defer(() => client.destroy());
@@ -63,7 +63,7 @@ describe('publishing on the transport port', () => {
     const c = await bus.connect();
     expect(await c.send('user_message:Hello from producer!')).toBe('OK 1');
     expect(await c.send('{"msg": "Hello from producer!", "event_name": "user_message"}')).toBe('OK 2');
-    expect(rows(bus).map((r) => [r.seq, r.topic, r.payload])).toEqual([
+    expect(rows(bus.db).map((r) => [r.seq, r.topic, r.payload])).toEqual([
       [1, 'user_message', 'Hello from producer!'],
       [2, 'user_message', 'Hello from producer!'],
     ]);
@@ -74,7 +74,7 @@ describe('publishing on the transport port', () => {
     const c = await bus.connect();
     await c.write('chat.user1:hi there\r\n{"event_name":"chat.user2","msg":"yo"}\r\n');
     expect(await c.readLines(2)).toEqual(['OK 1', 'OK 2']);
-    expect(rows(bus).map((r) => [r.topic, r.payload])).toEqual([
+    expect(rows(bus.db).map((r) => [r.topic, r.payload])).toEqual([
       ['chat.user1', 'hi there'],
       ['chat.user2', 'yo'],
     ]);
@@ -86,7 +86,7 @@ describe('publishing on the transport port', () => {
     const payloads = ['a:b::c', '  padded  ', '{"id":1,"note":"x: y"}', 'héllo 世界 🎉'];
     await c.write(payloads.map((p) => `orders.created:${p}\n`).join(''));
     expect(await c.readLines(payloads.length)).toEqual(['OK 1', 'OK 2', 'OK 3', 'OK 4']);
-    expect(rows(bus).map((r) => r.payload)).toEqual(payloads);
+    expect(rows(bus.db).map((r) => r.payload)).toEqual(payloads);
   });
 
   test('the JSON form stores message_id, ttl and metadata; a non-string msg is stored as JSON text', async () => {
@@ -94,7 +94,7 @@ describe('publishing on the transport port', () => {
     const c = await bus.connect();
     expect(await c.send('{"event_name":"orders.created","msg":{"id":7,"items":[1,2]},"message_id":"order-7","ttl":60,"metadata":{"region":"eu"}}')).toBe('OK 1');
     expect(await c.send('{"event_name":"orders.created","msg":"plain"}')).toBe('OK 2');
-    const [structured, plain] = rows(bus);
+    const [structured, plain] = rows(bus.db);
     expect(structured).toMatchObject({ seq: 1, message_id: 'order-7', topic: 'orders.created', ttl: 60 });
     expect(JSON.parse(structured!.payload)).toEqual({ id: 7, items: [1, 2] });
     expect(JSON.parse(structured!.metadata)).toMatchObject({ content_type: 'application/json', region: 'eu' });
@@ -114,7 +114,7 @@ describe('publishing on the transport port', () => {
     const seq = seqOf(stored!);
     expect(seq).toBe(3); // a duplicate uses up no seq
     expect(repeated).toBe(`OK ${seq} DUPLICATE`);
-    expect(rows(bus).map((r) => [r.seq, r.message_id, r.payload])).toEqual([
+    expect(rows(bus.db).map((r) => [r.seq, r.message_id, r.payload])).toEqual([
       [1, 'm-1', 'first'],
       [2, null, 'between'],
       [seq, 'm-2', 'a'],
@@ -130,9 +130,9 @@ describe('publishing on the transport port', () => {
     const seqs = replies.map(seqOf);
     expectStrictlyIncreasing(seqs);
     // In line order: the message stored under each reply's seq is the line sent at that position.
-    const payloadBySeq = new Map(rows(bus).map((r) => [r.seq, r.payload]));
+    const payloadBySeq = new Map(rows(bus.db).map((r) => [r.seq, r.payload]));
     expect(seqs.every((seq, i) => payloadBySeq.get(seq) === String(i))).toBe(true);
-    expect(count(bus)).toBe(n);
+    expect(count(bus.db)).toBe(n);
   });
 
   test('two connections publishing at once each get their own replies in their own order', async () => {
@@ -164,7 +164,7 @@ describe('errors on the transport port: one ERR line each, and the connection st
     expect(await c.send('{"event_name":"t"}')).toMatch(/^ERR BAD_FORMAT .*msg/);
     expect(c.isClosed).toBe(false);
     expect(await c.send('t:still works')).toBe('OK 1');
-    expect(count(bus)).toBe(1);
+    expect(count(bus.db)).toBe(1);
   });
 
   test('bad topics are ERR BAD_TOPIC, in both forms', async () => {
@@ -174,7 +174,7 @@ describe('errors on the transport port: one ERR line each, and the connection st
       expect(await c.send(line), line.slice(0, 40)).toMatch(/^ERR BAD_TOPIC \S/);
     }
     expect(await c.send('chat.user1:ok')).toBe('OK 1');
-    expect(count(bus)).toBe(1);
+    expect(count(bus.db)).toBe(1);
   });
 
   test('a payload over EVENTBUS_MAX_PAYLOAD is ERR TOO_LARGE; one exactly at it is stored', async () => {
@@ -184,7 +184,7 @@ describe('errors on the transport port: one ERR line each, and the connection st
     expect(await c.send(`{"event_name":"t","msg":"${'y'.repeat(101)}"}`)).toMatch(/^ERR TOO_LARGE \S/);
     expect(await c.send(`t:${'é'.repeat(51)}`)).toMatch(/^ERR TOO_LARGE \S/); // 51 characters, 102 bytes
     expect(await c.send(`t:${'x'.repeat(100)}`)).toBe('OK 1');
-    expect(rows(bus).map((r) => r.payload.length)).toEqual([100]);
+    expect(rows(bus.db).map((r) => r.payload.length)).toEqual([100]);
   });
 
   test('a line far over the limit is ERR TOO_LARGE once, and the lines around it are answered normally', async () => {
@@ -196,7 +196,7 @@ describe('errors on the transport port: one ERR line each, and the connection st
     expect(replies[0]).toBe('OK 1');
     expect(replies[1]).toMatch(/^ERR TOO_LARGE \S/);
     expect(replies[2]).toBe('OK 2');
-    expect(rows(bus).map((r) => r.topic)).toEqual(['before', 'after']);
+    expect(rows(bus.db).map((r) => r.topic)).toEqual(['before', 'after']);
     expect(await c.send('again:3')).toBe('OK 3');
   });
 
@@ -264,7 +264,7 @@ describe('AUTH (EVENTBUS_TOKEN set)', () => {
     const c = await bus.connect();
     expect(await c.send('user_message:Hello from producer!')).toMatch(/^ERR UNAUTHORIZED /);
     await c.closed(2_000);
-    expect(count(bus)).toBe(0);
+    expect(count(bus.db)).toBe(0);
   });
 
   test('a wrong token is ERR UNAUTHORIZED and the connection is closed; lines sent after it are ignored', async () => {
@@ -274,7 +274,7 @@ describe('AUTH (EVENTBUS_TOKEN set)', () => {
     expect(await c.readLine()).toMatch(/^ERR UNAUTHORIZED /);
     await c.closed(2_000);
     await sleep(100);
-    expect(count(bus)).toBe(0);
+    expect(count(bus.db)).toBe(0);
   });
 
   test('AUTH without a token, or an empty first line, is ERR UNAUTHORIZED and closes', async () => {
@@ -333,7 +333,7 @@ describe('EVENTBUS_MAX_CONNECTIONS', () => {
     await c.closed(2_000);
     expect(await a.send('a:2')).toBe('OK 3');
     expect(await b.send('b:2')).toBe('OK 4');
-    expect(count(bus)).toBe(4);
+    expect(count(bus.db)).toBe(4);
   });
 
   test('a refused connection that sent lines gets nothing stored, and the server lets go of it', async () => {
@@ -345,7 +345,7 @@ describe('EVENTBUS_MAX_CONNECTIONS', () => {
     expect(await c.readLine(2_000)).toMatch(/^ERR UNAVAILABLE /);
     await c.closed(2_000);
     expect(await a.send('a:2')).toBe('OK 2');
-    expect(rows(bus).map((r) => r.topic)).toEqual(['a', 'a']);
+    expect(rows(bus.db).map((r) => r.topic)).toEqual(['a', 'a']);
     // A refused socket the server still holds would keep stop() waiting (and an fd open) forever.
     a.destroy();
     await expectStopsWithin(bus, 3_000);
@@ -406,9 +406,9 @@ describe('backpressure and disconnects', () => {
     const replies = await slow.readLines(n, 15_000);
     const seqs = replies.map(seqOf);
     expectStrictlyIncreasing(seqs);
-    const payloadBySeq = new Map(rows(bus).map((r) => [r.seq, r.payload]));
+    const payloadBySeq = new Map(rows(bus.db).map((r) => [r.seq, r.payload]));
     expect(seqs.every((seq, i) => payloadBySeq.get(seq) === String(i))).toBe(true);
-    expect(count(bus)).toBe(n + 1);
+    expect(count(bus.db)).toBe(n + 1);
   });
 
   test('a client that disconnects right after sending lines does not crash the broker; the next client works', async () => {
@@ -423,7 +423,7 @@ describe('backpressure and disconnects', () => {
     const next = await bus.connect();
     expect(await next.send('next:1')).toMatch(/^OK \d+$/);
     // Whatever was stored from the vanished clients was stored whole, in order.
-    const stored = rows(bus).filter((r) => r.topic === 'gone');
+    const stored = rows(bus.db).filter((r) => r.topic === 'gone');
     expectStrictlyIncreasing(stored.map((r) => r.seq));
   });
 

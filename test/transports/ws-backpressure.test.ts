@@ -6,12 +6,13 @@ import net from 'node:net';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { describe, expect, test } from 'vitest';
+import type { TestDb } from '../helpers/broker.js';
 import { testScope } from '../helpers/scope.js';
 import { until } from '../helpers/until.js';
 import { startBus as startBusIn, type Bus, publishBatch } from '../helpers/ws-bus.js';
 
 const scope = testScope();
-const startBus = (env?: Record<string, string>, dbPath?: string): Promise<Bus> => startBusIn(scope, env, dbPath);
+const startBus = (env?: Record<string, string>, db?: TestDb): Promise<Bus> => startBusIn(scope, env, db);
 
 describe('a subscription far behind the socket', () => {
   // A catch-up of many pages makes the session pause and resume its subscription many times over.

@@ -4,7 +4,7 @@
 // raw client, so the order of the frames on the wire is what is checked.
 import http from 'node:http';
 import { describe, expect, it } from 'vitest';
-import { openEventBus, type EventBus } from '../../src/embed/index.js';
+import { openTestEventBus, type TestEventBus } from '../helpers/embedded.js';
 import { closeServer, portOf, trackSockets } from '../helpers/http-server.js';
 import { rawWsConnect, type RawWsClient } from '../helpers/raw-ws.js';
 import { sleep, testScope } from '../helpers/scope.js';
@@ -15,9 +15,8 @@ import { wsConnect } from '../helpers/ws-client.js';
 const scope = testScope();
 
 /** An application's http.Server with the bus attached at /ws, both closed after the test. */
-async function embedded(): Promise<{ bus: EventBus; port: number; attached: ReturnType<EventBus['attach']> }> {
-  const dir = await scope.dir();
-  const bus = (await openEventBus({ dbPath: dir.dbPath, sync: 'normal' }))._unsafeUnwrap();
+async function embedded(): Promise<{ bus: TestEventBus['bus']; port: number; attached: ReturnType<TestEventBus['bus']['attach']> }> {
+  const { bus } = await openTestEventBus(await scope.dir());
   const server = http.createServer((_req, res) => res.writeHead(404).end());
   const sockets = trackSockets(server);
   const attached = bus.attach(server, { path: '/ws' });

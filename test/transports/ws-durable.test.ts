@@ -3,13 +3,14 @@
 // subscription, queue groups (a member leaving or unsubscribing hands its unacked messages on), dead letters,
 // rewinding with starting_seq, max_in_flight, and acks or nacks of a seq not delivered yet.
 import { describe, expect, test } from 'vitest';
+import type { TestDb } from '../helpers/broker.js';
 import { query, sleep, testScope } from '../helpers/scope.js';
 import { type MessageFrame, type WsClient } from '../helpers/ws-client.js';
 import { until } from '../helpers/until.js';
 import { startBus as startBusIn, type Bus, expectNoMoreMessages, publishBatch, range, seqs } from '../helpers/ws-bus.js';
 
 const scope = testScope();
-const startBus = (env?: Record<string, string>, dbPath?: string): Promise<Bus> => startBusIn(scope, env, dbPath);
+const startBus = (env?: Record<string, string>, db?: TestDb): Promise<Bus> => startBusIn(scope, env, db);
 
 /** Two connections, each subscribed to `pattern` as a member of group g of `consumer`: [client, subscription]. */
 async function twoMembers(bus: Bus, pattern: string, consumer: string): Promise<[[WsClient, string], [WsClient, string]]> {
@@ -47,13 +48,13 @@ describe('durable consumers', () => {
     for (const m of resumed) second.send({ type: 'ack', subscription: again, seq: m.seq });
     await until(
       'the consumers table to show position 12',
-      () => query<{ position: number }>(bus.dbPath, "SELECT position FROM consumers WHERE id = 'worker'")[0]?.position === 12,
+      () => query<{ position: number }>(bus, "SELECT position FROM consumers WHERE id = 'worker'")[0]?.position === 12,
     );
   });
 
   test('a consumer resumes after its last ack across a broker restart on the same file', async () => {
     const dir = await scope.dir();
-    const bus1 = await startBus({}, dir.dbPath);
+    const bus1 = await startBus({}, dir);
     const c1 = await bus1.connect();
     const sub = await c1.subscribe({ pattern: 'orders.*', consumer: 'billing' });
     await publishBatch(c1, 'orders.created', 10);
@@ -63,7 +64,7 @@ describe('durable consumers', () => {
     await bus1.app.stop();
     expect(c1.isClosed || (await c1.closed()).code > 0).toBe(true);
 
-    const bus2 = await startBus({}, dir.dbPath);
+    const bus2 = await startBus({}, dir);
     const c2 = await bus2.connect();
     const again = await c2.subscribe({ pattern: 'orders.*', consumer: 'billing' });
     expect(seqs(await c2.messages(again, 6))).toEqual([5, 6, 7, 8, 9, 10]);
@@ -131,7 +132,7 @@ describe('durable consumers', () => {
     await until('the position to reach 2', () => bus.app.broker.consumer('prk-consumer')?.position === 2);
     await until(
       'processed_messages to record both acks',
-      () => query<{ n: number }>(bus.dbPath, "SELECT count(*) AS n FROM processed_messages WHERE consumer = 'prk-consumer'")[0]!.n === 2,
+      () => query<{ n: number }>(bus, "SELECT count(*) AS n FROM processed_messages WHERE consumer = 'prk-consumer'")[0]!.n === 2,
     );
   });
 
@@ -217,11 +218,11 @@ describe('durable consumers', () => {
     ]);
     await until(
       'a dead letter row for dropper',
-      () => query<{ n: number }>(bus.dbPath, "SELECT count(*) AS n FROM dead_letters WHERE consumer = 'dropper'")[0]!.n === 1,
+      () => query<{ n: number }>(bus, "SELECT count(*) AS n FROM dead_letters WHERE consumer = 'dropper'")[0]!.n === 1,
     );
-    const [dead] = query<{ seq: number; payload: string; deliveries: number }>(bus.dbPath, 'SELECT seq, payload, deliveries FROM dead_letters');
+    const [dead] = query<{ seq: number; payload: string; deliveries: number }>(bus, 'SELECT seq, payload, deliveries FROM dead_letters');
     expect(dead).toEqual({ seq, payload: 'never acked', deliveries: 2 });
-    await until('status dead', () => query<{ status: string }>(bus.dbPath, 'SELECT status FROM messages WHERE seq = ?', seq)[0]?.status === 'dead');
+    await until('status dead', () => query<{ status: string }>(bus, 'SELECT status FROM messages WHERE seq = ?', seq)[0]?.status === 'dead');
     await expectNoMoreMessages(c, sub, 500);
     expect(bus.app.broker.consumer('dropper')?.deadLetters).toBe(1);
   });

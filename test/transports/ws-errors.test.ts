@@ -3,6 +3,7 @@
 // working after each, and UNAUTHORIZED (close 1008) and UNAVAILABLE (close 1013) at connection time.
 import { connect, type Socket } from 'node:net';
 import { describe, expect, test } from 'vitest';
+import type { TestDb } from '../helpers/broker.js';
 import { count, rows, testScope } from '../helpers/scope.js';
 import { until } from '../helpers/until.js';
 import { type Frame } from '../helpers/ws-client.js';
@@ -17,7 +18,7 @@ async function rawConnect(port: number): Promise<Socket> {
   await new Promise((resolve, reject) => socket.once('connect', resolve).once('error', reject));
   return socket;
 }
-const startBus = (env?: Record<string, string>, dbPath?: string): Promise<Bus> => startBusIn(scope, env, dbPath);
+const startBus = (env?: Record<string, string>, db?: TestDb): Promise<Bus> => startBusIn(scope, env, db);
 
 describe('errors a WebSocket client can get; a bad frame never closes the socket', () => {
   test('BAD_FRAME: not JSON, not an object, unknown or missing type, missing fields, binary', async () => {

@@ -5,13 +5,14 @@
 // ws-durable.test.ts, errors in ws-errors.test.ts, slow readers in ws-backpressure.test.ts.
 import http from 'node:http';
 import { describe, expect, test } from 'vitest';
+import type { TestDb } from '../helpers/broker.js';
 import { count, query, rows, sleep, testScope } from '../helpers/scope.js';
 import { wsConnect, type Frame } from '../helpers/ws-client.js';
 import { until } from '../helpers/until.js';
 import { startBus as startBusIn, type Bus, expectError, expectNoMoreMessages, expectStillWorks, publishBatch, range, seqs } from '../helpers/ws-bus.js';
 
 const scope = testScope();
-const startBus = (env?: Record<string, string>, dbPath?: string): Promise<Bus> => startBusIn(scope, env, dbPath);
+const startBus = (env?: Record<string, string>, db?: TestDb): Promise<Bus> => startBusIn(scope, env, db);
 
 describe('publish', () => {
   test('with an id: published with the same id and the seq, durable in the messages table', async () => {
@@ -172,7 +173,7 @@ describe('publish_batch', () => {
       { topic: 'fine.four', payload: '4' },
     ];
     await expectError(c, { type: 'publish_batch', messages }, 'BAD_TOPIC');
-    expect(query<{ n: number }>(bus.dbPath, "SELECT count(*) AS n FROM messages WHERE topic LIKE 'fine.%'")[0]!.n).toBe(0);
+    expect(query<{ n: number }>(bus, "SELECT count(*) AS n FROM messages WHERE topic LIKE 'fine.%'")[0]!.n).toBe(0);
     expect(count(bus)).toBe(1);
     // The seqs the failed batch did not use are not skipped.
     expect(await c.publish({ topic: 'ok', payload: 'after' })).toMatchObject({ seq: 2 });

@@ -1,23 +1,23 @@
 // The EventClient interface (EventClient / EventReceiver / EventMessage), one suite run against both of its
 // backends: the WebSocket client (WsEventClient against a broker started with startApp on 127.0.0.1, port 0)
-// and the in-process backend (LocalEventClient from openEventBus). The test bodies are identical; only how a
+// and the in-process backend (LocalEventClient from the embedded broker). The test bodies are identical; only how a
 // client is made and where the broker lives differ. Real broker, real sockets, a temp database per test.
-import Database from 'better-sqlite3';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, test } from 'vitest';
 import { startApp, type App } from '../../../src/app.js';
-import { openEventBus, type EventBus } from '../../../src/embed/index.js';
 import { EventMessage, type EventClient, type EventConfig, type EventError, type EventReceiver } from '../../../src/client/events/interface.js';
 import { LocalEventClient } from '../../../src/embed/local-event-client.js';
 import { WsEventClient } from '../../../src/client/events/ws-event-client.js';
 import { silentLogger } from '../../../src/logger.js';
-import { tempDir, testAppConfig, type TestDir } from '../../helpers/broker.js';
+import { tempDir, testAppConfig, type TestDb, type TestDir } from '../../helpers/broker.js';
+import { openTestEventBus } from '../../helpers/embedded.js';
+import { query } from '../../helpers/scope.js';
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 const RECEIVE_MS = 5000;
 
 /** One running broker and how a test makes clients for it. */
 interface Harness {
-  readonly dbPath: string;
+  readonly db: TestDb;
   client(config: EventConfig): Promise<EventClient>;
   /** The broker's head seq (the last stored message). */
   headSeq(): number;
@@ -34,13 +34,13 @@ interface Backend {
 const wsBackend: Backend = {
   name: 'WebSocket (WsEventClient → startApp)',
   start: async (dir) => {
-    const started = await startApp(testAppConfig(dir.dbPath), silentLogger);
+    const started = await startApp(testAppConfig(dir), silentLogger);
     if (started.isErr()) throw new Error(started.error.message);
     const app: App = started.value;
     const url = `ws://127.0.0.1:${app.ports.http}/ws`;
     const clients: EventClient[] = [];
     return {
-      dbPath: dir.dbPath,
+      db: dir,
       client: async (config) => {
         const connected = await WsEventClient.connect({ ...config, options: { ...config.options, url } }, { maxRetries: 3, requestTimeoutMs: 10_000 });
         if (connected.isErr()) throw new Error(`connect: ${connected.error.message}`);
@@ -60,15 +60,13 @@ const wsBackend: Backend = {
 };
 
 const localBackend: Backend = {
-  name: 'in-process (LocalEventClient → openEventBus)',
+  name: 'in-process (LocalEventClient → the embedded broker)',
   start: async (dir) => {
-    const opened = await openEventBus({ dbPath: dir.dbPath, sync: 'normal' });
-    if (opened.isErr()) throw new Error(opened.error.message);
-    const bus: EventBus = opened.value;
+    const { bus } = await openTestEventBus(dir);
     const clients: EventClient[] = [];
     let n = 0;
     return {
-      dbPath: dir.dbPath,
+      db: dir,
       // Both ways of making one: bus.client() and the constructor.
       client: (config) => {
         const c = n++ % 2 === 0 ? bus.client(config) : new LocalEventClient(bus.broker, config);
@@ -87,17 +85,9 @@ const localBackend: Backend = {
   },
 };
 
-/** Rows of the messages table, read through a separate read-only connection as any SQLite client would. */
-function storedMessages(dbPath: string, topic: string): { seq: number; messageId: string | null; payload: string }[] {
-  const db = new Database(dbPath, { readonly: true, fileMustExist: true });
-  try {
-    return db
-      .prepare('SELECT seq, message_id AS messageId, payload FROM messages WHERE topic = ? ORDER BY seq')
-      .all(topic) as { seq: number; messageId: string | null; payload: string }[];
-  } finally {
-    db.close();
-  }
-}
+/** Rows of the messages table, read through a connection of the test's own, as any client of the database would. */
+const storedMessages = (db: TestDb, topic: string): { seq: number; messageId: string | null; payload: string }[] =>
+  query(db, 'SELECT seq, message_id AS "messageId", payload FROM messages WHERE topic = ? ORDER BY seq', topic);
 
 function text(m: EventMessage): string {
   return m.dataAsString()._unsafeUnwrap();
@@ -170,7 +160,7 @@ describe.each([wsBackend, localBackend])('EventClient on the $name backend', (ba
       [made1, 'without id'],
       [made2, 'without id either'],
     ]);
-    expect(storedMessages(h.dbPath, u('ids.t')).map((row) => row.messageId)).toEqual(['my-id-1', made1, made2]);
+    expect(storedMessages(h.db, u('ids.t')).map((row) => row.messageId)).toEqual(['my-id-1', made1, made2]);
   });
 
   test('sendMessages stores all of them, in order, and resolves with their ids in that order', async () => {
@@ -189,7 +179,7 @@ describe.each([wsBackend, localBackend])('EventClient on the $name backend', (ba
     expect(ids[2]).toBe('batch-2');
     expect(new Set(ids).size).toBe(5);
 
-    const rows = storedMessages(h.dbPath, u('batch.t'));
+    const rows = storedMessages(h.db, u('batch.t'));
     expect(rows.map((row) => [row.messageId, row.payload])).toEqual(ids.map((id, i) => [id, `b${i}`]));
     const got = await receiveN(r, 5);
     expect(got.map((m) => [m.messageId, text(m)])).toEqual(ids.map((id, i) => [id, `b${i}`]));
@@ -206,7 +196,7 @@ describe.each([wsBackend, localBackend])('EventClient on the $name backend', (ba
     const one = await bad.sendMessage(EventMessage.new('z'));
     expect([one._unsafeUnwrapErr().kind, one._unsafeUnwrapErr().code]).toEqual(['PublishError', 'BAD_TOPIC']);
     expect(h.headSeq()).toBe(head);
-    expect(storedMessages(h.dbPath, u('not a valid topic!'))).toEqual([]);
+    expect(storedMessages(h.db, u('not a valid topic!'))).toEqual([]);
   });
 
   test('sendMessages is all or none: one invalid message (an over-long message id) stores none of the batch', async () => {
@@ -219,7 +209,7 @@ describe.each([wsBackend, localBackend])('EventClient on the $name backend', (ba
     // README, error codes: a bad message id is BAD_ARGS, and BAD_FRAME when it comes in a WebSocket frame.
     expect(['BAD_ARGS', 'BAD_FRAME']).toContain(sent._unsafeUnwrapErr().code);
     expect(h.headSeq()).toBe(head);
-    expect(storedMessages(h.dbPath, u('atomic.t'))).toEqual([]);
+    expect(storedMessages(h.db, u('atomic.t'))).toEqual([]);
     expect((await r.receiveMessage(300))._unsafeUnwrap()).toBeNull();
   });
 
