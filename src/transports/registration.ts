@@ -15,7 +15,7 @@ export type RegistrationConfig = Pick<
   'host' | 'registrationPort' | 'maxConnections' | 'token' | 'maxPipelinedLines' | 'allowedTargets'
 >;
 
-/** How a consumer's deliveries are going, for LIST: `connected`, `retrying`, `offline`. */
+/** How a consumer's deliveries are going, for LIST: `paused`, `connected`, `retrying`, `offline`. */
 export type ConsumerState = (consumer: ConsumerInfo) => string;
 
 // Commands are short; a line this long is a mistake or an attack, and is refused without being buffered.
@@ -93,12 +93,14 @@ export class RegistrationCommands {
           .map(() => `OK unregistered ${command.id}`);
       case 'replay':
         return this.#broker.replay(command.id, command.seq).map(() => `OK replaying ${command.id} from ${command.seq}`);
-      case 'list': {
-        const lines = this.#broker
-          .consumers()
-          .map((c) => formatConsumerLine({ ...c, state: this.#stateOf(c) }));
-        return okAsync([...lines, 'END'].join('\n'));
-      }
+      case 'pause':
+        return this.#broker.pauseConsumer(command.id).map(() => `OK paused ${command.id}`);
+      case 'resume':
+        return this.#broker.resumeConsumer(command.id).map(() => `OK resumed ${command.id}`);
+      case 'list':
+        return this.#broker
+          .consumerReports()
+          .map((reports) => [...reports.map((c) => formatConsumerLine({ ...c, state: this.#stateOf(c) })), 'END'].join('\n'));
       case 'help':
         return okAsync([...COMMAND_USAGE, 'END'].join('\n'));
       case 'quit':
