@@ -84,11 +84,10 @@ export async function startApp(config: Config, logger: Logger): Promise<Result<A
     logger.info('consumer registered from the environment', { consumer: consumer.id, address: consumer.address });
   }
   for (const consumer of broker.consumers()) if (consumer.address !== null) follow(consumer.id);
-  const listeners: Listener[] = [
-    createTransportServer(broker, config, logger),
-    createRegistrationServer(commands, config, logger),
-    createHttpServer(broker, config, logger),
-  ];
+  const transport = createTransportServer(broker, config, logger);
+  const registration = createRegistrationServer(commands, config, logger);
+  const connections = (): Record<string, number> => ({ transport: transport.connections(), registration: registration.connections() });
+  const listeners: Listener[] = [transport, registration, createHttpServer(broker, config, { commands, stateOf, connections }, logger)];
   const bound: number[] = [];
   for (const [i, server] of listeners.entries()) {
     try {

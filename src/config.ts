@@ -50,8 +50,12 @@ export interface Config {
   readonly maxPipelinedLines: number;
   /** Largest WebSocket frame read; a bigger one closes that socket with 1009 (it cannot be skipped unread). */
   readonly maxFrameBytes: number;
-  /** Unsent bytes per WebSocket before its deliveries pause and reading from it stops. */
+  /** Unsent bytes per WebSocket (or event stream) before its deliveries pause and reading from it stops. */
   readonly wsBufferBytes: number;
+  /** Largest HTTP API request body; a longer one is refused with TOO_LARGE unread. */
+  readonly httpMaxBodyBytes: number;
+  /** Rows of the log one page of GET /api/messages reads at most (a pattern that matches little ends the page early). */
+  readonly httpScanRows: number;
   /** A push endpoint's time to accept a connection. */
   readonly pushConnectTimeoutMs: number;
   /** A push endpoint's time to answer an http request. */
@@ -124,6 +128,8 @@ const SETTINGS = {
   maxPipelinedLines: { env: 'EVENTBUS_MAX_PIPELINED_LINES', default: '4096', schema: positive },
   maxFrameBytes: { env: 'EVENTBUS_MAX_FRAME', default: '16777216', schema: positive },
   wsBufferBytes: { env: 'EVENTBUS_WS_BUFFER', default: '1048576', schema: positive },
+  httpMaxBodyBytes: { env: 'EVENTBUS_HTTP_MAX_BODY', default: '16777216', schema: positive },
+  httpScanRows: { env: 'EVENTBUS_HTTP_SCAN_ROWS', default: '10000', schema: positive },
   pushConnectTimeoutMs: { env: 'EVENTBUS_PUSH_CONNECT_TIMEOUT_MS', default: '5000', schema: positive },
   pushTimeoutMs: { env: 'EVENTBUS_PUSH_TIMEOUT_MS', default: '10000', schema: positive },
   logLevel: { env: 'EVENTBUS_LOG_LEVEL', default: 'info', schema: z.enum(LOG_LEVELS) },

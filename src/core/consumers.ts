@@ -1,7 +1,7 @@
 // Durable consumers: their stored records and dead-letter counts, restoring them at start-up, creating,
 // updating, rewinding and removing them, and what the API reports about them. Their streams live in the
 // Dispatcher; this module keeps the stored side in step with it.
-import { err, errAsync, ok, okAsync, safeTry, type Result, type ResultAsync } from 'neverthrow';
+import { err, errAsync, ok, okAsync, ResultAsync, safeTry, type Result } from 'neverthrow';
 import { brokerError, type BrokerError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import type { ConsumerRecord, ConsumerSignal, EventStore, StorageError } from './store-port.js';
@@ -148,9 +148,12 @@ export class ConsumerRegistry {
     return this.#store.setPaused(id, paused, changedAt).map(() => this.info(id)!);
   }
 
-  /** Hands the consumer's stream the requeued dead letters the store keeps for it (those it has already are skipped). */
+  /**
+   * Hands the consumer's stream the requeued dead letters the store keeps for it (those it has already are
+   * skipped). The acks taken so far are written first: a requeued message acked a moment ago is no longer kept.
+   */
   takeRequeued(id: string): ResultAsync<void, StorageError> {
-    return this.#store.requeued(id).map((messages) => {
+    return ResultAsync.fromSafePromise(this.#dispatcher.settled()).andThen(() => this.#store.requeued(id)).map((messages) => {
       const stream = this.#dispatcher.durable(id);
       if (stream !== undefined && !stream.isClosed && messages.length > 0) stream.requeue(messages);
     });
