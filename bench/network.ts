@@ -1,14 +1,18 @@
 // Network workloads for `npm run bench`: telnet ingest with several pipelining connections, the TypeScript
-// client publishing over WebSocket, and push delivery to one tcp consumer, against the compiled broker in its
-// own process (the clients run here).
+// client publishing over WebSocket, push delivery to one tcp consumer, and the HTTP API's publish and event
+// stream (http.ts), against the compiled broker in its own process (the clients run here).
 import { spawn, type ChildProcess } from 'node:child_process';
 import net from 'node:net';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { connect } from '../src/client/client.js';
+import { httpPublish, sseCatchUp, sseLive } from './http.js';
 import { BROKER_NODE_FLAGS, now, Progress, rate, type Row } from './lib.js';
 
 const MAIN = fileURLToPath(new URL('../dist/main.js', import.meta.url));
+// The live event stream's load, as the in-process latency workload's (run.ts).
+const LIVE_RATE = 5000;
+const LIVE_SECONDS = 5;
 
 interface RunningBroker {
   readonly transport: number;
@@ -135,7 +139,15 @@ export async function networkWorkloads(dir: string, options: { messages: number;
     consumer.close();
     const push = rate(consumer.received(), pushMs);
     rows.push({ name: 'push to one tcp consumer', msgs: consumer.received(), msgPerSec: push, vsLimit: push / ingest, note: 'catching up the ingested messages (REPLAY from 1); vs limit = ÷ ingest' });
+    rows.push(await sseCatchUp(broker.http, 'bench.ingest', total, push));
     rows.push(await clientPublish(broker.http, options.messages, options.inProcessPublish));
+    rows.push(await httpPublish(broker.http, Math.floor(options.messages / 2), 64, options.inProcessPublish));
+    const live = net.connect(broker.transport, '127.0.0.1').resume(); // its OK lines are not read
+    try {
+      rows.push(await sseLive(broker.http, (line) => live.write(line), LIVE_SECONDS * LIVE_RATE, LIVE_RATE));
+    } finally {
+      live.destroy();
+    }
   } finally {
     await broker.stop();
   }

@@ -67,8 +67,9 @@ export async function startApp(config: Config, logger: Logger): Promise<Result<A
   }
   const timeouts = { connectTimeoutMs: config.pushConnectTimeoutMs, sendTimeoutMs: config.pushTimeoutMs };
   const pool = new DeliveryPool(pushHost(broker, logger), { timeouts, maxInFlight: config.maxInFlight, backoff: DEFAULT_BACKOFF, now: Date.now }, logger);
-  // A push consumer's state is its connection's; a consumer read over the API is connected while subscribed.
-  const stateOf: ConsumerState = (c) => pool.state(c.id) ?? (c.subscribers > 0 ? 'connected' : 'offline');
+  // Paused says so first; a push consumer's state is otherwise its connection's, and a consumer read over the
+  // API is connected while subscribed.
+  const stateOf: ConsumerState = (c) => (c.paused ? 'paused' : (pool.state(c.id) ?? (c.subscribers > 0 ? 'connected' : 'offline')));
   // With several brokers on one database, one of them at a time delivers each push consumer.
   const follow = (id: string): void => void pool.sync(id, broker.pushes(id) ? (broker.consumer(id)?.address ?? null) : null);
   broker.onConsumerChange(follow);
@@ -86,11 +87,10 @@ export async function startApp(config: Config, logger: Logger): Promise<Result<A
     logger.info('consumer registered from the environment', { consumer: consumer.id, address: consumer.address });
   }
   for (const consumer of broker.consumers()) if (consumer.address !== null) follow(consumer.id);
-  const listeners: Listener[] = [
-    createTransportServer(broker, config, logger),
-    createRegistrationServer(commands, config, logger),
-    createHttpServer(broker, config, logger),
-  ];
+  const transportServer = createTransportServer(broker, config, logger);
+  const registrationServer = createRegistrationServer(commands, config, logger);
+  const connections = (): Record<string, number> => ({ transport: transportServer.connections(), registration: registrationServer.connections() });
+  const listeners: Listener[] = [transportServer, registrationServer, createHttpServer(broker, config, { commands, stateOf, connections }, logger)];
   const bound: number[] = [];
   for (const [i, server] of listeners.entries()) {
     try {

@@ -50,8 +50,12 @@ export interface Config {
   readonly maxPipelinedLines: number;
   /** Largest WebSocket frame read; a bigger one closes that socket with 1009 (it cannot be skipped unread). */
   readonly maxFrameBytes: number;
-  /** Unsent bytes per WebSocket before its deliveries pause and reading from it stops. */
+  /** Unsent bytes per WebSocket (or event stream) before its deliveries pause and reading from it stops. */
   readonly wsBufferBytes: number;
+  /** Largest HTTP API request body; a longer one is refused with TOO_LARGE unread. */
+  readonly httpMaxBodyBytes: number;
+  /** Rows of the log one page of GET /api/messages reads at most (a pattern that matches little ends the page early). */
+  readonly httpScanRows: number;
   /** A push endpoint's time to accept a connection. */
   readonly pushConnectTimeoutMs: number;
   /** A push endpoint's time to answer an http request. */
@@ -174,6 +178,8 @@ const SETTINGS = {
   },
   maxFrameBytes: { env: 'EVENTBUS_MAX_FRAME', default: '16777216', schema: positive, value: '<bytes>', description: 'the largest WebSocket frame read at all (larger: the socket is closed)' },
   wsBufferBytes: { env: 'EVENTBUS_WS_BUFFER', default: '1048576', schema: positive, value: '<bytes>', description: 'unsent bytes per WebSocket before its deliveries pause' },
+  httpMaxBodyBytes: { env: 'EVENTBUS_HTTP_MAX_BODY', default: '16777216', schema: positive, value: '<bytes>', description: 'the largest HTTP request body; a larger one is refused with TOO_LARGE' },
+  httpScanRows: { env: 'EVENTBUS_HTTP_SCAN_ROWS', default: '10000', schema: positive, value: '<n>', description: 'log rows one GET /api/messages page reads at most to find its matches' },
   pushConnectTimeoutMs: {
     env: 'EVENTBUS_PUSH_CONNECT_TIMEOUT_MS',
     default: '5000',

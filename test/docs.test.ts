@@ -1,8 +1,9 @@
 // Every snippet of README.md, the client package's README and docs/*.md runs as pasted, against a fresh broker whose ports stand in for
 // the defaults: ```ts programs (as files of this package, so 'eventbus' and 'eventbus/server' resolve to
 // the build, and in a temp dir of their own, where their database files go), ```console transcripts of the
-// telnet and WebSocket ports (every reply compared), ```sql against a database the broker made, ```json
-// filters compiled. ```text and ```sh blocks are output and shell, not snippets.
+// telnet and WebSocket ports (every reply compared) and of curl on the HTTP API (its output compared, times
+// and other moving values by type only), ```sql against a database the broker made, ```json filters
+// compiled. ```text and ```sh blocks are output and shell, not snippets.
 import { PG_URL, pgSchemas } from './helpers/postgres.js';
 import Database from 'better-sqlite3';
 import { spawn } from 'node:child_process';
@@ -139,6 +140,12 @@ async function replay(transcript: string, bus: Awaited<ReturnType<typeof broker>
       const telnet = /^telnet 127\.0\.0\.1 (\d+)$/.exec(command);
       const nc = /^nc -lk (\d+)$/.exec(command);
       const wscat = /^npx wscat -c (\S+)$/.exec(command);
+      if (command.startsWith('curl ')) {
+        const expected: string[] = [];
+        for (i++; i < lines.length && !lines[i]!.startsWith('$ '); i++) expected.push(lines[i]!);
+        expect(outputLines(await curl(bus.map(command))), command).toEqual(expected.map(maskMoving));
+        continue;
+      }
       if (telnet !== null) {
         const port = bus.ports.get(Number(telnet[1]));
         const client = await lineClient(port!);
@@ -206,6 +213,51 @@ async function replay(transcript: string, bus: Awaited<ReturnType<typeof broker>
   await sleep(50); // the last sent line (an ack) reaches the broker before it stops
 }
 
+/**
+ * Runs a curl command line as a shell would; a stream (`-N`) is read for two seconds. Resolves with its output.
+ */
+async function curl(command: string): Promise<string> {
+  const streaming = /\s-\w*N/.test(command);
+  const child = spawn('bash', ['-c', streaming ? `${command} --max-time 2` : command], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  let err = '';
+  child.stdout.setEncoding('utf8').on('data', (c: string) => (out += c));
+  child.stderr.setEncoding('utf8').on('data', (c: string) => (err += c));
+  const code = await new Promise<number | null>((resolve) => child.once('close', resolve));
+  // 28: the stream's two seconds are up.
+  expect({ code, err }, command).toEqual({ code: streaming ? 28 : 0, err: '' });
+  return out;
+}
+
+// Values that differ from run to run (times, rates, this broker's name): compared by their type only.
+const MOVING = new Set(['timestamp', 'created_at', 'dead_at', 'last_seen', 'node_id', 'published_per_s']);
+
+function maskValue(value: unknown): unknown {
+  if (Array.isArray(value)) return value.map(maskValue);
+  if (typeof value !== 'object' || value === null) return value;
+  return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, MOVING.has(k) ? `<${typeof v}>` : maskValue(v)]));
+}
+
+/** A line of output with its moving values masked: JSON, or an SSE `data:` line of JSON. */
+function maskMoving(line: string): string {
+  const data = line.startsWith('data: ');
+  const text = data ? line.slice(6) : line;
+  try {
+    const masked = JSON.stringify(maskValue(JSON.parse(text)));
+    return data ? `data: ${masked}` : masked;
+  } catch {
+    return line;
+  }
+}
+
+/** The lines of curl's output as a transcript shows them: no blank lines, no SSE comments, moving values masked. */
+function outputLines(output: string): string[] {
+  return output
+    .split('\n')
+    .filter((l) => l !== '' && !l.startsWith(':'))
+    .map(maskMoving);
+}
+
 async function runSql(sql: string, broker: App, dbPath: string): Promise<void> {
   // Something to select: messages, a consumer, and the tables the recipes read.
   (await broker.broker.publish({ topic: 'orders.created', payload: '{"id":1}' }))._unsafeUnwrap();
@@ -220,7 +272,7 @@ async function runSql(sql: string, broker: App, dbPath: string): Promise<void> {
   }
 }
 
-const COVERED = ['README.md', 'packages/client/README.md', 'docs/client.md', 'docs/embedding.md', 'docs/protocol.md', 'docs/delivery.md', 'docs/database.md'];
+const COVERED = ['README.md', 'packages/client/README.md', 'docs/client.md', 'docs/embedding.md', 'docs/protocol.md', 'docs/delivery.md', 'docs/database.md', 'docs/http-api.md'];
 
 describe.each(COVERED)('%s', (file) => {
   const mine = all.filter((s) => s.file === file && RUNNABLE.has(s.lang));

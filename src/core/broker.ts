@@ -5,10 +5,13 @@ import { err, errAsync, ok, okAsync, ResultAsync, type Result } from 'neverthrow
 import type { Config } from '../config.js';
 import { brokerError, SHUTTING_DOWN, type BrokerError } from '../errors.js';
 import type { Logger } from '../logger.js';
-import type { EventStore, StorageError } from './store-port.js';
+import type { EventStore, MessageRecord, StorageError } from './store-port.js';
 import { Cluster } from './cluster.js';
 import { Committer, type PendingRow } from './committer.js';
-import { ConsumerRegistry, type ConsumerInfo } from './consumers.js';
+import { browse, isHeld, type BrowsePage } from './browse.js';
+import { ConsumerRegistry, parseStoredFilter, type ConsumerInfo } from './consumers.js';
+import { DeadLetters, type DeadLetterChoice, type DeadLetterError, type DeadLetterPage } from './dead-letters.js';
+import { LagCounter } from './lag.js';
 import { Dispatcher } from './dispatcher.js';
 import { LogFollower } from './log-follower.js';
 import { toPendingRow, type PublishError } from './publish-input.js';
@@ -21,6 +24,25 @@ import type { DeliveryFailure, Published, PublishInput, Sink, StartAt, StoredMes
 
 // Callers import these from the broker, the API they are part of.
 export type { ConsumerInfo } from './consumers.js';
+export type { DeadLetterChoice, DeadLetterError, DeadLetterPage } from './dead-letters.js';
+export type { BrowsePage } from './browse.js';
+export type { DeadLetterRow, MessageRecord } from './store-port.js';
+
+/** A consumer with the figures that are counted from the store. */
+export interface ConsumerReport extends ConsumerInfo {
+  /** Matching messages neither acked nor dead-lettered (docs/database.md counts the same in SQL). */
+  readonly lag: number;
+  readonly deadLetters: number;
+}
+
+/** A topic the log holds. */
+export interface TopicReport {
+  readonly topic: string;
+  readonly messages: number;
+  readonly firstSeq: number;
+  readonly lastSeq: number;
+  readonly publishedPerSec: number;
+}
 export type { ConsumerInput, SubscribeError, SubscribeOptions } from './subscribe-options.js';
 
 export type BrokerConfig = Pick<
@@ -69,6 +91,8 @@ export class Broker {
   readonly #retention: Retention;
   readonly #topics: TopicStats;
   readonly #consumers: ConsumerRegistry;
+  readonly #lag: LagCounter;
+  readonly #deadLetters: DeadLetters;
   /** Present when other brokers share the store. */
   readonly #cluster: Cluster | undefined;
   readonly #statsTimer: NodeJS.Timeout;
@@ -152,6 +176,11 @@ export class Broker {
       now,
       startSeq: (start) => this.#startSeq(start),
       elsewhere: shared === undefined ? undefined : (id) => this.#cluster!.elsewhere(id),
+    });
+    this.#lag = new LagCounter(store, () => this.#topics.topics(), now);
+    this.#deadLetters = new DeadLetters(store, this.#consumers, now);
+    store.onConsumerSignal((signal) => {
+      this.#consumers.applySignal(signal);
     });
     if (shared !== undefined) {
       const cluster = new Cluster({
@@ -309,7 +338,73 @@ export class Broker {
   }
 
   removeConsumer(id: string): ResultAsync<void, BrokerError<'UNKNOWN_CONSUMER' | 'UNAVAILABLE'>> {
+    this.#lag.forget(id);
     return this.#consumers.remove(id);
+  }
+
+  /** No deliveries to the consumer (any member, its push address, on any broker) until resumed; its position is kept. */
+  pauseConsumer(id: string): ResultAsync<ConsumerInfo, BrokerError<'UNKNOWN_CONSUMER' | 'UNAVAILABLE'>> {
+    return this.#consumers.setPaused(id, true);
+  }
+
+  resumeConsumer(id: string): ResultAsync<ConsumerInfo, BrokerError<'UNKNOWN_CONSUMER' | 'UNAVAILABLE'>> {
+    return this.#consumers.setPaused(id, false);
+  }
+
+  /** A page of the consumer's dead letters, in seq order. */
+  deadLetters(id: string, fromSeq: number, limit: number): ResultAsync<DeadLetterPage, DeadLetterError> {
+    return this.#deadLetters.list(id, fromSeq, limit);
+  }
+
+  /** Delivers the chosen dead letters to the consumer again, from a first attempt; returns how many. */
+  requeueDeadLetters(id: string, choice: DeadLetterChoice): ResultAsync<number, DeadLetterError> {
+    return this.#deadLetters.requeue(id, choice);
+  }
+
+  /** Deletes the chosen dead letters; returns how many. */
+  deleteDeadLetters(id: string, choice: DeadLetterChoice): ResultAsync<number, DeadLetterError> {
+    return this.#deadLetters.delete(id, choice);
+  }
+
+  /** The consumer with its lag and dead letters, counted now. */
+  consumerReport(id: string): ResultAsync<ConsumerReport, BrokerError<'UNKNOWN_CONSUMER' | 'UNAVAILABLE'>> {
+    const info = this.#consumers.info(id);
+    if (info === undefined) return errAsync(brokerError('UNKNOWN_CONSUMER', `no consumer ${id}`));
+    return this.#report(info);
+  }
+
+  consumerReports(): ResultAsync<ConsumerReport[], StorageError> {
+    return ResultAsync.combine(this.consumers().map((info) => this.#report(info)));
+  }
+
+  /** A page of the log, for people and tools. */
+  messages(request: { fromSeq: number; pattern: string | undefined; limit: number; scanRows: number }): ResultAsync<BrowsePage, StorageError> {
+    return browse(this.#store, { ...request, head: this.#dispatcher.head(), now: this.#now() });
+  }
+
+  /** One message the log holds, with its status. */
+  message(seq: number): ResultAsync<MessageRecord, BrokerError<'UNKNOWN_MESSAGE' | 'UNAVAILABLE'>> {
+    return this.#store
+      .message(seq)
+      .andThen((m) =>
+        m !== undefined && isHeld(m, this.#now()) ? okAsync(m) : errAsync(brokerError('UNKNOWN_MESSAGE', `the log holds no message ${seq}`)),
+      );
+  }
+
+  /** The first seq at or after `timeMs` (the head + 1 when none is). */
+  seqAtTime(timeMs: number): ResultAsync<number, StorageError> {
+    return this.#startSeq({ kind: 'time', timeMs });
+  }
+
+  /** Every topic the log holds, with its count, seqs and publish rate. */
+  topics(): ResultAsync<TopicReport[], StorageError> {
+    const snapshot = this.#topics.snapshot();
+    return this.#store.topicBounds(snapshot.map((t) => t.topic)).map((bounds) =>
+      snapshot.flatMap((t) => {
+        const b = bounds.get(t.topic);
+        return b === undefined ? [] : [{ topic: t.topic, messages: t.stored, firstSeq: b.first, lastSeq: b.last, publishedPerSec: t.ratePerSec }];
+      }),
+    );
   }
 
   /** Rewinds a durable consumer: messages from `seq` on are delivered again. */
@@ -389,6 +484,15 @@ export class Broker {
       .map((counts) => this.#topics.load(counts))
       .andThen(() => this.#consumers.restore())
       .andThen(() => ResultAsync.fromSafePromise(this.#cluster?.start() ?? Promise.resolve()));
+  }
+
+  #report(info: ConsumerInfo): ResultAsync<ConsumerReport, StorageError> {
+    const record = this.#consumers.record(info.id)!;
+    const filter = parseStoredFilter(record.filter).unwrapOr({ filter: undefined }).filter;
+    const subject = { id: info.id, patterns: info.patterns, filter, filterJson: record.filter, position: info.position, rewoundAt: record.rewoundAt };
+    return this.#lag
+      .lag(subject, this.#dispatcher.head())
+      .andThen((lag) => this.#store.deadLetterCount(info.id, record.createdAt).map((deadLetters) => ({ ...info, lag, deadLetters })));
   }
 
   #startSeq(start: StartAt | undefined): ResultAsync<number, StorageError> {

@@ -152,7 +152,7 @@ export class Cluster {
       // Its partitions' positions move with the acks, and also past messages it skips: written with the next acks.
       if (stream.partitions!.held().length > 0) this.#dispatcher.touch(stream);
       if (stream.members.length > 0) {
-        members.push({ consumer, members: stream.members.length, inFlight: stream.inFlightCount });
+        members.push({ consumer, members: stream.members.length, inFlight: stream.awaitingAck });
         for (const partition of this.#target(consumer)) if (!stream.partitions!.isHeld(partition)) want.push({ consumer, partition });
       }
     }
@@ -255,7 +255,11 @@ export class Cluster {
     }
     if (stream.isClosed) return;
     for (const p of starts.keys()) if (stream.partitions!.isHeld(p)) starts.delete(p);
-    if (starts.size > 0) stream.acquire(starts, acked.value, prior.value);
+    if (starts.size === 0) return;
+    stream.acquire(starts, acked.value, prior.value);
+    // Dead letters requeued in these partitions, below their positions too.
+    const requeued = await this.#consumers.takeRequeued(stream.key);
+    if (requeued.isErr()) this.#log.warn('could not read the requeued dead letters; the next requeue or restart brings them', { consumer: stream.key });
   }
 
   #failed(reason: string): void {

@@ -1,10 +1,10 @@
 // Durable consumers: their stored records and dead-letter counts, restoring them at start-up, creating,
 // updating, rewinding and removing them, and what the API reports about them. Their streams live in the
 // Dispatcher; this module keeps the stored side in step with it.
-import { err, errAsync, ok, okAsync, safeTry, type Result, type ResultAsync } from 'neverthrow';
+import { err, errAsync, ok, okAsync, ResultAsync, safeTry, type Result } from 'neverthrow';
 import { brokerError, type BrokerError } from '../errors.js';
 import type { Logger } from '../logger.js';
-import type { ConsumerRecord, EventStore, StorageError } from './store-port.js';
+import type { ConsumerRecord, ConsumerSignal, EventStore, StorageError } from './store-port.js';
 import type { Dispatcher } from './dispatcher.js';
 import type { Stream } from './stream.js';
 import {
@@ -15,19 +15,21 @@ import {
   type OptionalFilter,
   type SubscribeError,
 } from './subscribe-options.js';
-import type { StartAt } from './types.js';
+import type { StartAt, StoredMessage } from './types.js';
 
 export interface ConsumerInfo {
   readonly id: string;
   readonly address: string | null;
   readonly patterns: readonly string[];
+  /** JSON text of the content filter, or null. */
+  readonly filter: string | null;
+  /** Paused (PAUSE): nothing is delivered to it until resumed. */
+  readonly paused: boolean;
   /** Ack floor: every matching message up to this seq is done. */
   readonly position: number;
-  /** Distance from the head of the log, in seqs. */
-  readonly lag: number;
+  /** Deliveries sent and awaiting an ack right now, on every broker. */
   readonly inFlight: number;
   readonly subscribers: number;
-  readonly deadLetters: number;
 }
 
 export interface ConsumerRegistryOptions {
@@ -51,8 +53,6 @@ export class ConsumerRegistry {
   readonly #now: () => number;
   readonly #startSeq: (start: StartAt | undefined) => ResultAsync<number, StorageError>;
   readonly #records = new Map<string, ConsumerRecord>();
-  /** Dead letters the store held at start-up; the dispatcher counts the ones since. */
-  readonly #storedDeadLetters = new Map<string, number>();
   readonly #elsewhere: ((id: string) => { members: number; inFlight: number }) | undefined;
   /** Counts the changes made here, so that a view of the store taken before one does not undo it (sync). */
   #version = 0;
@@ -106,16 +106,57 @@ export class ConsumerRegistry {
         this.#dispatcher.setPatterns(stream, record.patterns, filter.isOk() ? filter.value.filter : undefined);
       }
       if (record.address !== local.address) changed.add(record.id);
-      this.#records.set(record.id, record);
+      // Paused or resumed on another broker (its signal may have come first, or been lost).
+      const paused = record.pauseChangedAt > local.pauseChangedAt ? record : local;
+      stream.setPaused(paused.paused);
+      this.#records.set(record.id, { ...record, paused: paused.paused, pauseChangedAt: paused.pauseChangedAt });
     }
     for (const id of [...this.#records.keys()]) {
       if (seen.has(id) || current(id)) continue;
       this.#dispatcher.removeDurable(id);
       this.#records.delete(id);
-      this.#storedDeadLetters.delete(id);
       changed.add(id);
     }
     return changed;
+  }
+
+  /** A pause, resume or requeue made through another broker, heard of as it committed. */
+  applySignal(signal: ConsumerSignal): void {
+    const record = this.#records.get(signal.consumer);
+    const stream = this.#dispatcher.durable(signal.consumer);
+    if (record === undefined || stream === undefined) return; // the next heartbeat brings the consumer
+    if (signal.kind === 'requeued') {
+      void this.takeRequeued(signal.consumer).mapErr((e) => {
+        this.#log.warn('could not read the dead letters requeued on another broker; a restart or partition move brings them', { consumer: signal.consumer, reason: e.reason });
+      });
+      return;
+    }
+    if (signal.changedAt <= record.pauseChangedAt) return;
+    this.#records.set(record.id, { ...record, paused: signal.paused, pauseChangedAt: signal.changedAt });
+    stream.setPaused(signal.paused);
+  }
+
+  /** Pauses or resumes a consumer, on every broker; its position is kept. */
+  setPaused(id: string, paused: boolean): ResultAsync<ConsumerInfo, BrokerError<'UNKNOWN_CONSUMER' | 'UNAVAILABLE'>> {
+    const record = this.#records.get(id);
+    const stream = this.#dispatcher.durable(id);
+    if (record === undefined || stream === undefined) return errAsync(brokerError('UNKNOWN_CONSUMER', `no consumer ${id}`));
+    // Later than the last change, whatever the clocks of the brokers that made it.
+    const changedAt = Math.max(this.#now(), record.pauseChangedAt + 1);
+    this.#records.set(id, { ...record, paused, pauseChangedAt: changedAt });
+    stream.setPaused(paused);
+    return this.#store.setPaused(id, paused, changedAt).map(() => this.info(id)!);
+  }
+
+  /**
+   * Hands the consumer's stream the requeued dead letters the store keeps for it (those it has already are
+   * skipped). The acks taken so far are written first: a requeued message acked a moment ago is no longer kept.
+   */
+  takeRequeued(id: string): ResultAsync<void, StorageError> {
+    return ResultAsync.fromSafePromise(this.#dispatcher.settled()).andThen(() => this.#store.requeued(id)).map((messages) => {
+      const stream = this.#dispatcher.durable(id);
+      if (stream !== undefined && !stream.isClosed && messages.length > 0) stream.requeue(messages);
+    });
   }
 
   /** A consumer another broker made: its stream starts holding no partition (cluster.ts gives it some). */
@@ -123,33 +164,33 @@ export class ConsumerRegistry {
     const filter = parseStoredFilter(record.filter);
     const stream = this.#dispatcher.addDurable(record, filter.isOk() ? filter.value.filter : undefined, []);
     this.#records.set(record.id, record);
-    this.#storedDeadLetters.set(record.id, 0);
     return stream;
   }
 
   /** Loads every stored consumer into the dispatcher, in the stored order; runs once, before the broker is handed out. */
   restore(): ResultAsync<void, StorageError> {
     const store = this.#store;
-    const restoreOne = (record: ConsumerRecord, ackedAhead: number[], prior: Map<number, number>, deadLetters: number): void => {
+    const restoreOne = (record: ConsumerRecord, ackedAhead: number[], prior: Map<number, number>, requeued: StoredMessage[]): void => {
       const filter = parseStoredFilter(record.filter);
       if (filter.isErr()) {
         this.#log.error('stored consumer has an invalid filter; it is ignored', { consumer: record.id, reason: filter.error.reason });
       }
-      this.#dispatcher.addDurable(record, filter.isOk() ? filter.value.filter : undefined, ackedAhead, prior);
+      const stream = this.#dispatcher.addDurable(record, filter.isOk() ? filter.value.filter : undefined, ackedAhead, prior);
+      if (requeued.length > 0) stream.requeue(requeued);
       this.#records.set(record.id, record);
-      this.#storedDeadLetters.set(record.id, deadLetters);
     };
     const shared = this.#elsewhere !== undefined;
     return safeTry(async function* () {
       for (const record of yield* store.listConsumers()) {
-        // Shared: what is acked above each partition's position is read when its lease is taken (cluster.ts).
+        // Shared: what is acked above each partition's position, and what is requeued, is read when its lease
+        // is taken (cluster.ts).
         if (shared) {
-          restoreOne(record, [], new Map(), yield* store.deadLetterCount(record.id, record.createdAt));
+          restoreOne(record, [], new Map(), []);
           continue;
         }
         const ackedAhead = yield* store.processedAbove(record.id, record.position, record.rewoundAt);
         const prior = yield* store.deliveryCounts(record.id, record.position);
-        restoreOne(record, ackedAhead, prior, yield* store.deadLetterCount(record.id, record.createdAt));
+        restoreOne(record, ackedAhead, prior, yield* store.requeued(record.id));
       }
       return ok(undefined);
     });
@@ -179,7 +220,6 @@ export class ConsumerRegistry {
     this.#changedAt.set(id, ++this.#version);
     this.#dispatcher.removeDurable(id);
     this.#records.delete(id);
-    this.#storedDeadLetters.delete(id);
     return this.#store.deleteConsumer(id);
   }
 
@@ -203,11 +243,11 @@ export class ConsumerRegistry {
       id,
       address: record.address,
       patterns: stream.patterns,
+      filter: record.filter,
+      paused: record.paused,
       position,
-      lag: Math.max(0, this.#dispatcher.head() - position),
-      inFlight: stream.inFlightCount + elsewhere.inFlight,
+      inFlight: stream.awaitingAck + elsewhere.inFlight,
       subscribers: stream.members.length + elsewhere.members,
-      deadLetters: (this.#storedDeadLetters.get(id) ?? 0) + this.#dispatcher.deadLettersSinceStart(id),
     };
   }
 
@@ -266,6 +306,8 @@ export class ConsumerRegistry {
       // A consumer removed and created again under the same name must not inherit the old one's acks
       // (processed_messages rows count only after rewoundAt).
       rewoundAt: now,
+      paused: false,
+      pauseChangedAt: 0,
       createdAt: now,
       updatedAt: now,
     };
@@ -316,7 +358,8 @@ export class ConsumerRegistry {
   }
 }
 
-function parseStoredFilter(json: string | null): Result<OptionalFilter, BrokerError<'BAD_ARGS'>> {
+/** A consumer's stored filter, compiled. */
+export function parseStoredFilter(json: string | null): Result<OptionalFilter, BrokerError<'BAD_ARGS'>> {
   if (json === null) return compileOptionalFilter(undefined);
   try {
     return compileOptionalFilter(JSON.parse(json));

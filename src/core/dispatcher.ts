@@ -69,8 +69,6 @@ export class Dispatcher implements StreamHost {
   readonly #deadlineTimer: NodeJS.Timeout;
   readonly #statusTimer: NodeJS.Timeout;
   #statusWrite: Promise<void> | undefined;
-  /** Dead letters per consumer since start-up, on top of what the store counted. */
-  readonly #deadLetterCounts = new Map<string, number>();
   /** Called when a durable stream gains its first member or loses its last. */
   #membersChanged: ((stream: Stream) => void) | undefined;
 
@@ -126,6 +124,7 @@ export class Dispatcher implements StreamHost {
       ackedAhead,
       priorDeliveries,
       partitions: this.#partitions,
+      paused: record.paused,
     });
     this.#durable.set(record.id, stream);
     for (const p of record.patterns) this.#byPattern.add(p, stream);
@@ -154,12 +153,6 @@ export class Dispatcher implements StreamHost {
     stream.close();
     this.#durable.delete(id);
     this.#countsUnsaved.delete(stream);
-    this.#deadLetterCounts.delete(id);
-  }
-
-  /** Dead letters of a durable consumer since start-up. */
-  deadLettersSinceStart(id: string): number {
-    return this.#deadLetterCounts.get(id) ?? 0;
   }
 
   /** A new ephemeral stream starting at `startSeq`. */
@@ -231,7 +224,6 @@ export class Dispatcher implements StreamHost {
       const { message, deliveries, reason } = outcome;
       this.#deadLetters.push({ consumer: stream.key, message, reason, deliveries, at });
       this.#dead.push(seq);
-      this.#deadLetterCounts.set(stream.key, (this.#deadLetterCounts.get(stream.key) ?? 0) + 1);
       this.#log.warn('message dead-lettered', { consumer: stream.key, seq, topic: message.topic, reason });
     }
     this.#touched.add(stream);

@@ -67,6 +67,11 @@ export class Partitions {
     return this.#state[p] !== NONE;
   }
 
+  /** Held and taking new messages. */
+  isActive(p: number): boolean {
+    return this.#state[p] === ACTIVE;
+  }
+
   isDraining(p: number): boolean {
     return this.#state[p] === DRAINING;
   }

@@ -5,7 +5,7 @@
 import type { ResultAsync } from 'neverthrow';
 import type { BrokerError } from '../errors.js';
 import type { SeqRun } from './seq-runs.js';
-import type { DeliveryFailure, StoredMessage } from './types.js';
+import type { DeliveryFailure, MessageStatus, StoredMessage } from './types.js';
 
 export type { DeliveryFailure };
 
@@ -59,6 +59,10 @@ export interface ConsumerRecord {
   /** JSON text of the content filter, or null. */
   readonly filter: string | null;
   readonly rewoundAt: number;
+  /** Nothing is delivered to it while paused (PAUSE); its position is kept. */
+  readonly paused: boolean;
+  /** When `paused` last changed; never goes back, so an older view of the record does not undo a newer change. */
+  readonly pauseChangedAt: number;
   readonly createdAt: number;
   readonly updatedAt: number;
 }
@@ -108,6 +112,36 @@ export interface ProgressBatch {
    * of the partition up to `floor` is done), written with the acks they rest on, and only under the lease.
    */
   readonly floors: readonly (PartitionRef & { readonly floor: number })[];
+}
+
+/** A dead letter as listed: the copy of the message kept with it, and why it was given up. */
+export interface DeadLetterRow {
+  readonly seq: number;
+  readonly topic: string;
+  readonly payload: string;
+  /** JSON text, as the message's. */
+  readonly metadata: string;
+  readonly reason: string;
+  readonly deliveries: number;
+  readonly deadAt: number;
+}
+
+/** A message as the log holds it, with the status column people read (PROTOCOL.md §6). */
+export interface MessageRecord extends StoredMessage {
+  readonly status: MessageStatus;
+}
+
+/** A change made through another broker that must apply here at once, not a heartbeat later. */
+export type ConsumerSignal =
+  | { readonly kind: 'paused'; readonly consumer: string; readonly paused: boolean; readonly changedAt: number }
+  | { readonly kind: 'requeued'; readonly consumer: string };
+
+/** Which dead letters an operation takes: the consumer's since `sinceMs` (its creation), all or only `seqs`. */
+export interface DeadLetterSelection {
+  readonly consumer: string;
+  readonly sinceMs: number;
+  /** Absent: all of them. */
+  readonly seqs?: readonly number[] | undefined;
 }
 
 export interface MessageHeader {
@@ -234,6 +268,42 @@ export interface EventStore<Tx = unknown> {
   markProcessed(runs: readonly SeqRun[]): ResultAsync<void, StorageError>;
   /** Dead letters of `consumer` since `sinceMs` (a consumer created again does not inherit the old count). */
   deadLetterCount(consumer: string, sinceMs: number): ResultAsync<number, StorageError>;
+  /** Up to `limit` dead letters of `consumer` since `sinceMs` with seq >= fromSeq, in seq order. */
+  listDeadLetters(consumer: string, sinceMs: number, fromSeq: number, limit: number): ResultAsync<DeadLetterRow[], StorageError>;
+  /**
+   * Takes the selected dead letters out of dead_letters and keeps them as requeued for the consumer (those
+   * whose message the log still holds), in one transaction; a message dead nowhere else is pending again.
+   * Returns how many dead letters left. Other brokers hear of it at once (a `requeued` signal).
+   */
+  requeueDeadLetters(selection: DeadLetterSelection, atMs: number): ResultAsync<number, StorageError>;
+  /**
+   * Deletes the selected dead letters; those above the consumer's position are recorded as processed by it,
+   * so that they stay done after a restart. Returns how many were deleted.
+   */
+  deleteDeadLetters(selection: DeadLetterSelection, atMs: number): ResultAsync<number, StorageError>;
+  /**
+   * The messages requeued for `consumer` and not yet acked or dead-lettered again, that the log still holds,
+   * in seq order. Acks and dead letters of a progress batch end them, as does a rewind to at or below them.
+   */
+  requeued(consumer: string): ResultAsync<StoredMessage[], StorageError>;
+  /** Pauses or resumes the consumer, unless a later change is stored; other brokers hear of it at once. */
+  setPaused(consumer: string, paused: boolean, changedAt: number): ResultAsync<void, StorageError>;
+  /** Calls `listener` on each change another broker made to a consumer (ConsumerSignal); a store with one broker never does. */
+  onConsumerSignal(listener: (signal: ConsumerSignal) => void): void;
+
+  /** How many messages with afterSeq < seq <= toSeq the log holds of these topics. */
+  countMessages(afterSeq: number, toSeq: number, topics: readonly string[]): ResultAsync<number, StorageError>;
+  /**
+   * The seqs (with their topics) in (afterSeq, toSeq] that `consumer` acked or dead-lettered after `sinceMs` and
+   * the log still holds, each once.
+   */
+  resolvedAbove(consumer: string, afterSeq: number, toSeq: number, sinceMs: number): ResultAsync<MessageHeader[], StorageError>;
+  /** A message with its status, or undefined when the log does not hold that seq. */
+  message(seq: number): ResultAsync<MessageRecord | undefined, StorageError>;
+  /** Up to `limit` messages with seq >= fromSeq with their status, in seq order; only `topic`'s when given. */
+  readRecords(fromSeq: number, limit: number, topic?: string): ResultAsync<MessageRecord[], StorageError>;
+  /** The first and last seq the log holds of each topic given (a topic it holds none of is left out). */
+  topicBounds(topics: readonly string[]): ResultAsync<Map<string, { first: number; last: number }>, StorageError>;
   recordFailures(failures: readonly DeliveryFailure[]): ResultAsync<void, StorageError>;
   /**
    * Runs `work` and records `ack` in one transaction: the work's writes and the consumer's progress commit

@@ -66,6 +66,8 @@ export class Stream {
   #roundRobin = 0;
   /** Members that want their messages strictly in seq order. */
   #inOrderMembers = 0;
+  /** Paused by an operator (durable consumers): nothing is sent, and the position stays where it is. */
+  #paused = false;
 
   /** Taking messages straight from the dispatcher; its position is then head() + 1. */
   #live = false;
@@ -90,6 +92,11 @@ export class Stream {
   /** The lowest seq rewound to since takeRewind() last looked. */
   #rewoundTo = Infinity;
   readonly #keyOwners = new Map<string, { member: Member | null; count: number }>();
+  /**
+   * Unacked entries that are requeued dead letters: the store keeps them (requeued_messages) until acked, so
+   * the floor may pass them, as it passed them when they were dead-lettered.
+   */
+  readonly #requeued = new Set<number>();
   #savedFloor: number;
   /** Nothing below this seq is delivered: a start or rewind point may lie past the head. */
   #minSeq: number;
@@ -107,6 +114,7 @@ export class Stream {
     priorDeliveries?: ReadonlyMap<number, number>;
     /** A durable consumer shared by several brokers: its partition count. It starts holding none. */
     partitions?: number;
+    paused?: boolean;
   }) {
     this.key = init.key;
     this.isDurable = init.isDurable;
@@ -121,6 +129,7 @@ export class Stream {
     this.#priorDeliveries = new Map(init.priorDeliveries);
     for (const seq of this.#ackedAhead) this.#priorDeliveries.delete(seq);
     this.#partitions = init.partitions === undefined ? undefined : new Partitions(init.partitions);
+    this.#paused = init.paused ?? false;
   }
 
   get patterns(): readonly string[] {
@@ -129,8 +138,56 @@ export class Stream {
   get isLive(): boolean {
     return this.#live;
   }
+  /** Deliveries not acked yet, those waiting to be sent again included. */
   get inFlightCount(): number {
     return this.#unacked.size;
+  }
+
+  /** Deliveries sent to a member and awaiting its ack right now. */
+  get awaitingAck(): number {
+    let n = 0;
+    for (const m of this.members) n += m.inFlight;
+    return n;
+  }
+
+  get isPaused(): boolean {
+    return this.#paused;
+  }
+
+  /** Pauses or resumes delivery; deliveries already sent may still be acked while paused. */
+  setPaused(paused: boolean): void {
+    this.#paused = paused;
+    if (!paused) this.kick();
+  }
+
+  /**
+   * Delivers these dead letters (requeued, in seq order) again, each from a first attempt: those behind the
+   * read point as redeliveries, in seq order, the others when they are read. Shared: only the partitions held here.
+   */
+  requeue(messages: readonly StoredMessage[]): void {
+    const readPoint = this.#readPoint();
+    const now = this.#host.now();
+    for (const message of messages) {
+      const { seq } = message;
+      if (this.#unacked.has(seq) || (this.#partitions !== undefined && !this.#partitions.isActive(this.#partitions.of(message)))) continue;
+      this.#priorDeliveries.delete(seq);
+      if (seq >= readPoint && seq >= this.#minSeq) {
+        this.#ackedAhead.delete(seq);
+        continue;
+      }
+      const u = new Unacked(message, null, 0, now, 0, 0);
+      this.#unacked.push(seq, u);
+      this.#requeued.add(seq);
+      this.#retries.push(u);
+      const key = message.orderingKey;
+      if (key !== null) {
+        const owner = this.#keyOwners.get(key);
+        if (owner === undefined) this.#keyOwners.set(key, { member: null, count: 1 });
+        else owner.count++;
+      }
+    }
+    this.#retries.sort(byDueThenSeq);
+    this.kick();
   }
 
   setPatterns(patterns: readonly string[], filter: MessageFilter | undefined): void {
@@ -251,7 +308,7 @@ export class Stream {
 
   /** Something changed that may let the stream move: an ack, a resumed sink, a new member, a due retry. */
   kick(): void {
-    if (this.#closed || this.members.length === 0) return;
+    if (this.#closed || this.#paused || this.members.length === 0) return;
     if (this.#retries.length > 0) this.#deliverRetries();
     // Checked here too, not only in #pump: every ack kicks, and an async call costs a promise.
     if (!this.#live && !this.#pumping) void this.#pump();
@@ -288,7 +345,15 @@ export class Stream {
 
   /** Every matching message with seq <= floor is acked, dead-lettered or filtered out. */
   floor(): number {
-    return Math.min(this.#readPoint(), this.#unacked.minSeq()) - 1;
+    return Math.min(this.#readPoint(), this.#lowestUnacked()) - 1;
+  }
+
+  /** The lowest unacked seq the floor must stay below: requeued dead letters are kept by the store instead. */
+  #lowestUnacked(): number {
+    if (this.#requeued.size === 0) return this.#unacked.minSeq();
+    let low = Infinity;
+    for (const [seq] of this.#unacked.entries()) if (seq < low && !this.#requeued.has(seq)) low = seq;
+    return low;
   }
 
   /** The floor if it moved since last asked, for the dispatcher to persist. */
@@ -396,6 +461,7 @@ export class Stream {
   }
 
   #offer(message: StoredMessage): 'taken' | 'skipped' | 'blocked' {
+    if (this.#paused) return 'blocked';
     if (message.seq < this.#minSeq) return 'skipped';
     if (this.#exactTopic === undefined && !this.matches(message.topic)) return 'skipped';
     if (this.#ackedAhead.delete(message.seq)) return 'skipped';
@@ -468,6 +534,7 @@ export class Stream {
 
   #settle(seq: number, u: Unacked): void {
     this.#unacked.delete(seq);
+    if (this.#requeued.size > 0) this.#requeued.delete(seq);
     if (u.member !== null) u.member.gaveBack();
     if (this.#retries.length > 0) this.#retries = this.#retries.filter((r) => r !== u);
     const key = u.message.orderingKey;
@@ -509,6 +576,7 @@ export class Stream {
   }
 
   #deliverRetries(): void {
+    if (this.#paused) return;
     const now = this.#host.now();
     while (this.#retries.length > 0 && this.#retries[0]!.due <= now) {
       const u = this.#retries[0]!;

@@ -20,7 +20,11 @@ import {
 import { LocalEventClient } from './local-event-client.js';
 import type { EventConfig } from '../client/events/interface.js';
 import { silentLogger, type Logger } from '../logger.js';
-import { attachWebSocket, webSocketOptions, type AttachedWebSocket } from '../transports/http.js';
+import { getRequestListener } from '@hono/node-server';
+import type { ConsumerInfo } from '../core/consumers.js';
+import { createApiApp } from '../transports/http-api.js';
+import { attachWebSocket, httpApiOptions, webSocketOptions, type AttachedWebSocket } from '../transports/http.js';
+import { RegistrationCommands } from '../transports/registration.js';
 
 export { Broker } from '../core/broker.js';
 export { LocalSubscriber } from './local-subscriber.js';
@@ -33,11 +37,26 @@ export { createLogger, silentLogger, type Logger } from '../logger.js';
 export * from '../client/events/interface.js';
 export { LocalEventClient } from './local-event-client.js';
 
+/** The HTTP API (PROTOCOL.md §8, under /api/) for an application's own server. */
+export interface EmbeddedHttpApi {
+  /** Answers a request under /api/ and returns true; returns false, having written nothing, for any other. */
+  handle(req: http.IncomingMessage, res: http.ServerResponse): boolean;
+  /** The same as a fetch handler (a Hono app's `app.mount('/api', api.fetch)`, Bun, Deno): answers any request. */
+  fetch(request: Request): Response | Promise<Response>;
+  /** Ends the event streams (GET /api/subscribe) it serves. */
+  close(): void;
+}
+
 /** What an embedded broker offers on either store; `Handler` is its transactional consume's handler. */
 interface EmbeddedBus<Handler> {
   readonly broker: Broker;
   /** Serves the WebSocket API on `server` at `path` (default `/ws`); the settings' token and limits apply. */
   attach(server: http.Server, options?: { path?: string }): AttachedWebSocket;
+  /**
+   * The HTTP API, for the application's server to serve; the settings' token and limits apply. An embedded
+   * broker pushes to no address: its consumers are read by subscribing (WebSocket, SDK, in-process, SSE).
+   */
+  httpApi(): EmbeddedHttpApi;
   /** An in-process subscription, read as an async iterator. */
   subscribe(options: SubscribeOptions): ResultAsync<LocalSubscriber, SubscribeError>;
   /** The EventClient interface on the in-process broker. */
@@ -92,6 +111,7 @@ function withDefaults(settings: Partial<Config>): Config {
 
 function embed<Tx>(broker: Broker, store: EventStore<Tx>, config: Config, logger: Logger): EmbeddedBus<(message: StoredMessage, tx: Tx, delivery: number) => void | Promise<void>> {
   const attached: AttachedWebSocket[] = [];
+  const apis: EmbeddedHttpApi[] = [];
   return {
     broker,
     attach: (server, options = {}) => {
@@ -99,12 +119,38 @@ function embed<Tx>(broker: Broker, store: EventStore<Tx>, config: Config, logger
       attached.push(ws);
       return ws;
     },
+    httpApi: () => {
+      const api = embeddedApi(broker, config, logger);
+      apis.push(api);
+      return api;
+    },
     subscribe: (options) => LocalSubscriber.open(broker, options),
     client: (eventConfig) => new LocalEventClient(broker, eventConfig),
     consume: (options, handler) => consumeInTransaction(broker, store, options, handler, logger),
     close: async () => {
+      for (const api of apis) api.close();
       for (const ws of attached) await ws.close();
       await broker.close();
+    },
+  };
+}
+
+function embeddedApi(broker: Broker, config: Config, logger: Logger): EmbeddedHttpApi {
+  // Embedded, nothing here delivers push consumers: a consumer is connected while subscribed.
+  const stateOf = (c: ConsumerInfo): string => (c.paused ? 'paused' : c.subscribers > 0 ? 'connected' : 'offline');
+  const commands = new RegistrationCommands(broker, config.allowedTargets, stateOf, () => undefined);
+  const { app, streams } = createApiApp(broker, commands, httpApiOptions(config, { stateOf, connections: () => ({}) }), logger);
+  const listener = getRequestListener(app.fetch);
+  return {
+    handle: (req, res) => {
+      const path = (req.url ?? '/').split('?', 1)[0]!;
+      if (!path.startsWith('/api/')) return false;
+      void listener(req, res);
+      return true;
+    },
+    fetch: (request) => app.fetch(request),
+    close: () => {
+      streams.closeAll();
     },
   };
 }

@@ -11,6 +11,8 @@ export type RegistrationCommand =
   | { readonly type: 'unsubscribe'; readonly id: string; readonly patterns: readonly string[] }
   | { readonly type: 'unregister'; readonly id: string }
   | { readonly type: 'replay'; readonly id: string; readonly seq: number }
+  | { readonly type: 'pause'; readonly id: string }
+  | { readonly type: 'resume'; readonly id: string }
   | { readonly type: 'list' }
   | { readonly type: 'help' }
   | { readonly type: 'quit' };
@@ -24,7 +26,9 @@ export const COMMAND_USAGE = [
   'UNSUBSCRIBE <id> <pattern> [pattern ...]                   remove patterns from a consumer',
   'UNREGISTER <id>                                            remove a consumer',
   'REPLAY <id> <seq>                                          deliver that consumer\'s messages again from <seq>',
-  'LIST                                                       consumers: id address patterns state position',
+  'PAUSE <id>                                                 deliver nothing to that consumer until RESUME; its position is kept',
+  'RESUME <id>                                                deliver to that consumer again',
+  'LIST                                                       consumers: id address patterns state position lag= in_flight= dead_letters=',
   'HELP                                                       this list',
   'QUIT                                                       close the connection',
 ] as const;
@@ -53,8 +57,10 @@ export function parseRegistrationLine(line: string): Result<RegistrationCommand,
       return checkPatterns(patterns).map((p) => ({ type, id, patterns: p }) as const);
     }
     case 'UNREGISTER':
-      if (args.length !== 1) return fail('BAD_ARGS', 'usage: UNREGISTER <id>');
-      return ok({ type: 'unregister', id: args[0]! });
+    case 'PAUSE':
+    case 'RESUME':
+      if (args.length !== 1) return fail('BAD_ARGS', `usage: ${keyword} <id>`);
+      return ok({ type: keyword === 'UNREGISTER' ? 'unregister' : keyword === 'PAUSE' ? 'pause' : 'resume', id: args[0]! });
     case 'REPLAY': {
       const [id, seqText] = args;
       if (
@@ -85,8 +91,15 @@ export interface ConsumerLine {
   readonly patterns: readonly string[];
   readonly state: string;
   readonly position: number;
+  readonly lag: number;
+  readonly inFlight: number;
+  readonly deadLetters: number;
 }
 
-/** One LIST line: `<id> <address> <patterns, comma-separated> <state> <position>`; `-` for nothing. */
+/**
+ * One LIST line: `<id> <address> <patterns, comma-separated> <state> <position>`, `-` for nothing, then
+ * `key=value` fields: `lag=`, `in_flight=`, `dead_letters=`.
+ */
 export const formatConsumerLine = (c: ConsumerLine): string =>
-  `${c.id} ${c.address ?? '-'} ${c.patterns.length > 0 ? c.patterns.join(',') : '-'} ${c.state} ${c.position}`;
+  `${c.id} ${c.address ?? '-'} ${c.patterns.length > 0 ? c.patterns.join(',') : '-'} ${c.state} ${c.position}` +
+  ` lag=${c.lag} in_flight=${c.inFlight} dead_letters=${c.deadLetters}`;

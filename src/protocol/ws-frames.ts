@@ -4,6 +4,7 @@
 import { err, ok, type Result } from 'neverthrow';
 import type { Published, PublishInput, StoredMessage } from '../core/types.js';
 import { brokerError, type BrokerError } from '../errors.js';
+import { storedPayload } from './payload.js';
 
 /** A request's id, echoed in the reply; any string (numbers are echoed as they came). */
 export type FrameId = string | number | undefined;
@@ -69,17 +70,14 @@ function publishInput(data: unknown, frameTtl: number | undefined, where: string
   if (!isObject(data)) throw new Bad(`"${where}" must be an object with topic and payload`);
   const topic = required(data, 'topic', isString, 'a string');
   if (!('payload' in data)) throw new Bad(`"payload" is missing`);
-  const raw = data['payload'];
-  const metadata = optional(data, 'metadata', isObject, 'an object');
-  // A payload that is not a string is stored as its JSON text, and says so in its content type.
-  const isText = typeof raw === 'string';
+  const { payload, metadata } = storedPayload(data['payload'], optional(data, 'metadata', isObject, 'an object'));
   return {
     topic,
-    payload: isText ? raw : JSON.stringify(raw),
+    payload,
     messageId: optional(data, 'message_id', isString, 'a string'),
     ttlSeconds: optional(data, 'ttl', isWhole, 'a whole number of seconds') ?? frameTtl,
     orderingKey: optional(data, 'ordering_key', isString, 'a string'),
-    metadata: isText || metadata?.['content_type'] !== undefined ? metadata : { ...metadata, content_type: 'application/json' },
+    metadata,
   };
 }
 

@@ -3,8 +3,8 @@
 // the SQL the broker runs.
 import type Database from 'better-sqlite3';
 import { and, eq, gte, sql } from 'drizzle-orm';
-import type { StoredMessage } from '../core/types.js';
-import { LogMessage } from '../core/store-port.js';
+import type { MessageStatus, StoredMessage } from '../core/types.js';
+import { LogMessage, type MessageRecord } from '../core/store-port.js';
 import type { Db } from './db.js';
 import { consumers, deadLetters } from './schema.js';
 
@@ -38,6 +38,15 @@ export interface ReadQueries {
   readonly readHeaders: Statement;
   readonly listConsumers: AllQuery<ConsumerRow>;
   readonly deadLetterCount: GetQuery<{ consumer: string; since: number }, { n: number }>;
+  readonly listDeadLetters: Statement;
+  readonly requeued: Statement;
+  readonly countTopic: Statement;
+  readonly resolvedAbove: Statement;
+  readonly message: Statement;
+  readonly readRecords: Statement;
+  readonly readTopicRecords: Statement;
+  readonly firstOfTopic: Statement;
+  readonly lastOfTopic: Statement;
 }
 
 export function makeReadQueries(sqlite: Database.Database, db: Db): ReadQueries {
@@ -67,6 +76,32 @@ export function makeReadQueries(sqlite: Database.Database, db: Db): ReadQueries 
       .from(deadLetters)
       .where(and(eq(deadLetters.consumer, sql.placeholder('consumer')), gte(deadLetters.deadAt, sql.placeholder('since'))))
       .prepare(),
+    listDeadLetters: sqlite.prepare(
+      `SELECT seq, topic, payload, metadata, reason, deliveries, dead_at AS deadAt FROM dead_letters
+       WHERE consumer = ? AND dead_at >= ? AND seq >= ? ORDER BY seq, id LIMIT ?`,
+    ),
+    requeued: sqlite
+      .prepare(
+        `SELECT ${MESSAGE_COLUMNS} FROM messages WHERE seq IN (SELECT seq FROM requeued_messages WHERE consumer = ?) ORDER BY seq`,
+      )
+      .raw(),
+    // Along the (topic, seq) index: a count without reading a message row.
+    countTopic: sqlite.prepare(`SELECT count(*) FROM messages WHERE topic = ? AND seq > ? AND seq <= ?`).pluck(),
+    // As processedAbove, within a range and only for messages the log holds.
+    resolvedAbove: sqlite.prepare(
+      `SELECT seq, topic, created_at AS createdAt FROM messages WHERE seq IN (
+         SELECT seq FROM processed_messages WHERE consumer = @consumer AND seq > @after AND seq <= @to AND processed_at > @since
+         UNION SELECT seq FROM dead_letters WHERE consumer = @consumer AND seq > @after AND seq <= @to AND dead_at > @since
+       ) ORDER BY seq`,
+    ),
+    message: sqlite.prepare(`SELECT ${MESSAGE_COLUMNS}, status FROM messages WHERE seq = ?`).raw(),
+    readRecords: sqlite.prepare(`SELECT ${MESSAGE_COLUMNS}, status FROM messages WHERE seq >= ? ORDER BY seq LIMIT ?`).raw(),
+    readTopicRecords: sqlite
+      .prepare(`SELECT ${MESSAGE_COLUMNS}, status FROM messages WHERE topic = ? AND seq >= ? ORDER BY seq LIMIT ?`)
+      .raw(),
+    // Two statements, not min() and max() in one: SQLite answers each alone with one seek of the index.
+    firstOfTopic: sqlite.prepare(`SELECT seq FROM messages WHERE topic = ? ORDER BY seq LIMIT 1`).pluck(),
+    lastOfTopic: sqlite.prepare(`SELECT seq FROM messages WHERE topic = ? ORDER BY seq DESC LIMIT 1`).pluck(),
   };
 }
 
@@ -78,6 +113,13 @@ export type TopicMessageRow = [number, string | null, string, string, number, st
 
 export function toStoredMessage(r: MessageRow): StoredMessage {
   return new LogMessage(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7]);
+}
+
+/** A raw row of MESSAGE_COLUMNS and the status. */
+export type RecordRow = [...MessageRow, MessageStatus];
+
+export function toMessageRecord(r: RecordRow): MessageRecord {
+  return { ...toStoredMessage(r as unknown as MessageRow), status: r[8] };
 }
 
 export function toTopicMessage(topic: string, r: TopicMessageRow): StoredMessage {

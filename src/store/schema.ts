@@ -45,6 +45,10 @@ export const consumers = sqliteTable('consumers', {
   filter: text('filter'),
   /** Last REPLAY/rewind; acks recorded before it no longer count as processed for resuming. */
   rewoundAt: integer('rewound_at').notNull().default(0),
+  /** PAUSE: nothing is delivered to the consumer until RESUME; its position is kept. */
+  paused: integer('paused', { mode: 'boolean' }).notNull().default(false),
+  /** When `paused` last changed (never goes back): a broker's older view of the row does not undo a newer pause or resume. */
+  pauseChangedAt: integer('pause_changed_at').notNull().default(0),
   createdAt: integer('created_at').notNull(),
   updatedAt: integer('updated_at').notNull(),
 });
@@ -93,7 +97,25 @@ export const deadLetters = sqliteTable(
     deliveries: integer('deliveries').notNull(),
     deadAt: integer('dead_at').notNull(),
   },
-  (t) => [index('dead_letters_consumer_seq').on(t.consumer, t.seq)],
+  (t) => [
+    index('dead_letters_consumer_seq').on(t.consumer, t.seq),
+    // Whether any consumer still has a message dead, when one of them requeues it.
+    index('dead_letters_seq').on(t.seq),
+  ],
+);
+
+/**
+ * Dead letters requeued for a consumer and not acked (or dead-lettered again) since: delivered to it again
+ * after a restart too, even below its position.
+ */
+export const requeuedMessages = sqliteTable(
+  'requeued_messages',
+  {
+    consumer: text('consumer').notNull(),
+    seq: integer('seq').notNull(),
+    requeuedAt: integer('requeued_at').notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.consumer, t.seq] })],
 );
 
 /** Every failed push attempt, kept for SQL: "which messages failed on endpoint X last night". */

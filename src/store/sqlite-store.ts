@@ -11,15 +11,27 @@ import type { StoredMessage } from '../core/types.js';
 import { brokerError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import { openDb, type OpenedDb, type StoreOpenError } from './db.js';
-import { makeReadQueries, toStoredMessage, toTopicMessage, type MessageRow, type ReadQueries, type TopicMessageRow } from './read-queries.js';
+import {
+  makeReadQueries,
+  toMessageRecord,
+  toStoredMessage,
+  toTopicMessage,
+  type MessageRow,
+  type ReadQueries,
+  type RecordRow,
+  type TopicMessageRow,
+} from './read-queries.js';
 import type {
   AckRecord,
   AppendRow,
   Appended,
   ConsumerRecord,
+  DeadLetterRow,
+  DeadLetterSelection,
   DeliveryFailure,
   EventStore,
   MessageHeader,
+  MessageRecord,
   ProgressBatch,
   StorageError,
   TransactOutcome,
@@ -193,6 +205,65 @@ export class SqliteStore implements EventStore<Database.Database> {
     }
     const row = this.#q.firstSeqAtOrAfter.get(lo) as { seq: number } | undefined;
     return row?.seq ?? this.#lastSeq + 1;
+  }
+
+  listDeadLetters(consumer: string, sinceMs: number, fromSeq: number, limit: number): ResultAsync<DeadLetterRow[], StorageError> {
+    return read(() => this.#q.listDeadLetters.all(consumer, sinceMs, fromSeq, limit) as DeadLetterRow[]);
+  }
+
+  requeueDeadLetters(selection: DeadLetterSelection, atMs: number): ResultAsync<number, StorageError> {
+    return this.#write(this.#writer.call('requeueDeadLetters', selection, atMs));
+  }
+
+  deleteDeadLetters(selection: DeadLetterSelection, atMs: number): ResultAsync<number, StorageError> {
+    return this.#write(this.#writer.call('deleteDeadLetters', selection, atMs));
+  }
+
+  requeued(consumer: string): ResultAsync<StoredMessage[], StorageError> {
+    return read(() => (this.#q.requeued.all(consumer) as MessageRow[]).map(toStoredMessage));
+  }
+
+  setPaused(consumer: string, paused: boolean, changedAt: number): ResultAsync<void, StorageError> {
+    return this.#write(this.#writer.call('setPaused', consumer, paused, changedAt));
+  }
+
+  /** The file has one broker: every change is made here. */
+  onConsumerSignal(): void {
+    // nothing to hear
+  }
+
+  countMessages(afterSeq: number, toSeq: number, topics: readonly string[]): ResultAsync<number, StorageError> {
+    return read(() => topics.reduce((n, topic) => n + (this.#q.countTopic.get(topic, afterSeq, toSeq) as number), 0));
+  }
+
+  resolvedAbove(consumer: string, afterSeq: number, toSeq: number, sinceMs: number): ResultAsync<MessageHeader[], StorageError> {
+    return read(() => this.#q.resolvedAbove.all({ consumer, after: afterSeq, to: toSeq, since: sinceMs }) as MessageHeader[]);
+  }
+
+  message(seq: number): ResultAsync<MessageRecord | undefined, StorageError> {
+    return read(() => {
+      const row = this.#q.message.get(seq) as RecordRow | undefined;
+      return row === undefined ? undefined : toMessageRecord(row);
+    });
+  }
+
+  readRecords(fromSeq: number, limit: number, topic?: string): ResultAsync<MessageRecord[], StorageError> {
+    return read(() =>
+      (topic === undefined ? (this.#q.readRecords.all(fromSeq, limit) as RecordRow[]) : (this.#q.readTopicRecords.all(topic, fromSeq, limit) as RecordRow[])).map(
+        toMessageRecord,
+      ),
+    );
+  }
+
+  topicBounds(topics: readonly string[]): ResultAsync<Map<string, { first: number; last: number }>, StorageError> {
+    return read(() => {
+      const bounds = new Map<string, { first: number; last: number }>();
+      for (const topic of topics) {
+        const first = this.#q.firstOfTopic.get(topic) as number | undefined;
+        if (first !== undefined) bounds.set(topic, { first, last: this.#q.lastOfTopic.get(topic) as number });
+      }
+      return bounds;
+    });
   }
 
   listConsumers(): ResultAsync<ConsumerRecord[], StorageError> {

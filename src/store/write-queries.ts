@@ -7,6 +7,7 @@ import type { SeqRun } from '../core/seq-runs.js';
 import { checkWritable } from './pragmas.js';
 import type { ConsumerRecord, DeliveryFailure, ProgressBatch } from '../core/store-port.js';
 import type { AppendColumns } from './append-columns.js';
+import { makeConsumerWriter } from './consumer-writes.js';
 
 /** A VALUES list of `rows` copies of `tuple`, for the statements that insert many rows at once. */
 function valuesList(tuple: string, rows: number): string {
@@ -58,6 +59,17 @@ export function makeWriter(sqlite: Database.Database) {
   const deleteCountsUpTo = sqlite.prepare(`DELETE FROM delivery_counts WHERE consumer = ? AND seq <= ?`);
   const deleteCountsFrom = sqlite.prepare(`DELETE FROM delivery_counts WHERE consumer = ? AND seq >= ?`);
   const deleteCounts = sqlite.prepare(`DELETE FROM delivery_counts WHERE consumer = ?`);
+  // Requeued dead letters end with the consumer's next ack or dead letter of them. Most batches are written
+  // while none is waiting: one probe then spares a delete per ack.
+  const anyRequeued = sqlite.prepare(`SELECT 1 FROM requeued_messages LIMIT 1`).pluck();
+  const deleteRequeued = sqlite.prepare(`DELETE FROM requeued_messages WHERE consumer = ? AND seq = ?`);
+  // A rewind reads them again from the log.
+  const deleteRequeuedFrom = sqlite.prepare(`DELETE FROM requeued_messages WHERE consumer = ? AND seq >= ?`);
+  const deleteAllRequeued = sqlite.prepare(`DELETE FROM requeued_messages WHERE consumer = ?`);
+  // Requeued messages the log no longer holds can never be delivered.
+  const deleteOrphanRequeued = sqlite.prepare(
+    `DELETE FROM requeued_messages WHERE NOT EXISTS (SELECT 1 FROM messages m WHERE m.seq = requeued_messages.seq)`,
+  );
   const insertDeadLetter = sqlite.prepare(
     `INSERT INTO dead_letters (consumer, seq, topic, payload, metadata, reason, deliveries, dead_at)
      VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
@@ -70,10 +82,12 @@ export function makeWriter(sqlite: Database.Database) {
   // Positions move only through progress batches, in order with the acks behind them; an update of the
   // consumer's settings leaves its position alone.
   const upsertConsumer = sqlite.prepare(
-    `INSERT INTO consumers (id, address, patterns, position, filter, rewound_at, created_at, updated_at)
-     VALUES (@id, @address, @patterns, @position, @filter, @rewoundAt, @createdAt, @updatedAt)
+    `INSERT INTO consumers (id, address, patterns, position, filter, rewound_at, paused, pause_changed_at, created_at, updated_at)
+     VALUES (@id, @address, @patterns, @position, @filter, @rewoundAt, @paused, @pauseChangedAt, @createdAt, @updatedAt)
      ON CONFLICT (id) DO UPDATE SET address = excluded.address, patterns = excluded.patterns,
-       filter = excluded.filter, rewound_at = excluded.rewound_at, updated_at = excluded.updated_at`,
+       filter = excluded.filter, rewound_at = excluded.rewound_at, updated_at = excluded.updated_at,
+       paused = CASE WHEN excluded.pause_changed_at > consumers.pause_changed_at THEN excluded.paused ELSE consumers.paused END,
+       pause_changed_at = max(consumers.pause_changed_at, excluded.pause_changed_at)`,
   );
   const deleteConsumer = sqlite.prepare(`DELETE FROM consumers WHERE id = ?`);
   // At most `limit` expired rows per call, so one call never holds the write lock for long.
@@ -113,6 +127,8 @@ export function makeWriter(sqlite: Database.Database) {
   );
 
   return {
+    ...makeConsumerWriter(sqlite),
+
     /** Each row's seq; negative (-seq of the original) where the message id was already stored. */
     append: sqlite.transaction((c: AppendColumns): Float64Array => {
       const n = c.topics.length;
@@ -148,7 +164,10 @@ export function makeWriter(sqlite: Database.Database) {
     }).immediate,
 
     progress: sqlite.transaction((batch: ProgressBatch): void => {
-      for (const [consumer, from] of batch.rewinds) deleteCountsFrom.run(consumer, from);
+      for (const [consumer, from] of batch.rewinds) {
+        deleteCountsFrom.run(consumer, from);
+        deleteRequeuedFrom.run(consumer, from);
+      }
       for (const counts of batch.deliveryCounts) {
         for (let i = 0; i < counts.seqs.length; i++) upsertDeliveryCount.run(counts.consumer, counts.seqs[i], counts.deliveries[i]);
       }
@@ -168,6 +187,10 @@ export function makeWriter(sqlite: Database.Database) {
         const m = d.message;
         insertDeadLetter.run(d.consumer, m.seq, m.topic, m.payload, m.metadata, d.reason, d.deliveries, d.at);
       }
+      if (anyRequeued.get() !== undefined) {
+        for (let j = 0; j < seqs.length; j++) deleteRequeued.run(consumers[consumerOf[j]!], seqs[j]);
+        for (const d of batch.deadLetters) deleteRequeued.run(d.consumer, d.message.seq);
+      }
       const now = Date.now();
       for (const [consumer, position] of batch.positions) {
         setPosition.run(position, now, consumer);
@@ -182,12 +205,13 @@ export function makeWriter(sqlite: Database.Database) {
     }).immediate,
 
     saveConsumer: (record: ConsumerRecord): void => {
-      upsertConsumer.run({ ...record, patterns: JSON.stringify(record.patterns) });
+      upsertConsumer.run({ ...record, patterns: JSON.stringify(record.patterns), paused: record.paused ? 1 : 0 });
     },
 
     deleteConsumer: sqlite.transaction((id: string): void => {
       deleteConsumer.run(id);
       deleteCounts.run(id);
+      deleteAllRequeued.run(id);
     }).immediate,
 
     deleteExpired: (nowMs: number, limit: number): string[] => deleteExpired.all(nowMs, limit) as string[],
@@ -210,6 +234,7 @@ export function makeWriter(sqlite: Database.Database) {
         removed += deleteAcksUpTo.run(id, end).changes;
         id = nextAckingConsumer.get(id) as string | undefined;
       }
+      if (anyRequeued.get() !== undefined) deleteOrphanRequeued.run();
       return removed;
     }).immediate,
 

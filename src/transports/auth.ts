@@ -1,6 +1,7 @@
-// The token check every front-end shares (PROTOCOL.md §7): compared in constant time, so that the time an
-// answer takes says nothing about how much of a guess was right; and refusals logged with the peer's address
-// (never the token), at most one line a second, however many come.
+// The token check every front-end shares (PROTOCOL.md §7): telnet's AUTH line, and for every HTTP route and
+// the WebSocket upgrade `Authorization: Bearer <token>` or `?token=<token>`. Compared in constant time, so
+// that the time an answer takes says nothing about how much of a guess was right; refusals are logged with
+// the peer's address (never the token), at most one line a second, however many come.
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { Logger } from '../logger.js';
 
@@ -13,6 +14,15 @@ export function tokenMatches(given: string | null | undefined, token: string | u
   // Digests are of equal length whatever was given, so the comparison is in constant time too.
   return timingSafeEqual(digest(given), digest(token));
 }
+
+/** The token an HTTP request carries, checked; anything goes when EVENTBUS_TOKEN is not set. */
+export function hasToken(authorization: string | undefined, url: string, token: string | undefined): boolean {
+  if (token === undefined) return true;
+  const given = authorization?.startsWith('Bearer ') ? authorization.slice(7).trim() : new URL(url, 'http://x').searchParams.get('token');
+  return tokenMatches(given, token);
+}
+
+export const UNAUTHORIZED_MESSAGE = 'send Authorization: Bearer <token> or ?token=';
 
 const REFUSAL_LOG_MS = 1000;
 

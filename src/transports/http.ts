@@ -1,17 +1,24 @@
-// The HTTP front-end: /healthz, /metrics and the WebSocket API on upgrade. attachWebSocket() is also the
-// embedding call: it serves the WebSocket API from any existing http.Server (plain Node, Express's
-// app.listen(), Fastify's .server, Hono's node server) at the path the caller picks.
+// The HTTP front-end: the HTTP API (http-api.ts), /healthz, /metrics and the WebSocket API on upgrade.
+// attachWebSocket() is also the embedding call: it serves the WebSocket API from any existing http.Server
+// (plain Node, Express's app.listen(), Fastify's .server, Hono's node server) at the path the caller picks.
 import http from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, type WebSocket } from 'ws';
 import type { Config } from '../config.js';
-import type { Broker } from '../core/broker.js';
+import { getRequestListener } from '@hono/node-server';
+import { createRoute, type OpenAPIHono } from '@hono/zod-openapi';
+import type { Registry } from 'prom-client';
+import { z } from 'zod';
+import type { Broker, ConsumerInfo } from '../core/broker.js';
 import { brokerError } from '../errors.js';
 import type { Logger } from '../logger.js';
+import { Health } from '../protocol/http-bodies.js';
 import { errorFrame } from '../protocol/ws-frames.js';
-import { RefusalLog, tokenMatches } from './auth.js';
+import { hasToken, RefusalLog, UNAUTHORIZED_MESSAGE } from './auth.js';
+import { createApiApp, type HttpApiOptions, type HttpEnv } from './http-api.js';
 import { createMetrics } from './metrics.js';
+import type { RegistrationCommands } from './registration.js';
 import { WsSession } from './ws.js';
 
 export interface WebSocketOptions {
@@ -74,7 +81,7 @@ export function attachWebSocket(server: http.Server, broker: Broker, options: We
       // Refusals are frames, so the client reads a code and a reason rather than a bare HTTP status.
       if (!authorized(req, options.token)) {
         refusals.refused(peerOf(req), 'websocket');
-        return refuse(ws, CLOSE_UNAUTHORIZED, errorFrame(undefined, brokerError('UNAUTHORIZED', 'send Authorization: Bearer <token> or ?token=')));
+        return refuse(ws, CLOSE_UNAUTHORIZED, errorFrame(undefined, brokerError('UNAUTHORIZED', UNAUTHORIZED_MESSAGE)));
       }
       if (sessions.size >= options.maxConnections) {
         return refuse(ws, CLOSE_TRY_AGAIN, errorFrame(undefined, brokerError('UNAVAILABLE', `too many connections (EVENTBUS_MAX_CONNECTIONS=${options.maxConnections})`)));
@@ -114,28 +121,48 @@ function pathOf(req: http.IncomingMessage): string {
 
 /** `Authorization: Bearer <token>` or `?token=<token>` (PROTOCOL.md §7); anything goes when no token is set. */
 export function authorized(req: http.IncomingMessage, token: string | undefined): boolean {
-  if (token === undefined) return true;
-  const header = req.headers.authorization;
-  const given = header?.startsWith('Bearer ') ? header.slice(7).trim() : new URL(req.url ?? '/', 'http://x').searchParams.get('token');
-  return tokenMatches(given, token);
+  return hasToken(req.headers.authorization, req.url ?? '/', token);
 }
 
 const peerOf = (req: http.IncomingMessage): string => `${req.socket.remoteAddress}:${req.socket.remotePort}`;
 
-export type HttpConfig = Pick<Config, 'host' | 'httpPort' | 'token' | 'maxConnections' | 'maxFrameBytes' | 'maxPayloadBytes' | 'wsBufferBytes' | 'lineTimeoutMs'>;
+export type HttpConfig = Pick<
+  Config,
+  'host' | 'httpPort' | 'token' | 'maxConnections' | 'maxFrameBytes' | 'maxPayloadBytes' | 'wsBufferBytes' | 'nodeId' | 'httpMaxBodyBytes' | 'httpScanRows' | 'lineTimeoutMs'
+>;
 
 export interface HttpFrontEnd {
   /** Listens; resolves with the bound port. */
   start(): Promise<number>;
   /** Takes no new connection, and closes the idle ones; requests in progress and WebSocket sessions go on. */
   stopAccepting(): void;
-  /** Stops accepting, closes the WebSocket sessions (their clients get up to `graceMs` to answer), then every connection. */
+  /** Stops accepting, ends the event streams, closes the WebSocket sessions (their clients get up to `graceMs` to answer), then every connection. */
   stop(graceMs?: number): Promise<void>;
 }
 
-export function createHttpServer(broker: Broker, config: HttpConfig, logger: Logger): HttpFrontEnd {
+/** What the HTTP front-end serves besides the broker: the consumer commands, their states, the other front-ends' connections. */
+export interface HttpServices {
+  readonly commands: RegistrationCommands;
+  readonly stateOf: (consumer: ConsumerInfo) => string;
+  /** Open connections of the other front-ends, by name. */
+  readonly connections: () => Record<string, number>;
+}
+
+/** The HTTP API's settings from the broker's. */
+export function httpApiOptions(config: HttpConfig, services: Omit<HttpServices, 'commands'>): HttpApiOptions {
+  return {
+    nodeId: config.nodeId,
+    token: config.token,
+    maxBodyBytes: config.httpMaxBodyBytes,
+    scanRows: config.httpScanRows,
+    bufferBytes: config.wsBufferBytes,
+    stateOf: services.stateOf,
+    connections: services.connections,
+  };
+}
+
+export function createHttpServer(broker: Broker, config: HttpConfig, services: HttpServices, logger: Logger): HttpFrontEnd {
   const log = logger.child({ transport: 'http' });
-  const refusals = new RefusalLog(log);
   // A request's headers must come whole within the line timeout, as a telnet line must: a client that sends
   // them a byte at a time holds no connection for long. Node checks the deadlines every so often, not at once.
   const server = http.createServer({
@@ -159,38 +186,30 @@ export function createHttpServer(broker: Broker, config: HttpConfig, logger: Log
       socket.setTimeout(OVER_LIMIT_GRACE_MS, () => socket.destroy()); // an upgrade clears this timeout
     }
   });
+  const { app, streams } = createApiApp(
+    broker,
+    services.commands,
+    httpApiOptions(config, {
+      stateOf: services.stateOf,
+      connections: () => ({ ...services.connections(), http: open - ws.connections(), websocket: ws.connections(), sse: streams.size }),
+    }),
+    logger,
+  );
   const metrics = createMetrics(broker, { wsConnections: () => ws.connections() });
+  addServerRoutes(app, broker, metrics);
+  const listener = getRequestListener(app.fetch, {
+    errorHandler: (e) => {
+      log.error('HTTP request failed', { error: e instanceof Error ? (e.stack ?? e.message) : String(e) });
+    },
+  });
   server.on('request', (req, res) => {
-    const json = (status: number, body: unknown): void => {
-      res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(body));
-    };
     if (overLimit.has(req.socket)) {
       res.shouldKeepAlive = false;
-      return json(503, { code: 'UNAVAILABLE', message: `too many connections (EVENTBUS_MAX_CONNECTIONS=${config.maxConnections})` });
-    }
-    if (!authorized(req, config.token)) {
-      refusals.refused(peerOf(req), 'http');
-      return json(401, { code: 'UNAUTHORIZED', message: 'send Authorization: Bearer <token> or ?token=' });
-    }
-    const path = pathOf(req);
-    if (req.method !== 'GET' && req.method !== 'HEAD') {
-      res.setHeader('allow', 'GET, HEAD');
-      return json(405, { code: 'BAD_FORMAT', message: `${req.method} is not served; use GET` });
-    }
-    if (path === '/healthz') {
-      const failure = broker.writeFailure();
-      if (failure === undefined) return json(200, { status: 'ok', head_seq: broker.headSeq() });
-      return json(503, { status: 'unavailable', head_seq: broker.headSeq(), code: failure.code, message: `the database cannot be written: ${failure.reason}` });
-    }
-    if (path === '/metrics') {
-      void metrics.metrics().then(
-        (text) => res.writeHead(200, { 'content-type': metrics.contentType }).end(text),
-        (e: unknown) => json(500, { code: 'UNAVAILABLE', message: String(e) }),
-      );
+      res.writeHead(503, { 'content-type': 'application/json' });
+      res.end(JSON.stringify({ code: 'UNAVAILABLE', message: `too many connections (EVENTBUS_MAX_CONNECTIONS=${config.maxConnections})` }));
       return;
     }
-    if (path === '/ws') return json(426, { code: 'BAD_FORMAT', message: 'the WebSocket API needs an Upgrade: websocket request' });
-    json(404, { code: 'BAD_FORMAT', message: `no route ${path}; try /ws, /healthz or /metrics` });
+    void listener(req, res);
   });
   // Upgrades to any other path: nobody else is listening on this server, so say so rather than hang.
   server.on('upgrade', (req: http.IncomingMessage, socket: Duplex) => {
@@ -209,16 +228,47 @@ export function createHttpServer(broker: Broker, config: HttpConfig, logger: Log
         server.listen(config.httpPort, config.host, () => {
           server.off('error', reject);
           const { port } = server.address() as AddressInfo;
-          log.info('listening', { address: `${config.host}:${port}`, websocket: `ws://${config.host}:${port}/ws` });
+          log.info('listening', { address: `${config.host}:${port}`, websocket: `ws://${config.host}:${port}/ws`, api: `http://${config.host}:${port}/api` });
           resolve(port);
         });
       }),
     stopAccepting,
     stop: async (graceMs) => {
       stopAccepting();
+      streams.closeAll();
       await ws.close(graceMs);
       server.closeAllConnections();
       await closed;
     },
   };
+}
+
+/** /healthz, /metrics and /ws without an upgrade: the routes of the broker's own server beside the API. */
+function addServerRoutes(app: OpenAPIHono<HttpEnv>, broker: Broker, metrics: Registry): void {
+  app.openapi(
+    createRoute({
+      method: 'get',
+      path: '/healthz',
+      summary: '200 while the database can be written, 503 while it cannot',
+      responses: {
+        200: { content: { 'application/json': { schema: Health } }, description: 'the broker can write its database' },
+        503: { content: { 'application/json': { schema: Health } }, description: 'it cannot, and says why' },
+      },
+    }),
+    (c) => {
+      const failure = broker.writeFailure();
+      if (failure === undefined) return c.json({ status: 'ok', head_seq: broker.headSeq() }, 200);
+      return c.json({ status: 'unavailable', head_seq: broker.headSeq(), code: failure.code, message: `the database cannot be written: ${failure.reason}` }, 503);
+    },
+  );
+  app.openapi(
+    createRoute({
+      method: 'get',
+      path: '/metrics',
+      summary: 'Prometheus text',
+      responses: { 200: { content: { 'text/plain': { schema: z.string() } }, description: 'the metrics' } },
+    }),
+    async (c) => c.text(await metrics.metrics(), 200, { 'content-type': metrics.contentType }),
+  );
+  app.get('/ws', (c) => c.json({ code: 'BAD_FORMAT', message: 'the WebSocket API needs an Upgrade: websocket request' }, 426));
 }

@@ -79,6 +79,11 @@ export class LineServer {
     this.#server = net.createServer({ allowHalfOpen: true }, (socket) => this.#accept(socket));
   }
 
+  /** Connections being served now. */
+  connections(): number {
+    return this.#open.size;
+  }
+
   /** Listens; resolves with the bound port (the real one when the setting was 0). */
   start(): Promise<number> {
     return new Promise((resolve, reject) => {

@@ -2,20 +2,34 @@
 // hot paths count nothing extra. A registry per broker: several brokers in one process (tests, embedders)
 // do not share series.
 import { collectDefaultMetrics, Gauge, Registry } from 'prom-client';
-import type { Broker } from '../core/broker.js';
+import type { Broker, ConsumerReport } from '../core/broker.js';
 
 export function createMetrics(broker: Broker, sources: { wsConnections: () => number }): Registry {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry, prefix: 'eventbus_process_' });
-  const gauge = (name: string, help: string, labelNames: string[], collect: (g: Gauge) => void): void => {
+  const gauge = (name: string, help: string, labelNames: string[], collect: (g: Gauge) => void | Promise<void>): void => {
     new Gauge({
       name,
       help,
       labelNames,
       registers: [registry],
       collect() {
-        collect(this);
+        return collect(this);
       },
+    });
+  };
+  // The consumers' figures are counted from the store once per scrape, for the three gauges that show them.
+  let reports: Promise<ConsumerReport[]> | undefined;
+  const consumerReports = (): Promise<ConsumerReport[]> =>
+    (reports ??= broker
+      .consumerReports()
+      .unwrapOr([])
+      .finally(() => setImmediate(() => (reports = undefined))));
+  const consumerGauge = (name: string, help: string, value: (c: ConsumerReport) => number): void => {
+    gauge(name, help, ['consumer'], async (g) => {
+      const list = await consumerReports();
+      g.reset();
+      for (const c of list) g.set({ consumer: c.id }, value(c));
     });
   };
   gauge('eventbus_head_seq', 'Last seq committed to the log', [], (g) => g.set(broker.headSeq()));
@@ -29,17 +43,9 @@ export function createMetrics(broker: Broker, sources: { wsConnections: () => nu
     g.reset();
     for (const t of broker.stats().topics) g.set({ topic: t.topic }, t.published);
   });
-  gauge('eventbus_consumer_lag', 'Seqs between a durable consumer\'s ack floor and the head', ['consumer'], (g) => {
-    g.reset();
-    for (const c of broker.consumers()) g.set({ consumer: c.id }, c.lag);
-  });
-  gauge('eventbus_consumer_in_flight', 'Deliveries awaiting an ack', ['consumer'], (g) => {
-    g.reset();
-    for (const c of broker.consumers()) g.set({ consumer: c.id }, c.inFlight);
-  });
-  gauge('eventbus_consumer_dead_letters', 'Messages a consumer dead-lettered', ['consumer'], (g) => {
-    g.reset();
-    for (const c of broker.consumers()) g.set({ consumer: c.id }, c.deadLetters);
-  });
+  consumerGauge('eventbus_consumer_lag', 'Messages matching a durable consumer that it has neither acked nor dead-lettered', (c) => c.lag);
+  consumerGauge('eventbus_consumer_in_flight', 'Deliveries to a durable consumer sent and awaiting an ack', (c) => c.inFlight);
+  consumerGauge('eventbus_consumer_dead_letters', 'Dead letters a durable consumer has now', (c) => c.deadLetters);
+  consumerGauge('eventbus_consumer_paused', 'Whether a durable consumer is paused (1) or not (0)', (c) => (c.paused ? 1 : 0));
   return registry;
 }

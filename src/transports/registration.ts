@@ -12,7 +12,7 @@ import { LineServer, lineLimits, type LineConnection, type LineLimitsConfig, typ
 
 export type RegistrationConfig = Pick<Config, 'host' | 'registrationPort' | 'allowedTargets'> & LineLimitsConfig;
 
-/** How a consumer's deliveries are going, for LIST: `connected`, `retrying`, `offline`. */
+/** How a consumer's deliveries are going, for LIST: `paused`, `connected`, `retrying`, `offline`. */
 export type ConsumerState = (consumer: ConsumerInfo) => string;
 
 // Commands are short; a line this long is a mistake or an attack, and is refused without being buffered.
@@ -91,18 +91,17 @@ export class RegistrationCommands {
           .map(() => `OK ${verb} ${command.id} ${command.patterns.join(' ')}`);
       }
       case 'unregister':
-        return this.#broker
-          .removeConsumer(command.id)
-          .andTee(() => this.#changed(command.id))
-          .map(() => `OK unregistered ${command.id}`);
+        return this.unregister(command.id).map(() => `OK unregistered ${command.id}`);
       case 'replay':
         return this.#broker.replay(command.id, command.seq).map(() => `OK replaying ${command.id} from ${command.seq}`);
-      case 'list': {
-        const lines = this.#broker
-          .consumers()
-          .map((c) => formatConsumerLine({ ...c, state: this.#stateOf(c) }));
-        return okAsync([...lines, 'END'].join('\n'));
-      }
+      case 'pause':
+        return this.#broker.pauseConsumer(command.id).map(() => `OK paused ${command.id}`);
+      case 'resume':
+        return this.#broker.resumeConsumer(command.id).map(() => `OK resumed ${command.id}`);
+      case 'list':
+        return this.#broker
+          .consumerReports()
+          .map((reports) => [...reports.map((c) => formatConsumerLine({ ...c, state: this.#stateOf(c) })), 'END'].join('\n'));
       case 'help':
         return okAsync([...COMMAND_USAGE, 'END'].join('\n'));
       case 'quit':
@@ -114,13 +113,30 @@ export class RegistrationCommands {
 
   /** REGISTER: creates the consumer, or updates its address and adds patterns. */
   register(id: string, address: PushAddress, patterns: readonly string[]): ResultAsync<ConsumerInfo, CommandFailure> {
-    if (!isAllowedTarget(address, this.#allowedTargets)) {
+    return this.put(id, { address, patterns });
+  }
+
+  /**
+   * REGISTER with what PUT /api/consumers/<id> may leave out: creates the consumer or updates it, its address
+   * replaced when given (a new consumer without one is read over the API), its patterns added to, its filter
+   * replaced when given.
+   */
+  put(id: string, input: { address?: PushAddress | undefined; patterns: readonly string[]; filter?: unknown }): ResultAsync<ConsumerInfo, CommandFailure> {
+    const { address } = input;
+    if (address !== undefined && !isAllowedTarget(address, this.#allowedTargets)) {
       return errAsync(brokerError('BAD_ADDRESS', `${address.url} is not in EVENTBUS_ALLOWED_TARGETS`));
     }
     const existing = this.#broker.consumer(id);
+    const stored = existing?.filter ?? null;
+    const filter = input.filter !== undefined ? input.filter : stored === null ? undefined : (JSON.parse(stored) as unknown);
     return this.#broker
-      .saveConsumer({ id, address: address.url, patterns: union(existing?.patterns ?? [], patterns) })
+      .saveConsumer({ id, address: address?.url ?? existing?.address ?? null, patterns: union(existing?.patterns ?? [], input.patterns), filter })
       .andTee(() => this.#changed(id));
+  }
+
+  /** UNREGISTER: removes the consumer; its push delivery stops. */
+  unregister(id: string): ResultAsync<void, BrokerError<'UNKNOWN_CONSUMER' | 'UNAVAILABLE'>> {
+    return this.#broker.removeConsumer(id).andTee(() => this.#changed(id));
   }
 
   /** EVENTBUS_CONSUMER_<ID> at start-up, as REGISTER would. */

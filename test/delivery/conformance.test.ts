@@ -235,7 +235,7 @@ describe.each(ALL)('%s push: a broker restart', (protocol) => {
     // Delivered is not yet acked (http acks on the answer): wait for the position to cover all five.
     await until('the position to reach the last seq', () => (bus.app.broker.consumer('keeper')?.position ?? 0) >= seqs[4]!);
     await bus.restart();
-    expect(await bus.list()).toContainEqual(expect.stringMatching(new RegExp(`^keeper ${consumer.url} audit\\.\\* \\S+ ${seqs[4]}$`)));
+    expect(await bus.list()).toContainEqual(expect.stringMatching(new RegExp(`^keeper ${consumer.url} audit\\.\\* \\S+ ${seqs[4]} lag=0 in_flight=0 dead_letters=0$`)));
     const after = numbered('after', 5);
     await bus.publish('audit.log', after);
     await consumer.waitFor(10);

@@ -13,7 +13,7 @@ import {
 const parsed = (line: string): RegistrationCommand => parseRegistrationLine(line)._unsafeUnwrap();
 const refused = (line: string) => parseRegistrationLine(line)._unsafeUnwrapErr();
 
-const KEYWORDS = ['REGISTER', 'SUBSCRIBE', 'UNSUBSCRIBE', 'UNREGISTER', 'REPLAY', 'LIST', 'HELP', 'QUIT'] as const;
+const KEYWORDS = ['REGISTER', 'SUBSCRIBE', 'UNSUBSCRIBE', 'UNREGISTER', 'REPLAY', 'PAUSE', 'RESUME', 'LIST', 'HELP', 'QUIT'] as const;
 
 /** The keyword with each letter's case flipped by the bits of `mask`. */
 const mixCase = (word: string, mask: number): string =>
@@ -127,6 +127,17 @@ describe('UNREGISTER', () => {
   });
 });
 
+describe('PAUSE and RESUME', () => {
+  test('one id each', () => {
+    expect(parsed('PAUSE billing')).toEqual({ type: 'pause', id: 'billing' });
+    expect(parsed('resume Billing')).toEqual({ type: 'resume', id: 'Billing' });
+  });
+
+  test.each(['PAUSE', 'PAUSE a b', 'RESUME', 'RESUME a b'])('any other argument count → BAD_ARGS with the usage: %j', (line) => {
+    expect(refused(line)).toMatchObject({ code: 'BAD_ARGS', reason: expect.stringContaining(`usage: ${line.split(' ')[0]!} <id>`) });
+  });
+});
+
 describe('REPLAY', () => {
   test('an id and a seq', () => {
     expect(parsed('REPLAY consumer1 42')).toEqual({ type: 'replay', id: 'consumer1', seq: 42 });
@@ -193,6 +204,8 @@ describe('keywords and whitespace', () => {
       UNSUBSCRIBE: 'UNSUBSCRIBE c a',
       UNREGISTER: 'UNREGISTER c',
       REPLAY: 'REPLAY c 5',
+      PAUSE: 'PAUSE c',
+      RESUME: 'RESUME c',
       LIST: 'LIST',
       HELP: 'HELP',
       QUIT: 'QUIT',
@@ -242,6 +255,8 @@ describe('keywords and whitespace', () => {
 });
 
 describe('formatConsumerLine', () => {
+  const NONE = { lag: 0, inFlight: 0, deadLetters: 0 };
+
   test('the telnet walkthrough: id, address, comma-separated patterns, state, position', () => {
     expect(
       formatConsumerLine({
@@ -250,23 +265,24 @@ describe('formatConsumerLine', () => {
         patterns: ['event1', 'event2', 'event3'],
         state: 'offline',
         position: 0,
+        ...NONE,
       }),
-    ).toBe('consumer1 tcp://127.0.0.1:9000 event1,event2,event3 offline 0');
+    ).toBe('consumer1 tcp://127.0.0.1:9000 event1,event2,event3 offline 0 lag=0 in_flight=0 dead_letters=0');
   });
 
   test('one pattern has no comma', () => {
-    expect(formatConsumerLine({ id: 'a', address: 'udp://h:514', patterns: ['logs.#'], state: 'connected', position: 12 })).toBe(
-      'a udp://h:514 logs.# connected 12',
+    expect(formatConsumerLine({ id: 'a', address: 'udp://h:514', patterns: ['logs.#'], state: 'connected', position: 12, lag: 3, inFlight: 2, deadLetters: 1 })).toBe(
+      'a udp://h:514 logs.# connected 12 lag=3 in_flight=2 dead_letters=1',
     );
   });
 
-  test('no patterns and no address are shown as -, so every line has five fields', () => {
-    const line = formatConsumerLine({ id: 'api-consumer', address: null, patterns: [], state: 'offline', position: 7 });
-    expect(line).toBe('api-consumer - - offline 7');
-    expect(line.split(' ')).toHaveLength(5);
+  test('no patterns and no address are shown as -, so every line has five fields before its key=value ones', () => {
+    const line = formatConsumerLine({ id: 'api-consumer', address: null, patterns: [], state: 'offline', position: 7, ...NONE });
+    expect(line).toBe('api-consumer - - offline 7 lag=0 in_flight=0 dead_letters=0');
+    expect(line.split(' ').filter((f) => !f.includes('='))).toHaveLength(5);
   });
 
-  test('property: a LIST line splits back into its five fields', () => {
+  test('property: a LIST line splits back into its five fields and its figures', () => {
     const id = fc.stringMatching(/^[A-Za-z0-9_.:@-]{1,20}$/);
     const pattern = fc.stringMatching(/^[a-z0-9_]{1,6}(\.([a-z0-9_]{1,6}|\*))*(\.#)?$/);
     fc.assert(
@@ -276,9 +292,10 @@ describe('formatConsumerLine', () => {
         fc.uniqueArray(pattern, { minLength: 1, maxLength: 5 }),
         fc.constantFrom('connected', 'retrying', 'offline'),
         fc.nat(),
-        (i, address, patterns, state, position) => {
-          const fields = formatConsumerLine({ id: i, address, patterns, state, position }).split(' ');
-          expect(fields).toEqual([i, address, patterns.join(','), state, String(position)]);
+        fc.nat(),
+        (i, address, patterns, state, position, lag) => {
+          const fields = formatConsumerLine({ id: i, address, patterns, state, position, lag, inFlight: 0, deadLetters: 0 }).split(' ');
+          expect(fields).toEqual([i, address, patterns.join(','), state, String(position), `lag=${lag}`, 'in_flight=0', 'dead_letters=0']);
           expect(fields[2]!.split(',')).toEqual(patterns);
         },
       ),

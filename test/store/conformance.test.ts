@@ -3,7 +3,7 @@
 // reads, time lookup, consumers, progress batches, statuses, dead letters, retention and transactional acks.
 import type { ResultAsync } from 'neverthrow';
 import { describe, expect, test } from 'vitest';
-import { LogMessage, type AckColumns, type AppendRow, type EventStore, type ProgressBatch } from '../../src/core/store-port.js';
+import { LogMessage, type AckColumns, type AppendRow, type ConsumerSignal, type EventStore, type ProgressBatch } from '../../src/core/store-port.js';
 import { silentLogger } from '../../src/logger.js';
 import { PostgresStore } from '../../src/store/postgres/postgres-store.js';
 import { APPEND } from '../../src/store/postgres/queries.js';
@@ -105,6 +105,8 @@ const consumer = (id: string, over: { position?: number; rewoundAt?: number; cre
   position: over.position ?? 0,
   filter: null,
   rewoundAt: over.rewoundAt ?? 0,
+  paused: false,
+  pauseChangedAt: 0,
   createdAt: over.createdAt ?? 100,
   updatedAt: 100,
 });
@@ -284,6 +286,115 @@ describe.each(Object.keys(STORES))('the %s store', (name) => {
     expect(await ok(store.pruneFailures(250, 10))).toBe(0);
   });
 
+  test('a pause is stored with when it changed; an older change, also through a save of the consumer, does not undo a newer one', async () => {
+    const { store } = await open();
+    await ok(store.saveConsumer(consumer('billing')));
+    await ok(store.setPaused('billing', true, 200));
+    expect((await ok(store.listConsumers()))[0]).toMatchObject({ paused: true, pauseChangedAt: 200 });
+    await ok(store.setPaused('billing', false, 150)); // a late echo of an older change
+    await ok(store.saveConsumer({ ...consumer('billing'), patterns: ['orders.#'] })); // a broker that never heard of the pause
+    expect((await ok(store.listConsumers()))[0]).toMatchObject({ paused: true, pauseChangedAt: 200, patterns: ['orders.#'] });
+    await ok(store.setPaused('billing', false, 300));
+    expect((await ok(store.listConsumers()))[0]).toMatchObject({ paused: false, pauseChangedAt: 300 });
+  });
+
+  test('dead letters are listed in seq order a page at a time, only those since the consumer was made', async () => {
+    const { store } = await open();
+    await ok(store.append([row('orders.a'), row('orders.b'), row('orders.c'), row('orders.d')]));
+    const messages = await ok(store.read(1, 4));
+    await ok(store.saveConsumer(consumer('billing', { createdAt: 1000 })));
+    const dead = (i: number, at: number) => ({ consumer: 'billing', message: messages[i]!, reason: `r${i}`, deliveries: 3, at });
+    await ok(store.recordProgress(progress({ deadLetters: [dead(3, 2000), dead(0, 500), dead(1, 2000), dead(2, 2000)] })));
+    const page = await ok(store.listDeadLetters('billing', 1000, 1, 2));
+    expect(page).toEqual([
+      { seq: 2, topic: 'orders.b', payload: 'p-orders.b', metadata: '{"timestamp":1000}', reason: 'r1', deliveries: 3, deadAt: 2000 },
+      { seq: 3, topic: 'orders.c', payload: 'p-orders.c', metadata: '{"timestamp":1000}', reason: 'r2', deliveries: 3, deadAt: 2000 },
+    ]);
+    expect((await ok(store.listDeadLetters('billing', 1000, 4, 2))).map((d) => d.seq)).toEqual([4]);
+    expect(await ok(store.listDeadLetters('other', 0, 1, 10))).toEqual([]);
+  });
+
+  test('requeueing takes dead letters out and keeps them as requeued while the log holds them; a message dead nowhere else is pending again', async () => {
+    const { store, sql } = await open();
+    await ok(store.append([row('orders.a'), row('orders.b'), row('orders.c'), row('orders.d')]));
+    const m = await ok(store.read(1, 4));
+    await ok(store.saveConsumer(consumer('billing')));
+    await ok(store.saveConsumer(consumer('audit')));
+    const dead = (c: string, i: number) => ({ consumer: c, message: m[i]!, reason: 'x', deliveries: 3, at: 2000 });
+    await ok(store.recordProgress(progress({ deadLetters: [dead('billing', 0), dead('billing', 1), dead('billing', 2), dead('audit', 1)], dead: [1, 2, 3] })));
+    await ok(store.deleteSeqs([3]));
+    expect(await ok(store.requeueDeadLetters({ consumer: 'billing', sinceMs: 0, seqs: [1, 2, 3, 4] }, 3000))).toBe(3);
+    expect(await ok(store.deadLetterCount('billing', 0))).toBe(0);
+    expect(await ok(store.deadLetterCount('audit', 0))).toBe(1);
+    // 3 left the log: nothing to deliver again.
+    expect((await ok(store.requeued('billing'))).map((r) => r.seq)).toEqual([1, 2]);
+    expect(await sql('SELECT seq, status FROM messages ORDER BY seq')).toEqual([
+      { seq: 1, status: 'pending' },
+      { seq: 2, status: 'dead' }, // still dead for audit
+      { seq: 4, status: 'pending' },
+    ]);
+    expect(await ok(store.requeueDeadLetters({ consumer: 'billing', sinceMs: 0 }, 3000))).toBe(0);
+    // Requeued, not acked: processedAbove does not count it done, so a restart delivers it.
+    expect(await ok(store.processedAbove('billing', 0, 0))).toEqual([]);
+    await ok(store.recordProgress(progress({ acks: acks([['billing', 1]]) })));
+    expect((await ok(store.requeued('billing'))).map((r) => r.seq)).toEqual([2]);
+    await ok(store.recordProgress(progress({ rewinds: new Map([['billing', 2]]) })));
+    expect(await ok(store.requeued('billing'))).toEqual([]);
+    // All of them when no seqs are given; dead-lettered again, one is no longer requeued.
+    expect(await ok(store.requeueDeadLetters({ consumer: 'audit', sinceMs: 0 }, 3000))).toBe(1);
+    await ok(store.recordProgress(progress({ deadLetters: [dead('audit', 1)] })));
+    expect(await ok(store.requeued('audit'))).toEqual([]);
+  });
+
+  test('deleting dead letters records those above the position as done, so that they stay done after a restart', async () => {
+    const { store } = await open();
+    await ok(store.append([row('orders.a'), row('orders.b'), row('orders.c')]));
+    const m = await ok(store.read(1, 3));
+    await ok(store.saveConsumer(consumer('billing')));
+    const dead = (i: number) => ({ consumer: 'billing', message: m[i]!, reason: 'x', deliveries: 3, at: 2000 });
+    await ok(store.recordProgress(progress({ deadLetters: [dead(0), dead(2)], positions: new Map([['billing', 1]]) })));
+    expect(await ok(store.deleteDeadLetters({ consumer: 'billing', sinceMs: 0, seqs: [3] }, 3000))).toBe(1);
+    expect(await ok(store.processedAbove('billing', 1, 0))).toEqual([3]);
+    expect(await ok(store.deleteDeadLetters({ consumer: 'billing', sinceMs: 0 }, 3000))).toBe(1);
+    expect(await ok(store.listDeadLetters('billing', 0, 1, 10))).toEqual([]);
+  });
+
+  test('what lag is counted from: messages of some topics in a range, and the acked or dead-lettered ones above a position', async () => {
+    const { store } = await open();
+    await ok(store.append(['orders.a', 'refunds.a', 'orders.b', 'orders.a', 'orders.a'].map((t) => row(t))));
+    const m = await ok(store.read(1, 5));
+    expect(await ok(store.countMessages(0, 5, ['orders.a', 'orders.b']))).toBe(4);
+    expect(await ok(store.countMessages(1, 4, ['orders.a']))).toBe(1);
+    expect(await ok(store.countMessages(0, 5, []))).toBe(0);
+    await ok(store.saveConsumer(consumer('billing')));
+    await ok(store.recordProgress(progress({ acks: acks([['billing', 3], ['billing', 5]]), deadLetters: [{ consumer: 'billing', message: m[3]!, reason: 'x', deliveries: 1, at: 6000 }] })));
+    await ok(store.deleteSeqs([5]));
+    expect(await ok(store.resolvedAbove('billing', 1, 5, 0))).toEqual([
+      { seq: 3, topic: 'orders.b', createdAt: 1000 },
+      { seq: 4, topic: 'orders.a', createdAt: 1000 },
+    ]);
+    expect((await ok(store.resolvedAbove('billing', 3, 5, 0))).map((h) => h.seq)).toEqual([4]);
+    // Acks at 5000 came before a rewind at 5500; the dead letter after it.
+    expect((await ok(store.resolvedAbove('billing', 0, 5, 5500))).map((h) => h.seq)).toEqual([4]);
+  });
+
+  test('messages by seq and in pages with their status, and the first and last seq of each topic', async () => {
+    const { store } = await open();
+    await ok(store.append([row('orders.a'), row('refunds.a'), row('orders.a'), row('orders.b')]));
+    await ok(store.recordProgress(progress({ dead: [2] })));
+    expect(await ok(store.message(2))).toEqual({ seq: 2, messageId: null, topic: 'refunds.a', payload: 'p-refunds.a', metadata: '{"timestamp":1000}', ttlSeconds: 0, orderingKey: null, createdAt: 1000, status: 'dead' });
+    expect(await ok(store.message(9))).toBeUndefined();
+    expect((await ok(store.readRecords(2, 2))).map((r) => [r.seq, r.status])).toEqual([
+      [2, 'dead'],
+      [3, 'pending'],
+    ]);
+    expect((await ok(store.readRecords(1, 10, 'orders.a'))).map((r) => r.seq)).toEqual([1, 3]);
+    expect([...(await ok(store.topicBounds(['orders.a', 'orders.b', 'gone'])))]).toEqual([
+      ['orders.a', { first: 1, last: 3 }],
+      ['orders.b', { first: 4, last: 4 }],
+    ]);
+  });
+
   test('transactional ack: the work and the ack commit together; work that throws leaves nothing; a processed message is not worked again', async () => {
     const opened = await open();
     const { store, sql } = opened;
@@ -382,6 +493,27 @@ describe('several PostgreSQL stores on one log (several brokers)', () => {
     const text = plan.map((r) => r['QUERY PLAN']).join('\n');
     expect(text).toContain('messages_message_id_unique');
     expect(text).not.toMatch(/Seq Scan on messages/);
+  });
+
+  test('a store hears of another store\'s pauses and requeues as they commit (LISTEN/NOTIFY), and not of its own', async () => {
+    const first = await STORES.postgres!();
+    const other = await first.reopen();
+    const heard: ConsumerSignal[] = [];
+    const own: ConsumerSignal[] = [];
+    other.onConsumerSignal((signal) => heard.push(signal));
+    first.store.onConsumerSignal((signal) => own.push(signal));
+    await ok(first.store.append([row('orders.a')]));
+    await ok(first.store.saveConsumer(consumer('billing')));
+    await ok(first.store.setPaused('billing', true, 200));
+    await until('the pause to be heard', () => heard.length === 1, 5000);
+    expect(heard).toEqual([{ kind: 'paused', consumer: 'billing', paused: true, changedAt: 200 }]);
+    await ok(first.store.setPaused('billing', true, 100)); // older than the stored change: not made, not signalled
+    const [message] = await ok(first.store.read(1, 1));
+    await ok(first.store.recordProgress(progress({ deadLetters: [{ consumer: 'billing', message: message!, reason: 'x', deliveries: 1, at: 2000 }] })));
+    await ok(first.store.requeueDeadLetters({ consumer: 'billing', sinceMs: 0 }, 3000));
+    await until('the requeue to be heard', () => heard.length === 2, 5000);
+    expect(heard[1]).toEqual({ kind: 'requeued', consumer: 'billing' });
+    expect(own).toEqual([]);
   });
 
   test('a store hears of another store\'s appends (LISTEN/NOTIFY), and a message id is unique across them', async () => {

@@ -3,7 +3,8 @@
 // store is planned on empty tables, where a scan looks cheapest, and the plan must not scan the tables that
 // grow with the log, nor sort a page it could read in order.
 import { beforeAll, describe, expect, test } from 'vitest';
-import * as q from '../../src/store/postgres/queries.js';
+import * as pq from '../../src/store/postgres/queries.js';
+import * as cq from '../../src/store/postgres/consumer-queries.js';
 import { PostgresStore } from '../../src/store/postgres/postgres-store.js';
 import { silentLogger } from '../../src/logger.js';
 import { PG_URL, pgQuery, pgSchemas } from '../helpers/postgres.js';
@@ -20,9 +21,10 @@ const LARGE = ['messages', 'processed_messages', 'dead_letters', 'delivery_failu
 const SCANS: Record<string, string> = {
   TOPIC_COUNTS: 'counts every message by topic, once at start-up',
   PRUNE_PROCESSED: 'a background job: finds removed consumers\' acks, at most a batch per run',
+  DELETE_ORPHAN_REQUEUED: 'a background job over requeued_messages, which holds only requeued dead letters not yet acked',
 };
 
-const statements = Object.entries(q).flatMap(([name, value]) =>
+const statements = Object.entries({ ...pq, ...cq }).flatMap(([name, value]) =>
   typeof value === 'string' && /^\s*(WITH|SELECT|INSERT|UPDATE|DELETE)\b/i.test(value) ? [[name, value] as const] : [],
 );
 

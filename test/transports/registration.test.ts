@@ -11,7 +11,8 @@ import { startApp, type App } from '../../src/app.js';
 import { testAppConfig, type TestDb } from '../helpers/broker.js';
 import { silentLogger } from '../../src/logger.js';
 import { lineClient, type LineClient } from '../helpers/line-client.js';
-import { testScope } from '../helpers/scope.js';
+import { sleep, testScope } from '../helpers/scope.js';
+import { until } from '../helpers/until.js';
 
 const scope = testScope();
 
@@ -66,11 +67,12 @@ async function rawList(c: LineClient): Promise<string[]> {
   return untilEnd(c);
 }
 
-const STATE = /^(\S+ \S+ \S+) (connected|retrying|offline) (\d+)$/;
+const STATE = /^(\S+ \S+ \S+) (connected|retrying|offline|paused) (\d+) lag=\d+ in_flight=\d+ dead_letters=\d+$/;
 
 /**
- * The LIST lines with the state field (which follows push delivery) shown as `<state>`; a line that does not
- * have five fields with a known state is returned as it is, so the comparison shows it.
+ * The LIST lines with the state field (which follows push delivery) shown as `<state>`, without the figures
+ * after the position; a line that does not have the five fields with a known state and the figures is
+ * returned as it is, so the comparison shows it.
  */
 async function list(c: LineClient): Promise<string[]> {
   return mask(await rawList(c));
@@ -204,9 +206,9 @@ describe('REGISTER', () => {
     const bus = await startBus();
     const c = await bus.registration();
     const sub = await scope.subscribe(bus.app.broker, { pattern: 'event1', consumer: 'api' });
-    expect(await rawList(c)).toEqual(['api - event1 connected 0']);
+    expect(await rawList(c)).toEqual(['api - event1 connected 0 lag=0 in_flight=0 dead_letters=0']);
     sub.close();
-    expect(await rawList(c)).toEqual(['api - event1 offline 0']);
+    expect(await rawList(c)).toEqual(['api - event1 offline 0 lag=0 in_flight=0 dead_letters=0']);
   });
 
   test('a push consumer whose endpoint refuses connections is never listed as connected', async () => {
@@ -215,7 +217,7 @@ describe('REGISTER', () => {
     const port = await deadPort();
     await c.send(`REGISTER c tcp://127.0.0.1:${port} event1`);
     for (let i = 0; i < 5; i++) {
-      expect(await rawList(c)).toEqual([expect.stringMatching(new RegExp(`^c tcp://127\\.0\\.0\\.1:${port} event1 (offline|retrying) 0$`))]);
+      expect(await rawList(c)).toEqual([expect.stringMatching(new RegExp(`^c tcp://127\\.0\\.0\\.1:${port} event1 (offline|retrying) 0 lag=0 in_flight=0 dead_letters=0$`))]);
       await new Promise((resolve) => setTimeout(resolve, 50));
     }
   });
@@ -292,6 +294,54 @@ describe('REPLAY', () => {
   });
 });
 
+describe('PAUSE and RESUME', () => {
+  test('a paused push consumer is sent nothing, LIST says paused with its lag, and RESUME sends what it missed in order', async () => {
+    const bus = await startBus();
+    const received: string[] = [];
+    const sockets = new Set<net.Socket>();
+    const endpoint = net.createServer((socket) => {
+      sockets.add(socket);
+      let buffered = '';
+      socket.setEncoding('utf8').on('data', (chunk: string) => {
+        buffered += chunk;
+        const lines = buffered.split('\n');
+        buffered = lines.pop()!;
+        received.push(...lines);
+      });
+    });
+    await new Promise<void>((resolve) => endpoint.listen(0, '127.0.0.1', resolve));
+    scope.defer(() => {
+      for (const socket of sockets) socket.destroy();
+      return new Promise((resolve) => endpoint.close(resolve));
+    });
+    const address = `tcp://127.0.0.1:${(endpoint.address() as net.AddressInfo).port}`;
+    const c = await bus.registration();
+    expect(await c.send(`REGISTER pushed ${address} event1`)).toBe('OK registered pushed');
+    await publish(bus, 'event1', 2);
+    await until('two lines at the endpoint', () => received.length === 2);
+    expect(await c.send('PAUSE pushed')).toBe('OK paused pushed');
+    await publish(bus, 'event1', 3);
+    await publish(bus, 'other', 1);
+    await sleep(300);
+    expect(received).toEqual(['message 1', 'message 2']);
+    expect(await rawList(c)).toEqual([`pushed ${address} event1 paused 2 lag=3 in_flight=0 dead_letters=0`]);
+    expect(await c.send('resume pushed')).toBe('OK resumed pushed');
+    await until('five lines at the endpoint', () => received.length === 5);
+    expect(received).toEqual(['message 1', 'message 2', 'message 1', 'message 2', 'message 3']);
+    await until('the lag to be 0', async () => (await rawList(c))[0]!.includes(' lag=0 '));
+    expect(await list(c)).toEqual([`pushed ${address} event1 <state> 6`]);
+  });
+
+  test('PAUSE and RESUME of an unknown consumer answer UNKNOWN_CONSUMER and keep the connection', async () => {
+    const bus = await startBus();
+    const c = await bus.registration();
+    expect(await c.send('PAUSE nobody')).toMatch(/^ERR UNKNOWN_CONSUMER /);
+    expect(await c.send('RESUME nobody')).toMatch(/^ERR UNKNOWN_CONSUMER /);
+    expect(await c.send('PAUSE')).toMatch(/^ERR BAD_ARGS usage: PAUSE <id>/);
+    expect(await c.send('LIST')).toBe('END');
+  });
+});
+
 describe('LIST, HELP, QUIT', () => {
   test('LIST with no consumers is END alone', async () => {
     const bus = await startBus();
@@ -299,7 +349,7 @@ describe('LIST, HELP, QUIT', () => {
     expect(await c.send('LIST')).toBe('END');
   });
 
-  test('every LIST line has the five fields id, address, patterns, state, position', async () => {
+  test('every LIST line has the five fields id, address, patterns, state, position, then lag, in_flight and dead_letters', async () => {
     const bus = await startBus();
     const c = await bus.registration();
     await c.send('REGISTER a tcp://127.0.0.1:9000 x.# y');
@@ -307,7 +357,7 @@ describe('LIST, HELP, QUIT', () => {
     const lines = await rawList(c);
     expect(lines).toHaveLength(2);
     for (const line of lines) {
-      expect(line).toMatch(/^\S+ \S+ \S+ (connected|retrying|offline) \d+$/);
+      expect(line).toMatch(/^\S+ \S+ \S+ (connected|retrying|offline) \d+ lag=0 in_flight=0 dead_letters=0$/);
     }
   });
 
@@ -317,7 +367,7 @@ describe('LIST, HELP, QUIT', () => {
     await c.write('HELP\n');
     const help = await untilEnd(c);
     const keywords = help.map((line) => line.split(/\s+/)[0]);
-    expect(keywords).toEqual(['REGISTER', 'SUBSCRIBE', 'UNSUBSCRIBE', 'UNREGISTER', 'REPLAY', 'LIST', 'HELP', 'QUIT']);
+    expect(keywords).toEqual(['REGISTER', 'SUBSCRIBE', 'UNSUBSCRIBE', 'UNREGISTER', 'REPLAY', 'PAUSE', 'RESUME', 'LIST', 'HELP', 'QUIT']);
     expect(help[0]).toContain('REGISTER <id> <proto>://<host>:<port>[/path] [pattern ...]');
     expect(await c.send('LIST')).toBe('END'); // still open, and nothing was left unread
   });
@@ -358,7 +408,7 @@ describe('LIST, HELP, QUIT', () => {
     await c.write('list\n');
     expect(mask(await c.readLines(2))).toEqual(['consumer1 tcp://127.0.0.1:9000 event2 <state> 0', 'END']);
     await c.write('help\n');
-    expect(await untilEnd(c)).toHaveLength(8);
+    expect(await untilEnd(c)).toHaveLength(10);
     expect(await c.send('unregister consumer1')).toBe('OK unregistered consumer1');
     expect(await c.send('quit')).toBe('OK bye');
     await c.closed();

@@ -224,7 +224,7 @@ describe('durable consumers', () => {
     expect(dead).toEqual({ seq, payload: 'never acked', deliveries: 2 });
     await until('status dead', () => query<{ status: string }>(bus, 'SELECT status FROM messages WHERE seq = ?', seq)[0]?.status === 'dead');
     await expectNoMoreMessages(c, sub, 500);
-    expect(bus.app.broker.consumer('dropper')?.deadLetters).toBe(1);
+    expect((await bus.app.broker.consumerReport('dropper'))._unsafeUnwrap().deadLetters).toBe(1);
   });
 
   test('a durable consumer that subscribes with starting_seq is rewound there', async () => {

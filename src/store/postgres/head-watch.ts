@@ -1,10 +1,13 @@
 // How a broker learns that other brokers have appended: every append notifies a channel at commit (once
 // per transaction, with the head's new seq), and one dedicated connection LISTENs to it; behind it, a poll of the head row a few
 // times a second, so that a lost notification, a connection being re-established or a pooler that drops
-// LISTEN never stalls a subscriber for longer than that.
+// LISTEN never stalls a subscriber for longer than that. The same connection hears the consumers' channel:
+// pauses and requeues made through other brokers, applied here as they commit.
 import pg from 'pg';
+import type { ConsumerSignal } from '../../core/store-port.js';
 import type { Logger } from '../../logger.js';
 import { clientConfig, type PgOptions } from './connect.js';
+import { parseSignal } from './consumer-queries.js';
 import { HEAD } from './queries.js';
 
 const POLL_MS = 250;
@@ -13,25 +16,33 @@ const RECONNECT_MS = 1000;
 export class HeadWatch {
   readonly #options: PgOptions;
   readonly #channel: string;
+  readonly #signalChannel: string;
   readonly #pool: pg.Pool;
   readonly #log: Logger;
   #client: pg.Client | undefined;
   #listeners: ((seq: number) => void)[] = [];
+  readonly #signalListeners: ((signal: ConsumerSignal, from: string) => void)[] = [];
   #pollTimer: NodeJS.Timeout | undefined;
   #reconnectTimer: NodeJS.Timeout | undefined;
   #checking = false;
   #checkAgain = false;
   #stopped = false;
 
-  constructor(options: PgOptions, channel: string, pool: pg.Pool, logger: Logger) {
+  constructor(options: PgOptions, channels: { log: string; consumers: string }, pool: pg.Pool, logger: Logger) {
     this.#options = options;
-    this.#channel = channel;
+    this.#channel = channels.log;
+    this.#signalChannel = channels.consumers;
     this.#pool = pool;
     this.#log = logger;
   }
 
   onHead(listener: (seq: number) => void): void {
     this.#listeners.push(listener);
+  }
+
+  /** `from` names the store that sent it. */
+  onSignal(listener: (signal: ConsumerSignal, from: string) => void): void {
+    this.#signalListeners.push(listener);
   }
 
   async start(): Promise<void> {
@@ -65,6 +76,11 @@ export class HeadWatch {
       lost('connection ended');
     });
     client.on('notification', (n) => {
+      if (n.channel === this.#signalChannel) {
+        const heard = parseSignal(n.payload);
+        if (heard !== undefined) for (const listener of this.#signalListeners) listener(heard.signal, heard.from);
+        return;
+      }
       // The payload is the head's seq at that commit; anything else (an older broker's empty one) is checked.
       const seq = Number(n.payload);
       if (n.payload !== undefined && n.payload !== '' && Number.isSafeInteger(seq)) this.#heard(seq);
@@ -74,6 +90,7 @@ export class HeadWatch {
     try {
       await client.connect();
       await client.query(`LISTEN "${this.#channel}"`);
+      await client.query(`LISTEN "${this.#signalChannel}"`);
       // Appends committed while not listening.
       void this.#check();
     } catch (e) {

@@ -16,9 +16,13 @@ import {
   type Appended,
   type ClusterPort,
   type ConsumerRecord,
+  type ConsumerSignal,
+  type DeadLetterRow,
+  type DeadLetterSelection,
   type DeliveryFailure,
   type EventStore,
   type MessageHeader,
+  type MessageRecord,
   type ProgressBatch,
   type StorageError,
   type TransactOutcome,
@@ -30,6 +34,7 @@ import { storageError } from './errors.js';
 import { HeadWatch } from './head-watch.js';
 import { Writability } from '../writability.js';
 import * as q from './queries.js';
+import * as cq from './consumer-queries.js';
 
 export interface StoreOptions extends PgOptions {
   /** This broker's name among those sharing the database (EVENTBUS_NODE_ID). */
@@ -38,6 +43,7 @@ export interface StoreOptions extends PgOptions {
 }
 
 type MessageRow = [number, string | null, string, string, string, number, string | null, number];
+type RecordRow = [...MessageRow, MessageRecord['status']];
 
 /** What the append statement answers: the seq before its rows (null if none was inserted), the seqs the
  * inserted rows got, and the positions (from 1) and seqs of the rows whose id was already stored. */
@@ -50,6 +56,10 @@ interface AppendResult {
 
 function toMessage(r: MessageRow): StoredMessage {
   return new LogMessage(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7]);
+}
+
+function toRecord(r: RecordRow): MessageRecord {
+  return { ...toMessage(r as unknown as MessageRow), status: r[8] };
 }
 
 /** What a transactional consumer's work threw, carried out of the transaction it rolls back. */
@@ -69,6 +79,10 @@ export class PostgresStore implements EventStore<pg.PoolClient> {
   readonly #watch: HeadWatch;
   /** What appends notify, for the other brokers' HeadWatch. */
   readonly #channel: string;
+  /** What pauses and requeues notify. */
+  readonly #consumerChannel: string;
+  /** This store among those on the database: names its heartbeats and its notifications. */
+  readonly #instance = randomUUID();
   #lastSeq: number;
   /** The end of the queue of writes other than appends: each starts once the one before has settled. */
   #tail: Promise<unknown> = Promise.resolve();
@@ -88,6 +102,7 @@ export class PostgresStore implements EventStore<pg.PoolClient> {
     this.#appends = pools.appends;
     this.#appPool = pools.app;
     this.#channel = q.notifyChannel(options.schema);
+    this.#consumerChannel = cq.consumerChannel(options.schema);
     this.#clusterLock = lockKey(options.schema, q.CLUSTER_LOCK);
     this.#lastSeq = lastSeq;
     this.#watch = watch;
@@ -100,7 +115,7 @@ export class PostgresStore implements EventStore<pg.PoolClient> {
       });
     }
     const node = options.nodeId;
-    const instance = randomUUID();
+    const instance = this.#instance;
     let clashLogged = false;
     this.cluster = {
       node,
@@ -129,7 +144,8 @@ export class PostgresStore implements EventStore<pg.PoolClient> {
       for (const p of Object.values(pools)) await p.end();
       return err({ kind: 'unwritable', message: `EVENTBUS_DB: ${head.message}` });
     }
-    const watch = new HeadWatch(options, q.notifyChannel(options.schema), pools.queries, options.logger);
+    const channels = { log: q.notifyChannel(options.schema), consumers: cq.consumerChannel(options.schema) };
+    const watch = new HeadWatch(options, channels, pools.queries, options.logger);
     await watch.start();
     return ok(new PostgresStore(pools, options, head.rows[0]!.seq, watch));
   }
@@ -229,12 +245,12 @@ export class PostgresStore implements EventStore<pg.PoolClient> {
   }
 
   saveConsumer(record: ConsumerRecord): ResultAsync<void, StorageError> {
-    const { id, address, patterns, position, filter, rewoundAt, createdAt, updatedAt } = record;
+    const { id, address, patterns, position, filter, rewoundAt, paused, pauseChangedAt, createdAt, updatedAt } = record;
     return this.#write(() =>
       this.#transaction(this.#pool, async (c) => {
         await c.query(`SELECT pg_advisory_xact_lock(${this.#clusterLock})`);
         const before = (await c.query<{ rewoundAt: number }>(q.REWOUND_AT, [id])).rows[0];
-        await c.query(q.UPSERT_CONSUMER, [id, address, JSON.stringify(patterns), position, filter, rewoundAt, createdAt, updatedAt]);
+        await c.query(q.UPSERT_CONSUMER, [id, address, JSON.stringify(patterns), position, filter, rewoundAt, paused, pauseChangedAt, createdAt, updatedAt]);
         // A rewind (a broker that has not seen a later one yet leaves it alone).
         if (before !== undefined && rewoundAt > before.rewoundAt) await c.query(q.REWIND_PARTITIONS, [id, position]);
       }),
@@ -242,9 +258,9 @@ export class PostgresStore implements EventStore<pg.PoolClient> {
   }
 
   createConsumer(record: ConsumerRecord): ResultAsync<ConsumerRecord, StorageError> {
-    const { id, address, patterns, position, filter, rewoundAt, createdAt, updatedAt } = record;
+    const { id, address, patterns, position, filter, rewoundAt, paused, pauseChangedAt, createdAt, updatedAt } = record;
     return this.#write(async () => {
-      await this.#pool.query(q.CREATE_CONSUMER, [id, address, JSON.stringify(patterns), position, filter, rewoundAt, createdAt, updatedAt]);
+      await this.#pool.query(q.CREATE_CONSUMER, [id, address, JSON.stringify(patterns), position, filter, rewoundAt, paused, pauseChangedAt, createdAt, updatedAt]);
       return q.parseConsumer((await this.#pool.query<ConsumerRecord & { patterns: string }>(q.CONSUMER, [id])).rows[0]!);
     });
   }
@@ -280,6 +296,67 @@ export class PostgresStore implements EventStore<pg.PoolClient> {
 
   deadLetterCount(consumer: string, sinceMs: number): ResultAsync<number, StorageError> {
     return this.#read(this.#pool.query<{ n: number }>(q.DEAD_LETTER_COUNT, [consumer, sinceMs]).then((r) => r.rows[0]!.n));
+  }
+
+  listDeadLetters(consumer: string, sinceMs: number, fromSeq: number, limit: number): ResultAsync<DeadLetterRow[], StorageError> {
+    return this.#read(this.#pool.query<DeadLetterRow>(cq.LIST_DEAD_LETTERS, [consumer, sinceMs, fromSeq, limit]).then((r) => r.rows));
+  }
+
+  requeueDeadLetters(selection: DeadLetterSelection, atMs: number): ResultAsync<number, StorageError> {
+    const notify = { channel: this.#consumerChannel, from: this.#instance };
+    return this.#write(() => this.#transaction(this.#pool, (c) => cq.requeueDeadLetters(c, selection, atMs, notify)));
+  }
+
+  deleteDeadLetters(selection: DeadLetterSelection, atMs: number): ResultAsync<number, StorageError> {
+    return this.#write(() => this.#transaction(this.#pool, (c) => cq.deleteDeadLetters(c, selection, atMs)));
+  }
+
+  requeued(consumer: string): ResultAsync<StoredMessage[], StorageError> {
+    return this.#read(this.#pool.query<MessageRow>({ text: cq.REQUEUED, values: [consumer], rowMode: 'array' }).then((r) => r.rows.map(toMessage)));
+  }
+
+  setPaused(consumer: string, paused: boolean, changedAt: number): ResultAsync<void, StorageError> {
+    const payload = cq.signalPayload(this.#instance, { kind: 'paused', consumer, paused, changedAt });
+    return this.#write(async () => {
+      await this.#pool.query(cq.SET_PAUSED, [consumer, paused, changedAt, this.#consumerChannel, payload]);
+    });
+  }
+
+  /** The changes of the other stores on the database; this one's own are made here already. */
+  onConsumerSignal(listener: (signal: ConsumerSignal) => void): void {
+    this.#watch.onSignal((signal, from) => {
+      if (from !== this.#instance) listener(signal);
+    });
+  }
+
+  countMessages(afterSeq: number, toSeq: number, topics: readonly string[]): ResultAsync<number, StorageError> {
+    return this.#read(this.#pool.query<{ n: number }>(cq.COUNT_TOPICS, [topics, afterSeq, toSeq]).then((r) => r.rows[0]!.n));
+  }
+
+  resolvedAbove(consumer: string, afterSeq: number, toSeq: number, sinceMs: number): ResultAsync<MessageHeader[], StorageError> {
+    return this.#read(this.#pool.query<MessageHeader>(cq.RESOLVED_ABOVE, [consumer, afterSeq, toSeq, sinceMs]).then((r) => r.rows));
+  }
+
+  message(seq: number): ResultAsync<MessageRecord | undefined, StorageError> {
+    return this.#read(
+      this.#pool.query<RecordRow>({ text: cq.MESSAGE, values: [seq], rowMode: 'array' }).then((r) => (r.rows[0] === undefined ? undefined : toRecord(r.rows[0]))),
+    );
+  }
+
+  readRecords(fromSeq: number, limit: number, topic?: string): ResultAsync<MessageRecord[], StorageError> {
+    const query =
+      topic === undefined
+        ? { text: cq.READ_RECORDS, values: [fromSeq, limit], rowMode: 'array' }
+        : { text: cq.READ_TOPIC_RECORDS, values: [topic, fromSeq, limit], rowMode: 'array' };
+    return this.#read(this.#pool.query<RecordRow>(query).then((r) => r.rows.map(toRecord)));
+  }
+
+  topicBounds(topics: readonly string[]): ResultAsync<Map<string, { first: number; last: number }>, StorageError> {
+    return this.#read(
+      this.#pool
+        .query<{ topic: string; first: number | null; last: number | null }>(cq.TOPIC_BOUNDS, [topics])
+        .then((r) => new Map(r.rows.flatMap((row) => (row.first === null ? [] : [[row.topic, { first: row.first, last: row.last! }] as const])))),
+    );
   }
 
   recordFailures(failures: readonly DeliveryFailure[]): ResultAsync<void, StorageError> {
@@ -329,7 +406,11 @@ export class PostgresStore implements EventStore<pg.PoolClient> {
   }
 
   pruneProcessed(limit: number): ResultAsync<number, StorageError> {
-    return this.#write(async () => (await this.#pool.query(q.PRUNE_PROCESSED, [limit])).rowCount ?? 0);
+    return this.#write(async () => {
+      const pruned = (await this.#pool.query(q.PRUNE_PROCESSED, [limit])).rowCount ?? 0;
+      await this.#pool.query(cq.DELETE_ORPHAN_REQUEUED);
+      return pruned;
+    });
   }
 
   pruneFailures(beforeMs: number, limit: number): ResultAsync<number, StorageError> {

@@ -2,6 +2,7 @@
 // round trip per kind of row, whatever the batch's size. Together with schema.ts this is all its SQL.
 import type pg from 'pg';
 import type { ClusterView, ConsumerMembers, ConsumerRecord, DeliveryFailure, Heartbeat, ProgressBatch } from '../../core/store-port.js';
+import { DELETE_REQUEUED_FROM } from './consumer-queries.js';
 
 /** The channel appends notify on: one per schema, so logs in other schemas do not wake this one's brokers. */
 export const notifyChannel = (schema: string): string => `eventbus_log_${schema}`;
@@ -81,26 +82,30 @@ WITH RECURSIVE b(lo, hi) AS (
 )
 SELECT (SELECT seq FROM messages WHERE seq >= (SELECT lo FROM b WHERE lo >= hi LIMIT 1) ORDER BY seq LIMIT 1) AS seq`;
 
-export const LIST_CONSUMERS = `SELECT id, address, patterns, position, filter, rewound_at AS "rewoundAt", created_at AS "createdAt",
-  updated_at AS "updatedAt" FROM consumers ORDER BY created_at, id`;
+const CONSUMER_COLUMNS = `id, address, patterns, position, filter, rewound_at AS "rewoundAt", paused,
+  pause_changed_at AS "pauseChangedAt", created_at AS "createdAt", updated_at AS "updatedAt"`;
+export const LIST_CONSUMERS = `SELECT ${CONSUMER_COLUMNS} FROM consumers ORDER BY created_at, id`;
 
 // Positions move through the heartbeat (per partition); an update of the consumer's settings leaves it
 // alone, and a rewind sets it (REWIND_PARTITIONS sets its partitions' and gives their leases back).
-export const UPSERT_CONSUMER = `INSERT INTO consumers (id, address, patterns, position, filter, rewound_at, created_at, updated_at)
-  VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+// A pause or resume is kept only over an older one: a broker whose view predates it does not undo it.
+export const UPSERT_CONSUMER = `INSERT INTO consumers (id, address, patterns, position, filter, rewound_at, paused, pause_changed_at, created_at, updated_at)
+  VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
   ON CONFLICT (id) DO UPDATE SET address = excluded.address, patterns = excluded.patterns, filter = excluded.filter,
     rewound_at = GREATEST(consumers.rewound_at, excluded.rewound_at), updated_at = excluded.updated_at,
-    position = CASE WHEN excluded.rewound_at > consumers.rewound_at THEN excluded.position ELSE consumers.position END`;
-export const CREATE_CONSUMER = `INSERT INTO consumers (id, address, patterns, position, filter, rewound_at, created_at, updated_at)
-  VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (id) DO NOTHING`;
-export const CONSUMER = `SELECT id, address, patterns, position, filter, rewound_at AS "rewoundAt", created_at AS "createdAt",
-  updated_at AS "updatedAt" FROM consumers WHERE id = $1`;
+    position = CASE WHEN excluded.rewound_at > consumers.rewound_at THEN excluded.position ELSE consumers.position END,
+    paused = CASE WHEN excluded.pause_changed_at > consumers.pause_changed_at THEN excluded.paused ELSE consumers.paused END,
+    pause_changed_at = GREATEST(consumers.pause_changed_at, excluded.pause_changed_at)`;
+export const CREATE_CONSUMER = `INSERT INTO consumers (id, address, patterns, position, filter, rewound_at, paused, pause_changed_at, created_at, updated_at)
+  VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT (id) DO NOTHING`;
+export const CONSUMER = `SELECT ${CONSUMER_COLUMNS} FROM consumers WHERE id = $1`;
 export const REWOUND_AT = `SELECT rewound_at AS "rewoundAt" FROM consumers WHERE id = $1 FOR UPDATE`;
 export const REWIND_PARTITIONS = `UPDATE consumer_partitions SET node = NULL, expires_at = 0, position = $2 WHERE consumer = $1`;
 /** What is kept for a consumer alone, and the lease of its push delivery. */
 export const DELETE_CONSUMER = [
   'DELETE FROM consumers WHERE id = $1',
   'DELETE FROM delivery_counts WHERE consumer = $1',
+  'DELETE FROM requeued_messages WHERE consumer = $1',
   'DELETE FROM consumer_partitions WHERE consumer = $1',
   'DELETE FROM consumer_members WHERE consumer = $1',
   `DELETE FROM leases WHERE name = 'push:' || $1`,
@@ -173,8 +178,10 @@ export const DELETE_COUNTS_FROM = `DELETE FROM delivery_counts d USING unnest($1
   WHERE d.consumer = r.consumer AND d.seq >= r.seq`;
 export const DELETE_COUNTS_UP_TO = `DELETE FROM delivery_counts d USING unnest($1::text[], $2::bigint[]) AS r(consumer, seq)
   WHERE d.consumer = r.consumer AND d.seq <= r.seq`;
-export const DELETE_COUNTS_OF = `DELETE FROM delivery_counts d USING unnest($1::text[], $2::bigint[]) AS r(consumer, seq)
-  WHERE d.consumer = r.consumer AND d.seq = r.seq`;
+// Acked or dead-lettered: no attempt count to keep, and no longer waiting as requeued; one round trip for both.
+export const DELETE_PENDING_OF = `WITH r AS (SELECT * FROM unnest($1::text[], $2::bigint[]) AS r(consumer, seq)),
+  counts AS (DELETE FROM delivery_counts d USING r WHERE d.consumer = r.consumer AND d.seq = r.seq)
+  DELETE FROM requeued_messages q USING r WHERE q.consumer = r.consumer AND q.seq = r.seq`;
 export const INSERT_DEAD_LETTERS = `INSERT INTO dead_letters (consumer, seq, topic, payload, metadata, reason, deliveries, dead_at)
   SELECT * FROM unnest($1::text[], $2::bigint[], $3::text[], $4::text[], $5::text[], $6::text[], $7::int[], $8::bigint[])`;
 export const SET_POSITIONS = `UPDATE consumers c SET position = r.position, updated_at = $3
@@ -197,7 +204,11 @@ function transpose(rows: readonly unknown[][], width: number): unknown[][] {
 
 /** A progress batch, in the order the SQLite store writes it, inside the caller's transaction. */
 export async function writeProgress(c: pg.PoolClient, batch: ProgressBatch, node: string): Promise<void> {
-  if (batch.rewinds.size > 0) await c.query(DELETE_COUNTS_FROM, [[...batch.rewinds.keys()], [...batch.rewinds.values()]]);
+  if (batch.rewinds.size > 0) {
+    const rewinds = [[...batch.rewinds.keys()], [...batch.rewinds.values()]];
+    await c.query(DELETE_COUNTS_FROM, rewinds);
+    await c.query(DELETE_REQUEUED_FROM, rewinds);
+  }
   const counts = lastPerKey(batch.deliveryCounts.flatMap((d) => d.seqs.map((seq, i) => [d.consumer, seq, d.deliveries[i]!])));
   if (counts.length > 0) await c.query(UPSERT_COUNTS, transpose(counts, 3));
   const { consumers, consumerOf, seqs, ats, deliveries } = batch.acks;
@@ -205,12 +216,12 @@ export async function writeProgress(c: pg.PoolClient, batch: ProgressBatch, node
     const acks = lastPerKey(Array.from(seqs, (seq, i) => [consumers[consumerOf[i]!]!, seq, ats[i]!, deliveries[i]!]));
     await c.query(UPSERT_ACKS, transpose(acks, 4));
     // Positions are per partition here and do not clear the counts below them: an ack does.
-    await c.query(DELETE_COUNTS_OF, transpose(acks, 2));
+    await c.query(DELETE_PENDING_OF, transpose(acks, 2));
   }
   if (batch.deadLetters.length > 0) {
     const rows = batch.deadLetters.map((d) => [d.consumer, d.message.seq, d.message.topic, d.message.payload, d.message.metadata, d.reason, d.deliveries, d.at]);
     await c.query(INSERT_DEAD_LETTERS, transpose(rows, 8));
-    await c.query(DELETE_COUNTS_OF, transpose(rows, 2));
+    await c.query(DELETE_PENDING_OF, transpose(rows, 2));
   }
   if (batch.positions.size > 0) {
     const ids = [...batch.positions.keys()];

@@ -4,7 +4,7 @@
 // database can hold several logs. Seqs, times and counts are bigint read as JS numbers (seqs stay far below
 // 2^53).
 import { sql } from 'drizzle-orm';
-import { bigint, bigserial, index, integer, pgTable, primaryKey, smallint, text, uniqueIndex } from 'drizzle-orm/pg-core';
+import { bigint, bigserial, boolean, index, integer, pgTable, primaryKey, smallint, text, uniqueIndex } from 'drizzle-orm/pg-core';
 
 const int8 = (name: string) => bigint(name, { mode: 'number' });
 
@@ -48,6 +48,8 @@ export const consumers = pgTable('consumers', {
   position: int8('position').notNull().default(0),
   filter: text('filter'),
   rewoundAt: int8('rewound_at').notNull().default(0),
+  paused: boolean('paused').notNull().default(false),
+  pauseChangedAt: int8('pause_changed_at').notNull().default(0),
   createdAt: int8('created_at').notNull(),
   updatedAt: int8('updated_at').notNull(),
 });
@@ -86,7 +88,21 @@ export const deadLetters = pgTable(
     deliveries: integer('deliveries').notNull(),
     deadAt: int8('dead_at').notNull(),
   },
-  (t) => [index('dead_letters_consumer_seq').on(t.consumer, t.seq)],
+  (t) => [
+    index('dead_letters_consumer_seq').on(t.consumer, t.seq),
+    // Whether any consumer still has a message dead, when one of them requeues it.
+    index('dead_letters_seq').on(t.seq),
+  ],
+);
+
+export const requeuedMessages = pgTable(
+  'requeued_messages',
+  {
+    consumer: text('consumer').notNull(),
+    seq: int8('seq').notNull(),
+    requeuedAt: int8('requeued_at').notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.consumer, t.seq] })],
 );
 
 export const deliveryFailures = pgTable(

@@ -1,0 +1,247 @@
+// The HTTP API's bodies, queries and answers (PROTOCOL.md §8) as zod schemas, from which requests are
+// validated and the OpenAPI document is made, and the pure mappings from the broker's values to them. Wire
+// fields are snake_case; times are ms since the epoch. Pure: no I/O.
+import { z } from 'zod';
+import type { ConsumerReport, DeadLetterRow, MessageRecord, TopicReport } from '../core/broker.js';
+import type { PublishInput, StoredMessage } from '../core/types.js';
+import { ERROR_CODES, type ErrorCode } from '../errors.js';
+import { storedPayload } from './payload.js';
+
+/** The most messages or dead letters one page returns; more is asked for, this many come (PROTOCOL.md §8). */
+export const MAX_PAGE = 1000;
+export const DEFAULT_PAGE = 100;
+
+/** A whole number in a query string or a path: digits only (`1e3`, `0x10` or `` are not what anyone means). */
+const wholeText = (what: string) =>
+  z
+    .string()
+    .regex(/^\d{1,16}$/, `${what} must be a whole number`)
+    .transform(Number)
+    .pipe(z.number().max(Number.MAX_SAFE_INTEGER, `${what} is too large`));
+const whole = z.number().int().min(0).max(Number.MAX_SAFE_INTEGER);
+const seqNumber = z.number().int().min(1).max(Number.MAX_SAFE_INTEGER);
+const jsonObject = z.record(z.string(), z.unknown());
+const pageLimit = wholeText('limit')
+  .pipe(z.number().min(1, 'limit must be 1 or more'))
+  .transform((n) => Math.min(n, MAX_PAGE))
+  .meta({ description: `default ${DEFAULT_PAGE}; more than ${MAX_PAGE} is taken as ${MAX_PAGE}` });
+
+export const ErrorBody = z
+  .object({ code: z.enum(ERROR_CODES), message: z.string() })
+  .meta({ id: 'Error', description: 'What went wrong: a code of PROTOCOL.md §3–§5 and one line for people' });
+
+// --- publishing ---
+
+export const PublishMessage = z
+  .object({
+    topic: z.string(),
+    payload: z.unknown().refine((v) => v !== undefined, '"payload" is missing').meta({ description: 'a string, stored as it is, or any JSON value, stored as its JSON text (content_type application/json)' }),
+    message_id: z.string().optional().meta({ description: 'deduplication key: a repeat stores nothing and answers the original seq' }),
+    metadata: jsonObject.optional(),
+    ttl: whole.optional().meta({ description: 'seconds the message is kept; 0 until retention removes it; absent: EVENTBUS_DEFAULT_TTL' }),
+    ordering_key: z.string().optional(),
+  })
+  .meta({ id: 'PublishMessage' });
+export const PublishBatch = z.object({ messages: z.array(PublishMessage).min(1, '"messages" must not be empty') }).meta({ id: 'PublishBatch' });
+export const PublishBody = z.union([PublishBatch, PublishMessage]);
+export type PublishMessage = z.infer<typeof PublishMessage>;
+
+export const Published = z.object({ seq: z.number(), message_id: z.string().nullable(), duplicate: z.boolean() }).meta({ id: 'Published' });
+export const PublishedBatch = z.object({ seqs: z.array(z.number()), message_ids: z.array(z.string().nullable()) }).meta({ id: 'PublishedBatch' });
+
+// --- reading the log ---
+
+export const Message = z
+  .object({
+    seq: z.number(),
+    topic: z.string(),
+    payload: z.string(),
+    message_id: z.string().nullable(),
+    metadata: jsonObject,
+    ordering_key: z.string().nullable(),
+    created_at: z.number(),
+    status: z.enum(['pending', 'processed', 'dead']),
+  })
+  .meta({ id: 'Message' });
+export const MessagesPage = z.object({ messages: z.array(Message), next_seq: z.number().meta({ description: 'the from_seq of the next page' }) }).meta({ id: 'MessagesPage' });
+
+/** Where reading starts: `from_seq`, or the first message at or after `from_time`. */
+const startQuery = {
+  from_seq: wholeText('from_seq').optional(),
+  from_time: wholeText('from_time').optional().meta({ description: 'ms since the epoch' }),
+};
+export const MessagesQuery = z.object({
+  ...startQuery,
+  pattern: z.string().optional(),
+  limit: pageLimit.optional(),
+});
+export const SubscribeQuery = z.object({
+  ...startQuery,
+  pattern: z.union([z.string(), z.array(z.string())]).optional().meta({ description: 'default #: every topic; may be repeated' }),
+});
+export const SeqParam = z.object({ seq: wholeText('seq') });
+
+/** An SSE message event's data: the message as GET /api/messages answers it, without the status bookkeeping. */
+export const StreamedMessage = Message.omit({ status: true }).meta({ id: 'StreamedMessage' });
+
+export const Topic = z
+  .object({ topic: z.string(), messages: z.number(), first_seq: z.number(), last_seq: z.number(), published_per_s: z.number() })
+  .meta({ id: 'Topic' });
+
+// --- consumers ---
+
+export const IdParam = z.object({ id: z.string().min(1) });
+
+export const Consumer = z
+  .object({
+    id: z.string(),
+    address: z.string().nullable(),
+    patterns: z.array(z.string()),
+    filter: jsonObject.nullable(),
+    state: z.string().meta({ description: 'paused, connected, retrying or offline' }),
+    paused: z.boolean(),
+    position: z.number(),
+    lag: z.number().meta({ description: 'messages matching its patterns and filter that it has neither acked nor dead-lettered' }),
+    in_flight: z.number().meta({ description: 'deliveries sent and awaiting an ack now, on every broker' }),
+    dead_letters: z.number(),
+  })
+  .meta({ id: 'Consumer' });
+
+export const ConsumerBody = z
+  .object({
+    address: z.string().optional().meta({ description: 'tcp://, udp://, ws:// or http:// push address; none: a consumer read over the WebSocket API or the SDK' }),
+    patterns: z.array(z.string()),
+    filter: jsonObject.nullable().optional(),
+  })
+  .meta({ id: 'ConsumerBody' });
+
+export const ReplayBody = z
+  .object({ from_seq: seqNumber.optional(), from_time: whole.optional().meta({ description: 'ms since the epoch' }) })
+  .refine((r) => (r.from_seq === undefined) !== (r.from_time === undefined), 'give from_seq or from_time, one of them')
+  .meta({ id: 'ReplayBody', description: 'where the consumer starts again: from_seq, or the first message at or after from_time' });
+
+export const Removed = z.object({ id: z.string() });
+
+export const DeadLetter = z
+  .object({
+    seq: z.number(),
+    topic: z.string(),
+    payload: z.string(),
+    metadata: jsonObject,
+    reason: z.string(),
+    deliveries: z.number(),
+    dead_at: z.number(),
+  })
+  .meta({ id: 'DeadLetter' });
+export const DeadLettersPage = z.object({ dead_letters: z.array(DeadLetter), next_seq: z.number() }).meta({ id: 'DeadLettersPage' });
+export const DeadLettersQuery = z.object({ from_seq: wholeText('from_seq').optional(), limit: pageLimit.optional() });
+export const RequeueBody = z
+  .object({
+    seqs: z.array(seqNumber).optional(),
+    filter: jsonObject.optional().meta({ description: 'a filter as subscribe takes it, on the dead letter\'s topic, payload and metadata' }),
+  })
+  .meta({ id: 'RequeueBody' });
+export const DeleteDeadLettersBody = z.object({ seqs: z.array(seqNumber).optional() }).meta({ id: 'DeleteDeadLettersBody' });
+export const Requeued = z.object({ requeued: z.number() });
+export const Deleted = z.object({ deleted: z.number() });
+
+// --- the broker ---
+
+export const Stats = z
+  .object({
+    node_id: z.string(),
+    head_seq: z.number(),
+    topics: z.number(),
+    consumers: z.number(),
+    subscriptions: z.number(),
+    connections: z.record(z.string(), z.number()).meta({ description: 'open connections by front-end' }),
+    nodes: z.array(z.object({ node_id: z.string(), last_seen: z.number() })).meta({ description: 'the brokers alive on the database' }),
+  })
+  .meta({ id: 'Stats' });
+export const Health = z.object({ status: z.string(), head_seq: z.number() }).meta({ id: 'Health' });
+
+// --- mappings ---
+
+export function publishInputOf(m: PublishMessage): PublishInput {
+  const { payload, metadata } = storedPayload(m.payload, m.metadata);
+  return { topic: m.topic, payload, messageId: m.message_id, ttlSeconds: m.ttl, orderingKey: m.ordering_key, metadata };
+}
+
+/** The HTTP status of an error code (PROTOCOL.md §8). */
+export function httpStatusOf(code: ErrorCode): 400 | 401 | 404 | 413 | 503 {
+  if (code === 'UNAUTHORIZED') return 401;
+  if (code === 'TOO_LARGE') return 413;
+  if (code === 'UNAVAILABLE') return 503;
+  if (code.startsWith('UNKNOWN_') && code !== 'UNKNOWN_COMMAND') return 404;
+  return 400;
+}
+
+function parseObject(json: string): Record<string, unknown> {
+  const value = JSON.parse(json) as unknown;
+  return typeof value === 'object' && value !== null && !Array.isArray(value) ? (value as Record<string, unknown>) : {};
+}
+
+export function streamedMessage(m: StoredMessage): z.infer<typeof StreamedMessage> {
+  return {
+    seq: m.seq,
+    topic: m.topic,
+    payload: m.payload,
+    message_id: m.messageId,
+    metadata: parseObject(m.metadata),
+    ordering_key: m.orderingKey,
+    created_at: m.createdAt,
+  };
+}
+
+export function wireMessage(m: MessageRecord): z.infer<typeof Message> {
+  return { ...streamedMessage(m), status: m.status };
+}
+
+export function wireConsumer(c: ConsumerReport, state: string): z.infer<typeof Consumer> {
+  return {
+    id: c.id,
+    address: c.address,
+    patterns: [...c.patterns],
+    filter: c.filter === null ? null : parseObject(c.filter),
+    state,
+    paused: c.paused,
+    position: c.position,
+    lag: c.lag,
+    in_flight: c.inFlight,
+    dead_letters: c.deadLetters,
+  };
+}
+
+export function wireDeadLetter(d: DeadLetterRow): z.infer<typeof DeadLetter> {
+  return { seq: d.seq, topic: d.topic, payload: d.payload, metadata: parseObject(d.metadata), reason: d.reason, deliveries: d.deliveries, dead_at: d.deadAt };
+}
+
+export function wireTopic(t: TopicReport): z.infer<typeof Topic> {
+  return { topic: t.topic, messages: t.messages, first_seq: t.firstSeq, last_seq: t.lastSeq, published_per_s: t.publishedPerSec };
+}
+
+/** One SSE event: the message, its seq as the event id (a reconnect resumes after it with Last-Event-ID). */
+export function sseMessageEvent(m: StoredMessage): string {
+  // JSON.stringify escapes every line break inside strings, so the data is one line.
+  return `id: ${m.seq}\nevent: message\ndata: ${JSON.stringify(streamedMessage(m))}\n\n`;
+}
+
+/** A zod failure as one line: where and what, for the first few problems. */
+export function describeIssues(error: z.ZodError): string {
+  return flattenUnion(error.issues)
+    .slice(0, 3)
+    .map((i) => (i.path.length > 0 ? `${i.path.join('.')}: ${i.message}` : i.message))
+    .join('; ');
+}
+
+/**
+ * A union's failure told as its closest branch's: the one with the fewest problems, the last on a tie (a
+ * single message rather than a batch, whose only problem is then a missing "messages").
+ */
+function flattenUnion(issues: readonly z.core.$ZodIssue[]): z.core.$ZodIssue[] {
+  return issues.flatMap((issue) => {
+    if (issue.code !== 'invalid_union' || issue.errors.length === 0) return [issue];
+    const closest = issue.errors.reduce((best, branch) => (branch.length <= best.length ? branch : best));
+    return flattenUnion(closest);
+  });
+}
