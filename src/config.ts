@@ -287,7 +287,9 @@ export function parseConfig(
     const parsed = setting.schema.safeParse(given === '' && setting.default === undefined ? undefined : given);
     if (!parsed.success) {
       const why = parsed.error.issues[0]?.message ?? 'invalid value';
-      return err(settingError(setting.env, `${why} (got ${JSON.stringify(given)})`));
+      // A PostgreSQL URL may carry a password, which a message must not repeat.
+      const shown = typeof given === 'string' && isPostgresUrl(given) ? displayUrl(given) : given;
+      return err(settingError(setting.env, `${why} (got ${JSON.stringify(shown)})`));
     }
     raw[key] = parsed.data;
   }
@@ -314,18 +316,22 @@ function settingError(env: string, what: string): ConfigError {
  * A misspelt setting would otherwise be ignored without a word (EVENTBUS_TOKN=secret starts a broker with no
  * authentication): every EVENTBUS_* variable and every flag must be one the broker knows.
  */
+/** A name as a one-line message can show it: quoted with escapes when it holds control characters. */
+const shownName = (name: string): string => (/[\u0000-\u001f\u007f]/.test(name) ? JSON.stringify(name) : name);
+
 function checkNames(env: Readonly<Record<string, string | undefined>>, argv: readonly string[]): Result<void, ConfigError> {
-  for (const [name, value] of Object.entries(env)) {
-    if (!name.startsWith('EVENTBUS_') || value === undefined || KNOWN_NAMES.has(name)) continue;
-    if (name.startsWith(CONSUMER_PREFIX)) continue;
+  for (const [raw, value] of Object.entries(env)) {
+    if (!raw.startsWith('EVENTBUS_') || value === undefined || KNOWN_NAMES.has(raw)) continue;
+    if (raw.startsWith(CONSUMER_PREFIX)) continue;
+    const name = shownName(raw);
     const notBuilt = NOT_BUILT[name];
-    if (notBuilt !== undefined) return err({ setting: name, message: `${name}: ${notBuilt}` });
-    return err({ setting: name, message: `${name}: unknown setting (did you mean ${closest(name, [...KNOWN_NAMES])}?)` });
+    if (notBuilt !== undefined) return err({ setting: raw, message: `${name}: ${notBuilt}` });
+    return err({ setting: raw, message: `${name}: unknown setting (did you mean ${closest(name, [...KNOWN_NAMES])}?)` });
   }
   for (const arg of argv) {
     if (arg === '--') break;
     if (!arg.startsWith('--')) continue;
-    const flag = arg.slice(2).split('=', 1)[0]!;
+    const flag = shownName(arg.slice(2).split('=', 1)[0]!);
     if (KNOWN_FLAGS.has(flag)) continue;
     const setting = `EVENTBUS_${flag.toUpperCase().replace(/-/g, '_')}`;
     const notBuilt = NOT_BUILT[setting];
@@ -343,7 +349,8 @@ function parseFlags(argv: readonly string[]): Result<Record<string, string | und
     const { values } = parseArgs({ args: [...argv], options, strict: true, allowPositionals: false });
     return ok(values as Record<string, string | undefined>);
   } catch (e) {
-    return err({ setting: 'argv', message: `command line: ${(e as Error).message}` });
+    // parseArgs explains some mistakes over several lines; start-up stops with one.
+    return err({ setting: 'argv', message: `command line: ${(e as Error).message.split('\n')[0]}` });
   }
 }
 
@@ -352,15 +359,16 @@ function parseStaticConsumers(
   env: Readonly<Record<string, string | undefined>>,
 ): Result<StaticConsumer[], ConfigError> {
   const out: StaticConsumer[] = [];
-  for (const [name, value] of Object.entries(env)) {
+  for (const [raw, value] of Object.entries(env)) {
     // EVENTBUS_CONSUMER_PARTITIONS is a setting of its own, not a consumer named "partitions".
-    if (!name.startsWith(CONSUMER_PREFIX) || value === undefined || KNOWN_NAMES.has(name)) continue;
-    const id = name.slice(CONSUMER_PREFIX.length).toLowerCase();
+    if (!raw.startsWith(CONSUMER_PREFIX) || value === undefined || KNOWN_NAMES.has(raw)) continue;
+    const id = raw.slice(CONSUMER_PREFIX.length).toLowerCase();
+    const name = shownName(raw);
     const [address, ...patterns] = value.trim().split(/\s+/);
-    if (id === '' || !address) return err({ setting: name, message: `${name}: expected "<proto>://<host>:<port> [pattern ...]"` });
+    if (id === '' || !address) return err({ setting: raw, message: `${name}: expected "<proto>://<host>:<port> [pattern ...]"` });
     for (const p of patterns) {
       const checked = checkPattern(p);
-      if (checked.isErr()) return err({ setting: name, message: `${name}: ${checked.error.reason}` });
+      if (checked.isErr()) return err({ setting: raw, message: `${name}: ${checked.error.reason}` });
     }
     out.push({ id, address, patterns });
   }
