@@ -316,8 +316,8 @@ function settingError(env: string, what: string): ConfigError {
  * A misspelt setting would otherwise be ignored without a word (EVENTBUS_TOKN=secret starts a broker with no
  * authentication): every EVENTBUS_* variable and every flag must be one the broker knows.
  */
-/** A name as a one-line message can show it: quoted with escapes when it holds control characters. */
-const shownName = (name: string): string => (/[\u0000-\u001f\u007f]/.test(name) ? JSON.stringify(name) : name);
+/** A name as a one-line message can show it: quoted with escapes when it holds control characters or quotes. */
+const shownName = (name: string): string => (JSON.stringify(name) === `"${name}"` ? name : JSON.stringify(name));
 
 function checkNames(env: Readonly<Record<string, string | undefined>>, argv: readonly string[]): Result<void, ConfigError> {
   for (const [raw, value] of Object.entries(env)) {
