@@ -2,6 +2,8 @@
 // steady pace beside them: every bad input gets a typed answer (a code and a reason), the connection that
 // sent it keeps working, the good client is answered throughout and what it published is stored exactly.
 import fc from 'fast-check';
+import http from 'node:http';
+import net from 'node:net';
 import { describe, expect, test } from 'vitest';
 import { startApp, type App } from '../../src/app.js';
 import { ERROR_CODES } from '../../src/errors.js';
@@ -15,6 +17,7 @@ const scope = testScope();
 const MALFORMED = 10_000;
 // Small, so that over-long inputs are cheap to send.
 const MAX_PAYLOAD = 2048;
+const MAX_BODY = 8192;
 // The good client's answer may take this long at most while the flood goes on.
 const GOOD_DEADLINE_MS = 2000;
 const CODES = ERROR_CODES.join('|');
@@ -22,7 +25,8 @@ const CODES = ERROR_CODES.join('|');
 async function startBus(): Promise<{ app: App; db: TestDb }> {
   const dir = await scope.dir();
   // Push addresses may only point at a closed local port: a REGISTER that happens to be valid costs nothing.
-  const app = (await startApp(testAppConfig(dir, { EVENTBUS_MAX_PAYLOAD: String(MAX_PAYLOAD), EVENTBUS_ALLOWED_TARGETS: '127.0.0.1:1' }), silentLogger))._unsafeUnwrap();
+  const settings = { EVENTBUS_MAX_PAYLOAD: String(MAX_PAYLOAD), EVENTBUS_HTTP_MAX_BODY: String(MAX_BODY), EVENTBUS_ALLOWED_TARGETS: '127.0.0.1:1' };
+  const app = (await startApp(testAppConfig(dir, settings), silentLogger))._unsafeUnwrap();
   scope.defer(() => app.stop());
   return { app, db: dir };
 }
@@ -204,5 +208,89 @@ describe(`${MALFORMED} malformed inputs per front-end, a good client served besi
       }),
     );
     expectGoodServed(db, 'websocket', await good.stop());
+  });
+  test('HTTP API: a JSON error with a code (or the request\'s answer) for every request, never a 500', async () => {
+    const { app, db } = await startBus();
+    const good = goodPublisher(app.ports.transport, 'http');
+    const id = fc.oneof(fc.constantFrom('c1', 'c-2', '0', '%00', '..', 'a%2Fb', '%E0%A4%A'), anyText.map(encodeURIComponent));
+    const path = fc.oneof(
+      fc.constantFrom('/api/publish', '/api/messages', '/api/topics', '/api/consumers', '/api/stats', '/api/', '/api', '/api//consumers', '/api/openapi.json'),
+      fc.oneof(anyText.map(encodeURIComponent), fc.constantFrom('0', '-1', '1.5', '99999999999999999999', '1e3')).map((seq) => `/api/messages/${seq}`),
+      fc.tuple(id, fc.constantFrom('', '/replay', '/pause', '/resume', '/dead-letters', '/dead-letters/requeue', '/frob')).map(([c, rest]) => `/api/consumers/${c}${rest}`),
+      anyText.map((t) => `/api/${encodeURIComponent(t)}`),
+    );
+    const queryValue = fc.oneof(anyText, fc.constantFrom('0', '-5', '1.5', 'abc', '1e400', '2026-12-01T00:00:00Z', '99999999999999999999', '*', 'a.#', '..'));
+    const query = fc.dictionary(fc.constantFrom('from_seq', 'from_time', 'limit', 'pattern', 'token', 'frob'), queryValue, { maxKeys: 3 });
+    const jsonBody = fc.oneof(
+      jsonLike,
+      fc.record({ messages: fc.oneof(fc.array(fc.record({ topic: topicLike, payload: fc.anything({ maxDepth: 1 }) }, { requiredKeys: [] }), { maxLength: 3 }), fc.anything({ maxDepth: 1 })) }).map((o) => JSON.stringify(o)),
+      fc.record({ address: fc.oneof(fc.constantFrom('tcp://127.0.0.1:1', 'tcp://10.0.0.1:80', 'ftp://x'), anyText), patterns: fc.oneof(fc.array(topicLike, { maxLength: 3 }), fc.anything({ maxDepth: 1 })), filter: fc.anything({ maxDepth: 2 }), from_seq: fc.anything({ maxDepth: 0 }), from_time: fc.anything({ maxDepth: 0 }), seqs: fc.anything({ maxDepth: 1 }) }, { requiredKeys: [] }).map((o) => JSON.stringify(o)),
+      fc.integer({ min: MAX_BODY + 1, max: MAX_BODY * 2 }).map((n) => JSON.stringify({ topic: 'big', payload: 'x'.repeat(n) })),
+    );
+    const request = fc.record({
+      method: fc.constantFrom('GET', 'POST', 'PUT', 'DELETE', 'PATCH', 'HEAD', 'OPTIONS'),
+      path,
+      query,
+      body: fc.option(fc.oneof(jsonBody, anyText), { nil: undefined }),
+      contentType: fc.option(fc.constantFrom('application/json', 'application/json; charset=utf-8', 'text/plain', 'application/x-www-form-urlencoded', 'multipart/form-data', 'frob'), { nil: undefined }),
+    });
+    const requests = fc.sample(request, MALFORMED);
+    const agent = new http.Agent({ keepAlive: true, maxSockets: 4 });
+    scope.defer(() => agent.destroy());
+    const send = (r: (typeof requests)[number]): Promise<{ status: number; type: string; body: string }> =>
+      new Promise((resolve, reject) => {
+        const search = new URLSearchParams(r.query).toString();
+        const headers: Record<string, string> = {};
+        if (r.contentType !== undefined) headers['content-type'] = r.contentType;
+        // Node sends a GET's body with neither length nor chunking: the server would read it as the next request.
+        if (r.body !== undefined) headers['content-length'] = String(Buffer.byteLength(r.body));
+        const req = http.request({ host: '127.0.0.1', port: app.ports.http, agent, method: r.method, path: `${r.path}${search === '' ? '' : `?${search}`}`, headers }, (res) => {
+          const type = res.headers['content-type'] ?? '';
+          // A request that happens to be a valid subscribe opens an event stream: its headers are the answer.
+          if (type.startsWith('text/event-stream')) {
+            res.destroy();
+            return resolve({ status: res.statusCode!, type, body: '' });
+          }
+          const chunks: Buffer[] = [];
+          res.on('data', (chunk: Buffer) => chunks.push(chunk));
+          res.on('end', () => resolve({ status: res.statusCode!, type, body: Buffer.concat(chunks).toString('utf8') }));
+          res.on('error', reject);
+        });
+        req.on('error', reject);
+        req.end(r.body);
+      });
+    const CONCURRENT = 8;
+    let next = 0;
+    await Promise.all(
+      Array.from({ length: CONCURRENT }, async () => {
+        while (next < requests.length) {
+          const r = requests[next++]!;
+          const answer = await send(r);
+          const what = `${r.method} ${r.path} ${JSON.stringify(r.query)} ${JSON.stringify(r.body?.slice(0, 100))} -> ${answer.status} ${answer.body.slice(0, 200)}`;
+          expect(answer.status, what).toBeLessThan(500);
+          if (answer.status < 400 || r.method === 'HEAD') continue;
+          expect(answer.type, what).toMatch(/^application\/json/);
+          const error = JSON.parse(answer.body) as { code: unknown; message: unknown };
+          expect(String(error.code), what).toMatch(new RegExp(`^(${CODES})$`));
+          expect(typeof error.message === 'string' && error.message.length > 0, what).toBe(true);
+        }
+      }),
+    );
+    // Requests that are not HTTP at all: answered 400 by the server's parser, or closed; the broker stays up.
+    const garbage = fc.sample(fc.oneof(anyText.map(noNewline), fc.constantFrom('GET', 'GET / HTTP/9.9', 'GET /api/stats HTTP/1.1\r\nHost', 'POST /api/publish HTTP/1.1\r\ncontent-length: -1', 'GET /\u0000 HTTP/1.1', 'POST /api/publish HTTP/1.1\r\ntransfer-encoding: chunked\r\n\r\nzz')), 200);
+    for (const text of garbage) {
+      const answer = await new Promise<string>((resolve) => {
+        const socket = net.connect(app.ports.http, '127.0.0.1');
+        let got = '';
+        socket.on('data', (chunk: Buffer) => (got += chunk.toString('latin1')));
+        socket.on('close', () => resolve(got));
+        socket.on('error', () => {});
+        socket.end(`${text}\r\n\r\n`);
+      });
+      expect(answer, JSON.stringify(text)).toMatch(/^(HTTP\/1\.1 (400|404|405|413|431|505) |$)/);
+    }
+    const stats = await send({ method: 'GET', path: '/api/stats', query: {}, body: undefined, contentType: undefined });
+    expect(stats.status).toBe(200);
+    expectGoodServed(db, 'http', await good.stop());
   });
 });
