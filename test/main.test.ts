@@ -1,13 +1,14 @@
 // The broker process as users start and stop it (src/main.ts in a child process): refusals at start-up that
 // leave nothing behind, and what SIGTERM / SIGINT do to the clients connected at that moment (on either store).
 import Database from 'better-sqlite3';
-import { chmod, chown, mkdir, readdir } from 'node:fs/promises';
+import { chmod, chown, mkdir, readdir, readFile } from 'node:fs/promises';
 import net from 'node:net';
 import { join } from 'node:path';
 import { afterEach, describe, expect, test } from 'vitest';
 import { startApp } from '../src/app.js';
 import { silentLogger } from '../src/logger.js';
 import { onPostgres, sqliteFile, tempDir, testAppConfig, type TestDb, type TestDir } from './helpers/broker.js';
+import { PG_URL, pgQuery } from './helpers/postgres.js';
 import { killIfRunning, runBrokerProcess, startBrokerProcess as start, type BrokerProcess } from './helpers/broker-process.js';
 import { query, sleep } from './helpers/scope.js';
 import { wsConnect } from './helpers/ws-client.js';
@@ -109,6 +110,32 @@ describe.skipIf(onPostgres)('start-up refusals', () => {
     const db = new Database(dbPath, { readonly: true });
     expect(db.prepare('SELECT count(*) AS n FROM messages').get()).toEqual({ n: 1 });
     db.close();
+  });
+
+  test("another application's SQLite file is refused with one line naming its tables, and left exactly as it was", async () => {
+    const d = await dir();
+    const dbPath = join(d.dir, 'app.db');
+    const theirs = new Database(dbPath);
+    theirs.exec("CREATE TABLE messages (id INTEGER PRIMARY KEY, body TEXT); INSERT INTO messages (body) VALUES ('theirs'); CREATE TABLE users (name TEXT)");
+    theirs.close();
+    const before = await readFile(dbPath);
+    const run = await runBrokerProcess({ EVENTBUS_DB: dbPath });
+    expectOneLineRefusal(run, 'EVENTBUS_DB', "not eventbus's", 'messages, users');
+    expect((await readFile(dbPath)).equals(before)).toBe(true);
+    expect(await readdir(d.dir)).not.toContain('app.db-wal');
+  });
+
+  test("a PostgreSQL schema holding another application's tables is refused with one line, and left as it was", async () => {
+    const schema = `theirs_${Date.now().toString(36)}`;
+    await pgQuery(`CREATE SCHEMA ${schema}; CREATE TABLE ${schema}.orders (id int); INSERT INTO ${schema}.orders VALUES (7)`);
+    try {
+      const run = await runBrokerProcess({ EVENTBUS_DB: PG_URL, EVENTBUS_PG_SCHEMA: schema });
+      expectOneLineRefusal(run, 'EVENTBUS_DB', "not eventbus's", '(orders)');
+      const tables = await pgQuery<{ name: string }>('SELECT table_name AS name FROM information_schema.tables WHERE table_schema = $1', [schema]);
+      expect(tables.map((t) => t.name)).toEqual(['orders']);
+    } finally {
+      await pgQuery(`DROP SCHEMA ${schema} CASCADE`);
+    }
   });
 });
 

@@ -3,6 +3,7 @@
 import Database from 'better-sqlite3';
 import { drizzle, type BetterSQLite3Database } from 'drizzle-orm/better-sqlite3';
 import { migrate } from 'drizzle-orm/better-sqlite3/migrator';
+import { foreignTablesProblem } from './foreign-tables.js';
 import { mkdirSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -21,7 +22,7 @@ export interface OpenedDb {
 }
 
 export interface StoreOpenError {
-  readonly kind: 'unwritable' | 'locked' | 'corrupt';
+  readonly kind: 'unwritable' | 'locked' | 'corrupt' | 'foreign';
   readonly message: string;
 }
 
@@ -45,6 +46,13 @@ export function openDb(options: OpenOptions): Result<OpenedDb, StoreOpenError> {
   let sqlite: Database.Database | undefined;
   try {
     sqlite = new Database(path);
+    const tables = sqlite.prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\' ORDER BY name").pluck().all() as string[];
+    const foreign = foreignTablesProblem(tables, path);
+    if (foreign !== undefined) {
+      sqlite.close();
+      lock.value.close();
+      return err({ kind: 'foreign', message: foreign });
+    }
     applyPragmas(sqlite, options.sync);
     const db = drizzle(sqlite, { schema });
     migrate(db, { migrationsFolder: MIGRATIONS });

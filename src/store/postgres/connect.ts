@@ -8,6 +8,7 @@ import { err, ok, type Result } from 'neverthrow';
 import pg from 'pg';
 import { displayUrl } from '../../config.js';
 import type { StoreOpenError } from '../db.js';
+import { foreignTablesProblem } from '../foreign-tables.js';
 
 // Resolves to <repo>/drizzle/postgres from src/store/postgres (tsx, tests) and dist/store/postgres (npm start).
 const MIGRATIONS = fileURLToPath(new URL('../../../drizzle/postgres', import.meta.url));
@@ -66,6 +67,12 @@ export async function openPool(options: PgOptions): Promise<Result<pg.Pool, Stor
   try {
     await setup.query(`SELECT pg_advisory_lock(${lockKey(options.schema, 'migrate')})`);
     await setup.query(`CREATE SCHEMA IF NOT EXISTS "${options.schema}"`);
+    const tables = await setup.query<{ name: string }>('SELECT table_name AS name FROM information_schema.tables WHERE table_schema = $1 ORDER BY table_name', [options.schema]);
+    const foreign = foreignTablesProblem(tables.rows.map((r) => r.name), where);
+    if (foreign !== undefined) {
+      await setup.end().catch(() => undefined);
+      return err({ kind: 'foreign', message: foreign });
+    }
     await migrate(drizzle(setup), { migrationsFolder: MIGRATIONS, migrationsSchema: options.schema });
     const head = await setup.query('SELECT count(*)::int AS n FROM log_head');
     if ((head.rows[0] as { n: number }).n !== 1) throw new Error('log_head must hold exactly one row: this schema is not an eventbus log');
