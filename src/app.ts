@@ -134,13 +134,13 @@ export async function startApp(config: Config, logger: Logger): Promise<Result<A
 }
 
 /** The broker on the store EVENTBUS_DB names: a SQLite file, or a PostgreSQL database. */
-export async function openBroker(config: SqliteBrokerConfig & Pick<Config, 'pgSchema' | 'nodeId'>, logger: Logger): Promise<Result<Broker, StartError>> {
+export async function openBroker(config: SqliteBrokerConfig & Pick<Config, 'pgSchema' | 'nodeId'> & Partial<Pick<Config, 'pgLockTimeoutMs'>>, logger: Logger): Promise<Result<Broker, StartError>> {
   const opened = isPostgresUrl(config.dbPath) ? await openPostgresBroker(config, logger) : await openSqliteBroker(config, logger);
   return opened.map((o) => o.broker);
 }
 
 /** What opening the broker on PostgreSQL needs: the broker's settings, the database's and this broker's name. */
-export type PostgresBrokerConfig = BrokerConfig & Pick<Config, 'dbPath' | 'pgSchema' | 'nodeId'>;
+export type PostgresBrokerConfig = BrokerConfig & Pick<Config, 'dbPath' | 'pgSchema' | 'nodeId'> & Partial<Pick<Config, 'pgLockTimeoutMs'>>;
 
 /** The PostgreSQL store as embedders see it: the port, whose transactional work gets a pool client, and the pool. */
 export type PostgresBrokerStore = EventStore<pg.PoolClient> & { readonly pool: pg.Pool };
@@ -153,7 +153,7 @@ export async function openPostgresBroker(
 ): Promise<Result<{ broker: Broker; store: PostgresBrokerStore }, StartError>> {
   // Loaded only when asked for: a SQLite broker does not carry the PostgreSQL driver in its memory.
   const { PostgresStore } = await import('./store/postgres/postgres-store.js');
-  const store = await PostgresStore.open({ url: config.dbPath, schema: config.pgSchema, nodeId: config.nodeId, logger });
+  const store = await PostgresStore.open({ url: config.dbPath, schema: config.pgSchema, lockTimeoutMs: config.pgLockTimeoutMs, nodeId: config.nodeId, logger });
   if (store.isErr()) return err({ message: store.error.message });
   const broker = await Broker.open(store.value, config, logger, options);
   if (broker.isErr()) return err({ message: `EVENTBUS_DB: cannot read ${displayUrl(config.dbPath)}: ${broker.error.reason}` });

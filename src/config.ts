@@ -31,6 +31,8 @@ export interface Config {
   readonly nodeId: string;
   /** PostgreSQL only: the schema holding the tables. */
   readonly pgSchema: string;
+  /** PostgreSQL only: how long a statement of the broker waits for a lock another session holds; 0: no limit. */
+  readonly pgLockTimeoutMs: number;
   /** PostgreSQL only: the partitions a durable consumer's messages are spread over among brokers. */
   readonly consumerPartitions: number;
   readonly host: string;
@@ -130,6 +132,13 @@ const SETTINGS = {
     schema: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]{0,62}$/, 'expected a PostgreSQL identifier'),
     value: '<name>',
     description: 'PostgreSQL only: the schema that holds the tables (created if missing)',
+  },
+  pgLockTimeoutMs: {
+    env: 'EVENTBUS_PG_LOCK_TIMEOUT_MS',
+    default: '5000',
+    schema: nonNegative,
+    value: '<ms>',
+    description: 'PostgreSQL only: waiting this long for a lock held elsewhere answers UNAVAILABLE; 0: no limit',
   },
   consumerPartitions: {
     env: 'EVENTBUS_CONSUMER_PARTITIONS',

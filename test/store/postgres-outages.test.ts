@@ -42,14 +42,14 @@ afterAll(async () => {
 });
 
 /** A broker on a schema of its own, connected as a role of its own; a subscriber from seq 1. */
-async function start(): Promise<{ role: string; seen: number[] }> {
+async function start(env: Record<string, string> = {}): Promise<{ role: string; seen: number[] }> {
   const role = `eb_outage_${randomBytes(4).toString('hex')}`;
   roles.push(role);
   const database = new URL(PG_URL).pathname.slice(1);
   await admin(`CREATE ROLE ${role} LOGIN; GRANT CONNECT, CREATE ON DATABASE ${database} TO ${role}`);
   const url = new URL(PG_URL);
   url.username = role;
-  bus = await startBrokerProcess({ EVENTBUS_DB: url.toString(), EVENTBUS_PG_SCHEMA: role });
+  bus = await startBrokerProcess({ EVENTBUS_DB: url.toString(), EVENTBUS_PG_SCHEMA: role, ...env });
   client = await connect(`ws://127.0.0.1:${bus.ports.http}/ws`, { reconnectIntervalMs: 50, maxRetries: 3, requestTimeoutMs: 10_000 });
   const seen: number[] = [];
   const sub = await client.subscribe('outage.>', { fromSeq: 1 });
@@ -142,6 +142,30 @@ describe('PostgreSQL unavailable for a while', () => {
     await until('/healthz to answer 200', async () => (await health()) === 200, 20_000, 100);
     await until('publishes to succeed again', async () => (await publishSome(5, `probe-${Date.now()}`)).refused === 0, 20_000, 200);
     const after = await publishSome(20, 'after');
+    expect(after.refused).toBe(0);
+    await expectAllStored(role, [before.ok, after.ok], seen);
+  });
+
+  test('a lock held by another session (a transaction left open on log_head): publishes answer UNAVAILABLE after EVENTBUS_PG_LOCK_TIMEOUT_MS, not never', async () => {
+    const { role, seen } = await start({ EVENTBUS_PG_LOCK_TIMEOUT_MS: '300' });
+    const before = await publishSome(5, 'before');
+    expect(before.refused).toBe(0);
+    const holder = new pg.Client({ connectionString: ADMIN_URL });
+    await holder.connect();
+    try {
+      await holder.query('BEGIN');
+      await holder.query(`SELECT * FROM ${role}.log_head FOR UPDATE`);
+      const t = performance.now();
+      const during = await publishSome(5, 'during');
+      expect(during.refused).toBe(5);
+      // Well before the client's own request timeout (10 s): the broker answered.
+      expect(performance.now() - t).toBeLessThan(5000);
+    } finally {
+      await holder.query('ROLLBACK');
+      await holder.end();
+    }
+    await until('publishes to succeed again', async () => (await publishSome(5, `probe-${Date.now()}`)).refused === 0, 20_000, 200);
+    const after = await publishSome(10, 'after');
     expect(after.refused).toBe(0);
     await expectAllStored(role, [before.ok, after.ok], seen);
   });

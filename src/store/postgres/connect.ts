@@ -21,6 +21,8 @@ export interface PgOptions {
   readonly poolSize?: number;
   /** This broker's name, in its connections' application_name (pg_stat_activity shows whose they are). */
   readonly nodeId?: string;
+  /** The broker's own statements give up waiting for another session's lock after this; 0 or unset: never. */
+  readonly lockTimeoutMs?: number;
 }
 
 /** bigint columns as numbers: seqs, times and counts stay far below 2^53. */
@@ -39,7 +41,10 @@ const types = int8AsNumber();
 export function clientConfig(options: PgOptions, genericPlans = false): pg.ClientConfig {
   return {
     connectionString: options.url,
-    options: `-c search_path=${options.schema}${genericPlans ? ' -c plan_cache_mode=force_generic_plan' : ''}`,
+    // The broker's own connections (not the application's pool) also give up on a lock held by another
+    // session, such as an operator's transaction left open on log_head: its publishes are then answered
+    // UNAVAILABLE rather than held without an answer.
+    options: `-c search_path=${options.schema}${genericPlans ? ` -c plan_cache_mode=force_generic_plan -c lock_timeout=${options.lockTimeoutMs ?? 0}` : ''}`,
     types,
     // PostgreSQL keeps 63 bytes of it.
     application_name: options.nodeId === undefined ? 'eventbus' : `eventbus:${options.nodeId}`.slice(0, 63),
