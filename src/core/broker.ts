@@ -334,12 +334,12 @@ export class Broker {
 
   /** Creates or updates a durable consumer (a push endpoint, or a named API consumer). */
   saveConsumer(input: ConsumerInput): ResultAsync<ConsumerInfo, SubscribeError> {
-    return this.#consumers.save(input);
+    return this.#consumers.save(input).map((info) => this.#beatSoon(info));
   }
 
   removeConsumer(id: string): ResultAsync<void, BrokerError<'UNKNOWN_CONSUMER' | 'UNAVAILABLE'>> {
     this.#lag.forget(id);
-    return this.#consumers.remove(id);
+    return this.#consumers.remove(id).map(() => this.#beatSoon(undefined));
   }
 
   /** No deliveries to the consumer (any member, its push address, on any broker) until resumed; its position is kept. */
@@ -409,7 +409,7 @@ export class Broker {
 
   /** Rewinds a durable consumer: messages from `seq` on are delivered again. */
   replay(id: string, seq: number): ResultAsync<void, BrokerError<'UNKNOWN_CONSUMER' | 'BAD_ARGS' | 'UNAVAILABLE'>> {
-    return this.#consumers.replay(id, seq);
+    return this.#consumers.replay(id, seq).map(() => this.#beatSoon(undefined));
   }
 
   consumer(id: string): ConsumerInfo | undefined {
@@ -484,6 +484,15 @@ export class Broker {
       .map((counts) => this.#topics.load(counts))
       .andThen(() => this.#consumers.restore())
       .andThen(() => ResultAsync.fromSafePromise(this.#cluster?.start() ?? Promise.resolve()));
+  }
+
+  /**
+   * Shared with other brokers, a consumer registered, removed or rewound is taken up (its push address
+   * leased, its partitions given back) at a heartbeat: beat now rather than at the next tick.
+   */
+  #beatSoon<T>(value: T): T {
+    this.#cluster?.nudge();
+    return value;
   }
 
   #report(info: ConsumerInfo): ResultAsync<ConsumerReport, StorageError> {
