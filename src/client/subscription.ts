@@ -1,6 +1,6 @@
 // One subscription of the client: a bounded queue of received messages read as an async iterator, and what
 // it takes to resume the subscription on a new connection without a gap.
-import { ackFrame, nackFrame, subscribeFrame, type MessageFrame } from '../protocol/client-frames.js';
+import { ackFrame, ackManyFrame, nackFrame, subscribeFrame, type MessageFrame } from '../protocol/client-frames.js';
 import { AsyncQueue } from '../util/async-queue.js';
 import type { EventBusError } from './errors.js';
 
@@ -36,6 +36,8 @@ export class ReceivedMessage {
   readonly payload: string;
   readonly metadata: MessageFrame['metadata'];
   readonly orderingKey: string | null;
+  /** The broker's id of the subscription that received it, on the connection it came on. */
+  readonly subscriptionId: string;
   /** Marks it processed (durable consumers); a no-op for other subscriptions, which are acked on send. */
   readonly ack: () => void;
   /** Asks for it again after `delayMs`. */
@@ -57,6 +59,7 @@ export class ReceivedMessage {
     this.payload = frame.payload;
     this.metadata = frame.metadata;
     this.orderingKey = frame.ordering_key ?? null;
+    this.subscriptionId = subscription;
     this.ack = () => settle(subscription, ackFrame(subscription, seq));
     this.nack = (delayMs = 0) => settle(subscription, nackFrame(subscription, seq, delayMs));
     // eslint-disable-next-line @typescript-eslint/no-unnecessary-type-parameters -- see the field
@@ -147,6 +150,16 @@ export class Subscription implements AsyncIterable<ReceivedMessage> {
   readonly #settle = (serverId: string, frame: string): void => {
     if (serverId === this.serverId) this.#host.send(frame);
   };
+
+  /**
+   * Acks many messages in one frame, as a reader of a replay acks a page at once. Like `ack()`, a message
+   * received on an earlier connection is left out: the broker sends it again.
+   */
+  ackAll(messages: Iterable<ReceivedMessage>): void {
+    const seqs: number[] = [];
+    for (const m of messages) if (m.subscriptionId === this.serverId) seqs.push(m.seq);
+    if (seqs.length > 0) this.#host.send(ackManyFrame(this.serverId, seqs));
+  }
 
   #see(seq: number): void {
     if (this.#seen.has(seq)) return;

@@ -40,6 +40,8 @@ export const pingFrame = (id: RequestId): string => JSON.stringify({ type: 'ping
 /** Built by hand: one per message received. */
 export const ackFrame = (subscription: string, seq: number): string => `{"type":"ack","subscription":${JSON.stringify(subscription)},"seq":${seq}}`;
 
+export const ackManyFrame = (subscription: string, seqs: readonly number[]): string => `{"type":"ack","subscription":${JSON.stringify(subscription)},"seqs":[${seqs.join(',')}]}`;
+
 export const nackFrame = (subscription: string, seq: number, delayMs: number): string =>
   JSON.stringify({ type: 'nack', subscription, seq, delay_ms: delayMs });
 

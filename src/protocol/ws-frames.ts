@@ -23,7 +23,7 @@ export type ClientFrame =
   | { readonly type: 'publish'; readonly id: FrameId; readonly message: PublishInput }
   | { readonly type: 'publish_batch'; readonly id: FrameId; readonly messages: PublishInput[] }
   | { readonly type: 'subscribe'; readonly id: FrameId; readonly request: SubscribeRequest }
-  | { readonly type: 'ack'; readonly id: FrameId; readonly subscription: string | undefined; readonly seq: number }
+  | { readonly type: 'ack'; readonly id: FrameId; readonly subscription: string | undefined; readonly seqs: readonly number[] }
   | { readonly type: 'nack'; readonly id: FrameId; readonly subscription: string | undefined; readonly seq: number; readonly delayMs: number }
   | { readonly type: 'unsubscribe'; readonly id: FrameId; readonly subscription: string }
   | { readonly type: 'ping'; readonly id: FrameId };
@@ -63,6 +63,7 @@ const isString = (v: unknown): v is string => typeof v === 'string';
 const isWhole = (v: unknown): v is number => typeof v === 'number' && Number.isSafeInteger(v) && v >= 0;
 const isTime = (v: unknown): v is number => typeof v === 'number' && Number.isFinite(v);
 const isPositive = (v: unknown): v is number => isWhole(v) && v > 0;
+const isSeqs = (v: unknown): v is number[] => Array.isArray(v) && v.length > 0 && v.every(isWhole);
 const isPatterns = (v: unknown): v is string | string[] => isString(v) || (Array.isArray(v) && v.every(isString));
 
 /** `{topic, payload, message_id?, metadata?, ordering_key?}`, with the frame's `ttl` when it has none. */
@@ -108,8 +109,13 @@ function frameOf(o: Obj, id: FrameId): ClientFrame {
           filter: o['filter'] ?? undefined,
         },
       };
-    case 'ack':
-      return { type, id, subscription: optional(o, 'subscription', isString, 'a string'), seq: required(o, 'seq', isWhole, 'a seq') };
+    case 'ack': {
+      const subscription = optional(o, 'subscription', isString, 'a string');
+      // Many seqs in one frame (a page of a replay acked at once), or the one seq of prk_eventbus's form.
+      const seqs = optional(o, 'seqs', isSeqs, 'a non-empty array of seqs');
+      if (seqs !== undefined && o['seq'] !== undefined) throw new Bad('give "seq" or "seqs", not both');
+      return { type, id, subscription, seqs: seqs ?? [required(o, 'seq', isWhole, 'a seq')] };
+    }
     case 'nack':
       return {
         type,

@@ -112,7 +112,9 @@ export class WsSession {
       case 'subscribe':
         return this.#subscribe(id, frame.request);
       case 'ack':
-        return this.#settle(id, frame.subscription, (sub) => this.#broker.ack(sub, frame.seq));
+        return this.#settle(id, frame.subscription, (sub) => {
+          for (const seq of frame.seqs) this.#broker.ack(sub, seq).unwrapOr(undefined); // the session's own subscription
+        });
       case 'nack':
         return this.#settle(id, frame.subscription, (sub) => this.#broker.nack(sub, frame.seq, frame.delayMs));
       case 'unsubscribe': {

@@ -354,6 +354,22 @@ describe('durable consumers', () => {
     expect(unannouncedRepeats(got.messages)).toEqual([]);
   });
 
+  it('ackAll acks a page of messages with one frame: a new subscribe resumes after the page, nothing acked comes back', async () => {
+    const { url } = await freshBroker();
+    const { c } = await open(url);
+    const sub = await c.subscribe('page.t', { consumer: 'pager', maxInFlight: 100 });
+    const seqs = await publishMany(c, 'page.t', 60, (i) => `m-${i}`);
+    const page = [];
+    for (let i = 0; i < 50; i++) page.push((await sub.next(10_000))!);
+    expect(page.map((m) => m.seq)).toEqual(seqs.slice(0, 50));
+    sub.ackAll(page);
+    await sub.close();
+    const again = await c.subscribe('page.t', { consumer: 'pager' });
+    const got = collect(again);
+    await until('the rest of the messages', () => got.seqs.has(seqs.at(-1)!));
+    expect([...got.seqs].sort((a, b) => a - b)).toEqual(seqs.slice(50));
+  });
+
   it('nack(delay) redelivers the message after the delay with delivery 2', async () => {
     const { url, db } = await freshBroker();
     const { c } = await open(url);

@@ -167,11 +167,19 @@ describe('subscribe', () => {
 
 describe('ack, nack, unsubscribe', () => {
   test('ack with a subscription', () => {
-    expect(parse({ type: 'ack', subscription: 'sub-1', seq: 4 })).toEqual({ type: 'ack', id: undefined, subscription: 'sub-1', seq: 4 });
+    expect(parse({ type: 'ack', subscription: 'sub-1', seq: 4 })).toEqual({ type: 'ack', id: undefined, subscription: 'sub-1', seqs: [4] });
+  });
+
+  test('ack of many seqs in one frame; seq and seqs together, or an empty or bad seqs, are refused', () => {
+    expect(parse({ type: 'ack', subscription: 'sub-1', seqs: [4, 5, 9] })).toEqual({ type: 'ack', id: undefined, subscription: 'sub-1', seqs: [4, 5, 9] });
+    expect(bad({ type: 'ack', subscription: 's', seq: 1, seqs: [2] })).toMatchObject({ code: 'BAD_FRAME', reason: 'give "seq" or "seqs", not both' });
+    for (const seqs of [[], [1, -2], [1, 'x'], 'x', [1.5]]) {
+      expect(bad({ type: 'ack', subscription: 's', seqs })).toMatchObject({ code: 'BAD_FRAME', reason: '"seqs" must be a non-empty array of seqs' });
+    }
   });
 
   test("prk_eventbus's ack: by seq and message_id, no subscription", () => {
-    expect(parse({ type: 'ack', seq: 9, message_id: 'abc' })).toEqual({ type: 'ack', id: undefined, subscription: undefined, seq: 9 });
+    expect(parse({ type: 'ack', seq: 9, message_id: 'abc' })).toEqual({ type: 'ack', id: undefined, subscription: undefined, seqs: [9] });
   });
 
   test('nack with and without delay_ms', () => {
