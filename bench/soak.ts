@@ -457,6 +457,13 @@ const env = { ...store.env, EVENTBUS_ACK_TIMEOUT_MS: String(ACK_TIMEOUT_MS), EVE
 for (let i = 0; i < (STORE === 'postgres' ? 3 : 1); i++) {
   brokers.push(new Broker(`soak-${i}`, { transport: await freePort(), registration: await freePort(), http: await freePort() }, env));
 }
+// Stopped early (Ctrl-C, a timeout), the soak takes its brokers with it rather than leave them running.
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.once(signal, () => {
+    for (const b of brokers) b.child?.kill('SIGKILL');
+    process.exit(130);
+  });
+}
 for (const b of brokers) await b.start();
 log(`${brokers.length} broker${brokers.length > 1 ? 's' : ''} on ${STORE}; load for ${MINUTES} min, a kill every ${KILL_EVERY_MS / 1000} s`);
 
