@@ -21,7 +21,7 @@ export function ensureChromium(): string | undefined {
     const [cmd, argv] = asRoot ? ['apt-get', args] : ['sudo', ['-n', 'apt-get', ...args]];
     execFileSync(cmd, argv, { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' } });
   };
-  const install = (): void => apt('-o', 'DPkg::Lock::Timeout=120', 'install', '-y', '--no-install-recommends', 'chromium');
+  const install = (): void => apt('-o', 'DPkg::Lock::Timeout=120', 'install', '-y', 'chromium');
   try {
     try {
       install();
