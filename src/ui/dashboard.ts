@@ -46,7 +46,13 @@ function button(row: HTMLTableRowElement, label: string, onClick: () => void): H
   return b;
 }
 
+/** What each table shows now: a table is built again only when that changes, so a selection or a hover survives the ticks. */
+const tableContents = new Map<string, string>();
+
 function fill<T>(table: string, items: readonly T[], empty: string, row: (tr: HTMLTableRowElement, item: T) => void): void {
+  const key = `${empty}\n${JSON.stringify(items)}`;
+  if (tableContents.get(table) === key) return;
+  tableContents.set(table, key);
   const body = ($(table) as HTMLTableElement).tBodies[0]!;
   body.replaceChildren();
   if (items.length === 0) {
