@@ -19,7 +19,7 @@ const run = promisify(execFile);
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const NPM = process.platform === 'win32' ? 'npm.cmd' : 'npm';
 /** What a checkout holds that the build and the packages need; nothing built. */
-const SOURCES = ['package.json', 'package-lock.json', 'tsconfig.json', 'tsconfig.build.json', 'README.md', 'src', 'drizzle', 'packages/client/package.json', 'packages/client/tsconfig.json', 'packages/client/README.md'];
+const SOURCES = ['package.json', 'package-lock.json', 'tsconfig.json', 'tsconfig.build.json', 'README.md', 'src', 'scripts/build-ui.mjs', 'drizzle', 'packages/client/package.json', 'packages/client/tsconfig.json', 'packages/client/README.md'];
 const INSTALL = ['--prefer-offline', '--no-audit', '--no-fund', '--loglevel=error'];
 
 interface Packed {
@@ -87,14 +87,18 @@ describe('the eventbus package', () => {
     const paths = server.files.map((f) => f.path);
     expect(paths.filter((p) => !/^(?:dist\/|drizzle\/|package\.json$|README\.md$|LICENSE$)/.test(p))).toEqual([]);
     expect(paths.filter((p) => p.endsWith('.map') || p.endsWith('.tsbuildinfo'))).toEqual([]);
-    expect(paths).toEqual(expect.arrayContaining(['dist/main.js', 'dist/client/index.d.ts', 'dist/embed/index.d.ts', 'drizzle/sqlite/meta/_journal.json', 'drizzle/postgres/meta/_journal.json']));
+    expect(paths).toEqual(expect.arrayContaining(['dist/main.js', 'dist/client/index.d.ts', 'dist/embed/index.d.ts', 'dist/ui/index.html', 'drizzle/sqlite/meta/_journal.json', 'drizzle/postgres/meta/_journal.json']));
+    expect(paths.filter((p) => p.startsWith('dist/ui/'))).toEqual(['dist/ui/index.html']); // the dashboard's sources stay out
   });
 
-  test('its bin starts a broker that answers over the wire', async () => {
+  test('its bin starts a broker that answers over the wire, and serves the dashboard', async () => {
     const db = join(dir, 'bus.db');
     broker = await startBrokerProcess({ EVENTBUS_DB: db }, { bin: join(serverApp, 'node_modules', 'eventbus', 'dist', 'main.js') });
     const health = await fetch(`http://127.0.0.1:${broker.ports.http}/healthz`);
     expect(health.status).toBe(200);
+    const dashboard = await fetch(`http://127.0.0.1:${broker.ports.http}/`);
+    expect(dashboard.headers.get('content-type')).toMatch(/^text\/html/);
+    expect(await dashboard.text()).toContain('uPlot');
   });
 
   test('its bin, run as npm installs it, prints the version, and the terminal\'s log format loads from its dependencies', async () => {

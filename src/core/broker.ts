@@ -72,6 +72,8 @@ export type UnknownSubscription = BrokerError<'UNKNOWN_SUBSCRIPTION'>;
 export interface BrokerStats {
   readonly headSeq: number;
   readonly topics: TopicSnapshot[];
+  /** Messages sent to subscribers and push consumers per second over the last sampling interval, redeliveries included. */
+  readonly deliveredPerSec: number;
   readonly consumers: ConsumerInfo[];
   readonly subscriptions: number;
 }
@@ -96,6 +98,7 @@ export class Broker {
   /** Present when other brokers share the store. */
   readonly #cluster: Cluster | undefined;
   readonly #statsTimer: NodeJS.Timeout;
+  readonly #deliveryRate = { sampledAt: 0, deliveries: 0, perSec: 0 };
   /** Subscriptions answered but not attached yet (see subscribe). */
   readonly #pendingAttach = new Map<string, Stream>();
   #nextSubscription = 1;
@@ -197,7 +200,19 @@ export class Broker {
         cluster.nudge();
       });
     }
-    this.#statsTimer = setInterval(() => this.#topics.sample(this.#now()), STATS_SAMPLE_MS).unref();
+    this.#deliveryRate.sampledAt = this.#now();
+    this.#statsTimer = setInterval(() => this.#sampleRates(this.#now()), STATS_SAMPLE_MS).unref();
+  }
+
+  #sampleRates(now: number): void {
+    this.#topics.sample(now);
+    const rate = this.#deliveryRate;
+    const seconds = (now - rate.sampledAt) / 1000;
+    if (seconds <= 0) return;
+    const deliveries = this.#dispatcher.deliveries();
+    rate.perSec = Math.round(((deliveries - rate.deliveries) / seconds) * 10) / 10;
+    rate.deliveries = deliveries;
+    rate.sampledAt = now;
   }
 
   /** Why the database cannot be written right now (disk full, read-only, locked), or undefined when it can. */
@@ -424,6 +439,7 @@ export class Broker {
     return {
       headSeq: this.#dispatcher.head(),
       topics: this.#topics.snapshot(),
+      deliveredPerSec: this.#deliveryRate.perSec,
       consumers: this.consumers(),
       subscriptions: [...this.#dispatcher.subscriptionIds()].length,
     };

@@ -63,6 +63,7 @@ export class Dispatcher implements StreamHost {
   /** Durable streams that paused because too many acks were waiting for the writer. */
   readonly #waitingForWriter = new Set<Stream>();
   #progressWriting = false;
+  #deliveries = 0;
   /** flush() was called while a write was in progress. */
   #flushWanted = false;
   #flushTimer: NodeJS.Timeout | undefined;
@@ -242,6 +243,15 @@ export class Dispatcher implements StreamHost {
     this.#countsUnsaved.add(stream);
     // The timer only, never a flush from inside a delivery.
     this.#flushTimer ??= setTimeout(() => this.flush(), PROGRESS_FLUSH_MS);
+  }
+
+  delivered(): void {
+    this.#deliveries++;
+  }
+
+  /** Messages sent to subscribers and push consumers since start, redeliveries included. */
+  deliveries(): number {
+    return this.#deliveries;
   }
 
   /** True when durable streams should take no new message until the writer catches up. */

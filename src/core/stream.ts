@@ -31,6 +31,8 @@ export interface StreamHost {
   countsChanged(stream: Stream): void;
   /** Too many acks wait for the disk: take nothing new; the host kicks the stream when it may go on. */
   isSaturated(stream: Stream): boolean;
+  /** A message went to a subscriber or a push consumer (a redelivery too): counted for the delivery rate. */
+  delivered(): void;
 }
 
 export type Resolution =
@@ -519,6 +521,7 @@ export class Stream {
         this.#host.countsChanged(this);
       }
     }
+    this.#host.delivered();
     const more = member.sink.deliver(new Delivery(member.id, message, u.delivery));
     if (!more) member.pause();
   }

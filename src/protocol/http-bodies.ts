@@ -158,6 +158,19 @@ export const Stats = z
     nodes: z.array(z.object({ node_id: z.string(), last_seen: z.number() })).meta({ description: 'the brokers alive on the database' }),
   })
   .meta({ id: 'Stats' });
+export const StatsEvent = z
+  .object({
+    at: z.number().meta({ description: 'when these figures were taken, ms since the epoch' }),
+    node_id: z.string(),
+    head_seq: z.number(),
+    published_per_s: z.number().meta({ description: 'messages published per second, all topics, over the last second' }),
+    delivered_per_s: z.number().meta({ description: 'messages sent to subscribers and push consumers per second over the last second, redeliveries included' }),
+    topics: z.array(Topic),
+    consumers: z.array(Consumer),
+    connections: z.record(z.string(), z.number()),
+  })
+  .meta({ id: 'StatsEvent', description: 'one `stats` event of GET /api/stats/stream' });
+export type StatsEvent = z.infer<typeof StatsEvent>;
 export const Health = z.object({ status: z.string(), head_seq: z.number() }).meta({ id: 'Health' });
 
 // --- mappings ---

@@ -6,7 +6,7 @@ import type { HttpBindings } from '@hono/node-server';
 import { RESPONSE_ALREADY_SENT } from '@hono/node-server/utils/response';
 import { createRoute, OpenAPIHono, type z } from '@hono/zod-openapi';
 import type { Context, MiddlewareHandler } from 'hono';
-import { errAsync, ok, okAsync, type ResultAsync } from 'neverthrow';
+import { errAsync, ok, okAsync, type Result, type ResultAsync } from 'neverthrow';
 import { bodyLimit } from 'hono/body-limit';
 import { HTTPException } from 'hono/http-exception';
 import type { Broker, ConsumerInfo, ConsumerReport } from '../core/broker.js';
@@ -19,6 +19,10 @@ import { checkPattern, checkPatterns } from '../protocol/topics.js';
 import { hasToken, RefusalLog, UNAUTHORIZED_MESSAGE } from './auth.js';
 import type { RegistrationCommands } from './registration.js';
 import { SseStream } from './sse.js';
+import { StatsStreams } from './stats-stream.js';
+
+// How often GET /api/stats/stream sends the figures: the rates are sampled once a second too.
+const STATS_STREAM_INTERVAL_MS = 1000;
 
 export type HttpEnv = { Bindings: Partial<HttpBindings> };
 
@@ -106,6 +110,7 @@ export function createApiApp(broker: Broker, commands: RegistrationCommands, opt
   app.use('/api/*', limitBody);
   const report = (c: Context, r: ConsumerReport) => c.json(b.wireConsumer(r, options.stateOf(r)), 200);
   const streams = new Set<SseStream>();
+  const statsStreams = new StatsStreams(() => statsEvent(broker, options), { intervalMs: STATS_STREAM_INTERVAL_MS, bufferBytes: options.bufferBytes });
 
   app.openapi(
     createRoute({
@@ -368,6 +373,27 @@ export function createApiApp(broker: Broker, commands: RegistrationCommands, opt
     },
   );
 
+  app.openapi(
+    createRoute({
+      method: 'get',
+      path: '/api/stats/stream',
+      summary: 'The topics, the consumers and the rates as Server-Sent Events, once a second (what the dashboard shows)',
+      responses: {
+        200: {
+          content: { 'text/event-stream': { schema: b.StatsEvent } },
+          description: 'one `stats` event a second, `data: <the figures as JSON>`; `unavailable` with `{code, message}` when they cannot be read',
+        },
+        ...errors(),
+      },
+    }),
+    (c) => {
+      const res = c.env.outgoing;
+      if (res === undefined || c.req.method === 'HEAD') return c.body(null, 200, { 'content-type': 'text/event-stream' });
+      statsStreams.open(res);
+      return RESPONSE_ALREADY_SENT;
+    },
+  );
+
   app.doc31('/api/openapi.json', {
     openapi: '3.1.0',
     info: { title: 'eventbus HTTP API', version: '1', description: 'PROTOCOL.md §8. Auth: Authorization: Bearer <EVENTBUS_TOKEN> or ?token=' },
@@ -394,13 +420,32 @@ export function createApiApp(broker: Broker, commands: RegistrationCommands, opt
     app,
     streams: {
       get size() {
-        return streams.size;
+        return streams.size + statsStreams.size;
       },
       closeAll: () => {
         for (const stream of [...streams]) stream.close();
+        statsStreams.closeAll();
       },
     },
   };
+}
+
+/** The figures of one GET /api/stats/stream event. */
+async function statsEvent(broker: Broker, options: HttpApiOptions): Promise<Result<b.StatsEvent, BrokerError>> {
+  const [topics, reports] = await Promise.all([broker.topics(), broker.consumerReports()]);
+  return topics.andThen((t) => reports.map((r) => ({ t, r }))).map(({ t, r }) => {
+    const stats = broker.stats();
+    return {
+      at: Date.now(),
+      node_id: options.nodeId,
+      head_seq: stats.headSeq,
+      published_per_s: Math.round(stats.topics.reduce((sum, topic) => sum + topic.ratePerSec, 0) * 10) / 10,
+      delivered_per_s: stats.deliveredPerSec,
+      topics: t.map(b.wireTopic),
+      consumers: r.map((c) => b.wireConsumer(c, options.stateOf(c))),
+      connections: options.connections(),
+    };
+  });
 }
 
 /** The methods some route takes at `path`. */

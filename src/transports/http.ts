@@ -1,4 +1,4 @@
-// The HTTP front-end: the HTTP API (http-api.ts), /healthz, /metrics and the WebSocket API on upgrade.
+// The HTTP front-end: the HTTP API (http-api.ts), the dashboard, /healthz, /metrics and the WebSocket API on upgrade.
 // attachWebSocket() is also the embedding call: it serves the WebSocket API from any existing http.Server
 // (plain Node, Express's app.listen(), Fastify's .server, Hono's node server) at the path the caller picks.
 import http from 'node:http';
@@ -16,6 +16,7 @@ import type { Logger } from '../logger.js';
 import { Health } from '../protocol/http-bodies.js';
 import { errorFrame } from '../protocol/ws-frames.js';
 import { hasToken, RefusalLog, UNAUTHORIZED_MESSAGE } from './auth.js';
+import { addDashboardRoute } from './dashboard.js';
 import { createApiApp, type HttpApiOptions, type HttpEnv } from './http-api.js';
 import { createMetrics } from './metrics.js';
 import type { RegistrationCommands } from './registration.js';
@@ -243,8 +244,9 @@ export function createHttpServer(broker: Broker, config: HttpConfig, services: H
   };
 }
 
-/** /healthz, /metrics and /ws without an upgrade: the routes of the broker's own server beside the API. */
+/** The dashboard, /healthz, /metrics and /ws without an upgrade: the routes of the broker's own server beside the API. */
 function addServerRoutes(app: OpenAPIHono<HttpEnv>, broker: Broker, metrics: Registry): void {
+  addDashboardRoute(app);
   app.openapi(
     createRoute({
       method: 'get',

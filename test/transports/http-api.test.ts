@@ -312,7 +312,7 @@ const LAG_SQL = (() => {
 })();
 
 describe('the OpenAPI document at /api/openapi.json', () => {
-  test('describes every route of PROTOCOL.md §8 but the dashboard, with its methods, and the schemas of its bodies and answers', async () => {
+  test('describes every route of PROTOCOL.md §8, the dashboard and its stats stream too, with its methods, and the schemas of its bodies and answers', async () => {
     const bus = await startApi(scope, 'sqlite');
     const doc = (await bus.call<{ openapi: string; paths: Record<string, Record<string, Json>>; components: { schemas: Json } }>('GET', '/api/openapi.json')).body;
     expect(doc.openapi).toBe('3.1.0');
@@ -335,6 +335,8 @@ describe('the OpenAPI document at /api/openapi.json', () => {
         'POST /api/consumers/{id}/dead-letters/requeue',
         'DELETE /api/consumers/{id}/dead-letters',
         'GET /api/stats',
+        'GET /api/stats/stream',
+        'GET /',
         'GET /healthz',
         'GET /metrics',
       ].sort(),
@@ -343,5 +345,6 @@ describe('the OpenAPI document at /api/openapi.json', () => {
     const consumer = doc.components.schemas['Consumer'] as { required: string[] };
     expect(consumer.required.sort()).toEqual(['address', 'dead_letters', 'filter', 'id', 'in_flight', 'lag', 'patterns', 'paused', 'position', 'state'].sort());
     expect(doc.paths['/api/subscribe']!['get']!['responses']).toMatchObject({ 200: { content: { 'text/event-stream': expect.any(Object) as object } } });
+    expect(doc.paths['/api/stats/stream']!['get']!['responses']).toMatchObject({ 200: { content: { 'text/event-stream': { schema: { $ref: '#/components/schemas/StatsEvent' } } } } });
   });
 });

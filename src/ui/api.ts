@@ -1,0 +1,92 @@
+// The dashboard's side of the HTTP API (PROTOCOL.md §8): its answers as the page reads them, and the token.
+// A page opened as /?token=<EVENTBUS_TOKEN> sends it on every call: as a Bearer header on fetch, and in the
+// query of the event stream, since EventSource cannot set headers.
+
+export interface Topic {
+  topic: string;
+  messages: number;
+  first_seq: number;
+  last_seq: number;
+  published_per_s: number;
+}
+
+export interface Consumer {
+  id: string;
+  address: string | null;
+  patterns: string[];
+  state: string;
+  paused: boolean;
+  position: number;
+  lag: number;
+  in_flight: number;
+  dead_letters: number;
+}
+
+/** One `stats` event of GET /api/stats/stream. */
+export interface StatsEvent {
+  at: number;
+  node_id: string;
+  head_seq: number;
+  published_per_s: number;
+  delivered_per_s: number;
+  topics: Topic[];
+  consumers: Consumer[];
+}
+
+export interface Message {
+  seq: number;
+  topic: string;
+  payload: string;
+  message_id: string | null;
+  created_at: number;
+  status: string;
+}
+
+export interface DeadLetter {
+  seq: number;
+  topic: string;
+  payload: string;
+  reason: string;
+  deliveries: number;
+  dead_at: number;
+}
+
+export class ApiError extends Error {
+  constructor(
+    readonly code: string,
+    message: string,
+  ) {
+    super(message);
+    this.name = 'ApiError';
+  }
+}
+
+const token = new URLSearchParams(location.search).get('token');
+
+/** A path of the API relative to the page, so that a page served under a prefix calls the API under it too. */
+export function apiUrl(path: string, query: Record<string, string | undefined> = {}): string {
+  const params = new URLSearchParams();
+  for (const [k, v] of Object.entries(query)) if (v !== undefined && v !== '') params.set(k, v);
+  return `api/${path}${params.size > 0 ? `?${params.toString()}` : ''}`;
+}
+
+/** The URL of an event stream, with the token in its query. */
+export function streamUrl(path: string): string {
+  return apiUrl(path, { token: token ?? undefined });
+}
+
+/** Calls the API; an answer other than 200 is thrown as ApiError with the broker's code and message. */
+export async function call<T>(method: string, url: string, body?: unknown): Promise<T> {
+  const headers: Record<string, string> = {};
+  if (token !== null) headers.authorization = `Bearer ${token}`;
+  if (body !== undefined) headers['content-type'] = 'application/json';
+  const res = await fetch(url, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
+  const answer = (await res.json()) as unknown;
+  if (!res.ok) {
+    const e = answer as { code?: string; message?: string };
+    throw new ApiError(e.code ?? `HTTP ${res.status}`, e.message ?? res.statusText);
+  }
+  return answer as T;
+}
+
+export const NEEDS_TOKEN = 'this broker needs its token: open the dashboard as /?token=<EVENTBUS_TOKEN>';

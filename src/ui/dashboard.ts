@@ -1,0 +1,218 @@
+// The dashboard served at GET / (docs/dashboard.md): the figures of GET /api/stats/stream drawn live, and
+// the consumer, dead-letter and message calls of the HTTP API behind its buttons and forms. Bundled with
+// uPlot and inlined into one page by `npm run build` (scripts/build-ui.mjs).
+import { ApiError, apiUrl, call, NEEDS_TOKEN, streamUrl, type Consumer, type DeadLetter, type Message, type StatsEvent, type Topic } from './api.js';
+import { HistoryChart } from './charts.js';
+import './dashboard.css';
+
+const $ = (id: string): HTMLElement => document.getElementById(id)!;
+
+const ratesChart = new HistoryChart($('rates-chart'));
+const lagChart = new HistoryChart($('lag-chart'));
+const deadLettersConsumer = $('dead-letters-consumer') as HTMLSelectElement;
+let consumers: Consumer[] = [];
+/** The dead-letter count of the consumer shown, when its list was last read: a change reads it again. */
+let deadLettersShown: { id: string; count: number } | undefined;
+
+function showProblem(e: unknown): void {
+  const problem = $('problem');
+  problem.hidden = false;
+  problem.textContent = e instanceof ApiError ? (e.code === 'UNAUTHORIZED' ? NEEDS_TOKEN : `${e.code}: ${e.message}`) : String(e);
+}
+
+function clearProblem(): void {
+  $('problem').hidden = true;
+}
+
+/** Runs a button's call, showing its failure rather than losing it. */
+function act(work: () => Promise<unknown>): void {
+  work().then(clearProblem, showProblem);
+}
+
+function cell(row: HTMLTableRowElement, text: string | number, className?: string): HTMLTableCellElement {
+  const td = row.insertCell();
+  td.textContent = String(text);
+  if (className !== undefined) td.className = className;
+  else if (typeof text === 'number') td.className = 'num';
+  return td;
+}
+
+function button(row: HTMLTableRowElement, label: string, onClick: () => void): HTMLButtonElement {
+  const b = document.createElement('button');
+  b.type = 'button';
+  b.textContent = label;
+  b.addEventListener('click', onClick);
+  row.insertCell().append(b);
+  return b;
+}
+
+/** What each table shows now: a table is built again only when that changes, so a selection or a hover survives the ticks. */
+const tableContents = new Map<string, string>();
+
+function fill<T>(table: string, items: readonly T[], empty: string, row: (tr: HTMLTableRowElement, item: T) => void): void {
+  const key = `${empty}\n${JSON.stringify(items)}`;
+  if (tableContents.get(table) === key) return;
+  tableContents.set(table, key);
+  const body = ($(table) as HTMLTableElement).tBodies[0]!;
+  body.replaceChildren();
+  if (items.length === 0) {
+    const tr = body.insertRow();
+    tr.className = 'empty';
+    const td = cell(tr, empty, '');
+    td.colSpan = ($(table) as HTMLTableElement).tHead!.rows[0]!.cells.length;
+  }
+  for (const item of items) row(body.insertRow(), item);
+}
+
+const time = (ms: number): string => new Date(ms).toLocaleString();
+
+function renderTopics(topics: readonly Topic[]): void {
+  fill('topics', topics, 'no topic in the log', (tr, t) => {
+    tr.dataset.topic = t.topic;
+    cell(tr, t.topic, 'name');
+    cell(tr, t.messages);
+    cell(tr, t.first_seq);
+    cell(tr, t.last_seq);
+    cell(tr, t.published_per_s);
+  });
+}
+
+function renderConsumers(list: readonly Consumer[]): void {
+  fill('consumers', list, 'no durable consumer', (tr, c) => {
+    tr.dataset.consumer = c.id;
+    if (c.paused) tr.classList.add('paused');
+    cell(tr, c.id, 'name');
+    cell(tr, c.address ?? '(API / SDK)', 'address');
+    cell(tr, c.patterns.join(', '), 'patterns');
+    cell(tr, c.state, 'state');
+    cell(tr, c.position, 'num position');
+    cell(tr, c.lag, 'num lag');
+    cell(tr, c.in_flight, 'num in-flight');
+    cell(tr, c.dead_letters, 'num dead-letters');
+    button(tr, c.paused ? 'Resume' : 'Pause', () => act(() => call('POST', apiUrl(`consumers/${encodeURIComponent(c.id)}/${c.paused ? 'resume' : 'pause'}`))));
+  });
+  const chosen = deadLettersConsumer.value;
+  const ids = list.map((c) => c.id);
+  if (ids.join('\n') !== [...deadLettersConsumer.options].map((o) => o.value).join('\n')) {
+    deadLettersConsumer.replaceChildren(...ids.map((id) => new Option(id, id)));
+    // The consumer with dead letters, when the one shown is gone or none was chosen.
+    deadLettersConsumer.value = ids.includes(chosen) ? chosen : (list.find((c) => c.dead_letters > 0)?.id ?? ids[0] ?? '');
+  }
+  const shown = list.find((c) => c.id === deadLettersConsumer.value);
+  if (shown === undefined) fill('dead-letters', [], 'no consumer', () => undefined);
+  else if (deadLettersShown?.id !== shown.id || deadLettersShown.count !== shown.dead_letters) void loadDeadLetters(shown);
+}
+
+async function loadDeadLetters(consumer: Consumer): Promise<void> {
+  deadLettersShown = { id: consumer.id, count: consumer.dead_letters };
+  const path = `consumers/${encodeURIComponent(consumer.id)}/dead-letters`;
+  try {
+    const page = await call<{ dead_letters: DeadLetter[] }>('GET', apiUrl(path, { limit: '100' }));
+    $('dead-letters-status').textContent = consumer.dead_letters > page.dead_letters.length ? `the first ${page.dead_letters.length} of ${consumer.dead_letters}` : '';
+    fill('dead-letters', page.dead_letters, `no dead letter for ${consumer.id}`, (tr, d) => {
+      tr.dataset.seq = String(d.seq);
+      cell(tr, d.seq);
+      cell(tr, d.topic, 'topic');
+      cell(tr, d.payload, 'payload').title = d.payload;
+      cell(tr, d.reason, 'reason');
+      cell(tr, d.deliveries);
+      cell(tr, time(d.dead_at), 'time');
+      button(tr, 'Requeue', () => act(() => call('POST', apiUrl(`${path}/requeue`), { seqs: [d.seq] })));
+    });
+  } catch (e) {
+    showProblem(e);
+  }
+}
+
+function deadLetterAction(method: string, suffix: string, question: (id: string) => string): void {
+  const id = deadLettersConsumer.value;
+  if (id === '' || !confirm(question(id))) return;
+  act(() => call(method, apiUrl(`consumers/${encodeURIComponent(id)}/dead-letters${suffix}`), {}));
+}
+
+deadLettersConsumer.addEventListener('change', () => {
+  const shown = consumers.find((c) => c.id === deadLettersConsumer.value);
+  if (shown !== undefined) void loadDeadLetters(shown);
+});
+$('requeue-all').addEventListener('click', () => deadLetterAction('POST', '/requeue', (id) => `Deliver every dead letter of ${id} to it again?`));
+$('purge-all').addEventListener('click', () => deadLetterAction('DELETE', '', (id) => `Delete every dead letter of ${id}? They are not delivered again.`));
+
+// --- the message browser ---
+
+const browse = $('browse') as HTMLFormElement;
+const nextPage = $('next-page') as HTMLButtonElement;
+let nextSeq: number | undefined;
+
+async function loadMessages(fromSeq?: number): Promise<void> {
+  const form = new FormData(browse);
+  const field = (name: string): string | undefined => (form.get(name) as string | null) ?? undefined;
+  const fromTime = field('from_time');
+  const query = {
+    from_seq: fromSeq !== undefined ? String(fromSeq) : field('from_seq'),
+    from_time: fromSeq === undefined && fromTime !== undefined && fromTime !== '' && (field('from_seq') ?? '') === '' ? String(new Date(fromTime).getTime()) : undefined,
+    pattern: field('pattern'),
+    limit: field('limit'),
+  };
+  const page = await call<{ messages: Message[]; next_seq: number }>('GET', apiUrl('messages', query));
+  nextSeq = page.next_seq;
+  nextPage.disabled = page.messages.length === 0;
+  fill('messages', page.messages, 'no message there', (tr, m) => {
+    tr.dataset.seq = String(m.seq);
+    cell(tr, m.seq);
+    cell(tr, m.topic, 'topic');
+    cell(tr, m.payload, 'payload').title = m.payload;
+    cell(tr, m.message_id ?? '', 'message-id');
+    cell(tr, time(m.created_at), 'time');
+    cell(tr, m.status, 'status');
+  });
+}
+
+browse.addEventListener('submit', (e) => {
+  e.preventDefault();
+  act(() => loadMessages());
+});
+nextPage.addEventListener('click', () => act(() => loadMessages(nextSeq)));
+
+// --- live figures ---
+
+function onStats(stats: StatsEvent): void {
+  consumers = stats.consumers;
+  $('node').textContent = stats.node_id;
+  $('head-seq').textContent = String(stats.head_seq);
+  $('published-rate').textContent = String(stats.published_per_s);
+  $('delivered-rate').textContent = String(stats.delivered_per_s);
+  renderTopics(stats.topics);
+  renderConsumers(stats.consumers);
+  ratesChart.add(stats.at, new Map([['published/s', stats.published_per_s], ['delivered/s', stats.delivered_per_s]]));
+  lagChart.add(stats.at, new Map(stats.consumers.map((c) => [c.id, c.lag])));
+}
+
+function connect(): void {
+  const live = $('live');
+  const events = new EventSource(streamUrl('stats/stream'));
+  events.addEventListener('open', () => {
+    live.className = 'on';
+    live.textContent = 'live';
+  });
+  events.addEventListener('stats', (e) => {
+    onStats(JSON.parse((e as MessageEvent<string>).data) as StatsEvent);
+  });
+  events.addEventListener('unavailable', (e) => {
+    const failure = JSON.parse((e as MessageEvent<string>).data) as { code: string; message: string };
+    showProblem(new ApiError(failure.code, failure.message));
+  });
+  events.addEventListener('error', () => {
+    live.className = 'off';
+    live.textContent = 'reconnecting…';
+    // EventSource retries by itself, except after an answer that is not an event stream (401): ask why.
+    if (events.readyState === EventSource.CLOSED) {
+      call('GET', apiUrl('stats')).then(() => setTimeout(connect, 2000), (err: unknown) => {
+        showProblem(err);
+        setTimeout(connect, 5000);
+      });
+    }
+  });
+}
+
+connect();
+act(() => loadMessages());
