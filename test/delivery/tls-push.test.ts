@@ -43,7 +43,7 @@ async function tlsEndpoint(kind: 'https' | 'wss'): Promise<{ url: string; payloa
   );
   if (kind === 'wss') {
     const wss = new WebSocketServer({ server });
-    wss.on('connection', (ws) => ws.on('message', (data) => payloads.push((JSON.parse(String(data)) as { payload: string }).payload)));
+    wss.on('connection', (ws) => ws.on('message', (data) => payloads.push((JSON.parse((data as Buffer).toString('utf8')) as { payload: string }).payload)));
     // Before the server closes (deferred steps run last first): its upgraded sockets are not its to close.
     scope.defer(() => {
       for (const ws of wss.clients) ws.terminate();
