@@ -1,7 +1,7 @@
 // TLS on every listener (PROTOCOL.md §1, EVENTBUS_TLS_CERT / EVENTBUS_TLS_KEY) with a certificate made at test
 // time: both line ports as TLS sockets, HTTPS, wss:// with the TypeScript client (trusted only given the CA),
 // curl --cacert, the limits (connections, line timeout, payload) over TLS, handshakes that never finish, a
-// plain-text client on a TLS port, and the start-up line.
+// plain-text client on a TLS port, and what start-up refuses.
 import { execFile } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import https from 'node:https';
@@ -151,16 +151,6 @@ describe('a broker with TLS', () => {
     await closed;
     const client = await tlsLine(app.ports.transport);
     expect(await client.send('orders.created:still serving')).toMatch(/^OK \d+$/);
-  });
-
-  test('says where it listens with tls, https and wss', async () => {
-    const { readyLine } = await import('../../src/app.js');
-    const { message, fields } = readyLine('127.0.0.1', { transport: 49152, registration: 49153, http: 3000 }, 'bus.db', true);
-    expect(message).toBe(
-      'eventbus ready (TLS): publish with openssl s_client -quiet -connect 127.0.0.1:49152, register consumers with openssl s_client -quiet -connect 127.0.0.1:49153, ' +
-        'HTTPS/WebSocket on https://127.0.0.1:3000 (wss://127.0.0.1:3000/ws), database bus.db',
-    );
-    expect(fields).toMatchObject({ ready: { http: 'https://127.0.0.1:3000', websocket: 'wss://127.0.0.1:3000/ws', tls: true } });
   });
 });
 
