@@ -17,6 +17,7 @@ import type pg from 'pg';
 import { createHttpServer } from './transports/http.js';
 import { createRegistrationServer, RegistrationCommands, type ConsumerState } from './transports/registration.js';
 import { createTransportServer } from './transports/tcp-ingress.js';
+import { loadTlsFiles } from './tls-files.js';
 
 export interface App {
   readonly broker: Broker;
@@ -47,6 +48,9 @@ export interface StartError {
 }
 
 export async function startApp(config: Config, logger: Logger): Promise<Result<App, StartError>> {
+  const tlsFiles = loadTlsFiles(config);
+  if (tlsFiles.isErr()) return err({ code: 'BAD_ARGS', message: tlsFiles.error });
+  const { credentials: tls, pushCa } = tlsFiles.value;
   const ports: [setting: string, port: number][] = [
     ['EVENTBUS_TRANSPORT_PORT', config.transportPort],
     ['EVENTBUS_REGISTRATION_PORT', config.registrationPort],
@@ -66,7 +70,7 @@ export async function startApp(config: Config, logger: Logger): Promise<Result<A
     });
   }
   const timeouts = { connectTimeoutMs: config.pushConnectTimeoutMs, sendTimeoutMs: config.pushTimeoutMs };
-  const pool = new DeliveryPool(pushHost(broker, logger), { timeouts, maxInFlight: config.maxInFlight, backoff: DEFAULT_BACKOFF, now: Date.now }, logger);
+  const pool = new DeliveryPool(pushHost(broker, logger), { timeouts, ca: pushCa, maxInFlight: config.maxInFlight, backoff: DEFAULT_BACKOFF, now: Date.now }, logger);
   // Paused says so first; a push consumer's state is otherwise its connection's, and a consumer read over the
   // API is connected while subscribed.
   const stateOf: ConsumerState = (c) => (c.paused ? 'paused' : (pool.state(c.id) ?? (c.subscribers > 0 ? 'connected' : 'offline')));
@@ -87,10 +91,11 @@ export async function startApp(config: Config, logger: Logger): Promise<Result<A
     logger.info('consumer registered from the environment', { consumer: consumer.id, address: consumer.address });
   }
   for (const consumer of broker.consumers()) if (consumer.address !== null) follow(consumer.id);
-  const transportServer = createTransportServer(broker, config, logger);
-  const registrationServer = createRegistrationServer(commands, config, logger);
+  const transportServer = createTransportServer(broker, { ...config, tls }, logger);
+  const registrationServer = createRegistrationServer(commands, { ...config, tls }, logger);
   const connections = (): Record<string, number> => ({ transport: transportServer.connections(), registration: registrationServer.connections() });
-  const listeners: Listener[] = [transportServer, registrationServer, createHttpServer(broker, config, { commands, stateOf, connections }, logger)];
+  const httpServer = createHttpServer(broker, { ...config, tls }, { commands, stateOf, connections }, logger);
+  const listeners: Listener[] = [transportServer, registrationServer, httpServer];
   const bound: number[] = [];
   for (const [i, server] of listeners.entries()) {
     try {
@@ -102,7 +107,7 @@ export async function startApp(config: Config, logger: Logger): Promise<Result<A
     }
   }
   const [transport, registration, http] = bound as [number, number, number];
-  const ready = readyLine(config.host, { transport, registration, http }, db);
+  const ready = readyLine(config.host, { transport, registration, http }, db, tls !== undefined);
   logger.info(ready.message, ready.fields);
   let stopping: Promise<void> | undefined;
   const stop = async (graceMs: number | undefined): Promise<void> => {
@@ -228,23 +233,25 @@ async function checkPortsFree(host: string, ports: readonly [string, number][]):
 
 /**
  * The start-up line: where everything listens, in words a person can follow and type, and the same addresses
- * as fields for programs. A broker bound to every interface is reached on this machine's loopback.
+ * as fields for programs. A broker bound to every interface is reached on this machine's loopback. Under TLS
+ * the line ports are reached with openssl's client rather than telnet.
  */
-export function readyLine(host: string, ports: App['ports'], db: string): { message: string; fields: LogFields } {
+export function readyLine(host: string, ports: App['ports'], db: string, isTls = false): { message: string; fields: LogFields } {
   const everywhere = host === '0.0.0.0' || host === '::';
   const reach = host === '::' ? '::1' : everywhere ? '127.0.0.1' : host;
   const inUrl = reach.includes(':') ? `[${reach}]` : reach;
   const where = {
     ingress: `${inUrl}:${ports.transport}`,
     registration: `${inUrl}:${ports.registration}`,
-    http: `http://${inUrl}:${ports.http}`,
-    websocket: `ws://${inUrl}:${ports.http}/ws`,
+    http: `${isTls ? 'https' : 'http'}://${inUrl}:${ports.http}`,
+    websocket: `${isTls ? 'wss' : 'ws'}://${inUrl}:${ports.http}/ws`,
   };
+  const lineClient = (port: number): string => (isTls ? `openssl s_client -quiet -connect ${inUrl}:${port}` : `telnet ${reach} ${port}`);
   const message =
-    `eventbus ready: publish with telnet ${reach} ${ports.transport}, register consumers with telnet ${reach} ${ports.registration}, ` +
-    `HTTP/WebSocket on ${where.http} (${where.websocket}), database ${db}` +
+    `eventbus ready${isTls ? ' (TLS)' : ''}: publish with ${lineClient(ports.transport)}, register consumers with ${lineClient(ports.registration)}, ` +
+    `${isTls ? 'HTTPS' : 'HTTP'}/WebSocket on ${where.http} (${where.websocket}), database ${db}` +
     (everywhere ? ` (listening on every interface: ${host})` : '');
-  return { message, fields: { [SAID_IN_WORDS]: { ...where, db } } };
+  return { message, fields: { [SAID_IN_WORDS]: { ...where, ...(isTls ? { tls: true } : {}), db } } };
 }
 
 function isLoopback(host: string): boolean {

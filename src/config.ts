@@ -46,6 +46,11 @@ export interface Config {
   readonly maxInFlight: number;
   readonly maxPayloadBytes: number;
   readonly token: string | undefined;
+  /** PEM files of the certificate (chain) and its key: both set, every listener speaks TLS; neither, none does. */
+  readonly tlsCert: string | undefined;
+  readonly tlsKey: string | undefined;
+  /** A PEM file of CAs trusted for https:// and wss:// push endpoints, besides Node's bundled ones. */
+  readonly pushCa: string | undefined;
   readonly allowedTargets: readonly string[] | undefined;
   readonly maxConnections: number;
   /** Unanswered lines per telnet connection before the broker stops reading from it. */
@@ -170,6 +175,21 @@ const SETTINGS = {
   maxInFlight: { env: 'EVENTBUS_MAX_IN_FLIGHT', default: '256', schema: positive, value: '<n>', description: 'unacked deliveries per subscription before the broker waits' },
   maxPayloadBytes: { env: 'EVENTBUS_MAX_PAYLOAD', default: '1048576', schema: positive, value: '<bytes>', description: 'the largest payload; a larger one is refused with TOO_LARGE' },
   token: { env: 'EVENTBUS_TOKEN', default: undefined, schema: z.string().min(1).optional(), value: '<token>', description: 'when set, every front-end requires it' },
+  tlsCert: {
+    env: 'EVENTBUS_TLS_CERT',
+    default: undefined,
+    schema: z.string().min(1).optional(),
+    value: '<file>',
+    description: 'PEM certificate (chain); with EVENTBUS_TLS_KEY every listener speaks TLS (https, wss)',
+  },
+  tlsKey: { env: 'EVENTBUS_TLS_KEY', default: undefined, schema: z.string().min(1).optional(), value: '<file>', description: "the certificate's PEM private key" },
+  pushCa: {
+    env: 'EVENTBUS_PUSH_CA',
+    default: undefined,
+    schema: z.string().min(1).optional(),
+    value: '<file>',
+    description: "PEM CAs trusted for https:// and wss:// push endpoints, besides Node's bundled ones",
+  },
   allowedTargets: {
     env: 'EVENTBUS_ALLOWED_TARGETS',
     default: undefined,
@@ -271,14 +291,11 @@ function postgresUrlProblem(url: string): string | undefined {
 export const flagFor = (env: string): string => env.replace(/^EVENTBUS_/, '').toLowerCase().replace(/_/g, '-');
 
 const CONSUMER_PREFIX = 'EVENTBUS_CONSUMER_';
-// Read by the operator commands of the command line (PROTOCOL.md §9), not by the broker; a shell that sets it
+// Read by the operator commands of the command line (PROTOCOL.md §9), not by the broker; a shell that sets them
 // may start a broker too.
 const URL_VARIABLE = 'EVENTBUS_URL';
-const OTHER_NAMES = [URL_VARIABLE];
-// Named by PROTOCOL.md §1 but not built yet: refused, because ignoring them would serve plain text to someone
-// who asked for TLS.
-const NO_TLS = 'TLS is not supported by this version; put a TLS proxy in front of the broker';
-const NOT_BUILT: Readonly<Record<string, string>> = { EVENTBUS_TLS_CERT: NO_TLS, EVENTBUS_TLS_KEY: NO_TLS };
+const CA_VARIABLE = 'EVENTBUS_CA';
+const OTHER_NAMES = [URL_VARIABLE, CA_VARIABLE];
 const KNOWN_NAMES: ReadonlySet<string> = new Set([...Object.values(SETTINGS).map((s) => s.env), ...OTHER_NAMES]);
 const KNOWN_FLAGS: ReadonlySet<string> = new Set(Object.values(SETTINGS).map((s) => flagFor(s.env)));
 
@@ -306,6 +323,11 @@ export function parseConfig(
   if (retention.isErr()) return err(settingError(SETTINGS.retention.env, retention.error));
   const consumers = parseStaticConsumers(env);
   if (consumers.isErr()) return err(consumers.error);
+  // One without the other would serve plain text to someone who asked for TLS.
+  if ((raw.tlsCert === undefined) !== (raw.tlsKey === undefined)) {
+    const [given, missing] = raw.tlsCert === undefined ? [SETTINGS.tlsKey, SETTINGS.tlsCert] : [SETTINGS.tlsCert, SETTINGS.tlsKey];
+    return err(settingError(missing.env, `not set, while ${given.env} is: TLS needs both the certificate and its key`));
+  }
   const allowed = raw.allowedTargets as string | undefined;
   return ok(
     Object.freeze({
@@ -321,20 +343,19 @@ function settingError(env: string, what: string): ConfigError {
   return { setting: env, message: `${env} (--${flagFor(env)}): ${what}` };
 }
 
+/** A name as a one-line message can show it: quoted with escapes when it holds control characters or quotes. */
+const shownName = (name: string): string => (JSON.stringify(name) === `"${name}"` ? name : JSON.stringify(name));
+
 /**
  * A misspelt setting would otherwise be ignored without a word (EVENTBUS_TOKN=secret starts a broker with no
  * authentication): every EVENTBUS_* variable and every flag must be one the broker knows.
  */
-/** A name as a one-line message can show it: quoted with escapes when it holds control characters or quotes. */
-const shownName = (name: string): string => (JSON.stringify(name) === `"${name}"` ? name : JSON.stringify(name));
 
 function checkNames(env: Readonly<Record<string, string | undefined>>, argv: readonly string[]): Result<void, ConfigError> {
   for (const [raw, value] of Object.entries(env)) {
     if (!raw.startsWith('EVENTBUS_') || value === undefined || KNOWN_NAMES.has(raw)) continue;
     if (raw.startsWith(CONSUMER_PREFIX)) continue;
     const name = shownName(raw);
-    const notBuilt = NOT_BUILT[name];
-    if (notBuilt !== undefined) return err({ setting: raw, message: `${name}: ${notBuilt}` });
     return err({ setting: raw, message: `${name}: unknown setting (did you mean ${closest(name, [...KNOWN_NAMES])}?)` });
   }
   for (const arg of argv) {
@@ -342,9 +363,6 @@ function checkNames(env: Readonly<Record<string, string | undefined>>, argv: rea
     if (!arg.startsWith('--')) continue;
     const flag = shownName(arg.slice(2).split('=', 1)[0]!);
     if (KNOWN_FLAGS.has(flag)) continue;
-    const setting = `EVENTBUS_${flag.toUpperCase().replace(/-/g, '_')}`;
-    const notBuilt = NOT_BUILT[setting];
-    if (notBuilt !== undefined) return err({ setting, message: `--${flag}: ${notBuilt}` });
     return err({ setting: 'argv', message: `--${flag}: unknown option (did you mean --${closest(flag, [...KNOWN_FLAGS])}?)` });
   }
   return ok(undefined);
@@ -445,13 +463,15 @@ export const CONSUMER_SETTING_HELP = {
 export interface RemoteDefaults {
   readonly url: string;
   readonly token: string | undefined;
+  /** A PEM file of the CAs that signed the broker's certificate, for an https:// URL. */
+  readonly ca: string | undefined;
 }
 
 /** The broker's HTTP address with every setting at its default. */
 export const DEFAULT_URL = `http://${SETTINGS.host.default}:${SETTINGS.httpPort.default}`;
 
-/** `EVENTBUS_URL` (else the broker's default HTTP address) and `EVENTBUS_TOKEN`; an empty one counts as unset. */
+/** `EVENTBUS_URL` (else the broker's default HTTP address), `EVENTBUS_TOKEN` and `EVENTBUS_CA`; an empty one counts as unset. */
 export function remoteDefaults(env: Readonly<Record<string, string | undefined>>): RemoteDefaults {
   const given = (name: string): string | undefined => (env[name] === '' ? undefined : env[name]);
-  return { url: given(URL_VARIABLE) ?? DEFAULT_URL, token: given(SETTINGS.token.env) };
+  return { url: given(URL_VARIABLE) ?? DEFAULT_URL, token: given(SETTINGS.token.env), ca: given(CA_VARIABLE) };
 }

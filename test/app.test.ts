@@ -34,4 +34,13 @@ describe('the start-up line', () => {
     expect(fields).toMatchObject({ ready: { ingress, http: url } });
     expect(message.endsWith(`(listening on every interface: ${host})`)).toBe(host === '0.0.0.0' || host === '::');
   });
+
+  test('says where it listens with tls, https and wss', () => {
+    const { message, fields } = readyLine('127.0.0.1', { transport: 49152, registration: 49153, http: 3000 }, 'bus.db', true);
+    expect(message).toBe(
+      'eventbus ready (TLS): publish with openssl s_client -quiet -connect 127.0.0.1:49152, register consumers with openssl s_client -quiet -connect 127.0.0.1:49153, ' +
+        'HTTPS/WebSocket on https://127.0.0.1:3000 (wss://127.0.0.1:3000/ws), database bus.db',
+    );
+    expect(fields).toMatchObject({ ready: { http: 'https://127.0.0.1:3000', websocket: 'wss://127.0.0.1:3000/ws', tls: true } });
+  });
 });

@@ -217,6 +217,7 @@ describe('names the broker does not know', () => {
     const config = parsed({
       EVENTBUS_CONSUMER_AUDIT: 'tcp://127.0.0.1:9000 audit.#',
       EVENTBUS_URL: 'http://127.0.0.1:3000',
+      EVENTBUS_CA: 'ca.pem',
       EVENTBUSX: '1',
       NODE_ENV: 'production',
     });
@@ -224,11 +225,20 @@ describe('names the broker does not know', () => {
     expect(parseConfig({ EVENTBUS_TOKN: undefined }).isOk()).toBe(true);
   });
 
-  test.each(['EVENTBUS_TLS_CERT', 'EVENTBUS_TLS_KEY'])('%s is refused as not supported rather than ignored', (name) => {
-    const e = failure({ [name]: '/etc/ssl/broker.pem' });
-    expect(e.setting).toBe(name);
-    expect(e.message).toContain('TLS is not supported');
-    expect(failure({}, [`--${flagFor(name)}`, 'x.pem']).message).toContain('TLS is not supported');
+  test.each([
+    ['EVENTBUS_TLS_CERT', 'EVENTBUS_TLS_KEY'],
+    ['EVENTBUS_TLS_KEY', 'EVENTBUS_TLS_CERT'],
+  ])('%s without %s is refused, naming the one missing, rather than serving plain text', (given, missing) => {
+    const e = failure({ [given]: '/etc/ssl/broker.pem' });
+    expect(e.setting).toBe(missing);
+    expect(e.message).toBe(`${missing} (--${flagFor(missing)}): not set, while ${given} is: TLS needs both the certificate and its key`);
+    expect(failure({}, [`--${flagFor(given)}`, 'x.pem']).setting).toBe(missing);
+  });
+
+  test('the TLS files and the push CA are taken as paths, read at start-up', () => {
+    const config = parsed({ EVENTBUS_TLS_CERT: 'broker.crt', EVENTBUS_TLS_KEY: 'broker.key', EVENTBUS_PUSH_CA: 'ca.pem' });
+    expect([config.tlsCert, config.tlsKey, config.pushCa]).toEqual(['broker.crt', 'broker.key', 'ca.pem']);
+    expect([parsed({}).tlsCert, parsed({}).pushCa]).toEqual([undefined, undefined]);
   });
 
   test('a PostgreSQL URL in EVENTBUS_DB is taken as one, with its schema', () => {
@@ -268,9 +278,9 @@ describe('the settings as the help and the docs show them', () => {
   });
 
   test('the operator commands find the broker at EVENTBUS_URL with EVENTBUS_TOKEN, else at the default address', () => {
-    expect(remoteDefaults({})).toEqual({ url: 'http://127.0.0.1:3000', token: undefined });
-    expect(remoteDefaults({ EVENTBUS_URL: '', EVENTBUS_TOKEN: '' })).toEqual({ url: 'http://127.0.0.1:3000', token: undefined });
-    expect(remoteDefaults({ EVENTBUS_URL: 'https://bus.example:8443', EVENTBUS_TOKEN: 't' })).toEqual({ url: 'https://bus.example:8443', token: 't' });
+    expect(remoteDefaults({})).toEqual({ url: 'http://127.0.0.1:3000', token: undefined, ca: undefined });
+    expect(remoteDefaults({ EVENTBUS_URL: '', EVENTBUS_TOKEN: '', EVENTBUS_CA: '' })).toEqual({ url: 'http://127.0.0.1:3000', token: undefined, ca: undefined });
+    expect(remoteDefaults({ EVENTBUS_URL: 'https://bus.example:8443', EVENTBUS_TOKEN: 't', EVENTBUS_CA: 'ca.pem' })).toEqual({ url: 'https://bus.example:8443', token: 't', ca: 'ca.pem' });
   });
 });
 

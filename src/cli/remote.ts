@@ -1,18 +1,26 @@
 // What the operator commands (PROTOCOL.md §9) share: the options that name a running broker and the output
-// format (--url, --token, --json), one call of the HTTP API of §8 with its errors turned into the failures of
-// failure.ts, and printing a result for people or as JSON.
+// format (--url, --token, --ca, --json), one call of the HTTP API of §8 with its errors turned into the
+// failures of failure.ts, and printing a result for people or as JSON.
+import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
+import type { Agent } from 'undici';
 import { err, ok, ResultAsync, type Result } from 'neverthrow';
 import { DEFAULT_URL, remoteDefaults } from '../config.js';
 import { ERROR_CODES, type ErrorCode } from '../errors.js';
+import { certificateErrorCode } from '../util/certificate-error.js';
 import { subcommand, type CliContext } from './command.js';
 import { failure, usageError, type CliFailure } from './failure.js';
+
+/** A request to the broker: a URL and what fetch takes besides (method, headers, a string body, a signal). */
+export type RemoteFetch = (url: URL, init?: RequestInit) => Promise<Response>;
 
 /** The broker a command talks to, and how it prints. */
 export interface Remote {
   readonly url: URL;
   readonly token: string | undefined;
   readonly json: boolean;
+  /** fetch, trusting the CAs of --ca (instead of Node's bundled ones) when it is given: every request to the broker goes through it. */
+  readonly fetch: RemoteFetch;
 }
 
 /**
@@ -24,11 +32,12 @@ export function remoteCommand(parent: Command, ctx: CliContext, name: string, su
   return subcommand(parent, ctx, name, summary)
     .option('--url <url>', `EVENTBUS_URL, default: ${DEFAULT_URL}\nthe broker's HTTP address`)
     .option('--token <token>', "EVENTBUS_TOKEN, default: unset\nthe broker's token, when it has one")
+    .option('--ca <file>', "EVENTBUS_CA, default: unset\nPEM certificate(s) of the CA that signed the broker's certificate, for https://")
     .option('--json', 'print JSON (NDJSON for a stream) instead of lines for people');
 }
 
 export function remoteOf(command: Command, ctx: CliContext): Result<Remote, CliFailure> {
-  const options = command.opts<{ url?: string; token?: string; json?: boolean }>();
+  const options = command.opts<{ url?: string; token?: string; ca?: string; json?: boolean }>();
   const defaults = remoteDefaults(ctx.env);
   const url = options.url ?? defaults.url;
   const parsed = URL.canParse(url) ? new URL(url) : undefined;
@@ -36,7 +45,27 @@ export function remoteOf(command: Command, ctx: CliContext): Result<Remote, CliF
     return err(usageError(`--url (or EVENTBUS_URL): expected http://host:port or https://host:port, got ${JSON.stringify(url)}`));
   }
   const token = options.token ?? defaults.token;
-  return ok({ url: parsed, token: token === '' ? undefined : token, json: options.json === true });
+  const caFile = options.ca ?? defaults.ca;
+  let ca: Buffer | undefined;
+  try {
+    ca = caFile === undefined ? undefined : readFileSync(caFile);
+  } catch (e) {
+    return err(usageError(`--ca (or EVENTBUS_CA): cannot read ${caFile} (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`));
+  }
+  return ok({ url: parsed, token: token === '' ? undefined : token, json: options.json === true, fetch: ca === undefined ? fetch : trustingFetch(ca) });
+}
+
+/**
+ * fetch over undici's own Agent with `ca`: Node's fetch takes no CA of its own, and a dispatcher from another
+ * copy of undici than the one inside Node is not safe to hand it. Loaded on first use, by --ca only.
+ */
+function trustingFetch(ca: Buffer): RemoteFetch {
+  let agent: Agent | undefined;
+  return async (url, init) => {
+    const undici = await import('undici');
+    agent ??= new undici.Agent({ connect: { ca } });
+    return undici.fetch(url, { ...init, dispatcher: agent });
+  };
 }
 
 const isErrorCode = (code: unknown): code is ErrorCode => (ERROR_CODES as readonly unknown[]).includes(code);
@@ -50,7 +79,7 @@ export function callApi(remote: Remote, method: 'GET' | 'POST' | 'PUT' | 'DELETE
   const headers: Record<string, string> = { accept: 'application/json' };
   if (remote.token !== undefined) headers['authorization'] = `Bearer ${remote.token}`;
   if (body !== undefined) headers['content-type'] = 'application/json';
-  const request = fetch(url, { method, headers, ...(body === undefined ? {} : { body: JSON.stringify(body) }) });
+  const request = remote.fetch(url, { method, headers, ...(body === undefined ? {} : { body: JSON.stringify(body) }) });
   return ResultAsync.fromPromise(request, (e) => failure('UNAVAILABLE', `cannot reach the broker at ${remote.url.origin}: ${reason(e)}`)).andThen((response) =>
     ResultAsync.fromPromise(response.text(), (e) => failure('UNAVAILABLE', `the broker's answer was cut: ${reason(e)}`)).andThen((text) =>
       answerOf(response.status, text, `${method} ${url.pathname}`),
@@ -75,6 +104,8 @@ function answerOf(status: number, text: string, what: string): Result<unknown, C
 function reason(e: unknown): string {
   let cause: unknown = e;
   while (cause instanceof Error && cause.cause !== undefined) cause = cause.cause;
+  const untrusted = certificateErrorCode(cause);
+  if (untrusted !== undefined) return `${untrusted}: the broker's certificate is not trusted (--ca <file> names the CA that signed it)`;
   if (typeof cause === 'object' && cause !== null && 'code' in cause && typeof cause.code === 'string') return cause.code;
   return cause instanceof Error ? cause.message : String(cause);
 }

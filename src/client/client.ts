@@ -7,6 +7,7 @@ import type { Socket } from 'node:net';
 import { timeOrderedId } from '../util/message-id.js';
 import WebSocket from 'ws';
 import { pingFrame, publishBatchFrame, publishFrame, readServerFrame, unsubscribeFrame, type ServerFrame, type WireMessage } from '../protocol/client-frames.js';
+import { certificateErrorCode } from '../util/certificate-error.js';
 import { InFlight } from '../util/in-flight.js';
 import { EventBusError } from './errors.js';
 import { Subscription, type ReceivedMessage, type SubscribeOptions, type SubscriptionHost } from './subscription.js';
@@ -19,6 +20,12 @@ export interface ConnectOptions {
   readonly maxRetries?: number;
   /** EVENTBUS_TOKEN of the broker, sent as `Authorization: Bearer`. */
   readonly token?: string;
+  /**
+   * For a `wss://` URL: the PEM certificate(s) of the CA that signed the broker's certificate (or the broker's
+   * self-signed certificate itself), trusted instead of Node's bundled CAs. A certificate the client does not
+   * trust fails connect() at once with UNAVAILABLE, without retrying.
+   */
+  readonly ca?: string | Buffer | readonly (string | Buffer)[];
   /** How long a publish or subscribe may wait for its answer, connected or not. */
   readonly requestTimeoutMs?: number;
   /** Publishes that may wait for a connection; one more fails at once. */
@@ -103,6 +110,8 @@ export class EventBusClient {
   /** The current connection answered the last ping. */
   #pongSeen = true;
   #reconnectTimer: NodeJS.Timeout | undefined;
+  /** The last connection failed on the broker's certificate: reconnecting would fail the same way. */
+  #untrusted: Error | undefined;
 
   constructor(url: string, options: ConnectOptions = {}) {
     this.url = url;
@@ -265,7 +274,8 @@ export class EventBusClient {
 
   #dial(): void {
     const headers: Record<string, string> = this.#o.token === undefined ? {} : { authorization: `Bearer ${this.#o.token}` };
-    const ws = new WebSocket(this.url, { headers, perMessageDeflate: false, handshakeTimeout: this.#o.requestTimeoutMs });
+    const ca = this.#o.ca === undefined ? {} : { ca: typeof this.#o.ca === 'string' || Buffer.isBuffer(this.#o.ca) ? this.#o.ca : [...this.#o.ca] };
+    const ws = new WebSocket(this.url, { headers, perMessageDeflate: false, handshakeTimeout: this.#o.requestTimeoutMs, ...ca });
     this.#ws = ws;
     // Ready once the broker answers a ping: a refused connection (bad token, too many) is opened, then
     // closed with a reason, and connect() must not resolve before that is known.
@@ -278,7 +288,10 @@ export class EventBusClient {
     ws.on('pong', () => {
       if (ws === this.#ws) this.#pongSeen = true;
     });
-    ws.on('error', () => undefined); // 'close' follows and decides what to do
+    ws.on('error', (e) => {
+      // 'close' follows and decides what to do
+      if (ws === this.#ws && certificateErrorCode(e) !== undefined) this.#untrusted = e;
+    });
     ws.on('close', (code, reason) => this.#onClose(ws, code, reason.toString()));
   }
 
@@ -363,6 +376,10 @@ export class EventBusClient {
     }
     if (this.#closed !== undefined) return;
     if (code === 1008) return this.#shutDown(new EventBusError('UNAUTHORIZED', `the broker refused the connection: ${reason || 'bad or missing token'}`));
+    if (this.#untrusted !== undefined) {
+      const why = `${certificateErrorCode(this.#untrusted)}: ${this.#untrusted.message}`;
+      return this.#shutDown(new EventBusError('UNAVAILABLE', `${this.url}: the broker's certificate is not trusted (${why}); give its CA as the ca option`, { cause: this.#untrusted }));
+    }
     if (wasOpen) this.#o.onStatus?.('disconnected');
     if (this.#attempt >= this.#o.maxRetries) {
       return this.#shutDown(new EventBusError('UNAVAILABLE', `cannot reach ${this.url} after ${this.#attempt} attempts (maxRetries)`));

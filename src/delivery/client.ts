@@ -18,11 +18,17 @@ export interface ClientTimeouts {
   readonly sendTimeoutMs: number;
 }
 
+/** Whom https:// and wss:// endpoints are checked against. */
+export interface PushTrust {
+  /** The CAs trusted (EVENTBUS_PUSH_CA with Node's bundled ones); undefined: Node's default store. */
+  readonly ca?: readonly string[] | undefined;
+}
+
 export interface PushClient {
   readonly protocol: PushProtocol;
   /** The address as registered. */
   readonly address: string;
-  /** Connection-based clients (tcp, ws) deliver only while connected; udp and http always may try. */
+  /** Connection-based clients (tcp, ws, wss) deliver only while connected; udp, http and https always may try. */
   readonly isConnectionBased: boolean;
   /** Opens the connection (tcp, ws); resolves at once for the others. */
   connect(): ResultAsync<void, DeliveryError>;

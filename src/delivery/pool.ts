@@ -8,11 +8,14 @@ import type { BackoffPolicy } from './backoff.js';
 import type { StoredMessage } from '../core/types.js';
 import { deliveryError, type ClientTimeouts, type DeliveryError, type PushClient } from './client.js';
 import { createClient } from './factory.js';
+import { HttpClient } from './http.js';
 import { PushConsumer, type PushHost, type PushState } from './push-consumer.js';
 
 export interface PoolOptions {
   readonly timeouts: ClientTimeouts;
-  /** Unacked sends per consumer (tcp, udp, ws); http sends one at a time to keep its requests in order. */
+  /** The CAs https:// and wss:// endpoints are checked against (EVENTBUS_PUSH_CA); Node's default store when absent. */
+  readonly ca?: readonly string[] | undefined;
+  /** Unacked sends per consumer (tcp, udp, ws); http(s) sends one at a time to keep its requests in order. */
   readonly maxInFlight: number;
   readonly backoff: BackoffPolicy;
   readonly now: () => number;
@@ -44,8 +47,8 @@ export class DeliveryPool {
       this.#log.error('stored consumer has an unusable address; not delivering to it', { consumer: id, reason: parsed.error.reason });
       return;
     }
-    const client = createClient(id, parsed.value, this.#options.timeouts);
-    const maxInFlight = client.protocol === 'http' ? 1 : this.#options.maxInFlight;
+    const client = createClient(id, parsed.value, this.#options.timeouts, { ca: this.#options.ca });
+    const maxInFlight = client instanceof HttpClient ? 1 : this.#options.maxInFlight;
     const consumer = new PushConsumer(id, client, this.#host, { ...this.#options, maxInFlight }, this.#log);
     this.#consumers.set(id, { consumer, client });
     consumer.start();

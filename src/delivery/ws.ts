@@ -1,23 +1,26 @@
-// ws:// push: the broker connects as a WebSocket client and sends each message as a `message` frame
+// ws:// and wss:// push: the broker connects as a WebSocket client and sends each message as a `message` frame
 // (PROTOCOL.md §5); delivered once the frame is written.
 import { errAsync, okAsync, ResultAsync } from 'neverthrow';
 import WebSocket from 'ws';
 import type { PushAddress } from '../protocol/address.js';
 import type { StoredMessage } from '../core/types.js';
 import { messageFrame } from '../protocol/ws-frames.js';
-import { deliveryError, type ClientTimeouts, type DeliveryError, type PushClient } from './client.js';
+import { deliveryError, type ClientTimeouts, type DeliveryError, type PushClient, type PushTrust } from './client.js';
 
 export class WsClient implements PushClient {
-  readonly protocol = 'ws';
+  readonly protocol: 'ws' | 'wss';
   readonly isConnectionBased = true;
   readonly address: string;
   readonly #consumer: string;
   readonly #timeouts: ClientTimeouts;
+  readonly #ca: string[] | undefined;
   #socket: WebSocket | undefined;
   #onDisconnect: (reason: string, clean: boolean) => void = () => {};
 
   /** `consumer` is what the frames carry as their subscription. */
-  constructor(address: PushAddress, timeouts: ClientTimeouts, consumer: string) {
+  constructor(address: PushAddress, timeouts: ClientTimeouts, consumer: string, trust: PushTrust = {}) {
+    this.protocol = address.protocol === 'wss' ? 'wss' : 'ws';
+    this.#ca = trust.ca === undefined ? undefined : [...trust.ca];
     this.address = address.url;
     this.#timeouts = timeouts;
     this.#consumer = consumer;
@@ -25,7 +28,7 @@ export class WsClient implements PushClient {
 
   connect(): ResultAsync<void, DeliveryError> {
     if (this.#socket !== undefined) return okAsync(undefined);
-    const socket = new WebSocket(this.address, { handshakeTimeout: this.#timeouts.connectTimeoutMs, perMessageDeflate: false });
+    const socket = new WebSocket(this.address, { handshakeTimeout: this.#timeouts.connectTimeoutMs, perMessageDeflate: false, ...(this.#ca === undefined ? {} : { ca: this.#ca }) });
     const opened = new Promise<void>((resolve, reject) => {
       socket.once('open', () => resolve());
       socket.once('error', reject);

@@ -1,9 +1,9 @@
 // Push addresses of registered consumers (PROTOCOL.md §4): `<proto>://<host>:<port>[/path]` with proto
-// tcp, udp, ws or http, and the EVENTBUS_ALLOWED_TARGETS check. Pure.
+// tcp, udp, ws or http, or wss and https (ws and http over TLS), and the EVENTBUS_ALLOWED_TARGETS check. Pure.
 import { err, ok, type Result } from 'neverthrow';
 import { brokerError, type BrokerError } from '../errors.js';
 
-export const PUSH_PROTOCOLS = ['tcp', 'udp', 'ws', 'http'] as const;
+export const PUSH_PROTOCOLS = ['tcp', 'udp', 'ws', 'http', 'wss', 'https'] as const;
 export type PushProtocol = (typeof PUSH_PROTOCOLS)[number];
 
 export interface PushAddress {

@@ -21,7 +21,7 @@ export type CommandError = BrokerError<'UNKNOWN_COMMAND' | 'BAD_ARGS' | 'BAD_PAT
 
 /** The usage lines HELP prints, one per command. */
 export const COMMAND_USAGE = [
-  'REGISTER <id> <proto>://<host>:<port>[/path] [pattern ...]  register (or update) a push consumer; proto is tcp, udp, ws or http',
+  'REGISTER <id> <proto>://<host>:<port>[/path] [pattern ...]  register (or update) a push consumer; proto is tcp, udp, ws, http, wss or https',
   'SUBSCRIBE <id> <pattern> [pattern ...]                     add patterns to a consumer',
   'UNSUBSCRIBE <id> <pattern> [pattern ...]                   remove patterns from a consumer',
   'UNREGISTER <id>                                            remove a consumer',

@@ -1,7 +1,9 @@
 // The HTTP front-end: the HTTP API (http-api.ts), the dashboard, /healthz, /metrics and the WebSocket API on upgrade.
 // attachWebSocket() is also the embedding call: it serves the WebSocket API from any existing http.Server
 // (plain Node, Express's app.listen(), Fastify's .server, Hono's node server) at the path the caller picks.
+// With TLS credentials the server is HTTPS, and the WebSocket API wss://.
 import http from 'node:http';
+import https from 'node:https';
 import type { AddressInfo, Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, type WebSocket } from 'ws';
@@ -13,6 +15,7 @@ import { z } from 'zod';
 import type { Broker, ConsumerInfo } from '../core/broker.js';
 import { brokerError } from '../errors.js';
 import type { Logger } from '../logger.js';
+import type { TlsCredentials } from '../tls-files.js';
 import { Health } from '../protocol/http-bodies.js';
 import { errorFrame } from '../protocol/ws-frames.js';
 import { hasToken, RefusalLog, UNAUTHORIZED_MESSAGE } from './auth.js';
@@ -20,6 +23,7 @@ import { addDashboardRoute } from './dashboard.js';
 import { createApiApp, type HttpApiOptions, type HttpEnv } from './http-api.js';
 import { createMetrics } from './metrics.js';
 import type { RegistrationCommands } from './registration.js';
+import { boundHandshakes, servedEvent, tlsServerOptions } from './tls-server.js';
 import { WsSession } from './ws.js';
 
 export interface WebSocketOptions {
@@ -130,7 +134,10 @@ const peerOf = (req: http.IncomingMessage): string => `${req.socket.remoteAddres
 export type HttpConfig = Pick<
   Config,
   'host' | 'httpPort' | 'token' | 'maxConnections' | 'maxFrameBytes' | 'maxPayloadBytes' | 'wsBufferBytes' | 'nodeId' | 'httpMaxBodyBytes' | 'httpScanRows' | 'lineTimeoutMs'
->;
+> & {
+  /** The certificate and key the TLS settings name, read at start-up: HTTPS and wss:// when given. */
+  readonly tls: TlsCredentials | undefined;
+};
 
 export interface HttpFrontEnd {
   /** Listens; resolves with the bound port. */
@@ -150,7 +157,7 @@ export interface HttpServices {
 }
 
 /** The HTTP API's settings from the broker's. */
-export function httpApiOptions(config: HttpConfig, services: Omit<HttpServices, 'commands'>): HttpApiOptions {
+export function httpApiOptions(config: Omit<HttpConfig, 'tls'>, services: Omit<HttpServices, 'commands'>): HttpApiOptions {
   return {
     nodeId: config.nodeId,
     token: config.token,
@@ -166,11 +173,26 @@ export function createHttpServer(broker: Broker, config: HttpConfig, services: H
   const log = logger.child({ transport: 'http' });
   // A request's headers must come whole within the line timeout, as a telnet line must: a client that sends
   // them a byte at a time holds no connection for long. Node checks the deadlines every so often, not at once.
-  const server = http.createServer({
+  const options: http.ServerOptions = {
     headersTimeout: config.lineTimeoutMs,
     // A body (a publish) may take longer than its headers, within reason: Node's own default, or more.
     requestTimeout: Math.max(300_000, config.lineTimeoutMs),
     connectionsCheckingInterval: Math.min(30_000, Math.max(100, config.lineTimeoutMs / 4)),
+  };
+  let server: http.Server;
+  if (config.tls === undefined) {
+    server = http.createServer(options);
+  } else {
+    const secure = https.createServer({ ...options, ...tlsServerOptions(config.tls, config.lineTimeoutMs) });
+    boundHandshakes(secure, config.maxConnections, log);
+    server = secure;
+  }
+  // Every connection, handshaking or served, is cut at the end of stop(): closeAllConnections() knows only
+  // those that have become HTTP connections, not those still in their TLS handshake.
+  const sockets = new Set<Socket>();
+  server.on('connection', (socket: Socket) => {
+    sockets.add(socket);
+    socket.once('close', () => sockets.delete(socket));
   });
   const ws = attachWebSocket(server, broker, webSocketOptions(config, '/ws'), logger);
   // Plain HTTP connections are bounded by EVENTBUS_MAX_CONNECTIONS too, apart from the WebSocket sessions (which
@@ -179,7 +201,8 @@ export function createHttpServer(broker: Broker, config: HttpConfig, services: H
   // closed, or closed after a grace if it asks nothing; one that upgrades is a session like any other.
   const overLimit = new WeakSet<Duplex>();
   let open = 0;
-  server.on('connection', (socket: Socket) => {
+  // Counted once served: under TLS the requests and upgrades come on the TLS socket, not the raw one.
+  server.on(servedEvent(config.tls !== undefined), (socket: Socket) => {
     open++;
     socket.once('close', () => open--);
     if (open - ws.connections() > config.maxConnections) {
@@ -229,7 +252,8 @@ export function createHttpServer(broker: Broker, config: HttpConfig, services: H
         server.listen(config.httpPort, config.host, () => {
           server.off('error', reject);
           const { port } = server.address() as AddressInfo;
-          log.info('listening', { address: `${config.host}:${port}`, websocket: `ws://${config.host}:${port}/ws`, api: `http://${config.host}:${port}/api` });
+          const [web, socket] = config.tls === undefined ? ['http', 'ws'] : ['https', 'wss'];
+          log.info('listening', { address: `${config.host}:${port}`, websocket: `${socket}://${config.host}:${port}/ws`, api: `${web}://${config.host}:${port}/api` });
           resolve(port);
         });
       }),
@@ -239,6 +263,7 @@ export function createHttpServer(broker: Broker, config: HttpConfig, services: H
       streams.closeAll();
       await ws.close(graceMs);
       server.closeAllConnections();
+      for (const socket of sockets) socket.destroy();
       await closed;
     },
   };

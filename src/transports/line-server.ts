@@ -1,12 +1,16 @@
 // The plumbing both telnet front-ends share: a net.Server whose connections are read line by line, answered
 // in line order however the answers complete, with AUTH when a token is set, a connection limit, and
 // backpressure: a client that pipelines faster than it reads replies is paused, never buffered without bound.
+// With TLS credentials it is a tls.Server, and the same holds once each connection's handshake is done.
 import net from 'node:net';
+import tls from 'node:tls';
 import type { Config } from '../config.js';
 import type { Logger } from '../logger.js';
+import type { TlsCredentials } from '../tls-files.js';
 import { LineSplitter, type LineEvent } from '../protocol/lines.js';
 import { afterQuietTurn } from '../util/quiet-turn.js';
 import { RefusalLog, tokenMatches } from './auth.js';
+import { boundHandshakes, servedEvent, tlsServerOptions } from './tls-server.js';
 
 /** A reply: one or more lines (joined with '\n'), optionally closing the connection after it is written. */
 export type Reply = string | { readonly text: string; readonly close: true };
@@ -39,18 +43,24 @@ export interface LineServerOptions {
   readonly lineTimeoutMs: number;
   /** A connection that sends nothing for this long, with nothing left to answer, is closed; 0: never. */
   readonly idleTimeoutMs: number;
+  /** Speak TLS with these (EVENTBUS_TLS_CERT / EVENTBUS_TLS_KEY); plain text when undefined. */
+  readonly tls: TlsCredentials | undefined;
 }
 
-export type LineLimitsConfig = Pick<Config, 'maxConnections' | 'token' | 'maxPipelinedLines' | 'lineTimeoutMs' | 'idleTimeoutMs'>;
+export type LineLimitsConfig = Pick<Config, 'maxConnections' | 'token' | 'maxPipelinedLines' | 'lineTimeoutMs' | 'idleTimeoutMs'> & {
+  /** The certificate and key the TLS settings name, read at start-up. */
+  readonly tls: TlsCredentials | undefined;
+};
 
 /** The settings both telnet front-ends apply alike. */
-export function lineLimits(config: LineLimitsConfig): Pick<LineServerOptions, 'maxConnections' | 'token' | 'maxPendingReplies' | 'lineTimeoutMs' | 'idleTimeoutMs'> {
+export function lineLimits(config: LineLimitsConfig): Pick<LineServerOptions, 'maxConnections' | 'token' | 'maxPendingReplies' | 'lineTimeoutMs' | 'idleTimeoutMs' | 'tls'> {
   return {
     maxConnections: config.maxConnections,
     token: config.token,
     maxPendingReplies: config.maxPipelinedLines,
     lineTimeoutMs: config.lineTimeoutMs,
     idleTimeoutMs: config.idleTimeoutMs,
+    tls: config.tls,
   };
 }
 
@@ -76,7 +86,19 @@ export class LineServer {
     this.#refusals = new RefusalLog(this.#log);
     // allowHalfOpen: a client that sends its lines and closes its side (nc -q, a script) still gets every
     // reply; the session ends the connection once the last one is written.
-    this.#server = net.createServer({ allowHalfOpen: true }, (socket) => this.#accept(socket));
+    if (options.tls === undefined) {
+      this.#server = net.createServer({ allowHalfOpen: true });
+    } else {
+      const server = tls.createServer({ allowHalfOpen: true, ...tlsServerOptions(options.tls, options.lineTimeoutMs) });
+      boundHandshakes(server, options.maxConnections, this.#log);
+      this.#server = server;
+    }
+    // Every connection, handshaking or served, is cut by stop().
+    this.#server.on('connection', (socket: net.Socket) => {
+      this.#sockets.add(socket);
+      socket.once('close', () => this.#sockets.delete(socket));
+    });
+    this.#server.on(servedEvent(options.tls !== undefined), (socket: net.Socket) => this.#accept(socket));
   }
 
   /** Connections being served now. */
@@ -91,7 +113,7 @@ export class LineServer {
       this.#server.listen(this.#options.port, this.#options.host, () => {
         this.#server.off('error', reject);
         const { port } = this.#server.address() as net.AddressInfo;
-        this.#log.info('listening', { address: `${this.#options.host}:${port}` });
+        this.#log.info('listening', { address: `${this.#options.host}:${port}`, tls: this.#options.tls !== undefined });
         resolve(port);
       });
     });
@@ -120,8 +142,6 @@ export class LineServer {
   }
 
   #accept(socket: net.Socket): void {
-    this.#sockets.add(socket);
-    socket.once('close', () => this.#sockets.delete(socket));
     if (this.#open.size >= this.#options.maxConnections) {
       // Read and drop whatever it sends, so its end is seen and the socket is let go.
       socket.on('error', () => {});

@@ -110,7 +110,8 @@ describe.concurrent('usage errors exit 2, refused settings exit 1', () => {
     [['--tokn', 'secret'], '--tokn: unknown option (did you mean --token?)'],
     [['serve', '--http-prot=1'], '--http-prot: unknown option (did you mean --http-port?)'],
     [['serve', '--http-port', 'abc'], 'EVENTBUS_HTTP_PORT (--http-port): expected a whole number (got "abc")'],
-    [['--tls-cert', 'x.pem'], 'TLS is not supported'],
+    [['--tls-cert', 'x.pem'], 'EVENTBUS_TLS_KEY (--tls-key): not set, while EVENTBUS_TLS_CERT is'],
+    [['--tls-cert', 'missing.crt', '--tls-key', 'missing.key'], 'EVENTBUS_TLS_CERT: cannot read missing.crt (ENOENT)'],
   ])('eventbus %j stops start-up with the setting named, exit 1', async (args, message) => {
     expectFailure(await eventbus(args), 1, 'BAD_ARGS', message);
   });

@@ -2,12 +2,18 @@
 // --token and --json with their defaults from EVENTBUS_URL / EVENTBUS_TOKEN, one call of the HTTP API against
 // a real server on port 0, and its refusals, an unreachable broker or a bad --url as `error: <CODE> ...` lines
 // with exit 1 (2 for the usage error).
+import { mkdtemp, rm } from 'node:fs/promises';
 import http from 'node:http';
-import { afterEach, beforeEach, describe, expect, test } from 'vitest';
+import https from 'node:https';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeAll, beforeEach, describe, expect, test } from 'vitest';
 import { act, type CliContext, type CommandModule } from '../../src/cli/command.js';
 import { runCli } from '../../src/cli/program.js';
 import { callApi, printResult, remoteCommand, remoteOf } from '../../src/cli/remote.js';
 import { closeServer, portOf, trackSockets } from '../helpers/http-server.js';
+import { makeCert, type TestCert } from '../helpers/tls.js';
 
 interface Seen {
   readonly method: string;
@@ -92,6 +98,7 @@ describe('the options that name a broker', () => {
     const text = run.stdout.replace(/\s+/g, ' ');
     expect(text).toContain('--url <url> EVENTBUS_URL, default: http://127.0.0.1:3000');
     expect(text).toContain('--token <token> EVENTBUS_TOKEN, default: unset');
+    expect(text).toContain('--ca <file> EVENTBUS_CA, default: unset');
     expect(text).toContain('--json print JSON');
     expect(run.stdout).not.toContain('do-not-print-me');
   });
@@ -132,5 +139,45 @@ describe('failures', () => {
   test('a missing argument or an unknown option of the command is a usage error, exit 2', async () => {
     expect(await probe(['--url', url()])).toEqual({ code: 2, stdout: '', stderr: "error: BAD_ARGS missing required argument 'id'\n" });
     expect(await probe(['billing', '--ulr', url()])).toEqual({ code: 2, stdout: '', stderr: "error: BAD_ARGS unknown option '--ulr' (Did you mean --url?)\n" });
+  });
+});
+
+describe('over https', () => {
+  let cert: TestCert;
+  let secureUrl: string;
+  beforeAll(async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'eventbus-cert-'));
+    cert = makeCert(dir);
+    const secure = https.createServer({ cert: cert.cert, key: cert.key }, (req, res) => {
+      res.writeHead(200, { 'content-type': 'application/json' }).end('{"id":"billing","lag":3}');
+    });
+    await new Promise<void>((resolve) => secure.listen(0, '127.0.0.1', resolve));
+    secureUrl = `https://127.0.0.1:${(secure.address() as AddressInfo).port}`;
+    return async () => {
+      secure.closeAllConnections();
+      await new Promise((resolve) => secure.close(resolve));
+      await rm(dir, { recursive: true, force: true });
+    };
+  });
+
+  test('--ca names the CA of the broker\'s certificate; EVENTBUS_CA is its default', async () => {
+    expect(await probe(['billing', '--url', secureUrl, '--ca', cert.certFile])).toEqual({ code: 0, stdout: 'billing lag=3\n', stderr: '' });
+    expect(await probe(['billing'], { EVENTBUS_URL: secureUrl, EVENTBUS_CA: cert.certFile })).toEqual({ code: 0, stdout: 'billing lag=3\n', stderr: '' });
+  });
+
+  test('without it the certificate is refused, saying what to give, exit 1', async () => {
+    expect(await probe(['billing', '--url', secureUrl])).toEqual({
+      code: 1,
+      stdout: '',
+      stderr: `error: UNAVAILABLE cannot reach the broker at ${secureUrl}: DEPTH_ZERO_SELF_SIGNED_CERT: the broker's certificate is not trusted (--ca <file> names the CA that signed it)\n`,
+    });
+  });
+
+  test('a --ca file that cannot be read is a usage error, exit 2', async () => {
+    expect(await probe(['billing', '--url', secureUrl, '--ca', 'no-such.pem'])).toEqual({
+      code: 2,
+      stdout: '',
+      stderr: 'error: BAD_ARGS --ca (or EVENTBUS_CA): cannot read no-such.pem (ENOENT)\n',
+    });
   });
 });

@@ -1,7 +1,8 @@
 // A telnet-style client for the line front-ends, over a real socket: write lines, read reply lines with a
 // timeout, see whether the server closed the connection. A client can start paused (it reads nothing until
-// resume()), to play a publisher that pipelines without reading its replies.
+// resume()), to play a publisher that pipelines without reading its replies. Given a CA, it speaks TLS.
 import net from 'node:net';
+import tls from 'node:tls';
 
 export interface LineClient {
   readonly socket: net.Socket;
@@ -26,15 +27,18 @@ export interface LineClientOptions {
   readonly host?: string;
   /** Read nothing from the socket until resume(): replies pile up in the kernel and then in the server. */
   readonly paused?: boolean;
+  /** Connect over TLS, trusting this CA (PEM). */
+  readonly ca?: string | Buffer;
 }
 
 const DEFAULT_TIMEOUT_MS = 5_000;
 
 export function lineClient(port: number, options: LineClientOptions = {}): Promise<LineClient> {
   return new Promise((resolve, reject) => {
-    const socket = net.connect({ port, host: options.host ?? '127.0.0.1' });
+    const host = options.host ?? '127.0.0.1';
+    const socket = options.ca === undefined ? net.connect({ port, host }) : tls.connect({ port, host, ca: options.ca });
     socket.once('error', reject);
-    socket.once('connect', () => {
+    socket.once(options.ca === undefined ? 'connect' : 'secureConnect', () => {
       socket.off('error', reject);
       resolve(wrap(socket, options.paused === true));
     });

@@ -24,12 +24,14 @@ describe('well-formed addresses', () => {
     ['udp://10.0.0.7:514', { protocol: 'udp', host: '10.0.0.7', port: 514, path: '/', url: 'udp://10.0.0.7:514' }],
     ['ws://consumer.example.com:8080/ws', { protocol: 'ws', host: 'consumer.example.com', port: 8080, path: '/ws', url: 'ws://consumer.example.com:8080/ws' }],
     ['http://hooks.internal:8080/events/in', { protocol: 'http', host: 'hooks.internal', port: 8080, path: '/events/in', url: 'http://hooks.internal:8080/events/in' }],
-  ] as const)('each of the four protocols: %s', (text, expected) => {
+    ['wss://consumer.example.com:443/ws', { protocol: 'wss', host: 'consumer.example.com', port: 443, path: '/ws', url: 'wss://consumer.example.com:443/ws' }],
+    ['https://hooks.example.com:443/in', { protocol: 'https', host: 'hooks.example.com', port: 443, path: '/in', url: 'https://hooks.example.com:443/in' }],
+  ] as const)('each of the protocols: %s', (text, expected) => {
     expect(parsed(text)).toEqual(expected);
   });
 
-  test('every supported protocol is accepted, and only tcp, udp, ws, http are', () => {
-    expect([...PUSH_PROTOCOLS].sort()).toEqual(['http', 'tcp', 'udp', 'ws']);
+  test('every supported protocol is accepted, and only tcp, udp, ws, http, wss, https are', () => {
+    expect([...PUSH_PROTOCOLS].sort()).toEqual(['http', 'https', 'tcp', 'udp', 'ws', 'wss']);
     for (const protocol of PUSH_PROTOCOLS) expect(parsed(`${protocol}://h:1`).protocol).toBe(protocol);
   });
 
@@ -96,11 +98,10 @@ describe('malformed addresses are refused with BAD_ADDRESS and a reason', () => 
 
   test.each([
     ['ftp://h:21', 'ftp'],
-    ['https://h:443/x', 'https'],
-    ['wss://h:443/ws', 'wss'],
+    ['tls://h:9000', 'tls'],
     ['mqtt://h:1883', 'mqtt'],
   ])('an unsupported scheme is named, with the supported ones: %s', (text, scheme) => {
-    expectRefused(text, new RegExp(`unsupported protocol "${scheme}".*tcp, udp, ws, http`));
+    expectRefused(text, new RegExp(`unsupported protocol "${scheme}".*tcp, udp, ws, http, wss, https`));
   });
 
   test.each(['tcp://h', 'tcp://127.0.0.1', 'http://h/path', 'ws://[::1]/ws', 'tcp://h:', 'http://h:/x'])('no port: %s', (text) => {

@@ -492,7 +492,7 @@ describe('errors: ERR <CODE> <reason>, and the connection stays open', () => {
     const bus = await startBus();
     const c = await bus.registration();
     expect(await c.send('REGISTER c ftp://127.0.0.1:21 a')).toBe(
-      'ERR BAD_ADDRESS "ftp://127.0.0.1:21": unsupported protocol "ftp" (supported: tcp, udp, ws, http)',
+      'ERR BAD_ADDRESS "ftp://127.0.0.1:21": unsupported protocol "ftp" (supported: tcp, udp, ws, http, wss, https)',
     );
   });
 

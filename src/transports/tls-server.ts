@@ -1,0 +1,42 @@
+// What TLS adds to a front-end's server (EVENTBUS_TLS_CERT / EVENTBUS_TLS_KEY): its options, and bounds on the
+// handshakes, which come before anything the front-end itself sees. A handshake must finish within the line
+// timeout, as a line must (a client that opens a connection and never finishes its handshake would otherwise
+// hold it for Node's default two minutes), and no more than EVENTBUS_MAX_CONNECTIONS may be under way at once.
+import type net from 'node:net';
+import type tls from 'node:tls';
+import type { Logger } from '../logger.js';
+import type { TlsCredentials } from '../tls-files.js';
+
+export function tlsServerOptions(credentials: TlsCredentials, handshakeTimeoutMs: number): tls.TlsOptions {
+  return { cert: credentials.cert, key: credentials.key, handshakeTimeout: handshakeTimeoutMs };
+}
+
+/**
+ * The event that hands over a connection ready to be served: `secureConnection` once the handshake is done
+ * under TLS, else `connection`.
+ */
+export const servedEvent = (isTls: boolean): 'secureConnection' | 'connection' => (isTls ? 'secureConnection' : 'connection');
+
+/**
+ * Past `maxHandshakes` connections still in their handshake, a new one is cut at once: nothing can be said
+ * to a client before its handshake, so it gets no reason, only the close.
+ */
+export function boundHandshakes(server: tls.Server, maxHandshakes: number, log: Logger): void {
+  let accepted = 0;
+  let secured = 0;
+  server.on('connection', (socket: net.Socket) => {
+    if (accepted - secured >= maxHandshakes) return void socket.destroy();
+    accepted++;
+    socket.once('close', () => accepted--);
+  });
+  server.on('secureConnection', (socket: tls.TLSSocket) => {
+    secured++;
+    socket.once('close', () => secured--);
+  });
+  // A plain-text client, a scanner, a client that does not trust the certificate: theirs to fix, not ours. A
+  // tls.Server leaves the socket of a failed handshake open (a handshake timeout included) to whoever listens.
+  server.on('tlsClientError', (e: Error, socket: tls.TLSSocket) => {
+    log.debug('TLS handshake failed', { remote: `${socket.remoteAddress}:${socket.remotePort}`, error: e.message });
+    socket.destroy();
+  });
+}
