@@ -8,7 +8,7 @@ import { fileURLToPath } from 'node:url';
 import type { Command } from 'commander';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { startApp, type App } from '../../src/app.js';
-import { buildProgram, runCli } from '../../src/cli/program.js';
+import { buildProgram, packageVersion, runCli } from '../../src/cli/program.js';
 import { silentLogger } from '../../src/logger.js';
 import { tempDir, testAppConfig, type TestDir } from '../helpers/broker.js';
 import { startEndpoint, type Endpoint } from '../helpers/consumers.js';
@@ -311,7 +311,7 @@ describe('replay', () => {
     const refusing = await startEndpoint('http', { status: () => 500 });
     endpoints.push(refusing);
     const seq = await publish('rx.a', 'refused');
-    expectFailure(await cli(['replay', '--to', refusing.url, '--pattern', 'rx.*', '--from-seq', String(seq)]), 1, `error: UNAVAILABLE 1 of 1 messages could not be delivered to ${refusing.url} (dead-lettered after EVENTBUS_MAX_DELIVERIES attempts)`.replace(/^/, '') as string);
+    expectFailure(await cli(['replay', '--to', refusing.url, '--pattern', 'rx.*', '--from-seq', String(seq)]), 1, `error: UNAVAILABLE 1 of 1 messages could not be delivered to ${refusing.url} (dead-lettered after EVENTBUS_MAX_DELIVERIES attempts)`);
     expectFailure(await cli(['replay', '--pattern', 'rx.*']), 2, "error: BAD_ARGS required option '--to <address>' not specified");
     expectFailure(await cli(['replay', '--to', 'smtp://x:1', '--pattern', '#']), 1, /^error: BAD_ADDRESS --to: /);
     expectFailure(await cli(['replay', '--to', 'tcp://127.0.0.1:9', '--pattern', '#', '--to-seq', '1', '--to-time', '1']), 2, /^error: BAD_ARGS option '--to-seq <n>' cannot be used with option '--to-time <t>'/);
@@ -319,7 +319,7 @@ describe('replay', () => {
   });
 });
 
-test('--help on every command and subcommand: usage on stdout, exit 0', async () => {
+test('--help and --version on every command and subcommand: on stdout, exit 0', async () => {
   const program = buildProgram({ env: {}, stdout: process.stdout, stderr: process.stderr, version: '0', settle: () => {} });
   const paths = (c: Command, prefix: string[]): string[][] => c.commands.flatMap((s) => [[...prefix, s.name()], ...paths(s, [...prefix, s.name()])]);
   const all = paths(program, []);
@@ -328,5 +328,6 @@ test('--help on every command and subcommand: usage on stdout, exit 0', async ()
     const run = await cli([...path, '--help']);
     expect({ code: run.code, stderr: run.stderr }, path.join(' ')).toEqual({ code: 0, stderr: '' });
     expect(run.stdout).toMatch(new RegExp(`^Usage: eventbus ${path.join(' ')}`));
+    expect(await cli([...path, '--version'])).toEqual({ code: 0, stdout: `${packageVersion()}\n`, stderr: '' });
   }
 });
