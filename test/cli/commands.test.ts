@@ -3,6 +3,7 @@
 // child process where a process matters (stdin piped, tail followed then stopped by Ctrl-C); tables, --json,
 // the exit codes and the `error: <CODE> ...` lines.
 import { spawn } from 'node:child_process';
+import net from 'node:net';
 import { Readable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import type { Command } from 'commander';
@@ -226,6 +227,36 @@ describe('tail', () => {
       proc.kill('SIGINT');
     });
     expect(run).toEqual({ code: 0, stdout: `${from} live.a first\n${from + 2} live.b second\n`, stderr: '' });
+  });
+
+  test('a dropped connection is resumed from the last seq printed: nothing missed, nothing twice', async () => {
+    // A TCP relay in front of the broker whose connections the test cuts.
+    const cut = new Set<net.Socket>();
+    const relay = net.createServer((client) => {
+      const broker = net.connect(app.ports.http, '127.0.0.1');
+      for (const s of [client, broker]) {
+        cut.add(s);
+        s.on('error', () => {});
+        s.on('close', () => [client, broker].forEach((x) => x.destroy()));
+      }
+      client.pipe(broker).pipe(client);
+    });
+    await new Promise<void>((resolve) => relay.listen(0, '127.0.0.1', resolve));
+    const url = `http://127.0.0.1:${(relay.address() as net.AddressInfo).port}`;
+    const from = (await head()) + 1;
+    try {
+      const run = await child(['tail', 'drop.*', '--from-seq', String(from), '--url', url], '', async (proc, out) => {
+        await publish('drop.a', 'before');
+        await until('the first line', () => out().includes('drop.a before'));
+        for (const s of cut) s.destroy();
+        await publish('drop.a', 'while down');
+        await until('the second line, after the reconnect', () => out().includes('drop.a while down'), 10_000);
+        proc.kill('SIGINT');
+      });
+      expect(run).toEqual({ code: 0, stdout: `${from} drop.a before\n${from + 1} drop.a while down\n`, stderr: `tail: connection lost after seq ${from}; reconnecting\n` });
+    } finally {
+      await new Promise((resolve) => relay.close(resolve));
+    }
   });
 });
 
