@@ -1,7 +1,6 @@
 // How the operator commands print for people: tables (cli-table3) on stdout, and progress on stderr: a bar
 // (cli-progress) when stderr is a terminal, else one summary line at the end, so that a script's stderr holds
 // nothing but that line and failures.
-import { setTimeout as delay } from 'node:timers/promises';
 import { SingleBar } from 'cli-progress';
 import Table from 'cli-table3';
 import type { CliContext } from './command.js';
@@ -49,12 +48,3 @@ export function progress(ctx: CliContext, label: string, total: number): Progres
     },
   };
 }
-
-/** Waits `ms` (none when 0 or less); false when `signal` (Ctrl-C) ended the wait or had already. */
-export async function pause(ms: number, signal: AbortSignal): Promise<boolean> {
-  if (ms > 0) await delay(ms, undefined, { signal }).catch(() => {});
-  return !isAborted(signal);
-}
-
-/** Read through a call, so that a check after an await is not taken as already known. */
-export const isAborted = (signal: AbortSignal): boolean => signal.aborted;

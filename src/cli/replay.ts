@@ -16,7 +16,8 @@ import { act, type CliContext } from './command.js';
 import { everyDeadLetter } from './dead-letters.js';
 import { failure, usageError, type CliFailure } from './failure.js';
 import { headSeq, messagesPage, readSlice, type WireMessage } from './log-pages.js';
-import { pause, progress, type Progress } from './output.js';
+import { pause, untilInterrupted } from './interrupt.js';
+import { progress, type Progress } from './output.js';
 import { callApi, remoteCommand, remoteOf, type Remote } from './remote.js';
 
 type WireConsumer = z.infer<typeof Consumer>;
@@ -130,15 +131,18 @@ interface Window {
 async function sendSlice(ctx: CliContext, remote: Remote, options: Options, slice: Slice): Promise<Result<number, CliFailure>> {
   const windows = await windowsOf(remote, options, slice);
   if (windows.isErr()) return err(windows.error);
+  const done = (sent: number): Result<number, CliFailure> => {
+    const summary = { sent, from_seq: slice.from, to_seq: slice.to, address: options.to };
+    ctx.stdout.write(remote.json ? `${JSON.stringify(summary)}\n` : `sent ${sent} messages to ${options.to}\n`);
+    return ok(0);
+  };
+  if (windows.value.length === 0) return done(0);
   const total = windows.value.reduce((n, w) => n + (w.count ?? 0), 0);
   const bar = progress(ctx, `replaying to ${options.to}`, total);
   const id = `replay-${randomUUID().slice(0, 8)}`;
   const path = `/api/consumers/${id}`;
-  const stop = new AbortController();
-  const interrupted = (): void => stop.abort();
-  process.once('SIGINT', interrupted);
-  try {
-    const sent = await sendWindows(remote, options, windows.value, path, bar, stop.signal);
+  return untilInterrupted(async (signal) => {
+    const sent = await sendWindows(remote, options, windows.value, path, bar, signal);
     // The temporary consumer is new: every dead letter it has is a message of the slice the address refused.
     const dead = sent.isOk() ? await everyDeadLetter(remote, `${path}/dead-letters`) : ok([]);
     // Removed whatever happened: a failure, Ctrl-C, or done.
@@ -146,16 +150,11 @@ async function sendSlice(ctx: CliContext, remote: Remote, options: Options, slic
     if (sent.isErr()) return err(sent.error);
     if (dead.isErr()) return err(dead.error);
     if (removed.isErr()) return err(removed.error);
-    if (stop.signal.aborted) return err(failure('UNAVAILABLE', `interrupted after ${sent.value} messages; the temporary consumer ${id} is removed`));
-    const delivered = sent.value - dead.value.length;
+    if (signal.aborted) return err(failure('UNAVAILABLE', `interrupted after ${sent.value} messages; the temporary consumer ${id} is removed`));
     if (dead.value.length > 0) return err(failure('UNAVAILABLE', `${dead.value.length} of ${sent.value} messages could not be delivered to ${options.to} (dead-lettered after EVENTBUS_MAX_DELIVERIES attempts)`));
-    bar.finish(`replayed ${delivered} messages (seqs ${slice.from} to ${slice.to}) to ${options.to}`);
-    const summary = { sent: delivered, from_seq: slice.from, to_seq: slice.to, address: options.to };
-    ctx.stdout.write(remote.json ? `${JSON.stringify(summary)}\n` : `sent ${delivered} messages to ${options.to}\n`);
-    return ok(0);
-  } finally {
-    process.removeListener('SIGINT', interrupted);
-  }
+    bar.finish(`replayed ${sent.value} messages (seqs ${slice.from} to ${slice.to}) to ${options.to}`);
+    return done(sent.value);
+  });
 }
 
 /**

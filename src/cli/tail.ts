@@ -9,7 +9,7 @@ import { countArg, seqArg, timeArg } from './args.js';
 import { act, type CliContext } from './command.js';
 import { failure, type CliFailure } from './failure.js';
 import { headSeq, messagesPage, readSlice, type WireMessage } from './log-pages.js';
-import { isAborted, pause } from './output.js';
+import { isAborted, pause, untilInterrupted } from './interrupt.js';
 import { answerOf, headersFor, reason, remoteCommand, remoteOf, type Remote } from './remote.js';
 
 interface Options {
@@ -87,17 +87,14 @@ function lastStart(remote: Remote, pattern: string, head: number, n: number): Re
 
 /** The live tail after `lastSeq`, until Ctrl-C; reconnects after a drop from the last seq printed. */
 async function follow(ctx: CliContext, remote: Remote, pattern: string, lastSeq: number, print: (m: Omit<WireMessage, 'status'>) => void): Promise<Result<number, CliFailure>> {
-  const stop = new AbortController();
-  const interrupted = (): void => stop.abort();
-  process.once('SIGINT', interrupted);
-  let last = lastSeq;
-  let connected = false;
-  try {
-    while (!stop.signal.aborted) {
+  return untilInterrupted(async (signal) => {
+    let last = lastSeq;
+    let connected = false;
+    while (!isAborted(signal)) {
       const url = new URL(`/api/subscribe?${new URLSearchParams({ pattern }).toString()}`, remote.url);
       const headers = { ...headersFor(remote, 'text/event-stream'), 'last-event-id': String(last) };
       try {
-        const response = await fetch(url, { headers, signal: stop.signal });
+        const response = await fetch(url, { headers, signal });
         if (response.status !== 200) {
           const refused = answerOf(response.status, await response.text(), `GET ${url.pathname}`);
           return err(refused.isErr() ? refused.error : failure('UNAVAILABLE', `GET ${url.pathname} answered ${response.status}`));
@@ -114,16 +111,14 @@ async function follow(ctx: CliContext, remote: Remote, pattern: string, lastSeq:
         const decoder = new TextDecoder();
         for await (const chunk of response.body ?? []) parser.feed(decoder.decode(chunk as Uint8Array, { stream: true }));
       } catch (e) {
-        if (isAborted(stop.signal)) break;
+        if (isAborted(signal)) break;
         // Out of reach from the start: nothing to resume, and a wrong --url should not hang.
         if (!connected) return err(failure('UNAVAILABLE', `cannot reach the broker at ${remote.url.origin}: ${reason(e)}`));
       }
-      if (isAborted(stop.signal)) break;
+      if (isAborted(signal)) break;
       ctx.stderr.write(`tail: connection lost after seq ${last}; reconnecting\n`);
-      await pause(RECONNECT_MS, stop.signal);
+      await pause(RECONNECT_MS, signal);
     }
     return ok(0);
-  } finally {
-    process.removeListener('SIGINT', interrupted);
-  }
+  });
 }

@@ -326,6 +326,8 @@ describe('replay', () => {
     });
     expect(JSON.parse((await cli(['replay', '--to', tcp.url, '--pattern', 'rr.*', '--from-seq', String(first), '--dry-run', '--json'])).stdout)).toMatchObject({ count: 5, from_seq: first });
     expect(tcp.received).toEqual([]);
+    // A slice past the head holds nothing: nothing registered, nothing sent.
+    expect(await cli(['replay', '--to', tcp.url, '--pattern', 'rr.*', '--from-seq', String((await head()) + 10)])).toEqual({ code: 0, stdout: `sent 0 messages to ${tcp.url}\n`, stderr: '' });
 
     const started = Date.now();
     const run = await cli(['replay', '--to', tcp.url, '--pattern', 'rr.*', '--from-seq', String(first), '--rate', '2']);
