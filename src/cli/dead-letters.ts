@@ -69,9 +69,9 @@ function done(ctx: CliContext, remote: Remote, answer: unknown, line: string): n
   return 0;
 }
 
-/** A dead letter judged as the broker judges a message: its seq, topic, payload and metadata. */
-function matches(filter: MessageFilter, d: WireDeadLetter): boolean {
-  return filter({ seq: d.seq, topic: d.topic, payload: d.payload, metadata: JSON.stringify(d.metadata), messageId: null, ttlSeconds: 0, orderingKey: null, createdAt: d.dead_at });
+/** A message or dead letter as the API answers it, judged as the broker judges it: by seq, topic, payload and metadata. */
+export function matches(filter: MessageFilter, m: Pick<WireDeadLetter, 'seq' | 'topic' | 'payload' | 'metadata'>): boolean {
+  return filter({ seq: m.seq, topic: m.topic, payload: m.payload, metadata: JSON.stringify(m.metadata), messageId: null, ttlSeconds: 0, orderingKey: null, createdAt: 0 });
 }
 
 /** Every dead letter of the consumer whose dead letters are at `base`, a page at a time. */

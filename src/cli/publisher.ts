@@ -62,11 +62,16 @@ export async function publishAll(
     bytes = 0;
     return inFlight.length >= limits.concurrency ? settleOldest() : ok(undefined);
   };
-  for await (const next of messages) {
-    if (next.isErr()) {
-      await Promise.all(inFlight.map((s) => s.answer));
-      return err(next.error);
+  // What is in flight is settled (its seqs printed) before any failure is told.
+  const drain = async (): Promise<Result<void, CliFailure>> => {
+    while (inFlight.length > 0) {
+      const settled = await settleOldest();
+      if (settled.isErr()) return settled;
     }
+    return ok(undefined);
+  };
+  for await (const next of messages) {
+    if (next.isErr()) return (await drain()).andThen(() => err(next.error));
     const size = JSON.stringify(next.value.message).length;
     if (batch.length > 0 && bytes + size > BATCH_BYTES) {
       const sent = await send();
@@ -81,9 +86,5 @@ export async function publishAll(
   }
   const last = await send();
   if (last.isErr()) return err(last.error);
-  while (inFlight.length > 0) {
-    const settled = await settleOldest();
-    if (settled.isErr()) return err(settled.error);
-  }
-  return ok(count);
+  return (await drain()).map(() => count);
 }

@@ -13,7 +13,7 @@ import type { Consumer } from '../protocol/http-bodies.js';
 import { checkPattern } from '../protocol/topics.js';
 import { countArg, filterArg, seqArg, timeArg } from './args.js';
 import { act, type CliContext } from './command.js';
-import { everyDeadLetter } from './dead-letters.js';
+import { everyDeadLetter, matches } from './dead-letters.js';
 import { failure, usageError, type CliFailure } from './failure.js';
 import { headSeq, messagesPage, readSlice, type WireMessage } from './log-pages.js';
 import { pause, untilInterrupted } from './interrupt.js';
@@ -98,10 +98,7 @@ async function sliceBounds(remote: Remote, options: Options): Promise<Result<{ f
 /** The slice's messages, read over GET /api/messages and judged by --where here as the broker would. */
 async function eachInSlice(remote: Remote, pattern: string, slice: Slice, each: (m: WireMessage) => unknown): Promise<Result<void, CliFailure>> {
   if (slice.from > slice.to) return ok(undefined);
-  return readSlice(remote, { fromSeq: slice.from }, slice.to, pattern, (m) => {
-    const stored = { seq: m.seq, topic: m.topic, payload: m.payload, metadata: JSON.stringify(m.metadata), messageId: m.message_id, ttlSeconds: 0, orderingKey: m.ordering_key, createdAt: m.created_at };
-    return slice.where === undefined || slice.where(stored) ? each(m) : undefined;
-  });
+  return readSlice(remote, { fromSeq: slice.from }, slice.to, pattern, (m) => (slice.where === undefined || matches(slice.where, m) ? each(m) : undefined));
 }
 
 async function dryRun(ctx: CliContext, remote: Remote, options: Options, slice: Slice): Promise<Result<number, CliFailure>> {

@@ -110,6 +110,9 @@ describe('publish', () => {
 
   test('--ndjson: a bad line is named by its number, exit 1', async () => {
     expectFailure(await cli(['publish', '--ndjson', 'pub.nd'], '{"payload":"a"}\nnot json\n'), 1, /^error: BAD_FORMAT line 2: not JSON/);
+    // The batches sent before the bad line are stored, and their seqs printed.
+    const partial = await cli(['publish', '--ndjson', 'pub.nd', '--batch', '1'], '{"payload":"a"}\n{"payload":"b"}\n[]\n');
+    expect({ code: partial.code, seqs: partial.stdout.trim().split('\n').length, stderr: partial.stderr }).toEqual({ code: 1, seqs: 2, stderr: 'error: BAD_FORMAT line 3: expected a JSON object\n' });
     expectFailure(await cli(['publish', '--ndjson'], '{"payload":"a"}\n'), 1, /^error: BAD_FORMAT line 1: topic: /);
     expectFailure(await cli(['publish', '--ndjson'], '\n{"topic":"bad topic","payload":"a"}\n'), 1, /^error: BAD_TOPIC line 2: /);
   });
