@@ -314,6 +314,16 @@ describe('replay', () => {
     expect(json.code, json.stderr).toBe(0);
     expect(JSON.parse(json.stdout)).toEqual({ sent: 5, from_seq: seqs[0], to_seq: await head(), address: http.url });
     expect(http.payloads()).toEqual(['x-r1', 'x-r2', 'x-r3', 'x-r4', 'x-r5']);
+
+    // Every address kind, as for any push consumer.
+    for (const protocol of ['ws', 'udp'] as const) {
+      const target = await startEndpoint(protocol);
+      endpoints.push(target);
+      const sent = await cli(['replay', '--to', target.url, '--pattern', 'rp.*', '--from-seq', String(seqs[3])]);
+      expect(sent.stdout, sent.stderr).toBe(`sent 2 messages to ${target.url}\n`);
+      await target.waitFor(2);
+      expect(target.payloads()).toEqual(['r4', 'r5']);
+    }
   });
 
   test('--rate sends at most n a second; --dry-run sends nothing and prints the count and the first few', async () => {
