@@ -27,6 +27,7 @@ const BOTH_STORES = [
   'test/embed/transactional-consumer.test.ts',
   'test/transports/{http,registration,tcp-ingress,ws,ws-backpressure,ws-close,ws-durable,ws-errors}.test.ts',
   'test/main.test.ts',
+  'test/cli/commands.test.ts',
   'test/faults/{malformed-input,slow-consumers}.test.ts',
 ];
 

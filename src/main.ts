@@ -2,4 +2,4 @@
 // Process entry: the command line (src/cli/), and the exit code it ends with. Nothing else lives here.
 import { runCli } from './cli/program.js';
 
-process.exit(await runCli(process.argv.slice(2), { env: process.env, stdout: process.stdout, stderr: process.stderr }));
+process.exit(await runCli(process.argv.slice(2), { env: process.env, stdin: process.stdin, stdout: process.stdout, stderr: process.stderr }));

@@ -14,6 +14,8 @@ export interface Output {
 /** The process as a command sees it; tests may hand in their own. */
 export interface CliIo {
   readonly env: Env;
+  /** What `publish` and `import` read when given no payload or file; the process's stdin when absent. */
+  readonly stdin?: NodeJS.ReadableStream;
   readonly stdout: Output;
   readonly stderr: Output & { readonly isTTY?: boolean };
 }

@@ -6,11 +6,32 @@ import { Command, CommanderError, Help } from 'commander';
 import type { Result } from 'neverthrow';
 import type { CliContext, CliIo, CommandModule } from './command.js';
 import { commanderOutcome, reportFailure, type CliFailure } from './failure.js';
+import { addConsumer } from './consumer.js';
+import { addDeadLetters } from './dead-letters.js';
+import { addExport } from './export.js';
+import { addConsumers, addStats, addTopics } from './figures.js';
 import { addHelp } from './help.js';
+import { addImport } from './import.js';
+import { addPublish } from './publish.js';
+import { addReplay } from './replay.js';
 import { addServe } from './serve.js';
+import { addTail } from './tail.js';
 
-/** Every command of the bin, in the order the help lists them. The operator commands of §9 go here. */
-export const COMMANDS: readonly CommandModule[] = [addServe, addHelp];
+/** Every command of the bin, in the order the help lists them. */
+export const COMMANDS: readonly CommandModule[] = [
+  addServe,
+  addPublish,
+  addTail,
+  addTopics,
+  addStats,
+  addConsumers,
+  addConsumer,
+  addDeadLetters,
+  addExport,
+  addImport,
+  addReplay,
+  addHelp,
+];
 
 /** The package's version, from its package.json (two levels up from src/cli/ and dist/cli/ alike). */
 export function packageVersion(): string {

@@ -76,8 +76,7 @@ const isErrorCode = (code: unknown): code is ErrorCode => (ERROR_CODES as readon
  */
 export function callApi(remote: Remote, method: 'GET' | 'POST' | 'PUT' | 'DELETE', path: string, body?: unknown): ResultAsync<unknown, CliFailure> {
   const url = new URL(path, remote.url);
-  const headers: Record<string, string> = { accept: 'application/json' };
-  if (remote.token !== undefined) headers['authorization'] = `Bearer ${remote.token}`;
+  const headers = headersFor(remote, 'application/json');
   if (body !== undefined) headers['content-type'] = 'application/json';
   const request = remote.fetch(url, { method, headers, ...(body === undefined ? {} : { body: JSON.stringify(body) }) });
   return ResultAsync.fromPromise(request, (e) => failure('UNAVAILABLE', `cannot reach the broker at ${remote.url.origin}: ${reason(e)}`)).andThen((response) =>
@@ -87,7 +86,15 @@ export function callApi(remote: Remote, method: 'GET' | 'POST' | 'PUT' | 'DELETE
   );
 }
 
-function answerOf(status: number, text: string, what: string): Result<unknown, CliFailure> {
+/** The headers of a request to the broker: what it accepts, and the token when there is one. */
+export function headersFor(remote: Remote, accept: string): Record<string, string> {
+  const headers: Record<string, string> = { accept };
+  if (remote.token !== undefined) headers['authorization'] = `Bearer ${remote.token}`;
+  return headers;
+}
+
+/** An answer's JSON, or the failure it says (`what` names the request in messages). */
+export function answerOf(status: number, text: string, what: string): Result<unknown, CliFailure> {
   let json: unknown;
   try {
     json = JSON.parse(text);
@@ -101,7 +108,7 @@ function answerOf(status: number, text: string, what: string): Result<unknown, C
 }
 
 /** The innermost cause's code or message: fetch's own is always "fetch failed". */
-function reason(e: unknown): string {
+export function reason(e: unknown): string {
   let cause: unknown = e;
   while (cause instanceof Error && cause.cause !== undefined) cause = cause.cause;
   const untrusted = certificateErrorCode(cause);

@@ -14,8 +14,8 @@ type Scalar = string | number | boolean | null;
 type FilterError = BrokerError<'BAD_ARGS'>;
 
 /** Where a path reads from, listed cheapest first: conditions run in this order and stop at the first miss. */
-type Source = 'topic' | 'metadata' | 'payload';
-const SOURCE_COST: Readonly<Record<Source, number>> = { topic: 0, metadata: 1, payload: 2 };
+type Source = 'seq' | 'topic' | 'metadata' | 'payload';
+const SOURCE_COST: Readonly<Record<Source, number>> = { seq: 0, topic: 0, metadata: 1, payload: 2 };
 
 /** A field that is absent: distinct from a JSON null, which exists. */
 const MISSING: unique symbol = Symbol('missing');
@@ -56,6 +56,9 @@ function makeFilter(conditions: readonly Condition[]): MessageFilter {
     for (const condition of conditions) {
       let root: unknown;
       switch (condition.source) {
+        case 'seq':
+          root = message.seq;
+          break;
         case 'topic':
           root = message.topic;
           break;
@@ -106,6 +109,8 @@ function follow(root: unknown, path: readonly string[]): unknown {
 // of the EventClient interface), so the rest of the key is taken whole, dots included. `payload.a.b` walks nested JSON.
 function parsePath(key: string): Result<Omit<Condition, 'test'>, FilterError> {
   if (key === 'topic') return ok({ source: 'topic', path: [] });
+  // A range of the log (`{"seq": {"$lte": 120}}`): how `eventbus replay` ends a side replay at a seq.
+  if (key === 'seq') return ok({ source: 'seq', path: [] });
   const dot = key.indexOf('.');
   const prefix = dot === -1 ? key : key.slice(0, dot);
   const rest = dot === -1 ? '' : key.slice(dot + 1);
@@ -123,7 +128,7 @@ function parsePath(key: string): Result<Omit<Condition, 'test'>, FilterError> {
     }
     default:
       return err(
-        bad(`filter path ${quote(key)} must be "topic" or start with "payload.", "attributes." or "metadata."`),
+        bad(`filter path ${quote(key)} must be "seq", "topic" or start with "payload.", "attributes." or "metadata."`),
       );
   }
 }

@@ -31,6 +31,13 @@ describe('literal values', () => {
     expect(matches({ topic: 'orders.deleted' })).toBe(false);
   });
 
+  test('seq bounds a range of the log', () => {
+    const at = (seq: number): StoredMessage => ({ ...message(), seq });
+    const range = compile({ seq: { $gte: 3, $lte: 5 } });
+    expect([2, 3, 5, 6].map((seq) => range(at(seq)))).toEqual([false, true, true, false]);
+    expect(matches({ seq: 1 })).toBe(true);
+  });
+
   test('follow nested payload paths and array indices', () => {
     expect(matches({ 'payload.customer.tier': 'gold' })).toBe(true);
     expect(matches({ 'payload.customer.tags.1': 'y' })).toBe(true);
@@ -191,7 +198,7 @@ describe('validation', () => {
     [null, /JSON object, not null/],
     [[], /JSON object, not an array/],
     ['payload.kind', /JSON object, not a string/],
-    [{ 'body.kind': 'a' }, /must be "topic" or start with/],
+    [{ 'body.kind': 'a' }, /must be "seq", "topic" or start with/],
     [{ payload: 'a' }, /needs non-empty field names/],
     [{ 'payload.': 'a' }, /non-empty field names/],
     [{ 'payload.a..b': 'a' }, /non-empty field names/],

@@ -1,0 +1,43 @@
+// The values the operator commands take on their command line (PROTOCOL.md §9): seqs, counts, times (ms since
+// the epoch or ISO 8601) and filter JSON. Each parser throws commander's InvalidArgumentError, which the program
+// reports as a usage error (exit 2) naming the option.
+import { InvalidArgumentError } from 'commander';
+
+const WHOLE = /^\d{1,16}$/;
+
+/** A seq: 1 or more. */
+export function seqArg(text: string): number {
+  if (!WHOLE.test(text) || Number(text) < 1) throw new InvalidArgumentError('expected a seq (a whole number, 1 or more)');
+  return Number(text);
+}
+
+/** A count or a rate: 1 or more. */
+export function countArg(text: string): number {
+  if (!WHOLE.test(text) || Number(text) < 1) throw new InvalidArgumentError('expected a whole number, 1 or more');
+  return Number(text);
+}
+
+/** A time: ms since the epoch, or an ISO 8601 date and time (`2026-12-01T22:00:00Z`). */
+export function timeArg(text: string): number {
+  if (WHOLE.test(text)) return Number(text);
+  const ms = /^\d{4}-\d{2}-\d{2}/.test(text) ? Date.parse(text) : NaN;
+  if (Number.isNaN(ms)) throw new InvalidArgumentError('expected ms since the epoch or an ISO 8601 time such as 2026-12-01T22:00:00Z');
+  return ms;
+}
+
+/** A filter as subscribe takes it: a JSON object (the broker judges its paths and operators). */
+export function filterArg(text: string): Record<string, unknown> {
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    throw new InvalidArgumentError('expected a filter as JSON, such as \'{"payload.amount":{"$gt":100}}\'');
+  }
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new InvalidArgumentError('expected a JSON object');
+  return value as Record<string, unknown>;
+}
+
+/** A repeatable option's values, in order. */
+export function collect<T>(parse: (text: string) => T): (text: string, previous: T[] | undefined) => T[] {
+  return (text, previous) => [...(previous ?? []), parse(text)];
+}
