@@ -465,7 +465,7 @@ describe('HTTP next to /ws', () => {
 
   test('404 on unknown paths', async () => {
     const bus = await startBus();
-    for (const path of ['/', '/nope', '/healthz/extra', '/wss']) expect((await get(bus.port, path)).status, path).toBe(404);
+    for (const path of ['/nope', '/healthz/extra', '/wss']) expect((await get(bus.port, path)).status, path).toBe(404);
   });
 
   test('an upgrade to another path is refused; /ws with a query string is accepted', async () => {
