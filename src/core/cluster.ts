@@ -246,6 +246,8 @@ export class Cluster {
     const record = this.#consumers.record(stream.key);
     if (record === undefined) return;
     const from = Math.min(...starts.values()) - 1;
+    // Read before the counts are: if the rewind's batch is written meanwhile, what was read may still predate it.
+    const voidFrom = stream.countsVoidFrom;
     const acked = await this.#store.processedAbove(stream.key, from, record.rewoundAt);
     const prior = acked.isOk() ? await this.#store.deliveryCounts(stream.key, from) : acked;
     if (acked.isErr() || prior.isErr()) {
@@ -256,7 +258,8 @@ export class Cluster {
     if (stream.isClosed) return;
     for (const p of starts.keys()) if (stream.partitions!.isHeld(p)) starts.delete(p);
     if (starts.size === 0) return;
-    stream.acquire(starts, acked.value, prior.value);
+    const current = Math.min(voidFrom, stream.countsVoidFrom);
+    stream.acquire(starts, acked.value, current === Infinity ? prior.value : new Map([...prior.value].filter(([seq]) => seq < current)));
     // Dead letters requeued in these partitions, below their positions too.
     const requeued = await this.#consumers.takeRequeued(stream.key);
     if (requeued.isErr()) this.#log.warn('could not read the requeued dead letters; the next requeue or restart brings them', { consumer: stream.key });

@@ -303,6 +303,7 @@ export class Dispatcher implements StreamHost {
       .recordProgress(batch)
       .map(() => {
         for (const f of floors) this.#floorsWritten.set(`${f.consumer} ${f.partition}`, f.floor);
+        for (const [key, seq] of rewinds) this.durable(key)?.rewindWritten(seq);
       })
       .mapErr((e) => {
         // Positions stay where they were on disk: after a restart these messages are delivered again.

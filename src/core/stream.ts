@@ -93,6 +93,8 @@ export class Stream {
   #countsUnsaved = false;
   /** The lowest seq rewound to since takeRewind() last looked. */
   #rewoundTo = Infinity;
+  /** From this seq on, attempt counts in the store predate a rewind whose progress batch is not written yet. */
+  #countsVoidFrom = Infinity;
   readonly #keyOwners = new Map<string, { member: Member | null; count: number }>();
   /**
    * Unacked entries that are requeued dead letters: the store keeps them (requeued_messages) until acked, so
@@ -232,6 +234,7 @@ export class Stream {
     // Starting over starts the counts over: what is delivered again is a first delivery.
     this.#priorDeliveries.clear();
     this.#rewoundTo = Math.min(this.#rewoundTo, seq);
+    this.#countsVoidFrom = Math.min(this.#countsVoidFrom, seq);
     // Deliveries at or after `seq` are read again from the log; forgetting them sends each once.
     for (const [s, u] of [...this.#unacked.entries()]) if (s >= seq) this.#settle(s, u);
     // Shared: the rewind gave every partition's lease back, to be taken again from the new position.
@@ -364,6 +367,20 @@ export class Stream {
     if (floor === this.#savedFloor) return undefined;
     this.#savedFloor = floor;
     return floor;
+  }
+
+  /**
+   * Shared: the stored attempt counts from this seq on are void (Infinity when none are). A rewind gives the
+   * partitions back at once, and the next heartbeat may take them again before the progress batch that deletes
+   * the old counts is written; counts read then must not be taken up.
+   */
+  get countsVoidFrom(): number {
+    return this.#countsVoidFrom;
+  }
+
+  /** The progress batch holding the rewind to `seq` is written: the store's counts are current again. */
+  rewindWritten(seq: number): void {
+    if (this.#rewoundTo === Infinity && seq <= this.#countsVoidFrom) this.#countsVoidFrom = Infinity;
   }
 
   /** The lowest seq the stream was rewound to since last asked (its stored counts from there on are void). */
