@@ -20,11 +20,13 @@ const ADMIN_URL = (() => {
   return u.toString();
 })();
 
-async function admin(text: string): Promise<void> {
+async function admin<T extends pg.QueryResultRow = Record<string, unknown>>(text: string): Promise<T[]> {
   const client = new pg.Client({ connectionString: ADMIN_URL });
   await client.connect();
   try {
-    await client.query(text);
+    // Several statements in one text answer a result each: the last one's rows are the answer.
+    const results = ([] as pg.QueryResult<T>[]).concat(await client.query<T>(text));
+    return results[results.length - 1]!.rows;
   } finally {
     await client.end();
   }
@@ -91,10 +93,7 @@ async function cut(role: string): Promise<void> {
 }
 
 async function expectAllStored(role: string, answered: Map<string, number>[], seen: number[]): Promise<void> {
-  const client = new pg.Client({ connectionString: ADMIN_URL });
-  await client.connect();
-  const stored = (await client.query<{ seq: string; message_id: string }>(`SELECT seq, message_id FROM ${role}.messages WHERE topic = 'outage.x' ORDER BY seq`)).rows;
-  await client.end();
+  const stored = await admin<{ seq: string; message_id: string }>(`SELECT seq, message_id FROM ${role}.messages WHERE topic = 'outage.x' ORDER BY seq`);
   const byId = new Map(stored.map((r) => [r.message_id, Number(r.seq)]));
   for (const ok of answered) for (const [id, seq] of ok) expect(byId.get(id), id).toBe(seq);
   const all = stored.map((r) => Number(r.seq));
