@@ -16,6 +16,12 @@ export interface PublishLimits {
 const DEFAULT_METADATA = '{"content_type":"text/plain"}';
 const MAX_ID_BYTES = 255;
 
+// PostgreSQL's text cannot hold U+0000, so neither store takes it: a log must move between them whole.
+// Metadata is stored as JSON text, where it is escaped, so only the raw text columns are checked.
+const NUL = '\u0000';
+const holdsNul = (field: string, value: string | null): PublishError | undefined =>
+  value !== null && value.includes(NUL) ? brokerError('BAD_ARGS', `${field} holds U+0000, which the log does not store`) : undefined;
+
 export function toPendingRow(input: PublishInput, limits: PublishLimits): Result<PendingRow, PublishError> {
   const topic = checkTopic(input.topic);
   if (topic.isErr()) return err(topic.error);
@@ -35,6 +41,8 @@ export function toPendingRow(input: PublishInput, limits: PublishLimits): Result
   if (!Number.isSafeInteger(ttl) || ttl < 0) return err(brokerError('BAD_ARGS', 'ttl must be a whole number of seconds, 0 or more'));
   const orderingKey = input.orderingKey ?? null;
   if (orderingKey !== null && typeof orderingKey !== 'string') return err(brokerError('BAD_ARGS', 'ordering_key must be a string'));
+  const nul = holdsNul('payload', input.payload) ?? holdsNul('message_id', messageId) ?? holdsNul('ordering_key', orderingKey);
+  if (nul !== undefined) return err(nul);
   const metadataTail = metadataTailOf(input.metadata);
   if (metadataTail.isErr()) return err(metadataTail.error);
   return ok({ topic: input.topic, payload: input.payload, messageId, metadataTail: metadataTail.value, ttlSeconds: ttl, orderingKey });

@@ -125,12 +125,20 @@ describe('errors', () => {
       { topic: 't', payload: 'x', metadata: { content_type: 5 } },
       { topic: 't', payload: 'x', messageId: '' },
       { topic: 't', payload: 'x', messageId: 'm'.repeat(256) },
+      // U+0000: PostgreSQL's text cannot hold it, and a log must move between the stores whole.
+      { topic: 't', payload: 'a\u0000b' },
+      { topic: 't', payload: 'x', messageId: '\u0000' },
+      { topic: 't', payload: 'x', orderingKey: 'k\u0000' },
     ];
     for (const input of bad) {
       const e = (await broker.publish(input as never))._unsafeUnwrapErr();
       expect(e.code, JSON.stringify(input)).toBe('BAD_ARGS');
     }
     expect(messageCount(db)).toBe(0);
+    // In metadata it is escaped in the stored JSON text, so it is kept.
+    const withNul = (await broker.publish({ topic: 't', payload: 'x', metadata: { note: 'a\u0000b' } }))._unsafeUnwrap();
+    const stored = (await broker.message(withNul.seq))._unsafeUnwrap();
+    expect(JSON.parse(stored.metadata).note).toBe('a\u0000b');
 
     const sink = { deliver: () => true };
     const badSubscribe: SubscribeOptions[] = [
