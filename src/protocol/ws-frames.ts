@@ -184,14 +184,26 @@ export const pongFrame = (id: FrameId): string => JSON.stringify({ type: 'pong',
 export const errorFrame = (id: FrameId, e: BrokerError): string =>
   JSON.stringify({ type: 'error', id, code: e.code, message: e.reason });
 
+// What a message frame says of the message itself, kept for the last message framed: the dispatcher offers a
+// new message to every subscription it matches in turn, so a message fanned out to many subscriptions is
+// escaped once, not once per subscription (a cache of one: a map of many would cost the GC more than it saves).
+let lastMessage: StoredMessage | undefined;
+let lastBody = '';
+
+function messageBody(m: StoredMessage): string {
+  if (m !== lastMessage) {
+    lastBody =
+      `"seq":${m.seq},"message_id":${JSON.stringify(m.messageId)},"topic":${JSON.stringify(m.topic)},"payload":${JSON.stringify(m.payload)},` +
+      `"metadata":${m.metadata},${m.orderingKey === null ? '' : `"ordering_key":${JSON.stringify(m.orderingKey)},`}`;
+    lastMessage = m;
+  }
+  return lastBody;
+}
+
 /**
  * A delivery as a `message` frame: to a WebSocket subscriber (`subscription` is its subscription id) and to
  * a ws:// push consumer (the consumer's id).
  */
 export function messageFrame(subscription: string, m: StoredMessage, delivery: number): string {
-  return (
-    `{"type":"message","subscription":${JSON.stringify(subscription)},"seq":${m.seq},` +
-    `"message_id":${JSON.stringify(m.messageId)},"topic":${JSON.stringify(m.topic)},"payload":${JSON.stringify(m.payload)},` +
-    `"metadata":${m.metadata},${m.orderingKey === null ? '' : `"ordering_key":${JSON.stringify(m.orderingKey)},`}"delivery":${delivery}}`
-  );
+  return `{"type":"message","subscription":${JSON.stringify(subscription)},${messageBody(m)}"delivery":${delivery}}`;
 }

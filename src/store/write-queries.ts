@@ -26,15 +26,9 @@ export const INSERT_PROCESSED = insertProcessedSql(1);
 // Acks arrive by the thousand during a replay: one statement per 64 rows costs far less than 64 statements
 // (docs/internals.md).
 const ACKS_PER_STATEMENT = 64;
-// The same for published messages without a message id, 32 rows per INSERT. The rows of one statement get
-// consecutive seqs (AUTOINCREMENT gives
-// each new row the largest seq so far plus one, and the statement runs alone).
+// The same for published messages, 32 rows per INSERT. The rows of one statement get consecutive seqs
+// (AUTOINCREMENT gives each new row the largest seq so far plus one, and the statement runs alone).
 export const MESSAGES_PER_STATEMENT = 32;
-
-function noIds(ids: readonly (string | null)[], from: number, count: number): boolean {
-  for (let i = from; i < from + count; i++) if (ids[i] !== null) return false;
-  return true;
-}
 
 export function makeWriter(sqlite: Database.Database) {
   const insertMessage = sqlite.prepare(
@@ -42,12 +36,26 @@ export function makeWriter(sqlite: Database.Database) {
      VALUES (?, ?, ?, ?, ?, 'pending', ?, ?)`,
   );
   const insertMessagesMany = sqlite.prepare(
-    `INSERT INTO messages (topic, payload, metadata, ttl, status, ordering_key, created_at)
-     VALUES ${valuesList(`(?, ?, ?, ?, 'pending', ?, ?)`, MESSAGES_PER_STATEMENT)}`,
+    `INSERT INTO messages (message_id, topic, payload, metadata, ttl, status, ordering_key, created_at)
+     VALUES ${valuesList(`(?, ?, ?, ?, ?, 'pending', ?, ?)`, MESSAGES_PER_STATEMENT)}`,
   );
-  const messagesArgs = new Array<string | number | null>(MESSAGES_PER_STATEMENT * 6);
+  const messagesArgs = new Array<string | number | null>(MESSAGES_PER_STATEMENT * 7);
   // Looked up before inserting: an INSERT … ON CONFLICT DO NOTHING would use up a seq for every duplicate.
   const seqOfMessageId = sqlite.prepare(`SELECT seq FROM messages WHERE message_id = ?`).pluck();
+  const anyIdStored = sqlite.prepare(`SELECT 1 FROM messages WHERE message_id IN (${valuesList('?', MESSAGES_PER_STATEMENT)}) LIMIT 1`).pluck();
+  const idArgs = new Array<string | null>(MESSAGES_PER_STATEMENT);
+  const chunkIds = new Set<string>();
+  /** Whether the MESSAGES_PER_STATEMENT rows from `from` can go in one statement: no id repeated, none stored. */
+  const allNew = (ids: readonly (string | null)[], from: number): boolean => {
+    chunkIds.clear();
+    for (let j = 0; j < MESSAGES_PER_STATEMENT; j++) {
+      const id = (idArgs[j] = ids[from + j] ?? null);
+      if (id === null) continue;
+      if (chunkIds.has(id)) return false;
+      chunkIds.add(id);
+    }
+    return chunkIds.size === 0 || anyIdStored.get(idArgs) === undefined;
+  };
   const insertProcessed = sqlite.prepare(INSERT_PROCESSED);
   const insertProcessedMany = sqlite.prepare(insertProcessedSql(ACKS_PER_STATEMENT));
   const manyArgs = new Array<string | number>(ACKS_PER_STATEMENT * 4);
@@ -135,30 +143,34 @@ export function makeWriter(sqlite: Database.Database) {
       const seqs = new Float64Array(n);
       let i = 0;
       while (i < n) {
-        if (i + MESSAGES_PER_STATEMENT <= n && noIds(c.messageIds, i, MESSAGES_PER_STATEMENT)) {
-          for (let j = 0, k = 0; j < MESSAGES_PER_STATEMENT; j++) {
-            messagesArgs[k++] = c.topics[i + j]!;
-            messagesArgs[k++] = c.payloads[i + j]!;
-            messagesArgs[k++] = c.metadata[i + j]!;
-            messagesArgs[k++] = c.ttls[i + j]!;
-            messagesArgs[k++] = c.orderingKeys[i + j] ?? null;
-            messagesArgs[k++] = c.createdAts[i + j]!;
+        const chunkEnd = i + MESSAGES_PER_STATEMENT;
+        if (chunkEnd <= n && allNew(c.messageIds, i)) {
+          for (let j = i, k = 0; j < chunkEnd; j++) {
+            messagesArgs[k++] = c.messageIds[j] ?? null;
+            messagesArgs[k++] = c.topics[j]!;
+            messagesArgs[k++] = c.payloads[j]!;
+            messagesArgs[k++] = c.metadata[j]!;
+            messagesArgs[k++] = c.ttls[j]!;
+            messagesArgs[k++] = c.orderingKeys[j] ?? null;
+            messagesArgs[k++] = c.createdAts[j]!;
           }
           const last = Number(insertMessagesMany.run(messagesArgs).lastInsertRowid);
           for (let j = 0; j < MESSAGES_PER_STATEMENT; j++) seqs[i + j] = last - MESSAGES_PER_STATEMENT + 1 + j;
-          i += MESSAGES_PER_STATEMENT;
+          i = chunkEnd;
           continue;
         }
-        const id = c.messageIds[i] ?? null;
-        const original = id === null ? undefined : (seqOfMessageId.get(id) as number | undefined);
-        if (original !== undefined) {
-          seqs[i] = -original;
-        } else {
-          // Arguments spelled out: this runs once per published message, and a spread array per row shows.
-          const r = insertMessage.run(id, c.topics[i], c.payloads[i], c.metadata[i], c.ttls[i], c.orderingKeys[i], c.createdAts[i]);
-          seqs[i] = Number(r.lastInsertRowid);
+        // Row by row: the tail, or a chunk holding a repeated or stored id (each answered with the original's seq).
+        for (const end = Math.min(chunkEnd, n); i < end; i++) {
+          const id = c.messageIds[i] ?? null;
+          const original = id === null ? undefined : (seqOfMessageId.get(id) as number | undefined);
+          if (original !== undefined) {
+            seqs[i] = -original;
+          } else {
+            // Arguments spelled out: this runs once per published message, and a spread array per row shows.
+            const r = insertMessage.run(id, c.topics[i], c.payloads[i], c.metadata[i], c.ttls[i], c.orderingKeys[i], c.createdAts[i]);
+            seqs[i] = Number(r.lastInsertRowid);
+          }
         }
-        i++;
       }
       return seqs;
     }).immediate,

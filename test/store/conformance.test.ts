@@ -132,6 +132,31 @@ describe.each(Object.keys(STORES))('the %s store', (name) => {
     expect((await ok(store.read(1, 10))).map((m) => m.topic)).toEqual(['a', 'b', 'e']);
   });
 
+  test('large appends with message ids: new ids, ids repeated within the append and ids already stored, in any chunk', async () => {
+    const { store } = await open();
+    // Sizes around the SQLite writer's 32-row statements: whole chunks of new ids, and chunks with a repeat.
+    const ids = (from: number, count: number): AppendRow[] => Array.from({ length: count }, (_, k) => row(`t${from + k}`, { messageId: `m-${from + k}` }));
+    const first = await ok(store.append([...ids(0, 40), row('plain')]));
+    expect(first).toEqual(Array.from({ length: 41 }, (_, k) => ({ seq: k + 1, duplicate: false })));
+    // 32 new; then a chunk with a stored id (m-5) and one repeated within the append (m-100); then new ones.
+    const mixed = [...ids(100, 32), ...ids(200, 10), row('x', { messageId: 'm-5' }), row('y', { messageId: 'm-100' }), ...ids(300, 25)];
+    const second = await ok(store.append(mixed));
+    const expected = [
+      ...Array.from({ length: 42 }, (_, k) => ({ seq: 42 + k, duplicate: false })),
+      { seq: 6, duplicate: true },
+      { seq: 42, duplicate: true },
+      ...Array.from({ length: 25 }, (_, k) => ({ seq: 84 + k, duplicate: false })),
+    ];
+    expect(second).toEqual(expected);
+    // A whole chunk of new ids, one of them twice.
+    const third = await ok(store.append([...ids(400, 15), row('r', { messageId: 'm-again' }), ...ids(415, 15), row('s', { messageId: 'm-again' })]));
+    expect(third).toEqual([...Array.from({ length: 31 }, (_, k) => ({ seq: 109 + k, duplicate: false })), { seq: 124, duplicate: true }]);
+    expect(store.lastSeq()).toBe(139);
+    const stored = await ok(store.read(1, 200));
+    expect(stored.map((m) => m.seq)).toEqual(Array.from({ length: 139 }, (_, k) => k + 1));
+    expect(stored.find((m) => m.seq === 84)!.messageId).toBe('m-300');
+  });
+
   test('a message reads back as it was appended, by seq and by topic, a page at a time', async () => {
     const { store } = await open();
     await ok(store.append([row('t.x', { messageId: 'm1', payload: 'héllo', metadata: '{"timestamp":1000,"k":"v"}', ttlSeconds: 60, orderingKey: 'key-1' }), row('t.y'), row('t.x')]));
