@@ -1,5 +1,6 @@
-// The main thread's side of the writer thread: call(op, ...args) posts a request and resolves with the
-// transaction's result. Requests are answered in the order they were sent.
+// The main thread's side of the writer thread: call(op, ...args) resolves with the transaction's result.
+// Requests are answered in the order they were made; those made in one turn of the event loop are posted
+// together.
 import { Worker } from 'node:worker_threads';
 import type { SyncMode } from '../config.js';
 import type { WriteReply, WriteRequest } from './writer-worker.js';
@@ -30,12 +31,16 @@ const SOURCE_BOOTSTRAP = `import('tsx/esm/api').then(({ register }) => { registe
 export class WriterThread {
   readonly #worker: Worker;
   readonly #pending = new Map<number, Pending>();
+  /** Requests made this turn of the event loop, posted at its end. */
+  #queue: WriteRequest[] = [];
   #nextId = 1;
   #failure: Error | undefined;
 
   private constructor(worker: Worker) {
     this.#worker = worker;
-    worker.on('message', (reply: WriteReply) => this.#settle(reply));
+    worker.on('message', (replies: WriteReply[]) => {
+      for (const reply of replies) this.#settle(reply);
+    });
     worker.on('error', (e) => this.#fail(e));
     worker.on('exit', (code) => {
       if (this.#pending.size > 0) this.#fail(new Error(`writer thread exited with code ${code}`));
@@ -56,8 +61,15 @@ export class WriterThread {
     const id = this.#nextId++;
     return new Promise((resolve, reject) => {
       this.#pending.set(id, { resolve, reject });
-      this.#worker.postMessage({ id, op, args } satisfies WriteRequest);
+      if (this.#queue.length === 0) process.nextTick(() => this.#post());
+      this.#queue.push({ id, op, args });
     });
+  }
+
+  #post(): void {
+    const queue = this.#queue;
+    this.#queue = [];
+    if (queue.length > 0 && this.#failure === undefined) this.#worker.postMessage(queue);
   }
 
   /** Finishes every queued write, then closes the thread's connection. */
@@ -66,7 +78,8 @@ export class WriterThread {
     const id = this.#nextId++;
     await new Promise((resolve, reject) => {
       this.#pending.set(id, { resolve, reject });
-      this.#worker.postMessage({ id, op: 'close', args: [] } satisfies WriteRequest);
+      this.#queue.push({ id, op: 'close', args: [] });
+      this.#post();
     });
     await this.#worker.terminate();
   }
