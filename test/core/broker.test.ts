@@ -138,7 +138,7 @@ describe('errors', () => {
     // In metadata it is escaped in the stored JSON text, so it is kept.
     const withNul = (await broker.publish({ topic: 't', payload: 'x', metadata: { note: 'a\u0000b' } }))._unsafeUnwrap();
     const stored = (await broker.message(withNul.seq))._unsafeUnwrap();
-    expect(JSON.parse(stored.metadata).note).toBe('a\u0000b');
+    expect((JSON.parse(stored.metadata) as { note: string }).note).toBe('a\u0000b');
 
     const sink = { deliver: () => true };
     const badSubscribe: SubscribeOptions[] = [
