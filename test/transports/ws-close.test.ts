@@ -43,7 +43,9 @@ describe('server-initiated close', () => {
     const c = await wsConnect(port);
     scope.defer(() => c.close());
     const id = await c.subscribe({ pattern: 'bye.*' });
-    await sleep(20); // attached on the next macrotask
+    // Live once a first message has come through (a fixed wait was too short on PostgreSQL under load).
+    (await bus.broker.publish({ topic: 'bye.soon', payload: 'first' }))._unsafeUnwrap();
+    await c.next((f) => f.type === 'message' && f['payload'] === 'first');
     // The embedder's natural shutdown: publish, then close the bus. The delivery frame is queued in the
     // session's FrameWriter (written on the next tick); close() writes the close frame at once, ahead of it.
     (await bus.broker.publish({ topic: 'bye.now', payload: 'last words' }))._unsafeUnwrap();
