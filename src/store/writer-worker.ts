@@ -34,7 +34,7 @@ let synchronous: 'FULL' | 'NORMAL' = sync === 'full' ? 'FULL' : 'NORMAL';
 port.on('message', (first: WriteRequest[]) => {
   const batch = first;
   for (let next = receiveMessageOnPort(port); next !== undefined; next = receiveMessageOnPort(port)) {
-    batch.push(...(next.message as WriteRequest[]));
+    for (const request of next.message as WriteRequest[]) batch.push(request);
   }
   const close = batch.findIndex((r) => r.op === 'close');
   port.postMessage(runAll(close < 0 ? batch : batch.slice(0, close)));
