@@ -470,13 +470,16 @@ export class Broker {
 
   /**
    * The first step of stopping: refuses publishes and subscriptions from now on (UNAVAILABLE "shutting down")
-   * and resolves once every publish taken before is committed and its caller has heard (their replies are
-   * written by then). Subscriptions and acks go on until close().
+   * and resolves once every publish taken before is committed, its caller has heard (their replies are
+   * written by then) and the subscriptions have been handed it. Subscriptions and acks go on until close().
    */
   async drain(): Promise<void> {
     this.#draining = true;
     this.#committer.close();
     await this.#committer.drained();
+    // A commit can reach the subscriptions later than its publisher's answer, when a catch-up read was
+    // under way (on PostgreSQL, one woken by another broker's commit or the poll).
+    await this.#follower.caughtUp();
     // The callers' promise callbacks, then the writes they queue for the next tick.
     await new Promise((resolve) => setImmediate(resolve));
   }

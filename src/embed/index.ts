@@ -128,6 +128,8 @@ function embed<Tx>(broker: Broker, store: EventStore<Tx>, config: Config, logger
     client: (eventConfig) => new LocalEventClient(broker, eventConfig),
     consume: (options, handler) => consumeInTransaction(broker, store, options, handler, logger),
     close: async () => {
+      // What was published before the close is answered and handed to the subscriptions before they go.
+      await broker.drain();
       for (const api of apis) api.close();
       for (const ws of attached) await ws.close();
       await broker.close();
