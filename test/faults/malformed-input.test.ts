@@ -96,7 +96,7 @@ const ingressLine = fc.oneof(
   jsonLike,
   fc.tuple(topicLike, anyText).map(([t, p]) => `${t}:${p}`),
   fc.integer({ min: MAX_PAYLOAD, max: MAX_PAYLOAD * 3 }).map((n) => `big.topic:${'x'.repeat(n)}`),
-  fc.constantFrom('', ' ', ':', '::', '{', '{"event_name":', '\u0000', '\u0000:\u0000', ...NUL_LINES),
+  fc.constantFrom('', ' ', ':', '::', '{', '{"event_name":', '\u0000', '\u0000:\u0000'),
 ).map(noNewline);
 
 
