@@ -33,6 +33,8 @@ export class Committer {
   readonly #store: EventStore;
   readonly #onCommit: (messages: StoredMessage[]) => void;
   #waiters: Waiter[] = [];
+  /** Rows in #waiters. */
+  #waitingRows = 0;
   #scheduled = false;
   /** Transactions with the writer; arrivals wait and share the next one. */
   #inFlight = 0;
@@ -52,6 +54,12 @@ export class Committer {
     if (this.#closed) return Promise.resolve(err({ code: 'UNAVAILABLE', reason: SHUTTING_DOWN }));
     if (rows.length === 0) return Promise.resolve(ok([]));
     const done = new Promise<Result<Appended[], StorageError>>((resolve) => this.#waiters.push({ rows, resolve }));
+    this.#waitingRows += rows.length;
+    if (this.#inFlight === 0 && this.#waitingRows >= this.#store.grouping.eagerRows) {
+      this.#inFlight++;
+      this.#commit(this.#takeGroup(MAX_ROWS_PER_COMMIT));
+      if (this.#waiters.length === 0) return done;
+    }
     if (!this.#scheduled) {
       this.#scheduled = true;
       setImmediate(() => this.#flush());
@@ -74,10 +82,7 @@ export class Committer {
     const { inFlight, splitRows } = this.#store.grouping;
     while (this.#inFlight < inFlight && this.#waiters.length > 0) {
       let limit = MAX_ROWS_PER_COMMIT;
-      if (this.#inFlight === 0) {
-        const waiting = this.#waiters.reduce((n, w) => n + w.rows.length, 0);
-        if (waiting >= splitRows) limit = Math.ceil(waiting / 2);
-      }
+      if (this.#inFlight === 0 && this.#waitingRows >= splitRows) limit = Math.ceil(this.#waitingRows / 2);
       this.#inFlight++;
       this.#commit(this.#takeGroup(limit));
     }
@@ -90,6 +95,7 @@ export class Committer {
       rows += this.#waiters[i]!.rows.length;
       i++;
     }
+    this.#waitingRows -= rows;
     return this.#waiters.splice(0, i);
   }
 

@@ -1,6 +1,6 @@
 // The main thread's side of the writer thread: call(op, ...args) resolves with the transaction's result.
 // Requests are answered in the order they were made; those made in one turn of the event loop are posted
-// together.
+// together, but for callNow()'s, which go at once.
 import { Worker } from 'node:worker_threads';
 import type { SyncMode } from '../config.js';
 import type { WriteReply, WriteRequest } from './writer-worker.js';
@@ -64,6 +64,13 @@ export class WriterThread {
       if (this.#queue.length === 0) process.nextTick(() => this.#post());
       this.#queue.push({ id, op, args });
     });
+  }
+
+  /** As call(), posted at once with what is queued: a commit that should start before the turn ends. */
+  callNow<K extends WriteOp>(op: K, ...args: Parameters<Writer[K]>): Promise<ReturnType<Writer[K]>> {
+    const result = this.call(op, ...args);
+    this.#post();
+    return result;
   }
 
   #post(): void {

@@ -5,7 +5,7 @@ import { describe, expect, test } from 'vitest';
 import type { Broker, SubscribeOptions } from '../../src/core/broker.js';
 import type { LocalSubscriber } from '../../src/embed/local-subscriber.js';
 import type { Published } from '../../src/core/types.js';
-import type { TestDb } from '../helpers/broker.js';
+import { onPostgres, type TestDb } from '../helpers/broker.js';
 import { query, sleep, testScope } from '../helpers/scope.js';
 import { until, UNTIL_TIMEOUT_MS } from '../helpers/until.js';
 
@@ -265,6 +265,20 @@ describe('seq', () => {
     expect(rows.map((r) => r.seq)).toEqual(seqs);
     expect(rows.map((r) => r.payload)).toEqual(seqs.map((_, i) => String(i)));
     expect(broker.headSeq()).toBe(seqs[seqs.length - 1]);
+  });
+
+  // SQLite only: a PostgreSQL broker sends each group when the turn ends.
+  test.skipIf(onPostgres)('a burst of publishes made in one turn has its first 64 committed while the turn still runs, the rest after, in call order', async () => {
+    const { broker, db } = await start();
+    const pending = Array.from({ length: 100 }, (_, i) => broker.publish({ topic: 'burst', payload: String(i) }));
+    // Still the same turn: only the writer thread can store them now.
+    const deadline = Date.now() + UNTIL_TIMEOUT_MS;
+    let stored = messageCount(db);
+    while (stored < 64 && Date.now() < deadline) stored = messageCount(db);
+    expect(stored).toBe(64);
+    const seqs = (await Promise.all(pending)).map((r) => r._unsafeUnwrap().seq);
+    expect(seqs).toEqual(Array.from({ length: 100 }, (_, i) => i + 1));
+    expect(messageCount(db)).toBe(100);
   });
 
   test('interleaved single publishes and batches keep call order', async () => {

@@ -82,6 +82,10 @@ describe('durable consumers shared by brokers on one PostgreSQL database', () =>
     await until('the shared position reaches the head', async () => {
       const rows = await pgQuery<{ position: number }>(`SELECT position FROM consumers WHERE id = 'workers'`, [], schema);
       return rows[0]!.position === head;
+    }).catch(async (e: unknown) => {
+      // The partitions' own positions say which one held it back, and on which broker.
+      const parts = await pgQuery(`SELECT partition, node, position FROM consumer_partitions WHERE consumer = 'workers' ORDER BY partition`, [], schema);
+      throw new Error(`${(e as Error).message}; head ${head}, partitions ${JSON.stringify(parts)}`);
     });
     // LIST says the same on both brokers: the consumer, its position and both members.
     await until('LIST is the same on both brokers', async () => {
