@@ -178,6 +178,20 @@ describe('ack, nack, unsubscribe', () => {
     }
   });
 
+  test('the ack of one delivery reads as JSON.parse reads it, at the edges of its quick form too', () => {
+    const ack = (subscription: string, seq: number) => ({ type: 'ack', id: undefined, subscription, seqs: [seq] });
+    expect(parse('{"type":"ack","subscription":"sub-12","seq":0}')).toEqual(ack('sub-12', 0));
+    expect(parse('{"type":"ack","subscription":"","seq":9007199254740991}')).toEqual(ack('', Number.MAX_SAFE_INTEGER));
+    expect(parse(String.raw`{"type":"ack","subscription":"caf\u00e9 \\ \"x\"","seq":3}`)).toEqual(ack('café \\ "x"', 3));
+    expect(parse('{"type":"ack","subscription":"é✓","seq":3}')).toEqual(ack('é✓', 3));
+    expect(parse('{ "type": "ack", "subscription": "s", "seq": 3 }')).toEqual(ack('s', 3));
+    expect(parse('{"type":"ack","subscription":"s","seq":3,"id":"a1"}')).toEqual({ ...ack('s', 3), id: 'a1' });
+    expect(bad('{"type":"ack","subscription":"s","seq":03}')).toMatchObject({ code: 'BAD_FRAME', reason: expect.stringMatching(/^invalid JSON/) as unknown });
+    expect(bad('{"type":"ack","subscription":"a\u0001b","seq":3}')).toMatchObject({ code: 'BAD_FRAME', reason: expect.stringMatching(/^invalid JSON/) as unknown });
+    expect(bad('{"type":"ack","subscription":"s","seq":9007199254740993}')).toMatchObject({ code: 'BAD_FRAME', reason: '"seq" must be a seq' });
+    expect(bad('{"type":"ack","subscription":"s","seq":3}x')).toMatchObject({ code: 'BAD_FRAME', reason: expect.stringMatching(/^invalid JSON/) as unknown });
+  });
+
   test("prk_eventbus's ack: by seq and message_id, no subscription", () => {
     expect(parse({ type: 'ack', seq: 9, message_id: 'abc' })).toEqual({ type: 'ack', id: undefined, subscription: undefined, seqs: [9] });
   });
