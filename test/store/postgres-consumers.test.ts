@@ -1,14 +1,19 @@
 // Durable and push consumers shared by broker processes on one PostgreSQL database: members on two brokers
 // split a consumer's messages, each message to one member unless redelivered (delivery > 1), an ordering
 // key's messages in order; a broker killed with SIGKILL hands its unacked deliveries and its push consumers
-// to the others within EVENTBUS_ACK_TIMEOUT_MS; registrations and LIST are the same on every broker.
+// to the others within EVENTBUS_ACK_TIMEOUT_MS; registrations and LIST are the same on every broker. The
+// consumer's position is its partitions' lowest even when two brokers write their floors at once.
+import pg from 'pg';
 import { afterEach, describe, expect, test } from 'vitest';
+import { silentLogger } from '../../src/logger.js';
+import { PostgresStore } from '../../src/store/postgres/postgres-store.js';
+import { SET_FLOORS, setConsumerPositions } from '../../src/store/postgres/queries.js';
 import type { ReceivedMessage, Subscription } from '../../src/client/index.js';
 import type { BrokerProcess } from '../helpers/broker-process.js';
 import { pgBrokers } from '../helpers/pg-brokers.js';
 import { startEndpoint, type Endpoint } from '../helpers/consumers.js';
 import { lineClient } from '../helpers/line-client.js';
-import { pgQuery } from '../helpers/postgres.js';
+import { PG_URL, pgQuery, pgSchemas } from '../helpers/postgres.js';
 import { until } from '../helpers/until.js';
 
 const ACK_TIMEOUT_MS = 2000;
@@ -180,3 +185,38 @@ describe('durable consumers shared by brokers on one PostgreSQL database', () =>
   });
 });
 
+
+describe('the shared position written by two brokers at once', () => {
+  const schemas = pgSchemas();
+
+  test('is the lowest of the partitions once both have committed, though each wrote its floor before the other committed', async () => {
+    const schema = schemas.schema();
+    await (await PostgresStore.open({ url: PG_URL, schema, nodeId: 'setup', logger: silentLogger }))._unsafeUnwrap().close();
+    await pgQuery(
+      `INSERT INTO consumers (id, created_at, updated_at) VALUES ('c', 0, 0);
+       INSERT INTO consumer_partitions (consumer, partition, node, position) VALUES ('c', 0, 'a', 0), ('c', 1, 'b', 0)`,
+      [],
+      schema,
+    );
+    const pool = new pg.Pool({ connectionString: PG_URL, options: `-c search_path=${schema}` });
+    const [a, b] = [await pool.connect(), await pool.connect()];
+    try {
+      await a.query('BEGIN');
+      await b.query('BEGIN');
+      // Each broker's progress batch moves its own partition, neither committed yet...
+      await a.query(SET_FLOORS, ['a', ['c'], [0], [10]]);
+      await b.query(SET_FLOORS, ['b', ['c'], [1], [10]]);
+      // ...then sets the position: a sees b's partition at 0, and b must not go by what it saw before a committed.
+      await setConsumerPositions(a, ['c']);
+      const bSet = setConsumerPositions(b, ['c']);
+      await a.query('COMMIT');
+      await bSet;
+      await b.query('COMMIT');
+    } finally {
+      a.release();
+      b.release();
+      await pool.end();
+    }
+    expect(await pgQuery(`SELECT position FROM consumers WHERE id = 'c'`, [], schema)).toEqual([{ position: 10 }]);
+  });
+});

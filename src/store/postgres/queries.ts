@@ -233,7 +233,7 @@ export async function writeProgress(c: pg.PoolClient, batch: ProgressBatch, node
   if (batch.floors.length > 0) {
     const f = batch.floors;
     await c.query(SET_FLOORS, [node, f.map((x) => x.consumer), f.map((x) => x.partition), f.map((x) => x.floor)]);
-    await c.query(CONSUMER_POSITIONS, [[...new Set(f.map((x) => x.consumer))]]);
+    await setConsumerPositions(c, [...new Set(f.map((x) => x.consumer))]);
   }
 }
 
@@ -261,9 +261,21 @@ const RENEW = `UPDATE consumer_partitions SET expires_at = $2 WHERE node = $1`;
 const ACQUIRE = `UPDATE consumer_partitions cp SET node = $1, expires_at = $2
   FROM unnest($4::text[], $5::int[]) AS r(c, p)
   WHERE cp.consumer = r.c AND cp.partition = r.p AND (cp.node IS NULL OR cp.expires_at < $3)`;
+export const LOCK_CONSUMERS = `SELECT id FROM consumers WHERE id = ANY($1::text[]) ORDER BY id FOR UPDATE`;
 export const CONSUMER_POSITIONS = `UPDATE consumers c SET position = m.pos
   FROM (SELECT consumer, min(position) AS pos FROM consumer_partitions WHERE consumer = ANY($1::text[]) GROUP BY consumer) m
   WHERE c.id = m.consumer AND c.position <> m.pos`;
+
+/**
+ * A consumer's position, the lowest of its partitions', inside the caller's transaction. Two brokers
+ * writing their partitions' floors at once would each read the other's as they were and write a position
+ * that neither leaves behind; with the consumer's row locked first, the second reads (in a statement begun
+ * after the lock) what the first committed.
+ */
+export async function setConsumerPositions(c: pg.PoolClient, consumers: readonly string[]): Promise<void> {
+  await c.query(LOCK_CONSUMERS, [consumers]);
+  await c.query(CONSUMER_POSITIONS, [consumers]);
+}
 const DROP_LEASES = `DELETE FROM leases WHERE node = $1 AND NOT (name = ANY($2::text[]))`;
 const TAKE_LEASES = `INSERT INTO leases (name, node, expires_at) SELECT n, $1, $2 FROM unnest($4::text[]) AS n
   ON CONFLICT (name) DO UPDATE SET node = excluded.node, expires_at = excluded.expires_at
@@ -298,7 +310,7 @@ export async function heartbeat(c: pg.PoolClient, node: string, instance: string
   await c.query(RENEW, [node, until]);
   if (beat.want.length > 0) await c.query(ACQUIRE, [node, until, now, beat.want.map((w) => w.consumer), beat.want.map((w) => w.partition)]);
   const moved = [...new Set(beat.release.map((r) => r.consumer))];
-  if (moved.length > 0) await c.query(CONSUMER_POSITIONS, [moved]);
+  if (moved.length > 0) await setConsumerPositions(c, moved);
   await c.query(DROP_LEASES, [node, beat.leases]);
   const taken = beat.leases.length === 0 ? [] : (await c.query<{ name: string }>(TAKE_LEASES, [node, until, now, beat.leases])).rows;
   const held = new Map<string, Map<number, number>>();
