@@ -57,7 +57,7 @@ export class Committer {
     this.#waitingRows += rows.length;
     if (this.#inFlight === 0 && this.#waitingRows >= this.#store.grouping.eagerRows) {
       this.#inFlight++;
-      this.#commit(this.#takeGroup(MAX_ROWS_PER_COMMIT));
+      this.#commit(this.#takeGroup());
       if (this.#waiters.length === 0) return done;
     }
     if (!this.#scheduled) {
@@ -79,19 +79,16 @@ export class Committer {
 
   #flush(): void {
     this.#scheduled = false;
-    const { inFlight, splitRows } = this.#store.grouping;
-    while (this.#inFlight < inFlight && this.#waiters.length > 0) {
-      let limit = MAX_ROWS_PER_COMMIT;
-      if (this.#inFlight === 0 && this.#waitingRows >= splitRows) limit = Math.ceil(this.#waitingRows / 2);
+    while (this.#inFlight < this.#store.grouping.inFlight && this.#waiters.length > 0) {
       this.#inFlight++;
-      this.#commit(this.#takeGroup(limit));
+      this.#commit(this.#takeGroup());
     }
   }
 
-  #takeGroup(maxRows: number): Waiter[] {
+  #takeGroup(): Waiter[] {
     let rows = 0;
     let i = 0;
-    while (i < this.#waiters.length && (i === 0 || rows + this.#waiters[i]!.rows.length <= maxRows)) {
+    while (i < this.#waiters.length && (i === 0 || rows + this.#waiters[i]!.rows.length <= MAX_ROWS_PER_COMMIT)) {
       rows += this.#waiters[i]!.rows.length;
       i++;
     }

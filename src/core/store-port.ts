@@ -46,8 +46,6 @@ export interface Appended {
 export interface CommitGrouping {
   /** Appends handed to the store at once. */
   readonly inFlight: number;
-  /** With nothing in flight, a group of at least this many rows is split in two that then cycle apart. */
-  readonly splitRows: number;
   /**
    * With nothing in flight, this many rows waiting are handed over at once, before the event loop's turn ends:
    * the store commits them while the rest of a burst of publishes is still being read.

@@ -74,12 +74,11 @@ class WorkFailed extends Error {
 
 export class SqliteStore implements EventStore<Database.Database> {
   // The writer thread commits one group while the main thread gathers the next; with one in flight they
-  // would take turns and each sit idle. Publishers that all waited on one commit come back together and
-  // would form one group again, so a large group formed with nothing in flight is split in two halves that
-  // then cycle independently. A burst of publishes read in one turn (a client with hundreds in flight) starts
-  // its commit after the first 64 rows instead of after the last: the writer works while the main thread
-  // reads the rest, and the first replies go out sooner, so the client sends again sooner.
-  readonly grouping = { inFlight: 2, splitRows: 64, eagerRows: 64 };
+  // would take turns and each sit idle. A burst of publishes read in one turn (a client with hundreds in
+  // flight, or publishers that all waited on one commit) starts its commit after the first 64 rows instead of
+  // after the last: the writer works while the main thread reads the rest, and the first replies go out
+  // sooner, so the clients send again sooner.
+  readonly grouping = { inFlight: 2, eagerRows: 64 };
   readonly #opened: OpenedDb;
   readonly #q: ReadQueries;
   readonly #writer: WriterThread;

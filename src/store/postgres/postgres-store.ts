@@ -93,7 +93,7 @@ export class PostgresStore implements EventStore<pg.PoolClient> {
   // Appends queue on the head lock, whoever sends them: one group at a time, as large as it comes, makes
   // the fewest lock holds and WAL flushes. Two in flight would only have the second wait at the lock with
   // a smaller group.
-  readonly grouping = { inFlight: 1, splitRows: Number.POSITIVE_INFINITY, eagerRows: Number.POSITIVE_INFINITY };
+  readonly grouping = { inFlight: 1, eagerRows: Number.POSITIVE_INFINITY };
   #closed = false;
 
   private constructor(pools: { queries: pg.Pool; appends: pg.Pool; app: pg.Pool }, options: StoreOptions, lastSeq: number, watch: HeadWatch) {
