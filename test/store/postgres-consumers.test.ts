@@ -185,7 +185,6 @@ describe('durable consumers shared by brokers on one PostgreSQL database', () =>
   });
 });
 
-
 describe('the shared position written by two brokers at once', () => {
   const schemas = pgSchemas();
 
