@@ -21,8 +21,9 @@ interface RunningBroker {
   stop(): Promise<void>;
 }
 
-async function startBroker(dir: string, sync: string): Promise<RunningBroker> {
-  const args = ['--db', join(dir, 'network.db'), '--sync', sync, '--transport-port', '0', '--registration-port', '0', '--http-port', '0', '--log-level', 'info'];
+/** The compiled broker in its own process on `dir/<file>`, with `flags` after the common ones. */
+export async function startBroker(dir: string, sync: string, file = 'network.db', flags: readonly string[] = []): Promise<RunningBroker> {
+  const args = ['--db', join(dir, file), '--sync', sync, '--transport-port', '0', '--registration-port', '0', '--http-port', '0', '--log-level', 'info', ...flags];
   // BENCH_BROKER_NODE_ARGS passes node flags to the broker process, e.g. `--cpu-prof` to profile it.
   const nodeArgs = process.env.BENCH_BROKER_NODE_ARGS?.split(' ').filter(Boolean) ?? [];
   const child: ChildProcess = spawn(process.execPath, [...BROKER_NODE_FLAGS, ...nodeArgs, MAIN, ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
@@ -49,7 +50,7 @@ async function startBroker(dir: string, sync: string): Promise<RunningBroker> {
 }
 
 /** Sends `count` lines over one connection with up to `window` unanswered; resolves when all are answered. */
-function pipeline(port: number, count: number, window: number, line: (i: number) => string, onReply: () => void): Promise<void> {
+export function pipeline(port: number, count: number, window: number, line: (i: number) => string, onReply: () => void): Promise<void> {
   return new Promise((resolve, reject) => {
     const socket = net.connect(port, '127.0.0.1');
     socket.setNoDelay(true);
@@ -91,7 +92,7 @@ async function countingConsumer(): Promise<{ port: number; received: () => numbe
   return { port: (server.address() as net.AddressInfo).port, received: () => received, close: () => server.close() };
 }
 
-async function command(port: number, text: string): Promise<string> {
+export async function command(port: number, text: string): Promise<string> {
   const socket = net.connect(port, '127.0.0.1');
   socket.write(`${text}\n`);
   const reply = await new Promise<string>((resolve) => socket.setEncoding('utf8').once('data', (d: string) => resolve(d.trim())));

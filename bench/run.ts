@@ -21,6 +21,7 @@ import { MESSAGES_PER_STATEMENT } from '../src/store/write-queries.js';
 import { testBrokerConfig } from '../test/helpers/broker.js';
 import { BROKER_NODE_FLAGS, Latencies, now, Progress, rate, round, table, type Row } from './lib.js';
 import { networkWorkloads } from './network.js';
+import { slowConsumers } from './slow-consumers.js';
 
 const { values: args } = parseArgs({
   options: {
@@ -73,6 +74,7 @@ try {
   rows.push(await replayInChild(join(dir, 'bus.db'), scanLimit, 'receiver'));
   const inProcess = rows.find((r) => r.name.startsWith('publish, 256 concurrent'))!.msgPerSec!;
   rows.push(...(await networkWorkloads(dir, { messages: N, sync: SYNC, inProcessPublish: inProcess })));
+  rows.push(await slowConsumers(dir, SYNC));
 } finally {
   await rm(dir, { recursive: true, force: true });
 }
@@ -92,6 +94,7 @@ const targets = {
   receiver_replay_vs_limit: { value: round(find('replay through the EventReceiver')?.vsLimit ?? 0, 2) },
   telnet_ingest_msg_per_sec: { value: find('ingest')?.msgPerSec, target: '>= 100000' },
   push_vs_ingest: { value: round(find('push to one tcp')?.vsLimit ?? 0, 2), target: '>= 1' },
+  healthy_push_beside_broken_vs_alone: { value: round(find('push to 3 healthy')?.vsLimit ?? 0, 2), target: '>= 0.5' },
   ts_client_publish_vs_in_process: { value: round(find('publish, TypeScript client')?.vsLimit ?? 0, 2) },
 };
 process.stdout.write(`${JSON.stringify({ bench: 'eventbus-core', version: 1, params: { messages: N, replay: REPLAY, sync: SYNC, payloadBytes: PAYLOAD.length }, targets, results: rows })}\n`);

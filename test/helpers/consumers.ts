@@ -145,6 +145,44 @@ export async function deadAddress(protocol: EndpointProtocol): Promise<string> {
   return ep.url;
 }
 
+/** A broken endpoint that is no Endpoint: its address to register, and how to stop it. */
+export interface BrokenEndpoint {
+  readonly url: string;
+  close(): Promise<void>;
+}
+
+/** A tcp server that resets every connection it accepts. */
+export async function resettingEndpoint(): Promise<BrokenEndpoint> {
+  const server = net.createServer((socket) => socket.resetAndDestroy());
+  await new Promise<void>((resolve) => server.listen(0, HOST, resolve));
+  return {
+    url: `tcp://${HOST}:${(server.address() as net.AddressInfo).port}`,
+    close: () => new Promise((resolve) => server.close(() => resolve())),
+  };
+}
+
+/** An http server that answers 200, but only after `delayMs` (longer than the broker's push timeout, say). */
+export async function lateHttpEndpoint(delayMs: number): Promise<BrokenEndpoint> {
+  const timers = new Set<NodeJS.Timeout>();
+  const server = http.createServer((req, res) => {
+    req.resume();
+    const timer = setTimeout(() => {
+      timers.delete(timer);
+      res.end();
+    }, delayMs);
+    timers.add(timer);
+  });
+  await new Promise<void>((resolve) => server.listen(0, HOST, resolve));
+  return {
+    url: `http://${HOST}:${(server.address() as net.AddressInfo).port}/late`,
+    close: async () => {
+      for (const t of timers) clearTimeout(t);
+      server.closeAllConnections();
+      await new Promise((resolve) => server.close(resolve));
+    },
+  };
+}
+
 interface Listener {
   readonly port: number;
   close(crash: boolean): Promise<void>;
