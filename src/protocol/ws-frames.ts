@@ -38,25 +38,33 @@ export interface BadFrame {
 
 type Obj = Record<string, unknown>;
 
-class Bad extends Error {
-  constructor(readonly reason: string) {
-    super(reason);
-  }
-}
-
 const isObject = (v: unknown): v is Obj => typeof v === 'object' && v !== null && !Array.isArray(v);
 
-function optional<T>(o: Obj, key: string, check: (v: unknown) => v is T, what: string): T | undefined {
-  const v = o[key];
-  if (v === undefined || v === null) return undefined;
-  if (!check(v)) throw new Bad(`"${key}" must be ${what}`);
-  return v;
-}
+/**
+ * Reads a frame's fields and keeps the first problem instead of throwing: a field that fails its check
+ * reads as undefined (typed as present where required), so a frame built while `problem` is set is thrown
+ * away unread. Reading on after a problem costs nothing and keeps the happy path free of exceptions.
+ */
+class Fields {
+  problem: string | undefined;
 
-function required<T>(o: Obj, key: string, check: (v: unknown) => v is T, what: string): T {
-  const v = optional(o, key, check, what);
-  if (v === undefined) throw new Bad(`"${key}" is missing`);
-  return v;
+  fail(reason: string): void {
+    this.problem ??= reason;
+  }
+
+  optional<T>(o: Obj, key: string, check: (v: unknown) => v is T, what: string): T | undefined {
+    const v = o[key];
+    if (v === undefined || v === null) return undefined;
+    if (check(v)) return v;
+    this.fail(`"${key}" must be ${what}`);
+    return undefined;
+  }
+
+  required<T>(o: Obj, key: string, check: (v: unknown) => v is T, what: string): T {
+    const v = this.optional(o, key, check, what);
+    if (v === undefined) this.fail(`"${key}" is missing`);
+    return v as T;
+  }
 }
 
 const isString = (v: unknown): v is string => typeof v === 'string';
@@ -67,71 +75,91 @@ const isSeqs = (v: unknown): v is number[] => Array.isArray(v) && v.length > 0 &
 const isPatterns = (v: unknown): v is string | string[] => isString(v) || (Array.isArray(v) && v.every(isString));
 
 /** `{topic, payload, message_id?, metadata?, ordering_key?}`, with the frame's `ttl` when it has none. */
-function publishInput(data: unknown, frameTtl: number | undefined, where: string): PublishInput {
-  if (!isObject(data)) throw new Bad(`"${where}" must be an object with topic and payload`);
-  const topic = required(data, 'topic', isString, 'a string');
-  if (!('payload' in data)) throw new Bad(`"payload" is missing`);
-  const { payload, metadata } = storedPayload(data['payload'], optional(data, 'metadata', isObject, 'an object'));
+function publishInput(f: Fields, data: unknown, frameTtl: number | undefined, where: string): PublishInput | undefined {
+  if (!isObject(data)) {
+    f.fail(`"${where}" must be an object with topic and payload`);
+    return undefined;
+  }
+  const topic = f.required(data, 'topic', isString, 'a string');
+  if (!('payload' in data)) {
+    f.fail(`"payload" is missing`);
+    return undefined;
+  }
+  const { payload, metadata } = storedPayload(data['payload'], f.optional(data, 'metadata', isObject, 'an object'));
   return {
     topic,
     payload,
-    messageId: optional(data, 'message_id', isString, 'a string'),
-    ttlSeconds: optional(data, 'ttl', isWhole, 'a whole number of seconds') ?? frameTtl,
-    orderingKey: optional(data, 'ordering_key', isString, 'a string'),
+    messageId: f.optional(data, 'message_id', isString, 'a string'),
+    ttlSeconds: f.optional(data, 'ttl', isWhole, 'a whole number of seconds') ?? frameTtl,
+    orderingKey: f.optional(data, 'ordering_key', isString, 'a string'),
     metadata,
   };
 }
 
-function frameOf(o: Obj, id: FrameId): ClientFrame {
+function frameOf(f: Fields, o: Obj, id: FrameId): ClientFrame | undefined {
   const type = o['type'];
   switch (type) {
     case 'publish': {
-      const ttl = optional(o, 'ttl', isWhole, 'a whole number of seconds');
-      return { type, id, message: publishInput(o['data'], ttl, 'data') };
+      const ttl = f.optional(o, 'ttl', isWhole, 'a whole number of seconds');
+      const message = publishInput(f, o['data'], ttl, 'data');
+      return message && { type, id, message };
     }
     case 'publish_batch': {
-      const ttl = optional(o, 'ttl', isWhole, 'a whole number of seconds');
+      const ttl = f.optional(o, 'ttl', isWhole, 'a whole number of seconds');
       const list = o['messages'];
-      if (!Array.isArray(list) || list.length === 0) throw new Bad('"messages" must be a non-empty array');
-      return { type, id, messages: list.map((m, i) => publishInput(m, ttl, `messages[${i}]`)) };
+      if (!Array.isArray(list) || list.length === 0) {
+        f.fail('"messages" must be a non-empty array');
+        return undefined;
+      }
+      const messages: PublishInput[] = [];
+      for (const [i, m] of list.entries()) {
+        const message = publishInput(f, m, ttl, `messages[${i}]`);
+        if (message === undefined) return undefined;
+        messages.push(message);
+      }
+      return { type, id, messages };
     }
     case 'subscribe':
       return {
         type,
         id,
         request: {
-          pattern: required(o, 'pattern', isPatterns, 'a pattern or an array of patterns'),
-          startingSeq: optional(o, 'starting_seq', isWhole, 'a whole number, 0 or more'),
-          startingTime: optional(o, 'starting_time', isTime, 'ms since the epoch'),
-          consumer: optional(o, 'consumer', isString, 'a string'),
-          group: optional(o, 'group', isString, 'a string'),
-          maxInFlight: optional(o, 'max_in_flight', isPositive, 'a whole number from 1'),
+          pattern: f.required(o, 'pattern', isPatterns, 'a pattern or an array of patterns'),
+          startingSeq: f.optional(o, 'starting_seq', isWhole, 'a whole number, 0 or more'),
+          startingTime: f.optional(o, 'starting_time', isTime, 'ms since the epoch'),
+          consumer: f.optional(o, 'consumer', isString, 'a string'),
+          group: f.optional(o, 'group', isString, 'a string'),
+          maxInFlight: f.optional(o, 'max_in_flight', isPositive, 'a whole number from 1'),
           filter: o['filter'] ?? undefined,
         },
       };
     case 'ack': {
-      const subscription = optional(o, 'subscription', isString, 'a string');
+      const subscription = f.optional(o, 'subscription', isString, 'a string');
       // Many seqs in one frame (a page of a replay acked at once), or the one seq of prk_eventbus's form.
-      const seqs = optional(o, 'seqs', isSeqs, 'a non-empty array of seqs');
-      if (seqs !== undefined && o['seq'] !== undefined) throw new Bad('give "seq" or "seqs", not both');
-      return { type, id, subscription, seqs: seqs ?? [required(o, 'seq', isWhole, 'a seq')] };
+      const seqs = f.optional(o, 'seqs', isSeqs, 'a non-empty array of seqs');
+      if (seqs !== undefined && o['seq'] !== undefined) {
+        f.fail('give "seq" or "seqs", not both');
+        return undefined;
+      }
+      return { type, id, subscription, seqs: seqs ?? [f.required(o, 'seq', isWhole, 'a seq')] };
     }
     case 'nack':
       return {
         type,
         id,
-        subscription: optional(o, 'subscription', isString, 'a string'),
-        seq: required(o, 'seq', isWhole, 'a seq'),
-        delayMs: optional(o, 'delay_ms', isWhole, 'a whole number of ms') ?? 0,
+        subscription: f.optional(o, 'subscription', isString, 'a string'),
+        seq: f.required(o, 'seq', isWhole, 'a seq'),
+        delayMs: f.optional(o, 'delay_ms', isWhole, 'a whole number of ms') ?? 0,
       };
     case 'unsubscribe':
-      return { type, id, subscription: required(o, 'subscription', isString, 'a string') };
+      return { type, id, subscription: f.required(o, 'subscription', isString, 'a string') };
     case 'ping':
       return { type, id };
     default:
-      throw new Bad(
+      f.fail(
         type === undefined ? '"type" is missing' : `unknown type ${JSON.stringify(type).slice(0, 64)}; expected publish, publish_batch, subscribe, ack, nack, unsubscribe or ping`,
       );
+      return undefined;
   }
 }
 
@@ -157,12 +185,10 @@ export function parseClientFrame(text: string): Result<ClientFrame, BadFrame> {
   if (!isObject(value)) return err({ id: undefined, error: brokerError('BAD_FRAME', 'a frame is a JSON object with a "type"') });
   const rawId = value['id'];
   const id: FrameId = typeof rawId === 'string' || typeof rawId === 'number' ? rawId : undefined;
-  try {
-    return ok(frameOf(value, id));
-  } catch (e) {
-    if (e instanceof Bad) return err({ id, error: brokerError('BAD_FRAME', e.reason) });
-    throw e;
-  }
+  const fields = new Fields();
+  const frame = frameOf(fields, value, id);
+  if (fields.problem !== undefined || frame === undefined) return err({ id, error: brokerError('BAD_FRAME', fields.problem ?? 'unreadable frame') });
+  return ok(frame);
 }
 
 // Server frames. Built by hand where they are hot (one per publish and per delivery): the stored metadata is
