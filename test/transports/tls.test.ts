@@ -240,6 +240,7 @@ describe('renegotiation, cipher suites and HSTS, in a broker process', () => {
         socket.destroy();
       });
       socket.once('error', () => resolve('refused'));
+      socket.once('close', () => resolve('refused')); // settled already when the handshake went through
     });
   }
 
