@@ -1,6 +1,7 @@
 // Settings (PROTOCOL.md §1): parsed once from the environment and argv into one frozen, typed Config.
 // The only module that reads process.env; everything else receives the Config (or the slice it needs).
 import { hostname } from 'node:os';
+import tls from 'node:tls';
 import { parseArgs } from 'node:util';
 import { closest } from 'fastest-levenshtein';
 import { err, ok, type Result } from 'neverthrow';
@@ -49,6 +50,8 @@ export interface Config {
   /** PEM files of the certificate (chain) and its key: both set, every listener speaks TLS; neither, none does. */
   readonly tlsCert: string | undefined;
   readonly tlsKey: string | undefined;
+  /** The TLS 1.2 cipher suites the listeners offer, an OpenSSL cipher list (TLS 1.3 suites stay OpenSSL's unless named). */
+  readonly tlsCiphers: string;
   /** A PEM file of CAs trusted for https:// and wss:// push endpoints, besides Node's bundled ones. */
   readonly pushCa: string | undefined;
   readonly allowedTargets: readonly string[] | undefined;
@@ -103,6 +106,17 @@ const duration = z
   .refine((text) => parseDurationMs(text) !== undefined, 'expected a whole number with ms, s, m, h or d')
   .transform((text) => parseDurationMs(text)!);
 
+// Forward secrecy and authenticated encryption only: ECDHE key exchange with AES-GCM or ChaCha20-Poly1305.
+// Node's default list adds CBC suites, DHE and HIGH, which takes in plain RSA key exchange.
+const TLS12_AEAD_ECDHE = [
+  'ECDHE-ECDSA-AES128-GCM-SHA256',
+  'ECDHE-RSA-AES128-GCM-SHA256',
+  'ECDHE-ECDSA-AES256-GCM-SHA384',
+  'ECDHE-RSA-AES256-GCM-SHA384',
+  'ECDHE-ECDSA-CHACHA20-POLY1305',
+  'ECDHE-RSA-CHACHA20-POLY1305',
+].join(':');
+
 /**
  * Every setting: its environment variable (the CLI flag is derived from it), default, schema, and what the
  * command line's help shows: the flag's value and one line of description (`shown` when the default is
@@ -112,12 +126,13 @@ const SETTINGS = {
   dbPath: {
     env: 'EVENTBUS_DB',
     default: 'data/eventbus.db',
-    // A PostgreSQL URL must be one, not taken for a file name (a directory named "postgres:").
+    // A PostgreSQL URL must be one, and a URL of any other scheme is a mistake: neither is taken for a file
+    // name (a SQLite broker in a new directory named "postgres:" or "mysql:").
     schema: z
       .string()
       .min(1)
       .superRefine((v, ctx) => {
-        const problem = isPostgresUrl(v) ? postgresUrlProblem(v) : undefined;
+        const problem = dbProblem(v);
         if (problem !== undefined) ctx.addIssue({ code: 'custom', message: problem });
       }),
     value: '<file|url>',
@@ -183,6 +198,19 @@ const SETTINGS = {
     description: 'PEM certificate (chain); with EVENTBUS_TLS_KEY every listener speaks TLS (https, wss)',
   },
   tlsKey: { env: 'EVENTBUS_TLS_KEY', default: undefined, schema: z.string().min(1).optional(), value: '<file>', description: "the certificate's PEM private key" },
+  tlsCiphers: {
+    env: 'EVENTBUS_TLS_CIPHERS',
+    default: TLS12_AEAD_ECDHE,
+    schema: z
+      .string()
+      .min(1)
+      .superRefine((v, ctx) => {
+        const problem = cipherListProblem(v);
+        if (problem !== undefined) ctx.addIssue({ code: 'custom', message: problem });
+      }),
+    value: '<ciphers>',
+    description: 'the TLS 1.2 cipher suites the listeners offer, an OpenSSL cipher list; TLS 1.3 is unchanged',
+  },
   pushCa: {
     env: 'EVENTBUS_PUSH_CA',
     default: undefined,
@@ -258,19 +286,53 @@ const SETTINGS = {
 
 type SettingKey = keyof typeof SETTINGS;
 
+// A URL's scheme, two characters or more (one would be a drive letter elsewhere).
+const URL_SCHEME = /^([a-z][a-z0-9+.-]+):/i;
+
+/** What EVENTBUS_DB cannot be: a PostgreSQL URL that is not whole, or a URL of another scheme; else undefined. */
+function dbProblem(db: string): string | undefined {
+  if (isPostgresUrl(db)) return postgresUrlProblem(db);
+  const scheme = URL_SCHEME.exec(db)?.[1];
+  if (scheme === undefined) return undefined;
+  if (/^postgres(?:ql)?$/i.test(scheme)) return 'expected postgres://user[:password]@host[:port]/database';
+  return `a ${scheme}: URL is neither a SQLite file nor postgres://user[:password]@host[:port]/database (a file whose name begins so: write ./ before it)`;
+}
+
+/**
+ * What is wrong with an OpenSSL cipher list, or undefined. OpenSSL takes a list as long as one of its names
+ * matches, so a misspelt suite would be dropped without a word: each name is tried on its own too (`!`, `-`,
+ * `+` and `@` items only remove, reorder or sort).
+ */
+function cipherListProblem(list: string): string | undefined {
+  const tryList = (ciphers: string): string | undefined => {
+    try {
+      tls.createSecureContext({ ciphers });
+      return undefined;
+    } catch (e) {
+      return (e as Error).message;
+    }
+  };
+  for (const item of list.split(/[:, ]+/)) {
+    if (item === '' || /^[!+@-]/.test(item)) continue;
+    if (tryList(item) !== undefined) return `${item} names no cipher suite OpenSSL knows`;
+  }
+  const whole = tryList(list);
+  return whole === undefined ? undefined : `not an OpenSSL cipher list (${whole})`;
+}
+
 /** Whether EVENTBUS_DB names a PostgreSQL database rather than a SQLite file. */
 export function isPostgresUrl(db: string): boolean {
   return /^postgres(?:ql)?:\/\//i.test(db);
 }
 
-/** A PostgreSQL URL without its password, for messages and logs. */
+/** A URL (PostgreSQL's, or one EVENTBUS_DB was given by mistake) without its password, for messages and logs. */
 export function displayUrl(url: string): string {
   try {
     const u = new URL(url);
     if (u.password !== '') u.password = '***';
     return u.toString();
   } catch {
-    return 'postgres://…';
+    return `${URL_SCHEME.exec(url)?.[1] ?? 'postgres'}://…`;
   }
 }
 
@@ -313,8 +375,8 @@ export function parseConfig(
     const parsed = setting.schema.safeParse(given === '' && setting.default === undefined ? undefined : given);
     if (!parsed.success) {
       const why = parsed.error.issues[0]?.message ?? 'invalid value';
-      // A PostgreSQL URL may carry a password, which a message must not repeat.
-      const shown = typeof given === 'string' && isPostgresUrl(given) ? displayUrl(given) : given;
+      // A URL may carry a password, which a message must not repeat.
+      const shown = typeof given === 'string' && URL_SCHEME.test(given) ? displayUrl(given) : given;
       return err(settingError(setting.env, `${why} (got ${JSON.stringify(shown)})`));
     }
     raw[key] = parsed.data;

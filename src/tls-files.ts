@@ -11,6 +11,8 @@ import type { Config } from './config.js';
 export interface TlsCredentials {
   readonly cert: Buffer;
   readonly key: Buffer;
+  /** EVENTBUS_TLS_CIPHERS: the TLS 1.2 suites offered (checked when the settings were parsed). */
+  readonly ciphers: string;
 }
 
 export interface TlsFiles {
@@ -22,7 +24,7 @@ export interface TlsFiles {
 
 const PEM_CERTIFICATE = /-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g;
 
-export function loadTlsFiles(config: Pick<Config, 'tlsCert' | 'tlsKey' | 'pushCa'>): Result<TlsFiles, string> {
+export function loadTlsFiles(config: Pick<Config, 'tlsCert' | 'tlsKey' | 'tlsCiphers' | 'pushCa'>): Result<TlsFiles, string> {
   let credentials: TlsCredentials | undefined;
   if (config.tlsCert !== undefined && config.tlsKey !== undefined) {
     const cert = readPem('EVENTBUS_TLS_CERT', config.tlsCert, (pem) => new X509Certificate(pem), 'a PEM certificate');
@@ -34,7 +36,7 @@ export function loadTlsFiles(config: Pick<Config, 'tlsCert' | 'tlsKey' | 'pushCa
     } catch (e) {
       return err(`EVENTBUS_TLS_KEY: ${config.tlsKey} is not the key of the certificate in ${config.tlsCert} (${(e as Error).message})`);
     }
-    credentials = { cert: cert.value, key: key.value };
+    credentials = { cert: cert.value, key: key.value, ciphers: config.tlsCiphers };
   }
   let pushCa: string[] | undefined;
   if (config.pushCa !== undefined) {

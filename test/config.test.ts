@@ -114,6 +114,13 @@ describe('parseConfig', () => {
     ['bad flag value over a good env value', { EVENTBUS_SYNC: 'full' }, ['--sync', 'fast'], 'EVENTBUS_SYNC'],
     ['failure log age without a number', { EVENTBUS_FAILURE_LOG_MAX_AGE: 'week' }, [], 'EVENTBUS_FAILURE_LOG_MAX_AGE'],
     ['failure log age in an unknown unit', {}, ['--failure-log-max-age=2w'], 'EVENTBUS_FAILURE_LOG_MAX_AGE'],
+    ['a postgres: URL without //', {}, ['--db', 'postgres:/oops'], 'EVENTBUS_DB'],
+    ['a postgresql: URL without //', { EVENTBUS_DB: 'postgresql:eventbus' }, [], 'EVENTBUS_DB'],
+    ['a URL of another database', {}, ['--db', 'mysql://root@host/x'], 'EVENTBUS_DB'],
+    ['a URL of another scheme', { EVENTBUS_DB: 'sqlite:bus.db' }, [], 'EVENTBUS_DB'],
+    ['a cipher list that matches nothing', { EVENTBUS_TLS_CIPHERS: 'NOPE' }, [], 'EVENTBUS_TLS_CIPHERS'],
+    ['a misspelt suite in a cipher list', {}, ['--tls-ciphers', 'ECDHE-RSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA265'], 'ECDHE-RSA-AES128-GCM-SHA265 names no cipher suite'],
+    ['a cipher list that only removes', { EVENTBUS_TLS_CIPHERS: '!aNULL' }, [], 'EVENTBUS_TLS_CIPHERS'],
     ['unknown flag', {}, ['--nope', '1'], '--nope'],
     ['flag without its value', {}, ['--http-port'], '--http-port'],
   ] as const)('%s is refused with one line naming the setting', (_, env, argv, named) => {
@@ -241,6 +248,21 @@ describe('names the broker does not know', () => {
     expect([parsed({}).tlsCert, parsed({}).pushCa]).toEqual([undefined, undefined]);
   });
 
+  test('TLS 1.2 offers ECDHE with AEAD only unless EVENTBUS_TLS_CIPHERS says otherwise; a path that is no URL is a file', () => {
+    expect(parsed({}).tlsCiphers.split(':').sort()).toEqual([
+      'ECDHE-ECDSA-AES128-GCM-SHA256', 'ECDHE-ECDSA-AES256-GCM-SHA384', 'ECDHE-ECDSA-CHACHA20-POLY1305',
+      'ECDHE-RSA-AES128-GCM-SHA256', 'ECDHE-RSA-AES256-GCM-SHA384', 'ECDHE-RSA-CHACHA20-POLY1305',
+    ]);
+    expect(parsed({}, ['--tls-ciphers', 'ECDHE+AESGCM:ECDHE-RSA-AES128-SHA:!aNULL']).tlsCiphers).toBe('ECDHE+AESGCM:ECDHE-RSA-AES128-SHA:!aNULL');
+    for (const file of ['./mysql:x.db', 'data/a:b.db', '/srv/bus.db', 'c.db']) expect(parsed({ EVENTBUS_DB: file }).dbPath).toBe(file);
+  });
+
+  test('a URL in EVENTBUS_DB is refused without repeating its password', () => {
+    const e = failure({ EVENTBUS_DB: 'mysql://root:hunter2@db.example/app' });
+    expect(e.message).toContain('mysql:');
+    expect(e.message).not.toContain('hunter2');
+  });
+
   test('a PostgreSQL URL in EVENTBUS_DB is taken as one, with its schema', () => {
     const config = parseConfig({ EVENTBUS_DB: 'postgres://eventbus:secret@127.0.0.1:5432/eventbus', EVENTBUS_PG_SCHEMA: 'bus_2' })._unsafeUnwrap();
     expect([config.dbPath, config.pgSchema]).toEqual(['postgres://eventbus:secret@127.0.0.1:5432/eventbus', 'bus_2']);
@@ -291,6 +313,7 @@ describe('the broker process', () => {
     ['--retention=x', ['--retention=x'], {}, 'EVENTBUS_RETENTION'],
     ['EVENTBUS_TOKN=secret', [], { EVENTBUS_TOKN: 'secret' }, 'EVENTBUS_TOKN: unknown setting (did you mean EVENTBUS_TOKEN?)'],
     ['--tokn secret', ['--tokn', 'secret'], {}, '--tokn: unknown option (did you mean --token?)'],
+    ['--tls-ciphers NOPE', ['--tls-ciphers', 'NOPE'], {}, 'EVENTBUS_TLS_CIPHERS'],
   ])('a bad setting (%s) exits 1 with one stderr line naming it, no stack trace', async (_, argv, extraEnv, named) => {
     const dir = await mkdtemp(join(tmpdir(), 'eventbus-config-'));
     try {

@@ -137,6 +137,21 @@ describe.skipIf(onPostgres)('start-up refusals', () => {
       await pgQuery(`DROP SCHEMA ${schema} CASCADE`);
     }
   });
+
+  // Node's recursive mkdir spun for ever on /proc/x (deaf to SIGTERM), and the URLs became SQLite brokers in
+  // new directories named "postgres:" and "mysql:". Each now ends start-up (runBrokerProcess gives up on a
+  // process that has not exited within 20 s, and kills it).
+  test.each([
+    ['/proc/x/y.db', 'cannot create the directory of /proc/x/y.db'],
+    ['postgres:/oops', 'expected postgres://'],
+    ['mysql://root:secret@host/x', 'a mysql: URL is neither a SQLite file nor postgres://'],
+  ])('--db %s stops start-up with one line naming EVENTBUS_DB, and creates no directory', async (db, why) => {
+    const d = await dir();
+    const run = await runBrokerProcess({}, { args: ['--db', db], cwd: d.dir });
+    expectOneLineRefusal(run, 'EVENTBUS_DB', why);
+    expect(run.stderr).not.toContain('secret');
+    expect(await readdir(d.dir)).toEqual([]);
+  });
 });
 
 /** A raw connection to a line port; `replies` resolves with every line it received once the server closed it. */

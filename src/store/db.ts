@@ -4,7 +4,7 @@ import Database from 'better-sqlite3';
 import { drizzle, type BetterSQLite3Database } from 'drizzle-orm/better-sqlite3';
 import { migrate } from 'drizzle-orm/better-sqlite3/migrator';
 import { foreignTablesProblem } from './foreign-tables.js';
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, statSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { err, ok, type Result } from 'neverthrow';
@@ -36,11 +36,8 @@ const MIGRATIONS = fileURLToPath(new URL('../../drizzle/sqlite', import.meta.url
 
 export function openDb(options: OpenOptions): Result<OpenedDb, StoreOpenError> {
   const path = resolve(options.path);
-  try {
-    mkdirSync(dirname(path), { recursive: true });
-  } catch (e) {
-    return err({ kind: 'unwritable', message: `EVENTBUS_DB: cannot create the directory of ${path}: ${(e as Error).message}` });
-  }
+  const made = makeDirectory(dirname(path));
+  if (made.isErr()) return err({ kind: 'unwritable', message: `EVENTBUS_DB: cannot create the directory of ${path}: ${made.error}` });
   const lock = acquireLock(`${path}.lock`);
   if (lock.isErr()) return err(lock.error);
   let sqlite: Database.Database | undefined;
@@ -92,6 +89,38 @@ export function openDb(options: OpenOptions): Result<OpenedDb, StoreOpenError> {
  * and SQLite's in-process lock table makes a second opener in the same process fail too. The main file
  * itself stays readable by any SQLite client.
  */
+/**
+ * `dir` and its missing parents, one level at a time from the first that exists. Not mkdir's recursive
+ * option: under a directory where mkdir fails with ENOENT though the parent exists (/proc/x), Node 20's
+ * loops for ever, deaf to signals, as it takes ENOENT for a missing parent and tries again.
+ */
+function makeDirectory(dir: string): Result<void, string> {
+  const missing: string[] = [];
+  for (let at = dir; ; at = dirname(at)) {
+    let isDirectory: boolean;
+    try {
+      isDirectory = statSync(at).isDirectory();
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      if (code !== 'ENOENT' || dirname(at) === at) return err((e as Error).message);
+      missing.push(at);
+      continue;
+    }
+    if (!isDirectory) return err(`${at} is not a directory`);
+    break;
+  }
+  for (const at of missing.reverse()) {
+    try {
+      mkdirSync(at);
+    } catch (e) {
+      // Made meanwhile by someone else: as good.
+      if ((e as NodeJS.ErrnoException).code === 'EEXIST' && statSync(at, { throwIfNoEntry: false })?.isDirectory() === true) continue;
+      return err((e as Error).message);
+    }
+  }
+  return ok(undefined);
+}
+
 function acquireLock(lockPath: string): Result<Database.Database, StoreOpenError> {
   let lockDb: Database.Database | undefined;
   try {

@@ -73,6 +73,8 @@ const CLOSE_GRACE_MS = 1000;
 const FRAME_ENVELOPE_BYTES = 64 * 1024;
 // How long a connection over EVENTBUS_MAX_CONNECTIONS may take to send the request its refusal answers.
 const OVER_LIMIT_GRACE_MS = 2000;
+// HTTPS only, for a year; not includeSubDomains: the broker speaks for its own host name, not for its domain.
+const HSTS = 'max-age=31536000';
 
 export function attachWebSocket(server: http.Server, broker: Broker, options: WebSocketOptions, logger: Logger): AttachedWebSocket {
   const log = logger.child({ transport: 'websocket' });
@@ -227,6 +229,8 @@ export function createHttpServer(broker: Broker, config: HttpConfig, services: H
     },
   });
   server.on('request', (req, res) => {
+    // Browsers that have seen it once go on using https:// for this host, never a plain http:// link to it.
+    if (config.tls !== undefined) res.setHeader('strict-transport-security', HSTS);
     if (overLimit.has(req.socket)) {
       res.shouldKeepAlive = false;
       res.writeHead(503, { 'content-type': 'application/json' });
@@ -238,7 +242,8 @@ export function createHttpServer(broker: Broker, config: HttpConfig, services: H
   // Upgrades to any other path: nobody else is listening on this server, so say so rather than hang.
   server.on('upgrade', (req: http.IncomingMessage, socket: Duplex) => {
     if (pathOf(req) === '/ws') return;
-    socket.end('HTTP/1.1 404 Not Found\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
+    const hsts = config.tls === undefined ? '' : `Strict-Transport-Security: ${HSTS}\r\n`;
+    socket.end(`HTTP/1.1 404 Not Found\r\nConnection: close\r\n${hsts}Content-Length: 0\r\n\r\n`);
   });
   let closed: Promise<void> | undefined;
   const stopAccepting = (): void => {

@@ -2,13 +2,15 @@
 // handshakes, which come before anything the front-end itself sees. A handshake must finish within the line
 // timeout, as a line must (a client that opens a connection and never finishes its handshake would otherwise
 // hold it for Node's default two minutes), and no more than EVENTBUS_MAX_CONNECTIONS may be under way at once.
+// Once connected, a client may not renegotiate (TLS 1.2): each renegotiation is a full handshake the server
+// pays for, as often as the client likes, so the first attempt closes the connection.
 import type net from 'node:net';
 import type tls from 'node:tls';
 import type { Logger } from '../logger.js';
 import type { TlsCredentials } from '../tls-files.js';
 
 export function tlsServerOptions(credentials: TlsCredentials, handshakeTimeoutMs: number): tls.TlsOptions {
-  return { cert: credentials.cert, key: credentials.key, handshakeTimeout: handshakeTimeoutMs };
+  return { cert: credentials.cert, key: credentials.key, ciphers: credentials.ciphers, handshakeTimeout: handshakeTimeoutMs };
 }
 
 /**
@@ -29,9 +31,19 @@ export function boundHandshakes(server: tls.Server, maxHandshakes: number, log: 
     accepted++;
     socket.once('close', () => accepted--);
   });
+  const renegotiations = new RenegotiationLog(log);
   server.on('secureConnection', (socket: tls.TLSSocket) => {
     secured++;
     socket.once('close', () => secured--);
+    // Node otherwise allows three renegotiations per ten minutes and, past them, only emits an error on a
+    // socket that goes on being served. Disabled, the first one emits ERR_TLS_RENEGOTIATION_DISABLED as
+    // the client's new ClientHello comes in, and the socket is cut then.
+    socket.disableRenegotiation();
+    socket.on('error', (e: NodeJS.ErrnoException) => {
+      if (e.code !== 'ERR_TLS_RENEGOTIATION_DISABLED') return;
+      renegotiations.refused(`${socket.remoteAddress}:${socket.remotePort}`);
+      socket.destroy();
+    });
   });
   // A plain-text client, a scanner, a client that does not trust the certificate: theirs to fix, not ours. A
   // tls.Server leaves the socket of a failed handshake open (a handshake timeout included) to whoever listens.
@@ -39,4 +51,28 @@ export function boundHandshakes(server: tls.Server, maxHandshakes: number, log: 
     log.debug('TLS handshake failed', { remote: `${socket.remoteAddress}:${socket.remotePort}`, error: e.message });
     socket.destroy();
   });
+}
+
+const RENEGOTIATION_LOG_MS = 1000;
+
+/** Logs refused renegotiations, at most one line a second with a count of those not logged since. */
+class RenegotiationLog {
+  readonly #log: Logger;
+  #lastAt = 0;
+  #unlogged = 0;
+
+  constructor(log: Logger) {
+    this.#log = log;
+  }
+
+  refused(remote: string): void {
+    const now = Date.now();
+    if (now - this.#lastAt < RENEGOTIATION_LOG_MS) {
+      this.#unlogged++;
+      return;
+    }
+    this.#log.warn('TLS renegotiation refused; connection closed', { remote, ...(this.#unlogged > 0 ? { more_since_last: this.#unlogged } : {}) });
+    this.#lastAt = now;
+    this.#unlogged = 0;
+  }
 }

@@ -3,7 +3,8 @@
 // `listening` lines). For the tests of start-up, signals, crashes and restarts.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { dirname } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { createRequire } from 'node:module';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const MAIN = fileURLToPath(new URL('../../src/main.ts', import.meta.url));
@@ -39,14 +40,18 @@ export interface SpawnOptions {
   readonly bin?: string;
   /** The command line after the entry point (`serve --http-port 0`); none by default. */
   readonly args?: readonly string[];
+  /** The working directory, where relative paths of the settings lead; the repository's (or the bin's) by default. */
+  readonly cwd?: string;
 }
 
 function spawnMain(env: Record<string, string>, options: SpawnOptions): ChildProcess {
   // Whatever EVENTBUS_* the test runner's shell has must not reach the broker under test.
   const inherited = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('EVENTBUS_')));
-  const args = [...(options.bin === undefined ? ['--import', 'tsx', MAIN] : [options.bin]), ...(options.args ?? [])];
+  // tsx by its path: `--import tsx` is looked up from the working directory.
+  const tsx = pathToFileURL(createRequire(import.meta.url).resolve('tsx')).href;
+  const args = [...(options.bin === undefined ? ['--import', tsx, MAIN] : [options.bin]), ...(options.args ?? [])];
   return spawn(process.execPath, args, {
-    cwd: options.bin === undefined ? ROOT : dirname(options.bin),
+    cwd: options.cwd ?? (options.bin === undefined ? ROOT : dirname(options.bin)),
     env: {
       ...inherited,
       EVENTBUS_TRANSPORT_PORT: '0',

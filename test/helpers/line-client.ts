@@ -29,6 +29,8 @@ export interface LineClientOptions {
   readonly paused?: boolean;
   /** Connect over TLS, trusting this CA (PEM). */
   readonly ca?: string | Buffer;
+  /** More TLS options (a protocol version, cipher suites), with `ca`. */
+  readonly tls?: tls.ConnectionOptions;
 }
 
 const DEFAULT_TIMEOUT_MS = 5_000;
@@ -36,7 +38,7 @@ const DEFAULT_TIMEOUT_MS = 5_000;
 export function lineClient(port: number, options: LineClientOptions = {}): Promise<LineClient> {
   return new Promise((resolve, reject) => {
     const host = options.host ?? '127.0.0.1';
-    const socket = options.ca === undefined ? net.connect({ port, host }) : tls.connect({ port, host, ca: options.ca });
+    const socket = options.ca === undefined ? net.connect({ port, host }) : tls.connect({ ...options.tls, port, host, ca: options.ca });
     socket.once('error', reject);
     socket.once(options.ca === undefined ? 'connect' : 'secureConnect', () => {
       socket.off('error', reject);

@@ -4,6 +4,7 @@
 // plain-text client on a TLS port, and what start-up refuses.
 import { execFile } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
+import type http from 'node:http';
 import https from 'node:https';
 import net from 'node:net';
 import { writeFileSync } from 'node:fs';
@@ -16,6 +17,8 @@ import { startApp, type App } from '../../src/app.js';
 import { connect } from '../../src/client/index.js';
 import { silentLogger } from '../../src/logger.js';
 import { tempDir, testAppConfig } from '../helpers/broker.js';
+import { killIfRunning, startBrokerProcess, type BrokerProcess } from '../helpers/broker-process.js';
+import { until } from '../helpers/until.js';
 import { lineClient, type LineClient } from '../helpers/line-client.js';
 import { testScope } from '../helpers/scope.js';
 import { makeCert, type TestCert } from '../helpers/tls.js';
@@ -204,6 +207,116 @@ describe('limits over TLS', () => {
     await client.write('a.b:half a line');
     expect(await client.readLine()).toMatch(/^ERR BAD_FORMAT a line must arrive whole within 300 ms/);
     await client.closed();
+  });
+});
+
+describe('renegotiation, cipher suites and HSTS, in a broker process', () => {
+  // An RSA certificate: the suites without forward secrecy (RSA key exchange) need one to be offered at all.
+  let rsa: TestCert;
+  let bus: BrokerProcess;
+  beforeAll(async () => {
+    const dir = await tempDir('sqlite');
+    rsa = makeCert(dir.dir, 'rsa', 'rsa');
+    bus = await startBrokerProcess({ EVENTBUS_DB: dir.dbPath, EVENTBUS_TLS_CERT: rsa.certFile, EVENTBUS_TLS_KEY: rsa.keyFile });
+    return async () => {
+      await killIfRunning(bus);
+      await dir.cleanup();
+    };
+  });
+
+  /** A TLS 1.2 line client (renegotiation exists only up to TLS 1.2). */
+  async function tls12Line(port: number): Promise<LineClient> {
+    const client = await lineClient(port, { ca: rsa.cert, tls: { maxVersion: 'TLSv1.2' } });
+    scope.defer(() => client.destroy());
+    return client;
+  }
+
+  /** The suite a handshake settles on, or `refused`. */
+  function handshake(port: number, options: tls.ConnectionOptions): Promise<string> {
+    return new Promise((resolve) => {
+      const socket = tls.connect({ ...options, port, host: '127.0.0.1', ca: rsa.cert });
+      socket.once('secureConnect', () => {
+        resolve(socket.getCipher().name);
+        socket.destroy();
+      });
+      socket.once('error', () => resolve('refused'));
+      socket.once('close', () => resolve('refused')); // settled already when the handshake went through
+    });
+  }
+
+  test('a client that asks to renegotiate is cut and logged; other connections publish on', async () => {
+    const other = await tls12Line(bus.ports.transport);
+    const served: [number, string, RegExp][] = [
+      [bus.ports.transport, 'reneg.before:1', /^OK \d+$/],
+      [bus.ports.registration, 'LIST', /^END$/],
+    ];
+    for (const [port, line, reply] of served) {
+      const client = await tls12Line(port);
+      expect(await client.send(line)).toMatch(reply);
+      const socket = client.socket;
+      if (!(socket instanceof tls.TLSSocket)) throw new Error('a TLS line client has a TLS socket');
+      socket.on('error', () => {});
+      socket.renegotiate({}, () => {});
+      await client.closed(10_000);
+    }
+    await until('the refused renegotiation logged as a warning', () => bus.logs.some((l) => l.msg === 'TLS renegotiation refused; connection closed' && l.level === 40));
+    expect(await other.send('reneg.after:1')).toMatch(/^OK \d+$/);
+    const fresh = await tls12Line(bus.ports.transport);
+    expect(await fresh.send('reneg.after:2')).toMatch(/^OK \d+$/);
+  });
+
+  test('TLS 1.2 offers ECDHE with AEAD only, on every port; TLS 1.3 as before', async () => {
+    const suites: [string, string][] = [
+      ['ECDHE-RSA-AES128-GCM-SHA256', 'ECDHE-RSA-AES128-GCM-SHA256'],
+      ['ECDHE-RSA-AES256-GCM-SHA384', 'ECDHE-RSA-AES256-GCM-SHA384'],
+      ['ECDHE-RSA-CHACHA20-POLY1305', 'ECDHE-RSA-CHACHA20-POLY1305'],
+      ['ECDHE-RSA-AES128-SHA', 'refused'], // CBC
+      ['ECDHE-RSA-AES128-SHA256', 'refused'], // CBC
+      ['AES128-GCM-SHA256', 'refused'], // no forward secrecy
+      ['AES128-SHA256', 'refused'],
+      ['DHE-RSA-AES128-GCM-SHA256', 'refused'],
+    ];
+    for (const port of [bus.ports.transport, bus.ports.registration, bus.ports.http]) {
+      for (const [ciphers, expected] of suites) expect(await handshake(port, { maxVersion: 'TLSv1.2', ciphers }), `${ciphers} on ${port}`).toBe(expected);
+      expect(await handshake(port, {})).toMatch(/^TLS_/);
+    }
+    const client = await lineClient(bus.ports.transport, { ca: rsa.cert, tls: { maxVersion: 'TLSv1.2', ciphers: 'ECDHE-RSA-AES128-GCM-SHA256' } });
+    scope.defer(() => client.destroy());
+    expect(await client.send('suites.gcm:1')).toMatch(/^OK \d+$/);
+  });
+
+  test('every HTTPS answer carries Strict-Transport-Security', async () => {
+    const paths = ['/healthz', '/api/consumers', '/api/nowhere', '/'];
+    const answers = await Promise.all(
+      paths.map(
+        (path) =>
+          new Promise<http.IncomingMessage>((resolve, reject) => {
+            const request = https.get({ host: '127.0.0.1', port: bus.ports.http, path, ca: rsa.cert, agent: false }, (response) => {
+              response.resume();
+              resolve(response);
+            });
+            request.on('error', reject);
+          }),
+      ),
+    );
+    for (const [i, response] of answers.entries()) expect(response.headers['strict-transport-security'], paths[i]).toBe('max-age=31536000');
+    expect(answers.map((r) => r.statusCode)).toEqual([200, 200, 404, 200]);
+  });
+
+  test('EVENTBUS_TLS_CIPHERS widens the suites for clients that need more', async () => {
+    const dir = await scope.dir();
+    const wide = await startBrokerProcess({
+      EVENTBUS_DB: dir.dbPath,
+      EVENTBUS_TLS_CERT: rsa.certFile,
+      EVENTBUS_TLS_KEY: rsa.keyFile,
+      EVENTBUS_TLS_CIPHERS: 'ECDHE-RSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-SHA:AES128-GCM-SHA256',
+    });
+    scope.defer(() => killIfRunning(wide));
+    for (const port of [wide.ports.transport, wide.ports.http]) {
+      expect(await handshake(port, { maxVersion: 'TLSv1.2', ciphers: 'ECDHE-RSA-AES128-SHA' })).toBe('ECDHE-RSA-AES128-SHA');
+      expect(await handshake(port, { maxVersion: 'TLSv1.2', ciphers: 'AES128-GCM-SHA256' })).toBe('AES128-GCM-SHA256');
+      expect(await handshake(port, { maxVersion: 'TLSv1.2', ciphers: 'ECDHE-RSA-CHACHA20-POLY1305' })).toBe('refused');
+    }
   });
 });
 
