@@ -84,12 +84,6 @@ export function openDb(options: OpenOptions): Result<OpenedDb, StoreOpenError> {
 }
 
 /**
- * One broker per database: a small side file held under an exclusive SQLite lock for the broker's
- * lifetime. The OS drops the lock when the process dies, so a crash (even SIGKILL) leaves nothing stale,
- * and SQLite's in-process lock table makes a second opener in the same process fail too. The main file
- * itself stays readable by any SQLite client.
- */
-/**
  * `dir` and its missing parents, one level at a time from the first that exists. Not mkdir's recursive
  * option: under a directory where mkdir fails with ENOENT though the parent exists (/proc/x), Node 20's
  * loops for ever, deaf to signals, as it takes ENOENT for a missing parent and tries again.
@@ -121,6 +115,12 @@ function makeDirectory(dir: string): Result<void, string> {
   return ok(undefined);
 }
 
+/**
+ * One broker per database: a small side file held under an exclusive SQLite lock for the broker's
+ * lifetime. The OS drops the lock when the process dies, so a crash (even SIGKILL) leaves nothing stale,
+ * and SQLite's in-process lock table makes a second opener in the same process fail too. The main file
+ * itself stays readable by any SQLite client.
+ */
 function acquireLock(lockPath: string): Result<Database.Database, StoreOpenError> {
   let lockDb: Database.Database | undefined;
   try {
