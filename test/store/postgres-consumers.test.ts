@@ -1,8 +1,10 @@
 // Durable and push consumers shared by broker processes on one PostgreSQL database: members on two brokers
 // split a consumer's messages, each message to one member unless redelivered (delivery > 1), an ordering
 // key's messages in order; a broker killed with SIGKILL hands its unacked deliveries and its push consumers
-// to the others within EVENTBUS_ACK_TIMEOUT_MS; registrations and LIST are the same on every broker. The
-// consumer's position is its partitions' lowest even when two brokers write their floors at once.
+// to the others within EVENTBUS_ACK_TIMEOUT_MS; registrations and LIST are the same on every broker; members
+// that join on two brokers at the same moment both get a share of a burst published right after, and a
+// leaver's share goes to the other, each message once. The consumer's position is its partitions' lowest even
+// when two brokers write their floors at once.
 import { setTimeout as delay } from 'node:timers/promises';
 import pg from 'pg';
 import { afterEach, describe, expect, test } from 'vitest';
