@@ -199,6 +199,10 @@ export class Broker {
       this.#dispatcher.onMembersChanged(() => {
         cluster.nudge();
       });
+      // Given up at once, for the broker it goes to.
+      this.#dispatcher.onPartitionDrained(() => {
+        cluster.nudge();
+      });
     }
     this.#deliveryRate.sampledAt = this.#now();
     this.#statsTimer = setInterval(() => this.#sampleRates(this.#now()), STATS_SAMPLE_MS).unref();

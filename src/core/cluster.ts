@@ -4,6 +4,9 @@
 // consumer's partitions are spread over the brokers with members of it (partitions.ts); a partition moves
 // only once its deliveries in flight are acked (or its holder is gone and its lease ran out), so each
 // message goes to one member at a time cluster-wide and an ordering key's messages stay in order.
+// A beat that finds a consumer's first member here, or its last gone, or gives partitions up, announces it
+// (Heartbeat.announce): the other brokers with members of it beat at once, so that a join is handed its share
+// (drain, release, take: a few beats in a row) before a heartbeat's tick, and a leaver's share is taken at once.
 import type { Logger } from '../logger.js';
 import type { ConsumerRegistry } from './consumers.js';
 import type { Dispatcher } from './dispatcher.js';
@@ -44,6 +47,8 @@ export class Cluster {
   #stopped = false;
   #lastOk = 0;
   #failing = false;
+  /** The consumers with members here as of the last beat that went through: a change is announced. */
+  #announced = new Set<string>();
 
   constructor(options: ClusterOptions) {
     this.#port = options.port;
@@ -58,6 +63,9 @@ export class Cluster {
     this.#log = options.logger;
     const beatMs = Math.min(1000, Math.floor(this.#ttlMs / 3));
     this.#timer = setInterval(() => this.nudge(), beatMs).unref();
+    this.#port.onAnnounce((consumers) => {
+      this.#heard(consumers);
+    });
   }
 
   get node(): string {
@@ -77,6 +85,14 @@ export class Cluster {
       return;
     }
     void this.#beat();
+  }
+
+  /**
+   * Another broker's members of these consumers came or went, or it gave some of their partitions up: beat now
+   * if this broker has members of one of them (its share changed).
+   */
+  #heard(consumers: readonly string[] | undefined): void {
+    if (consumers === undefined || consumers.some((id) => (this.#dispatcher.durable(id)?.members.length ?? 0) > 0)) this.nudge();
   }
 
   /** Calls `listener` with a consumer's id when its record or its push delivery changed through another broker. */
@@ -125,7 +141,8 @@ export class Cluster {
     }
     // The last acks, with the positions they take the partitions to, before the partitions go.
     await this.#dispatcher.settled();
-    const left = await this.#port.heartbeat({ ...this.#emptyBeat(), release });
+    const announce = [...new Set([...this.#announced, ...release.map((r) => r.consumer)])];
+    const left = await this.#port.heartbeat({ ...this.#emptyBeat(), release, announce });
     if (left.isErr()) this.#log.warn('could not give up the leases; other brokers take over when they run out', { reason: left.error.reason });
   }
 
@@ -158,11 +175,16 @@ export class Cluster {
     }
     const leases = [JOB_LEASE + 'retention'];
     for (const c of this.#consumers.records()) if (c.address !== null) leases.push(PUSH_LEASE + c.id);
-    const view = await this.#port.heartbeat({ ...this.#emptyBeat(), members, release, want, leases });
+    const here = new Set(members.map((m) => m.consumer));
+    const announce = new Set(release.map((r) => r.consumer));
+    for (const id of here) if (!this.#announced.has(id)) announce.add(id);
+    for (const id of this.#announced) if (!here.has(id)) announce.add(id);
+    const view = await this.#port.heartbeat({ ...this.#emptyBeat(), members, release, want, leases, announce: [...announce] });
     if (view.isErr()) {
       this.#failed(view.error.reason);
       return;
     }
+    this.#announced = here;
     if (this.#failing) this.#log.info('the cluster heartbeat works again');
     this.#failing = false;
     this.#lastOk = Date.now();
@@ -170,7 +192,7 @@ export class Cluster {
   }
 
   #emptyBeat() {
-    return { ttlMs: this.#ttlMs, partitions: this.#partitions, nodeTimeoutMs: this.#nodeTimeoutMs, members: [], release: [], want: [], leases: [] };
+    return { ttlMs: this.#ttlMs, partitions: this.#partitions, nodeTimeoutMs: this.#nodeTimeoutMs, members: [], release: [], want: [], leases: [], announce: [] };
   }
 
   /**
@@ -225,7 +247,11 @@ export class Cluster {
       for (const [p, position] of held) {
         if (!parts.isHeld(p)) starts.set(p, position + 1);
         else if (parts.isDraining(p) && target.has(p)) stream.undrain(p);
-        else if (!parts.isDraining(p) && !target.has(p)) stream.drain(p);
+        else if (!parts.isDraining(p) && !target.has(p)) {
+          stream.drain(p);
+          // Nothing of it in flight: given up by the beat that follows at once, not at the next tick.
+          if (stream.unackedIn(p) === 0) this.#again = true;
+        }
       }
       if (starts.size > 0) acquired.push([stream, starts]);
     }

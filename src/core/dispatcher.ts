@@ -72,6 +72,8 @@ export class Dispatcher implements StreamHost {
   #statusWrite: Promise<void> | undefined;
   /** Called when a durable stream gains its first member or loses its last. */
   #membersChanged: ((stream: Stream) => void) | undefined;
+  /** Called when the last delivery in flight of a partition on its way to another broker is resolved. */
+  #drained: ((stream: Stream) => void) | undefined;
 
   constructor(store: EventStore, options: DispatcherOptions, logger: Logger) {
     this.#store = store;
@@ -181,6 +183,11 @@ export class Dispatcher implements StreamHost {
     this.#membersChanged = listener;
   }
 
+  /** Tells `listener` when a draining partition of a shared stream has nothing left in flight (it may be given up). */
+  onPartitionDrained(listener: (stream: Stream) => void): void {
+    this.#drained = listener;
+  }
+
   /** Ends a subscription; an ephemeral stream ends with it. Returns false for an unknown id. */
   detach(id: string, reason?: string): boolean {
     const entry = this.#members.get(id);
@@ -229,6 +236,11 @@ export class Dispatcher implements StreamHost {
     }
     this.#touched.add(stream);
     this.#scheduleFlush();
+    const parts = stream.partitions;
+    if (parts !== undefined && this.#drained !== undefined) {
+      const p = parts.of(outcome.message);
+      if (parts.isDraining(p) && stream.unackedIn(p) === 0) this.#drained(stream);
+    }
   }
 
   read(fromSeq: number, limit: number, topic: string | undefined): ResultAsync<StoredMessage[], StorageError> {

@@ -194,6 +194,12 @@ export interface Heartbeat {
   readonly want: readonly PartitionRef[];
   /** Named leases it would hold (a push consumer's delivery, a background job); the ones it holds are renewed. */
   readonly leases: readonly string[];
+  /**
+   * Consumers whose members here came or went, or whose partitions this beat gives up: the other brokers are
+   * told at commit (ClusterPort.onAnnounce), so that their share is handed over, or taken, without waiting
+   * for their next beat.
+   */
+  readonly announce: readonly string[];
 }
 
 export interface ConsumerMembers {
@@ -220,6 +226,11 @@ export interface ClusterPort {
   /** This broker's name in the lease tables: unique to the process. */
   readonly node: string;
   heartbeat(beat: Heartbeat): ResultAsync<ClusterView, StorageError>;
+  /**
+   * Calls `listener` when another broker's heartbeat announced consumers (Heartbeat.announce), once it
+   * committed; with undefined when it did not say which.
+   */
+  onAnnounce(listener: (consumers: readonly string[] | undefined) => void): void;
 }
 
 /**

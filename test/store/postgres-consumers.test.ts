@@ -1,8 +1,11 @@
 // Durable and push consumers shared by broker processes on one PostgreSQL database: members on two brokers
 // split a consumer's messages, each message to one member unless redelivered (delivery > 1), an ordering
 // key's messages in order; a broker killed with SIGKILL hands its unacked deliveries and its push consumers
-// to the others within EVENTBUS_ACK_TIMEOUT_MS; registrations and LIST are the same on every broker. The
-// consumer's position is its partitions' lowest even when two brokers write their floors at once.
+// to the others within EVENTBUS_ACK_TIMEOUT_MS; registrations and LIST are the same on every broker; members
+// that join on two brokers at the same moment both get a share of a burst published right after, and a
+// leaver's share goes to the other, each message once. The consumer's position is its partitions' lowest even
+// when two brokers write their floors at once.
+import { setTimeout as delay } from 'node:timers/promises';
 import pg from 'pg';
 import { afterEach, describe, expect, test } from 'vitest';
 import { silentLogger } from '../../src/logger.js';
@@ -183,6 +186,38 @@ describe('durable consumers shared by brokers on one PostgreSQL database', () =>
     const after = sink.payloads().filter((p) => p.startsWith("after"));
     expect(after).toEqual(Array.from({ length: 10 }, (_, i) => `after${i}`));
   });
+});
+
+describe('members of one consumer on two brokers, joining at the same moment', () => {
+  // The default ack timeout, so a heartbeat a second: the share must come before the next tick, not at it.
+  test('both get a share of a burst published on a third broker 200 ms after they subscribed; a leaver\'s share goes to the other', async () => {
+    const { nodes } = await cluster.start(3);
+    const [onA, onB, onC] = [await client(nodes[0]!), await client(nodes[1]!), await client(nodes[2]!)];
+    const got: Got[] = [];
+    const [subA, subB] = await Promise.all([onA.subscribe('burst', { consumer: 'pool' }), onB.subscribe('burst', { consumer: 'pool' })]);
+    drain('a', subA, got);
+    drain('b', subB, got);
+    // The bound the share is promised within, not a wait for it.
+    await delay(200);
+    const burst = await onC.publishBatch(Array.from({ length: 2000 }, (_, i) => ({ topic: 'burst', payload: { i } })));
+    const received = (seqs: readonly number[]) => got.filter((g) => seqs.includes(g.seq));
+    await until(() => `all 2,000 received (${new Set(received(burst).map((g) => g.seq)).size} so far)`, () => new Set(received(burst).map((g) => g.seq)).size === burst.length, 20_000);
+    // Each once, both members acking at once: nothing to redeliver.
+    expect(received(burst).map((g) => g.seq).sort((x, y) => x - y)).toEqual(burst);
+    const share = { a: received(burst).filter((g) => g.member === 'a').length, b: received(burst).filter((g) => g.member === 'b').length };
+    // Half each once the partitions are shared out; a quarter leaves room for a share that came with the burst.
+    expect(share.a, JSON.stringify(share)).toBeGreaterThanOrEqual(burst.length / 4);
+    expect(share.b, JSON.stringify(share)).toBeGreaterThanOrEqual(burst.length / 4);
+
+    // A's member leaves: B takes A's partitions from where A's acks left them, and nothing is lost or doubled.
+    await subA.close();
+    const after = await onC.publishBatch(Array.from({ length: 500 }, (_, i) => ({ topic: 'burst', payload: { after: i } })));
+    await until(() => `the 500 after the leave received (${new Set(received(after).map((g) => g.seq)).size} so far)`, () => new Set(received(after).map((g) => g.seq)).size === after.length, 20_000);
+    expect(received(after).map((g) => g.seq).sort((x, y) => x - y)).toEqual(after);
+    expect(received(after).every((g) => g.member === 'b')).toBe(true);
+    expect(got.filter((g) => g.delivery > 1)).toEqual([]);
+    expect(got.length).toBe(burst.length + after.length);
+  }, 90_000);
 });
 
 describe('the shared position written by two brokers at once', () => {

@@ -2,13 +2,14 @@
 // per transaction, with the head's new seq), and one dedicated connection LISTENs to it; behind it, a poll of the head row a few
 // times a second, so that a lost notification, a connection being re-established or a pooler that drops
 // LISTEN never stalls a subscriber for longer than that. The same connection hears the consumers' channel:
-// pauses and requeues made through other brokers, applied here as they commit.
+// pauses and requeues made through other brokers, applied here as they commit; and the cluster's: members
+// that came or went and partitions given up on other brokers, for this one to beat at once.
 import pg from 'pg';
 import type { ConsumerSignal } from '../../core/store-port.js';
 import type { Logger } from '../../logger.js';
 import { clientConfig, type PgOptions } from './connect.js';
 import { parseSignal } from './consumer-queries.js';
-import { HEAD } from './queries.js';
+import { HEAD, parseAnnouncement } from './queries.js';
 
 const POLL_MS = 250;
 const RECONNECT_MS = 1000;
@@ -17,21 +18,24 @@ export class HeadWatch {
   readonly #options: PgOptions;
   readonly #channel: string;
   readonly #signalChannel: string;
+  readonly #clusterChannel: string;
   readonly #pool: pg.Pool;
   readonly #log: Logger;
   #client: pg.Client | undefined;
   #listeners: ((seq: number) => void)[] = [];
   readonly #signalListeners: ((signal: ConsumerSignal, from: string) => void)[] = [];
+  readonly #announceListeners: ((consumers: readonly string[] | undefined, from: string) => void)[] = [];
   #pollTimer: NodeJS.Timeout | undefined;
   #reconnectTimer: NodeJS.Timeout | undefined;
   #checking = false;
   #checkAgain = false;
   #stopped = false;
 
-  constructor(options: PgOptions, channels: { log: string; consumers: string }, pool: pg.Pool, logger: Logger) {
+  constructor(options: PgOptions, channels: { log: string; consumers: string; cluster: string }, pool: pg.Pool, logger: Logger) {
     this.#options = options;
     this.#channel = channels.log;
     this.#signalChannel = channels.consumers;
+    this.#clusterChannel = channels.cluster;
     this.#pool = pool;
     this.#log = logger;
   }
@@ -43,6 +47,11 @@ export class HeadWatch {
   /** `from` names the store that sent it. */
   onSignal(listener: (signal: ConsumerSignal, from: string) => void): void {
     this.#signalListeners.push(listener);
+  }
+
+  /** Another heartbeat's announcement (Heartbeat.announce); `from` names the store that sent it. */
+  onAnnounce(listener: (consumers: readonly string[] | undefined, from: string) => void): void {
+    this.#announceListeners.push(listener);
   }
 
   async start(): Promise<void> {
@@ -81,6 +90,11 @@ export class HeadWatch {
         if (heard !== undefined) for (const listener of this.#signalListeners) listener(heard.signal, heard.from);
         return;
       }
+      if (n.channel === this.#clusterChannel) {
+        const heard = parseAnnouncement(n.payload);
+        if (heard !== undefined) for (const listener of this.#announceListeners) listener(heard.consumers, heard.from);
+        return;
+      }
       // The payload is the head's seq at that commit; anything else (an older broker's empty one) is checked.
       const seq = Number(n.payload);
       if (n.payload !== undefined && n.payload !== '' && Number.isSafeInteger(seq)) this.#heard(seq);
@@ -91,6 +105,7 @@ export class HeadWatch {
       await client.connect();
       await client.query(`LISTEN "${this.#channel}"`);
       await client.query(`LISTEN "${this.#signalChannel}"`);
+      await client.query(`LISTEN "${this.#clusterChannel}"`);
       // Appends committed while not listening.
       void this.#check();
     } catch (e) {

@@ -117,13 +117,19 @@ export class PostgresStore implements EventStore<pg.PoolClient> {
     const node = options.nodeId;
     const instance = this.#instance;
     let clashLogged = false;
+    const clusterChannel = q.clusterChannel(options.schema);
     this.cluster = {
       node,
+      onAnnounce: (listener) => {
+        watch.onAnnounce((consumers, from) => {
+          if (from !== instance) listener(consumers);
+        });
+      },
       heartbeat: (beat) =>
         this.#write(() =>
           this.#transaction(this.#pool, async (c) => {
             await c.query(`SELECT pg_advisory_xact_lock(${this.#clusterLock})`);
-            return q.heartbeat(c, node, instance, beat);
+            return q.heartbeat(c, node, instance, beat, clusterChannel);
           }),
         ).map(({ view, clash }) => {
           if (clash && !clashLogged) {
@@ -144,7 +150,7 @@ export class PostgresStore implements EventStore<pg.PoolClient> {
       for (const p of Object.values(pools)) await p.end();
       return err({ kind: 'unwritable', message: `EVENTBUS_DB: ${head.message}` });
     }
-    const channels = { log: q.notifyChannel(options.schema), consumers: cq.consumerChannel(options.schema) };
+    const channels = { log: q.notifyChannel(options.schema), consumers: cq.consumerChannel(options.schema), cluster: q.clusterChannel(options.schema) };
     const watch = new HeadWatch(options, channels, pools.queries, options.logger);
     await watch.start();
     return ok(new PostgresStore(pools, options, head.rows[0]!.seq, watch));

@@ -6,6 +6,8 @@ import { DELETE_REQUEUED_FROM } from './consumer-queries.js';
 
 /** The channel appends notify on: one per schema, so logs in other schemas do not wake this one's brokers. */
 export const notifyChannel = (schema: string): string => `eventbus_log_${schema}`;
+/** The channel heartbeats announce members that came or went, and partitions given up, on (Heartbeat.announce). */
+export const clusterChannel = (schema: string): string => `eventbus_cluster_${schema}`;
 
 export const HEAD = `SELECT seq FROM log_head WHERE id = 1`;
 
@@ -284,6 +286,26 @@ const TAKE_LEASES = `INSERT INTO leases (name, node, expires_at) SELECT n, $1, $
 const HELD = `SELECT consumer, partition, position FROM consumer_partitions WHERE node = $1`;
 const MEMBERS = `SELECT consumer, node, members, in_flight AS "inFlight" FROM consumer_members ORDER BY consumer, node`;
 const NODES = `SELECT node_id AS node, last_seen AS "lastSeen" FROM nodes ORDER BY node_id`;
+const ANNOUNCE = `SELECT pg_notify($1, $2)`;
+// PostgreSQL refuses a payload of 8,000 bytes or more; past this the consumers are left out, meaning any.
+const MAX_ANNOUNCE_BYTES = 7000;
+
+/** A heartbeat's announcement: who sent it, and the consumers it concerns (undefined: any). */
+export function announcement(from: string, consumers: readonly string[]): string {
+  const payload = JSON.stringify({ from, consumers });
+  return Buffer.byteLength(payload) <= MAX_ANNOUNCE_BYTES ? payload : JSON.stringify({ from });
+}
+
+export function parseAnnouncement(payload: string | undefined): { from: string; consumers: string[] | undefined } | undefined {
+  try {
+    const a = JSON.parse(payload ?? '') as { from?: unknown; consumers?: unknown } | null;
+    if (typeof a?.from !== 'string') return undefined;
+    const consumers = Array.isArray(a.consumers) && a.consumers.every((c) => typeof c === 'string') ? a.consumers : undefined;
+    return { from: a.from, consumers };
+  } catch {
+    return undefined; // not ours
+  }
+}
 
 export const CLUSTER_LOCK = 'cluster';
 
@@ -293,8 +315,8 @@ export interface BeatResult {
   readonly clash: boolean;
 }
 
-/** One heartbeat, inside the caller's transaction (which holds the cluster lock). */
-export async function heartbeat(c: pg.PoolClient, node: string, instance: string, beat: Heartbeat): Promise<BeatResult> {
+/** One heartbeat, inside the caller's transaction (which holds the cluster lock); its announcement goes on `channel` at commit. */
+export async function heartbeat(c: pg.PoolClient, node: string, instance: string, beat: Heartbeat, channel: string): Promise<BeatResult> {
   const now = (await c.query<{ now: number }>(DB_NOW)).rows[0]!.now;
   const until = now + beat.ttlMs;
   const seen = (await c.query<{ oldInstance: string | null; oldSeen: number | null }>(BEAT_NODE, [node, instance, now])).rows[0]!;
@@ -326,6 +348,7 @@ export async function heartbeat(c: pg.PoolClient, node: string, instance: string
     of.push({ node: r.node, members: r.members, inFlight: r.inFlight });
   }
   const nodes = (await c.query<{ node: string; lastSeen: number }>(NODES)).rows;
+  if (beat.announce.length > 0) await c.query(ANNOUNCE, [channel, announcement(instance, beat.announce)]);
   const consumers = (await c.query<ConsumerRecord & { patterns: string }>(LIST_CONSUMERS)).rows.map(parseConsumer);
   return { view: { consumers, held, members, leases: new Set(taken.map((t) => t.name)), nodes }, clash };
 }
