@@ -326,7 +326,7 @@ describe('SIGTERM and SIGINT', () => {
 
       expect(await sse.ended).toBe(true);
     },
-    60_000,
+    90_000,
   );
 
   test('acks sent just before SIGTERM are written: after a restart the durable consumer resumes after them', async () => {
