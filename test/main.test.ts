@@ -276,7 +276,7 @@ describe('SIGTERM and SIGINT', () => {
     'SIGTERM while clients publish without pause: every answer is stored, each connection is closed after its last answer, and the broker exits within 3 s though EVENTBUS_SHUTDOWN_TIMEOUT_MS is 10 s',
     async () => {
       const d = await dir();
-      const bus = await startBrokerProcess({ ...d.env, EVENTBUS_SHUTDOWN_TIMEOUT_MS: '10000', EVENTBUS_MAX_PIPELINED_LINES: '512' });
+      const bus = await startBrokerProcess({ ...d.env, EVENTBUS_SHUTDOWN_TIMEOUT_MS: '10000', EVENTBUS_MAX_PIPELINED_LINES: '256' });
       const telnet = await endlessLines(bus.ports.transport, (i) => `load.telnet:${i}`);
       // Commands it does not know: answered at once, without the database.
       const registration = await endlessLines(bus.ports.registration, () => 'HELLO');

@@ -90,6 +90,10 @@ export class WsSession {
   #onMessage(data: Buffer, isBinary: boolean): void {
     this.#framesRead++;
     if (this.#held && !this.#ws.isPaused) this.#ws.pause();
+    // After the close frame nothing is answered, and only acks and nacks still count: a client that kept
+    // publishing has its frames read through to its own close frame, and a frame without "ack" in it is
+    // neither, so it is dropped without being parsed.
+    if (this.#closing && !data.includes('ack')) return;
     if (isBinary) return void this.#send(errorFrame(undefined, brokerError('BAD_FRAME', 'frames are JSON text, not binary')));
     const parsed = parseClientFrame(data.toString('utf8'));
     if (data.length > this.#limits.maxTextBytes) {
