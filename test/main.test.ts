@@ -2,6 +2,7 @@
 // leave nothing behind, and what SIGTERM / SIGINT do to the clients connected at that moment (on either store).
 import Database from 'better-sqlite3';
 import { chmod, chown, mkdir, readdir, readFile } from 'node:fs/promises';
+import http from 'node:http';
 import net from 'node:net';
 import { join } from 'node:path';
 import { afterEach, describe, expect, test } from 'vitest';
@@ -11,7 +12,9 @@ import { onPostgres, sqliteFile, tempDir, testAppConfig, type TestDb, type TestD
 import { PG_URL, pgQuery } from './helpers/postgres.js';
 import { killIfRunning, runBrokerProcess, startBrokerProcess as start, type BrokerProcess } from './helpers/broker-process.js';
 import { query, sleep } from './helpers/scope.js';
-import { wsConnect } from './helpers/ws-client.js';
+import WebSocket from 'ws';
+import { until } from './helpers/until.js';
+import { wsConnect, type Closed, type Frame } from './helpers/ws-client.js';
 
 const dirs: TestDir[] = [];
 const servers: net.Server[] = [];
@@ -172,6 +175,75 @@ const write = (socket: net.Socket, text: string): Promise<void> =>
 const stored = (db: TestDb, topic: string): Map<number, string> =>
   new Map(query<{ seq: number; payload: string }>(db, 'SELECT seq, payload FROM messages WHERE topic = ?', topic).map((r) => [r.seq, r.payload]));
 
+/**
+ * A client that pipelines lines without pause (each write as soon as the last is in the kernel) until the
+ * server ends the connection: what it was answered, and how the connection ended.
+ */
+async function endlessLines(port: number, line: (i: number) => string): Promise<{ replies: string[]; sent: () => number; ended: Promise<{ end: boolean; partial: string; error: string | undefined }> }> {
+  const socket = net.connect({ port, host: '127.0.0.1' });
+  await new Promise<void>((resolve, reject) => socket.once('connect', resolve).once('error', reject));
+  const replies: string[] = [];
+  let partial = '';
+  let sent = 0;
+  let end = false;
+  let error: string | undefined;
+  socket.setEncoding('utf8').on('data', (chunk: string) => {
+    const lines = (partial + chunk).split('\n');
+    partial = lines.pop()!;
+    replies.push(...lines);
+  });
+  socket.on('end', () => (end = true));
+  socket.on('error', (e) => (error ??= e.message));
+  const pump = (): void => {
+    if (end || socket.destroyed || socket.writableEnded) return;
+    let batch = '';
+    for (let i = 0; i < 100; i++) batch += `${line(sent++)}\n`;
+    // The next turn, not at once: a write the kernel takes at once calls back on the same tick, and an
+    // endless chain of ticks would keep this process from reading its replies.
+    socket.write(batch, (e) => (e ? undefined : setImmediate(pump)));
+  };
+  pump();
+  const ended = new Promise<{ end: boolean; partial: string; error: string | undefined }>((resolve) => socket.once('close', () => resolve({ end, partial, error })));
+  return { replies, sent: () => sent, ended };
+}
+
+/** A WebSocket client that publishes without pause (each batch as soon as the last is written) until the server closes. */
+async function endlessWsPublishes(port: number, topic: string): Promise<{ answers: Frame[]; closed: Promise<Closed> }> {
+  const ws = new WebSocket(`ws://127.0.0.1:${port}/ws`);
+  await new Promise((resolve, reject) => ws.once('open', resolve).once('error', reject));
+  ws.on('error', () => {});
+  const answers: Frame[] = [];
+  ws.on('message', (data) => answers.push(JSON.parse((data as Buffer).toString('utf8')) as Frame));
+  let i = 0;
+  const pump = (): void => {
+    if (ws.readyState !== WebSocket.OPEN) return;
+    for (let n = 0; n < 50; n++, i++) {
+      const frame = JSON.stringify({ type: 'publish', id: `w${i}`, data: { topic, payload: String(i) } });
+      ws.send(frame, n === 49 ? (e) => (e ? undefined : setImmediate(pump)) : undefined);
+    }
+  };
+  pump();
+  const closed = new Promise<Closed>((resolve) => ws.once('close', (code, reason) => resolve({ code, reason: String(reason) })));
+  return { answers, closed };
+}
+
+/** An event stream (GET /api/subscribe); `ended` is true once the broker ended it, false if it was cut. */
+async function sseStream(port: number, pattern: string): Promise<{ ended: Promise<boolean> }> {
+  return new Promise((resolve, reject) => {
+    http
+      .get({ host: '127.0.0.1', port, path: `/api/subscribe?pattern=${encodeURIComponent(pattern)}` }, (res) => {
+        res.on('error', () => {});
+        const ended = new Promise<boolean>((done) => {
+          res.once('end', () => done(true));
+          res.once('close', () => done(false));
+        });
+        res.resume();
+        resolve({ ended });
+      })
+      .once('error', reject);
+  });
+}
+
 describe('SIGTERM and SIGINT', () => {
   test.each(['SIGTERM', 'SIGINT'] as const)(
     '%s with 1,000 telnet lines pipelined and 200 WebSocket publishes in flight: each is answered, every OK is stored and every stored one was answered, exit 0',
@@ -213,6 +285,63 @@ describe('SIGTERM and SIGINT', () => {
       expect(wsStored.size).toBe(published.length);
       for (const f of published) expect(wsStored.get(f['seq'] as number)).toBe(String(f['id']).slice(1));
     },
+  );
+
+  test(
+    'SIGTERM while clients publish without pause: every answer is stored, each connection is closed after its last answer, and the broker exits within 3 s though EVENTBUS_SHUTDOWN_TIMEOUT_MS is 10 s',
+    async () => {
+      const d = await dir();
+      const bus = await startBrokerProcess({ ...d.env, EVENTBUS_SHUTDOWN_TIMEOUT_MS: '10000', EVENTBUS_MAX_PIPELINED_LINES: '256' });
+      const telnet = await endlessLines(bus.ports.transport, (i) => `load.telnet:${i}`);
+      // Commands it does not know: answered at once, without the database.
+      const registration = await endlessLines(bus.ports.registration, () => 'HELLO');
+      const ws = await endlessWsPublishes(bus.ports.http, 'load.ws');
+      const sse = await sseStream(bus.ports.http, 'sse.quiet');
+      // An idle keep-alive connection, as a health checker leaves.
+      const agent = new http.Agent({ keepAlive: true });
+      const health = await new Promise<number | undefined>((resolve, reject) => {
+        http.get({ host: '127.0.0.1', port: bus.ports.http, path: '/healthz', agent }, (res) => res.resume().once('end', () => resolve(res.statusCode))).once('error', reject);
+      });
+      expect(health).toBe(200);
+      await until(
+        () => `the publishers to have a thousand answers (telnet ${telnet.replies.length}, WebSocket ${ws.answers.length}, registration ${registration.replies.length})`,
+        () => telnet.replies.length >= 1000 && ws.answers.length >= 1000 && registration.replies.length >= 1000,
+        20_000,
+      );
+      const signalled = performance.now();
+      bus.signal('SIGTERM');
+      const exit = await bus.exited(20_000);
+      const tookMs = performance.now() - signalled;
+      agent.destroy();
+      expect(exit).toEqual({ code: 0, signal: null });
+      expect(tookMs).toBeLessThan(3000);
+
+      // The line ports: ended by the broker (not reset) after a whole last reply.
+      expect(await telnet.ended).toEqual({ end: true, partial: '', error: undefined });
+      expect(await registration.ended).toEqual({ end: true, partial: '', error: undefined });
+      expect(registration.replies.filter((r) => !r.startsWith('ERR UNKNOWN_COMMAND '))).toEqual([]);
+      expect(telnet.replies.length).toBeLessThanOrEqual(telnet.sent());
+      // In line order: OK up to the signal, refused from there on; every OK stored as sent, nothing else stored.
+      const okCount = telnet.replies.findIndex((r) => !r.startsWith('OK '));
+      expect(okCount).toBeGreaterThanOrEqual(1000);
+      expect(telnet.replies.slice(okCount).filter((r) => r !== 'ERR UNAVAILABLE shutting down')).toEqual([]);
+      const telnetStored = stored(d, 'load.telnet');
+      expect(telnetStored.size).toBe(okCount);
+      const wrongLine = telnet.replies.slice(0, okCount).filter((r, i) => !/^OK \d+$/.test(r) || telnetStored.get(Number(r.slice(3))) !== String(i));
+      expect(wrongLine).toEqual([]);
+
+      // The WebSocket: closed with 1001 after its answers; every published one stored, nothing else.
+      expect((await ws.closed).code).toBe(1001);
+      const published = ws.answers.filter((f) => f.type === 'published');
+      expect(ws.answers.filter((f) => f.type !== 'published' && !(f.type === 'error' && f['code'] === 'UNAVAILABLE' && f['message'] === 'shutting down'))).toEqual([]);
+      expect(new Set(ws.answers.map((f) => f['id'])).size).toBe(ws.answers.length);
+      const wsStored = stored(d, 'load.ws');
+      expect(wsStored.size).toBe(published.length);
+      expect(published.filter((f) => wsStored.get(f['seq'] as number) !== String(f['id']).slice(1))).toEqual([]);
+
+      expect(await sse.ended).toBe(true);
+    },
+    90_000,
   );
 
   test('acks sent just before SIGTERM are written: after a restart the durable consumer resumes after them', async () => {

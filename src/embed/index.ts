@@ -129,6 +129,7 @@ function embed<Tx>(broker: Broker, store: EventStore<Tx>, config: Config, logger
     consume: (options, handler) => consumeInTransaction(broker, store, options, handler, logger),
     close: async () => {
       // What was published before the close is answered and handed to the subscriptions before they go.
+      for (const ws of attached) ws.hold();
       await broker.drain();
       for (const api of apis) api.close();
       for (const ws of attached) await ws.close();

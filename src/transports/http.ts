@@ -34,11 +34,13 @@ export interface WebSocketOptions {
   readonly maxFrameBytes: number;
   readonly maxPayloadBytes: number;
   readonly bufferBytes: number;
+  /** Messages published on a session and not yet answered before reading its frames stops. */
+  readonly maxUnanswered: number;
 }
 
 /** The WebSocket limits of the settings, served at `path`. */
 export function webSocketOptions(
-  config: Pick<Config, 'token' | 'maxConnections' | 'maxFrameBytes' | 'maxPayloadBytes' | 'wsBufferBytes'>,
+  config: Pick<Config, 'token' | 'maxConnections' | 'maxFrameBytes' | 'maxPayloadBytes' | 'wsBufferBytes' | 'maxPipelinedLines'>,
   path: string,
 ): WebSocketOptions {
   return {
@@ -48,12 +50,18 @@ export function webSocketOptions(
     maxFrameBytes: config.maxFrameBytes,
     maxPayloadBytes: config.maxPayloadBytes,
     bufferBytes: config.wsBufferBytes,
+    maxUnanswered: config.maxPipelinedLines,
   };
 }
 
 export interface AttachedWebSocket {
   /** Open WebSocket sessions. */
   connections(): number;
+  /**
+   * The server is stopping: the sessions' frames are no longer read until close() (publishes already read
+   * are answered), so that clients that keep sending do not hold the stop up with frames to refuse.
+   */
+  hold(): void;
   /**
    * Stops answering upgrades and closes every session with 1001 (the http.Server stays the caller's). Frames
    * a client sent before it saw the close (acks above all) are still read and applied; a client that has not
@@ -82,6 +90,7 @@ export function attachWebSocket(server: http.Server, broker: Broker, options: We
   // Compression is off: it costs far more CPU per frame than the bytes it saves on short events.
   const wss = new WebSocketServer({ noServer: true, maxPayload: options.maxFrameBytes, perMessageDeflate: false });
   const sessions = new Set<WsSession>();
+  let holding = false;
   const onUpgrade = (req: http.IncomingMessage, socket: Duplex, head: Buffer): void => {
     if (pathOf(req) !== options.path) return; // another handler's path (the caller's own WebSocket routes)
     wss.handleUpgrade(req, socket, head, (ws) => {
@@ -93,15 +102,20 @@ export function attachWebSocket(server: http.Server, broker: Broker, options: We
       if (sessions.size >= options.maxConnections) {
         return refuse(ws, CLOSE_TRY_AGAIN, errorFrame(undefined, brokerError('UNAVAILABLE', `too many connections (EVENTBUS_MAX_CONNECTIONS=${options.maxConnections})`)));
       }
-      const limits = { bufferBytes: options.bufferBytes, maxTextBytes: options.maxPayloadBytes + FRAME_ENVELOPE_BYTES };
+      const limits = { bufferBytes: options.bufferBytes, maxTextBytes: options.maxPayloadBytes + FRAME_ENVELOPE_BYTES, maxUnanswered: options.maxUnanswered };
       const session = new WsSession(ws, socket, broker, limits, log);
       sessions.add(session);
+      if (holding) session.hold();
       ws.once('close', () => sessions.delete(session));
     });
   };
   server.on('upgrade', onUpgrade);
   return {
     connections: () => sessions.size,
+    hold: () => {
+      holding = true;
+      for (const session of sessions) session.hold();
+    },
     close: async (graceMs = CLOSE_GRACE_MS) => {
       server.off('upgrade', onUpgrade);
       const closing = [...wss.clients].map((ws) => new Promise<void>((resolve) => ws.once('close', () => resolve())));
@@ -135,7 +149,7 @@ const peerOf = (req: http.IncomingMessage): string => `${req.socket.remoteAddres
 
 export type HttpConfig = Pick<
   Config,
-  'host' | 'httpPort' | 'token' | 'maxConnections' | 'maxFrameBytes' | 'maxPayloadBytes' | 'wsBufferBytes' | 'nodeId' | 'httpMaxBodyBytes' | 'httpScanRows' | 'lineTimeoutMs'
+  'host' | 'httpPort' | 'token' | 'maxConnections' | 'maxFrameBytes' | 'maxPayloadBytes' | 'wsBufferBytes' | 'maxPipelinedLines' | 'nodeId' | 'httpMaxBodyBytes' | 'httpScanRows' | 'lineTimeoutMs'
 > & {
   /** The certificate and key the TLS settings name, read at start-up: HTTPS and wss:// when given. */
   readonly tls: TlsCredentials | undefined;
@@ -144,7 +158,10 @@ export type HttpConfig = Pick<
 export interface HttpFrontEnd {
   /** Listens; resolves with the bound port. */
   start(): Promise<number>;
-  /** Takes no new connection, and closes the idle ones; requests in progress and WebSocket sessions go on. */
+  /**
+   * Takes no new connection, and closes the idle ones; requests in progress go on, and WebSocket sessions
+   * answer what they have read but read no more until stop().
+   */
   stopAccepting(): void;
   /** Stops accepting, ends the event streams, closes the WebSocket sessions (their clients get up to `graceMs` to answer), then every connection. */
   stop(graceMs?: number): Promise<void>;
@@ -249,6 +266,7 @@ export function createHttpServer(broker: Broker, config: HttpConfig, services: H
   const stopAccepting = (): void => {
     closed ??= new Promise<void>((resolve) => server.close(() => resolve()));
     server.closeIdleConnections();
+    ws.hold();
   };
   return {
     start: () =>

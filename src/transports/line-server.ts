@@ -8,7 +8,7 @@ import type { Config } from '../config.js';
 import type { Logger } from '../logger.js';
 import type { TlsCredentials } from '../tls-files.js';
 import { LineSplitter, type LineEvent } from '../protocol/lines.js';
-import { afterQuietTurn } from '../util/quiet-turn.js';
+import { READ_ON_MS, readOn } from '../util/read-on.js';
 import { RefusalLog, tokenMatches } from './auth.js';
 import { boundHandshakes, servedEvent, tlsServerOptions } from './tls-server.js';
 
@@ -119,15 +119,20 @@ export class LineServer {
     });
   }
 
-  /** Takes no new connection; the open ones are served on. */
+  /**
+   * Takes no new connection, and reads nothing more from the open ones until stop(): the lines already read
+   * are answered, while a client that keeps sending does not hold the broker up with lines to refuse.
+   */
   stopAccepting(): void {
     // The server's close callback comes once its last connection has closed.
     this.#closed ??= new Promise<void>((resolve) => this.#server.close(() => resolve()));
+    for (const session of this.#open) session.hold();
   }
 
   /**
-   * Stops accepting, then ends every connection once each line it sent has been answered, and waits up to
-   * `graceMs` for the clients to close their side; whatever is still open then is cut.
+   * Stops accepting, then ends every connection once each line it sent has been answered (what was already on
+   * its way is read and refused first), and waits up to `graceMs` for the clients to take their replies and
+   * close their side; whatever is still open then is cut.
    */
   async stop(graceMs = 0): Promise<void> {
     this.stopAccepting();
@@ -176,7 +181,9 @@ class Session {
   #authed: boolean;
   /** The client finished sending, or the server is stopping: answer what was read, then end. */
   #ended = false;
-  /** The server is stopping (finish()). */
+  /** The server is stopping: reading waits for finish(), which lets in only what is already on its way. */
+  #held = false;
+  /** finish() was called. */
   #stopping = false;
   #chunksRead = 0;
   /** A closing reply (QUIT, failed AUTH) went out: nothing after it is read or answered. */
@@ -203,11 +210,14 @@ class Session {
   start(): void {
     const onEvent = (event: LineEvent): void => this.#onEvent(event);
     this.#socket.on('data', (chunk: Buffer) => {
+      // Ending: what still comes is read only to see the client's end, and dropped.
+      if (this.#shutting) return;
       this.#chunksRead++;
       this.#socket.cork();
       this.#splitter.push(chunk, onEvent);
       this.#flush();
       process.nextTick(() => this.#socket.uncork());
+      if (this.#held) this.#socket.pause();
       this.#maybePause();
       this.#watchTime();
     });
@@ -225,19 +235,31 @@ class Session {
     this.#socket.on('error', (e) => this.#conn.log.debug('connection error', { error: e.message }));
   }
 
+  /** The server is stopping: nothing more is read until finish(). */
+  hold(): void {
+    this.#held = true;
+    this.#socket.pause();
+  }
+
   /**
-   * The server is stopping: answers every line read so far, and those already on their way (they are read
-   * until a turn of the event loop brings nothing more), then ends the connection.
+   * The server is stopping: answers every line read so far, and those already on their way (read a chunk a
+   * turn until a turn brings nothing more, or READ_ON_MS), then ends the connection.
    */
   finish(): void {
     if (this.#stopping) return;
     this.#stopping = true;
-    afterQuietTurn(
+    this.#held = true;
+    readOn(
       () => this.#chunksRead,
+      () => {
+        // A client that does not read its replies is not read either; it has the grace to catch up.
+        if (!this.#shutting && !this.#socket.writableNeedDrain) this.#socket.resume();
+      },
       () => {
         this.#ended = true;
         this.#flush();
       },
+      READ_ON_MS,
     );
   }
 
@@ -363,12 +385,15 @@ class Session {
 
   /** Stops reading while too many lines wait for answers, or while the client is not reading its replies. */
   #maybePause(): void {
+    // Ended: input is read only to be dropped, and 'drain' (which would resume it) no longer comes.
+    if (this.#shutting) return;
     if (this.#slots.length - this.#head >= this.#options.maxPendingReplies || this.#socket.writableNeedDrain) {
       this.#socket.pause();
     }
   }
 
   #maybeResume(): void {
+    if (this.#held) return;
     const pending = this.#slots.length - this.#head;
     if (this.#socket.isPaused() && !this.#socket.writableNeedDrain && pending < this.#options.maxPendingReplies / 2) {
       this.#socket.resume();

@@ -1,13 +1,14 @@
 // One WebSocket session (PROTOCOL.md §5): client frames → broker calls, deliveries → message frames. A client
 // that stops reading costs at most `bufferBytes` of output: past it, its subscriptions pause (the broker
-// holds their messages in the log, not in memory) and reading its frames stops until the socket drains.
+// holds their messages in the log, not in memory) and reading its frames stops until the socket drains. A
+// client that publishes faster than the log commits is paused the same way, past `maxUnanswered` publishes.
 import type { Duplex } from 'node:stream';
 import type { WebSocket } from 'ws';
 import type { Broker } from '../core/broker.js';
 import type { Delivery, Sink, StartAt } from '../core/types.js';
 import { brokerError, unreachable, type BrokerError } from '../errors.js';
 import type { Logger } from '../logger.js';
-import { afterQuietTurn } from '../util/quiet-turn.js';
+import { READ_ON_MS, readOn } from '../util/read-on.js';
 import { FrameWriter } from './frame-writer.js';
 import {
   errorFrame,
@@ -28,6 +29,12 @@ export interface SessionLimits {
   readonly bufferBytes: number;
   /** Longer frames are answered TOO_LARGE without being parsed. */
   readonly maxTextBytes: number;
+  /**
+   * Messages published and not yet answered before reading stops (EVENTBUS_MAX_PIPELINED_LINES), as on the
+   * telnet port: what a client has sent ahead waits in its socket, not in the broker's memory, and a stop
+   * has only this much to commit before it can close the session.
+   */
+  readonly maxUnanswered: number;
 }
 
 // §5 lists the codes a WebSocket client sees; the broker's BAD_ARGS (a bad value in a valid frame) is a bad frame here.
@@ -56,7 +63,13 @@ export class WsSession {
   /** This session's subscriptions; true for a durable one (its deliveries need acks). */
   readonly #subscriptions = new Map<string, boolean>();
   readonly #paused = new Set<string>();
-  #readingPaused = false;
+  /** Reading stops while the output is over its limit… */
+  #outputFull = false;
+  /** …or while too many publishes wait for their answers… */
+  #publishesFull = false;
+  /** …or while the broker is stopping, but for what finish() lets in. */
+  #held = false;
+  #unanswered = 0;
   #framesRead = 0;
   /** The close frame is sent (by us): no data frame may follow it (RFC 6455 §5.5.1). */
   #closing = false;
@@ -76,6 +89,11 @@ export class WsSession {
 
   #onMessage(data: Buffer, isBinary: boolean): void {
     this.#framesRead++;
+    if (this.#held && !this.#ws.isPaused) this.#ws.pause();
+    // After the close frame nothing is answered, and only acks and nacks still count: a client that kept
+    // publishing has its frames read through to its own close frame, and a frame without "ack" in it is
+    // neither, so it is dropped without being parsed.
+    if (this.#closing && !data.includes('ack')) return;
     if (isBinary) return void this.#send(errorFrame(undefined, brokerError('BAD_FRAME', 'frames are JSON text, not binary')));
     const parsed = parseClientFrame(data.toString('utf8'));
     if (data.length > this.#limits.maxTextBytes) {
@@ -98,17 +116,21 @@ export class WsSession {
     const id = frame.id;
     switch (frame.type) {
       case 'publish':
+        this.#taken(1);
         void this.#broker.publish(frame.message).match(
-          (p) => this.#send(publishedFrame(id, p)),
-          (e) => this.#fail(id, e),
+          (p) => this.#answered(1, publishedFrame(id, p)),
+          (e) => this.#answered(1, errorFrame(id, toWire(e))),
         );
         return;
-      case 'publish_batch':
+      case 'publish_batch': {
+        const n = frame.messages.length;
+        this.#taken(n);
         void this.#broker.publishBatch(frame.messages).match(
-          (p) => this.#send(publishedBatchFrame(id, p)),
-          (e) => this.#fail(id, e),
+          (p) => this.#answered(n, publishedBatchFrame(id, p)),
+          (e) => this.#answered(n, errorFrame(id, toWire(e))),
         );
         return;
+      }
       case 'subscribe':
         return this.#subscribe(id, frame.request);
       case 'ack':
@@ -181,14 +203,25 @@ export class WsSession {
     return false;
   }
 
+  /** The broker is stopping: no more frames are read until finish(). */
+  hold(): void {
+    this.#held = true;
+    this.#reading();
+  }
+
   /**
-   * The broker is stopping: frames already on their way are read and answered first (until a turn of the
-   * event loop brings none), then the session is shut down.
+   * The broker is stopping: frames already on their way are read and answered first (a read a turn, until a
+   * turn brings none or READ_ON_MS), then the session is shut down.
    */
   finish(code: number, reason: string): void {
-    afterQuietTurn(
+    this.#held = true;
+    readOn(
       () => this.#framesRead,
+      () => {
+        if (!this.#outputFull && !this.#publishesFull && this.#ws.isPaused) this.#ws.resume();
+      },
       () => this.shutdown(code, reason),
+      READ_ON_MS,
     );
   }
 
@@ -201,6 +234,32 @@ export class WsSession {
     this.#closing = true;
     this.#out.flush();
     this.#ws.close(code, reason);
+    // Read on to the client's close frame; what comes before it is applied, and answered no more.
+    this.#held = false;
+    this.#reading();
+  }
+
+  #taken(messages: number): void {
+    this.#unanswered += messages;
+    if (this.#unanswered < this.#limits.maxUnanswered || this.#publishesFull) return;
+    this.#publishesFull = true;
+    this.#reading();
+  }
+
+  #answered(messages: number, frame: string): void {
+    this.#unanswered -= messages;
+    this.#send(frame);
+    if (this.#publishesFull && this.#unanswered < this.#limits.maxUnanswered / 2) {
+      this.#publishesFull = false;
+      this.#reading();
+    }
+  }
+
+  /** Reads the client's frames unless its output or its publishes are over their limits. */
+  #reading(): void {
+    const paused = this.#outputFull || this.#publishesFull || this.#held;
+    if (paused && !this.#ws.isPaused) this.#ws.pause();
+    else if (!paused && this.#ws.isPaused) this.#ws.resume();
   }
 
   /** Sends one frame; false when the connection's unsent output is now over its limit (or it is closing). */
@@ -212,9 +271,9 @@ export class WsSession {
     }
     // Over the limit: stop reading its requests (their replies pile up unread) and hear when this write
     // reaches the OS. 'drain' alone is not enough: the socket emits it only past its own high-water mark.
-    if (!this.#readingPaused) {
-      this.#readingPaused = true;
-      this.#ws.pause();
+    if (!this.#outputFull) {
+      this.#outputFull = true;
+      this.#reading();
     }
     this.#out.push(frame, this.#written);
     return false;
@@ -225,9 +284,9 @@ export class WsSession {
   #onDrain(): void {
     // Still over: a later frame's callback (or 'drain') comes.
     if (this.#closed || this.#out.pending >= this.#limits.bufferBytes) return;
-    if (this.#readingPaused) {
-      this.#readingPaused = false;
-      this.#ws.resume();
+    if (this.#outputFull) {
+      this.#outputFull = false;
+      this.#reading();
     }
     // A resumed subscription may fill the buffer again at once and pause itself anew: clear first.
     const paused = [...this.#paused];
