@@ -60,6 +60,7 @@ export function makeWriter(sqlite: Database.Database) {
   const insertProcessedMany = sqlite.prepare(insertProcessedSql(ACKS_PER_STATEMENT));
   const manyArgs = new Array<string | number>(ACKS_PER_STATEMENT * 4);
   const setPosition = sqlite.prepare(`UPDATE consumers SET position = ?, updated_at = ? WHERE id = ?`);
+  const setReserved = sqlite.prepare(`UPDATE consumers SET reserved_seq = ? WHERE id = ?`);
   const upsertDeliveryCount = sqlite.prepare(
     `INSERT INTO delivery_counts (consumer, seq, deliveries) VALUES (?, ?, ?)
      ON CONFLICT (consumer, seq) DO UPDATE SET deliveries = excluded.deliveries`,
@@ -176,6 +177,7 @@ export function makeWriter(sqlite: Database.Database) {
     }).immediate,
 
     progress: sqlite.transaction((batch: ProgressBatch): void => {
+      for (const [consumer, upTo] of batch.reservations) setReserved.run(upTo, consumer);
       for (const [consumer, from] of batch.rewinds) {
         deleteCountsFrom.run(consumer, from);
         deleteRequeuedFrom.run(consumer, from);

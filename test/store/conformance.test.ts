@@ -95,7 +95,7 @@ function acks(list: readonly [consumer: string, seq: number, delivery?: number][
 }
 
 function progress(over: Partial<ProgressBatch>): ProgressBatch {
-  return { acks: acks([]), deadLetters: [], positions: new Map(), dead: [], rewinds: new Map(), deliveryCounts: [], floors: [], ...over };
+  return { acks: acks([]), deadLetters: [], positions: new Map(), dead: [], rewinds: new Map(), deliveryCounts: [], floors: [], reservations: new Map(), partitionReservations: [], ...over };
 }
 
 const consumer = (id: string, over: { position?: number; rewoundAt?: number; createdAt?: number } = {}) => ({
