@@ -56,7 +56,8 @@ describe.each(['SIGTERM', 'SIGKILL'] as const)('restarts by %s', (signal) => {
   // A kill counts as the third delivery: the second was unacked when the broker died, and a third may have
   // gone out after its count was written. A clean stop writes every count, so the third is delivered.
   const expected = signal === 'SIGKILL' ? [[1, 2], [], [], []] : [[1, 2], [3], [], []];
-  test(`EVENTBUS_MAX_DELIVERIES=3 holds across broker lifetimes: ${expected.map((l) => l.join(', ')).join(' | ')}, then the dead letters`, async () => {
+  const lifetimesSeen = signal === 'SIGKILL' ? '1, 2 | the kill as the 3rd' : '1, 2 | 3';
+  test(`EVENTBUS_MAX_DELIVERIES=3 holds across broker lifetimes: ${lifetimesSeen}, then the dead letters`, async () => {
     dir = await tempDir();
     const lifetimes: number[][] = [];
     for (let i = 0; i < 4; i++) lifetimes.push(await lifetime(dir, signal, i === 0));

@@ -29,7 +29,8 @@ export interface DispatcherOptions {
 // Acks are not answered, so they can wait a little to share a transaction; this bounds how much a crash
 // can make the broker redeliver (at-least-once), and how stale a position in the database looks. A
 // delivery's attempt count is written once it has stayed unacked this long (most are acked well before, and
-// never cost a write); a crash loses the increments of about the last two of these intervals.
+// never cost a write); a crash loses the increments of about the last two of these intervals, which the
+// reservations written ahead of the deliveries make up for (stream.ts: a kill counts as one more delivery).
 const PROGRESS_FLUSH_MS = 20;
 // ...but a burst of acks is written at once rather than held in memory.
 const PROGRESS_FLUSH_ROWS = 2048;
