@@ -260,25 +260,19 @@ export class Dispatcher implements StreamHost {
     this.#deliveries++;
   }
 
-  reservationWanted(stream: Stream, urgent: boolean): void {
+  reservationWanted(stream: Stream): void {
     this.#reserving.add(stream);
-    if (!urgent) {
-      this.#flushTimer ??= setTimeout(() => this.flush(), PROGRESS_FLUSH_MS);
-      return;
-    }
-    // Held up: written in the next turn (never from inside a delivery), or right after the write under way.
+    // In the next turn (never from inside a delivery), or right after the write under way: a stream asks half
+    // a chunk ahead, and a timer's wait could outlast that at a high rate. One write per chunk of seqs.
     if (this.#progressWriting) {
       this.#flushWanted = true;
       return;
     }
-    if (this.#flushImmediate === undefined) {
-      if (this.#flushTimer !== undefined) clearTimeout(this.#flushTimer);
-      this.#flushTimer = undefined;
-      this.#flushImmediate = setImmediate(() => {
-        this.#flushImmediate = undefined;
-        this.flush();
-      });
-    }
+    if (this.#flushImmediate !== undefined) return;
+    this.#flushImmediate = setImmediate(() => {
+      this.#flushImmediate = undefined;
+      this.flush();
+    });
   }
 
   /** Messages sent to subscribers and push consumers since start, redeliveries included. */
@@ -417,6 +411,8 @@ export class Dispatcher implements StreamHost {
     clearInterval(this.#statusTimer);
     for (const id of [...this.#members.keys()]) this.detach(id, SHUTTING_DOWN);
     await this.drainProgress();
+    clearImmediate(this.#flushImmediate);
+    this.#flushImmediate = undefined;
     await this.#clearReservations();
     await this.#statusWrite;
     await this.#writeStatuses(Infinity);

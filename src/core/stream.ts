@@ -35,11 +35,8 @@ export interface StreamHost {
   isSaturated(stream: Stream): boolean;
   /** A message went to a subscriber or a push consumer (a redelivery too): counted for the delivery rate. */
   delivered(): void;
-  /**
-   * The stream wants a reservation written (takeReservation); `urgent`: it is held up until it is, rather
-   * than asking ahead of need.
-   */
-  reservationWanted(stream: Stream, urgent: boolean): void;
+  /** The stream wants a reservation written (takeReservation), soon: it may be held up until it is. */
+  reservationWanted(stream: Stream): void;
 }
 
 /** A reservation to write: up to `upTo`, for the stream (not shared) or for these partitions of it (shared). */
@@ -596,22 +593,23 @@ export class Stream {
   }
 
   /**
-   * Whether the store's reservation covers a first delivery of this message. The next one is asked for half
-   * a reservation ahead of need, so that a stream delivering steadily seldom waits for it.
+   * Whether the store's reservation covers a first delivery of this message. The next one, a chunk further,
+   * is asked for half a chunk ahead of need, so that a stream delivering steadily seldom waits for it.
    */
   #reservedFor(message: StoredMessage): boolean {
     const { seq } = message;
     const parts = this.#partitions;
     const reserved = parts === undefined ? this.#reserved : parts.reservedOf(parts.of(message));
     const chunk = this.#host.reservation;
-    if (seq + chunk / 2 > Math.max(reserved, this.#reserving, this.#reserveWanted)) {
-      this.#reserveWanted = seq + chunk;
-      this.#host.reservationWanted(this, false);
+    const ahead = Math.max(reserved, this.#reserving, this.#reserveWanted);
+    if (seq + chunk / 2 > ahead) {
+      this.#reserveWanted = Math.max(ahead, seq) + chunk;
+      this.#host.reservationWanted(this);
     }
     if (seq <= reserved) return true;
     // A write under way that reaches this seq lets it go once written (kick); shared, it may not hold its partition.
     if (this.#reserveWanted < seq && (parts !== undefined || this.#reserving < seq)) this.#reserveWanted = seq + chunk;
-    if (this.#reserveWanted > 0) this.#host.reservationWanted(this, true);
+    if (this.#reserveWanted > 0) this.#host.reservationWanted(this);
     return false;
   }
 
