@@ -182,7 +182,7 @@ const SETTINGS = {
     default: '1000',
     schema: wholeNumber.pipe(z.number().min(1).max(1_000_000)),
     value: '<seqs>',
-    description: 'seqs a durable consumer reserves ahead of its deliveries, one write each (counted again after a kill)',
+    description: 'seqs a durable consumer reserves ahead of its deliveries, one write each (counted again on a kill)',
   },
   maxInFlight: { env: 'EVENTBUS_MAX_IN_FLIGHT', default: '256', schema: positive, value: '<n>', description: 'unacked deliveries per subscription before the broker waits' },
   maxPayloadBytes: { env: 'EVENTBUS_MAX_PAYLOAD', default: '1048576', schema: positive, value: '<bytes>', description: 'the largest payload; a larger one is refused with TOO_LARGE' },
