@@ -43,6 +43,8 @@ export interface StreamHost {
 export interface Reservation {
   readonly upTo: number;
   readonly partitions: readonly number[] | undefined;
+  /** Rewinds before it was taken: one taken before a rewind no longer holds once written. */
+  readonly rewinds: number;
 }
 
 export type Resolution =
@@ -127,6 +129,8 @@ export class Stream {
   #reserveWanted = 0;
   /** The reservation being written (0: none). */
   #reserving = 0;
+  /** Rewinds so far. */
+  #rewinds = 0;
 
   constructor(init: {
     key: string;
@@ -261,6 +265,12 @@ export class Stream {
     this.#priorDeliveries.clear();
     this.#suspectTo = 0;
     this.#partitions?.clearSuspects();
+    // The progress batch of the rewind sets the stored reservation back to here (not shared; shared, the
+    // rewind gives every partition back, clearing theirs): what is delivered from here on is reserved anew.
+    this.#rewinds++;
+    this.#reserved = Math.min(this.#reserved, seq - 1);
+    this.#reserving = 0;
+    this.#reserveWanted = 0;
     this.#rewoundTo = Math.min(this.#rewoundTo, seq);
     this.#countsVoidFrom = Math.min(this.#countsVoidFrom, seq);
     // Deliveries at or after `seq` are read again from the log; forgetting them sends each once.
@@ -330,10 +340,11 @@ export class Stream {
     const partitions = parts?.held().filter((p) => parts.isActive(p) && parts.reservedOf(p) < upTo);
     if (partitions?.length === 0) return undefined;
     this.#reserving = Math.max(this.#reserving, upTo);
-    return { upTo, partitions };
+    return { upTo, partitions, rewinds: this.#rewinds };
   }
 
   reservationWritten(r: Reservation): void {
+    if (r.rewinds !== this.#rewinds) return;
     if (r.partitions === undefined) this.#reserved = Math.max(this.#reserved, r.upTo);
     else for (const p of r.partitions) this.#partitions!.reserve(p, r.upTo);
     if (this.#reserving <= r.upTo) this.#reserving = 0;
@@ -342,6 +353,7 @@ export class Stream {
 
   /** The write failed: wanted again, with the next progress batch. */
   reservationFailed(r: Reservation): void {
+    if (r.rewinds !== this.#rewinds) return;
     if (this.#reserving <= r.upTo) this.#reserving = 0;
     this.#reserveWanted = Math.max(this.#reserveWanted, r.upTo);
   }
