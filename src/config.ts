@@ -44,6 +44,11 @@ export interface Config {
   readonly defaultTtlSeconds: number;
   readonly ackTimeoutMs: number;
   readonly maxDeliveries: number;
+  /**
+   * Seqs a durable consumer reserves ahead of its deliveries, written before it delivers past them: after a
+   * kill, the unacked messages up to the reservation count as delivered once more.
+   */
+  readonly deliveryReservation: number;
   readonly maxInFlight: number;
   readonly maxPayloadBytes: number;
   readonly token: string | undefined;
@@ -187,6 +192,13 @@ const SETTINGS = {
   },
   ackTimeoutMs: { env: 'EVENTBUS_ACK_TIMEOUT_MS', default: '30000', schema: positive, value: '<ms>', description: 'an unacked delivery is redelivered after this' },
   maxDeliveries: { env: 'EVENTBUS_MAX_DELIVERIES', default: '10', schema: positive, value: '<n>', description: "deliveries of a message before it goes to the consumer's dead letters" },
+  deliveryReservation: {
+    env: 'EVENTBUS_DELIVERY_RESERVATION',
+    default: '1000',
+    schema: wholeNumber.pipe(z.number().min(1).max(1_000_000)),
+    value: '<seqs>',
+    description: 'seqs a durable consumer reserves ahead of its deliveries, one write each (counted again on a kill)',
+  },
   maxInFlight: { env: 'EVENTBUS_MAX_IN_FLIGHT', default: '256', schema: positive, value: '<n>', description: 'unacked deliveries per subscription before the broker waits' },
   maxPayloadBytes: { env: 'EVENTBUS_MAX_PAYLOAD', default: '1048576', schema: positive, value: '<bytes>', description: 'the largest payload; a larger one is refused with TOO_LARGE' },
   token: { env: 'EVENTBUS_TOKEN', default: undefined, schema: z.string().min(1).optional(), value: '<token>', description: 'when set, every front-end requires it' },

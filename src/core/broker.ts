@@ -56,10 +56,12 @@ export type BrokerConfig = Pick<
   | 'retentionIntervalMs'
 > &
   // Absent: every push failure is kept; durable consumers in the default number of partitions.
-  Partial<Pick<Config, 'failureLogMaxAgeMs' | 'consumerPartitions'>>;
+  Partial<Pick<Config, 'failureLogMaxAgeMs' | 'consumerPartitions' | 'deliveryReservation'>>;
 
 /** Partitions of a shared durable consumer when the settings do not say. */
 const DEFAULT_PARTITIONS = 16;
+// As EVENTBUS_DELIVERY_RESERVATION's default (config.ts), for embedders that leave it out.
+const DEFAULT_RESERVATION = 1000;
 
 export interface Subscribed {
   readonly subscriptionId: string;
@@ -135,7 +137,13 @@ export class Broker {
     const partitions = config.consumerPartitions ?? DEFAULT_PARTITIONS;
     this.#dispatcher = new Dispatcher(
       store,
-      { ackTimeoutMs: config.ackTimeoutMs, maxDeliveries: config.maxDeliveries, now, partitions: shared === undefined ? undefined : partitions },
+      {
+        ackTimeoutMs: config.ackTimeoutMs,
+        maxDeliveries: config.maxDeliveries,
+        reservation: config.deliveryReservation ?? DEFAULT_RESERVATION,
+        now,
+        partitions: shared === undefined ? undefined : partitions,
+      },
       logger,
     );
     const dispatcher = this.#dispatcher;

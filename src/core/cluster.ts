@@ -10,7 +10,7 @@
 import type { Logger } from '../logger.js';
 import type { ConsumerRegistry } from './consumers.js';
 import type { Dispatcher } from './dispatcher.js';
-import type { ClusterPort, ClusterView, ConsumerMembers, EventStore, PartitionRef } from './store-port.js';
+import type { ClusterPort, ClusterView, ConsumerMembers, EventStore, Heartbeat, PartitionRef } from './store-port.js';
 import type { Stream } from './stream.js';
 
 export interface ClusterOptions {
@@ -134,10 +134,10 @@ export class Cluster {
     this.#stopped = true;
     clearInterval(this.#timer);
     while (this.#running) await new Promise((resolve) => setImmediate(resolve));
-    const release: PartitionRef[] = [];
+    const release: Heartbeat['release'][number][] = [];
     for (const stream of this.#dispatcher.durableStreams()) {
       this.#dispatcher.touch(stream);
-      for (const partition of stream.partitions!.held()) release.push({ consumer: stream.key, partition });
+      for (const partition of stream.partitions!.held()) release.push({ consumer: stream.key, partition, keep: stream.keepsReservation(partition) });
     }
     // The last acks, with the positions they take the partitions to, before the partitions go.
     await this.#dispatcher.settled();
@@ -217,8 +217,9 @@ export class Cluster {
     await this.#dispatcher.settled();
     // A member may have come, or gone, while the acks were written: only what still qualifies goes.
     return candidates().map(([stream, partition]) => {
+      const keep = stream.keepsReservation(partition);
       stream.release(partition);
-      return { consumer: stream.key, partition };
+      return { consumer: stream.key, partition, keep };
     });
   }
 
@@ -236,7 +237,7 @@ export class Cluster {
   async #apply(view: ClusterView, version: number): Promise<void> {
     this.#view = view;
     const changed = this.#consumers.sync(view.consumers, version);
-    const acquired: [Stream, Map<number, number>][] = [];
+    const acquired: [Stream, Map<number, number>, ReadonlyMap<number, number>][] = [];
     for (const stream of this.#dispatcher.durableStreams()) {
       const parts = stream.partitions!;
       const held = view.held.get(stream.key) ?? new Map<number, number>();
@@ -253,9 +254,9 @@ export class Cluster {
           if (stream.unackedIn(p) === 0) this.#again = true;
         }
       }
-      if (starts.size > 0) acquired.push([stream, starts]);
+      if (starts.size > 0) acquired.push([stream, starts, view.reserved.get(stream.key) ?? new Map<number, number>()]);
     }
-    for (const [stream, starts] of acquired) await this.#acquire(stream, starts);
+    for (const [stream, starts, reserved] of acquired) await this.#acquire(stream, starts, reserved);
     for (const record of view.consumers) {
       const pushing = record.address !== null && view.leases.has(PUSH_LEASE + record.id);
       if (pushing === this.#pushing.has(record.id)) continue;
@@ -267,8 +268,11 @@ export class Cluster {
     for (const id of changed) for (const listener of this.#listeners) listener(id);
   }
 
-  /** Takes partitions just leased: from their recorded positions, skipping what was acked above them. */
-  async #acquire(stream: Stream, starts: Map<number, number>): Promise<void> {
+  /**
+   * Takes partitions just leased: from their recorded positions, skipping what was acked above them, and
+   * counting once more what a holder that never gave them up may have delivered (up to their reservations).
+   */
+  async #acquire(stream: Stream, starts: Map<number, number>, reserved: ReadonlyMap<number, number>): Promise<void> {
     const record = this.#consumers.record(stream.key);
     if (record === undefined) return;
     const from = Math.min(...starts.values()) - 1;
@@ -285,7 +289,7 @@ export class Cluster {
     for (const p of starts.keys()) if (stream.partitions!.isHeld(p)) starts.delete(p);
     if (starts.size === 0) return;
     const current = Math.min(voidFrom, stream.countsVoidFrom);
-    stream.acquire(starts, acked.value, current === Infinity ? prior.value : new Map([...prior.value].filter(([seq]) => seq < current)));
+    stream.acquire(starts, acked.value, current === Infinity ? prior.value : new Map([...prior.value].filter(([seq]) => seq < current)), reserved);
     // Dead letters requeued in these partitions, below their positions too.
     const requeued = await this.#consumers.takeRequeued(stream.key);
     if (requeued.isErr()) this.#log.warn('could not read the requeued dead letters; the next requeue or restart brings them', { consumer: stream.key });

@@ -170,12 +170,12 @@ export class ConsumerRegistry {
   /** Loads every stored consumer into the dispatcher, in the stored order; runs once, before the broker is handed out. */
   restore(): ResultAsync<void, StorageError> {
     const store = this.#store;
-    const restoreOne = (record: ConsumerRecord, ackedAhead: number[], prior: Map<number, number>, requeued: StoredMessage[]): void => {
+    const restoreOne = (record: ConsumerRecord, ackedAhead: number[], prior: Map<number, number>, requeued: StoredMessage[], reserved = 0): void => {
       const filter = parseStoredFilter(record.filter);
       if (filter.isErr()) {
         this.#log.error('stored consumer has an invalid filter; it is ignored', { consumer: record.id, reason: filter.error.reason });
       }
-      const stream = this.#dispatcher.addDurable(record, filter.isOk() ? filter.value.filter : undefined, ackedAhead, prior);
+      const stream = this.#dispatcher.addDurable(record, filter.isOk() ? filter.value.filter : undefined, ackedAhead, prior, reserved);
       if (requeued.length > 0) stream.requeue(requeued);
       this.#records.set(record.id, record);
     };
@@ -190,7 +190,8 @@ export class ConsumerRegistry {
         }
         const ackedAhead = yield* store.processedAbove(record.id, record.position, record.rewoundAt);
         const prior = yield* store.deliveryCounts(record.id, record.position);
-        restoreOne(record, ackedAhead, prior, yield* store.requeued(record.id));
+        const requeued = yield* store.requeued(record.id);
+        restoreOne(record, ackedAhead, prior, requeued, yield* store.reservation(record.id));
       }
       return ok(undefined);
     });

@@ -9,13 +9,15 @@ import type { MessageFilter } from './filter.js';
 import { PatternIndex } from './patterns.js';
 import { PendingAcks } from './pending-acks.js';
 import { SeqRuns } from './seq-runs.js';
-import { Stream, type Resolution, type StreamHost } from './stream.js';
+import { Stream, type Reservation, type Resolution, type StreamHost } from './stream.js';
 import { Member } from './subscription.js';
 import type { Sink, StoredMessage } from './types.js';
 
 export interface DispatcherOptions {
   readonly ackTimeoutMs: number;
   readonly maxDeliveries: number;
+  /** Seqs a durable stream reserves ahead of its deliveries at a time (EVENTBUS_DELIVERY_RESERVATION). */
+  readonly reservation: number;
   readonly now: () => number;
   /**
    * Durable consumers are shared with other brokers, in this many partitions (cluster.ts): their positions
@@ -27,7 +29,8 @@ export interface DispatcherOptions {
 // Acks are not answered, so they can wait a little to share a transaction; this bounds how much a crash
 // can make the broker redeliver (at-least-once), and how stale a position in the database looks. A
 // delivery's attempt count is written once it has stayed unacked this long (most are acked well before, and
-// never cost a write); a crash loses the increments of about the last two of these intervals.
+// never cost a write); a crash loses the increments of about the last two of these intervals, which the
+// reservations written ahead of the deliveries make up for (stream.ts: a kill counts as one more delivery).
 const PROGRESS_FLUSH_MS = 20;
 // ...but a burst of acks is written at once rather than held in memory.
 const PROGRESS_FLUSH_ROWS = 2048;
@@ -44,6 +47,7 @@ export class Dispatcher implements StreamHost {
   readonly #store: EventStore;
   readonly ackTimeoutMs: number;
   readonly maxDeliveries: number;
+  readonly reservation: number;
   readonly now: () => number;
   readonly #log: Logger;
   readonly #partitions: number | undefined;
@@ -58,6 +62,8 @@ export class Dispatcher implements StreamHost {
   readonly #touched = new Set<Stream>();
   /** The partition positions last written, by `consumer partition`: only those that moved are written again. */
   readonly #floorsWritten = new Map<string, number>();
+  /** Durable streams that want a reservation written. */
+  readonly #reserving = new Set<Stream>();
   /** Durable streams with deliveries whose attempt count is not in the store yet. */
   readonly #countsUnsaved = new Set<Stream>();
   /** Durable streams that paused because too many acks were waiting for the writer. */
@@ -67,6 +73,7 @@ export class Dispatcher implements StreamHost {
   /** flush() was called while a write was in progress. */
   #flushWanted = false;
   #flushTimer: NodeJS.Timeout | undefined;
+  #flushImmediate: NodeJS.Immediate | undefined;
   readonly #deadlineTimer: NodeJS.Timeout;
   readonly #statusTimer: NodeJS.Timeout;
   #statusWrite: Promise<void> | undefined;
@@ -79,6 +86,7 @@ export class Dispatcher implements StreamHost {
     this.#store = store;
     this.ackTimeoutMs = options.ackTimeoutMs;
     this.maxDeliveries = options.maxDeliveries;
+    this.reservation = options.reservation;
     this.now = options.now;
     this.#log = logger;
     this.#partitions = options.partitions;
@@ -109,13 +117,14 @@ export class Dispatcher implements StreamHost {
 
   /**
    * Restores a durable consumer from the store at start-up, or creates one. `priorDeliveries`: the attempts
-   * made before a restart at messages still unacked, by seq.
+   * made before a restart at messages still unacked, by seq; `reservedSeq`: its stored reservation.
    */
   addDurable(
     record: ConsumerRecord,
     filter: MessageFilter | undefined,
     ackedAhead: Iterable<number>,
     priorDeliveries?: ReadonlyMap<number, number>,
+    reservedSeq?: number,
   ): Stream {
     const stream = new Stream({
       key: record.id,
@@ -128,6 +137,7 @@ export class Dispatcher implements StreamHost {
       priorDeliveries,
       partitions: this.#partitions,
       paused: record.paused,
+      reservedSeq,
     });
     this.#durable.set(record.id, stream);
     for (const p of record.patterns) this.#byPattern.add(p, stream);
@@ -156,6 +166,7 @@ export class Dispatcher implements StreamHost {
     stream.close();
     this.#durable.delete(id);
     this.#countsUnsaved.delete(stream);
+    this.#reserving.delete(stream);
   }
 
   /** A new ephemeral stream starting at `startSeq`. */
@@ -261,6 +272,21 @@ export class Dispatcher implements StreamHost {
     this.#deliveries++;
   }
 
+  reservationWanted(stream: Stream): void {
+    this.#reserving.add(stream);
+    // In the next turn (never from inside a delivery), or right after the write under way: a stream asks half
+    // a chunk ahead, and a timer's wait could outlast that at a high rate. One write per chunk of seqs.
+    if (this.#progressWriting) {
+      this.#flushWanted = true;
+      return;
+    }
+    if (this.#flushImmediate !== undefined) return;
+    this.#flushImmediate = setImmediate(() => {
+      this.#flushImmediate = undefined;
+      this.flush();
+    });
+  }
+
   /** Messages sent to subscribers and push consumers since start, redeliveries included. */
   deliveries(): number {
     return this.#deliveries;
@@ -303,11 +329,32 @@ export class Dispatcher implements StreamHost {
     }
     this.#touched.clear();
     const deliveryCounts = this.#takeDeliveryCounts(allCounts ? Infinity : this.now() - PROGRESS_FLUSH_MS);
-    if (this.#acks.length + this.#deadLetters.length + positions.size + rewinds.size + deliveryCounts.length + floors.length === 0) {
+    const reserved: [Stream, Reservation][] = [];
+    const reservations = new Map<string, number>();
+    const partitionReservations: ProgressBatch['partitionReservations'][number][] = [];
+    for (const stream of this.#reserving) {
+      const r = stream.takeReservation();
+      if (r === undefined) continue;
+      reserved.push([stream, r]);
+      if (r.partitions === undefined) reservations.set(stream.key, r.upTo);
+      else for (const partition of r.partitions) partitionReservations.push({ consumer: stream.key, partition, upTo: r.upTo });
+    }
+    this.#reserving.clear();
+    if (this.#acks.length + this.#deadLetters.length + positions.size + rewinds.size + deliveryCounts.length + floors.length + reserved.length === 0) {
       if (this.#countsUnsaved.size > 0) this.#scheduleFlush();
       return;
     }
-    const batch: ProgressBatch = { acks: this.#acks.take(), deadLetters: this.#deadLetters, positions, dead: this.#dead, rewinds, deliveryCounts, floors };
+    const batch: ProgressBatch = {
+      acks: this.#acks.take(),
+      deadLetters: this.#deadLetters,
+      positions,
+      dead: this.#dead,
+      rewinds,
+      deliveryCounts,
+      floors,
+      reservations,
+      partitionReservations,
+    };
     this.#deadLetters = [];
     this.#dead = [];
     this.#progressWriting = true;
@@ -316,8 +363,13 @@ export class Dispatcher implements StreamHost {
       .map(() => {
         for (const f of floors) this.#floorsWritten.set(`${f.consumer} ${f.partition}`, f.floor);
         for (const [key, seq] of rewinds) this.durable(key)?.rewindWritten(seq);
+        for (const [stream, r] of reserved) stream.reservationWritten(r);
       })
       .mapErr((e) => {
+        for (const [stream, r] of reserved) {
+          stream.reservationFailed(r);
+          if (!stream.isClosed) this.#reserving.add(stream);
+        }
         // Positions stay where they were on disk: after a restart these messages are delivered again.
         this.#log.error('could not record acks; they will be redelivered after a restart', { reason: e.reason });
       })
@@ -328,7 +380,7 @@ export class Dispatcher implements StreamHost {
         if (this.#flushWanted) {
           this.#flushWanted = false;
           this.flush();
-        } else if (this.#acks.length > 0 || this.#touched.size > 0 || this.#countsUnsaved.size > 0) {
+        } else if (this.#acks.length > 0 || this.#touched.size > 0 || this.#countsUnsaved.size > 0 || this.#reserving.size > 0) {
           this.#scheduleFlush();
         }
         if (this.#acks.length < MAX_PENDING_ACKS) {
@@ -371,9 +423,27 @@ export class Dispatcher implements StreamHost {
     clearInterval(this.#statusTimer);
     for (const id of [...this.#members.keys()]) this.detach(id, SHUTTING_DOWN);
     await this.drainProgress();
+    clearImmediate(this.#flushImmediate);
+    this.#flushImmediate = undefined;
+    await this.#clearReservations();
     await this.#statusWrite;
     await this.#writeStatuses(Infinity);
     for (const stream of this.#durable.values()) stream.close();
+  }
+
+  /**
+   * On a clean stop, once nothing more is delivered and every attempt count is written: the reservations of
+   * the consumers not shared go, so that the next start counts nothing again. (Shared, leaving the cluster gives
+   * the partitions up, which clears theirs.)
+   */
+  async #clearReservations(): Promise<void> {
+    const reservations = new Map<string, number>();
+    for (const stream of this.#durable.values()) if (stream.partitions === undefined && stream.reservationClearable) reservations.set(stream.key, 0);
+    if (reservations.size === 0) return;
+    const empty = { acks: new PendingAcks().take(), deadLetters: [], positions: new Map(), dead: [], rewinds: new Map(), deliveryCounts: [], floors: [] };
+    await this.#store.recordProgress({ ...empty, reservations, partitionReservations: [] }).mapErr((e) => {
+      this.#log.warn('could not clear the delivery reservations; the next start counts those deliveries once more', { reason: e.reason });
+    });
   }
 
   /** The delivery counts to write, of deliveries sent at or before `sentBy`. */

@@ -31,12 +31,18 @@ export class Partitions {
   readonly #start: Float64Array;
   /** Where a draining partition stopped taking messages. */
   readonly #drainFrom: Float64Array;
+  /** The partition's reservation as the store holds it: its messages up to this seq may be delivered. */
+  readonly #reserved: Float64Array;
+  /** Its messages up to this seq may have been delivered by a holder that stopped without giving it up. */
+  readonly #suspect: Float64Array;
 
   constructor(count: number) {
     this.count = count;
     this.#state = new Uint8Array(count);
     this.#start = new Float64Array(count);
     this.#drainFrom = new Float64Array(count);
+    this.#reserved = new Float64Array(count);
+    this.#suspect = new Float64Array(count);
   }
 
   of(message: StoredMessage): number {
@@ -81,7 +87,7 @@ export class Partitions {
    * `readPoint`; returns where the stream must read from next. The partitions already active keep going from
    * `readPoint`: what they met before it is done.
    */
-  activate(starts: ReadonlyMap<number, number>, readPoint: number): number {
+  activate(starts: ReadonlyMap<number, number>, readPoint: number, reserved?: ReadonlyMap<number, number>): number {
     let from = readPoint;
     for (let p = 0; p < this.count; p++) {
       if (this.#state[p] === ACTIVE && !starts.has(p)) this.#start[p] = Math.max(this.#start[p]!, readPoint);
@@ -90,8 +96,35 @@ export class Partitions {
       this.#state[p] = ACTIVE;
       this.#start[p] = start;
       from = Math.min(from, start);
+      // Taken from the store (a draining partition that stays keeps what it had): a reservation above the
+      // position is what a holder that never gave the partition up may have delivered.
+      const mark = reserved?.get(p);
+      if (mark !== undefined) {
+        this.#reserved[p] = Math.max(mark, start - 1);
+        this.#suspect[p] = mark >= start ? mark : 0;
+      }
     }
     return from;
+  }
+
+  reservedOf(p: number): number {
+    return this.#reserved[p]!;
+  }
+
+  /** The store holds a reservation of `upTo` for the partition. */
+  reserve(p: number, upTo: number): void {
+    if (this.#state[p] !== NONE && upTo > this.#reserved[p]!) this.#reserved[p] = upTo;
+  }
+
+  /** Whether the message may have been delivered by a holder that stopped uncleanly. */
+  maybeDelivered(message: StoredMessage): boolean {
+    return message.seq <= this.#suspect[this.of(message)]!;
+  }
+
+  /** Whether part of a crash's range of the partition is not read through yet: `readPoint` is the stream's. */
+  suspectUnread(p: number, readPoint: number): boolean {
+    const upTo = this.#suspect[p]!;
+    return upTo > 0 && upTo >= (this.#state[p] === DRAINING ? Math.min(readPoint, this.#drainFrom[p]!) : readPoint);
   }
 
   drain(p: number, readPoint: number): void {
@@ -107,6 +140,13 @@ export class Partitions {
 
   release(p: number): void {
     this.#state[p] = NONE;
+    this.#reserved[p] = 0;
+    this.#suspect[p] = 0;
+  }
+
+  /** Starting over (a rewind): nothing read before counts as delivered. */
+  clearSuspects(): void {
+    this.#suspect.fill(0);
   }
 
   /**

@@ -115,6 +115,13 @@ export interface ProgressBatch {
    * of the partition up to `floor` is done), written with the acks they rest on, and only under the lease.
    */
   readonly floors: readonly (PartitionRef & { readonly floor: number })[];
+  /**
+   * Consumers not shared (one broker on the store): the seq each may deliver up to from now on, written before
+   * it delivers past the one stored (a reservation, taken a chunk of seqs at a time); 0 once it stopped cleanly.
+   */
+  readonly reservations: ReadonlyMap<string, number>;
+  /** Consumers shared by several brokers: the same per partition held, written only under the lease, never lowered. */
+  readonly partitionReservations: readonly (PartitionRef & { readonly upTo: number })[];
 }
 
 /** A dead letter as listed: the copy of the message kept with it, and why it was given up. */
@@ -188,8 +195,11 @@ export interface Heartbeat {
   readonly nodeTimeoutMs: number;
   /** The durable consumers with members on this broker, and how many. */
   readonly members: readonly { readonly consumer: string; readonly members: number; readonly inFlight: number }[];
-  /** Partitions it gives up (their acks and positions are written already). */
-  readonly release: readonly PartitionRef[];
+  /**
+   * Partitions it gives up (their acks, positions and attempt counts are written already). Their reservations
+   * are cleared, but where `keep` says a crash's range is not read through yet: whoever takes it counts that again.
+   */
+  readonly release: readonly (PartitionRef & { readonly keep?: boolean })[];
   /** Partitions it would take, where free or expired. */
   readonly want: readonly PartitionRef[];
   /** Named leases it would hold (a push consumer's delivery, a background job); the ones it holds are renewed. */
@@ -213,6 +223,11 @@ export interface ClusterView {
   readonly consumers: readonly ConsumerRecord[];
   /** The partitions this broker holds after the heartbeat, with their recorded positions: consumer → partition → position. */
   readonly held: ReadonlyMap<string, ReadonlyMap<number, number>>;
+  /**
+   * The reservation of each partition held (consumer → partition → seq): above its position, a broker that
+   * held it stopped without giving it up, and may have delivered its messages up to there.
+   */
+  readonly reserved: ReadonlyMap<string, ReadonlyMap<number, number>>;
   /** Per durable consumer, the brokers with members of it, by node name. */
   readonly members: ReadonlyMap<string, readonly ConsumerMembers[]>;
   /** The named leases this broker holds. */
@@ -275,6 +290,11 @@ export interface EventStore<Tx = unknown> {
    * above its floor).
    */
   processedAbove(consumer: string, afterSeq: number, sinceMs: number): ResultAsync<number[], StorageError>;
+  /**
+   * The seq up to which `consumer` may have been sent messages since the broker last stopped cleanly (its
+   * reservation; 0 after a clean stop). A shared store keeps it per partition (ClusterView.reserved) and answers 0.
+   */
+  reservation(consumer: string): ResultAsync<number, StorageError>;
   /** The stored delivery counts of `consumer` above `afterSeq`: seq → attempts so far. */
   deliveryCounts(consumer: string, afterSeq: number): ResultAsync<Map<number, number>, StorageError>;
   recordProgress(batch: ProgressBatch): ResultAsync<void, StorageError>;

@@ -24,6 +24,8 @@ export interface StreamHost {
   now(): number;
   readonly ackTimeoutMs: number;
   readonly maxDeliveries: number;
+  /** Seqs a durable stream reserves ahead of its deliveries at a time (EVENTBUS_DELIVERY_RESERVATION). */
+  readonly reservation: number;
   resolved(stream: Stream, seq: number, outcome: Resolution): void;
   /** A failure reading the log: the stream stops until kicked again. */
   readFailed(stream: Stream, error: StorageError): void;
@@ -33,6 +35,16 @@ export interface StreamHost {
   isSaturated(stream: Stream): boolean;
   /** A message went to a subscriber or a push consumer (a redelivery too): counted for the delivery rate. */
   delivered(): void;
+  /** The stream wants a reservation written (takeReservation), soon: it may be held up until it is. */
+  reservationWanted(stream: Stream): void;
+}
+
+/** A reservation to write: up to `upTo`, for the stream (not shared) or for these partitions of it (shared). */
+export interface Reservation {
+  readonly upTo: number;
+  readonly partitions: readonly number[] | undefined;
+  /** Rewinds before it was taken: one taken before a rewind no longer holds once written. */
+  readonly rewinds: number;
 }
 
 export type Resolution =
@@ -106,6 +118,19 @@ export class Stream {
   #minSeq: number;
   /** Shared with other brokers: only the partitions this broker holds are delivered here (partitions.ts). */
   readonly #partitions: Partitions | undefined;
+  /**
+   * Not shared: the reservation the store holds. A first delivery past it waits until a higher one is written,
+   * so that after a kill the store knows how far deliveries may have gone (shared: per partition).
+   */
+  #reserved: number;
+  /** Not shared: up to this seq, messages may have been delivered before an unclean stop (0: none). */
+  #suspectTo: number;
+  /** The reservation wanted and not taken for writing yet (0: none). */
+  #reserveWanted = 0;
+  /** The reservation being written (0: none). */
+  #reserving = 0;
+  /** Rewinds so far. */
+  #rewinds = 0;
 
   constructor(init: {
     key: string;
@@ -119,6 +144,8 @@ export class Stream {
     /** A durable consumer shared by several brokers: its partition count. It starts holding none. */
     partitions?: number;
     paused?: boolean;
+    /** Not shared: the stored reservation (EventStore.reservation); above the position, the broker was killed. */
+    reservedSeq?: number;
   }) {
     this.key = init.key;
     this.isDurable = init.isDurable;
@@ -134,6 +161,9 @@ export class Stream {
     for (const seq of this.#ackedAhead) this.#priorDeliveries.delete(seq);
     this.#partitions = init.partitions === undefined ? undefined : new Partitions(init.partitions);
     this.#paused = init.paused ?? false;
+    const reserved = init.reservedSeq ?? 0;
+    this.#reserved = Math.max(reserved, init.startSeq - 1);
+    this.#suspectTo = reserved >= init.startSeq ? reserved : 0;
   }
 
   get patterns(): readonly string[] {
@@ -233,6 +263,14 @@ export class Stream {
     this.#ackedAhead.clear();
     // Starting over starts the counts over: what is delivered again is a first delivery.
     this.#priorDeliveries.clear();
+    this.#suspectTo = 0;
+    this.#partitions?.clearSuspects();
+    // The progress batch of the rewind sets the stored reservation back to here (not shared; shared, the
+    // rewind gives every partition back, clearing theirs): what is delivered from here on is reserved anew.
+    this.#rewinds++;
+    this.#reserved = Math.min(this.#reserved, seq - 1);
+    this.#reserving = 0;
+    this.#reserveWanted = 0;
     this.#rewoundTo = Math.min(this.#rewoundTo, seq);
     this.#countsVoidFrom = Math.min(this.#countsVoidFrom, seq);
     // Deliveries at or after `seq` are read again from the log; forgetting them sends each once.
@@ -251,10 +289,15 @@ export class Stream {
    * Starts delivering partitions whose lease this broker just took (partition → first seq), with the acks
    * and attempt counts the store holds above the lowest of those seqs.
    */
-  acquire(starts: ReadonlyMap<number, number>, ackedAhead: Iterable<number>, prior: ReadonlyMap<number, number>): void {
+  acquire(
+    starts: ReadonlyMap<number, number>,
+    ackedAhead: Iterable<number>,
+    prior: ReadonlyMap<number, number>,
+    reserved?: ReadonlyMap<number, number>,
+  ): void {
     const readPoint = this.#readPoint();
     this.#detach();
-    this.#cursor = this.#partitions!.activate(starts, readPoint);
+    this.#cursor = this.#partitions!.activate(starts, readPoint, reserved);
     for (const seq of ackedAhead) if (seq >= this.#cursor && !this.#unacked.has(seq)) this.#ackedAhead.add(seq);
     for (const [seq, n] of prior) {
       if (seq >= this.#cursor && !this.#unacked.has(seq) && !this.#ackedAhead.has(seq)) this.#priorDeliveries.set(seq, n);
@@ -270,6 +313,49 @@ export class Stream {
   /** A draining partition that stays here after all: it goes on from where it stopped. */
   undrain(p: number): void {
     this.acquire(new Map([[p, this.#partitions!.drainingStart(p)]]), [], new Map());
+  }
+
+  /**
+   * Whether partition `p`, given up now, must keep its reservation: part of a crash's range is not read
+   * here yet, and whoever takes it must count those messages as delivered once more.
+   */
+  keepsReservation(p: number): boolean {
+    return this.#partitions!.suspectUnread(p, this.#readPoint());
+  }
+
+  /**
+   * Not shared, on a clean stop: whether the stored reservation can go (every attempt count is written by
+   * then); not while part of a crash's range is unread, which must count again after the next restart.
+   */
+  get reservationClearable(): boolean {
+    return this.#suspectTo < this.#readPoint();
+  }
+
+  /** The reservation to write now, if one is wanted; reservationWritten() or reservationFailed() follows. */
+  takeReservation(): Reservation | undefined {
+    const upTo = this.#reserveWanted;
+    if (upTo === 0) return undefined;
+    this.#reserveWanted = 0;
+    const parts = this.#partitions;
+    const partitions = parts?.held().filter((p) => parts.isActive(p) && parts.reservedOf(p) < upTo);
+    if (partitions?.length === 0) return undefined;
+    this.#reserving = Math.max(this.#reserving, upTo);
+    return { upTo, partitions, rewinds: this.#rewinds };
+  }
+
+  reservationWritten(r: Reservation): void {
+    if (r.rewinds !== this.#rewinds) return;
+    if (r.partitions === undefined) this.#reserved = Math.max(this.#reserved, r.upTo);
+    else for (const p of r.partitions) this.#partitions!.reserve(p, r.upTo);
+    if (this.#reserving <= r.upTo) this.#reserving = 0;
+    this.kick();
+  }
+
+  /** The write failed: wanted again, with the next progress batch. */
+  reservationFailed(r: Reservation): void {
+    if (r.rewinds !== this.#rewinds) return;
+    if (this.#reserving <= r.upTo) this.#reserving = 0;
+    this.#reserveWanted = Math.max(this.#reserveWanted, r.upTo);
   }
 
   /** Gives partition `p` up: its unacked deliveries are forgotten here (whoever takes it delivers them again). */
@@ -491,7 +577,10 @@ export class Stream {
     }
     if (message.ttlSeconds > 0 && message.createdAt + message.ttlSeconds * 1000 <= this.#host.now()) return 'skipped';
     if (this.#filter !== undefined && !this.#filter(message)) return 'skipped';
-    const prior = this.#priorDeliveries.size === 0 ? undefined : this.#priorDeliveries.get(message.seq);
+    let prior = this.#priorDeliveries.size === 0 ? undefined : this.#priorDeliveries.get(message.seq);
+    // Killed while it may have been delivering this message: that possible delivery counts (never past the
+    // cap, which no delivery passes).
+    if (this.#maybeDelivered(message) && (prior ?? 0) < this.#host.maxDeliveries) prior = (prior ?? 0) + 1;
     if (prior !== undefined && prior >= this.#host.maxDeliveries) {
       // Its last attempt was still unacked when the broker stopped: that attempt failed, as a timeout would say.
       this.#priorDeliveries.delete(message.seq);
@@ -502,11 +591,38 @@ export class Stream {
     if (this.isDurable && this.#host.isSaturated(this)) return 'blocked';
     // In strict order a waiting redelivery holds back everything after it.
     if (this.#inOrderMembers > 0 && this.#retries.length > 0) return 'blocked';
+    if (this.isDurable && !this.#reservedFor(message)) return 'blocked';
     const member = this.#chooseMember(message.orderingKey);
     if (member === undefined) return 'blocked';
     if (prior !== undefined) this.#priorDeliveries.delete(message.seq);
     this.#send(member, new Unacked(message, member, (prior ?? 0) + 1, 0, prior ?? 0, 0), true);
     return 'taken';
+  }
+
+  #maybeDelivered(message: StoredMessage): boolean {
+    if (this.#partitions === undefined) return message.seq <= this.#suspectTo;
+    return this.#partitions.maybeDelivered(message);
+  }
+
+  /**
+   * Whether the store's reservation covers a first delivery of this message. The next one, a chunk further,
+   * is asked for half a chunk ahead of need, so that a stream delivering steadily seldom waits for it.
+   */
+  #reservedFor(message: StoredMessage): boolean {
+    const { seq } = message;
+    const parts = this.#partitions;
+    const reserved = parts === undefined ? this.#reserved : parts.reservedOf(parts.of(message));
+    const chunk = this.#host.reservation;
+    const ahead = Math.max(reserved, this.#reserving, this.#reserveWanted);
+    if (seq + chunk / 2 > ahead) {
+      this.#reserveWanted = Math.max(ahead, seq) + chunk;
+      this.#host.reservationWanted(this);
+    }
+    if (seq <= reserved) return true;
+    // A write under way that reaches this seq lets it go once written (kick); shared, it may not hold its partition.
+    if (this.#reserveWanted < seq && (parts !== undefined || this.#reserving < seq)) this.#reserveWanted = seq + chunk;
+    if (this.#reserveWanted > 0) this.#host.reservationWanted(this);
+    return false;
   }
 
   #chooseMember(key: string | null): Member | undefined {

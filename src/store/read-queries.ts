@@ -34,6 +34,7 @@ export interface ReadQueries {
   readonly minSeqStored: Statement;
   readonly processedAbove: Statement;
   readonly deliveryCountsAbove: Statement;
+  readonly reservation: Statement;
   readonly topicCounts: Statement;
   readonly readHeaders: Statement;
   readonly listConsumers: AllQuery<ConsumerRow>;
@@ -67,6 +68,7 @@ export function makeReadQueries(sqlite: Database.Database, db: Db): ReadQueries 
          UNION SELECT seq FROM dead_letters WHERE consumer = @consumer AND seq > @after AND dead_at > @since ORDER BY seq`,
       )
       .pluck(),
+    reservation: sqlite.prepare(`SELECT reserved_seq FROM consumers WHERE id = ?`).pluck(),
     deliveryCountsAbove: sqlite.prepare(`SELECT seq, deliveries FROM delivery_counts WHERE consumer = ? AND seq > ?`).raw(),
     topicCounts: sqlite.prepare(`SELECT topic, count(*) AS n FROM messages GROUP BY topic`).raw(),
     readHeaders: sqlite.prepare(`SELECT seq, topic, created_at AS createdAt FROM messages WHERE seq > ? ORDER BY seq LIMIT ?`),

@@ -49,6 +49,12 @@ export const consumers = sqliteTable('consumers', {
   paused: integer('paused', { mode: 'boolean' }).notNull().default(false),
   /** When `paused` last changed (never goes back): a broker's older view of the row does not undo a newer pause or resume. */
   pauseChangedAt: integer('pause_changed_at').notNull().default(0),
+  /**
+   * Written ahead of deliveries, a chunk at a time: the consumer may have been sent messages up to this seq
+   * since the broker last stopped cleanly (0 then). After a kill, the unacked messages above the position and
+   * up to it count as delivered once more.
+   */
+  reservedSeq: integer('reserved_seq').notNull().default(0),
   createdAt: integer('created_at').notNull(),
   updatedAt: integer('updated_at').notNull(),
 });

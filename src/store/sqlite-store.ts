@@ -269,7 +269,8 @@ export class SqliteStore implements EventStore<Database.Database> {
   }
 
   listConsumers(): ResultAsync<ConsumerRecord[], StorageError> {
-    return read(() => this.#q.listConsumers.all().map((row) => ({ ...row, patterns: JSON.parse(row.patterns) as string[] })));
+    // The reservation is the stream's (reservation()), never written back with the record.
+    return read(() => this.#q.listConsumers.all().map(({ reservedSeq: _, ...row }) => ({ ...row, patterns: JSON.parse(row.patterns) as string[] })));
   }
 
   saveConsumer(record: ConsumerRecord): ResultAsync<void, StorageError> {
@@ -287,6 +288,10 @@ export class SqliteStore implements EventStore<Database.Database> {
 
   processedAbove(consumer: string, afterSeq: number, sinceMs: number): ResultAsync<number[], StorageError> {
     return read(() => this.#q.processedAbove.all({ consumer, after: afterSeq, since: sinceMs }) as number[]);
+  }
+
+  reservation(consumer: string): ResultAsync<number, StorageError> {
+    return read(() => (this.#q.reservation.get(consumer) as number | undefined) ?? 0);
   }
 
   deliveryCounts(consumer: string, afterSeq: number): ResultAsync<Map<number, number>, StorageError> {

@@ -60,6 +60,8 @@ export function makeWriter(sqlite: Database.Database) {
   const insertProcessedMany = sqlite.prepare(insertProcessedSql(ACKS_PER_STATEMENT));
   const manyArgs = new Array<string | number>(ACKS_PER_STATEMENT * 4);
   const setPosition = sqlite.prepare(`UPDATE consumers SET position = ?, updated_at = ? WHERE id = ?`);
+  const setReserved = sqlite.prepare(`UPDATE consumers SET reserved_seq = ? WHERE id = ?`);
+  const lowerReserved = sqlite.prepare(`UPDATE consumers SET reserved_seq = min(reserved_seq, ?) WHERE id = ?`);
   const upsertDeliveryCount = sqlite.prepare(
     `INSERT INTO delivery_counts (consumer, seq, deliveries) VALUES (?, ?, ?)
      ON CONFLICT (consumer, seq) DO UPDATE SET deliveries = excluded.deliveries`,
@@ -179,7 +181,10 @@ export function makeWriter(sqlite: Database.Database) {
       for (const [consumer, from] of batch.rewinds) {
         deleteCountsFrom.run(consumer, from);
         deleteRequeuedFrom.run(consumer, from);
+        // Starting over: what is delivered from there on is a first delivery, reserved anew (below).
+        lowerReserved.run(from - 1, consumer);
       }
+      for (const [consumer, upTo] of batch.reservations) setReserved.run(upTo, consumer);
       for (const counts of batch.deliveryCounts) {
         for (let i = 0; i < counts.seqs.length; i++) upsertDeliveryCount.run(counts.consumer, counts.seqs[i], counts.deliveries[i]);
       }

@@ -95,7 +95,7 @@ function acks(list: readonly [consumer: string, seq: number, delivery?: number][
 }
 
 function progress(over: Partial<ProgressBatch>): ProgressBatch {
-  return { acks: acks([]), deadLetters: [], positions: new Map(), dead: [], rewinds: new Map(), deliveryCounts: [], floors: [], ...over };
+  return { acks: acks([]), deadLetters: [], positions: new Map(), dead: [], rewinds: new Map(), deliveryCounts: [], floors: [], reservations: new Map(), partitionReservations: [], ...over };
 }
 
 const consumer = (id: string, over: { position?: number; rewoundAt?: number; createdAt?: number } = {}) => ({
@@ -200,6 +200,22 @@ describe.each(Object.keys(STORES))('the %s store', (name) => {
     await ok(store.deleteConsumer('billing'));
     expect(await ok(store.listConsumers())).toEqual([]);
     expect(await sql('SELECT * FROM delivery_counts')).toEqual([]);
+  });
+
+  test('a reservation is written with a progress batch, kept out of the consumer record, and a rewind sets it back', async () => {
+    const { store } = await open();
+    await ok(store.saveConsumer(consumer('billing')));
+    await ok(store.recordProgress(progress({ reservations: new Map([['billing', 40]]) })));
+    // A shared store keeps reservations per partition, under the lease (ClusterView.reserved).
+    const shared = store.cluster !== undefined;
+    expect(await ok(store.reservation('billing'))).toBe(shared ? 0 : 40);
+    expect(await ok(store.listConsumers())).toEqual([expect.not.objectContaining({ reservedSeq: expect.anything() as unknown })]);
+    await ok(store.saveConsumer({ ...consumer('billing'), patterns: ['refunds.*'] }));
+    expect(await ok(store.reservation('billing'))).toBe(shared ? 0 : 40);
+    await ok(store.recordProgress(progress({ rewinds: new Map([['billing', 11]]) })));
+    expect(await ok(store.reservation('billing'))).toBe(shared ? 0 : 10);
+    await ok(store.recordProgress(progress({ reservations: new Map([['billing', 0]]) })));
+    expect(await ok(store.reservation('billing'))).toBe(0);
   });
 
   test('a progress batch records acks, delivery counts, dead letters, positions and dead messages together', async () => {

@@ -65,7 +65,7 @@ test('acks are all written, across whole multi-row statements and the rows left 
   seqs.splice(10, 0, 5); // acked again (a redelivery) within the same statement: one row, the later delivery
   const acks = new PendingAcks();
   seqs.forEach((seq, i) => acks.push('audit', seq, i === 10 ? 2 : 1, 1_000));
-  await writer.call('progress', { acks: acks.take(), deadLetters: [], positions: new Map(), dead: [], rewinds: new Map(), deliveryCounts: [], floors: [] });
+  await writer.call('progress', { acks: acks.take(), deadLetters: [], positions: new Map(), dead: [], rewinds: new Map(), deliveryCounts: [], floors: [], reservations: new Map(), partitionReservations: [] });
 
   expect(count(`SELECT count(*) FROM processed_messages WHERE consumer = 'audit'`)).toBe(129);
   expect(count(`SELECT count(DISTINCT seq) FROM processed_messages WHERE seq BETWEEN 1 AND 129`)).toBe(129);
@@ -110,7 +110,7 @@ test('pruning acks takes at most the limit per call, oldest first, one consumer 
     const acks = new PendingAcks();
     for (const seq of seqs) acks.push(id, seq, 1, 1_000);
     const positions = new Map(position === undefined ? [] : [[id, position]]);
-    await writer.call('progress', { acks: acks.take(), deadLetters: [], positions, dead: [], rewinds: new Map(), deliveryCounts: [], floors: [] });
+    await writer.call('progress', { acks: acks.take(), deadLetters: [], positions, dead: [], rewinds: new Map(), deliveryCounts: [], floors: [], reservations: new Map(), partitionReservations: [] });
   };
   const upTo = (n: number, from = 1): number[] => Array.from({ length: n }, (_, i) => from + i);
   for (const [id, position] of [['a', 1_001], ['b', 650]] as const) {

@@ -4,7 +4,7 @@
 // thread keeps them in order; reads go straight to the pool. Other brokers' commits are learnt of by
 // LISTEN/NOTIFY, with a poll behind it (head-watch.ts).
 import { randomUUID } from 'node:crypto';
-import { err, ok, ResultAsync, type Result } from 'neverthrow';
+import { err, ok, okAsync, ResultAsync, type Result } from 'neverthrow';
 import type pg from 'pg';
 import type { SeqRun } from '../../core/seq-runs.js';
 import type { StoredMessage } from '../../core/types.js';
@@ -282,6 +282,11 @@ export class PostgresStore implements EventStore<pg.PoolClient> {
 
   processedAbove(consumer: string, afterSeq: number, sinceMs: number): ResultAsync<number[], StorageError> {
     return this.#read(this.#pool.query<{ seq: number }>(q.PROCESSED_ABOVE, [consumer, afterSeq, sinceMs]).then((r) => r.rows.map((row) => row.seq)));
+  }
+
+  /** Kept per partition here (ClusterView.reserved). */
+  reservation(): ResultAsync<number, StorageError> {
+    return okAsync(0);
   }
 
   deliveryCounts(consumer: string, afterSeq: number): ResultAsync<Map<number, number>, StorageError> {

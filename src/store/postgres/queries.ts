@@ -102,7 +102,8 @@ export const CREATE_CONSUMER = `INSERT INTO consumers (id, address, patterns, po
   VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT (id) DO NOTHING`;
 export const CONSUMER = `SELECT ${CONSUMER_COLUMNS} FROM consumers WHERE id = $1`;
 export const REWOUND_AT = `SELECT rewound_at AS "rewoundAt" FROM consumers WHERE id = $1 FOR UPDATE`;
-export const REWIND_PARTITIONS = `UPDATE consumer_partitions SET node = NULL, expires_at = 0, position = $2 WHERE consumer = $1`;
+// A rewind starts the counts over: what is delivered again from there is a first delivery.
+export const REWIND_PARTITIONS = `UPDATE consumer_partitions SET node = NULL, expires_at = 0, position = $2, reserved_seq = 0 WHERE consumer = $1`;
 /** What is kept for a consumer alone, and the lease of its push delivery. */
 export const DELETE_CONSUMER = [
   'DELETE FROM consumers WHERE id = $1',
@@ -232,6 +233,10 @@ export async function writeProgress(c: pg.PoolClient, batch: ProgressBatch, node
     await c.query(DELETE_COUNTS_UP_TO, [ids, positions]);
   }
   if (batch.dead.length > 0) await c.query(MARK_DEAD, [batch.dead]);
+  if (batch.partitionReservations.length > 0) {
+    const r = lastPerKey(batch.partitionReservations.map((x) => [x.consumer, x.partition, x.upTo]));
+    await c.query(RESERVE, [node, ...transpose(r, 3)]);
+  }
   if (batch.floors.length > 0) {
     const f = batch.floors;
     await c.query(SET_FLOORS, [node, f.map((x) => x.consumer), f.map((x) => x.partition), f.map((x) => x.floor)]);
@@ -257,8 +262,12 @@ const ADD_PARTITIONS = `INSERT INTO consumer_partitions (consumer, partition, po
   ON CONFLICT DO NOTHING`;
 export const SET_FLOORS = `UPDATE consumer_partitions cp SET position = GREATEST(cp.position, r.f)
   FROM unnest($2::text[], $3::int[], $4::bigint[]) AS r(c, p, f) WHERE cp.consumer = r.c AND cp.partition = r.p AND cp.node = $1`;
-const RELEASE = `UPDATE consumer_partitions cp SET node = NULL, expires_at = 0
-  FROM unnest($2::text[], $3::int[]) AS r(c, p) WHERE cp.consumer = r.c AND cp.partition = r.p AND cp.node = $1`;
+// Given up cleanly, every attempt count is written: the next holder has nothing to count again, unless
+// part of a crash's range was never read here (keep).
+const RELEASE = `UPDATE consumer_partitions cp SET node = NULL, expires_at = 0, reserved_seq = CASE WHEN r.k THEN cp.reserved_seq ELSE 0 END
+  FROM unnest($2::text[], $3::int[], $4::boolean[]) AS r(c, p, k) WHERE cp.consumer = r.c AND cp.partition = r.p AND cp.node = $1`;
+const RESERVE = `UPDATE consumer_partitions cp SET reserved_seq = GREATEST(cp.reserved_seq, r.u)
+  FROM unnest($2::text[], $3::int[], $4::bigint[]) AS r(c, p, u) WHERE cp.consumer = r.c AND cp.partition = r.p AND cp.node = $1`;
 const RENEW = `UPDATE consumer_partitions SET expires_at = $2 WHERE node = $1`;
 const ACQUIRE = `UPDATE consumer_partitions cp SET node = $1, expires_at = $2
   FROM unnest($4::text[], $5::int[]) AS r(c, p)
@@ -283,7 +292,7 @@ const TAKE_LEASES = `INSERT INTO leases (name, node, expires_at) SELECT n, $1, $
   ON CONFLICT (name) DO UPDATE SET node = excluded.node, expires_at = excluded.expires_at
   WHERE leases.node = excluded.node OR leases.expires_at < $3
   RETURNING name`;
-const HELD = `SELECT consumer, partition, position FROM consumer_partitions WHERE node = $1`;
+const HELD = `SELECT consumer, partition, position, reserved_seq AS reserved FROM consumer_partitions WHERE node = $1`;
 const MEMBERS = `SELECT consumer, node, members, in_flight AS "inFlight" FROM consumer_members ORDER BY consumer, node`;
 const NODES = `SELECT node_id AS node, last_seen AS "lastSeen" FROM nodes ORDER BY node_id`;
 const ANNOUNCE = `SELECT pg_notify($1, $2)`;
@@ -328,7 +337,10 @@ export async function heartbeat(c: pg.PoolClient, node: string, instance: string
     await c.query(SET_MEMBERS, [node, until, ids, beat.members.map((m) => m.members), beat.members.map((m) => m.inFlight)]);
     await c.query(ADD_PARTITIONS, [ids, beat.partitions]);
   }
-  if (beat.release.length > 0) await c.query(RELEASE, [node, beat.release.map((r) => r.consumer), beat.release.map((r) => r.partition)]);
+  if (beat.release.length > 0) {
+    const r = beat.release;
+    await c.query(RELEASE, [node, r.map((x) => x.consumer), r.map((x) => x.partition), r.map((x) => x.keep === true)]);
+  }
   await c.query(RENEW, [node, until]);
   if (beat.want.length > 0) await c.query(ACQUIRE, [node, until, now, beat.want.map((w) => w.consumer), beat.want.map((w) => w.partition)]);
   const moved = [...new Set(beat.release.map((r) => r.consumer))];
@@ -336,10 +348,14 @@ export async function heartbeat(c: pg.PoolClient, node: string, instance: string
   await c.query(DROP_LEASES, [node, beat.leases]);
   const taken = beat.leases.length === 0 ? [] : (await c.query<{ name: string }>(TAKE_LEASES, [node, until, now, beat.leases])).rows;
   const held = new Map<string, Map<number, number>>();
-  for (const r of (await c.query<{ consumer: string; partition: number; position: number }>(HELD, [node])).rows) {
+  const reserved = new Map<string, Map<number, number>>();
+  for (const r of (await c.query<{ consumer: string; partition: number; position: number; reserved: number }>(HELD, [node])).rows) {
     let of = held.get(r.consumer);
     if (of === undefined) held.set(r.consumer, (of = new Map<number, number>()));
     of.set(r.partition, r.position);
+    let marks = reserved.get(r.consumer);
+    if (marks === undefined) reserved.set(r.consumer, (marks = new Map<number, number>()));
+    marks.set(r.partition, r.reserved);
   }
   const members = new Map<string, ConsumerMembers[]>();
   for (const r of (await c.query<ConsumerMembers & { consumer: string }>(MEMBERS)).rows) {
@@ -350,7 +366,7 @@ export async function heartbeat(c: pg.PoolClient, node: string, instance: string
   const nodes = (await c.query<{ node: string; lastSeen: number }>(NODES)).rows;
   if (beat.announce.length > 0) await c.query(ANNOUNCE, [channel, announcement(instance, beat.announce)]);
   const consumers = (await c.query<ConsumerRecord & { patterns: string }>(LIST_CONSUMERS)).rows.map(parseConsumer);
-  return { view: { consumers, held, members, leases: new Set(taken.map((t) => t.name)), nodes }, clash };
+  return { view: { consumers, held, reserved, members, leases: new Set(taken.map((t) => t.name)), nodes }, clash };
 }
 
 export function parseConsumer(row: ConsumerRecord & { patterns: string }): ConsumerRecord {

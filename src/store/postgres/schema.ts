@@ -157,6 +157,12 @@ export const consumerPartitions = pgTable(
     node: text('node'),
     expiresAt: int8('expires_at').notNull().default(0),
     position: int8('position').notNull().default(0),
+    /**
+     * Written ahead of deliveries by the holder, a chunk at a time: it may have sent this partition's messages
+     * up to this seq; 0 once given up cleanly. Whoever takes the partition with it above the position counts
+     * the unacked messages up to it as delivered once more.
+     */
+    reservedSeq: int8('reserved_seq').notNull().default(0),
   },
   (t) => [primaryKey({ columns: [t.consumer, t.partition] }), index('consumer_partitions_node').on(t.node)],
 );

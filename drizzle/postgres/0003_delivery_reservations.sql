@@ -1,0 +1,1 @@
+ALTER TABLE "consumer_partitions" ADD COLUMN "reserved_seq" bigint DEFAULT 0 NOT NULL;

@@ -1,0 +1,1 @@
+ALTER TABLE `consumers` ADD `reserved_seq` integer DEFAULT 0 NOT NULL;
