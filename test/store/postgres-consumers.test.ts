@@ -154,10 +154,14 @@ describe('durable consumers shared by brokers on one PostgreSQL database', () =>
     expect(await registration.send(`REPLAY auditors ${seqs[20]}`)).toBe(`OK replaying auditors from ${seqs[20]}`);
     registration.destroy();
     const again = seqs.slice(20);
-    await until('the rewound messages received again', () => again.every((seq) => got.filter((g) => g.seq === seq).length >= 2));
+    // First deliveries only: a redelivery (an ack later than the ack timeout on a loaded machine, a partition
+    // handed over with deliveries in flight) says so with delivery > 1, as at-least-once allows.
+    const firsts = (seq: number): number => got.filter((g) => g.seq === seq && g.delivery === 1).length;
+    await until(() => `the rewound messages received again: ${JSON.stringify(got.filter((g) => again.includes(g.seq) && firsts(g.seq) < 2))}`, () => again.every((seq) => firsts(seq) >= 2));
     await new Promise((resolve) => setTimeout(resolve, 500)); // a second copy would have come by now
-    for (const seq of again) expect(got.filter((g) => g.seq === seq).length).toBe(2);
-    for (const seq of seqs.slice(0, 20)) expect(got.filter((g) => g.seq === seq).length).toBe(1);
+    const copies = (seq: number): string => JSON.stringify(got.filter((g) => g.seq === seq));
+    for (const seq of again) expect(firsts(seq), copies(seq)).toBe(2);
+    for (const seq of seqs.slice(0, 20)) expect(firsts(seq), copies(seq)).toBe(1);
   });
 
   test('a push consumer registered on one broker is delivered by one broker at a time, and taken over when it dies', async () => {
