@@ -224,7 +224,7 @@ const SETTINGS = {
     default: '60s',
     schema: duration,
     value: '<duration>',
-    description: 'while a push consumer keeps failing, at most one log line per this long: <n>[ms|s|m|h|d], seconds when bare; 0: every failure',
+    description: 'at most one log line per this long while a push consumer keeps failing; 0: every failure',
   },
   logLevel: { env: 'EVENTBUS_LOG_LEVEL', default: 'info', schema: z.enum(LOG_LEVELS), value: '<level>', description: 'the least severe lines logged: debug, info, warn or error' },
   retention: {

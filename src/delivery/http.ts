@@ -31,7 +31,8 @@ export function httpFailureText(status: number, statusText: string, body: string
   // eslint-disable-next-line no-control-regex -- the control characters are what is matched
   const text = body.replace(/[\s\u0000-\u001f\u007f-\u009f]+/g, ' ').trim();
   if (text === '') return head;
-  const chars = [...text]; // by code point: a cut never splits a surrogate pair
+  // By grapheme: a cut never splits a character (nor an emoji of several code points).
+  const chars = Array.from(new Intl.Segmenter().segment(text), (g) => g.segment);
   return `${head}: ${chars.length > BODY_CHARS_SHOWN ? `${chars.slice(0, BODY_CHARS_SHOWN).join('')}…` : text}`;
 }
 

@@ -319,7 +319,7 @@ export class SqliteStore implements EventStore<Database.Database> {
   }
 
   lastFailures(consumers: readonly { readonly id: string; readonly sinceMs: number }[]): ResultAsync<Map<string, LastFailure>, StorageError> {
-    if (consumers.length === 0) return okAsync(new Map());
+    if (consumers.length === 0) return okAsync(new Map<string, LastFailure>());
     return read(() => {
       const rows = this.#q.lastFailures.all(JSON.stringify(consumers.map((c) => [c.id, c.sinceMs]))) as { consumer: string; at: number; error: string }[];
       return new Map(rows.map((r) => [r.consumer, { at: r.at, error: r.error }]));
