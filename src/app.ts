@@ -70,7 +70,14 @@ export async function startApp(config: Config, logger: Logger): Promise<Result<A
     });
   }
   const timeouts = { connectTimeoutMs: config.pushConnectTimeoutMs, sendTimeoutMs: config.pushTimeoutMs };
-  const pool = new DeliveryPool(pushHost(broker, logger), { timeouts, ca: pushCa, maxInFlight: config.maxInFlight, backoff: DEFAULT_BACKOFF, now: Date.now }, logger);
+  const pool = new DeliveryPool(pushHost(broker, logger), {
+      timeouts,
+      ca: pushCa,
+      maxInFlight: config.maxInFlight,
+      backoff: DEFAULT_BACKOFF,
+      now: Date.now,
+      failureLogIntervalMs: config.pushFailureLogIntervalMs,
+    }, logger);
   // Paused says so first; a push consumer's state is otherwise its connection's, and a consumer read over the
   // API is connected while subscribed.
   const stateOf: ConsumerState = (c) => (c.paused ? 'paused' : (pool.state(c.id) ?? (c.subscribers > 0 ? 'connected' : 'offline')));
@@ -198,7 +205,7 @@ export function pushHost(broker: Broker, logger: Logger): PushHost {
   return {
     attach: (consumer, sink, options) => broker.attachConsumer(consumer, sink, options),
     ack: (subscription, seq) => broker.ack(subscription, seq).unwrapOr(undefined),
-    nack: (subscription, seq, delayMs) => broker.nack(subscription, seq, delayMs).unwrapOr(undefined),
+    nack: (subscription, seq, delayMs, cause) => broker.nack(subscription, seq, delayMs, cause).unwrapOr(undefined),
     detach: (subscription) => broker.unsubscribe(subscription).unwrapOr(undefined),
     rewind: (consumer, seq) =>
       void broker.replay(consumer, seq).mapErr((e) => {

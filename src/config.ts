@@ -75,6 +75,8 @@ export interface Config {
   readonly pushConnectTimeoutMs: number;
   /** A push endpoint's time to answer an http request. */
   readonly pushTimeoutMs: number;
+  /** While a push consumer keeps failing, at most one log line per this long; 0: a line per failure. */
+  readonly pushFailureLogIntervalMs: number;
   readonly logLevel: LogLevel;
   readonly consumers: readonly StaticConsumer[];
   readonly retention: readonly RetentionRule[];
@@ -257,6 +259,13 @@ const SETTINGS = {
     description: "a tcp or ws push endpoint's time to accept a connection",
   },
   pushTimeoutMs: { env: 'EVENTBUS_PUSH_TIMEOUT_MS', default: '10000', schema: positive, value: '<ms>', description: "an http push endpoint's time to answer" },
+  pushFailureLogIntervalMs: {
+    env: 'EVENTBUS_PUSH_FAILURE_LOG_INTERVAL',
+    default: '60s',
+    schema: duration,
+    value: '<duration>',
+    description: 'at most one log line per this long while a push consumer keeps failing; 0: every failure',
+  },
   logLevel: { env: 'EVENTBUS_LOG_LEVEL', default: 'info', schema: z.enum(LOG_LEVELS), value: '<level>', description: 'the least severe lines logged: debug, info, warn or error' },
   retention: {
     env: 'EVENTBUS_RETENTION',

@@ -4,7 +4,7 @@ import type { Command } from 'commander';
 import type { z } from 'zod';
 import type { Consumer, Stats, Topic } from '../protocol/http-bodies.js';
 import { act, type CliContext } from './command.js';
-import { table } from './output.js';
+import { cell, table } from './output.js';
 import { callApi, printResult, remoteCommand, remoteOf } from './remote.js';
 
 type WireConsumer = z.infer<typeof Consumer>;
@@ -49,11 +49,29 @@ export function addStats(program: Command, ctx: CliContext): Command {
 
 export function consumerRows(consumers: readonly WireConsumer[]): string[] {
   return table(
-    ['id', 'address', 'patterns', 'state', 'position', 'lag', 'in flight', 'dead letters'],
-    consumers.map((c) => [c.id, c.address ?? '-', c.patterns.join(',') + (c.filter === null ? '' : ` ${JSON.stringify(c.filter)}`), c.state, c.position, c.lag, c.in_flight, c.dead_letters]),
+    ['id', 'address', 'patterns', 'state', 'position', 'lag', 'in flight', 'dead letters', 'last failure'],
+    consumers.map((c) => [
+      c.id,
+      c.address ?? '-',
+      c.patterns.join(',') + (c.filter === null ? '' : ` ${JSON.stringify(c.filter)}`),
+      c.state,
+      c.position,
+      c.lag,
+      c.in_flight,
+      c.dead_letters,
+      lastFailureCell(c.last_failure),
+    ]),
   );
 }
 
+const LAST_FAILURE_WIDTH = 72;
+
+/** When (to the second, UTC) and what, cut to a width that still shows an address or an HTTP status and the body's start; `-` for none. */
+function lastFailureCell(failure: WireConsumer['last_failure']): string {
+  if (failure === null) return '-';
+  return `${new Date(failure.at).toISOString().replace(/\.\d{3}Z$/, 'Z')} ${cell(failure.error, LAST_FAILURE_WIDTH)}`;
+}
+
 export function addConsumers(program: Command, ctx: CliContext): Command {
-  return showCommand<WireConsumer[]>(program, ctx, 'consumers', 'every consumer: state, position, lag, in flight, dead letters', '/api/consumers', consumerRows);
+  return showCommand<WireConsumer[]>(program, ctx, 'consumers', 'every consumer: state, position, lag, in flight, dead letters, last failure', '/api/consumers', consumerRows);
 }

@@ -5,7 +5,7 @@ import { err, errAsync, ok, okAsync, ResultAsync, type Result } from 'neverthrow
 import type { Config } from '../config.js';
 import { brokerError, SHUTTING_DOWN, type BrokerError } from '../errors.js';
 import type { Logger } from '../logger.js';
-import type { EventStore, MessageRecord, StorageError } from './store-port.js';
+import type { EventStore, LastFailure, MessageRecord, StorageError } from './store-port.js';
 import { Cluster } from './cluster.js';
 import { Committer, type PendingRow } from './committer.js';
 import { browse, isHeld, type BrowsePage } from './browse.js';
@@ -26,13 +26,18 @@ import type { DeliveryFailure, Published, PublishInput, Sink, StartAt, StoredMes
 export type { ConsumerInfo } from './consumers.js';
 export type { DeadLetterChoice, DeadLetterError, DeadLetterPage } from './dead-letters.js';
 export type { BrowsePage } from './browse.js';
-export type { DeadLetterRow, MessageRecord } from './store-port.js';
+export type { DeadLetterRow, LastFailure, MessageRecord } from './store-port.js';
 
 /** A consumer with the figures that are counted from the store. */
 export interface ConsumerReport extends ConsumerInfo {
   /** Matching messages neither acked nor dead-lettered (docs/database.md counts the same in SQL). */
   readonly lag: number;
   readonly deadLetters: number;
+  /**
+   * Its last failed push attempt (delivery_failures, so the same on every broker of a shared store), or null
+   * when none is kept; it stays after the consumer recovers, with its time.
+   */
+  readonly lastFailure: LastFailure | null;
 }
 
 /** A topic the log holds. */
@@ -322,9 +327,10 @@ export class Broker {
     return entry === undefined ? this.#notAttached(subscriptionId) : DONE;
   }
 
-  nack(subscriptionId: string, seq: number, delayMs = 0): Result<void, UnknownSubscription> {
+  /** `cause`: why the delivery failed, for the dead letter's reason should this have been its last try. */
+  nack(subscriptionId: string, seq: number, delayMs = 0, cause?: string): Result<void, UnknownSubscription> {
     const entry = this.#dispatcher.subscription(subscriptionId);
-    entry?.stream.nack(seq, Math.max(0, delayMs));
+    entry?.stream.nack(seq, Math.max(0, delayMs), cause);
     return entry === undefined ? this.#notAttached(subscriptionId) : DONE;
   }
 
@@ -397,11 +403,17 @@ export class Broker {
   consumerReport(id: string): ResultAsync<ConsumerReport, BrokerError<'UNKNOWN_CONSUMER' | 'UNAVAILABLE'>> {
     const info = this.#consumers.info(id);
     if (info === undefined) return errAsync(brokerError('UNKNOWN_CONSUMER', `no consumer ${id}`));
-    return this.#report(info);
+    return this.#lastFailures([info]).andThen((failures) => this.#report(info, failures));
   }
 
   consumerReports(): ResultAsync<ConsumerReport[], StorageError> {
-    return ResultAsync.combine(this.consumers().map((info) => this.#report(info)));
+    const infos = this.consumers();
+    return this.#lastFailures(infos).andThen((failures) => ResultAsync.combine(infos.map((info) => this.#report(info, failures))));
+  }
+
+  /** The last failure of each consumer, in one read for them all. */
+  #lastFailures(infos: readonly ConsumerInfo[]): ResultAsync<Map<string, LastFailure>, StorageError> {
+    return this.#store.lastFailures(infos.map((info) => ({ id: info.id, sinceMs: this.#consumers.record(info.id)!.createdAt })));
   }
 
   /** A page of the log, for people and tools. */
@@ -526,13 +538,13 @@ export class Broker {
     return value;
   }
 
-  #report(info: ConsumerInfo): ResultAsync<ConsumerReport, StorageError> {
+  #report(info: ConsumerInfo, failures: ReadonlyMap<string, LastFailure>): ResultAsync<ConsumerReport, StorageError> {
     const record = this.#consumers.record(info.id)!;
     const filter = parseStoredFilter(record.filter).unwrapOr({ filter: undefined }).filter;
     const subject = { id: info.id, patterns: info.patterns, filter, filterJson: record.filter, position: info.position, rewoundAt: record.rewoundAt };
     return this.#lag
       .lag(subject, this.#dispatcher.head())
-      .andThen((lag) => this.#store.deadLetterCount(info.id, record.createdAt).map((deadLetters) => ({ ...info, lag, deadLetters })));
+      .andThen((lag) => this.#store.deadLetterCount(info.id, record.createdAt).map((deadLetters) => ({ ...info, lag, deadLetters, lastFailure: failures.get(info.id) ?? null })));
   }
 
   #startSeq(start: StartAt | undefined): ResultAsync<number, StorageError> {

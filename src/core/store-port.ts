@@ -9,6 +9,12 @@ import type { DeliveryFailure, MessageStatus, StoredMessage } from './types.js';
 
 export type { DeliveryFailure };
 
+/** A consumer's last failed push attempt: when, and what went wrong. */
+export interface LastFailure {
+  readonly at: number;
+  readonly error: string;
+}
+
 /** One message to append; the core has already validated it and built its metadata. */
 export type AppendRow = Omit<StoredMessage, 'seq'>;
 
@@ -339,6 +345,12 @@ export interface EventStore<Tx = unknown> {
   /** The first and last seq the log holds of each topic given (a topic it holds none of is left out). */
   topicBounds(topics: readonly string[]): ResultAsync<Map<string, { first: number; last: number }>, StorageError>;
   recordFailures(failures: readonly DeliveryFailure[]): ResultAsync<void, StorageError>;
+  /**
+   * The last failed push attempt of each consumer given, recorded at or after its `sinceMs` (a consumer
+   * removed and made again does not inherit the old one's); a consumer with none is left out. One statement
+   * for them all, along the (consumer, failed_at) index.
+   */
+  lastFailures(consumers: readonly { readonly id: string; readonly sinceMs: number }[]): ResultAsync<Map<string, LastFailure>, StorageError>;
   /**
    * Runs `work` and records `ack` in one transaction: the work's writes and the consumer's progress commit
    * together or not at all. A message the consumer already processed (since its last rewind) is not worked

@@ -413,10 +413,11 @@ export class Stream {
     this.kick();
   }
 
-  nack(seq: number, delayMs: number): void {
+  /** `cause`: why it failed (a push endpoint's answer), said in the dead letter's reason if this was the last try. */
+  nack(seq: number, delayMs: number, cause?: string): void {
     const u = this.#unacked.get(seq);
     if (u === undefined) return;
-    this.#retry(seq, u, this.#host.now() + delayMs, 'nacked');
+    this.#retry(seq, u, this.#host.now() + delayMs, 'nacked', cause);
     this.kick();
   }
 
@@ -680,14 +681,14 @@ export class Stream {
     }
   }
 
-  #retry(seq: number, u: Unacked, due: number, why: string): void {
+  #retry(seq: number, u: Unacked, due: number, why: string, cause?: string): void {
     if (u.member !== null) {
       u.member.gaveBack();
       u.member = null;
     }
     if (u.delivery >= this.#host.maxDeliveries) {
       this.#settle(seq, u);
-      const reason = `${why} after ${u.delivery} deliveries`;
+      const reason = `${why} after ${u.delivery} deliveries${cause === undefined ? '' : `: ${cause}`}`;
       this.#host.resolved(this, seq, { kind: 'dead', message: u.message, deliveries: u.delivery, reason });
       return;
     }

@@ -1,6 +1,6 @@
 // http:// and https:// push: a POST of {"seq","topic","payload","message_id","metadata","delivery"} per
-// message; any 2xx acks it, anything else (or a timeout) is a failed attempt. One request at a time keeps them
-// in order.
+// message; any 2xx acks it, anything else (or a timeout) is a failed attempt, told by its status line and the
+// start of its body. One request at a time keeps them in order.
 import http from 'node:http';
 import https from 'node:https';
 import { errAsync, okAsync, ResultAsync } from 'neverthrow';
@@ -8,6 +8,33 @@ import type { PushAddress } from '../protocol/address.js';
 import type { StoredMessage } from '../core/types.js';
 import { httpPushBody } from '../protocol/push-bodies.js';
 import { deliveryError, type ClientTimeouts, type DeliveryError, type PushClient, type PushTrust } from './client.js';
+
+/** How much of a failed answer's body is read for its text: enough for BODY_CHARS_SHOWN characters of UTF-8. */
+const BODY_BYTES_KEPT = 1024;
+/** The characters of a failed answer's body its text shows. */
+export const BODY_CHARS_SHOWN = 200;
+
+interface Answer {
+  readonly status: number;
+  readonly statusText: string;
+  /** The start of the body (of a failed answer only). */
+  readonly body: string;
+}
+
+/**
+ * A failed answer in one line, for the log, delivery_failures and a dead letter's reason:
+ * `HTTP 500 Internal Server Error: <the body's first 200 characters, whitespace folded>`.
+ */
+export function httpFailureText(status: number, statusText: string, body: string): string {
+  const head = `HTTP ${status}${statusText === '' ? '' : ` ${statusText}`}`;
+  // Control characters (a line break could forge a log line or a LIST line) fold into spaces.
+  // eslint-disable-next-line no-control-regex -- the control characters are what is matched
+  const text = body.replace(/[\s\u0000-\u001f\u007f-\u009f]+/g, ' ').trim();
+  if (text === '') return head;
+  // By grapheme: a cut never splits a character (nor an emoji of several code points).
+  const chars = Array.from(new Intl.Segmenter().segment(text), (g) => g.segment);
+  return `${head}: ${chars.length > BODY_CHARS_SHOWN ? `${chars.slice(0, BODY_CHARS_SHOWN).join('')}…` : text}`;
+}
 
 export class HttpClient implements PushClient {
   readonly protocol: 'http' | 'https';
@@ -39,7 +66,7 @@ export class HttpClient implements PushClient {
 
   send(message: StoredMessage, delivery: number): ResultAsync<void, DeliveryError> {
     const body = httpPushBody(message, delivery);
-    const answered = new Promise<number>((resolve, reject) => {
+    const answered = new Promise<Answer>((resolve, reject) => {
       const request = this.#request(
         {
           host: this.#target.host.replace(/^\[|\]$/g, ''),
@@ -51,8 +78,19 @@ export class HttpClient implements PushClient {
           headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) },
         },
         (response) => {
-          response.resume(); // the body is not needed, but must be read for the socket to be reused
-          response.once('end', () => resolve(response.statusCode ?? 0));
+          const status = response.statusCode ?? 0;
+          // A failure's body says why (an error page, a stack): its start is kept for the failure's text. The
+          // rest, and a success's body, is read and dropped, for the socket to be reused.
+          const kept: Buffer[] = [];
+          let keptBytes = 0;
+          if (status < 200 || status >= 300) {
+            response.on('data', (chunk: Buffer) => {
+              if (keptBytes >= BODY_BYTES_KEPT) return;
+              kept.push(chunk);
+              keptBytes += chunk.length;
+            });
+          } else response.resume();
+          response.once('end', () => resolve({ status, statusText: response.statusMessage ?? '', body: Buffer.concat(kept).toString('utf8') }));
           response.once('error', reject);
         },
       );
@@ -61,10 +99,8 @@ export class HttpClient implements PushClient {
       request.end(body);
     });
     return ResultAsync.fromPromise(answered, (e) => deliveryError(`request failed: ${(e as Error).message}`, false)).andThen(
-      (status) =>
-        status >= 200 && status < 300
-          ? okAsync(undefined)
-          : errAsync(deliveryError(`answered ${status}`, false, status)),
+      ({ status, statusText, body }) =>
+        status >= 200 && status < 300 ? okAsync(undefined) : errAsync(deliveryError(httpFailureText(status, statusText, body), false, status)),
     );
   }
 

@@ -19,6 +19,8 @@ export interface PoolOptions {
   readonly maxInFlight: number;
   readonly backoff: BackoffPolicy;
   readonly now: () => number;
+  /** While a consumer keeps failing, at most one log line per this long. */
+  readonly failureLogIntervalMs: number;
 }
 
 export class DeliveryPool {

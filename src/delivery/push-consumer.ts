@@ -8,13 +8,15 @@ import type { BrokerError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import { backoffDelayMs, type BackoffPolicy } from './backoff.js';
 import type { DeliveryError, PushClient } from './client.js';
+import { FailureLog } from './failure-log.js';
 import { UnconfirmedWrites } from './unconfirmed.js';
 
 /** What push delivery needs from the broker. */
 export interface PushHost {
   attach(consumer: string, sink: Sink, options: { maxInFlight: number; inOrder: boolean }): Result<string, BrokerError>;
   ack(subscriptionId: string, seq: number): void;
-  nack(subscriptionId: string, seq: number, delayMs: number): void;
+  /** `cause`: the failure, for the dead letter's reason if that was the last try. */
+  nack(subscriptionId: string, seq: number, delayMs: number, cause: string): void;
   detach(subscriptionId: string): void;
   /** Sends the consumer's messages again from `seq` (its position moves back). */
   rewind(consumer: string, seq: number): void;
@@ -27,6 +29,8 @@ export interface PushOptions {
   readonly maxInFlight: number;
   readonly backoff: BackoffPolicy;
   readonly now: () => number;
+  /** While a consumer keeps failing, at most one log line per this long (EVENTBUS_PUSH_FAILURE_LOG_INTERVAL). */
+  readonly failureLogIntervalMs: number;
 }
 
 export class PushConsumer implements Sink {
@@ -35,6 +39,7 @@ export class PushConsumer implements Sink {
   readonly #host: PushHost;
   readonly #options: PushOptions;
   readonly #log: Logger;
+  readonly #failures: FailureLog;
   #state: PushState = 'offline';
   #subscription: string | undefined;
   #reconnects = 0;
@@ -51,7 +56,12 @@ export class PushConsumer implements Sink {
     this.#host = host;
     this.#options = options;
     this.#log = logger.child({ consumer: id, address: client.address });
-    client.onDisconnect((reason, clean) => this.#lost(reason, clean));
+    this.#failures = new FailureLog(this.#log, options.failureLogIntervalMs, options.now);
+    client.onDisconnect((reason, clean) => {
+      // A reset (not a close the consumer chose) is a failure: it is why the consumer is retrying.
+      if (!clean && !this.#closed && this.#subscription !== undefined) this.#recordFailure(null, 1, this.#options.now(), { reason, disconnected: true }, false);
+      this.#lost(reason, clean);
+    });
   }
 
   get state(): PushState {
@@ -96,7 +106,8 @@ export class PushConsumer implements Sink {
         }
       },
       (e) => {
-        for (const d of batch) this.#recordFailure(d.message.seq, d.delivery, started, e);
+        // One failure for the log, whatever the batch's size: it is one broken write.
+        for (const d of batch) this.#recordFailure(d.message.seq, d.delivery, started, e, false);
         this.#lost(e.reason, false);
       },
     );
@@ -110,15 +121,21 @@ export class PushConsumer implements Sink {
       .match(
         () => {
           if (this.#client.isConnectionBased) this.#unconfirmed.written(message.seq, message.payload.length + 1);
-          else this.#state = 'connected';
+          else {
+            this.#state = 'connected';
+            this.#failures.succeeded();
+          }
           this.#host.ack(subscription, message.seq);
         },
         (e) => {
+          if (e.disconnected) {
+            this.#recordFailure(message.seq, delivery.delivery, started, e, false);
+            return this.#lost(e.reason, false);
+          }
           this.#recordFailure(message.seq, delivery.delivery, started, e);
-          if (e.disconnected) return this.#lost(e.reason, false);
           // Not connection-based (http, udp): the message comes back after a backoff, ahead of newer ones.
           this.#state = 'retrying';
-          this.#host.nack(subscription, message.seq, backoffDelayMs(delivery.delivery - 1, this.#options.backoff));
+          this.#host.nack(subscription, message.seq, backoffDelayMs(delivery.delivery - 1, this.#options.backoff), e.reason);
         },
       );
   }
@@ -136,7 +153,7 @@ export class PushConsumer implements Sink {
     void this.#client.connect().match(
       () => {
         if (this.#closed) return void this.#client.close();
-        if (this.#reconnects > 0) this.#log.info('push consumer reconnected', { attempts: this.#reconnects });
+        this.#failures.succeeded();
         this.#reconnects = 0;
         this.#state = 'connected';
         this.#attach();
@@ -156,7 +173,7 @@ export class PushConsumer implements Sink {
    */
   #lost(reason: string, clean: boolean): void {
     if (this.#closed || this.#subscription === undefined) return;
-    this.#log.warn('push consumer disconnected; reconnecting', { reason });
+    this.#failures.failed(`disconnected: ${reason}`);
     this.#detach();
     const oldest = this.#unconfirmed.takeOldest();
     if (!clean && oldest !== undefined) this.#host.rewind(this.id, oldest);
@@ -187,7 +204,9 @@ export class PushConsumer implements Sink {
     this.#subscription = undefined;
   }
 
-  #recordFailure(seq: number | null, attempt: number, started: number, e: DeliveryError): void {
+  /** Keeps the failure in delivery_failures (where LIST and the API read the last one), and logs it (`logged`) as FailureLog allows. */
+  #recordFailure(seq: number | null, attempt: number, started: number, e: DeliveryError, logged = true): void {
+    if (logged) this.#failures.failed(e.reason);
     const failedAt = this.#options.now();
     this.#host.recordFailure({
       consumer: this.id,

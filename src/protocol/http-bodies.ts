@@ -104,6 +104,13 @@ export const Consumer = z
     lag: z.number().meta({ description: 'messages matching its patterns and filter that it has neither acked nor dead-lettered' }),
     in_flight: z.number().meta({ description: 'deliveries sent and awaiting an ack now, on every broker' }),
     dead_letters: z.number(),
+    last_failure: z
+      .object({
+        at: z.number().meta({ description: 'when, ms since the epoch' }),
+        error: z.string().meta({ description: 'what went wrong, e.g. `cannot connect: connect ECONNREFUSED 127.0.0.1:9997` or `HTTP 500 Internal Server Error: <the start of the body>`' }),
+      })
+      .nullable()
+      .meta({ description: "the push consumer's last failed delivery or connection attempt (kept as long as EVENTBUS_FAILURE_LOG_MAX_AGE), or null; it stays once the consumer recovers, with its time" }),
   })
   .meta({ id: 'Consumer' });
 
@@ -222,6 +229,7 @@ export function wireConsumer(c: ConsumerReport, state: string): z.infer<typeof C
     lag: c.lag,
     in_flight: c.inFlight,
     dead_letters: c.deadLetters,
+    last_failure: c.lastFailure === null ? null : { at: c.lastFailure.at, error: c.lastFailure.error },
   };
 }
 

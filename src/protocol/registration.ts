@@ -28,7 +28,7 @@ export const COMMAND_USAGE = [
   'REPLAY <id> <seq>                                          deliver that consumer\'s messages again from <seq>',
   'PAUSE <id>                                                 deliver nothing to that consumer until RESUME; its position is kept',
   'RESUME <id>                                                deliver to that consumer again',
-  'LIST                                                       consumers: id address patterns state position lag= in_flight= dead_letters=',
+  'LIST                                                       consumers: id address patterns state position lag= in_flight= dead_letters= [last_failure_at= last_failure=]',
   'HELP                                                       this list',
   'QUIT                                                       close the connection',
 ] as const;
@@ -94,12 +94,17 @@ export interface ConsumerLine {
   readonly lag: number;
   readonly inFlight: number;
   readonly deadLetters: number;
+  /** The last failed push attempt; absent or null: none. */
+  readonly lastFailure?: { readonly at: number; readonly error: string } | null | undefined;
 }
 
 /**
  * One LIST line: `<id> <address> <patterns, comma-separated> <state> <position>`, `-` for nothing, then
- * `key=value` fields: `lag=`, `in_flight=`, `dead_letters=`.
+ * `key=value` fields: `lag=`, `in_flight=`, `dead_letters=`, and for a consumer with a failed push attempt
+ * kept, `last_failure_at=<ms> last_failure=<text>`, the text percent-encoded (encodeURIComponent) so that it
+ * holds no space or `=` and a line still splits on spaces into its fields.
  */
 export const formatConsumerLine = (c: ConsumerLine): string =>
   `${c.id} ${c.address ?? '-'} ${c.patterns.length > 0 ? c.patterns.join(',') : '-'} ${c.state} ${c.position}` +
-  ` lag=${c.lag} in_flight=${c.inFlight} dead_letters=${c.deadLetters}`;
+  ` lag=${c.lag} in_flight=${c.inFlight} dead_letters=${c.deadLetters}` +
+  (c.lastFailure == null ? '' : ` last_failure_at=${c.lastFailure.at} last_failure=${encodeURIComponent(c.lastFailure.error)}`);

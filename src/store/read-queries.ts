@@ -48,6 +48,7 @@ export interface ReadQueries {
   readonly readTopicRecords: Statement;
   readonly firstOfTopic: Statement;
   readonly lastOfTopic: Statement;
+  readonly lastFailures: Statement;
 }
 
 export function makeReadQueries(sqlite: Database.Database, db: Db): ReadQueries {
@@ -78,6 +79,13 @@ export function makeReadQueries(sqlite: Database.Database, db: Db): ReadQueries 
       .from(deadLetters)
       .where(and(eq(deadLetters.consumer, sql.placeholder('consumer')), gte(deadLetters.deadAt, sql.placeholder('since'))))
       .prepare(),
+    // Each consumer's newest row, one index probe each: [[id, since], ...] in, (consumer, at, error) out.
+    lastFailures: sqlite.prepare(
+      `SELECT f.consumer, f.failed_at AS at, f.error FROM json_each(?) AS c
+       JOIN delivery_failures f ON f.id = (
+         SELECT id FROM delivery_failures WHERE consumer = c.value ->> 0 AND failed_at >= c.value ->> 1
+         ORDER BY failed_at DESC, id DESC LIMIT 1)`,
+    ),
     listDeadLetters: sqlite.prepare(
       `SELECT seq, topic, payload, metadata, reason, deliveries, dead_at AS deadAt FROM dead_letters
        WHERE consumer = ? AND dead_at >= ? AND seq >= ? ORDER BY seq, id LIMIT ?`,

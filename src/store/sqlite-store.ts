@@ -30,6 +30,7 @@ import type {
   DeadLetterSelection,
   DeliveryFailure,
   EventStore,
+  LastFailure,
   MessageHeader,
   MessageRecord,
   ProgressBatch,
@@ -320,6 +321,14 @@ export class SqliteStore implements EventStore<Database.Database> {
 
   recordFailures(failures: readonly DeliveryFailure[]): ResultAsync<void, StorageError> {
     return this.#write(this.#writer.call('recordFailures', failures));
+  }
+
+  lastFailures(consumers: readonly { readonly id: string; readonly sinceMs: number }[]): ResultAsync<Map<string, LastFailure>, StorageError> {
+    if (consumers.length === 0) return okAsync(new Map<string, LastFailure>());
+    return read(() => {
+      const rows = this.#q.lastFailures.all(JSON.stringify(consumers.map((c) => [c.id, c.sinceMs]))) as { consumer: string; at: number; error: string }[];
+      return new Map(rows.map((r) => [r.consumer, { at: r.at, error: r.error }]));
+    });
   }
 
   readHeaders(afterSeq: number, limit: number): ResultAsync<MessageHeader[], StorageError> {

@@ -20,6 +20,8 @@ export interface Consumer {
   lag: number;
   in_flight: number;
   dead_letters: number;
+  /** The last failed push attempt, or null. */
+  last_failure: { at: number; error: string } | null;
 }
 
 /** One `stats` event of GET /api/stats/stream. */

@@ -77,6 +77,12 @@ function renderTopics(topics: readonly Topic[]): void {
   });
 }
 
+/** When and what, the text cut by the style and whole in the cell's tooltip; empty when there is none. */
+function lastFailureCell(tr: HTMLTableRowElement, failure: Consumer['last_failure']): void {
+  const td = cell(tr, failure === null ? '' : `${time(failure.at)}: ${failure.error}`, 'last-failure');
+  if (failure !== null) td.title = failure.error;
+}
+
 function renderConsumers(list: readonly Consumer[]): void {
   fill('consumers', list, 'no durable consumer', (tr, c) => {
     tr.dataset.consumer = c.id;
@@ -89,6 +95,7 @@ function renderConsumers(list: readonly Consumer[]): void {
     cell(tr, c.lag, 'num lag');
     cell(tr, c.in_flight, 'num in-flight');
     cell(tr, c.dead_letters, 'num dead-letters');
+    lastFailureCell(tr, c.last_failure);
     button(tr, c.paused ? 'Resume' : 'Pause', () => act(() => call('POST', apiUrl(`consumers/${encodeURIComponent(c.id)}/${c.paused ? 'resume' : 'pause'}`))));
   });
   const chosen = deadLettersConsumer.value;

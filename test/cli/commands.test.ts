@@ -139,9 +139,21 @@ describe('topics, stats, consumers', () => {
     expect(topics.stdout).toMatch(/│ topic +│ messages +│ first seq +│ last seq +│ published\/s +│/);
     expect(topics.stdout).toMatch(/│ fig\.one +│ 1 +│/);
     const consumers = await cli(['consumers']);
-    expect(consumers.stdout).toMatch(/│ id +│ address +│ patterns +│ state +│ position +│ lag +│ in flight +│ dead letters +│/);
-    expect(consumers.stdout).toMatch(/│ fig-consumer +│ - +│ fig\.\* +│ offline +│ \d+ +│ 0 +│ 0 +│ 0 +│/);
+    expect(consumers.stdout).toMatch(/│ id +│ address +│ patterns +│ state +│ position +│ lag +│ in flight +│ dead letters +│ last failure +│/);
+    expect(consumers.stdout).toMatch(/│ fig-consumer +│ - +│ fig\.\* +│ offline +│ \d+ +│ 0 +│ 0 +│ 0 +│ - +│/);
     expect((await cli(['stats'])).stdout).toMatch(new RegExp(`^node +\\S+\\nhead seq +${await head()}\\n`));
+  });
+
+  test('consumers shows when and why a push consumer last failed: a refused port with its address', async () => {
+    const refused = await startEndpoint('tcp');
+    await refused.stop();
+    await api('PUT', '/api/consumers/refused', { address: refused.url, patterns: ['fig.*'] });
+    try {
+      const row = await until('the refusal in the table', async () => (await cli(['consumers'])).stdout.split('\n').find((l) => l.includes('│ refused ') && l.includes('ECONNREFUSED')));
+      expect(row).toMatch(new RegExp(`│ (offline|retrying) +│ \\d+ +│ 0 +│ 0 +│ 0 +│ \\d{4}-\\d\\d-\\d\\dT\\d\\d:\\d\\d:\\d\\dZ cannot connect: connect ECONNREFUSED 127\\.0\\.0\\.1:${refused.port} +│`));
+    } finally {
+      await api('DELETE', '/api/consumers/refused');
+    }
   });
 });
 

@@ -65,6 +65,26 @@ describe('http push: failures', () => {
     expect(failing.received).toHaveLength(4); // nothing after the last attempt
   });
 
+  test("the dead letter's reason, the failure log and the consumer's last_failure name the status and the start of the body", async () => {
+    const bus = await pushBus(scope, { ...RETRY_ENV, EVENTBUS_MAX_DELIVERIES: '3' });
+    // A line break inside, to be folded, and more than the 200 characters shown.
+    const page = `database is down\r\n  at pool.acquire (db.js:12)\n${'x'.repeat(300)}`;
+    const failing = await consumerOf({ status: () => 500, answer: () => page });
+    await bus.register('failing', failing.url, 'billing.*');
+    const [seq] = await bus.publish('billing.charge', ['charge-1']);
+    const reason = await until('a dead letter', () => query<{ reason: string }>(bus.db, 'SELECT reason FROM dead_letters WHERE seq = ?', seq)[0]?.reason);
+    const shown = `database is down at pool.acquire (db.js:12) ${'x'.repeat(200 - 'database is down at pool.acquire (db.js:12) '.length)}…`;
+    expect(reason).toBe(`nacked after 3 deliveries: HTTP 500 Internal Server Error: ${shown}`);
+    const failures = await until('three delivery_failures rows', () => {
+      const rows = failuresOf(bus.db, 'failing');
+      return rows.length >= 3 && rows;
+    });
+    for (const f of failures) expect(f.error).toBe(`HTTP 500 Internal Server Error: ${shown}`);
+    const consumer = (await (await fetch(`http://127.0.0.1:${bus.app.ports.http}/api/consumers/failing`)).json()) as { last_failure: { at: number; error: string } | null };
+    expect(consumer.last_failure).toEqual({ at: expect.any(Number), error: `HTTP 500 Internal Server Error: ${shown}` });
+    expect(Math.abs(consumer.last_failure!.at - Date.now())).toBeLessThan(60_000);
+  });
+
   test('the delay before each retry grows with the attempt number and stays within the backoff ceiling', async () => {
     // Twelve consumers fail the same message five times each; full jitter makes single delays random, so the
     // growth is checked on their mean, and each delay against its ceiling (100 ms doubling, plus one tick).

@@ -18,16 +18,32 @@ interface Listed {
   readonly patterns: string;
   readonly state: string;
   readonly position: number;
+  /** The key=value fields after the position, values decoded as a line parser would (decodeURIComponent). */
+  readonly fields: Record<string, string>;
 }
 
 /** The LIST line of `id`, split into its columns. */
 async function listed(bus: PushBus, id: string): Promise<Listed | undefined> {
   for (const line of await bus.list()) {
     const [lineId, address, patterns, state, position, ...rest] = line.split(' ');
-    expect(rest.map((field) => field.split('=')[0]), `LIST line ${JSON.stringify(line)} has five columns, then its figures`).toEqual(['lag', 'in_flight', 'dead_letters']);
-    if (lineId === id) return { address: address!, patterns: patterns!, state: state!, position: Number(position) };
+    const keys = rest.map((field) => field.split('=')[0]);
+    expect(keys.slice(0, 3), `LIST line ${JSON.stringify(line)} has five columns, then its figures`).toEqual(['lag', 'in_flight', 'dead_letters']);
+    expect([[], ['last_failure_at', 'last_failure']], `LIST line ${JSON.stringify(line)}: the last failure, or nothing, after the figures`).toContainEqual(keys.slice(3));
+    const fields = Object.fromEntries(rest.map((field) => [field.slice(0, field.indexOf('=')), decodeURIComponent(field.slice(field.indexOf('=') + 1))]));
+    if (lineId === id) return { address: address!, patterns: patterns!, state: state!, position: Number(position), fields };
   }
   return undefined;
+}
+
+interface WireLastFailure {
+  readonly at: number;
+  readonly error: string;
+}
+
+async function apiConsumer(bus: PushBus, id: string): Promise<{ state: string; last_failure: WireLastFailure | null }> {
+  const res = await fetch(`http://127.0.0.1:${bus.app.ports.http}/api/consumers/${id}`);
+  expect(res.status).toBe(200);
+  return (await res.json()) as { state: string; last_failure: WireLastFailure | null };
 }
 
 /** Polls LIST until `id`'s state is one of `states`; returns its line. */
@@ -73,6 +89,31 @@ describe.each(['tcp', 'ws'] as const)('LIST state of a %s consumer', (protocol) 
     });
     expect(failures.every((f) => f.seq === null)).toBe(true);
     expect(['offline', 'retrying']).toContain((await listed(bus, 'unreachable'))!.state);
+  });
+
+  test('an unreachable consumer shows its last failure, the refusal and the address, in LIST and GET /api/consumers', async () => {
+    const bus = await pushBus(scope);
+    const reachable = await consumerOf(protocol);
+    await bus.register('reachable', reachable.url, 'orders.*');
+    const address = await deadAddress(protocol);
+    const hostPort = address.replace(/^\w+:\/\//, '');
+    const before = Date.now();
+    await bus.register('refused', address, 'orders.*');
+    // On PostgreSQL, once the heartbeat has given this broker the consumer's push delivery.
+    const line = await until('the refusal in LIST', async () => {
+      const l = await listed(bus, 'refused');
+      return l?.fields.last_failure !== undefined && l;
+    });
+    expect(line.fields.last_failure).toContain(`ECONNREFUSED ${hostPort}`);
+    expect(Number(line.fields.last_failure_at)).toBeGreaterThanOrEqual(before);
+    expect(Number(line.fields.last_failure_at)).toBeLessThanOrEqual(Date.now());
+    const api = await apiConsumer(bus, 'refused');
+    expect(api.last_failure?.error).toContain(`ECONNREFUSED ${hostPort}`);
+    expect(api.last_failure!.at).toBeGreaterThanOrEqual(before);
+    // A consumer that never failed has none.
+    await stateBecomes(bus, 'reachable', ['connected']);
+    expect((await listed(bus, 'reachable'))!.fields.last_failure).toBeUndefined();
+    expect((await apiConsumer(bus, 'reachable')).last_failure).toBeNull();
   });
 
   test('a consumer whose endpoint goes away is retrying, and connected again once it is back', async () => {

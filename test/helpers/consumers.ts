@@ -8,7 +8,7 @@ import net from 'node:net';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { startApp, type App } from '../../src/app.js';
 import { testAppConfig, type TestDb } from './broker.js';
-import { silentLogger } from '../../src/logger.js';
+import { silentLogger, type Logger } from '../../src/logger.js';
 import { lineClient, type LineClient } from './line-client.js';
 import type { TestScope } from './scope.js';
 import { until } from './until.js';
@@ -29,6 +29,8 @@ export interface Received {
 export interface EndpointOptions {
   /** http: the status to answer each request with (`n` counts requests from 0); 200 when not given. */
   readonly status?: (body: Record<string, unknown>, n: number) => number;
+  /** http: the body to answer with (`n` as for status); none when not given. */
+  readonly answer?: (body: Record<string, unknown>, n: number) => string;
   /** Accept connections but never read (tcp, ws) or never answer (http). */
   readonly stalled?: boolean;
   /** Called on each arrival with the number received so far (to stop the endpoint at a chosen moment). */
@@ -266,8 +268,9 @@ function httpListener(
         contentType: request.headers['content-type'],
       });
       if (options.stalled === true) return; // never answered
-      response.statusCode = options.status?.(body, requests++) ?? 200;
-      response.end();
+      const n = requests++;
+      response.statusCode = options.status?.(body, n) ?? 200;
+      response.end(options.answer?.(body, n));
     });
   });
   return listening(server, port, () => server.closeAllConnections());
@@ -350,11 +353,11 @@ export interface PushBus {
 }
 
 /** The whole app on a fresh database in `scope`, every port 0; `env` adds or overrides settings. */
-export async function pushBus(scope: TestScope, env: Record<string, string> = {}): Promise<PushBus> {
+export async function pushBus(scope: TestScope, env: Record<string, string> = {}, logger: Logger = silentLogger): Promise<PushBus> {
   const dir = await scope.dir();
   const config = testAppConfig(dir, env);
   const start = async (): Promise<App> => {
-    const started = await startApp(config, silentLogger);
+    const started = await startApp(config, logger);
     if (started.isErr()) throw new Error(started.error.message);
     const app = started.value;
     scope.defer(() => app.stop());

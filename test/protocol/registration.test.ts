@@ -301,4 +301,35 @@ describe('formatConsumerLine', () => {
       ),
     );
   });
+
+  test('a last failure follows the figures as last_failure_at=<ms> last_failure=<percent-encoded text>', () => {
+    const line = formatConsumerLine({
+      id: 'hook',
+      address: 'tcp://127.0.0.1:9997',
+      patterns: ['orders.*'],
+      state: 'retrying',
+      position: 4,
+      ...NONE,
+      lastFailure: { at: 1796529038884, error: 'cannot connect: connect ECONNREFUSED 127.0.0.1:9997' },
+    });
+    expect(line).toBe(
+      'hook tcp://127.0.0.1:9997 orders.* retrying 4 lag=0 in_flight=0 dead_letters=0 last_failure_at=1796529038884 last_failure=cannot%20connect%3A%20connect%20ECONNREFUSED%20127.0.0.1%3A9997',
+    );
+    expect(formatConsumerLine({ id: 'hook', address: null, patterns: [], state: 'offline', position: 0, ...NONE, lastFailure: null })).toBe('hook - - offline 0 lag=0 in_flight=0 dead_letters=0');
+  });
+
+  test('property: any failure text, spaces, = and line breaks included, splits back out of its line whole', () => {
+    fc.assert(
+      fc.property(fc.string({ unit: 'grapheme', maxLength: 300 }), fc.nat(), (error, at) => {
+        const line = formatConsumerLine({ id: 'c', address: 'http://h:80/x?y=1', patterns: ['a'], state: 'retrying', position: 1, ...NONE, lastFailure: { at, error } });
+        expect(line).not.toMatch(/[\r\n]/);
+        const fields = line.split(' ');
+        expect(fields.slice(0, 5)).toEqual(['c', 'http://h:80/x?y=1', 'a', 'retrying', '1']);
+        const keyed = new Map(fields.slice(5).map((f) => [f.slice(0, f.indexOf('=')), f.slice(f.indexOf('=') + 1)]));
+        expect([...keyed.keys()]).toEqual(['lag', 'in_flight', 'dead_letters', 'last_failure_at', 'last_failure']);
+        expect(Number(keyed.get('last_failure_at'))).toBe(at);
+        expect(decodeURIComponent(keyed.get('last_failure')!)).toBe(error);
+      }),
+    );
+  });
 });

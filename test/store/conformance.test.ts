@@ -327,6 +327,17 @@ describe.each(Object.keys(STORES))('the %s store', (name) => {
     expect(await ok(store.pruneFailures(250, 10))).toBe(0);
   });
 
+  test("lastFailures: each consumer's newest failure since its time, in one read; a consumer with none is left out", async () => {
+    const { store } = await open();
+    const failure = (consumer: string, at: number, error: string) => ({ consumer, address: 'tcp://127.0.0.1:9', seq: null, attempt: 1, failedAt: at, latencyMs: 1, error, httpStatus: null });
+    await ok(
+      store.recordFailures([failure('a', 100, 'a-first'), failure('a', 300, 'a-last'), failure('a', 200, 'a-middle'), failure('b', 50, 'b-old'), failure('c', 10, 'c')]),
+    );
+    const last = await ok(store.lastFailures([{ id: 'a', sinceMs: 0 }, { id: 'b', sinceMs: 60 }, { id: 'c', sinceMs: 10 }, { id: 'none', sinceMs: 0 }]));
+    expect(Object.fromEntries(last)).toEqual({ a: { at: 300, error: 'a-last' }, c: { at: 10, error: 'c' } });
+    expect((await ok(store.lastFailures([]))).size).toBe(0);
+  });
+
   test('a pause is stored with when it changed; an older change, also through a save of the consumer, does not undo a newer one', async () => {
     const { store } = await open();
     await ok(store.saveConsumer(consumer('billing')));

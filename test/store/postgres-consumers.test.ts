@@ -190,6 +190,27 @@ describe('durable consumers shared by brokers on one PostgreSQL database', () =>
     const after = sink.payloads().filter((p) => p.startsWith("after"));
     expect(after).toEqual(Array.from({ length: 10 }, (_, i) => `after${i}`));
   });
+
+  test("a push consumer's last failure is the same in LIST and GET /api/consumers on every broker, whichever pushes it", async () => {
+    const { nodes } = await brokers(2);
+    const refused = await startEndpoint('tcp');
+    await refused.stop();
+    const registration = await lineClient(nodes[0]!.ports.registration);
+    expect(await registration.send(`REGISTER refused ${refused.url} alerts.*`)).toBe('OK registered refused');
+    registration.destroy();
+    const lastFailureOf = async (node: BrokerProcess): Promise<{ line: string | undefined; api: unknown }> => {
+      const line = (await list(node)).find((l) => l.startsWith('refused '))?.replace(/^(\S+ \S+ \S+) \S+/, '$1 <state>');
+      const api = ((await (await fetch(`http://127.0.0.1:${node.ports.http}/api/consumers/refused`)).json()) as { last_failure?: unknown }).last_failure;
+      return { line, api };
+    };
+    // A new failure may land between two reads: wait for both brokers to say the same.
+    const [a] = await until('both brokers show the same last failure', async () => {
+      const both = [await lastFailureOf(nodes[0]!), await lastFailureOf(nodes[1]!)];
+      return both[0]!.api != null && JSON.stringify(both[0]) === JSON.stringify(both[1]) && both;
+    }, 15_000);
+    expect(a!.line).toMatch(new RegExp(`last_failure=[^ ]*ECONNREFUSED%20127\\.0\\.0\\.1%3A${refused.port}$`));
+    expect(a!.api).toEqual({ at: expect.any(Number), error: expect.stringContaining(`ECONNREFUSED 127.0.0.1:${refused.port}`) });
+  });
 });
 
 describe('members of one consumer on two brokers, joining at the same moment', () => {

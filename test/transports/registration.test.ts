@@ -67,7 +67,7 @@ async function rawList(c: LineClient): Promise<string[]> {
   return untilEnd(c);
 }
 
-const STATE = /^(\S+ \S+ \S+) (connected|retrying|offline|paused) (\d+) lag=\d+ in_flight=\d+ dead_letters=\d+$/;
+const STATE = /^(\S+ \S+ \S+) (connected|retrying|offline|paused) (\d+) lag=\d+ in_flight=\d+ dead_letters=\d+( last_failure_at=\d+ last_failure=\S+)?$/;
 
 /**
  * The LIST lines with the state field (which follows push delivery) shown as `<state>`, without the figures
@@ -217,7 +217,9 @@ describe('REGISTER', () => {
     const port = await deadPort();
     await c.send(`REGISTER c tcp://127.0.0.1:${port} event1`);
     for (let i = 0; i < 5; i++) {
-      expect(await rawList(c)).toEqual([expect.stringMatching(new RegExp(`^c tcp://127\\.0\\.0\\.1:${port} event1 (offline|retrying) 0 lag=0 in_flight=0 dead_letters=0$`))]);
+      expect(await rawList(c)).toEqual([
+        expect.stringMatching(new RegExp(`^c tcp://127\\.0\\.0\\.1:${port} event1 (offline|retrying) 0 lag=0 in_flight=0 dead_letters=0( last_failure_at=\\d+ last_failure=\\S+)?$`)),
+      ]);
       await new Promise((resolve) => setTimeout(resolve, 50));
     }
   });
@@ -352,7 +354,7 @@ describe('LIST, HELP, QUIT', () => {
     expect(await c.send('LIST')).toBe('END');
   });
 
-  test('every LIST line has the five fields id, address, patterns, state, position, then lag, in_flight and dead_letters', async () => {
+  test('every LIST line has the five fields id, address, patterns, state, position, then lag, in_flight and dead_letters (and any last failure)', async () => {
     const bus = await startBus();
     const c = await bus.registration();
     await c.send('REGISTER a tcp://127.0.0.1:9000 x.# y');
@@ -360,7 +362,8 @@ describe('LIST, HELP, QUIT', () => {
     const lines = await rawList(c);
     expect(lines).toHaveLength(2);
     for (const line of lines) {
-      expect(line).toMatch(/^\S+ \S+ \S+ (connected|retrying|offline) \d+ lag=0 in_flight=0 dead_letters=0$/);
+      // Then the last failure, once a connection or a request has failed (nothing listens at these addresses).
+      expect(line).toMatch(/^\S+ \S+ \S+ (connected|retrying|offline) \d+ lag=0 in_flight=0 dead_letters=0( last_failure_at=\d+ last_failure=\S+)?$/);
     }
   });
 

@@ -8,6 +8,7 @@ import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { startApi, type ApiBus, type StoreKind } from '../helpers/http-api.js';
 import { launchChromium } from '../helpers/chromium.js';
+import { deadAddress } from '../helpers/consumers.js';
 import { testScope } from '../helpers/scope.js';
 import { until } from '../helpers/until.js';
 import { wsConnect } from '../helpers/ws-client.js';
@@ -84,6 +85,15 @@ describe.each(STORES)('the dashboard on %s', (store) => {
     expect(await page.locator('#head-seq').innerText()).toBe('9');
     expect(await page.locator('#lag-chart .uplot').count()).toBe(1);
     expect(await page.evaluate(() => (globalThis as unknown as { loadedOnce?: boolean }).loadedOnce)).toBe(true);
+
+    // A push consumer on a refused port: its last failure, with the address, in its row; none for billing.
+    const refused = await deadAddress('tcp');
+    expect((await bus.call('PUT', '/api/consumers/hook', { address: refused, patterns: ['orders.*'] }, AUTH)).status).toBe(200);
+    const hostPort = refused.replace('tcp://', '');
+    await until('the refusal on the page', async () =>
+      (await page.locator('#consumers tr[data-consumer="hook"] td.last-failure').count()) === 1 &&
+      (await cellText(page, '#consumers tr[data-consumer="hook"]', 'last-failure')).includes(`ECONNREFUSED ${hostPort}`));
+    expect(await cellText(page, '#consumers tr[data-consumer="billing"]', 'last-failure')).toBe('');
 
     // The message browser: by pattern, then by seq.
     await page.fill('#browse input[name=pattern]', 'orders.*');

@@ -21,6 +21,7 @@ import {
   type DeadLetterSelection,
   type DeliveryFailure,
   type EventStore,
+  type LastFailure,
   type MessageHeader,
   type MessageRecord,
   type ProgressBatch,
@@ -307,6 +308,15 @@ export class PostgresStore implements EventStore<pg.PoolClient> {
 
   deadLetterCount(consumer: string, sinceMs: number): ResultAsync<number, StorageError> {
     return this.#read(this.#pool.query<{ n: number }>(q.DEAD_LETTER_COUNT, [consumer, sinceMs]).then((r) => r.rows[0]!.n));
+  }
+
+  lastFailures(consumers: readonly { readonly id: string; readonly sinceMs: number }[]): ResultAsync<Map<string, LastFailure>, StorageError> {
+    if (consumers.length === 0) return this.#read(Promise.resolve(new Map<string, LastFailure>()));
+    return this.#read(
+      this.#pool
+        .query<{ consumer: string; at: number; error: string }>(q.LAST_FAILURES, [consumers.map((c) => c.id), consumers.map((c) => c.sinceMs)])
+        .then((r) => new Map(r.rows.map((row) => [row.consumer, { at: row.at, error: row.error }]))),
+    );
   }
 
   listDeadLetters(consumer: string, sinceMs: number, fromSeq: number, limit: number): ResultAsync<DeadLetterRow[], StorageError> {

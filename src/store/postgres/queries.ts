@@ -119,6 +119,10 @@ export const PROCESSED_ABOVE = `SELECT seq FROM processed_messages WHERE consume
   UNION SELECT seq FROM dead_letters WHERE consumer = $1 AND seq > $2 AND dead_at > $3 ORDER BY seq`;
 export const DELIVERY_COUNTS_ABOVE = `SELECT seq, deliveries FROM delivery_counts WHERE consumer = $1 AND seq > $2`;
 export const DEAD_LETTER_COUNT = `SELECT count(*)::int AS n FROM dead_letters WHERE consumer = $1 AND dead_at >= $2`;
+// Each consumer's newest failure, one probe of the (consumer, failed_at) index each.
+export const LAST_FAILURES = `SELECT c.id AS consumer, f.failed_at AS at, f.error FROM unnest($1::text[], $2::bigint[]) AS c(id, since)
+  CROSS JOIN LATERAL (SELECT failed_at, error FROM delivery_failures WHERE consumer = c.id AND failed_at >= c.since
+    ORDER BY failed_at DESC LIMIT 1) f`;
 export const TOPIC_COUNTS = `SELECT topic, count(*)::int AS n FROM messages GROUP BY topic`;
 export const READ_HEADERS = `SELECT seq, topic, created_at AS "createdAt" FROM messages WHERE seq > $1 ORDER BY seq LIMIT $2`;
 
