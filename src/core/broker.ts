@@ -427,6 +427,21 @@ export class Broker {
     return this.#consumers.replay(id, seq).map(() => this.#beatSoon(undefined));
   }
 
+  /**
+   * Rewinds as replay() does, and answers the consumer as the rewind left it: its position just below `seq`
+   * and its lag every matching message from there to the head, none delivered again yet, whatever its
+   * subscribers have taken since.
+   */
+  replayReport(id: string, seq: number): ResultAsync<ConsumerReport, BrokerError<'UNKNOWN_CONSUMER' | 'BAD_ARGS' | 'UNAVAILABLE'>> {
+    return this.#consumers
+      .replay(id, seq)
+      .map((rewound) => this.#beatSoon(rewound))
+      .andThen(({ info, head }) =>
+        // Removed while the rewind was being stored.
+        this.#consumers.record(id) === undefined ? errAsync(brokerError('UNKNOWN_CONSUMER', `no consumer ${id}`)) : this.#report(info, { head, resolved: false }),
+      );
+  }
+
   consumer(id: string): ConsumerInfo | undefined {
     return this.#consumers.info(id);
   }
@@ -514,12 +529,16 @@ export class Broker {
     return value;
   }
 
-  #report(info: ConsumerInfo): ResultAsync<ConsumerReport, StorageError> {
+  /**
+   * The consumer with its lag and dead letters; `at` counts the lag as it was at an earlier head, with nothing
+   * resolved above the position since (right after a rewind).
+   */
+  #report(info: ConsumerInfo, at?: { head: number; resolved: false }): ResultAsync<ConsumerReport, StorageError> {
     const record = this.#consumers.record(info.id)!;
     const filter = parseStoredFilter(record.filter).unwrapOr({ filter: undefined }).filter;
     const subject = { id: info.id, patterns: info.patterns, filter, filterJson: record.filter, position: info.position, rewoundAt: record.rewoundAt };
     return this.#lag
-      .lag(subject, this.#dispatcher.head())
+      .lag(subject, at?.head ?? this.#dispatcher.head(), at === undefined)
       .andThen((lag) => this.#store.deadLetterCount(info.id, record.createdAt).map((deadLetters) => ({ ...info, lag, deadLetters })));
   }
 

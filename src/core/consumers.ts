@@ -223,13 +223,21 @@ export class ConsumerRegistry {
     return this.#store.deleteConsumer(id);
   }
 
-  /** Rewinds a durable consumer: messages from `seq` on are delivered again. */
-  replay(id: string, seq: number): ResultAsync<void, BrokerError<'UNKNOWN_CONSUMER' | 'BAD_ARGS' | 'UNAVAILABLE'>> {
+  /**
+   * Rewinds a durable consumer: messages from `seq` on are delivered again. Answers the consumer as the
+   * rewind left it, taken before anything is delivered again (a fast push address may have had the whole
+   * rewound range by the time the rewind is stored), with the head then.
+   */
+  replay(id: string, seq: number): ResultAsync<{ info: ConsumerInfo; head: number }, BrokerError<'UNKNOWN_CONSUMER' | 'BAD_ARGS' | 'UNAVAILABLE'>> {
     const stream = this.#dispatcher.durable(id);
     const record = this.#records.get(id);
     if (stream === undefined || record === undefined) return errAsync(brokerError('UNKNOWN_CONSUMER', `no consumer ${id}`));
     if (!Number.isSafeInteger(seq) || seq < 1) return errAsync(brokerError('BAD_ARGS', 'seq must be a whole number from 1'));
-    return this.#rewind(stream, record, seq);
+    const rewound = this.#rewind(stream, record, seq);
+    // Deliveries start on a later turn of the event loop: this is the consumer right after the rewind.
+    const info = this.info(id)!;
+    const head = this.#dispatcher.head();
+    return rewound.map(() => ({ info, head }));
   }
 
   info(id: string): ConsumerInfo | undefined {

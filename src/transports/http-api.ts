@@ -283,9 +283,7 @@ export function createApiApp(broker: Broker, commands: RegistrationCommands, opt
       const input = c.req.valid('json');
       const seq = input.from_seq !== undefined ? ok(input.from_seq) : await broker.seqAtTime(input.from_time ?? 0);
       if (seq.isErr()) return fail(c, seq.error);
-      const replayed = await broker.replay(id(c), seq.value);
-      if (replayed.isErr()) return fail(c, replayed.error);
-      const r = await broker.consumerReport(id(c));
+      const r = await broker.replayReport(id(c), seq.value);
       return r.isErr() ? fail(c, r.error) : report(c, r.value);
     },
   );
