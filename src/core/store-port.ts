@@ -29,6 +29,7 @@ export class LogMessage implements StoredMessage {
     readonly ttlSeconds: number,
     readonly orderingKey: string | null,
     readonly createdAt: number,
+    readonly status: MessageStatus = 'pending',
   ) {}
 }
 

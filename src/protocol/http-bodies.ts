@@ -81,8 +81,8 @@ export const SubscribeQuery = z.object({
 });
 export const SeqParam = z.object({ seq: wholeText('seq') });
 
-/** An SSE message event's data: the message as GET /api/messages answers it, without the status bookkeeping. */
-export const StreamedMessage = Message.omit({ status: true }).meta({ id: 'StreamedMessage' });
+/** An SSE message event's data: the message as GET /api/messages answers it, its status as when it was read. */
+export const StreamedMessage = Message.meta({ id: 'StreamedMessage' });
 
 export const Topic = z
   .object({ topic: z.string(), messages: z.number(), first_seq: z.number(), last_seq: z.number(), published_per_s: z.number() })
@@ -194,6 +194,7 @@ function parseObject(json: string): Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value) ? (value as Record<string, unknown>) : {};
 }
 
+/** A message as §8 shows it; one just committed, read from no table, is `pending`. */
 export function streamedMessage(m: StoredMessage): z.infer<typeof StreamedMessage> {
   return {
     seq: m.seq,
@@ -203,11 +204,12 @@ export function streamedMessage(m: StoredMessage): z.infer<typeof StreamedMessag
     metadata: parseObject(m.metadata),
     ordering_key: m.orderingKey,
     created_at: m.createdAt,
+    status: m.status ?? 'pending',
   };
 }
 
 export function wireMessage(m: MessageRecord): z.infer<typeof Message> {
-  return { ...streamedMessage(m), status: m.status };
+  return streamedMessage(m);
 }
 
 export function wireConsumer(c: ConsumerReport, state: string): z.infer<typeof Consumer> {

@@ -42,8 +42,8 @@ export interface StoreOptions extends PgOptions {
   readonly logger: Logger;
 }
 
-type MessageRow = [number, string | null, string, string, string, number, string | null, number];
-type RecordRow = [...MessageRow, MessageRecord['status']];
+type MessageRow = [number, string | null, string, string, string, number, string | null, number, MessageRecord['status']?];
+type RecordRow = [number, string | null, string, string, string, number, string | null, number, MessageRecord['status']];
 
 /** What the append statement answers: the seq before its rows (null if none was inserted), the seqs the
  * inserted rows got, and the positions (from 1) and seqs of the rows whose id was already stored. */
@@ -55,11 +55,11 @@ interface AppendResult {
 }
 
 function toMessage(r: MessageRow): StoredMessage {
-  return new LogMessage(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7]);
+  return new LogMessage(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8]);
 }
 
 function toRecord(r: RecordRow): MessageRecord {
-  return { ...toMessage(r as unknown as MessageRow), status: r[8] };
+  return { ...toMessage(r), status: r[8] };
 }
 
 /** What a transactional consumer's work threw, carried out of the transaction it rolls back. */

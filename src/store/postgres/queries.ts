@@ -64,8 +64,9 @@ SELECT (SELECT base FROM h) AS base,
   CASE WHEN EXISTS (SELECT 1 FROM ins) THEN pg_notify($9, ((SELECT base FROM h) + (SELECT count(*) FROM f))::text) END`;
 
 const MESSAGE_COLUMNS = `seq, message_id, topic, payload, metadata, ttl, ordering_key, created_at`;
-export const READ_FROM = `SELECT ${MESSAGE_COLUMNS} FROM messages WHERE seq >= $1 ORDER BY seq LIMIT $2`;
-export const READ_TOPIC_FROM = `SELECT ${MESSAGE_COLUMNS} FROM messages WHERE topic = $1 AND seq >= $2 ORDER BY seq LIMIT $3`;
+// With the status: a reader shown the message (an SSE event) gets it as the log holds it (PROTOCOL.md §8).
+export const READ_FROM = `SELECT ${MESSAGE_COLUMNS}, status FROM messages WHERE seq >= $1 ORDER BY seq LIMIT $2`;
+export const READ_TOPIC_FROM = `SELECT ${MESSAGE_COLUMNS}, status FROM messages WHERE topic = $1 AND seq >= $2 ORDER BY seq LIMIT $3`;
 
 /**
  * The first seq committed at or after $1: a binary search over seq by primary-key lookups (created_at never
