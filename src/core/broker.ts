@@ -79,6 +79,8 @@ export interface BrokerStats {
 }
 
 const STATS_SAMPLE_MS = 1000;
+// How often leased consumers (a side replay's) are checked: one whose lease lapsed goes within this.
+const LEASE_CHECK_MS = 1000;
 // Every ack returns this one: an Ok is immutable, and a new one per ack is garbage at replay speed.
 const DONE: Result<void, never> = ok(undefined);
 
@@ -98,6 +100,8 @@ export class Broker {
   /** Present when other brokers share the store. */
   readonly #cluster: Cluster | undefined;
   readonly #statsTimer: NodeJS.Timeout;
+  readonly #leaseTimer: NodeJS.Timeout;
+  readonly #changeListeners: ((consumer: string) => void)[] = [];
   readonly #deliveryRate = { sampledAt: 0, deliveries: 0, perSec: 0 };
   /** Subscriptions answered but not attached yet (see subscribe). */
   readonly #pendingAttach = new Map<string, Stream>();
@@ -202,6 +206,24 @@ export class Broker {
     }
     this.#deliveryRate.sampledAt = this.#now();
     this.#statsTimer = setInterval(() => this.#sampleRates(this.#now()), STATS_SAMPLE_MS).unref();
+    this.#leaseTimer = setInterval(() => this.#removeLapsed(), LEASE_CHECK_MS).unref();
+  }
+
+  /** Removes the leased consumers whose lease lapsed: their push delivery stops as after UNREGISTER. */
+  #removeLapsed(): void {
+    void this.#consumers.removeLapsed(this.#now()).match(
+      (ids) => {
+        for (const id of ids) {
+          this.#lag.forget(id);
+          this.#log.info('consumer removed: its lease lapsed', { consumer: id });
+          for (const listener of this.#changeListeners) listener(id);
+        }
+        if (ids.length > 0) this.#beatSoon(undefined);
+      },
+      (e) => {
+        this.#log.warn('could not remove the consumers whose lease lapsed; tried again shortly', { reason: e.reason });
+      },
+    );
   }
 
   #sampleRates(now: number): void {
@@ -468,8 +490,12 @@ export class Broker {
     return this.#cluster?.pushes(id) ?? true;
   }
 
-  /** Calls `listener` with a consumer's id when it changed through another broker (registered, removed, moved). */
+  /**
+   * Calls `listener` with a consumer's id when it changed through another broker (registered, removed, moved)
+   * or was removed here because its lease lapsed.
+   */
   onConsumerChange(listener: (consumer: string) => void): void {
+    this.#changeListeners.push(listener);
     this.#cluster?.onChange(listener);
   }
 
@@ -505,6 +531,7 @@ export class Broker {
     this.#closed = true;
     await this.drain();
     clearInterval(this.#statsTimer);
+    clearInterval(this.#leaseTimer);
     this.#follower.stop();
     this.#retention.stop();
     await this.#dispatcher.close();

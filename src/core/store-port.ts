@@ -69,6 +69,8 @@ export interface ConsumerRecord {
   readonly pauseChangedAt: number;
   readonly createdAt: number;
   readonly updatedAt: number;
+  /** A leased consumer (PUT with lease_ms): removed once this time (ms) passes unrenewed; null: kept for good. */
+  readonly expiresAt: number | null;
 }
 
 /**
@@ -260,6 +262,8 @@ export interface EventStore<Tx = unknown> {
   createConsumer(record: ConsumerRecord): ResultAsync<ConsumerRecord, StorageError>;
   /** Removes the consumer and what is kept for it alone (its delivery counts). */
   deleteConsumer(id: string): ResultAsync<void, StorageError>;
+  /** As deleteConsumer, if its lease has lapsed by `nowMs` as the store has it; true when it was removed. */
+  deleteLapsedConsumer(id: string, nowMs: number): ResultAsync<boolean, StorageError>;
   /**
    * Seqs above `afterSeq` that `consumer` acked or dead-lettered after `sinceMs` (resolved out of order,
    * above its floor).

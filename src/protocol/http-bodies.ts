@@ -112,6 +112,13 @@ export const ConsumerBody = z
     address: z.string().optional().meta({ description: 'tcp://, udp://, ws:// or http:// push address; none: a consumer read over the WebSocket API or the SDK' }),
     patterns: z.array(z.string()),
     filter: jsonObject.nullable().optional(),
+    lease_ms: z
+      .number()
+      .int()
+      .min(1)
+      .max(Number.MAX_SAFE_INTEGER)
+      .optional()
+      .meta({ description: 'removed by the broker once this many ms pass without a PUT giving it again (a side replay\'s temporary consumer); absent: a lease it has is kept as it is' }),
   })
   .meta({ id: 'ConsumerBody' });
 

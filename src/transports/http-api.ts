@@ -256,7 +256,7 @@ export function createApiApp(broker: Broker, commands: RegistrationCommands, opt
       const input = c.req.valid('json');
       const address = parseAddress(input.address ?? '');
       if (input.address !== undefined && address.isErr()) return fail(c, address.error);
-      const saved = await commands.put(id(c), { address: address.isOk() ? address.value : undefined, patterns: input.patterns, filter: input.filter });
+      const saved = await commands.put(id(c), { address: address.isOk() ? address.value : undefined, patterns: input.patterns, filter: input.filter, leaseMs: input.lease_ms });
       if (saved.isErr()) return fail(c, saved.error);
       const r = await broker.consumerReport(id(c));
       return r.isErr() ? fail(c, r.error) : report(c, r.value);

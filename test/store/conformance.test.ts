@@ -98,7 +98,7 @@ function progress(over: Partial<ProgressBatch>): ProgressBatch {
   return { acks: acks([]), deadLetters: [], positions: new Map(), dead: [], rewinds: new Map(), deliveryCounts: [], floors: [], ...over };
 }
 
-const consumer = (id: string, over: { position?: number; rewoundAt?: number; createdAt?: number } = {}) => ({
+const consumer = (id: string, over: { position?: number; rewoundAt?: number; createdAt?: number; expiresAt?: number } = {}) => ({
   id,
   address: null,
   patterns: ['orders.*'],
@@ -109,6 +109,7 @@ const consumer = (id: string, over: { position?: number; rewoundAt?: number; cre
   pauseChangedAt: 0,
   createdAt: over.createdAt ?? 100,
   updatedAt: 100,
+  expiresAt: over.expiresAt ?? null,
 });
 
 describe.each(Object.keys(STORES))('the %s store', (name) => {
@@ -200,6 +201,23 @@ describe.each(Object.keys(STORES))('the %s store', (name) => {
     await ok(store.deleteConsumer('billing'));
     expect(await ok(store.listConsumers())).toEqual([]);
     expect(await sql('SELECT * FROM delivery_counts')).toEqual([]);
+  });
+
+  test('a leased consumer is deleted once its lease has lapsed as stored, with its delivery counts; one without a lease never is', async () => {
+    const { store, sql } = await open();
+    await ok(store.saveConsumer(consumer('side', { expiresAt: 5_000 })));
+    await ok(store.saveConsumer(consumer('kept')));
+    await ok(store.recordProgress(progress({ deliveryCounts: [{ consumer: 'side', seqs: [9], deliveries: [2] }] })));
+    expect((await ok(store.listConsumers())).map((c) => [c.id, c.expiresAt])).toEqual([['side', 5_000], ['kept', null]]);
+    expect(await ok(store.deleteLapsedConsumer('side', 4_999))).toBe(false);
+    expect(await ok(store.deleteLapsedConsumer('kept', Number.MAX_SAFE_INTEGER))).toBe(false);
+    // Renewed: the lease moves on.
+    await ok(store.saveConsumer(consumer('side', { expiresAt: 8_000 })));
+    expect(await ok(store.deleteLapsedConsumer('side', 6_000))).toBe(false);
+    expect(await ok(store.deleteLapsedConsumer('side', 8_000))).toBe(true);
+    expect((await ok(store.listConsumers())).map((c) => c.id)).toEqual(['kept']);
+    expect(await sql('SELECT * FROM delivery_counts')).toEqual([]);
+    expect(await ok(store.deleteLapsedConsumer('side', 9_000))).toBe(false);
   });
 
   test('a progress batch records acks, delivery counts, dead letters, positions and dead messages together', async () => {

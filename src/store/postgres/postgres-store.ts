@@ -245,12 +245,12 @@ export class PostgresStore implements EventStore<pg.PoolClient> {
   }
 
   saveConsumer(record: ConsumerRecord): ResultAsync<void, StorageError> {
-    const { id, address, patterns, position, filter, rewoundAt, paused, pauseChangedAt, createdAt, updatedAt } = record;
+    const { id, address, patterns, position, filter, rewoundAt, paused, pauseChangedAt, createdAt, updatedAt, expiresAt } = record;
     return this.#write(() =>
       this.#transaction(this.#pool, async (c) => {
         await c.query(`SELECT pg_advisory_xact_lock(${this.#clusterLock})`);
         const before = (await c.query<{ rewoundAt: number }>(q.REWOUND_AT, [id])).rows[0];
-        await c.query(q.UPSERT_CONSUMER, [id, address, JSON.stringify(patterns), position, filter, rewoundAt, paused, pauseChangedAt, createdAt, updatedAt]);
+        await c.query(q.UPSERT_CONSUMER, [id, address, JSON.stringify(patterns), position, filter, rewoundAt, paused, pauseChangedAt, createdAt, updatedAt, expiresAt]);
         // A rewind (a broker that has not seen a later one yet leaves it alone).
         if (before !== undefined && rewoundAt > before.rewoundAt) await c.query(q.REWIND_PARTITIONS, [id, position]);
       }),
@@ -258,9 +258,9 @@ export class PostgresStore implements EventStore<pg.PoolClient> {
   }
 
   createConsumer(record: ConsumerRecord): ResultAsync<ConsumerRecord, StorageError> {
-    const { id, address, patterns, position, filter, rewoundAt, paused, pauseChangedAt, createdAt, updatedAt } = record;
+    const { id, address, patterns, position, filter, rewoundAt, paused, pauseChangedAt, createdAt, updatedAt, expiresAt } = record;
     return this.#write(async () => {
-      await this.#pool.query(q.CREATE_CONSUMER, [id, address, JSON.stringify(patterns), position, filter, rewoundAt, paused, pauseChangedAt, createdAt, updatedAt]);
+      await this.#pool.query(q.CREATE_CONSUMER, [id, address, JSON.stringify(patterns), position, filter, rewoundAt, paused, pauseChangedAt, createdAt, updatedAt, expiresAt]);
       return q.parseConsumer((await this.#pool.query<ConsumerRecord & { patterns: string }>(q.CONSUMER, [id])).rows[0]!);
     });
   }
@@ -270,6 +270,18 @@ export class PostgresStore implements EventStore<pg.PoolClient> {
       this.#transaction(this.#pool, async (c) => {
         await c.query(`SELECT pg_advisory_xact_lock(${this.#clusterLock})`);
         for (const statement of q.DELETE_CONSUMER) await c.query(statement, [id]);
+      }),
+    );
+  }
+
+  deleteLapsedConsumer(id: string, nowMs: number): ResultAsync<boolean, StorageError> {
+    return this.#write(() =>
+      this.#transaction(this.#pool, async (c) => {
+        await c.query(`SELECT pg_advisory_xact_lock(${this.#clusterLock})`);
+        const lapsed = await c.query(q.DELETE_LAPSED_CONSUMER, [id, nowMs]);
+        if (lapsed.rowCount !== 1) return false;
+        for (const statement of q.DELETE_CONSUMER) await c.query(statement, [id]);
+        return true;
       }),
     );
   }
