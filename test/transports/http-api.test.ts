@@ -208,6 +208,26 @@ describe.each(STORES)('the HTTP API on %s', (store) => {
     await until('the consumer back at the head', async () => (await bus.call<Json>('GET', '/api/consumers/fast')).body['lag'] === 0);
   });
 
+  test('PUT with lease_ms: the consumer is removed once that long passes without a PUT giving it again; one without a lease stays', async () => {
+    const bus = await start();
+    const ids = async () => (await bus.call<Json[]>('GET', '/api/consumers')).body.map((c) => c['id']);
+    expect((await bus.call('PUT', '/api/consumers/leased', { patterns: ['l.*'], lease_ms: 2500 })).status).toBe(200);
+    expect((await bus.call('PUT', '/api/consumers/kept', { patterns: ['l.*'] })).status).toBe(200);
+    expect(await bus.call('PUT', '/api/consumers/bad', { patterns: ['l.*'], lease_ms: 0 })).toMatchObject({ status: 400, body: { code: 'BAD_ARGS' } });
+    // Renewed for 5 s, well past its 2.5 s lease: kept.
+    const since = Date.now();
+    while (Date.now() - since < 5000) {
+      expect((await bus.call('PUT', '/api/consumers/leased', { patterns: ['l.*'], lease_ms: 2500 })).status).toBe(200);
+      await sleep(300);
+    }
+    expect(await ids()).toEqual(['leased', 'kept']);
+    // An update without lease_ms keeps the lease as it is: it lapses all the same.
+    expect((await bus.call('PUT', '/api/consumers/leased', { patterns: ['l.more'] })).status).toBe(200);
+    await until('the lapsed consumer removed', async () => (await ids()).length === 1, 20_000);
+    expect(await ids()).toEqual(['kept']);
+    expect(await bus.call('GET', '/api/consumers/leased')).toMatchObject({ status: 404, body: { code: 'UNKNOWN_CONSUMER' } });
+  });
+
   test('dead letters: listed a page at a time, requeued by seq, by filter or all (delivered again from a first attempt), deleted', async () => {
     const bus = await start({ EVENTBUS_MAX_DELIVERIES: '1' });
     const ws = await wsConnect(bus.app.ports.http);
