@@ -564,8 +564,12 @@ export class Broker {
     const record = this.#consumers.record(info.id)!;
     const filter = parseStoredFilter(record.filter).unwrapOr({ filter: undefined }).filter;
     const subject = { id: info.id, patterns: info.patterns, filter, filterJson: record.filter, position: info.position, rewoundAt: record.rewoundAt };
-    return this.#lag
-      .lag(subject, at?.head ?? this.#dispatcher.head(), at === undefined)
+    const head = at?.head ?? this.#dispatcher.head();
+    // The position is this broker's as of now; the acks and dead letters below it may still be on their way to
+    // the store, where the lag and the dead letters are counted: written first, a message dead-lettered a
+    // moment ago counts as a dead letter rather than as nothing at all.
+    return ResultAsync.fromSafePromise(this.#dispatcher.settled())
+      .andThen(() => this.#lag.lag(subject, head, at === undefined))
       .andThen((lag) => this.#store.deadLetterCount(info.id, record.createdAt).map((deadLetters) => ({ ...info, lag, deadLetters })));
   }
 
