@@ -17,6 +17,12 @@ export function countArg(text: string): number {
   return Number(text);
 }
 
+/** A duration in seconds, more than 0 (decimals allowed: `0.5`). */
+export function secondsArg(text: string): number {
+  if (!/^\d{1,9}(\.\d{1,3})?$/.test(text) || Number(text) <= 0) throw new InvalidArgumentError('expected a number of seconds, more than 0');
+  return Number(text);
+}
+
 /** A time: ms since the epoch, or an ISO 8601 date and time (`2026-12-01T22:00:00Z`). */
 export function timeArg(text: string): number {
   if (WHOLE.test(text)) return Number(text);

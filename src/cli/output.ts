@@ -24,11 +24,13 @@ export interface Progress {
   update(done: number, total?: number): void;
   /** Ends the bar, or prints the summary line when there is no bar. */
   finish(summary: string): void;
+  /** Ends the bar with nothing more printed (a failure follows). */
+  stop(): void;
 }
 
 export function progress(ctx: CliContext, label: string, total: number): Progress {
   if (ctx.stderr.isTTY !== true) {
-    return { update: () => {}, finish: (summary) => void ctx.stderr.write(`${summary}\n`) };
+    return { update: () => {}, finish: (summary) => void ctx.stderr.write(`${summary}\n`), stop: () => {} };
   }
   const bar = new SingleBar({
     stream: ctx.stderr as NodeJS.WritableStream,
@@ -45,6 +47,9 @@ export function progress(ctx: CliContext, label: string, total: number): Progres
     finish: (summary) => {
       bar.stop();
       ctx.stderr.write(`${summary}\n`);
+    },
+    stop: () => {
+      bar.stop();
     },
   };
 }

@@ -86,6 +86,8 @@ export interface BrokerStats {
 }
 
 const STATS_SAMPLE_MS = 1000;
+// How often leased consumers (a side replay's) are checked: one whose lease lapsed goes within this.
+const LEASE_CHECK_MS = 1000;
 // Every ack returns this one: an Ok is immutable, and a new one per ack is garbage at replay speed.
 const DONE: Result<void, never> = ok(undefined);
 
@@ -105,6 +107,8 @@ export class Broker {
   /** Present when other brokers share the store. */
   readonly #cluster: Cluster | undefined;
   readonly #statsTimer: NodeJS.Timeout;
+  readonly #leaseTimer: NodeJS.Timeout;
+  readonly #changeListeners: ((consumer: string) => void)[] = [];
   readonly #deliveryRate = { sampledAt: 0, deliveries: 0, perSec: 0 };
   /** Subscriptions answered but not attached yet (see subscribe). */
   readonly #pendingAttach = new Map<string, Stream>();
@@ -219,6 +223,24 @@ export class Broker {
     }
     this.#deliveryRate.sampledAt = this.#now();
     this.#statsTimer = setInterval(() => this.#sampleRates(this.#now()), STATS_SAMPLE_MS).unref();
+    this.#leaseTimer = setInterval(() => this.#removeLapsed(), LEASE_CHECK_MS).unref();
+  }
+
+  /** Removes the leased consumers whose lease lapsed: their push delivery stops as after UNREGISTER. */
+  #removeLapsed(): void {
+    void this.#consumers.removeLapsed(this.#now()).match(
+      (ids) => {
+        for (const id of ids) {
+          this.#lag.forget(id);
+          this.#log.info('consumer removed: its lease lapsed', { consumer: id });
+          for (const listener of this.#changeListeners) listener(id);
+        }
+        if (ids.length > 0) this.#beatSoon(undefined);
+      },
+      (e) => {
+        this.#log.warn('could not remove the consumers whose lease lapsed; tried again shortly', { reason: e.reason });
+      },
+    );
   }
 
   #sampleRates(now: number): void {
@@ -451,6 +473,23 @@ export class Broker {
     return this.#consumers.replay(id, seq).map(() => this.#beatSoon(undefined));
   }
 
+  /**
+   * Rewinds as replay() does, and answers the consumer as the rewind left it: its position just below `seq`
+   * and its lag every matching message from there to the head, none delivered again yet, whatever its
+   * subscribers have taken since.
+   */
+  replayReport(id: string, seq: number): ResultAsync<ConsumerReport, BrokerError<'UNKNOWN_CONSUMER' | 'BAD_ARGS' | 'UNAVAILABLE'>> {
+    return this.#consumers
+      .replay(id, seq)
+      .map((rewound) => this.#beatSoon(rewound))
+      .andThen(({ info, head }) =>
+        // Removed while the rewind was being stored.
+        this.#consumers.record(id) === undefined
+          ? errAsync(brokerError('UNKNOWN_CONSUMER', `no consumer ${id}`))
+          : this.#lastFailures([info]).andThen((failures) => this.#report(info, failures, { head, resolved: false })),
+      );
+  }
+
   consumer(id: string): ConsumerInfo | undefined {
     return this.#consumers.info(id);
   }
@@ -477,8 +516,12 @@ export class Broker {
     return this.#cluster?.pushes(id) ?? true;
   }
 
-  /** Calls `listener` with a consumer's id when it changed through another broker (registered, removed, moved). */
+  /**
+   * Calls `listener` with a consumer's id when it changed through another broker (registered, removed, moved)
+   * or was removed here because its lease lapsed.
+   */
   onConsumerChange(listener: (consumer: string) => void): void {
+    this.#changeListeners.push(listener);
     this.#cluster?.onChange(listener);
   }
 
@@ -514,6 +557,7 @@ export class Broker {
     this.#closed = true;
     await this.drain();
     clearInterval(this.#statsTimer);
+    clearInterval(this.#leaseTimer);
     this.#follower.stop();
     this.#retention.stop();
     await this.#dispatcher.close();
@@ -538,12 +582,20 @@ export class Broker {
     return value;
   }
 
-  #report(info: ConsumerInfo, failures: ReadonlyMap<string, LastFailure>): ResultAsync<ConsumerReport, StorageError> {
+  /**
+   * The consumer with its lag, dead letters and last failure; `at` counts the lag as it was at an earlier head, with nothing
+   * resolved above the position since (right after a rewind).
+   */
+  #report(info: ConsumerInfo, failures: ReadonlyMap<string, LastFailure>, at?: { head: number; resolved: false }): ResultAsync<ConsumerReport, StorageError> {
     const record = this.#consumers.record(info.id)!;
     const filter = parseStoredFilter(record.filter).unwrapOr({ filter: undefined }).filter;
     const subject = { id: info.id, patterns: info.patterns, filter, filterJson: record.filter, position: info.position, rewoundAt: record.rewoundAt };
-    return this.#lag
-      .lag(subject, this.#dispatcher.head())
+    const head = at?.head ?? this.#dispatcher.head();
+    // The position is this broker's as of now; the acks and dead letters below it may still be on their way to
+    // the store, where the lag and the dead letters are counted: written first, a message dead-lettered a
+    // moment ago counts as a dead letter rather than as nothing at all.
+    return ResultAsync.fromSafePromise(this.#dispatcher.settled())
+      .andThen(() => this.#lag.lag(subject, head, at === undefined))
       .andThen((lag) => this.#store.deadLetterCount(info.id, record.createdAt).map((deadLetters) => ({ ...info, lag, deadLetters, lastFailure: failures.get(info.id) ?? null })));
   }
 

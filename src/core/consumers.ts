@@ -202,15 +202,19 @@ export class ConsumerRegistry {
     const checked = checkConsumer(input);
     if (checked.isErr()) return errAsync(checked.error);
     const { patterns, filter } = checked.value;
+    if (input.leaseMs !== undefined && (!Number.isSafeInteger(input.leaseMs) || input.leaseMs < 1)) {
+      return errAsync(brokerError('BAD_ARGS', 'a lease must be a whole number of ms from 1'));
+    }
     const stream = this.#dispatcher.durable(input.id);
     const record = this.#records.get(input.id);
+    const expiresAt = input.leaseMs === undefined ? (record?.expiresAt ?? null) : this.#now() + input.leaseMs;
     if (stream !== undefined && record !== undefined) {
       this.#dispatcher.setPatterns(stream, patterns, filter.filter);
-      return this.#persist({ ...record, address: input.address, patterns, filter: filter.json }, stream).map(() =>
+      return this.#persist({ ...record, address: input.address, patterns, filter: filter.json, expiresAt }, stream).map(() =>
         this.info(input.id)!,
       );
     }
-    return this.#createDurable(input.id, input.address, patterns, filter, this.#dispatcher.head() + 1).andThen((stream) =>
+    return this.#createDurable(input.id, input.address, patterns, filter, this.#dispatcher.head() + 1, expiresAt).andThen((stream) =>
       // Made by another broker first: this is an update of it.
       stream === undefined ? this.save(input) : okAsync(this.info(input.id)!),
     );
@@ -224,13 +228,40 @@ export class ConsumerRegistry {
     return this.#store.deleteConsumer(id);
   }
 
-  /** Rewinds a durable consumer: messages from `seq` on are delivered again. */
-  replay(id: string, seq: number): ResultAsync<void, BrokerError<'UNKNOWN_CONSUMER' | 'BAD_ARGS' | 'UNAVAILABLE'>> {
+  /**
+   * Removes the consumers whose lease has lapsed by `now`; returns their ids. The store decides: shared, it
+   * holds the latest renewal, which may have come through another broker this one has not heard from yet.
+   */
+  removeLapsed(now: number): ResultAsync<string[], StorageError> {
+    const lapsed = [...this.#records.values()].filter((r) => r.expiresAt !== null && r.expiresAt <= now).map((r) => r.id);
+    const removeOne = (id: string): ResultAsync<string | undefined, StorageError> =>
+      this.#store.deleteLapsedConsumer(id, now).map((removed) => {
+        const record = this.#records.get(id);
+        // Gone already, or renewed here while the delete was on its way (that save stores it again).
+        if (!removed || record === undefined || (record.expiresAt ?? Infinity) > now) return undefined;
+        this.#changedAt.set(id, ++this.#version);
+        this.#dispatcher.removeDurable(id);
+        this.#records.delete(id);
+        return id;
+      });
+    return ResultAsync.combine(lapsed.map(removeOne)).map((ids) => ids.filter((id) => id !== undefined));
+  }
+
+  /**
+   * Rewinds a durable consumer: messages from `seq` on are delivered again. Answers the consumer as the
+   * rewind left it, taken before anything is delivered again (a fast push address may have had the whole
+   * rewound range by the time the rewind is stored), with the head then.
+   */
+  replay(id: string, seq: number): ResultAsync<{ info: ConsumerInfo; head: number }, BrokerError<'UNKNOWN_CONSUMER' | 'BAD_ARGS' | 'UNAVAILABLE'>> {
     const stream = this.#dispatcher.durable(id);
     const record = this.#records.get(id);
     if (stream === undefined || record === undefined) return errAsync(brokerError('UNKNOWN_CONSUMER', `no consumer ${id}`));
     if (!Number.isSafeInteger(seq) || seq < 1) return errAsync(brokerError('BAD_ARGS', 'seq must be a whole number from 1'));
-    return this.#rewind(stream, record, seq);
+    const rewound = this.#rewind(stream, record, seq);
+    // Deliveries start on a later turn of the event loop: this is the consumer right after the rewind.
+    const info = this.info(id)!;
+    const head = this.#dispatcher.head();
+    return rewound.map(() => ({ info, head }));
   }
 
   info(id: string): ConsumerInfo | undefined {
@@ -296,6 +327,7 @@ export class ConsumerRegistry {
     patterns: string[],
     filter: OptionalFilter,
     startSeq: number,
+    expiresAt: number | null = null,
   ): ResultAsync<Stream | undefined, SubscribeError> {
     const now = this.#now();
     const record: ConsumerRecord = {
@@ -311,6 +343,7 @@ export class ConsumerRegistry {
       pauseChangedAt: 0,
       createdAt: now,
       updatedAt: now,
+      expiresAt,
     };
     if (this.#elsewhere !== undefined) {
       // Shared: another broker may have made a consumer of this name before this one heard of it; that one

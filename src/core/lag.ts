@@ -50,8 +50,11 @@ export class LagCounter {
     this.#now = now;
   }
 
-  /** The consumer's lag with the log's head at `head`. */
-  lag(subject: LagSubject, head: number): ResultAsync<number, StorageError> {
+  /**
+   * The consumer's lag with the log's head at `head`; without `resolved`, as at the moment of a rewind: none
+   * of the messages above the position acked or dead-lettered yet.
+   */
+  lag(subject: LagSubject, head: number, resolved = true): ResultAsync<number, StorageError> {
     const matches = (topic: string): boolean => subject.patterns.some((p) => topicMatches(p, topic));
     const { id, position, rewoundAt } = subject;
     const matching = (): ResultAsync<number, StorageError> =>
@@ -59,9 +62,9 @@ export class LagCounter {
     const store = this.#store;
     return safeTry(async function* () {
       const above = yield* matching();
-      const resolved = (yield* store.resolvedAbove(id, position, head, rewoundAt)).filter((m) => matches(m.topic)).length;
+      const done = resolved ? (yield* store.resolvedAbove(id, position, head, rewoundAt)).filter((m) => matches(m.topic)).length : 0;
       const waiting = (yield* store.requeued(id)).filter((m) => m.seq <= position && matches(m.topic)).length;
-      return ok(Math.max(0, above - resolved + waiting));
+      return ok(Math.max(0, above - done + waiting));
     });
   }
 

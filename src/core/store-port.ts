@@ -35,6 +35,7 @@ export class LogMessage implements StoredMessage {
     readonly ttlSeconds: number,
     readonly orderingKey: string | null,
     readonly createdAt: number,
+    readonly status: MessageStatus = 'pending',
   ) {}
 }
 
@@ -74,6 +75,8 @@ export interface ConsumerRecord {
   readonly pauseChangedAt: number;
   readonly createdAt: number;
   readonly updatedAt: number;
+  /** A leased consumer (PUT with lease_ms): removed once this time (ms) passes unrenewed; null: kept for good. */
+  readonly expiresAt: number | null;
 }
 
 /**
@@ -291,6 +294,8 @@ export interface EventStore<Tx = unknown> {
   createConsumer(record: ConsumerRecord): ResultAsync<ConsumerRecord, StorageError>;
   /** Removes the consumer and what is kept for it alone (its delivery counts). */
   deleteConsumer(id: string): ResultAsync<void, StorageError>;
+  /** As deleteConsumer, if its lease has lapsed by `nowMs` as the store has it; true when it was removed. */
+  deleteLapsedConsumer(id: string, nowMs: number): ResultAsync<boolean, StorageError>;
   /**
    * Seqs above `afterSeq` that `consumer` acked or dead-lettered after `sinceMs` (resolved out of order,
    * above its floor).

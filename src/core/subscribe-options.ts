@@ -28,6 +28,11 @@ export interface ConsumerInput {
   readonly address: string | null;
   readonly patterns: readonly string[];
   readonly filter?: unknown;
+  /**
+   * A lease (ms): the consumer is removed once this long passes without another save giving it again (a side
+   * replay's temporary consumer, whose command may be killed). Absent: an existing lease is kept as it is.
+   */
+  readonly leaseMs?: number;
 }
 
 /** A content filter compiled for matching, with the JSON stored on the consumer's row (null: no filter). */

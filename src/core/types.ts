@@ -36,6 +36,8 @@ export interface StoredMessage {
   readonly orderingKey: string | null;
   /** Commit time, ms since the epoch; never decreases along seq. */
   readonly createdAt: number;
+  /** Its status (PROTOCOL.md §6) as read from the log; a message just committed is `pending`. */
+  readonly status?: MessageStatus;
 }
 
 export type MessageStatus = 'pending' | 'processed' | 'dead';

@@ -81,8 +81,8 @@ export const SubscribeQuery = z.object({
 });
 export const SeqParam = z.object({ seq: wholeText('seq') });
 
-/** An SSE message event's data: the message as GET /api/messages answers it, without the status bookkeeping. */
-export const StreamedMessage = Message.omit({ status: true }).meta({ id: 'StreamedMessage' });
+/** An SSE message event's data: the message as GET /api/messages answers it, its status as when it was read. */
+export const StreamedMessage = Message.meta({ id: 'StreamedMessage' });
 
 export const Topic = z
   .object({ topic: z.string(), messages: z.number(), first_seq: z.number(), last_seq: z.number(), published_per_s: z.number() })
@@ -119,6 +119,13 @@ export const ConsumerBody = z
     address: z.string().optional().meta({ description: 'tcp://, udp://, ws:// or http:// push address; none: a consumer read over the WebSocket API or the SDK' }),
     patterns: z.array(z.string()),
     filter: jsonObject.nullable().optional(),
+    lease_ms: z
+      .number()
+      .int()
+      .min(1)
+      .max(Number.MAX_SAFE_INTEGER)
+      .optional()
+      .meta({ description: 'removed by the broker once this many ms pass without a PUT giving it again (a side replay\'s temporary consumer); absent: a lease it has is kept as it is' }),
   })
   .meta({ id: 'ConsumerBody' });
 
@@ -201,6 +208,7 @@ function parseObject(json: string): Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value) ? (value as Record<string, unknown>) : {};
 }
 
+/** A message as §8 shows it; one just committed, read from no table, is `pending`. */
 export function streamedMessage(m: StoredMessage): z.infer<typeof StreamedMessage> {
   return {
     seq: m.seq,
@@ -210,11 +218,12 @@ export function streamedMessage(m: StoredMessage): z.infer<typeof StreamedMessag
     metadata: parseObject(m.metadata),
     ordering_key: m.orderingKey,
     created_at: m.createdAt,
+    status: m.status ?? 'pending',
   };
 }
 
 export function wireMessage(m: MessageRecord): z.infer<typeof Message> {
-  return { ...streamedMessage(m), status: m.status };
+  return streamedMessage(m);
 }
 
 export function wireConsumer(c: ConsumerReport, state: string): z.infer<typeof Consumer> {

@@ -55,8 +55,9 @@ export function makeReadQueries(sqlite: Database.Database, db: Db): ReadQueries 
   return {
     // AUTOINCREMENT's high-water mark: survives deletion of the newest rows.
     lastSeq: sqlite.prepare(`SELECT seq FROM sqlite_sequence WHERE name = 'messages'`).pluck(),
-    readFrom: sqlite.prepare(`SELECT ${MESSAGE_COLUMNS} FROM messages WHERE seq >= ? ORDER BY seq LIMIT ?`).raw(),
-    readTopicFrom: sqlite.prepare(`SELECT ${TOPIC_MESSAGE_COLUMNS} FROM messages WHERE topic = ? AND seq >= ? ORDER BY seq LIMIT ?`).raw(),
+    // With the status: a reader shown the message (an SSE event) gets it as the log holds it (PROTOCOL.md §8).
+    readFrom: sqlite.prepare(`SELECT ${MESSAGE_COLUMNS}, status FROM messages WHERE seq >= ? ORDER BY seq LIMIT ?`).raw(),
+    readTopicFrom: sqlite.prepare(`SELECT ${TOPIC_MESSAGE_COLUMNS}, status FROM messages WHERE topic = ? AND seq >= ? ORDER BY seq LIMIT ?`).raw(),
     // created_at never decreases along seq, so the rowid order answers "first message at or after T".
     firstSeqAtOrAfter: sqlite.prepare(`SELECT seq, created_at AS createdAt FROM messages WHERE seq >= ? ORDER BY seq LIMIT 1`),
     maxSeqStored: sqlite.prepare(`SELECT max(seq) FROM messages`).pluck(),
@@ -116,22 +117,22 @@ export function makeReadQueries(sqlite: Database.Database, db: Db): ReadQueries 
 }
 
 
-/** A raw row of MESSAGE_COLUMNS. */
-export type MessageRow = [number, string | null, string, string, string, number, string | null, number];
-/** A raw row of TOPIC_MESSAGE_COLUMNS. */
-export type TopicMessageRow = [number, string | null, string, string, number, string | null, number];
+/** A raw row of MESSAGE_COLUMNS, with the status when the statement reads it. */
+export type MessageRow = [number, string | null, string, string, string, number, string | null, number, MessageStatus?];
+/** A raw row of TOPIC_MESSAGE_COLUMNS and the status. */
+export type TopicMessageRow = [number, string | null, string, string, number, string | null, number, MessageStatus];
 
 export function toStoredMessage(r: MessageRow): StoredMessage {
-  return new LogMessage(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7]);
+  return new LogMessage(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8]);
 }
 
 /** A raw row of MESSAGE_COLUMNS and the status. */
-export type RecordRow = [...MessageRow, MessageStatus];
+export type RecordRow = [number, string | null, string, string, string, number, string | null, number, MessageStatus];
 
 export function toMessageRecord(r: RecordRow): MessageRecord {
-  return { ...toStoredMessage(r as unknown as MessageRow), status: r[8] };
+  return { ...toStoredMessage(r), status: r[8] };
 }
 
 export function toTopicMessage(topic: string, r: TopicMessageRow): StoredMessage {
-  return new LogMessage(r[0], r[1], topic, r[2], r[3], r[4], r[5], r[6]);
+  return new LogMessage(r[0], r[1], topic, r[2], r[3], r[4], r[5], r[6], r[7]);
 }

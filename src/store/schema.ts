@@ -57,6 +57,8 @@ export const consumers = sqliteTable('consumers', {
   reservedSeq: integer('reserved_seq').notNull().default(0),
   createdAt: integer('created_at').notNull(),
   updatedAt: integer('updated_at').notNull(),
+  /** A leased consumer (a side replay's): removed once this time (ms) passes without a renewal; null: kept. */
+  expiresAt: integer('expires_at'),
 });
 
 /** Which consumer acked which message, and when. WITHOUT ROWID, by the custom migration 0001. */

@@ -287,6 +287,10 @@ export class SqliteStore implements EventStore<Database.Database> {
     return this.#write(this.#writer.call('deleteConsumer', id));
   }
 
+  deleteLapsedConsumer(id: string, nowMs: number): ResultAsync<boolean, StorageError> {
+    return this.#write(this.#writer.call('deleteLapsedConsumer', id, nowMs));
+  }
+
   processedAbove(consumer: string, afterSeq: number, sinceMs: number): ResultAsync<number[], StorageError> {
     return read(() => this.#q.processedAbove.all({ consumer, after: afterSeq, since: sinceMs }) as number[]);
   }

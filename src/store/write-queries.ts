@@ -92,14 +92,15 @@ export function makeWriter(sqlite: Database.Database) {
   // Positions move only through progress batches, in order with the acks behind them; an update of the
   // consumer's settings leaves its position alone.
   const upsertConsumer = sqlite.prepare(
-    `INSERT INTO consumers (id, address, patterns, position, filter, rewound_at, paused, pause_changed_at, created_at, updated_at)
-     VALUES (@id, @address, @patterns, @position, @filter, @rewoundAt, @paused, @pauseChangedAt, @createdAt, @updatedAt)
+    `INSERT INTO consumers (id, address, patterns, position, filter, rewound_at, paused, pause_changed_at, created_at, updated_at, expires_at)
+     VALUES (@id, @address, @patterns, @position, @filter, @rewoundAt, @paused, @pauseChangedAt, @createdAt, @updatedAt, @expiresAt)
      ON CONFLICT (id) DO UPDATE SET address = excluded.address, patterns = excluded.patterns,
-       filter = excluded.filter, rewound_at = excluded.rewound_at, updated_at = excluded.updated_at,
+       filter = excluded.filter, rewound_at = excluded.rewound_at, updated_at = excluded.updated_at, expires_at = excluded.expires_at,
        paused = CASE WHEN excluded.pause_changed_at > consumers.pause_changed_at THEN excluded.paused ELSE consumers.paused END,
        pause_changed_at = max(consumers.pause_changed_at, excluded.pause_changed_at)`,
   );
   const deleteConsumer = sqlite.prepare(`DELETE FROM consumers WHERE id = ?`);
+  const deleteLapsedConsumer = sqlite.prepare(`DELETE FROM consumers WHERE id = ? AND expires_at <= ?`);
   // At most `limit` expired rows per call, so one call never holds the write lock for long.
   const deleteExpired = sqlite
     .prepare(
@@ -229,6 +230,13 @@ export function makeWriter(sqlite: Database.Database) {
       deleteConsumer.run(id);
       deleteCounts.run(id);
       deleteAllRequeued.run(id);
+    }).immediate,
+
+    deleteLapsedConsumer: sqlite.transaction((id: string, nowMs: number): boolean => {
+      if (deleteLapsedConsumer.run(id, nowMs).changes !== 1) return false;
+      deleteCounts.run(id);
+      deleteAllRequeued.run(id);
+      return true;
     }).immediate,
 
     deleteExpired: (nowMs: number, limit: number): string[] => deleteExpired.all(nowMs, limit) as string[],

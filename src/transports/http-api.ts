@@ -256,7 +256,7 @@ export function createApiApp(broker: Broker, commands: RegistrationCommands, opt
       const input = c.req.valid('json');
       const address = parseAddress(input.address ?? '');
       if (input.address !== undefined && address.isErr()) return fail(c, address.error);
-      const saved = await commands.put(id(c), { address: address.isOk() ? address.value : undefined, patterns: input.patterns, filter: input.filter });
+      const saved = await commands.put(id(c), { address: address.isOk() ? address.value : undefined, patterns: input.patterns, filter: input.filter, leaseMs: input.lease_ms });
       if (saved.isErr()) return fail(c, saved.error);
       const r = await broker.consumerReport(id(c));
       return r.isErr() ? fail(c, r.error) : report(c, r.value);
@@ -283,9 +283,7 @@ export function createApiApp(broker: Broker, commands: RegistrationCommands, opt
       const input = c.req.valid('json');
       const seq = input.from_seq !== undefined ? ok(input.from_seq) : await broker.seqAtTime(input.from_time ?? 0);
       if (seq.isErr()) return fail(c, seq.error);
-      const replayed = await broker.replay(id(c), seq.value);
-      if (replayed.isErr()) return fail(c, replayed.error);
-      const r = await broker.consumerReport(id(c));
+      const r = await broker.replayReport(id(c), seq.value);
       return r.isErr() ? fail(c, r.error) : report(c, r.value);
     },
   );

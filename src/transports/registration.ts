@@ -121,7 +121,10 @@ export class RegistrationCommands {
    * replaced when given (a new consumer without one is read over the API), its patterns added to, its filter
    * replaced when given.
    */
-  put(id: string, input: { address?: PushAddress | undefined; patterns: readonly string[]; filter?: unknown }): ResultAsync<ConsumerInfo, CommandFailure> {
+  put(
+    id: string,
+    input: { address?: PushAddress | undefined; patterns: readonly string[]; filter?: unknown; leaseMs?: number | undefined },
+  ): ResultAsync<ConsumerInfo, CommandFailure> {
     const { address } = input;
     if (address !== undefined && !isAllowedTarget(address, this.#allowedTargets)) {
       return errAsync(brokerError('BAD_ADDRESS', `${address.url} is not in EVENTBUS_ALLOWED_TARGETS`));
@@ -130,7 +133,13 @@ export class RegistrationCommands {
     const stored = existing?.filter ?? null;
     const filter = input.filter !== undefined ? input.filter : stored === null ? undefined : (JSON.parse(stored) as unknown);
     return this.#broker
-      .saveConsumer({ id, address: address?.url ?? existing?.address ?? null, patterns: union(existing?.patterns ?? [], input.patterns), filter })
+      .saveConsumer({
+        id,
+        address: address?.url ?? existing?.address ?? null,
+        patterns: union(existing?.patterns ?? [], input.patterns),
+        filter,
+        ...(input.leaseMs === undefined ? {} : { leaseMs: input.leaseMs }),
+      })
       .andTee(() => this.#changed(id));
   }
 

@@ -12,7 +12,7 @@ import { startApp, type App } from '../../src/app.js';
 import { buildProgram, packageVersion, runCli } from '../../src/cli/program.js';
 import { silentLogger } from '../../src/logger.js';
 import { tempDir, testAppConfig, type TestDir } from '../helpers/broker.js';
-import { startEndpoint, type Endpoint } from '../helpers/consumers.js';
+import { deadAddress, startEndpoint, type Endpoint } from '../helpers/consumers.js';
 import { until } from '../helpers/until.js';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
@@ -369,11 +369,68 @@ describe('replay', () => {
     const refusing = await startEndpoint('http', { status: () => 500 });
     endpoints.push(refusing);
     const seq = await publish('rx.a', 'refused');
-    expectFailure(await cli(['replay', '--to', refusing.url, '--pattern', 'rx.*', '--from-seq', String(seq)]), 1, `error: UNAVAILABLE 1 of 1 messages could not be delivered to ${refusing.url} (dead-lettered after EVENTBUS_MAX_DELIVERIES attempts)`);
+    expectFailure(
+      await cli(['replay', '--to', refusing.url, '--pattern', 'rx.*', '--from-seq', String(seq)]),
+      1,
+      /^error: UNAVAILABLE 1 of 1 messages could not be delivered to http:\/\/127\.0\.0\.1:\d+ \(dead-lettered after EVENTBUS_MAX_DELIVERIES attempts; the last: .+\)$/,
+    );
     expectFailure(await cli(['replay', '--pattern', 'rx.*']), 2, "error: BAD_ARGS required option '--to <address>' not specified");
     expectFailure(await cli(['replay', '--to', 'smtp://x:1', '--pattern', '#']), 1, /^error: BAD_ADDRESS --to: /);
     expectFailure(await cli(['replay', '--to', 'tcp://127.0.0.1:9', '--pattern', '#', '--to-seq', '1', '--to-time', '1']), 2, /^error: BAD_ARGS option '--to-seq <n>' cannot be used with option '--to-time <t>'/);
     expectFailure(await cli(['replay', '--to', 'tcp://127.0.0.1:9', '--pattern', '#', '--where', '{"seq":1}']), 2, "error: BAD_ARGS --where: give the slice's seqs with --from-seq and --to-seq");
+  });
+});
+
+describe('replay to an address that cannot be reached, and stopped', () => {
+  const temporary = async (): Promise<string[]> => (await api<{ id: string }[]>('GET', '/api/consumers')).map((c) => c.id).filter((id) => id.startsWith('replay-'));
+
+  test('an address that refuses every connection: exit 1 with why once no delivery succeeded for --give-up-after; the consumer removed', async () => {
+    const refused = await deadAddress('tcp');
+    const seq = await publish('ry.a', 'never');
+    const run = await cli(['replay', '--to', refused, '--pattern', 'ry.*', '--from-seq', String(seq), '--give-up-after', '1']);
+    expectFailure(run, 1, `error: UNAVAILABLE no delivery to ${refused} succeeded in 1 s (the broker's push state: retrying; 0 of the slice's messages delivered)`);
+    expect(await temporary()).toEqual([]);
+  });
+
+  // A child process started through tsx takes seconds to get going on a loaded machine.
+  const STARTED_MS = 60_000;
+
+  test('SIGTERM, SIGHUP and SIGINT: the temporary consumer is removed before the command exits with 128 + the signal', { timeout: 240_000 }, async () => {
+    const refused = await deadAddress('tcp');
+    const seq = await publish('rz.a', 'never');
+    for (const [signal, code] of [['SIGTERM', 143], ['SIGHUP', 129], ['SIGINT', 130]] as const) {
+      const run = await child(['replay', '--to', refused, '--pattern', 'rz.*', '--from-seq', String(seq)], '', async (proc) => {
+        try {
+          await until(`the temporary consumer registered (${signal})`, async () => (await temporary()).length === 1, STARTED_MS);
+        } finally {
+          proc.kill(signal);
+        }
+      });
+      expect({ code: run.code, stdout: run.stdout }, run.stderr).toEqual({ code, stdout: '' });
+      expect(run.stderr).toMatch(new RegExp(`^${signal}: stopped after 0 messages; the temporary consumer replay-[0-9a-f]{8} is removed\n$`));
+      expect(await temporary()).toEqual([]);
+    }
+  });
+
+  test('SIGKILL: the broker removes the temporary consumer by itself once its lease lapses, not before', { timeout: 120_000 }, async () => {
+    const refused = await deadAddress('tcp');
+    const seq = await publish('rk.a', 'never');
+    let lived = 0;
+    const run = child(['replay', '--to', refused, '--pattern', 'rk.*', '--from-seq', String(seq), '--lease', '2'], '', async (proc) => {
+      try {
+        await until('the temporary consumer registered', async () => (await temporary()).length === 1, STARTED_MS);
+        // Renewed while the command runs: still there well past its 2 s lease.
+        const since = Date.now();
+        await until('the consumer kept past its lease', async () => (await temporary()).length === 1 && Date.now() - since > 5_000, 30_000);
+        lived = Date.now() - since;
+      } finally {
+        proc.kill('SIGKILL');
+      }
+    });
+    expect((await run).code).toBe(null);
+    expect(lived).toBeGreaterThan(5_000);
+    expect(await temporary()).toHaveLength(1);
+    await until('the lapsed consumer removed', async () => (await temporary()).length === 0, 30_000);
   });
 });
 

@@ -98,7 +98,7 @@ function progress(over: Partial<ProgressBatch>): ProgressBatch {
   return { acks: acks([]), deadLetters: [], positions: new Map(), dead: [], rewinds: new Map(), deliveryCounts: [], floors: [], reservations: new Map(), partitionReservations: [], ...over };
 }
 
-const consumer = (id: string, over: { position?: number; rewoundAt?: number; createdAt?: number } = {}) => ({
+const consumer = (id: string, over: { position?: number; rewoundAt?: number; createdAt?: number; expiresAt?: number } = {}) => ({
   id,
   address: null,
   patterns: ['orders.*'],
@@ -109,6 +109,7 @@ const consumer = (id: string, over: { position?: number; rewoundAt?: number; cre
   pauseChangedAt: 0,
   createdAt: over.createdAt ?? 100,
   updatedAt: 100,
+  expiresAt: over.expiresAt ?? null,
 });
 
 describe.each(Object.keys(STORES))('the %s store', (name) => {
@@ -161,11 +162,13 @@ describe.each(Object.keys(STORES))('the %s store', (name) => {
     const { store } = await open();
     await ok(store.append([row('t.x', { messageId: 'm1', payload: 'héllo', metadata: '{"timestamp":1000,"k":"v"}', ttlSeconds: 60, orderingKey: 'key-1' }), row('t.y'), row('t.x')]));
     const [m] = await ok(store.read(1, 1));
-    expect({ ...m }).toEqual({ seq: 1, messageId: 'm1', topic: 't.x', payload: 'héllo', metadata: '{"timestamp":1000,"k":"v"}', ttlSeconds: 60, orderingKey: 'key-1', createdAt: 1000 });
+    expect({ ...m }).toEqual({ seq: 1, messageId: 'm1', topic: 't.x', payload: 'héllo', metadata: '{"timestamp":1000,"k":"v"}', ttlSeconds: 60, orderingKey: 'key-1', createdAt: 1000, status: 'pending' });
     expect((await ok(store.read(2, 10))).map((r) => r.seq)).toEqual([2, 3]);
-    expect((await ok(store.read(1, 10, 't.x'))).map((r) => [r.seq, r.topic])).toEqual([
-      [1, 't.x'],
-      [3, 't.x'],
+    // With the status as stored, by topic too.
+    await ok(store.recordProgress(progress({ dead: [3] })));
+    expect((await ok(store.read(1, 10, 't.x'))).map((r) => [r.seq, r.topic, r.status])).toEqual([
+      [1, 't.x', 'pending'],
+      [3, 't.x', 'dead'],
     ]);
     expect(await ok(store.read(4, 10))).toEqual([]);
   });
@@ -216,6 +219,23 @@ describe.each(Object.keys(STORES))('the %s store', (name) => {
     expect(await ok(store.reservation('billing'))).toBe(shared ? 0 : 10);
     await ok(store.recordProgress(progress({ reservations: new Map([['billing', 0]]) })));
     expect(await ok(store.reservation('billing'))).toBe(0);
+  });
+
+  test('a leased consumer is deleted once its lease has lapsed as stored, with its delivery counts; one without a lease never is', async () => {
+    const { store, sql } = await open();
+    await ok(store.saveConsumer(consumer('side', { expiresAt: 5_000 })));
+    await ok(store.saveConsumer(consumer('kept')));
+    await ok(store.recordProgress(progress({ deliveryCounts: [{ consumer: 'side', seqs: [9], deliveries: [2] }] })));
+    expect((await ok(store.listConsumers())).map((c) => [c.id, c.expiresAt]).sort()).toEqual([['kept', null], ['side', 5_000]]);
+    expect(await ok(store.deleteLapsedConsumer('side', 4_999))).toBe(false);
+    expect(await ok(store.deleteLapsedConsumer('kept', Number.MAX_SAFE_INTEGER))).toBe(false);
+    // Renewed: the lease moves on.
+    await ok(store.saveConsumer(consumer('side', { expiresAt: 8_000 })));
+    expect(await ok(store.deleteLapsedConsumer('side', 6_000))).toBe(false);
+    expect(await ok(store.deleteLapsedConsumer('side', 8_000))).toBe(true);
+    expect((await ok(store.listConsumers())).map((c) => c.id)).toEqual(['kept']);
+    expect(await sql('SELECT * FROM delivery_counts')).toEqual([]);
+    expect(await ok(store.deleteLapsedConsumer('side', 9_000))).toBe(false);
   });
 
   test('a progress batch records acks, delivery counts, dead letters, positions and dead messages together', async () => {

@@ -5,6 +5,7 @@ import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, test } from 'vitest';
 import * as b from '../../src/protocol/http-bodies.js';
+import { startEndpoint } from '../helpers/consumers.js';
 import { metric, startApi, type ApiBus, type StoreKind } from '../helpers/http-api.js';
 import { wsConnect } from '../helpers/ws-client.js';
 import { lineClient } from '../helpers/line-client.js';
@@ -189,6 +190,42 @@ describe.each(STORES)('the HTTP API on %s', (store) => {
     expect(await bus.call('DELETE', '/api/consumers/pushed')).toEqual(expect.objectContaining({ status: 200, body: { id: 'pushed' } }));
     expect(await bus.call('DELETE', '/api/consumers/pushed')).toMatchObject({ status: 404, body: { code: 'UNKNOWN_CONSUMER' } });
     expect((await bus.call<Json[]>('GET', '/api/consumers')).body.map((c) => c['id'])).toEqual(['billing']);
+  });
+
+  test('POST /api/consumers/<id>/replay answers the consumer rewound: its position below from_seq and its lag from there, though a fast address has it all again at once', async () => {
+    const bus = await start({ EVENTBUS_ALLOWED_TARGETS: '127.0.0.1' });
+    // tcp: a delivery is done once written, so the rewound messages are all sent again within moments.
+    const tcp = await startEndpoint('tcp');
+    scope.defer(() => tcp.stop());
+    expect((await bus.call('PUT', '/api/consumers/fast', { address: tcp.url, patterns: ['fast.*'] })).status).toBe(200);
+    const seqs = await publish(bus, 'fast.a', ['1', '2', '3', '4', '5']);
+    await tcp.waitFor(5);
+    await until('the consumer at the head', async () => (await bus.call<Json>('GET', '/api/consumers/fast')).body['position'] === seqs[4]);
+    const rewound = await bus.call<Json>('POST', '/api/consumers/fast/replay', { from_seq: seqs[1] });
+    expect(rewound).toMatchObject({ status: 200, body: { id: 'fast', position: seqs[1]! - 1, lag: 4 } });
+    await tcp.waitFor(9);
+    expect(tcp.payloads().slice(5)).toEqual(['2', '3', '4', '5']);
+    await until('the consumer back at the head', async () => (await bus.call<Json>('GET', '/api/consumers/fast')).body['lag'] === 0);
+  });
+
+  test('PUT with lease_ms: the consumer is removed once that long passes without a PUT giving it again; one without a lease stays', async () => {
+    const bus = await start();
+    const ids = async () => (await bus.call<Json[]>('GET', '/api/consumers')).body.map((c) => c['id']);
+    expect((await bus.call('PUT', '/api/consumers/leased', { patterns: ['l.*'], lease_ms: 2500 })).status).toBe(200);
+    expect((await bus.call('PUT', '/api/consumers/kept', { patterns: ['l.*'] })).status).toBe(200);
+    expect(await bus.call('PUT', '/api/consumers/bad', { patterns: ['l.*'], lease_ms: 0 })).toMatchObject({ status: 400, body: { code: 'BAD_ARGS' } });
+    // Renewed for 5 s, well past its 2.5 s lease: kept.
+    const since = Date.now();
+    while (Date.now() - since < 5000) {
+      expect((await bus.call('PUT', '/api/consumers/leased', { patterns: ['l.*'], lease_ms: 2500 })).status).toBe(200);
+      await sleep(300);
+    }
+    expect(await ids()).toEqual(['leased', 'kept']);
+    // An update without lease_ms keeps the lease as it is: it lapses all the same.
+    expect((await bus.call('PUT', '/api/consumers/leased', { patterns: ['l.more'] })).status).toBe(200);
+    await until('the lapsed consumer removed', async () => (await ids()).length === 1, 20_000);
+    expect(await ids()).toEqual(['kept']);
+    expect(await bus.call('GET', '/api/consumers/leased')).toMatchObject({ status: 404, body: { code: 'UNKNOWN_CONSUMER' } });
   });
 
   test('dead letters: listed a page at a time, requeued by seq, by filter or all (delivered again from a first attempt), deleted', async () => {

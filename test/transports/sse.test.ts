@@ -7,6 +7,7 @@ import type { AddressInfo } from 'node:net';
 import { describe, expect, test } from 'vitest';
 import { silentLogger } from '../../src/logger.js';
 import { SseStream } from '../../src/transports/sse.js';
+import { wsConnect } from '../helpers/ws-client.js';
 import { sseConnect, startApi, type ApiBus, type SseEvent, type StoreKind } from '../helpers/http-api.js';
 import { sleep, testScope } from '../helpers/scope.js';
 import { until } from '../helpers/until.js';
@@ -48,10 +49,37 @@ describe.each(['sqlite', 'postgres'] as StoreKind[])('GET /api/subscribe on %s',
       metadata: { timestamp: expect.any(Number) as number, content_type: 'text/plain' },
       ordering_key: null,
       created_at: expect.any(Number) as number,
+      status: 'pending',
     });
     await publish(bus, 'refunds', 1);
     await publish(bus, 'orders.us', 2);
     expect(seqsOf(await client.take(2))).toEqual([5, 6]);
+  });
+
+  test('each event\'s data is the message as §8 shows it, with its status: as the log holds it in the catch-up, pending live', async () => {
+    const bus = await start({ EVENTBUS_MAX_DELIVERIES: '1' });
+    const ws = await wsConnect(bus.app.ports.http);
+    scope.defer(() => ws.close());
+    ws.send(JSON.stringify({ type: 'subscribe', id: 's', pattern: 'st', consumer: 'c' }));
+    const sub = (await ws.next((f) => f.type === 'subscribed'))['subscription'] as string;
+    const seqs = await publish(bus, 'st', 3);
+    // The first acked (processed), the second nacked on its one allowed delivery (dead), the third left pending.
+    for (const verb of ['ack', 'nack']) {
+      const m = await ws.next((f) => f.type === 'message');
+      ws.send(JSON.stringify({ type: verb, subscription: sub, seq: m['seq'] }));
+    }
+    const statusOf = async (seq: number) => (await bus.call<{ status: string }>('GET', `/api/messages/${seq}`)).body.status;
+    await until('processed and dead stored', async () => (await statusOf(seqs[0]!)) === 'processed' && (await statusOf(seqs[1]!)) === 'dead');
+    const client = await connect(bus, `/api/subscribe?pattern=st&from_seq=${seqs[0]}`);
+    const caught = await client.take(3);
+    expect(caught.map((e) => (JSON.parse(e.data) as { status: string }).status)).toEqual(['processed', 'dead', 'pending']);
+    for (const [i, e] of caught.entries()) expect(JSON.parse(e.data)).toEqual((await bus.call('GET', `/api/messages/${seqs[i]}`)).body);
+    const [live] = await publish(bus, 'st', 1);
+    const [event] = await client.take(1);
+    expect(JSON.parse(event!.data)).toMatchObject({ seq: live, status: 'pending' });
+    // Every other topic too: the read of all topics carries the status as the read of one does.
+    const all = await connect(bus, `/api/subscribe?pattern=%23&from_seq=${seqs[0]}`);
+    expect((await all.take(2)).map((e) => (JSON.parse(e.data) as { status: string }).status)).toEqual(['processed', 'dead']);
   });
 
   test('a reconnect with Last-Event-ID resumes right after that seq, over from_seq: nothing missed, nothing twice', async () => {

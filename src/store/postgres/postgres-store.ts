@@ -43,8 +43,8 @@ export interface StoreOptions extends PgOptions {
   readonly logger: Logger;
 }
 
-type MessageRow = [number, string | null, string, string, string, number, string | null, number];
-type RecordRow = [...MessageRow, MessageRecord['status']];
+type MessageRow = [number, string | null, string, string, string, number, string | null, number, MessageRecord['status']?];
+type RecordRow = [number, string | null, string, string, string, number, string | null, number, MessageRecord['status']];
 
 /** What the append statement answers: the seq before its rows (null if none was inserted), the seqs the
  * inserted rows got, and the positions (from 1) and seqs of the rows whose id was already stored. */
@@ -56,11 +56,11 @@ interface AppendResult {
 }
 
 function toMessage(r: MessageRow): StoredMessage {
-  return new LogMessage(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7]);
+  return new LogMessage(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8]);
 }
 
 function toRecord(r: RecordRow): MessageRecord {
-  return { ...toMessage(r as unknown as MessageRow), status: r[8] };
+  return { ...toMessage(r), status: r[8] };
 }
 
 /** What a transactional consumer's work threw, carried out of the transaction it rolls back. */
@@ -252,12 +252,12 @@ export class PostgresStore implements EventStore<pg.PoolClient> {
   }
 
   saveConsumer(record: ConsumerRecord): ResultAsync<void, StorageError> {
-    const { id, address, patterns, position, filter, rewoundAt, paused, pauseChangedAt, createdAt, updatedAt } = record;
+    const { id, address, patterns, position, filter, rewoundAt, paused, pauseChangedAt, createdAt, updatedAt, expiresAt } = record;
     return this.#write(() =>
       this.#transaction(this.#pool, async (c) => {
         await c.query(`SELECT pg_advisory_xact_lock(${this.#clusterLock})`);
         const before = (await c.query<{ rewoundAt: number }>(q.REWOUND_AT, [id])).rows[0];
-        await c.query(q.UPSERT_CONSUMER, [id, address, JSON.stringify(patterns), position, filter, rewoundAt, paused, pauseChangedAt, createdAt, updatedAt]);
+        await c.query(q.UPSERT_CONSUMER, [id, address, JSON.stringify(patterns), position, filter, rewoundAt, paused, pauseChangedAt, createdAt, updatedAt, expiresAt]);
         // A rewind (a broker that has not seen a later one yet leaves it alone).
         if (before !== undefined && rewoundAt > before.rewoundAt) await c.query(q.REWIND_PARTITIONS, [id, position]);
       }),
@@ -265,9 +265,9 @@ export class PostgresStore implements EventStore<pg.PoolClient> {
   }
 
   createConsumer(record: ConsumerRecord): ResultAsync<ConsumerRecord, StorageError> {
-    const { id, address, patterns, position, filter, rewoundAt, paused, pauseChangedAt, createdAt, updatedAt } = record;
+    const { id, address, patterns, position, filter, rewoundAt, paused, pauseChangedAt, createdAt, updatedAt, expiresAt } = record;
     return this.#write(async () => {
-      await this.#pool.query(q.CREATE_CONSUMER, [id, address, JSON.stringify(patterns), position, filter, rewoundAt, paused, pauseChangedAt, createdAt, updatedAt]);
+      await this.#pool.query(q.CREATE_CONSUMER, [id, address, JSON.stringify(patterns), position, filter, rewoundAt, paused, pauseChangedAt, createdAt, updatedAt, expiresAt]);
       return q.parseConsumer((await this.#pool.query<ConsumerRecord & { patterns: string }>(q.CONSUMER, [id])).rows[0]!);
     });
   }
@@ -277,6 +277,18 @@ export class PostgresStore implements EventStore<pg.PoolClient> {
       this.#transaction(this.#pool, async (c) => {
         await c.query(`SELECT pg_advisory_xact_lock(${this.#clusterLock})`);
         for (const statement of q.DELETE_CONSUMER) await c.query(statement, [id]);
+      }),
+    );
+  }
+
+  deleteLapsedConsumer(id: string, nowMs: number): ResultAsync<boolean, StorageError> {
+    return this.#write(() =>
+      this.#transaction(this.#pool, async (c) => {
+        await c.query(`SELECT pg_advisory_xact_lock(${this.#clusterLock})`);
+        const lapsed = await c.query(q.DELETE_LAPSED_CONSUMER, [id, nowMs]);
+        if (lapsed.rowCount !== 1) return false;
+        for (const statement of q.DELETE_CONSUMER) await c.query(statement, [id]);
+        return true;
       }),
     );
   }

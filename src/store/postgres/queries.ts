@@ -66,8 +66,9 @@ SELECT (SELECT base FROM h) AS base,
   CASE WHEN EXISTS (SELECT 1 FROM ins) THEN pg_notify($9, ((SELECT base FROM h) + (SELECT count(*) FROM f))::text) END`;
 
 const MESSAGE_COLUMNS = `seq, message_id, topic, payload, metadata, ttl, ordering_key, created_at`;
-export const READ_FROM = `SELECT ${MESSAGE_COLUMNS} FROM messages WHERE seq >= $1 ORDER BY seq LIMIT $2`;
-export const READ_TOPIC_FROM = `SELECT ${MESSAGE_COLUMNS} FROM messages WHERE topic = $1 AND seq >= $2 ORDER BY seq LIMIT $3`;
+// With the status: a reader shown the message (an SSE event) gets it as the log holds it (PROTOCOL.md §8).
+export const READ_FROM = `SELECT ${MESSAGE_COLUMNS}, status FROM messages WHERE seq >= $1 ORDER BY seq LIMIT $2`;
+export const READ_TOPIC_FROM = `SELECT ${MESSAGE_COLUMNS}, status FROM messages WHERE topic = $1 AND seq >= $2 ORDER BY seq LIMIT $3`;
 
 /**
  * The first seq committed at or after $1: a binary search over seq by primary-key lookups (created_at never
@@ -85,25 +86,29 @@ WITH RECURSIVE b(lo, hi) AS (
 SELECT (SELECT seq FROM messages WHERE seq >= (SELECT lo FROM b WHERE lo >= hi LIMIT 1) ORDER BY seq LIMIT 1) AS seq`;
 
 const CONSUMER_COLUMNS = `id, address, patterns, position, filter, rewound_at AS "rewoundAt", paused,
-  pause_changed_at AS "pauseChangedAt", created_at AS "createdAt", updated_at AS "updatedAt"`;
+  pause_changed_at AS "pauseChangedAt", created_at AS "createdAt", updated_at AS "updatedAt", expires_at AS "expiresAt"`;
 export const LIST_CONSUMERS = `SELECT ${CONSUMER_COLUMNS} FROM consumers ORDER BY created_at, id`;
 
 // Positions move through the heartbeat (per partition); an update of the consumer's settings leaves it
 // alone, and a rewind sets it (REWIND_PARTITIONS sets its partitions' and gives their leases back).
 // A pause or resume is kept only over an older one: a broker whose view predates it does not undo it.
-export const UPSERT_CONSUMER = `INSERT INTO consumers (id, address, patterns, position, filter, rewound_at, paused, pause_changed_at, created_at, updated_at)
-  VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+// A lease only moves on (GREATEST ignores a null): a broker's older view does not shorten a renewal made on another.
+export const UPSERT_CONSUMER = `INSERT INTO consumers (id, address, patterns, position, filter, rewound_at, paused, pause_changed_at, created_at, updated_at, expires_at)
+  VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
   ON CONFLICT (id) DO UPDATE SET address = excluded.address, patterns = excluded.patterns, filter = excluded.filter,
+    expires_at = GREATEST(consumers.expires_at, excluded.expires_at),
     rewound_at = GREATEST(consumers.rewound_at, excluded.rewound_at), updated_at = excluded.updated_at,
     position = CASE WHEN excluded.rewound_at > consumers.rewound_at THEN excluded.position ELSE consumers.position END,
     paused = CASE WHEN excluded.pause_changed_at > consumers.pause_changed_at THEN excluded.paused ELSE consumers.paused END,
     pause_changed_at = GREATEST(consumers.pause_changed_at, excluded.pause_changed_at)`;
-export const CREATE_CONSUMER = `INSERT INTO consumers (id, address, patterns, position, filter, rewound_at, paused, pause_changed_at, created_at, updated_at)
-  VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT (id) DO NOTHING`;
+export const CREATE_CONSUMER = `INSERT INTO consumers (id, address, patterns, position, filter, rewound_at, paused, pause_changed_at, created_at, updated_at, expires_at)
+  VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) ON CONFLICT (id) DO NOTHING`;
 export const CONSUMER = `SELECT ${CONSUMER_COLUMNS} FROM consumers WHERE id = $1`;
 export const REWOUND_AT = `SELECT rewound_at AS "rewoundAt" FROM consumers WHERE id = $1 FOR UPDATE`;
 // A rewind starts the counts over: what is delivered again from there is a first delivery.
 export const REWIND_PARTITIONS = `UPDATE consumer_partitions SET node = NULL, expires_at = 0, position = $2, reserved_seq = 0 WHERE consumer = $1`;
+/** A leased consumer whose lease has lapsed as the store has it (a renewal through another broker counts). */
+export const DELETE_LAPSED_CONSUMER = 'DELETE FROM consumers WHERE id = $1 AND expires_at <= $2';
 /** What is kept for a consumer alone, and the lease of its push delivery. */
 export const DELETE_CONSUMER = [
   'DELETE FROM consumers WHERE id = $1',

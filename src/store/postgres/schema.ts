@@ -52,6 +52,8 @@ export const consumers = pgTable('consumers', {
   pauseChangedAt: int8('pause_changed_at').notNull().default(0),
   createdAt: int8('created_at').notNull(),
   updatedAt: int8('updated_at').notNull(),
+  /** A leased consumer (a side replay's): removed once this time (ms) passes without a renewal; null: kept. */
+  expiresAt: int8('expires_at'),
 });
 
 export const processedMessages = pgTable(
