@@ -360,9 +360,12 @@ describe('replay', () => {
     // Three windows (2, 2, 1): the third starts 2 s in.
     expect(Date.now() - started).toBeGreaterThanOrEqual(2000);
     expect(tcp.payloads()).toEqual(['m1', 'm2', 'm3', 'm4', 'm5']);
+    // Windows are a second apart at the sender; arrivals, timed from the first, also carry each window's delivery
+    // time, which a loaded machine stretches for one window more than another: a margin for that, far from the
+    // few ms the five would take without --rate.
     const at = tcp.received.map((r) => r.at - tcp.received[0]!.at);
-    expect(at[2]).toBeGreaterThanOrEqual(900);
-    expect(at[4]).toBeGreaterThanOrEqual(1900);
+    expect(at[2]).toBeGreaterThanOrEqual(800);
+    expect(at[4]).toBeGreaterThanOrEqual(1700);
   });
 
   test('messages the address refuses are reported: exit 1; bad options exit 2', async () => {
