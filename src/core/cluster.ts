@@ -290,6 +290,7 @@ export class Cluster {
     if (starts.size === 0) return;
     const current = Math.min(voidFrom, stream.countsVoidFrom);
     stream.acquire(starts, acked.value, current === Infinity ? prior.value : new Map([...prior.value].filter(([seq]) => seq < current)), reserved);
+    this.#dispatcher.partitionsTaken(stream, starts.keys());
     // Dead letters requeued in these partitions, below their positions too.
     const requeued = await this.#consumers.takeRequeued(stream.key);
     if (requeued.isErr()) this.#log.warn('could not read the requeued dead letters; the next requeue or restart brings them', { consumer: stream.key });
