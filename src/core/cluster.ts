@@ -179,6 +179,8 @@ export class Cluster {
     const announce = new Set(release.map((r) => r.consumer));
     for (const id of here) if (!this.#announced.has(id)) announce.add(id);
     for (const id of this.#announced) if (!here.has(id)) announce.add(id);
+    const rewinds = new Map<string, number>();
+    for (const stream of this.#dispatcher.durableStreams()) rewinds.set(stream.key, this.#consumers.rewindsSettled(stream.key));
     const view = await this.#port.heartbeat({ ...this.#emptyBeat(), members, release, want, leases, announce: [...announce] });
     if (view.isErr()) {
       this.#failed(view.error.reason);
@@ -188,7 +190,7 @@ export class Cluster {
     if (this.#failing) this.#log.info('the cluster heartbeat works again');
     this.#failing = false;
     this.#lastOk = Date.now();
-    await this.#apply(view.value, version);
+    await this.#apply(view.value, version, rewinds);
   }
 
   #emptyBeat() {
@@ -234,12 +236,24 @@ export class Cluster {
     return mine;
   }
 
-  async #apply(view: ClusterView, version: number): Promise<void> {
+  /** `rewinds`: the rewinds made here whose write had settled when the view was asked for, by consumer. */
+  async #apply(view: ClusterView, version: number, rewinds: ReadonlyMap<string, number>): Promise<void> {
     this.#view = view;
     const changed = this.#consumers.sync(view.consumers, version);
-    const acquired: [Stream, Map<number, number>, ReadonlyMap<number, number>][] = [];
+    const acquired: [Stream, Map<number, number>, ReadonlyMap<number, number>, number][] = [];
     for (const stream of this.#dispatcher.durableStreams()) {
       const parts = stream.partitions!;
+      // Rewound here, and the rewind maybe not in the store as of this view: its leases and positions may be
+      // from before it, and it gives every lease back once written. A beat after the write takes them anew.
+      const rewinding = this.#consumers.rewinding(stream.key);
+      if (rewinding !== undefined) {
+        void rewinding.then(() => this.nudge());
+        continue;
+      }
+      if (this.#consumers.rewindsSettled(stream.key) !== (rewinds.get(stream.key) ?? 0)) {
+        this.#again = true;
+        continue;
+      }
       const held = view.held.get(stream.key) ?? new Map<number, number>();
       // Lost: its lease ran out (this broker could not beat in time), or a rewind gave every lease back.
       for (const p of parts.held()) if (!held.has(p)) stream.release(p);
@@ -254,9 +268,9 @@ export class Cluster {
           if (stream.unackedIn(p) === 0) this.#again = true;
         }
       }
-      if (starts.size > 0) acquired.push([stream, starts, view.reserved.get(stream.key) ?? new Map<number, number>()]);
+      if (starts.size > 0) acquired.push([stream, starts, view.reserved.get(stream.key) ?? new Map<number, number>(), stream.rewinds]);
     }
-    for (const [stream, starts, reserved] of acquired) await this.#acquire(stream, starts, reserved);
+    for (const [stream, starts, reserved, rewound] of acquired) await this.#acquire(stream, starts, reserved, rewound);
     for (const record of view.consumers) {
       const pushing = record.address !== null && view.leases.has(PUSH_LEASE + record.id);
       if (pushing === this.#pushing.has(record.id)) continue;
@@ -272,7 +286,7 @@ export class Cluster {
    * Takes partitions just leased: from their recorded positions, skipping what was acked above them, and
    * counting once more what a holder that never gave them up may have delivered (up to their reservations).
    */
-  async #acquire(stream: Stream, starts: Map<number, number>, reserved: ReadonlyMap<number, number>): Promise<void> {
+  async #acquire(stream: Stream, starts: Map<number, number>, reserved: ReadonlyMap<number, number>, rewinds: number): Promise<void> {
     const record = this.#consumers.record(stream.key);
     if (record === undefined) return;
     const from = Math.min(...starts.values()) - 1;
@@ -286,10 +300,16 @@ export class Cluster {
       return;
     }
     if (stream.isClosed) return;
+    // Rewound while the acks were read: the positions are from before it (the next beat takes the partitions anew).
+    if (stream.rewinds !== rewinds) {
+      this.nudge();
+      return;
+    }
     for (const p of starts.keys()) if (stream.partitions!.isHeld(p)) starts.delete(p);
     if (starts.size === 0) return;
     const current = Math.min(voidFrom, stream.countsVoidFrom);
     stream.acquire(starts, acked.value, current === Infinity ? prior.value : new Map([...prior.value].filter(([seq]) => seq < current)), reserved);
+    this.#dispatcher.partitionsTaken(stream, starts.keys());
     // Dead letters requeued in these partitions, below their positions too.
     const requeued = await this.#consumers.takeRequeued(stream.key);
     if (requeued.isErr()) this.#log.warn('could not read the requeued dead letters; the next requeue or restart brings them', { consumer: stream.key });

@@ -57,6 +57,10 @@ export class ConsumerRegistry {
   /** Counts the changes made here, so that a view of the store taken before one does not undo it (sync). */
   #version = 0;
   readonly #changedAt = new Map<string, number>();
+  /** Rewinds made here whose record is being written, by consumer: settles once it is written, or failed. */
+  readonly #rewinding = new Map<string, Promise<void>>();
+  /** Rewinds made here whose write settled, by consumer. */
+  readonly #rewindsSettled = new Map<string, number>();
 
   constructor(options: ConsumerRegistryOptions) {
     this.#store = options.store;
@@ -70,6 +74,19 @@ export class ConsumerRegistry {
   /** The count of changes made here so far; a view of the store read after it holds them all. */
   get version(): number {
     return this.#version;
+  }
+
+  /**
+   * A rewind of consumer `id` made here and being written: a view of the store read now may predate it (its
+   * partitions' leases and positions from before it). Settles once it is written, or failed.
+   */
+  rewinding(id: string): Promise<void> | undefined {
+    return this.#rewinding.get(id);
+  }
+
+  /** How many rewinds of `id` made here were written (or failed): one written during a read of the store may postdate it. */
+  rewindsSettled(id: string): number {
+    return this.#rewindsSettled.get(id) ?? 0;
   }
 
   records(): IterableIterator<ConsumerRecord> {
@@ -381,7 +398,14 @@ export class ConsumerRegistry {
     stream.rewind(seq);
     this.#dispatcher.touch(stream); // the new position is written with the next progress batch
     const now = Math.max(this.#now(), record.rewoundAt + 1);
-    return this.#persist({ ...record, rewoundAt: now }, stream);
+    const saved = this.#persist({ ...record, rewoundAt: now }, stream);
+    const { id } = record;
+    const written: Promise<void> = Promise.resolve(saved).then(() => {
+      this.#rewindsSettled.set(id, this.rewindsSettled(id) + 1);
+      if (this.#rewinding.get(id) === written) this.#rewinding.delete(id);
+    });
+    this.#rewinding.set(id, written);
+    return saved;
   }
 
   #persist(record: ConsumerRecord, stream: Stream): ResultAsync<void, BrokerError<'UNAVAILABLE'>> {

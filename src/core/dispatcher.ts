@@ -62,6 +62,8 @@ export class Dispatcher implements StreamHost {
   readonly #touched = new Set<Stream>();
   /** The partition positions last written, by `consumer partition`: only those that moved are written again. */
   readonly #floorsWritten = new Map<string, number>();
+  /** Bumped when partitions are taken: a batch taken before says nothing of the positions they were taken at. */
+  #floorsTakenAt = 0;
   /** Durable streams that want a reservation written. */
   readonly #reserving = new Set<Stream>();
   /** Durable streams with deliveries whose attempt count is not in the store yet. */
@@ -358,10 +360,12 @@ export class Dispatcher implements StreamHost {
     this.#deadLetters = [];
     this.#dead = [];
     this.#progressWriting = true;
+    const takenAt = this.#floorsTakenAt;
     void this.#store
       .recordProgress(batch)
       .map(() => {
-        for (const f of floors) this.#floorsWritten.set(`${f.consumer} ${f.partition}`, f.floor);
+        // Partitions taken while this was written may hold other positions now: their floors go again.
+        if (takenAt === this.#floorsTakenAt) for (const f of floors) this.#floorsWritten.set(`${f.consumer} ${f.partition}`, f.floor);
         for (const [key, seq] of rewinds) this.durable(key)?.rewindWritten(seq);
         for (const [stream, r] of reserved) stream.reservationWritten(r);
       })
@@ -410,6 +414,16 @@ export class Dispatcher implements StreamHost {
     this.flush(true);
     // eslint-disable-next-line @typescript-eslint/no-unnecessary-condition -- flush() starts a write
     while (this.#progressWriting) await turn();
+  }
+
+  /**
+   * Partitions of `stream` just taken, at the positions the store holds for them: what this broker wrote for
+   * them before says nothing of those (a rewind sets every partition's position back), so the next floor of
+   * each is written whatever it is.
+   */
+  partitionsTaken(stream: Stream, partitions: Iterable<number>): void {
+    for (const p of partitions) this.#floorsWritten.delete(`${stream.key} ${p}`);
+    this.#floorsTakenAt++;
   }
 
   /** Records a position change that came from outside the ack path (a rewind). */

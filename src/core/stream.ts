@@ -280,6 +280,11 @@ export class Stream {
     this.kick();
   }
 
+  /** Rewinds so far: a view of the store read before the last one holds the positions from before it. */
+  get rewinds(): number {
+    return this.#rewinds;
+  }
+
   /** Shared with other brokers: the partitions and from where this broker delivers them; undefined when not. */
   get partitions(): Partitions | undefined {
     return this.#partitions;

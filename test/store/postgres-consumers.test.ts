@@ -18,15 +18,18 @@ import { startEndpoint, type Endpoint } from '../helpers/consumers.js';
 import { lineClient } from '../helpers/line-client.js';
 import { PG_URL, pgQuery, pgSchemas } from '../helpers/postgres.js';
 import { until } from '../helpers/until.js';
+import { wsConnect, type MessageFrame, type WsClient } from '../helpers/ws-client.js';
 
 const ACK_TIMEOUT_MS = 2000;
 const cluster = pgBrokers();
 const brokers = (n: number) => cluster.start(n, { EVENTBUS_ACK_TIMEOUT_MS: String(ACK_TIMEOUT_MS) });
 const client = (node: BrokerProcess) => cluster.client(node);
 const endpoints: Endpoint[] = [];
+const sockets: WsClient[] = [];
 
 afterEach(async () => {
   for (const e of endpoints.splice(0)) await e.stop();
+  for (const s of sockets.splice(0)) await s.close();
 });
 
 interface Got {
@@ -45,6 +48,21 @@ function drain(member: string, sub: Subscription, got: Got[], ack: (m: ReceivedM
       if (ack(m)) m.ack();
     }
   })().catch(() => undefined);
+}
+
+/** A member of durable consumer `consumer` on the wire (WebSocket frames), acking each message as it comes. */
+async function wireMember(member: string, node: BrokerProcess, consumer: string, pattern: string, got: Got[]): Promise<void> {
+  const ws: WsClient = await wsConnect(node.ports.http, {
+    consume: (f) => {
+      if (f.type !== 'message') return false;
+      const m = f as MessageFrame;
+      got.push({ member, seq: m.seq, delivery: m.delivery, key: m.ordering_key });
+      ws.send({ type: 'ack', subscription: m.subscription, seq: m.seq });
+      return true;
+    },
+  });
+  sockets.push(ws);
+  await ws.subscribe({ pattern, consumer });
 }
 
 async function list(node: BrokerProcess): Promise<string[]> {
@@ -142,13 +160,15 @@ describe('durable consumers shared by brokers on one PostgreSQL database', () =>
   });
 
   test('a rewind on one broker applies on both: every message from the seq is delivered again, once', async () => {
-    const { nodes } = await brokers(2);
-    const [onA, onB] = [await client(nodes[0]!), await client(nodes[1]!)];
+    const { nodes, schema } = await brokers(2);
+    const publisher = await client(nodes[0]!);
     const got: Got[] = [];
-    drain('a', await onA.subscribe('audit', { consumer: 'auditors' }), got);
-    drain('b', await onB.subscribe('audit', { consumer: 'auditors' }), got);
+    // On the wire, with the broker's own delivery numbers: the SDK marks a seq its caller has already seen as
+    // a redelivery, which is what a rewind's copy is to that caller.
+    await wireMember('a', nodes[0]!, 'auditors', 'audit', got);
+    await wireMember('b', nodes[1]!, 'auditors', 'audit', got);
     const seqs: number[] = [];
-    for (let i = 0; i < 60; i++) seqs.push(await onA.publish('audit', { i }));
+    for (let i = 0; i < 60; i++) seqs.push(await publisher.publish('audit', { i }));
     await until('every message received', () => new Set(got.map((g) => g.seq)).size === seqs.length);
     const registration = await lineClient(nodes[1]!.ports.registration);
     expect(await registration.send(`REPLAY auditors ${seqs[20]}`)).toBe(`OK replaying auditors from ${seqs[20]}`);
@@ -158,6 +178,12 @@ describe('durable consumers shared by brokers on one PostgreSQL database', () =>
     // handed over with deliveries in flight) says so with delivery > 1, as at-least-once allows.
     const firsts = (seq: number): number => got.filter((g) => g.seq === seq && g.delivery === 1).length;
     await until(() => `the rewound messages received again: ${JSON.stringify(got.filter((g) => again.includes(g.seq) && firsts(g.seq) < 2))}`, () => again.every((seq) => firsts(seq) >= 2));
+    // The acks of the copies take every partition back to the last message, whoever holds it.
+    const last = seqs.at(-1)!;
+    const behind = (): Promise<{ partition: number; position: number }[]> =>
+      pgQuery<{ partition: number; position: number }>(`SELECT partition, position::int AS position FROM consumer_partitions WHERE consumer = 'auditors' AND position < $1 ORDER BY partition`, [last], schema);
+    let lagging: { partition: number; position: number }[] = [];
+    await until(() => `every partition's position at ${last}, not ${JSON.stringify(lagging)}`, async () => (lagging = await behind()).length === 0);
     await new Promise((resolve) => setTimeout(resolve, 500)); // a second copy would have come by now
     const copies = (seq: number): string => JSON.stringify(got.filter((g) => g.seq === seq));
     for (const seq of again) expect(firsts(seq), copies(seq)).toBe(2);
