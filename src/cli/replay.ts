@@ -261,10 +261,12 @@ async function sendWindows(
       if (c.lag !== last.lag || c.in_flight !== last.inFlight) last = { lag: c.lag, inFlight: c.in_flight, at: Date.now() };
       else if (c.state !== 'connected' && Date.now() - last.at >= giveUpMs) {
         const delivered = sent + size - c.lag;
+        // The last failure the broker recorded for this consumer says why (a refused connection, say).
+        const cause = c.last_failure === null ? '' : `: ${c.last_failure.error}`;
         return err(
           failure(
             'UNAVAILABLE',
-            `no delivery to ${options.to} succeeded in ${options.giveUpAfter} s (the broker's push state: ${c.state}; ${delivered} of the slice's messages delivered)`,
+            `no delivery to ${options.to} succeeded in ${options.giveUpAfter} s${cause} (the broker's push state: ${c.state}; ${delivered} of the slice's messages delivered)`,
           ),
         );
       }
