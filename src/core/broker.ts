@@ -433,9 +433,16 @@ export class Broker {
     return this.#lastFailures(infos).andThen((failures) => ResultAsync.combine(infos.map((info) => this.#report(info, failures))));
   }
 
-  /** The last failure of each consumer, in one read for them all. */
+  /**
+   * The last failure of each consumer, in one read for them all, once the acks and dead letters resolved so
+   * far are written: the positions are this broker's as of now, and the lag and dead letters are counted in
+   * the store, where a message dead-lettered a moment ago must count as a dead letter rather than as nothing.
+   * Once for every report of a read, not once each.
+   */
   #lastFailures(infos: readonly ConsumerInfo[]): ResultAsync<Map<string, LastFailure>, StorageError> {
-    return this.#store.lastFailures(infos.map((info) => ({ id: info.id, sinceMs: this.#consumers.record(info.id)!.createdAt })));
+    return ResultAsync.fromSafePromise(this.#dispatcher.settled()).andThen(() =>
+      this.#store.lastFailures(infos.map((info) => ({ id: info.id, sinceMs: this.#consumers.record(info.id)!.createdAt }))),
+    );
   }
 
   /** A page of the log, for people and tools. */
@@ -591,11 +598,9 @@ export class Broker {
     const filter = parseStoredFilter(record.filter).unwrapOr({ filter: undefined }).filter;
     const subject = { id: info.id, patterns: info.patterns, filter, filterJson: record.filter, position: info.position, rewoundAt: record.rewoundAt };
     const head = at?.head ?? this.#dispatcher.head();
-    // The position is this broker's as of now; the acks and dead letters below it may still be on their way to
-    // the store, where the lag and the dead letters are counted: written first, a message dead-lettered a
-    // moment ago counts as a dead letter rather than as nothing at all.
-    return ResultAsync.fromSafePromise(this.#dispatcher.settled())
-      .andThen(() => this.#lag.lag(subject, head, at === undefined))
+    // Called once what was resolved is written (#lastFailures).
+    return this.#lag
+      .lag(subject, head, at === undefined)
       .andThen((lag) => this.#store.deadLetterCount(info.id, record.createdAt).map((deadLetters) => ({ ...info, lag, deadLetters, lastFailure: failures.get(info.id) ?? null })));
   }
 
