@@ -40,7 +40,7 @@ async function ledger(): Promise<void> {
     console.log(`applied ${order.id} (seq ${message.seq})`);
   });
   if (consumer.isErr()) {
-    console.error(consumer.error.reason);
+    console.error(consumer.error.message);
     process.exit(1);
   }
   console.log('ledger consuming');

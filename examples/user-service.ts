@@ -35,7 +35,7 @@ app.post('/api/users', async (req, res) => {
   const published = await bus.broker.publish({ topic: 'user.created', payload: JSON.stringify({ id: user.id, username: user.username }), messageId: `user-${user.id}` });
   published.match(
     (p) => res.status(201).json({ user: { id: user.id, username: user.username }, seq: p.seq }),
-    (e) => res.status(503).json({ error: e.reason, code: e.code }),
+    (e) => res.status(503).json({ error: e.message, code: e.code }),
   );
 });
 app.get('/api/users', (_req, res) => {

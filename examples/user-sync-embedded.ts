@@ -23,7 +23,7 @@ const consumer = await bus.consume({ pattern: 'user.*', consumer: 'user-sync-emb
   console.log(`User created: ${JSON.stringify(user)} (seq ${message.seq})`);
 });
 if (consumer.isErr()) {
-  console.error(consumer.error.reason);
+  console.error(consumer.error.message);
   process.exit(1);
 }
 

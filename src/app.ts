@@ -94,7 +94,7 @@ export async function startApp(config: Config, logger: Logger): Promise<Result<A
   };
   for (const consumer of config.consumers) {
     const registered = await commands.registerStatic(consumer);
-    if (registered.isErr()) return abandon(`EVENTBUS_CONSUMER_${consumer.id.toUpperCase()}: ${registered.error.reason}`, [], registered.error.code);
+    if (registered.isErr()) return abandon(`EVENTBUS_CONSUMER_${consumer.id.toUpperCase()}: ${registered.error.message}`, [], registered.error.code);
     logger.info('consumer registered from the environment', { consumer: consumer.id, address: consumer.address });
   }
   for (const consumer of broker.consumers()) if (consumer.address !== null) follow(consumer.id);
@@ -168,7 +168,7 @@ export async function openPostgresBroker(
   const store = await PostgresStore.open({ url: config.dbPath, schema: config.pgSchema, lockTimeoutMs: config.pgLockTimeoutMs, nodeId: config.nodeId, logger });
   if (store.isErr()) return err({ message: store.error.message });
   const broker = await Broker.open(store.value, config, logger, options);
-  if (broker.isErr()) return err({ message: `EVENTBUS_DB: cannot read ${displayUrl(config.dbPath)}: ${broker.error.reason}` });
+  if (broker.isErr()) return err({ message: `EVENTBUS_DB: cannot read ${displayUrl(config.dbPath)}: ${broker.error.message}` });
   return ok({ broker: broker.value, store: store.value });
 }
 
@@ -193,7 +193,7 @@ export async function openSqliteBroker(
   const store = await SqliteStore.open({ path: config.dbPath, sync: config.sync, logger });
   if (store.isErr()) return err({ message: store.error.message });
   const broker = await Broker.open(store.value, config, logger, options);
-  if (broker.isErr()) return err({ message: `EVENTBUS_DB: cannot read ${config.dbPath}: ${broker.error.reason}` });
+  if (broker.isErr()) return err({ message: `EVENTBUS_DB: cannot read ${config.dbPath}: ${broker.error.message}` });
   return ok({ broker: broker.value, store: store.value });
 }
 
@@ -209,7 +209,7 @@ export function pushHost(broker: Broker, logger: Logger): PushHost {
     detach: (subscription) => broker.unsubscribe(subscription).unwrapOr(undefined),
     rewind: (consumer, seq) =>
       void broker.replay(consumer, seq).mapErr((e) => {
-        logger.warn('could not rewind a push consumer to resend what its connection lost', { consumer, seq, reason: e.reason });
+        logger.warn('could not rewind a push consumer to resend what its connection lost', { consumer, seq, reason: e.message });
       }),
     recordFailure: (failure) => broker.recordDeliveryFailure(failure),
   };

@@ -478,7 +478,7 @@ function parseStaticConsumers(
     if (id === '' || !address) return err({ setting: raw, message: `${name}: expected "<proto>://<host>:<port> [pattern ...]"` });
     for (const p of patterns) {
       const checked = checkPattern(p);
-      if (checked.isErr()) return err({ setting: raw, message: `${name}: ${checked.error.reason}` });
+      if (checked.isErr()) return err({ setting: raw, message: `${name}: ${checked.error.message}` });
     }
     out.push({ id, address, patterns });
   }
@@ -501,7 +501,7 @@ export function parseRetention(text: string): Result<RetentionRule[], string> {
   for (const part of text.split(';').map((s) => s.trim()).filter(Boolean)) {
     const [pattern = '', ...options] = part.split(/\s+/);
     const checked = checkPattern(pattern);
-    if (checked.isErr()) return err(`rule "${part}": ${checked.error.reason}`);
+    if (checked.isErr()) return err(`rule "${part}": ${checked.error.message}`);
     let maxAgeMs: number | undefined;
     let maxMessages: number | undefined;
     for (const option of options) {

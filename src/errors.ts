@@ -22,7 +22,7 @@ export type ErrorCode = (typeof ERROR_CODES)[number];
 export interface BrokerError<C extends ErrorCode = ErrorCode> {
   readonly code: C;
   /** One line, safe to show a client. */
-  readonly reason: string;
+  readonly message: string;
   /** For the log only, never sent to a client. */
   readonly cause?: unknown;
 }
@@ -30,8 +30,8 @@ export interface BrokerError<C extends ErrorCode = ErrorCode> {
 /** The reason of the UNAVAILABLE refusal while the broker stops (PROTOCOL.md §3: `ERR UNAVAILABLE shutting down`). */
 export const SHUTTING_DOWN = 'shutting down';
 
-export function brokerError<C extends ErrorCode>(code: C, reason: string, cause?: unknown): BrokerError<C> {
-  return cause === undefined ? { code, reason } : { code, reason, cause };
+export function brokerError<C extends ErrorCode>(code: C, message: string, cause?: unknown): BrokerError<C> {
+  return cause === undefined ? { code, message } : { code, message, cause };
 }
 
 /** Ends an exhaustive switch: the type checker proves it unreachable, and at run time it is a bug. */

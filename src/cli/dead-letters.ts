@@ -34,7 +34,7 @@ export function addDeadLetters(program: Command, ctx: CliContext): Command {
       act(ctx, (id: string, options: Options, command: Command) => {
         if (options.requeue === true && options.purge === true) return err(usageError('give --requeue or --purge, not both'));
         const where = options.where === undefined ? ok(undefined) : compileFilter(options.where);
-        if (where.isErr()) return err(failure(where.error.code, `--where: ${where.error.reason}`));
+        if (where.isErr()) return err(failure(where.error.code, `--where: ${where.error.message}`));
         return remoteOf(command, ctx).asyncAndThen((remote) => {
           const base = `/api/consumers/${encodeURIComponent(id)}/dead-letters`;
           const seqs = options.seq;

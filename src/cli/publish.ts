@@ -77,7 +77,7 @@ async function* bodies(input: NodeJS.ReadableStream, defaultTopic: string | unde
     }
     const topic = checkTopic(parsed.data.topic);
     if (topic.isErr()) {
-      yield err(failure(topic.error.code, `line ${line}: ${topic.error.reason}`));
+      yield err(failure(topic.error.code, `line ${line}: ${topic.error.message}`));
       return;
     }
     yield ok({ line, message: parsed.data });

@@ -72,12 +72,12 @@ export function addReplay(program: Command, ctx: CliContext): Command {
       const remote = remoteOf(command, ctx);
       if (remote.isErr()) return err(remote.error);
       const checked = checkPattern(options.pattern);
-      if (checked.isErr()) return err(failure(checked.error.code, checked.error.reason));
+      if (checked.isErr()) return err(failure(checked.error.code, checked.error.message));
       const address = parseAddress(options.to);
-      if (address.isErr()) return err(failure(address.error.code, `--to: ${address.error.reason}`));
+      if (address.isErr()) return err(failure(address.error.code, `--to: ${address.error.message}`));
       if (options.where !== undefined && 'seq' in options.where) return err(usageError('--where: give the slice\'s seqs with --from-seq and --to-seq'));
       const where = options.where === undefined ? ok(undefined) : compileFilter(options.where);
-      if (where.isErr()) return err(failure(where.error.code, `--where: ${where.error.reason}`));
+      if (where.isErr()) return err(failure(where.error.code, `--where: ${where.error.message}`));
       const bounds = await sliceBounds(remote.value, options);
       if (bounds.isErr()) return err(bounds.error);
       const slice = { ...bounds.value, where: where.value };

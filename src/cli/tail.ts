@@ -38,7 +38,7 @@ export function addTail(program: Command, ctx: CliContext): Command {
       const remote = remoteOf(command, ctx);
       if (remote.isErr()) return err(remote.error);
       const checked = checkPattern(pattern);
-      if (checked.isErr()) return err(failure(checked.error.code, checked.error.reason));
+      if (checked.isErr()) return err(failure(checked.error.code, checked.error.message));
       const head = await headSeq(remote.value);
       if (head.isErr()) return err(head.error);
       const start = await startSeq(remote.value, pattern, head.value, options);

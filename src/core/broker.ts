@@ -238,7 +238,7 @@ export class Broker {
         if (ids.length > 0) this.#beatSoon(undefined);
       },
       (e) => {
-        this.#log.warn('could not remove the consumers whose lease lapsed; tried again shortly', { reason: e.reason });
+        this.#log.warn('could not remove the consumers whose lease lapsed; tried again shortly', { reason: e.message });
       },
     );
   }
@@ -320,7 +320,7 @@ export class Broker {
   /** Keeps one failed push attempt in delivery_failures. */
   recordDeliveryFailure(failure: DeliveryFailure): void {
     void this.#store.recordFailures([failure]).mapErr((e) => {
-      this.#log.warn('could not record a delivery failure', { consumer: failure.consumer, reason: e.reason });
+      this.#log.warn('could not record a delivery failure', { consumer: failure.consumer, reason: e.message });
     });
   }
 

@@ -143,7 +143,7 @@ export class Cluster {
     await this.#dispatcher.settled();
     const announce = [...new Set([...this.#announced, ...release.map((r) => r.consumer)])];
     const left = await this.#port.heartbeat({ ...this.#emptyBeat(), release, announce });
-    if (left.isErr()) this.#log.warn('could not give up the leases; other brokers take over when they run out', { reason: left.error.reason });
+    if (left.isErr()) this.#log.warn('could not give up the leases; other brokers take over when they run out', { reason: left.error.message });
   }
 
   async #beat(): Promise<void> {
@@ -183,7 +183,7 @@ export class Cluster {
     for (const stream of this.#dispatcher.durableStreams()) rewinds.set(stream.key, this.#consumers.rewindsSettled(stream.key));
     const view = await this.#port.heartbeat({ ...this.#emptyBeat(), members, release, want, leases, announce: [...announce] });
     if (view.isErr()) {
-      this.#failed(view.error.reason);
+      this.#failed(view.error.message);
       return;
     }
     this.#announced = here;

@@ -51,7 +51,7 @@ export class Committer {
    * a ResultAsync: this runs once per publish, and each ResultAsync step costs several promises.
    */
   append(rows: readonly PendingRow[]): Promise<Result<Appended[], StorageError>> {
-    if (this.#closed) return Promise.resolve(err({ code: 'UNAVAILABLE', reason: SHUTTING_DOWN }));
+    if (this.#closed) return Promise.resolve(err({ code: 'UNAVAILABLE', message: SHUTTING_DOWN }));
     if (rows.length === 0) return Promise.resolve(ok([]));
     const done = new Promise<Result<Appended[], StorageError>>((resolve) => this.#waiters.push({ rows, resolve }));
     this.#waitingRows += rows.length;

@@ -144,7 +144,7 @@ export class ConsumerRegistry {
     if (record === undefined || stream === undefined) return; // the next heartbeat brings the consumer
     if (signal.kind === 'requeued') {
       void this.takeRequeued(signal.consumer).mapErr((e) => {
-        this.#log.warn('could not read the dead letters requeued on another broker; a restart or partition move brings them', { consumer: signal.consumer, reason: e.reason });
+        this.#log.warn('could not read the dead letters requeued on another broker; a restart or partition move brings them', { consumer: signal.consumer, reason: e.message });
       });
       return;
     }
@@ -190,7 +190,7 @@ export class ConsumerRegistry {
     const restoreOne = (record: ConsumerRecord, ackedAhead: number[], prior: Map<number, number>, requeued: StoredMessage[], reserved = 0): void => {
       const filter = parseStoredFilter(record.filter);
       if (filter.isErr()) {
-        this.#log.error('stored consumer has an invalid filter; it is ignored', { consumer: record.id, reason: filter.error.reason });
+        this.#log.error('stored consumer has an invalid filter; it is ignored', { consumer: record.id, reason: filter.error.message });
       }
       const stream = this.#dispatcher.addDurable(record, filter.isOk() ? filter.value.filter : undefined, ackedAhead, prior, reserved);
       if (requeued.length > 0) stream.requeue(requeued);

@@ -261,7 +261,7 @@ export class Dispatcher implements StreamHost {
   }
 
   readFailed(stream: Stream, error: StorageError): void {
-    this.#log.error('reading the log failed; the subscription waits for the next event', { stream: stream.key, reason: error.reason });
+    this.#log.error('reading the log failed; the subscription waits for the next event', { stream: stream.key, reason: error.message });
   }
 
   countsChanged(stream: Stream): void {
@@ -375,7 +375,7 @@ export class Dispatcher implements StreamHost {
           if (!stream.isClosed) this.#reserving.add(stream);
         }
         // Positions stay where they were on disk: after a restart these messages are delivered again.
-        this.#log.error('could not record acks; they will be redelivered after a restart', { reason: e.reason });
+        this.#log.error('could not record acks; they will be redelivered after a restart', { reason: e.message });
       })
       .then(() => {
         this.#progressWriting = false;
@@ -456,7 +456,7 @@ export class Dispatcher implements StreamHost {
     if (reservations.size === 0) return;
     const empty = { acks: new PendingAcks().take(), deadLetters: [], positions: new Map(), dead: [], rewinds: new Map(), deliveryCounts: [], floors: [] };
     await this.#store.recordProgress({ ...empty, reservations, partitionReservations: [] }).mapErr((e) => {
-      this.#log.warn('could not clear the delivery reservations; the next start counts those deliveries once more', { reason: e.reason });
+      this.#log.warn('could not clear the delivery reservations; the next start counts those deliveries once more', { reason: e.message });
     });
   }
 
@@ -501,7 +501,7 @@ export class Dispatcher implements StreamHost {
       .markProcessed(runs)
       .match(
         () => undefined,
-        (e) => this.#log.warn('could not mark messages processed; their status stays pending', { reason: e.reason, runs: runs.length }),
+        (e) => this.#log.warn('could not mark messages processed; their status stays pending', { reason: e.message, runs: runs.length }),
       );
     try {
       await this.#statusWrite;

@@ -133,7 +133,7 @@ export class LogFollower {
   async #take<T extends MessageHeader>(reading: ResultAsync<T[], StorageError>, upTo: number, hand: (rows: T[]) => boolean): Promise<boolean> {
     const page = await reading;
     if (page.isErr()) {
-      this.#log.warn('cannot read the log to catch up with other brokers; trying again', { reason: page.error.reason });
+      this.#log.warn('cannot read the log to catch up with other brokers; trying again', { reason: page.error.message });
       this.#retryTimer = setTimeout(() => void this.#run(), RETRY_MS).unref();
       return false;
     }

@@ -42,7 +42,7 @@ export class PatternIndex<T> {
   /** Registers a pair; the pattern must be valid (an invalid one is a caller bug and throws). */
   add(pattern: string, value: T): void {
     const checked = checkPattern(pattern);
-    if (checked.isErr()) throw new Error(`PatternIndex.add: ${checked.error.reason}`);
+    if (checked.isErr()) throw new Error(`PatternIndex.add: ${checked.error.message}`);
     const key = checked.value;
     let values = this.#pairs.get(key);
     if (values?.has(value) === true) return;

@@ -76,7 +76,7 @@ export class Retention {
         .andThen(() => this.#pruneFailures());
       // Once the store has said it cannot be written, a pass a second saying so again is noise.
       const level = this.#store.writeFailure() === undefined ? 'warn' : 'debug';
-      if (pass.isErr()) this.#log[level]('retention pass stopped; the next tick tries again', { reason: pass.error.reason });
+      if (pass.isErr()) this.#log[level]('retention pass stopped; the next tick tries again', { reason: pass.error.message });
       return removed;
     } finally {
       this.#running = false;

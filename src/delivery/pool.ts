@@ -46,7 +46,7 @@ export class DeliveryPool {
     if (address === null) return;
     const parsed = parseAddress(address);
     if (parsed.isErr()) {
-      this.#log.error('stored consumer has an unusable address; not delivering to it', { consumer: id, reason: parsed.error.reason });
+      this.#log.error('stored consumer has an unusable address; not delivering to it', { consumer: id, reason: parsed.error.message });
       return;
     }
     const client = createClient(id, parsed.value, this.#options.timeouts, { ca: this.#options.ca });

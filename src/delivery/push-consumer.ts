@@ -192,7 +192,7 @@ export class PushConsumer implements Sink {
     if (this.#subscription !== undefined) return;
     const attached = this.#host.attach(this.id, this, { maxInFlight: this.#options.maxInFlight, inOrder: true });
     if (attached.isErr()) {
-      this.#log.error('cannot attach push consumer to its stream', { reason: attached.error.reason });
+      this.#log.error('cannot attach push consumer to its stream', { reason: attached.error.message });
       return;
     }
     this.#subscription = attached.value;

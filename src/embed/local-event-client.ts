@@ -9,7 +9,7 @@ import type { PublishInput } from '../core/types.js';
 import type { BrokerError } from '../errors.js';
 import { BaseReceiver, EventMessage, eventError, receiverOptions, type EventClient, type EventConfig, type EventError, type EventErrorKind, type EventReceiver, type ReceivedHandle } from '../client/events/interface.js';
 
-const asEventError = (kind: EventErrorKind) => (e: BrokerError) => eventError(kind, e.reason, e.code);
+const asEventError = (kind: EventErrorKind) => (e: BrokerError) => eventError(kind, e.message, e.code);
 
 export class LocalEventClient implements EventClient {
   readonly #broker: Broker;

@@ -58,7 +58,7 @@ export function consumeInTransaction<Tx>(
         const ack = { consumer: options.consumer, seq: m.seq, delivery: d.delivery, at: now() };
         // On SQLite a handler is typed to return nothing, but a JavaScript or async one can return a promise: that store refuses it.
         const outcome = await store.transactAck(ack, (tx) => handler(m, tx, d.delivery));
-        const failure = outcome.isErr() ? outcome.error.reason : outcome.value.kind === 'failed' ? String(outcome.value.error) : undefined;
+        const failure = outcome.isErr() ? outcome.error.message : outcome.value.kind === 'failed' ? String(outcome.value.error) : undefined;
         if (failure === undefined) {
           sub.ack(m.seq);
           continue;

@@ -3,7 +3,7 @@ import type { Published } from '../core/types.js';
 import type { BrokerError } from '../errors.js';
 
 /** `ERR <CODE> <reason>`, on one line whatever the reason holds. */
-export const formatErr = (e: BrokerError): string => `ERR ${e.code} ${e.reason.replace(/[\r\n]+/g, ' ')}`;
+export const formatErr = (e: BrokerError): string => `ERR ${e.code} ${e.message.replace(/[\r\n]+/g, ' ')}`;
 
 /** `OK <seq>`, or `OK <seq> DUPLICATE` when the message id was already in the log. */
 export const formatPublished = (p: Published): string => (p.duplicate ? `OK ${p.seq} DUPLICATE` : `OK ${p.seq}`);

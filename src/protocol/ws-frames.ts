@@ -220,7 +220,7 @@ export const unsubscribedFrame = (id: FrameId, subscription: string, reason?: st
 export const pongFrame = (id: FrameId): string => JSON.stringify({ type: 'pong', id });
 
 export const errorFrame = (id: FrameId, e: BrokerError): string =>
-  JSON.stringify({ type: 'error', id, code: e.code, message: e.reason });
+  JSON.stringify({ type: 'error', id, code: e.code, message: e.message });
 
 // What a message frame says of the message itself, kept for the last message framed: the dispatcher offers a
 // new message to every subscription it matches in turn, so a message fanned out to many subscriptions is

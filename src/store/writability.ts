@@ -53,7 +53,7 @@ export class Writability {
 
   #failed(error: StorageError): void {
     this.#unwritable = error;
-    this.#log.error('the database cannot be written; publishes are answered UNAVAILABLE until it can', { reason: error.reason });
+    this.#log.error('the database cannot be written; publishes are answered UNAVAILABLE until it can', { reason: error.message });
     this.#timer = setInterval(() => void this.#tryProbe(), PROBE_INTERVAL_MS).unref();
   }
 

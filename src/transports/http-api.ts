@@ -69,7 +69,7 @@ function errors<S extends ErrorStatus>(...statuses: S[]): Record<S | 401 | 503, 
  * answers: the status comes from the code, which the route's `errors(...)` lists for the document.
  */
 function fail(c: Context, e: BrokerError): never {
-  return c.json({ code: e.code, message: e.reason }, b.httpStatusOf(e.code)) as never;
+  return c.json({ code: e.code, message: e.message }, b.httpStatusOf(e.code)) as never;
 }
 
 const id = (c: { req: { valid(target: 'param'): { id: string } } }): string => c.req.valid('param').id;

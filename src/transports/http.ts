@@ -308,7 +308,7 @@ function addServerRoutes(app: OpenAPIHono<HttpEnv>, broker: Broker, metrics: Reg
     (c) => {
       const failure = broker.writeFailure();
       if (failure === undefined) return c.json({ status: 'ok', head_seq: broker.headSeq() }, 200);
-      return c.json({ status: 'unavailable', head_seq: broker.headSeq(), code: failure.code, message: `the database cannot be written: ${failure.reason}` }, 503);
+      return c.json({ status: 'unavailable', head_seq: broker.headSeq(), code: failure.code, message: `the database cannot be written: ${failure.message}` }, 503);
     },
   );
   app.openapi(

@@ -60,7 +60,7 @@ export class StatsStreams {
       const snapshot = await this.#snapshot();
       const event = snapshot.match(
         (figures) => `event: stats\ndata: ${JSON.stringify(figures)}\n\n`,
-        (e) => `event: unavailable\ndata: ${JSON.stringify({ code: e.code, message: e.reason })}\n\n`,
+        (e) => `event: unavailable\ndata: ${JSON.stringify({ code: e.code, message: e.message })}\n\n`,
       );
       for (const res of this.#open) {
         if (res.writableLength < this.#options.bufferBytes) res.write(event);

@@ -31,7 +31,7 @@ export function createTransportServer(broker: Broker, config: IngressConfig, log
         // BAD_FORMAT for it.
         return broker
           .publish(input.value)
-          .match(formatPublished, (e) => formatErr(e.code === 'BAD_ARGS' ? brokerError('BAD_FORMAT', e.reason) : e));
+          .match(formatPublished, (e) => formatErr(e.code === 'BAD_ARGS' ? brokerError('BAD_FORMAT', e.message) : e));
       },
       tooLong: (bytes) =>
         formatErr(brokerError('TOO_LARGE', `line of ${bytes} bytes is over the limit (EVENTBUS_MAX_PAYLOAD ${config.maxPayloadBytes})`)),

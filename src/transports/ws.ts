@@ -50,7 +50,7 @@ function toWire(e: BrokerError): WireError {
     case 'BAD_FRAME':
       return e as WireError;
     default:
-      return brokerError('BAD_FRAME', e.reason);
+      return brokerError('BAD_FRAME', e.message);
   }
 }
 

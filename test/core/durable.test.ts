@@ -427,7 +427,7 @@ describe('queue groups', () => {
   test('a group without a consumer is refused with BAD_ARGS, rather than silently delivering everything to each', async () => {
     const { broker } = await start();
     const refused = await broker.subscribe({ pattern: 'work', group: 'g' }, { deliver: () => true });
-    expect(refused._unsafeUnwrapErr()).toMatchObject({ code: 'BAD_ARGS', reason: expect.stringContaining('group needs a consumer') });
+    expect(refused._unsafeUnwrapErr()).toMatchObject({ code: 'BAD_ARGS', message: expect.stringContaining('group needs a consumer') });
   });
 
   /** Three members, subscribed one after the other (or all at once), acking what they get. */
@@ -735,7 +735,7 @@ describe('removing a consumer', () => {
     user.exec('BEGIN IMMEDIATE');
 
     const refused = await LocalSubscriber.open(broker, { pattern: 'orders', consumer: 'billing' });
-    expect(refused._unsafeUnwrapErr()).toMatchObject({ code: 'UNAVAILABLE', reason: 'storage unavailable (SQLITE_BUSY)' });
+    expect(refused._unsafeUnwrapErr()).toMatchObject({ code: 'UNAVAILABLE', message: 'storage unavailable (SQLITE_BUSY)' });
     expect(broker.consumer('billing')).toBeUndefined();
     expect(broker.consumers().map((c) => c.id)).not.toContain('billing');
     user.exec('COMMIT');

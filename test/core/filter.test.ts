@@ -217,7 +217,7 @@ describe('validation', () => {
   ])('refuses %j with BAD_ARGS', (spec, reason) => {
     const error = compileFilter(spec)._unsafeUnwrapErr();
     expect(error.code).toBe('BAD_ARGS');
-    expect(error.reason).toMatch(reason);
+    expect(error.message).toMatch(reason);
   });
 
   test('accepts the spec from the documentation', () => {

@@ -88,7 +88,7 @@ describe('malformed addresses are refused with BAD_ADDRESS and a reason', () => 
   const expectRefused = (text: string, reason: RegExp): void => {
     const error = refused(text);
     expect(error.code).toBe('BAD_ADDRESS');
-    expect(error.reason).toMatch(reason);
+    expect(error.message).toMatch(reason);
   };
 
   test.each(['127.0.0.1:9000', 'localhost:9000', '//h:9000', 'tcp:/h:9000', 'tcp:h:9000', ''])(
@@ -128,13 +128,13 @@ describe('malformed addresses are refused with BAD_ADDRESS and a reason', () => 
 
   test.each(['tcp://:9000', 'tcp://[zz]:9000', 'tcp://user@h:9000', 'http://h:80x', 'http://999.1.1.1:80'])('an unparsable host part: %j', (text) => {
     expect(refused(text).code).toBe('BAD_ADDRESS');
-    expect(refused(text).reason.length).toBeGreaterThan(0);
+    expect(refused(text).message.length).toBeGreaterThan(0);
   });
 
   test('the reason quotes the address, cut short when it is huge', () => {
-    expect(refused('ftp://h:21').reason).toContain('"ftp://h:21"');
+    expect(refused('ftp://h:21').message).toContain('"ftp://h:21"');
     const huge = `ftp://${'h'.repeat(10_000)}:21`;
-    expect(refused(huge).reason.length).toBeLessThan(400);
+    expect(refused(huge).message.length).toBeLessThan(400);
   });
 });
 
@@ -183,7 +183,7 @@ describe('property: generated addresses', () => {
       fc.property(fc.constantFrom(...PUSH_PROTOCOLS), fc.integer({ min: 65536, max: 10_000_000 }), (protocol, p) => {
         const error = refused(`${protocol}://h:${p}`);
         expect(error.code).toBe('BAD_ADDRESS');
-        expect(error.reason).toMatch(/port/);
+        expect(error.message).toMatch(/port/);
       }),
     );
   });

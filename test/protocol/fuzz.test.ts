@@ -21,9 +21,9 @@ const anyText = fc.oneof(fc.string({ maxLength: 60 }), fc.string({ unit: 'binary
 const scalar = fc.oneof(anyText, fc.integer(), fc.double(), fc.boolean(), fc.constant(null), fc.constant(-1), fc.constant(2 ** 53), fc.constant(1e308));
 const anyValue = fc.oneof(scalar, fc.anything({ maxDepth: 3 }), fc.array(scalar, { maxLength: 4 }), fc.dictionary(anyText, scalar, { maxKeys: 4 }));
 
-function expectTyped(error: { code: string; reason: string }): void {
+function expectTyped(error: { code: string; message: string }): void {
   expect(CODES.has(error.code), `code ${error.code}`).toBe(true);
-  expect(error.reason.length).toBeGreaterThan(0);
+  expect(error.message.length).toBeGreaterThan(0);
 }
 
 describe('WebSocket client frames', () => {

@@ -138,13 +138,13 @@ describe('malformed lines are BAD_FORMAT with a reason', () => {
   ])('%s', (_name, line, reason) => {
     const e = refused(line);
     expect(e.code).toBe('BAD_FORMAT');
-    expect(e.reason).toMatch(reason);
+    expect(e.message).toMatch(reason);
   });
 
   test('a JSON array is BAD_FORMAT saying a JSON object is expected, even when it holds colons', () => {
     for (const line of ['["event_name","msg"]', '[{"event_name":"t","msg":"x"}]']) {
       const e = parsePublishLine(line);
-      expect(e.isErr() ? e.error : e.value, line).toMatchObject({ code: 'BAD_FORMAT', reason: expect.stringMatching(/JSON object/) });
+      expect(e.isErr() ? e.error : e.value, line).toMatchObject({ code: 'BAD_FORMAT', message: expect.stringMatching(/JSON object/) });
     }
   });
 });

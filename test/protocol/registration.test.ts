@@ -60,11 +60,11 @@ describe('REGISTER', () => {
   test.each(['REGISTER', 'REGISTER consumer1', 'register consumer1'])('missing arguments → BAD_ARGS with the usage: %j', (line) => {
     const error = refused(line);
     expect(error.code).toBe('BAD_ARGS');
-    expect(error.reason).toContain('usage: REGISTER <id> <proto>://<host>:<port>[/path] [pattern ...]');
+    expect(error.message).toContain('usage: REGISTER <id> <proto>://<host>:<port>[/path] [pattern ...]');
   });
 
   test('a bad address → BAD_ADDRESS, with the address in the reason', () => {
-    expect(refused('REGISTER c ftp://h:21 a')).toMatchObject({ code: 'BAD_ADDRESS', reason: expect.stringContaining('ftp://h:21') });
+    expect(refused('REGISTER c ftp://h:21 a')).toMatchObject({ code: 'BAD_ADDRESS', message: expect.stringContaining('ftp://h:21') });
     expect(refused('REGISTER c 127.0.0.1:9000 a').code).toBe('BAD_ADDRESS');
     expect(refused('REGISTER c tcp://h:9000/x a').code).toBe('BAD_ADDRESS');
   });
@@ -81,7 +81,7 @@ describe('REGISTER', () => {
   ])('a bad pattern (%s) → BAD_PATTERN naming it', (_why, pattern) => {
     const error = refused(`REGISTER c tcp://h:1 good ${pattern}`);
     expect(error.code).toBe('BAD_PATTERN');
-    expect(error.reason).toContain(pattern);
+    expect(error.message).toContain(pattern);
   });
 });
 
@@ -107,7 +107,7 @@ describe('SUBSCRIBE and UNSUBSCRIBE', () => {
   ])('no pattern → BAD_ARGS with the usage: %j', (line, keyword) => {
     const error = refused(line);
     expect(error.code).toBe('BAD_ARGS');
-    expect(error.reason).toContain(`usage: ${keyword} <id> <pattern> [pattern ...]`);
+    expect(error.message).toContain(`usage: ${keyword} <id> <pattern> [pattern ...]`);
   });
 
   test('a bad pattern → BAD_PATTERN', () => {
@@ -123,7 +123,7 @@ describe('UNREGISTER', () => {
   });
 
   test.each(['UNREGISTER', 'UNREGISTER a b'])('any other argument count → BAD_ARGS with the usage: %j', (line) => {
-    expect(refused(line)).toMatchObject({ code: 'BAD_ARGS', reason: expect.stringContaining('usage: UNREGISTER <id>') });
+    expect(refused(line)).toMatchObject({ code: 'BAD_ARGS', message: expect.stringContaining('usage: UNREGISTER <id>') });
   });
 });
 
@@ -134,7 +134,7 @@ describe('PAUSE and RESUME', () => {
   });
 
   test.each(['PAUSE', 'PAUSE a b', 'RESUME', 'RESUME a b'])('any other argument count → BAD_ARGS with the usage: %j', (line) => {
-    expect(refused(line)).toMatchObject({ code: 'BAD_ARGS', reason: expect.stringContaining(`usage: ${line.split(' ')[0]!} <id>`) });
+    expect(refused(line)).toMatchObject({ code: 'BAD_ARGS', message: expect.stringContaining(`usage: ${line.split(' ')[0]!} <id>`) });
   });
 });
 
@@ -159,7 +159,7 @@ describe('REPLAY', () => {
     ['hex', 'REPLAY c 0x10'],
     ['an extra argument', 'REPLAY c 7 8'],
   ])('%s → BAD_ARGS with the usage', (_why, line) => {
-    expect(refused(line)).toMatchObject({ code: 'BAD_ARGS', reason: expect.stringContaining('usage: REPLAY <id> <seq>') });
+    expect(refused(line)).toMatchObject({ code: 'BAD_ARGS', message: expect.stringContaining('usage: REPLAY <id> <seq>') });
   });
 
   test('a seq too large to hold exactly is refused, never rounded to another seq', () => {
@@ -181,7 +181,7 @@ describe('LIST, HELP, QUIT', () => {
   });
 
   test.each(['LIST', 'HELP', 'QUIT'])('%s with an argument → BAD_ARGS', (keyword) => {
-    expect(refused(`${keyword} extra`)).toMatchObject({ code: 'BAD_ARGS', reason: expect.stringContaining(keyword) });
+    expect(refused(`${keyword} extra`)).toMatchObject({ code: 'BAD_ARGS', message: expect.stringContaining(keyword) });
   });
 });
 
@@ -228,7 +228,7 @@ describe('keywords and whitespace', () => {
   test.each(['', ' ', '\t', '   \t  '])('an empty line → UNKNOWN_COMMAND: %j', (line) => {
     const error = refused(line);
     expect(error.code).toBe('UNKNOWN_COMMAND');
-    expect(error.reason).toContain('HELP');
+    expect(error.message).toContain('HELP');
   });
 
   test.each(['FOO', 'PUBLISH a b', 'REGISTERX c tcp://h:1', 'AUTH secret', 'event1:hello'])(
@@ -236,12 +236,12 @@ describe('keywords and whitespace', () => {
     (line) => {
       const error = refused(line);
       expect(error.code).toBe('UNKNOWN_COMMAND');
-      expect(error.reason).toContain(JSON.stringify(line.split(' ')[0]));
+      expect(error.message).toContain(JSON.stringify(line.split(' ')[0]));
     },
   );
 
   test('the unknown word is cut short in the reason', () => {
-    expect(refused('X'.repeat(5000)).reason.length).toBeLessThan(200);
+    expect(refused('X'.repeat(5000)).message.length).toBeLessThan(200);
   });
 
   test('property: a first word that is not a keyword is always UNKNOWN_COMMAND', () => {

@@ -36,12 +36,12 @@ describe('checkTopic', () => {
   ])('rejects %j with BAD_TOPIC', (topic, reason) => {
     const error = checkTopic(topic)._unsafeUnwrapErr();
     expect(error.code).toBe('BAD_TOPIC');
-    expect(error.reason).toMatch(reason);
-    expect(error.reason).not.toMatch(/[\r\n]/);
+    expect(error.message).toMatch(reason);
+    expect(error.message).not.toMatch(/[\r\n]/);
   });
 
   test('names the empty segment in the reason', () => {
-    expect(checkTopic('a..b')._unsafeUnwrapErr().reason).toBe('topic "a..b" has an empty segment');
+    expect(checkTopic('a..b')._unsafeUnwrapErr().message).toBe('topic "a..b" has an empty segment');
   });
 
   test('accepts 255 bytes and rejects 256', () => {
@@ -49,11 +49,11 @@ describe('checkTopic', () => {
     expect(checkTopic(`${'a'.repeat(127)}.${'b'.repeat(127)}`).isOk()).toBe(true);
     const error = checkTopic('a'.repeat(256))._unsafeUnwrapErr();
     expect(error.code).toBe('BAD_TOPIC');
-    expect(error.reason).toMatch(/256 bytes/);
+    expect(error.message).toMatch(/256 bytes/);
   });
 
   test('counts the limit in UTF-8 bytes, not characters', () => {
-    expect(checkTopic('\u00e9'.repeat(200))._unsafeUnwrapErr().reason).toMatch(/400 bytes/);
+    expect(checkTopic('\u00e9'.repeat(200))._unsafeUnwrapErr().message).toMatch(/400 bytes/);
   });
 
   test('agrees with the grammar on arbitrary strings', () => {
@@ -94,7 +94,7 @@ describe('checkPattern', () => {
   ])('rejects %j with BAD_PATTERN', (pattern, reason) => {
     const error = checkPattern(pattern)._unsafeUnwrapErr();
     expect(error.code).toBe('BAD_PATTERN');
-    expect(error.reason).toMatch(reason);
+    expect(error.message).toMatch(reason);
   });
 
   test('accepts 255 bytes and rejects 256', () => {

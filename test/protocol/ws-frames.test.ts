@@ -16,14 +16,14 @@ import { brokerError } from '../../src/errors.js';
 
 const parse = (frame: unknown): ClientFrame => {
   const r = parseClientFrame(typeof frame === 'string' ? frame : JSON.stringify(frame));
-  if (r.isErr()) throw new Error(`expected ${JSON.stringify(frame)} to parse, got ${r.error.error.reason}`);
+  if (r.isErr()) throw new Error(`expected ${JSON.stringify(frame)} to parse, got ${r.error.error.message}`);
   return r.value;
 };
 
 const bad = (frame: unknown): { id: unknown; code: string; reason: string } => {
   const r = parseClientFrame(typeof frame === 'string' ? frame : JSON.stringify(frame));
   if (r.isOk()) throw new Error(`expected ${JSON.stringify(frame)} to be refused, got ${JSON.stringify(r.value)}`);
-  return { id: r.error.id, code: r.error.error.code, reason: r.error.error.reason };
+  return { id: r.error.id, code: r.error.error.code, reason: r.error.error.message };
 };
 
 describe('publish', () => {
