@@ -5,49 +5,42 @@
 // again. A consumer that flaps (fails, recovers, fails...) is told about at most once per interval too: a run
 // that begins within the interval of the last line is not announced, and neither is its end.
 import type { Logger } from '../logger.js';
+import { LogThrottle } from '../util/log-throttle.js';
 
 export class FailureLog {
   readonly #log: Logger;
-  readonly #intervalMs: number;
   readonly #now: () => number;
+  /** Lines of this consumer, at most one per interval; the failures held back are counted into the next. */
+  readonly #lines: LogThrottle;
   /** When the current run of failures began; undefined while delivering. */
   #failingSince: number | undefined;
   /** Whether a line told of the current run (so its end is told too). */
   #announced = false;
-  /** Failures of the current run, and those not told of since the last line. */
+  /** Failures of the current run. */
   #failures = 0;
-  #untold = 0;
-  #lastLineAt = -Infinity;
 
   constructor(logger: Logger, intervalMs: number, now: () => number) {
     this.#log = logger;
-    this.#intervalMs = intervalMs;
+    this.#lines = new LogThrottle(intervalMs);
     this.#now = now;
   }
 
   failed(error: string): void {
     const now = this.#now();
     this.#failures++;
-    const quiet = now - this.#lastLineAt < this.#intervalMs;
     if (this.#failingSince === undefined) {
       this.#failingSince = now;
-      this.#announced = !quiet;
-      if (quiet) this.#untold++;
-      else {
-        // Failures of runs that were not told of (a flapping consumer), counted in.
-        const untold = this.#untold;
-        this.#line(now, () => this.#log.warn('push consumer failing; retrying with backoff', { error, ...(untold > 0 ? { failures_since_last_line: untold + 1 } : {}) }));
-      }
+      // Failures of runs that were not told of (a flapping consumer), counted in.
+      this.#announced = this.#lines.maybeWrite(now, (untold) => {
+        this.#log.warn('push consumer failing; retrying with backoff', { error, ...(untold > 0 ? { failures_since_last_line: untold + 1 } : {}) });
+      });
       return;
     }
-    if (quiet) {
-      this.#untold++;
-      return;
-    }
-    const failures = this.#untold + 1;
-    const since = new Date(this.#failingSince).toISOString();
-    this.#announced = true;
-    this.#line(now, () => this.#log.warn('push consumer still failing', { error, failures_since_last_line: failures, failing_since: since }));
+    const failingSince = this.#failingSince;
+    const told = this.#lines.maybeWrite(now, (untold) => {
+      this.#log.warn('push consumer still failing', { error, failures_since_last_line: untold + 1, failing_since: new Date(failingSince).toISOString() });
+    });
+    if (told) this.#announced = true;
   }
 
   /** A delivery (or for a connection-based consumer, a connection) went through. */
@@ -57,16 +50,10 @@ export class FailureLog {
     if (this.#announced) {
       const failures = this.#failures;
       const failingMs = now - this.#failingSince;
-      this.#line(now, () => this.#log.info('push consumer delivering again', { failures, failing_ms: failingMs }));
+      this.#lines.write(now, () => this.#log.info('push consumer delivering again', { failures, failing_ms: failingMs }));
     }
     this.#failingSince = undefined;
     this.#announced = false;
     this.#failures = 0;
-  }
-
-  #line(now: number, write: () => void): void {
-    write();
-    this.#lastLineAt = now;
-    this.#untold = 0;
   }
 }

@@ -4,6 +4,7 @@
 // the peer's address (never the token), at most one line a second, however many come.
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { Logger } from '../logger.js';
+import { LogThrottle } from '../util/log-throttle.js';
 
 const digest = (text: string): Buffer => createHash('sha256').update(text).digest();
 
@@ -29,21 +30,15 @@ const REFUSAL_LOG_MS = 1000;
 /** Logs refused authentications, at most one line per second with a count of those not logged since. */
 export class RefusalLog {
   readonly #log: Logger;
-  #lastAt = 0;
-  #unlogged = 0;
+  readonly #throttle = new LogThrottle(REFUSAL_LOG_MS);
 
   constructor(logger: Logger) {
     this.#log = logger;
   }
 
   refused(peer: string, front: string): void {
-    const now = Date.now();
-    if (now - this.#lastAt < REFUSAL_LOG_MS) {
-      this.#unlogged++;
-      return;
-    }
-    this.#log.warn('authentication refused', { peer, front, ...(this.#unlogged > 0 ? { more_since_last: this.#unlogged } : {}) });
-    this.#lastAt = now;
-    this.#unlogged = 0;
+    this.#throttle.maybeWrite(Date.now(), (heldBack) => {
+      this.#log.warn('authentication refused', { peer, front, ...(heldBack > 0 ? { more_since_last: heldBack } : {}) });
+    });
   }
 }

@@ -6,7 +6,7 @@ import { readFile } from 'node:fs/promises';
 import { createRoute, type OpenAPIHono } from '@hono/zod-openapi';
 import { z } from 'zod';
 import { ErrorBody } from '../protocol/http-bodies.js';
-import type { HttpEnv } from './http-api.js';
+import type { HttpEnv } from './api/route-kit.js';
 
 // dist/ui is two folders up from both src/transports (tests, tsx) and dist/transports (the package).
 const PAGE = new URL('../../dist/ui/index.html', import.meta.url);

@@ -8,7 +8,8 @@ import type { Logger } from '../logger.js';
 import { isAllowedTarget, parseAddress, type PushAddress } from '../protocol/address.js';
 import { COMMAND_USAGE, formatConsumerLine, parseRegistrationLine, type RegistrationCommand } from '../protocol/registration.js';
 import { formatErr } from '../protocol/replies.js';
-import { LineServer, lineLimits, type LineConnection, type LineLimitsConfig, type Reply } from './line-server.js';
+import { LineServer, lineLimits, type LineLimitsConfig } from './line-server.js';
+import type { LineConnection, Reply } from './line-session.js';
 
 export type RegistrationConfig = Pick<Config, 'host' | 'registrationPort' | 'allowedTargets'> & LineLimitsConfig;
 

@@ -8,6 +8,10 @@ import type net from 'node:net';
 import type tls from 'node:tls';
 import type { Logger } from '../logger.js';
 import type { TlsCredentials } from '../tls-files.js';
+import { LogThrottle } from '../util/log-throttle.js';
+
+// Refused renegotiations are logged at most once a second, with a count of those not logged since.
+const RENEGOTIATION_LOG_MS = 1000;
 
 export function tlsServerOptions(credentials: TlsCredentials, handshakeTimeoutMs: number): tls.TlsOptions {
   return { cert: credentials.cert, key: credentials.key, ciphers: credentials.ciphers, handshakeTimeout: handshakeTimeoutMs };
@@ -31,7 +35,7 @@ export function boundHandshakes(server: tls.Server, maxHandshakes: number, log: 
     accepted++;
     socket.once('close', () => accepted--);
   });
-  const renegotiations = new RenegotiationLog(log);
+  const renegotiations = new LogThrottle(RENEGOTIATION_LOG_MS);
   server.on('secureConnection', (socket: tls.TLSSocket) => {
     secured++;
     socket.once('close', () => secured--);
@@ -41,7 +45,10 @@ export function boundHandshakes(server: tls.Server, maxHandshakes: number, log: 
     socket.disableRenegotiation();
     socket.on('error', (e: NodeJS.ErrnoException) => {
       if (e.code !== 'ERR_TLS_RENEGOTIATION_DISABLED') return;
-      renegotiations.refused(`${socket.remoteAddress}:${socket.remotePort}`);
+      const remote = `${socket.remoteAddress}:${socket.remotePort}`;
+      renegotiations.maybeWrite(Date.now(), (heldBack) => {
+        log.warn('TLS renegotiation refused; connection closed', { remote, ...(heldBack > 0 ? { more_since_last: heldBack } : {}) });
+      });
       socket.destroy();
     });
   });
@@ -51,28 +58,4 @@ export function boundHandshakes(server: tls.Server, maxHandshakes: number, log: 
     log.debug('TLS handshake failed', { remote: `${socket.remoteAddress}:${socket.remotePort}`, error: e.message });
     socket.destroy();
   });
-}
-
-const RENEGOTIATION_LOG_MS = 1000;
-
-/** Logs refused renegotiations, at most one line a second with a count of those not logged since. */
-class RenegotiationLog {
-  readonly #log: Logger;
-  #lastAt = 0;
-  #unlogged = 0;
-
-  constructor(log: Logger) {
-    this.#log = log;
-  }
-
-  refused(remote: string): void {
-    const now = Date.now();
-    if (now - this.#lastAt < RENEGOTIATION_LOG_MS) {
-      this.#unlogged++;
-      return;
-    }
-    this.#log.warn('TLS renegotiation refused; connection closed', { remote, ...(this.#unlogged > 0 ? { more_since_last: this.#unlogged } : {}) });
-    this.#lastAt = now;
-    this.#unlogged = 0;
-  }
 }
