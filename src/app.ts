@@ -3,7 +3,8 @@
 // answered, connections end, then push delivery, the broker and its database.
 import net from 'node:net';
 import { err, ok, type Result } from 'neverthrow';
-import { displayUrl, isPostgresUrl, type Config } from './config.js';
+import type { Config } from './config.js';
+import { displayUrl, isPostgresUrl } from './config/database-url.js';
 import type Database from 'better-sqlite3';
 import { Broker, type BrokerConfig } from './core/broker.js';
 import type { EventStore } from './core/store-port.js';

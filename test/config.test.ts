@@ -6,7 +6,11 @@ import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, test } from 'vitest';
-import { CONSUMER_SETTING_HELP, flagFor, parseConfig, remoteDefaults, SETTINGS_HELP, type Config } from '../src/config.js';
+import type { Config } from '../src/config.js';
+import { CONSUMER_SETTING_HELP, SETTINGS_HELP } from '../src/config/help.js';
+import { parseConfig } from '../src/config/parse.js';
+import { remoteDefaults } from '../src/config/remote.js';
+import { flagFor } from '../src/config/settings.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const MAIN = fileURLToPath(new URL('../src/main.ts', import.meta.url));

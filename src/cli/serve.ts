@@ -1,10 +1,11 @@
 // `eventbus serve`, also `eventbus` alone: the broker, with every setting of PROTOCOL.md §1 as a flag, its
-// signals and its exit codes (docs/operating.md). The settings are parsed by config.ts, as from the
-// environment; commander only lists them in the help and gathers the flags.
+// signals and its exit codes (docs/operating.md). The settings are parsed by config/parse.ts, as from
+// the environment; commander only lists them in the help and gathers the flags.
 import { constants } from 'node:os';
 import { Help, type Command } from 'commander';
 import { err, ok, type Result } from 'neverthrow';
-import { CONSUMER_SETTING_HELP, parseConfig, SETTINGS_HELP } from '../config.js';
+import { CONSUMER_SETTING_HELP, SETTINGS_HELP } from '../config/help.js';
+import { parseConfig } from '../config/parse.js';
 import { startApp, type App } from '../app.js';
 import { createLogger, logDestination } from '../logger.js';
 import { act, subcommand, unknownCommand, type CliContext } from './command.js';
@@ -19,7 +20,7 @@ const CLOSE_MARGIN_MS = 5000;
 
 export function addServe(program: Command, ctx: CliContext): Command {
   const serve = subcommand(program, ctx, 'serve', 'run the broker (the command when none is given)', { isDefault: true })
-    // Unknown flags reach config.ts, which refuses them naming the closest setting; stray words are refused below.
+    // Unknown flags reach parseConfig, which refuses them naming the closest setting; stray words are refused below.
     .allowUnknownOption()
     .allowExcessArguments()
     .helpOption('-h, --help', 'print this help: every setting, as a flag or its environment variable');
@@ -39,7 +40,7 @@ export function addServe(program: Command, ctx: CliContext): Command {
 
 const shownDefault = (value: string | undefined): string => (value === undefined ? 'unset' : value === '' ? 'none' : value);
 
-/** The flags given on the command line, as config.ts reads them, then whatever commander did not know. */
+/** The flags given on the command line, as parseConfig reads them, then whatever commander did not know. */
 function settingArgs(serve: Command): string[] {
   const given = SETTINGS_HELP.flatMap((s) => {
     const key = s.flag.replace(/-(\w)/g, (_, c: string) => c.toUpperCase());
