@@ -131,6 +131,7 @@ describe('parseConfig', () => {
     const e = failure(env, [...argv]);
     expect(e.message).toContain(named);
     expect(e.message).not.toContain('\n');
+    expect(e.code).toBe('BAD_ARGS');
     if (named.startsWith('EVENTBUS_')) expect(e.setting).toBe(named);
   });
 
@@ -213,6 +214,7 @@ describe('names the broker does not know', () => {
   ])('an unknown variable %s stops start-up, naming it and the closest setting (%s)', (name, closest) => {
     const e = failure({ [name]: 'x' });
     expect(e.setting).toBe(name);
+    expect(e.code).toBe('BAD_ARGS');
     expect(e.message).toBe(`${name}: unknown setting (did you mean ${closest}?)`);
   });
 

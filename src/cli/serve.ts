@@ -9,7 +9,7 @@ import { parseConfig } from '../config/parse.js';
 import { startApp, type App } from '../app.js';
 import { createLogger, logDestination } from '../logger.js';
 import { act, subcommand, unknownCommand, type CliContext } from './command.js';
-import { failure, type CliFailure } from './failure.js';
+import { failureOf, type CliFailure } from './failure.js';
 
 // `npm start` passes the terminal's Ctrl-C on to the broker, which also has its own from the terminal: one
 // press arrives twice, milliseconds apart. Only a signal this long after the first counts as a second one.
@@ -56,7 +56,7 @@ async function runServe(serve: Command, program: Command, ctx: CliContext): Prom
     return err(unknownCommand(program, stray));
   }
   const config = parseConfig(ctx.env, settingArgs(serve));
-  if (config.isErr()) return err(failure('BAD_ARGS', config.error.message));
+  if (config.isErr()) return err(failureOf(config.error));
 
   const destination = await logDestination({ isTTY: ctx.stderr.isTTY === true, colors: !('NO_COLOR' in ctx.env) });
   const logger = createLogger(config.value.logLevel, destination);
@@ -105,7 +105,7 @@ async function runServe(serve: Command, program: Command, ctx: CliContext): Prom
   const started = await startApp(config.value, logger);
   if (started.isErr()) {
     clearInterval(keepAlive);
-    return err(failure(started.error.code ?? 'UNAVAILABLE', started.error.message));
+    return err(failureOf(started.error));
   }
   app = started.value;
   if (firstSignalAt !== undefined) stop();
