@@ -42,7 +42,7 @@ export function parseConfig(
     raw[key] = parsed.data;
   }
   const retention = parseRetention(raw.retention as string);
-  if (retention.isErr()) return err(settingError(SETTINGS.retention.env, retention.error));
+  if (retention.isErr()) return err(settingError(SETTINGS.retention.env, retention.error.message, retention.error));
   const consumers = parseStaticConsumers(env);
   if (consumers.isErr()) return err(consumers.error);
   // One without the other would serve plain text to someone who asked for TLS.
@@ -66,8 +66,8 @@ function configError(setting: string, message: string, cause?: unknown): ConfigE
 }
 
 /** A bad value of a setting of the table: the message names its variable and its flag. */
-function settingError(env: string, what: string): ConfigError {
-  return configError(env, `${env} (--${flagFor(env)}): ${what}`);
+function settingError(env: string, what: string, cause?: unknown): ConfigError {
+  return configError(env, `${env} (--${flagFor(env)}): ${what}`, cause);
 }
 
 /** A name as a one-line message can show it: quoted with escapes when it holds control characters or quotes. */

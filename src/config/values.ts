@@ -3,6 +3,7 @@
 import tls from 'node:tls';
 import { err, ok, type Result } from 'neverthrow';
 import type { RetentionRule } from '../config.js';
+import { brokerError, type BrokerError } from '../errors.js';
 import { checkPattern } from '../protocol/topics.js';
 
 const DURATION = /^(\d+)(ms|s|m|h|d)?$/;
@@ -15,22 +16,26 @@ export function parseDurationMs(text: string): number | undefined {
   return Number(m[1]) * UNIT_MS[(m[2] ?? 's') as keyof typeof UNIT_MS];
 }
 
-/** `EVENTBUS_RETENTION`: rules separated by `;`, each `<pattern> [max_age=<duration>] [max_messages=<n>]`. */
-export function parseRetention(text: string): Result<RetentionRule[], string> {
+/**
+ * `EVENTBUS_RETENTION`: rules separated by `;`, each `<pattern> [max_age=<duration>] [max_messages=<n>]`; a
+ * refusal says which rule is wrong (the caller names the setting).
+ */
+export function parseRetention(text: string): Result<RetentionRule[], BrokerError<'BAD_ARGS'>> {
+  const refused = (why: string, cause?: unknown): Result<never, BrokerError<'BAD_ARGS'>> => err(brokerError('BAD_ARGS', why, cause));
   const rules: RetentionRule[] = [];
   for (const part of text.split(';').map((s) => s.trim()).filter(Boolean)) {
     const [pattern = '', ...options] = part.split(/\s+/);
     const checked = checkPattern(pattern);
-    if (checked.isErr()) return err(`rule "${part}": ${checked.error.message}`);
+    if (checked.isErr()) return refused(`rule "${part}": ${checked.error.message}`, checked.error);
     let maxAgeMs: number | undefined;
     let maxMessages: number | undefined;
     for (const option of options) {
       const [name, value = ''] = option.split('=');
       if (name === 'max_age' && parseDurationMs(value) !== undefined) maxAgeMs = parseDurationMs(value);
       else if (name === 'max_messages' && /^\d+$/.test(value) && Number(value) > 0) maxMessages = Number(value);
-      else return err(`rule "${part}": expected max_age=<number>[ms|s|m|h|d] or max_messages=<n>, got "${option}"`);
+      else return refused(`rule "${part}": expected max_age=<number>[ms|s|m|h|d] or max_messages=<n>, got "${option}"`);
     }
-    if (maxAgeMs === undefined && maxMessages === undefined) return err(`rule "${part}" sets neither max_age nor max_messages`);
+    if (maxAgeMs === undefined && maxMessages === undefined) return refused(`rule "${part}" sets neither max_age nor max_messages`);
     rules.push({ pattern, maxAgeMs, maxMessages });
   }
   return ok(rules);

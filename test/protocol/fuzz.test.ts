@@ -171,7 +171,7 @@ describe('settings', () => {
     fc.assert(
       fc.property(fc.array(rule, { maxLength: 3 }), fc.constantFrom(';', ' ; ', ';;'), (rules, sep) => {
         const r = parseRetention(rules.map(([p, o]) => [p, ...o].join(' ')).join(sep));
-        if (r.isErr()) expect(r.error).toMatch(/^rule /);
+        if (r.isErr()) expect(r.error).toMatchObject({ code: 'BAD_ARGS', message: expect.stringMatching(/^rule /) });
       }),
       RUNS,
     );
