@@ -9,7 +9,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { startApp } from '../src/app.ts';
 import { connect } from '../src/client/index.ts';
-import { parseConfig } from '../src/config.ts';
+import { parseConfig } from '../src/config/parse.ts';
 import { silentLogger } from '../src/logger.ts';
 import { launchChromium } from '../test/helpers/chromium.ts';
 

@@ -3,11 +3,12 @@
 // answered, connections end, then push delivery, the broker and its database.
 import net from 'node:net';
 import { err, ok, type Result } from 'neverthrow';
-import { displayUrl, isPostgresUrl, type Config } from './config.js';
+import type { Config } from './config.js';
+import { displayUrl, isPostgresUrl } from './config/database-url.js';
 import type Database from 'better-sqlite3';
 import { Broker, type BrokerConfig } from './core/broker.js';
 import type { EventStore } from './core/store-port.js';
-import type { ErrorCode } from './errors.js';
+import { brokerError, type BrokerError } from './errors.js';
 import { SAID_IN_WORDS, type LogFields, type Logger } from './logger.js';
 import { DEFAULT_BACKOFF } from './delivery/backoff.js';
 import { DeliveryPool } from './delivery/pool.js';
@@ -41,15 +42,18 @@ interface Listener {
   stop(graceMs?: number): Promise<void>;
 }
 
-export interface StartError {
-  /** What the failure is, where it is not UNAVAILABLE (a database or a port the broker cannot have). */
-  readonly code?: ErrorCode;
-  readonly message: string;
-}
+/**
+ * Why the broker did not start: a setting it cannot start with (BAD_ARGS: a TLS file), a database or a port it
+ * cannot have (UNAVAILABLE), or an EVENTBUS_CONSUMER_<ID> refused as REGISTER would refuse it.
+ */
+export type StartError = BrokerError<'BAD_ARGS' | 'BAD_ADDRESS' | 'BAD_PATTERN' | 'UNKNOWN_CONSUMER' | 'UNAVAILABLE'>;
+
+/** A store that cannot be opened (unwritable, locked, corrupt, foreign, out of reach) or read. */
+export type OpenError = BrokerError<'UNAVAILABLE'>;
 
 export async function startApp(config: Config, logger: Logger): Promise<Result<App, StartError>> {
   const tlsFiles = loadTlsFiles(config);
-  if (tlsFiles.isErr()) return err({ code: 'BAD_ARGS', message: tlsFiles.error });
+  if (tlsFiles.isErr()) return err(tlsFiles.error);
   const { credentials: tls, pushCa } = tlsFiles.value;
   const ports: [setting: string, port: number][] = [
     ['EVENTBUS_TRANSPORT_PORT', config.transportPort],
@@ -86,15 +90,18 @@ export async function startApp(config: Config, logger: Logger): Promise<Result<A
   broker.onConsumerChange(follow);
   const commands = new RegistrationCommands(broker, config.allowedTargets, stateOf, follow);
   /** Start-up failed part-way: undo what was started, in reverse order. */
-  const abandon = async (message: string, started: readonly Listener[] = [], code?: ErrorCode): Promise<Result<App, StartError>> => {
+  const abandon = async (error: StartError, started: readonly Listener[] = []): Promise<Result<App, StartError>> => {
     for (const server of started) await server.stop();
     await pool.stop();
     await broker.close();
-    return err(code === undefined ? { message } : { code, message });
+    return err(error);
   };
   for (const consumer of config.consumers) {
     const registered = await commands.registerStatic(consumer);
-    if (registered.isErr()) return abandon(`EVENTBUS_CONSUMER_${consumer.id.toUpperCase()}: ${registered.error.message}`, [], registered.error.code);
+    if (registered.isErr()) {
+      const { code, message } = registered.error;
+      return abandon(brokerError(code, `EVENTBUS_CONSUMER_${consumer.id.toUpperCase()}: ${message}`, registered.error));
+    }
     logger.info('consumer registered from the environment', { consumer: consumer.id, address: consumer.address });
   }
   for (const consumer of broker.consumers()) if (consumer.address !== null) follow(consumer.id);
@@ -110,7 +117,7 @@ export async function startApp(config: Config, logger: Logger): Promise<Result<A
     } catch (e) {
       // Free a moment ago (checkPortsFree): another program took it since.
       const [setting, port] = ports[i]!;
-      return abandon(`${setting}: cannot listen on ${config.host}:${port}: ${(e as Error).message}`, listeners.slice(0, i));
+      return abandon(brokerError('UNAVAILABLE', `${setting}: cannot listen on ${config.host}:${port}: ${(e as Error).message}`, e), listeners.slice(0, i));
     }
   }
   const [transport, registration, http] = bound as [number, number, number];
@@ -146,7 +153,7 @@ export async function startApp(config: Config, logger: Logger): Promise<Result<A
 }
 
 /** The broker on the store EVENTBUS_DB names: a SQLite file, or a PostgreSQL database. */
-export async function openBroker(config: SqliteBrokerConfig & Pick<Config, 'pgSchema' | 'nodeId'> & Partial<Pick<Config, 'pgLockTimeoutMs'>>, logger: Logger): Promise<Result<Broker, StartError>> {
+export async function openBroker(config: SqliteBrokerConfig & Pick<Config, 'pgSchema' | 'nodeId'> & Partial<Pick<Config, 'pgLockTimeoutMs'>>, logger: Logger): Promise<Result<Broker, OpenError>> {
   const opened = isPostgresUrl(config.dbPath) ? await openPostgresBroker(config, logger) : await openSqliteBroker(config, logger);
   return opened.map((o) => o.broker);
 }
@@ -162,13 +169,13 @@ export async function openPostgresBroker(
   config: PostgresBrokerConfig,
   logger: Logger,
   options: { now?: () => number } = {},
-): Promise<Result<{ broker: Broker; store: PostgresBrokerStore }, StartError>> {
+): Promise<Result<{ broker: Broker; store: PostgresBrokerStore }, OpenError>> {
   // Loaded only when asked for: a SQLite broker does not carry the PostgreSQL driver in its memory.
   const { PostgresStore } = await import('./store/postgres/postgres-store.js');
   const store = await PostgresStore.open({ url: config.dbPath, schema: config.pgSchema, lockTimeoutMs: config.pgLockTimeoutMs, nodeId: config.nodeId, logger });
-  if (store.isErr()) return err({ message: store.error.message });
+  if (store.isErr()) return err(brokerError('UNAVAILABLE', store.error.message, store.error));
   const broker = await Broker.open(store.value, config, logger, options);
-  if (broker.isErr()) return err({ message: `EVENTBUS_DB: cannot read ${displayUrl(config.dbPath)}: ${broker.error.message}` });
+  if (broker.isErr()) return err(brokerError('UNAVAILABLE', `EVENTBUS_DB: cannot read ${displayUrl(config.dbPath)}: ${broker.error.message}`, broker.error));
   return ok({ broker: broker.value, store: store.value });
 }
 
@@ -189,11 +196,11 @@ export async function openSqliteBroker(
   config: SqliteBrokerConfig,
   logger: Logger,
   options: { now?: () => number } = {},
-): Promise<Result<{ broker: Broker; store: SqliteBrokerStore }, StartError>> {
+): Promise<Result<{ broker: Broker; store: SqliteBrokerStore }, OpenError>> {
   const store = await SqliteStore.open({ path: config.dbPath, sync: config.sync, logger });
-  if (store.isErr()) return err({ message: store.error.message });
+  if (store.isErr()) return err(brokerError('UNAVAILABLE', store.error.message, store.error));
   const broker = await Broker.open(store.value, config, logger, options);
-  if (broker.isErr()) return err({ message: `EVENTBUS_DB: cannot read ${config.dbPath}: ${broker.error.message}` });
+  if (broker.isErr()) return err(brokerError('UNAVAILABLE', `EVENTBUS_DB: cannot read ${config.dbPath}: ${broker.error.message}`, broker.error));
   return ok({ broker: broker.value, store: store.value });
 }
 
@@ -219,7 +226,7 @@ export function pushHost(broker: Broker, logger: Logger): PushHost {
  * Binds every fixed port at once, then lets them go: a port another program holds, or one given to two
  * settings, is found before anything else starts. Port 0 always binds, so it is not tried.
  */
-async function checkPortsFree(host: string, ports: readonly [string, number][]): Promise<Result<void, StartError>> {
+async function checkPortsFree(host: string, ports: readonly [string, number][]): Promise<Result<void, BrokerError<'UNAVAILABLE'>>> {
   const probes: net.Server[] = [];
   try {
     for (const [setting, port] of ports) {
@@ -230,7 +237,7 @@ async function checkPortsFree(host: string, ports: readonly [string, number][]):
         probe.once('error', resolve);
         probe.listen(port, host, () => resolve(undefined));
       });
-      if (bound !== undefined) return err({ message: `${setting}: cannot listen on ${host}:${port}: ${bound.message}` });
+      if (bound !== undefined) return err(brokerError('UNAVAILABLE', `${setting}: cannot listen on ${host}:${port}: ${bound.message}`, bound));
     }
     return ok(undefined);
   } finally {

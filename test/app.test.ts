@@ -1,6 +1,15 @@
-// The start-up line of startApp: where everything listens, in words a person can type, and as fields.
+// startApp: the start-up line (where everything listens, in words a person can type, and as fields), and the
+// failures that stop start-up, each the one error shape with the code the command line prints.
+import { existsSync, writeFileSync } from 'node:fs';
+import net from 'node:net';
+import { join } from 'node:path';
 import { describe, expect, test } from 'vitest';
-import { readyLine } from '../src/app.js';
+import { openSqliteBroker, readyLine, startApp } from '../src/app.js';
+import { silentLogger } from '../src/logger.js';
+import { sqliteFile, testAppConfig, testBrokerConfig } from './helpers/broker.js';
+import { testScope } from './helpers/scope.js';
+
+const scope = testScope();
 
 const ports = { transport: 49152, registration: 49153, http: 3000 };
 
@@ -42,5 +51,44 @@ describe('the start-up line', () => {
         'HTTPS/WebSocket on https://127.0.0.1:3000 (wss://127.0.0.1:3000/ws), database bus.db',
     );
     expect(fields).toMatchObject({ ready: { http: 'https://127.0.0.1:3000', websocket: 'wss://127.0.0.1:3000/ws', tls: true } });
+  });
+});
+
+describe('a start-up that fails', () => {
+  test('on a port another program holds: UNAVAILABLE naming the setting, before any database file is made', async () => {
+    const { dir } = await scope.dir();
+    const holder = net.createServer();
+    await new Promise<void>((resolve) => holder.listen(0, '127.0.0.1', resolve));
+    scope.defer(() => new Promise((resolve) => holder.close(resolve)));
+    const port = (holder.address() as net.AddressInfo).port;
+    const db = sqliteFile(join(dir, 'never.db'));
+    const started = await startApp(testAppConfig(db, { EVENTBUS_HTTP_PORT: String(port) }), silentLogger);
+    if (started.isOk()) scope.defer(() => started.value.stop());
+    const e = started._unsafeUnwrapErr();
+    expect(e.code).toBe('UNAVAILABLE');
+    expect(e.message).toMatch(new RegExp(`^EVENTBUS_HTTP_PORT: cannot listen on 127\\.0\\.0\\.1:${port}: .*EADDRINUSE`));
+    expect(e.cause).toBeInstanceOf(Error);
+    expect(existsSync(db.dbPath)).toBe(false);
+  });
+
+  test('on a push consumer of the environment that REGISTER would refuse: its code, naming the variable', async () => {
+    const db = await scope.dir();
+    const started = await startApp(testAppConfig(db, { EVENTBUS_CONSUMER_AUDIT: 'ftp://127.0.0.1:21 audit.#' }), silentLogger);
+    if (started.isOk()) scope.defer(() => started.value.stop());
+    const e = started._unsafeUnwrapErr();
+    expect(e.code).toBe('BAD_ADDRESS');
+    expect(e.message).toMatch(/^EVENTBUS_CONSUMER_AUDIT: /);
+  });
+
+  test('on a database the broker cannot have: UNAVAILABLE, one line', async () => {
+    const { dir } = await scope.dir();
+    const file = join(dir, 'a-file');
+    writeFileSync(file, '');
+    const opened = await openSqliteBroker(testBrokerConfig(join(file, 'bus.db')), silentLogger);
+    if (opened.isOk()) scope.defer(() => opened.value.broker.close());
+    const e = opened._unsafeUnwrapErr();
+    expect(e.code).toBe('UNAVAILABLE');
+    expect(e.message).toContain(join(file, 'bus.db'));
+    expect(e.message).not.toContain('\n');
   });
 });

@@ -1,5 +1,5 @@
 // The dependency rules of STYLE.md §2.1, checked on the source text: the core and the protocol parsers never
-// touch the network or the adapters, only config.ts reads process.env, and src/ never imports test code.
+// touch the network or the adapters, only the config reads process.env, and src/ never imports test code.
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -70,9 +70,9 @@ describe('dependency rules', () => {
     expect(bad).toEqual([]);
   });
 
-  test('protocol/ and config.ts take only types from core/', () => {
+  test('protocol/ and the config take only types from core/', () => {
     const bad: string[] = [];
-    for (const file of [...tsFiles(join(SRC, 'protocol')), join(SRC, 'config.ts')]) {
+    for (const file of [...tsFiles(join(SRC, 'protocol')), join(SRC, 'config.ts'), ...tsFiles(join(SRC, 'config'))]) {
       for (const spec of runtimeImportsOf(readFileSync(file, 'utf8'))) if (/(?:^|\/)core\//.test(spec)) bad.push(`${rel(file)} imports ${spec} at run time`);
     }
     expect(bad).toEqual([]);
@@ -84,7 +84,7 @@ describe('dependency rules', () => {
     for (const file of files) {
       const source = readFileSync(file, 'utf8');
       for (const spec of importsOf(source)) {
-        if (/(?:^|\/)(?:core|store|transports|delivery)\//.test(spec) || /(?:^|\/)(?:app|embed|config)\.js$/.test(spec)) bad.push(`${rel(file)} imports ${spec}`);
+        if (/(?:^|\/)(?:core|store|transports|delivery|config)\//.test(spec) || /(?:^|\/)(?:app|embed|config)\.js$/.test(spec)) bad.push(`${rel(file)} imports ${spec}`);
       }
       // Types from protocol/ are fine, and its client-frames module; the rest of its runtime (neverthrow Results,
       // the server's parser) stays server-side.
@@ -98,11 +98,11 @@ describe('dependency rules', () => {
     expect(bad).toEqual([]);
   });
 
-  test('only src/config.ts reads process.env (main.ts may hand it whole to the command line; src/cli/ is exempt)', () => {
+  test('only src/config.ts and src/config/ read process.env (main.ts may hand it whole to the command line; src/cli/ is exempt)', () => {
     const reads: string[] = [];
     for (const file of tsFiles(SRC)) {
       const path = rel(file);
-      if (path === join('src', 'config.ts') || path.startsWith(join('src', 'cli') + '/')) continue;
+      if (path === join('src', 'config.ts') || path.startsWith(join('src', 'config') + '/') || path.startsWith(join('src', 'cli') + '/')) continue;
       let text = readFileSync(file, 'utf8');
       if (path === join('src', 'main.ts')) text = text.replace(/(\brunCli\([^;]*?\benv:\s*)process\.env\b/g, '$1ENV');
       if (/\bprocess\s*(?:\?\.|\.)\s*env\b|\bprocess\s*\[\s*['"`]env|\{[^}]*\benv\b[^}]*\}\s*(?:=\s*process\b|from\s*['"](?:node:)?process['"])/.test(text)) reads.push(path);

@@ -6,7 +6,11 @@ import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, test } from 'vitest';
-import { CONSUMER_SETTING_HELP, flagFor, parseConfig, remoteDefaults, SETTINGS_HELP, type Config } from '../src/config.js';
+import type { Config } from '../src/config.js';
+import { CONSUMER_SETTING_HELP, SETTINGS_HELP } from '../src/config/help.js';
+import { parseConfig } from '../src/config/parse.js';
+import { remoteDefaults } from '../src/config/remote.js';
+import { flagFor } from '../src/config/settings.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const MAIN = fileURLToPath(new URL('../src/main.ts', import.meta.url));
@@ -127,6 +131,7 @@ describe('parseConfig', () => {
     const e = failure(env, [...argv]);
     expect(e.message).toContain(named);
     expect(e.message).not.toContain('\n');
+    expect(e.code).toBe('BAD_ARGS');
     if (named.startsWith('EVENTBUS_')) expect(e.setting).toBe(named);
   });
 
@@ -209,6 +214,7 @@ describe('names the broker does not know', () => {
   ])('an unknown variable %s stops start-up, naming it and the closest setting (%s)', (name, closest) => {
     const e = failure({ [name]: 'x' });
     expect(e.setting).toBe(name);
+    expect(e.code).toBe('BAD_ARGS');
     expect(e.message).toBe(`${name}: unknown setting (did you mean ${closest}?)`);
   });
 

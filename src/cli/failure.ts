@@ -2,12 +2,10 @@
 // or 2 for a usage error (a command, option or argument the program does not take). The one place that
 // turns a failure into text and an exit code.
 import { CommanderError } from 'commander';
-import type { ErrorCode } from '../errors.js';
+import { brokerError, type BrokerError, type ErrorCode } from '../errors.js';
 
-export interface CliFailure {
-  readonly code: ErrorCode;
-  /** One line. */
-  readonly message: string;
+/** The one error shape (its message one line), with the exit code it ends the command with. */
+export interface CliFailure extends BrokerError {
   readonly exitCode: 1 | 2;
 }
 
@@ -17,13 +15,18 @@ export const EXIT_USAGE = 2;
 const oneLine = (text: string): string => text.replace(/\s*[\r\n]+\s*/g, ' ').trim();
 
 /** The command could not do what it was asked: a broker's refusal, a broker out of reach, a bad setting. */
-export function failure(code: ErrorCode, message: string): CliFailure {
-  return { code, message: oneLine(message), exitCode: EXIT_FAILURE };
+export function failure(code: ErrorCode, message: string, cause?: unknown): CliFailure {
+  return { ...brokerError(code, oneLine(message), cause), exitCode: EXIT_FAILURE };
+}
+
+/** What the broker's own code refused with (a setting, start-up) as the command's failure. */
+export function failureOf(e: BrokerError): CliFailure {
+  return failure(e.code, e.message, e.cause);
 }
 
 /** The command line itself is wrong; the command's --help says how it goes. */
 export function usageError(message: string, code: ErrorCode = 'BAD_ARGS'): CliFailure {
-  return { code, message: oneLine(message), exitCode: EXIT_USAGE };
+  return { ...brokerError(code, oneLine(message)), exitCode: EXIT_USAGE };
 }
 
 export function formatFailure(f: CliFailure): string {

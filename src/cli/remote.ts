@@ -5,7 +5,7 @@ import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import type { Agent } from 'undici';
 import { err, ok, ResultAsync, type Result } from 'neverthrow';
-import { DEFAULT_URL, remoteDefaults } from '../config.js';
+import { DEFAULT_URL, remoteDefaults } from '../config/remote.js';
 import { ERROR_CODES, type ErrorCode } from '../errors.js';
 import { certificateErrorCode } from '../util/certificate-error.js';
 import { subcommand, type CliContext } from './command.js';

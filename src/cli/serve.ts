@@ -1,14 +1,15 @@
 // `eventbus serve`, also `eventbus` alone: the broker, with every setting of PROTOCOL.md §1 as a flag, its
-// signals and its exit codes (docs/operating.md). The settings are parsed by config.ts, as from the
-// environment; commander only lists them in the help and gathers the flags.
+// signals and its exit codes (docs/operating.md). The settings are parsed by config/parse.ts, as from
+// the environment; commander only lists them in the help and gathers the flags.
 import { constants } from 'node:os';
 import { Help, type Command } from 'commander';
 import { err, ok, type Result } from 'neverthrow';
-import { CONSUMER_SETTING_HELP, parseConfig, SETTINGS_HELP } from '../config.js';
+import { CONSUMER_SETTING_HELP, SETTINGS_HELP } from '../config/help.js';
+import { parseConfig } from '../config/parse.js';
 import { startApp, type App } from '../app.js';
 import { createLogger, logDestination } from '../logger.js';
 import { act, subcommand, unknownCommand, type CliContext } from './command.js';
-import { failure, type CliFailure } from './failure.js';
+import { failureOf, type CliFailure } from './failure.js';
 
 // `npm start` passes the terminal's Ctrl-C on to the broker, which also has its own from the terminal: one
 // press arrives twice, milliseconds apart. Only a signal this long after the first counts as a second one.
@@ -19,7 +20,7 @@ const CLOSE_MARGIN_MS = 5000;
 
 export function addServe(program: Command, ctx: CliContext): Command {
   const serve = subcommand(program, ctx, 'serve', 'run the broker (the command when none is given)', { isDefault: true })
-    // Unknown flags reach config.ts, which refuses them naming the closest setting; stray words are refused below.
+    // Unknown flags reach parseConfig, which refuses them naming the closest setting; stray words are refused below.
     .allowUnknownOption()
     .allowExcessArguments()
     .helpOption('-h, --help', 'print this help: every setting, as a flag or its environment variable');
@@ -39,7 +40,7 @@ export function addServe(program: Command, ctx: CliContext): Command {
 
 const shownDefault = (value: string | undefined): string => (value === undefined ? 'unset' : value === '' ? 'none' : value);
 
-/** The flags given on the command line, as config.ts reads them, then whatever commander did not know. */
+/** The flags given on the command line, as parseConfig reads them, then whatever commander did not know. */
 function settingArgs(serve: Command): string[] {
   const given = SETTINGS_HELP.flatMap((s) => {
     const key = s.flag.replace(/-(\w)/g, (_, c: string) => c.toUpperCase());
@@ -55,7 +56,7 @@ async function runServe(serve: Command, program: Command, ctx: CliContext): Prom
     return err(unknownCommand(program, stray));
   }
   const config = parseConfig(ctx.env, settingArgs(serve));
-  if (config.isErr()) return err(failure('BAD_ARGS', config.error.message));
+  if (config.isErr()) return err(failureOf(config.error));
 
   const destination = await logDestination({ isTTY: ctx.stderr.isTTY === true, colors: !('NO_COLOR' in ctx.env) });
   const logger = createLogger(config.value.logLevel, destination);
@@ -104,7 +105,7 @@ async function runServe(serve: Command, program: Command, ctx: CliContext): Prom
   const started = await startApp(config.value, logger);
   if (started.isErr()) {
     clearInterval(keepAlive);
-    return err(failure(started.error.code ?? 'UNAVAILABLE', started.error.message));
+    return err(failureOf(started.error));
   }
   app = started.value;
   if (firstSignalAt !== undefined) stop();

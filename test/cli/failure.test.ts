@@ -2,7 +2,8 @@
 // <message>` on one line, exit 1 for a failure and 2 for a usage error, commander's own errors included.
 import { CommanderError } from 'commander';
 import { describe, expect, test } from 'vitest';
-import { commanderOutcome, failure, formatFailure, reportFailure, usageError } from '../../src/cli/failure.js';
+import { commanderOutcome, failure, failureOf, formatFailure, reportFailure, usageError } from '../../src/cli/failure.js';
+import { brokerError } from '../../src/errors.js';
 
 describe('failures', () => {
   test('a failure is one line with its code, and exits 1; a usage error exits 2', () => {
@@ -10,6 +11,13 @@ describe('failures', () => {
     expect(usageError('--from-seq: expected a number')).toEqual({ code: 'BAD_ARGS', message: '--from-seq: expected a number', exitCode: 2 });
     expect(usageError("unknown command 'x'", 'UNKNOWN_COMMAND').code).toBe('UNKNOWN_COMMAND');
     expect(formatFailure(failure('UNAVAILABLE', 'the broker said:\n  disk full\r\n'))).toBe('error: UNAVAILABLE the broker said: disk full');
+  });
+
+  test('an error of the broker\'s own code (a setting, start-up) is a failure with its code: exit 1, one line', () => {
+    const cause = new Error('listen EADDRINUSE');
+    const f = failureOf(brokerError('UNAVAILABLE', 'EVENTBUS_HTTP_PORT: cannot listen on 127.0.0.1:3000:\n  in use', cause));
+    expect(f).toEqual({ code: 'UNAVAILABLE', message: 'EVENTBUS_HTTP_PORT: cannot listen on 127.0.0.1:3000: in use', cause, exitCode: 1 });
+    expect(formatFailure(f)).toBe('error: UNAVAILABLE EVENTBUS_HTTP_PORT: cannot listen on 127.0.0.1:3000: in use');
   });
 
   test('reportFailure writes the line on the stream it is given and answers the exit code', () => {

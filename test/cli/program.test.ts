@@ -7,7 +7,7 @@ import net from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, test } from 'vitest';
 import { COMMANDS, buildProgram } from '../../src/cli/program.js';
-import { CONSUMER_SETTING_HELP, SETTINGS_HELP } from '../../src/config.js';
+import { CONSUMER_SETTING_HELP, SETTINGS_HELP } from '../../src/config/help.js';
 import { tempDir, type TestDir } from '../helpers/broker.js';
 import { killIfRunning, startBrokerProcess, type BrokerProcess } from '../helpers/broker-process.js';
 

@@ -6,7 +6,7 @@ import { migrate } from 'drizzle-orm/node-postgres/migrator';
 import { fileURLToPath } from 'node:url';
 import { err, ok, type Result } from 'neverthrow';
 import pg from 'pg';
-import { displayUrl } from '../../config.js';
+import { displayUrl } from '../../config/database-url.js';
 import type { StoreOpenError } from '../db.js';
 import { foreignTablesProblem } from '../foreign-tables.js';
 
