@@ -7,7 +7,7 @@ import { fileURLToPath } from 'node:url';
 import { afterEach, beforeEach, describe, expect, test } from 'vitest';
 import { openSqliteBroker } from '../../src/app.js';
 import { silentLogger } from '../../src/logger.js';
-import { SqliteStore } from '../../src/store/sqlite-store.js';
+import { SqliteStore } from '../../src/store/sqlite/sqlite-store.js';
 import { openBroker, tempDir, testBrokerConfig, type TestDir } from '../helpers/broker.js';
 import { until } from '../helpers/until.js';
 
