@@ -1,8 +1,8 @@
 // EventStore over PostgreSQL, shared by any number of brokers. Appends take the log's head lock (the one
-// row of log_head) in the statement that inserts them, so seq order is commit order across brokers
-// (docs/internals.md); every other write goes through one ordered queue, as the SQLite store's writer
+// row of log_head) in the statement that inserts them (append.ts), so seq order is commit order across
+// brokers (docs/internals.md); every other write goes through one ordered queue, as the SQLite store's writer
 // thread keeps them in order; reads go straight to the pool. Other brokers' commits are learnt of by
-// LISTEN/NOTIFY, with a poll behind it (head-watch.ts).
+// LISTEN/NOTIFY, with a poll behind it (head-watch.ts); the cluster's heartbeat is heartbeat.ts's.
 import { randomUUID } from 'node:crypto';
 import { err, ok, okAsync, ResultAsync, type Result } from 'neverthrow';
 import type pg from 'pg';

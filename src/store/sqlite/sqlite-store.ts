@@ -44,9 +44,9 @@ import { INSERT_PROCESSED } from './write-queries.js';
 import { WriteError, WriterThread } from './writer-thread.js';
 
 const STORAGE_CODES = /^SQLITE_(FULL|IOERR|READONLY|BUSY|LOCKED|CANTOPEN)/;
-// After a failed write, the file is probed (Writability) once its disk has this much room again: after a write failed for want of space, SQLite reuses what that
-// write had allocated, so a one-page probe succeeds long before a publish would. One WAL's worth (1,000
-// pages of 4 KiB before a checkpoint, pragmas.ts).
+// After a failed write, the file is probed (Writability) once its disk has this much room again: after a
+// write failed for want of space, SQLite reuses what that write had allocated, so a one-page probe succeeds
+// long before a publish would. One WAL's worth (1,000 pages of 4 KiB before a checkpoint, pragmas.ts).
 const PROBE_FREE_BYTES = 4 * 1024 * 1024;
 
 /** SQLite's storage failures (from either thread) as StorageError; anything else is a bug, and is thrown. */
