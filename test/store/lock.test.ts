@@ -62,7 +62,7 @@ describe('in one process', () => {
       const second = await SqliteStore.open({ path: dir.dbPath, sync: 'normal', logger: silentLogger });
       expect(second.isErr()).toBe(true);
       const e = second._unsafeUnwrapErr();
-      expect(e.kind).toBe('locked');
+      expect([e.code, e.kind]).toEqual(['UNAVAILABLE', 'locked']);
       expect(e.message).toContain(resolve(dir.dbPath));
       expect(e.message).toContain('EVENTBUS_DB');
       expect(e.message).not.toContain('\n');
