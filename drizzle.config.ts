@@ -1,8 +1,8 @@
-// drizzle-kit: `npm run db:generate` turns src/store/schema.ts into a new migration under drizzle/sqlite/.
+// drizzle-kit: `npm run db:generate` turns src/store/sqlite/schema.ts into a new migration under drizzle/sqlite/.
 import { defineConfig } from 'drizzle-kit';
 
 export default defineConfig({
   dialect: 'sqlite',
-  schema: './src/store/schema.ts',
+  schema: './src/store/sqlite/schema.ts',
   out: './drizzle/sqlite',
 });

@@ -12,7 +12,7 @@ import { brokerError, type BrokerError } from './errors.js';
 import { SAID_IN_WORDS, type LogFields, type Logger } from './logger.js';
 import { DEFAULT_BACKOFF } from './delivery/backoff.js';
 import { DeliveryPool } from './delivery/pool.js';
-import { SqliteStore } from './store/sqlite-store.js';
+import { SqliteStore } from './store/sqlite/sqlite-store.js';
 import type { PushHost } from './delivery/push-consumer.js';
 import type pg from 'pg';
 import { createHttpServer } from './transports/http.js';

@@ -7,7 +7,8 @@ import type { BrokerError } from '../errors.js';
 import type { SeqRun } from './seq-runs.js';
 import type { DeliveryFailure, MessageStatus, StoredMessage } from './types.js';
 
-export type { DeliveryFailure };
+// Re-exported: a store takes every type it needs from the port alone (test/architecture.test.ts).
+export type { DeliveryFailure, MessageStatus, SeqRun, StoredMessage };
 
 /** A consumer's last failed push attempt: when, and what went wrong. */
 export interface LastFailure {

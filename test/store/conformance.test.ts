@@ -7,7 +7,7 @@ import { LogMessage, type AckColumns, type AppendRow, type ConsumerSignal, type 
 import { silentLogger } from '../../src/logger.js';
 import { PostgresStore } from '../../src/store/postgres/postgres-store.js';
 import { APPEND } from '../../src/store/postgres/queries.js';
-import { SqliteStore } from '../../src/store/sqlite-store.js';
+import { SqliteStore } from '../../src/store/sqlite/sqlite-store.js';
 import type pg from 'pg';
 import type Database from 'better-sqlite3';
 import { sqliteFile } from '../helpers/broker.js';

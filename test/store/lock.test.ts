@@ -7,7 +7,7 @@ import { fileURLToPath } from 'node:url';
 import { afterEach, beforeEach, describe, expect, test } from 'vitest';
 import { openSqliteBroker } from '../../src/app.js';
 import { silentLogger } from '../../src/logger.js';
-import { SqliteStore } from '../../src/store/sqlite-store.js';
+import { SqliteStore } from '../../src/store/sqlite/sqlite-store.js';
 import { openBroker, tempDir, testBrokerConfig, type TestDir } from '../helpers/broker.js';
 import { until } from '../helpers/until.js';
 
@@ -62,7 +62,7 @@ describe('in one process', () => {
       const second = await SqliteStore.open({ path: dir.dbPath, sync: 'normal', logger: silentLogger });
       expect(second.isErr()).toBe(true);
       const e = second._unsafeUnwrapErr();
-      expect(e.kind).toBe('locked');
+      expect([e.code, e.kind]).toEqual(['UNAVAILABLE', 'locked']);
       expect(e.message).toContain(resolve(dir.dbPath));
       expect(e.message).toContain('EVENTBUS_DB');
       expect(e.message).not.toContain('\n');

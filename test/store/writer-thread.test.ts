@@ -2,11 +2,11 @@
 // savepoint, so one failing request fails alone; acks are written several rows per statement.
 import { afterEach, beforeEach, expect, test } from 'vitest';
 import { PendingAcks } from '../../src/core/pending-acks.js';
-import { openDb, type OpenedDb } from '../../src/store/db.js';
+import { openDb, type OpenedDb } from '../../src/store/sqlite/open.js';
 import type { AppendRow } from '../../src/core/store-port.js';
 import { toColumns } from '../../src/store/append-columns.js';
-import { needsFsync } from '../../src/store/write-queries.js';
-import { WriteError, WriterThread } from '../../src/store/writer-thread.js';
+import { needsFsync } from '../../src/store/sqlite/write-queries.js';
+import { WriteError, WriterThread } from '../../src/store/sqlite/writer-thread.js';
 import { tempDir, type TestDir } from '../helpers/broker.js';
 
 let dir: TestDir;

@@ -7,8 +7,8 @@ import { fileURLToPath } from 'node:url';
 import { err, ok, type Result } from 'neverthrow';
 import pg from 'pg';
 import { displayUrl } from '../../config/database-url.js';
-import type { StoreOpenError } from '../db.js';
 import { foreignTablesProblem } from '../foreign-tables.js';
+import { storeOpenError, type StoreOpenError } from '../open-error.js';
 
 // Resolves to <repo>/drizzle/postgres from src/store/postgres (tsx, tests) and dist/store/postgres (npm start).
 const MIGRATIONS = fileURLToPath(new URL('../../../drizzle/postgres', import.meta.url));
@@ -67,7 +67,7 @@ export async function openPool(options: PgOptions): Promise<Result<pg.Pool, Stor
   try {
     await setup.connect();
   } catch (e) {
-    return err({ kind: 'unwritable', message: `EVENTBUS_DB: cannot connect to ${where}: ${(e as Error).message}` });
+    return err(storeOpenError('unwritable', `EVENTBUS_DB: cannot connect to ${where}: ${(e as Error).message}`, e));
   }
   try {
     await setup.query(`SELECT pg_advisory_lock(${lockKey(options.schema, 'migrate')})`);
@@ -76,14 +76,14 @@ export async function openPool(options: PgOptions): Promise<Result<pg.Pool, Stor
     const foreign = foreignTablesProblem(tables.rows.map((r) => r.name), where);
     if (foreign !== undefined) {
       await setup.end().catch(() => undefined);
-      return err({ kind: 'foreign', message: foreign });
+      return err(storeOpenError('foreign', foreign));
     }
     await migrate(drizzle(setup), { migrationsFolder: MIGRATIONS, migrationsSchema: options.schema });
     const head = await setup.query('SELECT count(*)::int AS n FROM log_head');
     if ((head.rows[0] as { n: number }).n !== 1) throw new Error('log_head must hold exactly one row: this schema is not an eventbus log');
   } catch (e) {
     await setup.end().catch(() => undefined);
-    return err({ kind: 'unwritable', message: `EVENTBUS_DB: cannot prepare ${where}: ${(e as Error).message}` });
+    return err(storeOpenError('unwritable', `EVENTBUS_DB: cannot prepare ${where}: ${(e as Error).message}`, e));
   }
   // Ending the session releases the advisory lock.
   await setup.end().catch(() => undefined);

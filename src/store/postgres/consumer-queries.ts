@@ -3,11 +3,12 @@
 // walks an index whatever the table's size (test/store/postgres-plans.test.ts plans each).
 import type pg from 'pg';
 import type { ConsumerSignal, DeadLetterSelection } from '../../core/store-port.js';
+import { MESSAGE_COLUMNS } from '../message-rows.js';
+import { MESSAGE_STATUS } from '../message-statuses.js';
 
 /** The channel pauses and requeues notify on, one per schema: other brokers apply them at once. */
 export const consumerChannel = (schema: string): string => `eventbus_consumers_${schema}`;
 
-const MESSAGE_COLUMNS = `seq, message_id, topic, payload, metadata, ttl, ordering_key, created_at`;
 
 // A pause or resume older than the one stored is a late echo and changes nothing; the notification goes at
 // commit, and only for a change that was made.
@@ -25,7 +26,7 @@ export const INSERT_REQUEUED = `INSERT INTO requeued_messages (consumer, seq, re
   SELECT $1, seq, $3 FROM messages WHERE seq = ANY($2::bigint[])
   ON CONFLICT (consumer, seq) DO UPDATE SET requeued_at = excluded.requeued_at`;
 // Dead for no consumer any more: pending again, until its consumers ack it.
-export const REVIVE = `UPDATE messages m SET status = 'pending' WHERE m.seq = ANY($1::bigint[]) AND m.status = 'dead'
+export const REVIVE = `UPDATE messages m SET status = '${MESSAGE_STATUS.pending}' WHERE m.seq = ANY($1::bigint[]) AND m.status = '${MESSAGE_STATUS.dead}'
   AND NOT EXISTS (SELECT 1 FROM dead_letters d WHERE d.seq = m.seq)`;
 // A deleted dead letter above the position stays done for the consumer: as an ack, not a message to resend.
 export const RECORD_DONE = `INSERT INTO processed_messages (consumer, seq, processed_at, delivery)

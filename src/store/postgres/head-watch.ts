@@ -9,7 +9,8 @@ import type { ConsumerSignal } from '../../core/store-port.js';
 import type { Logger } from '../../logger.js';
 import { clientConfig, type PgOptions } from './connect.js';
 import { parseSignal } from './consumer-queries.js';
-import { HEAD, parseAnnouncement } from './queries.js';
+import { parseAnnouncement } from './heartbeat-queries.js';
+import { HEAD } from './queries.js';
 
 const POLL_MS = 250;
 const RECONNECT_MS = 1000;

@@ -1,73 +1,50 @@
 // EventStore over PostgreSQL, shared by any number of brokers. Appends take the log's head lock (the one
-// row of log_head) in the statement that inserts them, so seq order is commit order across brokers
-// (docs/internals.md); every other write goes through one ordered queue, as the SQLite store's writer
+// row of log_head) in the statement that inserts them (append.ts), so seq order is commit order across
+// brokers (docs/internals.md); every other write goes through one ordered queue, as the SQLite store's writer
 // thread keeps them in order; reads go straight to the pool. Other brokers' commits are learnt of by
-// LISTEN/NOTIFY, with a poll behind it (head-watch.ts).
+// LISTEN/NOTIFY, with a poll behind it (head-watch.ts); the cluster's heartbeat is heartbeat.ts's.
 import { randomUUID } from 'node:crypto';
 import { err, ok, okAsync, ResultAsync, type Result } from 'neverthrow';
 import type pg from 'pg';
-import type { SeqRun } from '../../core/seq-runs.js';
-import type { StoredMessage } from '../../core/types.js';
-import type { Logger } from '../../logger.js';
-import {
-  LogMessage,
-  type AckRecord,
-  type AppendRow,
-  type Appended,
-  type ClusterPort,
-  type ConsumerRecord,
-  type ConsumerSignal,
-  type DeadLetterRow,
-  type DeadLetterSelection,
-  type DeliveryFailure,
-  type EventStore,
-  type LastFailure,
-  type MessageHeader,
-  type MessageRecord,
-  type ProgressBatch,
-  type StorageError,
-  type TransactOutcome,
+import type {
+  AckRecord,
+  AppendRow,
+  Appended,
+  ClusterPort,
+  ConsumerRecord,
+  ConsumerSignal,
+  DeadLetterRow,
+  DeadLetterSelection,
+  DeliveryFailure,
+  EventStore,
+  LastFailure,
+  MessageHeader,
+  MessageRecord,
+  ProgressBatch,
+  SeqRun,
+  StorageError,
+  StoredMessage,
+  TransactOutcome,
 } from '../../core/store-port.js';
-import { toColumns } from '../append-columns.js';
-import type { StoreOpenError } from '../db.js';
+import type { Logger } from '../../logger.js';
+import { toMessageRecord, toStoredMessage, type MessageRow, type RecordRow } from '../message-rows.js';
+import { storeOpenError, type StoreOpenError } from '../open-error.js';
+import { WorkFailed } from '../work-failed.js';
+import { Writability } from '../writability.js';
+import { appendRows } from './append.js';
 import { brokerPools, lockKey, openPool, type PgOptions } from './connect.js';
+import * as cq from './consumer-queries.js';
 import { storageError } from './errors.js';
 import { HeadWatch } from './head-watch.js';
-import { Writability } from '../writability.js';
+import { clusterPort } from './heartbeat.js';
+import { CLUSTER_LOCK, clusterChannel } from './heartbeat-queries.js';
 import * as q from './queries.js';
-import * as cq from './consumer-queries.js';
+import { inTransaction } from './transaction.js';
 
 export interface StoreOptions extends PgOptions {
   /** This broker's name among those sharing the database (EVENTBUS_NODE_ID). */
   readonly nodeId: string;
   readonly logger: Logger;
-}
-
-type MessageRow = [number, string | null, string, string, string, number, string | null, number, MessageRecord['status']?];
-type RecordRow = [number, string | null, string, string, string, number, string | null, number, MessageRecord['status']];
-
-/** What the append statement answers: the seq before its rows (null if none was inserted), the seqs the
- * inserted rows got, and the positions (from 1) and seqs of the rows whose id was already stored. */
-interface AppendResult {
-  base: number | null;
-  seqs: number[] | null;
-  knownAt: number[] | null;
-  knownSeqs: number[] | null;
-}
-
-function toMessage(r: MessageRow): StoredMessage {
-  return new LogMessage(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8]);
-}
-
-function toRecord(r: RecordRow): MessageRecord {
-  return { ...toMessage(r), status: r[8] };
-}
-
-/** What a transactional consumer's work threw, carried out of the transaction it rolls back. */
-class WorkFailed extends Error {
-  constructor(readonly error: unknown) {
-    super('the transactional work threw');
-  }
 }
 
 export class PostgresStore implements EventStore<pg.PoolClient> {
@@ -88,8 +65,8 @@ export class PostgresStore implements EventStore<pg.PoolClient> {
   /** The end of the queue of writes other than appends: each starts once the one before has settled. */
   #tail: Promise<unknown> = Promise.resolve();
   readonly #writability: Writability;
-  /** The advisory lock that heartbeats and consumer rewinds take turns under. */
-  readonly #clusterLock: string;
+  /** Takes the advisory lock that heartbeats and consumers' registrations and removals take turns under. */
+  readonly #lockCluster: string;
   readonly cluster: ClusterPort;
   // Appends queue on the head lock, whoever sends them: one group at a time, as large as it comes, makes
   // the fewest lock holds and WAL flushes. Two in flight would only have the second wait at the lock with
@@ -104,7 +81,7 @@ export class PostgresStore implements EventStore<pg.PoolClient> {
     this.#appPool = pools.app;
     this.#channel = q.notifyChannel(options.schema);
     this.#consumerChannel = cq.consumerChannel(options.schema);
-    this.#clusterLock = lockKey(options.schema, q.CLUSTER_LOCK);
+    this.#lockCluster = q.lockForTransaction(lockKey(options.schema, CLUSTER_LOCK));
     this.#lastSeq = lastSeq;
     this.#watch = watch;
     this.#log = logger;
@@ -115,31 +92,14 @@ export class PostgresStore implements EventStore<pg.PoolClient> {
         logger.warn('a PostgreSQL connection failed while idle', { error: e.message });
       });
     }
-    const node = options.nodeId;
-    const instance = this.#instance;
-    let clashLogged = false;
-    const clusterChannel = q.clusterChannel(options.schema);
-    this.cluster = {
-      node,
-      onAnnounce: (listener) => {
-        watch.onAnnounce((consumers, from) => {
-          if (from !== instance) listener(consumers);
-        });
-      },
-      heartbeat: (beat) =>
-        this.#write(() =>
-          this.#transaction(this.#pool, async (c) => {
-            await c.query(`SELECT pg_advisory_xact_lock(${this.#clusterLock})`);
-            return q.heartbeat(c, node, instance, beat, clusterChannel);
-          }),
-        ).map(({ view, clash }) => {
-          if (clash && !clashLogged) {
-            logger.error('another broker runs under this EVENTBUS_NODE_ID: both deliver the same partitions; give each broker its own', { node_id: node });
-          }
-          clashLogged ||= clash;
-          return view;
-        }),
-    };
+    this.cluster = clusterPort({
+      node: options.nodeId,
+      instance: this.#instance,
+      channel: clusterChannel(options.schema),
+      watch,
+      logger,
+      underClusterLock: (work) => this.#underClusterLock(work),
+    });
   }
 
   static async open(options: StoreOptions): Promise<Result<PostgresStore, StoreOpenError>> {
@@ -149,9 +109,9 @@ export class PostgresStore implements EventStore<pg.PoolClient> {
     const head = await pools.queries.query<{ seq: number }>(q.HEAD).catch((e: unknown) => e as Error);
     if (head instanceof Error) {
       for (const p of Object.values(pools)) await p.end();
-      return err({ kind: 'unwritable', message: `EVENTBUS_DB: ${head.message}` });
+      return err(storeOpenError('unwritable', `EVENTBUS_DB: ${head.message}`, head));
     }
-    const channels = { log: q.notifyChannel(options.schema), consumers: cq.consumerChannel(options.schema), cluster: q.clusterChannel(options.schema) };
+    const channels = { log: q.notifyChannel(options.schema), consumers: cq.consumerChannel(options.schema), cluster: clusterChannel(options.schema) };
     const watch = new HeadWatch(options, channels, pools.queries, options.logger);
     await watch.start();
     return ok(new PostgresStore(pools, options, head.rows[0]!.seq, watch));
@@ -171,60 +131,10 @@ export class PostgresStore implements EventStore<pg.PoolClient> {
   }
 
   append(rows: readonly AppendRow[]): ResultAsync<Appended[], StorageError> {
-    return this.#attempt(this.#append(rows), true);
-  }
-
-  async #append(rows: readonly AppendRow[]): Promise<Appended[]> {
-    const appended = new Array<Appended | undefined>(rows.length);
-    // A second row with an id of the same batch is answered with the first's seq; ids already stored are
-    // answered by the statement with the original's seq; a publish of the same id racing on another broker
-    // is caught by the unique index.
-    const sent: number[] = [];
-    const firstOf = new Map<string, number>();
-    for (let i = 0; i < rows.length; i++) {
-      const id = rows[i]!.messageId;
-      if (id !== null && firstOf.has(id)) continue; // resolved below
-      if (id !== null) firstOf.set(id, i);
-      sent.push(i);
-    }
-    const c = toColumns(sent.length === rows.length ? rows : sent.map((i) => rows[i]!));
-    const maxCreatedAt = c.createdAts.reduce((a, b) => Math.max(a, b), 0);
-    const result = await this.#appends.query<AppendResult>({ name: 'append', text: q.APPEND, values: [maxCreatedAt, c.messageIds, c.topics, c.payloads, c.metadata, c.ttls, c.orderingKeys, c.createdAts, this.#channel] });
-    const { base, seqs, knownAt, knownSeqs } = result.rows[0]!;
-    const known = new Set<number>();
-    if (knownAt !== null) {
-      for (let k = 0; k < knownAt.length; k++) {
-        const j = knownAt[k]! - 1; // ordinality counts from 1
-        known.add(j);
-        appended[sent[j]!] = { seq: knownSeqs![k]!, duplicate: true };
-      }
-    }
-    if (base !== null) {
-      const inserted = new Set(seqs ?? []);
-      const lost: string[] = [];
-      let seq = base;
-      for (let j = 0; j < sent.length; j++) {
-        if (known.has(j)) continue;
-        seq++;
-        if (inserted.has(seq)) appended[sent[j]!] = { seq, duplicate: false };
-        else lost.push(rows[sent[j]!]!.messageId!); // another broker stored this id meanwhile
-      }
-      // Assigned, even where the index skipped a row: lastSeq is the highest seq ever assigned.
+    const assigned = (seq: number): void => {
       this.#lastSeq = Math.max(this.#lastSeq, seq);
-      for (const [id, lostSeq] of await this.#seqsOfIds(lost)) appended[firstOf.get(id)!] = { seq: lostSeq, duplicate: true };
-    }
-    for (let i = 0; i < rows.length; i++) {
-      if (appended[i] !== undefined) continue;
-      appended[i] = { seq: appended[firstOf.get(rows[i]!.messageId!)!]!.seq, duplicate: true };
-    }
-    return appended as Appended[];
-  }
-
-  /** The stored seq of each of `ids` that is stored. */
-  async #seqsOfIds(ids: readonly string[]): Promise<Map<string, number>> {
-    if (ids.length === 0) return new Map();
-    const found = await this.#appends.query<{ message_id: string; seq: number }>({ name: 'seqsOfIds', text: q.SEQS_OF_IDS, values: [ids] });
-    return new Map(found.rows.map((r) => [r.message_id, r.seq]));
+    };
+    return this.#attempt(appendRows(this.#appends, rows, this.#channel, assigned), true);
   }
 
   lastSeq(): number {
@@ -240,7 +150,7 @@ export class PostgresStore implements EventStore<pg.PoolClient> {
       topic === undefined
         ? { name: 'readFrom', text: q.READ_FROM, values: [fromSeq, limit], rowMode: 'array' }
         : { name: 'readTopicFrom', text: q.READ_TOPIC_FROM, values: [topic, fromSeq, limit], rowMode: 'array' };
-    return this.#read(this.#pool.query<MessageRow>(query).then((r) => r.rows.map(toMessage)));
+    return this.#read(this.#pool.query<MessageRow>(query).then((r) => r.rows.map(toStoredMessage)));
   }
 
   seqAtTime(timeMs: number): ResultAsync<number, StorageError> {
@@ -252,45 +162,35 @@ export class PostgresStore implements EventStore<pg.PoolClient> {
   }
 
   saveConsumer(record: ConsumerRecord): ResultAsync<void, StorageError> {
-    const { id, address, patterns, position, filter, rewoundAt, paused, pauseChangedAt, createdAt, updatedAt, expiresAt } = record;
-    return this.#write(() =>
-      this.#transaction(this.#pool, async (c) => {
-        await c.query(`SELECT pg_advisory_xact_lock(${this.#clusterLock})`);
-        const before = (await c.query<{ rewoundAt: number }>(q.REWOUND_AT, [id])).rows[0];
-        await c.query(q.UPSERT_CONSUMER, [id, address, JSON.stringify(patterns), position, filter, rewoundAt, paused, pauseChangedAt, createdAt, updatedAt, expiresAt]);
-        // A rewind (a broker that has not seen a later one yet leaves it alone).
-        if (before !== undefined && rewoundAt > before.rewoundAt) await c.query(q.REWIND_PARTITIONS, [id, position]);
-      }),
-    );
+    const { id, position, rewoundAt } = record;
+    return this.#underClusterLock(async (c) => {
+      const before = (await c.query<{ rewoundAt: number }>(q.REWOUND_AT, [id])).rows[0];
+      await c.query(q.UPSERT_CONSUMER, q.consumerValues(record));
+      // A rewind (a broker that has not seen a later one yet leaves it alone).
+      if (before !== undefined && rewoundAt > before.rewoundAt) await c.query(q.REWIND_PARTITIONS, [id, position]);
+    });
   }
 
   createConsumer(record: ConsumerRecord): ResultAsync<ConsumerRecord, StorageError> {
-    const { id, address, patterns, position, filter, rewoundAt, paused, pauseChangedAt, createdAt, updatedAt, expiresAt } = record;
     return this.#write(async () => {
-      await this.#pool.query(q.CREATE_CONSUMER, [id, address, JSON.stringify(patterns), position, filter, rewoundAt, paused, pauseChangedAt, createdAt, updatedAt, expiresAt]);
-      return q.parseConsumer((await this.#pool.query<ConsumerRecord & { patterns: string }>(q.CONSUMER, [id])).rows[0]!);
+      await this.#pool.query(q.CREATE_CONSUMER, q.consumerValues(record));
+      return q.parseConsumer((await this.#pool.query<ConsumerRecord & { patterns: string }>(q.CONSUMER, [record.id])).rows[0]!);
     });
   }
 
   deleteConsumer(id: string): ResultAsync<void, StorageError> {
-    return this.#write(() =>
-      this.#transaction(this.#pool, async (c) => {
-        await c.query(`SELECT pg_advisory_xact_lock(${this.#clusterLock})`);
-        for (const statement of q.DELETE_CONSUMER) await c.query(statement, [id]);
-      }),
-    );
+    return this.#underClusterLock(async (c) => {
+      for (const statement of q.DELETE_CONSUMER) await c.query(statement, [id]);
+    });
   }
 
   deleteLapsedConsumer(id: string, nowMs: number): ResultAsync<boolean, StorageError> {
-    return this.#write(() =>
-      this.#transaction(this.#pool, async (c) => {
-        await c.query(`SELECT pg_advisory_xact_lock(${this.#clusterLock})`);
-        const lapsed = await c.query(q.DELETE_LAPSED_CONSUMER, [id, nowMs]);
-        if (lapsed.rowCount !== 1) return false;
-        for (const statement of q.DELETE_CONSUMER) await c.query(statement, [id]);
-        return true;
-      }),
-    );
+    return this.#underClusterLock(async (c) => {
+      const lapsed = await c.query(q.DELETE_LAPSED_CONSUMER, [id, nowMs]);
+      if (lapsed.rowCount !== 1) return false;
+      for (const statement of q.DELETE_CONSUMER) await c.query(statement, [id]);
+      return true;
+    });
   }
 
   processedAbove(consumer: string, afterSeq: number, sinceMs: number): ResultAsync<number[], StorageError> {
@@ -309,7 +209,7 @@ export class PostgresStore implements EventStore<pg.PoolClient> {
   }
 
   recordProgress(batch: ProgressBatch): ResultAsync<void, StorageError> {
-    return this.#write(() => this.#transaction(this.#pool, (c) => q.writeProgress(c, batch, this.cluster.node)));
+    return this.#write(() => inTransaction(this.#pool, (c) => q.writeProgress(c, batch, this.cluster.node)));
   }
 
   markProcessed(runs: readonly SeqRun[]): ResultAsync<void, StorageError> {
@@ -337,15 +237,15 @@ export class PostgresStore implements EventStore<pg.PoolClient> {
 
   requeueDeadLetters(selection: DeadLetterSelection, atMs: number): ResultAsync<number, StorageError> {
     const notify = { channel: this.#consumerChannel, from: this.#instance };
-    return this.#write(() => this.#transaction(this.#pool, (c) => cq.requeueDeadLetters(c, selection, atMs, notify)));
+    return this.#write(() => inTransaction(this.#pool, (c) => cq.requeueDeadLetters(c, selection, atMs, notify)));
   }
 
   deleteDeadLetters(selection: DeadLetterSelection, atMs: number): ResultAsync<number, StorageError> {
-    return this.#write(() => this.#transaction(this.#pool, (c) => cq.deleteDeadLetters(c, selection, atMs)));
+    return this.#write(() => inTransaction(this.#pool, (c) => cq.deleteDeadLetters(c, selection, atMs)));
   }
 
   requeued(consumer: string): ResultAsync<StoredMessage[], StorageError> {
-    return this.#read(this.#pool.query<MessageRow>({ text: cq.REQUEUED, values: [consumer], rowMode: 'array' }).then((r) => r.rows.map(toMessage)));
+    return this.#read(this.#pool.query<MessageRow>({ text: cq.REQUEUED, values: [consumer], rowMode: 'array' }).then((r) => r.rows.map(toStoredMessage)));
   }
 
   setPaused(consumer: string, paused: boolean, changedAt: number): ResultAsync<void, StorageError> {
@@ -372,7 +272,7 @@ export class PostgresStore implements EventStore<pg.PoolClient> {
 
   message(seq: number): ResultAsync<MessageRecord | undefined, StorageError> {
     return this.#read(
-      this.#pool.query<RecordRow>({ text: cq.MESSAGE, values: [seq], rowMode: 'array' }).then((r) => (r.rows[0] === undefined ? undefined : toRecord(r.rows[0]))),
+      this.#pool.query<RecordRow>({ text: cq.MESSAGE, values: [seq], rowMode: 'array' }).then((r) => (r.rows[0] === undefined ? undefined : toMessageRecord(r.rows[0]))),
     );
   }
 
@@ -381,7 +281,7 @@ export class PostgresStore implements EventStore<pg.PoolClient> {
       topic === undefined
         ? { text: cq.READ_RECORDS, values: [fromSeq, limit], rowMode: 'array' }
         : { text: cq.READ_TOPIC_RECORDS, values: [topic, fromSeq, limit], rowMode: 'array' };
-    return this.#read(this.#pool.query<RecordRow>(query).then((r) => r.rows.map(toRecord)));
+    return this.#read(this.#pool.query<RecordRow>(query).then((r) => r.rows.map(toMessageRecord)));
   }
 
   topicBounds(topics: readonly string[]): ResultAsync<Map<string, { first: number; last: number }>, StorageError> {
@@ -403,7 +303,7 @@ export class PostgresStore implements EventStore<pg.PoolClient> {
    * writes commit with the ack or not at all.
    */
   transactAck(ack: AckRecord, work: (client: pg.PoolClient) => void | Promise<void>): ResultAsync<TransactOutcome, StorageError> {
-    const run = this.#transaction(this.#appPool, async (c): Promise<TransactOutcome> => {
+    const run = inTransaction(this.#appPool, async (c): Promise<TransactOutcome> => {
       const done = await c.query(q.ALREADY_PROCESSED, [ack.consumer, ack.seq]);
       if (done.rowCount !== 0) return { kind: 'already-processed' };
       try {
@@ -434,7 +334,7 @@ export class PostgresStore implements EventStore<pg.PoolClient> {
 
   deleteSeqs(seqs: readonly number[]): ResultAsync<void, StorageError> {
     return this.#write(async () => {
-      await this.#pool.query('DELETE FROM messages WHERE seq = ANY($1::bigint[])', [seqs]);
+      await this.#pool.query(q.DELETE_SEQS, [seqs]);
     });
   }
 
@@ -463,28 +363,14 @@ export class PostgresStore implements EventStore<pg.PoolClient> {
     }
   }
 
-  async #transaction<T>(pool: pg.Pool, work: (client: pg.PoolClient) => Promise<T>): Promise<T> {
-    const client = await pool.connect();
-    let broken = false;
-    // A checked-out client has no listener for its connection's errors (the pool's idle one is taken off
-    // while it is out): a connection cut between two of the transaction's queries would emit an unhandled
-    // 'error' and end the process. The next query fails on its own and the transaction with it.
-    const lost = (): void => {
-      broken = true;
-    };
-    client.on('error', lost);
-    try {
-      await client.query('BEGIN');
-      const value = await work(client);
-      await client.query('COMMIT');
-      return value;
-    } catch (e) {
-      await client.query('ROLLBACK').catch(() => (broken = true));
-      throw e;
-    } finally {
-      client.off('error', lost);
-      client.release(broken);
-    }
+  /** A write queued as #write() is, in one transaction that first takes the cluster lock. */
+  #underClusterLock<T>(work: (client: pg.PoolClient) => Promise<T>): ResultAsync<T, StorageError> {
+    return this.#write(() =>
+      inTransaction(this.#pool, async (c) => {
+        await c.query(this.#lockCluster);
+        return work(c);
+      }),
+    );
   }
 
   #read<T>(pending: Promise<T>): ResultAsync<T, StorageError> {

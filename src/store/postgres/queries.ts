@@ -1,15 +1,24 @@
-// Every statement the PostgreSQL store runs. Many rows go in one statement as arrays through unnest(): one
-// round trip per kind of row, whatever the batch's size. Together with schema.ts this is all its SQL.
+// The PostgreSQL store's statements for the log, its consumers and their progress. Many rows go in one
+// statement as arrays through unnest(): one round trip per kind of row, whatever the batch's size. With
+// consumer-queries.ts (the operator surface), heartbeat-queries.ts (the cluster) and schema.ts, this is all
+// its SQL but opening (connect.ts) and a transaction's BEGIN and COMMIT.
 import type pg from 'pg';
-import type { ClusterView, ConsumerMembers, ConsumerRecord, DeliveryFailure, Heartbeat, ProgressBatch } from '../../core/store-port.js';
+import type { ConsumerRecord, DeliveryFailure, ProgressBatch } from '../../core/store-port.js';
+import { MESSAGE_COLUMNS } from '../message-rows.js';
+import { MESSAGE_STATUS } from '../message-statuses.js';
 import { DELETE_REQUEUED_FROM } from './consumer-queries.js';
 
 /** The channel appends notify on: one per schema, so logs in other schemas do not wake this one's brokers. */
 export const notifyChannel = (schema: string): string => `eventbus_log_${schema}`;
-/** The channel heartbeats announce members that came or went, and partitions given up, on (Heartbeat.announce). */
-export const clusterChannel = (schema: string): string => `eventbus_cluster_${schema}`;
 
 export const HEAD = `SELECT seq FROM log_head WHERE id = 1`;
+
+/**
+ * Takes an advisory lock (connect.ts's lockKey) until the transaction ends: the writes that touch the
+ * cluster's shared rows in no fixed order (heartbeats, a consumer's registration, rewind or removal) take
+ * turns under one, and would deadlock otherwise.
+ */
+export const lockForTransaction = (key: string): string => `SELECT pg_advisory_xact_lock(${key})`;
 
 /** Rewrites the head row unchanged: a write, so it proves the database can be written again. */
 export const PROBE = `UPDATE log_head SET seq = seq WHERE id = 1`;
@@ -54,7 +63,7 @@ ins AS (
   SELECT h.base + f.n, f.message_id, f.topic, f.payload,
     CASE WHEN f.created_at >= h.floor OR NOT starts_with(f.metadata, '{"timestamp":' || f.created_at) THEN f.metadata
       ELSE '{"timestamp":' || h.floor || substr(f.metadata, length('{"timestamp":' || f.created_at) + 1) END,
-    f.ttl, 'pending', f.ordering_key, GREATEST(f.created_at, h.floor)
+    f.ttl, '${MESSAGE_STATUS.pending}', f.ordering_key, GREATEST(f.created_at, h.floor)
   FROM h, f
   ON CONFLICT (message_id) WHERE message_id IS NOT NULL DO NOTHING
   RETURNING seq
@@ -65,7 +74,6 @@ SELECT (SELECT base FROM h) AS base,
   (SELECT array_agg(seq::float8 ORDER BY ord) FROM known) AS "knownSeqs",
   CASE WHEN EXISTS (SELECT 1 FROM ins) THEN pg_notify($9, ((SELECT base FROM h) + (SELECT count(*) FROM f))::text) END`;
 
-const MESSAGE_COLUMNS = `seq, message_id, topic, payload, metadata, ttl, ordering_key, created_at`;
 // With the status: a reader shown the message (an SSE event) gets it as the log holds it (PROTOCOL.md §8).
 export const READ_FROM = `SELECT ${MESSAGE_COLUMNS}, status FROM messages WHERE seq >= $1 ORDER BY seq LIMIT $2`;
 export const READ_TOPIC_FROM = `SELECT ${MESSAGE_COLUMNS}, status FROM messages WHERE topic = $1 AND seq >= $2 ORDER BY seq LIMIT $3`;
@@ -103,6 +111,11 @@ export const UPSERT_CONSUMER = `INSERT INTO consumers (id, address, patterns, po
     pause_changed_at = GREATEST(consumers.pause_changed_at, excluded.pause_changed_at)`;
 export const CREATE_CONSUMER = `INSERT INTO consumers (id, address, patterns, position, filter, rewound_at, paused, pause_changed_at, created_at, updated_at, expires_at)
   VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) ON CONFLICT (id) DO NOTHING`;
+
+/** A consumer's record as UPSERT_CONSUMER's and CREATE_CONSUMER's values. */
+export function consumerValues(r: ConsumerRecord): unknown[] {
+  return [r.id, r.address, JSON.stringify(r.patterns), r.position, r.filter, r.rewoundAt, r.paused, r.pauseChangedAt, r.createdAt, r.updatedAt, r.expiresAt];
+}
 export const CONSUMER = `SELECT ${CONSUMER_COLUMNS} FROM consumers WHERE id = $1`;
 export const REWOUND_AT = `SELECT rewound_at AS "rewoundAt" FROM consumers WHERE id = $1 FOR UPDATE`;
 // A rewind starts the counts over: what is delivered again from there is a first delivery.
@@ -130,12 +143,14 @@ export const LAST_FAILURES = `SELECT c.id AS consumer, f.failed_at AS at, f.erro
     ORDER BY failed_at DESC LIMIT 1) f`;
 export const TOPIC_COUNTS = `SELECT topic, count(*)::int AS n FROM messages GROUP BY topic`;
 export const READ_HEADERS = `SELECT seq, topic, created_at AS "createdAt" FROM messages WHERE seq > $1 ORDER BY seq LIMIT $2`;
+/** Retention's removal of the messages it chose. */
+export const DELETE_SEQS = `DELETE FROM messages WHERE seq = ANY($1::bigint[])`;
 
 // A dead letter outranks a later 'processed' from another consumer: the message failed somewhere. The seqs
 // of the runs are listed, so that each is one probe of the primary key (a join of ranges may scan the log).
-export const MARK_PROCESSED = `UPDATE messages SET status = 'processed'
+export const MARK_PROCESSED = `UPDATE messages SET status = '${MESSAGE_STATUS.processed}'
   WHERE seq = ANY(ARRAY(SELECT generate_series(r.f, r.t) FROM unnest($1::bigint[], $2::bigint[]) AS r(f, t)))
-  AND status = 'pending'`;
+  AND status = '${MESSAGE_STATUS.pending}'`;
 
 // At most $2 expired rows per call, so that one call never holds locks for long; soonest expired first, along
 // the expiry index.
@@ -198,7 +213,18 @@ export const INSERT_DEAD_LETTERS = `INSERT INTO dead_letters (consumer, seq, top
   SELECT * FROM unnest($1::text[], $2::bigint[], $3::text[], $4::text[], $5::text[], $6::text[], $7::int[], $8::bigint[])`;
 export const SET_POSITIONS = `UPDATE consumers c SET position = r.position, updated_at = $3
   FROM unnest($1::text[], $2::bigint[]) AS r(id, position) WHERE c.id = r.id`;
-export const MARK_DEAD = `UPDATE messages SET status = 'dead' WHERE seq = ANY($1::bigint[])`;
+export const MARK_DEAD = `UPDATE messages SET status = '${MESSAGE_STATUS.dead}' WHERE seq = ANY($1::bigint[])`;
+
+// A durable consumer's partitions: floors and reservations, written by their holder with the progress
+// batches, and the consumer's position, the lowest floor.
+export const SET_FLOORS = `UPDATE consumer_partitions cp SET position = GREATEST(cp.position, r.f)
+  FROM unnest($2::text[], $3::int[], $4::bigint[]) AS r(c, p, f) WHERE cp.consumer = r.c AND cp.partition = r.p AND cp.node = $1`;
+const RESERVE = `UPDATE consumer_partitions cp SET reserved_seq = GREATEST(cp.reserved_seq, r.u)
+  FROM unnest($2::text[], $3::int[], $4::bigint[]) AS r(c, p, u) WHERE cp.consumer = r.c AND cp.partition = r.p AND cp.node = $1`;
+export const LOCK_CONSUMERS = `SELECT id FROM consumers WHERE id = ANY($1::text[]) ORDER BY id FOR UPDATE`;
+export const CONSUMER_POSITIONS = `UPDATE consumers c SET position = m.pos
+  FROM (SELECT consumer, min(position) AS pos FROM consumer_partitions WHERE consumer = ANY($1::text[]) GROUP BY consumer) m
+  WHERE c.id = m.consumer AND c.position <> m.pos`;
 
 /**
  * Rows keyed by (consumer, seq), the last of each key kept: one INSERT … ON CONFLICT DO UPDATE may not touch
@@ -253,39 +279,6 @@ export async function writeProgress(c: pg.PoolClient, batch: ProgressBatch, node
   }
 }
 
-// The cluster's heartbeat (src/core/cluster.ts), one transaction per beat. Beats of all brokers take turns
-// under one advisory lock: they touch the same lease rows in no fixed order, and would deadlock otherwise.
-const DB_NOW = `SELECT (extract(epoch from clock_timestamp()) * 1000)::bigint AS now`;
-const BEAT_NODE = `WITH old AS (SELECT instance, last_seen FROM nodes WHERE node_id = $1)
-  INSERT INTO nodes (node_id, instance, last_seen) VALUES ($1, $2, $3)
-  ON CONFLICT (node_id) DO UPDATE SET instance = excluded.instance, last_seen = excluded.last_seen
-  RETURNING (SELECT instance FROM old) AS "oldInstance", (SELECT last_seen FROM old) AS "oldSeen"`;
-const DROP_SILENT_NODES = `DELETE FROM nodes WHERE last_seen < $1`;
-const CLEAR_MEMBERS = `DELETE FROM consumer_members WHERE node = $1 OR expires_at < $2`;
-const SET_MEMBERS = `INSERT INTO consumer_members (consumer, node, members, in_flight, expires_at)
-  SELECT r.c, $1, r.m, r.f, $2 FROM unnest($3::text[], $4::int[], $5::int[]) AS r(c, m, f)
-  WHERE EXISTS (SELECT 1 FROM consumers WHERE id = r.c)`;
-// A consumer's partitions start at its position.
-const ADD_PARTITIONS = `INSERT INTO consumer_partitions (consumer, partition, position)
-  SELECT c.id, p, c.position FROM consumers c CROSS JOIN generate_series(0, $2::int - 1) AS p WHERE c.id = ANY($1::text[])
-  ON CONFLICT DO NOTHING`;
-export const SET_FLOORS = `UPDATE consumer_partitions cp SET position = GREATEST(cp.position, r.f)
-  FROM unnest($2::text[], $3::int[], $4::bigint[]) AS r(c, p, f) WHERE cp.consumer = r.c AND cp.partition = r.p AND cp.node = $1`;
-// Given up cleanly, every attempt count is written: the next holder has nothing to count again, unless
-// part of a crash's range was never read here (keep).
-const RELEASE = `UPDATE consumer_partitions cp SET node = NULL, expires_at = 0, reserved_seq = CASE WHEN r.k THEN cp.reserved_seq ELSE 0 END
-  FROM unnest($2::text[], $3::int[], $4::boolean[]) AS r(c, p, k) WHERE cp.consumer = r.c AND cp.partition = r.p AND cp.node = $1`;
-const RESERVE = `UPDATE consumer_partitions cp SET reserved_seq = GREATEST(cp.reserved_seq, r.u)
-  FROM unnest($2::text[], $3::int[], $4::bigint[]) AS r(c, p, u) WHERE cp.consumer = r.c AND cp.partition = r.p AND cp.node = $1`;
-const RENEW = `UPDATE consumer_partitions SET expires_at = $2 WHERE node = $1`;
-const ACQUIRE = `UPDATE consumer_partitions cp SET node = $1, expires_at = $2
-  FROM unnest($4::text[], $5::int[]) AS r(c, p)
-  WHERE cp.consumer = r.c AND cp.partition = r.p AND (cp.node IS NULL OR cp.expires_at < $3)`;
-export const LOCK_CONSUMERS = `SELECT id FROM consumers WHERE id = ANY($1::text[]) ORDER BY id FOR UPDATE`;
-export const CONSUMER_POSITIONS = `UPDATE consumers c SET position = m.pos
-  FROM (SELECT consumer, min(position) AS pos FROM consumer_partitions WHERE consumer = ANY($1::text[]) GROUP BY consumer) m
-  WHERE c.id = m.consumer AND c.position <> m.pos`;
-
 /**
  * A consumer's position, the lowest of its partitions', inside the caller's transaction. Two brokers
  * writing their partitions' floors at once would each read the other's as they were and write a position
@@ -295,87 +288,6 @@ export const CONSUMER_POSITIONS = `UPDATE consumers c SET position = m.pos
 export async function setConsumerPositions(c: pg.PoolClient, consumers: readonly string[]): Promise<void> {
   await c.query(LOCK_CONSUMERS, [consumers]);
   await c.query(CONSUMER_POSITIONS, [consumers]);
-}
-const DROP_LEASES = `DELETE FROM leases WHERE node = $1 AND NOT (name = ANY($2::text[]))`;
-const TAKE_LEASES = `INSERT INTO leases (name, node, expires_at) SELECT n, $1, $2 FROM unnest($4::text[]) AS n
-  ON CONFLICT (name) DO UPDATE SET node = excluded.node, expires_at = excluded.expires_at
-  WHERE leases.node = excluded.node OR leases.expires_at < $3
-  RETURNING name`;
-const HELD = `SELECT consumer, partition, position, reserved_seq AS reserved FROM consumer_partitions WHERE node = $1`;
-const MEMBERS = `SELECT consumer, node, members, in_flight AS "inFlight" FROM consumer_members ORDER BY consumer, node`;
-const NODES = `SELECT node_id AS node, last_seen AS "lastSeen" FROM nodes ORDER BY node_id`;
-const ANNOUNCE = `SELECT pg_notify($1, $2)`;
-// PostgreSQL refuses a payload of 8,000 bytes or more; past this the consumers are left out, meaning any.
-const MAX_ANNOUNCE_BYTES = 7000;
-
-/** A heartbeat's announcement: who sent it, and the consumers it concerns (undefined: any). */
-export function announcement(from: string, consumers: readonly string[]): string {
-  const payload = JSON.stringify({ from, consumers });
-  return Buffer.byteLength(payload) <= MAX_ANNOUNCE_BYTES ? payload : JSON.stringify({ from });
-}
-
-export function parseAnnouncement(payload: string | undefined): { from: string; consumers: string[] | undefined } | undefined {
-  try {
-    const a = JSON.parse(payload ?? '') as { from?: unknown; consumers?: unknown } | null;
-    if (typeof a?.from !== 'string') return undefined;
-    const consumers = Array.isArray(a.consumers) && a.consumers.every((c) => typeof c === 'string') ? a.consumers : undefined;
-    return { from: a.from, consumers };
-  } catch {
-    return undefined; // not ours
-  }
-}
-
-export const CLUSTER_LOCK = 'cluster';
-
-export interface BeatResult {
-  readonly view: ClusterView;
-  /** Another process beat under this broker's name lately. */
-  readonly clash: boolean;
-}
-
-/** One heartbeat, inside the caller's transaction (which holds the cluster lock); its announcement goes on `channel` at commit. */
-export async function heartbeat(c: pg.PoolClient, node: string, instance: string, beat: Heartbeat, channel: string): Promise<BeatResult> {
-  const now = (await c.query<{ now: number }>(DB_NOW)).rows[0]!.now;
-  const until = now + beat.ttlMs;
-  const seen = (await c.query<{ oldInstance: string | null; oldSeen: number | null }>(BEAT_NODE, [node, instance, now])).rows[0]!;
-  const clash = seen.oldInstance !== null && seen.oldInstance !== instance && seen.oldSeen! >= now - beat.nodeTimeoutMs;
-  await c.query(DROP_SILENT_NODES, [now - beat.nodeTimeoutMs]);
-  await c.query(CLEAR_MEMBERS, [node, now]);
-  const ids = beat.members.map((m) => m.consumer);
-  if (ids.length > 0) {
-    await c.query(SET_MEMBERS, [node, until, ids, beat.members.map((m) => m.members), beat.members.map((m) => m.inFlight)]);
-    await c.query(ADD_PARTITIONS, [ids, beat.partitions]);
-  }
-  if (beat.release.length > 0) {
-    const r = beat.release;
-    await c.query(RELEASE, [node, r.map((x) => x.consumer), r.map((x) => x.partition), r.map((x) => x.keep === true)]);
-  }
-  await c.query(RENEW, [node, until]);
-  if (beat.want.length > 0) await c.query(ACQUIRE, [node, until, now, beat.want.map((w) => w.consumer), beat.want.map((w) => w.partition)]);
-  const moved = [...new Set(beat.release.map((r) => r.consumer))];
-  if (moved.length > 0) await setConsumerPositions(c, moved);
-  await c.query(DROP_LEASES, [node, beat.leases]);
-  const taken = beat.leases.length === 0 ? [] : (await c.query<{ name: string }>(TAKE_LEASES, [node, until, now, beat.leases])).rows;
-  const held = new Map<string, Map<number, number>>();
-  const reserved = new Map<string, Map<number, number>>();
-  for (const r of (await c.query<{ consumer: string; partition: number; position: number; reserved: number }>(HELD, [node])).rows) {
-    let of = held.get(r.consumer);
-    if (of === undefined) held.set(r.consumer, (of = new Map<number, number>()));
-    of.set(r.partition, r.position);
-    let marks = reserved.get(r.consumer);
-    if (marks === undefined) reserved.set(r.consumer, (marks = new Map<number, number>()));
-    marks.set(r.partition, r.reserved);
-  }
-  const members = new Map<string, ConsumerMembers[]>();
-  for (const r of (await c.query<ConsumerMembers & { consumer: string }>(MEMBERS)).rows) {
-    let of = members.get(r.consumer);
-    if (of === undefined) members.set(r.consumer, (of = []));
-    of.push({ node: r.node, members: r.members, inFlight: r.inFlight });
-  }
-  const nodes = (await c.query<{ node: string; lastSeen: number }>(NODES)).rows;
-  if (beat.announce.length > 0) await c.query(ANNOUNCE, [channel, announcement(instance, beat.announce)]);
-  const consumers = (await c.query<ConsumerRecord & { patterns: string }>(LIST_CONSUMERS)).rows.map(parseConsumer);
-  return { view: { consumers, held, reserved, members, leases: new Set(taken.map((t) => t.name)), nodes }, clash };
 }
 
 export function parseConsumer(row: ConsumerRecord & { patterns: string }): ConsumerRecord {

@@ -1,10 +1,11 @@
-// The tables of PROTOCOL.md §6 in PostgreSQL, with the SQLite store's names and columns (src/store/schema.ts),
+// The tables of PROTOCOL.md §6 in PostgreSQL, with the SQLite store's names and columns (src/store/sqlite/schema.ts),
 // so that the SQL recipes of docs/database.md read both. drizzle-kit generates drizzle/postgres/ from this
 // file. The tables are created unqualified: the broker sets search_path to EVENTBUS_PG_SCHEMA, so one
 // database can hold several logs. Seqs, times and counts are bigint read as JS numbers (seqs stay far below
 // 2^53).
 import { sql } from 'drizzle-orm';
 import { bigint, bigserial, boolean, index, integer, pgTable, primaryKey, smallint, text, uniqueIndex } from 'drizzle-orm/pg-core';
+import { MESSAGE_STATUS, MESSAGE_STATUSES } from '../message-statuses.js';
 
 const int8 = (name: string) => bigint(name, { mode: 'number' });
 
@@ -18,7 +19,7 @@ export const messages = pgTable(
     payload: text('payload').notNull(),
     metadata: text('metadata').notNull().default('{}'),
     ttl: integer('ttl').notNull().default(0),
-    status: text('status').notNull().default('pending'),
+    status: text('status', { enum: MESSAGE_STATUSES }).notNull().default(MESSAGE_STATUS.pending),
     orderingKey: text('ordering_key'),
     createdAt: int8('created_at').notNull(),
   },

@@ -5,22 +5,7 @@ import { statfs } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
 import { err, errAsync, ok, okAsync, ResultAsync, type Result } from 'neverthrow';
-import type { SyncMode } from '../config.js';
-import type { SeqRun } from '../core/seq-runs.js';
-import type { StoredMessage } from '../core/types.js';
-import { brokerError } from '../errors.js';
-import type { Logger } from '../logger.js';
-import { openDb, type OpenedDb, type StoreOpenError } from './db.js';
-import {
-  makeReadQueries,
-  toMessageRecord,
-  toStoredMessage,
-  toTopicMessage,
-  type MessageRow,
-  type ReadQueries,
-  type RecordRow,
-  type TopicMessageRow,
-} from './read-queries.js';
+import type { SyncMode } from '../../config.js';
 import type {
   AckRecord,
   AppendRow,
@@ -34,18 +19,34 @@ import type {
   MessageHeader,
   MessageRecord,
   ProgressBatch,
+  SeqRun,
   StorageError,
+  StoredMessage,
   TransactOutcome,
-} from '../core/store-port.js';
-import { Writability } from './writability.js';
-import { WriteError, WriterThread } from './writer-thread.js';
-import { toColumns } from './append-columns.js';
+} from '../../core/store-port.js';
+import { brokerError } from '../../errors.js';
+import type { Logger } from '../../logger.js';
+import { toColumns } from '../append-columns.js';
+import {
+  toMessageRecord,
+  toStoredMessage,
+  toTopicMessage,
+  type MessageRow,
+  type RecordRow,
+  type TopicMessageRow,
+} from '../message-rows.js';
+import { storeOpenError, type StoreOpenError } from '../open-error.js';
+import { Writability } from '../writability.js';
+import { WorkFailed } from '../work-failed.js';
+import { openDb, type OpenedDb } from './open.js';
+import { ALREADY_PROCESSED, makeReadQueries, type ReadQueries } from './read-queries.js';
 import { INSERT_PROCESSED } from './write-queries.js';
+import { WriteError, WriterThread } from './writer-thread.js';
 
 const STORAGE_CODES = /^SQLITE_(FULL|IOERR|READONLY|BUSY|LOCKED|CANTOPEN)/;
-// After a failed write, the file is probed (Writability) once its disk has this much room again: after a write failed for want of space, SQLite reuses what that
-// write had allocated, so a one-page probe succeeds long before a publish would. One WAL's worth (1,000
-// pages of 4 KiB before a checkpoint, pragmas.ts).
+// After a failed write, the file is probed (Writability) once its disk has this much room again: after a
+// write failed for want of space, SQLite reuses what that write had allocated, so a one-page probe succeeds
+// long before a publish would. One WAL's worth (1,000 pages of 4 KiB before a checkpoint, pragmas.ts).
 const PROBE_FREE_BYTES = 4 * 1024 * 1024;
 
 /** SQLite's storage failures (from either thread) as StorageError; anything else is a bug, and is thrown. */
@@ -63,13 +64,6 @@ function read<T>(query: () => T): ResultAsync<T, StorageError> {
     return okAsync(query());
   } catch (e) {
     return errAsync(storageError(e));
-  }
-}
-
-/** What a transactional consumer's work threw, carried out of the transaction it rolls back. */
-class WorkFailed extends Error {
-  constructor(readonly error: unknown) {
-    super('the transactional work threw');
   }
 }
 
@@ -107,7 +101,7 @@ export class SqliteStore implements EventStore<Database.Database> {
       return ok(new SqliteStore(opened.value, writer, options.logger));
     } catch (e) {
       opened.value.close();
-      return err({ kind: 'unwritable', message: `EVENTBUS_DB: cannot start the writer: ${(e as Error).message}` });
+      return err(storeOpenError('unwritable', `EVENTBUS_DB: cannot start the writer: ${(e as Error).message}`, e));
     }
   }
 
@@ -125,12 +119,7 @@ export class SqliteStore implements EventStore<Database.Database> {
     const sqlite = this.#opened.sqlite;
     this.#ackStatements ??= {
       insert: sqlite.prepare(INSERT_PROCESSED),
-      done: sqlite
-        .prepare(
-          `SELECT 1 FROM processed_messages p JOIN consumers c ON c.id = p.consumer
-           WHERE p.consumer = ? AND p.seq = ? AND p.processed_at > c.rewound_at`,
-        )
-        .pluck(),
+      done: sqlite.prepare(ALREADY_PROCESSED).pluck(),
     };
     const { insert, done } = this.#ackStatements;
     try {

@@ -4,7 +4,7 @@
 // updates that arrive together share one fsync instead of queueing behind each other's.
 import Database from 'better-sqlite3';
 import { parentPort, receiveMessageOnPort, workerData } from 'node:worker_threads';
-import type { SyncMode } from '../config.js';
+import type { SyncMode } from '../../config.js';
 import { applyPragmas } from './pragmas.js';
 import { makeWriter, needsFsync, type WriteOp } from './write-queries.js';
 

@@ -1,6 +1,6 @@
 // The connection settings every broker connection uses, the main one and the writer thread's alike.
 import type Database from 'better-sqlite3';
-import type { SyncMode } from '../config.js';
+import type { SyncMode } from '../../config.js';
 
 // A writer that finds the file locked (a user's long transaction in the sqlite3 shell, a checkpoint) waits
 // this long before the write fails with UNAVAILABLE; long enough to ride out a checkpoint, short enough

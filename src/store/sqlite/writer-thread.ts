@@ -2,7 +2,7 @@
 // Requests are answered in the order they were made; those made in one turn of the event loop are posted
 // together, but for callNow()'s, which go at once.
 import { Worker } from 'node:worker_threads';
-import type { SyncMode } from '../config.js';
+import type { SyncMode } from '../../config.js';
 import type { WriteReply, WriteRequest } from './writer-worker.js';
 import type { Writer, WriteOp } from './write-queries.js';
 

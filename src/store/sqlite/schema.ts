@@ -2,8 +2,7 @@
 // snake_case as the protocol fixes them, times are integers in ms since the epoch unless named otherwise.
 import { sql } from 'drizzle-orm';
 import { index, integer, primaryKey, sqliteTable, text, uniqueIndex } from 'drizzle-orm/sqlite-core';
-
-export const MESSAGE_STATUSES = ['pending', 'processed', 'dead'] as const;
+import { MESSAGE_STATUS, MESSAGE_STATUSES } from '../message-statuses.js';
 
 /** The log. AUTOINCREMENT keeps seq from being reused after the newest rows are deleted (sqlite_sequence). */
 export const messages = sqliteTable(
@@ -17,7 +16,7 @@ export const messages = sqliteTable(
     metadata: text('metadata').notNull().default('{}'),
     /** Seconds; 0 = kept until a retention rule removes it. */
     ttl: integer('ttl').notNull().default(0),
-    status: text('status', { enum: MESSAGE_STATUSES }).notNull().default('pending'),
+    status: text('status', { enum: MESSAGE_STATUSES }).notNull().default(MESSAGE_STATUS.pending),
     /** The ordering key: one queue-group member receives all of a key's messages, in order. */
     orderingKey: text('ordering_key'),
     createdAt: integer('created_at').notNull(),

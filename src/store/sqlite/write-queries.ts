@@ -3,10 +3,10 @@
 // Every write the broker makes, as synchronous better-sqlite3 transactions over one connection: the writer
 // thread's whole job (writer-worker.ts). Raw SQL only, no drizzle, so the thread starts in milliseconds.
 import type Database from 'better-sqlite3';
-import type { SeqRun } from '../core/seq-runs.js';
 import { checkWritable } from './pragmas.js';
-import type { ConsumerRecord, DeliveryFailure, ProgressBatch } from '../core/store-port.js';
-import type { AppendColumns } from './append-columns.js';
+import type { ConsumerRecord, DeliveryFailure, ProgressBatch, SeqRun } from '../../core/store-port.js';
+import type { AppendColumns } from '../append-columns.js';
+import { MESSAGE_STATUS } from '../message-statuses.js';
 import { makeConsumerWriter } from './consumer-writes.js';
 
 /** A VALUES list of `rows` copies of `tuple`, for the statements that insert many rows at once. */
@@ -33,11 +33,11 @@ export const MESSAGES_PER_STATEMENT = 32;
 export function makeWriter(sqlite: Database.Database) {
   const insertMessage = sqlite.prepare(
     `INSERT INTO messages (message_id, topic, payload, metadata, ttl, status, ordering_key, created_at)
-     VALUES (?, ?, ?, ?, ?, 'pending', ?, ?)`,
+     VALUES (?, ?, ?, ?, ?, '${MESSAGE_STATUS.pending}', ?, ?)`,
   );
   const insertMessagesMany = sqlite.prepare(
     `INSERT INTO messages (message_id, topic, payload, metadata, ttl, status, ordering_key, created_at)
-     VALUES ${valuesList(`(?, ?, ?, ?, ?, 'pending', ?, ?)`, MESSAGES_PER_STATEMENT)}`,
+     VALUES ${valuesList(`(?, ?, ?, ?, ?, '${MESSAGE_STATUS.pending}', ?, ?)`, MESSAGES_PER_STATEMENT)}`,
   );
   const messagesArgs = new Array<string | number | null>(MESSAGES_PER_STATEMENT * 7);
   // Looked up before inserting: an INSERT … ON CONFLICT DO NOTHING would use up a seq for every duplicate.
@@ -84,10 +84,10 @@ export function makeWriter(sqlite: Database.Database) {
     `INSERT INTO dead_letters (consumer, seq, topic, payload, metadata, reason, deliveries, dead_at)
      VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
   );
-  const markDead = sqlite.prepare(`UPDATE messages SET status = 'dead' WHERE seq = ?`);
+  const markDead = sqlite.prepare(`UPDATE messages SET status = '${MESSAGE_STATUS.dead}' WHERE seq = ?`);
   // A dead letter outranks a later 'processed' from another consumer: the message failed somewhere.
   const markProcessed = sqlite.prepare(
-    `UPDATE messages SET status = 'processed' WHERE seq BETWEEN ? AND ? AND status = 'pending'`,
+    `UPDATE messages SET status = '${MESSAGE_STATUS.processed}' WHERE seq BETWEEN ? AND ? AND status = '${MESSAGE_STATUS.pending}'`,
   );
   // Positions move only through progress batches, in order with the acks behind them; an update of the
   // consumer's settings leaves its position alone.

@@ -3,7 +3,8 @@
 // The writer thread's operator writes on a consumer: pause and resume, requeueing and deleting its dead
 // letters. Raw SQL only, as in write-queries.ts, whose writer merges these.
 import type Database from 'better-sqlite3';
-import type { DeadLetterSelection } from '../core/store-port.js';
+import type { DeadLetterSelection } from '../../core/store-port.js';
+import { MESSAGE_STATUS } from '../message-statuses.js';
 
 export function makeConsumerWriter(sqlite: Database.Database) {
   // A pause or resume older than the one stored is a late echo and changes nothing.
@@ -21,7 +22,7 @@ export function makeConsumerWriter(sqlite: Database.Database) {
   );
   // Dead for no consumer any more: pending again, until its consumers ack it.
   const revive = sqlite.prepare(
-    `UPDATE messages SET status = 'pending' WHERE seq = ? AND status = 'dead'
+    `UPDATE messages SET status = '${MESSAGE_STATUS.pending}' WHERE seq = ? AND status = '${MESSAGE_STATUS.dead}'
      AND NOT EXISTS (SELECT 1 FROM dead_letters d WHERE d.seq = messages.seq)`,
   );
   // A deleted dead letter above the position stays done for the consumer: as an ack, not a message to resend.

@@ -1,14 +1,15 @@
 // Opens the SQLite file: directory, single-opener lock, pragmas, migrations. A failure here is a start-up
-// failure with one clear line (StoreOpenError), never a half-open database.
+// failure with one clear line (StoreOpenError, open-error.ts), never a half-open database.
 import Database from 'better-sqlite3';
 import { drizzle, type BetterSQLite3Database } from 'drizzle-orm/better-sqlite3';
 import { migrate } from 'drizzle-orm/better-sqlite3/migrator';
-import { foreignTablesProblem } from './foreign-tables.js';
 import { mkdirSync, statSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { err, ok, type Result } from 'neverthrow';
-import type { SyncMode } from '../config.js';
+import type { SyncMode } from '../../config.js';
+import { foreignTablesProblem } from '../foreign-tables.js';
+import { storeOpenError, type StoreOpenError } from '../open-error.js';
 import { applyPragmas, checkWritable } from './pragmas.js';
 import * as schema from './schema.js';
 
@@ -21,23 +22,18 @@ export interface OpenedDb {
   readonly close: () => void;
 }
 
-export interface StoreOpenError {
-  readonly kind: 'unwritable' | 'locked' | 'corrupt' | 'foreign';
-  readonly message: string;
-}
-
 export interface OpenOptions {
   readonly path: string;
   readonly sync: SyncMode;
 }
 
-// Resolves to <repo>/drizzle/sqlite from both src/store (tsx, tests) and dist/store (npm start).
-const MIGRATIONS = fileURLToPath(new URL('../../drizzle/sqlite', import.meta.url));
+// Resolves to <repo>/drizzle/sqlite from both src/store/sqlite (tsx, tests) and dist/store/sqlite (npm start).
+const MIGRATIONS = fileURLToPath(new URL('../../../drizzle/sqlite', import.meta.url));
 
 export function openDb(options: OpenOptions): Result<OpenedDb, StoreOpenError> {
   const path = resolve(options.path);
   const made = makeDirectory(dirname(path));
-  if (made.isErr()) return err({ kind: 'unwritable', message: `EVENTBUS_DB: cannot create the directory of ${path}: ${made.error}` });
+  if (made.isErr()) return err(storeOpenError('unwritable', `EVENTBUS_DB: cannot create the directory of ${path}: ${made.error}`));
   const lock = acquireLock(`${path}.lock`);
   if (lock.isErr()) return err(lock.error);
   let sqlite: Database.Database | undefined;
@@ -48,7 +44,7 @@ export function openDb(options: OpenOptions): Result<OpenedDb, StoreOpenError> {
     if (foreign !== undefined) {
       sqlite.close();
       lock.value.close();
-      return err({ kind: 'foreign', message: foreign });
+      return err(storeOpenError('foreign', foreign));
     }
     applyPragmas(sqlite, options.sync);
     const db = drizzle(sqlite, { schema });
@@ -76,10 +72,10 @@ export function openDb(options: OpenOptions): Result<OpenedDb, StoreOpenError> {
     const message = (e as Error).message;
     const code = (e as { code?: unknown }).code;
     if (typeof code === 'string' && code.startsWith('SQLITE_READONLY')) {
-      return err({ kind: 'unwritable', message: `EVENTBUS_DB: ${path} is read-only (${code}); the broker must be able to write the file and its directory` });
+      return err(storeOpenError('unwritable', `EVENTBUS_DB: ${path} is read-only (${code}); the broker must be able to write the file and its directory`, e));
     }
     const kind = /not a database|malformed|corrupt/i.test(message) ? 'corrupt' : 'unwritable';
-    return err({ kind, message: `EVENTBUS_DB: cannot open ${path}: ${message}` });
+    return err(storeOpenError(kind, `EVENTBUS_DB: cannot open ${path}: ${message}`, e));
   }
 }
 
@@ -136,8 +132,8 @@ function acquireLock(lockPath: string): Result<Database.Database, StoreOpenError
     lockDb?.close();
     const message = (e as Error).message;
     if (/locked|busy/i.test(message)) {
-      return err({ kind: 'locked', message: `EVENTBUS_DB: ${lockPath.slice(0, -5)} is already open in another eventbus broker; stop it first` });
+      return err(storeOpenError('locked', `EVENTBUS_DB: ${lockPath.slice(0, -5)} is already open in another eventbus broker; stop it first`, e));
     }
-    return err({ kind: 'unwritable', message: `EVENTBUS_DB: cannot create the lock file ${lockPath}: ${message}` });
+    return err(storeOpenError('unwritable', `EVENTBUS_DB: cannot create the lock file ${lockPath}: ${message}`, e));
   }
 }

@@ -1,18 +1,11 @@
-// The statements the main thread runs: reads only (catch-up pages, start-up state, retention scans). Every
-// write goes through the writer thread (write-queries.ts). Together with schema.ts these two files are all
-// the SQL the broker runs.
+// The statements the main thread runs: reads only (catch-up pages, start-up state, retention scans), and the
+// check of a transactional consumer's ack. Every write goes through the writer thread (write-queries.ts).
+// Together with schema.ts these two files are all the SQL the SQLite store runs.
 import type Database from 'better-sqlite3';
 import { and, eq, gte, sql } from 'drizzle-orm';
-import type { MessageStatus, StoredMessage } from '../core/types.js';
-import { LogMessage, type MessageRecord } from '../core/store-port.js';
-import type { Db } from './db.js';
+import { MESSAGE_COLUMNS, TOPIC_MESSAGE_COLUMNS } from '../message-rows.js';
+import type { Db } from './open.js';
 import { consumers, deadLetters } from './schema.js';
-
-// Read in raw (array) mode and turned into StoredMessage by toStoredMessage(): better-sqlite3 builds row
-// objects far slower than arrays plus a constructor call. A read of one topic leaves the topic column out,
-// and every row shares the caller's string.
-const MESSAGE_COLUMNS = `seq, message_id, topic, payload, metadata, ttl, ordering_key, created_at`;
-const TOPIC_MESSAGE_COLUMNS = `seq, message_id, payload, metadata, ttl, ordering_key, created_at`;
 
 // Typed by hand: declaration emit (the package's .d.ts) cannot name better-sqlite3's inner namespace, which
 // the inferred types (drizzle's prepared queries too) would mention.
@@ -116,23 +109,9 @@ export function makeReadQueries(sqlite: Database.Database, db: Db): ReadQueries 
   };
 }
 
-
-/** A raw row of MESSAGE_COLUMNS, with the status when the statement reads it. */
-export type MessageRow = [number, string | null, string, string, string, number, string | null, number, MessageStatus?];
-/** A raw row of TOPIC_MESSAGE_COLUMNS and the status. */
-export type TopicMessageRow = [number, string | null, string, string, number, string | null, number, MessageStatus];
-
-export function toStoredMessage(r: MessageRow): StoredMessage {
-  return new LogMessage(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8]);
-}
-
-/** A raw row of MESSAGE_COLUMNS and the status. */
-export type RecordRow = [number, string | null, string, string, string, number, string | null, number, MessageStatus];
-
-export function toMessageRecord(r: RecordRow): MessageRecord {
-  return { ...toStoredMessage(r), status: r[8] };
-}
-
-export function toTopicMessage(topic: string, r: TopicMessageRow): StoredMessage {
-  return new LogMessage(r[0], r[1], topic, r[2], r[3], r[4], r[5], r[6], r[7]);
-}
+/**
+ * Whether a transactional consumer's ack is recorded since the consumer's last rewind; run on the main
+ * connection, inside the application's transaction (with write-queries.ts's INSERT_PROCESSED).
+ */
+export const ALREADY_PROCESSED = `SELECT 1 FROM processed_messages p JOIN consumers c ON c.id = p.consumer
+  WHERE p.consumer = ? AND p.seq = ? AND p.processed_at > c.rewound_at`;
