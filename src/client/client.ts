@@ -9,6 +9,7 @@ import WebSocket from 'ws';
 import { pingFrame, publishBatchFrame, publishFrame, readServerFrame, unsubscribeFrame, type ServerFrame, type WireMessage } from '../protocol/client-frames.js';
 import { certificateErrorCode } from '../util/certificate-error.js';
 import { InFlight } from '../util/in-flight.js';
+import { SHUTTING_DOWN } from '../errors.js';
 import { EventBusError } from './errors.js';
 import { Subscription, type ReceivedMessage, type SubscribeOptions, type SubscriptionHost } from './subscription.js';
 
@@ -54,8 +55,6 @@ export interface BatchMessage extends Omit<PublishOptions, 'ttl'> {
 
 /** The id of the ping that opens every connection (request ids are numbers). */
 const HELLO = 'hello';
-/** The reason of the UNAVAILABLE a stopping broker answers with (PROTOCOL.md §3), before it closes with 1001. */
-const BROKER_STOPPING = 'shutting down';
 
 const DEFAULTS = {
   reconnectIntervalMs: 250,
@@ -341,10 +340,10 @@ export class EventBusClient {
     if (frame.id === HELLO) return this.#onReady(this.#ws!);
     // The broker is stopping and took nothing from this request: it waits for the next connection, as it
     // would had the connection dropped first (a publish carries its message id, so it is stored once).
-    if (frame.type === 'error' && frame.code === 'UNAVAILABLE' && frame.message === BROKER_STOPPING) return;
+    if (frame.type === 'error' && frame.code === 'UNAVAILABLE' && frame.message === SHUTTING_DOWN) return;
     const p = this.#settle(Number(frame.id));
     if (p === undefined) return;
-    if (frame.type === 'error') return p.reject(new EventBusError(frame.code, frame.message));
+    if (frame.type === 'error') return p.reject(EventBusError.fromWire(frame.code, frame.message));
     if (frame.type === 'subscribed' && p.subscription !== undefined) {
       const { sub, resuming } = p.subscription;
       if (!this.#subscriptions.has(sub)) {
