@@ -21,7 +21,7 @@ import { EventBusError, openEventBus, openEventBusResult } from '../src/embed/in
 import { onPostgres, tempDir, type TestDb, type TestDir } from './helpers/broker.js';
 import { openTestEventBus, txSql, type AppTx, type TestEventBus } from './helpers/embedded.js';
 import { closeServer, portOf, trackSockets } from './helpers/http-server.js';
-import { query, sleep } from './helpers/scope.js';
+import { query, sleep, testScope } from './helpers/scope.js';
 import { until } from './helpers/until.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
@@ -299,21 +299,12 @@ describe('bus.close() leaves the application server running', () => {
 // --- The awaited calls and their Result forms -----------------------------------------------------------
 
 describe('the embedding calls reject with an EventBusError; their Result forms hold the same error', () => {
-  let dir: TestDir;
-  let embedded: TestEventBus | undefined;
-
-  beforeEach(async () => {
-    dir = await tempDir();
-  });
-  afterEach(async () => {
-    await embedded?.bus.close();
-    embedded = undefined;
-    await dir.cleanup();
-  });
+  const scope = testScope();
 
   test('publish, publishBatch, subscribe and consume', async () => {
-    embedded = await openTestEventBus(dir);
+    const embedded = await openTestEventBus(await scope.dir());
     const { bus } = embedded;
+    scope.defer(() => bus.close());
     const badTopic = { code: 'BAD_TOPIC', message: expect.stringContaining('bad topic') };
     await expect(bus.publish({ topic: 'bad topic', payload: 'x' })).rejects.toBeInstanceOf(EventBusError);
     await expect(bus.publish({ topic: 'bad topic', payload: 'x' })).rejects.toMatchObject(badTopic);
@@ -334,7 +325,7 @@ describe('the embedding calls reject with an EventBusError; their Result forms h
   });
 
   test.skipIf(onPostgres)('openEventBus on a file it cannot open rejects with UNAVAILABLE; openEventBusResult holds it', async () => {
-    const notADirectory = join(dir.dir, 'file');
+    const notADirectory = join((await scope.dir()).dir, 'file');
     await writeFile(notADirectory, 'not a directory');
     const dbPath = join(notADirectory, 'bus.db');
     const refused = openEventBus({ dbPath });
