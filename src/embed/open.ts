@@ -1,7 +1,7 @@
 // Opening an embedded broker: on a SQLite file, or on a PostgreSQL database as one broker among several.
 // Each comes awaited (resolves with the bus, rejects with an EventBusError) and as a Result.
 import { err, ok, type Result } from 'neverthrow';
-import { openPostgresBroker, openSqliteBroker, type StartError } from '../app.js';
+import { openPostgresBroker, openSqliteBroker, type OpenError } from '../app.js';
 import type { Config } from '../config.js';
 import { isPostgresUrl } from '../config/database-url.js';
 import { parseConfig } from '../config/parse.js';
@@ -20,10 +20,10 @@ export function openEventBus(settings: Partial<Config> = {}, logger: Logger = si
 }
 
 /** openEventBus() as a Result. */
-export async function openEventBusResult(settings: Partial<Config> = {}, logger: Logger = silentLogger): Promise<Result<EventBus, BrokerError>> {
+export async function openEventBusResult(settings: Partial<Config> = {}, logger: Logger = silentLogger): Promise<Result<EventBus, OpenError>> {
   const config = withDefaults(settings);
   const opened = await openSqliteBroker(config, logger);
-  if (opened.isErr()) return err(fromStartError(opened.error));
+  if (opened.isErr()) return err(opened.error);
   const { broker, store } = opened.value;
   return ok({ ...embeddedBus(broker, store, config, logger), sqlite: store.sqlite });
 }
@@ -41,17 +41,14 @@ export function openPostgresEventBus(settings: Partial<Config> & { readonly dbPa
 export async function openPostgresEventBusResult(
   settings: Partial<Config> & { readonly dbPath: string },
   logger: Logger = silentLogger,
-): Promise<Result<PostgresEventBus, BrokerError>> {
+): Promise<Result<PostgresEventBus, BrokerError<'BAD_ARGS'> | OpenError>> {
   const config = withDefaults(settings);
   if (!isPostgresUrl(config.dbPath)) return err(brokerError('BAD_ARGS', `EVENTBUS_DB: ${config.dbPath} is not a postgres:// URL`));
   const opened = await openPostgresBroker(config, logger);
-  if (opened.isErr()) return err(fromStartError(opened.error));
+  if (opened.isErr()) return err(opened.error);
   const { broker, store } = opened.value;
   return ok({ ...embeddedBus(broker, store, config, logger), pool: store.pool });
 }
-
-// A start-up failure that names no code is a database the broker cannot have: UNAVAILABLE.
-const fromStartError = (e: StartError): BrokerError => brokerError(e.code ?? 'UNAVAILABLE', e.message);
 
 function withDefaults(settings: Partial<Config>): Config {
   const defaults = parseConfig({});
