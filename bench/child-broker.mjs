@@ -2,6 +2,12 @@
 import { openSqliteBroker } from '../dist/app.js';
 import { silentLogger } from '../dist/logger.js';
 
+/** A step the run cannot go on without: its Result's value; its error ends the run (bench/lib.ts's `must`). */
+export function must(result) {
+  if (result.isErr()) throw new Error(`the benchmark cannot go on: ${result.error.message}`, { cause: result.error });
+  return result.value;
+}
+
 export async function openBenchBroker(dbPath, sync) {
   const config = {
     dbPath,
@@ -14,5 +20,5 @@ export async function openBenchBroker(dbPath, sync) {
     retention: [],
     retentionIntervalMs: 60_000,
   };
-  return (await openSqliteBroker(config, silentLogger))._unsafeUnwrap().broker;
+  return must(await openSqliteBroker(config, silentLogger)).broker;
 }

@@ -2,7 +2,7 @@
 // one fresh process on the compiled broker (dist/). Prints {"received","p50","p99","max"} (ms).
 import { performance } from 'node:perf_hooks';
 import { LocalSubscriber } from '../dist/embed/local-subscriber.js';
-import { openBenchBroker } from './child-broker.mjs';
+import { must, openBenchBroker } from './child-broker.mjs';
 
 const [dbPath = '', rateText = '5000', secondsText = '10', sync = 'full'] = process.argv.slice(2);
 const rate = Number(rateText);
@@ -12,7 +12,7 @@ const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 const padding = 'x'.repeat(100);
 
 const broker = await openBenchBroker(dbPath, sync);
-const sub = (await LocalSubscriber.open(broker, { pattern: 'bench.latency', consumer: 'bench-latency', maxInFlight: 1000 }))._unsafeUnwrap();
+const sub = must(await LocalSubscriber.open(broker, { pattern: 'bench.latency', consumer: 'bench-latency', maxInFlight: 1000 }));
 const latencies = new Float64Array(total);
 let received = 0;
 const reader = (async () => {

@@ -1,7 +1,14 @@
 // Benchmark helpers: progress on stderr, percentiles, the readable table.
 import { performance } from 'node:perf_hooks';
+import type { Result } from 'neverthrow';
 
 export const now = (): number => performance.now();
+
+/** A step the run cannot go on without: its Result's value; its error ends the run. */
+export function must<T>(result: Result<T, { readonly message: string }>): T {
+  if (result.isErr()) throw new Error(`the benchmark cannot go on: ${result.error.message}`, { cause: result.error });
+  return result.value;
+}
 
 /**
  * The node flags `npm start` runs the broker with (package.json): the bench's broker processes use them too,

@@ -21,7 +21,7 @@ import { silentLogger } from '../src/logger.js';
 import { PostgresStore } from '../src/store/postgres/postgres-store.js';
 import { int8AsNumber, openPool } from '../src/store/postgres/connect.js';
 import { testBrokerConfig } from '../test/helpers/broker.js';
-import { BROKER_NODE_FLAGS, Latencies, now, Progress, rate, round, table, type Row } from './lib.js';
+import { BROKER_NODE_FLAGS, Latencies, must, now, Progress, rate, round, table, type Row } from './lib.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 
@@ -54,7 +54,7 @@ async function withClient<T>(s: string, work: (c: pg.Client) => Promise<T>): Pro
  */
 async function rawLimits(): Promise<{ insert: number; select: number }> {
   const s = schema();
-  await (await openPool({ url: URL_, schema: s }))._unsafeUnwrap().end(); // the broker's schema, migrated
+  await must(await openPool({ url: URL_, schema: s })).end(); // the broker's schema, migrated
   return withClient(s, async (c) => {
     const topics = new Array<string>(BATCH).fill('bench.raw');
     const payloads = new Array<string>(BATCH).fill(PAYLOAD);
@@ -84,7 +84,7 @@ async function rawLimits(): Promise<{ insert: number; select: number }> {
 
 async function broker(s: string): Promise<Broker> {
   const config = { ...testBrokerConfig(URL_), sync: 'full' as const, pgSchema: s, nodeId: 'bench' };
-  return (await openBroker(config, silentLogger))._unsafeUnwrap();
+  return must(await openBroker(config, silentLogger));
 }
 
 async function concurrentPublish(): Promise<{ msgPerSec: number; p50: number; p99: number }> {
@@ -98,7 +98,7 @@ async function concurrentPublish(): Promise<{ msgPerSec: number; p50: number; p9
       while (sent < N) {
         sent++;
         const t0 = now();
-        (await b.publish({ topic: 'bench.pub', payload: PAYLOAD }))._unsafeUnwrap();
+        must(await b.publish({ topic: 'bench.pub', payload: PAYLOAD }));
         lat.add(now() - t0);
         progress.tick(sent);
       }
@@ -112,8 +112,8 @@ async function concurrentPublish(): Promise<{ msgPerSec: number; p50: number; p9
 async function replay(): Promise<number> {
   const s = schema();
   const b = await broker(s);
-  for (let i = 0; i < N; i += BATCH) (await b.publishBatch(Array.from({ length: Math.min(BATCH, N - i) }, () => ({ topic: 'bench.replay', payload: PAYLOAD }))))._unsafeUnwrap();
-  const sub = (await LocalSubscriber.open(b, { pattern: 'bench.replay', consumer: 'replayer', start: { kind: 'seq', seq: 1 } }))._unsafeUnwrap();
+  for (let i = 0; i < N; i += BATCH) must(await b.publishBatch(Array.from({ length: Math.min(BATCH, N - i) }, () => ({ topic: 'bench.replay', payload: PAYLOAD }))));
+  const sub = must(await LocalSubscriber.open(b, { pattern: 'bench.replay', consumer: 'replayer', start: { kind: 'seq', seq: 1 } }));
   const progress = new Progress('replay', N);
   const t = now();
   for (let got = 0; got < N; got++) {
@@ -130,12 +130,12 @@ async function replay(): Promise<number> {
 
 /** The append statement alone, 256 rows each, one after another: its round trip bounds the head lock's hold. */
 async function lockHold(): Promise<{ p50: number; p99: number }> {
-  const store = (await PostgresStore.open({ url: URL_, schema: schema(), nodeId: 'bench', logger: silentLogger }))._unsafeUnwrap();
+  const store = must(await PostgresStore.open({ url: URL_, schema: schema(), nodeId: 'bench', logger: silentLogger }));
   const rows = Array.from({ length: BATCH }, () => new LogMessage(0, null, 'bench.lock', PAYLOAD, '{"timestamp":1}', 0, null, Date.now()));
   const lat = new Latencies();
   for (let i = 0; i < 200; i++) {
     const t0 = now();
-    (await store.append(rows))._unsafeUnwrap();
+    must(await store.append(rows));
     lat.add(now() - t0);
   }
   await store.close();

@@ -7,7 +7,7 @@
 import { performance } from 'node:perf_hooks';
 import { LocalSubscriber } from '../dist/embed/local-subscriber.js';
 import { LocalEventClient } from '../dist/embed/local-event-client.js';
-import { openBenchBroker } from './child-broker.mjs';
+import { must, openBenchBroker } from './child-broker.mjs';
 
 const [dbPath = '', countText = '0', sync = 'full', api = 'subscriber'] = process.argv.slice(2);
 const count = Number(countText);
@@ -33,7 +33,7 @@ process.stdout.write(JSON.stringify({ received, ms, rssMb: Math.round(peak / 102
 
 async function viaSubscriber() {
   const options = { pattern: 'bench.replay', consumer: 'bench-replay', start: { kind: 'seq', seq: 1 }, maxInFlight: 1000 };
-  const sub = (await LocalSubscriber.open(broker, options, 1000))._unsafeUnwrap();
+  const sub = must(await LocalSubscriber.open(broker, options, 1000));
   let received = 0;
   for await (const d of sub) {
     sub.ack(d.message.seq);
@@ -46,12 +46,12 @@ async function viaSubscriber() {
 
 async function viaReceiver() {
   const config = { topicName: 'bench.replay', options: { consumer: 'bench-receiver', from_seq: '1', max_in_flight: '1000' } };
-  const receiver = (await new LocalEventClient(broker, config).subscribe())._unsafeUnwrap();
+  const receiver = must(await new LocalEventClient(broker, config).subscribe());
   let received = 0;
   while (received < count) {
-    const messages = (await receiver.receiveMessages(Math.min(RECEIVE_BATCH, count - received), 5000))._unsafeUnwrap();
+    const messages = must(await receiver.receiveMessages(Math.min(RECEIVE_BATCH, count - received), 5000));
     if (messages.length === 0) break;
-    (await receiver.acknowledgeMessages(messages.map((m) => m.messageId)))._unsafeUnwrap();
+    must(await receiver.acknowledgeMessages(messages.map((m) => m.messageId)));
     received += messages.length;
     progress(received);
   }

@@ -19,7 +19,7 @@ import { openDb } from '../src/store/sqlite/open.js';
 import { messages } from '../src/store/sqlite/schema.js';
 import { MESSAGES_PER_STATEMENT } from '../src/store/sqlite/write-queries.js';
 import { testBrokerConfig } from '../test/helpers/broker.js';
-import { BROKER_NODE_FLAGS, Latencies, now, Progress, rate, round, table, type Row } from './lib.js';
+import { BROKER_NODE_FLAGS, Latencies, must, now, Progress, rate, round, table, type Row } from './lib.js';
 import { networkWorkloads } from './network.js';
 import { slowConsumers } from './slow-consumers.js';
 
@@ -118,7 +118,7 @@ function metadata(t: number): string {
  * per row, or `perStatement` rows per INSERT as the broker's writer does.
  */
 function rawInsert(dbPath: string, perStatement = 1): number {
-  const { sqlite, close } = openDb({ path: dbPath, sync: SYNC })._unsafeUnwrap();
+  const { sqlite, close } = must(openDb({ path: dbPath, sync: SYNC }));
   const insert = sqlite.prepare(`${RAW_INSERT}${", (?, ?, ?, ?, ?, 'pending', ?, ?)".repeat(perStatement - 1)}`);
   const tx = sqlite.transaction((t: number) => {
     const args = Array.from({ length: perStatement }, () => [null, TOPIC, PAYLOAD, metadata(t), 0, null, t]).flat();
@@ -141,7 +141,7 @@ function rawInsert(dbPath: string, perStatement = 1): number {
  * and a message's latency runs from its due time to the end of its commit.
  */
 function rawGroupCommitLatency(dbPath: string): Row {
-  const { sqlite, close } = openDb({ path: dbPath, sync: SYNC })._unsafeUnwrap();
+  const { sqlite, close } = must(openDb({ path: dbPath, sync: SYNC }));
   const insert = sqlite.prepare(RAW_INSERT);
   const tx = sqlite.transaction((count: number, t: number) => {
     for (let i = 0; i < count; i++) insert.run(null, TOPIC, PAYLOAD, metadata(t), 0, null, t);
@@ -166,7 +166,7 @@ function rawGroupCommitLatency(dbPath: string): Row {
 }
 
 function drizzleInsert(dbPath: string): number {
-  const { db, sqlite, close } = openDb({ path: dbPath, sync: SYNC })._unsafeUnwrap();
+  const { db, sqlite, close } = must(openDb({ path: dbPath, sync: SYNC }));
   const n = N / 4;
   const tx = sqlite.transaction((t: number) => {
     for (let i = 0; i < ROWS_PER_TXN; i++) {
@@ -188,7 +188,7 @@ async function publishSequential(broker: Broker, limit: number): Promise<Row> {
   let n = 0;
   while (now() - t0 < seconds * 1000) {
     const s = now();
-    (await broker.publish({ topic: TOPIC, payload: PAYLOAD }))._unsafeUnwrap();
+    must(await broker.publish({ topic: TOPIC, payload: PAYLOAD }));
     lat.add(now() - s);
     progress.tick(++n);
   }
@@ -206,7 +206,7 @@ async function publishConcurrent(broker: Broker, limit: number, publishers: numb
     while (next < N) {
       next++;
       const s = now();
-      (await broker.publish({ topic: TOPIC, payload: PAYLOAD }))._unsafeUnwrap();
+      must(await broker.publish({ topic: TOPIC, payload: PAYLOAD }));
       lat.add(now() - s);
       progress.tick(next);
     }
@@ -225,7 +225,7 @@ async function publishBatches(broker: Broker, limit: number): Promise<Row> {
   const t0 = now();
   for (let done = 0; done < N; done += ROWS_PER_TXN) {
     const s = now();
-    (await broker.publishBatch(batch))._unsafeUnwrap();
+    must(await broker.publishBatch(batch));
     lat.add(now() - s);
     progress.tick(done);
   }
@@ -238,7 +238,7 @@ async function fill(broker: Broker, count: number): Promise<void> {
   const progress = new Progress('filling the log for replay', count);
   const batch = Array.from({ length: 1024 }, () => ({ topic: 'bench.replay', payload: PAYLOAD }));
   for (let done = 0; done < count; done += batch.length) {
-    (await broker.publishBatch(count - done < batch.length ? batch.slice(0, count - done) : batch))._unsafeUnwrap();
+    must(await broker.publishBatch(count - done < batch.length ? batch.slice(0, count - done) : batch));
     progress.tick(done);
   }
 }
@@ -247,7 +247,7 @@ async function fill(broker: Broker, count: number): Promise<void> {
  * mode as the broker reads, or in better-sqlite3's default object mode. The broker's read of one topic leaves
  * the topic column out (it knows it); the limit reads it all the same. */
 function rawScan(dbPath: string, mode: 'array' | 'object'): number {
-  const { sqlite, close } = openDb({ path: dbPath, sync: SYNC })._unsafeUnwrap();
+  const { sqlite, close } = must(openDb({ path: dbPath, sync: SYNC }));
   const select = sqlite.prepare(
     `SELECT seq, message_id, topic, payload, metadata, ttl, ordering_key, created_at
      FROM messages WHERE topic = ? AND seq >= ? ORDER BY seq LIMIT 512`,

@@ -2,18 +2,16 @@
 //   npm run example:chat          (on a free port unless EVENTBUS_HTTP_PORT says; EVENTBUS_DB sets the file)
 // In your own project, import from 'eventbus' and 'eventbus/server' instead of ../src.
 import { connect } from '../src/client/index.js';
-import { openEventBus } from '../src/embed/index.js';
+import { EventBusError, openEventBus } from '../src/embed/index.js';
 import { listen } from './listen.js';
 import http from 'node:http';
 
 const IDLE_TIMEOUT_MS = 3000;
 
-const opened = await openEventBus({ dbPath: process.env['EVENTBUS_DB'] ?? 'data/chat-example.db' });
-if (opened.isErr()) {
-  console.error(opened.error.message);
+const bus = await openEventBus({ dbPath: process.env['EVENTBUS_DB'] ?? 'data/chat-example.db' }).catch((e: unknown) => {
+  console.error(e instanceof EventBusError ? e.message : e);
   process.exit(1);
-}
-const bus = opened.value;
+});
 const server = http.createServer();
 bus.attach(server, { path: '/ws' });
 const url = `ws://127.0.0.1:${await listen(server, Number(process.env['EVENTBUS_HTTP_PORT'] ?? 0), 'chat', 'EVENTBUS_HTTP_PORT')}/ws`;

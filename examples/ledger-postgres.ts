@@ -11,7 +11,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { connect } from '../src/client/index.js';
-import { openPostgresEventBus } from '../src/embed/index.js';
+import { EventBusError, openPostgresEventBus } from '../src/embed/index.js';
 
 const DB = process.env['EVENTBUS_DB'] ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 const SCHEMA = process.env['EVENTBUS_PG_SCHEMA'] ?? 'ledger_demo';
@@ -25,12 +25,10 @@ else await demo();
 
 /** The ledger service: a broker in this process, and a consumer that writes to the service's table. */
 async function ledger(): Promise<void> {
-  const opened = await openPostgresEventBus({ dbPath: DB, pgSchema: SCHEMA, nodeId: 'ledger', ackTimeoutMs: Number(ACK_TIMEOUT_MS) });
-  if (opened.isErr()) {
-    console.error(opened.error.message);
+  const bus = await openPostgresEventBus({ dbPath: DB, pgSchema: SCHEMA, nodeId: 'ledger', ackTimeoutMs: Number(ACK_TIMEOUT_MS) }).catch((e: unknown) => {
+    console.error(e instanceof EventBusError ? e.message : e);
     process.exit(1);
-  }
-  const bus = opened.value;
+  });
   // The service's own table, in the broker's schema. A primary key on the order: applying one twice would fail.
   await bus.pool.query('CREATE TABLE IF NOT EXISTS ledger (order_id text PRIMARY KEY, amount integer NOT NULL, seq bigint NOT NULL)');
   const consumer = await bus.consume({ pattern: 'orders.placed', consumer: 'ledger' }, async (message, tx) => {
@@ -39,13 +37,9 @@ async function ledger(): Promise<void> {
     await tx.query('INSERT INTO ledger (order_id, amount, seq) VALUES ($1, $2, $3)', [order.id, order.amount, message.seq]);
     console.log(`applied ${order.id} (seq ${message.seq})`);
   });
-  if (consumer.isErr()) {
-    console.error(consumer.error.message);
-    process.exit(1);
-  }
   console.log('ledger consuming');
   const stop = async (): Promise<void> => {
-    await consumer.value.close();
+    await consumer.close();
     await bus.close();
     process.exit(0);
   };

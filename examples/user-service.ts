@@ -4,7 +4,7 @@
 //   npm run example:user-service        PORT (default 8080), EVENTBUS_DB (default data/user-service.db)
 import express from 'express';
 import http from 'node:http';
-import { openEventBus } from '../src/embed/index.js';
+import { EventBusError, openEventBus } from '../src/embed/index.js';
 import { listen } from './listen.js';
 
 interface User {
@@ -12,12 +12,10 @@ interface User {
   username: string;
 }
 
-const opened = await openEventBus({ dbPath: process.env['EVENTBUS_DB'] ?? 'data/user-service.db' });
-if (opened.isErr()) {
-  console.error(opened.error.message);
+const bus = await openEventBus({ dbPath: process.env['EVENTBUS_DB'] ?? 'data/user-service.db' }).catch((e: unknown) => {
+  console.error(e instanceof EventBusError ? e.message : e);
   process.exit(1);
-}
-const bus = opened.value;
+});
 // The service's own table lives in the bus's database file; it could as well be anywhere else.
 bus.sqlite.exec('CREATE TABLE IF NOT EXISTS users (id INTEGER PRIMARY KEY, username TEXT NOT NULL)');
 const insertUser = bus.sqlite.prepare('INSERT INTO users (id, username) VALUES (?, ?) ON CONFLICT (id) DO UPDATE SET username = excluded.username');
@@ -31,12 +29,14 @@ app.post('/api/users', async (req, res) => {
     return;
   }
   insertUser.run(user.id, user.username);
-  // Idempotent per user id: a retried request publishes the event once.
-  const published = await bus.broker.publish({ topic: 'user.created', payload: JSON.stringify({ id: user.id, username: user.username }), messageId: `user-${user.id}` });
-  published.match(
-    (p) => res.status(201).json({ user: { id: user.id, username: user.username }, seq: p.seq }),
-    (e) => res.status(503).json({ error: e.message, code: e.code }),
-  );
+  try {
+    // Idempotent per user id: a retried request publishes the event once.
+    const published = await bus.publish({ topic: 'user.created', payload: JSON.stringify({ id: user.id, username: user.username }), messageId: `user-${user.id}` });
+    res.status(201).json({ user: { id: user.id, username: user.username }, seq: published.seq });
+  } catch (e) {
+    if (!(e instanceof EventBusError)) throw e;
+    res.status(503).json({ error: e.message, code: e.code });
+  }
 });
 app.get('/api/users', (_req, res) => {
   res.json(bus.sqlite.prepare('SELECT id, username FROM users ORDER BY id').all());

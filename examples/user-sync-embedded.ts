@@ -4,15 +4,13 @@
 // does, so a crash at any point neither loses an event nor applies one twice (exactly-once effects).
 //   npm run example:user-sync-embedded     PORT (default 8081), EVENTBUS_DB (default data/user-sync-embedded.db)
 import http from 'node:http';
-import { openEventBus } from '../src/embed/index.js';
+import { EventBusError, openEventBus } from '../src/embed/index.js';
 import { listen } from './listen.js';
 
-const opened = await openEventBus({ dbPath: process.env['EVENTBUS_DB'] ?? 'data/user-sync-embedded.db' });
-if (opened.isErr()) {
-  console.error(opened.error.message);
+const bus = await openEventBus({ dbPath: process.env['EVENTBUS_DB'] ?? 'data/user-sync-embedded.db' }).catch((e: unknown) => {
+  console.error(e instanceof EventBusError ? e.message : e);
   process.exit(1);
-}
-const bus = opened.value;
+});
 // A plain INSERT on purpose: applying an event twice would fail here, and it never does.
 bus.sqlite.exec('CREATE TABLE IF NOT EXISTS synced_users (id INTEGER PRIMARY KEY, username TEXT NOT NULL, seq INTEGER NOT NULL UNIQUE)');
 
@@ -22,10 +20,6 @@ const consumer = await bus.consume({ pattern: 'user.*', consumer: 'user-sync-emb
   tx.prepare('INSERT INTO synced_users (id, username, seq) VALUES (?, ?, ?)').run(user.id, user.username, message.seq);
   console.log(`User created: ${JSON.stringify(user)} (seq ${message.seq})`);
 });
-if (consumer.isErr()) {
-  console.error(consumer.error.message);
-  process.exit(1);
-}
 
 const server = http.createServer((_req, res) => {
   res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(bus.sqlite.prepare('SELECT id, username FROM synced_users ORDER BY id').all()));
@@ -35,7 +29,7 @@ const port = await listen(server, Number(process.env['PORT'] ?? 8081), 'user syn
 console.log(`user sync (embedded) listening on http://127.0.0.1:${port} (event bus at ws://127.0.0.1:${port}/ws)`);
 
 const stop = async (): Promise<void> => {
-  await consumer.value.close();
+  await consumer.close();
   server.close();
   server.closeAllConnections();
   await bus.close();

@@ -16,15 +16,18 @@ import { launchChromium } from '../test/helpers/chromium.ts';
 const { values } = parseArgs({ options: { seconds: { type: 'string', default: '60' }, out: { type: 'string', default: fileURLToPath(new URL('../docs/dashboard.png', import.meta.url)) } } });
 const seconds = Number(values.seconds);
 const dir = await mkdtemp(join(tmpdir(), 'eventbus-screenshot-'));
-const config = parseConfig({
+const parsed = parseConfig({
   EVENTBUS_DB: join(dir, 'bus.db'),
   EVENTBUS_TRANSPORT_PORT: '0',
   EVENTBUS_REGISTRATION_PORT: '0',
   EVENTBUS_HTTP_PORT: '0',
   EVENTBUS_NODE_ID: 'broker-1',
   EVENTBUS_MAX_DELIVERIES: '3',
-})._unsafeUnwrap();
-const app = (await startApp(config, silentLogger))._unsafeUnwrap();
+});
+if (parsed.isErr()) throw new Error(parsed.error.message);
+const opened = await startApp(parsed.value, silentLogger);
+if (opened.isErr()) throw new Error(opened.error.message);
+const app = opened.value;
 const base = `http://127.0.0.1:${app.ports.http}`;
 const bus = await connect(`ws://127.0.0.1:${app.ports.http}/ws`);
 const api = (method, path, body) =>

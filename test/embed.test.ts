@@ -5,7 +5,9 @@
 // completion.
 import Database from 'better-sqlite3';
 import { spawn } from 'node:child_process';
+import { writeFile } from 'node:fs/promises';
 import http from 'node:http';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { serve } from '@hono/node-server';
 import express from 'express';
@@ -15,10 +17,11 @@ import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, test } fr
 import WebSocket, { WebSocketServer } from 'ws';
 import { connect, type EventBusClient } from '../src/client/client.js';
 import type { Delivery, StoredMessage } from '../src/core/types.js';
+import { EventBusError, openEventBus, openEventBusResult } from '../src/embed/index.js';
 import { onPostgres, tempDir, type TestDb, type TestDir } from './helpers/broker.js';
 import { openTestEventBus, txSql, type AppTx, type TestEventBus } from './helpers/embedded.js';
 import { closeServer, portOf, trackSockets } from './helpers/http-server.js';
-import { query, sleep } from './helpers/scope.js';
+import { query, sleep, testScope } from './helpers/scope.js';
 import { until } from './helpers/until.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
@@ -158,7 +161,7 @@ describe.each(frameworks)('attach() to a $name server at /events', (framework) =
       const before = await get(app.port, '/hello');
       expect(before).toEqual({ status: 200, body: `hello from ${framework.name}` });
 
-      const sub = (await bus.subscribe({ pattern: `${framework.name.replace(':', '_')}.in.*` }))._unsafeUnwrap();
+      const sub = await bus.subscribe({ pattern: `${framework.name.replace(':', '_')}.in.*` });
       try {
         const ws = await client();
         expect(ws.isConnected).toBe(true);
@@ -191,15 +194,15 @@ describe.each(frameworks)('attach() to a $name server at /events', (framework) =
     }
   });
 
-  test('an in-process publish (bus.broker.publish) reaches a WebSocket subscriber at /events', async () => {
+  test('an in-process publish (bus.publish) reaches a WebSocket subscriber at /events', async () => {
     const attached = bus.attach(app.server, { path: '/events' });
     try {
       const ws = await client();
       const prefix = `${framework.name.replace(':', '_')}.out`;
       const sub = await ws.subscribe(`${prefix}.*`);
       const durable = await ws.subscribe(`${prefix}.#`, { consumer: `${framework.name.replace(':', '_')}-durable` });
-      const published = (await bus.broker.publish({ topic: `${prefix}.shipped`, payload: '{"order":7}', metadata: { content_type: 'application/json' } }))._unsafeUnwrap();
-      (await bus.broker.publish({ topic: 'elsewhere.shipped', payload: 'not for them' }))._unsafeUnwrap();
+      const published = await bus.publish({ topic: `${prefix}.shipped`, payload: '{"order":7}', metadata: { content_type: 'application/json' } });
+      await bus.publish({ topic: 'elsewhere.shipped', payload: 'not for them' });
       const m = await sub.next(5000);
       expect(m?.seq).toBe(published.seq);
       expect(m?.topic).toBe(`${prefix}.shipped`);
@@ -290,6 +293,45 @@ describe('bus.close() leaves the application server running', () => {
       await app.close();
       await dir.cleanup();
     }
+  });
+});
+
+// --- The awaited calls and their Result forms -----------------------------------------------------------
+
+describe('the embedding calls reject with an EventBusError; their Result forms hold the same error', () => {
+  const scope = testScope();
+
+  test('publish, publishBatch, subscribe and consume', async () => {
+    const embedded = await openTestEventBus(await scope.dir());
+    const { bus } = embedded;
+    scope.defer(() => bus.close());
+    const badTopic = { code: 'BAD_TOPIC', message: expect.stringContaining('bad topic') };
+    await expect(bus.publish({ topic: 'bad topic', payload: 'x' })).rejects.toBeInstanceOf(EventBusError);
+    await expect(bus.publish({ topic: 'bad topic', payload: 'x' })).rejects.toMatchObject(badTopic);
+    await expect(bus.publishBatch([{ topic: 'fine', payload: 'x' }, { topic: 'bad topic', payload: 'y' }])).rejects.toMatchObject(badTopic);
+    expect(bus.broker.stats().headSeq).toBe(0);
+
+    const badPattern = { name: 'EventBusError', code: 'BAD_PATTERN' };
+    await expect(bus.subscribe({ pattern: 'a b' })).rejects.toMatchObject(badPattern);
+    expect((await bus.subscribeResult({ pattern: 'a b' }))._unsafeUnwrapErr()).toMatchObject({ code: 'BAD_PATTERN' });
+    await expect(bus.consume({ pattern: 'a b', consumer: 'c' }, () => undefined)).rejects.toMatchObject(badPattern);
+    expect((await embedded.consume({ pattern: 'a b', consumer: 'c' }, () => undefined))._unsafeUnwrapErr()).toMatchObject({ code: 'BAD_PATTERN' });
+
+    const [first, second] = await bus.publishBatch([{ topic: 'ok.a', payload: '1' }, { topic: 'ok.b', payload: '2' }]);
+    expect((await bus.publish({ topic: 'ok.c', payload: '3' })).seq).toBe(second!.seq + 1);
+    const sub = await bus.subscribe({ pattern: 'ok.*', start: { kind: 'seq', seq: first!.seq } });
+    expect((await sub.take(3)).map((d) => d.message.payload)).toEqual(['1', '2', '3']);
+    sub.close();
+  });
+
+  test.skipIf(onPostgres)('openEventBus on a file it cannot open rejects with UNAVAILABLE; openEventBusResult holds it', async () => {
+    const notADirectory = join((await scope.dir()).dir, 'file');
+    await writeFile(notADirectory, 'not a directory');
+    const dbPath = join(notADirectory, 'bus.db');
+    const refused = openEventBus({ dbPath });
+    await expect(refused).rejects.toBeInstanceOf(EventBusError);
+    await expect(refused).rejects.toMatchObject({ code: 'UNAVAILABLE', message: expect.stringContaining(dbPath) });
+    expect((await openEventBusResult({ dbPath }))._unsafeUnwrapErr()).toMatchObject({ code: 'UNAVAILABLE' });
   });
 });
 
@@ -554,7 +596,7 @@ describe.skipIf(onPostgres)('SIGKILL of an application consuming transactionally
       // The consumer finished: reopened, it has nothing left to deliver.
       const check = await openBus(dir);
       try {
-        const sub = (await check.subscribe({ pattern: 'crash.#', consumer: 'crash' }))._unsafeUnwrap();
+        const sub = await check.subscribe({ pattern: 'crash.#', consumer: 'crash' });
         const left: Delivery | undefined = await sub.next(500);
         expect(left?.message.seq).toBeUndefined();
         sub.close();

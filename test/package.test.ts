@@ -113,7 +113,7 @@ describe('the eventbus package', () => {
   test('its types, the client and the server entry, compile with skipLibCheck off', async () => {
     await writeFile(
       join(serverApp, 'app.ts'),
-      `import { connect, type EventClient } from 'eventbus';\nimport { openEventBus } from 'eventbus/server';\nexport const both: [typeof connect, typeof openEventBus, EventClient | undefined] = [connect, openEventBus, undefined];\n`,
+      `import { connect, EventBusError, type EventClient } from 'eventbus';\nimport { EventBusError as ServerError, openEventBus } from 'eventbus/server';\nexport const both: [typeof connect, typeof openEventBus, EventClient | undefined] = [connect, openEventBus, undefined];\nexport const code: EventBusError['code'] = new ServerError('BAD_TOPIC', 'x').code;\n`,
     );
     const options = { strict: true, skipLibCheck: false, noEmit: true, module: 'NodeNext', moduleResolution: 'NodeNext', target: 'ES2022', types: ['node'] };
     await writeFile(join(serverApp, 'tsconfig.json'), JSON.stringify({ compilerOptions: options, files: ['app.ts'] }));
@@ -129,7 +129,7 @@ describe('the eventbus package', () => {
 describe('the @eventbus/client package', () => {
   test('holds the client and the modules it loads, and installs without SQLite', () => {
     const paths = client.files.map((f) => f.path);
-    expect(paths.filter((p) => !/^(?:dist\/(?:client\/.*|protocol\/client-frames|util\/[\w-]+)\.(?:js|d\.ts)|package\.json|README\.md)$/.test(p))).toEqual([]);
+    expect(paths.filter((p) => !/^(?:dist\/(?:client\/.*|errors|protocol\/client-frames|util\/[\w-]+)\.(?:js|d\.ts)|package\.json|README\.md)$/.test(p))).toEqual([]);
     expect(existsSync(join(clientApp, 'node_modules', 'ws'))).toBe(true);
     expect(existsSync(join(clientApp, 'node_modules', 'better-sqlite3'))).toBe(false);
     expect(existsSync(join(clientApp, 'node_modules', 'drizzle-orm'))).toBe(false);

@@ -8,77 +8,14 @@ import { timeOrderedId } from '../util/message-id.js';
 import WebSocket from 'ws';
 import { pingFrame, publishBatchFrame, publishFrame, readServerFrame, unsubscribeFrame, type ServerFrame, type WireMessage } from '../protocol/client-frames.js';
 import { certificateErrorCode } from '../util/certificate-error.js';
-import { InFlight } from '../util/in-flight.js';
+import { SHUTTING_DOWN } from '../errors.js';
 import { EventBusError } from './errors.js';
+import { CONNECT_DEFAULTS, type BatchMessage, type ConnectOptions, type PublishOptions } from './options.js';
+import { Requests, type RequestKind, type SubscribeRequest } from './requests.js';
 import { Subscription, type ReceivedMessage, type SubscribeOptions, type SubscriptionHost } from './subscription.js';
-
-export interface ConnectOptions {
-  /** First wait before a reconnect attempt; doubles per failed attempt up to `maxReconnectIntervalMs`. */
-  readonly reconnectIntervalMs?: number;
-  readonly maxReconnectIntervalMs?: number;
-  /** Failed attempts in a row before the client gives up (pending calls and subscriptions then fail). */
-  readonly maxRetries?: number;
-  /** EVENTBUS_TOKEN of the broker, sent as `Authorization: Bearer`. */
-  readonly token?: string;
-  /**
-   * For a `wss://` URL: the PEM certificate(s) of the CA that signed the broker's certificate (or the broker's
-   * self-signed certificate itself), trusted instead of Node's bundled CAs. A certificate the client does not
-   * trust fails connect() at once with UNAVAILABLE, without retrying.
-   */
-  readonly ca?: string | Buffer | readonly (string | Buffer)[];
-  /** How long a publish or subscribe may wait for its answer, connected or not. */
-  readonly requestTimeoutMs?: number;
-  /** Publishes that may wait for a connection; one more fails at once. */
-  readonly maxPendingPublishes?: number;
-  /** Received messages queued per subscription before the client stops reading from the socket. */
-  readonly queueLimit?: number;
-  /** A ping this often; a connection that misses a pong is dropped and re-made. 0 = no pings. */
-  readonly pingIntervalMs?: number;
-  readonly onStatus?: (status: ClientStatus) => void;
-}
-
-export type ClientStatus = 'connected' | 'disconnected' | 'reconnected' | 'closed';
-
-export interface PublishOptions {
-  readonly messageId?: string;
-  readonly metadata?: Record<string, unknown>;
-  readonly orderingKey?: string;
-  /** Seconds the broker keeps the message; 0 = until retention removes it. */
-  readonly ttl?: number;
-}
-
-export interface BatchMessage extends Omit<PublishOptions, 'ttl'> {
-  readonly topic: string;
-  readonly payload: unknown;
-}
 
 /** The id of the ping that opens every connection (request ids are numbers). */
 const HELLO = 'hello';
-/** The reason of the UNAVAILABLE a stopping broker answers with (PROTOCOL.md §3), before it closes with 1001. */
-const BROKER_STOPPING = 'shutting down';
-
-const DEFAULTS = {
-  reconnectIntervalMs: 250,
-  maxReconnectIntervalMs: 5000,
-  maxRetries: 20,
-  requestTimeoutMs: 30_000,
-  maxPendingPublishes: 10_000,
-  queueLimit: 10_000,
-  pingIntervalMs: 15_000,
-};
-
-/** What a request is, for what happens to it when the connection drops. */
-type RequestKind = 'publish' | 'subscribe' | 'unsubscribe';
-
-interface Pending {
-  readonly frame: string;
-  readonly kind: RequestKind;
-  readonly resolve: (frame: ServerFrame) => void;
-  readonly reject: (e: Error) => void;
-  readonly timer: NodeJS.Timeout;
-  /** A subscribe's subscription, registered the moment its answer is read (see #onFrame). */
-  readonly subscription?: { readonly sub: Subscription; readonly resuming: boolean };
-}
 
 /** Connects (retrying as configured) and resolves once the broker accepted the connection. */
 export async function connect(url: string, options: ConnectOptions = {}): Promise<EventBusClient> {
@@ -89,7 +26,7 @@ export async function connect(url: string, options: ConnectOptions = {}): Promis
 
 export class EventBusClient {
   readonly url: string;
-  readonly #o: typeof DEFAULTS & ConnectOptions;
+  readonly #o: typeof CONNECT_DEFAULTS & ConnectOptions;
   #ws: WebSocket | undefined;
   /** The current connection's socket, corked for the rest of a tick once a frame is sent in it. */
   #socket: Socket | undefined;
@@ -98,10 +35,7 @@ export class EventBusClient {
   #closed: EventBusError | undefined;
   #attempt = 0;
   #everConnected = false;
-  /** By request id; see InFlight for why not a Map (each entry holds a whole frame). */
-  readonly #pending = new InFlight<Pending>();
-  #waitingPublishes = 0;
-  #nextId = 1;
+  readonly #requests: Requests;
   readonly #subscriptions = new Set<Subscription>();
   readonly #byServerId = new Map<string, Subscription>();
   #holds = 0;
@@ -115,7 +49,8 @@ export class EventBusClient {
 
   constructor(url: string, options: ConnectOptions = {}) {
     this.url = url;
-    this.#o = { ...DEFAULTS, ...options };
+    this.#o = { ...CONNECT_DEFAULTS, ...options };
+    this.#requests = new Requests(this.#o.requestTimeoutMs, { isOpen: () => this.#open, send: (frame) => this.#send(frame) });
     let resolve!: () => void;
     let reject!: (e: Error) => void;
     const promise = new Promise<void>((res, rej) => ((resolve = res), (reject = rej)));
@@ -225,34 +160,13 @@ export class EventBusClient {
   }
 
   /** Sends a request (`build` gets the id) and resolves with its answer; an error frame rejects. */
-  #request(build: (id: string) => string, kind: RequestKind, subscription?: Pending['subscription']): Promise<ServerFrame> {
-    const publish = kind === 'publish';
+  #request(build: (id: string) => string, kind: RequestKind, subscription?: SubscribeRequest): Promise<ServerFrame> {
     if (this.#closed !== undefined) return Promise.reject(this.#closed);
-    if (publish && !this.#open && this.#waitingPublishes >= this.#o.maxPendingPublishes) {
-      return Promise.reject(new EventBusError('UNAVAILABLE', `disconnected, and ${this.#waitingPublishes} publishes already wait (maxPendingPublishes)`));
+    const waiting = this.#requests.waitingPublishes;
+    if (kind === 'publish' && !this.#open && waiting >= this.#o.maxPendingPublishes) {
+      return Promise.reject(new EventBusError('UNAVAILABLE', `disconnected, and ${waiting} publishes already wait (maxPendingPublishes)`));
     }
-    const n = this.#nextId++;
-    const id = String(n);
-    const frame = build(id);
-    return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => {
-        if (!this.#settle(n)) return;
-        // A publish that gave up waiting for the connection no longer waits.
-        if (publish && !this.#open) this.#waitingPublishes = Math.max(0, this.#waitingPublishes - 1);
-        reject(new EventBusError('UNAVAILABLE', `no answer within ${this.#o.requestTimeoutMs} ms (requestTimeoutMs)`));
-      }, this.#o.requestTimeoutMs);
-      this.#pending.push(n, subscription === undefined ? { frame, kind, resolve, reject, timer } : { frame, kind, resolve, reject, timer, subscription });
-      if (!this.#send(frame) && publish) this.#waitingPublishes++;
-    });
-  }
-
-  /** Removes a pending request; false if it was already answered. */
-  #settle(id: number): Pending | undefined {
-    const p = this.#pending.get(id);
-    if (p === undefined) return undefined;
-    this.#pending.delete(id);
-    clearTimeout(p.timer);
-    return p;
+    return this.#requests.add(build, kind, subscription);
   }
 
   #send(frame: string): boolean {
@@ -303,7 +217,7 @@ export class EventBusClient {
     const resuming = this.#everConnected;
     this.#everConnected = true;
     // Subscriptions first, then whatever waited for the connection, in the order it was asked for.
-    const waiting = [...this.#pending.values()];
+    const waiting = this.#requests.takeWaiting();
     if (resuming) {
       for (const sub of this.#subscriptions) {
         if (!sub.wasSubscribed) continue; // its first subscribe is among the waiting requests
@@ -313,8 +227,7 @@ export class EventBusClient {
         });
       }
     }
-    for (const p of waiting) ws.send(p.frame);
-    this.#waitingPublishes = 0;
+    for (const frame of waiting) ws.send(frame);
     this.#startPings(ws);
     this.#o.onStatus?.(resuming ? 'reconnected' : 'connected');
     if (!resuming) this.#firstOpen.resolve();
@@ -341,10 +254,10 @@ export class EventBusClient {
     if (frame.id === HELLO) return this.#onReady(this.#ws!);
     // The broker is stopping and took nothing from this request: it waits for the next connection, as it
     // would had the connection dropped first (a publish carries its message id, so it is stored once).
-    if (frame.type === 'error' && frame.code === 'UNAVAILABLE' && frame.message === BROKER_STOPPING) return;
-    const p = this.#settle(Number(frame.id));
+    if (frame.type === 'error' && frame.code === 'UNAVAILABLE' && frame.message === SHUTTING_DOWN) return;
+    const p = this.#requests.settle(Number(frame.id));
     if (p === undefined) return;
-    if (frame.type === 'error') return p.reject(new EventBusError(frame.code, frame.message));
+    if (frame.type === 'error') return p.reject(EventBusError.fromWire(frame.code, frame.message));
     if (frame.type === 'subscribed' && p.subscription !== undefined) {
       const { sub, resuming } = p.subscription;
       if (!this.#subscriptions.has(sub)) {
@@ -366,14 +279,7 @@ export class EventBusClient {
     clearInterval(this.#pingTimer);
     this.#byServerId.clear();
     for (const sub of this.#subscriptions) sub.disconnected();
-    // Requests are sent again on reconnect, except what the reconnect redoes anyway: an unsubscribe (its
-    // subscription went with the connection) and a resuming subscribe (the next connection resumes afresh).
-    for (const [id, p] of this.#pending.entries()) {
-      if (p.kind === 'publish' && wasOpen) this.#waitingPublishes++;
-      else if (p.subscription?.resuming === true || p.kind === 'unsubscribe') {
-        this.#settle(id)?.resolve({ type: 'unsubscribed', subscription: '' });
-      }
-    }
+    this.#requests.disconnected(wasOpen);
     if (this.#closed !== undefined) return;
     if (code === 1008) return this.#shutDown(new EventBusError('UNAUTHORIZED', `the broker refused the connection: ${reason || 'bad or missing token'}`));
     if (this.#untrusted !== undefined) {
@@ -408,7 +314,7 @@ export class EventBusClient {
     clearTimeout(this.#reconnectTimer);
     clearInterval(this.#pingTimer);
     this.#ws?.close();
-    for (const [id] of [...this.#pending.entries()]) this.#settle(id)?.reject(this.#closed);
+    this.#requests.rejectAll(this.#closed);
     for (const sub of this.#subscriptions) sub.end(error);
     this.#subscriptions.clear();
     this.#byServerId.clear();

@@ -1,6 +1,8 @@
 // The eventbus client package: what `import … from 'eventbus'` gives a TypeScript service.
-export { connect, EventBusClient, type BatchMessage, type ClientStatus, type ConnectOptions, type PublishOptions } from './client.js';
+export { connect, EventBusClient } from './client.js';
+export type { BatchMessage, ClientStatus, ConnectOptions, PublishOptions } from './options.js';
 export { EventBusError } from './errors.js';
+export type { ErrorCode } from '../errors.js';
 export { Subscription, type ReceivedMessage, type SubscribeOptions } from './subscription.js';
 // The EventClient interface, with this client as its backend (the in-process backend is in 'eventbus/server').
 export * from './events/interface.js';

@@ -13,7 +13,7 @@ const scope = testScope();
 describe('the embedded HTTP API', () => {
   it('answers /api/ on the application\'s server, leaves its other paths to it, and wants the token', async () => {
     const { dbPath } = await scope.dir();
-    const bus = (await openEventBus({ dbPath, token: 'k3y' }))._unsafeUnwrap();
+    const bus = await openEventBus({ dbPath, token: 'k3y' });
     scope.defer(() => bus.close());
     const api = bus.httpApi();
     const server = http.createServer((req, res) => {

@@ -25,7 +25,7 @@ export interface TestEventBus {
   readonly bus: EventBus | PostgresEventBus;
   /** Runs `sql` (no values) on the application's side of the database: the broker's SQLite connection, or its pool. */
   readonly exec: (sql: string) => Promise<void>;
-  /** bus.consume on either store; `handler` runs its SQL with txSql(), which fits each store's kind of handler. */
+  /** bus.consumeResult on either store; `handler` runs its SQL with txSql(), which fits each store's kind of handler. */
   readonly consume: (
     options: TransactionalOptions,
     handler: (m: StoredMessage, tx: AppTx, delivery: number) => void | Promise<void>,
@@ -35,21 +35,21 @@ export interface TestEventBus {
 /** The embedded broker on `db` with `settings` (sync normal unless given); close it with `bus.close()`. */
 export async function openTestEventBus(db: TestDb, settings: Partial<Config> = {}): Promise<TestEventBus> {
   if (db.pgSchema === undefined) {
-    const bus = (await openEventBus({ dbPath: db.dbPath, sync: 'normal', ...settings }))._unsafeUnwrap();
+    const bus = await openEventBus({ dbPath: db.dbPath, sync: 'normal', ...settings });
     return {
       bus,
       exec: (sql) => Promise.resolve(void bus.sqlite.exec(sql)),
       // eslint-disable-next-line @typescript-eslint/no-misused-promises -- txSql's handlers return nothing here; one test returns a promise on purpose, which SQLite refuses when it runs
-      consume: (options, handler) => bus.consume(options, handler),
+      consume: (options, handler) => bus.consumeResult(options, handler),
     };
   }
-  const bus = (await openPostgresEventBus({ dbPath: db.dbPath, pgSchema: db.pgSchema, nodeId: db.env.EVENTBUS_NODE_ID, ...settings }))._unsafeUnwrap();
+  const bus = await openPostgresEventBus({ dbPath: db.dbPath, pgSchema: db.pgSchema, nodeId: db.env.EVENTBUS_NODE_ID, ...settings });
   return {
     bus,
     exec: async (sql) => {
       await bus.pool.query(sql);
     },
-    consume: (options, handler) => bus.consume(options, handler),
+    consume: (options, handler) => bus.consumeResult(options, handler),
   };
 }
 

@@ -3,7 +3,9 @@
 // (ws-event-client.ts) and the in-process broker (local-event-client.ts); code written against these
 // types runs on either. Failures come back as neverthrow Results of EventError.
 import { err, errAsync, ok, okAsync, ResultAsync, type Result } from 'neverthrow';
+import type { ErrorCode } from '../../errors.js';
 import { InFlight } from '../../util/in-flight.js';
+import { EventBusError } from '../errors.js';
 
 /** The error kinds of the EventClient interface, plus the broker's code when the broker gave one. */
 export type EventErrorKind = 'Connection' | 'PublishError' | 'ReceiveError' | 'AcknowledgeError' | 'RuntimeError';
@@ -12,10 +14,10 @@ export interface EventError {
   readonly kind: EventErrorKind;
   readonly message: string;
   /** The broker's code (PROTOCOL.md §5), e.g. BAD_TOPIC, UNAVAILABLE. */
-  readonly code?: string;
+  readonly code?: ErrorCode;
 }
 
-export const eventError = (kind: EventErrorKind, message: string, code?: string): EventError =>
+export const eventError = (kind: EventErrorKind, message: string, code?: ErrorCode): EventError =>
   code === undefined ? { kind, message } : { kind, message, code };
 
 export interface EventConfig {
@@ -258,7 +260,7 @@ export abstract class BaseReceiver implements EventReceiver {
 /** A promise as a Result; a rejection becomes an EventError of `kind`, keeping a broker code if it had one. */
 export function fromPromise<T>(p: Promise<T>, kind: EventErrorKind): ResultAsync<T, EventError> {
   return ResultAsync.fromPromise(p, (e) => {
-    const code = typeof e === 'object' && e !== null && 'code' in e && typeof e.code === 'string' ? e.code : undefined;
-    return eventError(kind, e instanceof Error ? e.message : String(e), code);
+    if (e instanceof EventBusError) return eventError(kind, e.message, e.code);
+    return eventError(kind, e instanceof Error ? e.message : String(e));
   });
 }

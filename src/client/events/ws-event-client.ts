@@ -2,7 +2,8 @@
 // and resumes as the client SDK does (src/client).
 import { timeOrderedId } from '../../util/message-id.js';
 import { okAsync, type ResultAsync } from 'neverthrow';
-import { connect, type ConnectOptions, type EventBusClient } from '../client.js';
+import { connect, type EventBusClient } from '../client.js';
+import type { ConnectOptions } from '../options.js';
 import type { ReceivedMessage, Subscription } from '../subscription.js';
 import { BaseReceiver, EventMessage, fromPromise, receiverOptions, type EventClient, type EventConfig, type EventError, type EventReceiver, type ReceivedHandle } from './interface.js';
 
