@@ -173,7 +173,7 @@ export async function openPostgresBroker(
   // Loaded only when asked for: a SQLite broker does not carry the PostgreSQL driver in its memory.
   const { PostgresStore } = await import('./store/postgres/postgres-store.js');
   const store = await PostgresStore.open({ url: config.dbPath, schema: config.pgSchema, lockTimeoutMs: config.pgLockTimeoutMs, nodeId: config.nodeId, logger });
-  if (store.isErr()) return err(brokerError('UNAVAILABLE', store.error.message, store.error));
+  if (store.isErr()) return err(store.error);
   const broker = await Broker.open(store.value, config, logger, options);
   if (broker.isErr()) return err(brokerError('UNAVAILABLE', `EVENTBUS_DB: cannot read ${displayUrl(config.dbPath)}: ${broker.error.message}`, broker.error));
   return ok({ broker: broker.value, store: store.value });
@@ -198,7 +198,7 @@ export async function openSqliteBroker(
   options: { now?: () => number } = {},
 ): Promise<Result<{ broker: Broker; store: SqliteBrokerStore }, OpenError>> {
   const store = await SqliteStore.open({ path: config.dbPath, sync: config.sync, logger });
-  if (store.isErr()) return err(brokerError('UNAVAILABLE', store.error.message, store.error));
+  if (store.isErr()) return err(store.error);
   const broker = await Broker.open(store.value, config, logger, options);
   if (broker.isErr()) return err(brokerError('UNAVAILABLE', `EVENTBUS_DB: cannot read ${config.dbPath}: ${broker.error.message}`, broker.error));
   return ok({ broker: broker.value, store: store.value });

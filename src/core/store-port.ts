@@ -1,7 +1,7 @@
 // The storage port: the one narrow interface the core reaches storage through, and the records that cross
-// it. The core owns it as it owns Sink; src/store/ implements it (SQLite today) and takes nothing else from
-// the core but types. Everything that may touch the disk is asynchronous, so that a store over the network
-// fits the same shape.
+// it. The core owns it as it owns Sink; src/store/sqlite/ and src/store/postgres/ implement it and take
+// nothing else from the core but types. Everything that may touch the disk is asynchronous, so that a store
+// over the network fits the same shape.
 import type { ResultAsync } from 'neverthrow';
 import type { BrokerError } from '../errors.js';
 import type { SeqRun } from './seq-runs.js';
