@@ -5,7 +5,7 @@ import { SHUTTING_DOWN } from '../errors.js';
 import type { Logger } from '../logger.js';
 import type { ResultAsync } from 'neverthrow';
 import type { ConsumerRecord, DeadLetterRecord, DeliveryCounts, EventStore, ProgressBatch, StorageError } from './store-port.js';
-import type { MessageFilter } from './filter.js';
+import type { MessageFilter } from '../protocol/filter.js';
 import { PatternIndex } from './patterns.js';
 import { PendingAcks } from './pending-acks.js';
 import { SeqRuns } from './seq-runs.js';

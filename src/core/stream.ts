@@ -5,7 +5,7 @@
 // the one timer that brings a delayed redelivery back when it falls due.
 import type { ResultAsync } from 'neverthrow';
 import type { StorageError } from './store-port.js';
-import type { MessageFilter } from './filter.js';
+import type { MessageFilter } from '../protocol/filter.js';
 import { InFlight } from '../util/in-flight.js';
 import { isExactPattern, topicMatches } from '../protocol/topics.js';
 import type { Member } from './subscription.js';

@@ -2,7 +2,7 @@
 // No I/O and no clocks: the broker and the consumer registry run these before they touch any state.
 import { err, ok, type Result } from 'neverthrow';
 import { brokerError, type BrokerError } from '../errors.js';
-import { compileFilter, type MessageFilter } from './filter.js';
+import { compileFilter, type MessageFilter } from '../protocol/filter.js';
 import { checkPatterns } from '../protocol/topics.js';
 import type { StartAt } from './types.js';
 
