@@ -1,7 +1,7 @@
 // Durable consumers: their stored records and dead-letter counts, restoring them at start-up, creating,
 // updating, rewinding and removing them, and what the API reports about them. Their streams live in the
 // Dispatcher; this module keeps the stored side in step with it.
-import { err, errAsync, ok, okAsync, ResultAsync, safeTry, type Result } from 'neverthrow';
+import { errAsync, ok, okAsync, ResultAsync, safeTry } from 'neverthrow';
 import { brokerError, type BrokerError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import type { ConsumerRecord, ConsumerSignal, EventStore, StorageError } from './store-port.js';
@@ -10,7 +10,7 @@ import type { Stream } from './stream.js';
 import {
   checkConsumer,
   checkConsumerId,
-  compileOptionalFilter,
+  parseStoredFilter,
   type ConsumerInput,
   type OptionalFilter,
   type SubscribeError,
@@ -413,15 +413,5 @@ export class ConsumerRegistry {
     this.#records.set(record.id, saved);
     this.#changedAt.set(record.id, ++this.#version);
     return this.#store.saveConsumer(saved);
-  }
-}
-
-/** A consumer's stored filter, compiled. */
-export function parseStoredFilter(json: string | null): Result<OptionalFilter, BrokerError<'BAD_ARGS'>> {
-  if (json === null) return compileOptionalFilter(undefined);
-  try {
-    return compileOptionalFilter(JSON.parse(json));
-  } catch {
-    return err(brokerError('BAD_ARGS', 'the stored filter is not valid JSON'));
   }
 }
