@@ -136,11 +136,11 @@ export class Cluster {
     while (this.#running) await new Promise((resolve) => setImmediate(resolve));
     const release: Heartbeat['release'][number][] = [];
     for (const stream of this.#dispatcher.durableStreams()) {
-      this.#dispatcher.touch(stream);
+      this.#dispatcher.progress.touch(stream);
       for (const partition of stream.partitions!.held()) release.push({ consumer: stream.key, partition, keep: stream.keepsReservation(partition) });
     }
     // The last acks, with the positions they take the partitions to, before the partitions go.
-    await this.#dispatcher.settled();
+    await this.#dispatcher.progress.settled();
     const announce = [...new Set([...this.#announced, ...release.map((r) => r.consumer)])];
     const left = await this.#port.heartbeat({ ...this.#emptyBeat(), release, announce });
     if (left.isErr()) this.#log.warn('could not give up the leases; other brokers take over when they run out', { reason: left.error.message });
@@ -167,7 +167,7 @@ export class Cluster {
     for (const stream of this.#dispatcher.durableStreams()) {
       const consumer = stream.key;
       // Its partitions' positions move with the acks, and also past messages it skips: written with the next acks.
-      if (stream.partitions!.held().length > 0) this.#dispatcher.touch(stream);
+      if (stream.partitions!.held().length > 0) this.#dispatcher.progress.touch(stream);
       if (stream.members.length > 0) {
         members.push({ consumer, members: stream.members.length, inFlight: stream.awaitingAck });
         for (const partition of this.#target(consumer)) if (!stream.partitions!.isHeld(partition)) want.push({ consumer, partition });
@@ -215,8 +215,8 @@ export class Cluster {
     };
     const first = candidates();
     if (first.length === 0) return [];
-    for (const [stream] of first) this.#dispatcher.touch(stream);
-    await this.#dispatcher.settled();
+    for (const [stream] of first) this.#dispatcher.progress.touch(stream);
+    await this.#dispatcher.progress.settled();
     // A member may have come, or gone, while the acks were written: only what still qualifies goes.
     return candidates().map(([stream, partition]) => {
       const keep = stream.keepsReservation(partition);
@@ -309,7 +309,7 @@ export class Cluster {
     if (starts.size === 0) return;
     const current = Math.min(voidFrom, stream.countsVoidFrom);
     stream.acquire(starts, acked.value, current === Infinity ? prior.value : new Map([...prior.value].filter(([seq]) => seq < current)), reserved);
-    this.#dispatcher.partitionsTaken(stream, starts.keys());
+    this.#dispatcher.progress.partitionsTaken(stream, starts.keys());
     // Dead letters requeued in these partitions, below their positions too.
     const requeued = await this.#consumers.takeRequeued(stream.key);
     if (requeued.isErr()) this.#log.warn('could not read the requeued dead letters; the next requeue or restart brings them', { consumer: stream.key });

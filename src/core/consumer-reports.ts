@@ -77,7 +77,7 @@ export class ConsumerReports {
    * Once for every report of a read, not once each.
    */
   #lastFailures(infos: readonly ConsumerInfo[]): ResultAsync<Map<string, LastFailure>, StorageError> {
-    return ResultAsync.fromSafePromise(this.#dispatcher.settled()).andThen(() =>
+    return ResultAsync.fromSafePromise(this.#dispatcher.progress.settled()).andThen(() =>
       this.#store.lastFailures(infos.map((info) => ({ id: info.id, sinceMs: this.#consumers.record(info.id)!.createdAt }))),
     );
   }

@@ -170,7 +170,7 @@ export class ConsumerRegistry {
    * skipped). The acks taken so far are written first: a requeued message acked a moment ago is no longer kept.
    */
   takeRequeued(id: string): ResultAsync<void, StorageError> {
-    return ResultAsync.fromSafePromise(this.#dispatcher.settled()).andThen(() => this.#store.requeued(id)).map((messages) => {
+    return ResultAsync.fromSafePromise(this.#dispatcher.progress.settled()).andThen(() => this.#store.requeued(id)).map((messages) => {
       const stream = this.#dispatcher.durable(id);
       if (stream !== undefined && !stream.isClosed && messages.length > 0) stream.requeue(messages);
     });
@@ -394,9 +394,9 @@ export class ConsumerRegistry {
 
   #rewind(stream: Stream, record: ConsumerRecord, seq: number): ResultAsync<void, BrokerError<'UNAVAILABLE'>> {
     // Flush first, so acks from before the rewind carry an earlier time than rewoundAt.
-    this.#dispatcher.flush();
+    this.#dispatcher.progress.flush();
     stream.rewind(seq);
-    this.#dispatcher.touch(stream); // the new position is written with the next progress batch
+    this.#dispatcher.progress.touch(stream); // the new position is written with the next progress batch
     const now = Math.max(this.#now(), record.rewoundAt + 1);
     const saved = this.#persist({ ...record, rewoundAt: now }, stream);
     const { id } = record;
