@@ -291,7 +291,7 @@ export class Cluster {
     if (record === undefined) return;
     const from = Math.min(...starts.values()) - 1;
     // Read before the counts are: if the rewind's batch is written meanwhile, what was read may still predate it.
-    const voidFrom = stream.countsVoidFrom;
+    const voidFrom = stream.floors.countsVoidFrom;
     const acked = await this.#store.processedAbove(stream.key, from, record.rewoundAt);
     const prior = acked.isOk() ? await this.#store.deliveryCounts(stream.key, from) : acked;
     if (acked.isErr() || prior.isErr()) {
@@ -307,7 +307,7 @@ export class Cluster {
     }
     for (const p of starts.keys()) if (stream.partitions!.isHeld(p)) starts.delete(p);
     if (starts.size === 0) return;
-    const current = Math.min(voidFrom, stream.countsVoidFrom);
+    const current = Math.min(voidFrom, stream.floors.countsVoidFrom);
     stream.acquire(starts, acked.value, current === Infinity ? prior.value : new Map([...prior.value].filter(([seq]) => seq < current)), reserved);
     this.#dispatcher.progress.partitionsTaken(stream, starts.keys());
     // Dead letters requeued in these partitions, below their positions too.

@@ -5,7 +5,8 @@ import type { Logger } from '../logger.js';
 import { PendingAcks } from './pending-acks.js';
 import { SeqRuns } from './seq-runs.js';
 import type { DeadLetterRecord, DeliveryCounts, EventStore, ProgressBatch } from './store-port.js';
-import type { Reservation, Stream } from './stream.js';
+import type { Reservation } from './reservation.js';
+import type { Stream } from './stream.js';
 import type { StoredMessage } from './types.js';
 
 /** The streams whose progress is written: the dispatcher's durable ones. */
@@ -18,7 +19,7 @@ export interface ProgressSource {
 // can make the broker redeliver (at-least-once), and how stale a position in the database looks. A
 // delivery's attempt count is written once it has stayed unacked this long (most are acked well before, and
 // never cost a write); a crash loses the increments of about the last two of these intervals, which the
-// reservations written ahead of the deliveries make up for (stream.ts: a kill counts as one more delivery).
+// reservations written ahead of the deliveries make up for (reservation.ts: a kill counts as one more delivery).
 const PROGRESS_FLUSH_MS = 20;
 // ...but a burst of acks is written at once rather than held in memory.
 const PROGRESS_FLUSH_ROWS = 2048;
@@ -134,14 +135,14 @@ export class ProgressWriter {
       // Positions go with the acks they rest on: written before them, a kill in between would skip messages
       // whose acks were never stored.
       if (stream.partitions === undefined) {
-        const floor = stream.takeFloorChange();
+        const floor = stream.floors.takeChange(stream.floor());
         if (floor !== undefined) positions.set(stream.key, floor);
       } else {
-        for (const [partition, floor] of stream.heldFloors()) {
+        for (const [partition, floor] of stream.partitions.heldFloors(stream.floor())) {
           if (this.#floorsWritten.get(`${stream.key} ${partition}`) !== floor) floors.push({ consumer: stream.key, partition, floor });
         }
       }
-      const rewound = stream.takeRewind();
+      const rewound = stream.floors.takeRewind();
       if (rewound !== undefined) rewinds.set(stream.key, rewound);
     }
     this.#touched.clear();
@@ -150,7 +151,7 @@ export class ProgressWriter {
     const reservations = new Map<string, number>();
     const partitionReservations: ProgressBatch['partitionReservations'][number][] = [];
     for (const stream of this.#reserving) {
-      const r = stream.takeReservation();
+      const r = stream.reservation.take();
       if (r === undefined) continue;
       reserved.push([stream, r]);
       if (r.partitions === undefined) reservations.set(stream.key, r.upTo);
@@ -181,12 +182,12 @@ export class ProgressWriter {
       .map(() => {
         // Partitions taken while this was written may hold other positions now: their floors go again.
         if (takenAt === this.#floorsTakenAt) for (const f of floors) this.#floorsWritten.set(`${f.consumer} ${f.partition}`, f.floor);
-        for (const [key, seq] of rewinds) this.#source.durable(key)?.rewindWritten(seq);
-        for (const [stream, r] of reserved) stream.reservationWritten(r);
+        for (const [key, seq] of rewinds) this.#source.durable(key)?.floors.rewindWritten(seq);
+        for (const [stream, r] of reserved) stream.reservation.written(r);
       })
       .mapErr((e) => {
         for (const [stream, r] of reserved) {
-          stream.reservationFailed(r);
+          stream.reservation.failed(r);
           if (!stream.isClosed) this.#reserving.add(stream);
         }
         // Positions stay where they were on disk: after a restart these messages are delivered again.
