@@ -160,7 +160,7 @@ export class Cluster {
   }
 
   async #beatOnce(): Promise<void> {
-    const version = this.#consumers.version;
+    const version = this.#consumers.changes.version;
     const release = await this.#releasable();
     const members: { consumer: string; members: number; inFlight: number }[] = [];
     const want: PartitionRef[] = [];
@@ -180,7 +180,7 @@ export class Cluster {
     for (const id of here) if (!this.#announced.has(id)) announce.add(id);
     for (const id of this.#announced) if (!here.has(id)) announce.add(id);
     const rewinds = new Map<string, number>();
-    for (const stream of this.#dispatcher.durableStreams()) rewinds.set(stream.key, this.#consumers.rewindsSettled(stream.key));
+    for (const stream of this.#dispatcher.durableStreams()) rewinds.set(stream.key, this.#consumers.changes.rewindsSettled(stream.key));
     const view = await this.#port.heartbeat({ ...this.#emptyBeat(), members, release, want, leases, announce: [...announce] });
     if (view.isErr()) {
       this.#failed(view.error.message);
@@ -245,12 +245,12 @@ export class Cluster {
       const parts = stream.partitions!;
       // Rewound here, and the rewind maybe not in the store as of this view: its leases and positions may be
       // from before it, and it gives every lease back once written. A beat after the write takes them anew.
-      const rewinding = this.#consumers.rewinding(stream.key);
+      const rewinding = this.#consumers.changes.rewinding(stream.key);
       if (rewinding !== undefined) {
         void rewinding.then(() => this.nudge());
         continue;
       }
-      if (this.#consumers.rewindsSettled(stream.key) !== (rewinds.get(stream.key) ?? 0)) {
+      if (this.#consumers.changes.rewindsSettled(stream.key) !== (rewinds.get(stream.key) ?? 0)) {
         this.#again = true;
         continue;
       }
