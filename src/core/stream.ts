@@ -36,7 +36,7 @@ export interface StreamHost {
   isSaturated(stream: Stream): boolean;
   /** A message went to a subscriber or a push consumer (a redelivery too): counted for the delivery rate. */
   delivered(): void;
-  /** The stream wants a reservation written (takeReservation), soon: it may be held up until it is. */
+  /** The stream wants a reservation written (DeliveryReservation.take), soon: it may be held up until it is. */
   reservationWanted(stream: Stream): void;
 }
 
