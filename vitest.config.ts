@@ -15,7 +15,7 @@ import { defineConfig } from 'vitest/config';
 // - test/package.test.ts: what the packed packages hold and how they install; no store in question.
 // - test/faults/kill-cycles.test.ts runs on both stores itself; test/faults/connections.test.ts is about
 //   sockets and timers, which no store touches.
-// - config, errors, architecture, lint/, protocol/, util/, core/{filter,patterns,pending-acks},
+// - config, errors, architecture, lint/, protocol/, util/, core/{patterns,pending-acks},
 //   delivery/backoff and transports/frame-writer: pure code, or bytes on a socket, with no broker or one
 //   whose store plays no part.
 const BOTH_STORES = [

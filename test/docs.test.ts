@@ -14,7 +14,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, afterEach, describe, expect, test } from 'vitest';
 import { startApp, type App } from '../src/app.js';
-import { compileFilter } from '../src/core/filter.js';
+import { compileFilter } from '../src/protocol/filter.js';
 import { silentLogger } from '../src/logger.js';
 import { sqliteFile, testAppConfig } from './helpers/broker.js';
 import { lineClient, type LineClient } from './helpers/line-client.js';

@@ -5,7 +5,7 @@
 import type { Command } from 'commander';
 import { err, ok, okAsync, type ResultAsync } from 'neverthrow';
 import type { z } from 'zod';
-import { compileFilter, type MessageFilter } from '../core/filter.js';
+import { compileFilter, type MessageFilter } from '../protocol/filter.js';
 import type { DeadLetter, DeadLettersPage } from '../protocol/http-bodies.js';
 import { collect, filterArg, seqArg } from './args.js';
 import { act, type CliContext } from './command.js';

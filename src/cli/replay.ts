@@ -10,7 +10,7 @@ import { randomUUID } from 'node:crypto';
 import type { Command } from 'commander';
 import { err, ok, type Result } from 'neverthrow';
 import type { z } from 'zod';
-import { compileFilter, type MessageFilter } from '../core/filter.js';
+import { compileFilter, type MessageFilter } from '../protocol/filter.js';
 import { parseAddress } from '../protocol/address.js';
 import type { Consumer } from '../protocol/http-bodies.js';
 import { checkPattern } from '../protocol/topics.js';

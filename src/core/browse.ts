@@ -1,7 +1,8 @@
-// Reading the log a page at a time for people and tools (GET /api/messages): the messages the log holds, in
-// seq order, matching a pattern, with where the next page starts. A page reads a bounded number of rows, so a
-// pattern that matches little never makes one request read the whole log.
-import { ok, safeTry, type ResultAsync } from 'neverthrow';
+// Reading the log for people and tools (GET /api/messages): a page at a time, the messages the log holds in
+// seq order, matching a pattern, with where the next page starts; or one message by its seq. A page reads a
+// bounded number of rows, so a pattern that matches little never makes one request read the whole log.
+import { errAsync, ok, okAsync, safeTry, type ResultAsync } from 'neverthrow';
+import { brokerError, type BrokerError } from '../errors.js';
 import { isExactPattern, topicMatches } from '../protocol/topics.js';
 import type { EventStore, MessageRecord, StorageError } from './store-port.js';
 import type { StoredMessage } from './types.js';
@@ -26,6 +27,13 @@ export interface BrowsePage {
 /** Whether the log still holds the message: stored, and its TTL not passed (retention removes it soon). */
 export function isHeld(message: StoredMessage, now: number): boolean {
   return message.ttlSeconds === 0 || message.createdAt + message.ttlSeconds * 1000 > now;
+}
+
+/** One message the log holds, with its status; `now` is read once the store answers. */
+export function findMessage(store: EventStore, seq: number, now: () => number): ResultAsync<MessageRecord, BrokerError<'UNKNOWN_MESSAGE' | 'UNAVAILABLE'>> {
+  return store
+    .message(seq)
+    .andThen((m) => (m !== undefined && isHeld(m, now()) ? okAsync(m) : errAsync(brokerError('UNKNOWN_MESSAGE', `the log holds no message ${seq}`))));
 }
 
 export function browse(store: EventStore, request: BrowseRequest): ResultAsync<BrowsePage, StorageError> {

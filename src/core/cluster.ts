@@ -136,11 +136,11 @@ export class Cluster {
     while (this.#running) await new Promise((resolve) => setImmediate(resolve));
     const release: Heartbeat['release'][number][] = [];
     for (const stream of this.#dispatcher.durableStreams()) {
-      this.#dispatcher.touch(stream);
+      this.#dispatcher.progress.touch(stream);
       for (const partition of stream.partitions!.held()) release.push({ consumer: stream.key, partition, keep: stream.keepsReservation(partition) });
     }
     // The last acks, with the positions they take the partitions to, before the partitions go.
-    await this.#dispatcher.settled();
+    await this.#dispatcher.progress.settled();
     const announce = [...new Set([...this.#announced, ...release.map((r) => r.consumer)])];
     const left = await this.#port.heartbeat({ ...this.#emptyBeat(), release, announce });
     if (left.isErr()) this.#log.warn('could not give up the leases; other brokers take over when they run out', { reason: left.error.message });
@@ -160,14 +160,14 @@ export class Cluster {
   }
 
   async #beatOnce(): Promise<void> {
-    const version = this.#consumers.version;
+    const version = this.#consumers.changes.version;
     const release = await this.#releasable();
     const members: { consumer: string; members: number; inFlight: number }[] = [];
     const want: PartitionRef[] = [];
     for (const stream of this.#dispatcher.durableStreams()) {
       const consumer = stream.key;
       // Its partitions' positions move with the acks, and also past messages it skips: written with the next acks.
-      if (stream.partitions!.held().length > 0) this.#dispatcher.touch(stream);
+      if (stream.partitions!.held().length > 0) this.#dispatcher.progress.touch(stream);
       if (stream.members.length > 0) {
         members.push({ consumer, members: stream.members.length, inFlight: stream.awaitingAck });
         for (const partition of this.#target(consumer)) if (!stream.partitions!.isHeld(partition)) want.push({ consumer, partition });
@@ -180,7 +180,7 @@ export class Cluster {
     for (const id of here) if (!this.#announced.has(id)) announce.add(id);
     for (const id of this.#announced) if (!here.has(id)) announce.add(id);
     const rewinds = new Map<string, number>();
-    for (const stream of this.#dispatcher.durableStreams()) rewinds.set(stream.key, this.#consumers.rewindsSettled(stream.key));
+    for (const stream of this.#dispatcher.durableStreams()) rewinds.set(stream.key, this.#consumers.changes.rewindsSettled(stream.key));
     const view = await this.#port.heartbeat({ ...this.#emptyBeat(), members, release, want, leases, announce: [...announce] });
     if (view.isErr()) {
       this.#failed(view.error.message);
@@ -215,8 +215,8 @@ export class Cluster {
     };
     const first = candidates();
     if (first.length === 0) return [];
-    for (const [stream] of first) this.#dispatcher.touch(stream);
-    await this.#dispatcher.settled();
+    for (const [stream] of first) this.#dispatcher.progress.touch(stream);
+    await this.#dispatcher.progress.settled();
     // A member may have come, or gone, while the acks were written: only what still qualifies goes.
     return candidates().map(([stream, partition]) => {
       const keep = stream.keepsReservation(partition);
@@ -245,12 +245,12 @@ export class Cluster {
       const parts = stream.partitions!;
       // Rewound here, and the rewind maybe not in the store as of this view: its leases and positions may be
       // from before it, and it gives every lease back once written. A beat after the write takes them anew.
-      const rewinding = this.#consumers.rewinding(stream.key);
+      const rewinding = this.#consumers.changes.rewinding(stream.key);
       if (rewinding !== undefined) {
         void rewinding.then(() => this.nudge());
         continue;
       }
-      if (this.#consumers.rewindsSettled(stream.key) !== (rewinds.get(stream.key) ?? 0)) {
+      if (this.#consumers.changes.rewindsSettled(stream.key) !== (rewinds.get(stream.key) ?? 0)) {
         this.#again = true;
         continue;
       }
@@ -291,7 +291,7 @@ export class Cluster {
     if (record === undefined) return;
     const from = Math.min(...starts.values()) - 1;
     // Read before the counts are: if the rewind's batch is written meanwhile, what was read may still predate it.
-    const voidFrom = stream.countsVoidFrom;
+    const voidFrom = stream.floors.countsVoidFrom;
     const acked = await this.#store.processedAbove(stream.key, from, record.rewoundAt);
     const prior = acked.isOk() ? await this.#store.deliveryCounts(stream.key, from) : acked;
     if (acked.isErr() || prior.isErr()) {
@@ -307,9 +307,9 @@ export class Cluster {
     }
     for (const p of starts.keys()) if (stream.partitions!.isHeld(p)) starts.delete(p);
     if (starts.size === 0) return;
-    const current = Math.min(voidFrom, stream.countsVoidFrom);
+    const current = Math.min(voidFrom, stream.floors.countsVoidFrom);
     stream.acquire(starts, acked.value, current === Infinity ? prior.value : new Map([...prior.value].filter(([seq]) => seq < current)), reserved);
-    this.#dispatcher.partitionsTaken(stream, starts.keys());
+    this.#dispatcher.progress.partitionsTaken(stream, starts.keys());
     // Dead letters requeued in these partitions, below their positions too.
     const requeued = await this.#consumers.takeRequeued(stream.key);
     if (requeued.isErr()) this.#log.warn('could not read the requeued dead letters; the next requeue or restart brings them', { consumer: stream.key });

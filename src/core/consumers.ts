@@ -1,16 +1,18 @@
-// Durable consumers: their stored records and dead-letter counts, restoring them at start-up, creating,
-// updating, rewinding and removing them, and what the API reports about them. Their streams live in the
-// Dispatcher; this module keeps the stored side in step with it.
-import { err, errAsync, ok, okAsync, ResultAsync, safeTry, type Result } from 'neverthrow';
+// Durable consumers: their stored records, restoring them at start-up, creating, updating, rewinding and
+// removing them, keeping them in step with a shared store's (sync, with the changes made here counted in
+// consumer-changes.ts), and what the API says of each. Their streams live in the Dispatcher; this module keeps
+// the stored side in step with it.
+import { errAsync, ok, okAsync, ResultAsync, safeTry } from 'neverthrow';
 import { brokerError, type BrokerError } from '../errors.js';
 import type { Logger } from '../logger.js';
+import { ConsumerChanges } from './consumer-changes.js';
 import type { ConsumerRecord, ConsumerSignal, EventStore, StorageError } from './store-port.js';
 import type { Dispatcher } from './dispatcher.js';
 import type { Stream } from './stream.js';
 import {
   checkConsumer,
   checkConsumerId,
-  compileOptionalFilter,
+  parseStoredFilter,
   type ConsumerInput,
   type OptionalFilter,
   type SubscribeError,
@@ -54,13 +56,8 @@ export class ConsumerRegistry {
   readonly #startSeq: (start: StartAt | undefined) => ResultAsync<number, StorageError>;
   readonly #records = new Map<string, ConsumerRecord>();
   readonly #elsewhere: ((id: string) => { members: number; inFlight: number }) | undefined;
-  /** Counts the changes made here, so that a view of the store taken before one does not undo it (sync). */
-  #version = 0;
-  readonly #changedAt = new Map<string, number>();
-  /** Rewinds made here whose record is being written, by consumer: settles once it is written, or failed. */
-  readonly #rewinding = new Map<string, Promise<void>>();
-  /** Rewinds made here whose write settled, by consumer. */
-  readonly #rewindsSettled = new Map<string, number>();
+  /** The changes made here, which a view of a shared store read meanwhile may not hold (sync). */
+  readonly changes = new ConsumerChanges();
 
   constructor(options: ConsumerRegistryOptions) {
     this.#store = options.store;
@@ -69,24 +66,6 @@ export class ConsumerRegistry {
     this.#now = options.now;
     this.#startSeq = options.startSeq;
     this.#elsewhere = options.elsewhere;
-  }
-
-  /** The count of changes made here so far; a view of the store read after it holds them all. */
-  get version(): number {
-    return this.#version;
-  }
-
-  /**
-   * A rewind of consumer `id` made here and being written: a view of the store read now may predate it (its
-   * partitions' leases and positions from before it). Settles once it is written, or failed.
-   */
-  rewinding(id: string): Promise<void> | undefined {
-    return this.#rewinding.get(id);
-  }
-
-  /** How many rewinds of `id` made here were written (or failed): one written during a read of the store may postdate it. */
-  rewindsSettled(id: string): number {
-    return this.#rewindsSettled.get(id) ?? 0;
   }
 
   records(): IterableIterator<ConsumerRecord> {
@@ -104,7 +83,7 @@ export class ConsumerRegistry {
    */
   sync(records: readonly ConsumerRecord[], version: number): Set<string> {
     const changed = new Set<string>();
-    const current = (id: string): boolean => (this.#changedAt.get(id) ?? 0) > version;
+    const current = (id: string): boolean => this.changes.changedSince(id, version);
     const seen = new Set<string>();
     for (const record of records) {
       seen.add(record.id);
@@ -170,7 +149,7 @@ export class ConsumerRegistry {
    * skipped). The acks taken so far are written first: a requeued message acked a moment ago is no longer kept.
    */
   takeRequeued(id: string): ResultAsync<void, StorageError> {
-    return ResultAsync.fromSafePromise(this.#dispatcher.settled()).andThen(() => this.#store.requeued(id)).map((messages) => {
+    return ResultAsync.fromSafePromise(this.#dispatcher.progress.settled()).andThen(() => this.#store.requeued(id)).map((messages) => {
       const stream = this.#dispatcher.durable(id);
       if (stream !== undefined && !stream.isClosed && messages.length > 0) stream.requeue(messages);
     });
@@ -239,7 +218,7 @@ export class ConsumerRegistry {
 
   remove(id: string): ResultAsync<void, BrokerError<'UNKNOWN_CONSUMER' | 'UNAVAILABLE'>> {
     if (!this.#records.has(id)) return errAsync(brokerError('UNKNOWN_CONSUMER', `no consumer ${id}`));
-    this.#changedAt.set(id, ++this.#version);
+    this.changes.changed(id);
     this.#dispatcher.removeDurable(id);
     this.#records.delete(id);
     return this.#store.deleteConsumer(id);
@@ -256,7 +235,7 @@ export class ConsumerRegistry {
         const record = this.#records.get(id);
         // Gone already, or renewed here while the delete was on its way (that save stores it again).
         if (!removed || record === undefined || (record.expiresAt ?? Infinity) > now) return undefined;
-        this.#changedAt.set(id, ++this.#version);
+        this.changes.changed(id);
         this.#dispatcher.removeDurable(id);
         this.#records.delete(id);
         return id;
@@ -374,7 +353,7 @@ export class ConsumerRegistry {
           stored.filter === record.filter &&
           stored.patterns.join('\u0000') === record.patterns.join('\u0000');
         const stream = this.#dispatcher.durable(id) ?? this.#adopt(stored);
-        this.#changedAt.set(id, ++this.#version);
+        this.changes.changed(id);
         return made ? stream : undefined;
       });
     }
@@ -394,34 +373,19 @@ export class ConsumerRegistry {
 
   #rewind(stream: Stream, record: ConsumerRecord, seq: number): ResultAsync<void, BrokerError<'UNAVAILABLE'>> {
     // Flush first, so acks from before the rewind carry an earlier time than rewoundAt.
-    this.#dispatcher.flush();
+    this.#dispatcher.progress.flush();
     stream.rewind(seq);
-    this.#dispatcher.touch(stream); // the new position is written with the next progress batch
+    this.#dispatcher.progress.touch(stream); // the new position is written with the next progress batch
     const now = Math.max(this.#now(), record.rewoundAt + 1);
     const saved = this.#persist({ ...record, rewoundAt: now }, stream);
-    const { id } = record;
-    const written: Promise<void> = Promise.resolve(saved).then(() => {
-      this.#rewindsSettled.set(id, this.rewindsSettled(id) + 1);
-      if (this.#rewinding.get(id) === written) this.#rewinding.delete(id);
-    });
-    this.#rewinding.set(id, written);
+    this.changes.rewound(record.id, Promise.resolve(saved));
     return saved;
   }
 
   #persist(record: ConsumerRecord, stream: Stream): ResultAsync<void, BrokerError<'UNAVAILABLE'>> {
     const saved = { ...record, position: stream.floor(), updatedAt: this.#now() };
     this.#records.set(record.id, saved);
-    this.#changedAt.set(record.id, ++this.#version);
+    this.changes.changed(record.id);
     return this.#store.saveConsumer(saved);
-  }
-}
-
-/** A consumer's stored filter, compiled. */
-export function parseStoredFilter(json: string | null): Result<OptionalFilter, BrokerError<'BAD_ARGS'>> {
-  if (json === null) return compileOptionalFilter(undefined);
-  try {
-    return compileOptionalFilter(JSON.parse(json));
-  } catch {
-    return err(brokerError('BAD_ARGS', 'the stored filter is not valid JSON'));
   }
 }

@@ -2,7 +2,7 @@
 // from a first attempt, in seq order) or deleted, all of them or those chosen by seq or by a filter.
 import { errAsync, ok, okAsync, safeTry, type ResultAsync } from 'neverthrow';
 import { brokerError, type BrokerError } from '../errors.js';
-import { compileFilter, type MessageFilter } from './filter.js';
+import { compileFilter, type MessageFilter } from '../protocol/filter.js';
 import type { ConsumerRegistry } from './consumers.js';
 import { LogMessage, type DeadLetterRow, type DeadLetterSelection, type EventStore } from './store-port.js';
 

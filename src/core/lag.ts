@@ -5,7 +5,7 @@
 // gives the same count in SQL.
 import { err, ok, okAsync, ResultAsync, safeTry, type Result } from 'neverthrow';
 import { topicMatches } from '../protocol/topics.js';
-import type { MessageFilter } from './filter.js';
+import type { MessageFilter } from '../protocol/filter.js';
 import type { EventStore, StorageError } from './store-port.js';
 
 export interface LagSubject {

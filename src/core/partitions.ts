@@ -150,10 +150,10 @@ export class Partitions {
   }
 
   /**
-   * The position to record for a held partition, given the stream's floor: a draining one has not been
-   * read past the point where it stopped taking messages.
+   * The position to record for each partition held, given the stream's floor: below every message of it not
+   * yet done here; a draining one has not been read past the point where it stopped taking messages.
    */
-  floorOf(p: number, streamFloor: number): number {
-    return this.#state[p] === DRAINING ? Math.min(streamFloor, this.#drainFrom[p]! - 1) : streamFloor;
+  heldFloors(streamFloor: number): [partition: number, floor: number][] {
+    return this.held().map((p) => [p, this.#state[p] === DRAINING ? Math.min(streamFloor, this.#drainFrom[p]! - 1) : streamFloor]);
   }
 }

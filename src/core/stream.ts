@@ -1,20 +1,21 @@
 // A Stream is one position in the log and the subscriptions reading from it: an ephemeral subscription
 // (one member, acked on send) or a durable consumer (members split its messages; unacked deliveries are
-// redelivered, then dead-lettered). It catches up from disk in pages and then takes messages live from
-// the dispatcher, with no gap and no duplicate at the switch. No sockets; the dispatcher drives it, but for
-// the one timer that brings a delayed redelivery back when it falls due.
+// redelivered, then dead-lettered). This is the delivery itself: what becomes of each message read, which
+// member it goes to, acks and nacks, rewinds and requeues. Its parts have rooms of their own: its place in the
+// log (log-cursor.ts), the unacked deliveries with the redelivery timer (unacked.ts), the delivery reservation
+// (reservation.ts), the floors told to the store (floors.ts), the partitions held when shared (partitions.ts)
+// and the queue group (subscription.ts). No sockets; the dispatcher drives it.
 import type { ResultAsync } from 'neverthrow';
-import type { StorageError } from './store-port.js';
-import type { MessageFilter } from './filter.js';
-import { InFlight } from '../util/in-flight.js';
+import type { MessageFilter } from '../protocol/filter.js';
 import { isExactPattern, topicMatches } from '../protocol/topics.js';
-import type { Member } from './subscription.js';
+import { Floors } from './floors.js';
+import { LogCursor, type Offered } from './log-cursor.js';
 import { Partitions } from './partitions.js';
+import { DeliveryReservation } from './reservation.js';
+import type { StorageError } from './store-port.js';
+import { QueueGroup, type Member } from './subscription.js';
 import { Delivery, type StoredMessage } from './types.js';
-
-// Rows read per catch-up query: enough to amortise the query, small enough that a stream that is far
-// behind holds well under a megabyte of messages in memory.
-const PAGE_ROWS = 512;
+import { Unacked, UnackedDeliveries } from './unacked.js';
 
 export interface StreamHost {
   /** A page of the log (EventStore.read). */
@@ -35,38 +36,13 @@ export interface StreamHost {
   isSaturated(stream: Stream): boolean;
   /** A message went to a subscriber or a push consumer (a redelivery too): counted for the delivery rate. */
   delivered(): void;
-  /** The stream wants a reservation written (takeReservation), soon: it may be held up until it is. */
+  /** The stream wants a reservation written (DeliveryReservation.take), soon: it may be held up until it is. */
   reservationWanted(stream: Stream): void;
-}
-
-/** A reservation to write: up to `upTo`, for the stream (not shared) or for these partitions of it (shared). */
-export interface Reservation {
-  readonly upTo: number;
-  readonly partitions: readonly number[] | undefined;
-  /** Rewinds before it was taken: one taken before a rewind no longer holds once written. */
-  readonly rewinds: number;
 }
 
 export type Resolution =
   | { readonly kind: 'acked'; readonly message: StoredMessage; readonly delivery: number }
   | { readonly kind: 'dead'; readonly message: StoredMessage; readonly deliveries: number; readonly reason: string };
-
-/** A class, not a literal, as LogMessage says why. */
-class Unacked {
-  constructor(
-    readonly message: StoredMessage,
-    /** Null while waiting for redelivery. */
-    public member: Member | null,
-    /** Attempts so far. */
-    public delivery: number,
-    /** Redelivery time when member is null; ack deadline otherwise. */
-    public due: number,
-    /** The attempts the store knows of (0: none). */
-    public savedDelivery: number,
-    /** When it was last sent. */
-    public sentAt: number,
-  ) {}
-}
 
 export class Stream {
   /** Consumer id for durable streams, subscription id for ephemeral ones. */
@@ -76,59 +52,33 @@ export class Stream {
   #patterns: readonly string[];
   #exactTopic: string | undefined;
   #filter: MessageFilter | undefined;
-  readonly members: Member[] = [];
-  #roundRobin = 0;
-  /** Members that want their messages strictly in seq order. */
-  #inOrderMembers = 0;
+  readonly #group = new QueueGroup();
   /** Paused by an operator (durable consumers): nothing is sent, and the position stays where it is. */
   #paused = false;
 
-  /** Taking messages straight from the dispatcher; its position is then head() + 1. */
-  #live = false;
-  /** Next seq to read from disk when not live. */
-  #cursor: number;
-  #page: StoredMessage[] = [];
-  #pageIndex = 0;
-  #pumping = false;
+  /** Where it reads the log: catching up from disk, or live. */
+  readonly #cursor: LogCursor;
   #closed = false;
 
-  readonly #unacked = new InFlight<Unacked>();
-  #retries: Unacked[] = [];
-  /** Fires when the first waiting retry falls due: a nack's delay is kept to the millisecond, not to the deadline tick. */
-  #retryTimer: NodeJS.Timeout | undefined;
-  #retryTimerDue = Infinity;
+  /** Durable: the deliveries not acked yet, and those of them waiting to be sent again. */
+  readonly #unacked: UnackedDeliveries;
   /** Seqs above the stored floor acked before a restart: resolved already, not to be delivered again. */
   readonly #ackedAhead: Set<number>;
   /** Attempts made before a restart at messages not acked then: the count goes on from there. */
   readonly #priorDeliveries: Map<number, number>;
   /** Some unacked delivery has an attempt count the store does not have (the host knows). */
   #countsUnsaved = false;
-  /** The lowest seq rewound to since takeRewind() last looked. */
-  #rewoundTo = Infinity;
-  /** From this seq on, attempt counts in the store predate a rewind whose progress batch is not written yet. */
-  #countsVoidFrom = Infinity;
-  readonly #keyOwners = new Map<string, { member: Member | null; count: number }>();
-  /**
-   * Unacked entries that are requeued dead letters: the store keeps them (requeued_messages) until acked, so
-   * the floor may pass them, as it passed them when they were dead-lettered.
-   */
-  readonly #requeued = new Set<number>();
-  #savedFloor: number;
+  /** Durable: its floor as the store was last told it, and the rewinds the store has not written yet. */
+  readonly floors: Floors;
   /** Nothing below this seq is delivered: a start or rewind point may lie past the head. */
   #minSeq: number;
   /** Shared with other brokers: only the partitions this broker holds are delivered here (partitions.ts). */
   readonly #partitions: Partitions | undefined;
   /**
-   * Not shared: the reservation the store holds. A first delivery past it waits until a higher one is written,
-   * so that after a kill the store knows how far deliveries may have gone (shared: per partition).
+   * Durable: how far the store lets first deliveries go, and what may have been delivered before a kill; the
+   * ProgressWriter writes what it asks for.
    */
-  #reserved: number;
-  /** Not shared: up to this seq, messages may have been delivered before an unclean stop (0: none). */
-  #suspectTo: number;
-  /** The reservation wanted and not taken for writing yet (0: none). */
-  #reserveWanted = 0;
-  /** The reservation being written (0: none). */
-  #reserving = 0;
+  readonly reservation: DeliveryReservation;
   /** Rewinds so far. */
   #rewinds = 0;
 
@@ -153,39 +103,54 @@ export class Stream {
     this.#patterns = init.patterns;
     this.#exactTopic = exactTopicOf(init.patterns);
     this.#filter = init.filter;
-    this.#cursor = init.startSeq;
-    this.#savedFloor = init.startSeq - 1;
+    const host = init.host;
+    this.#cursor = new LogCursor(init.startSeq, {
+      head: () => host.head(),
+      read: (fromSeq, limit) => host.read(fromSeq, limit, this.#exactTopic),
+      readFailed: (error) => {
+        host.readFailed(this, error);
+      },
+      isReading: () => !this.#closed && this.members.length > 0,
+      offer: (message) => this.#offer(message),
+    });
+    this.floors = new Floors(init.startSeq);
     this.#minSeq = init.startSeq;
     this.#ackedAhead = new Set(init.ackedAhead ?? []);
     this.#priorDeliveries = new Map(init.priorDeliveries);
     for (const seq of this.#ackedAhead) this.#priorDeliveries.delete(seq);
     this.#partitions = init.partitions === undefined ? undefined : new Partitions(init.partitions);
     this.#paused = init.paused ?? false;
-    const reserved = init.reservedSeq ?? 0;
-    this.#reserved = Math.max(reserved, init.startSeq - 1);
-    this.#suspectTo = reserved >= init.startSeq ? reserved : 0;
+    this.#unacked = new UnackedDeliveries(() => host.now(), () => this.kick());
+    this.reservation = new DeliveryReservation({
+      startSeq: init.startSeq,
+      storedSeq: init.reservedSeq ?? 0,
+      partitions: this.#partitions,
+      chunk: host.reservation,
+      want: () => {
+        host.reservationWanted(this);
+      },
+      written: () => {
+        this.kick();
+      },
+    });
   }
 
   get patterns(): readonly string[] {
     return this.#patterns;
-  }
-  get isLive(): boolean {
-    return this.#live;
   }
   /** Deliveries not acked yet, those waiting to be sent again included. */
   get inFlightCount(): number {
     return this.#unacked.size;
   }
 
-  /** Deliveries sent to a member and awaiting its ack right now. */
-  get awaitingAck(): number {
-    let n = 0;
-    for (const m of this.members) n += m.inFlight;
-    return n;
+  /** The subscriptions reading it (a durable consumer's split its messages). */
+  get members(): readonly Member[] {
+    return this.#group.members;
   }
 
-  get isPaused(): boolean {
-    return this.#paused;
+  /** Deliveries sent to a member and awaiting its ack right now. */
+  get awaitingAck(): number {
+    return this.#group.awaitingAck;
   }
 
   /** Pauses or resumes delivery; deliveries already sent may still be acked while paused. */
@@ -199,7 +164,7 @@ export class Stream {
    * read point as redeliveries, in seq order, the others when they are read. Shared: only the partitions held here.
    */
   requeue(messages: readonly StoredMessage[]): void {
-    const readPoint = this.#readPoint();
+    const readPoint = this.#cursor.readPoint();
     const now = this.#host.now();
     for (const message of messages) {
       const { seq } = message;
@@ -209,18 +174,9 @@ export class Stream {
         this.#ackedAhead.delete(seq);
         continue;
       }
-      const u = new Unacked(message, null, 0, now, 0, 0);
-      this.#unacked.push(seq, u);
-      this.#requeued.add(seq);
-      this.#retries.push(u);
-      const key = message.orderingKey;
-      if (key !== null) {
-        const owner = this.#keyOwners.get(key);
-        if (owner === undefined) this.#keyOwners.set(key, { member: null, count: 1 });
-        else owner.count++;
-      }
+      this.#unacked.addRequeued(message, now);
     }
-    this.#retries.sort(byDueThenSeq);
+    this.#unacked.redeliveries.sort();
     this.kick();
   }
 
@@ -231,50 +187,31 @@ export class Stream {
   }
 
   addMember(member: Member): void {
-    this.members.push(member);
-    if (member.inOrder) this.#inOrderMembers++;
+    this.#group.add(member);
     this.kick();
   }
 
   /** Removes a member; its unacked messages go back to the others (or wait for the next member). */
   removeMember(member: Member): void {
-    const i = this.members.indexOf(member);
-    if (i < 0) return;
-    this.members.splice(i, 1);
-    if (member.inOrder) this.#inOrderMembers--;
-    const now = this.#host.now();
-    for (const u of this.#unacked.values()) {
-      if (u.member !== member) continue;
-      u.member = null;
-      u.due = now;
-      this.#retries.push(u);
-    }
-    this.#retries.sort(byDueThenSeq);
-    for (const owner of this.#keyOwners.values()) if (owner.member === member) owner.member = null;
-    if (this.members.length === 0) this.#detach();
+    if (!this.#group.remove(member)) return;
+    this.#unacked.takeBackFrom(member, this.#host.now());
+    if (this.members.length === 0) this.#cursor.detach();
     else this.kick();
   }
 
   /** Starts over at `seq`: later messages are delivered again, whatever was acked before. */
   rewind(seq: number): void {
-    this.#detach();
-    this.#cursor = seq;
+    this.#cursor.detach();
+    this.#cursor.moveTo(seq);
     this.#minSeq = seq;
     this.#ackedAhead.clear();
     // Starting over starts the counts over: what is delivered again is a first delivery.
     this.#priorDeliveries.clear();
-    this.#suspectTo = 0;
-    this.#partitions?.clearSuspects();
-    // The progress batch of the rewind sets the stored reservation back to here (not shared; shared, the
-    // rewind gives every partition back, clearing theirs): what is delivered from here on is reserved anew.
+    this.reservation.rewind(seq);
     this.#rewinds++;
-    this.#reserved = Math.min(this.#reserved, seq - 1);
-    this.#reserving = 0;
-    this.#reserveWanted = 0;
-    this.#rewoundTo = Math.min(this.#rewoundTo, seq);
-    this.#countsVoidFrom = Math.min(this.#countsVoidFrom, seq);
+    this.floors.rewound(seq);
     // Deliveries at or after `seq` are read again from the log; forgetting them sends each once.
-    for (const [s, u] of [...this.#unacked.entries()]) if (s >= seq) this.#settle(s, u);
+    this.#unacked.settleWhere((s) => s >= seq);
     // Shared: the rewind gave every partition's lease back, to be taken again from the new position.
     if (this.#partitions !== undefined) for (const p of this.#partitions.held()) this.release(p);
     this.kick();
@@ -300,19 +237,20 @@ export class Stream {
     prior: ReadonlyMap<number, number>,
     reserved?: ReadonlyMap<number, number>,
   ): void {
-    const readPoint = this.#readPoint();
-    this.#detach();
-    this.#cursor = this.#partitions!.activate(starts, readPoint, reserved);
-    for (const seq of ackedAhead) if (seq >= this.#cursor && !this.#unacked.has(seq)) this.#ackedAhead.add(seq);
+    const readPoint = this.#cursor.readPoint();
+    this.#cursor.detach();
+    const from = this.#partitions!.activate(starts, readPoint, reserved);
+    this.#cursor.moveTo(from);
+    for (const seq of ackedAhead) if (seq >= from && !this.#unacked.has(seq)) this.#ackedAhead.add(seq);
     for (const [seq, n] of prior) {
-      if (seq >= this.#cursor && !this.#unacked.has(seq) && !this.#ackedAhead.has(seq)) this.#priorDeliveries.set(seq, n);
+      if (seq >= from && !this.#unacked.has(seq) && !this.#ackedAhead.has(seq)) this.#priorDeliveries.set(seq, n);
     }
     this.kick();
   }
 
   /** Takes nothing new of partition `p`; its deliveries in flight go on until acked. */
   drain(p: number): void {
-    this.#partitions!.drain(p, this.#readPoint());
+    this.#partitions!.drain(p, this.#cursor.readPoint());
   }
 
   /** A draining partition that stays here after all: it goes on from where it stopped. */
@@ -325,7 +263,7 @@ export class Stream {
    * here yet, and whoever takes it must count those messages as delivered once more.
    */
   keepsReservation(p: number): boolean {
-    return this.#partitions!.suspectUnread(p, this.#readPoint());
+    return this.#partitions!.suspectUnread(p, this.#cursor.readPoint());
   }
 
   /**
@@ -333,59 +271,24 @@ export class Stream {
    * then); not while part of a crash's range is unread, which must count again after the next restart.
    */
   get reservationClearable(): boolean {
-    return this.#suspectTo < this.#readPoint();
-  }
-
-  /** The reservation to write now, if one is wanted; reservationWritten() or reservationFailed() follows. */
-  takeReservation(): Reservation | undefined {
-    const upTo = this.#reserveWanted;
-    if (upTo === 0) return undefined;
-    this.#reserveWanted = 0;
-    const parts = this.#partitions;
-    const partitions = parts?.held().filter((p) => parts.isActive(p) && parts.reservedOf(p) < upTo);
-    if (partitions?.length === 0) return undefined;
-    this.#reserving = Math.max(this.#reserving, upTo);
-    return { upTo, partitions, rewinds: this.#rewinds };
-  }
-
-  reservationWritten(r: Reservation): void {
-    if (r.rewinds !== this.#rewinds) return;
-    if (r.partitions === undefined) this.#reserved = Math.max(this.#reserved, r.upTo);
-    else for (const p of r.partitions) this.#partitions!.reserve(p, r.upTo);
-    if (this.#reserving <= r.upTo) this.#reserving = 0;
-    this.kick();
-  }
-
-  /** The write failed: wanted again, with the next progress batch. */
-  reservationFailed(r: Reservation): void {
-    if (r.rewinds !== this.#rewinds) return;
-    if (this.#reserving <= r.upTo) this.#reserving = 0;
-    this.#reserveWanted = Math.max(this.#reserveWanted, r.upTo);
+    return this.reservation.isClearable(this.#cursor.readPoint());
   }
 
   /** Gives partition `p` up: its unacked deliveries are forgotten here (whoever takes it delivers them again). */
   release(p: number): void {
     const partitions = this.#partitions!;
     partitions.release(p);
-    for (const [seq, u] of [...this.#unacked.entries()]) if (partitions.of(u.message) === p) this.#settle(seq, u);
+    this.#unacked.settleWhere((_, u) => partitions.of(u.message) === p);
   }
 
   unackedIn(p: number): number {
-    let n = 0;
-    for (const u of this.#unacked.values()) if (this.#partitions!.of(u.message) === p) n++;
-    return n;
-  }
-
-  /** The position to record for each partition held: below every message of it not yet done here. */
-  heldFloors(): [partition: number, floor: number][] {
-    const floor = this.floor();
-    return this.#partitions!.held().map((p) => [p, this.#partitions!.floorOf(p, floor)]);
+    return this.#unacked.count((u) => this.#partitions!.of(u.message) === p);
   }
 
   close(): void {
     this.#closed = true;
-    this.#live = false;
-    clearTimeout(this.#retryTimer);
+    this.#cursor.stop();
+    this.#unacked.redeliveries.stop();
   }
 
   /** Closed: its consumer was removed, or (ephemeral) its subscription ended. */
@@ -395,25 +298,20 @@ export class Stream {
 
   /** Live path: the dispatcher offers each committed message that matches, in seq order. */
   offerLive(message: StoredMessage): void {
-    if (!this.#live) return;
-    if (this.#offer(message) === 'blocked') {
-      this.#live = false;
-      this.#cursor = message.seq;
-    }
+    if (this.#cursor.isLive && this.#offer(message) === 'blocked') this.#cursor.blockedAt(message.seq);
   }
 
   /** Something changed that may let the stream move: an ack, a resumed sink, a new member, a due retry. */
   kick(): void {
     if (this.#closed || this.#paused || this.members.length === 0) return;
-    if (this.#retries.length > 0) this.#deliverRetries();
-    // Checked here too, not only in #pump: every ack kicks, and an async call costs a promise.
-    if (!this.#live && !this.#pumping) void this.#pump();
+    if (this.#unacked.redeliveries.size > 0) this.#deliverRedeliveries();
+    this.#cursor.kick();
   }
 
   ack(seq: number): void {
     const u = this.#unacked.get(seq);
     if (u === undefined) return; // already acked, or acked twice: acks are idempotent
-    this.#settle(seq, u);
+    this.#unacked.settle(seq, u);
     this.#host.resolved(this, seq, { kind: 'acked', message: u.message, delivery: u.delivery });
     this.kick();
   }
@@ -437,49 +335,12 @@ export class Stream {
       this.#retry(seq, u, now, 'ack timeout');
       expired = true;
     }
-    if (expired || (this.#retries.length > 0 && this.#retries[0]!.due <= now)) this.kick();
+    if (expired || this.#unacked.redeliveries.firstDue(now) !== undefined) this.kick();
   }
 
   /** Every matching message with seq <= floor is acked, dead-lettered or filtered out. */
   floor(): number {
-    return Math.min(this.#readPoint(), this.#lowestUnacked()) - 1;
-  }
-
-  /** The lowest unacked seq the floor must stay below: requeued dead letters are kept by the store instead. */
-  #lowestUnacked(): number {
-    if (this.#requeued.size === 0) return this.#unacked.minSeq();
-    let low = Infinity;
-    for (const [seq] of this.#unacked.entries()) if (seq < low && !this.#requeued.has(seq)) low = seq;
-    return low;
-  }
-
-  /** The floor if it moved since last asked, for the dispatcher to persist. */
-  takeFloorChange(): number | undefined {
-    const floor = this.floor();
-    if (floor === this.#savedFloor) return undefined;
-    this.#savedFloor = floor;
-    return floor;
-  }
-
-  /**
-   * Shared: the stored attempt counts from this seq on are void (Infinity when none are). A rewind gives the
-   * partitions back at once, and the next heartbeat may take them again before the progress batch that deletes
-   * the old counts is written; counts read then must not be taken up.
-   */
-  get countsVoidFrom(): number {
-    return this.#countsVoidFrom;
-  }
-
-  /** The progress batch holding the rewind to `seq` is written: the store's counts are current again. */
-  rewindWritten(seq: number): void {
-    if (this.#rewoundTo === Infinity && seq <= this.#countsVoidFrom) this.#countsVoidFrom = Infinity;
-  }
-
-  /** The lowest seq the stream was rewound to since last asked (its stored counts from there on are void). */
-  takeRewind(): number | undefined {
-    const seq = this.#rewoundTo;
-    this.#rewoundTo = Infinity;
-    return seq === Infinity ? undefined : seq;
+    return Math.min(this.#cursor.readPoint(), this.#unacked.lowestHeld()) - 1;
   }
 
   /**
@@ -488,19 +349,8 @@ export class Stream {
    * counts them saved. Returns whether later ones are still unsaved.
    */
   takeDeliveryCounts(sentBy: number, seqs: number[], deliveries: number[]): boolean {
-    let later = false;
-    for (const u of this.#unacked.values()) {
-      if (u.delivery === u.savedDelivery) continue;
-      if (u.sentAt > sentBy) {
-        later = true;
-        continue;
-      }
-      seqs.push(u.message.seq);
-      deliveries.push(u.delivery);
-      u.savedDelivery = u.delivery;
-    }
-    this.#countsUnsaved = later;
-    return later;
+    this.#countsUnsaved = this.#unacked.takeDeliveryCounts(sentBy, seqs, deliveries);
+    return this.#countsUnsaved;
   }
 
   /** Whether this stream is done with the message (for the messages table's status). */
@@ -509,7 +359,7 @@ export class Stream {
     // Shared: a partition held elsewhere is not known to be done.
     if (this.#partitions !== undefined && !this.#partitions.handles(message)) return false;
     if (this.#ackedAhead.has(seq)) return true;
-    return seq < this.#readPoint() && !this.#unacked.has(seq);
+    return seq < this.#cursor.readPoint() && !this.#unacked.has(seq);
   }
 
   matches(topic: string): boolean {
@@ -517,61 +367,7 @@ export class Stream {
     return false;
   }
 
-  /** The next seq this stream takes: head() + 1 when live. */
-  #readPoint(): number {
-    return this.#live ? this.#host.head() + 1 : this.#frontier();
-  }
-
-  #frontier(): number {
-    return this.#pageIndex < this.#page.length ? this.#page[this.#pageIndex]!.seq : this.#cursor;
-  }
-
-  #detach(): void {
-    if (this.#live) this.#cursor = this.#host.head() + 1;
-    this.#live = false;
-    // Unread page rows are read again on the next attach; dropping them keeps an idle consumer's memory at zero.
-    if (this.#pageIndex < this.#page.length) this.#cursor = this.#page[this.#pageIndex]!.seq;
-    this.#page = [];
-    this.#pageIndex = 0;
-  }
-
-  async #pump(): Promise<void> {
-    if (this.#pumping) return;
-    this.#pumping = true;
-    try {
-      while (!this.#closed && this.members.length > 0 && !this.#live) {
-        while (this.#pageIndex < this.#page.length) {
-          if (this.#offer(this.#page[this.#pageIndex]!) === 'blocked') return;
-          this.#pageIndex++;
-        }
-        const head = this.#host.head();
-        const from = this.#cursor;
-        if (from > head) {
-          this.#live = true;
-          return;
-        }
-        const page = await this.#host.read(from, PAGE_ROWS, this.#exactTopic);
-        if (page.isErr()) {
-          this.#host.readFailed(this, page.error);
-          return;
-        }
-        const rows = page.value;
-        // eslint-disable-next-line @typescript-eslint/no-unnecessary-condition -- close() or a live switch may come during the read
-        if (this.#closed || this.members.length === 0 || this.#live) return;
-        if (this.#cursor !== from) continue; // rewound while reading: that page is stale
-        // Rows past `head` are announced by the dispatcher later; taking them here would deliver them twice.
-        let n = rows.length;
-        while (n > 0 && rows[n - 1]!.seq > head) n--;
-        this.#page = n === rows.length ? rows : rows.slice(0, n);
-        this.#pageIndex = 0;
-        this.#cursor = rows.length === PAGE_ROWS && n === rows.length ? rows[n - 1]!.seq + 1 : head + 1;
-      }
-    } finally {
-      this.#pumping = false;
-    }
-  }
-
-  #offer(message: StoredMessage): 'taken' | 'skipped' | 'blocked' {
+  #offer(message: StoredMessage): Offered {
     if (this.#paused) return 'blocked';
     if (message.seq < this.#minSeq) return 'skipped';
     if (this.#exactTopic === undefined && !this.matches(message.topic)) return 'skipped';
@@ -586,7 +382,7 @@ export class Stream {
     let prior = this.#priorDeliveries.size === 0 ? undefined : this.#priorDeliveries.get(message.seq);
     // Killed while it may have been delivering this message: that possible delivery counts (never past the
     // cap, which no delivery passes).
-    if (this.#maybeDelivered(message) && (prior ?? 0) < this.#host.maxDeliveries) prior = (prior ?? 0) + 1;
+    if (this.reservation.maybeDelivered(message) && (prior ?? 0) < this.#host.maxDeliveries) prior = (prior ?? 0) + 1;
     if (prior !== undefined && prior >= this.#host.maxDeliveries) {
       // Its last attempt was still unacked when the broker stopped: that attempt failed, as a timeout would say.
       this.#priorDeliveries.delete(message.seq);
@@ -596,8 +392,8 @@ export class Stream {
     }
     if (this.isDurable && this.#host.isSaturated(this)) return 'blocked';
     // In strict order a waiting redelivery holds back everything after it.
-    if (this.#inOrderMembers > 0 && this.#retries.length > 0) return 'blocked';
-    if (this.isDurable && !this.#reservedFor(message)) return 'blocked';
+    if (this.#group.hasInOrder && this.#unacked.redeliveries.size > 0) return 'blocked';
+    if (this.isDurable && !this.reservation.covers(message)) return 'blocked';
     const member = this.#chooseMember(message.orderingKey);
     if (member === undefined) return 'blocked';
     if (prior !== undefined) this.#priorDeliveries.delete(message.seq);
@@ -605,56 +401,16 @@ export class Stream {
     return 'taken';
   }
 
-  #maybeDelivered(message: StoredMessage): boolean {
-    if (this.#partitions === undefined) return message.seq <= this.#suspectTo;
-    return this.#partitions.maybeDelivered(message);
-  }
-
-  /**
-   * Whether the store's reservation covers a first delivery of this message. The next one, a chunk further,
-   * is asked for half a chunk ahead of need, so that a stream delivering steadily seldom waits for it.
-   */
-  #reservedFor(message: StoredMessage): boolean {
-    const { seq } = message;
-    const parts = this.#partitions;
-    const reserved = parts === undefined ? this.#reserved : parts.reservedOf(parts.of(message));
-    const chunk = this.#host.reservation;
-    const ahead = Math.max(reserved, this.#reserving, this.#reserveWanted);
-    if (seq + chunk / 2 > ahead) {
-      this.#reserveWanted = Math.max(ahead, seq) + chunk;
-      this.#host.reservationWanted(this);
-    }
-    if (seq <= reserved) return true;
-    // A write under way that reaches this seq lets it go once written (kick); shared, it may not hold its partition.
-    if (this.#reserveWanted < seq && (parts !== undefined || this.#reserving < seq)) this.#reserveWanted = seq + chunk;
-    if (this.#reserveWanted > 0) this.#host.reservationWanted(this);
-    return false;
-  }
-
   #chooseMember(key: string | null): Member | undefined {
-    const owner = key === null ? undefined : this.#keyOwners.get(key);
-    if (owner?.member) return owner.member.hasRoom(this.isDurable) ? owner.member : undefined;
-    const n = this.members.length;
-    for (let i = 0; i < n; i++) {
-      const m = this.members[(this.#roundRobin + i) % n]!;
-      if (m.hasRoom(this.isDurable)) {
-        this.#roundRobin = (this.#roundRobin + i + 1) % n;
-        return m;
-      }
-    }
-    return undefined;
+    return this.#group.choose(key === null ? undefined : this.#unacked.ownerOf(key), this.isDurable);
   }
 
   /** `isFirst`: the first send of this stream's lifetime (a count carried over from a restart included). */
   #send(member: Member, u: Unacked, isFirst: boolean): void {
     const { message } = u;
     if (this.isDurable) {
-      u.member = member;
-      u.sentAt = this.#host.now();
-      u.due = u.sentAt + this.#host.ackTimeoutMs;
-      this.#unacked.push(message.seq, u); // (re)sent last: the entries stay in deadline order
-      member.took();
-      if (message.orderingKey !== null) this.#own(message.orderingKey, member, isFirst ? 1 : 0);
+      const now = this.#host.now();
+      this.#unacked.sent(u, member, now, now + this.#host.ackTimeoutMs, isFirst);
       if (!this.#countsUnsaved) {
         this.#countsUnsaved = true;
         this.#host.countsChanged(this);
@@ -665,74 +421,32 @@ export class Stream {
     if (!more) member.pause();
   }
 
-  #own(key: string, member: Member, added: number): void {
-    const owner = this.#keyOwners.get(key);
-    if (owner === undefined) this.#keyOwners.set(key, { member, count: added });
-    else {
-      owner.member = member;
-      owner.count += added;
-    }
-  }
-
-  #settle(seq: number, u: Unacked): void {
-    this.#unacked.delete(seq);
-    if (this.#requeued.size > 0) this.#requeued.delete(seq);
-    if (u.member !== null) u.member.gaveBack();
-    if (this.#retries.length > 0) this.#retries = this.#retries.filter((r) => r !== u);
-    const key = u.message.orderingKey;
-    if (key !== null) {
-      const owner = this.#keyOwners.get(key);
-      if (owner !== undefined && --owner.count <= 0) this.#keyOwners.delete(key);
-    }
-  }
-
   #retry(seq: number, u: Unacked, due: number, why: string, cause?: string): void {
     if (u.member !== null) {
       u.member.gaveBack();
       u.member = null;
     }
     if (u.delivery >= this.#host.maxDeliveries) {
-      this.#settle(seq, u);
+      this.#unacked.settle(seq, u);
       const reason = `${why} after ${u.delivery} deliveries${cause === undefined ? '' : `: ${cause}`}`;
       this.#host.resolved(this, seq, { kind: 'dead', message: u.message, deliveries: u.delivery, reason });
       return;
     }
-    u.due = due;
-    if (!this.#retries.includes(u)) this.#retries.push(u); // a second nack moves it, never doubles it
-    this.#retries.sort(byDueThenSeq);
-    this.#armRetryTimer();
+    this.#unacked.redeliveries.schedule(u, due);
   }
 
-  #armRetryTimer(): void {
-    const first = this.#retries[0];
-    if (first === undefined || this.#closed || first.due >= this.#retryTimerDue) return;
-    const wait = first.due - this.#host.now();
-    if (wait <= 0) return; // due now: the kick that follows, or the next ack, sends it
-    clearTimeout(this.#retryTimer);
-    this.#retryTimerDue = first.due;
-    this.#retryTimer = setTimeout(() => {
-      this.#retryTimerDue = Infinity;
-      this.kick();
-      this.#armRetryTimer();
-    }, wait).unref();
-  }
-
-  #deliverRetries(): void {
+  #deliverRedeliveries(): void {
     if (this.#paused) return;
     const now = this.#host.now();
-    while (this.#retries.length > 0 && this.#retries[0]!.due <= now) {
-      const u = this.#retries[0]!;
+    const redeliveries = this.#unacked.redeliveries;
+    for (let u = redeliveries.firstDue(now); u !== undefined; u = redeliveries.firstDue(now)) {
       const member = this.#chooseMember(u.message.orderingKey);
       if (member === undefined) return;
-      this.#retries.shift();
+      redeliveries.shift();
       u.delivery++;
       this.#send(member, u, false);
     }
   }
-}
-
-function byDueThenSeq(a: Unacked, b: Unacked): number {
-  return a.due - b.due || a.message.seq - b.message.seq;
 }
 
 /** A stream of one exact topic reads through the (topic, seq) index instead of scanning the log. */

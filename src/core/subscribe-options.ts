@@ -1,8 +1,9 @@
-// What callers pass to subscribe and saveConsumer, and the pure checks that turn it into validated values.
-// No I/O and no clocks: the broker and the consumer registry run these before they touch any state.
+// What callers pass to subscribe and saveConsumer, and the pure checks that turn it into validated values (a
+// stored consumer's filter too). No I/O and no clocks: the broker and the consumer registry run these before
+// they touch any state.
 import { err, ok, type Result } from 'neverthrow';
 import { brokerError, type BrokerError } from '../errors.js';
-import { compileFilter, type MessageFilter } from './filter.js';
+import { compileFilter, type MessageFilter } from '../protocol/filter.js';
 import { checkPatterns } from '../protocol/topics.js';
 import type { StartAt } from './types.js';
 
@@ -95,4 +96,14 @@ export function checkConsumerId(id: string): Result<string, BrokerError<'BAD_ARG
 export function compileOptionalFilter(spec: unknown): Result<OptionalFilter, BrokerError<'BAD_ARGS'>> {
   if (spec === undefined || spec === null) return ok({ filter: undefined, json: null });
   return compileFilter(spec).map((filter) => ({ filter, json: JSON.stringify(spec) }));
+}
+
+/** A consumer's stored filter, compiled. */
+export function parseStoredFilter(json: string | null): Result<OptionalFilter, BrokerError<'BAD_ARGS'>> {
+  if (json === null) return compileOptionalFilter(undefined);
+  try {
+    return compileOptionalFilter(JSON.parse(json));
+  } catch {
+    return err(brokerError('BAD_ARGS', 'the stored filter is not valid JSON'));
+  }
 }

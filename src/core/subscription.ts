@@ -1,5 +1,5 @@
 // One subscription: a Sink with its in-flight window. Several subscriptions of one durable consumer are the
-// members of one Stream and split its messages (a queue group). No I/O here.
+// members of one Stream and split its messages (a queue group: who takes the next one). No I/O here.
 import type { Sink } from './types.js';
 
 export class Member {
@@ -46,5 +46,56 @@ export class Member {
 
   resume(): void {
     this.#paused = false;
+  }
+}
+
+/**
+ * The members of one stream, which split its messages: each goes to the member holding its ordering key's
+ * deliveries, else to the next member in turn that has room.
+ */
+export class QueueGroup {
+  readonly members: Member[] = [];
+  #turn = 0;
+  /** Members that want their messages strictly in seq order. */
+  #inOrder = 0;
+
+  add(member: Member): void {
+    this.members.push(member);
+    if (member.inOrder) this.#inOrder++;
+  }
+
+  /** False when it was not a member. */
+  remove(member: Member): boolean {
+    const i = this.members.indexOf(member);
+    if (i < 0) return false;
+    this.members.splice(i, 1);
+    if (member.inOrder) this.#inOrder--;
+    return true;
+  }
+
+  /** Some member wants its messages strictly in seq order. */
+  get hasInOrder(): boolean {
+    return this.#inOrder > 0;
+  }
+
+  /** Deliveries sent to a member and awaiting its ack right now. */
+  get awaitingAck(): number {
+    let n = 0;
+    for (const m of this.members) n += m.inFlight;
+    return n;
+  }
+
+  /** `owner`: the member holding the message's ordering key, if one does; it takes the message, or nobody does yet. */
+  choose(owner: Member | null | undefined, isDurable: boolean): Member | undefined {
+    if (owner) return owner.hasRoom(isDurable) ? owner : undefined;
+    const n = this.members.length;
+    for (let i = 0; i < n; i++) {
+      const m = this.members[(this.#turn + i) % n]!;
+      if (m.hasRoom(isDurable)) {
+        this.#turn = (this.#turn + i + 1) % n;
+        return m;
+      }
+    }
+    return undefined;
   }
 }

@@ -1,5 +1,7 @@
-// Per-topic counters for stats() and count-based retention: messages stored now, published since start,
-// and a publish rate sampled once per tick.
+// Per-topic counters for stats(), the topics report and count-based retention: messages stored now,
+// published since start, and a publish rate sampled once per tick.
+import type { ResultAsync } from 'neverthrow';
+import type { EventStore, StorageError } from './store-port.js';
 
 export interface TopicSnapshot {
   readonly topic: string;
@@ -9,6 +11,15 @@ export interface TopicSnapshot {
   readonly published: number;
   /** Messages per second over the last sampling interval. */
   readonly ratePerSec: number;
+}
+
+/** A topic the log holds. */
+export interface TopicReport {
+  readonly topic: string;
+  readonly messages: number;
+  readonly firstSeq: number;
+  readonly lastSeq: number;
+  readonly publishedPerSec: number;
 }
 
 interface Counters {
@@ -77,4 +88,15 @@ export class TopicStats {
     }
     return c;
   }
+}
+
+/** Every topic the log holds, with its count and rate as counted here and its first and last seq read from the store. */
+export function topicReports(stats: TopicStats, store: EventStore): ResultAsync<TopicReport[], StorageError> {
+  const snapshot = stats.snapshot();
+  return store.topicBounds(snapshot.map((t) => t.topic)).map((bounds) =>
+    snapshot.flatMap((t) => {
+      const b = bounds.get(t.topic);
+      return b === undefined ? [] : [{ topic: t.topic, messages: t.stored, firstSeq: b.first, lastSeq: b.last, publishedPerSec: t.ratePerSec }];
+    }),
+  );
 }

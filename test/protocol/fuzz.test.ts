@@ -8,7 +8,7 @@ import { z } from 'zod';
 import { SETTINGS_HELP } from '../../src/config/help.js';
 import { parseConfig } from '../../src/config/parse.js';
 import { parseRetention } from '../../src/config/values.js';
-import { compileFilter } from '../../src/core/filter.js';
+import { compileFilter } from '../../src/protocol/filter.js';
 import { ERROR_CODES } from '../../src/errors.js';
 import { readServerFrame } from '../../src/protocol/client-frames.js';
 import * as bodies from '../../src/protocol/http-bodies.js';

@@ -1,9 +1,10 @@
-// Declarative content filters: compiles a client's JSON spec such as
-// {"payload.amount": {"$gt": 1000}} once into a predicate over stored messages. Pure: no I/O.
+// The filter grammar: compiles a client's JSON spec such as {"payload.amount": {"$gt": 1000}} once into a
+// predicate over stored messages. Pure (no I/O, no clocks) and here rather than in core/, because the core
+// compiles a subscription's filter with it and the CLI a `--where`, and the CLI takes nothing from core/.
 
 import { err, ok, type Result } from 'neverthrow';
 import { brokerError, unreachable, type BrokerError } from '../errors.js';
-import type { StoredMessage } from './types.js';
+import type { StoredMessage } from '../core/types.js';
 
 /** A filter as a client sends it: keys are paths, values are literals or operator objects. */
 export type FilterSpec = Readonly<Record<string, unknown>>;

@@ -2,7 +2,7 @@
 // is refused.
 
 import { describe, expect, test } from 'vitest';
-import { compileFilter, type MessageFilter } from '../../src/core/filter.js';
+import { compileFilter, type MessageFilter } from '../../src/protocol/filter.js';
 import type { StoredMessage } from '../../src/core/types.js';
 
 function message(fields: { topic?: string; payload?: string; metadata?: string } = {}): StoredMessage {

@@ -1,0 +1,137 @@
+// The parts a Broker is made of and how they are wired together: publishes go committer → log follower →
+// dispatcher, which fans them out to the streams; beside them retention, the consumer registry with its reports
+// and dead letters, the stats sampler, and, when other brokers share the store, the cluster that spreads the
+// consumers over them.
+import { okAsync, type ResultAsync } from 'neverthrow';
+import type { Config } from '../config.js';
+import type { Logger } from '../logger.js';
+import { Cluster } from './cluster.js';
+import { Committer } from './committer.js';
+import { ConsumerReports } from './consumer-reports.js';
+import { ConsumerRegistry } from './consumers.js';
+import { DeadLetters } from './dead-letters.js';
+import { Dispatcher } from './dispatcher.js';
+import { LogFollower } from './log-follower.js';
+import { Retention } from './retention.js';
+import { StatsSampler } from './stats.js';
+import type { EventStore, StorageError } from './store-port.js';
+import { TopicStats } from './topic-stats.js';
+import type { StartAt } from './types.js';
+
+export type BrokerConfig = Pick<
+  Config,
+  | 'defaultTtlSeconds'
+  | 'ackTimeoutMs'
+  | 'maxDeliveries'
+  | 'maxInFlight'
+  | 'maxPayloadBytes'
+  | 'retention'
+  | 'retentionIntervalMs'
+> &
+  // Absent: every push failure is kept; durable consumers in the default number of partitions.
+  Partial<Pick<Config, 'failureLogMaxAgeMs' | 'consumerPartitions' | 'deliveryReservation'>>;
+
+/** Partitions of a shared durable consumer when the settings do not say. */
+const DEFAULT_PARTITIONS = 16;
+// As EVENTBUS_DELIVERY_RESERVATION's default (config.ts), for embedders that leave it out.
+const DEFAULT_RESERVATION = 1000;
+
+export interface BrokerParts {
+  readonly topics: TopicStats;
+  readonly dispatcher: Dispatcher;
+  readonly follower: LogFollower;
+  readonly committer: Committer;
+  readonly retention: Retention;
+  readonly consumers: ConsumerRegistry;
+  readonly reports: ConsumerReports;
+  readonly deadLetters: DeadLetters;
+  readonly stats: StatsSampler;
+  /** Present when other brokers share the store. */
+  readonly cluster: Cluster | undefined;
+  /** The first seq read from `start`: by a new subscription, a new consumer, a rewind. */
+  readonly startSeq: (start: StartAt | undefined) => ResultAsync<number, StorageError>;
+}
+
+export function buildParts(store: EventStore, config: BrokerConfig, logger: Logger, now: () => number): BrokerParts {
+  const topics = new TopicStats(now());
+  const shared = store.cluster;
+  const partitions = config.consumerPartitions ?? DEFAULT_PARTITIONS;
+  const dispatcher = new Dispatcher(
+    store,
+    {
+      ackTimeoutMs: config.ackTimeoutMs,
+      maxDeliveries: config.maxDeliveries,
+      reservation: config.deliveryReservation ?? DEFAULT_RESERVATION,
+      now,
+      partitions: shared === undefined ? undefined : partitions,
+    },
+    logger,
+  );
+  const follower = new LogFollower(
+    store,
+    {
+      head: () => dispatcher.head(),
+      deliver: (messages) => {
+        for (const m of messages) topics.published(m.topic);
+        dispatcher.onCommit(messages);
+      },
+      skim: (headers) => {
+        for (const h of headers) topics.published(h.topic);
+        dispatcher.advance(headers[headers.length - 1]!.seq);
+      },
+      advance: (seq) => {
+        dispatcher.advance(seq);
+      },
+      eager: () => dispatcher.hasMembers(),
+    },
+    logger,
+  );
+  const committer = new Committer(store, (messages) => {
+    follower.local(messages);
+  });
+  let cluster: Cluster | undefined;
+  const retention = new Retention({
+    store,
+    rules: config.retention,
+    topics,
+    now,
+    intervalMs: config.retentionIntervalMs,
+    failureLogMaxAgeMs: config.failureLogMaxAgeMs ?? 0,
+    logger,
+    // Shared: one broker at a time.
+    active: () => cluster?.runs('retention') ?? true,
+  });
+  const startSeq = (start: StartAt | undefined): ResultAsync<number, StorageError> => startSeqOf(store, dispatcher, start);
+  const consumers = new ConsumerRegistry({
+    store,
+    dispatcher,
+    logger,
+    now,
+    startSeq,
+    elsewhere: shared === undefined ? undefined : (id) => cluster!.elsewhere(id),
+  });
+  const reports = new ConsumerReports({ store, dispatcher, consumers, topics: () => topics.topics(), now });
+  const deadLetters = new DeadLetters(store, consumers, now);
+  store.onConsumerSignal((signal) => {
+    consumers.applySignal(signal);
+  });
+  if (shared !== undefined) {
+    const joined = new Cluster({ port: shared, store, dispatcher, consumers, partitions, ackTimeoutMs: config.ackTimeoutMs, logger });
+    cluster = joined;
+    dispatcher.onMembersChanged(() => {
+      joined.nudge();
+    });
+    // Given up at once, for the broker it goes to.
+    dispatcher.onPartitionDrained(() => {
+      joined.nudge();
+    });
+  }
+  const stats = new StatsSampler({ topics, dispatcher, consumers }, now);
+  return { topics, dispatcher, follower, committer, retention, consumers, reports, deadLetters, stats, cluster, startSeq };
+}
+
+function startSeqOf(store: EventStore, dispatcher: Dispatcher, start: StartAt | undefined): ResultAsync<number, StorageError> {
+  if (start === undefined || start.kind === 'head') return okAsync(dispatcher.head() + 1);
+  if (start.kind === 'seq') return okAsync(Math.max(1, start.seq)); // seq 0: from the very start
+  return store.seqAtTime(start.timeMs).map((seq) => Math.min(seq, dispatcher.head() + 1));
+}

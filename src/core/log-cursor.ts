@@ -1,0 +1,122 @@
+// A stream's place in the log: it catches up from disk a page at a time, then takes messages live as the
+// dispatcher announces them, with no gap and no duplicate at the switch. Each message read goes to the stream's
+// offer; one the stream is blocked on stops the cursor there, to be read again when the stream kicks it.
+import type { ResultAsync } from 'neverthrow';
+import type { StorageError } from './store-port.js';
+import type { StoredMessage } from './types.js';
+
+// Rows read per catch-up query: enough to amortise the query, small enough that a stream that is far
+// behind holds well under a megabyte of messages in memory.
+const PAGE_ROWS = 512;
+
+export type Offered = 'taken' | 'skipped' | 'blocked';
+
+/** The stream a cursor reads for. */
+export interface CursorOwner {
+  /** The last seq the dispatcher has announced; everything up to it is readable from the store. */
+  head(): number;
+  /** A page of the log (EventStore.read), of the stream's one exact topic when it has one. */
+  read(fromSeq: number, limit: number): ResultAsync<StoredMessage[], StorageError>;
+  /** A failure reading the log: the cursor stops until kicked again. */
+  readFailed(error: StorageError): void;
+  /** Whether to read on: the stream is open and has members. */
+  isReading(): boolean;
+  offer(message: StoredMessage): Offered;
+}
+
+export class LogCursor {
+  readonly #owner: CursorOwner;
+  /** Taking messages straight from the dispatcher; the position is then head() + 1. */
+  #live = false;
+  /** Next seq to read from disk when not live. */
+  #next: number;
+  #page: StoredMessage[] = [];
+  #pageIndex = 0;
+  #pumping = false;
+
+  constructor(startSeq: number, owner: CursorOwner) {
+    this.#next = startSeq;
+    this.#owner = owner;
+  }
+
+  /** Live: the stream takes each message as the dispatcher announces it (offerLive). */
+  get isLive(): boolean {
+    return this.#live;
+  }
+
+  /** The next seq the stream takes: head() + 1 when live. */
+  readPoint(): number {
+    return this.#live ? this.#owner.head() + 1 : this.#frontier();
+  }
+
+  /** Stops taking messages; the next kick reads on from the read point (or from moveTo's seq). */
+  detach(): void {
+    if (this.#live) this.#next = this.#owner.head() + 1;
+    this.#live = false;
+    // Unread page rows are read again on the next attach; dropping them keeps an idle consumer's memory at zero.
+    if (this.#pageIndex < this.#page.length) this.#next = this.#page[this.#pageIndex]!.seq;
+    this.#page = [];
+    this.#pageIndex = 0;
+  }
+
+  /** Detached: reads from `seq` next. */
+  moveTo(seq: number): void {
+    this.#next = seq;
+  }
+
+  /** The stream could not take this live message: it is read again from disk once kicked. */
+  blockedAt(seq: number): void {
+    this.#live = false;
+    this.#next = seq;
+  }
+
+  /** Reads on, unless live or reading already. */
+  kick(): void {
+    // Checked here too, not only in #pump: every ack kicks, and an async call costs a promise.
+    if (!this.#live && !this.#pumping) void this.#pump();
+  }
+
+  stop(): void {
+    this.#live = false;
+  }
+
+  #frontier(): number {
+    return this.#pageIndex < this.#page.length ? this.#page[this.#pageIndex]!.seq : this.#next;
+  }
+
+  async #pump(): Promise<void> {
+    if (this.#pumping) return;
+    this.#pumping = true;
+    try {
+      while (this.#owner.isReading() && !this.#live) {
+        while (this.#pageIndex < this.#page.length) {
+          if (this.#owner.offer(this.#page[this.#pageIndex]!) === 'blocked') return;
+          this.#pageIndex++;
+        }
+        const head = this.#owner.head();
+        const from = this.#next;
+        if (from > head) {
+          this.#live = true;
+          return;
+        }
+        const page = await this.#owner.read(from, PAGE_ROWS);
+        if (page.isErr()) {
+          this.#owner.readFailed(page.error);
+          return;
+        }
+        const rows = page.value;
+        // eslint-disable-next-line @typescript-eslint/no-unnecessary-condition -- close() or a live switch may come during the read
+        if (!this.#owner.isReading() || this.#live) return;
+        if (this.#next !== from) continue; // rewound while reading: that page is stale
+        // Rows past `head` are announced by the dispatcher later; taking them here would deliver them twice.
+        let n = rows.length;
+        while (n > 0 && rows[n - 1]!.seq > head) n--;
+        this.#page = n === rows.length ? rows : rows.slice(0, n);
+        this.#pageIndex = 0;
+        this.#next = rows.length === PAGE_ROWS && n === rows.length ? rows[n - 1]!.seq + 1 : head + 1;
+      }
+    } finally {
+      this.#pumping = false;
+    }
+  }
+}
