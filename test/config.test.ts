@@ -7,9 +7,9 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, test } from 'vitest';
 import { CONSUMER_SETTING_HELP, flagFor, parseConfig, remoteDefaults, SETTINGS_HELP, type Config } from '../src/config.js';
+import { BIN } from './helpers/dist.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
-const MAIN = fileURLToPath(new URL('../src/main.ts', import.meta.url));
 
 const parsed = (env: Record<string, string>, argv: string[] = []): Config => parseConfig(env, argv)._unsafeUnwrap();
 const failure = (env: Record<string, string>, argv: string[] = []) => parseConfig(env, argv)._unsafeUnwrapErr();
@@ -319,7 +319,7 @@ describe('the broker process', () => {
     try {
       const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('EVENTBUS_')));
       // A database in the temp dir, so a broker that wrongly starts never touches the repository's data/.
-      const child = spawn(process.execPath, ['--import', 'tsx', MAIN, ...argv], {
+      const child = spawn(process.execPath, [BIN, ...argv], {
         cwd: ROOT,
         env: { ...env, EVENTBUS_DB: join(dir, 'bus.db'), ...extraEnv },
         stdio: ['ignore', 'ignore', 'pipe'],
