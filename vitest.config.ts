@@ -14,8 +14,7 @@ import { defineConfig } from 'vitest/config';
 //   pragmas); the PostgreSQL snippets run on the tests' database already.
 // - test/examples.test.ts: each example opens the store it is about (ledger-postgres runs on PostgreSQL).
 // - test/package.test.ts: what the packed packages hold and how they install; no store in question.
-// - test/faults/kill-cycles.test.ts runs on both stores itself; test/faults/connections.test.ts is about
-//   sockets and timers, which no store touches.
+// - test/faults/connections.test.ts is about sockets and timers, which no store touches.
 // - config, errors, architecture, lint/, protocol/, util/, core/{filter,patterns,pending-acks},
 //   delivery/backoff and transports/frame-writer: pure code, or bytes on a socket, with no broker or one
 //   whose store plays no part.
@@ -29,7 +28,7 @@ const BOTH_STORES = [
   'test/transports/{http,registration,tcp-ingress,ws,ws-backpressure,ws-close,ws-durable,ws-errors}.test.ts',
   'test/main.test.ts',
   'test/cli/commands.test.ts',
-  'test/faults/{malformed-input,slow-consumers}.test.ts',
+  'test/faults/{kill-cycles,malformed-input,slow-consumers}.test.ts',
 ];
 
 export default defineConfig({
