@@ -38,6 +38,8 @@ export interface SpawnOptions {
   readonly gid?: number;
   /** Run this entry point (from an installed package, say) instead of the repository's dist/main.js. */
   readonly bin?: string;
+  /** Node's own options, before the entry point. */
+  readonly nodeOptions?: readonly string[];
   /** The command line after the entry point (`serve --http-port 0`); none by default. */
   readonly args?: readonly string[];
   /** The working directory, where relative paths of the settings lead; the repository's (or the bin's) by default. */
@@ -47,7 +49,7 @@ export interface SpawnOptions {
 function spawnMain(env: Record<string, string>, options: SpawnOptions): ChildProcess {
   // Whatever EVENTBUS_* the test runner's shell has must not reach the broker under test.
   const inherited = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('EVENTBUS_')));
-  const args = [options.bin ?? BIN, ...(options.args ?? [])];
+  const args = [...(options.nodeOptions ?? []), options.bin ?? BIN, ...(options.args ?? [])];
   return spawn(process.execPath, args, {
     cwd: options.cwd ?? (options.bin === undefined ? ROOT : dirname(options.bin)),
     env: {
