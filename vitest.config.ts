@@ -1,10 +1,11 @@
+import { fileURLToPath } from 'node:url';
 import { defineConfig } from 'vitest/config';
 
 // The broker-level suites: what users see through the front-ends, the client, embedding and the broker API,
-// which must hold on either store. The `postgres` project runs them again with EVENTBUS_TEST_STORE=postgres,
-// which the helpers read (test/helpers/broker.ts): each database a test opens is then a schema of its own on
-// the tests' PostgreSQL database, dropped after the test. A test that only makes sense on one store says so
-// where it is skipped. Left out of the `postgres` project, and why:
+// which must hold on either store. The `postgres` project runs again what differs by store, with
+// EVENTBUS_TEST_STORE=postgres, which the helpers read (test/helpers/broker.ts): each database a test opens is
+// then a schema of its own on the tests' PostgreSQL database, dropped after the test. A test that only makes
+// sense on one store says so where it is skipped. Left out of the `postgres` project, and why:
 // - test/store/: the stores' own suites. conformance.test.ts holds the port's contract against both stores
 //   already; crash, disk-faults, lock and writer-thread are SQLite's own (EVENTBUS_SYNC crashes, a full disk
 //   and read-only files, the file lock, the writer thread); postgres-*.test.ts are PostgreSQL's own and run
@@ -13,25 +14,39 @@ import { defineConfig } from 'vitest/config';
 //   pragmas); the PostgreSQL snippets run on the tests' database already.
 // - test/examples.test.ts: each example opens the store it is about (ledger-postgres runs on PostgreSQL).
 // - test/package.test.ts: what the packed packages hold and how they install; no store in question.
-// - test/faults/kill-cycles.test.ts runs on both stores itself; test/faults/connections.test.ts is about
-//   sockets and timers, which no store touches.
 // - config, errors, architecture, lint/, protocol/, util/, core/{patterns,pending-acks},
 //   delivery/backoff and transports/frame-writer: pure code, or bytes on a socket, with no broker or one
 //   whose store plays no part.
+// - Where the store plays no part (nothing reaches it, or only as any publish does, which the rest covers):
+//   test/faults/connections.test.ts (sockets and timers); transports/http.test.ts (the token and methods of
+//   the plain routes); transports/ws-errors.test.ts (error frames, refused before the store);
+//   transports/ws-close.test.ts (the order of frames at a close); delivery/pool.test.ts (forwarding to
+//   endpoints, and the pool kept in step with the broker's consumers); and the describe blocks marked
+//   `skipIf(onPostgres)` with "The store plays no part": in tcp-ingress (AUTH, the connection limit),
+//   registration (LIST/HELP/QUIT framing, error replies, AUTH, EVENTBUS_ALLOWED_TARGETS) and client/client
+//   (errors, request/reply, auth, giving up and bounds, subscriptions across reconnects, process exit,
+//   concurrent readers).
 const BOTH_STORES = [
   'test/core/{broker,durable,retention}.test.ts',
-  'test/delivery/{conformance,http,list-state,pool}.test.ts',
+  'test/delivery/{conformance,http,list-state}.test.ts',
   'test/delivery-count.test.ts',
   'test/client/**/*.test.ts',
   'test/embed.test.ts',
   'test/embed/transactional-consumer.test.ts',
-  'test/transports/{http,registration,tcp-ingress,ws,ws-backpressure,ws-close,ws-durable,ws-errors}.test.ts',
+  'test/transports/{registration,tcp-ingress,ws,ws-backpressure,ws-durable}.test.ts',
   'test/main.test.ts',
   'test/cli/commands.test.ts',
-  'test/faults/{malformed-input,slow-consumers}.test.ts',
+  'test/faults/{kill-cycles,malformed-input,slow-consumers}.test.ts',
 ];
 
 export default defineConfig({
+  resolve: {
+    alias: [
+      // The writer thread's module as built (test/global-setup.ts keeps dist/ fresh): from src/ it starts its
+      // worker through tsx, which costs every SQLite broker a test opens a quarter of a second of CPU.
+      { find: /^.*\/writer-thread\.js$/, replacement: fileURLToPath(new URL('dist/store/sqlite/writer-thread.js', import.meta.url)) },
+    ],
+  },
   test: {
     globalSetup: ['test/global-setup.ts'],
     // Each test file gets its own process: native SQLite handles and sockets never leak between files.

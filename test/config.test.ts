@@ -11,9 +11,9 @@ import { CONSUMER_SETTING_HELP, SETTINGS_HELP } from '../src/config/help.js';
 import { parseConfig } from '../src/config/parse.js';
 import { remoteDefaults } from '../src/config/remote.js';
 import { flagFor } from '../src/config/settings.js';
+import { BIN } from './helpers/dist.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
-const MAIN = fileURLToPath(new URL('../src/main.ts', import.meta.url));
 
 const parsed = (env: Record<string, string>, argv: string[] = []): Config => parseConfig(env, argv)._unsafeUnwrap();
 const failure = (env: Record<string, string>, argv: string[] = []) => parseConfig(env, argv)._unsafeUnwrapErr();
@@ -325,7 +325,7 @@ describe('the broker process', () => {
     try {
       const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('EVENTBUS_')));
       // A database in the temp dir, so a broker that wrongly starts never touches the repository's data/.
-      const child = spawn(process.execPath, ['--import', 'tsx', MAIN, ...argv], {
+      const child = spawn(process.execPath, [BIN, ...argv], {
         cwd: ROOT,
         env: { ...env, EVENTBUS_DB: join(dir, 'bus.db'), ...extraEnv },
         stdio: ['ignore', 'ignore', 'pipe'],

@@ -155,7 +155,9 @@ describe('a kill in the middle of deliveries', () => {
     expect(again.length, 'messages delivered before the kill and again after it').toBeGreaterThan(0);
     expect(again.filter(([, delivery]) => delivery < 2), 'delivered before the kill, and again as a first delivery').toEqual([]);
     const fresh = [...after].filter(([seq]) => !before.has(seq) && seq > reserved(seq));
-    expect(fresh.length).toBeGreaterThanOrEqual(120 - RESERVATION);
+    // A reservation is asked for half a chunk ahead of need, a chunk past the last: at the kill it reached less
+    // than a chunk and a half past the last seq stored, which the first of the 120 may fall under.
+    expect(fresh.length).toBeGreaterThan(120 - RESERVATION * 1.5);
     expect(fresh.filter(([, delivery]) => delivery !== 1), 'never delivered before, past the reservation').toEqual([]);
   }, 180_000);
 

@@ -6,6 +6,7 @@
 // compiled. ```text and ```sh blocks are output and shell, not snippets.
 import { PG_URL, pgSchemas } from './helpers/postgres.js';
 import Database from 'better-sqlite3';
+import { transform } from 'esbuild';
 import { spawn } from 'node:child_process';
 import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import net from 'node:net';
@@ -113,12 +114,15 @@ async function run(snippet: Snippet): Promise<void> {
   }
 }
 
+// What tsx would take from the package's tsconfig.json for a file of the package.
+const TS_OPTIONS = { loader: 'ts', format: 'esm', target: 'es2022', tsconfigRaw: { compilerOptions: { verbatimModuleSyntax: true } } } as const;
+
 async function runProgram(snippet: Snippet, code: string, cwd: string): Promise<void> {
   await mkdir(SNIPPETS, { recursive: true });
-  const file = join(SNIPPETS, `${snippet.file.replace(/\W/g, '_')}_${snippet.line}.ts`);
-  await writeFile(file, code);
-  // tsx by its full URL: the program runs from its own directory, where there is no node_modules.
-  const child = spawn(process.execPath, ['--import', import.meta.resolve('tsx'), file], { cwd, stdio: ['ignore', 'pipe', 'pipe'] });
+  const file = join(SNIPPETS, `${snippet.file.replace(/\W/g, '_')}_${snippet.line}.mjs`);
+  // Compiled here rather than by tsx in the child, which would start esbuild and its loader anew each time.
+  await writeFile(file, (await transform(code, { ...TS_OPTIONS, sourcefile: `${snippet.file}:${snippet.line}` })).code);
+  const child = spawn(process.execPath, [file], { cwd, stdio: ['ignore', 'pipe', 'pipe'] });
   let output = '';
   child.stdout.setEncoding('utf8').on('data', (c: string) => (output += c));
   child.stderr.setEncoding('utf8').on('data', (c: string) => (output += c));

@@ -1,13 +1,17 @@
-// Before any test file: the PostgreSQL role and database the tests use (test/helpers/postgres.ts), made when
-// missing, as the machine's superuser over trust auth. A PostgreSQL that does not answer fails the run here,
-// with one line, rather than every PostgreSQL test on its own. Then Debian's chromium for the dashboard's
-// tests, installed when missing; when it cannot be, those tests fail saying why, and the others run.
+// Before any test file: dist/ built and fresh, for the tests that run the broker as a child process
+// (test/helpers/dist.ts); a failed build fails the run here, with the compiler's output. Then the PostgreSQL
+// role and database the tests use (test/helpers/postgres.ts), made when missing, as the machine's superuser
+// over trust auth. A PostgreSQL that does not answer fails the run here, with one line, rather than every
+// PostgreSQL test on its own. Then Debian's chromium for the dashboard's tests, installed when missing; when
+// it cannot be, those tests fail saying why, and the others run.
 import pg from 'pg';
 import { ensureChromium } from './helpers/chromium.js';
+import { ensureBuilt } from './helpers/dist.js';
 
 const ADMIN_URL = process.env.EVENTBUS_TEST_PG_ADMIN_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 
 export default async function setup(): Promise<void> {
+  ensureBuilt();
   const noChromium = ensureChromium();
   if (noChromium !== undefined) console.warn(noChromium);
   if (process.env.EVENTBUS_TEST_PG_URL !== undefined) return; // given by the caller, who made it

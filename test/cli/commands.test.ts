@@ -13,10 +13,10 @@ import { buildProgram, packageVersion, runCli } from '../../src/cli/program.js';
 import { silentLogger } from '../../src/logger.js';
 import { tempDir, testAppConfig, type TestDir } from '../helpers/broker.js';
 import { deadAddress, startEndpoint, type Endpoint } from '../helpers/consumers.js';
+import { BIN } from '../helpers/dist.js';
 import { until } from '../helpers/until.js';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
-const MAIN = fileURLToPath(new URL('../../src/main.ts', import.meta.url));
 
 interface Run {
   readonly code: number | null;
@@ -57,7 +57,7 @@ async function cli(args: readonly string[], stdin?: string): Promise<Run> {
 
 /** `eventbus <args>` as a child process, with `stdin` piped in; `running` sees it while it runs. */
 function child(args: readonly string[], stdin = '', running?: (proc: ReturnType<typeof spawn>, out: () => string) => Promise<void>): Promise<Run> {
-  const proc = spawn(process.execPath, ['--import', 'tsx', MAIN, ...args], { cwd: ROOT, env: { ...process.env, EVENTBUS_URL: base, EVENTBUS_TOKEN: '' } });
+  const proc = spawn(process.execPath, [BIN, ...args], { cwd: ROOT, env: { ...process.env, EVENTBUS_URL: base, EVENTBUS_TOKEN: '' } });
   let stdout = '';
   let stderr = '';
   proc.stdout.setEncoding('utf8').on('data', (t: string) => (stdout += t));
@@ -400,7 +400,7 @@ describe('replay to an address that cannot be reached, and stopped', () => {
     expect(await temporary()).toEqual([]);
   });
 
-  // A child process started through tsx takes seconds to get going on a loaded machine.
+  // A child process takes seconds to get going on a loaded machine.
   const STARTED_MS = 60_000;
 
   test('SIGTERM, SIGHUP and SIGINT: the temporary consumer is removed before the command exits with 128 + the signal', { timeout: 240_000 }, async () => {

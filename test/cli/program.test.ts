@@ -1,4 +1,4 @@
-// The `eventbus` bin as users run it (src/main.ts in a child process): --version and --help on every command,
+// The `eventbus` bin as users run it (the built bin in a child process): --version and --help on every command,
 // usage errors (exit 2) and refused settings (exit 1) as one `error: <CODE> <message>` line, and `serve`
 // with its settings as flags, started on port 0 and stopped by SIGTERM.
 import { execFile } from 'node:child_process';
@@ -10,9 +10,9 @@ import { COMMANDS, buildProgram } from '../../src/cli/program.js';
 import { CONSUMER_SETTING_HELP, SETTINGS_HELP } from '../../src/config/help.js';
 import { tempDir, type TestDir } from '../helpers/broker.js';
 import { killIfRunning, startBrokerProcess, type BrokerProcess } from '../helpers/broker-process.js';
+import { BIN } from '../helpers/dist.js';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
-const MAIN = fileURLToPath(new URL('../../src/main.ts', import.meta.url));
 const VERSION = (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
 
 interface Run {
@@ -27,7 +27,7 @@ function eventbus(args: readonly string[], env: Record<string, string> = {}): Pr
   return new Promise((resolve, reject) => {
     const child = execFile(
       process.execPath,
-      ['--import', 'tsx', MAIN, ...args],
+      [BIN, ...args],
       { cwd: ROOT, env: { ...inherited, EVENTBUS_DB: '/nonexistent/never-opened.db', ...env }, timeout: 20_000 },
       (error, stdout, stderr) => {
         // An exit status other than 0 is an answer to look at; anything else (not started, timed out) is not.

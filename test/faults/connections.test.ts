@@ -6,9 +6,8 @@
 import net from 'node:net';
 import { Writable } from 'node:stream';
 import { describe, expect, test } from 'vitest';
-import { startApp, type App } from '../../src/app.js';
-import { createLogger, silentLogger } from '../../src/logger.js';
-import { testAppConfig } from '../helpers/broker.js';
+import { createLogger } from '../../src/logger.js';
+import { startTestApp } from '../helpers/app.js';
 import { lineClient, type LineClient } from '../helpers/line-client.js';
 import { sleep, testScope } from '../helpers/scope.js';
 import { until } from '../helpers/until.js';
@@ -18,18 +17,7 @@ const scope = testScope();
 const MAX = 20;
 const LINE_TIMEOUT_MS = 800;
 const IDLE_TIMEOUT_MS = 1500;
-
-async function startBus(env: Record<string, string> = {}, logger = silentLogger): Promise<App> {
-  const dir = await scope.dir();
-  const app = (
-    await startApp(
-      testAppConfig(dir, { EVENTBUS_MAX_CONNECTIONS: String(MAX), EVENTBUS_LINE_TIMEOUT_MS: String(LINE_TIMEOUT_MS), EVENTBUS_IDLE_TIMEOUT_MS: String(IDLE_TIMEOUT_MS), ...env }),
-      logger,
-    )
-  )._unsafeUnwrap();
-  scope.defer(() => app.stop());
-  return app;
-}
+const LIMITS = { EVENTBUS_MAX_CONNECTIONS: String(MAX), EVENTBUS_LINE_TIMEOUT_MS: String(LINE_TIMEOUT_MS), EVENTBUS_IDLE_TIMEOUT_MS: String(IDLE_TIMEOUT_MS) };
 
 /** Publishes on an open telnet connection every 50 ms until stopped; the slowest answer, in ms. */
 function steadyPublisher(c: LineClient, topic: string): { stop(): Promise<{ answered: number; slowest: number }> } {
@@ -68,7 +56,7 @@ async function rawSocket(port: number): Promise<{ socket: net.Socket; text: () =
 
 describe('connection floods', () => {
   test.each(['transport', 'registration'] as const)('the %s port serves EVENTBUS_MAX_CONNECTIONS, refuses more, and serves again once they are gone', async (port) => {
-    const app = await startBus();
+    const { app } = await startTestApp(scope, LIMITS);
     const good = await lineClient(app.ports.transport);
     scope.defer(() => good.destroy());
     const publisher = steadyPublisher(good, 'flood.good');
@@ -94,7 +82,7 @@ describe('connection floods', () => {
   });
 
   test('the HTTP port: plain connections over the limit get 503 UNAVAILABLE; WebSocket sessions are counted apart and keep working', async () => {
-    const app = await startBus();
+    const { app } = await startTestApp(scope, LIMITS);
     const ws = await wsConnect(app.ports.http);
     scope.defer(() => ws.close());
     const idle = await Promise.all(Array.from({ length: MAX * 2 }, () => rawSocket(app.ports.http)));
@@ -109,7 +97,7 @@ describe('connection floods', () => {
 
 describe('slow clients', () => {
   test.each(['transport', 'registration'] as const)('the %s port: a line dripped a byte at a time is cut after the line timeout; an idle connection after the idle timeout', async (port) => {
-    const app = await startBus();
+    const { app } = await startTestApp(scope, LIMITS);
     const good = await lineClient(app.ports.transport);
     scope.defer(() => good.destroy());
     const publisher = steadyPublisher(good, 'slow.good');
@@ -133,7 +121,7 @@ describe('slow clients', () => {
   });
 
   test('HTTP: headers dripped a byte at a time are cut after the line timeout', async () => {
-    const app = await startBus();
+    const { app } = await startTestApp(scope, LIMITS);
     const drip = await rawSocket(app.ports.http);
     const started = performance.now();
     const request = 'GET /healthz HTTP/1.1\r\nHost: x\r\nX-Slow: ' + 'y'.repeat(100);
@@ -157,7 +145,7 @@ describe('authentication', () => {
         done();
       },
     });
-    const app = await startBus({ EVENTBUS_TOKEN: 'right-token' }, createLogger('info', sink));
+    const { app } = await startTestApp(scope, { ...LIMITS, EVENTBUS_TOKEN: 'right-token' }, { logger: createLogger('info', sink) });
     const started = performance.now();
     for (let i = 0; i < 30; i++) {
       const c = await lineClient(app.ports.transport);
@@ -205,7 +193,7 @@ describe('authentication', () => {
         done();
       },
     });
-    await startBus({ EVENTBUS_HOST: host, ...(token === undefined ? {} : { EVENTBUS_TOKEN: token }) }, createLogger('info', sink));
+    await startTestApp(scope, { ...LIMITS, EVENTBUS_HOST: host, ...(token === undefined ? {} : { EVENTBUS_TOKEN: token }) }, { logger: createLogger('info', sink) });
     expect(lines.some((l) => l.includes('listening beyond this machine without EVENTBUS_TOKEN'))).toBe(warned);
   });
 });

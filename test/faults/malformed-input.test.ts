@@ -5,10 +5,9 @@ import fc from 'fast-check';
 import http from 'node:http';
 import net from 'node:net';
 import { describe, expect, test } from 'vitest';
-import { startApp, type App } from '../../src/app.js';
 import { ERROR_CODES } from '../../src/errors.js';
-import { silentLogger } from '../../src/logger.js';
-import { testAppConfig, type TestDb } from '../helpers/broker.js';
+import { startTestApp } from '../helpers/app.js';
+import type { TestDb } from '../helpers/broker.js';
 import { lineClient, type LineClient } from '../helpers/line-client.js';
 import { query, testScope } from '../helpers/scope.js';
 import { wsConnect, type Frame, type WsClient } from '../helpers/ws-client.js';
@@ -22,14 +21,8 @@ const MAX_BODY = 8192;
 const GOOD_DEADLINE_MS = 2000;
 const CODES = ERROR_CODES.join('|');
 
-async function startBus(): Promise<{ app: App; db: TestDb }> {
-  const dir = await scope.dir();
-  // Push addresses may only point at a closed local port: a REGISTER that happens to be valid costs nothing.
-  const settings = { EVENTBUS_MAX_PAYLOAD: String(MAX_PAYLOAD), EVENTBUS_HTTP_MAX_BODY: String(MAX_BODY), EVENTBUS_ALLOWED_TARGETS: '127.0.0.1:1' };
-  const app = (await startApp(testAppConfig(dir, settings), silentLogger))._unsafeUnwrap();
-  scope.defer(() => app.stop());
-  return { app, db: dir };
-}
+// Push addresses may only point at a closed local port: a REGISTER that happens to be valid costs nothing.
+const SETTINGS = { EVENTBUS_MAX_PAYLOAD: String(MAX_PAYLOAD), EVENTBUS_HTTP_MAX_BODY: String(MAX_BODY), EVENTBUS_ALLOWED_TARGETS: '127.0.0.1:1' };
 
 /**
  * A client that publishes `good.<name>` messages on the transport port one after another, each awaited,
@@ -102,7 +95,8 @@ const ingressLine = fc.oneof(
 
 describe(`${MALFORMED} malformed inputs per front-end, a good client served beside them`, () => {
   test('transport port (line ingress): one typed answer per line, in order; the connection keeps working', async () => {
-    const { app, db } = await startBus();
+    const bus = await startTestApp(scope, SETTINGS);
+    const { app } = bus;
     const port = app.ports.transport;
     const good = goodPublisher(port, 'ingress');
     const lines = [...NUL_LINES, ...fc.sample(ingressLine, MALFORMED - NUL_LINES.length)];
@@ -125,11 +119,12 @@ describe(`${MALFORMED} malformed inputs per front-end, a good client served besi
         expect(await c.send('after.flood:still here')).toMatch(/^OK \d+$/);
       }),
     );
-    expectGoodServed(db, 'ingress', await good.stop());
+    expectGoodServed(bus, 'ingress', await good.stop());
   });
 
   test('registration port: one typed answer per command; the connection keeps working', async () => {
-    const { app, db } = await startBus();
+    const bus = await startTestApp(scope, SETTINGS);
+    const { app } = bus;
     const good = goodPublisher(app.ports.transport, 'registration');
     const keyword = fc.constantFrom('REGISTER', 'register', 'SUBSCRIBE', 'UNSUBSCRIBE', 'UNREGISTER', 'REPLAY', 'PAUSE', 'RESUME', 'AUTH', 'Subscribe', 'FROB', '');
     const address = fc.oneof(
@@ -158,11 +153,12 @@ describe(`${MALFORMED} malformed inputs per front-end, a good client served besi
         expect(list).toMatch(/^(END|\S+ .+)$/);
       }),
     );
-    expectGoodServed(db, 'registration', await good.stop());
+    expectGoodServed(bus, 'registration', await good.stop());
   });
 
   test('WebSocket API: an error frame (or the request\'s answer) for every frame; the socket stays open', async () => {
-    const { app, db } = await startBus();
+    const bus = await startTestApp(scope, SETTINGS);
+    const { app } = bus;
     const good = goodPublisher(app.ports.transport, 'websocket');
     const type = fc.constantFrom('publish', 'publish_batch', 'subscribe', 'ack', 'nack', 'unsubscribe', 'ping', 'PUBLISH', 'frob', '');
     const field = fc.oneof(fc.anything({ maxDepth: 2 }), topicLike);
@@ -217,10 +213,11 @@ describe(`${MALFORMED} malformed inputs per front-end, a good client served besi
         expect(published.seq).toBeGreaterThan(0);
       }),
     );
-    expectGoodServed(db, 'websocket', await good.stop());
+    expectGoodServed(bus, 'websocket', await good.stop());
   });
   test('HTTP API: a JSON error with a code (or the request\'s answer) for every request, never a 500', async () => {
-    const { app, db } = await startBus();
+    const bus = await startTestApp(scope, SETTINGS);
+    const { app } = bus;
     const good = goodPublisher(app.ports.transport, 'http');
     const id = fc.oneof(fc.constantFrom('c1', 'c-2', '0', '%00', '..', 'a%2Fb', '%E0%A4%A'), anyText.map(encodeURIComponent));
     const path = fc.oneof(
@@ -310,6 +307,6 @@ describe(`${MALFORMED} malformed inputs per front-end, a good client served besi
     }
     const stats = await send({ method: 'GET', path: '/api/stats', query: {}, body: undefined, contentType: undefined });
     expect(stats.status).toBe(200);
-    expectGoodServed(db, 'http', await good.stop());
+    expectGoodServed(bus, 'http', await good.stop());
   });
 });

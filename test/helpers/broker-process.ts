@@ -1,13 +1,13 @@
-// The broker as users run it: `src/main.ts` in a child process, configured by environment variables only,
-// every port 0 unless given, its JSON log lines read back from stderr (the real ports come from its
-// `listening` lines). For the tests of start-up, signals, crashes and restarts.
+// The broker as users run it: the built bin (dist/main.js, kept fresh by test/global-setup.ts) in a child
+// process, configured by environment variables only, every port 0 unless given, its JSON log lines read back
+// from stderr (the real ports come from its `listening` lines). For the tests of start-up, signals, crashes
+// and restarts.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { dirname } from 'node:path';
-import { createRequire } from 'node:module';
-import { fileURLToPath, pathToFileURL } from 'node:url';
+import { fileURLToPath } from 'node:url';
+import { BIN } from './dist.js';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
-const MAIN = fileURLToPath(new URL('../../src/main.ts', import.meta.url));
 
 export interface LogLine {
   readonly msg: string;
@@ -36,8 +36,10 @@ export interface SpawnOptions {
   /** Run as this user and group (tests that need a file to be read-only for the broker, when run as root). */
   readonly uid?: number;
   readonly gid?: number;
-  /** Run this built entry point with plain node (from an installed package, say) instead of src/main.ts. */
+  /** Run this entry point (from an installed package, say) instead of the repository's dist/main.js. */
   readonly bin?: string;
+  /** Node's own options, before the entry point. */
+  readonly nodeOptions?: readonly string[];
   /** The command line after the entry point (`serve --http-port 0`); none by default. */
   readonly args?: readonly string[];
   /** The working directory, where relative paths of the settings lead; the repository's (or the bin's) by default. */
@@ -47,9 +49,7 @@ export interface SpawnOptions {
 function spawnMain(env: Record<string, string>, options: SpawnOptions): ChildProcess {
   // Whatever EVENTBUS_* the test runner's shell has must not reach the broker under test.
   const inherited = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('EVENTBUS_')));
-  // tsx by its path: `--import tsx` is looked up from the working directory.
-  const tsx = pathToFileURL(createRequire(import.meta.url).resolve('tsx')).href;
-  const args = [...(options.bin === undefined ? ['--import', tsx, MAIN] : [options.bin]), ...(options.args ?? [])];
+  const args = [...(options.nodeOptions ?? []), options.bin ?? BIN, ...(options.args ?? [])];
   return spawn(process.execPath, args, {
     cwd: options.cwd ?? (options.bin === undefined ? ROOT : dirname(options.bin)),
     env: {

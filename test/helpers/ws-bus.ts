@@ -2,15 +2,13 @@
 // (test/transports/ws*.test.ts) share: publishing in batches, seq ranges, and the checks that answer a bad
 // frame, that the socket still works after it and that no further message arrives.
 import { expect } from 'vitest';
-import { startApp, type App } from '../../src/app.js';
-import { silentLogger } from '../../src/logger.js';
-import { testAppConfig, type TestDb } from './broker.js';
+import { startTestApp, type TestApp } from './app.js';
+import type { TestDb } from './broker.js';
 import { sleep, type TestScope } from './scope.js';
-import { wsConnect, type ConnectOptions, type Frame, type MessageFrame, type WsClient } from './ws-client.js';
+import type { ConnectOptions, Frame, MessageFrame, WsClient } from './ws-client.js';
 
 /** The app, and the database it runs on (for SQL checks and restarts). */
-export interface Bus extends TestDb {
-  readonly app: App;
+export interface Bus extends TestApp {
   readonly port: number;
   /** A WebSocket client on /ws, closed after the test. */
   connect(options?: ConnectOptions): Promise<WsClient>;
@@ -21,22 +19,8 @@ export interface Bus extends TestDb {
  * variable names. Stopped after the test by `scope`.
  */
 export async function startBus(scope: TestScope, env: Record<string, string> = {}, db?: TestDb): Promise<Bus> {
-  const on = db ?? (await scope.dir());
-  const app = (await startApp(testAppConfig(on, env), silentLogger))._unsafeUnwrap();
-  scope.defer(() => app.stop());
-  const port = app.ports.http;
-  return {
-    app,
-    port,
-    dbPath: on.dbPath,
-    pgSchema: on.pgSchema,
-    env: on.env,
-    connect: async (options) => {
-      const client = await wsConnect(port, options);
-      scope.defer(() => client.close());
-      return client;
-    },
-  };
+  const started = await startTestApp(scope, env, db === undefined ? {} : { db });
+  return { ...started, port: started.app.ports.http, connect: started.ws };
 }
 
 export const seqs = (ms: readonly MessageFrame[]): number[] => ms.map((m) => m.seq);

@@ -9,16 +9,16 @@ import { openSqliteBroker } from '../../src/app.js';
 import { silentLogger } from '../../src/logger.js';
 import { SqliteStore } from '../../src/store/sqlite/sqlite-store.js';
 import { openBroker, tempDir, testBrokerConfig, type TestDir } from '../helpers/broker.js';
+import { BIN } from '../helpers/dist.js';
 import { until } from '../helpers/until.js';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
-const MAIN = fileURLToPath(new URL('../../src/main.ts', import.meta.url));
 
-/** `node --import tsx src/main.ts --db <file>` with no EVENTBUS_* inherited and every port ephemeral. */
+/** `node dist/main.js --db <file>` with no EVENTBUS_* inherited and every port ephemeral. */
 function startMain(dbPath: string): ChildProcess {
   const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('EVENTBUS_')));
   const args = ['--db', dbPath, '--transport-port', '0', '--registration-port', '0', '--http-port', '0'];
-  return spawn(process.execPath, ['--import', 'tsx', MAIN, ...args], {
+  return spawn(process.execPath, [BIN, ...args], {
     cwd: ROOT,
     env: { ...env, EVENTBUS_LOG_LEVEL: 'info' },
     stdio: ['ignore', 'pipe', 'pipe'],
