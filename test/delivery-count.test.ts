@@ -8,12 +8,9 @@ import { afterEach, describe, expect, test } from 'vitest';
 import { killIfRunning, startBrokerProcess, type BrokerProcess } from './helpers/broker-process.js';
 import { onPostgres, tempDir, type TestDb, type TestDir } from './helpers/broker.js';
 import { pgBrokers } from './helpers/pg-brokers.js';
-import { query, sleep } from './helpers/scope.js';
+import { query } from './helpers/scope.js';
 import { until } from './helpers/until.js';
 import { wsConnect, type Frame, type MessageFrame, type WsClient } from './helpers/ws-client.js';
-
-// Longer than the broker takes to write a count (a delivery unacked through one 20 ms flush interval).
-const WRITTEN_MS = 150;
 
 let dir: TestDir | undefined;
 let bus: BrokerProcess | undefined;
@@ -44,7 +41,14 @@ async function lifetime(db: TestDb, signal: NodeJS.Signals, publish: boolean): P
     // The consumer crashes on it, every time: a nack, which counts as a failed attempt.
     if (i === 0 || m.delivery >= 3) ws.send({ type: 'nack', subscription: sub, seq: m.seq });
   }
-  await sleep(WRITTEN_MS);
+  // What a kill must find written: the last delivery's count (written once it stays unacked through a flush),
+  // or, at the cap, its dead letter.
+  const last = Math.max(0, ...seen);
+  if (last >= 3) await until('the dead letter written', () => Number(query<{ n: number }>(db, 'SELECT count(*) AS n FROM dead_letters')[0]?.n) === 1);
+  else if (last > 0) {
+    const counted = () => query<{ deliveries: number }>(db, "SELECT deliveries FROM delivery_counts WHERE consumer = 'poisoned'")[0]?.deliveries ?? 0;
+    await until(() => `delivery ${last}'s count written (the store holds ${counted()})`, () => counted() >= last);
+  }
   await ws.close();
   bus.signal(signal);
   const exit = await bus.exited();
