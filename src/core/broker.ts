@@ -315,7 +315,7 @@ export class Broker {
     return this.#parts.consumers
       .replay(id, seq)
       .map((rewound) => this.#beatSoon(rewound))
-      .andThen(({ info, head }) => this.#parts.reports.rewound(id, info, head));
+      .andThen(({ info, head }) => this.#parts.reports.rewound(info, head));
   }
 
   consumer(id: string): ConsumerInfo | undefined {

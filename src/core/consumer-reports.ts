@@ -47,22 +47,28 @@ export class ConsumerReports {
   one(id: string): ResultAsync<ConsumerReport, BrokerError<'UNKNOWN_CONSUMER' | 'UNAVAILABLE'>> {
     const info = this.#consumers.info(id);
     if (info === undefined) return errAsync(brokerError('UNKNOWN_CONSUMER', `no consumer ${id}`));
-    return this.#lastFailures([info]).andThen((failures) => this.#report(info, failures));
+    return this.#single(info);
   }
 
+  /** Every consumer; one removed while the figures were being counted is left out. */
   all(): ResultAsync<ConsumerReport[], StorageError> {
     const infos = this.#consumers.list();
-    return this.#lastFailures(infos).andThen((failures) => ResultAsync.combine(infos.map((info) => this.#report(info, failures))));
+    return this.#lastFailures(infos).andThen((failures) =>
+      ResultAsync.combine(infos.flatMap((info) => this.#report(info, failures) ?? [])),
+    );
   }
 
   /**
    * The consumer as a rewind left it (`info` and `head` taken right after it): its lag every matching message
    * from its position to that head, none delivered again yet, whatever its subscribers have taken since.
    */
-  rewound(id: string, info: ConsumerInfo, head: number): ResultAsync<ConsumerReport, BrokerError<'UNKNOWN_CONSUMER' | 'UNAVAILABLE'>> {
-    // Removed while the rewind was being stored.
-    if (this.#consumers.record(id) === undefined) return errAsync(brokerError('UNKNOWN_CONSUMER', `no consumer ${id}`));
-    return this.#lastFailures([info]).andThen((failures) => this.#report(info, failures, { head, resolved: false }));
+  rewound(info: ConsumerInfo, head: number): ResultAsync<ConsumerReport, BrokerError<'UNKNOWN_CONSUMER' | 'UNAVAILABLE'>> {
+    return this.#single(info, { head, resolved: false });
+  }
+
+  /** One consumer's report; UNKNOWN_CONSUMER once it is removed (while the writes settled, or a rewind was stored). */
+  #single(info: ConsumerInfo, at?: { head: number; resolved: false }): ResultAsync<ConsumerReport, BrokerError<'UNKNOWN_CONSUMER' | 'UNAVAILABLE'>> {
+    return this.#lastFailures([info]).andThen((failures) => this.#report(info, failures, at) ?? errAsync(brokerError('UNKNOWN_CONSUMER', `no consumer ${info.id}`)));
   }
 
   /** The consumer is gone: its cached counts go with it. */
@@ -74,20 +80,27 @@ export class ConsumerReports {
    * The last failure of each consumer, in one read for them all, once the acks and dead letters resolved so
    * far are written: the positions are this broker's as of now, and the lag and dead letters are counted in
    * the store, where a message dead-lettered a moment ago must count as a dead letter rather than as nothing.
-   * Once for every report of a read, not once each.
+   * Once for every report of a read, not once each. A consumer removed while the writes settle (by hand, or
+   * a lapsed lease) is not asked about.
    */
   #lastFailures(infos: readonly ConsumerInfo[]): ResultAsync<Map<string, LastFailure>, StorageError> {
     return ResultAsync.fromSafePromise(this.#dispatcher.progress.settled()).andThen(() =>
-      this.#store.lastFailures(infos.map((info) => ({ id: info.id, sinceMs: this.#consumers.record(info.id)!.createdAt }))),
+      this.#store.lastFailures(
+        infos.flatMap((info) => {
+          const record = this.#consumers.record(info.id);
+          return record === undefined ? [] : [{ id: info.id, sinceMs: record.createdAt }];
+        }),
+      ),
     );
   }
 
   /**
    * The consumer with its lag, dead letters and last failure; `at` counts the lag as it was at an earlier head, with nothing
-   * resolved above the position since (right after a rewind).
+   * resolved above the position since (right after a rewind). Undefined once the consumer is removed.
    */
-  #report(info: ConsumerInfo, failures: ReadonlyMap<string, LastFailure>, at?: { head: number; resolved: false }): ResultAsync<ConsumerReport, StorageError> {
-    const record = this.#consumers.record(info.id)!;
+  #report(info: ConsumerInfo, failures: ReadonlyMap<string, LastFailure>, at?: { head: number; resolved: false }): ResultAsync<ConsumerReport, StorageError> | undefined {
+    const record = this.#consumers.record(info.id);
+    if (record === undefined) return undefined;
     const filter = parseStoredFilter(record.filter).unwrapOr({ filter: undefined }).filter;
     const subject = { id: info.id, patterns: info.patterns, filter, filterJson: record.filter, position: info.position, rewoundAt: record.rewoundAt };
     const head = at?.head ?? this.#dispatcher.head();

@@ -71,7 +71,9 @@ export function checkSubscribe(options: SubscribeOptions, defaultMaxInFlight: nu
   if (start?.kind === 'seq' && (!Number.isSafeInteger(start.seq) || start.seq < 0)) {
     return err(brokerError('BAD_ARGS', 'starting_seq must be a whole number, 0 or more'));
   }
-  if (start?.kind === 'time' && !Number.isFinite(start.timeMs)) return err(brokerError('BAD_ARGS', 'starting_time must be ms since the epoch'));
+  if (start?.kind === 'time' && (!Number.isSafeInteger(start.timeMs) || start.timeMs < 0)) {
+    return err(brokerError('BAD_ARGS', 'starting_time must be a whole number of ms since the epoch'));
+  }
   const filter = compileOptionalFilter(options.filter);
   if (filter.isErr()) return err(filter.error);
   return ok({ patterns: patterns.value, filter: filter.value, maxInFlight });

@@ -69,7 +69,6 @@ class Fields {
 
 const isString = (v: unknown): v is string => typeof v === 'string';
 const isWhole = (v: unknown): v is number => typeof v === 'number' && Number.isSafeInteger(v) && v >= 0;
-const isTime = (v: unknown): v is number => typeof v === 'number' && Number.isFinite(v);
 const isPositive = (v: unknown): v is number => isWhole(v) && v > 0;
 const isSeqs = (v: unknown): v is number[] => Array.isArray(v) && v.length > 0 && v.every(isWhole);
 const isPatterns = (v: unknown): v is string | string[] => isString(v) || (Array.isArray(v) && v.every(isString));
@@ -126,7 +125,7 @@ function frameOf(f: Fields, o: Obj, id: FrameId): ClientFrame | undefined {
         request: {
           pattern: f.required(o, 'pattern', isPatterns, 'a pattern or an array of patterns'),
           startingSeq: f.optional(o, 'starting_seq', isWhole, 'a whole number, 0 or more'),
-          startingTime: f.optional(o, 'starting_time', isTime, 'ms since the epoch'),
+          startingTime: f.optional(o, 'starting_time', isWhole, 'a whole number of ms since the epoch'),
           consumer: f.optional(o, 'consumer', isString, 'a string'),
           group: f.optional(o, 'group', isString, 'a string'),
           maxInFlight: f.optional(o, 'max_in_flight', isPositive, 'a whole number from 1'),

@@ -145,6 +145,10 @@ describe('errors', () => {
       { pattern: 't', maxInFlight: 0 },
       { pattern: 't', start: { kind: 'seq', seq: -1 } },
       { pattern: 't', start: { kind: 'time', timeMs: Number.NaN } },
+      // Beyond what PostgreSQL's bigint takes, or not whole: refused before the store is asked.
+      { pattern: 't', start: { kind: 'time', timeMs: -1.4124035786913417e104 } },
+      { pattern: 't', start: { kind: 'time', timeMs: 1.5 } },
+      { pattern: 't', consumer: 'c', start: { kind: 'time', timeMs: -1 } },
       { pattern: 't', consumer: 'has space' },
       { pattern: 't', filter: { 'payload.a': { $regex: 'x' } } },
       { pattern: 't', filter: 'not an object' },

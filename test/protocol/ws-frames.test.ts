@@ -155,6 +155,8 @@ describe('subscribe', () => {
     [{ type: 'subscribe', id: 's', pattern: 'a', starting_seq: -1 }, /"starting_seq"/],
     [{ type: 'subscribe', id: 's', pattern: 'a', starting_seq: '5' }, /"starting_seq"/],
     [{ type: 'subscribe', id: 's', pattern: 'a', starting_time: 'yesterday' }, /"starting_time"/],
+    [{ type: 'subscribe', id: 's', pattern: 'a', starting_time: -1.4124035786913417e104 }, /"starting_time"/],
+    [{ type: 'subscribe', id: 's', pattern: 'a', starting_time: 1.5 }, /"starting_time"/],
     [{ type: 'subscribe', id: 's', pattern: 'a', consumer: 1 }, /"consumer"/],
     [{ type: 'subscribe', id: 's', pattern: 'a', group: false }, /"group"/],
     [{ type: 'subscribe', id: 's', pattern: 'a', max_in_flight: 0 }, /"max_in_flight"/],
