@@ -716,6 +716,17 @@ describe('replay and stats', () => {
 });
 
 describe('removing a consumer', () => {
+  test('a consumer removed while the reports are being counted is left out of them; its own report is UNKNOWN_CONSUMER', async () => {
+    const { broker } = await start();
+    for (const id of ['stays', 'goes']) (await broker.saveConsumer({ id, patterns: ['r'] }))._unsafeUnwrap();
+    await publishN(broker, 'r', 2);
+    const reports = broker.consumerReports();
+    const report = broker.consumerReport('goes');
+    (await broker.removeConsumer('goes'))._unsafeUnwrap();
+    expect((await reports)._unsafeUnwrap().map((r) => [r.id, r.lag])).toEqual([['stays', 2]]);
+    expect((await report)._unsafeUnwrapErr().code).toBe('UNKNOWN_CONSUMER');
+  });
+
   test('a consumer created again under a removed one’s name inherits none of its acks or dead letters', async () => {
     const d = await dir();
     const first = await open(d, { ackTimeoutMs: 100, maxDeliveries: 1 });
