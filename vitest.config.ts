@@ -51,9 +51,10 @@ export default defineConfig({
     globalSetup: ['test/global-setup.ts'],
     // Each test file gets its own process: native SQLite handles and sockets never leak between files.
     pool: 'forks',
-    // Two files at a time, whatever the machine: vitest's default (one less than the cores) runs one at a time
-    // on the 2-core machines CI runs on, and most files spend their time waiting on sockets and timers.
-    maxWorkers: 2,
+    // Three files at a time, whatever the machine: vitest's default (one less than the cores) runs one at a
+    // time on the 2-core machines CI runs on, and most files spend much of their time waiting on sockets and
+    // timers (docs/internals.md has the figures).
+    maxWorkers: 3,
     testTimeout: 30_000,
     hookTimeout: 30_000,
     projects: [
