@@ -718,7 +718,7 @@ describe('replay and stats', () => {
 describe('removing a consumer', () => {
   test('a consumer removed while the reports are being counted is left out of them; its own report is UNKNOWN_CONSUMER', async () => {
     const { broker } = await start();
-    for (const id of ['stays', 'goes']) (await broker.saveConsumer({ id, patterns: ['r'] }))._unsafeUnwrap();
+    for (const id of ['stays', 'goes']) (await broker.saveConsumer({ id, address: null, patterns: ['r'] }))._unsafeUnwrap();
     await publishN(broker, 'r', 2);
     const reports = broker.consumerReports();
     const report = broker.consumerReport('goes');
