@@ -55,6 +55,8 @@ export const consumers = pgTable('consumers', {
   updatedAt: int8('updated_at').notNull(),
   /** A leased consumer (a side replay's): removed once this time (ms) passes without a renewal; null: kept. */
   expiresAt: int8('expires_at'),
+  /** JSON array of ms: the k-th redelivery of a message waits the k-th (or the last) of them; null: at once. */
+  backoffMs: text('backoff_ms'),
 });
 
 export const processedMessages = pgTable(
@@ -176,3 +178,34 @@ export const leases = pgTable('leases', {
   node: text('node').notNull(),
   expiresAt: int8('expires_at').notNull(),
 });
+
+/** Messages in time (PROTOCOL.md §11), as the SQLite store keeps them (src/store/sqlite/schema.ts). */
+export const schedules = pgTable(
+  'schedules',
+  {
+    id: text('id').primaryKey(),
+    kind: text('kind').notNull(),
+    topic: text('topic').notNull(),
+    payload: text('payload').notNull(),
+    metadata: text('metadata').notNull().default('{}'),
+    ttl: integer('ttl').notNull().default(0),
+    orderingKey: text('ordering_key'),
+    messageId: text('message_id'),
+    cron: text('cron'),
+    everyMs: int8('every_ms'),
+    timezone: text('timezone').notNull().default('UTC'),
+    startAt: int8('start_at'),
+    endAt: int8('end_at'),
+    nextAt: int8('next_at'),
+    lastAt: int8('last_at'),
+    fires: int8('fires').notNull().default(0),
+    missed: int8('missed').notNull().default(0),
+    paused: boolean('paused').notNull().default(false),
+    createdAt: int8('created_at').notNull(),
+    updatedAt: int8('updated_at').notNull(),
+  },
+  (t) => [
+    uniqueIndex('schedules_message_id_unique').on(t.messageId).where(sql`message_id IS NOT NULL`),
+    index('schedules_due').on(t.nextAt).where(sql`NOT paused AND next_at IS NOT NULL`),
+  ],
+);

@@ -58,6 +58,8 @@ export const consumers = sqliteTable('consumers', {
   updatedAt: integer('updated_at').notNull(),
   /** A leased consumer (a side replay's): removed once this time (ms) passes without a renewal; null: kept. */
   expiresAt: integer('expires_at'),
+  /** JSON array of ms: the k-th redelivery of a message waits the k-th (or the last) of them; null: at once. */
+  backoffMs: text('backoff_ms'),
 });
 
 /** Which consumer acked which message, and when. WITHOUT ROWID, by the custom migration 0001. */
@@ -143,4 +145,42 @@ export const deliveryFailures = sqliteTable(
     httpStatus: integer('http_status'),
   },
   (t) => [index('delivery_failures_consumer_failed_at').on(t.consumer, t.failedAt)],
+);
+
+/**
+ * Messages in time (PROTOCOL.md §11): a delayed message not yet due (`once`, removed once appended) or a
+ * recurring schedule (`cron`, `every`). The due ones are read along next_at, a page at a time.
+ */
+export const schedules = sqliteTable(
+  'schedules',
+  {
+    id: text('id').primaryKey(),
+    kind: text('kind', { enum: ['once', 'cron', 'every'] }).notNull(),
+    topic: text('topic').notNull(),
+    payload: text('payload').notNull(),
+    /** JSON: the publisher's metadata, which each message it appends carries. */
+    metadata: text('metadata').notNull().default('{}'),
+    ttl: integer('ttl').notNull().default(0),
+    orderingKey: text('ordering_key'),
+    /** A delayed message's message_id when it fires (the publisher's, or one made from the schedule). */
+    messageId: text('message_id'),
+    cron: text('cron'),
+    everyMs: integer('every_ms'),
+    timezone: text('timezone').notNull().default('UTC'),
+    startAt: integer('start_at'),
+    endAt: integer('end_at'),
+    /** The next fire time, in ms; null once there is none (past end_at). */
+    nextAt: integer('next_at'),
+    lastAt: integer('last_at'),
+    fires: integer('fires').notNull().default(0),
+    /** Fire times that passed while no broker ran, not fired one by one. */
+    missed: integer('missed').notNull().default(0),
+    paused: integer('paused', { mode: 'boolean' }).notNull().default(false),
+    createdAt: integer('created_at').notNull(),
+    updatedAt: integer('updated_at').notNull(),
+  },
+  (t) => [
+    uniqueIndex('schedules_message_id_unique').on(t.messageId).where(sql`message_id IS NOT NULL`),
+    index('schedules_due').on(t.nextAt).where(sql`paused = 0 AND next_at IS NOT NULL`),
+  ],
 );
