@@ -13,6 +13,7 @@ CREATE TABLE "schedules" (
 	"start_at" bigint,
 	"end_at" bigint,
 	"next_at" bigint,
+	"firing_at" bigint,
 	"last_at" bigint,
 	"fires" bigint DEFAULT 0 NOT NULL,
 	"missed" bigint DEFAULT 0 NOT NULL,
@@ -23,4 +24,5 @@ CREATE TABLE "schedules" (
 --> statement-breakpoint
 ALTER TABLE "consumers" ADD COLUMN "backoff_ms" text;--> statement-breakpoint
 CREATE UNIQUE INDEX "schedules_message_id_unique" ON "schedules" USING btree ("message_id") WHERE message_id IS NOT NULL;--> statement-breakpoint
-CREATE INDEX "schedules_due" ON "schedules" USING btree ("next_at") WHERE NOT paused AND next_at IS NOT NULL;
+CREATE INDEX "schedules_due" ON "schedules" USING btree ("next_at") WHERE NOT paused AND next_at IS NOT NULL;--> statement-breakpoint
+CREATE INDEX "schedules_firing" ON "schedules" USING btree ("firing_at") WHERE firing_at IS NOT NULL;

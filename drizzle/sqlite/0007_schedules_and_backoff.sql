@@ -13,6 +13,7 @@ CREATE TABLE `schedules` (
 	`start_at` integer,
 	`end_at` integer,
 	`next_at` integer,
+	`firing_at` integer,
 	`last_at` integer,
 	`fires` integer DEFAULT 0 NOT NULL,
 	`missed` integer DEFAULT 0 NOT NULL,
@@ -23,4 +24,5 @@ CREATE TABLE `schedules` (
 --> statement-breakpoint
 CREATE UNIQUE INDEX `schedules_message_id_unique` ON `schedules` (`message_id`) WHERE message_id IS NOT NULL;--> statement-breakpoint
 CREATE INDEX `schedules_due` ON `schedules` (`next_at`) WHERE paused = 0 AND next_at IS NOT NULL;--> statement-breakpoint
+CREATE INDEX `schedules_firing` ON `schedules` (`firing_at`) WHERE firing_at IS NOT NULL;--> statement-breakpoint
 ALTER TABLE `consumers` ADD `backoff_ms` text;
