@@ -27,7 +27,7 @@ import { defineConfig } from 'vitest/config';
 //   (errors, request/reply, auth, giving up and bounds, subscriptions across reconnects, process exit,
 //   concurrent readers).
 const BOTH_STORES = [
-  'test/core/{broker,durable,retention}.test.ts',
+  'test/core/{broker,durable,retention,schedules}.test.ts',
   'test/delivery/{conformance,http,list-state}.test.ts',
   'test/delivery-count.test.ts',
   'test/client/**/*.test.ts',

@@ -75,6 +75,8 @@ export interface Config {
   readonly consumers: readonly StaticConsumer[];
   readonly retention: readonly RetentionRule[];
   readonly retentionIntervalMs: number;
+  /** The furthest ahead a delayed publish may be scheduled (EVENTBUS_MAX_DELAY). */
+  readonly maxDelayMs: number;
   /** How long rows of delivery_failures are kept; 0 keeps them all. */
   readonly failureLogMaxAgeMs: number;
   /** A telnet line, or an HTTP request's headers, must arrive whole within this of its first byte. */

@@ -182,6 +182,13 @@ export const SETTINGS = {
     value: '<rules>',
     description: 'rules separated by ;, each <pattern> [max_age=<duration>] [max_messages=<n>]',
   },
+  maxDelayMs: {
+    env: 'EVENTBUS_MAX_DELAY',
+    default: '366d',
+    schema: duration,
+    value: '<duration>',
+    description: 'the furthest ahead a delayed publish may be scheduled: <n>[ms|s|m|h|d], seconds when bare',
+  },
   retentionIntervalMs: { env: 'EVENTBUS_RETENTION_INTERVAL_MS', default: '1000', schema: positive, value: '<ms>', description: 'how often retention runs' },
   failureLogMaxAgeMs: {
     env: 'EVENTBUS_FAILURE_LOG_MAX_AGE',

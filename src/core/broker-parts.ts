@@ -13,6 +13,8 @@ import { DeadLetters } from './dead-letters.js';
 import { Dispatcher } from './dispatcher.js';
 import { LogFollower } from './log-follower.js';
 import { Retention } from './retention.js';
+import { Scheduler } from './scheduler.js';
+import { Schedules } from './schedules.js';
 import { StatsSampler } from './stats.js';
 import type { EventStore, StorageError } from './store-port.js';
 import { TopicStats } from './topic-stats.js';
@@ -28,13 +30,16 @@ export type BrokerConfig = Pick<
   | 'retention'
   | 'retentionIntervalMs'
 > &
-  // Absent: every push failure is kept; durable consumers in the default number of partitions.
-  Partial<Pick<Config, 'failureLogMaxAgeMs' | 'consumerPartitions' | 'deliveryReservation'>>;
+  // Absent: every push failure is kept; durable consumers in the default number of partitions; delays as
+  // EVENTBUS_MAX_DELAY's default allows.
+  Partial<Pick<Config, 'failureLogMaxAgeMs' | 'consumerPartitions' | 'deliveryReservation' | 'maxDelayMs'>>;
 
 /** Partitions of a shared durable consumer when the settings do not say. */
 const DEFAULT_PARTITIONS = 16;
-// As EVENTBUS_DELIVERY_RESERVATION's default (config.ts), for embedders that leave it out.
+// As EVENTBUS_DELIVERY_RESERVATION's and EVENTBUS_MAX_DELAY's defaults (config/settings.ts), for embedders
+// that leave them out.
 const DEFAULT_RESERVATION = 1000;
+const DEFAULT_MAX_DELAY_MS = 366 * 24 * 3600 * 1000;
 
 export interface BrokerParts {
   readonly topics: TopicStats;
@@ -46,6 +51,8 @@ export interface BrokerParts {
   readonly reports: ConsumerReports;
   readonly deadLetters: DeadLetters;
   readonly stats: StatsSampler;
+  readonly scheduler: Scheduler;
+  readonly schedules: Schedules;
   /** Present when other brokers share the store. */
   readonly cluster: Cluster | undefined;
   /** The first seq read from `start`: by a new subscription, a new consumer, a rewind. */
@@ -101,6 +108,15 @@ export function buildParts(store: EventStore, config: BrokerConfig, logger: Logg
     // Shared: one broker at a time.
     active: () => cluster?.runs('retention') ?? true,
   });
+  const scheduler = new Scheduler({
+    store: store.schedules,
+    committer,
+    now,
+    logger,
+    // Shared: one broker fires on time, the others take over what it leaves overdue.
+    active: () => cluster?.runs('schedules') ?? true,
+  });
+  const schedules = new Schedules(store.schedules, scheduler, { ...config, maxDelayMs: config.maxDelayMs ?? DEFAULT_MAX_DELAY_MS }, now);
   const startSeq = (start: StartAt | undefined): ResultAsync<number, StorageError> => startSeqOf(store, dispatcher, start);
   const consumers = new ConsumerRegistry({
     store,
@@ -127,7 +143,7 @@ export function buildParts(store: EventStore, config: BrokerConfig, logger: Logg
     });
   }
   const stats = new StatsSampler({ topics, dispatcher, consumers }, now);
-  return { topics, dispatcher, follower, committer, retention, consumers, reports, deadLetters, stats, cluster, startSeq };
+  return { topics, dispatcher, follower, committer, retention, consumers, reports, deadLetters, stats, scheduler, schedules, cluster, startSeq };
 }
 
 function startSeqOf(store: EventStore, dispatcher: Dispatcher, start: StartAt | undefined): ResultAsync<number, StorageError> {

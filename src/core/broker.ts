@@ -2,7 +2,7 @@
 // calls. Validates input into Results, group-commits publishes and hands subscriptions to the dispatcher; the rest
 // goes to the parts that hold it (broker-parts.ts): durable consumers to consumers.ts, the operator surface to
 // consumer-reports.ts, dead-letters.ts, browse.ts and topic-stats.ts, request/reply to request-reply.ts.
-import { err, errAsync, ok, ResultAsync, type Result } from 'neverthrow';
+import { err, errAsync, ok, okAsync, ResultAsync, type Result } from 'neverthrow';
 import { brokerError, SHUTTING_DOWN, type BrokerError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import { browse, findMessage, type BrowsePage } from './browse.js';
@@ -13,6 +13,7 @@ import type { ConsumerInfo } from './consumers.js';
 import type { DeadLetterChoice, DeadLetterError, DeadLetterPage } from './dead-letters.js';
 import { toPendingRow, type PublishError } from './publish-input.js';
 import { sendReply, sendRequest } from './request-reply.js';
+import type { PublishTime, Scheduled, Schedules } from './schedules.js';
 import type { BrokerStats } from './stats.js';
 import type { EventStore, MessageRecord, StorageError } from './store-port.js';
 import type { Stream } from './stream.js';
@@ -30,6 +31,8 @@ export type { TopicReport } from './topic-stats.js';
 export type { ConsumerInput, SubscribeError, SubscribeOptions } from './subscribe-options.js';
 export type { BrokerConfig } from './broker-parts.js';
 export type { BrokerStats } from './stats.js';
+export type { PublishTime, RecurringInput, Scheduled, ScheduleError, Schedules } from './schedules.js';
+export type { ScheduleKind, ScheduleRecord } from './schedule-records.js';
 
 export interface Subscribed {
   readonly subscriptionId: string;
@@ -122,6 +125,55 @@ export class Broker {
     return new ResultAsync(
       this.#parts.committer.append([row.value]).then((r) => r.map(([a]) => ({ seq: a!.seq, messageId, duplicate: a!.duplicate }))),
     );
+  }
+
+  /**
+   * Publishes at a time (PROTOCOL.md §11): stored as a schedule, and appended to the log once due, with a new
+   * seq; at once, as publish, when no time is given or it is not in the future.
+   */
+  publishLater(input: PublishInput, time: PublishTime): ResultAsync<Published | Scheduled, PublishError> {
+    return this.publishBatchLater([{ input, time }]).map(([r]) => r!);
+  }
+
+  /**
+   * publishBatch with a time for each message; answers in input order. The delayed ones are stored first, then
+   * the others appended; if that fails, the delayed ones are removed again, so that none is kept.
+   */
+  publishBatchLater(items: readonly { input: PublishInput; time: PublishTime }[]): ResultAsync<(Published | Scheduled)[], PublishError> {
+    if (this.#draining) return errAsync(brokerError('UNAVAILABLE', SHUTTING_DOWN));
+    const now: PendingRow[] = [];
+    const later: { row: PendingRow; at: number }[] = [];
+    const isLater: boolean[] = [];
+    for (const { input, time } of items) {
+      const row = toPendingRow(input, this.#config);
+      if (row.isErr()) return errAsync(row.error);
+      const at = this.#parts.schedules.dueAt(time);
+      if (at.isErr()) return errAsync(at.error);
+      isLater.push(at.value !== undefined);
+      if (at.value === undefined) now.push(row.value);
+      else later.push({ row: row.value, at: at.value });
+    }
+    const stored = later.length === 0 ? okAsync<Scheduled[], StorageError>([]) : this.#parts.schedules.later(later);
+    return stored.andThen((scheduled) => {
+      const appended = new ResultAsync(this.#parts.committer.append(now)).orElse((e) =>
+        this.#store.schedules
+          .remove(scheduled.filter((s) => !s.duplicate).map((s) => s.scheduleId))
+          .andThen(() => errAsync(e)),
+      );
+      return appended.map((a) => {
+        let [n, l] = [0, 0];
+        return isLater.map((delayed): Published | Scheduled => {
+          if (delayed) return scheduled[l++]!;
+          const i = n++;
+          return { seq: a[i]!.seq, messageId: now[i]!.messageId, duplicate: a[i]!.duplicate };
+        });
+      });
+    });
+  }
+
+  /** Recurring schedules and delayed messages not yet due (PROTOCOL.md §11). */
+  get schedules(): Schedules {
+    return this.#parts.schedules;
   }
 
   /** Stores all of the messages or none, in one transaction; seqs in input order. */
@@ -364,6 +416,7 @@ export class Broker {
    */
   async drain(): Promise<void> {
     this.#draining = true;
+    this.#parts.scheduler.stop();
     this.#parts.committer.close();
     await this.#parts.committer.drained();
     // A commit can reach the subscriptions later than its publisher's answer, when a catch-up read was
@@ -392,7 +445,8 @@ export class Broker {
       .topicCounts()
       .map((counts) => this.#parts.topics.load(counts))
       .andThen(() => this.#parts.consumers.restore())
-      .andThen(() => ResultAsync.fromSafePromise(this.#parts.cluster?.start() ?? Promise.resolve()));
+      .andThen(() => ResultAsync.fromSafePromise(this.#parts.cluster?.start() ?? Promise.resolve()))
+      .map(() => this.#parts.scheduler.start());
   }
 
   /**

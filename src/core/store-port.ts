@@ -4,11 +4,12 @@
 // over the network fits the same shape.
 import type { ResultAsync } from 'neverthrow';
 import type { BrokerError } from '../errors.js';
+import type { ScheduleAdded, ScheduleClaim, ScheduleKind, ScheduleListing, ScheduleRecord, ScheduleStore } from './schedule-records.js';
 import type { SeqRun } from './seq-runs.js';
 import type { DeliveryFailure, MessageStatus, StoredMessage } from './types.js';
 
 // Re-exported: a store takes every type it needs from the port alone (test/architecture.test.ts).
-export type { DeliveryFailure, MessageStatus, SeqRun, StoredMessage };
+export type { DeliveryFailure, MessageStatus, ScheduleAdded, ScheduleClaim, ScheduleKind, ScheduleListing, ScheduleRecord, ScheduleStore, SeqRun, StoredMessage };
 
 /** A consumer's last failed push attempt: when, and what went wrong. */
 export interface LastFailure {
@@ -267,6 +268,8 @@ export interface EventStore<Tx = unknown> {
   /** Present when other brokers may share this store. */
   readonly cluster?: ClusterPort | undefined;
   readonly grouping: CommitGrouping;
+  /** Delayed messages and recurring schedules (PROTOCOL.md §11). */
+  readonly schedules: ScheduleStore;
   /** Appends the rows, in order, in one durable transaction: all are stored or none. */
   append(rows: readonly AppendRow[]): ResultAsync<Appended[], StorageError>;
   /** The highest seq ever assigned (0 for a new log); never goes down, even when rows are deleted. */

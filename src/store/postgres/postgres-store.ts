@@ -21,6 +21,7 @@ import type {
   MessageHeader,
   MessageRecord,
   ProgressBatch,
+  ScheduleStore,
   SeqRun,
   StorageError,
   StoredMessage,
@@ -39,6 +40,7 @@ import { HeadWatch } from './head-watch.js';
 import { clusterPort } from './heartbeat.js';
 import { CLUSTER_LOCK, clusterChannel } from './heartbeat-queries.js';
 import * as q from './queries.js';
+import { postgresSchedules } from './schedule-store.js';
 import { inTransaction } from './transaction.js';
 
 export interface StoreOptions extends PgOptions {
@@ -68,6 +70,7 @@ export class PostgresStore implements EventStore<pg.PoolClient> {
   /** Takes the advisory lock that heartbeats and consumers' registrations and removals take turns under. */
   readonly #lockCluster: string;
   readonly cluster: ClusterPort;
+  readonly schedules: ScheduleStore;
   // Appends queue on the head lock, whoever sends them: one group at a time, as large as it comes, makes
   // the fewest lock holds and WAL flushes. Two in flight would only have the second wait at the lock with
   // a smaller group.
@@ -92,6 +95,7 @@ export class PostgresStore implements EventStore<pg.PoolClient> {
         logger.warn('a PostgreSQL connection failed while idle', { error: e.message });
       });
     }
+    this.schedules = postgresSchedules({ pool: this.#pool, read: (p) => this.#read(p), write: (w) => this.#write(w) });
     this.cluster = clusterPort({
       node: options.nodeId,
       instance: this.#instance,

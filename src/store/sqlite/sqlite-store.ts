@@ -16,6 +16,7 @@ import type {
   DeliveryFailure,
   EventStore,
   LastFailure,
+  ScheduleStore,
   MessageHeader,
   MessageRecord,
   ProgressBatch,
@@ -40,6 +41,7 @@ import { Writability } from '../writability.js';
 import { WorkFailed } from '../work-failed.js';
 import { openDb, type OpenedDb } from './open.js';
 import { ALREADY_PROCESSED, makeReadQueries, type ReadQueries } from './read-queries.js';
+import { sqliteSchedules } from './schedule-store.js';
 import { INSERT_PROCESSED } from './write-queries.js';
 import { WriteError, WriterThread } from './writer-thread.js';
 
@@ -81,6 +83,7 @@ export class SqliteStore implements EventStore<Database.Database> {
   #lastSeq: number;
   #ackStatements: { insert: Database.Statement; done: Database.Statement } | undefined;
   readonly #writability: Writability;
+  readonly schedules: ScheduleStore;
   #closed = false;
 
   private constructor(opened: OpenedDb, writer: WriterThread, logger: Logger) {
@@ -90,6 +93,7 @@ export class SqliteStore implements EventStore<Database.Database> {
     this.#q = makeReadQueries(opened.sqlite, opened.db);
     this.#writability = new Writability(logger, storageError, () => this.#probe());
     this.#lastSeq = (this.#q.lastSeq.get() as number | undefined) ?? 0;
+    this.schedules = sqliteSchedules({ sqlite: opened.sqlite, read, write: (op, ...args) => this.#write(this.#writer.call(op, ...args)) });
   }
 
   /** Opens the file (lock, pragmas, migrations) and starts the writer thread. */

@@ -8,6 +8,7 @@ import type { ConsumerRecord, DeliveryFailure, ProgressBatch, SeqRun } from '../
 import type { AppendColumns } from '../append-columns.js';
 import { MESSAGE_STATUS } from '../message-statuses.js';
 import { makeConsumerWriter } from './consumer-writes.js';
+import { makeScheduleWriter } from './schedule-writes.js';
 
 /** A VALUES list of `rows` copies of `tuple`, for the statements that insert many rows at once. */
 function valuesList(tuple: string, rows: number): string {
@@ -139,6 +140,7 @@ export function makeWriter(sqlite: Database.Database) {
 
   return {
     ...makeConsumerWriter(sqlite),
+    ...makeScheduleWriter(sqlite),
 
     /** Each row's seq; negative (-seq of the original) where the message id was already stored. */
     append: sqlite.transaction((c: AppendColumns): Float64Array => {

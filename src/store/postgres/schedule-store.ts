@@ -1,0 +1,86 @@
+// The schedules of the PostgreSQL store (PROTOCOL.md §11). Brokers sharing the database race for the same due
+// rows; a claim holds only where the row still has the next_at it was read with, which the row lock decides.
+import type { ResultAsync } from 'neverthrow';
+import type pg from 'pg';
+import type { ScheduleAdded, ScheduleClaim, ScheduleRecord, ScheduleStore, StorageError } from '../../core/store-port.js';
+import { SCHEDULE_COLUMNS, SCHEDULE_INSERT_COLUMNS, SCHEDULE_REPLACED, scheduleValues, toScheduleRecord, type ScheduleRow } from '../schedule-rows.js';
+import { inTransaction } from './transaction.js';
+
+const PLACEHOLDERS = SCHEDULE_INSERT_COLUMNS.split(',')
+  .map((_, i) => `$${i + 1}`)
+  .join(', ');
+
+const INSERT = `INSERT INTO schedules (${SCHEDULE_INSERT_COLUMNS}) VALUES (${PLACEHOLDERS})
+  ON CONFLICT (message_id) WHERE message_id IS NOT NULL DO NOTHING RETURNING id`;
+const WAITING = `SELECT id, next_at AS "nextAt" FROM schedules WHERE message_id = $1`;
+const UPSERT = `INSERT INTO schedules (${SCHEDULE_INSERT_COLUMNS}) VALUES (${PLACEHOLDERS}) ON CONFLICT (id) DO UPDATE SET ${SCHEDULE_REPLACED}`;
+const GET = `SELECT ${SCHEDULE_COLUMNS} FROM schedules WHERE id = $1`;
+const LIST = `SELECT ${SCHEDULE_COLUMNS} FROM schedules WHERE ($1::text IS NULL OR kind = $1) AND id > $2 ORDER BY id LIMIT $3`;
+const REMOVE = `DELETE FROM schedules WHERE id = ANY($1::text[])`;
+const SET_PAUSED = `UPDATE schedules SET paused = $2, next_at = $3, updated_at = $4 WHERE id = $1 RETURNING ${SCHEDULE_COLUMNS}`;
+const FIRING = `SELECT ${SCHEDULE_COLUMNS} FROM schedules WHERE firing_at IS NOT NULL AND updated_at <= $1 ORDER BY firing_at LIMIT $2`;
+const DUE = `SELECT ${SCHEDULE_COLUMNS} FROM schedules
+  WHERE NOT paused AND next_at IS NOT NULL AND next_at <= $1 AND firing_at IS NULL ORDER BY next_at LIMIT $2`;
+const NEXT_DUE = `SELECT min(next_at) AS "nextAt" FROM schedules WHERE NOT paused AND next_at IS NOT NULL`;
+const PENDING = `SELECT count(*)::int AS n FROM schedules WHERE next_at IS NOT NULL OR firing_at IS NOT NULL`;
+const CLAIM = `UPDATE schedules s SET next_at = c.next, firing_at = c.firing, last_at = c.firing, fires = s.fires + 1,
+    missed = s.missed + c.missed, updated_at = c.at
+  FROM unnest($1::text[], $2::int8[], $3::int8[], $4::int8[], $5::int8[], $6::int8[]) AS c(id, was, firing, next, missed, at)
+  WHERE s.id = c.id AND s.next_at = c.was AND s.firing_at IS NULL AND NOT s.paused
+  RETURNING s.id`;
+const REMOVE_FIRED = `DELETE FROM schedules s USING unnest($1::text[], $2::int8[]) AS f(id, firing)
+  WHERE s.id = f.id AND s.kind = 'once' AND s.firing_at = f.firing`;
+const CLEAR_FIRED = `UPDATE schedules s SET firing_at = NULL FROM unnest($1::text[], $2::int8[]) AS f(id, firing)
+  WHERE s.id = f.id AND s.firing_at = f.firing`;
+
+export interface PgScheduleAccess {
+  readonly pool: pg.Pool;
+  readonly read: <T>(pending: Promise<T>) => ResultAsync<T, StorageError>;
+  readonly write: <T>(write: () => Promise<T>) => ResultAsync<T, StorageError>;
+}
+
+export function postgresSchedules({ pool, read, write }: PgScheduleAccess): ScheduleStore {
+  const rows = async (text: string, values: unknown[]): Promise<ScheduleRecord[]> => (await pool.query<ScheduleRow>(text, values)).rows.map(toScheduleRecord);
+  return {
+    add: (records) =>
+      write(() =>
+        inTransaction(pool, async (c) => {
+          const added: ScheduleAdded[] = [];
+          for (const r of records) {
+            if ((await c.query(INSERT, scheduleValues(r, (b) => b))).rowCount === 1) added.push({ id: r.id, nextAt: r.nextAt!, duplicate: false });
+            else added.push({ ...(await c.query<{ id: string; nextAt: number }>(WAITING, [r.messageId])).rows[0]!, duplicate: true });
+          }
+          return added;
+        }),
+      ),
+    put: (record) =>
+      write(async () => {
+        await pool.query(UPSERT, scheduleValues(record, (b) => b));
+      }),
+    get: (scheduleId) => read(rows(GET, [scheduleId]).then((r) => r[0])),
+    list: (l) => read(rows(LIST, [l.kind ?? null, l.after ?? '', l.limit])),
+    remove: (ids) => write(async () => (await pool.query(REMOVE, [ids])).rowCount ?? 0),
+    setPaused: (scheduleId, paused, nextAt, at) => write(async () => (await rows(SET_PAUSED, [scheduleId, paused, nextAt, at]))[0]),
+    due: (dueBy, limit) =>
+      read(
+        (async () => {
+          const claimed = await rows(FIRING, [dueBy, limit]);
+          return claimed.length < limit ? [...claimed, ...(await rows(DUE, [dueBy, limit - claimed.length]))] : claimed;
+        })(),
+      ),
+    nextDue: () => read(pool.query<{ nextAt: number | null }>(NEXT_DUE).then((r) => r.rows[0]?.nextAt ?? null)),
+    claim: (claims: readonly ScheduleClaim[]) =>
+      write(async () => {
+        if (claims.length === 0) return new Set<string>();
+        const columns = [claims.map((c) => c.id), claims.map((c) => c.nextAt), claims.map((c) => c.firingAt), claims.map((c) => c.next), claims.map((c) => c.missed), claims.map((c) => c.at)];
+        return new Set((await pool.query<{ id: string }>(CLAIM, columns)).rows.map((r) => r.id));
+      }),
+    fired: (fires) =>
+      write(async () => {
+        const columns = [fires.map((f) => f.id), fires.map((f) => f.firingAt)];
+        await pool.query(REMOVE_FIRED, columns);
+        await pool.query(CLEAR_FIRED, columns);
+      }),
+    pending: () => read(pool.query<{ n: number }>(PENDING).then((r) => r.rows[0]!.n)),
+  };
+}
