@@ -15,6 +15,8 @@ export interface PublishLimits {
 
 const DEFAULT_METADATA = '{"content_type":"text/plain"}';
 const MAX_ID_BYTES = 255;
+// The ttl column is a 32-bit integer on PostgreSQL (68 years of seconds), and a log must move between the stores whole.
+const MAX_TTL_SECONDS = 2 ** 31 - 1;
 
 // PostgreSQL's text cannot hold U+0000, so neither store takes it: a log must move between them whole.
 // Metadata is stored as JSON text, where it is escaped, so only the raw text columns are checked.
@@ -38,7 +40,9 @@ export function toPendingRow(input: PublishInput, limits: PublishLimits): Result
     return err(brokerError('BAD_ARGS', `message_id must be a string of 1 to ${MAX_ID_BYTES} bytes`));
   }
   const ttl = input.ttlSeconds ?? limits.defaultTtlSeconds;
-  if (!Number.isSafeInteger(ttl) || ttl < 0) return err(brokerError('BAD_ARGS', 'ttl must be a whole number of seconds, 0 or more'));
+  if (!Number.isSafeInteger(ttl) || ttl < 0 || ttl > MAX_TTL_SECONDS) {
+    return err(brokerError('BAD_ARGS', `ttl must be a whole number of seconds from 0 to ${MAX_TTL_SECONDS}`));
+  }
   const orderingKey = input.orderingKey ?? null;
   if (orderingKey !== null && typeof orderingKey !== 'string') return err(brokerError('BAD_ARGS', 'ordering_key must be a string'));
   const nul = holdsNul('payload', input.payload) ?? holdsNul('message_id', messageId) ?? holdsNul('ordering_key', orderingKey);

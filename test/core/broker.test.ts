@@ -120,6 +120,8 @@ describe('errors', () => {
       { topic: 't', payload: 'x', ttlSeconds: 1.5 },
       { topic: 't', payload: 'x', ttlSeconds: Number.NaN },
       { topic: 't', payload: 'x', ttlSeconds: Number.POSITIVE_INFINITY },
+      // Beyond PostgreSQL's integer column: refused before the store is asked.
+      { topic: 't', payload: 'x', ttlSeconds: 7283004422866221 },
       { topic: 't', payload: 'x', metadata: ['a'] },
       { topic: 't', payload: 'x', metadata: 'text' },
       { topic: 't', payload: 'x', metadata: { content_type: 5 } },
