@@ -49,7 +49,8 @@ export async function publishAll(
       return err(failure(answer.error.code, `${lines}: ${answer.error.message}`));
     }
     count += answer.value.seqs.length;
-    published(answer.value.seqs);
+    // Null where a message was stored for later (it has no seq yet).
+    published(answer.value.seqs.filter((seq): seq is number => seq !== null));
     return ok(undefined);
   };
   let batch: Numbered[] = [];

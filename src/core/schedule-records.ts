@@ -63,8 +63,8 @@ export interface ScheduleClaim {
 
 export interface ScheduleListing {
   readonly kind?: ScheduleKind | undefined;
-  /** Ids after this one, by id. */
-  readonly after?: string | undefined;
+  /** Ids from this one on, by id. */
+  readonly from?: string | undefined;
   readonly limit: number;
 }
 

@@ -127,10 +127,10 @@ export class Schedules {
     return this.#store.get(id).andThen((s) => (s === undefined ? errAsync(unknown(id)) : okAsync(s)));
   }
 
-  /** A page of schedules by id, after `after`; of one kind when given. */
-  list(kind: ScheduleKind | undefined, after: string | undefined, limit: number): ResultAsync<ScheduleRecord[], BrokerError<'BAD_ARGS' | 'UNAVAILABLE'>> {
+  /** A page of schedules by id, from `from` on, and the id the next page starts at (null at the end); of one kind when given. */
+  list(kind: ScheduleKind | undefined, from: string | undefined, limit: number): ResultAsync<{ schedules: ScheduleRecord[]; next: string | null }, BrokerError<'BAD_ARGS' | 'UNAVAILABLE'>> {
     if (!Number.isSafeInteger(limit) || limit < 1 || limit > MAX_LISTED) return errAsync(brokerError('BAD_ARGS', `limit must be a whole number from 1 to ${MAX_LISTED}`));
-    return this.#store.list({ kind, after, limit });
+    return this.#store.list({ kind, from, limit: limit + 1 }).map((rows) => ({ schedules: rows.slice(0, limit), next: rows[limit]?.id ?? null }));
   }
 
   /** Cancels it: a delayed message not yet due is never appended, a recurring schedule fires no more. */

@@ -2,7 +2,7 @@
 // validated and the OpenAPI document is made, and the pure mappings from the broker's values to them. Wire
 // fields are snake_case; times are ms since the epoch. Pure: no I/O.
 import { z } from 'zod';
-import type { ConsumerReport, DeadLetterRow, MessageRecord, TopicReport } from '../core/broker.js';
+import type { ConsumerReport, DeadLetterRow, MessageRecord, PublishTime, RecurringInput, ScheduleRecord, TopicReport } from '../core/broker.js';
 import type { PublishInput, StoredMessage } from '../core/types.js';
 import { ERROR_CODES, type ErrorCode } from '../errors.js';
 import { storedPayload } from './payload.js';
@@ -21,6 +21,7 @@ const wholeText = (what: string) =>
 const whole = z.number().int().min(0).max(Number.MAX_SAFE_INTEGER);
 const seqNumber = z.number().int().min(1).max(Number.MAX_SAFE_INTEGER);
 const jsonObject = z.record(z.string(), z.unknown());
+const time = z.union([z.number(), z.string()]).meta({ description: 'ms since the epoch, or an ISO 8601 time' });
 const pageLimit = wholeText('limit')
   .pipe(z.number().min(1, 'limit must be 1 or more'))
   .transform((n) => Math.min(n, MAX_PAGE))
@@ -40,6 +41,8 @@ export const PublishMessage = z
     metadata: jsonObject.optional(),
     ttl: whole.optional().meta({ description: 'seconds the message is kept; 0 until retention removes it; absent: EVENTBUS_DEFAULT_TTL' }),
     ordering_key: z.string().optional(),
+    deliver_at: time.optional().meta({ description: 'appended to the log at this time, not before (docs/scheduling.md); one not in the future publishes at once' }),
+    delay_ms: z.number().optional().meta({ description: 'appended to the log this many ms from now; not with deliver_at' }),
   })
   .meta({ id: 'PublishMessage' });
 export const PublishBatch = z.object({ messages: z.array(PublishMessage).min(1, '"messages" must not be empty') }).meta({ id: 'PublishBatch' });
@@ -47,7 +50,16 @@ export const PublishBody = z.union([PublishBatch, PublishMessage]);
 export type PublishMessage = z.infer<typeof PublishMessage>;
 
 export const Published = z.object({ seq: z.number(), message_id: z.string().nullable(), duplicate: z.boolean() }).meta({ id: 'Published' });
-export const PublishedBatch = z.object({ seqs: z.array(z.number()), message_ids: z.array(z.string().nullable()) }).meta({ id: 'PublishedBatch' });
+export const Scheduled = z
+  .object({ schedule_id: z.string(), deliver_at: z.number(), message_id: z.string().nullable(), duplicate: z.boolean() })
+  .meta({ id: 'Scheduled', description: 'stored for later: appended to the log at deliver_at' });
+export const PublishedBatch = z
+  .object({
+    seqs: z.array(z.number().nullable()),
+    message_ids: z.array(z.string().nullable()),
+    schedule_ids: z.array(z.string().nullable()).optional().meta({ description: 'with delayed messages: each one\'s schedule id, null for those appended at once (whose seq is in seqs)' }),
+  })
+  .meta({ id: 'PublishedBatch' });
 
 // --- reading the log ---
 
@@ -189,6 +201,11 @@ export const Health = z.object({ status: z.string(), head_seq: z.number() }).met
 
 // --- mappings ---
 
+/** When a message of the body is to be appended (PublishTime of the broker). */
+export function publishTimeOf(m: PublishMessage): PublishTime {
+  return { deliverAt: m.deliver_at, delayMs: m.delay_ms };
+}
+
 export function publishInputOf(m: PublishMessage): PublishInput {
   const { payload, metadata } = storedPayload(m.payload, m.metadata);
   return { topic: m.topic, payload, messageId: m.message_id, ttlSeconds: m.ttl, orderingKey: m.ordering_key, metadata };
@@ -274,4 +291,85 @@ function flattenUnion(issues: readonly z.core.$ZodIssue[]): z.core.$ZodIssue[] {
     const closest = issue.errors.reduce((best, branch) => (branch.length <= best.length ? branch : best));
     return flattenUnion(closest);
   });
+}
+
+// --- messages in time ---
+
+export const ScheduleKindQuery = z.enum(['once', 'cron', 'every']);
+
+export const ScheduleBody = z
+  .object({
+    topic: z.string(),
+    payload: z.unknown().refine((v) => v !== undefined, '"payload" is missing').meta({ description: 'as in a publish' }),
+    cron: z.string().optional().meta({ description: 'a cron expression of 5 fields, or 6 with seconds first; not with every_ms' }),
+    every_ms: z.number().optional().meta({ description: 'fires every this many ms, from 1000; not with cron' }),
+    timezone: z.string().optional().meta({ description: 'the IANA time zone cron is read in; default UTC' }),
+    metadata: jsonObject.optional(),
+    ttl: whole.optional(),
+    ordering_key: z.string().optional(),
+    start_at: time.optional().meta({ description: 'no fire before it; an every_ms schedule fires first then' }),
+    end_at: time.optional().meta({ description: 'no fire after it' }),
+  })
+  .meta({ id: 'ScheduleBody' });
+export type ScheduleBody = z.infer<typeof ScheduleBody>;
+
+export const Schedule = z
+  .object({
+    id: z.string(),
+    kind: ScheduleKindQuery.meta({ description: 'once (a delayed message not yet due), cron or every' }),
+    topic: z.string(),
+    payload: z.string(),
+    cron: z.string().nullable(),
+    every_ms: z.number().nullable(),
+    timezone: z.string(),
+    start_at: z.number().nullable(),
+    end_at: z.number().nullable(),
+    next_at: z.number().nullable().meta({ description: 'the next fire, ms since the epoch; null when there is none' }),
+    last_at: z.number().nullable().meta({ description: 'the last fire time, or null' }),
+    fires: z.number(),
+    missed: z.number().meta({ description: 'fire times passed while no broker ran, not fired one by one' }),
+    paused: z.boolean(),
+    created_at: z.number(),
+  })
+  .meta({ id: 'Schedule' });
+
+export const ScheduleList = z.object({ schedules: z.array(Schedule), next: z.string().nullable().meta({ description: 'the `from` of the next page, or null' }) }).meta({ id: 'ScheduleList' });
+export const ScheduleListQuery = z.object({ kind: ScheduleKindQuery.optional(), from: z.string().optional(), limit: pageLimit.optional() });
+
+export function wireSchedule(s: ScheduleRecord): z.infer<typeof Schedule> {
+  return {
+    id: s.id,
+    kind: s.kind,
+    topic: s.topic,
+    payload: s.payload,
+    cron: s.cron,
+    every_ms: s.everyMs,
+    timezone: s.timezone,
+    start_at: s.startAt,
+    end_at: s.endAt,
+    // A delayed message being appended is still due at its time.
+    next_at: s.nextAt ?? (s.kind === 'once' ? s.firingAt : null),
+    last_at: s.lastAt,
+    fires: s.fires,
+    missed: s.missed,
+    paused: s.paused,
+    created_at: s.createdAt,
+  };
+}
+
+/** A schedule's body as the broker takes it. */
+export function recurringInputOf(body: ScheduleBody): RecurringInput {
+  const { payload, metadata } = storedPayload(body.payload, body.metadata);
+  return {
+    topic: body.topic,
+    payload,
+    metadata,
+    cron: body.cron,
+    everyMs: body.every_ms,
+    timezone: body.timezone,
+    ttlSeconds: body.ttl,
+    orderingKey: body.ordering_key,
+    startAt: body.start_at,
+    endAt: body.end_at,
+  };
 }

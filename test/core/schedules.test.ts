@@ -130,7 +130,7 @@ describe('recurring schedules', () => {
     expect(resumed.nextAt).toBeGreaterThan(Date.now() - 50);
     await until('a fire after the resume', () => count() > atPause, 10_000);
     (await broker.schedules.remove('tick'))._unsafeUnwrap();
-    expect((await broker.schedules.list(undefined, undefined, 10))._unsafeUnwrap()).toEqual([]);
+    expect((await broker.schedules.list(undefined, undefined, 10))._unsafeUnwrap()).toEqual({ schedules: [], next: null });
   });
 
   test('cron in a time zone: the next fire is the expression read in that zone', async () => {
@@ -141,7 +141,7 @@ describe('recurring schedules', () => {
     expect(berlin).toBe('02:00');
     expect(s.nextAt! - Date.now()).toBeLessThanOrEqual(24 * 3600 * 1000);
     const listed = (await broker.schedules.list('cron', undefined, 10))._unsafeUnwrap();
-    expect(listed.map((l) => l.id)).toEqual(['nightly']);
+    expect(listed.schedules.map((l) => l.id)).toEqual(['nightly']);
   });
 
   test('missed fires while no broker ran: the latest fired once, the others counted in missed', async () => {

@@ -15,7 +15,7 @@ const INSERT = `INSERT INTO schedules (${SCHEDULE_INSERT_COLUMNS}) VALUES (${PLA
 const WAITING = `SELECT id, next_at AS "nextAt" FROM schedules WHERE message_id = $1`;
 const UPSERT = `INSERT INTO schedules (${SCHEDULE_INSERT_COLUMNS}) VALUES (${PLACEHOLDERS}) ON CONFLICT (id) DO UPDATE SET ${SCHEDULE_REPLACED}`;
 const GET = `SELECT ${SCHEDULE_COLUMNS} FROM schedules WHERE id = $1`;
-const LIST = `SELECT ${SCHEDULE_COLUMNS} FROM schedules WHERE ($1::text IS NULL OR kind = $1) AND id > $2 ORDER BY id LIMIT $3`;
+const LIST = `SELECT ${SCHEDULE_COLUMNS} FROM schedules WHERE ($1::text IS NULL OR kind = $1) AND id >= $2 ORDER BY id LIMIT $3`;
 const REMOVE = `DELETE FROM schedules WHERE id = ANY($1::text[])`;
 const SET_PAUSED = `UPDATE schedules SET paused = $2, next_at = $3, updated_at = $4 WHERE id = $1 RETURNING ${SCHEDULE_COLUMNS}`;
 const FIRING = `SELECT ${SCHEDULE_COLUMNS} FROM schedules WHERE firing_at IS NOT NULL AND updated_at <= $1 ORDER BY firing_at LIMIT $2`;
@@ -58,7 +58,7 @@ export function postgresSchedules({ pool, read, write }: PgScheduleAccess): Sche
         await pool.query(UPSERT, scheduleValues(record, (b) => b));
       }),
     get: (scheduleId) => read(rows(GET, [scheduleId]).then((r) => r[0])),
-    list: (l) => read(rows(LIST, [l.kind ?? null, l.after ?? '', l.limit])),
+    list: (l) => read(rows(LIST, [l.kind ?? null, l.from ?? '', l.limit])),
     remove: (ids) => write(async () => (await pool.query(REMOVE, [ids])).rowCount ?? 0),
     setPaused: (scheduleId, paused, nextAt, at) => write(async () => (await rows(SET_PAUSED, [scheduleId, paused, nextAt, at]))[0]),
     due: (dueBy, limit) =>

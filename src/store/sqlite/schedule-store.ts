@@ -15,7 +15,7 @@ export interface SqliteScheduleAccess {
 export function sqliteSchedules(access: SqliteScheduleAccess): ScheduleStore {
   const { sqlite, read, write } = access;
   const get = sqlite.prepare(`SELECT ${SCHEDULE_COLUMNS} FROM schedules WHERE id = ?`);
-  const list = sqlite.prepare(`SELECT ${SCHEDULE_COLUMNS} FROM schedules WHERE (@kind IS NULL OR kind = @kind) AND id > @after ORDER BY id LIMIT @limit`);
+  const list = sqlite.prepare(`SELECT ${SCHEDULE_COLUMNS} FROM schedules WHERE (@kind IS NULL OR kind = @kind) AND id >= @from ORDER BY id LIMIT @limit`);
   const firing = sqlite.prepare(`SELECT ${SCHEDULE_COLUMNS} FROM schedules WHERE firing_at IS NOT NULL AND updated_at <= ? ORDER BY firing_at LIMIT ?`);
   const due = sqlite.prepare(
     `SELECT ${SCHEDULE_COLUMNS} FROM schedules WHERE paused = 0 AND next_at IS NOT NULL AND next_at <= ? AND firing_at IS NULL ORDER BY next_at LIMIT ?`,
@@ -32,7 +32,7 @@ export function sqliteSchedules(access: SqliteScheduleAccess): ScheduleStore {
         const row = get.get(id) as ScheduleRow | undefined;
         return row === undefined ? undefined : toScheduleRecord(row);
       }),
-    list: (l: ScheduleListing) => read(() => records(list.all({ kind: l.kind ?? null, after: l.after ?? '', limit: l.limit }))),
+    list: (l: ScheduleListing) => read(() => records(list.all({ kind: l.kind ?? null, from: l.from ?? '', limit: l.limit }))),
     remove: (ids) => write('removeSchedules', ids),
     setPaused: (id, paused, nextAt, at) => write('setSchedulePaused', id, paused, nextAt, at),
     due: (dueBy, limit) =>
