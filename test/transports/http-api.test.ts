@@ -380,8 +380,8 @@ describe('the OpenAPI document at /api/openapi.json', () => {
     );
     expect(Object.keys(doc.components.schemas)).toEqual(expect.arrayContaining(['Message', 'Consumer', 'DeadLetter', 'Error', 'PublishMessage', 'Stats']));
     const consumer = doc.components.schemas['Consumer'] as { required: string[]; properties: Record<string, unknown> };
-    // PROTOCOL.md §8's fields, and last_failure, an extension.
-    expect(consumer.required.sort()).toEqual(['address', 'dead_letters', 'filter', 'id', 'in_flight', 'lag', 'last_failure', 'patterns', 'paused', 'position', 'state'].sort());
+    // PROTOCOL.md §8's fields, §11's backoff_ms, and last_failure, an extension.
+    expect(consumer.required.sort()).toEqual(['address', 'backoff_ms', 'dead_letters', 'filter', 'id', 'in_flight', 'lag', 'last_failure', 'patterns', 'paused', 'position', 'state'].sort());
     expect(JSON.stringify(consumer.properties['last_failure'])).toMatch(/"at".*"error"/);
     expect(doc.paths['/api/subscribe']!['get']!['responses']).toMatchObject({ 200: { content: { 'text/event-stream': expect.any(Object) as object } } });
     expect(doc.paths['/api/stats/stream']!['get']!['responses']).toMatchObject({ 200: { content: { 'text/event-stream': { schema: { $ref: '#/components/schemas/StatsEvent' } } } } });
