@@ -21,6 +21,12 @@ export interface SubscribeOptions {
   readonly maxInFlight?: number;
   /** Content filter (README, "Filters"). */
   readonly filter?: unknown;
+  /**
+   * Durable consumers: the waits (ms) before the 1st, 2nd, … redelivery of a message, after an ack timeout or a
+   * `nack()` without a delay; the last repeats. Set on the consumer and kept by the broker; absent: the
+   * consumer's own is left as it is (none: redelivered at once). See docs/delivery.md, "Redelivery backoff".
+   */
+  readonly backoffMs?: readonly number[];
 }
 
 /**
@@ -40,7 +46,7 @@ export class ReceivedMessage {
   readonly subscriptionId: string;
   /** Marks it processed (durable consumers); a no-op for other subscriptions, which are acked on send. */
   readonly ack: () => void;
-  /** Asks for it again after `delayMs`. */
+  /** Asks for it again after `delayMs`; without it, after the consumer's backoff (none: at once). */
   readonly nack: (delayMs?: number) => void;
   /** The payload parsed as JSON. */
   // eslint-disable-next-line @typescript-eslint/no-unnecessary-type-parameters -- the caller's word for the payload's shape, as with JSON.parse
@@ -61,7 +67,7 @@ export class ReceivedMessage {
     this.orderingKey = frame.ordering_key ?? null;
     this.subscriptionId = subscription;
     this.ack = () => settle(subscription, ackFrame(subscription, seq));
-    this.nack = (delayMs = 0) => settle(subscription, nackFrame(subscription, seq, delayMs));
+    this.nack = (delayMs?: number) => settle(subscription, nackFrame(subscription, seq, delayMs));
     // eslint-disable-next-line @typescript-eslint/no-unnecessary-type-parameters -- see the field
     this.json = <T>() => JSON.parse(this.payload) as T;
   }
@@ -111,7 +117,7 @@ export class Subscription implements AsyncIterable<ReceivedMessage> {
     // A durable consumer resumes after its last ack on its own; anything else resumes after what it received.
     if (resuming && this.durable) start = {};
     else if (resuming && this.#nextSeq !== undefined) start = { starting_seq: this.#nextSeq };
-    return subscribeFrame(id, { pattern: this.pattern, ...start, consumer: o.consumer, group: o.group, max_in_flight: o.maxInFlight, filter: o.filter });
+    return subscribeFrame(id, { pattern: this.pattern, ...start, consumer: o.consumer, group: o.group, max_in_flight: o.maxInFlight, filter: o.filter, backoff_ms: o.backoffMs });
   }
 
   /** The broker answered subscribe on a (new) connection. */

@@ -195,13 +195,13 @@ export class Broker {
     if (this.#draining) return errAsync(brokerError('UNAVAILABLE', SHUTTING_DOWN));
     const checked = checkSubscribe(options, this.#config.maxInFlight);
     if (checked.isErr()) return errAsync(checked.error);
-    const { patterns, filter, maxInFlight } = checked.value;
+    const { patterns, filter, maxInFlight, backoffMs } = checked.value;
     const id = `sub-${this.#nextSubscription++}`;
     // "From now" and the head answered mean what other brokers have committed too.
     const streamReady = ResultAsync.fromSafePromise(this.#parts.follower.caughtUp()).andThen(() =>
       options.consumer === undefined
         ? this.#parts.startSeq(options.start).map((seq) => this.#parts.dispatcher.addEphemeral(id, patterns, filter.filter, seq))
-        : this.#parts.consumers.durableStream(options.consumer, patterns, filter, options.start),
+        : this.#parts.consumers.durableStream(options.consumer, patterns, filter, options.start, backoffMs),
     );
     return streamReady.map((stream) => {
       // Attach on the next macrotask, so the caller has answered "subscribed" before a delivery reaches it.
@@ -252,10 +252,13 @@ export class Broker {
     return entry === undefined ? this.#notAttached(subscriptionId) : DONE;
   }
 
-  /** `cause`: why the delivery failed, for the dead letter's reason should this have been its last try. */
-  nack(subscriptionId: string, seq: number, delayMs = 0, cause?: string): Result<void, UnknownSubscription> {
+  /**
+   * Sends the delivery again after `delayMs`; without it, after the consumer's redelivery backoff (at once when it
+   * has none). `cause`: why the delivery failed, for the dead letter's reason should this have been its last try.
+   */
+  nack(subscriptionId: string, seq: number, delayMs?: number, cause?: string): Result<void, UnknownSubscription> {
     const entry = this.#parts.dispatcher.subscription(subscriptionId);
-    entry?.stream.nack(seq, Math.max(0, delayMs), cause);
+    entry?.stream.nack(seq, delayMs === undefined ? undefined : Math.max(0, delayMs), cause);
     return entry === undefined ? this.#notAttached(subscriptionId) : DONE;
   }
 

@@ -32,6 +32,8 @@ export interface ConsumerInfo {
   /** Deliveries sent and awaiting an ack right now, on every broker. */
   readonly inFlight: number;
   readonly subscribers: number;
+  /** Its redelivery backoff (PROTOCOL.md §11), or null: redelivered at once. */
+  readonly backoffMs: readonly number[] | null;
 }
 
 export interface ConsumerRegistryOptions {
@@ -101,6 +103,7 @@ export class ConsumerRegistry {
         const filter = parseStoredFilter(record.filter);
         this.#dispatcher.setPatterns(stream, record.patterns, filter.isOk() ? filter.value.filter : undefined);
       }
+      if (!sameBackoff(record.backoffMs, local.backoffMs)) stream.setBackoff(record.backoffMs);
       if (record.address !== local.address) changed.add(record.id);
       // Paused or resumed on another broker (its signal may have come first, or been lost).
       const paused = record.pauseChangedAt > local.pauseChangedAt ? record : local;
@@ -197,7 +200,7 @@ export class ConsumerRegistry {
   save(input: ConsumerInput): ResultAsync<ConsumerInfo, SubscribeError> {
     const checked = checkConsumer(input);
     if (checked.isErr()) return errAsync(checked.error);
-    const { patterns, filter } = checked.value;
+    const { patterns, filter, backoffMs } = checked.value;
     if (input.leaseMs !== undefined && (!Number.isSafeInteger(input.leaseMs) || input.leaseMs < 1)) {
       return errAsync(brokerError('BAD_ARGS', 'a lease must be a whole number of ms from 1'));
     }
@@ -206,11 +209,11 @@ export class ConsumerRegistry {
     const expiresAt = input.leaseMs === undefined ? (record?.expiresAt ?? null) : this.#now() + input.leaseMs;
     if (stream !== undefined && record !== undefined) {
       this.#dispatcher.setPatterns(stream, patterns, filter.filter);
-      return this.#persist({ ...record, address: input.address, patterns, filter: filter.json, expiresAt }, stream).map(() =>
-        this.info(input.id)!,
-      );
+      const updated = { ...record, address: input.address, patterns, filter: filter.json, expiresAt, backoffMs: backoffMs === undefined ? record.backoffMs : backoffMs };
+      stream.setBackoff(updated.backoffMs);
+      return this.#persist(updated, stream).map(() => this.info(input.id)!);
     }
-    return this.#createDurable(input.id, input.address, patterns, filter, this.#dispatcher.head() + 1, expiresAt).andThen((stream) =>
+    return this.#createDurable(input.id, input.address, patterns, filter, this.#dispatcher.head() + 1, backoffMs ?? null, expiresAt).andThen((stream) =>
       // Made by another broker first: this is an update of it.
       stream === undefined ? this.save(input) : okAsync(this.info(input.id)!),
     );
@@ -276,6 +279,7 @@ export class ConsumerRegistry {
       position,
       inFlight: stream.awaitingAck + elsewhere.inFlight,
       subscribers: stream.members.length + elsewhere.members,
+      backoffMs: record.backoffMs,
     };
   }
 
@@ -285,9 +289,17 @@ export class ConsumerRegistry {
 
   /**
    * The stream a durable subscribe joins: the consumer's, created if new. A `start` rewinds an existing
-   * consumer; new patterns or filter replace its old ones only while nobody is subscribed to it.
+   * consumer; new patterns or filter replace its old ones only while nobody is subscribed to it. A backoff
+   * given replaces the consumer's whoever is subscribed (it changes when redeliveries come, not what is delivered);
+   * undefined keeps it.
    */
-  durableStream(id: string, patterns: string[], filter: OptionalFilter, start: StartAt | undefined): ResultAsync<Stream, SubscribeError> {
+  durableStream(
+    id: string,
+    patterns: string[],
+    filter: OptionalFilter,
+    start: StartAt | undefined,
+    backoffMs?: readonly number[] | null,
+  ): ResultAsync<Stream, SubscribeError> {
     const checkedId = checkConsumerId(id);
     if (checkedId.isErr()) return errAsync(checkedId.error);
     const stream = this.#dispatcher.durable(id);
@@ -297,9 +309,9 @@ export class ConsumerRegistry {
         // Another subscribe created the consumer while the start was looked up: join it, with this start
         // applied as it would be had the two come one after the other.
         this.#dispatcher.durable(id) !== undefined
-          ? this.durableStream(id, patterns, filter, start)
-          : this.#createDurable(id, null, patterns, filter, seq).andThen((made) =>
-              made === undefined ? this.durableStream(id, patterns, filter, start) : okAsync(made),
+          ? this.durableStream(id, patterns, filter, start, backoffMs)
+          : this.#createDurable(id, null, patterns, filter, seq, backoffMs ?? null).andThen((made) =>
+              made === undefined ? this.durableStream(id, patterns, filter, start, backoffMs) : okAsync(made),
             ),
       );
     }
@@ -312,7 +324,8 @@ export class ConsumerRegistry {
       }
       this.#dispatcher.setPatterns(stream, patterns, filter.filter);
     }
-    const updated = { ...record, patterns, filter: filter.json };
+    const updated = { ...record, patterns, filter: filter.json, backoffMs: backoffMs === undefined ? record.backoffMs : backoffMs };
+    stream.setBackoff(updated.backoffMs);
     if (start === undefined) return this.#persist(updated, stream).map(() => stream);
     return this.#startSeq(start).andThen((seq) => this.#rewind(stream, updated, seq).map(() => stream));
   }
@@ -323,6 +336,7 @@ export class ConsumerRegistry {
     patterns: string[],
     filter: OptionalFilter,
     startSeq: number,
+    backoffMs: readonly number[] | null,
     expiresAt: number | null = null,
   ): ResultAsync<Stream | undefined, SubscribeError> {
     const now = this.#now();
@@ -340,6 +354,7 @@ export class ConsumerRegistry {
       createdAt: now,
       updatedAt: now,
       expiresAt,
+      backoffMs,
     };
     if (this.#elsewhere !== undefined) {
       // Shared: another broker may have made a consumer of this name before this one heard of it; that one
@@ -388,4 +403,8 @@ export class ConsumerRegistry {
     this.changes.changed(record.id);
     return this.#store.saveConsumer(saved);
   }
+}
+
+function sameBackoff(a: readonly number[] | null, b: readonly number[] | null): boolean {
+  return a === b || (a !== null && b !== null && a.length === b.length && a.every((n, i) => n === b[i]));
 }

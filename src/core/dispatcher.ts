@@ -102,6 +102,7 @@ export class Dispatcher implements StreamHost {
       partitions: this.#partitions,
       paused: record.paused,
       reservedSeq,
+      backoffMs: record.backoffMs,
     });
     this.#durable.set(record.id, stream);
     for (const p of record.patterns) this.#byPattern.add(p, stream);

@@ -79,6 +79,8 @@ export interface ConsumerRecord {
   readonly updatedAt: number;
   /** A leased consumer (PUT with lease_ms): removed once this time (ms) passes unrenewed; null: kept for good. */
   readonly expiresAt: number | null;
+  /** Redelivery backoff (PROTOCOL.md §11): the k-th redelivery of a message waits the k-th (or the last) of these ms; null: at once. */
+  readonly backoffMs: readonly number[] | null;
 }
 
 /**

@@ -15,7 +15,7 @@ import { DeliveryReservation } from './reservation.js';
 import type { StorageError } from './store-port.js';
 import { QueueGroup, type Member } from './subscription.js';
 import { Delivery, type StoredMessage } from './types.js';
-import { Unacked, UnackedDeliveries } from './unacked.js';
+import { backoffWaitMs, Unacked, UnackedDeliveries } from './unacked.js';
 
 export interface StreamHost {
   /** A page of the log (EventStore.read). */
@@ -81,6 +81,8 @@ export class Stream {
   readonly reservation: DeliveryReservation;
   /** Rewinds so far. */
   #rewinds = 0;
+  /** Durable: the consumer's redelivery backoff (PROTOCOL.md §11); null: redelivered at once. */
+  #backoffMs: readonly number[] | null;
 
   constructor(init: {
     key: string;
@@ -96,6 +98,7 @@ export class Stream {
     paused?: boolean;
     /** Not shared: the stored reservation (EventStore.reservation); above the position, the broker was killed. */
     reservedSeq?: number;
+    backoffMs?: readonly number[] | null;
   }) {
     this.key = init.key;
     this.isDurable = init.isDurable;
@@ -120,6 +123,7 @@ export class Stream {
     for (const seq of this.#ackedAhead) this.#priorDeliveries.delete(seq);
     this.#partitions = init.partitions === undefined ? undefined : new Partitions(init.partitions);
     this.#paused = init.paused ?? false;
+    this.#backoffMs = init.backoffMs ?? null;
     this.#unacked = new UnackedDeliveries(() => host.now(), () => this.kick());
     this.reservation = new DeliveryReservation({
       startSeq: init.startSeq,
@@ -178,6 +182,11 @@ export class Stream {
     }
     this.#unacked.redeliveries.sort();
     this.kick();
+  }
+
+  /** A new backoff applies to the redeliveries scheduled from now on; one waiting keeps the time it was given. */
+  setBackoff(backoffMs: readonly number[] | null): void {
+    this.#backoffMs = backoffMs;
   }
 
   setPatterns(patterns: readonly string[], filter: MessageFilter | undefined): void {
@@ -316,11 +325,14 @@ export class Stream {
     this.kick();
   }
 
-  /** `cause`: why it failed (a push endpoint's answer), said in the dead letter's reason if this was the last try. */
-  nack(seq: number, delayMs: number, cause?: string): void {
+  /**
+   * Sent again after `delayMs`, or without it after the backoff. `cause`: why it failed (a push endpoint's
+   * answer), said in the dead letter's reason if this was the last try.
+   */
+  nack(seq: number, delayMs: number | undefined, cause?: string): void {
     const u = this.#unacked.get(seq);
     if (u === undefined) return;
-    this.#retry(seq, u, this.#host.now() + delayMs, 'nacked', cause);
+    this.#retry(seq, u, this.#host.now(), delayMs, 'nacked', cause);
     this.kick();
   }
 
@@ -332,7 +344,7 @@ export class Stream {
       // Insertion order is delivery order and the timeout is constant, so the first live deadline
       // still in the future ends the scan.
       if (u.due > now) break;
-      this.#retry(seq, u, now, 'ack timeout');
+      this.#retry(seq, u, now, undefined, 'ack timeout');
       expired = true;
     }
     if (expired || this.#unacked.redeliveries.firstDue(now) !== undefined) this.kick();
@@ -421,7 +433,8 @@ export class Stream {
     if (!more) member.pause();
   }
 
-  #retry(seq: number, u: Unacked, due: number, why: string, cause?: string): void {
+  /** Due `delayMs` after `now`; undefined: the backoff's wait after the delivery's attempts so far. */
+  #retry(seq: number, u: Unacked, now: number, delayMs: number | undefined, why: string, cause?: string): void {
     if (u.member !== null) {
       u.member.gaveBack();
       u.member = null;
@@ -432,7 +445,10 @@ export class Stream {
       this.#host.resolved(this, seq, { kind: 'dead', message: u.message, deliveries: u.delivery, reason });
       return;
     }
-    this.#unacked.redeliveries.schedule(u, due);
+    // A waiting redelivery holds no member's room, and the ordering key stays with the member that had it: other
+    // messages, of its key or not, flow meanwhile as they do while a delivery awaits its ack (an in-order member's
+    // excepted, which takes nothing new while a redelivery waits, its wait included: seq order is its promise).
+    this.#unacked.redeliveries.schedule(u, now + (delayMs ?? backoffWaitMs(this.#backoffMs, u.delivery)));
   }
 
   #deliverRedeliveries(): void {

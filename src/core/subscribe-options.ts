@@ -4,6 +4,7 @@
 import { err, ok, type Result } from 'neverthrow';
 import { brokerError, type BrokerError } from '../errors.js';
 import { compileFilter, type MessageFilter } from '../protocol/filter.js';
+import { checkBackoffMs } from '../protocol/redelivery-backoff.js';
 import { checkPatterns } from '../protocol/topics.js';
 import type { StartAt } from './types.js';
 
@@ -19,6 +20,11 @@ export interface SubscribeOptions {
   readonly maxInFlight?: number | undefined;
   /** Content filter (README, "Filters"). */
   readonly filter?: unknown;
+  /**
+   * Durable consumers: the redelivery backoff to set on the consumer (PROTOCOL.md §11), ms before its 1st, 2nd, …
+   * redelivery of a message; null removes it; absent leaves the consumer's as it is.
+   */
+  readonly backoffMs?: readonly number[] | null | undefined;
 }
 
 export type SubscribeError = BrokerError<'BAD_PATTERN' | 'BAD_ARGS' | 'UNAVAILABLE'>;
@@ -34,6 +40,8 @@ export interface ConsumerInput {
    * replay's temporary consumer, whose command may be killed). Absent: an existing lease is kept as it is.
    */
   readonly leaseMs?: number;
+  /** The redelivery backoff (PROTOCOL.md §11); null removes it; absent: an existing one is kept as it is. */
+  readonly backoffMs?: readonly number[] | null | undefined;
 }
 
 /** A content filter compiled for matching, with the JSON stored on the consumer's row (null: no filter). */
@@ -46,11 +54,15 @@ export interface CheckedSubscribe {
   readonly patterns: string[];
   readonly filter: OptionalFilter;
   readonly maxInFlight: number;
+  /** Undefined: the consumer's is kept. */
+  readonly backoffMs: readonly number[] | null | undefined;
 }
 
 export interface CheckedConsumer {
   readonly patterns: string[];
   readonly filter: OptionalFilter;
+  /** Undefined: the consumer's is kept. */
+  readonly backoffMs: readonly number[] | null | undefined;
 }
 
 const CONSUMER_ID = /^[A-Za-z0-9_.:@-]{1,255}$/;
@@ -65,6 +77,12 @@ export function checkSubscribe(options: SubscribeOptions, defaultMaxInFlight: nu
   if (options.group !== undefined && options.consumer === undefined) {
     return err(brokerError('BAD_ARGS', 'group needs a consumer: subscriptions with the same consumer and group split its messages'));
   }
+  // Only a durable consumer's deliveries are redelivered: on anything else a backoff would never apply.
+  if (options.backoffMs !== undefined && options.consumer === undefined) {
+    return err(brokerError('BAD_ARGS', 'backoff_ms needs a consumer: only durable consumers have their messages redelivered'));
+  }
+  const backoffMs = checkOptionalBackoff(options.backoffMs);
+  if (backoffMs.isErr()) return err(backoffMs.error);
   const maxInFlight = options.maxInFlight ?? defaultMaxInFlight;
   if (!Number.isSafeInteger(maxInFlight) || maxInFlight < 1) return err(brokerError('BAD_ARGS', 'max_in_flight must be a whole number from 1'));
   const start = options.start;
@@ -76,10 +94,10 @@ export function checkSubscribe(options: SubscribeOptions, defaultMaxInFlight: nu
   }
   const filter = compileOptionalFilter(options.filter);
   if (filter.isErr()) return err(filter.error);
-  return ok({ patterns: patterns.value, filter: filter.value, maxInFlight });
+  return ok({ patterns: patterns.value, filter: filter.value, maxInFlight, backoffMs: backoffMs.value });
 }
 
-/** Checks saveConsumer's input in the order callers see errors: name, then patterns, then filter. */
+/** Checks saveConsumer's input in the order callers see errors: name, then patterns, then filter, then backoff. */
 export function checkConsumer(input: ConsumerInput): Result<CheckedConsumer, SubscribeError> {
   const id = checkConsumerId(input.id);
   if (id.isErr()) return err(id.error);
@@ -87,7 +105,13 @@ export function checkConsumer(input: ConsumerInput): Result<CheckedConsumer, Sub
   if (patterns.isErr()) return err(patterns.error);
   const filter = compileOptionalFilter(input.filter);
   if (filter.isErr()) return err(filter.error);
-  return ok({ patterns: patterns.value, filter: filter.value });
+  const backoffMs = checkOptionalBackoff(input.backoffMs);
+  if (backoffMs.isErr()) return err(backoffMs.error);
+  return ok({ patterns: patterns.value, filter: filter.value, backoffMs: backoffMs.value });
+}
+
+function checkOptionalBackoff(value: unknown): Result<readonly number[] | null | undefined, BrokerError<'BAD_ARGS'>> {
+  return value === undefined ? ok(undefined) : checkBackoffMs(value);
 }
 
 export function checkConsumerId(id: string): Result<string, BrokerError<'BAD_ARGS'>> {

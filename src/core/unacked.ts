@@ -23,6 +23,15 @@ export class Unacked {
   ) {}
 }
 
+/**
+ * The wait before a redelivery of a message sent `attempts` times (PROTOCOL.md §11): the attempts-th of the
+ * backoff's waits, its last once past the end; none without a backoff.
+ */
+export function backoffWaitMs(backoffMs: readonly number[] | null, attempts: number): number {
+  if (backoffMs === null || backoffMs.length === 0 || attempts < 1) return 0;
+  return backoffMs[Math.min(attempts, backoffMs.length) - 1]!;
+}
+
 export class UnackedDeliveries {
   /** By seq, in the order they were (re)sent: with one ack timeout, that is their deadline order. */
   readonly #bySeq = new InFlight<Unacked>();

@@ -72,7 +72,7 @@ class LocalHandle implements ReceivedHandle {
     this.sub.ack(this.seq);
   }
 
-  nack(delayMs: number): void {
+  nack(delayMs: number | undefined): void {
     this.sub.nack(this.seq, delayMs);
   }
 }

@@ -63,7 +63,8 @@ export class LocalSubscriber implements Sink, AsyncIterable<Delivery> {
     this.#broker.ack(this.subscriptionId, seq).unwrapOr(undefined);
   }
 
-  nack(seq: number, delayMs = 0): void {
+  /** Sent again after `delayMs`; without it, after the consumer's backoff (none: at once). */
+  nack(seq: number, delayMs?: number): void {
     this.#broker.nack(this.subscriptionId, seq, delayMs).unwrapOr(undefined);
   }
 

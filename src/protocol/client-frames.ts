@@ -22,6 +22,7 @@ export interface WireSubscribe {
   readonly group?: string | undefined;
   readonly max_in_flight?: number | undefined;
   readonly filter?: unknown;
+  readonly backoff_ms?: readonly number[] | undefined;
 }
 
 // Fields that are undefined are left out by JSON.stringify, as the broker reads an absent field.
@@ -42,7 +43,8 @@ export const ackFrame = (subscription: string, seq: number): string => `{"type":
 
 export const ackManyFrame = (subscription: string, seqs: readonly number[]): string => `{"type":"ack","subscription":${JSON.stringify(subscription)},"seqs":[${seqs.join(',')}]}`;
 
-export const nackFrame = (subscription: string, seq: number, delayMs: number): string =>
+/** Without `delayMs`, the broker waits the consumer's backoff (PROTOCOL.md §11). */
+export const nackFrame = (subscription: string, seq: number, delayMs?: number): string =>
   JSON.stringify({ type: 'nack', subscription, seq, delay_ms: delayMs });
 
 /** A delivered message, as the broker frames it (also what a ws:// push consumer receives). */

@@ -6,6 +6,7 @@ import type { ConsumerReport, DeadLetterRow, MessageRecord, PublishTime, Recurri
 import type { PublishInput, StoredMessage } from '../core/types.js';
 import { ERROR_CODES, type ErrorCode } from '../errors.js';
 import { storedPayload } from './payload.js';
+import { BACKOFF_RULE, MAX_BACKOFF_STEPS, MAX_BACKOFF_WAIT_MS } from './redelivery-backoff.js';
 
 /** The most messages or dead letters one page returns; more is asked for, this many come (PROTOCOL.md §8). */
 export const MAX_PAGE = 1000;
@@ -104,6 +105,11 @@ export const Topic = z
 
 export const IdParam = z.object({ id: z.string().min(1) });
 
+const backoffMs = z
+  .array(z.number().int(BACKOFF_RULE).min(0, BACKOFF_RULE).max(MAX_BACKOFF_WAIT_MS, BACKOFF_RULE))
+  .min(1, BACKOFF_RULE)
+  .max(MAX_BACKOFF_STEPS, BACKOFF_RULE);
+
 export const Consumer = z
   .object({
     id: z.string(),
@@ -123,6 +129,10 @@ export const Consumer = z
       })
       .nullable()
       .meta({ description: "the push consumer's last failed delivery or connection attempt (kept as long as EVENTBUS_FAILURE_LOG_MAX_AGE), or null; it stays once the consumer recovers, with its time" }),
+    backoff_ms: z
+      .array(z.number())
+      .nullable()
+      .meta({ description: 'its redelivery backoff (PROTOCOL.md §11): the k-th redelivery of a message waits the k-th of these ms (the last once past the end); null: redelivered at once' }),
   })
   .meta({ id: 'Consumer' });
 
@@ -138,6 +148,12 @@ export const ConsumerBody = z
       .max(Number.MAX_SAFE_INTEGER)
       .optional()
       .meta({ description: 'removed by the broker once this many ms pass without a PUT giving it again (a side replay\'s temporary consumer); absent: a lease it has is kept as it is' }),
+    backoff_ms: backoffMs
+      .nullable()
+      .optional()
+      .meta({
+        description: `the waits (ms) before its 1st, 2nd, … redelivery of a message, after an ack timeout or a nack without delay_ms; the last repeats; 1 to ${MAX_BACKOFF_STEPS} of them, each at most ${MAX_BACKOFF_WAIT_MS} (24 h); null removes it; absent: the one it has is kept`,
+      }),
   })
   .meta({ id: 'ConsumerBody' });
 
@@ -256,6 +272,7 @@ export function wireConsumer(c: ConsumerReport, state: string): z.infer<typeof C
     in_flight: c.inFlight,
     dead_letters: c.deadLetters,
     last_failure: c.lastFailure === null ? null : { at: c.lastFailure.at, error: c.lastFailure.error },
+    backoff_ms: c.backoffMs === null ? null : [...c.backoffMs],
   };
 }
 

@@ -5,6 +5,7 @@ import { err, ok, type Result } from 'neverthrow';
 import type { Published, PublishInput, StoredMessage } from '../core/types.js';
 import { brokerError, type BrokerError } from '../errors.js';
 import { storedPayload } from './payload.js';
+import { checkBackoffMs } from './redelivery-backoff.js';
 
 /** A request's id, echoed in the reply; any string (numbers are echoed as they came). */
 export type FrameId = string | number | undefined;
@@ -17,6 +18,8 @@ export interface SubscribeRequest {
   readonly group?: string | undefined;
   readonly maxInFlight?: number | undefined;
   readonly filter?: unknown;
+  /** The durable consumer's redelivery backoff to set (PROTOCOL.md §11); absent or null: its own is kept. */
+  readonly backoffMs?: readonly number[] | undefined;
 }
 
 export type ClientFrame =
@@ -24,7 +27,7 @@ export type ClientFrame =
   | { readonly type: 'publish_batch'; readonly id: FrameId; readonly messages: PublishInput[] }
   | { readonly type: 'subscribe'; readonly id: FrameId; readonly request: SubscribeRequest }
   | { readonly type: 'ack'; readonly id: FrameId; readonly subscription: string | undefined; readonly seqs: readonly number[] }
-  | { readonly type: 'nack'; readonly id: FrameId; readonly subscription: string | undefined; readonly seq: number; readonly delayMs: number }
+  | { readonly type: 'nack'; readonly id: FrameId; readonly subscription: string | undefined; readonly seq: number; readonly delayMs: number | undefined }
   | { readonly type: 'unsubscribe'; readonly id: FrameId; readonly subscription: string }
   | { readonly type: 'ping'; readonly id: FrameId };
 
@@ -95,6 +98,14 @@ function publishInput(f: Fields, data: unknown, frameTtl: number | undefined, wh
   };
 }
 
+/** `backoff_ms` of a subscribe: null reads as absent, as every optional field does. */
+function backoffOf(f: Fields, value: unknown): readonly number[] | undefined {
+  if (value === undefined || value === null) return undefined;
+  const checked = checkBackoffMs(value);
+  if (checked.isErr()) f.fail(checked.error.message);
+  return checked.unwrapOr(undefined) ?? undefined;
+}
+
 function frameOf(f: Fields, o: Obj, id: FrameId): ClientFrame | undefined {
   const type = o['type'];
   switch (type) {
@@ -130,6 +141,7 @@ function frameOf(f: Fields, o: Obj, id: FrameId): ClientFrame | undefined {
           group: f.optional(o, 'group', isString, 'a string'),
           maxInFlight: f.optional(o, 'max_in_flight', isPositive, 'a whole number from 1'),
           filter: o['filter'] ?? undefined,
+          backoffMs: backoffOf(f, o['backoff_ms']),
         },
       };
     case 'ack': {
@@ -148,7 +160,8 @@ function frameOf(f: Fields, o: Obj, id: FrameId): ClientFrame | undefined {
         id,
         subscription: f.optional(o, 'subscription', isString, 'a string'),
         seq: f.required(o, 'seq', isWhole, 'a seq'),
-        delayMs: f.optional(o, 'delay_ms', isWhole, 'a whole number of ms') ?? 0,
+        // None: the consumer's backoff decides (PROTOCOL.md §11).
+        delayMs: f.optional(o, 'delay_ms', isWhole, 'a whole number of ms'),
       };
     case 'unsubscribe':
       return { type, id, subscription: f.required(o, 'subscription', isString, 'a string') };

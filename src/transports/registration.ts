@@ -120,11 +120,18 @@ export class RegistrationCommands {
   /**
    * REGISTER with what PUT /api/consumers/<id> may leave out: creates the consumer or updates it, its address
    * replaced when given (a new consumer without one is read over the API), its patterns added to, its filter
-   * replaced when given.
+   * and its backoff replaced when given.
    */
   put(
     id: string,
-    input: { address?: PushAddress | undefined; patterns: readonly string[]; filter?: unknown; leaseMs?: number | undefined },
+    input: {
+      address?: PushAddress | undefined;
+      patterns: readonly string[];
+      filter?: unknown;
+      leaseMs?: number | undefined;
+      /** Null removes the consumer's backoff; absent keeps it. */
+      backoffMs?: readonly number[] | null | undefined;
+    },
   ): ResultAsync<ConsumerInfo, CommandFailure> {
     const { address } = input;
     if (address !== undefined && !isAllowedTarget(address, this.#allowedTargets)) {
@@ -140,6 +147,7 @@ export class RegistrationCommands {
         patterns: union(existing?.patterns ?? [], input.patterns),
         filter,
         ...(input.leaseMs === undefined ? {} : { leaseMs: input.leaseMs }),
+        backoffMs: input.backoffMs,
       })
       .andTee(() => this.#changed(id));
   }

@@ -169,7 +169,7 @@ export class WsSession {
     const durable = request.consumer !== undefined;
     void this.#broker
       .subscribe(
-        { pattern: request.pattern, start, consumer: request.consumer, group: request.group, maxInFlight: request.maxInFlight, filter: request.filter },
+        { pattern: request.pattern, start, consumer: request.consumer, group: request.group, maxInFlight: request.maxInFlight, filter: request.filter, backoffMs: request.backoffMs },
         sink,
       )
       .match(

@@ -336,6 +336,22 @@ describe('durable consumers', () => {
     expect(small).toBeLessThan(big);
   });
 
+  it("backoffMs on subscribe is set on the consumer, and a nack() without a delay waits it before the redelivery", async () => {
+    const { url, app } = await freshBroker();
+    const { c } = await open(url);
+    const sub = await c.subscribe('bo.t', { consumer: 'backing-off', backoffMs: [300] });
+    expect(app.broker.consumer('backing-off')?.backoffMs).toEqual([300]);
+    const seq = await c.publish('bo.t', 'x');
+    const first = await sub.next(10_000);
+    expect(first?.seq).toBe(seq);
+    const nackedAt = Date.now();
+    first!.nack();
+    const again = await sub.next(10_000);
+    expect(again && [again.seq, again.delivery]).toEqual([seq, 2]);
+    expect(Date.now() - nackedAt).toBeGreaterThanOrEqual(300 - 2);
+    again!.ack();
+  });
+
   it('a durable consumer resumes after its last ack on a new subscribe', async () => {
     const { url } = await freshBroker();
     const { c } = await open(url);

@@ -293,6 +293,111 @@ describe('redelivery', () => {
   });
 });
 
+describe('redelivery backoff', () => {
+  /** The next delivery, with how long after `since` it came. */
+  async function nextAfter(sub: LocalSubscriber, since: number): Promise<{ seq: number; delivery: number; waitedMs: number }> {
+    const d = await sub.next(5000);
+    if (d === undefined) throw new Error('no delivery within 5 s');
+    return { seq: d.message.seq, delivery: d.delivery, waitedMs: Date.now() - since };
+  }
+
+  test("a nack without delay_ms waits the backoff's k-th wait before the k-th redelivery, the last one repeating", async () => {
+    const { broker } = await start({ maxDeliveries: 10 });
+    const sub = await subscribe(broker, { pattern: 'bo', consumer: 'patient', backoffMs: [100, 400] });
+    const [x, y] = await publishN(broker, 'bo', 2);
+    expect(seqsOf(await sub.take(2, FIRST_DELIVERY_MS))).toEqual([x, y]);
+    // Each round nacks x without a delay and y with one between x's two waits: which comes back first tells
+    // which wait x was given, with no upper bound on a clock.
+    const rounds: [number, number][] = [];
+    for (const [yDelayMs, xWaitMs] of [
+      [250, 100],
+      [150, 400],
+      [150, 400],
+    ] as const) {
+      const nackedAt = Date.now();
+      sub.nack(x!);
+      sub.nack(y!, yDelayMs);
+      const first = await nextAfter(sub, nackedAt);
+      const second = await nextAfter(sub, nackedAt);
+      const ofX = first.seq === x ? first : second;
+      expect(ofX.waitedMs).toBeGreaterThanOrEqual(xWaitMs - 2); // timers may fire a millisecond early on Node
+      rounds.push([first.seq, second.seq]);
+    }
+    expect(rounds).toEqual([
+      [x, y],
+      [y, x],
+      [y, x],
+    ]);
+    sub.ack(x!);
+    sub.ack(y!);
+    await positionReaches(broker, 'patient', y!);
+  });
+
+  test('an ack timeout waits the backoff before the redelivery, while later messages of other ordering keys flow', async () => {
+    const { broker } = await start({ ackTimeoutMs: 100 });
+    const sub = await subscribe(broker, { pattern: 'slow', consumer: 'sleepy', backoffMs: [400] });
+    const [first] = await publishN(broker, 'slow', 1, () => 'a');
+    const [d1] = await sub.take(1, FIRST_DELIVERY_MS);
+    const sentAt = Date.now();
+    expect(d1 && [d1.message.seq, d1.delivery]).toEqual([first, 1]);
+    // Timed out: no longer awaiting its ack, waiting for its redelivery instead.
+    await until('the ack timeout', () => broker.consumer('sleepy')?.inFlight === 0);
+    const [other] = await publishN(broker, 'slow', 1, () => 'b');
+    const d2 = await sub.next(5000);
+    expect(d2 && [d2.message.seq, d2.delivery]).toEqual([other, 1]);
+    sub.ack(other!);
+    const d3 = await sub.next(5000);
+    expect(d3 && [d3.message.seq, d3.delivery]).toEqual([first, 2]);
+    expect(Date.now() - sentAt).toBeGreaterThanOrEqual(100 + 400 - 2);
+    sub.ack(first!);
+    await positionReaches(broker, 'sleepy', other!);
+  });
+
+  test('a consumer saved with a backoff keeps it across a restart, and its redeliveries wait it; a save without one keeps it, null removes it', async () => {
+    const d = await dir();
+    const first = await open(d);
+    (await first.saveConsumer({ id: 'kept', address: null, patterns: ['k'], backoffMs: [300] }))._unsafeUnwrap();
+    expect(first.consumer('kept')?.backoffMs).toEqual([300]);
+    await first.close();
+
+    const second = await open(d);
+    expect((await second.consumerReport('kept'))._unsafeUnwrap().backoffMs).toEqual([300]);
+    const sub = await subscribe(second, { pattern: 'k', consumer: 'kept' });
+    const [seq] = await publishN(second, 'k', 1);
+    expect(seqsOf(await sub.take(1, FIRST_DELIVERY_MS))).toEqual([seq]);
+    const nackedAt = Date.now();
+    sub.nack(seq!);
+    const again = await sub.next(5000);
+    expect(again?.delivery).toBe(2);
+    expect(Date.now() - nackedAt).toBeGreaterThanOrEqual(300 - 2);
+    sub.ack(seq!);
+
+    (await second.saveConsumer({ id: 'kept', address: null, patterns: ['k'] }))._unsafeUnwrap();
+    expect(second.consumer('kept')?.backoffMs).toEqual([300]);
+    (await second.saveConsumer({ id: 'kept', address: null, patterns: ['k'], backoffMs: null }))._unsafeUnwrap();
+    expect(second.consumer('kept')?.backoffMs).toBeNull();
+    await second.close();
+    const third = await open(d);
+    expect(third.consumer('kept')?.backoffMs).toBeNull();
+  });
+
+  test('a bad backoff is refused with BAD_ARGS and stores nothing', async () => {
+    const { broker } = await start();
+    const rule = /^backoff_ms must be an array of 1 to 32 whole numbers of ms, each from 0 to 86400000$/;
+    for (const backoffMs of [[], [-1], [1.5], [86_400_001], Array.from({ length: 33 }, () => 10)]) {
+      expect((await broker.saveConsumer({ id: 'bad', address: null, patterns: ['b'], backoffMs }))._unsafeUnwrapErr()).toMatchObject({ code: 'BAD_ARGS', message: expect.stringMatching(rule) as string });
+      expect((await broker.subscribe({ pattern: 'b', consumer: 'bad', backoffMs }, { deliver: () => true }))._unsafeUnwrapErr()).toMatchObject({ code: 'BAD_ARGS' });
+    }
+    expect(broker.consumer('bad')).toBeUndefined();
+    // Without a consumer nothing is redelivered, so a backoff means nothing there.
+    expect((await broker.subscribe({ pattern: 'b', backoffMs: [10] }, { deliver: () => true }))._unsafeUnwrapErr()).toMatchObject({ code: 'BAD_ARGS', message: expect.stringMatching(/needs a consumer/) as string });
+    (await broker.saveConsumer({ id: 'good', address: null, patterns: ['b'], backoffMs: [10] }))._unsafeUnwrap();
+    expect((await broker.saveConsumer({ id: 'good', address: null, patterns: ['b'], backoffMs: [-10] })).isErr()).toBe(true);
+    expect(broker.consumer('good')?.backoffMs).toEqual([10]);
+    expect(broker.stats().subscriptions).toBe(0);
+  });
+});
+
 describe('the delivery count across restarts', () => {
   const counts = (db: TestDb, consumer: string): { seq: number; deliveries: number }[] =>
     query(db, 'SELECT seq, deliveries FROM delivery_counts WHERE consumer = ? ORDER BY seq', consumer);
@@ -689,7 +794,7 @@ describe('replay and stats', () => {
     expect(topics).toEqual({ 'a.x': [3, 3], 'b.y': [2, 2] });
     // b.y's messages are not the consumer's: its lag is the two a.x messages it has not acked.
     expect((await broker.consumerReports())._unsafeUnwrap()).toEqual([
-      { id: 'reader', address: null, patterns: ['a.*'], filter: null, paused: false, position: 1, lag: 2, inFlight: 2, subscribers: 1, deadLetters: 0, lastFailure: null },
+      { id: 'reader', address: null, patterns: ['a.*'], filter: null, paused: false, position: 1, lag: 2, inFlight: 2, subscribers: 1, deadLetters: 0, lastFailure: null, backoffMs: null },
     ]);
 
     // With maxDeliveries 1 the two unacked messages are dead-lettered at their first ack timeout.

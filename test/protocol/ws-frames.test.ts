@@ -132,20 +132,21 @@ describe('publish_batch', () => {
 
 describe('subscribe', () => {
   test('every option', () => {
-    const f = parse({ type: 'subscribe', id: 's', pattern: 'chat.*', starting_seq: 0, starting_time: 1700000000000, consumer: 'c', group: 'g', max_in_flight: 5 });
+    const f = parse({ type: 'subscribe', id: 's', pattern: 'chat.*', starting_seq: 0, starting_time: 1700000000000, consumer: 'c', group: 'g', max_in_flight: 5, backoff_ms: [0, 250, 86_400_000] });
     expect(f).toEqual({
       type: 'subscribe',
       id: 's',
-      request: { pattern: 'chat.*', startingSeq: 0, startingTime: 1700000000000, consumer: 'c', group: 'g', maxInFlight: 5, filter: undefined },
+      request: { pattern: 'chat.*', startingSeq: 0, startingTime: 1700000000000, consumer: 'c', group: 'g', maxInFlight: 5, filter: undefined, backoffMs: [0, 250, 86_400_000] },
     });
   });
 
   test('a list of patterns; null options count as absent', () => {
-    const f = parse({ type: 'subscribe', pattern: ['a', 'b.#'], starting_seq: null, consumer: null });
+    const f = parse({ type: 'subscribe', pattern: ['a', 'b.#'], starting_seq: null, consumer: null, backoff_ms: null });
     if (f.type !== 'subscribe') throw new Error('unreachable');
     expect(f.request.pattern).toEqual(['a', 'b.#']);
     expect(f.request.startingSeq).toBeUndefined();
     expect(f.request.consumer).toBeUndefined();
+    expect(f.request.backoffMs).toBeUndefined();
   });
 
   test.each([
@@ -160,6 +161,13 @@ describe('subscribe', () => {
     [{ type: 'subscribe', id: 's', pattern: 'a', consumer: 1 }, /"consumer"/],
     [{ type: 'subscribe', id: 's', pattern: 'a', group: false }, /"group"/],
     [{ type: 'subscribe', id: 's', pattern: 'a', max_in_flight: 0 }, /"max_in_flight"/],
+    [{ type: 'subscribe', id: 's', pattern: 'a', consumer: 'c', backoff_ms: 100 }, /backoff_ms must be an array of 1 to 32 whole numbers of ms, each from 0 to 86400000/],
+    [{ type: 'subscribe', id: 's', pattern: 'a', consumer: 'c', backoff_ms: [] }, /backoff_ms must be an array of 1/],
+    [{ type: 'subscribe', id: 's', pattern: 'a', consumer: 'c', backoff_ms: [100, -1] }, /backoff_ms must be/],
+    [{ type: 'subscribe', id: 's', pattern: 'a', consumer: 'c', backoff_ms: [1.5] }, /backoff_ms must be/],
+    [{ type: 'subscribe', id: 's', pattern: 'a', consumer: 'c', backoff_ms: ['100'] }, /backoff_ms must be/],
+    [{ type: 'subscribe', id: 's', pattern: 'a', consumer: 'c', backoff_ms: [86_400_001] }, /backoff_ms must be/],
+    [{ type: 'subscribe', id: 's', pattern: 'a', consumer: 'c', backoff_ms: Array.from({ length: 33 }, () => 1) }, /backoff_ms must be/],
   ])('%j is a BAD_FRAME', (frame, reason) => {
     const e = bad(frame);
     expect(e).toMatchObject({ id: 's', code: 'BAD_FRAME' });
@@ -200,7 +208,8 @@ describe('ack, nack, unsubscribe', () => {
 
   test('nack with and without delay_ms', () => {
     expect(parse({ type: 'nack', subscription: 's', seq: 2, delay_ms: 250 })).toMatchObject({ type: 'nack', subscription: 's', seq: 2, delayMs: 250 });
-    expect(parse({ type: 'nack', subscription: 's', seq: 2 })).toMatchObject({ delayMs: 0 });
+    // None: the consumer's backoff decides, which a delay of 0 would override.
+    expect(parse({ type: 'nack', subscription: 's', seq: 2 })).toEqual({ type: 'nack', id: undefined, subscription: 's', seq: 2, delayMs: undefined });
   });
 
   test('unsubscribe', () => {

@@ -110,6 +110,7 @@ const consumer = (id: string, over: { position?: number; rewoundAt?: number; cre
   createdAt: over.createdAt ?? 100,
   updatedAt: 100,
   expiresAt: over.expiresAt ?? null,
+  backoffMs: null as readonly number[] | null,
 });
 
 describe.each(Object.keys(STORES))('the %s store', (name) => {
@@ -203,6 +204,17 @@ describe.each(Object.keys(STORES))('the %s store', (name) => {
     await ok(store.deleteConsumer('billing'));
     expect(await ok(store.listConsumers())).toEqual([]);
     expect(await sql('SELECT * FROM delivery_counts')).toEqual([]);
+  });
+
+  test("a consumer's redelivery backoff is stored as its JSON list, replaced by an update and removed by null", async () => {
+    const { store, sql } = await open();
+    await ok(store.saveConsumer({ ...consumer('billing'), backoffMs: [100, 2_000] }));
+    expect((await ok(store.listConsumers()))[0]?.backoffMs).toEqual([100, 2_000]);
+    expect(await sql("SELECT backoff_ms FROM consumers WHERE id = 'billing'")).toEqual([{ backoff_ms: '[100,2000]' }]);
+    await ok(store.saveConsumer({ ...consumer('billing'), backoffMs: [5] }));
+    expect((await ok(store.listConsumers()))[0]?.backoffMs).toEqual([5]);
+    await ok(store.saveConsumer(consumer('billing')));
+    expect((await ok(store.listConsumers()))[0]?.backoffMs).toBeNull();
   });
 
   test('a reservation is written with a progress batch, kept out of the consumer record, and a rewind sets it back', async () => {

@@ -157,6 +157,25 @@ describe.each(STORES)('the HTTP API on %s', (store) => {
     ]);
   });
 
+  test('backoff_ms: PUT sets it, keeps it when left out, replaces it, removes it with null; GET shows it; a bad one is refused and stores nothing', async () => {
+    const bus = await start();
+    const made = await bus.call<Json>('PUT', '/api/consumers/retrier', { patterns: ['jobs'], backoff_ms: [100, 1000] });
+    expect(made).toMatchObject({ status: 200, body: { id: 'retrier', backoff_ms: [100, 1000] } });
+    expect(b.Consumer.parse(made.body)).toBeTruthy();
+    expect((await bus.call<Json>('PUT', '/api/consumers/retrier', { patterns: ['more'] })).body).toMatchObject({ patterns: ['jobs', 'more'], backoff_ms: [100, 1000] });
+    expect((await bus.call<Json>('PUT', '/api/consumers/retrier', { patterns: [], backoff_ms: [5] })).body).toMatchObject({ backoff_ms: [5] });
+    expect((await bus.call<Json[]>('GET', '/api/consumers')).body.map((c) => c['backoff_ms'])).toEqual([[5]]);
+    for (const backoff_ms of [[], [-1], [0.5], ['100'], 100, [86_400_001], Array.from({ length: 33 }, () => 1)]) {
+      const refused = await bus.call<Json>('PUT', '/api/consumers/retrier', { patterns: [], backoff_ms });
+      expect(refused, JSON.stringify(backoff_ms)).toMatchObject({ status: 400, body: { code: 'BAD_ARGS' } });
+      expect((await bus.call('PUT', '/api/consumers/other', { patterns: ['x'], backoff_ms })).status).toBe(400);
+    }
+    expect((await bus.call<Json>('GET', '/api/consumers/retrier')).body).toMatchObject({ backoff_ms: [5] });
+    expect((await bus.call('GET', '/api/consumers/other')).status).toBe(404);
+    expect((await bus.call<Json>('PUT', '/api/consumers/retrier', { patterns: [], backoff_ms: null })).body).toMatchObject({ backoff_ms: null });
+    expect((await bus.sql<{ backoff_ms: string | null }>("SELECT backoff_ms FROM consumers WHERE id = 'retrier'"))).toEqual([{ backoff_ms: null }]);
+  });
+
   test('consumers: PUT registers or updates as REGISTER does, GET lists them or one, replay, pause and resume answer the consumer, DELETE removes it', async () => {
     const bus = await start({ EVENTBUS_ALLOWED_TARGETS: '127.0.0.1' });
     await publish(bus, 'orders.eu', ['1', '2', '3']);
@@ -380,8 +399,8 @@ describe('the OpenAPI document at /api/openapi.json', () => {
     );
     expect(Object.keys(doc.components.schemas)).toEqual(expect.arrayContaining(['Message', 'Consumer', 'DeadLetter', 'Error', 'PublishMessage', 'Stats']));
     const consumer = doc.components.schemas['Consumer'] as { required: string[]; properties: Record<string, unknown> };
-    // PROTOCOL.md §8's fields, and last_failure, an extension.
-    expect(consumer.required.sort()).toEqual(['address', 'dead_letters', 'filter', 'id', 'in_flight', 'lag', 'last_failure', 'patterns', 'paused', 'position', 'state'].sort());
+    // PROTOCOL.md §8's fields, §11's backoff_ms, and last_failure, an extension.
+    expect(consumer.required.sort()).toEqual(['address', 'backoff_ms', 'dead_letters', 'filter', 'id', 'in_flight', 'lag', 'last_failure', 'patterns', 'paused', 'position', 'state'].sort());
     expect(JSON.stringify(consumer.properties['last_failure'])).toMatch(/"at".*"error"/);
     expect(doc.paths['/api/subscribe']!['get']!['responses']).toMatchObject({ 200: { content: { 'text/event-stream': expect.any(Object) as object } } });
     expect(doc.paths['/api/stats/stream']!['get']!['responses']).toMatchObject({ 200: { content: { 'text/event-stream': { schema: { $ref: '#/components/schemas/StatsEvent' } } } } });

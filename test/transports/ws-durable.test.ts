@@ -7,7 +7,7 @@ import type { TestDb } from '../helpers/broker.js';
 import { query, sleep, testScope } from '../helpers/scope.js';
 import { type MessageFrame, type WsClient } from '../helpers/ws-client.js';
 import { until } from '../helpers/until.js';
-import { startBus as startBusIn, type Bus, expectNoMoreMessages, publishBatch, range, seqs } from '../helpers/ws-bus.js';
+import { startBus as startBusIn, type Bus, expectError, expectNoMoreMessages, publishBatch, range, seqs } from '../helpers/ws-bus.js';
 
 const scope = testScope();
 const startBus = (env?: Record<string, string>, db?: TestDb): Promise<Bus> => startBusIn(scope, env, db);
@@ -50,6 +50,40 @@ describe('durable consumers', () => {
       'the consumers table to show position 12',
       () => query<{ position: number }>(bus, "SELECT position FROM consumers WHERE id = 'worker'")[0]?.position === 12,
     );
+  });
+
+  test("a subscribe's backoff_ms is set on its consumer, shown by GET /api/consumers, kept across a restart, and waited by a nack without delay_ms", async () => {
+    const dir = await scope.dir();
+    const bus1 = await startBus({}, dir);
+    const c1 = await bus1.connect();
+    await c1.subscribe({ pattern: 'bo.*', consumer: 'spaced', backoff_ms: [200, 300] });
+    await bus1.app.stop();
+
+    const bus2 = await startBus({}, dir);
+    const listed = (await (await fetch(`http://127.0.0.1:${bus2.port}/api/consumers`)).json()) as { id: string; backoff_ms: number[] | null }[];
+    expect(listed.map((c) => [c.id, c.backoff_ms])).toEqual([['spaced', [200, 300]]]);
+    // A subscribe without backoff_ms leaves the consumer's as it is.
+    const c2 = await bus2.connect();
+    const sub = await c2.subscribe({ pattern: 'bo.*', consumer: 'spaced' });
+    const [seq] = await publishBatch(c2, 'bo.x', 1);
+    expect(seqs(await c2.messages(sub, 1))).toEqual([seq]);
+    const nackedAt = Date.now();
+    c2.send({ type: 'nack', subscription: sub, seq });
+    const [again] = await c2.messages(sub, 1);
+    expect(again && [again.seq, again.delivery]).toEqual([seq, 2]);
+    expect(Date.now() - nackedAt).toBeGreaterThanOrEqual(200 - 2);
+    c2.send({ type: 'ack', subscription: sub, seq });
+    const one = (await (await fetch(`http://127.0.0.1:${bus2.port}/api/consumers/spaced`)).json()) as { backoff_ms: number[] | null };
+    expect(one.backoff_ms).toEqual([200, 300]);
+  });
+
+  test('a bad backoff_ms is a BAD_FRAME and makes no consumer', async () => {
+    const bus = await startBus();
+    const c = await bus.connect();
+    const e = await expectError(c, { type: 'subscribe', id: 'b', pattern: 'x', consumer: 'never', backoff_ms: [100, -5] }, 'BAD_FRAME');
+    expect(e['message']).toMatch(/^backoff_ms must be an array of 1 to 32 whole numbers of ms, each from 0 to 86400000$/);
+    await expectError(c, { type: 'subscribe', id: 'b', pattern: 'x', backoff_ms: [100] }, 'BAD_FRAME');
+    expect(bus.app.broker.consumer('never')).toBeUndefined();
   });
 
   test('a consumer resumes after its last ack across a broker restart on the same file', async () => {

@@ -125,7 +125,7 @@ export interface EventReceiver {
   receiveMessages(limit: number, timeoutMs?: number): ResultAsync<EventMessage[], EventError>;
   acknowledge(messageId: string): ResultAsync<void, EventError>;
   acknowledgeMessages(messageIds: readonly string[]): ResultAsync<void, EventError>;
-  /** Asks for the message again (after `delayMs`). */
+  /** Asks for the message again after `delayMs`; without it, after the consumer's backoff (none: at once). */
   nack(messageId: string, delayMs?: number): ResultAsync<void, EventError>;
   nackMessages(messageIds: readonly string[], delayMs?: number): ResultAsync<void, EventError>;
   isConnected(): boolean;
@@ -155,7 +155,7 @@ export function receiverOptions(config: EventConfig): { consumer: string; group?
 export interface ReceivedHandle {
   readonly message: EventMessage;
   ack(): void;
-  nack(delayMs: number): void;
+  nack(delayMs: number | undefined): void;
 }
 
 /**
@@ -213,11 +213,11 @@ export abstract class BaseReceiver implements EventReceiver {
     return this.#settle(messageIds, (h) => h.ack());
   }
 
-  nack(messageId: string, delayMs = 0): ResultAsync<void, EventError> {
+  nack(messageId: string, delayMs?: number): ResultAsync<void, EventError> {
     return this.#settle([messageId], (h) => h.nack(delayMs));
   }
 
-  nackMessages(messageIds: readonly string[], delayMs = 0): ResultAsync<void, EventError> {
+  nackMessages(messageIds: readonly string[], delayMs?: number): ResultAsync<void, EventError> {
     return this.#settle(messageIds, (h) => h.nack(delayMs));
   }
 

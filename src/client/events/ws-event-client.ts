@@ -77,7 +77,7 @@ class WsHandle implements ReceivedHandle {
     this.received.ack();
   }
 
-  nack(delayMs: number): void {
+  nack(delayMs: number | undefined): void {
     this.received.nack(delayMs);
   }
 }

@@ -3,8 +3,8 @@
 // brokers take turns under that lock: they touch the same lease rows in no fixed order, and would deadlock
 // otherwise. Statements that only this beat runs, on tables as small as the cluster.
 import type pg from 'pg';
-import type { ClusterView, ConsumerMembers, ConsumerRecord, Heartbeat } from '../../core/store-port.js';
-import { LIST_CONSUMERS, parseConsumer, setConsumerPositions } from './queries.js';
+import type { ClusterView, ConsumerMembers, Heartbeat } from '../../core/store-port.js';
+import { LIST_CONSUMERS, parseConsumer, setConsumerPositions, type StoredConsumerRow } from './queries.js';
 
 /** The channel heartbeats announce members that came or went, and partitions given up, on (Heartbeat.announce). */
 export const clusterChannel = (schema: string): string => `eventbus_cluster_${schema}`;
@@ -110,6 +110,6 @@ export async function heartbeat(c: pg.PoolClient, node: string, instance: string
   }
   const nodes = (await c.query<{ node: string; lastSeen: number }>(NODES)).rows;
   if (beat.announce.length > 0) await c.query(ANNOUNCE, [channel, announcement(instance, beat.announce)]);
-  const consumers = (await c.query<ConsumerRecord & { patterns: string }>(LIST_CONSUMERS)).rows.map(parseConsumer);
+  const consumers = (await c.query<StoredConsumerRow>(LIST_CONSUMERS)).rows.map(parseConsumer);
   return { view: { consumers, held, reserved, members, leases: new Set(taken.map((t) => t.name)), nodes }, clash };
 }

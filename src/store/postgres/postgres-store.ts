@@ -162,7 +162,7 @@ export class PostgresStore implements EventStore<pg.PoolClient> {
   }
 
   listConsumers(): ResultAsync<ConsumerRecord[], StorageError> {
-    return this.#read(this.#pool.query<ConsumerRecord & { patterns: string }>(q.LIST_CONSUMERS).then((r) => r.rows.map(q.parseConsumer)));
+    return this.#read(this.#pool.query<q.StoredConsumerRow>(q.LIST_CONSUMERS).then((r) => r.rows.map(q.parseConsumer)));
   }
 
   saveConsumer(record: ConsumerRecord): ResultAsync<void, StorageError> {
@@ -178,7 +178,7 @@ export class PostgresStore implements EventStore<pg.PoolClient> {
   createConsumer(record: ConsumerRecord): ResultAsync<ConsumerRecord, StorageError> {
     return this.#write(async () => {
       await this.#pool.query(q.CREATE_CONSUMER, q.consumerValues(record));
-      return q.parseConsumer((await this.#pool.query<ConsumerRecord & { patterns: string }>(q.CONSUMER, [record.id])).rows[0]!);
+      return q.parseConsumer((await this.#pool.query<q.StoredConsumerRow>(q.CONSUMER, [record.id])).rows[0]!);
     });
   }
 

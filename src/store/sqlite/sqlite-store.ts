@@ -264,7 +264,13 @@ export class SqliteStore implements EventStore<Database.Database> {
 
   listConsumers(): ResultAsync<ConsumerRecord[], StorageError> {
     // The reservation is the stream's (reservation()), never written back with the record.
-    return read(() => this.#q.listConsumers.all().map(({ reservedSeq: _, backoffMs: _backoff, ...row }) => ({ ...row, patterns: JSON.parse(row.patterns) as string[] })));
+    return read(() =>
+      this.#q.listConsumers.all().map(({ reservedSeq: _, ...row }) => ({
+        ...row,
+        patterns: JSON.parse(row.patterns) as string[],
+        backoffMs: row.backoffMs === null ? null : (JSON.parse(row.backoffMs) as number[]),
+      })),
+    );
   }
 
   saveConsumer(record: ConsumerRecord): ResultAsync<void, StorageError> {

@@ -93,9 +93,9 @@ export function makeWriter(sqlite: Database.Database) {
   // Positions move only through progress batches, in order with the acks behind them; an update of the
   // consumer's settings leaves its position alone.
   const upsertConsumer = sqlite.prepare(
-    `INSERT INTO consumers (id, address, patterns, position, filter, rewound_at, paused, pause_changed_at, created_at, updated_at, expires_at)
-     VALUES (@id, @address, @patterns, @position, @filter, @rewoundAt, @paused, @pauseChangedAt, @createdAt, @updatedAt, @expiresAt)
-     ON CONFLICT (id) DO UPDATE SET address = excluded.address, patterns = excluded.patterns,
+    `INSERT INTO consumers (id, address, patterns, position, filter, rewound_at, paused, pause_changed_at, created_at, updated_at, expires_at, backoff_ms)
+     VALUES (@id, @address, @patterns, @position, @filter, @rewoundAt, @paused, @pauseChangedAt, @createdAt, @updatedAt, @expiresAt, @backoffMs)
+     ON CONFLICT (id) DO UPDATE SET address = excluded.address, patterns = excluded.patterns, backoff_ms = excluded.backoff_ms,
        filter = excluded.filter, rewound_at = excluded.rewound_at, updated_at = excluded.updated_at, expires_at = excluded.expires_at,
        paused = CASE WHEN excluded.pause_changed_at > consumers.pause_changed_at THEN excluded.paused ELSE consumers.paused END,
        pause_changed_at = max(consumers.pause_changed_at, excluded.pause_changed_at)`,
@@ -225,7 +225,8 @@ export function makeWriter(sqlite: Database.Database) {
     }).immediate,
 
     saveConsumer: (record: ConsumerRecord): void => {
-      upsertConsumer.run({ ...record, patterns: JSON.stringify(record.patterns), paused: record.paused ? 1 : 0 });
+      const backoffMs = record.backoffMs === null ? null : JSON.stringify(record.backoffMs);
+      upsertConsumer.run({ ...record, patterns: JSON.stringify(record.patterns), paused: record.paused ? 1 : 0, backoffMs });
     },
 
     deleteConsumer: sqlite.transaction((id: string): void => {
