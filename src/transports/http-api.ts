@@ -12,6 +12,7 @@ import { consumerRoutes } from './api/consumers.js';
 import { deadLetterRoutes } from './api/dead-letters.js';
 import { messageRoutes } from './api/messages.js';
 import { publishRoutes } from './api/publish.js';
+import { scheduleRoutes } from './api/schedules.js';
 import { apiRoutes, type EventStreams, type HttpApiOptions, type HttpEnv } from './api/route-kit.js';
 import { statsRoutes } from './api/stats.js';
 import { topicRoutes } from './api/topics.js';
@@ -57,6 +58,7 @@ export function createApiApp(broker: Broker, commands: RegistrationCommands, opt
   app.route('/', topicRoutes(broker));
   app.route('/', consumerRoutes(broker, commands, options));
   app.route('/', deadLetterRoutes(broker));
+  app.route('/', scheduleRoutes(broker));
   app.route('/', stats.routes);
 
   app.doc31('/api/openapi.json', {

@@ -390,6 +390,12 @@ describe('the OpenAPI document at /api/openapi.json', () => {
         'GET /api/consumers/{id}/dead-letters',
         'POST /api/consumers/{id}/dead-letters/requeue',
         'DELETE /api/consumers/{id}/dead-letters',
+        'GET /api/schedules',
+        'GET /api/schedules/{id}',
+        'PUT /api/schedules/{id}',
+        'DELETE /api/schedules/{id}',
+        'POST /api/schedules/{id}/pause',
+        'POST /api/schedules/{id}/resume',
         'GET /api/stats',
         'GET /api/stats/stream',
         'GET /',
@@ -397,7 +403,10 @@ describe('the OpenAPI document at /api/openapi.json', () => {
         'GET /metrics',
       ].sort(),
     );
-    expect(Object.keys(doc.components.schemas)).toEqual(expect.arrayContaining(['Message', 'Consumer', 'DeadLetter', 'Error', 'PublishMessage', 'Stats']));
+    expect(Object.keys(doc.components.schemas)).toEqual(expect.arrayContaining(['Message', 'Consumer', 'DeadLetter', 'Error', 'PublishMessage', 'Stats', 'Schedule', 'Scheduled']));
+    // PROTOCOL.md §11's fields of a schedule.
+    const schedule = doc.components.schemas['Schedule'] as { required: string[] };
+    expect(schedule.required).toEqual(expect.arrayContaining(['id', 'kind', 'topic', 'payload', 'cron', 'every_ms', 'timezone', 'next_at', 'last_at', 'fires', 'missed', 'paused', 'created_at']));
     const consumer = doc.components.schemas['Consumer'] as { required: string[]; properties: Record<string, unknown> };
     // PROTOCOL.md §8's fields, §11's backoff_ms, and last_failure, an extension.
     expect(consumer.required.sort()).toEqual(['address', 'backoff_ms', 'dead_letters', 'filter', 'id', 'in_flight', 'lag', 'last_failure', 'patterns', 'paused', 'position', 'state'].sort());

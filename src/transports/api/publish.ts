@@ -4,6 +4,8 @@ import type { Broker } from '../../core/broker.js';
 import * as b from '../../protocol/http-bodies.js';
 import { apiRoutes, body, errors, fail, json, type HttpEnv } from './route-kit.js';
 
+const timed = (m: b.PublishMessage): boolean => m.deliver_at !== undefined || m.delay_ms !== undefined;
+
 export function publishRoutes(broker: Broker): OpenAPIHono<HttpEnv> {
   const routes = apiRoutes();
   routes.openapi(
@@ -12,19 +14,32 @@ export function publishRoutes(broker: Broker): OpenAPIHono<HttpEnv> {
       path: '/api/publish',
       summary: 'Publish one message, or a batch (all or none are stored)',
       request: body(b.PublishBody),
-      responses: { 200: json(b.Published.or(b.PublishedBatch), 'stored, once durable'), ...errors(400, 413) },
+      responses: { 200: json(b.Published.or(b.Scheduled).or(b.PublishedBatch), 'stored, once durable'), ...errors(400, 413) },
     }),
     async (c) => {
       const input = c.req.valid('json');
       if ('messages' in input) {
-        const published = await broker.publishBatch(input.messages.map(b.publishInputOf));
-        if (published.isErr()) return fail(c, published.error);
-        return c.json({ seqs: published.value.map((p) => p.seq), message_ids: published.value.map((p) => p.messageId) }, 200);
+        if (!input.messages.some(timed)) {
+          const published = await broker.publishBatch(input.messages.map(b.publishInputOf));
+          if (published.isErr()) return fail(c, published.error);
+          return c.json({ seqs: published.value.map((p) => p.seq), message_ids: published.value.map((p) => p.messageId) }, 200);
+        }
+        const answers = await broker.publishBatchLater(input.messages.map((m) => ({ input: b.publishInputOf(m), time: b.publishTimeOf(m) })));
+        if (answers.isErr()) return fail(c, answers.error);
+        return c.json(
+          {
+            seqs: answers.value.map((a) => ('seq' in a ? a.seq : null)),
+            message_ids: answers.value.map((a) => a.messageId),
+            schedule_ids: answers.value.map((a) => ('scheduleId' in a ? a.scheduleId : null)),
+          },
+          200,
+        );
       }
-      const published = await broker.publish(b.publishInputOf(input));
+      const published = timed(input) ? await broker.publishLater(b.publishInputOf(input), b.publishTimeOf(input)) : await broker.publish(b.publishInputOf(input));
       if (published.isErr()) return fail(c, published.error);
-      const { seq, messageId, duplicate } = published.value;
-      return c.json({ seq, message_id: messageId, duplicate }, 200);
+      const p = published.value;
+      if ('scheduleId' in p) return c.json({ schedule_id: p.scheduleId, deliver_at: p.deliverAt, message_id: p.messageId, duplicate: p.duplicate }, 200);
+      return c.json({ seq: p.seq, message_id: p.messageId, duplicate: p.duplicate }, 200);
     },
   );
   return routes;
