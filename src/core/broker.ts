@@ -13,13 +13,14 @@ import type { ConsumerInfo } from './consumers.js';
 import type { DeadLetterChoice, DeadLetterError, DeadLetterPage } from './dead-letters.js';
 import { toPendingRow, type PublishError } from './publish-input.js';
 import { sendReply, sendRequest } from './request-reply.js';
-import type { PublishTime, Scheduled, Schedules } from './schedules.js';
+import type { Schedules } from './schedules.js';
 import type { BrokerStats } from './stats.js';
 import type { EventStore, MessageRecord, StorageError } from './store-port.js';
 import type { Stream } from './stream.js';
 import { checkSubscribe, type ConsumerInput, type SubscribeError, type SubscribeOptions } from './subscribe-options.js';
 import { topicReports, type TopicReport } from './topic-stats.js';
-import type { DeliveryFailure, Published, PublishInput, Sink, StoredMessage } from './types.js';
+import type { DeliveryFailure, Published, PublishInput, PublishTime, Scheduled, Sink, StoredMessage } from './types.js';
+export type { PublishTime, Scheduled } from './types.js';
 
 // Callers import these from the broker, the API they are part of.
 export type { ConsumerInfo } from './consumers.js';
@@ -31,7 +32,7 @@ export type { TopicReport } from './topic-stats.js';
 export type { ConsumerInput, SubscribeError, SubscribeOptions } from './subscribe-options.js';
 export type { BrokerConfig } from './broker-parts.js';
 export type { BrokerStats } from './stats.js';
-export type { PublishTime, RecurringInput, Scheduled, ScheduleError, Schedules } from './schedules.js';
+export type { RecurringInput, ScheduleError, Schedules } from './schedules.js';
 export type { ScheduleKind, ScheduleRecord } from './schedule-records.js';
 
 export interface Subscribed {

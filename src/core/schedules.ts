@@ -10,22 +10,7 @@ import { checkCron, knownTimeZone, MIN_EVERY_MS, nextFire } from './recurrence.j
 import type { ScheduleKind, ScheduleRecord, ScheduleStore } from './schedule-records.js';
 import type { Scheduler } from './scheduler.js';
 import type { StorageError } from './store-port.js';
-import type { PublishInput } from './types.js';
-
-/** When a publish is to be appended: at a time (ms since the epoch, or ISO 8601 text), or after a delay. */
-export interface PublishTime {
-  readonly deliverAt?: number | string | undefined;
-  readonly delayMs?: number | undefined;
-}
-
-/** The answer to a publish for later, once its schedule is durable. */
-export interface Scheduled {
-  readonly scheduleId: string;
-  readonly deliverAt: number;
-  readonly messageId: string | null;
-  /** A schedule with this message_id was waiting already: nothing new is stored, and this is that one. */
-  readonly duplicate: boolean;
-}
+import type { PublishInput, PublishTime, Scheduled } from './types.js';
 
 export interface RecurringInput {
   readonly topic: string;

@@ -24,6 +24,21 @@ export interface Published {
   readonly duplicate: boolean;
 }
 
+/** When a publish is to be appended: at a time (ms since the epoch, or ISO 8601 text), or after a delay. */
+export interface PublishTime {
+  readonly deliverAt?: number | string | undefined;
+  readonly delayMs?: number | undefined;
+}
+
+/** The answer to a publish for later, once its schedule is durable. */
+export interface Scheduled {
+  readonly scheduleId: string;
+  readonly deliverAt: number;
+  readonly messageId: string | null;
+  /** A schedule with this message_id was waiting already: nothing new is stored, and this is that one. */
+  readonly duplicate: boolean;
+}
+
 /** One row of the log, as read back. */
 export interface StoredMessage {
   readonly seq: number;

@@ -2,7 +2,7 @@
 // values, server frames built as JSON text (their types, and the client's side, are in client-frames.ts).
 // prk_eventbus's client frames (no `id`, `ack` by seq and message_id only) parse unchanged. Pure.
 import { err, ok, type Result } from 'neverthrow';
-import type { Published, PublishInput, StoredMessage } from '../core/types.js';
+import type { Published, PublishInput, PublishTime, Scheduled, StoredMessage } from '../core/types.js';
 import { brokerError, type BrokerError } from '../errors.js';
 import { storedPayload } from './payload.js';
 import { checkBackoffMs } from './redelivery-backoff.js';
@@ -23,8 +23,9 @@ export interface SubscribeRequest {
 }
 
 export type ClientFrame =
-  | { readonly type: 'publish'; readonly id: FrameId; readonly message: PublishInput }
-  | { readonly type: 'publish_batch'; readonly id: FrameId; readonly messages: PublishInput[] }
+  | { readonly type: 'publish'; readonly id: FrameId; readonly message: PublishInput; readonly time: PublishTime | undefined }
+  /** `times` when some message of the batch has one (PROTOCOL.md §11). */
+  | { readonly type: 'publish_batch'; readonly id: FrameId; readonly messages: PublishInput[]; readonly times: PublishTime[] | undefined }
   | { readonly type: 'subscribe'; readonly id: FrameId; readonly request: SubscribeRequest }
   | { readonly type: 'ack'; readonly id: FrameId; readonly subscription: string | undefined; readonly seqs: readonly number[] }
   | { readonly type: 'nack'; readonly id: FrameId; readonly subscription: string | undefined; readonly seq: number; readonly delayMs: number | undefined }
@@ -75,6 +76,14 @@ const isWhole = (v: unknown): v is number => typeof v === 'number' && Number.isS
 const isPositive = (v: unknown): v is number => isWhole(v) && v > 0;
 const isSeqs = (v: unknown): v is number[] => Array.isArray(v) && v.length > 0 && v.every(isWhole);
 const isPatterns = (v: unknown): v is string | string[] => isString(v) || (Array.isArray(v) && v.every(isString));
+const isNumber = (v: unknown): v is number => typeof v === 'number';
+const isTimeValue = (v: unknown): v is number | string => typeof v === 'number' || typeof v === 'string';
+
+/** A message's `deliver_at` / `delay_ms` (PROTOCOL.md §11), undefined when it has neither; the broker checks the values. */
+function publishTime(f: Fields, data: unknown): PublishTime | undefined {
+  if (!isObject(data) || (data['deliver_at'] === undefined && data['delay_ms'] === undefined)) return undefined;
+  return { deliverAt: f.optional(data, 'deliver_at', isTimeValue, 'ms since the epoch or an ISO 8601 time'), delayMs: f.optional(data, 'delay_ms', isNumber, 'a number of ms') };
+}
 
 /** `{topic, payload, message_id?, metadata?, ordering_key?}`, with the frame's `ttl` when it has none. */
 function publishInput(f: Fields, data: unknown, frameTtl: number | undefined, where: string): PublishInput | undefined {
@@ -112,7 +121,7 @@ function frameOf(f: Fields, o: Obj, id: FrameId): ClientFrame | undefined {
     case 'publish': {
       const ttl = f.optional(o, 'ttl', isWhole, 'a whole number of seconds');
       const message = publishInput(f, o['data'], ttl, 'data');
-      return message && { type, id, message };
+      return message && { type, id, message, time: publishTime(f, o['data']) };
     }
     case 'publish_batch': {
       const ttl = f.optional(o, 'ttl', isWhole, 'a whole number of seconds');
@@ -122,12 +131,13 @@ function frameOf(f: Fields, o: Obj, id: FrameId): ClientFrame | undefined {
         return undefined;
       }
       const messages: PublishInput[] = [];
+      const times = list.map((m) => publishTime(f, m));
       for (const [i, m] of list.entries()) {
         const message = publishInput(f, m, ttl, `messages[${i}]`);
         if (message === undefined) return undefined;
         messages.push(message);
       }
-      return { type, id, messages };
+      return { type, id, messages, times: times.some((t) => t !== undefined) ? times.map((t) => t ?? {}) : undefined };
     }
     case 'subscribe':
       return {
@@ -210,6 +220,21 @@ const idPart = (id: FrameId): string => (id === undefined ? '' : `,"id":${JSON.s
 
 export function publishedFrame(id: FrameId, p: Published): string {
   return `{"type":"published"${idPart(id)},"seq":${p.seq},"message_id":${JSON.stringify(p.messageId)}${p.duplicate ? ',"duplicate":true' : ''}}`;
+}
+
+export function scheduledFrame(id: FrameId, s: Scheduled): string {
+  return JSON.stringify({ type: 'scheduled', id, schedule_id: s.scheduleId, deliver_at: s.deliverAt, message_id: s.messageId, ...(s.duplicate ? { duplicate: true } : {}) });
+}
+
+/** A batch's answer with delayed messages in it: each one's seq or schedule id, null where the other applies. */
+export function publishedLaterFrame(id: FrameId, answers: readonly (Published | Scheduled)[]): string {
+  return JSON.stringify({
+    type: 'published',
+    id,
+    seqs: answers.map((a) => ('seq' in a ? a.seq : null)),
+    message_ids: answers.map((a) => a.messageId),
+    schedule_ids: answers.map((a) => ('scheduleId' in a ? a.scheduleId : null)),
+  });
 }
 
 export function publishedBatchFrame(id: FrameId, published: readonly Published[]): string {

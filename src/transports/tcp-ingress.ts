@@ -2,10 +2,10 @@
 // once durable or `ERR <CODE> <reason>`, in line order. A thin adapter: parse → broker.publish → reply.
 import type { Config } from '../config.js';
 import type { Broker } from '../core/broker.js';
-import { brokerError } from '../errors.js';
+import { brokerError, type BrokerError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import { parsePublishLine } from '../protocol/ingress.js';
-import { formatErr, formatPublished } from '../protocol/replies.js';
+import { formatErr, formatPublished, formatScheduled } from '../protocol/replies.js';
 import { LineServer, lineLimits, type LineLimitsConfig } from './line-server.js';
 
 // Room for the topic and the JSON form's field names and escapes around a payload of the maximum size.
@@ -27,11 +27,12 @@ export function createTransportServer(broker: Broker, config: IngressConfig, log
       line: (text) => {
         const input = parsePublishLine(text);
         if (input.isErr()) return formatErr(input.error);
-        // The broker's BAD_ARGS (an empty message_id, a bad content_type) is a malformed line here: §3 lists
-        // BAD_FORMAT for it.
-        return broker
-          .publish(input.value)
-          .match(formatPublished, (e) => formatErr(e.code === 'BAD_ARGS' ? brokerError('BAD_FORMAT', e.message) : e));
+        // The broker's BAD_ARGS (an empty message_id, a bad content_type, a bad time) is a malformed line here:
+        // §3's codes are a closed list, with BAD_FORMAT for it.
+        const refused = (e: BrokerError): string => formatErr(e.code === 'BAD_ARGS' ? brokerError('BAD_FORMAT', e.message) : e);
+        const { time } = input.value;
+        if (time !== undefined) return broker.publishLater(input.value, time).match((p) => ('scheduleId' in p ? formatScheduled(p) : formatPublished(p)), refused);
+        return broker.publish(input.value).match(formatPublished, refused);
       },
       tooLong: (bytes) =>
         formatErr(brokerError('TOO_LARGE', `line of ${bytes} bytes is over the limit (EVENTBUS_MAX_PAYLOAD ${config.maxPayloadBytes})`)),

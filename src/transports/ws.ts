@@ -15,6 +15,8 @@ import {
   messageFrame,
   parseClientFrame,
   publishedBatchFrame,
+  publishedLaterFrame,
+  scheduledFrame,
   pongFrame,
   publishedFrame,
   subscribedFrame,
@@ -117,6 +119,13 @@ export class WsSession {
     switch (frame.type) {
       case 'publish':
         this.#taken(1);
+        if (frame.time !== undefined) {
+          void this.#broker.publishLater(frame.message, frame.time).match(
+            (p) => this.#answered(1, 'scheduleId' in p ? scheduledFrame(id, p) : publishedFrame(id, p)),
+            (e) => this.#answered(1, errorFrame(id, toWire(e))),
+          );
+          return;
+        }
         void this.#broker.publish(frame.message).match(
           (p) => this.#answered(1, publishedFrame(id, p)),
           (e) => this.#answered(1, errorFrame(id, toWire(e))),
@@ -125,6 +134,14 @@ export class WsSession {
       case 'publish_batch': {
         const n = frame.messages.length;
         this.#taken(n);
+        if (frame.times !== undefined) {
+          const times = frame.times;
+          void this.#broker.publishBatchLater(frame.messages.map((input, i) => ({ input, time: times[i]! }))).match(
+            (p) => this.#answered(n, publishedLaterFrame(id, p)),
+            (e) => this.#answered(n, errorFrame(id, toWire(e))),
+          );
+          return;
+        }
         void this.#broker.publishBatch(frame.messages).match(
           (p) => this.#answered(n, publishedBatchFrame(id, p)),
           (e) => this.#answered(n, errorFrame(id, toWire(e))),

@@ -416,3 +416,24 @@ describe('backpressure and disconnects', () => {
     await c.closed(2_000);
   });
 });
+
+describe('publishing for later on the transport port (PROTOCOL.md §11)', () => {
+  test('a JSON line with delay_ms or deliver_at: OK scheduled <id> <at>, DUPLICATE for its message_id again, appended once due', async () => {
+    const bus = await startTestApp(scope);
+    const c = await bus.transport();
+    const reply = await c.send('{"event_name":"later.a","msg":"x","delay_ms":300,"message_id":"m-1"}');
+    const m = /^OK scheduled (\S+) (\d+)$/.exec(reply);
+    expect(m, reply).not.toBeNull();
+    expect(await c.send('{"event_name":"later.a","msg":"y","delay_ms":300,"message_id":"m-1"}')).toBe(`${reply} DUPLICATE`);
+    expect(await c.send(`{"event_name":"later.b","msg":"z","deliver_at":${Date.now() - 5}}`)).toBe('OK 1');
+    await until('appended once due', () => rows(bus).length === 2);
+    expect(rows(bus).map((r) => [r.seq, r.topic, r.message_id])).toEqual([
+      [1, 'later.b', null],
+      [2, 'later.a', 'm-1'],
+    ]);
+    expect(rows(bus)[1]!.created_at).toBeGreaterThanOrEqual(Number(m![2]));
+    // §3's codes: the broker's BAD_ARGS is BAD_FORMAT on this port.
+    expect(await c.send('{"event_name":"later.a","msg":"x","delay_ms":-5}')).toMatch(/^ERR BAD_FORMAT delay_ms/);
+    expect(await c.send('{"event_name":"later.a","msg":"x","delay_ms":"5"}')).toMatch(/^ERR BAD_FORMAT "delay_ms"/);
+  });
+});

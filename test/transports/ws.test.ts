@@ -484,3 +484,37 @@ describe('HTTP next to /ws', () => {
     await expectStillWorks(c);
   });
 });
+
+describe('publish for later (PROTOCOL.md §11)', () => {
+  test('delay_ms or deliver_at in data: a scheduled answer once stored, then appended once due; in a batch, schedule_ids beside seqs', async () => {
+    const bus = await startBus();
+    const c = await bus.connect();
+    const sub = await c.subscribe({ pattern: 'later.*' });
+    const one = await c.request({ type: 'publish', data: { topic: 'later.one', payload: 'a', delay_ms: 300, message_id: 'l-1' } });
+    expect(one).toMatchObject({ type: 'scheduled', schedule_id: expect.any(String), deliver_at: expect.any(Number), message_id: 'l-1' });
+    expect(one['duplicate']).toBeUndefined();
+    expect(await c.request({ type: 'publish', data: { topic: 'later.one', payload: 'a', delay_ms: 300, message_id: 'l-1' } })).toEqual({ ...one, id: expect.any(String), duplicate: true });
+    const at = new Date(Date.now() + 400).toISOString();
+    const batch = await c.request({ type: 'publish_batch', messages: [{ topic: 'later.now', payload: 'n' }, { topic: 'later.two', payload: 'b', deliver_at: at }] });
+    expect(batch).toMatchObject({ type: 'published', seqs: [1, null], message_ids: [null, null], schedule_ids: [null, expect.any(String)] });
+    const got = await c.messages(sub, 3, 5000);
+    expect(got.map((m) => [m.topic, m.seq])).toEqual([
+      ['later.now', 1],
+      ['later.one', 2],
+      ['later.two', 3],
+    ]);
+    expect((got[2]!.metadata as { timestamp: number }).timestamp).toBeGreaterThanOrEqual(Date.parse(at));
+  });
+
+  test('both fields, a negative delay or an unreadable time: an error frame BAD_FRAME (§5 has no BAD_ARGS), nothing stored', async () => {
+    const bus = await startBus();
+    const c = await bus.connect();
+    for (const data of [{ delay_ms: 1, deliver_at: Date.now() + 1000 }, { delay_ms: -1 }, { deliver_at: 'soon' }]) {
+      const reply = await c.request({ type: 'publish', data: { topic: 't', payload: 'x', ...data } });
+      expect(reply, JSON.stringify(data)).toMatchObject({ type: 'error', code: 'BAD_FRAME', message: expect.stringMatching(/delay_ms|deliver_at/) });
+    }
+    expect(await c.request({ type: 'publish', data: { topic: 't', payload: 'x', delay_ms: 'soon' } })).toMatchObject({ type: 'error', code: 'BAD_FRAME' });
+    expect(query(bus, 'SELECT id FROM schedules')).toEqual([]);
+    expect(rows(bus)).toEqual([]);
+  });
+});
