@@ -113,8 +113,6 @@ export function buildParts(store: EventStore, config: BrokerConfig, logger: Logg
     committer,
     now,
     logger,
-    // Shared: one broker fires on time, the others take over what it leaves overdue.
-    active: () => cluster?.runs('schedules') ?? true,
   });
   const schedules = new Schedules(store.schedules, scheduler, { ...config, maxDelayMs: config.maxDelayMs ?? DEFAULT_MAX_DELAY_MS }, now);
   const startSeq = (start: StartAt | undefined): ResultAsync<number, StorageError> => startSeqOf(store, dispatcher, start);

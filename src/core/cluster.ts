@@ -173,7 +173,7 @@ export class Cluster {
         for (const partition of this.#target(consumer)) if (!stream.partitions!.isHeld(partition)) want.push({ consumer, partition });
       }
     }
-    const leases = [JOB_LEASE + 'retention', JOB_LEASE + 'schedules'];
+    const leases = [JOB_LEASE + 'retention'];
     for (const c of this.#consumers.records()) if (c.address !== null) leases.push(PUSH_LEASE + c.id);
     const here = new Set(members.map((m) => m.consumer));
     const announce = new Set(release.map((r) => r.consumer));

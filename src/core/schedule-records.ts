@@ -83,10 +83,10 @@ export interface ScheduleStore {
   /** Pauses or resumes one, with the next fire time from now on; undefined when there is none. */
   setPaused(id: string, paused: boolean, nextAt: number | null, at: number): ResultAsync<ScheduleRecord | undefined, StorageError>;
   /**
-   * Up to `limit` schedules to fire: those with a fire claimed and not cleared (oldest first), then those not
-   * paused whose next_at is at or before `dueBy`, by next_at.
+   * Up to `limit` schedules to fire: those with a fire claimed before `claimedBefore` and not cleared (oldest
+   * first), then those not paused whose next_at is at or before `dueBy`, by next_at.
    */
-  due(dueBy: number, limit: number): ResultAsync<ScheduleRecord[], StorageError>;
+  due(dueBy: number, claimedBefore: number, limit: number): ResultAsync<ScheduleRecord[], StorageError>;
   /** The earliest next_at of the schedules not paused, or null. */
   nextDue(): ResultAsync<number | null, StorageError>;
   /**

@@ -3,7 +3,8 @@
 // was read with, which only one broker can do) with the fire time kept in firing_at, then appended with a
 // message_id made from the schedule and that time, then cleared. Whoever finds a claim not cleared (after a
 // crash, on any broker) appends the same message again, which the log's unique message_id answers as a
-// duplicate if it got there already: a lease that overlaps, or a kill at any point, doubles nothing.
+// duplicate if it got there already: a kill at any point doubles nothing. Every broker on a shared store
+// fires on time; the claim lets one of them have each fire, so none needs a lease to hold back.
 import type { Logger } from '../logger.js';
 import type { Committer, PendingRow } from './committer.js';
 import { catchUp } from './recurrence.js';
@@ -13,17 +14,14 @@ import type { ScheduleClaim, ScheduleRecord, ScheduleStore } from './schedule-re
 const PAGE = 1000;
 // The longest the scheduler sleeps: schedules another broker adds are found this late at most.
 const POLL_MS = 1000;
-// A broker that does not hold the scheduler's job (several on one database) fires only what is this overdue,
-// should the one that holds it have died.
-const TAKEOVER_MS = 1000;
+// A claim not cleared this long after it was made is taken to be a dead broker's, and appended again here.
+const STALE_CLAIM_MS = 1000;
 
 export interface SchedulerOptions {
   readonly store: ScheduleStore;
   readonly committer: Committer;
   readonly now: () => number;
   readonly logger: Logger;
-  /** Whether this broker fires on time (it holds the job, or is alone on its store). */
-  readonly active: () => boolean;
 }
 
 /** The message_id a fire appends with: the delayed message's own, or one per schedule and fire time. */
@@ -84,8 +82,8 @@ export class Scheduler {
   async #pass(): Promise<void> {
     const { store, now, logger } = this.#o;
     for (;;) {
-      const active = this.#o.active();
-      const due = await store.due(active ? now() : now() - TAKEOVER_MS, PAGE);
+      const at = now();
+      const due = await store.due(at, at - STALE_CLAIM_MS, PAGE);
       if (due.isErr()) {
         logger.warn('could not read the schedules that are due; tried again shortly', { reason: due.error.message });
         break;

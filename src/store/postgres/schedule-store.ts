@@ -61,10 +61,10 @@ export function postgresSchedules({ pool, read, write }: PgScheduleAccess): Sche
     list: (l) => read(rows(LIST, [l.kind ?? null, l.from ?? '', l.limit])),
     remove: (ids) => write(async () => (await pool.query(REMOVE, [ids])).rowCount ?? 0),
     setPaused: (scheduleId, paused, nextAt, at) => write(async () => (await rows(SET_PAUSED, [scheduleId, paused, nextAt, at]))[0]),
-    due: (dueBy, limit) =>
+    due: (dueBy, claimedBefore, limit) =>
       read(
         (async () => {
-          const claimed = await rows(FIRING, [dueBy, limit]);
+          const claimed = await rows(FIRING, [claimedBefore, limit]);
           return claimed.length < limit ? [...claimed, ...(await rows(DUE, [dueBy, limit - claimed.length]))] : claimed;
         })(),
       ),

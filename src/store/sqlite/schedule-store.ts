@@ -35,9 +35,9 @@ export function sqliteSchedules(access: SqliteScheduleAccess): ScheduleStore {
     list: (l: ScheduleListing) => read(() => records(list.all({ kind: l.kind ?? null, from: l.from ?? '', limit: l.limit }))),
     remove: (ids) => write('removeSchedules', ids),
     setPaused: (id, paused, nextAt, at) => write('setSchedulePaused', id, paused, nextAt, at),
-    due: (dueBy, limit) =>
+    due: (dueBy, claimedBefore, limit) =>
       read(() => {
-        const claimed = records(firing.all(dueBy, limit));
+        const claimed = records(firing.all(claimedBefore, limit));
         return claimed.length < limit ? [...claimed, ...records(due.all(dueBy, limit - claimed.length))] : claimed;
       }),
     nextDue: () => read(() => (nextDue.get() as number | null) ?? null),
