@@ -101,23 +101,24 @@ export class Scheduler {
     if (due.length === 0) return true;
     const { store, committer, now, logger } = this.#o;
     const at = now();
-    const claims: ScheduleClaim[] = [];
+    const claims: (ScheduleClaim & { readonly schedule: ScheduleRecord })[] = [];
     for (const s of due) {
       if (s.firingAt !== null || s.nextAt === null) continue;
-      if (s.kind === 'once') claims.push({ id: s.id, nextAt: s.nextAt, firingAt: s.nextAt, next: null, missed: 0, at });
+      if (s.kind === 'once') claims.push({ schedule: s, id: s.id, nextAt: s.nextAt, firingAt: s.nextAt, next: null, missed: 0, at });
       else {
         const { fire, missed, next } = catchUp(s, s.nextAt, at);
-        claims.push({ id: s.id, nextAt: s.nextAt, firingAt: fire, next, missed, at });
+        claims.push({ schedule: s, id: s.id, nextAt: s.nextAt, firingAt: fire, next, missed, at });
       }
     }
-    const taken = await store.claim(claims);
+    // Only the claim crosses to the store (to the SQLite writer thread, by copy), not the schedule it is of.
+    const taken = await store.claim(claims.map(({ schedule: _, ...claim }) => claim));
     if (taken.isErr()) {
       logger.warn('could not claim the schedules that are due; tried again shortly', { reason: taken.error.message });
       return false;
     }
     // Claims left over from before, and the ones just taken.
     const firing = due.flatMap((s) => (s.firingAt !== null ? [{ schedule: s, firingAt: s.firingAt }] : []));
-    for (const c of claims) if (taken.value.has(c.id)) firing.push({ schedule: due.find((s) => s.id === c.id)!, firingAt: c.firingAt });
+    for (const c of claims) if (taken.value.has(c.id)) firing.push({ schedule: c.schedule, firingAt: c.firingAt });
     if (firing.length === 0) return true;
     const appended = await committer.append(firing.map(({ schedule, firingAt }) => fireRow(schedule, firingAt)));
     if (appended.isErr()) {
