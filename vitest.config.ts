@@ -36,7 +36,7 @@ const BOTH_STORES = [
   'test/transports/{registration,tcp-ingress,ws,ws-backpressure,ws-durable}.test.ts',
   'test/main.test.ts',
   'test/cli/commands.test.ts',
-  'test/faults/{kill-cycles,malformed-input,slow-consumers}.test.ts',
+  'test/faults/{kill-cycles,malformed-input,schedules,slow-consumers}.test.ts',
 ];
 
 export default defineConfig({

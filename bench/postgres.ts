@@ -6,6 +6,9 @@
 // on stdout, one JSON line last; progress on stderr. Each workload runs in a schema of its own, dropped after.
 //   --messages N   messages per workload (default 50,000)
 //   --url URL      the database (default the local server's postgres database)
+//   --quick        smaller counts for the rows of messages in time
+//   --pending N    delayed messages pending in the schedules' memory and publish-rate rows (default 1,000,000)
+//   --only schedules  the rows of messages in time alone (bench/schedules.ts)
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
@@ -22,12 +25,22 @@ import { PostgresStore } from '../src/store/postgres/postgres-store.js';
 import { int8AsNumber, openPool } from '../src/store/postgres/connect.js';
 import { testBrokerConfig } from '../test/helpers/broker.js';
 import { BROKER_NODE_FLAGS, Latencies, must, now, Progress, rate, round, table, type Row } from './lib.js';
+import { scheduleWorkloads } from './schedules.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 
-const { values: args } = parseArgs({ options: { messages: { type: 'string', default: '50000' }, url: { type: 'string', default: 'postgres://postgres@127.0.0.1:5432/postgres' } } });
+const { values: args } = parseArgs({
+  options: {
+    messages: { type: 'string', default: '50000' },
+    url: { type: 'string', default: 'postgres://postgres@127.0.0.1:5432/postgres' },
+    quick: { type: 'boolean', default: false },
+    pending: { type: 'string' },
+    only: { type: 'string' },
+  },
+});
 const N = Number(args.messages);
 const URL_ = args.url;
+const PENDING = Number(args.pending ?? (args.quick ? 100_000 : 1_000_000));
 const BATCH = 256;
 const PAGE = 512;
 const PAYLOAD = 'x'.repeat(100);
@@ -322,40 +335,57 @@ async function pgBoss(): Promise<{ send: number; consume: number }> {
   return { send, consume };
 }
 
+async function schedulesOnly(): Promise<void> {
+  const sched = await scheduleRows();
+  console.log(table(sched.rows));
+  console.log(JSON.stringify({ bench: 'eventbus-postgres', version: 1, params: { messages: N, pending: PENDING }, targets: sched.targets, results: sched.rows }));
+}
+
+function scheduleRows(): ReturnType<typeof scheduleWorkloads> {
+  const fresh = () => ({ ...testBrokerConfig(URL_), sync: 'full' as const, pgSchema: schema(), nodeId: 'bench' });
+  return scheduleWorkloads({ fresh, messages: args.quick ? 10_000 : N, fireSeconds: args.quick ? 3 : 10, burst: 10_000, pending: PENDING, pendingPublish: args.quick ? 10_000 : N });
+}
+
 try {
-  const limits = await rawLimits();
-  const pub = await concurrentPublish();
-  const replayRate = await replay();
-  const hold = await lockHold();
-  const one = await clusterPublish(1);
-  const three = await clusterPublish(3);
-  const replayOne = await clusterReplay(1);
-  const replayThree = await clusterReplay(3);
-  const cross = await crossBrokerLatency(5000, 6);
-  const boss = await pgBoss();
-  const rows: Row[] = [
-    { name: 'raw: unnest INSERT, 256/txn (pg)', msgs: N, msgPerSec: limits.insert, vsLimit: 1, note: 'the limit for publishing' },
-    { name: 'publish, 256 concurrent awaited', msgs: N, msgPerSec: pub.msgPerSec, vsLimit: pub.msgPerSec / limits.insert, p50: pub.p50, p99: pub.p99, note: 'one broker; latency = publish → committed' },
-    { name: 'raw: paged SELECT, 512/page (pg)', msgs: N, msgPerSec: limits.select, vsLimit: 1, note: 'the limit for replay' },
-    { name: 'replay from seq 1, durable, ack each', msgs: N, msgPerSec: replayRate, vsLimit: replayRate / limits.select, note: 'one broker' },
-    { name: 'append of 256 rows (head lock held)', msgs: 200 * BATCH, p50: hold.p50, p99: hold.p99, note: 'statement round trip: an upper bound of the lock hold' },
-    { name: 'publish over WebSocket, 1 broker process', msgs: N, msgPerSec: one, vsLimit: one / limits.insert, note: '3 clients with 256 in flight each' },
-    { name: 'publish over WebSocket, 3 broker processes', msgs: N, msgPerSec: three, vsLimit: three / limits.insert, note: `the same clients, one per broker; ${round(three / one, 2)}x one process` },
-    { name: 'replay + ack, 1 broker process', msgs: N, msgPerSec: replayOne, vsLimit: replayOne / limits.select, note: 'one durable member' },
-    { name: 'replay + ack, 3 broker processes', msgs: N, msgPerSec: replayThree, vsLimit: replayThree / limits.select, note: `a member on each, sharing one consumer; ${round(replayThree / replayOne, 2)}x one` },
-    { name: 'publish → delivery across brokers, 5,000/s', msgs: 30_000, p50: cross.p50, p99: cross.p99, note: 'published on broker 0, subscribed on broker 1 (of 3); after 1 s' },
-    { name: 'publish → answer, same run', msgs: 30_000, p50: cross.answerP50, p99: cross.answerP99, note: 'the commit on broker 0, as its client sees it' },
-    { name: 'pg-boss send, 256 concurrent', msgs: N, msgPerSec: boss.send, vsLimit: boss.send / limits.insert, note: `eventbus publish (one broker) is ${round(pub.msgPerSec / boss.send, 1)}x` },
-    { name: 'pg-boss fetch + complete, 256 a batch', msgs: N, msgPerSec: boss.consume, vsLimit: boss.consume / limits.select, note: `eventbus replay + ack is ${round(replayRate / boss.consume, 1)}x` },
-  ];
-  console.log(table(rows));
-  console.log(JSON.stringify({ bench: 'eventbus-postgres', version: 1, params: { messages: N }, targets: {
-        concurrent_publish_vs_limit: { value: round(pub.msgPerSec / limits.insert, 2), target: '>= 0.5' },
-        publish_vs_pg_boss_send: { value: round(pub.msgPerSec / boss.send, 2), target: '>= 3' },
-        three_brokers_vs_one: { value: round(three / one, 2), target: '>= 1' },
-        cross_broker_p99_ms: { value: round(cross.p99, 1), target: '< 20' },
-        lock_hold_p99_ms: { value: hold.p99 },
-      }, results: rows }));
+  if (args.only === 'schedules') await schedulesOnly();
+  else {
+    const limits = await rawLimits();
+    const pub = await concurrentPublish();
+    const replayRate = await replay();
+    const hold = await lockHold();
+    const one = await clusterPublish(1);
+    const three = await clusterPublish(3);
+    const replayOne = await clusterReplay(1);
+    const replayThree = await clusterReplay(3);
+    const cross = await crossBrokerLatency(5000, 6);
+    const boss = await pgBoss();
+    const sched = await scheduleRows();
+    const rows: Row[] = [
+      { name: 'raw: unnest INSERT, 256/txn (pg)', msgs: N, msgPerSec: limits.insert, vsLimit: 1, note: 'the limit for publishing' },
+      { name: 'publish, 256 concurrent awaited', msgs: N, msgPerSec: pub.msgPerSec, vsLimit: pub.msgPerSec / limits.insert, p50: pub.p50, p99: pub.p99, note: 'one broker; latency = publish → committed' },
+      { name: 'raw: paged SELECT, 512/page (pg)', msgs: N, msgPerSec: limits.select, vsLimit: 1, note: 'the limit for replay' },
+      { name: 'replay from seq 1, durable, ack each', msgs: N, msgPerSec: replayRate, vsLimit: replayRate / limits.select, note: 'one broker' },
+      { name: 'append of 256 rows (head lock held)', msgs: 200 * BATCH, p50: hold.p50, p99: hold.p99, note: 'statement round trip: an upper bound of the lock hold' },
+      { name: 'publish over WebSocket, 1 broker process', msgs: N, msgPerSec: one, vsLimit: one / limits.insert, note: '3 clients with 256 in flight each' },
+      { name: 'publish over WebSocket, 3 broker processes', msgs: N, msgPerSec: three, vsLimit: three / limits.insert, note: `the same clients, one per broker; ${round(three / one, 2)}x one process` },
+      { name: 'replay + ack, 1 broker process', msgs: N, msgPerSec: replayOne, vsLimit: replayOne / limits.select, note: 'one durable member' },
+      { name: 'replay + ack, 3 broker processes', msgs: N, msgPerSec: replayThree, vsLimit: replayThree / limits.select, note: `a member on each, sharing one consumer; ${round(replayThree / replayOne, 2)}x one` },
+      { name: 'publish → delivery across brokers, 5,000/s', msgs: 30_000, p50: cross.p50, p99: cross.p99, note: 'published on broker 0, subscribed on broker 1 (of 3); after 1 s' },
+      { name: 'publish → answer, same run', msgs: 30_000, p50: cross.answerP50, p99: cross.answerP99, note: 'the commit on broker 0, as its client sees it' },
+      { name: 'pg-boss send, 256 concurrent', msgs: N, msgPerSec: boss.send, vsLimit: boss.send / limits.insert, note: `eventbus publish (one broker) is ${round(pub.msgPerSec / boss.send, 1)}x` },
+      { name: 'pg-boss fetch + complete, 256 a batch', msgs: N, msgPerSec: boss.consume, vsLimit: boss.consume / limits.select, note: `eventbus replay + ack is ${round(replayRate / boss.consume, 1)}x` },
+      ...sched.rows,
+    ];
+    console.log(table(rows));
+    console.log(JSON.stringify({ bench: 'eventbus-postgres', version: 1, params: { messages: N }, targets: {
+          concurrent_publish_vs_limit: { value: round(pub.msgPerSec / limits.insert, 2), target: '>= 0.5' },
+          publish_vs_pg_boss_send: { value: round(pub.msgPerSec / boss.send, 2), target: '>= 3' },
+          three_brokers_vs_one: { value: round(three / one, 2), target: '>= 1' },
+          cross_broker_p99_ms: { value: round(cross.p99, 1), target: '< 20' },
+          lock_hold_p99_ms: { value: hold.p99 },
+          ...sched.targets,
+        }, results: rows }));
+  }
 } finally {
   await withClient('public', async (c) => {
     for (const s of schemas) await c.query(`DROP SCHEMA IF EXISTS ${s} CASCADE`);

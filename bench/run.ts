@@ -5,6 +5,8 @@
 //   --messages N      messages per publish workload (default 200,000)
 //   --replay N        messages replayed (default 1,000,000)
 //   --sync full|normal  EVENTBUS_SYNC for every workload and its limit (default full, the broker's default)
+//   --pending N       delayed messages pending in the schedules' memory and publish-rate rows (default 1,000,000)
+//   --only schedules  the rows of messages in time alone (bench/schedules.ts)
 import { spawn } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -21,6 +23,7 @@ import { MESSAGES_PER_STATEMENT } from '../src/store/sqlite/write-queries.js';
 import { testBrokerConfig } from '../test/helpers/broker.js';
 import { BROKER_NODE_FLAGS, Latencies, must, now, Progress, rate, round, table, type Row } from './lib.js';
 import { networkWorkloads } from './network.js';
+import { scheduleWorkloads, type BenchConfig } from './schedules.js';
 import { slowConsumers } from './slow-consumers.js';
 
 const { values: args } = parseArgs({
@@ -29,12 +32,16 @@ const { values: args } = parseArgs({
     messages: { type: 'string' },
     replay: { type: 'string' },
     sync: { type: 'string', default: 'full' },
+    pending: { type: 'string' },
+    only: { type: 'string' },
   },
 });
 const quick = args.quick;
 const N = Number(args.messages ?? (quick ? 50_000 : 200_000));
 const REPLAY = Number(args.replay ?? (quick ? 200_000 : 1_000_000));
 const SYNC = args.sync as SyncMode;
+const PENDING = Number(args.pending ?? (quick ? 100_000 : 1_000_000));
+const onlySchedules = args.only === 'schedules';
 const ROWS_PER_TXN = 256;
 const LATENCY_RATE = 5000;
 const LATENCY_SECONDS = quick ? 3 : 10;
@@ -46,35 +53,44 @@ const RAW_INSERT = `INSERT INTO messages (message_id, topic, payload, metadata, 
 
 const dir = await mkdtemp(join(tmpdir(), 'eventbus-bench-'));
 const rows: Row[] = [];
+let scheduleTargetValues: Record<string, unknown> | undefined;
 const log = (s: string) => process.stderr.write(`${s}\n`);
 
 try {
   log(`eventbus bench: ${N} msgs per publish workload, ${REPLAY} replayed, sync=${SYNC}, payload ${PAYLOAD.length} B`);
-  const insertLimit = rawInsert(join(dir, 'raw.db'));
-  rows.push({ name: 'raw: prepared INSERT, 256/txn', msgs: N, msgPerSec: insertLimit, vsLimit: 1, note: 'the limit for publishing' });
-  const multiRow = rawInsert(join(dir, 'raw-multi.db'), MESSAGES_PER_STATEMENT);
-  rows.push({ name: `raw: ${MESSAGES_PER_STATEMENT} rows per INSERT, 256/txn`, msgs: N, msgPerSec: multiRow, vsLimit: multiRow / insertLimit, note: "the statements the broker's writer uses" });
-  const viaDrizzle = drizzleInsert(join(dir, 'drizzle.db'));
-  rows.push({ name: 'raw: drizzle builder INSERT, 256/txn', msgs: N / 4, msgPerSec: viaDrizzle, vsLimit: viaDrizzle / insertLimit, note: 'why the hot path uses a prepared statement' });
+  if (!onlySchedules) {
+    const insertLimit = rawInsert(join(dir, 'raw.db'));
+    rows.push({ name: 'raw: prepared INSERT, 256/txn', msgs: N, msgPerSec: insertLimit, vsLimit: 1, note: 'the limit for publishing' });
+    const multiRow = rawInsert(join(dir, 'raw-multi.db'), MESSAGES_PER_STATEMENT);
+    rows.push({ name: `raw: ${MESSAGES_PER_STATEMENT} rows per INSERT, 256/txn`, msgs: N, msgPerSec: multiRow, vsLimit: multiRow / insertLimit, note: "the statements the broker's writer uses" });
+    const viaDrizzle = drizzleInsert(join(dir, 'drizzle.db'));
+    rows.push({ name: 'raw: drizzle builder INSERT, 256/txn', msgs: N / 4, msgPerSec: viaDrizzle, vsLimit: viaDrizzle / insertLimit, note: 'why the hot path uses a prepared statement' });
 
-  // Each workload gets a fresh broker and file, so none inherits another's heap, WAL or log size.
-  rows.push(await withBroker('publish-1.db', (broker) => publishSequential(broker, insertLimit)));
-  rows.push(await withBroker('publish-256.db', (broker) => publishConcurrent(broker, insertLimit, 256)));
-  rows.push(await withBroker('publish-batch.db', (broker) => publishBatches(broker, insertLimit)));
-  rows.push(rawGroupCommitLatency(join(dir, 'raw-latency.db')));
-  rows.push(await latencyInChild(join(dir, 'latency.db')));
-  await withBroker('bus.db', (broker) => fill(broker, REPLAY));
+    // Each workload gets a fresh broker and file, so none inherits another's heap, WAL or log size.
+    rows.push(await withBroker('publish-1.db', (broker) => publishSequential(broker, insertLimit)));
+    rows.push(await withBroker('publish-256.db', (broker) => publishConcurrent(broker, insertLimit, 256)));
+    rows.push(await withBroker('publish-batch.db', (broker) => publishBatches(broker, insertLimit)));
+    rows.push(rawGroupCommitLatency(join(dir, 'raw-latency.db')));
+    rows.push(await latencyInChild(join(dir, 'latency.db')));
+    await withBroker('bus.db', (broker) => fill(broker, REPLAY));
 
-  const scanLimit = rawScan(join(dir, 'bus.db'), 'array');
-  const objectScan = rawScan(join(dir, 'bus.db'), 'object');
-  rows.push({ name: 'raw: paged SELECT, array rows', msgs: REPLAY, msgPerSec: scanLimit, vsLimit: 1, note: 'the limit for replay: every column, array rows as the broker reads them' });
-  rows.push({ name: 'raw: paged SELECT, object rows', msgs: REPLAY, msgPerSec: objectScan, vsLimit: objectScan / scanLimit, note: "better-sqlite3's default row objects" });
-  const replay = await replayInChild(join(dir, 'bus.db'), scanLimit);
-  rows.push({ ...replay, note: `${replay.note}; ${(replay.msgPerSec! / objectScan).toFixed(2)}x of the object-row scan` });
-  rows.push(await replayInChild(join(dir, 'bus.db'), scanLimit, 'receiver'));
-  const inProcess = rows.find((r) => r.name.startsWith('publish, 256 concurrent'))!.msgPerSec!;
-  rows.push(...(await networkWorkloads(dir, { messages: N, sync: SYNC, inProcessPublish: inProcess })));
-  rows.push(await slowConsumers(dir, SYNC));
+    const scanLimit = rawScan(join(dir, 'bus.db'), 'array');
+    const objectScan = rawScan(join(dir, 'bus.db'), 'object');
+    rows.push({ name: 'raw: paged SELECT, array rows', msgs: REPLAY, msgPerSec: scanLimit, vsLimit: 1, note: 'the limit for replay: every column, array rows as the broker reads them' });
+    rows.push({ name: 'raw: paged SELECT, object rows', msgs: REPLAY, msgPerSec: objectScan, vsLimit: objectScan / scanLimit, note: "better-sqlite3's default row objects" });
+    const replay = await replayInChild(join(dir, 'bus.db'), scanLimit);
+    rows.push({ ...replay, note: `${replay.note}; ${(replay.msgPerSec! / objectScan).toFixed(2)}x of the object-row scan` });
+    rows.push(await replayInChild(join(dir, 'bus.db'), scanLimit, 'receiver'));
+    const inProcess = rows.find((r) => r.name.startsWith('publish, 256 concurrent'))!.msgPerSec!;
+    rows.push(...(await networkWorkloads(dir, { messages: N, sync: SYNC, inProcessPublish: inProcess })));
+    rows.push(await slowConsumers(dir, SYNC));
+  }
+  // The latency floor of the disk, for the fire delay rows (in the full run, among the rows above already).
+  if (onlySchedules) rows.push(rawGroupCommitLatency(join(dir, 'raw-latency.db')));
+  const fresh = (file: string): BenchConfig => ({ ...testBrokerConfig(join(dir, file), { sync: SYNC, maxInFlight: 1000 }), pgSchema: 'eventbus', nodeId: 'bench' });
+  const sched = await scheduleWorkloads({ fresh, messages: quick ? 20_000 : Math.min(N, 100_000), fireSeconds: LATENCY_SECONDS, burst: 10_000, pending: PENDING, pendingPublish: quick ? 20_000 : 50_000 });
+  rows.push(...sched.rows);
+  scheduleTargetValues = sched.targets;
 } finally {
   await rm(dir, { recursive: true, force: true });
 }
@@ -96,8 +112,9 @@ const targets = {
   push_vs_ingest: { value: round(find('push to one tcp')?.vsLimit ?? 0, 2), target: '>= 1' },
   healthy_push_beside_broken_vs_alone: { value: round(find('push to 3 healthy')?.vsLimit ?? 0, 2), target: '>= 0.5' },
   ts_client_publish_vs_in_process: { value: round(find('publish, TypeScript client')?.vsLimit ?? 0, 2) },
+  ...(scheduleTargetValues ?? {}),
 };
-process.stdout.write(`${JSON.stringify({ bench: 'eventbus-core', version: 1, params: { messages: N, replay: REPLAY, sync: SYNC, payloadBytes: PAYLOAD.length }, targets, results: rows })}\n`);
+process.stdout.write(`${JSON.stringify({ bench: 'eventbus-core', version: 1, params: { messages: N, replay: REPLAY, sync: SYNC, payloadBytes: PAYLOAD.length, pending: PENDING }, targets, results: rows })}\n`);
 
 async function withBroker<T>(file: string, run: (broker: Broker) => Promise<T>): Promise<T> {
   const opened = await openSqliteBroker(testBrokerConfig(join(dir, file), { sync: SYNC, maxInFlight: 1000 }), silentLogger);
