@@ -446,7 +446,7 @@ test('--help and --version on every command and subcommand: on stdout, exit 0', 
   const program = buildProgram({ env: {}, stdout: process.stdout, stderr: process.stderr, version: '0', settle: () => {} });
   const paths = (c: Command, prefix: string[]): string[][] => c.commands.flatMap((s) => [[...prefix, s.name()], ...paths(s, [...prefix, s.name()])]);
   const all = paths(program, []);
-  expect(all.map((p) => p.join(' '))).toEqual(expect.arrayContaining(['publish', 'tail', 'topics', 'stats', 'consumers', 'consumer add', 'consumer rm', 'consumer replay', 'consumer pause', 'consumer resume', 'dead-letters', 'export', 'import', 'replay']));
+  expect(all.map((p) => p.join(' '))).toEqual(expect.arrayContaining(['publish', 'tail', 'topics', 'stats', 'consumers', 'consumer add', 'consumer rm', 'consumer replay', 'consumer pause', 'consumer resume', 'dead-letters', 'export', 'import', 'replay', 'schedules', 'schedule add', 'schedule rm', 'schedule pause', 'schedule resume']));
   for (const path of all) {
     const run = await cli([...path, '--help']);
     expect({ code: run.code, stderr: run.stderr }, path.join(' ')).toEqual({ code: 0, stderr: '' });
