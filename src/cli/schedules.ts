@@ -3,14 +3,14 @@
 // (PROTOCOL.md §9, §11). Each subcommand prints the schedule as it is afterwards (`rm`: its id).
 import { text } from 'node:stream/consumers';
 import { Option, type Command } from 'commander';
-import { err, okAsync, type ResultAsync } from 'neverthrow';
+import { okAsync, type ResultAsync } from 'neverthrow';
 import type { z } from 'zod';
 import type { Schedule, ScheduleList } from '../protocol/http-bodies.js';
 import { durationArg, timeArg } from './args.js';
 import { act, subcommand, type CliContext } from './command.js';
 import { usageError, type CliFailure } from './failure.js';
 import { table } from './output.js';
-import { callApi, printResult, remoteCommand, remoteOf, type Remote } from './remote.js';
+import { callApi, printResult, remoteCommand, remoteOf, requestAction, type ApiRequest, type Remote } from './remote.js';
 
 type WireSchedule = z.infer<typeof Schedule>;
 
@@ -90,21 +90,8 @@ interface AddOptions {
 }
 
 /** A schedule's subcommand: its request, then the schedule (or what the API answered) printed. */
-function scheduleAction<A extends unknown[]>(
-  ctx: CliContext,
-  request: (...args: A) => Promise<{ method: 'PUT' | 'POST' | 'DELETE'; path: string; body?: unknown } | CliFailure>,
-) {
-  return act(ctx, async (...args: [...A, unknown, Command]) => {
-    const command = args.at(-1) as Command;
-    const remote = remoteOf(command, ctx);
-    if (remote.isErr()) return err(remote.error);
-    const made = await request(...(args.slice(0, -1) as unknown as A));
-    if ('exitCode' in made) return err(made);
-    return callApi(remote.value, made.method, made.path, made.body).map((answer) => {
-      printResult(ctx, remote.value, answer, (a) => ('kind' in (a as object) ? scheduleRows([a as WireSchedule]) : [`removed ${(a as { id: string }).id}`]));
-      return 0;
-    });
-  });
+function scheduleAction<A extends unknown[]>(ctx: CliContext, request: (...args: A) => ApiRequest | CliFailure | Promise<ApiRequest | CliFailure>) {
+  return requestAction(ctx, request, (a) => ('kind' in (a as object) ? scheduleRows([a as WireSchedule]) : [`removed ${(a as { id: string }).id}`]));
 }
 
 export function addSchedule(program: Command, ctx: CliContext): Command {
@@ -133,12 +120,12 @@ export function addSchedule(program: Command, ctx: CliContext): Command {
   remoteCommand(schedule, ctx, 'rm', 'remove a schedule (a delayed message not yet due is never appended)')
     .argument('<id>', 'the schedule')
     .addHelpText('after', '\nExample:\n  eventbus schedule rm nightly')
-    .action(scheduleAction(ctx, (id: string) => Promise.resolve({ method: 'DELETE', path: path(id) })));
+    .action(scheduleAction(ctx, (id: string): ApiRequest => ({ method: 'DELETE', path: path(id) })));
   for (const action of ['pause', 'resume'] as const) {
     remoteCommand(schedule, ctx, action, action === 'pause' ? 'stop a schedule firing, on every broker' : 'resume a paused schedule from its next fire time after now')
       .argument('<id>', 'the schedule')
       .addHelpText('after', `\nExample:\n  eventbus schedule ${action} nightly`)
-      .action(scheduleAction(ctx, (id: string) => Promise.resolve({ method: 'POST', path: path(id, `/${action}`) })));
+      .action(scheduleAction(ctx, (id: string): ApiRequest => ({ method: 'POST', path: path(id, `/${action}`) })));
   }
   return schedule;
 }

@@ -4,25 +4,19 @@
 // the exit codes and the `error: <CODE> ...` lines.
 import { spawn } from 'node:child_process';
 import net from 'node:net';
-import { Readable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import type { Command } from 'commander';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { startApp, type App } from '../../src/app.js';
-import { buildProgram, packageVersion, runCli } from '../../src/cli/program.js';
+import { buildProgram, packageVersion } from '../../src/cli/program.js';
 import { silentLogger } from '../../src/logger.js';
 import { tempDir, testAppConfig, type TestDir } from '../helpers/broker.js';
+import { runAgainst, type CliRun as Run } from '../helpers/cli.js';
 import { deadAddress, startEndpoint, type Endpoint } from '../helpers/consumers.js';
 import { BIN } from '../helpers/dist.js';
 import { until } from '../helpers/until.js';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
-
-interface Run {
-  readonly code: number | null;
-  readonly stdout: string;
-  readonly stderr: string;
-}
 
 let db: TestDir;
 let app: App;
@@ -42,18 +36,7 @@ afterAll(async () => {
 });
 
 /** `eventbus <args>` through the program, against the test's broker (EVENTBUS_URL). */
-async function cli(args: readonly string[], stdin?: string): Promise<Run> {
-  let stdout = '';
-  let stderr = '';
-  const io = {
-    env: { EVENTBUS_URL: base },
-    stdin: Readable.from(stdin === undefined ? [] : [stdin]),
-    stdout: { write: (t: string) => (stdout += t) },
-    stderr: { write: (t: string) => (stderr += t) },
-  };
-  const code = await runCli(args, io);
-  return { code, stdout, stderr };
-}
+const cli = (args: readonly string[], stdin?: string): Promise<Run> => runAgainst(base, args, stdin);
 
 /** `eventbus <args>` as a child process, with `stdin` piped in; `running` sees it while it runs. */
 function child(args: readonly string[], stdin = '', running?: (proc: ReturnType<typeof spawn>, out: () => string) => Promise<void>): Promise<Run> {

@@ -1,18 +1,11 @@
 // The commands for messages in time (PROTOCOL.md §9, §11) against one real broker on port 0 (either store):
 // `publish --at/--in`, `schedules`, `schedule add|rm|pause|resume`, run through the program as the bin runs
 // it; what they print, what the broker then holds, and the `error: <CODE> ...` lines with their exit codes.
-import { Readable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { startApp, type App } from '../../src/app.js';
-import { runCli } from '../../src/cli/program.js';
 import { silentLogger } from '../../src/logger.js';
 import { tempDir, testAppConfig, type TestDir } from '../helpers/broker.js';
-
-interface Run {
-  readonly code: number;
-  readonly stdout: string;
-  readonly stderr: string;
-}
+import { runAgainst, type CliRun as Run } from '../helpers/cli.js';
 
 interface WireSchedule {
   id: string;
@@ -42,18 +35,8 @@ afterAll(async () => {
   await db.cleanup();
 });
 
-async function cli(args: readonly string[], stdin?: string): Promise<Run> {
-  let stdout = '';
-  let stderr = '';
-  const io = {
-    env: { EVENTBUS_URL: base },
-    stdin: Readable.from(stdin === undefined ? [] : [stdin]),
-    stdout: { write: (t: string) => (stdout += t) },
-    stderr: { write: (t: string) => (stderr += t) },
-  };
-  const code = await runCli(args, io);
-  return { code, stdout, stderr };
-}
+/** `eventbus <args>` through the program, against the test's broker (EVENTBUS_URL). */
+const cli = (args: readonly string[], stdin?: string): Promise<Run> => runAgainst(base, args, stdin);
 
 // eslint-disable-next-line @typescript-eslint/no-unnecessary-type-parameters -- the caller's word for the answer's shape, as with JSON.parse
 async function api<T>(method: string, path: string, body?: unknown): Promise<{ status: number; body: T }> {
