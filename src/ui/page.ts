@@ -27,12 +27,13 @@ export function cell(row: HTMLTableRowElement, text: string | number, className?
   return td;
 }
 
-export function button(row: HTMLTableRowElement, label: string, onClick: () => void): HTMLButtonElement {
+/** A button in a cell of its own at the row's end, or in `td` when given (several buttons in one cell). */
+export function button(row: HTMLTableRowElement, label: string, onClick: () => void, td: HTMLTableCellElement = row.insertCell()): HTMLButtonElement {
   const b = document.createElement('button');
   b.type = 'button';
   b.textContent = label;
   b.addEventListener('click', onClick);
-  row.insertCell().append(b);
+  td.append(b);
   return b;
 }
 

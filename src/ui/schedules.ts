@@ -50,10 +50,17 @@ function render(schedules: readonly Schedule[]): void {
     cell(tr, s.missed, 'num missed');
     cell(tr, s.paused ? 'paused' : 'active', 'state');
     const path = `schedules/${encodeURIComponent(s.id)}`;
-    button(tr, s.paused ? 'Resume' : 'Pause', () => act(() => call('POST', apiUrl(`${path}/${s.paused ? 'resume' : 'pause'}`)).then(refreshSchedules)));
-    button(tr, 'Cancel', () => {
-      if (confirm(`Remove the schedule ${s.id}? ${s.kind === 'once' ? 'Its message is never appended.' : 'It fires no more.'}`)) act(() => call('DELETE', apiUrl(path)).then(refreshSchedules));
-    });
+    const actions = tr.insertCell();
+    actions.className = 'buttons';
+    button(tr, s.paused ? 'Resume' : 'Pause', () => act(() => call('POST', apiUrl(`${path}/${s.paused ? 'resume' : 'pause'}`)).then(refreshSchedules)), actions);
+    button(
+      tr,
+      'Cancel',
+      () => {
+        if (confirm(`Remove the schedule ${s.id}? ${s.kind === 'once' ? 'Its message is never appended.' : 'It fires no more.'}`)) act(() => call('DELETE', apiUrl(path)).then(refreshSchedules));
+      },
+      actions,
+    );
   });
 }
 

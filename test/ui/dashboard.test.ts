@@ -122,7 +122,7 @@ describe.each(STORES)('the dashboard on %s', (store) => {
     const row = (id: string): string => `#schedules tr[data-schedule="${id}"]`;
     await until('the schedules on the page', async () => (await page.locator('#schedules tr[data-schedule]').count()) === 3);
     expect(await page.locator(`${row('nightly')} td`).allInnerTexts()).toEqual([
-      'nightly', 'cron', 'reports.daily', '0 2 * * *', 'Europe/Berlin', expect.any(String), '–', '0', '0', 'active', 'Pause', 'Cancel',
+      'nightly', 'cron', 'reports.daily', '0 2 * * *', 'Europe/Berlin', expect.any(String), '–', '0', '0', 'active', expect.stringMatching(/^Pause\s*Cancel$/),
     ]);
     expect(await page.locator(`${row('nightly')} td.next-fire`).getAttribute('title')).toBe(new Date(nightly['next_at'] as number).toISOString());
     expect(await cellText(page, row(laterId), 'kind')).toBe('once');
