@@ -1,7 +1,7 @@
 // `npm run docs:screenshot`: docs/dashboard.png, the dashboard with real data. A broker on a temp SQLite file,
 // a minute of mixed load (orders, payments, logins) through the client, consumers that keep up, fall behind,
-// stay paused or dead-letter what they cannot take, and headless Chromium (test/helpers/chromium.ts) watching
-// the page from the start so that its charts hold that minute. Run with tsx: it loads the sources.
+// stay paused or dead-letter what they cannot take, a few schedules, and headless Chromium
+// (test/helpers/chromium.ts) watching the page from the start so that its charts hold that minute. Run with tsx: it loads the sources.
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -45,6 +45,12 @@ const billingTimer = setInterval(() => billing.splice(0, 4).forEach((m) => m.ack
 void drain(await bus.subscribe('payments.*', { consumer: 'payments', maxInFlight: 100 }), (m) => (m.json().amount > 950 ? m.nack(0) : m.ack()));
 await api('PUT', '/api/consumers/audit', { patterns: ['#'] });
 await api('POST', '/api/consumers/audit/pause');
+// Schedules: a nightly report in Berlin time, a heartbeat that fires all along, a paused digest, reminders due later.
+await api('PUT', '/api/schedules/nightly-report', { topic: 'reports.daily', payload: { report: 'sales' }, cron: '0 2 * * *', timezone: 'Europe/Berlin' });
+await api('PUT', '/api/schedules/heartbeat', { topic: 'health.ping', payload: 'ping', every_ms: 5000 });
+await api('PUT', '/api/schedules/weekly-digest', { topic: 'mail.digest', payload: 'digest', cron: '0 8 * * MON' });
+await api('POST', '/api/schedules/weekly-digest/pause');
+for (const hours of [2, 24]) await bus.publish('mail.reminder', { user: `user-${hours}` }, { delayMs: hours * 3_600_000 });
 
 const browser = await launchChromium();
 const page = await browser.newPage({ viewport: { width: 1440, height: 1280 }, deviceScaleFactor: 1 });

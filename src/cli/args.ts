@@ -1,7 +1,8 @@
 // The values the operator commands take on their command line (PROTOCOL.md §9): seqs, counts, times (ms since
-// the epoch or ISO 8601) and filter JSON. Each parser throws commander's InvalidArgumentError, which the program
-// reports as a usage error (exit 2) naming the option.
+// the epoch or ISO 8601), durations and filter JSON. Each parser throws commander's InvalidArgumentError, which
+// the program reports as a usage error (exit 2) naming the option.
 import { InvalidArgumentError } from 'commander';
+import { parseDurationMs } from '../config/values.js';
 
 const WHOLE = /^\d{1,16}$/;
 
@@ -28,6 +29,13 @@ export function timeArg(text: string): number {
   if (WHOLE.test(text)) return Number(text);
   const ms = /^\d{4}-\d{2}-\d{2}/.test(text) ? Date.parse(text) : NaN;
   if (Number.isNaN(ms)) throw new InvalidArgumentError('expected ms since the epoch or an ISO 8601 time such as 2026-12-01T22:00:00Z');
+  return ms;
+}
+
+/** A duration as the settings take it (`90s`, `10m`, `24h`, `1d`, `500ms`; seconds when bare), in ms. */
+export function durationArg(text: string): number {
+  const ms = parseDurationMs(text);
+  if (ms === undefined || !Number.isSafeInteger(ms)) throw new InvalidArgumentError('expected a whole number with ms, s, m, h or d, such as 90s, 10m, 24h or 1d');
   return ms;
 }
 

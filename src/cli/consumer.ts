@@ -2,33 +2,19 @@
 // PROTOCOL.md §4 do it, over PUT, DELETE and POST /api/consumers/<id>[/replay|/pause|/resume]; each prints
 // the consumer as it is afterwards (`rm`: its id).
 import type { Command } from 'commander';
-import { err } from 'neverthrow';
 import type { z } from 'zod';
 import type { Consumer } from '../protocol/http-bodies.js';
 import { filterArg, seqArg, timeArg } from './args.js';
-import { act, subcommand, type CliContext } from './command.js';
-import { usageError } from './failure.js';
+import { subcommand, type CliContext } from './command.js';
+import { usageError, type CliFailure } from './failure.js';
 import { consumerRows } from './figures.js';
-import { callApi, printResult, remoteCommand, remoteOf } from './remote.js';
+import { remoteCommand, requestAction, type ApiRequest } from './remote.js';
 
 const path = (id: string, action = ''): string => `/api/consumers/${encodeURIComponent(id)}${action}`;
 
 /** A consumer's subcommand: its request, then the consumer (or what the API answered) printed. */
-function consumerAction<A extends unknown[]>(
-  ctx: CliContext,
-  request: (...args: A) => { method: 'PUT' | 'POST' | 'DELETE'; path: string; body?: unknown } | ReturnType<typeof usageError>,
-) {
-  return act(ctx, (...args: [...A, unknown, Command]) => {
-    const command = args.at(-1) as Command;
-    const made = request(...(args.slice(0, -1) as unknown as A));
-    if ('exitCode' in made) return err(made);
-    return remoteOf(command, ctx).asyncAndThen((remote) =>
-      callApi(remote, made.method, made.path, made.body).map((answer) => {
-        printResult(ctx, remote, answer, (a) => ('position' in (a as object) ? consumerRows([a as z.infer<typeof Consumer>]) : [`removed ${(a as { id: string }).id}`]));
-        return 0;
-      }),
-    );
-  });
+function consumerAction<A extends unknown[]>(ctx: CliContext, request: (...args: A) => ApiRequest | CliFailure) {
+  return requestAction(ctx, request, (a) => ('position' in (a as object) ? consumerRows([a as z.infer<typeof Consumer>]) : [`removed ${(a as { id: string }).id}`]));
 }
 
 export function addConsumer(program: Command, ctx: CliContext): Command {

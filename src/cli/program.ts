@@ -14,6 +14,7 @@ import { addHelp } from './help.js';
 import { addImport } from './import.js';
 import { addPublish } from './publish.js';
 import { addReplay } from './replay.js';
+import { addSchedule, addSchedules } from './schedules.js';
 import { addServe } from './serve.js';
 import { addTail } from './tail.js';
 
@@ -30,6 +31,8 @@ export const COMMANDS: readonly CommandModule[] = [
   addExport,
   addImport,
   addReplay,
+  addSchedules,
+  addSchedule,
   addHelp,
 ];
 

@@ -8,7 +8,7 @@ import { err, ok, ResultAsync, type Result } from 'neverthrow';
 import { DEFAULT_URL, remoteDefaults } from '../config/remote.js';
 import { ERROR_CODES, type ErrorCode } from '../errors.js';
 import { certificateErrorCode } from '../util/certificate-error.js';
-import { subcommand, type CliContext } from './command.js';
+import { act, subcommand, type CliContext } from './command.js';
 import { failure, usageError, type CliFailure } from './failure.js';
 
 /** A request to the broker: a URL and what fetch takes besides (method, headers, a string body, a signal). */
@@ -120,4 +120,32 @@ export function reason(e: unknown): string {
 /** A command's result: one JSON document with --json, else the lines `forPeople` makes of it. */
 export function printResult<T>(ctx: CliContext, remote: Remote, value: T, forPeople: (value: T) => readonly string[]): void {
   ctx.stdout.write(remote.json ? `${JSON.stringify(value)}\n` : forPeople(value).map((line) => `${line}\n`).join(''));
+}
+
+/** One request of the HTTP API that a subcommand makes. */
+export interface ApiRequest {
+  readonly method: 'GET' | 'POST' | 'PUT' | 'DELETE';
+  readonly path: string;
+  readonly body?: unknown;
+}
+
+/**
+ * The action of a subcommand that makes one request (as `consumer pause`): `request` turns the arguments into
+ * it, or into a usage error; the answer is printed as JSON, or as the lines `forPeople` makes of it.
+ */
+export function requestAction<A extends unknown[]>(
+  ctx: CliContext,
+  request: (...args: A) => ApiRequest | CliFailure | Promise<ApiRequest | CliFailure>,
+  forPeople: (answer: unknown) => readonly string[],
+) {
+  return act(ctx, async (...args: [...A, unknown, Command]) => {
+    const remote = remoteOf(args.at(-1) as Command, ctx);
+    if (remote.isErr()) return err(remote.error);
+    const made = await request(...(args.slice(0, -1) as unknown as A));
+    if ('exitCode' in made) return err(made);
+    return callApi(remote.value, made.method, made.path, made.body).map((answer) => {
+      printResult(ctx, remote.value, answer, forPeople);
+      return 0;
+    });
+  });
 }

@@ -10,7 +10,7 @@ import { pingFrame, publishBatchFrame, publishFrame, readServerFrame, unsubscrib
 import { certificateErrorCode } from '../util/certificate-error.js';
 import { SHUTTING_DOWN } from '../errors.js';
 import { EventBusError } from './errors.js';
-import { CONNECT_DEFAULTS, type BatchMessage, type ConnectOptions, type PublishOptions } from './options.js';
+import { CONNECT_DEFAULTS, type BatchEntry, type BatchMessage, type ConnectOptions, type PublishNow, type PublishOptions, type PublishTime, type Scheduled } from './options.js';
 import { Requests, type RequestKind, type SubscribeRequest } from './requests.js';
 import { Subscription, type ReceivedMessage, type SubscribeOptions, type SubscriptionHost } from './subscription.js';
 
@@ -68,18 +68,31 @@ export class EventBusClient {
     return this.#open;
   }
 
-  /** Publishes; resolves with the seq once the broker has stored it durably. */
-  async publish(topic: string, payload: unknown, options: PublishOptions = {}): Promise<number> {
+  /**
+   * Publishes; resolves with the seq once the broker has stored it durably. With `deliverAt` or `delayMs` the
+   * message is stored for later and this resolves with its schedule instead (with the seq when the time given
+   * has already come).
+   */
+  publish(topic: string, payload: unknown, options?: PublishOptions & PublishNow): Promise<number>;
+  publish(topic: string, payload: unknown, options: PublishOptions & PublishTime): Promise<number | Scheduled>;
+  async publish(topic: string, payload: unknown, options: PublishOptions & PublishTime = {}): Promise<number | Scheduled> {
     const data = this.#data(topic, payload, options);
     const frame = await this.#request((id) => publishFrame(id, data, options.ttl), 'publish');
+    if (frame.type === 'scheduled') return { scheduleId: frame.schedule_id, deliverAt: frame.deliver_at, messageId: frame.message_id, duplicate: frame.duplicate === true };
     return (frame as { seq: number }).seq;
   }
 
-  /** Publishes all of the messages or none; resolves with their seqs, in order. */
-  async publishBatch(messages: readonly BatchMessage[], options: { ttl?: number } = {}): Promise<number[]> {
+  /**
+   * Publishes all of the messages or none; resolves with their seqs, in order. Messages with `deliverAt` or
+   * `delayMs` are stored for later: their entries are their schedule ids.
+   */
+  publishBatch(messages: readonly (BatchMessage & PublishNow)[], options?: { ttl?: number }): Promise<number[]>;
+  publishBatch(messages: readonly (BatchMessage & PublishTime)[], options?: { ttl?: number }): Promise<BatchEntry[]>;
+  async publishBatch(messages: readonly (BatchMessage & PublishTime)[], options: { ttl?: number } = {}): Promise<BatchEntry[]> {
     const data = messages.map((m) => this.#data(m.topic, m.payload, m));
     const frame = await this.#request((id) => publishBatchFrame(id, data, options.ttl), 'publish');
-    return (frame as { seqs: number[] }).seqs;
+    const { seqs, message_ids, schedule_ids } = frame as { seqs: (number | null)[]; message_ids: (string | null)[]; schedule_ids?: (string | null)[] };
+    return seqs.map((seq, i) => seq ?? { scheduleId: schedule_ids![i]!, messageId: message_ids[i] ?? null });
   }
 
   /** Subscribes; read the messages with `for await` (or `next()`), and ack each one for a durable consumer. */
@@ -138,11 +151,13 @@ export class EventBusClient {
     },
   };
 
-  #data(topic: string, payload: unknown, o: Omit<PublishOptions, 'ttl'>): WireMessage {
+  #data(topic: string, payload: unknown, o: Omit<PublishOptions, 'ttl'> & PublishTime): WireMessage {
     // Time-ordered (UUIDv7), not random: the broker's unique index on message_id then grows at its end, and
     // a commit dirties a few index pages instead of one per message (random ids also get slower as the index
-    // outgrows the cache).
-    return { topic, payload, message_id: o.messageId ?? timeOrderedId(), metadata: o.metadata, ordering_key: o.orderingKey };
+    // outgrows the cache). A delayed message carries it too: resent after a reconnect, it answers the same
+    // schedule instead of storing a second one.
+    const deliverAt = o.deliverAt instanceof Date ? o.deliverAt.getTime() : o.deliverAt;
+    return { topic, payload, message_id: o.messageId ?? timeOrderedId(), metadata: o.metadata, ordering_key: o.orderingKey, deliver_at: deliverAt, delay_ms: o.delayMs };
   }
 
   async #activate(sub: Subscription, resuming: boolean): Promise<void> {

@@ -1,6 +1,6 @@
 // The eventbus client package: what `import … from 'eventbus'` gives a TypeScript service.
 export { connect, EventBusClient } from './client.js';
-export type { BatchMessage, ClientStatus, ConnectOptions, PublishOptions } from './options.js';
+export type { BatchEntry, BatchMessage, ClientStatus, ConnectOptions, PublishNow, PublishOptions, PublishTime, Scheduled } from './options.js';
 export { EventBusError } from './errors.js';
 export type { ErrorCode } from '../errors.js';
 export { Subscription, type ReceivedMessage, type SubscribeOptions } from './subscription.js';

@@ -40,6 +40,38 @@ export interface BatchMessage extends Omit<PublishOptions, 'ttl'> {
   readonly payload: unknown;
 }
 
+/**
+ * When a message is appended to the log, for a publish made now (docs/scheduling.md): at `deliverAt` or
+ * `delayMs` from now, not both. The broker stores it as a schedule and answers once that is durable; a time
+ * not in the future publishes at once.
+ */
+export interface PublishTime {
+  /** ms since the epoch, a Date, or an ISO 8601 string such as `2026-12-01T22:00:00Z`. */
+  readonly deliverAt?: number | Date | string;
+  /** Whole ms, 0 or more. */
+  readonly delayMs?: number;
+}
+
+/** Options that say no time: such a publish resolves with its seq alone. */
+export interface PublishNow {
+  readonly deliverAt?: undefined;
+  readonly delayMs?: undefined;
+}
+
+/** A message stored for later: appended to the log at `deliverAt`, with a new seq then. */
+export interface Scheduled {
+  /** Cancels it with DELETE /api/schedules/<id> (or `eventbus schedule rm <id>`) while it waits. */
+  readonly scheduleId: string;
+  /** ms since the epoch. */
+  readonly deliverAt: number;
+  readonly messageId: string | null;
+  /** The same message id was already waiting: nothing new was stored, and this is that schedule. */
+  readonly duplicate: boolean;
+}
+
+/** One message of a batch with times in it: its seq when appended at once, or its schedule id when stored for later. */
+export type BatchEntry = number | { readonly scheduleId: string; readonly messageId: string | null };
+
 export const CONNECT_DEFAULTS = {
   reconnectIntervalMs: 250,
   maxReconnectIntervalMs: 5000,

@@ -56,6 +56,15 @@ export class Schedules {
     this.#options = options;
     this.#now = now;
   }
+  /** Schedules with a fire to come: delayed messages waiting, recurring schedules not past their end (the metrics). */
+  pending(): ResultAsync<number, StorageError> {
+    return this.#store.pending();
+  }
+
+  /** Calls `listener` for each message appended for a fire, with how many ms after its fire time (the metrics). */
+  onFired(listener: (lateMs: number) => void): void {
+    this.#scheduler.onFired(listener);
+  }
 
   /**
    * When a publish with `time` is due: undefined for at once (no time given, or one not in the future),

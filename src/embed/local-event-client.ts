@@ -7,7 +7,7 @@ import { LocalSubscriber } from './local-subscriber.js';
 import { messageMetadata } from '../core/publish-input.js';
 import type { PublishInput } from '../core/types.js';
 import type { BrokerError } from '../errors.js';
-import { BaseReceiver, EventMessage, eventError, receiverOptions, type EventClient, type EventConfig, type EventError, type EventErrorKind, type EventReceiver, type ReceivedHandle } from '../client/events/interface.js';
+import { BaseReceiver, EventMessage, eventError, receiverOptions, type EventClient, type EventConfig, type EventError, type EventErrorKind, type EventReceiver, type ReceivedHandle, type SendOptions } from '../client/events/interface.js';
 
 const asEventError = (kind: EventErrorKind) => (e: BrokerError) => eventError(kind, e.message, e.code);
 
@@ -21,16 +21,23 @@ export class LocalEventClient implements EventClient {
     this.#config = config;
   }
 
-  sendMessage(message: EventMessage): ResultAsync<string, EventError> {
-    return this.sendMessages([message]).map(([id]) => id!);
+  sendMessage(message: EventMessage, options?: SendOptions): ResultAsync<string, EventError> {
+    return this.sendMessages([message], options).map(([id]) => id!);
   }
 
-  sendMessages(messages: readonly EventMessage[]): ResultAsync<string[], EventError> {
+  sendMessages(messages: readonly EventMessage[], options: SendOptions = {}): ResultAsync<string[], EventError> {
     if (!this.#open) return errAsync(eventError('Connection', 'the client is closed'));
     if (messages.length === 0) return okAsync([]);
     const ids = messages.map((m) => m.messageId ?? timeOrderedId());
     const inputs: PublishInput[] = messages.map((m, i) => ({ topic: this.#config.topicName, ...m.toPublish(), messageId: ids[i], orderingKey: m.orderingKey }));
-    return this.#broker.publishBatch(inputs).map(() => ids).mapErr(asEventError('PublishError'));
+    if (options.deliverAt === undefined && options.delayMs === undefined) {
+      return this.#broker.publishBatch(inputs).map(() => ids).mapErr(asEventError('PublishError'));
+    }
+    const time = { deliverAt: options.deliverAt instanceof Date ? options.deliverAt.getTime() : options.deliverAt, delayMs: options.delayMs };
+    return this.#broker
+      .publishBatchLater(inputs.map((input) => ({ input, time })))
+      .map(() => ids)
+      .mapErr(asEventError('PublishError'));
   }
 
   subscribe(): ResultAsync<EventReceiver, EventError> {

@@ -12,6 +12,9 @@ export interface WireMessage {
   readonly message_id?: string | undefined;
   readonly metadata?: Readonly<Record<string, unknown>> | undefined;
   readonly ordering_key?: string | undefined;
+  /** PROTOCOL.md §11: appended to the log at this time (ms since the epoch or ISO 8601), not before. */
+  readonly deliver_at?: number | string | undefined;
+  readonly delay_ms?: number | undefined;
 }
 
 export interface WireSubscribe {
@@ -60,17 +63,21 @@ export interface MessageFrame {
   delivery: number;
 }
 
-/** The broker's frames. */
+/**
+ * The broker's frames. A batch with delayed messages in it answers `schedule_ids` beside `seqs`, each null
+ * where the other applies (PROTOCOL.md §11).
+ */
 export type ServerFrame =
   | { type: 'published'; id?: RequestId; seq: number; message_id: string | null; duplicate?: boolean }
-  | { type: 'published'; id?: RequestId; seqs: number[]; message_ids: (string | null)[] }
+  | { type: 'published'; id?: RequestId; seqs: (number | null)[]; message_ids: (string | null)[]; schedule_ids?: (string | null)[] }
+  | { type: 'scheduled'; id?: RequestId; schedule_id: string; deliver_at: number; message_id: string | null; duplicate?: boolean }
   | { type: 'subscribed'; id?: RequestId; subscription: string; head_seq: number }
   | { type: 'unsubscribed'; id?: RequestId; subscription: string; reason?: string }
   | { type: 'error'; id?: RequestId; code: string; message: string }
   | { type: 'pong'; id?: RequestId }
   | MessageFrame;
 
-const SERVER_TYPES: ReadonlySet<string> = new Set(['published', 'subscribed', 'unsubscribed', 'error', 'pong', 'message']);
+const SERVER_TYPES: ReadonlySet<string> = new Set(['published', 'scheduled', 'subscribed', 'unsubscribed', 'error', 'pong', 'message']);
 
 /**
  * One frame of the broker's, or undefined for text that is not one (not JSON, not an object, an unknown

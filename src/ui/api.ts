@@ -53,6 +53,21 @@ export interface DeadLetter {
   dead_at: number;
 }
 
+/** A schedule as GET /api/schedules lists it (PROTOCOL.md §11). */
+export interface Schedule {
+  id: string;
+  kind: 'once' | 'cron' | 'every';
+  topic: string;
+  cron: string | null;
+  every_ms: number | null;
+  timezone: string;
+  next_at: number | null;
+  last_at: number | null;
+  fires: number;
+  missed: number;
+  paused: boolean;
+}
+
 export class ApiError extends Error {
   constructor(
     readonly code: string,

@@ -1,11 +1,12 @@
 // The dashboard served at GET / (docs/dashboard.md): the figures of GET /api/stats/stream drawn live, and
-// the consumer, dead-letter and message calls of the HTTP API behind its buttons and forms. Bundled with
+// the consumer, dead-letter and message calls of the HTTP API behind its buttons and forms; the schedules
+// panel is schedules.ts. Bundled with
 // uPlot and inlined into one page by `npm run build` (scripts/build-ui.mjs).
-import { ApiError, apiUrl, call, NEEDS_TOKEN, streamUrl, type Consumer, type DeadLetter, type Message, type StatsEvent, type Topic } from './api.js';
+import { ApiError, apiUrl, call, streamUrl, type Consumer, type DeadLetter, type Message, type StatsEvent, type Topic } from './api.js';
 import { HistoryChart } from './charts.js';
+import { $, act, button, cell, fill, showProblem, time } from './page.js';
+import { refreshSchedules } from './schedules.js';
 import './dashboard.css';
-
-const $ = (id: string): HTMLElement => document.getElementById(id)!;
 
 const ratesChart = new HistoryChart($('rates-chart'));
 const lagChart = new HistoryChart($('lag-chart'));
@@ -13,58 +14,6 @@ const deadLettersConsumer = $('dead-letters-consumer') as HTMLSelectElement;
 let consumers: Consumer[] = [];
 /** The dead-letter count of the consumer shown, when its list was last read: a change reads it again. */
 let deadLettersShown: { id: string; count: number } | undefined;
-
-function showProblem(e: unknown): void {
-  const problem = $('problem');
-  problem.hidden = false;
-  problem.textContent = e instanceof ApiError ? (e.code === 'UNAUTHORIZED' ? NEEDS_TOKEN : `${e.code}: ${e.message}`) : String(e);
-}
-
-function clearProblem(): void {
-  $('problem').hidden = true;
-}
-
-/** Runs a button's call, showing its failure rather than losing it. */
-function act(work: () => Promise<unknown>): void {
-  work().then(clearProblem, showProblem);
-}
-
-function cell(row: HTMLTableRowElement, text: string | number, className?: string): HTMLTableCellElement {
-  const td = row.insertCell();
-  td.textContent = String(text);
-  if (className !== undefined) td.className = className;
-  else if (typeof text === 'number') td.className = 'num';
-  return td;
-}
-
-function button(row: HTMLTableRowElement, label: string, onClick: () => void): HTMLButtonElement {
-  const b = document.createElement('button');
-  b.type = 'button';
-  b.textContent = label;
-  b.addEventListener('click', onClick);
-  row.insertCell().append(b);
-  return b;
-}
-
-/** What each table shows now: a table is built again only when that changes, so a selection or a hover survives the ticks. */
-const tableContents = new Map<string, string>();
-
-function fill<T>(table: string, items: readonly T[], empty: string, row: (tr: HTMLTableRowElement, item: T) => void): void {
-  const key = `${empty}\n${JSON.stringify(items)}`;
-  if (tableContents.get(table) === key) return;
-  tableContents.set(table, key);
-  const body = ($(table) as HTMLTableElement).tBodies[0]!;
-  body.replaceChildren();
-  if (items.length === 0) {
-    const tr = body.insertRow();
-    tr.className = 'empty';
-    const td = cell(tr, empty, '');
-    td.colSpan = ($(table) as HTMLTableElement).tHead!.rows[0]!.cells.length;
-  }
-  for (const item of items) row(body.insertRow(), item);
-}
-
-const time = (ms: number): string => new Date(ms).toLocaleString();
 
 function renderTopics(topics: readonly Topic[]): void {
   fill('topics', topics, 'no topic in the log', (tr, t) => {
@@ -192,6 +141,7 @@ function onStats(stats: StatsEvent): void {
   renderConsumers(stats.consumers);
   ratesChart.add(stats.at, new Map([['published/s', stats.published_per_s], ['delivered/s', stats.delivered_per_s]]));
   lagChart.add(stats.at, new Map(stats.consumers.map((c) => [c.id, c.lag])));
+  refreshSchedules();
 }
 
 function connect(): void {

@@ -4,25 +4,19 @@
 // the exit codes and the `error: <CODE> ...` lines.
 import { spawn } from 'node:child_process';
 import net from 'node:net';
-import { Readable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import type { Command } from 'commander';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { startApp, type App } from '../../src/app.js';
-import { buildProgram, packageVersion, runCli } from '../../src/cli/program.js';
+import { buildProgram, packageVersion } from '../../src/cli/program.js';
 import { silentLogger } from '../../src/logger.js';
 import { tempDir, testAppConfig, type TestDir } from '../helpers/broker.js';
+import { runAgainst, type CliRun as Run } from '../helpers/cli.js';
 import { deadAddress, startEndpoint, type Endpoint } from '../helpers/consumers.js';
 import { BIN } from '../helpers/dist.js';
 import { until } from '../helpers/until.js';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
-
-interface Run {
-  readonly code: number | null;
-  readonly stdout: string;
-  readonly stderr: string;
-}
 
 let db: TestDir;
 let app: App;
@@ -42,18 +36,7 @@ afterAll(async () => {
 });
 
 /** `eventbus <args>` through the program, against the test's broker (EVENTBUS_URL). */
-async function cli(args: readonly string[], stdin?: string): Promise<Run> {
-  let stdout = '';
-  let stderr = '';
-  const io = {
-    env: { EVENTBUS_URL: base },
-    stdin: Readable.from(stdin === undefined ? [] : [stdin]),
-    stdout: { write: (t: string) => (stdout += t) },
-    stderr: { write: (t: string) => (stderr += t) },
-  };
-  const code = await runCli(args, io);
-  return { code, stdout, stderr };
-}
+const cli = (args: readonly string[], stdin?: string): Promise<Run> => runAgainst(base, args, stdin);
 
 /** `eventbus <args>` as a child process, with `stdin` piped in; `running` sees it while it runs. */
 function child(args: readonly string[], stdin = '', running?: (proc: ReturnType<typeof spawn>, out: () => string) => Promise<void>): Promise<Run> {
@@ -446,7 +429,7 @@ test('--help and --version on every command and subcommand: on stdout, exit 0', 
   const program = buildProgram({ env: {}, stdout: process.stdout, stderr: process.stderr, version: '0', settle: () => {} });
   const paths = (c: Command, prefix: string[]): string[][] => c.commands.flatMap((s) => [[...prefix, s.name()], ...paths(s, [...prefix, s.name()])]);
   const all = paths(program, []);
-  expect(all.map((p) => p.join(' '))).toEqual(expect.arrayContaining(['publish', 'tail', 'topics', 'stats', 'consumers', 'consumer add', 'consumer rm', 'consumer replay', 'consumer pause', 'consumer resume', 'dead-letters', 'export', 'import', 'replay']));
+  expect(all.map((p) => p.join(' '))).toEqual(expect.arrayContaining(['publish', 'tail', 'topics', 'stats', 'consumers', 'consumer add', 'consumer rm', 'consumer replay', 'consumer pause', 'consumer resume', 'dead-letters', 'export', 'import', 'replay', 'schedules', 'schedule add', 'schedule rm', 'schedule pause', 'schedule resume']));
   for (const path of all) {
     const run = await cli([...path, '--help']);
     expect({ code: run.code, stderr: run.stderr }, path.join(' ')).toEqual({ code: 0, stderr: '' });

@@ -1,7 +1,7 @@
 // The dashboard (GET /, docs/dashboard.md) end to end, in headless Chromium against a real broker on either
-// store, with a token: the page shows the topics and consumers made through the API, follows new messages
-// without a reload, and its buttons act on the broker (pause and resume, requeue, purge) as the API then
-// says. One browser for the file; the page as `npm run build` makes it, built again first.
+// store, with a token: the page shows the topics, consumers and schedules made through the API, follows new
+// messages and fires without a reload, and its buttons act on the broker (pause and resume, requeue, purge,
+// cancel a schedule) as the API then says. One browser for the file; the page as `npm run build` makes it, built again first.
 import { execFileSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import type { Browser, Page } from 'playwright-core';
@@ -103,6 +103,63 @@ describe.each(STORES)('the dashboard on %s', (store) => {
     await page.click('#browse button[type=submit]');
     await until('the orders from seq 8', async () => (await seqs(page, 'messages')).join() === '8,9');
     expect(await cellText(page, '#messages tr[data-seq="8"]', 'topic')).toBe('orders.created');
+  });
+
+  test('lists the schedules with their next and last fire, follows fires live, filters by kind, pages, pauses and cancels', async () => {
+    const bus = await startApi(scope, store, { EVENTBUS_TOKEN: TOKEN });
+    const put = async (id: string, body: Json): Promise<Json> => {
+      const made = await bus.call<Json>('PUT', `/api/schedules/${id}`, body, AUTH);
+      expect(made.status, JSON.stringify(made.body)).toBe(200);
+      return made.body;
+    };
+    const nightly = await put('nightly', { topic: 'reports.daily', payload: 'go', cron: '0 2 * * *', timezone: 'Europe/Berlin' });
+    await put('tick', { topic: 'health.tick', payload: 'x', every_ms: 1000 });
+    const later = await bus.call<Json>('POST', '/api/publish', { topic: 'mail.reminder', payload: 'r', delay_ms: 3_600_000 }, AUTH);
+    const laterId = later.body['schedule_id'] as string;
+    const schedule = async (id: string) => bus.call<Json>('GET', `/api/schedules/${id}`, undefined, AUTH);
+
+    const page = await openPage(bus);
+    const row = (id: string): string => `#schedules tr[data-schedule="${id}"]`;
+    await until('the schedules on the page', async () => (await page.locator('#schedules tr[data-schedule]').count()) === 3);
+    expect(await page.locator(`${row('nightly')} td`).allInnerTexts()).toEqual([
+      'nightly', 'cron', 'reports.daily', '0 2 * * *', 'Europe/Berlin', expect.any(String), '–', '0', '0', 'active', expect.stringMatching(/^Pause\s*Cancel$/),
+    ]);
+    expect(await page.locator(`${row('nightly')} td.next-fire`).getAttribute('title')).toBe(new Date(nightly['next_at'] as number).toISOString());
+    expect(await cellText(page, row(laterId), 'kind')).toBe('once');
+    expect(await page.locator(`${row(laterId)} td.next-fire`).getAttribute('title')).toBe(new Date(later.body['deliver_at'] as number).toISOString());
+    expect(await cellText(page, row('tick'), 'rule')).toBe('every 1s');
+
+    // The interval fires once a second: its count and last fire follow on the page, without a reload.
+    await until('fires of tick on the page', async () => Number(await cellText(page, row('tick'), 'fires')) >= 2);
+    const [nextFire, lastFire] = await page.locator(`${row('tick')} td.time`).evaluateAll((tds: { getAttribute(name: string): string | null }[]) => tds.map((td) => td.getAttribute('title') ?? ''));
+    expect(Date.parse(nextFire!)).toBeGreaterThan(Date.parse(lastFire!));
+    const stored = (await schedule('tick')).body;
+    // The page's last fire is one the broker made, a tick or two ago at most.
+    expect(stored['last_at'] as number).toBeGreaterThanOrEqual(Date.parse(lastFire!));
+    expect((stored['last_at'] as number) - Date.parse(lastFire!)).toBeLessThan(5000);
+
+    await page.selectOption('#schedules-kind', 'cron');
+    await until('only the cron schedule', async () => (await page.locator('#schedules tr[data-schedule] td.name').allInnerTexts()).join() === 'nightly');
+    await page.selectOption('#schedules-kind', '');
+
+    await page.locator(`${row('nightly')} button`, { hasText: 'Pause' }).click();
+    await until('the schedule paused', async () => (await schedule('nightly')).body['paused'] === true);
+    await until('the page to show it paused', async () => (await cellText(page, row('nightly'), 'state')) === 'paused');
+    await page.locator(`${row('nightly')} button`, { hasText: 'Resume' }).click();
+    await until('the schedule resumed', async () => (await schedule('nightly')).body['paused'] === false);
+
+    page.once('dialog', (d) => void d.accept());
+    await page.locator(`${row(laterId)} button`, { hasText: 'Cancel' }).click();
+    await until('the delayed message cancelled', async () => (await schedule(laterId)).status === 404);
+    await until('its row gone', async () => (await page.locator(row(laterId)).count()) === 0);
+
+    // 100 a page: the 101st of these is on the next page, by id.
+    for (let i = 0; i < 100; i++) await put(`p${String(i).padStart(3, '0')}`, { topic: 'paged', payload: 'x', every_ms: 3_600_000, start_at: Date.now() + 86_400_000 });
+    await until('a full first page', async () => (await page.locator('#schedules tr[data-schedule]').count()) === 100);
+    await page.click('#schedules-next');
+    await until('the rest on the next page', async () => (await page.locator('#schedules tr[data-schedule] td.name').allInnerTexts()).join() === 'p099,tick');
+    await page.click('#schedules-first');
+    await until('the first page again', async () => (await page.locator('#schedules tr[data-schedule] td.name').first().innerText()) === 'nightly');
   });
 
   test('pauses and resumes a consumer, requeues a dead letter (delivered again) and purges the others', async () => {

@@ -105,11 +105,26 @@ export class EventMessage {
   }
 }
 
+/**
+ * When sent messages are appended to the log (docs/scheduling.md): at `deliverAt` or `delayMs` from now, not
+ * both. They are stored as schedules until then, and received with a new seq when due; a time not in the
+ * future sends them at once. Absent: at once.
+ */
+export interface SendOptions {
+  /** ms since the epoch, or a Date. */
+  readonly deliverAt?: number | Date;
+  /** Whole ms, 0 or more. */
+  readonly delayMs?: number;
+}
+
 export interface EventClient {
-  /** Resolves with the message's id (the given one, or one the client made) once the broker stored it. */
-  sendMessage(message: EventMessage): ResultAsync<string, EventError>;
-  /** All stored or none. */
-  sendMessages(messages: readonly EventMessage[]): ResultAsync<string[], EventError>;
+  /**
+   * Resolves with the message's id (the given one, or one the client made) once the broker stored it: in the
+   * log, or with a time in `options`, as a schedule (the id is then the one it is received with when due).
+   */
+  sendMessage(message: EventMessage, options?: SendOptions): ResultAsync<string, EventError>;
+  /** All stored or none; `options` applies to each of them. */
+  sendMessages(messages: readonly EventMessage[], options?: SendOptions): ResultAsync<string[], EventError>;
   /** A receiver for the configured topic (pattern), as the configured durable consumer. */
   subscribe(): ResultAsync<EventReceiver, EventError>;
   isConnected(): boolean;

@@ -5,9 +5,16 @@ import { okAsync, type ResultAsync } from 'neverthrow';
 import { connect, type EventBusClient } from '../client.js';
 import type { ConnectOptions } from '../options.js';
 import type { ReceivedMessage, Subscription } from '../subscription.js';
-import { BaseReceiver, EventMessage, fromPromise, receiverOptions, type EventClient, type EventConfig, type EventError, type EventReceiver, type ReceivedHandle } from './interface.js';
+import { BaseReceiver, EventMessage, fromPromise, receiverOptions, type EventClient, type EventConfig, type EventError, type EventReceiver, type ReceivedHandle, type SendOptions } from './interface.js';
 
 const DEFAULT_URL = 'ws://127.0.0.1:3000/ws';
+
+const orderingOf = (m: EventMessage): { orderingKey?: string } => (m.orderingKey === undefined ? {} : { orderingKey: m.orderingKey });
+// Only the fields given: an absent time must not reach the wire as a field.
+const timeOf = (o: SendOptions): { deliverAt?: number | Date; delayMs?: number } => ({
+  ...(o.deliverAt === undefined ? {} : { deliverAt: o.deliverAt }),
+  ...(o.delayMs === undefined ? {} : { delayMs: o.delayMs }),
+});
 
 export class WsEventClient implements EventClient {
   readonly #client: EventBusClient;
@@ -25,19 +32,20 @@ export class WsEventClient implements EventClient {
     return fromPromise(connect(url, token === undefined ? options : { token, ...options }), 'Connection').map((c) => new WsEventClient(c, config));
   }
 
-  sendMessage(message: EventMessage): ResultAsync<string, EventError> {
+  sendMessage(message: EventMessage, options: SendOptions = {}): ResultAsync<string, EventError> {
     const id = message.messageId ?? timeOrderedId();
     const { payload, metadata } = message.toPublish();
-    const options = message.orderingKey === undefined ? { messageId: id, metadata } : { messageId: id, metadata, orderingKey: message.orderingKey };
-    return fromPromise(this.#client.publish(this.#config.topicName, payload, options), 'PublishError').map(() => id);
+    const publish = { messageId: id, metadata, ...orderingOf(message), ...timeOf(options) };
+    return fromPromise(this.#client.publish(this.#config.topicName, payload, publish), 'PublishError').map(() => id);
   }
 
-  sendMessages(messages: readonly EventMessage[]): ResultAsync<string[], EventError> {
+  sendMessages(messages: readonly EventMessage[], options: SendOptions = {}): ResultAsync<string[], EventError> {
     if (messages.length === 0) return okAsync([]);
     const ids = messages.map((m) => m.messageId ?? timeOrderedId());
+    const time = timeOf(options);
     const batch = messages.map((m, i) => {
       const { payload, metadata } = m.toPublish();
-      return { topic: this.#config.topicName, payload, metadata, messageId: ids[i]!, ...(m.orderingKey === undefined ? {} : { orderingKey: m.orderingKey }) };
+      return { topic: this.#config.topicName, payload, metadata, messageId: ids[i]!, ...orderingOf(m), ...time };
     });
     return fromPromise(this.#client.publishBatch(batch), 'PublishError').map(() => ids);
   }

@@ -163,6 +163,26 @@ describe.each([wsBackend, localBackend])('EventClient on the $name backend', (ba
     expect(storedMessages(h.db, u('ids.t')).map((row) => row.messageId)).toEqual(['my-id-1', made1, made2]);
   });
 
+  test('with a delay or a time: stored at once as schedules, received when due and not before, with the ids sent', async () => {
+    const client = await h.client({ topicName: u('later.t'), options: { consumer: u('later') } });
+    const r = await subscribe(client);
+    const before = Date.now();
+    const one = (await client.sendMessage(EventMessage.new('in a moment'), { delayMs: 800 }))._unsafeUnwrap();
+    const two = (await client.sendMessages([EventMessage.new('b1'), EventMessage.new('b2')], { deliverAt: new Date(before + 1000) }))._unsafeUnwrap();
+    expect(storedMessages(h.db, u('later.t'))).toEqual([]);
+    const got = await receiveN(r, 3);
+    expect(Date.now()).toBeGreaterThanOrEqual(before + 1000);
+    expect(got.map((m) => [m.messageId, text(m)])).toEqual([
+      [one, 'in a moment'],
+      [two[0], 'b1'],
+      [two[1], 'b2'],
+    ]);
+    expect(storedMessages(h.db, u('later.t')).map((row) => row.messageId)).toEqual([one, ...two]);
+    // A bad time is refused and nothing is stored; each front-end refuses it in its own code (§11).
+    const bad = await client.sendMessage(EventMessage.new('never'), { delayMs: -1 });
+    expect(bad._unsafeUnwrapErr()).toMatchObject({ kind: 'PublishError', code: expect.stringMatching(/^BAD_(ARGS|FRAME)$/) as unknown });
+  });
+
   test('sendMessages stores all of them, in order, and resolves with their ids in that order', async () => {
     const client = await h.client({ topicName: u('batch.t'), options: { consumer: u('batch') } });
     const r = await subscribe(client);
