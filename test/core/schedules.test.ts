@@ -71,6 +71,16 @@ describe('delayed publish', () => {
     const again = await later(broker, 'o', 'y', { delayMs: 5_000 }, 'order-1');
     expect(again).toEqual({ ...first, duplicate: true });
     expect(query(db, 'SELECT id FROM schedules')).toHaveLength(1);
+    // Twice in one batch, beside one already waiting: one schedule each.
+    const batch = (
+      await broker.publishBatchLater(
+        ['order-2', 'order-2', 'order-1'].map((messageId) => ({ input: { topic: 'o', payload: 'z', messageId }, time: { delayMs: 60_000 } })),
+      )
+    )._unsafeUnwrap() as Scheduled[];
+    expect(batch.map((s) => s.duplicate)).toEqual([false, true, true]);
+    expect(batch[1]!.scheduleId).toBe(batch[0]!.scheduleId);
+    expect(batch[2]!.scheduleId).toBe(first.scheduleId);
+    expect(query(db, 'SELECT id FROM schedules')).toHaveLength(2);
   });
 
   test('a batch with delayed and immediate messages: seqs and schedule ids in input order', async () => {

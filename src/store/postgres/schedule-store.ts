@@ -10,9 +10,14 @@ const PLACEHOLDERS = SCHEDULE_INSERT_COLUMNS.split(',')
   .map((_, i) => `$${i + 1}`)
   .join(', ');
 
-const INSERT = `INSERT INTO schedules (${SCHEDULE_INSERT_COLUMNS}) VALUES (${PLACEHOLDERS})
+// The column types of SCHEDULE_INSERT_COLUMNS, in its order: a batch goes in as one array per column.
+const COLUMN_TYPES = ['text', 'text', 'text', 'text', 'text', 'int4', 'text', 'text', 'text', 'int8', 'text', 'int8', 'int8', 'int8', 'int8', 'int8', 'int8', 'int8', 'bool', 'int8', 'int8'];
+// One statement for a batch; a message_id waiting already (or twice in the batch) is left out, and answered
+// with the schedule that has it.
+const INSERT_MANY = `INSERT INTO schedules (${SCHEDULE_INSERT_COLUMNS})
+  SELECT * FROM unnest(${COLUMN_TYPES.map((t, i) => `$${i + 1}::${t}[]`).join(', ')})
   ON CONFLICT (message_id) WHERE message_id IS NOT NULL DO NOTHING RETURNING id`;
-const WAITING = `SELECT id, next_at AS "nextAt" FROM schedules WHERE message_id = $1`;
+const WAITING = `SELECT id, next_at AS "nextAt", message_id AS "messageId" FROM schedules WHERE message_id = ANY($1::text[])`;
 const UPSERT = `INSERT INTO schedules (${SCHEDULE_INSERT_COLUMNS}) VALUES (${PLACEHOLDERS}) ON CONFLICT (id) DO UPDATE SET ${SCHEDULE_REPLACED}`;
 const GET = `SELECT ${SCHEDULE_COLUMNS} FROM schedules WHERE id = $1`;
 const LIST = `SELECT ${SCHEDULE_COLUMNS} FROM schedules WHERE ($1::text IS NULL OR kind = $1) AND id >= $2 ORDER BY id LIMIT $3`;
@@ -49,12 +54,16 @@ export function postgresSchedules({ pool, read, write }: PgScheduleAccess): Sche
     add: (records) =>
       write(() =>
         inTransaction(pool, async (c) => {
-          const added: ScheduleAdded[] = [];
-          for (const r of records) {
-            if ((await c.query(INSERT, scheduleValues(r, (b) => b))).rowCount === 1) added.push({ id: r.id, nextAt: r.nextAt!, duplicate: false });
-            else added.push({ ...(await c.query<{ id: string; nextAt: number }>(WAITING, [r.messageId])).rows[0]!, duplicate: true });
-          }
-          return added;
+          const rows = records.map((r) => scheduleValues(r, (b) => b));
+          const columns = COLUMN_TYPES.map((_, i) => rows.map((row) => row[i]));
+          const inserted = new Set((await c.query<{ id: string }>(INSERT_MANY, columns)).rows.map((r) => r.id));
+          const left = records.filter((r) => !inserted.has(r.id)).map((r) => r.messageId);
+          const waiting = new Map((await c.query<{ id: string; nextAt: number; messageId: string }>(WAITING, [left])).rows.map((w) => [w.messageId, w]));
+          return records.map((r): ScheduleAdded => {
+            if (inserted.has(r.id)) return { id: r.id, nextAt: r.nextAt!, duplicate: false };
+            const w = waiting.get(r.messageId!)!;
+            return { id: w.id, nextAt: w.nextAt, duplicate: true };
+          });
         }),
       ),
     put: (record) =>
