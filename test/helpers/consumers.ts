@@ -142,9 +142,29 @@ export async function startEndpoint(protocol: EndpointProtocol, options: Endpoin
 
 /** An address of the protocol where nothing listens (a port bound on 127.0.0.1 and released). */
 export async function deadAddress(protocol: EndpointProtocol): Promise<string> {
-  const ep = await startEndpoint(protocol);
-  await ep.stop();
-  return ep.url;
+  // A privileged port that refuses connections now, rather than one an endpoint just gave up: the tests bind
+  // port 0 only, so another test's server (in this process or a parallel one) can be given an ephemeral
+  // port the moment it is free, and never a privileged one.
+  for (let tries = 0, port = nextDeadPort; tries < 424; tries++, port = port >= 1023 ? 600 : port + 1) {
+    if (await refuses(port)) {
+      nextDeadPort = port >= 1023 ? 600 : port + 1;
+      return `${protocol}://${HOST}:${port}`;
+    }
+  }
+  throw new Error('no port from 600 to 1023 refuses connections here');
+}
+
+let nextDeadPort = 600 + (process.pid % 400);
+
+function refuses(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = net.connect(port, HOST);
+    socket.once('connect', () => {
+      socket.destroy();
+      resolve(false);
+    });
+    socket.once('error', (e: NodeJS.ErrnoException) => resolve(e.code === 'ECONNREFUSED'));
+  });
 }
 
 /** A broken endpoint that is no Endpoint: its address to register, and how to stop it. */
