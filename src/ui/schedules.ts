@@ -64,19 +64,28 @@ function render(schedules: readonly Schedule[]): void {
   });
 }
 
-/** Reads the page shown again; a tick while a read is on its way is skipped. */
+/**
+ * Reads the page shown again; a tick while a read is on its way is skipped. A read answered after another page
+ * was chosen (a click during it) is not shown: the chosen page is read at once instead.
+ */
 export function refreshSchedules(): void {
   if (reading) return;
   reading = true;
   const query = { limit: String(PAGE), kind: kindChoice.value, from };
+  let chosenSince = false;
   call<{ schedules: Schedule[]; next: string | null }>('GET', apiUrl('schedules', query))
     .then((page) => {
+      chosenSince = query.from !== from || query.kind !== kindChoice.value;
+      if (chosenSince) return;
       next = page.next;
       nextPage.disabled = next === null;
       firstPage.disabled = from === undefined;
       render(page.schedules);
     }, showProblem)
-    .finally(() => (reading = false));
+    .finally(() => {
+      reading = false;
+      if (chosenSince) refreshSchedules();
+    });
 }
 
 function show(pageFrom: string | undefined): void {
