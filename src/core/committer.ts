@@ -2,7 +2,7 @@
 // caller learns its seq once that transaction is durable. One fsync serves hundreds of publishers.
 import { err, ok, type Result } from 'neverthrow';
 import { SHUTTING_DOWN } from '../errors.js';
-import { LogMessage, type Appended, type EventStore, type StorageError } from './store-port.js';
+import { LogMessage, type Appended, type EventStore, type ScheduleClaim, type StorageError } from './store-port.js';
 import type { StoredMessage } from './types.js';
 
 /**
@@ -18,6 +18,8 @@ export interface PendingRow {
   readonly metadataTail: string;
   readonly ttlSeconds: number;
   readonly orderingKey: string | null;
+  /** A schedule's fire: appended only if this claim holds (EventStore.append). */
+  readonly claim?: ScheduleClaim;
 }
 
 interface Waiter {
@@ -101,15 +103,17 @@ export class Committer {
     const createdAt = (this.#lastCreatedAt = Math.max(this.#lastCreatedAt, Date.now()));
     const timestamp = `{"timestamp":${createdAt}`;
     const rows: LogMessage[] = [];
+    let claims: (ScheduleClaim | undefined)[] | undefined;
     for (const w of group) {
       for (const r of w.rows) {
         const metadata = r.metadataTail === '{}' ? `${timestamp}}` : `${timestamp},${r.metadataTail.slice(1)}`;
+        if (r.claim !== undefined) (claims ??= [])[rows.length] = r.claim;
         rows.push(new LogMessage(0, r.messageId, r.topic, r.payload, metadata, r.ttlSeconds, r.orderingKey, createdAt));
       }
     }
     // The SQLite store settles synchronously; the result is read through the promise all the same, so a
     // store that is truly asynchronous fits this code unchanged.
-    void this.#store.append(rows).match(
+    void this.#store.append(rows, claims).match(
       (appended) => {
         const fresh: StoredMessage[] = [];
         for (let i = 0; i < appended.length; i++) {

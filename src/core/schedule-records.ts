@@ -26,10 +26,8 @@ export interface ScheduleRecord {
   readonly timezone: string;
   readonly startAt: number | null;
   readonly endAt: number | null;
-  /** The next fire time (ms); null when there is none, or while a delayed message's fire is claimed. */
+  /** The next fire time (ms); null when there is none. */
   readonly nextAt: number | null;
-  /** A fire claimed and not yet known appended (the time it fires for); see ScheduleStore.claim. */
-  readonly firingAt: number | null;
   readonly lastAt: number | null;
   readonly fires: number;
   /** Fire times that passed while no broker ran, and were not fired one by one. */
@@ -47,13 +45,17 @@ export interface ScheduleAdded {
 }
 
 /**
- * A fire taken by one broker: the row moves from `nextAt` (as read) to `next` (null: a delayed message, or a
- * schedule past its end), with `firingAt` set until the message is appended.
+ * A fire, taken in the transaction that appends its message (EventStore.append), and only if the row still has
+ * the `nextAt` it was read with: no other broker took it first, and it was not removed or paused since. A
+ * delayed message's row (kind once) is removed; a recurring one moves on to `next` (null: past its end) with
+ * its fire counted (last_at, fires, missed).
  */
 export interface ScheduleClaim {
   readonly id: string;
-  /** next_at as read: the claim holds only if the row still has it (no other broker took it first). */
+  readonly kind: ScheduleKind;
+  /** next_at as read. */
   readonly nextAt: number;
+  /** The fire time the message is appended for. */
   readonly firingAt: number;
   readonly next: number | null;
   /** Fire times skipped (missed while down) besides the one fired. */
@@ -82,23 +84,10 @@ export interface ScheduleStore {
   remove(ids: readonly string[]): ResultAsync<number, StorageError>;
   /** Pauses or resumes one, with the next fire time from now on; undefined when there is none. */
   setPaused(id: string, paused: boolean, nextAt: number | null, at: number): ResultAsync<ScheduleRecord | undefined, StorageError>;
-  /**
-   * Up to `limit` schedules to fire: those with a fire claimed before `claimedBefore` and not cleared (oldest
-   * first), then those not paused whose next_at is at or before `dueBy`, by next_at.
-   */
-  due(dueBy: number, claimedBefore: number, limit: number): ResultAsync<ScheduleRecord[], StorageError>;
+  /** Up to `limit` schedules not paused whose next_at is at or before `dueBy`, by next_at. */
+  due(dueBy: number, limit: number): ResultAsync<ScheduleRecord[], StorageError>;
   /** The earliest next_at of the schedules not paused, or null. */
   nextDue(): ResultAsync<number | null, StorageError>;
-  /**
-   * Takes the fires, each only where the row still has the next_at it was read with; returns the ids taken.
-   * A row taken has firing_at set, and its fire counted (last_at, fires, missed).
-   */
-  claim(claims: readonly ScheduleClaim[]): ResultAsync<Set<string>, StorageError>;
-  /**
-   * The claimed fires are appended: firing_at is cleared where it is still that fire's, and a delayed message's
-   * row (kind once) is removed.
-   */
-  fired(fires: readonly { readonly id: string; readonly firingAt: number }[]): ResultAsync<void, StorageError>;
   /** Schedules with a fire to come (delayed messages waiting, recurring ones not past their end). */
   pending(): ResultAsync<number, StorageError>;
 }

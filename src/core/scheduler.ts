@@ -1,10 +1,9 @@
 // Fires what is due: delayed messages and recurring schedules, appended to the log through the committer like
-// any publish, exactly once each. A fire is first claimed in the store (its row moved on from the next_at it
-// was read with, which only one broker can do) with the fire time kept in firing_at, then appended with a
-// message_id made from the schedule and that time, then cleared. Whoever finds a claim not cleared (after a
-// crash, on any broker) appends the same message again, which the log's unique message_id answers as a
-// duplicate if it got there already: a kill at any point doubles nothing. Every broker on a shared store
-// fires on time; the claim lets one of them have each fire, so none needs a lease to hold back.
+// any publish, exactly once each. A fire is claimed in the transaction that appends its message: the row
+// moves on from the next_at it was read with (a delayed message's row is removed), which only one broker can
+// do, and the message is appended only if it did. A kill at any point leaves either both or neither, so
+// nothing is lost or doubled, and every broker on a shared store can fire on time without a lease. The
+// message_id made from the schedule and its fire time keeps the log's own guarantee behind that.
 import type { Logger } from '../logger.js';
 import type { Committer, PendingRow } from './committer.js';
 import { catchUp } from './recurrence.js';
@@ -14,8 +13,8 @@ import type { ScheduleClaim, ScheduleRecord, ScheduleStore } from './schedule-re
 const PAGE = 1000;
 // The longest the scheduler sleeps: schedules another broker adds are found this late at most.
 const POLL_MS = 1000;
-// A claim not cleared this long after it was made is taken to be a dead broker's, and appended again here.
-const STALE_CLAIM_MS = 1000;
+// How long the scheduler leaves due schedules it could not take, because another broker was firing them.
+const CONTENDED_MS = 20;
 
 export interface SchedulerOptions {
   readonly store: ScheduleStore;
@@ -81,57 +80,47 @@ export class Scheduler {
 
   async #pass(): Promise<void> {
     const { store, now, logger } = this.#o;
+    let earliest = 0;
     for (;;) {
       const at = now();
-      const due = await store.due(at, at - STALE_CLAIM_MS, PAGE);
+      const due = await store.due(at, PAGE);
       if (due.isErr()) {
         logger.warn('could not read the schedules that are due; tried again shortly', { reason: due.error.message });
         break;
       }
-      const fired = await this.#fire(due.value);
-      if (!fired || due.value.length < PAGE || this.#stopped) break;
+      const taken = await this.#fire(due.value);
+      // The store failed (it said why), or another broker is firing these: left for a while.
+      if (taken === undefined) earliest = now() + POLL_MS;
+      else if (taken === 0 && due.value.length > 0) earliest = now() + CONTENDED_MS;
+      if (taken === undefined || taken === 0 || due.value.length < PAGE || this.#stopped) break;
     }
     if (this.#stopped) return;
     const next = await store.nextDue();
-    this.#arm(next.isOk() && next.value !== null ? next.value : Infinity);
+    this.#arm(Math.max(earliest, next.isOk() && next.value !== null ? next.value : Infinity));
   }
 
-  /** Claims, appends and clears one page of due schedules; false when the store failed on the way. */
-  async #fire(due: readonly ScheduleRecord[]): Promise<boolean> {
-    if (due.length === 0) return true;
-    const { store, committer, now, logger } = this.#o;
+  /** Claims and appends one page of due schedules: how many it took; undefined when the store failed. */
+  async #fire(due: readonly ScheduleRecord[]): Promise<number | undefined> {
+    if (due.length === 0) return 0;
+    const { committer, now, logger } = this.#o;
     const at = now();
-    const claims: (ScheduleClaim & { readonly schedule: ScheduleRecord })[] = [];
-    for (const s of due) {
-      if (s.firingAt !== null || s.nextAt === null) continue;
-      if (s.kind === 'once') claims.push({ schedule: s, id: s.id, nextAt: s.nextAt, firingAt: s.nextAt, next: null, missed: 0, at });
-      else {
-        const { fire, missed, next } = catchUp(s, s.nextAt, at);
-        claims.push({ schedule: s, id: s.id, nextAt: s.nextAt, firingAt: fire, next, missed, at });
-      }
-    }
-    // Only the claim crosses to the store (to the SQLite writer thread, by copy), not the schedule it is of.
-    const taken = await store.claim(claims.map(({ schedule: _, ...claim }) => claim));
-    if (taken.isErr()) {
-      logger.warn('could not claim the schedules that are due; tried again shortly', { reason: taken.error.message });
-      return false;
-    }
-    // Claims left over from before, and the ones just taken.
-    const firing = due.flatMap((s) => (s.firingAt !== null ? [{ schedule: s, firingAt: s.firingAt }] : []));
-    for (const c of claims) if (taken.value.has(c.id)) firing.push({ schedule: c.schedule, firingAt: c.firingAt });
-    if (firing.length === 0) return true;
-    const appended = await committer.append(firing.map(({ schedule, firingAt }) => fireRow(schedule, firingAt)));
+    const rows = due.map((s) => {
+      const { fire, missed, next } = s.kind === 'once' ? { fire: s.nextAt!, missed: 0, next: null } : catchUp(s, s.nextAt!, at);
+      return fireRow(s, { id: s.id, kind: s.kind, nextAt: s.nextAt!, firingAt: fire, next, missed, at });
+    });
+    const appended = await committer.append(rows);
     if (appended.isErr()) {
       logger.warn('could not append the schedules that are due; tried again shortly', { reason: appended.error.message });
-      return false;
+      return undefined;
     }
     const done = now();
+    let taken = 0;
     for (const [i, a] of appended.value.entries()) {
-      if (!a.duplicate) for (const listener of this.#firedListeners) listener(done - firing[i]!.firingAt);
+      if (a.duplicate && a.seq === 0) continue;
+      taken++;
+      if (!a.duplicate) for (const listener of this.#firedListeners) listener(done - rows[i]!.claim!.firingAt);
     }
-    const cleared = await store.fired(firing.map(({ schedule, firingAt }) => ({ id: schedule.id, firingAt })));
-    if (cleared.isErr()) logger.warn('could not clear the fired schedules; they are appended, and cleared later', { reason: cleared.error.message });
-    return cleared.isOk();
+    return taken;
   }
 
   #arm(at: number): void {
@@ -147,10 +136,11 @@ export class Scheduler {
 }
 
 /** The message a fire appends: the schedule's, with its schedule_id and scheduled_at in the metadata. */
-function fireRow(s: ScheduleRecord, firingAt: number): PendingRow {
+function fireRow(s: ScheduleRecord, claim: ScheduleClaim): PendingRow {
+  const { firingAt } = claim;
   // A delayed message was scheduled when it was published; a recurring one's message, for its fire time.
   const scheduledAt = s.kind === 'once' ? s.createdAt : firingAt;
   const added = `"schedule_id":${JSON.stringify(s.id)},"scheduled_at":${scheduledAt}}`;
   const metadataTail = s.metadata === '{}' ? `{${added}` : `${s.metadata.slice(0, -1)},${added}`;
-  return { topic: s.topic, payload: s.payload, messageId: fireMessageId(s, firingAt), metadataTail, ttlSeconds: s.ttlSeconds, orderingKey: s.orderingKey };
+  return { topic: s.topic, payload: s.payload, messageId: fireMessageId(s, firingAt), metadataTail, ttlSeconds: s.ttlSeconds, orderingKey: s.orderingKey, claim };
 }

@@ -193,7 +193,6 @@ function recordBase(id: string, kind: ScheduleKind, row: PendingRow, now: number
     timezone: 'UTC',
     startAt: null,
     endAt: null,
-    firingAt: null,
     lastAt: null,
     fires: 0,
     missed: 0,

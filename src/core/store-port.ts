@@ -43,7 +43,10 @@ export class LogMessage implements StoredMessage {
 
 export interface Appended {
   readonly seq: number;
-  /** The row's messageId was already stored: nothing was written and `seq` is the original's. */
+  /**
+   * Nothing was written: the row's messageId was already stored (`seq` is the original's), or the row was a
+   * schedule's fire whose claim did not hold (`seq` 0).
+   */
   readonly duplicate: boolean;
 }
 
@@ -272,8 +275,12 @@ export interface EventStore<Tx = unknown> {
   readonly grouping: CommitGrouping;
   /** Delayed messages and recurring schedules (PROTOCOL.md §11). */
   readonly schedules: ScheduleStore;
-  /** Appends the rows, in order, in one durable transaction: all are stored or none. */
-  append(rows: readonly AppendRow[]): ResultAsync<Appended[], StorageError>;
+  /**
+   * Appends the rows, in order, in one durable transaction: all are stored or none. A row with a claim (at its
+   * index in `claims`) is a schedule's fire, appended only if the claim holds, in the same transaction: a fire
+   * is appended exactly when its schedule moves on.
+   */
+  append(rows: readonly AppendRow[], claims?: readonly (ScheduleClaim | undefined)[]): ResultAsync<Appended[], StorageError>;
   /** The highest seq ever assigned (0 for a new log); never goes down, even when rows are deleted. */
   lastSeq(): number;
   /**

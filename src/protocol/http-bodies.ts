@@ -364,8 +364,7 @@ export function wireSchedule(s: ScheduleRecord): z.infer<typeof Schedule> {
     timezone: s.timezone,
     start_at: s.startAt,
     end_at: s.endAt,
-    // A delayed message being appended is still due at its time.
-    next_at: s.nextAt ?? (s.kind === 'once' ? s.firingAt : null),
+    next_at: s.nextAt,
     last_at: s.lastAt,
     fires: s.fires,
     missed: s.missed,

@@ -4,11 +4,11 @@ import type { ScheduleRecord } from '../core/store-port.js';
 
 export const SCHEDULE_COLUMNS = `id, kind, topic, payload, metadata, ttl AS "ttlSeconds", ordering_key AS "orderingKey",
   message_id AS "messageId", cron, every_ms AS "everyMs", timezone, start_at AS "startAt", end_at AS "endAt",
-  next_at AS "nextAt", firing_at AS "firingAt", last_at AS "lastAt", fires, missed, paused,
+  next_at AS "nextAt", last_at AS "lastAt", fires, missed, paused,
   created_at AS "createdAt", updated_at AS "updatedAt"`;
 
 export const SCHEDULE_INSERT_COLUMNS = `id, kind, topic, payload, metadata, ttl, ordering_key, message_id, cron, every_ms, timezone,
-  start_at, end_at, next_at, firing_at, last_at, fires, missed, paused, created_at, updated_at`;
+  start_at, end_at, next_at, last_at, fires, missed, paused, created_at, updated_at`;
 
 /** Replaced by a PUT: everything but when it was first made. */
 export const SCHEDULE_REPLACED = SCHEDULE_INSERT_COLUMNS.split(',')
@@ -41,7 +41,6 @@ export function scheduleValues(s: ScheduleRecord, bool: (b: boolean) => unknown)
     s.startAt,
     s.endAt,
     s.nextAt,
-    s.firingAt,
     s.lastAt,
     s.fires,
     s.missed,

@@ -1,9 +1,19 @@
 // The store port's contract, held against every store: the SQLite file and PostgreSQL. Each test opens a
 // fresh log (a temp file, a schema of its own) and checks what the core relies on: append and its seqs,
-// reads, time lookup, consumers, progress batches, statuses, dead letters, retention and transactional acks.
+// reads, time lookup, consumers, progress batches, statuses, dead letters, retention, transactional acks and
+// schedules' fires.
 import type { ResultAsync } from 'neverthrow';
 import { describe, expect, test } from 'vitest';
-import { LogMessage, type AckColumns, type AppendRow, type ConsumerSignal, type EventStore, type ProgressBatch } from '../../src/core/store-port.js';
+import {
+  LogMessage,
+  type AckColumns,
+  type AppendRow,
+  type ConsumerSignal,
+  type EventStore,
+  type ProgressBatch,
+  type ScheduleClaim,
+  type ScheduleRecord,
+} from '../../src/core/store-port.js';
 import { silentLogger } from '../../src/logger.js';
 import { PostgresStore } from '../../src/store/postgres/postgres-store.js';
 import { APPEND } from '../../src/store/postgres/queries.js';
@@ -78,6 +88,42 @@ const STORES: Record<string, () => Promise<Opened>> = {
 
 const row = (topic: string, over: Partial<AppendRow> = {}): AppendRow =>
   new LogMessage(0, over.messageId ?? null, topic, over.payload ?? `p-${topic}`, over.metadata ?? `{"timestamp":${over.createdAt ?? 1000}}`, over.ttlSeconds ?? 0, over.orderingKey ?? null, over.createdAt ?? 1000);
+
+const schedule = (id: string, over: Partial<ScheduleRecord> = {}): ScheduleRecord => ({
+  id,
+  kind: 'once',
+  topic: 'later',
+  payload: id,
+  metadata: '{}',
+  ttlSeconds: 0,
+  orderingKey: null,
+  messageId: null,
+  cron: null,
+  everyMs: null,
+  timezone: 'UTC',
+  startAt: null,
+  endAt: null,
+  nextAt: 2000,
+  lastAt: null,
+  fires: 0,
+  missed: 0,
+  paused: false,
+  createdAt: 100,
+  updatedAt: 100,
+  ...over,
+});
+
+/** The claim of `s`'s fire at its next_at, as the scheduler makes it. */
+const claimOf = (s: ScheduleRecord, over: Partial<ScheduleClaim> = {}): ScheduleClaim => ({
+  id: s.id,
+  kind: s.kind,
+  nextAt: s.nextAt!,
+  firingAt: s.nextAt!,
+  next: s.kind === 'once' ? null : s.nextAt! + s.everyMs!,
+  missed: 0,
+  at: s.nextAt! + 5,
+  ...over,
+});
 
 async function ok<T>(r: ResultAsync<T, unknown>): Promise<T> {
   return (await r)._unsafeUnwrap();
@@ -479,6 +525,55 @@ describe.each(Object.keys(STORES))('the %s store', (name) => {
     ]);
   });
 
+  test("a schedule's fire is appended only if its claim holds, in the append's transaction, among ordinary rows", async () => {
+    const { store, sql } = await open();
+    const once = [schedule('d1'), schedule('d2'), schedule('d3', { nextAt: 2500 })];
+    await ok(store.schedules.add(once));
+    const tick = schedule('tick', { kind: 'every', everyMs: 1000, nextAt: 3000 });
+    const paused = schedule('held', { kind: 'every', everyMs: 1000, nextAt: 3000, paused: true });
+    await ok(store.schedules.put(tick));
+    await ok(store.schedules.put(paused));
+    // Ordinary rows around the fires, across the SQLite writer's 32-row statements.
+    const rows: AppendRow[] = [];
+    const claims: (ScheduleClaim | undefined)[] = [];
+    const push = (r: AppendRow, claim?: ScheduleClaim): void => {
+      claims[rows.length] = claim;
+      rows.push(r);
+    };
+    for (let i = 0; i < 40; i++) push(row(`plain.${i}`));
+    push(row('fire.d1', { messageId: 'fire-d1' }), claimOf(once[0]!));
+    push(row('fire.d2', { messageId: 'fire-d2' }), claimOf(once[1]!, { nextAt: 1999 })); // read before a change: not taken
+    push(row('fire.tick', { messageId: 'fire-tick' }), claimOf(tick, { missed: 2 }));
+    push(row('fire.held', { messageId: 'fire-held' }), claimOf(paused));
+    push(row('fire.gone', { messageId: 'fire-gone' }), claimOf(schedule('gone')));
+    for (let i = 40; i < 80; i++) push(row(`plain.${i}`));
+    const appended = await ok(store.append(rows, claims));
+    expect(appended.slice(40, 45)).toEqual([
+      { seq: 41, duplicate: false },
+      { seq: 0, duplicate: true },
+      { seq: 42, duplicate: false },
+      { seq: 0, duplicate: true },
+      { seq: 0, duplicate: true },
+    ]);
+    expect(appended.slice(45).map((a) => a.seq)).toEqual(Array.from({ length: 40 }, (_, i) => 43 + i));
+    expect(store.lastSeq()).toBe(82);
+    const topics = (await ok(store.read(1, 100))).map((m) => m.topic);
+    expect(topics.filter((t) => t.startsWith('fire.'))).toEqual(['fire.d1', 'fire.tick']);
+    expect(topics).toHaveLength(82);
+    // d1 is gone, d2 and d3 wait; the tick moved on with its fire counted; the paused one is as it was.
+    expect(await sql('SELECT id, next_at, last_at, fires, missed FROM schedules ORDER BY id')).toEqual([
+      { id: 'd2', next_at: 2000, last_at: null, fires: 0, missed: 0 },
+      { id: 'd3', next_at: 2500, last_at: null, fires: 0, missed: 0 },
+      { id: 'held', next_at: 3000, last_at: null, fires: 0, missed: 0 },
+      { id: 'tick', next_at: 4000, last_at: 3000, fires: 1, missed: 2 },
+    ]);
+    // The same claim again holds no more: the row has moved on.
+    expect(await ok(store.append([row('fire.tick', { messageId: 'fire-tick-2' })], [claimOf(tick)]))).toEqual([{ seq: 0, duplicate: true }]);
+    // A claim that holds on a message id already stored takes the row and appends nothing.
+    expect(await ok(store.append([row('fire.d3', { messageId: 'fire-d1' })], [claimOf(once[2]!)]))).toEqual([{ seq: 41, duplicate: true }]);
+    expect((await sql<{ id: string }>('SELECT id FROM schedules ORDER BY id')).map((r) => r.id)).toEqual(['d2', 'held', 'tick']);
+  });
+
   test('transactional ack: the work and the ack commit together; work that throws leaves nothing; a processed message is not worked again', async () => {
     const opened = await open();
     const { store, sql } = opened;
@@ -564,6 +659,26 @@ describe('several PostgreSQL stores on one log (several brokers)', () => {
     expect(stored).toHaveLength(ids.length);
     const storedSeq = new Map(stored.map((r) => [r.message_id, r.seq]));
     for (const seqOf of answered) for (const id of ids) expect(seqOf.get(id), id).toBe(storedSeq.get(id));
+  });
+
+  test("three stores claiming the same fires at once, in pages that overlap, append each exactly once", async () => {
+    const first = await STORES.postgres!();
+    const stores = [first.store, await first.reopen(), await first.reopen()];
+    const due = Array.from({ length: 300 }, (_, i) => schedule(`s${i}`, { nextAt: 2000 + i }));
+    await ok(first.store.schedules.add(due));
+    // Each store fires them in pages of its own size and order, so the pages overlap partly.
+    await Promise.all(
+      stores.map(async (store, s) => {
+        const mine = s === 1 ? [...due].reverse() : due;
+        const size = 11 + s * 9;
+        for (let i = 0; i < mine.length; i += size) {
+          const page = mine.slice(i, i + size);
+          await ok(store.append(page.map((d) => row('race', { messageId: `schedule:${d.id}:${d.nextAt!}` })), page.map((d) => claimOf(d))));
+        }
+      }),
+    );
+    expect(await first.sql<{ n: number }>(`SELECT count(*)::int AS n FROM messages WHERE topic = 'race'`)).toEqual([{ n: 300 }]);
+    expect(await first.sql<{ n: number }>('SELECT count(*)::int AS n FROM schedules')).toEqual([{ n: 0 }]);
   });
 
   test('an append finds stored message ids through the index, even planned on an empty log', async () => {

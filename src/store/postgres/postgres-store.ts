@@ -21,6 +21,7 @@ import type {
   MessageHeader,
   MessageRecord,
   ProgressBatch,
+  ScheduleClaim,
   ScheduleStore,
   SeqRun,
   StorageError,
@@ -32,7 +33,7 @@ import { toMessageRecord, toStoredMessage, type MessageRow, type RecordRow } fro
 import { storeOpenError, type StoreOpenError } from '../open-error.js';
 import { WorkFailed } from '../work-failed.js';
 import { Writability } from '../writability.js';
-import { appendRows } from './append.js';
+import { appendClaimed, appendRows } from './append.js';
 import { brokerPools, lockKey, openPool, type PgOptions } from './connect.js';
 import * as cq from './consumer-queries.js';
 import { storageError } from './errors.js';
@@ -134,11 +135,13 @@ export class PostgresStore implements EventStore<pg.PoolClient> {
     });
   }
 
-  append(rows: readonly AppendRow[]): ResultAsync<Appended[], StorageError> {
+  append(rows: readonly AppendRow[], claims?: readonly (ScheduleClaim | undefined)[]): ResultAsync<Appended[], StorageError> {
     const assigned = (seq: number): void => {
       this.#lastSeq = Math.max(this.#lastSeq, seq);
     };
-    return this.#attempt(appendRows(this.#appends, rows, this.#channel, assigned), true);
+    const appending =
+      claims === undefined ? appendRows(this.#appends, rows, this.#channel, assigned) : appendClaimed(this.#appends, rows, claims, this.#channel, assigned);
+    return this.#attempt(appending, true);
   }
 
   lastSeq(): number {

@@ -1,8 +1,9 @@
 // The schedules of the PostgreSQL store (PROTOCOL.md §11). Brokers sharing the database race for the same due
-// rows; a claim holds only where the row still has the next_at it was read with, which the row lock decides.
+// rows; a fire's claim (append.ts, in the transaction of its append) holds only where the row still has
+// the next_at it was read with, which the row lock decides.
 import type { ResultAsync } from 'neverthrow';
 import type pg from 'pg';
-import type { ScheduleAdded, ScheduleClaim, ScheduleRecord, ScheduleStore, StorageError } from '../../core/store-port.js';
+import type { ScheduleAdded, ScheduleRecord, ScheduleStore, StorageError } from '../../core/store-port.js';
 import { SCHEDULE_COLUMNS, SCHEDULE_INSERT_COLUMNS, SCHEDULE_REPLACED, scheduleValues, toScheduleRecord, type ScheduleRow } from '../schedule-rows.js';
 import { inTransaction } from './transaction.js';
 
@@ -11,7 +12,7 @@ const PLACEHOLDERS = SCHEDULE_INSERT_COLUMNS.split(',')
   .join(', ');
 
 // The column types of SCHEDULE_INSERT_COLUMNS, in its order: a batch goes in as one array per column.
-const COLUMN_TYPES = ['text', 'text', 'text', 'text', 'text', 'int4', 'text', 'text', 'text', 'int8', 'text', 'int8', 'int8', 'int8', 'int8', 'int8', 'int8', 'int8', 'bool', 'int8', 'int8'];
+const COLUMN_TYPES = ['text', 'text', 'text', 'text', 'text', 'int4', 'text', 'text', 'text', 'int8', 'text', 'int8', 'int8', 'int8', 'int8', 'int8', 'int8', 'bool', 'int8', 'int8'];
 // One statement for a batch; a message_id waiting already (or twice in the batch) is left out, and answered
 // with the schedule that has it.
 const INSERT_MANY = `INSERT INTO schedules (${SCHEDULE_INSERT_COLUMNS})
@@ -23,25 +24,10 @@ const GET = `SELECT ${SCHEDULE_COLUMNS} FROM schedules WHERE id = $1`;
 const LIST = `SELECT ${SCHEDULE_COLUMNS} FROM schedules WHERE ($1::text IS NULL OR kind = $1) AND id >= $2 ORDER BY id LIMIT $3`;
 const REMOVE = `DELETE FROM schedules WHERE id = ANY($1::text[])`;
 const SET_PAUSED = `UPDATE schedules SET paused = $2, next_at = $3, updated_at = $4 WHERE id = $1 RETURNING ${SCHEDULE_COLUMNS}`;
-const FIRING = `SELECT ${SCHEDULE_COLUMNS} FROM schedules WHERE firing_at IS NOT NULL AND updated_at <= $1 ORDER BY firing_at LIMIT $2`;
 const DUE = `SELECT ${SCHEDULE_COLUMNS} FROM schedules
-  WHERE NOT paused AND next_at IS NOT NULL AND next_at <= $1 AND firing_at IS NULL ORDER BY next_at LIMIT $2`;
+  WHERE NOT paused AND next_at IS NOT NULL AND next_at <= $1 ORDER BY next_at LIMIT $2`;
 const NEXT_DUE = `SELECT min(next_at) AS "nextAt" FROM schedules WHERE NOT paused AND next_at IS NOT NULL`;
-const PENDING = `SELECT count(*)::int AS n FROM schedules WHERE next_at IS NOT NULL OR firing_at IS NOT NULL`;
-// The statements that take rows by id compare next_at and firing_at with IS NOT DISTINCT FROM (the same as =
-// here: the values given are never null), which no index serves: with `=`, the planner joins on the next_at or
-// firing_at index instead of the primary key, and when many rows share one time (a burst due in the same ms)
-// each row given walks all of them.
-const CLAIM = `UPDATE schedules s SET next_at = c.next, firing_at = c.firing, last_at = c.firing, fires = s.fires + 1,
-    missed = s.missed + c.missed, updated_at = c.at
-  FROM unnest($1::text[], $2::int8[], $3::int8[], $4::int8[], $5::int8[], $6::int8[]) AS c(id, was, firing, next, missed, at)
-  WHERE s.id = c.id AND s.next_at IS NOT DISTINCT FROM c.was AND s.firing_at IS NULL AND NOT s.paused
-  RETURNING s.id`;
-const REMOVE_FIRED = `DELETE FROM schedules s USING unnest($1::text[], $2::int8[]) AS f(id, firing)
-  WHERE s.id = f.id AND s.kind = 'once' AND s.firing_at IS NOT DISTINCT FROM f.firing`;
-const CLEAR_FIRED = `UPDATE schedules s SET firing_at = NULL FROM unnest($1::text[], $2::int8[]) AS f(id, firing)
-  WHERE s.id = f.id AND s.firing_at IS NOT DISTINCT FROM f.firing`;
-
+const PENDING = `SELECT count(*)::int AS n FROM schedules WHERE next_at IS NOT NULL`;
 export interface PgScheduleAccess {
   readonly pool: pg.Pool;
   readonly read: <T>(pending: Promise<T>) => ResultAsync<T, StorageError>;
@@ -74,26 +60,8 @@ export function postgresSchedules({ pool, read, write }: PgScheduleAccess): Sche
     list: (l) => read(rows(LIST, [l.kind ?? null, l.from ?? '', l.limit])),
     remove: (ids) => write(async () => (await pool.query(REMOVE, [ids])).rowCount ?? 0),
     setPaused: (scheduleId, paused, nextAt, at) => write(async () => (await rows(SET_PAUSED, [scheduleId, paused, nextAt, at]))[0]),
-    due: (dueBy, claimedBefore, limit) =>
-      read(
-        (async () => {
-          const claimed = await rows(FIRING, [claimedBefore, limit]);
-          return claimed.length < limit ? [...claimed, ...(await rows(DUE, [dueBy, limit - claimed.length]))] : claimed;
-        })(),
-      ),
+    due: (dueBy, limit) => read(rows(DUE, [dueBy, limit])),
     nextDue: () => read(pool.query<{ nextAt: number | null }>(NEXT_DUE).then((r) => r.rows[0]?.nextAt ?? null)),
-    claim: (claims: readonly ScheduleClaim[]) =>
-      write(async () => {
-        if (claims.length === 0) return new Set<string>();
-        const columns = [claims.map((c) => c.id), claims.map((c) => c.nextAt), claims.map((c) => c.firingAt), claims.map((c) => c.next), claims.map((c) => c.missed), claims.map((c) => c.at)];
-        return new Set((await pool.query<{ id: string }>(CLAIM, columns)).rows.map((r) => r.id));
-      }),
-    fired: (fires) =>
-      write(async () => {
-        const columns = [fires.map((f) => f.id), fires.map((f) => f.firingAt)];
-        await pool.query(REMOVE_FIRED, columns);
-        await pool.query(CLEAR_FIRED, columns);
-      }),
     pending: () => read(pool.query<{ n: number }>(PENDING).then((r) => r.rows[0]!.n)),
   };
 }

@@ -197,7 +197,6 @@ export const schedules = pgTable(
     startAt: int8('start_at'),
     endAt: int8('end_at'),
     nextAt: int8('next_at'),
-    firingAt: int8('firing_at'),
     lastAt: int8('last_at'),
     fires: int8('fires').notNull().default(0),
     missed: int8('missed').notNull().default(0),
@@ -208,6 +207,5 @@ export const schedules = pgTable(
   (t) => [
     uniqueIndex('schedules_message_id_unique').on(t.messageId).where(sql`message_id IS NOT NULL`),
     index('schedules_due').on(t.nextAt).where(sql`NOT paused AND next_at IS NOT NULL`),
-    index('schedules_firing').on(t.firingAt).where(sql`firing_at IS NOT NULL`),
   ],
 );

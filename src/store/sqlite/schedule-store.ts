@@ -2,7 +2,7 @@
 // (schedule-writes.ts), as the rest of the store is.
 import type Database from 'better-sqlite3';
 import type { ResultAsync } from 'neverthrow';
-import type { ScheduleAdded, ScheduleClaim, ScheduleListing, ScheduleRecord, ScheduleStore, StorageError } from '../../core/store-port.js';
+import type { ScheduleAdded, ScheduleListing, ScheduleRecord, ScheduleStore, StorageError } from '../../core/store-port.js';
 import { SCHEDULE_COLUMNS, toScheduleRecord, type ScheduleRow } from '../schedule-rows.js';
 import type { Writer } from './write-queries.js';
 
@@ -16,12 +16,11 @@ export function sqliteSchedules(access: SqliteScheduleAccess): ScheduleStore {
   const { sqlite, read, write } = access;
   const get = sqlite.prepare(`SELECT ${SCHEDULE_COLUMNS} FROM schedules WHERE id = ?`);
   const list = sqlite.prepare(`SELECT ${SCHEDULE_COLUMNS} FROM schedules WHERE (@kind IS NULL OR kind = @kind) AND id >= @from ORDER BY id LIMIT @limit`);
-  const firing = sqlite.prepare(`SELECT ${SCHEDULE_COLUMNS} FROM schedules WHERE firing_at IS NOT NULL AND updated_at <= ? ORDER BY firing_at LIMIT ?`);
   const due = sqlite.prepare(
-    `SELECT ${SCHEDULE_COLUMNS} FROM schedules WHERE paused = 0 AND next_at IS NOT NULL AND next_at <= ? AND firing_at IS NULL ORDER BY next_at LIMIT ?`,
+    `SELECT ${SCHEDULE_COLUMNS} FROM schedules WHERE paused = 0 AND next_at IS NOT NULL AND next_at <= ? ORDER BY next_at LIMIT ?`,
   );
   const nextDue = sqlite.prepare(`SELECT min(next_at) FROM schedules WHERE paused = 0 AND next_at IS NOT NULL`).pluck();
-  const pending = sqlite.prepare(`SELECT count(*) FROM schedules WHERE next_at IS NOT NULL OR firing_at IS NOT NULL`).pluck();
+  const pending = sqlite.prepare(`SELECT count(*) FROM schedules WHERE next_at IS NOT NULL`).pluck();
   const records = (rows: unknown[]): ScheduleRecord[] => (rows as ScheduleRow[]).map(toScheduleRecord);
 
   return {
@@ -35,14 +34,8 @@ export function sqliteSchedules(access: SqliteScheduleAccess): ScheduleStore {
     list: (l: ScheduleListing) => read(() => records(list.all({ kind: l.kind ?? null, from: l.from ?? '', limit: l.limit }))),
     remove: (ids) => write('removeSchedules', ids),
     setPaused: (id, paused, nextAt, at) => write('setSchedulePaused', id, paused, nextAt, at),
-    due: (dueBy, claimedBefore, limit) =>
-      read(() => {
-        const claimed = records(firing.all(claimedBefore, limit));
-        return claimed.length < limit ? [...claimed, ...records(due.all(dueBy, limit - claimed.length))] : claimed;
-      }),
+    due: (dueBy, limit) => read(() => records(due.all(dueBy, limit))),
     nextDue: () => read(() => (nextDue.get() as number | null) ?? null),
-    claim: (claims: readonly ScheduleClaim[]) => (claims.length === 0 ? read(() => new Set<string>()) : write('claimSchedules', claims).map((ids) => new Set(ids))),
-    fired: (fires) => write('firedSchedules', fires),
     pending: () => read(() => pending.get() as number),
   };
 }

@@ -17,13 +17,6 @@ export function makeScheduleWriter(sqlite: Database.Database) {
   const upsert = sqlite.prepare(`INSERT INTO schedules (${SCHEDULE_INSERT_COLUMNS}) VALUES (${PLACEHOLDERS}) ON CONFLICT (id) DO UPDATE SET ${SCHEDULE_REPLACED}`);
   const remove = sqlite.prepare(`DELETE FROM schedules WHERE id = ?`);
   const setPaused = sqlite.prepare(`UPDATE schedules SET paused = ?, next_at = ?, updated_at = ? WHERE id = ? RETURNING ${SCHEDULE_COLUMNS}`);
-  // Only where the row still has the next_at it was read with, and no fire claimed: one broker takes it.
-  const claim = sqlite.prepare(
-    `UPDATE schedules SET next_at = ?, firing_at = ?, last_at = ?, fires = fires + 1, missed = missed + ?, updated_at = ?
-     WHERE id = ? AND next_at = ? AND firing_at IS NULL AND paused = 0`,
-  );
-  const removeFired = sqlite.prepare(`DELETE FROM schedules WHERE id = ? AND kind = 'once' AND firing_at = ?`);
-  const clearFired = sqlite.prepare(`UPDATE schedules SET firing_at = NULL WHERE id = ? AND firing_at = ?`);
 
   return {
     addSchedules: sqlite.transaction((rows: readonly ScheduleRecord[]): ScheduleAdded[] =>
@@ -45,13 +38,18 @@ export function makeScheduleWriter(sqlite: Database.Database) {
       const row = setPaused.get(bit(paused), nextAt, at, id) as ScheduleRow | undefined;
       return row === undefined ? undefined : toScheduleRecord(row);
     },
-
-    claimSchedules: sqlite.transaction((claims: readonly ScheduleClaim[]): string[] =>
-      claims.filter((c) => claim.run(c.next, c.firingAt, c.firingAt, c.missed, c.at, c.id, c.nextAt).changes === 1).map((c) => c.id),
-    ).immediate,
-
-    firedSchedules: sqlite.transaction((fires: readonly { id: string; firingAt: number }[]): void => {
-      for (const { id, firingAt } of fires) if (removeFired.run(id, firingAt).changes === 0) clearFired.run(id, firingAt);
-    }).immediate,
   };
+}
+
+/** Takes a fire for the append that is under way (ScheduleClaim): whether the claim held. */
+export function makeFireClaimer(sqlite: Database.Database): (claim: ScheduleClaim) => boolean {
+  // Only where the row still has the next_at it was read with: the broker is the file's only writer, but a
+  // schedule may have been removed, paused or replaced since it was read.
+  const removeOnce = sqlite.prepare(`DELETE FROM schedules WHERE id = ? AND next_at = ? AND paused = 0`);
+  const moveOn = sqlite.prepare(
+    `UPDATE schedules SET next_at = ?, last_at = ?, fires = fires + 1, missed = missed + ?, updated_at = ?
+     WHERE id = ? AND next_at = ? AND paused = 0`,
+  );
+  return (c) =>
+    (c.kind === 'once' ? removeOnce.run(c.id, c.nextAt) : moveOn.run(c.next, c.firingAt, c.missed, c.at, c.id, c.nextAt)).changes === 1;
 }

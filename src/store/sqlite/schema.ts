@@ -169,14 +169,8 @@ export const schedules = sqliteTable(
     timezone: text('timezone').notNull().default('UTC'),
     startAt: integer('start_at'),
     endAt: integer('end_at'),
-    /** The next fire time, in ms; null once there is none (past end_at, or a delayed message taken to fire). */
+    /** The next fire time, in ms; null once there is none (past end_at). */
     nextAt: integer('next_at'),
-    /**
-     * The fire time claimed and not yet known appended: written before the append and cleared after it, so
-     * that whoever finds it set (after a crash, on any broker) appends the same message again, which the log's
-     * unique message_id turns into a duplicate if it got there already.
-     */
-    firingAt: integer('firing_at'),
     lastAt: integer('last_at'),
     fires: integer('fires').notNull().default(0),
     /** Fire times that passed while no broker ran, not fired one by one. */
@@ -188,6 +182,5 @@ export const schedules = sqliteTable(
   (t) => [
     uniqueIndex('schedules_message_id_unique').on(t.messageId).where(sql`message_id IS NOT NULL`),
     index('schedules_due').on(t.nextAt).where(sql`paused = 0 AND next_at IS NOT NULL`),
-    index('schedules_firing').on(t.firingAt).where(sql`firing_at IS NOT NULL`),
   ],
 );

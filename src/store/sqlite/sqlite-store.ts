@@ -16,6 +16,7 @@ import type {
   DeliveryFailure,
   EventStore,
   LastFailure,
+  ScheduleClaim,
   ScheduleStore,
   MessageHeader,
   MessageRecord,
@@ -151,13 +152,13 @@ export class SqliteStore implements EventStore<Database.Database> {
     }
   }
 
-  append(rows: readonly AppendRow[]): ResultAsync<Appended[], StorageError> {
+  append(rows: readonly AppendRow[], claims?: readonly (ScheduleClaim | undefined)[]): ResultAsync<Appended[], StorageError> {
     // Posted at once: the committer hands a group over when it wants it committed (Committer, eagerRows).
-    return this.#write(this.#writer.callNow('append', toColumns(rows)), true).map((seqs) => {
+    return this.#write(this.#writer.callNow('append', toColumns(rows), claims), true).map((seqs) => {
       const appended = new Array<Appended>(seqs.length);
       for (let i = 0; i < seqs.length; i++) {
         const seq = seqs[i]!;
-        appended[i] = seq > 0 ? { seq, duplicate: false } : { seq: -seq, duplicate: true };
+        appended[i] = seq > 0 ? { seq, duplicate: false } : { seq: Math.abs(seq), duplicate: true }; // 0: a fire not taken
         if (seq > this.#lastSeq) this.#lastSeq = seq;
       }
       return appended;

@@ -4,15 +4,21 @@
 // thread's whole job (writer-worker.ts). Raw SQL only, no drizzle, so the thread starts in milliseconds.
 import type Database from 'better-sqlite3';
 import { checkWritable } from './pragmas.js';
-import type { ConsumerRecord, DeliveryFailure, ProgressBatch, SeqRun } from '../../core/store-port.js';
+import type { ConsumerRecord, DeliveryFailure, ProgressBatch, ScheduleClaim, SeqRun } from '../../core/store-port.js';
 import type { AppendColumns } from '../append-columns.js';
 import { MESSAGE_STATUS } from '../message-statuses.js';
 import { makeConsumerWriter } from './consumer-writes.js';
-import { makeScheduleWriter } from './schedule-writes.js';
+import { makeFireClaimer, makeScheduleWriter } from './schedule-writes.js';
 
 /** A VALUES list of `rows` copies of `tuple`, for the statements that insert many rows at once. */
 function valuesList(tuple: string, rows: number): string {
   return new Array(rows).fill(tuple).join(', ');
+}
+
+/** Whether none of the rows from `from` to `to` (not included) is a schedule's fire. */
+function noClaimIn(claims: readonly (ScheduleClaim | undefined)[], from: number, to: number): boolean {
+  for (let i = from; i < to; i++) if (claims[i] !== undefined) return false;
+  return true;
 }
 
 /** Acks inserted by `rows` (each consumer, seq, processed_at, delivery) in one statement. */
@@ -57,6 +63,7 @@ export function makeWriter(sqlite: Database.Database) {
     }
     return chunkIds.size === 0 || anyIdStored.get(idArgs) === undefined;
   };
+  const claimFire = makeFireClaimer(sqlite);
   const insertProcessed = sqlite.prepare(INSERT_PROCESSED);
   const insertProcessedMany = sqlite.prepare(insertProcessedSql(ACKS_PER_STATEMENT));
   const manyArgs = new Array<string | number>(ACKS_PER_STATEMENT * 4);
@@ -142,14 +149,17 @@ export function makeWriter(sqlite: Database.Database) {
     ...makeConsumerWriter(sqlite),
     ...makeScheduleWriter(sqlite),
 
-    /** Each row's seq; negative (-seq of the original) where the message id was already stored. */
-    append: sqlite.transaction((c: AppendColumns): Float64Array => {
+    /**
+     * Each row's seq; negative (-seq of the original) where the message id was already stored, 0 where the row
+     * is a schedule's fire (at its index in `claims`) whose claim did not hold.
+     */
+    append: sqlite.transaction((c: AppendColumns, claims?: readonly (ScheduleClaim | undefined)[]): Float64Array => {
       const n = c.topics.length;
       const seqs = new Float64Array(n);
       let i = 0;
       while (i < n) {
         const chunkEnd = i + MESSAGES_PER_STATEMENT;
-        if (chunkEnd <= n && allNew(c.messageIds, i)) {
+        if (chunkEnd <= n && (claims === undefined || noClaimIn(claims, i, chunkEnd)) && allNew(c.messageIds, i)) {
           for (let j = i, k = 0; j < chunkEnd; j++) {
             messagesArgs[k++] = c.messageIds[j] ?? null;
             messagesArgs[k++] = c.topics[j]!;
@@ -166,6 +176,8 @@ export function makeWriter(sqlite: Database.Database) {
         }
         // Row by row: the tail, or a chunk holding a repeated or stored id (each answered with the original's seq).
         for (const end = Math.min(chunkEnd, n); i < end; i++) {
+          const claim = claims?.[i];
+          if (claim !== undefined && !claimFire(claim)) continue; // seqs[i] stays 0
           const id = c.messageIds[i] ?? null;
           const original = id === null ? undefined : (seqOfMessageId.get(id) as number | undefined);
           if (original !== undefined) {

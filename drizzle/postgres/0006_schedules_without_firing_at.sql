@@ -1,0 +1,2 @@
+DROP INDEX "schedules_firing";--> statement-breakpoint
+ALTER TABLE "schedules" DROP COLUMN "firing_at";
