@@ -1,8 +1,9 @@
 // Messages in time (PROTOCOL.md §11) for `npm run bench` and `npm run bench:postgres`, on whichever store the
 // caller's configs name: delayed publish beside ordinary publish on fresh databases in the same run; fire delay
 // (due → appended: the appended message's created_at less its deliver_at) at a steady rate due, and for a burst
-// due in the same millisecond; and a broker with a large number of delayed messages pending against one
-// without, each in a fresh process (bench/pending-child.mjs) so its RSS is the broker's alone.
+// due in the same millisecond, and overdue when the broker starts; and a broker with a large number of delayed
+// messages pending against one without, each in a fresh process (bench/pending-child.mjs) so its RSS is the
+// broker's alone.
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { openBroker, type SqliteBrokerConfig } from '../src/app.js';
@@ -71,13 +72,7 @@ async function publish256(broker: Broker, n: number, delayed: boolean): Promise<
  */
 async function fireDelays(broker: Broker, label: string, count: number, dueAt: (i: number) => number): Promise<{ lat: Latencies; lastMs: number }> {
   const sub = must(await LocalSubscriber.open(broker, { pattern: 'bench.fire' }, count + 1));
-  const filling = new Progress(`${label}: scheduling`, count);
-  for (let i = 0; i < count; i += BATCH) {
-    const items = Array.from({ length: Math.min(BATCH, count - i) }, (_, k) => ({ input: { topic: 'bench.fire', payload: PAYLOAD, messageId: `f${i + k}` }, time: { deliverAt: dueAt(i + k) } }));
-    const answers = must(await broker.publishBatchLater(items));
-    if (answers.some((a) => !('scheduleId' in a))) throw new Error(`${label}: due before it was stored; give the schedule more lead time`);
-    filling.tick(i);
-  }
+  await scheduleFires(broker, label, count, dueAt);
   const lat = new Latencies();
   const progress = new Progress(`${label}: fired`, count);
   let lastMs = 0;
@@ -91,6 +86,40 @@ async function fireDelays(broker: Broker, label: string, count: number, dueAt: (
   }
   sub.close();
   return { lat, lastMs };
+}
+
+/** Schedules `count` messages on bench.fire with message ids f<i>, the i-th due at `dueAt(i)`, all in the future. */
+async function scheduleFires(broker: Broker, label: string, count: number, dueAt: (i: number) => number): Promise<void> {
+  const filling = new Progress(`${label}: scheduling`, count);
+  for (let i = 0; i < count; i += BATCH) {
+    const items = Array.from({ length: Math.min(BATCH, count - i) }, (_, k) => ({ input: { topic: 'bench.fire', payload: PAYLOAD, messageId: `f${i + k}` }, time: { deliverAt: dueAt(i + k) } }));
+    const answers = must(await broker.publishBatchLater(items));
+    if (answers.some((a) => !('scheduleId' in a))) throw new Error(`${label}: due before it was stored; give the schedule more lead time`);
+    filling.tick(i);
+  }
+}
+
+/**
+ * Schedules `count` messages due at one time, closes the broker before it, and opens it again once they are
+ * overdue: the ms from the start of the open until the last of them is appended (the log holds nothing else).
+ */
+async function overdueAtStart(config: BenchConfig, count: number, leadMs: number): Promise<number> {
+  const at = Date.now() + leadMs;
+  await withBroker(config, (b) => scheduleFires(b, `${count} overdue at start`, count, () => at));
+  while (Date.now() <= at) await new Promise((resolve) => setTimeout(resolve, at + 1 - Date.now()));
+  const t0 = now();
+  const broker = must(await openBroker(config, silentLogger));
+  try {
+    const progress = new Progress(`${count} overdue at start: appended`, count);
+    while (broker.headSeq() < count) {
+      if (now() - t0 > 60_000) throw new Error(`overdue at start: ${broker.headSeq()} of ${count} appended after a minute`);
+      await new Promise((resolve) => setTimeout(resolve, 1));
+      progress.tick(broker.headSeq());
+    }
+    return now() - t0;
+  } finally {
+    await broker.close();
+  }
 }
 
 /** Runs bench/pending-child.mjs on `config`'s database: publish rate (best of three rounds) and RSS. */
@@ -131,6 +160,8 @@ export async function scheduleWorkloads(o: ScheduleBenchOptions): Promise<{ rows
     return fireDelays(b, `${o.burst} due at once`, o.burst, () => at);
   });
   rows.push({ name: `fire delay, ${o.burst.toLocaleString('en-US')} due in the same ms`, msgs: o.burst, ...burst.lat.summary(), note: `all appended ${Math.round(burst.lastMs)} ms after due` });
+  const overdueMs = await overdueAtStart(o.fresh('sched-overdue.db'), o.burst, 2000 + Math.ceil((o.burst / delayed.msgPerSec) * 2000));
+  rows.push({ name: `${o.burst.toLocaleString('en-US')} overdue at a start`, msgs: o.burst, note: `all appended ${Math.round(overdueMs)} ms after the broker began to open` });
 
   const empty = o.fresh('sched-none.db');
   const filled = o.fresh('sched-pending.db');
@@ -158,17 +189,18 @@ export async function scheduleWorkloads(o: ScheduleBenchOptions): Promise<{ rows
     rssMb: withPending.rssMb,
     note: `RSS ${round(withPending.rssMb / without.rssMb, 2)}x the broker without`,
   });
-  return { rows, targets: scheduleTargets(rows, burst.lastMs) };
+  return { rows, targets: scheduleTargets(rows, burst.lastMs, overdueMs) };
 }
 
 /** The schedules' entries of the JSON line's targets. */
-export function scheduleTargets(rows: readonly Row[], burstAllMs: number): Record<string, { value: number | undefined; target?: string }> {
+export function scheduleTargets(rows: readonly Row[], burstAllMs: number, overdueAllMs: number): Record<string, { value: number | undefined; target?: string }> {
   const find = (prefix: string) => rows.find((r) => r.name.startsWith(prefix));
   const pending = rows.find((r) => r.name.endsWith(' delayed pending') && !r.name.startsWith('publish, no'));
   return {
     delayed_publish_vs_publish: { value: round(find('delayed publish')?.vsLimit ?? 0, 2) },
     fire_delay_p99_ms_at_5000: { value: find(`fire delay, ${FIRE_RATE.toLocaleString('en-US')}`)?.p99, target: '< 100' },
     burst_all_appended_ms: { value: Math.round(burstAllMs), target: '< 1000' },
+    overdue_at_start_all_appended_ms: { value: Math.round(overdueAllMs), target: '< 1000' },
     publish_with_pending_vs_without: { value: round(pending?.vsLimit ?? 0, 3), target: '>= 0.95' },
     rss_with_pending_vs_without: { value: round((pending?.rssMb ?? 0) / (find('publish, no delayed pending')?.rssMb ?? 1), 2) },
   };

@@ -7,10 +7,11 @@ import { brokerError, type BrokerError } from '../errors.js';
 import type { PendingRow } from './committer.js';
 import { toPendingRow, type PublishLimits } from './publish-input.js';
 import { checkCron, knownTimeZone, MIN_EVERY_MS, nextFire } from './recurrence.js';
-import type { ScheduleKind, ScheduleRecord, ScheduleStore } from './schedule-records.js';
+import type { ScheduleAdded, ScheduleKind, ScheduleRecord, ScheduleStore } from './schedule-records.js';
 import type { Scheduler } from './scheduler.js';
 import type { StorageError } from './store-port.js';
 import type { PublishInput, PublishTime, Scheduled } from './types.js';
+import { WriteGroups } from './write-groups.js';
 
 export interface RecurringInput {
   readonly topic: string;
@@ -34,6 +35,9 @@ export interface SchedulesOptions extends PublishLimits {
 
 const ID = /^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$/;
 const MAX_LISTED = 1000;
+// Delayed messages stored in one transaction at most: as the committer's limit, so that one large batch does not
+// hold every other publisher back.
+const MAX_ADDED_PER_WRITE = 4096;
 
 /** A time given as ms since the epoch or ISO 8601 text, as a whole number of ms. */
 export function timeOf(field: string, value: number | string): Result<number, BrokerError<'BAD_ARGS'>> {
@@ -49,12 +53,14 @@ export class Schedules {
   readonly #scheduler: Scheduler;
   readonly #options: SchedulesOptions;
   readonly #now: () => number;
+  readonly #adds: WriteGroups<ScheduleRecord, ScheduleAdded, StorageError>;
 
   constructor(store: ScheduleStore, scheduler: Scheduler, options: SchedulesOptions, now: () => number) {
     this.#store = store;
     this.#scheduler = scheduler;
     this.#options = options;
     this.#now = now;
+    this.#adds = new WriteGroups((records) => store.add(records), MAX_ADDED_PER_WRITE);
   }
   /** Schedules with a fire to come: delayed messages waiting, recurring schedules not past their end (the metrics). */
   pending(): ResultAsync<number, StorageError> {
@@ -100,7 +106,7 @@ export class Schedules {
         nextAt: at,
       };
     });
-    return this.#store.add(records).map((added) => {
+    return this.#adds.write(records).map((added) => {
       const soonest = Math.min(...added.map((a) => a.nextAt));
       this.#scheduler.added(soonest);
       return added.map((a, i) => ({ scheduleId: a.id, deliverAt: a.nextAt, messageId: rows[i]!.row.messageId, duplicate: a.duplicate }));

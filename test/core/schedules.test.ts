@@ -1,6 +1,6 @@
 // Messages in time through the broker API (PROTOCOL.md §11), on either store: delayed publishes appended once
 // due with a new seq and never before, cancelled, idempotent by message_id; recurring schedules made, fired,
-// paused, resumed and removed; fires that were claimed before a stop appended once after it; bad input refused.
+// paused, resumed and removed; what fell due while stopped appended once after it; bad input refused.
 import { describe, expect, test } from 'vitest';
 import type { Broker, Scheduled } from '../../src/core/broker.js';
 import type { Published } from '../../src/core/types.js';
@@ -81,6 +81,26 @@ describe('delayed publish', () => {
     expect(batch[1]!.scheduleId).toBe(batch[0]!.scheduleId);
     expect(batch[2]!.scheduleId).toBe(first.scheduleId);
     expect(query(db, 'SELECT id FROM schedules')).toHaveLength(2);
+  });
+
+  test('publishes made at the same time are stored together and each answered with its own schedules', async () => {
+    const { broker, db } = await start();
+    // Started in one turn, so they share the store's writes; one message_id given by three callers.
+    const calls = Array.from({ length: 60 }, (_, i) =>
+      broker.publishBatchLater(
+        [0, 1].map((k) => ({ input: { topic: 'together', payload: `${i}.${k}`, messageId: i % 20 === 0 && k === 0 ? 'shared' : undefined }, time: { delayMs: 60_000 } })),
+      ),
+    );
+    const answers = (await Promise.all(calls)).map((r) => r._unsafeUnwrap() as Scheduled[]);
+    const stored = query<{ id: string; payload: string }>(db, 'SELECT id, payload FROM schedules');
+    const payloadOf = new Map(stored.map((r) => [r.id, r.payload]));
+    expect(stored).toHaveLength(60 * 2 - 2);
+    for (const [i, pair] of answers.entries()) {
+      for (const [k, a] of pair.entries()) {
+        if (i % 20 === 0 && k === 0 && i > 0) expect(a).toEqual({ ...answers[0]![0], duplicate: true });
+        else expect(payloadOf.get(a.scheduleId), `${i}.${k}`).toBe(`${i}.${k}`);
+      }
+    }
   });
 
   test('a batch with delayed and immediate messages: seqs and schedule ids in input order', async () => {
