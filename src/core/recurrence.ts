@@ -33,7 +33,7 @@ export function checkCron(expression: string, timezone: string): Result<Cron, Br
   const fields = expression.trim().split(/\s+/).length;
   if (fields !== 5 && fields !== 6) return err(brokerError('BAD_ARGS', `cron must have 5 or 6 fields, not ${fields}`));
   try {
-    return ok(new Cron(expression, { timezone, paused: true, mode: fields === 6 ? '6-part' : '5-part' }));
+    return ok(cronOf(expression, timezone));
   } catch (e) {
     return err(brokerError('BAD_ARGS', `cron ${JSON.stringify(expression)}: ${(e as Error).message}`));
   }
@@ -48,7 +48,7 @@ export function nextFire(r: Recurrence, after: number): number | null {
     const base = r.startAt ?? r.createdAt + r.everyMs;
     next = from < base ? base : base + (Math.floor((from - base) / r.everyMs) + 1) * r.everyMs;
   } else {
-    const run = cronOf(r).nextRun(new Date(from));
+    const run = cronOf(r.cron!, r.timezone).nextRun(new Date(from));
     next = run === null ? null : run.getTime();
   }
   return next !== null && r.endAt !== null && next > r.endAt ? null : next;
@@ -79,7 +79,8 @@ export function catchUp(r: Recurrence, due: number, now: number): { fire: number
   return { fire, missed, next: nextFire(r, Math.max(fire, now)) };
 }
 
-function cronOf(r: Recurrence): Cron {
-  const fields = r.cron!.trim().split(/\s+/).length;
-  return new Cron(r.cron!, { timezone: r.timezone, paused: true, mode: fields === 6 ? '6-part' : '5-part' });
+/** The expression read with seconds first when it has 6 fields; throws what croner finds wrong with it. */
+function cronOf(expression: string, timezone: string): Cron {
+  const fields = expression.trim().split(/\s+/).length;
+  return new Cron(expression, { timezone, paused: true, mode: fields === 6 ? '6-part' : '5-part' });
 }
