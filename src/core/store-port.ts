@@ -4,12 +4,13 @@
 // over the network fits the same shape.
 import type { ResultAsync } from 'neverthrow';
 import type { BrokerError } from '../errors.js';
+import type { AuditEntry, AuditRow, CredentialRecord, CredentialStore } from './credential-records.js';
 import type { ScheduleAdded, ScheduleClaim, ScheduleKind, ScheduleListing, ScheduleRecord, ScheduleStore } from './schedule-records.js';
 import type { SeqRun } from './seq-runs.js';
 import type { DeliveryFailure, MessageStatus, StoredMessage } from './types.js';
 
 // Re-exported: a store takes every type it needs from the port alone (test/architecture.test.ts).
-export type { DeliveryFailure, MessageStatus, ScheduleAdded, ScheduleClaim, ScheduleKind, ScheduleListing, ScheduleRecord, ScheduleStore, SeqRun, StoredMessage };
+export type { AuditEntry, AuditRow, CredentialRecord, CredentialStore, DeliveryFailure, MessageStatus, ScheduleAdded, ScheduleClaim, ScheduleKind, ScheduleListing, ScheduleRecord, ScheduleStore, SeqRun, StoredMessage };
 
 /** A consumer's last failed push attempt: when, and what went wrong. */
 export interface LastFailure {
@@ -275,6 +276,8 @@ export interface EventStore<Tx = unknown> {
   readonly grouping: CommitGrouping;
   /** Delayed messages and recurring schedules (PROTOCOL.md §11). */
   readonly schedules: ScheduleStore;
+  /** Credentials and the audit log (PROTOCOL.md §12). */
+  readonly credentials: CredentialStore;
   /**
    * Appends the rows, in order, in one durable transaction: all are stored or none. A row with a claim (at its
    * index in `claims`) is a schedule's fire, appended only if the claim holds, in the same transaction: a fire

@@ -1,7 +1,7 @@
 // The store port's contract, held against every store: the SQLite file and PostgreSQL. Each test opens a
 // fresh log (a temp file, a schema of its own) and checks what the core relies on: append and its seqs,
-// reads, time lookup, consumers, progress batches, statuses, dead letters, retention, transactional acks and
-// schedules' fires.
+// reads, time lookup, consumers, progress batches, statuses, dead letters, retention, transactional acks,
+// schedules' fires, credentials and the audit log.
 import type { ResultAsync } from 'neverthrow';
 import { describe, expect, test } from 'vitest';
 import {
@@ -572,6 +572,45 @@ describe.each(Object.keys(STORES))('the %s store', (name) => {
     // A claim that holds on a message id already stored takes the row and appends nothing.
     expect(await ok(store.append([row('fire.d3', { messageId: 'fire-d1' })], [claimOf(once[2]!)]))).toEqual([{ seq: 41, duplicate: true }]);
     expect((await sql<{ id: string }>('SELECT id FROM schedules ORDER BY id')).map((r) => r.id)).toEqual(['d2', 'held', 'tick']);
+  });
+
+  test('credentials: added once by name, replaced, marked used, listed by name with their permissions, removed', async () => {
+    const { store, sql } = await open();
+    const c = store.credentials;
+    const svc = { name: 'svc', tokenHash: 'h1', publish: ['orders.#'], subscribe: ['orders.*'], consumers: ['billing-*'], monitor: false, admin: false, publishRate: 50, createdAt: 10, updatedAt: 10, lastUsedAt: null };
+    const ops = { ...svc, name: 'ops', tokenHash: 'h2', publish: [], subscribe: [], consumers: [], monitor: true, publishRate: null };
+    expect(await ok(c.add(svc))).toBe(true);
+    expect(await ok(c.add({ ...svc, tokenHash: 'h3' }))).toBe(false);
+    expect(await ok(c.add(ops))).toBe(true);
+    expect(await ok(c.list())).toEqual([ops, svc]);
+    const rotated = { ...svc, tokenHash: 'h4', publish: ['orders.eu.#'], publishRate: null, updatedAt: 20 };
+    expect(await ok(c.replace(rotated))).toBe(true);
+    expect(await ok(c.replace({ ...rotated, name: 'nobody' }))).toBe(false);
+    await ok(c.used(['svc', 'nobody'], 30));
+    expect(await ok(c.list())).toEqual([ops, { ...rotated, lastUsedAt: 30 }]);
+    // Only the hash is stored.
+    expect(await sql('SELECT token_hash FROM credentials ORDER BY name')).toEqual([{ token_hash: 'h2' }, { token_hash: 'h4' }]);
+    expect(await ok(c.remove('svc'))).toBe(true);
+    expect(await ok(c.remove('svc'))).toBe(false);
+    expect((await ok(c.list())).map((r) => r.name)).toEqual(['ops']);
+  });
+
+  test('the audit log: appended in order, read a page at a time from a time, pruned oldest first by age', async () => {
+    const { store } = await open();
+    const c = store.credentials;
+    const entry = (at: number, action: string) => ({ at, credential: at % 2 === 0 ? 'svc' : null, peer: '127.0.0.1:5', action, target: at === 3 ? null : 'orders.*', outcome: 'ok' });
+    await ok(c.audit([entry(1, 'a'), entry(2, 'b'), entry(3, 'c')]));
+    await ok(c.audit([entry(4, 'd')]));
+    const all = await ok(c.auditPage(0, 0, 10));
+    expect(all.map((e) => e.action)).toEqual(['a', 'b', 'c', 'd']);
+    expect(all[2]).toMatchObject({ at: 3, credential: null, target: null, peer: '127.0.0.1:5', outcome: 'ok' });
+    const fromTwo = await ok(c.auditPage(2, 0, 2));
+    expect(fromTwo.map((e) => e.action)).toEqual(['b', 'c']);
+    expect((await ok(c.auditPage(2, fromTwo[1]!.id, 2))).map((e) => e.action)).toEqual(['d']);
+    expect(await ok(c.pruneAudit(4, 2))).toBe(2);
+    expect((await ok(c.auditPage(0, 0, 10))).map((e) => e.action)).toEqual(['c', 'd']);
+    expect(await ok(c.pruneAudit(4, 2))).toBe(1);
+    expect((await ok(c.auditPage(0, 0, 10))).map((e) => e.action)).toEqual(['d']);
   });
 
   test('transactional ack: the work and the ack commit together; work that throws leaves nothing; a processed message is not worked again', async () => {

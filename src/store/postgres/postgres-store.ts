@@ -12,6 +12,7 @@ import type {
   Appended,
   ClusterPort,
   ConsumerRecord,
+  CredentialStore,
   ConsumerSignal,
   DeadLetterRow,
   DeadLetterSelection,
@@ -34,6 +35,7 @@ import { storeOpenError, type StoreOpenError } from '../open-error.js';
 import { WorkFailed } from '../work-failed.js';
 import { Writability } from '../writability.js';
 import { appendClaimed, appendRows } from './append.js';
+import { postgresCredentials } from './credential-store.js';
 import { brokerPools, lockKey, openPool, type PgOptions } from './connect.js';
 import * as cq from './consumer-queries.js';
 import { storageError } from './errors.js';
@@ -72,6 +74,7 @@ export class PostgresStore implements EventStore<pg.PoolClient> {
   readonly #lockCluster: string;
   readonly cluster: ClusterPort;
   readonly schedules: ScheduleStore;
+  readonly credentials: CredentialStore;
   // Appends queue on the head lock, whoever sends them: one group at a time, as large as it comes, makes
   // the fewest lock holds and WAL flushes. Two in flight would only have the second wait at the lock with
   // a smaller group.
@@ -96,7 +99,9 @@ export class PostgresStore implements EventStore<pg.PoolClient> {
         logger.warn('a PostgreSQL connection failed while idle', { error: e.message });
       });
     }
-    this.schedules = postgresSchedules({ pool: this.#pool, read: (p) => this.#read(p), write: (w) => this.#write(w) });
+    const access = { pool: this.#pool, read: <T>(p: Promise<T>) => this.#read(p), write: <T>(w: () => Promise<T>) => this.#write(w) };
+    this.schedules = postgresSchedules(access);
+    this.credentials = postgresCredentials(access);
     this.cluster = clusterPort({
       node: options.nodeId,
       instance: this.#instance,

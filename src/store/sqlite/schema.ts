@@ -184,3 +184,40 @@ export const schedules = sqliteTable(
     index('schedules_due').on(t.nextAt).where(sql`paused = 0 AND next_at IS NOT NULL`),
   ],
 );
+
+/** Credentials (PROTOCOL.md §12): each with its permissions; its token only as a hash. */
+export const credentials = sqliteTable(
+  'credentials',
+  {
+    name: text('name').primaryKey(),
+    /** SHA-256 of the token, hex: the token itself is shown once, when made, and kept nowhere. */
+    tokenHash: text('token_hash').notNull(),
+    /** JSON lists: topic patterns it may publish to and read, consumer-id globs it may use. */
+    publish: text('publish').notNull().default('[]'),
+    subscribe: text('subscribe').notNull().default('[]'),
+    consumers: text('consumers').notNull().default('[]'),
+    monitor: integer('monitor', { mode: 'boolean' }).notNull().default(false),
+    admin: integer('admin', { mode: 'boolean' }).notNull().default(false),
+    /** Messages a second it may publish, per broker; null for no limit. */
+    publishRate: integer('publish_rate'),
+    createdAt: integer('created_at').notNull(),
+    updatedAt: integer('updated_at').notNull(),
+    lastUsedAt: integer('last_used_at'),
+  },
+  (t) => [uniqueIndex('credentials_token_hash_unique').on(t.tokenHash)],
+);
+
+/** Every administrative action and every refusal (PROTOCOL.md §12), pruned by age as the failure log is. */
+export const auditLog = sqliteTable(
+  'audit_log',
+  {
+    id: integer('id').primaryKey({ autoIncrement: true }),
+    at: integer('at').notNull(),
+    credential: text('credential'),
+    peer: text('peer').notNull(),
+    action: text('action').notNull(),
+    target: text('target'),
+    outcome: text('outcome').notNull(),
+  },
+  (t) => [index('audit_log_at').on(t.at)],
+);

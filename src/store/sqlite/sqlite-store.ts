@@ -11,6 +11,7 @@ import type {
   AppendRow,
   Appended,
   ConsumerRecord,
+  CredentialStore,
   DeadLetterRow,
   DeadLetterSelection,
   DeliveryFailure,
@@ -42,8 +43,9 @@ import { Writability } from '../writability.js';
 import { WorkFailed } from '../work-failed.js';
 import { openDb, type OpenedDb } from './open.js';
 import { ALREADY_PROCESSED, makeReadQueries, type ReadQueries } from './read-queries.js';
+import { sqliteCredentials } from './credential-store.js';
 import { sqliteSchedules } from './schedule-store.js';
-import { INSERT_PROCESSED } from './write-queries.js';
+import { INSERT_PROCESSED, type Writer, type WriteOp } from './write-queries.js';
 import { WriteError, WriterThread } from './writer-thread.js';
 
 const STORAGE_CODES = /^SQLITE_(FULL|IOERR|READONLY|BUSY|LOCKED|CANTOPEN)/;
@@ -85,6 +87,7 @@ export class SqliteStore implements EventStore<Database.Database> {
   #ackStatements: { insert: Database.Statement; done: Database.Statement } | undefined;
   readonly #writability: Writability;
   readonly schedules: ScheduleStore;
+  readonly credentials: CredentialStore;
   #closed = false;
 
   private constructor(opened: OpenedDb, writer: WriterThread, logger: Logger) {
@@ -94,7 +97,9 @@ export class SqliteStore implements EventStore<Database.Database> {
     this.#q = makeReadQueries(opened.sqlite, opened.db);
     this.#writability = new Writability(logger, storageError, () => this.#probe());
     this.#lastSeq = (this.#q.lastSeq.get() as number | undefined) ?? 0;
-    this.schedules = sqliteSchedules({ sqlite: opened.sqlite, read, write: (op, ...args) => this.#write(this.#writer.call(op, ...args)) });
+    const access = { sqlite: opened.sqlite, read, write: <K extends WriteOp>(op: K, ...args: Parameters<Writer[K]>) => this.#write(this.#writer.call(op, ...args)) };
+    this.schedules = sqliteSchedules(access);
+    this.credentials = sqliteCredentials(access);
   }
 
   /** Opens the file (lock, pragmas, migrations) and starts the writer thread. */

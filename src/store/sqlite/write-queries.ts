@@ -8,6 +8,7 @@ import type { ConsumerRecord, DeliveryFailure, ProgressBatch, ScheduleClaim, Seq
 import type { AppendColumns } from '../append-columns.js';
 import { MESSAGE_STATUS } from '../message-statuses.js';
 import { makeConsumerWriter } from './consumer-writes.js';
+import { makeCredentialWriter } from './credential-writes.js';
 import { makeFireClaimer, makeScheduleWriter } from './schedule-writes.js';
 
 /** A VALUES list of `rows` copies of `tuple`, for the statements that insert many rows at once. */
@@ -148,6 +149,7 @@ export function makeWriter(sqlite: Database.Database) {
   return {
     ...makeConsumerWriter(sqlite),
     ...makeScheduleWriter(sqlite),
+    ...makeCredentialWriter(sqlite),
 
     /**
      * Each row's seq; negative (-seq of the original) where the message id was already stored, 0 where the row
@@ -307,6 +309,8 @@ const WITHOUT_OWN_FSYNC: ReadonlySet<WriteOp | 'close'> = new Set<WriteOp | 'clo
   'deleteExpired',
   'deleteSeqs',
   'recordFailures',
+  'credentialsUsed',
+  'pruneAudit',
   'probe',
 ]);
 
