@@ -199,7 +199,7 @@ export class Dispatcher implements StreamHost {
   }
 
   resolved(stream: Stream, seq: number, outcome: Resolution): void {
-    if (outcome.kind === 'acked') this.progress.acked(stream, seq, outcome.delivery, this.#allResolved(stream, outcome.message));
+    if (outcome.kind === 'acked') this.progress.acked(stream, seq, outcome.delivery, outcome.sentAt, this.#allResolved(stream, outcome.message));
     else this.progress.deadLettered(stream, seq, outcome.message, outcome.deliveries, outcome.reason);
     const parts = stream.partitions;
     if (parts !== undefined && this.#drained !== undefined) {

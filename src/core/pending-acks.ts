@@ -12,13 +12,14 @@ export class PendingAcks {
   #seqs = new Float64Array(INITIAL_CAPACITY);
   #deliveries = new Uint32Array(INITIAL_CAPACITY);
   #ats = new Float64Array(INITIAL_CAPACITY);
+  #sentAts = new Float64Array(INITIAL_CAPACITY);
   #length = 0;
 
   get length(): number {
     return this.#length;
   }
 
-  push(consumer: string, seq: number, delivery: number, at: number): void {
+  push(consumer: string, seq: number, delivery: number, at: number, sentAt: number): void {
     if (this.#length === this.#seqs.length) this.#grow();
     let c = this.#consumerIndex.get(consumer);
     if (c === undefined) {
@@ -30,6 +31,7 @@ export class PendingAcks {
     this.#seqs[i] = seq;
     this.#deliveries[i] = delivery;
     this.#ats[i] = at;
+    this.#sentAts[i] = sentAt;
   }
 
   /** Every ack so far, in arrays of their own (the buffers are reused); leaves the buffer empty. */
@@ -41,6 +43,7 @@ export class PendingAcks {
       seqs: this.#seqs.slice(0, n),
       deliveries: this.#deliveries.slice(0, n),
       ats: this.#ats.slice(0, n),
+      sentAts: this.#sentAts.slice(0, n),
     };
     this.#length = 0;
     this.#consumers = [];
@@ -54,6 +57,7 @@ export class PendingAcks {
     this.#seqs = grown(this.#seqs, new Float64Array(capacity));
     this.#deliveries = grown(this.#deliveries, new Uint32Array(capacity));
     this.#ats = grown(this.#ats, new Float64Array(capacity));
+    this.#sentAts = grown(this.#sentAts, new Float64Array(capacity));
   }
 }
 

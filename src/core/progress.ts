@@ -68,9 +68,12 @@ export class ProgressWriter {
     this.#statusTimer = setInterval(() => void this.#writeStatuses(STATUS_FLUSH_ROWS), STATUS_FLUSH_MS).unref();
   }
 
-  /** `processed`: every durable consumer whose patterns match the message is done with it (its status). */
-  acked(stream: Stream, seq: number, delivery: number, processed: boolean): void {
-    this.#acks.push(stream.key, seq, delivery, this.#now());
+  /**
+   * `sentAt`: when the delivery acked was sent. `processed`: every durable consumer whose patterns match the
+   * message is done with it (its status).
+   */
+  acked(stream: Stream, seq: number, delivery: number, sentAt: number, processed: boolean): void {
+    this.#acks.push(stream.key, seq, delivery, this.#now(), sentAt);
     if (processed) this.#processed.push(seq);
     this.touch(stream);
   }

@@ -98,6 +98,12 @@ export interface AckColumns {
   readonly seqs: Float64Array;
   readonly deliveries: Uint32Array;
   readonly ats: Float64Array;
+  /**
+   * When each acked delivery was sent. One sent before the consumer's last rewind (rewoundAt) does not count:
+   * the rewind sends the message again, and a broker that had not heard of the rewind yet (another broker's,
+   * on a shared store) may still pass on the ack of the copy from before it.
+   */
+  readonly sentAts: Float64Array;
 }
 
 export interface DeadLetterRecord {

@@ -41,7 +41,7 @@ export interface StreamHost {
 }
 
 export type Resolution =
-  | { readonly kind: 'acked'; readonly message: StoredMessage; readonly delivery: number }
+  | { readonly kind: 'acked'; readonly message: StoredMessage; readonly delivery: number; readonly sentAt: number }
   | { readonly kind: 'dead'; readonly message: StoredMessage; readonly deliveries: number; readonly reason: string };
 
 export class Stream {
@@ -321,7 +321,7 @@ export class Stream {
     const u = this.#unacked.get(seq);
     if (u === undefined) return; // already acked, or acked twice: acks are idempotent
     this.#unacked.settle(seq, u);
-    this.#host.resolved(this, seq, { kind: 'acked', message: u.message, delivery: u.delivery });
+    this.#host.resolved(this, seq, { kind: 'acked', message: u.message, delivery: u.delivery, sentAt: u.sentAt });
     this.kick();
   }
 

@@ -137,6 +137,7 @@ function acks(list: readonly [consumer: string, seq: number, delivery?: number][
     seqs: Float64Array.from(list.map(([, s]) => s)),
     deliveries: Uint32Array.from(list.map(([, , d]) => d ?? 1)),
     ats: Float64Array.from(list.map(() => 5000)),
+    sentAts: Float64Array.from(list.map(() => 4000)),
   };
 }
 

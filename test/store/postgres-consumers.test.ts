@@ -4,7 +4,8 @@
 // to the others within EVENTBUS_ACK_TIMEOUT_MS; registrations and LIST are the same on every broker; members
 // that join on two brokers at the same moment both get a share of a burst published right after, and a
 // leaver's share goes to the other, each message once. The consumer's position is its partitions' lowest even
-// when two brokers write their floors at once.
+// when two brokers write their floors at once. An ack of a delivery from before a rewind made on another broker
+// does not count for the copy the rewind sends.
 import { setTimeout as delay } from 'node:timers/promises';
 import pg from 'pg';
 import { afterEach, describe, expect, test } from 'vitest';
@@ -190,6 +191,39 @@ describe('durable consumers shared by brokers on one PostgreSQL database', () =>
     const firsts = (seq: number): number => since(seq).filter((g) => g.delivery === 1).length;
     for (const seq of again) expect(firsts(seq), JSON.stringify(since(seq))).toBeLessThanOrEqual(1);
     for (const seq of seqs.slice(0, 20)) expect(firsts(seq), JSON.stringify(since(seq))).toBe(0);
+  });
+
+  test('an ack that reaches a broker after a rewind made on another, of a delivery from before it, does not count for the copy', async () => {
+    const { nodes, schema } = await brokers(2);
+    const publisher = await client(nodes[0]!);
+    const got: Got[] = [];
+    const held: { subscription: string; seq: number }[] = [];
+    // A member on the first broker that acks every message but the last, which it holds until told.
+    const ws: WsClient = await wsConnect(nodes[0]!.ports.http, {
+      consume: (f) => {
+        if (f.type !== 'message') return false;
+        const m = f as MessageFrame;
+        got.push({ member: 'a', seq: m.seq, delivery: m.delivery, key: m.ordering_key });
+        if (m.payload === '{"i":4}' && m.delivery === 1 && held.length === 0) held.push({ subscription: m.subscription, seq: m.seq });
+        else ws.send({ type: 'ack', subscription: m.subscription, seq: m.seq });
+        return true;
+      },
+    });
+    sockets.push(ws);
+    await ws.subscribe({ pattern: 'late', consumer: 'late-acker' });
+    const seqs: number[] = [];
+    for (let i = 0; i < 5; i++) seqs.push(await publisher.publish('late', { i }));
+    await until('every message received, the last held', () => new Set(got.map((g) => g.seq)).size === 5 && held.length === 1);
+    const mark = got.length;
+    const stored = async (): Promise<number> => (await pgQuery<{ rewound_at: number }>(`SELECT rewound_at::float8 AS rewound_at FROM consumers WHERE id = 'late-acker'`, [], schema))[0]!.rewound_at;
+    const before = await stored();
+    const registration = await lineClient(nodes[1]!.ports.registration);
+    expect(await registration.send(`REPLAY late-acker ${seqs[0]}`)).toBe(`OK replaying late-acker from ${seqs[0]}`);
+    registration.destroy();
+    await until('the rewind stored', async () => (await stored()) > before);
+    // The held delivery was made before the rewind: its ack, now, is not an ack of the copy the rewind sends.
+    ws.send({ type: 'ack', subscription: held[0]!.subscription, seq: held[0]!.seq });
+    await until(() => `every message delivered again (${JSON.stringify(got.slice(mark).map((g) => g.seq))})`, () => seqs.every((seq) => got.slice(mark).some((g) => g.seq === seq)));
   });
 
   test('a push consumer registered on one broker is delivered by one broker at a time, and taken over when it dies', async () => {

@@ -64,7 +64,7 @@ test('acks are all written, across whole multi-row statements and the rows left 
   const seqs = Array.from({ length: 129 }, (_, i) => i + 1);
   seqs.splice(10, 0, 5); // acked again (a redelivery) within the same statement: one row, the later delivery
   const acks = new PendingAcks();
-  seqs.forEach((seq, i) => acks.push('audit', seq, i === 10 ? 2 : 1, 1_000));
+  seqs.forEach((seq, i) => acks.push('audit', seq, i === 10 ? 2 : 1, 1_000, 900));
   await writer.call('progress', { acks: acks.take(), deadLetters: [], positions: new Map(), dead: [], rewinds: new Map(), deliveryCounts: [], floors: [], reservations: new Map(), partitionReservations: [] });
 
   expect(count(`SELECT count(*) FROM processed_messages WHERE consumer = 'audit'`)).toBe(129);
@@ -108,7 +108,7 @@ test('pruning acks takes at most the limit per call, oldest first, one consumer 
   await writer.call('deleteSeqs', Array.from({ length: 1_000 }, (_, i) => i + 1)); // the log now holds seq 1001 only
   const ack = async (id: string, seqs: number[], position?: number): Promise<void> => {
     const acks = new PendingAcks();
-    for (const seq of seqs) acks.push(id, seq, 1, 1_000);
+    for (const seq of seqs) acks.push(id, seq, 1, 1_000, 900);
     const positions = new Map(position === undefined ? [] : [[id, position]]);
     await writer.call('progress', { acks: acks.take(), deadLetters: [], positions, dead: [], rewinds: new Map(), deliveryCounts: [], floors: [], reservations: new Map(), partitionReservations: [] });
   };

@@ -199,8 +199,11 @@ export function failureColumns(failures: readonly DeliveryFailure[]): unknown[][
 export const ALREADY_PROCESSED = `SELECT 1 FROM processed_messages p JOIN consumers c ON c.id = p.consumer
   WHERE p.consumer = $1 AND p.seq = $2 AND p.processed_at > c.rewound_at`;
 
+// An ack of a delivery sent before the consumer's last rewind is left out (AckColumns.sentAts): the rewind sends
+// the message again.
 export const UPSERT_ACKS = `INSERT INTO processed_messages (consumer, seq, processed_at, delivery)
-  SELECT * FROM unnest($1::text[], $2::bigint[], $3::bigint[], $4::int[])
+  SELECT r.consumer, r.seq, r.at, r.delivery FROM unnest($1::text[], $2::bigint[], $3::bigint[], $4::int[], $5::bigint[]) AS r(consumer, seq, at, delivery, sent_at)
+    JOIN consumers c ON c.id = r.consumer WHERE r.sent_at >= c.rewound_at
   ON CONFLICT (consumer, seq) DO UPDATE SET processed_at = excluded.processed_at, delivery = excluded.delivery`;
 export const INSERT_ACK = `INSERT INTO processed_messages (consumer, seq, processed_at, delivery) VALUES ($1, $2, $3, $4)
   ON CONFLICT (consumer, seq) DO UPDATE SET processed_at = excluded.processed_at, delivery = excluded.delivery`;
@@ -255,10 +258,10 @@ export async function writeProgress(c: pg.PoolClient, batch: ProgressBatch, node
   }
   const counts = lastPerKey(batch.deliveryCounts.flatMap((d) => d.seqs.map((seq, i) => [d.consumer, seq, d.deliveries[i]!])));
   if (counts.length > 0) await c.query(UPSERT_COUNTS, transpose(counts, 3));
-  const { consumers, consumerOf, seqs, ats, deliveries } = batch.acks;
+  const { consumers, consumerOf, seqs, ats, deliveries, sentAts } = batch.acks;
   if (seqs.length > 0) {
-    const acks = lastPerKey(Array.from(seqs, (seq, i) => [consumers[consumerOf[i]!]!, seq, ats[i]!, deliveries[i]!]));
-    await c.query(UPSERT_ACKS, transpose(acks, 4));
+    const acks = lastPerKey(Array.from(seqs, (seq, i) => [consumers[consumerOf[i]!]!, seq, ats[i]!, deliveries[i]!, sentAts[i]!]));
+    await c.query(UPSERT_ACKS, transpose(acks, 5));
     // Positions are per partition here and do not clear the counts below them: an ack does.
     await c.query(DELETE_PENDING_OF, transpose(acks, 2));
   }
