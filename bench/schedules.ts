@@ -28,6 +28,11 @@ export interface ScheduleBenchOptions {
   readonly pending: number;
   /** Messages per publish round in the pending rows' child processes. */
   readonly pendingPublish: number;
+  /**
+   * Brings a database just filled with the pending messages to the state it settles in (PostgreSQL: vacuumed
+   * and analysed, as autovacuum leaves it), so that the rounds do not race the database's own upkeep.
+   */
+  readonly settle?: (config: BenchConfig) => Promise<void>;
 }
 
 export const FIRE_RATE = 5000;
@@ -173,6 +178,7 @@ export async function scheduleWorkloads(o: ScheduleBenchOptions): Promise<{ rows
       progress.tick(i);
     }
   });
+  await o.settle?.(filled);
   // Alternated, twice each, the best of each kept: a busy moment on the machine lands on both sides alike.
   const runs: { msgPerSec: number; rssMb: number }[][] = [[], []];
   for (let i = 0; i < 4; i++) runs[i % 2]!.push(await pendingChild(i % 2 === 0 ? empty : filled, o.pendingPublish));
