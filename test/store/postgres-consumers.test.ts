@@ -217,8 +217,14 @@ describe('durable consumers shared by brokers on one PostgreSQL database', () =>
     const mark = got.length;
     const stored = async (): Promise<number> => (await pgQuery<{ rewound_at: number }>(`SELECT rewound_at::float8 AS rewound_at FROM consumers WHERE id = 'late-acker'`, [], schema))[0]!.rewound_at;
     const before = await stored();
+    // Made on the first broker, the consumer is known on the second once it has heard (UNKNOWN_CONSUMER until then).
     const registration = await lineClient(nodes[1]!.ports.registration);
-    expect(await registration.send(`REPLAY late-acker ${seqs[0]}`)).toBe(`OK replaying late-acker from ${seqs[0]}`);
+    let answer = '';
+    await until(
+      () => `REPLAY answered on the second broker (${answer})`,
+      async () => (answer = await registration.send(`REPLAY late-acker ${seqs[0]}`)).startsWith('OK'),
+    );
+    expect(answer).toBe(`OK replaying late-acker from ${seqs[0]}`);
     registration.destroy();
     await until('the rewind stored', async () => (await stored()) > before);
     // The held delivery was made before the rewind: its ack, now, is not an ack of the copy the rewind sends.
