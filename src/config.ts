@@ -79,6 +79,8 @@ export interface Config {
   readonly maxDelayMs: number;
   /** How long rows of delivery_failures are kept; 0 keeps them all. */
   readonly failureLogMaxAgeMs: number;
+  /** How long rows of audit_log are kept; 0 keeps them all. */
+  readonly auditMaxAgeMs: number;
   /** A telnet line, or an HTTP request's headers, must arrive whole within this of its first byte. */
   readonly lineTimeoutMs: number;
   /** A telnet connection that sends nothing for this long is closed; 0: never. */

@@ -15,6 +15,8 @@ export const ERROR_CODES = [
   'UNKNOWN_MESSAGE',
   'UNKNOWN_SCHEDULE',
   'UNAUTHORIZED',
+  'FORBIDDEN',
+  'RATE_LIMITED',
   'UNAVAILABLE',
 ] as const;
 

@@ -197,6 +197,13 @@ export const SETTINGS = {
     value: '<duration>',
     description: 'how long failed push attempts are kept: <n>[ms|s|m|h|d], seconds when bare; 0: all',
   },
+  auditMaxAgeMs: {
+    env: 'EVENTBUS_AUDIT_MAX_AGE',
+    default: '90d',
+    schema: duration,
+    value: '<duration>',
+    description: 'how long audit_log entries (administrative actions and refusals) are kept: <n>[ms|s|m|h|d], seconds when bare; 0: all',
+  },
   lineTimeoutMs: {
     env: 'EVENTBUS_LINE_TIMEOUT_MS',
     default: '30000',

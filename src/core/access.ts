@@ -51,13 +51,22 @@ export class Access {
    * not checked.
    */
   grantFor(token: string | null | undefined): Grant | undefined {
+    return this.grantByHash(token === null || token === undefined ? undefined : tokenHash(token));
+  }
+
+  /** As grantFor, given tokenHash() of the token (undefined: none given). */
+  grantByHash(hash: string | undefined): Grant | undefined {
     if (!this.enabled) return ADMIN_GRANT;
-    if (token === null || token === undefined) return undefined;
-    const hash = tokenHash(token);
+    if (hash === undefined) return undefined;
     if (this.#adminHash !== undefined && sameHash(hash, this.#adminHash)) return ADMIN_GRANT;
     // Found by the hash of what was given: how long the lookup takes could tell something of that hash, never
     // of a stored token.
     return this.#byHash.get(hash);
+  }
+
+  /** Notes that these credentials let someone in (last_used_at). */
+  used(names: readonly string[], at: number): ResultAsync<void, StorageError> {
+    return this.#store.used(names, at);
   }
 
   /** The stored credentials, by name (without tokens: only their hashes are kept). */
@@ -124,10 +133,23 @@ export class Access {
 
   #use(records: CredentialRecord[]): void {
     this.#records = records;
-    this.#byHash = new Map(records.map((r) => [r.tokenHash, new Grant(r.name, r)]));
+    // A credential whose permissions did not change keeps its grant, with the decisions it has cached; a
+    // connection holding it sees no change.
+    const before = new Map([...this.#byHash.values()].map((g) => [g.name, g]));
+    this.#byHash = new Map(
+      records.map((r) => {
+        const kept = before.get(r.name);
+        return [r.tokenHash, kept !== undefined && samePermissions(kept.permissions, r) ? kept : new Grant(r.name, r)];
+      }),
+    );
     for (const listener of this.#changeListeners) listener();
   }
 
+}
+
+function samePermissions(a: Permissions, b: Permissions): boolean {
+  const same = (x: readonly string[], y: readonly string[]): boolean => x.length === y.length && x.every((v, i) => v === y[i]);
+  return same(a.publish, b.publish) && same(a.subscribe, b.subscribe) && same(a.consumers, b.consumers) && a.monitor === b.monitor && a.admin === b.admin && a.publishRate === b.publishRate;
 }
 
 const unknownCredential = (name: string): BrokerError<'BAD_ARGS'> => brokerError('BAD_ARGS', `no credential ${name}`);

@@ -5,11 +5,14 @@
 import { okAsync, type ResultAsync } from 'neverthrow';
 import type { Config } from '../config.js';
 import type { Logger } from '../logger.js';
+import { Access } from './access.js';
+import { Audit } from './audit.js';
 import { Cluster } from './cluster.js';
 import { Committer } from './committer.js';
 import { ConsumerReports } from './consumer-reports.js';
 import { ConsumerRegistry } from './consumers.js';
 import { DeadLetters } from './dead-letters.js';
+import { Gate } from './gate.js';
 import { Dispatcher } from './dispatcher.js';
 import { LogFollower } from './log-follower.js';
 import { Retention } from './retention.js';
@@ -32,14 +35,18 @@ export type BrokerConfig = Pick<
 > &
   // Absent: every push failure is kept; durable consumers in the default number of partitions; delays as
   // EVENTBUS_MAX_DELAY's default allows.
-  Partial<Pick<Config, 'failureLogMaxAgeMs' | 'consumerPartitions' | 'deliveryReservation' | 'maxDelayMs'>>;
+  Partial<Pick<Config, 'failureLogMaxAgeMs' | 'consumerPartitions' | 'deliveryReservation' | 'maxDelayMs' | 'auditMaxAgeMs'>> & {
+    /** EVENTBUS_TOKEN: the credential `admin` (PROTOCOL.md §12); absent, only stored credentials are checked. */
+    readonly token?: string | undefined;
+  };
 
 /** Partitions of a shared durable consumer when the settings do not say. */
 const DEFAULT_PARTITIONS = 16;
-// As EVENTBUS_DELIVERY_RESERVATION's and EVENTBUS_MAX_DELAY's defaults (config/settings.ts), for embedders
+// As EVENTBUS_DELIVERY_RESERVATION's, EVENTBUS_MAX_DELAY's and EVENTBUS_AUDIT_MAX_AGE's defaults (config/settings.ts), for embedders
 // that leave them out.
 const DEFAULT_RESERVATION = 1000;
 const DEFAULT_MAX_DELAY_MS = 366 * 24 * 3600 * 1000;
+const DEFAULT_AUDIT_MAX_AGE_MS = 90 * 24 * 3600 * 1000;
 
 export interface BrokerParts {
   readonly topics: TopicStats;
@@ -53,6 +60,8 @@ export interface BrokerParts {
   readonly stats: StatsSampler;
   readonly scheduler: Scheduler;
   readonly schedules: Schedules;
+  readonly access: Access;
+  readonly gate: Gate;
   /** Present when other brokers share the store. */
   readonly cluster: Cluster | undefined;
   /** The first seq read from `start`: by a new subscription, a new consumer, a rewind. */
@@ -126,8 +135,16 @@ export function buildParts(store: EventStore, config: BrokerConfig, logger: Logg
   });
   const reports = new ConsumerReports({ store, dispatcher, consumers, topics: () => topics.topics(), now });
   const deadLetters = new DeadLetters(store, consumers, now);
+  const access = new Access(store.credentials, config.token, now);
+  const auditMaxAgeMs = config.auditMaxAgeMs ?? DEFAULT_AUDIT_MAX_AGE_MS;
+  const audit = new Audit({ store: store.credentials, maxAgeMs: auditMaxAgeMs === 0 ? undefined : auditMaxAgeMs, now, logger });
+  const gate = new Gate(access, audit, now, logger);
   store.onConsumerSignal((signal) => {
-    consumers.applySignal(signal);
+    if (signal.kind === 'credentials') {
+      void access.load().mapErr((e) => {
+        logger.warn('could not read the credentials changed on another broker; read again shortly', { reason: e.message });
+      });
+    } else consumers.applySignal(signal);
   });
   if (shared !== undefined) {
     const joined = new Cluster({ port: shared, store, dispatcher, consumers, partitions, ackTimeoutMs: config.ackTimeoutMs, logger });
@@ -141,7 +158,7 @@ export function buildParts(store: EventStore, config: BrokerConfig, logger: Logg
     });
   }
   const stats = new StatsSampler({ topics, dispatcher, consumers }, now);
-  return { topics, dispatcher, follower, committer, retention, consumers, reports, deadLetters, stats, scheduler, schedules, cluster, startSeq };
+  return { topics, dispatcher, follower, committer, retention, consumers, reports, deadLetters, stats, scheduler, schedules, access, gate, cluster, startSeq };
 }
 
 function startSeqOf(store: EventStore, dispatcher: Dispatcher, start: StartAt | undefined): ResultAsync<number, StorageError> {

@@ -15,7 +15,9 @@ import { toPendingRow, type PublishError } from './publish-input.js';
 import { sendReply, sendRequest } from './request-reply.js';
 import type { Schedules } from './schedules.js';
 import type { BrokerStats } from './stats.js';
-import type { EventStore, MessageRecord, StorageError } from './store-port.js';
+import type { Access } from './access.js';
+import type { Gate } from './gate.js';
+import type { AuditRow, EventStore, MessageRecord, StorageError } from './store-port.js';
 import type { Stream } from './stream.js';
 import { checkSubscribe, type ConsumerInput, type SubscribeError, type SubscribeOptions } from './subscribe-options.js';
 import { topicReports, type TopicReport } from './topic-stats.js';
@@ -32,6 +34,9 @@ export type { TopicReport } from './topic-stats.js';
 export type { ConsumerInput, SubscribeError, SubscribeOptions } from './subscribe-options.js';
 export type { BrokerConfig } from './broker-parts.js';
 export type { BrokerStats } from './stats.js';
+export type { AuditRow, CredentialRecord } from './store-port.js';
+export type { PermissionsInput } from './credentials.js';
+export type { Caller, CredentialChange, Forbidden, Principal, PublishRefused } from './gate.js';
 export type { RecurringInput, ScheduleError, Schedules } from './schedules.js';
 export type { ScheduleKind, ScheduleRecord } from './schedule-records.js';
 
@@ -45,6 +50,7 @@ export type UnknownSubscription = BrokerError<'UNKNOWN_SUBSCRIPTION'>;
 
 // How often leased consumers (a side replay's) are checked: one whose lease lapsed goes within this.
 const LEASE_CHECK_MS = 1000;
+const ACCESS_RELOAD_MS = 10_000;
 // Every ack returns this one: an Ok is immutable, and a new one per ack is garbage at replay speed.
 const DONE: Result<void, never> = ok(undefined);
 
@@ -56,6 +62,7 @@ export class Broker {
   /** The dispatcher, the committer, the consumers and the rest, wired together (broker-parts.ts). */
   readonly #parts: BrokerParts;
   readonly #leaseTimer: NodeJS.Timeout;
+  #accessTimer: NodeJS.Timeout | undefined;
   readonly #changeListeners: ((consumer: string) => void)[] = [];
   /** Subscriptions answered but not attached yet (see subscribe). */
   readonly #pendingAttach = new Map<string, Stream>();
@@ -90,6 +97,24 @@ export class Broker {
     this.#now = now;
     this.#parts = buildParts(store, config, logger, now);
     this.#leaseTimer = setInterval(() => this.#removeLapsed(), LEASE_CHECK_MS).unref();
+    // Shared, a change is heard of at once (a notification); reading the credentials again now and then covers
+    // one missed while the connection that listens was being replaced.
+    if (store.cluster !== undefined) this.#accessTimer = setInterval(() => void this.#parts.access.load().mapErr(() => undefined), ACCESS_RELOAD_MS).unref();
+  }
+
+  /** Who may do what (PROTOCOL.md §12): what every front-end asks before it calls the broker. */
+  get gate(): Gate {
+    return this.#parts.gate;
+  }
+
+  /** The stored credentials, made, changed, rotated and removed by admins. */
+  get access(): Access {
+    return this.#parts.access;
+  }
+
+  /** The audit log, oldest first: up to `limit` entries at or after `fromMs` with an id above `afterId`. */
+  auditPage(fromMs: number, afterId: number, limit: number): ResultAsync<AuditRow[], StorageError> {
+    return this.#store.credentials.auditPage(fromMs, afterId, limit);
   }
 
   /** Removes the leased consumers whose lease lapsed: their push delivery stops as after UNREGISTER. */
@@ -441,6 +466,8 @@ export class Broker {
     this.#parts.retention.stop();
     await this.#parts.dispatcher.close();
     await this.#parts.cluster?.leave();
+    clearInterval(this.#accessTimer);
+    await this.#parts.gate.close();
     await this.#store.close();
   }
 
@@ -449,6 +476,7 @@ export class Broker {
       .topicCounts()
       .map((counts) => this.#parts.topics.load(counts))
       .andThen(() => this.#parts.consumers.restore())
+      .andThen(() => this.#parts.access.load())
       .andThen(() => ResultAsync.fromSafePromise(this.#parts.cluster?.start() ?? Promise.resolve()))
       .map(() => this.#parts.scheduler.start());
   }

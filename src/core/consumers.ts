@@ -120,7 +120,7 @@ export class ConsumerRegistry {
   }
 
   /** A pause, resume or requeue made through another broker, heard of as it committed. */
-  applySignal(signal: ConsumerSignal): void {
+  applySignal(signal: Exclude<ConsumerSignal, { kind: 'credentials' }>): void {
     const record = this.#records.get(signal.consumer);
     const stream = this.#dispatcher.durable(signal.consumer);
     if (record === undefined || stream === undefined) return; // the next heartbeat brings the consumer

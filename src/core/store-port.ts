@@ -167,7 +167,9 @@ export interface MessageRecord extends StoredMessage {
 /** A change made through another broker that must apply here at once, not a heartbeat later. */
 export type ConsumerSignal =
   | { readonly kind: 'paused'; readonly consumer: string; readonly paused: boolean; readonly changedAt: number }
-  | { readonly kind: 'requeued'; readonly consumer: string };
+  | { readonly kind: 'requeued'; readonly consumer: string }
+  // Not a consumer's: a credential was made, changed, rotated or removed (PROTOCOL.md §12).
+  | { readonly kind: 'credentials' };
 
 /** Which dead letters an operation takes: the consumer's since `sinceMs` (its creation), all or only `seqs`. */
 export interface DeadLetterSelection {

@@ -228,8 +228,10 @@ export function publishInputOf(m: PublishMessage): PublishInput {
 }
 
 /** The HTTP status of an error code (PROTOCOL.md §8). */
-export function httpStatusOf(code: ErrorCode): 400 | 401 | 404 | 413 | 503 {
+export function httpStatusOf(code: ErrorCode): 400 | 401 | 403 | 404 | 413 | 429 | 503 {
   if (code === 'UNAUTHORIZED') return 401;
+  if (code === 'FORBIDDEN') return 403;
+  if (code === 'RATE_LIMITED') return 429;
   if (code === 'TOO_LARGE') return 413;
   if (code === 'UNAVAILABLE') return 503;
   if (code.startsWith('UNKNOWN_') && code !== 'UNKNOWN_COMMAND') return 404;

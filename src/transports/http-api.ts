@@ -1,6 +1,6 @@
 // The HTTP API (PROTOCOL.md §8) as a Hono application: the routes of each resource, from api/ (every route
 // validated by the zod schemas of protocol/http-bodies.ts, which also make the OpenAPI document at
-// /api/openapi.json), mounted behind the token check and the body limit; a request no route takes, and a
+// /api/openapi.json), mounted behind the token and permission checks (api/route-access.ts) and the body limit; a request no route takes, and a
 // handler that throws, are answered here. Errors are `{code, message}` with the status of their code.
 import type { OpenAPIHono } from '@hono/zod-openapi';
 import type { Context, MiddlewareHandler } from 'hono';
@@ -9,6 +9,7 @@ import { HTTPException } from 'hono/http-exception';
 import type { Broker } from '../core/broker.js';
 import type { Logger } from '../logger.js';
 import { consumerRoutes } from './api/consumers.js';
+import { credentialRoutes } from './api/credentials.js';
 import { deadLetterRoutes } from './api/dead-letters.js';
 import { messageRoutes } from './api/messages.js';
 import { publishRoutes } from './api/publish.js';
@@ -16,26 +17,18 @@ import { scheduleRoutes } from './api/schedules.js';
 import { apiRoutes, type EventStreams, type HttpApiOptions, type HttpEnv } from './api/route-kit.js';
 import { statsRoutes } from './api/stats.js';
 import { topicRoutes } from './api/topics.js';
-import { hasToken, RefusalLog, UNAUTHORIZED_MESSAGE } from './auth.js';
+import { RefusalLog } from './auth.js';
+import { authenticate } from './api/route-access.js';
 import type { RegistrationCommands } from './registration.js';
 
 /**
- * The API's routes under /api, behind the token check; a caller adds its own routes after it (they are checked
- * too). A request no route takes is answered 405 with Allow when another method would take it, else 404.
+ * The API's routes under /api, behind the token and permission checks; a caller adds its own routes after it
+ * (they are checked too: a route route-access.ts does not know needs admin). A request no route takes is answered 405 with Allow when another method would take it, else 404.
  */
 export function createApiApp(broker: Broker, commands: RegistrationCommands, options: HttpApiOptions, logger: Logger): { app: OpenAPIHono<HttpEnv>; streams: EventStreams } {
   const log = logger.child({ transport: 'http' });
   const app = apiRoutes();
-  const refusals = new RefusalLog(log);
-  app.use('*', async (c, next) => {
-    if (!hasToken(c.req.header('authorization'), c.req.url, options.token)) {
-      const socket = c.env.incoming?.socket;
-      refusals.refused(socket === undefined ? 'unknown' : `${socket.remoteAddress}:${socket.remotePort}`, 'http');
-      return c.json({ code: 'UNAUTHORIZED' as const, message: UNAUTHORIZED_MESSAGE }, 401);
-    }
-    await next();
-    return undefined;
-  });
+  app.use('*', authenticate(broker, new RefusalLog(log)));
   const tooLarge = (c: Context) => c.json({ code: 'TOO_LARGE' as const, message: `the body is over ${options.maxBodyBytes} bytes (EVENTBUS_HTTP_MAX_BODY)` }, 413);
   // Hono's limit reads the body through a web stream it builds; a body of known length is judged by its header
   // alone, and left to be read straight off the socket (several times cheaper per request).
@@ -60,10 +53,11 @@ export function createApiApp(broker: Broker, commands: RegistrationCommands, opt
   app.route('/', deadLetterRoutes(broker));
   app.route('/', scheduleRoutes(broker));
   app.route('/', stats.routes);
+  app.route('/', credentialRoutes(broker));
 
   app.doc31('/api/openapi.json', {
     openapi: '3.1.0',
-    info: { title: 'eventbus HTTP API', version: '1', description: 'PROTOCOL.md §8. Auth: Authorization: Bearer <EVENTBUS_TOKEN> or ?token=' },
+    info: { title: 'eventbus HTTP API', version: '1', description: "PROTOCOL.md §8 and §12. Auth: Authorization: Bearer <token> or ?token=, EVENTBUS_TOKEN's or a credential's" },
   });
 
   app.notFound((c) => {

@@ -19,7 +19,7 @@ import type { TlsCredentials } from '../tls-files.js';
 import { Health } from '../protocol/http-bodies.js';
 import { errorFrame } from '../protocol/ws-frames.js';
 import type { HttpApiOptions, HttpEnv } from './api/route-kit.js';
-import { hasToken, RefusalLog, UNAUTHORIZED_MESSAGE } from './auth.js';
+import { RefusalLog, tokenOf, UNAUTHORIZED_MESSAGE } from './auth.js';
 import { addDashboardRoute } from './dashboard.js';
 import { createApiApp } from './http-api.js';
 import { createMetrics } from './metrics.js';
@@ -30,7 +30,6 @@ import { WsSession } from './ws.js';
 export interface WebSocketOptions {
   /** Where the WebSocket API answers, e.g. `/ws` or `/events`. */
   readonly path: string;
-  readonly token: string | undefined;
   readonly maxConnections: number;
   readonly maxFrameBytes: number;
   readonly maxPayloadBytes: number;
@@ -41,12 +40,11 @@ export interface WebSocketOptions {
 
 /** The WebSocket limits of the settings, served at `path`. */
 export function webSocketOptions(
-  config: Pick<Config, 'token' | 'maxConnections' | 'maxFrameBytes' | 'maxPayloadBytes' | 'wsBufferBytes' | 'maxPipelinedLines'>,
+  config: Pick<Config, 'maxConnections' | 'maxFrameBytes' | 'maxPayloadBytes' | 'wsBufferBytes' | 'maxPipelinedLines'>,
   path: string,
 ): WebSocketOptions {
   return {
     path,
-    token: config.token,
     maxConnections: config.maxConnections,
     maxFrameBytes: config.maxFrameBytes,
     maxPayloadBytes: config.maxPayloadBytes,
@@ -96,15 +94,16 @@ export function attachWebSocket(server: http.Server, broker: Broker, options: We
     if (pathOf(req) !== options.path) return; // another handler's path (the caller's own WebSocket routes)
     wss.handleUpgrade(req, socket, head, (ws) => {
       // Refusals are frames, so the client reads a code and a reason rather than a bare HTTP status.
-      if (!authorized(req, options.token)) {
+      const principal = broker.gate.enter(tokenOf(req.headers.authorization, req.url ?? '/'), { front: 'ws', peer: peerOf(req) });
+      if (principal.isErr()) {
         refusals.refused(peerOf(req), 'websocket');
-        return refuse(ws, CLOSE_UNAUTHORIZED, errorFrame(undefined, brokerError('UNAUTHORIZED', UNAUTHORIZED_MESSAGE)));
+        return refuse(ws, CLOSE_UNAUTHORIZED, errorFrame(undefined, brokerError('UNAUTHORIZED', `${principal.error.message}: ${UNAUTHORIZED_MESSAGE}`)));
       }
       if (sessions.size >= options.maxConnections) {
         return refuse(ws, CLOSE_TRY_AGAIN, errorFrame(undefined, brokerError('UNAVAILABLE', `too many connections (EVENTBUS_MAX_CONNECTIONS=${options.maxConnections})`)));
       }
       const limits = { bufferBytes: options.bufferBytes, maxTextBytes: options.maxPayloadBytes + FRAME_ENVELOPE_BYTES, maxUnanswered: options.maxUnanswered };
-      const session = new WsSession(ws, socket, broker, limits, log);
+      const session = new WsSession(ws, socket, broker, principal.value, limits, log);
       sessions.add(session);
       if (holding) session.hold();
       ws.once('close', () => sessions.delete(session));
@@ -141,16 +140,11 @@ function pathOf(req: http.IncomingMessage): string {
   return q < 0 ? url : url.slice(0, q);
 }
 
-/** `Authorization: Bearer <token>` or `?token=<token>` (PROTOCOL.md §7); anything goes when no token is set. */
-export function authorized(req: http.IncomingMessage, token: string | undefined): boolean {
-  return hasToken(req.headers.authorization, req.url ?? '/', token);
-}
-
 const peerOf = (req: http.IncomingMessage): string => `${req.socket.remoteAddress}:${req.socket.remotePort}`;
 
 export type HttpConfig = Pick<
   Config,
-  'host' | 'httpPort' | 'token' | 'maxConnections' | 'maxFrameBytes' | 'maxPayloadBytes' | 'wsBufferBytes' | 'maxPipelinedLines' | 'nodeId' | 'httpMaxBodyBytes' | 'httpScanRows' | 'lineTimeoutMs'
+  'host' | 'httpPort' | 'maxConnections' | 'maxFrameBytes' | 'maxPayloadBytes' | 'wsBufferBytes' | 'maxPipelinedLines' | 'nodeId' | 'httpMaxBodyBytes' | 'httpScanRows' | 'lineTimeoutMs'
 > & {
   /** The certificate and key the TLS settings name, read at start-up: HTTPS and wss:// when given. */
   readonly tls: TlsCredentials | undefined;
@@ -180,7 +174,6 @@ export interface HttpServices {
 export function httpApiOptions(config: Omit<HttpConfig, 'tls'>, services: Omit<HttpServices, 'commands'>): HttpApiOptions {
   return {
     nodeId: config.nodeId,
-    token: config.token,
     maxBodyBytes: config.httpMaxBodyBytes,
     scanRows: config.httpScanRows,
     bufferBytes: config.wsBufferBytes,

@@ -19,16 +19,15 @@ export interface LineServerOptions extends LineSessionOptions {
   readonly tls: TlsCredentials | undefined;
 }
 
-export type LineLimitsConfig = Pick<Config, 'maxConnections' | 'token' | 'maxPipelinedLines' | 'lineTimeoutMs' | 'idleTimeoutMs'> & {
+export type LineLimitsConfig = Pick<Config, 'maxConnections' | 'maxPipelinedLines' | 'lineTimeoutMs' | 'idleTimeoutMs'> & {
   /** The certificate and key the TLS settings name, read at start-up. */
   readonly tls: TlsCredentials | undefined;
 };
 
 /** The settings both telnet front-ends apply alike. */
-export function lineLimits(config: LineLimitsConfig): Pick<LineServerOptions, 'maxConnections' | 'token' | 'maxPendingReplies' | 'lineTimeoutMs' | 'idleTimeoutMs' | 'tls'> {
+export function lineLimits(config: LineLimitsConfig): Pick<LineServerOptions, 'maxConnections' | 'maxPendingReplies' | 'lineTimeoutMs' | 'idleTimeoutMs' | 'tls'> {
   return {
     maxConnections: config.maxConnections,
-    token: config.token,
     maxPendingReplies: config.maxPipelinedLines,
     lineTimeoutMs: config.lineTimeoutMs,
     idleTimeoutMs: config.idleTimeoutMs,

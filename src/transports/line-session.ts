@@ -6,7 +6,8 @@ import type net from 'node:net';
 import type { Logger } from '../logger.js';
 import { LineSplitter, type LineEvent } from '../protocol/lines.js';
 import { READ_ON_MS, readOn } from '../util/read-on.js';
-import { tokenMatches, type RefusalLog } from './auth.js';
+import type { Gate, Principal } from '../core/gate.js';
+import type { RefusalLog } from './auth.js';
 
 /** A reply: one or more lines (joined with '\n'), optionally closing the connection after it is written. */
 export type Reply = string | { readonly text: string; readonly close: true };
@@ -18,8 +19,8 @@ export interface LineConnection {
 }
 
 export interface LineHandler {
-  /** The reply to one line; a promise is fine, replies still go out in line order. */
-  line(text: string, conn: LineConnection): Reply | Promise<Reply>;
+  /** The reply to one line from `principal`; a promise is fine, replies still go out in line order. */
+  line(text: string, conn: LineConnection, principal: Principal): Reply | Promise<Reply>;
   /** The reply to a line over the limit (it was skipped, not buffered). */
   tooLong(bytes: number, conn: LineConnection): Reply;
   closed?(conn: LineConnection): void;
@@ -30,7 +31,8 @@ export interface LineSessionOptions {
   /** For logs: `transport`, `registration`. */
   readonly name: string;
   readonly maxLineBytes: number;
-  readonly token: string | undefined;
+  /** Who may do what (PROTOCOL.md §12): AUTH's token is checked here. */
+  readonly gate: Gate;
   /** Unanswered lines per connection before reading from it pauses. */
   readonly maxPendingReplies: number;
   /** A line must arrive whole within this of its first byte (EVENTBUS_LINE_TIMEOUT_MS). */
@@ -52,7 +54,9 @@ export class LineSession {
   /** Replies in line order; undefined while the answer is still being worked out. */
   readonly #slots: (Reply | undefined)[] = [];
   #head = 0;
-  #authed: boolean;
+  /** Who sent AUTH (or anyone, when no token is checked); undefined until then. */
+  #principal: Principal | undefined;
+  #unwatch: (() => void) | undefined;
   /** The client finished sending, or the server is stopping: answer what was read, then end. */
   #ended = false;
   /** The server is stopping: reading waits for finish(), which lets in only what is already on its way. */
@@ -78,7 +82,11 @@ export class LineSession {
     this.#handler = handler;
     this.#refusals = refusals;
     this.#splitter = new LineSplitter(options.maxLineBytes);
-    this.#authed = options.token === undefined;
+    if (!options.gate.enabled) this.#enter(undefined);
+  }
+
+  get #authed(): boolean {
+    return this.#principal !== undefined;
   }
 
   start(): void {
@@ -96,6 +104,7 @@ export class LineSession {
       this.#watchTime();
     });
     this.#socket.once('close', () => {
+      this.#unwatch?.();
       clearTimeout(this.#lineTimer);
       clearTimeout(this.#idleTimer);
     });
@@ -139,11 +148,12 @@ export class LineSession {
 
   #onEvent(event: LineEvent): void {
     if (this.#shutting || this.#closeQueued) return;
-    if (!this.#authed) return this.#answer(this.#authenticate(event.type === 'line' ? event.text : ''));
+    const principal = this.#principal;
+    if (principal === undefined) return this.#answer(this.#authenticate(event.type === 'line' ? event.text : ''));
     if (event.type === 'too_long') return this.#answer(this.#handler.tooLong(event.bytes, this.#conn));
     let reply: Reply | Promise<Reply>;
     try {
-      reply = this.#handler.line(event.text, this.#conn);
+      reply = this.#handler.line(event.text, this.#conn, principal);
     } catch (e) {
       return this.#fail(e);
     }
@@ -152,12 +162,21 @@ export class LineSession {
 
   #authenticate(text: string): Reply {
     const [word, token] = text.trim().split(/\s+/, 2);
-    if (word?.toUpperCase() === 'AUTH' && tokenMatches(token, this.#options.token)) {
-      this.#authed = true;
-      return 'OK';
-    }
+    if (word?.toUpperCase() === 'AUTH' && this.#enter(token ?? '')) return 'OK';
     this.#refusals.refused(this.#conn.remote, this.#options.name);
     return { text: 'ERR UNAUTHORIZED send AUTH <token> first', close: true };
+  }
+
+  /** Lets the client in as `token`'s credential, if it is one, and follows that credential while connected. */
+  #enter(token: string | undefined): boolean {
+    const entered = this.#options.gate.enter(token, { front: this.#options.name, peer: this.#conn.remote });
+    if (entered.isErr()) return false;
+    this.#principal = entered.value;
+    this.#unwatch = this.#options.gate.watch(entered.value, (change) => {
+      // Narrowed, the next line is judged by the new permissions; a line port holds nothing that would need ending.
+      if (change === 'revoked') this.#closeFor('ERR UNAUTHORIZED the credential of this connection was rotated or removed');
+    });
+    return true;
   }
 
   /**

@@ -1,8 +1,9 @@
 // The registration server (PROTOCOL.md §4, default port 49153): consumers register push endpoints and
-// manage their patterns. A thin adapter: parse a command → broker consumer API → reply lines.
+// manage their patterns. A thin adapter: parse a command → may it (§12) → broker consumer API → reply lines.
 import { errAsync, okAsync, type ResultAsync } from 'neverthrow';
 import type { Config, StaticConsumer } from '../config.js';
-import type { Broker, ConsumerInfo } from '../core/broker.js';
+import type { Broker, ConsumerInfo, Forbidden, Principal } from '../core/broker.js';
+import type { Gate } from '../core/gate.js';
 import { brokerError, unreachable, type BrokerError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import { isAllowedTarget, parseAddress, type PushAddress } from '../protocol/address.js';
@@ -30,16 +31,17 @@ export function createRegistrationServer(commands: RegistrationCommands, config:
       host: config.host,
       port: config.registrationPort,
       maxLineBytes: MAX_COMMAND_BYTES,
+      gate: commands.gate,
       ...lineLimits(config),
     },
     {
-      line: (text, conn) => {
+      line: (text, conn, principal) => {
         const command = parseRegistrationLine(text);
         if (command.isErr()) return formatErr(command.error);
         // Answered at once, so the line server reads nothing after it.
         if (command.value.type === 'quit') return { text: 'OK bye', close: true };
         const { value } = command;
-        const run = (): Promise<Reply> => commands.run(value).match((reply) => reply, formatErr);
+        const run = (): Promise<Reply> => allowed(principal, value, () => commands.run(value)).match((reply) => reply, formatErr);
         const before = running.get(conn);
         const reply = before === undefined ? run() : before.then(run, run);
         running.set(conn, reply);
@@ -49,6 +51,21 @@ export function createRegistrationServer(commands: RegistrationCommands, config:
     },
     logger,
   );
+}
+
+/** A command run if `principal` may (PROTOCOL.md §12): LIST is monitoring, HELP anyone's, the rest administration. */
+function allowed(principal: Principal, command: RegistrationCommand, run: () => ResultAsync<Reply, CommandFailure>): ResultAsync<Reply, CommandFailure | Forbidden> {
+  switch (command.type) {
+    case 'help':
+    case 'quit':
+      return run();
+    case 'list': {
+      const may = principal.monitor('LIST');
+      return may.isErr() ? errAsync(may.error) : run();
+    }
+    default:
+      return principal.administer(command.type.toUpperCase(), command.id, run);
+  }
 }
 
 type CommandFailure = BrokerError<'BAD_ADDRESS' | 'BAD_ARGS' | 'BAD_PATTERN' | 'UNKNOWN_CONSUMER' | 'UNAVAILABLE'>;
@@ -71,6 +88,11 @@ export class RegistrationCommands {
     this.#allowedTargets = allowedTargets;
     this.#stateOf = stateOf;
     this.#changed = changed;
+  }
+
+  /** Who may run them (PROTOCOL.md §12). */
+  get gate(): Gate {
+    return this.#broker.gate;
   }
 
   run(command: RegistrationCommand): ResultAsync<Reply, CommandFailure> {

@@ -4,7 +4,7 @@
 // has taken it, so a client that stops reading costs bounded memory and never holds up the others.
 import type http from 'node:http';
 import { err, ok, type Result } from 'neverthrow';
-import type { Broker, SubscribeError } from '../core/broker.js';
+import type { Broker, CredentialChange, Principal, SubscribeError } from '../core/broker.js';
 import type { Delivery, StartAt } from '../core/types.js';
 import type { Logger } from '../logger.js';
 import { sseMessageEvent } from '../protocol/http-bodies.js';
@@ -30,6 +30,7 @@ export class SseStream {
   #ended = false;
   readonly #keepalive: NodeJS.Timeout;
   readonly #onEnd: () => void;
+  #unwatch: (() => void) | undefined;
 
   private constructor(res: http.ServerResponse, broker: Broker, limits: SseLimits, log: Logger, onEnd: () => void) {
     this.#res = res;
@@ -47,7 +48,7 @@ export class SseStream {
   static async open(
     broker: Broker,
     res: http.ServerResponse,
-    request: { patterns: readonly string[]; start: StartAt | undefined },
+    request: { patterns: readonly string[]; start: StartAt | undefined; principal: Principal },
     limits: SseLimits,
     log: Logger,
     onEnd: () => void,
@@ -60,6 +61,7 @@ export class SseStream {
       return err(subscribed.error);
     }
     stream.#subscription = subscribed.value.subscriptionId;
+    stream.#unwatch = broker.gate.watch(request.principal, (change) => stream.#credentialChanged(change, request.principal, request.patterns));
     res.on('close', () => stream.#end());
     res.on('drain', () => stream.#written());
     if (res.destroyed) {
@@ -85,6 +87,24 @@ export class SseStream {
     this.#flush();
     this.#res.end();
     this.#end();
+  }
+
+  /**
+   * Its credential was rotated or removed, or may no longer read a pattern of the stream: an `error` event says
+   * why (a browser's EventSource sees it), and the stream ends.
+   */
+  #credentialChanged(change: CredentialChange, principal: Principal, patterns: readonly string[]): void {
+    let refusal: { code: string; message: string } | undefined;
+    if (change === 'revoked') refusal = { code: 'UNAUTHORIZED', message: 'the credential of this stream was rotated or removed' };
+    else {
+      for (const pattern of patterns) {
+        const allowed = principal.read(pattern, 'subscription');
+        if (allowed.isErr()) refusal = { code: allowed.error.code, message: `this stream ended: ${allowed.error.message}` };
+      }
+    }
+    if (refusal === undefined) return;
+    this.#push(`event: error\ndata: ${JSON.stringify(refusal)}\n\n`);
+    this.close();
   }
 
   readonly #sink = {
@@ -137,6 +157,7 @@ export class SseStream {
   }
 
   #teardown(): void {
+    this.#unwatch?.();
     clearInterval(this.#keepalive);
     this.#queued = [];
   }

@@ -1,5 +1,6 @@
 // The transport server (PROTOCOL.md §3, default port 49152): each line is one publish, answered `OK <seq>`
-// once durable or `ERR <CODE> <reason>`, in line order. A thin adapter: parse → broker.publish → reply.
+// once durable or `ERR <CODE> <reason>`, in line order. A thin adapter: parse → may it (§12) → broker.publish →
+// reply.
 import type { Config } from '../config.js';
 import type { Broker } from '../core/broker.js';
 import { brokerError, type BrokerError } from '../errors.js';
@@ -21,12 +22,15 @@ export function createTransportServer(broker: Broker, config: IngressConfig, log
       host: config.host,
       port: config.transportPort,
       maxLineBytes,
+      gate: broker.gate,
       ...lineLimits(config),
     },
     {
-      line: (text) => {
+      line: (text, _conn, principal) => {
         const input = parsePublishLine(text);
         if (input.isErr()) return formatErr(input.error);
+        const allowed = principal.publish([input.value.topic]);
+        if (allowed.isErr()) return formatErr(allowed.error);
         // The broker's BAD_ARGS (an empty message_id, a bad content_type, a bad time) is a malformed line here:
         // §3's codes are a closed list, with BAD_FORMAT for it.
         const refused = (e: BrokerError): string => formatErr(e.code === 'BAD_ARGS' ? brokerError('BAD_FORMAT', e.message) : e);

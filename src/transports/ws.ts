@@ -4,8 +4,9 @@
 // client that publishes faster than the log commits is paused the same way, past `maxUnanswered` publishes.
 import type { Duplex } from 'node:stream';
 import type { WebSocket } from 'ws';
-import type { Broker } from '../core/broker.js';
+import type { Broker, CredentialChange, Forbidden, Principal } from '../core/broker.js';
 import type { Delivery, Sink, StartAt } from '../core/types.js';
+import { ok, type Result } from 'neverthrow';
 import { brokerError, unreachable, type BrokerError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import { READ_ON_MS, readOn } from '../util/read-on.js';
@@ -26,6 +27,9 @@ import {
   type SubscribeRequest,
 } from '../protocol/ws-frames.js';
 
+// RFC 6455 §7.4.1: policy violation, as for a refused token.
+const CLOSE_POLICY = 1008;
+
 export interface SessionLimits {
   /** Unsent bytes before deliveries pause and reading stops. */
   readonly bufferBytes: number;
@@ -40,9 +44,11 @@ export interface SessionLimits {
 }
 
 // §5 lists the codes a WebSocket client sees; the broker's BAD_ARGS (a bad value in a valid frame) is a bad frame here.
-type WireError = BrokerError<'BAD_FRAME' | 'BAD_TOPIC' | 'BAD_PATTERN' | 'TOO_LARGE' | 'UNKNOWN_SUBSCRIPTION' | 'UNAUTHORIZED' | 'UNAVAILABLE'>;
+type WireError = BrokerError<'BAD_FRAME' | 'BAD_TOPIC' | 'BAD_PATTERN' | 'TOO_LARGE' | 'UNKNOWN_SUBSCRIPTION' | 'UNAUTHORIZED' | 'FORBIDDEN' | 'RATE_LIMITED' | 'UNAVAILABLE'>;
 function toWire(e: BrokerError): WireError {
   switch (e.code) {
+    case 'FORBIDDEN':
+    case 'RATE_LIMITED':
     case 'BAD_TOPIC':
     case 'BAD_PATTERN':
     case 'TOO_LARGE':
@@ -62,8 +68,11 @@ export class WsSession {
   readonly #broker: Broker;
   readonly #limits: SessionLimits;
   readonly #log: Logger;
-  /** This session's subscriptions; true for a durable one (its deliveries need acks). */
-  readonly #subscriptions = new Map<string, boolean>();
+  /** This session's subscriptions, with what they read (a durable one's deliveries need acks). */
+  readonly #subscriptions = new Map<string, { readonly pattern: string | readonly string[]; readonly consumer: string | undefined; readonly durable: boolean }>();
+  /** Who this client is (PROTOCOL.md §12): asked before every publish and subscribe. */
+  readonly #principal: Principal;
+  readonly #unwatch: () => void;
   readonly #paused = new Set<string>();
   /** Reading stops while the output is over its limit… */
   #outputFull = false;
@@ -77,10 +86,12 @@ export class WsSession {
   #closing = false;
   #closed = false;
 
-  constructor(ws: WebSocket, socket: Duplex, broker: Broker, limits: SessionLimits, logger: Logger) {
+  constructor(ws: WebSocket, socket: Duplex, broker: Broker, principal: Principal, limits: SessionLimits, logger: Logger) {
     this.#ws = ws;
     this.#out = new FrameWriter(socket);
     this.#broker = broker;
+    this.#principal = principal;
+    this.#unwatch = broker.gate.watch(principal, (change) => this.#credentialChanged(change));
     this.#limits = limits;
     this.#log = logger;
     ws.on('message', (data, isBinary) => this.#onMessage(data as Buffer, isBinary));
@@ -117,7 +128,9 @@ export class WsSession {
   #handle(frame: ClientFrame): void {
     const id = frame.id;
     switch (frame.type) {
-      case 'publish':
+      case 'publish': {
+        const allowed = this.#principal.publish([frame.message.topic]);
+        if (allowed.isErr()) return this.#fail(id, allowed.error);
         this.#taken(1);
         if (frame.time !== undefined) {
           void this.#broker.publishLater(frame.message, frame.time).match(
@@ -131,7 +144,13 @@ export class WsSession {
           (e) => this.#answered(1, errorFrame(id, toWire(e))),
         );
         return;
+      }
       case 'publish_batch': {
+        const allowed = this.#principal.publish(
+          frame.messages.map((m) => m.topic),
+          'publish_batch',
+        );
+        if (allowed.isErr()) return this.#fail(id, allowed.error);
         const n = frame.messages.length;
         this.#taken(n);
         if (frame.times !== undefined) {
@@ -171,6 +190,8 @@ export class WsSession {
   }
 
   #subscribe(id: FrameId, request: SubscribeRequest): void {
+    const allowed = this.#mayRead(request.pattern, request.consumer, 'subscribe');
+    if (allowed.isErr()) return this.#fail(id, allowed.error);
     let start: StartAt | undefined;
     if (request.startingSeq !== undefined) start = { kind: 'seq', seq: request.startingSeq };
     else if (request.startingTime !== undefined) start = { kind: 'time', timeMs: request.startingTime };
@@ -196,7 +217,7 @@ export class WsSession {
             this.#broker.unsubscribe(subscriptionId).unwrapOr(undefined); // just made, so known
             return;
           }
-          this.#subscriptions.set(subscriptionId, durable);
+          this.#subscriptions.set(subscriptionId, { pattern: request.pattern, consumer: request.consumer, durable });
           this.#send(subscribedFrame(id, subscriptionId, headSeq));
         },
         (e) => this.#fail(id, e),
@@ -206,7 +227,7 @@ export class WsSession {
   /** ack / nack: the named subscription, or (prk_eventbus's ack names none) every durable one of this session. */
   #settle(id: FrameId, subscription: string | undefined, act: (sub: string) => unknown): void {
     if (subscription === undefined) {
-      for (const [sub, durable] of this.#subscriptions) if (durable) act(sub);
+      for (const [sub, { durable }] of this.#subscriptions) if (durable) act(sub);
       return;
     }
     if (!this.#subscriptions.has(subscription)) return this.#unknown(id, subscription);
@@ -311,6 +332,33 @@ export class WsSession {
     for (const sub of paused) this.#broker.resume(sub);
   }
 
+  /**
+   * Its credential was rotated or removed: the session ends. Narrowed: each subscription it may no longer read
+   * ends with a FORBIDDEN error frame naming it, and the others go on.
+   */
+  #credentialChanged(change: CredentialChange): void {
+    if (change === 'revoked') {
+      this.#send(errorFrame(undefined, brokerError('UNAUTHORIZED', 'the credential of this connection was rotated or removed')));
+      return this.shutdown(CLOSE_POLICY, 'credential revoked');
+    }
+    for (const [sub, { pattern, consumer }] of [...this.#subscriptions]) {
+      const allowed = this.#mayRead(pattern, consumer, 'subscription');
+      if (allowed.isOk()) continue;
+      this.#forget(sub);
+      this.#broker.unsubscribe(sub).unwrapOr(undefined); // this session's
+      this.#send(errorFrame(undefined, brokerError('FORBIDDEN', `subscription ${sub} ended: ${allowed.error.message}`)));
+    }
+  }
+
+  /** Whether its credential may read `pattern` (one or several), as `consumer` when named. */
+  #mayRead(pattern: string | readonly string[], consumer: string | undefined, action: string): Result<void, Forbidden> {
+    for (const p of typeof pattern === 'string' ? [pattern] : pattern) {
+      const allowed = this.#principal.read(p, action);
+      if (allowed.isErr()) return allowed;
+    }
+    return consumer === undefined ? ok(undefined) : this.#principal.useConsumer(consumer, action);
+  }
+
   #fail(id: FrameId, e: BrokerError): void {
     this.#send(errorFrame(id, toWire(e)));
   }
@@ -327,6 +375,7 @@ export class WsSession {
   #close(): void {
     if (this.#closed) return;
     this.#closed = true;
+    this.#unwatch();
     for (const sub of this.#subscriptions.keys()) this.#broker.unsubscribe(sub).unwrapOr(undefined); // ended by the broker at most
     this.#subscriptions.clear();
     this.#paused.clear();

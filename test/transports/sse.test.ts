@@ -157,7 +157,7 @@ describe('SseStream flow control', () => {
     const responses: http.ServerResponse[] = [];
     const server = http.createServer((_req, res) => {
       responses.push(res);
-      void SseStream.open(broker, res, { patterns: ['big'], start: undefined }, { bufferBytes: limit }, silentLogger, () => undefined);
+      void SseStream.open(broker, res, { patterns: ['big'], start: undefined, principal: broker.gate.enter(undefined, { front: 'http', peer: 'test' })._unsafeUnwrap() }, { bufferBytes: limit }, silentLogger, () => undefined);
     });
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
     scope.defer(() => {

@@ -101,7 +101,7 @@ export class PostgresStore implements EventStore<pg.PoolClient> {
     }
     const access = { pool: this.#pool, read: <T>(p: Promise<T>) => this.#read(p), write: <T>(w: () => Promise<T>) => this.#write(w) };
     this.schedules = postgresSchedules(access);
-    this.credentials = postgresCredentials(access);
+    this.credentials = postgresCredentials({ ...access, notify: { channel: this.#consumerChannel, from: this.#instance } });
     this.cluster = clusterPort({
       node: options.nodeId,
       instance: this.#instance,

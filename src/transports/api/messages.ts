@@ -10,6 +10,7 @@ import type { Logger } from '../../logger.js';
 import * as b from '../../protocol/http-bodies.js';
 import { checkPattern, checkPatterns } from '../../protocol/topics.js';
 import { SseStream } from '../sse.js';
+import { principalOf } from './route-access.js';
 import { apiRoutes, errors, fail, json, type EventStreams, type HttpApiOptions, type HttpEnv } from './route-kit.js';
 
 export function messageRoutes(broker: Broker, options: Pick<HttpApiOptions, 'scanRows' | 'bufferBytes'>, log: Logger): { routes: OpenAPIHono<HttpEnv>; streams: EventStreams } {
@@ -30,6 +31,9 @@ export function messageRoutes(broker: Broker, options: Pick<HttpApiOptions, 'sca
         const checked = checkPattern(q.pattern);
         if (checked.isErr()) return fail(c, checked.error);
       }
+      // Without a pattern the page is of every topic.
+      const allowed = principalOf(c).read(q.pattern ?? '#', 'GET /api/messages');
+      if (allowed.isErr()) return fail(c, allowed.error);
       const from = await startSeq(broker, q.from_seq, q.from_time);
       if (from.isErr()) return fail(c, from.error);
       const page = await broker.messages({ fromSeq: from.value, pattern: q.pattern, limit: q.limit ?? b.DEFAULT_PAGE, scanRows: options.scanRows });
@@ -49,6 +53,8 @@ export function messageRoutes(broker: Broker, options: Pick<HttpApiOptions, 'sca
     async (c) => {
       const message = await broker.message(c.req.valid('param').seq);
       if (message.isErr()) return fail(c, message.error);
+      const allowed = principalOf(c).read(message.value.topic, 'GET /api/messages/{seq}');
+      if (allowed.isErr()) return fail(c, allowed.error);
       return c.json(b.wireMessage(message.value), 200);
     },
   );
@@ -71,6 +77,11 @@ export function messageRoutes(broker: Broker, options: Pick<HttpApiOptions, 'sca
       const q = c.req.valid('query');
       const patterns = checkPatterns(q.pattern === undefined ? ['#'] : typeof q.pattern === 'string' ? [q.pattern] : q.pattern);
       if (patterns.isErr()) return fail(c, patterns.error);
+      const principal = principalOf(c);
+      for (const pattern of patterns.value) {
+        const allowed = principal.read(pattern, 'GET /api/subscribe');
+        if (allowed.isErr()) return fail(c, allowed.error);
+      }
       const lastEventId = c.req.header('last-event-id');
       let start: StartAt | undefined;
       if (lastEventId !== undefined && lastEventId.trim() !== '') {
@@ -82,7 +93,7 @@ export function messageRoutes(broker: Broker, options: Pick<HttpApiOptions, 'sca
       else if (q.from_time !== undefined) start = { kind: 'time', timeMs: q.from_time };
       const res = c.env.outgoing;
       if (res === undefined || c.req.method === 'HEAD') return c.body(null, 200, { 'content-type': 'text/event-stream' });
-      const opened = await SseStream.open(broker, res, { patterns: patterns.value, start }, { bufferBytes: options.bufferBytes }, log, () => {
+      const opened = await SseStream.open(broker, res, { patterns: patterns.value, start, principal }, { bufferBytes: options.bufferBytes }, log, () => {
         streams.delete(stream);
       });
       if (opened.isErr()) return fail(c, opened.error);

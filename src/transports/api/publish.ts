@@ -3,6 +3,7 @@ import { createRoute, type OpenAPIHono } from '@hono/zod-openapi';
 import type { Broker } from '../../core/broker.js';
 import * as b from '../../protocol/http-bodies.js';
 import { apiRoutes, body, errors, fail, json, type HttpEnv } from './route-kit.js';
+import { principalOf } from './route-access.js';
 
 const timed = (m: b.PublishMessage): boolean => m.deliver_at !== undefined || m.delay_ms !== undefined;
 
@@ -14,10 +15,12 @@ export function publishRoutes(broker: Broker): OpenAPIHono<HttpEnv> {
       path: '/api/publish',
       summary: 'Publish one message, or a batch (all or none are stored)',
       request: body(b.PublishBody),
-      responses: { 200: json(b.Published.or(b.Scheduled).or(b.PublishedBatch), 'stored, once durable'), ...errors(400, 413) },
+      responses: { 200: json(b.Published.or(b.Scheduled).or(b.PublishedBatch), 'stored, once durable'), ...errors(400, 413, 429) },
     }),
     async (c) => {
       const input = c.req.valid('json');
+      const allowed = principalOf(c).publish('messages' in input ? input.messages.map((m) => m.topic) : [input.topic], 'POST /api/publish');
+      if (allowed.isErr()) return fail(c, allowed.error);
       if ('messages' in input) {
         if (!input.messages.some(timed)) {
           const published = await broker.publishBatch(input.messages.map(b.publishInputOf));

@@ -4,15 +4,18 @@
 import type { HttpBindings } from '@hono/node-server';
 import { OpenAPIHono, type z } from '@hono/zod-openapi';
 import type { Context } from 'hono';
-import type { ConsumerInfo } from '../../core/broker.js';
+import type { ConsumerInfo, Principal } from '../../core/broker.js';
 import type { BrokerError } from '../../errors.js';
 import * as b from '../../protocol/http-bodies.js';
 
-export type HttpEnv = { Bindings: Partial<HttpBindings> };
+export type HttpEnv = {
+  Bindings: Partial<HttpBindings>;
+  /** Set by route-access.ts's authenticate(): who is asking, and what an admin request's audit entry names. */
+  Variables: { principal: Principal; auditTarget?: string };
+};
 
 export interface HttpApiOptions {
   readonly nodeId: string;
-  readonly token: string | undefined;
   /** Largest request body read; a longer one is refused with TOO_LARGE unread. */
   readonly maxBodyBytes: number;
   /** Rows of the log one page of GET /api/messages reads at most. */
@@ -46,17 +49,19 @@ export const body = <T extends z.ZodType>(schema: T, required = true) => ({ body
 
 const ERROR_DESCRIPTIONS = {
   400: 'BAD_*: the request is not one the API takes',
-  401: 'UNAUTHORIZED: EVENTBUS_TOKEN is set and the request does not carry it',
+  401: 'UNAUTHORIZED: tokens are checked and the request carries none that is valid',
+  403: "FORBIDDEN: the token's credential may not do this (PROTOCOL.md §12)",
   404: 'UNKNOWN_*: no such consumer or message',
   413: 'TOO_LARGE: a body over EVENTBUS_HTTP_MAX_BODY or a payload over EVENTBUS_MAX_PAYLOAD',
+  429: "RATE_LIMITED: the credential's publish_rate is used up for now; nothing was stored",
   503: 'UNAVAILABLE: the database cannot be written now, or the broker is stopping',
 } as const;
 type ErrorStatus = keyof typeof ERROR_DESCRIPTIONS;
 
-/** The error answers of a route, for the document: those of `statuses`, and 401 and 503, which every route may give. */
-export function errors<S extends ErrorStatus>(...statuses: S[]): Record<S | 401 | 503, ReturnType<typeof json<typeof b.ErrorBody>>> {
-  const all = [...new Set<ErrorStatus>([...statuses, 401, 503])];
-  return Object.fromEntries(all.map((s) => [s, json(b.ErrorBody, ERROR_DESCRIPTIONS[s])])) as Record<S | 401 | 503, ReturnType<typeof json<typeof b.ErrorBody>>>;
+/** The error answers of a route, for the document: those of `statuses`, and 401, 403 and 503, which every route may give. */
+export function errors<S extends ErrorStatus>(...statuses: S[]): Record<S | 401 | 403 | 503, ReturnType<typeof json<typeof b.ErrorBody>>> {
+  const all = [...new Set<ErrorStatus>([...statuses, 401, 403, 503])];
+  return Object.fromEntries(all.map((s) => [s, json(b.ErrorBody, ERROR_DESCRIPTIONS[s])])) as Record<S | 401 | 403 | 503, ReturnType<typeof json<typeof b.ErrorBody>>>;
 }
 
 /**
