@@ -33,7 +33,7 @@ const BOTH_STORES = [
   'test/client/**/*.test.ts',
   'test/embed.test.ts',
   'test/embed/transactional-consumer.test.ts',
-  'test/transports/{registration,tcp-ingress,ws,ws-backpressure,ws-durable}.test.ts',
+  'test/transports/{credentials,registration,tcp-ingress,ws,ws-backpressure,ws-durable}.test.ts',
   'test/main.test.ts',
   'test/cli/{commands,schedules}.test.ts',
   'test/faults/{kill-cycles,malformed-input,schedules,slow-consumers}.test.ts',
