@@ -35,7 +35,7 @@ const BOTH_STORES = [
   'test/embed/transactional-consumer.test.ts',
   'test/transports/{credentials,registration,tcp-ingress,ws,ws-backpressure,ws-durable}.test.ts',
   'test/main.test.ts',
-  'test/cli/{commands,schedules}.test.ts',
+  'test/cli/{commands,credentials,schedules}.test.ts',
   'test/faults/{kill-cycles,malformed-input,schedules,slow-consumers}.test.ts',
 ];
 

@@ -7,6 +7,8 @@
 //   --sync full|normal  EVENTBUS_SYNC for every workload and its limit (default full, the broker's default)
 //   --pending N       delayed messages pending in the schedules' memory and publish-rate rows (default 1,000,000)
 //   --only schedules  the rows of messages in time alone (bench/schedules.ts)
+//   --only credentials  concurrent publish with and without a credential's decision before each, alternated
+//                     over --rounds N (default 5), for the ratio PROTOCOL.md §12's cost is judged by
 import { spawn } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -15,7 +17,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import type { SyncMode } from '../src/config.js';
 import { openSqliteBroker } from '../src/app.js';
-import type { Broker } from '../src/core/broker.js';
+import type { Broker, Principal } from '../src/core/broker.js';
 import { silentLogger } from '../src/logger.js';
 import { openDb } from '../src/store/sqlite/open.js';
 import { messages } from '../src/store/sqlite/schema.js';
@@ -34,6 +36,7 @@ const { values: args } = parseArgs({
     sync: { type: 'string', default: 'full' },
     pending: { type: 'string' },
     only: { type: 'string' },
+    rounds: { type: 'string' },
   },
 });
 const quick = args.quick;
@@ -42,6 +45,8 @@ const REPLAY = Number(args.replay ?? (quick ? 200_000 : 1_000_000));
 const SYNC = args.sync as SyncMode;
 const PENDING = Number(args.pending ?? (quick ? 100_000 : 1_000_000));
 const onlySchedules = args.only === 'schedules';
+const onlyCredentials = args.only === 'credentials';
+const ROUNDS = Number(args.rounds ?? 5);
 const ROWS_PER_TXN = 256;
 const LATENCY_RATE = 5000;
 const LATENCY_SECONDS = quick ? 3 : 10;
@@ -58,7 +63,15 @@ const log = (s: string) => process.stderr.write(`${s}\n`);
 
 try {
   log(`eventbus bench: ${N} msgs per publish workload, ${REPLAY} replayed, sync=${SYNC}, payload ${PAYLOAD.length} B`);
-  if (!onlySchedules) {
+  if (onlyCredentials) {
+    const insertLimit = rawInsert(join(dir, 'raw.db'));
+    rows.push({ name: 'raw: prepared INSERT, 256/txn', msgs: N, msgPerSec: insertLimit, vsLimit: 1, note: 'the limit for publishing' });
+    for (let round = 1; round <= ROUNDS; round++) {
+      // Alternated, so that a slow spell of the machine falls on both alike.
+      rows.push(await withBroker(`plain-${round}.db`, (broker) => publishConcurrent(broker, insertLimit, 256)));
+      rows.push(await withBroker(`checked-${round}.db`, async (broker) => publishConcurrent(broker, insertLimit, 256, await asCredential(broker))));
+    }
+  } else if (!onlySchedules) {
     const insertLimit = rawInsert(join(dir, 'raw.db'));
     rows.push({ name: 'raw: prepared INSERT, 256/txn', msgs: N, msgPerSec: insertLimit, vsLimit: 1, note: 'the limit for publishing' });
     const multiRow = rawInsert(join(dir, 'raw-multi.db'), MESSAGES_PER_STATEMENT);
@@ -69,6 +82,7 @@ try {
     // Each workload gets a fresh broker and file, so none inherits another's heap, WAL or log size.
     rows.push(await withBroker('publish-1.db', (broker) => publishSequential(broker, insertLimit)));
     rows.push(await withBroker('publish-256.db', (broker) => publishConcurrent(broker, insertLimit, 256)));
+    rows.push(await withBroker('publish-256-checked.db', async (broker) => publishConcurrent(broker, insertLimit, 256, await asCredential(broker))));
     rows.push(await withBroker('publish-batch.db', (broker) => publishBatches(broker, insertLimit)));
     rows.push(rawGroupCommitLatency(join(dir, 'raw-latency.db')));
     rows.push(await latencyInChild(join(dir, 'latency.db')));
@@ -87,16 +101,22 @@ try {
   }
   // The latency floor of the disk, for the fire delay rows (in the full run, among the rows above already).
   if (onlySchedules) rows.push(rawGroupCommitLatency(join(dir, 'raw-latency.db')));
-  const fresh = (file: string): BenchConfig => ({ ...testBrokerConfig(join(dir, file), { sync: SYNC, maxInFlight: 1000 }), pgSchema: 'eventbus', nodeId: 'bench' });
-  const sched = await scheduleWorkloads({ fresh, messages: quick ? 20_000 : Math.min(N, 100_000), fireSeconds: LATENCY_SECONDS, burst: 10_000, pending: PENDING, pendingPublish: quick ? 20_000 : 50_000 });
-  rows.push(...sched.rows);
-  scheduleTargetValues = sched.targets;
+  if (!onlyCredentials) await timeWorkloads();
 } finally {
   await rm(dir, { recursive: true, force: true });
 }
 
+async function timeWorkloads(): Promise<void> {
+  const fresh = (file: string): BenchConfig => ({ ...testBrokerConfig(join(dir, file), { sync: SYNC, maxInFlight: 1000 }), pgSchema: 'eventbus', nodeId: 'bench' });
+  const sched = await scheduleWorkloads({ fresh, messages: quick ? 20_000 : Math.min(N, 100_000), fireSeconds: LATENCY_SECONDS, burst: 10_000, pending: PENDING, pendingPublish: quick ? 20_000 : 50_000 });
+  rows.push(...sched.rows);
+  scheduleTargetValues = sched.targets;
+}
+
 process.stdout.write(`\n${table(rows)}\n\n`);
 const find = (prefix: string) => rows.find((r) => r.name.startsWith(prefix));
+/** Checked publish ÷ plain publish, each round's pair alike (one pair in the full run). */
+const checkedRatios = rows.flatMap((r, i) => (r.name.includes('as a credential') && rows[i - 1]?.name.startsWith('publish, 256') ? [round(r.msgPerSec! / rows[i - 1]!.msgPerSec!, 3)] : []));
 const targets = {
   concurrent_publish_vs_limit: { value: round(find('publish, 256 concurrent')?.vsLimit ?? 0, 2), target: '>= 0.5' },
   concurrent_publish_vs_multi_row_insert: {
@@ -112,6 +132,7 @@ const targets = {
   push_vs_ingest: { value: round(find('push to one tcp')?.vsLimit ?? 0, 2), target: '>= 1' },
   healthy_push_beside_broken_vs_alone: { value: round(find('push to 3 healthy')?.vsLimit ?? 0, 2), target: '>= 0.5' },
   ts_client_publish_vs_in_process: { value: round(find('publish, TypeScript client')?.vsLimit ?? 0, 2) },
+  credential_checked_publish_vs_plain: { value: checkedRatios, target: '>= 0.97' },
   ...(scheduleTargetValues ?? {}),
 };
 process.stdout.write(`${JSON.stringify({ bench: 'eventbus-core', version: 1, params: { messages: N, replay: REPLAY, sync: SYNC, payloadBytes: PAYLOAD.length, pending: PENDING }, targets, results: rows })}\n`);
@@ -214,8 +235,16 @@ async function publishSequential(broker: Broker, limit: number): Promise<Row> {
   return { name: 'publish, 1 awaited publisher', msgs: n, msgPerSec: r, vsLimit: r / limit, ...lat.summary(), note: 'one commit (fsync) per message' };
 }
 
-async function publishConcurrent(broker: Broker, limit: number, publishers: number): Promise<Row> {
-  const progress = new Progress(`publish, ${publishers} concurrent`, N);
+/** A credential allowed the bench's topic among others, as a front-end holds it for a connection. */
+async function asCredential(broker: Broker): Promise<Principal> {
+  const { token } = must(await broker.access.create('bench', { publish: ['audit.#', 'bench.*', 'orders.eu.#'], subscribe: ['bench.#'] }));
+  return must(broker.gate.enter(token, { front: 'bench', peer: 'in-process' }));
+}
+
+/** `principal`: each publish is first checked as a front-end checks it (PROTOCOL.md §12). */
+async function publishConcurrent(broker: Broker, limit: number, publishers: number, principal?: Principal): Promise<Row> {
+  const checked = principal === undefined ? '' : ', as a credential';
+  const progress = new Progress(`publish, ${publishers} concurrent${checked}`, N);
   const lat = new Latencies();
   let next = 0;
   const t0 = now();
@@ -223,6 +252,7 @@ async function publishConcurrent(broker: Broker, limit: number, publishers: numb
     while (next < N) {
       next++;
       const s = now();
+      if (principal !== undefined) must(principal.publish([TOPIC]));
       must(await broker.publish({ topic: TOPIC, payload: PAYLOAD }));
       lat.add(now() - s);
       progress.tick(next);
@@ -232,7 +262,8 @@ async function publishConcurrent(broker: Broker, limit: number, publishers: numb
   const ms = now() - t0;
   progress.end(N);
   const r = rate(N, ms);
-  return { name: `publish, ${publishers} concurrent awaited`, msgs: N, msgPerSec: r, vsLimit: r / limit, ...lat.summary(), note: 'group commit; latency = publish → durable ack' };
+  const note = principal === undefined ? 'group commit; latency = publish → durable ack' : "each publish checked against the credential's patterns first, as the front-ends do";
+  return { name: `publish, ${publishers} concurrent awaited${checked}`, msgs: N, msgPerSec: r, vsLimit: r / limit, ...lat.summary(), note };
 }
 
 async function publishBatches(broker: Broker, limit: number): Promise<Row> {

@@ -68,8 +68,8 @@ export async function startApp(config: Config, logger: Logger): Promise<Result<A
   const broker = opened.value;
   const db = isPostgresUrl(config.dbPath) ? `${displayUrl(config.dbPath)} (schema ${config.pgSchema})` : config.dbPath;
   logger.info('log opened', { db, sync: config.sync, head_seq: broker.headSeq(), node_id: config.nodeId });
-  if (config.token === undefined && !isLoopback(config.host)) {
-    logger.warn('listening beyond this machine without EVENTBUS_TOKEN: anyone who can reach it can publish and read', {
+  if (!broker.gate.enabled && !isLoopback(config.host)) {
+    logger.warn('listening beyond this machine with no token to check (EVENTBUS_TOKEN or a stored credential): anyone who can reach it can publish and read', {
       host: config.host,
     });
   }

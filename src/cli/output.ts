@@ -19,6 +19,9 @@ export function cell(text: string, width = 40): string {
   return line.length > width ? `${line.slice(0, width - 1)}…` : line;
 }
 
+/** A time as the API's ms, in UTC, ISO 8601 (whole seconds without `.000`); `-` for none. */
+export const timeCell = (ms: number | null): string => (ms === null ? '-' : new Date(ms).toISOString().replace(/\.000Z$/, 'Z'));
+
 export interface Progress {
   /** Moves the bar to `done` (of `total`, which may be raised). */
   update(done: number, total?: number): void;

@@ -6,7 +6,9 @@ import { Command, CommanderError, Help } from 'commander';
 import type { Result } from 'neverthrow';
 import type { CliContext, CliIo, CommandModule } from './command.js';
 import { commanderOutcome, reportFailure, type CliFailure } from './failure.js';
+import { addAudit } from './audit.js';
 import { addConsumer } from './consumer.js';
+import { addCredentials } from './credentials.js';
 import { addDeadLetters } from './dead-letters.js';
 import { addExport } from './export.js';
 import { addConsumers, addStats, addTopics } from './figures.js';
@@ -33,6 +35,8 @@ export const COMMANDS: readonly CommandModule[] = [
   addReplay,
   addSchedules,
   addSchedule,
+  addCredentials,
+  addAudit,
   addHelp,
 ];
 

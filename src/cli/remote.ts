@@ -28,8 +28,8 @@ export interface Remote {
  * remoteOf(command, ctx). Their defaults are applied there, not by commander, which would print a token in
  * the help.
  */
-export function remoteCommand(parent: Command, ctx: CliContext, name: string, summary: string): Command {
-  return subcommand(parent, ctx, name, summary)
+export function remoteCommand(parent: Command, ctx: CliContext, name: string, summary: string, options: { isDefault?: boolean } = {}): Command {
+  return subcommand(parent, ctx, name, summary, options)
     .option('--url <url>', `EVENTBUS_URL, default: ${DEFAULT_URL}\nthe broker's HTTP address`)
     .option('--token <token>', "EVENTBUS_TOKEN, default: unset\nthe broker's token, when it has one")
     .option('--ca <file>', "EVENTBUS_CA, default: unset\nPEM certificate(s) of the CA that signed the broker's certificate, for https://")
@@ -68,13 +68,16 @@ function trustingFetch(ca: Buffer): RemoteFetch {
   };
 }
 
+/** The HTTP methods of the API's routes (PROTOCOL.md §8, §12). */
+export type ApiMethod = 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
+
 const isErrorCode = (code: unknown): code is ErrorCode => (ERROR_CODES as readonly unknown[]).includes(code);
 
 /**
  * One request to the HTTP API; resolves with the answer's JSON. A refusal becomes the failure with the
  * broker's own code and message; a broker out of reach, or an answer that is not the API's, UNAVAILABLE.
  */
-export function callApi(remote: Remote, method: 'GET' | 'POST' | 'PUT' | 'DELETE', path: string, body?: unknown): ResultAsync<unknown, CliFailure> {
+export function callApi(remote: Remote, method: ApiMethod, path: string, body?: unknown): ResultAsync<unknown, CliFailure> {
   const url = new URL(path, remote.url);
   const headers = headersFor(remote, 'application/json');
   if (body !== undefined) headers['content-type'] = 'application/json';
@@ -124,7 +127,7 @@ export function printResult<T>(ctx: CliContext, remote: Remote, value: T, forPeo
 
 /** One request of the HTTP API that a subcommand makes. */
 export interface ApiRequest {
-  readonly method: 'GET' | 'POST' | 'PUT' | 'DELETE';
+  readonly method: ApiMethod;
   readonly path: string;
   readonly body?: unknown;
 }

@@ -9,16 +9,13 @@ import type { Schedule, ScheduleList } from '../protocol/http-bodies.js';
 import { durationArg, timeArg } from './args.js';
 import { act, subcommand, type CliContext } from './command.js';
 import { usageError, type CliFailure } from './failure.js';
-import { table } from './output.js';
+import { table, timeCell } from './output.js';
 import { callApi, printResult, remoteCommand, remoteOf, requestAction, type ApiRequest, type Remote } from './remote.js';
 
 type WireSchedule = z.infer<typeof Schedule>;
 
 const KINDS = ['once', 'cron', 'every'] as const;
 const path = (id: string, action = ''): string => `/api/schedules/${encodeURIComponent(id)}${action}`;
-
-/** A time to the second, in UTC as the API's ms are; `-` for none. */
-const timeCell = (ms: number | null): string => (ms === null ? '-' : new Date(ms).toISOString().replace(/\.000Z$/, 'Z'));
 
 const UNITS = [
   ['d', 86_400_000],

@@ -148,7 +148,7 @@ export class Principal {
     }
     if (!this.#gate.takeRate(this.grant, topics.length)) {
       const rate = this.grant.permissions.publishRate!;
-      const reason = topics.length > rate ? `${topics.length} messages at once are more than its publish_rate of ${rate} a second` : `is over its publish_rate of ${rate} messages a second`;
+      const reason = topics.length > rate ? `${topics.length} messages at once are more than its publish_rate of ${rate} a second` : `is over its publish_rate of ${rate} a second`;
       this.#gate.record(this, action, topics[0] ?? null, `RATE_LIMITED ${reason}`);
       return err(brokerError('RATE_LIMITED', `${action}: credential ${this.name} ${reason}`));
     }

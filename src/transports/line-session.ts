@@ -6,7 +6,7 @@ import type net from 'node:net';
 import type { Logger } from '../logger.js';
 import { LineSplitter, type LineEvent } from '../protocol/lines.js';
 import { READ_ON_MS, readOn } from '../util/read-on.js';
-import type { Gate, Principal } from '../core/gate.js';
+import type { Gate, Principal } from '../core/broker.js';
 import type { RefusalLog } from './auth.js';
 
 /** A reply: one or more lines (joined with '\n'), optionally closing the connection after it is written. */

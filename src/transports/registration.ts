@@ -2,8 +2,7 @@
 // manage their patterns. A thin adapter: parse a command → may it (§12) → broker consumer API → reply lines.
 import { errAsync, okAsync, type ResultAsync } from 'neverthrow';
 import type { Config, StaticConsumer } from '../config.js';
-import type { Broker, ConsumerInfo, Forbidden, Principal } from '../core/broker.js';
-import type { Gate } from '../core/gate.js';
+import type { Broker, ConsumerInfo, Forbidden, Gate, Principal } from '../core/broker.js';
 import { brokerError, unreachable, type BrokerError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import { isAllowedTarget, parseAddress, type PushAddress } from '../protocol/address.js';

@@ -4,6 +4,7 @@
 // client that reads slower than they come misses ticks rather than queueing them.
 import type http from 'node:http';
 import type { Result } from 'neverthrow';
+import type { Gate, Principal } from '../core/broker.js';
 import type { BrokerError } from '../errors.js';
 
 export interface StatsStreamOptions {
@@ -28,13 +29,22 @@ export class StatsStreams {
     return this.#open.size;
   }
 
-  /** Answers 200 with the event stream, and sends the figures at once, then every interval. */
-  open(res: http.ServerResponse): void {
+  /**
+   * Answers 200 with the event stream, and sends the figures at once, then every interval, while `principal`
+   * may monitor: its credential rotated, removed or narrowed past it, an `error` event says why and the stream
+   * ends (PROTOCOL.md §12).
+   */
+  open(res: http.ServerResponse, principal: Principal, gate: Gate): void {
     res.shouldKeepAlive = false;
     res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache', 'x-accel-buffering': 'no' });
     res.flushHeaders();
     this.#open.add(res);
+    const unwatch = gate.watch(principal, (change) => {
+      const refusal = change === 'revoked' ? { code: 'UNAUTHORIZED', message: 'the credential of this stream was rotated or removed' } : principal.monitor('GET /api/stats/stream').match(() => undefined, (e) => ({ code: e.code, message: e.message }));
+      if (refusal !== undefined) res.end(`event: error\ndata: ${JSON.stringify(refusal)}\n\n`);
+    });
     res.on('close', () => {
+      unwatch();
       this.#open.delete(res);
       if (this.#open.size === 0) this.#stopTicking();
     });

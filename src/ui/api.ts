@@ -68,6 +68,29 @@ export interface Schedule {
   paused: boolean;
 }
 
+/** What the page's own token may do: GET /api/whoami (PROTOCOL.md §12). */
+export interface WhoAmI {
+  name: string;
+  publish: string[];
+  subscribe: string[];
+  consumers: string[];
+  monitor: boolean;
+  admin: boolean;
+  publish_rate: number | null;
+}
+
+/** A stored credential as GET /api/credentials lists it: never its token. */
+export interface Credential extends WhoAmI {
+  created_at: number;
+  updated_at: number;
+  last_used_at: number | null;
+}
+
+/** POST /api/credentials and .../rotate: the credential with its token, the only time the broker shows it. */
+export interface IssuedCredential extends Credential {
+  token: string;
+}
+
 export class ApiError extends Error {
   constructor(
     readonly code: string,
@@ -79,6 +102,9 @@ export class ApiError extends Error {
 }
 
 const token = new URLSearchParams(location.search).get('token');
+
+/** Whether the page was opened with ?token=: one opened without that the broker answers is on a broker that checks no token (§7). */
+export const hasToken = token !== null;
 
 /** A path of the API relative to the page, so that a page served under a prefix calls the API under it too. */
 export function apiUrl(path: string, query: Record<string, string | undefined> = {}): string {
@@ -106,4 +132,8 @@ export async function call<T>(method: string, url: string, body?: unknown): Prom
   return answer as T;
 }
 
-export const NEEDS_TOKEN = 'this broker needs its token: open the dashboard as /?token=<EVENTBUS_TOKEN>';
+export const NEEDS_TOKEN = 'this broker needs a token: open the dashboard as /?token=<token>, with EVENTBUS_TOKEN or the token of a credential that may monitor';
+
+/** What a page whose token may neither monitor nor administer shows, and nothing else. */
+export const cannotMonitor = (name: string): string =>
+  `the credential ${name} may not monitor this broker: the dashboard needs a token whose credential has monitor (to watch) or admin (to act as well)`;

@@ -1,10 +1,12 @@
 // The dashboard served at GET / (docs/dashboard.md): the figures of GET /api/stats/stream drawn live, and
 // the consumer, dead-letter and message calls of the HTTP API behind its buttons and forms; the schedules
-// panel is schedules.ts. Bundled with
-// uPlot and inlined into one page by `npm run build` (scripts/build-ui.mjs).
-import { ApiError, apiUrl, call, streamUrl, type Consumer, type DeadLetter, type Message, type StatsEvent, type Topic } from './api.js';
+// panel is schedules.ts, the credentials panel credentials.ts. What the page's token may do is read first
+// (readAccess in page.ts): read-only without admin, one message and nothing else without monitor either.
+// Bundled with uPlot and inlined into one page by `npm run build` (scripts/build-ui.mjs).
+import { ApiError, apiUrl, call, cannotMonitor, streamUrl, type Consumer, type DeadLetter, type Message, type StatsEvent, type Topic, type WhoAmI } from './api.js';
 import { HistoryChart } from './charts.js';
-import { $, act, button, cell, fill, showProblem, time } from './page.js';
+import { refreshCredentials } from './credentials.js';
+import { $, act, buttons, cell, fill, readAccess, showProblem, time } from './page.js';
 import { refreshSchedules } from './schedules.js';
 import './dashboard.css';
 
@@ -45,7 +47,7 @@ function renderConsumers(list: readonly Consumer[]): void {
     cell(tr, c.in_flight, 'num in-flight');
     cell(tr, c.dead_letters, 'num dead-letters');
     lastFailureCell(tr, c.last_failure);
-    button(tr, c.paused ? 'Resume' : 'Pause', () => act(() => call('POST', apiUrl(`consumers/${encodeURIComponent(c.id)}/${c.paused ? 'resume' : 'pause'}`))));
+    buttons(tr, [c.paused ? 'Resume' : 'Pause', () => act(() => call('POST', apiUrl(`consumers/${encodeURIComponent(c.id)}/${c.paused ? 'resume' : 'pause'}`)))]);
   });
   const chosen = deadLettersConsumer.value;
   const ids = list.map((c) => c.id);
@@ -73,7 +75,7 @@ async function loadDeadLetters(consumer: Consumer): Promise<void> {
       cell(tr, d.reason, 'reason');
       cell(tr, d.deliveries);
       cell(tr, time(d.dead_at), 'time');
-      button(tr, 'Requeue', () => act(() => call('POST', apiUrl(`${path}/requeue`), { seqs: [d.seq] })));
+      buttons(tr, ['Requeue', () => act(() => call('POST', apiUrl(`${path}/requeue`), { seqs: [d.seq] }))]);
     });
   } catch (e) {
     showProblem(e);
@@ -142,6 +144,7 @@ function onStats(stats: StatsEvent): void {
   ratesChart.add(stats.at, new Map([['published/s', stats.published_per_s], ['delivered/s', stats.delivered_per_s]]));
   lagChart.add(stats.at, new Map(stats.consumers.map((c) => [c.id, c.lag])));
   refreshSchedules();
+  refreshCredentials();
 }
 
 function connect(): void {
@@ -171,5 +174,27 @@ function connect(): void {
   });
 }
 
-connect();
-act(() => loadMessages());
+/**
+ * The page as its token may see it. The message browser reads topics (`subscribe`, not `monitor`): it is left
+ * out for a credential that may read none, and starts on its first pattern for one that may not read them all.
+ */
+function start(me: WhoAmI): void {
+  $('credential').textContent = me.admin ? `as ${me.name}` : `as ${me.name}, read-only`;
+  if (!me.admin && !me.monitor) {
+    $('live').hidden = true;
+    showProblem(cannotMonitor(me.name));
+    return;
+  }
+  document.querySelector('main')!.hidden = false;
+  if (!me.admin && me.subscribe.length === 0) $('messages-panel').remove();
+  else {
+    if (!me.admin && !me.subscribe.includes('#')) (browse.elements.namedItem('pattern') as HTMLInputElement).value = me.subscribe[0]!;
+    act(() => loadMessages());
+  }
+  connect();
+}
+
+readAccess().then(start, (e: unknown) => {
+  $('live').hidden = true;
+  showProblem(e);
+});

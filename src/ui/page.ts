@@ -1,6 +1,6 @@
-// What every panel of the dashboard shares: the page's elements by id, its problem line, and tables built from
-// the API's answers (rebuilt only when what they show changes).
-import { ApiError, NEEDS_TOKEN } from './api.js';
+// What every panel of the dashboard shares: the page's elements by id, its problem line, what its token may do,
+// and tables built from the API's answers (rebuilt only when what they show changes).
+import { ApiError, apiUrl, call, NEEDS_TOKEN, type WhoAmI } from './api.js';
 
 export const $ = (id: string): HTMLElement => document.getElementById(id)!;
 
@@ -27,14 +27,40 @@ export function cell(row: HTMLTableRowElement, text: string | number, className?
   return td;
 }
 
-/** A button in a cell of its own at the row's end, or in `td` when given (several buttons in one cell). */
-export function button(row: HTMLTableRowElement, label: string, onClick: () => void, td: HTMLTableCellElement = row.insertCell()): HTMLButtonElement {
-  const b = document.createElement('button');
-  b.type = 'button';
-  b.textContent = label;
-  b.addEventListener('click', onClick);
-  td.append(b);
-  return b;
+// --- what the page's token may do (PROTOCOL.md §12) ---
+
+let access: WhoAmI | undefined;
+
+/**
+ * Reads what the page's token may do (GET /api/whoami), once, before any panel is shown. A credential without
+ * admin gets a read-only page: every element marked `data-admin` (the buttons and forms that change the broker,
+ * the columns they sit in, the Credentials panel) leaves the page, and buttons() makes none.
+ */
+export async function readAccess(): Promise<WhoAmI> {
+  const me = await call<WhoAmI>('GET', apiUrl('whoami'));
+  access = me;
+  if (!me.admin) for (const part of document.querySelectorAll('[data-admin]')) part.remove();
+  return me;
+}
+
+/** Whether the page may act on the broker: false until readAccess() has said so. */
+export const canAdminister = (): boolean => access?.admin === true;
+
+/**
+ * The buttons that act on a row, in one cell at its end; on a read-only page (canAdminister false) none, and no
+ * cell: the column's header is `data-admin`, gone with the rest.
+ */
+export function buttons(row: HTMLTableRowElement, ...list: readonly (readonly [label: string, onClick: () => void])[]): void {
+  if (!canAdminister()) return;
+  const td = row.insertCell();
+  td.className = 'buttons';
+  for (const [label, onClick] of list) {
+    const b = document.createElement('button');
+    b.type = 'button';
+    b.textContent = label;
+    b.addEventListener('click', onClick);
+    td.append(b);
+  }
 }
 
 /** What each table shows now: a table is built again only when that changes, so a selection or a hover survives the ticks. */

@@ -1,9 +1,9 @@
 // The dashboard's Schedules panel: a page of GET /api/schedules (recurring schedules and delayed messages not
 // yet due, by id), of one kind or all, with each one's next and last fire; pause, resume and cancel behind
-// its buttons. Read again on each tick of the stats stream, so it refreshes with the other panels and stops
-// with them, and never twice at once.
+// its buttons (an admin's page only: buttons() in page.ts). Read again on each tick of the stats stream, so it
+// refreshes with the other panels and stops with them, and never twice at once.
 import { apiUrl, call, type Schedule } from './api.js';
-import { $, act, button, cell, fill, showProblem, time } from './page.js';
+import { $, act, buttons, cell, fill, showProblem, time } from './page.js';
 
 // A page, not the whole list: a broker may hold a million delayed messages.
 const PAGE = 100;
@@ -50,16 +50,15 @@ function render(schedules: readonly Schedule[]): void {
     cell(tr, s.missed, 'num missed');
     cell(tr, s.paused ? 'paused' : 'active', 'state');
     const path = `schedules/${encodeURIComponent(s.id)}`;
-    const actions = tr.insertCell();
-    actions.className = 'buttons';
-    button(tr, s.paused ? 'Resume' : 'Pause', () => act(() => call('POST', apiUrl(`${path}/${s.paused ? 'resume' : 'pause'}`)).then(refreshSchedules)), actions);
-    button(
+    buttons(
       tr,
-      'Cancel',
-      () => {
-        if (confirm(`Remove the schedule ${s.id}? ${s.kind === 'once' ? 'Its message is never appended.' : 'It fires no more.'}`)) act(() => call('DELETE', apiUrl(path)).then(refreshSchedules));
-      },
-      actions,
+      [s.paused ? 'Resume' : 'Pause', () => act(() => call('POST', apiUrl(`${path}/${s.paused ? 'resume' : 'pause'}`)).then(refreshSchedules))],
+      [
+        'Cancel',
+        () => {
+          if (confirm(`Remove the schedule ${s.id}? ${s.kind === 'once' ? 'Its message is never appended.' : 'It fires no more.'}`)) act(() => call('DELETE', apiUrl(path)).then(refreshSchedules));
+        },
+      ],
     );
   });
 }

@@ -32,7 +32,7 @@ describe('gate', () => {
     const p = g.enter(token, caller)._unsafeUnwrap();
     const publishes = (n: number): string[] => Array.from({ length: n }, () => 't');
     expect(p.publish(publishes(10)).isOk()).toBe(true);
-    expect(p.publish(['t'])._unsafeUnwrapErr()).toMatchObject({ code: 'RATE_LIMITED', message: 'publish: credential slow is over its publish_rate of 10 messages a second' });
+    expect(p.publish(['t'])._unsafeUnwrapErr()).toMatchObject({ code: 'RATE_LIMITED', message: 'publish: credential slow is over its publish_rate of 10 a second' });
     clock.now += 100; // one more
     expect(p.publish(['t']).isOk()).toBe(true);
     expect(p.publish(['t']).isErr()).toBe(true);

@@ -194,6 +194,6 @@ describe('authentication', () => {
       },
     });
     await startTestApp(scope, { ...LIMITS, EVENTBUS_HOST: host, ...(token === undefined ? {} : { EVENTBUS_TOKEN: token }) }, { logger: createLogger('info', sink) });
-    expect(lines.some((l) => l.includes('listening beyond this machine without EVENTBUS_TOKEN'))).toBe(warned);
+    expect(lines.some((l) => l.includes('listening beyond this machine with no token to check'))).toBe(warned);
   });
 });

@@ -170,7 +170,6 @@ describe('the permission matrix', () => {
       ['GET', '/api/schedules', undefined, 'ops', 'orders'],
       ['GET', '/api/schedules/nightly', undefined, 'ops', 'orders'],
       ['GET', '/metrics', undefined, 'ops', 'orders'],
-      ['GET', '/', undefined, 'ops', 'orders'],
       ['PUT', '/api/consumers/billing-us', { patterns: ['orders.#'] }, 'admin', 'ops'],
       ['POST', '/api/consumers/billing-eu/replay', { from_seq: 1 }, 'admin', 'ops'],
       ['POST', '/api/consumers/billing-eu/pause', undefined, 'admin', 'ops'],
@@ -201,6 +200,7 @@ describe('the permission matrix', () => {
     // Any valid token may ask what it may do, and probe the health.
     expect((await bus.call(tokens.orders, 'GET', '/api/whoami')).body).toMatchObject({ name: 'orders', publish: ['orders.#'], monitor: false, admin: false });
     expect((await bus.call(tokens.orders, 'GET', '/healthz')).status).toBe(200);
+    expect((await bus.call(tokens.orders, 'GET', '/')).status).toBe(200);
     expect((await bus.call('not-a-token', 'GET', '/healthz')).status).toBe(401);
   });
 
@@ -230,8 +230,13 @@ describe('publish_rate', () => {
     const frame = await ws.request({ type: 'publish_batch', messages: [{ topic: 'a', payload: '1' }, { topic: 'a', payload: '2' }] });
     expect(frame).toMatchObject({ type: 'error', code: 'RATE_LIMITED' });
     expect(bus.headSeq()).toBe(before);
-    const audit = (await bus.call(ADMIN, 'GET', '/api/audit')).body as { entries: { credential: string; outcome: string }[] };
-    await until('the refusals in the audit log', async () => ((await bus.call(ADMIN, 'GET', '/api/audit')).body as typeof audit).entries.filter((e) => e.outcome.startsWith('RATE_LIMITED')).length === 2);
+    // Two lines in one write are read in one turn: the second finds the second's budget spent.
+    const line = await bus.line('transport', token);
+    await line.write('a:1\na:2\n');
+    expect(await line.readLines(2)).toEqual([expect.stringMatching(/^OK \d+$/), 'ERR RATE_LIMITED publish: credential slow is over its publish_rate of 1 a second']);
+    expect(bus.headSeq()).toBe(before + 1);
+    type Audit = { entries: { credential: string; outcome: string }[] };
+    await until('the refusals in the audit log', async () => ((await bus.call(ADMIN, 'GET', '/api/audit')).body as Audit).entries.filter((e) => e.outcome.startsWith('RATE_LIMITED')).length === 3);
   });
 });
 
@@ -264,6 +269,9 @@ describe('changes reach open connections', () => {
     const registration = await bus.line('registration', token);
     const stream = await sseConnect(bus.t.app.ports.http, '/api/subscribe?pattern=orders.%23', { authorization: `Bearer ${token}` });
     scope.defer(() => stream.close());
+    const stats = await sseConnect(bus.t.app.ports.http, '/api/stats/stream', { authorization: `Bearer ${token}` });
+    scope.defer(() => stats.close());
+    expect((await stats.take(1))[0]).toMatchObject({ event: 'stats' });
     const rotated = await bus.call(ADMIN, 'POST', '/api/credentials/orders/rotate');
     const fresh = (rotated.body as { token: string }).token;
     expect((await ws.closed()).code).toBe(1008);
@@ -271,6 +279,8 @@ describe('changes reach open connections', () => {
     await line.closed();
     await registration.closed();
     expect((await stream.take(1))[0]).toMatchObject({ event: 'error' });
+    // A tick of figures may come before it.
+    await until('the stats stream ended with an error event', () => stats.pending().some((e) => e.event === 'error'));
     expect((await bus.call(token, 'GET', '/api/stats')).status).toBe(401);
     expect((await bus.call(fresh, 'GET', '/api/stats')).status).toBe(200);
 

@@ -1,7 +1,10 @@
 // The dashboard (GET /, docs/dashboard.md) end to end, in headless Chromium against a real broker on either
 // store, with a token: the page shows the topics, consumers and schedules made through the API, follows new
 // messages and fires without a reload, and its buttons act on the broker (pause and resume, requeue, purge,
-// cancel a schedule) as the API then says. One browser for the file; the page as `npm run build` makes it, built again first.
+// cancel a schedule) as the API then says. What the page's token may do (PROTOCOL.md §12) decides what it shows:
+// an admin makes, rotates and removes credentials in its Credentials panel; a credential with monitor alone gets
+// the same figures without a button that acts; one without monitor is told so, and shown nothing else. One
+// browser for the file; the page as `npm run build` makes it, built again first.
 import { execFileSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import type { Browser, Page } from 'playwright-core';
@@ -38,7 +41,11 @@ async function publish(bus: ApiBus, topic: string, n: number): Promise<void> {
 
 const consumer = async (bus: ApiBus, id: string): Promise<Json> => (await bus.call<Json>('GET', `/api/consumers/${id}`, undefined, AUTH)).body;
 
-async function openPage(bus: ApiBus): Promise<Page> {
+/**
+ * The page of the broker at `base`, opened with `token`; a test fails on an error the page logs (a refused call
+ * among them). `before` sees the page before it is opened.
+ */
+async function openPage(bus: { base: string }, token = TOKEN, before?: (page: Page) => void): Promise<Page> {
   const context = await browser.newContext({ viewport: { width: 1400, height: 1000 } });
   scope.defer(() => context.close());
   // A step that cannot happen fails with what it waited for, well before the test's own timeout.
@@ -50,7 +57,8 @@ async function openPage(bus: ApiBus): Promise<Page> {
     if (m.type() === 'error') failures.push(m.text());
   });
   scope.defer(() => expect(failures).toEqual([]));
-  await page.goto(`${bus.base}/?token=${TOKEN}`);
+  before?.(page);
+  await page.goto(`${bus.base}/?token=${token}`);
   return page;
 }
 
@@ -199,5 +207,112 @@ describe.each(STORES)('the dashboard on %s', (store) => {
     await until('the list to be empty', async () => (await page.locator('#dead-letters tr[data-seq]').count()) === 0);
     expect((await bus.call<{ dead_letters: unknown[] }>('GET', '/api/consumers/payments/dead-letters', undefined, AUTH)).body.dead_letters).toEqual([]);
     expect(ws.pending((f) => f.type === 'message')).toEqual([]);
+  });
+
+  test('an admin makes a credential with the form, is shown its token once, rotates it and removes it', async () => {
+    const bus = await startApi(scope, store, { EVENTBUS_TOKEN: TOKEN });
+    const whoami = (token: string) => bus.call<Json>('GET', '/api/whoami', undefined, { authorization: `Bearer ${token}` });
+    const stored = async (): Promise<string[]> => (await bus.call<Json[]>('GET', '/api/credentials', undefined, AUTH)).body.map((c) => c['name'] as string);
+    const page = await openPage(bus);
+    const panel = page.locator('#credentials-panel');
+    const row = '#credentials tr[data-credential="deployer"]';
+    await until('the empty list', async () => (await page.locator('#credentials tr.empty').count()) === 1);
+    expect(await page.locator('#credential').innerText()).toBe('as admin');
+
+    // Pattern lists typed comma- or space-separated; every field found by its label.
+    await panel.getByLabel('name').fill('deployer');
+    await panel.getByLabel('publish', { exact: true }).fill('deploy.*, audit.#');
+    await panel.getByLabel('subscribe').fill('deploy.#  audit.#');
+    await panel.getByLabel('consumers').fill('deployer-*');
+    await panel.getByLabel('publish rate /s').fill('50');
+    await panel.getByLabel('monitor').check();
+    await panel.getByRole('button', { name: 'Make credential' }).click();
+    await until('the token shown', async () => (await page.locator('#issued').isVisible()) && (await page.locator('#issued-token').innerText()) !== '');
+    const token = await page.locator('#issued-token').innerText();
+    expect(await page.locator('#issued').innerText()).toMatch(/deployer.*will not be shown again/s);
+    expect((await whoami(token)).body).toEqual({
+      name: 'deployer', publish: ['deploy.*', 'audit.#'], subscribe: ['deploy.#', 'audit.#'], consumers: ['deployer-*'], monitor: true, admin: false, publish_rate: 50,
+    });
+    await until('the credential listed', async () => (await page.locator(row).count()) === 1);
+    expect(await page.locator(`${row} td`).allInnerTexts()).toEqual([
+      'deployer', 'deploy.*, audit.#', 'deploy.#, audit.#', 'deployer-*', 'yes', 'no', '50/s', expect.any(String), expect.any(String), expect.stringMatching(/^Rotate\s*Remove$/),
+    ]);
+    expect(await panel.getByLabel('name').inputValue()).toBe(''); // the form is ready for the next one
+    // Once: the list never shows it, and Done takes it off the page.
+    expect(await page.locator('#credentials').innerText()).not.toContain(token);
+    await panel.getByRole('button', { name: 'Done' }).click();
+    expect(await page.locator('#issued').isHidden()).toBe(true);
+    expect(await page.content()).not.toContain(token);
+
+    page.once('dialog', (d) => void d.accept());
+    await page.locator(`${row} button`, { hasText: 'Rotate' }).click();
+    const rotated = await until('the new token shown', async () => (await page.locator('#issued').isVisible()) && (await page.locator('#issued-token').innerText()));
+    expect(rotated).not.toBe(token);
+    expect((await whoami(token)).status).toBe(401);
+    expect((await whoami(rotated)).body['name']).toBe('deployer');
+
+    page.once('dialog', (d) => void d.accept());
+    await page.locator(`${row} button`, { hasText: 'Remove' }).click();
+    await until('the credential removed', async () => !(await stored()).includes('deployer'));
+    await until('its row gone', async () => (await page.locator(row).count()) === 0);
+    expect((await whoami(rotated)).status).toBe(401);
+  });
+
+  test('a credential with monitor alone sees consumers, dead letters and schedules read-only: no button that acts, no Credentials panel', async () => {
+    const bus = await startApi(scope, store, { EVENTBUS_TOKEN: TOKEN, EVENTBUS_MAX_DELIVERIES: '1' });
+    const made = await bus.call<Json>('POST', '/api/credentials', { name: 'ops', monitor: true }, AUTH);
+    expect(made.status).toBe(201);
+    // A consumer with a dead letter (delivered, then nacked: its one delivery spent) and a message to go, and a schedule.
+    const ws = await wsConnect(bus.app.ports.http, { headers: AUTH });
+    scope.defer(() => ws.close());
+    const sub = await ws.subscribe({ pattern: 'pay', consumer: 'payments' });
+    await publish(bus, 'pay', 1);
+    ws.send({ type: 'nack', subscription: sub, seq: (await ws.next((f) => f.type === 'message'))['seq'] });
+    await until('a dead letter', async () => (await consumer(bus, 'payments'))['dead_letters'] === 1);
+    await publish(bus, 'pay', 1);
+    expect((await bus.call('PUT', '/api/schedules/nightly', { topic: 'reports.daily', payload: 'go', cron: '0 2 * * *' }, AUTH)).status).toBe(200);
+
+    // Every call the page makes is one ops may make: a refused one would fail the test (openPage).
+    const page = await openPage(bus, made.body['token'] as string);
+    await until('the consumer with its lag, its dead letter and the schedule on the page', async () =>
+      (await page.locator('#consumers tr[data-consumer="payments"] td.lag').count()) === 1 &&
+      (await cellText(page, '#consumers tr[data-consumer="payments"]', 'lag')) === '1' &&
+      (await page.locator('#dead-letters tr[data-seq="1"]').count()) === 1 &&
+      (await page.locator('#schedules tr[data-schedule="nightly"]').count()) === 1);
+    expect(await page.locator('#credential').innerText()).toBe('as ops, read-only');
+    expect(await cellText(page, '#dead-letters tr[data-seq="1"]', 'topic')).toBe('pay');
+    expect(await cellText(page, '#schedules tr[data-schedule="nightly"]', 'state')).toBe('active');
+    // Absent, not disabled: no button in the consumers and dead letters, none on a schedule, and no column for them.
+    expect(await page.locator('#consumers-panel button, #dead-letters-panel button, #schedules button').count()).toBe(0);
+    for (const table of ['consumers', 'dead-letters', 'schedules']) {
+      expect(await page.locator(`#${table} tbody tr:first-child td`).count(), table).toBe(await page.locator(`#${table} thead th`).count());
+    }
+    // What is left on the page only turns the schedules' pages; no form, and no Credentials panel. Nor the
+    // message browser: ops may read no topic.
+    expect(await page.locator('main button').allInnerTexts()).toEqual(['First page', 'Next page']);
+    expect(await page.locator('main form, #credentials-panel, #messages-panel').count()).toBe(0);
+  });
+
+});
+
+// The store plays no part: what the page does with what GET /api/whoami says.
+describe('the dashboard for a token that may not monitor', () => {
+  test('is told so, in one message, and shown nothing else', async () => {
+    const publisher = { name: 'publisher', publish: ['orders.#'] };
+    // The page itself holds nothing: any valid token gets it, and its calls are what is checked.
+    const bus = await startApi(scope, 'sqlite', { EVENTBUS_TOKEN: TOKEN });
+    const issued = await bus.call<Json>('POST', '/api/credentials', publisher, AUTH);
+    expect(issued.status).toBe(201);
+    const base = bus.base;
+    const calls: string[] = [];
+    const page = await openPage({ base }, issued.body['token'] as string, (p) => p.on('request', (r) => calls.push(new URL(r.url()).pathname)));
+    await until('the message', async () => (await page.locator('#problem').isVisible()) && (await page.locator('#problem').innerText()));
+    expect(await page.locator('#problem').innerText()).toBe(
+      'the credential publisher may not monitor this broker: the dashboard needs a token whose credential has monitor (to watch) or admin (to act as well)',
+    );
+    expect(await page.locator('main').isHidden()).toBe(true);
+    expect(await page.locator('#live').isHidden()).toBe(true);
+    // It asked who it is, and nothing it would be refused (openPage fails the test on a refused call).
+    expect(calls).toEqual(['/', '/api/whoami']);
   });
 });

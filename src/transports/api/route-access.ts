@@ -12,10 +12,11 @@ import { fail, type HttpEnv } from './route-kit.js';
 type Need = 'any' | 'monitor' | 'admin' | 'own';
 
 const RULES: readonly [methods: readonly string[], path: RegExp, need: Need][] = [
-  [['GET'], /^\/(healthz|ws|api\/openapi\.json|api\/whoami)$/, 'any'],
+  // The dashboard's page holds no data: what it shows comes from calls that are checked each.
+  [['GET'], /^\/(|healthz|ws|api\/openapi\.json|api\/whoami)$/, 'any'],
   [['POST'], /^\/api\/publish$/, 'own'],
   [['GET'], /^\/api\/(messages(\/[^/]+)?|subscribe)$/, 'own'],
-  [['GET'], /^\/(metrics)?$/, 'monitor'],
+  [['GET'], /^\/metrics$/, 'monitor'],
   [['GET'], /^\/api\/(stats|topics|consumers|schedules)(\/.*)?$/, 'monitor'],
 ];
 

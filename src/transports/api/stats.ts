@@ -9,6 +9,7 @@ import type { BrokerError } from '../../errors.js';
 import * as b from '../../protocol/http-bodies.js';
 import { StatsStreams } from '../stats-stream.js';
 import { apiRoutes, errors, json, type EventStreams, type HttpApiOptions, type HttpEnv } from './route-kit.js';
+import { principalOf } from './route-access.js';
 
 // How often GET /api/stats/stream sends the figures: the rates are sampled once a second too.
 const STATS_STREAM_INTERVAL_MS = 1000;
@@ -55,7 +56,7 @@ export function statsRoutes(broker: Broker, options: StatsOptions): { routes: Op
     (c) => {
       const res = c.env.outgoing;
       if (res === undefined || c.req.method === 'HEAD') return c.body(null, 200, { 'content-type': 'text/event-stream' });
-      streams.open(res);
+      streams.open(res, principalOf(c), broker.gate);
       return RESPONSE_ALREADY_SENT;
     },
   );
