@@ -202,7 +202,7 @@ export const SETTINGS = {
     default: '90d',
     schema: duration,
     value: '<duration>',
-    description: 'how long audit_log entries (administrative actions and refusals) are kept: <n>[ms|s|m|h|d], seconds when bare; 0: all',
+    description: 'how long audit_log entries are kept: <n>[ms|s|m|h|d], seconds when bare; 0: all',
   },
   lineTimeoutMs: {
     env: 'EVENTBUS_LINE_TIMEOUT_MS',

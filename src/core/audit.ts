@@ -9,6 +9,9 @@ const FLUSH_MS = 250;
 const MAX_WAITING = 10_000;
 const PRUNE_MS = 60_000;
 const PRUNE_BATCH = 5_000;
+// What a client sent (a path, a topic, a reason quoting it) is kept to this much of each field: a refusal of a
+// huge request must not make a huge row.
+const MAX_FIELD = 500;
 
 export interface AuditOptions {
   readonly store: CredentialStore;
@@ -37,7 +40,14 @@ export class Audit {
       this.#waiting.shift();
       this.#dropped++;
     }
-    this.#waiting.push({ ...entry, at: this.#o.now() });
+    this.#waiting.push({
+      at: this.#o.now(),
+      credential: entry.credential,
+      peer: field(entry.peer),
+      action: field(entry.action),
+      target: entry.target === null ? null : field(entry.target),
+      outcome: field(entry.outcome),
+    });
     this.#flushTimer ??= setTimeout(() => void this.flush(), FLUSH_MS).unref();
   }
 
@@ -82,4 +92,13 @@ export class Audit {
     clearInterval(this.#pruneTimer);
     await this.flush();
   }
+}
+
+/**
+ * A field as both stores can keep it: PostgreSQL's text holds no U+0000 (a malformed request's path may), so it
+ * is written as U+FFFD; past MAX_FIELD, cut.
+ */
+function field(text: string): string {
+  const kept = text.length > MAX_FIELD ? `${text.slice(0, MAX_FIELD)}…` : text;
+  return kept.includes('\0') ? kept.replaceAll('\0', '\uFFFD') : kept;
 }

@@ -25,6 +25,8 @@ export interface Caller {
 /** What happened to a watched connection's credential. */
 export type CredentialChange = 'revoked' | 'changed';
 
+// Every allowed decision returns this one: an Ok is immutable, and a new one per publish is garbage.
+const ALLOWED: Result<void, never> = ok(undefined);
 // last_used_at is kept to the minute: one write a minute for every credential used in it, whatever the traffic.
 const USED_FLUSH_MS = 60_000;
 
@@ -140,7 +142,7 @@ export class Principal {
     return this.grant.name;
   }
 
-  /** May it publish `count` messages to each of `topics` (valid topics) now? */
+  /** May it publish a message to each of `topics` now (one each: a batch names a topic per message)? */
   publish(topics: readonly string[], action = 'publish'): Result<void, PublishRefused> {
     for (const topic of topics) {
       // A topic that is not one is left to the broker, to be refused as BAD_TOPIC.
@@ -152,28 +154,28 @@ export class Principal {
       this.#gate.record(this, action, topics[0] ?? null, `RATE_LIMITED ${reason}`);
       return err(brokerError('RATE_LIMITED', `${action}: credential ${this.name} ${reason}`));
     }
-    return ok(undefined);
+    return ALLOWED;
   }
 
   /** May it read every topic `pattern` (valid) can match? */
   read(pattern: string, action = 'subscribe'): Result<void, Forbidden> {
     // A pattern that is not one is left to the broker, to be refused as BAD_PATTERN.
-    return this.grant.maySubscribe(pattern) || checkPattern(pattern).isErr() ? ok(undefined) : this.#refuse(action, pattern, `may not read ${pattern}`);
+    return this.grant.maySubscribe(pattern) || checkPattern(pattern).isErr() ? ALLOWED : this.#refuse(action, pattern, `may not read ${pattern}`);
   }
 
   /** May it use durable consumer `id` (subscribe as it, ack, nack, fetch)? */
   useConsumer(id: string, action = 'subscribe'): Result<void, Forbidden> {
-    return this.grant.mayUseConsumer(id) ? ok(undefined) : this.#refuse(action, id, `may not use consumer ${id}`);
+    return this.grant.mayUseConsumer(id) ? ALLOWED : this.#refuse(action, id, `may not use consumer ${id}`);
   }
 
   /** May it read the operator views (stats, topics, consumers, dead letters, schedules, metrics)? */
   monitor(action: string, target: string | null = null): Result<void, Forbidden> {
-    return this.grant.mayMonitor() ? ok(undefined) : this.#refuse(action, target, 'may not monitor the broker');
+    return this.grant.mayMonitor() ? ALLOWED : this.#refuse(action, target, 'may not monitor the broker');
   }
 
   /** May it administer? A check alone, for an action whose outcome administer() cannot see. */
   mayAdminister(action: string, target: string | null): Result<void, Forbidden> {
-    return this.grant.mayAdminister() ? ok(undefined) : this.#refuse(action, target, 'is not an admin');
+    return this.grant.mayAdminister() ? ALLOWED : this.#refuse(action, target, 'is not an admin');
   }
 
   /** Runs an administrative action if it may, writing it and its outcome to the audit log. */

@@ -31,6 +31,16 @@ describe('the audit log', () => {
     expect(rows[0]).toMatchObject({ credential: 'svc', peer: '127.0.0.1:9', action: 'ws subscribe', outcome: 'FORBIDDEN' });
   });
 
+  test("what a client sent is kept as both stores can hold it: U+0000 as U+FFFD, a huge field cut", async () => {
+    const store = await openStore();
+    const audit = new Audit({ store: store.credentials, maxAgeMs: undefined, now: Date.now, logger: silentLogger });
+    audit.record({ credential: null, peer: '127.0.0.1:9', action: 'http GET /a\0b', target: 'x'.repeat(10_000), outcome: 'UNAUTHORIZED' });
+    await audit.close();
+    const [row] = (await store.credentials.auditPage(0, 0, 10))._unsafeUnwrap();
+    expect(row!.action).toBe('http GET /a\uFFFDb');
+    expect(row!.target).toBe(`${'x'.repeat(500)}…`);
+  });
+
   test('a flood beyond what may wait keeps the newest and says how many it dropped', async () => {
     const store = await openStore();
     const audit = new Audit({ store: store.credentials, maxAgeMs: undefined, now: Date.now, logger: silentLogger });

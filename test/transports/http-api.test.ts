@@ -368,7 +368,7 @@ const LAG_SQL = (() => {
 })();
 
 describe('the OpenAPI document at /api/openapi.json', () => {
-  test('describes every route of PROTOCOL.md §8, the dashboard and its stats stream too, with its methods, and the schemas of its bodies and answers', async () => {
+  test('describes every route of PROTOCOL.md §8 and §12, the dashboard and its stats stream too, with its methods, and the schemas of its bodies and answers', async () => {
     const bus = await startApi(scope, 'sqlite');
     const doc = (await bus.call<{ openapi: string; paths: Record<string, Record<string, Json>>; components: { schemas: Json } }>('GET', '/api/openapi.json')).body;
     expect(doc.openapi).toBe('3.1.0');
@@ -398,12 +398,19 @@ describe('the OpenAPI document at /api/openapi.json', () => {
         'POST /api/schedules/{id}/resume',
         'GET /api/stats',
         'GET /api/stats/stream',
+        'POST /api/credentials',
+        'GET /api/credentials',
+        'PATCH /api/credentials/{name}',
+        'POST /api/credentials/{name}/rotate',
+        'DELETE /api/credentials/{name}',
+        'GET /api/audit',
+        'GET /api/whoami',
         'GET /',
         'GET /healthz',
         'GET /metrics',
       ].sort(),
     );
-    expect(Object.keys(doc.components.schemas)).toEqual(expect.arrayContaining(['Message', 'Consumer', 'DeadLetter', 'Error', 'PublishMessage', 'Stats', 'Schedule', 'Scheduled']));
+    expect(Object.keys(doc.components.schemas)).toEqual(expect.arrayContaining(['Message', 'Consumer', 'DeadLetter', 'Error', 'PublishMessage', 'Stats', 'Schedule', 'Scheduled', 'Credential', 'IssuedCredential', 'AuditPage', 'WhoAmI']));
     // PROTOCOL.md §11's fields of a schedule.
     const schedule = doc.components.schemas['Schedule'] as { required: string[] };
     expect(schedule.required).toEqual(expect.arrayContaining(['id', 'kind', 'topic', 'payload', 'cron', 'every_ms', 'timezone', 'next_at', 'last_at', 'fires', 'missed', 'paused', 'created_at']));
