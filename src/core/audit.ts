@@ -56,7 +56,12 @@ export class Audit {
     clearTimeout(this.#flushTimer);
     this.#flushTimer = undefined;
     // One write at a time, each taking what waits when it starts.
-    this.#writes = this.#writes.then(() => this.#write());
+    // A write that throws is a bug; it costs these entries, never the process (a flush runs from a timer).
+    this.#writes = this.#writes
+      .then(() => this.#write())
+      .catch((e: unknown) => {
+        this.#o.logger.error('writing the audit log failed; these entries are lost', { error: e instanceof Error ? e.stack : String(e) });
+      });
     return this.#writes;
   }
 
