@@ -61,6 +61,7 @@ export function createApiApp(broker: Broker, commands: RegistrationCommands, opt
   });
 
   app.notFound((c) => {
+    c.set('unrouted', true);
     const allowed = methodsFor(app, c.req.path);
     if (allowed.length === 0) return c.json({ code: 'BAD_FORMAT' as const, message: `no route ${c.req.path}; GET /api/openapi.json lists them` }, 404);
     const allow = allowed.includes('GET') ? [...allowed, 'HEAD'] : allowed;

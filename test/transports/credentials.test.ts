@@ -295,6 +295,8 @@ describe('the audit log', () => {
   test('administrative actions and refusals, with credential, peer, action, target and outcome; no token in any table or log line', async () => {
     const logLines: string[] = [];
     const bus = await start({}, createLogger('debug', { write: (line) => logLines.push(line) }));
+    // No route: no action to write down.
+    expect((await bus.call(ADMIN, 'POST', '/api/nothing-here')).status).toBe(404);
     const token = await bus.credential('ops', { monitor: true });
     const rotated = ((await bus.call(ADMIN, 'POST', '/api/credentials/ops/rotate')).body as { token: string }).token;
     const tokenOfOps = await bus.credential('ops2', { monitor: true });
@@ -318,6 +320,7 @@ describe('the audit log', () => {
         expect.objectContaining({ credential: 'admin', action: 'registration PAUSE', target: 'billing', outcome: 'ok' }),
       ]),
     );
+    expect(JSON.stringify(entries)).not.toContain('nothing-here');
     const tables = ['credentials', 'audit_log', 'messages'].map((table) => JSON.stringify(query(bus.t, `SELECT * FROM ${table}`)));
     for (const secret of [token, rotated, tokenOfOps, ADMIN]) {
       for (const [i, text] of [...tables, ...logLines].entries()) expect(text.includes(secret), `${i}: ${text.slice(0, 200)}`).toBe(false);

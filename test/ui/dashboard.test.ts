@@ -209,6 +209,13 @@ describe.each(STORES)('the dashboard on %s', (store) => {
     expect(ws.pending((f) => f.type === 'message')).toEqual([]);
   });
 
+});
+
+// The store plays no part (the credentials' API is held to both stores by test/transports/credentials.test.ts):
+// what the page shows for what its token may do.
+describe('the dashboard and credentials', () => {
+  const store: StoreKind = 'sqlite';
+
   test('an admin makes a credential with the form, is shown its token once, rotates it and removes it', async () => {
     const bus = await startApi(scope, store, { EVENTBUS_TOKEN: TOKEN });
     const whoami = (token: string) => bus.call<Json>('GET', '/api/whoami', undefined, { authorization: `Bearer ${token}` });
@@ -292,7 +299,6 @@ describe.each(STORES)('the dashboard on %s', (store) => {
     expect(await page.locator('main button').allInnerTexts()).toEqual(['First page', 'Next page']);
     expect(await page.locator('main form, #credentials-panel, #messages-panel').count()).toBe(0);
   });
-
 });
 
 // The store plays no part: what the page does with what GET /api/whoami says.

@@ -68,7 +68,7 @@ export function authenticate(broker: Broker, refusals: RefusalLog): MiddlewareHa
     if (allowed.isErr()) return fail(c, allowed.error);
     await next();
     // Reading the credentials or the audit log changes nothing: only changes are written down.
-    if (c.req.method === 'GET' || c.req.method === 'HEAD') return undefined;
+    if (c.req.method === 'GET' || c.req.method === 'HEAD' || c.get('unrouted') === true) return undefined;
     const target = c.get('auditTarget') ?? pathTarget;
     principal.record(action, target, c.res.ok ? 'ok' : await outcomeOf(c.res));
     return undefined;

@@ -10,8 +10,11 @@ import * as b from '../../protocol/http-bodies.js';
 
 export type HttpEnv = {
   Bindings: Partial<HttpBindings>;
-  /** Set by route-access.ts's authenticate(): who is asking, and what an admin request's audit entry names. */
-  Variables: { principal: Principal; auditTarget?: string };
+  /**
+   * Set by route-access.ts's authenticate(): who is asking, and what an admin request's audit entry names; by
+   * the answer to a request no route takes, which is no action to write down.
+   */
+  Variables: { principal: Principal; auditTarget?: string; unrouted?: boolean };
 };
 
 export interface HttpApiOptions {
