@@ -7,6 +7,7 @@ import { errAsync, okAsync, ResultAsync } from 'neverthrow';
 import type { PushAddress } from '../protocol/address.js';
 import type { StoredMessage } from '../core/types.js';
 import { httpPushBody } from '../protocol/push-bodies.js';
+import { traceHeaders } from '../protocol/trace-context.js';
 import { deliveryError, type ClientTimeouts, type DeliveryError, type PushClient, type PushTrust } from './client.js';
 
 /** How much of a failed answer's body is read for its text: enough for BODY_CHARS_SHOWN characters of UTF-8. */
@@ -75,7 +76,7 @@ export class HttpClient implements PushClient {
           method: 'POST',
           agent: this.#agent,
           timeout: this.#timeouts.sendTimeoutMs,
-          headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) },
+          headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), ...traceHeaders(message.metadata) },
         },
         (response) => {
           const status = response.statusCode ?? 0;

@@ -312,6 +312,12 @@ function flattenUnion(issues: readonly z.core.$ZodIssue[]): z.core.$ZodIssue[] {
   });
 }
 
+/** A publish's W3C trace context as HTTP headers (PROTOCOL.md §13); one that is not valid is ignored. */
+export const TraceHeaders = z.object({
+  traceparent: z.string().optional().meta({ description: 'W3C traceparent: kept in the metadata of each message that carries none of its own' }),
+  tracestate: z.string().optional().meta({ description: 'W3C tracestate, kept with it' }),
+});
+
 // --- messages in time ---
 
 export const ScheduleKindQuery = z.enum(['once', 'cron', 'every']);

@@ -23,7 +23,7 @@ export interface Received {
   /** Date.now() on arrival. */
   readonly at: number;
   /** http: the request's method, path and content-type. */
-  readonly request?: { readonly method: string; readonly path: string; readonly contentType: string | undefined };
+  readonly request?: { readonly method: string; readonly path: string; readonly contentType: string | undefined; readonly headers: http.IncomingHttpHeaders };
 }
 
 export interface EndpointOptions {
@@ -286,6 +286,7 @@ function httpListener(
         method: request.method ?? '',
         path: request.url ?? '',
         contentType: request.headers['content-type'],
+        headers: request.headers,
       });
       if (options.stalled === true) return; // never answered
       const n = requests++;

@@ -1,7 +1,9 @@
 // POST /api/publish: one message, or a batch stored all or none, answered once durable.
 import { createRoute, type OpenAPIHono } from '@hono/zod-openapi';
 import type { Broker } from '../../core/broker.js';
+import type { PublishInput } from '../../core/types.js';
 import * as b from '../../protocol/http-bodies.js';
+import { parseTraceContext, withTraceContext } from '../../protocol/trace-context.js';
 import { apiRoutes, body, errors, fail, json, type HttpEnv } from './route-kit.js';
 import { principalOf } from './route-access.js';
 
@@ -14,20 +16,26 @@ export function publishRoutes(broker: Broker): OpenAPIHono<HttpEnv> {
       method: 'post',
       path: '/api/publish',
       summary: 'Publish one message, or a batch (all or none are stored)',
-      request: body(b.PublishBody),
+      request: { ...body(b.PublishBody), headers: b.TraceHeaders },
       responses: { 200: json(b.Published.or(b.Scheduled).or(b.PublishedBatch), 'stored, once durable'), ...errors(400, 413, 429) },
     }),
     async (c) => {
       const input = c.req.valid('json');
+      // The trace context of the request's headers goes to each message that carries none of its own.
+      const context = parseTraceContext(c.req.header('traceparent'), c.req.header('tracestate'));
+      const inputOf = (m: b.PublishMessage): PublishInput => {
+        const given = b.publishInputOf(m);
+        return context === undefined ? given : { ...given, metadata: withTraceContext(given.metadata, context) };
+      };
       const allowed = principalOf(c).publish('messages' in input ? input.messages.map((m) => m.topic) : [input.topic], 'POST /api/publish');
       if (allowed.isErr()) return fail(c, allowed.error);
       if ('messages' in input) {
         if (!input.messages.some(timed)) {
-          const published = await broker.publishBatch(input.messages.map(b.publishInputOf));
+          const published = await broker.publishBatch(input.messages.map(inputOf));
           if (published.isErr()) return fail(c, published.error);
           return c.json({ seqs: published.value.map((p) => p.seq), message_ids: published.value.map((p) => p.messageId) }, 200);
         }
-        const answers = await broker.publishBatchLater(input.messages.map((m) => ({ input: b.publishInputOf(m), time: b.publishTimeOf(m) })));
+        const answers = await broker.publishBatchLater(input.messages.map((m) => ({ input: inputOf(m), time: b.publishTimeOf(m) })));
         if (answers.isErr()) return fail(c, answers.error);
         return c.json(
           {
@@ -38,7 +46,7 @@ export function publishRoutes(broker: Broker): OpenAPIHono<HttpEnv> {
           200,
         );
       }
-      const published = timed(input) ? await broker.publishLater(b.publishInputOf(input), b.publishTimeOf(input)) : await broker.publish(b.publishInputOf(input));
+      const published = timed(input) ? await broker.publishLater(inputOf(input), b.publishTimeOf(input)) : await broker.publish(inputOf(input));
       if (published.isErr()) return fail(c, published.error);
       const p = published.value;
       if ('scheduleId' in p) return c.json({ schedule_id: p.scheduleId, deliver_at: p.deliverAt, message_id: p.messageId, duplicate: p.duplicate }, 200);
