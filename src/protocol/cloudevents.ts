@@ -4,7 +4,7 @@
 // the event's `type`, its `id` the message_id (a repeated event is stored once), `datacontenttype` the
 // content type, and the other attributes and extensions kept in `metadata.cloudevents`. Pure: no I/O.
 import { err, ok, type Result } from 'neverthrow';
-import type { PublishInput } from '../core/types.js';
+import type { PublishInput, StoredMessage } from '../core/types.js';
 import { brokerError, type BrokerError } from '../errors.js';
 import { checkTopic } from './topics.js';
 import { parseTraceContext } from './trace-context.js';
@@ -96,3 +96,39 @@ function toPublish(attributes: Record<string, unknown>, payload: string, topicPa
 }
 
 const stringOf = (v: unknown): string | undefined => (typeof v === 'string' ? v : undefined);
+
+/** The broker as a CloudEvent's `source`: its EVENTBUS_NODE_ID as a URI reference. */
+export const eventSource = (nodeId: string): string => encodeURIComponent(nodeId);
+
+/**
+ * A message of the log as a structured CloudEvent, as §13 maps it out: `id` the message_id or
+ * `eventbus-<seq>`, `source` the broker, `type` the topic, `time` its commit, the `sequence` extension its seq,
+ * its trace context; JSON data as JSON, any other as the text it is.
+ */
+export function toStructured(message: StoredMessage, source: string): Record<string, unknown> {
+  const metadata = JSON.parse(message.metadata) as Record<string, unknown>;
+  const contentType = stringOf(metadata['content_type']) ?? 'text/plain';
+  const event: Record<string, unknown> = {
+    specversion: '1.0',
+    id: message.messageId ?? `eventbus-${message.seq}`,
+    source,
+    type: message.topic,
+    time: new Date(message.createdAt).toISOString(),
+    datacontenttype: contentType,
+    sequence: String(message.seq),
+  };
+  const context = parseTraceContext(stringOf(metadata['traceparent']), stringOf(metadata['tracestate']));
+  if (context !== undefined) Object.assign(event, context);
+  event['data'] = isJson(contentType) ? jsonOrText(message.payload) : message.payload;
+  return event;
+}
+
+const isJson = (contentType: string): boolean => /^application\/([\w.+-]+\+)?json\b/i.test(contentType);
+
+function jsonOrText(payload: string): unknown {
+  try {
+    return JSON.parse(payload);
+  } catch {
+    return payload;
+  }
+}

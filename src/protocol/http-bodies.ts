@@ -5,6 +5,7 @@ import { z } from 'zod';
 import type { ConsumerReport, DeadLetterRow, MessageRecord, PublishTime, RecurringInput, ScheduleRecord, TopicReport } from '../core/broker.js';
 import type { PublishInput, StoredMessage } from '../core/types.js';
 import { ERROR_CODES, type ErrorCode } from '../errors.js';
+import { toStructured } from './cloudevents.js';
 import { storedPayload } from './payload.js';
 import { BACKOFF_RULE, MAX_BACKOFF_STEPS, MAX_BACKOFF_WAIT_MS } from './redelivery-backoff.js';
 
@@ -91,6 +92,7 @@ export const MessagesQuery = z.object({
 export const SubscribeQuery = z.object({
   ...startQuery,
   pattern: z.union([z.string(), z.array(z.string())]).optional().meta({ description: 'default #: every topic; may be repeated' }),
+  format: z.enum(['cloudevents']).optional().meta({ description: "cloudevents: each event's data is the message as a structured CloudEvent (PROTOCOL.md §13)" }),
 });
 export const SeqParam = z.object({ seq: wholeText('seq') });
 
@@ -290,6 +292,11 @@ export function wireTopic(t: TopicReport): z.infer<typeof Topic> {
 export function sseMessageEvent(m: StoredMessage): string {
   // JSON.stringify escapes every line break inside strings, so the data is one line.
   return `id: ${m.seq}\nevent: message\ndata: ${JSON.stringify(streamedMessage(m))}\n\n`;
+}
+
+/** An SSE message event whose data is the message as a structured CloudEvent (`format=cloudevents`). */
+export function sseCloudEvent(m: StoredMessage, source: string): string {
+  return `id: ${m.seq}\nevent: message\ndata: ${JSON.stringify(toStructured(m, source))}\n\n`;
 }
 
 /** A zod failure as one line: where and what, for the first few problems. */

@@ -5,7 +5,7 @@
 import type http from 'node:http';
 import { err, ok, type Result } from 'neverthrow';
 import type { Broker, CredentialChange, Principal, SubscribeError } from '../core/broker.js';
-import type { Delivery, StartAt } from '../core/types.js';
+import type { Delivery, StartAt, StoredMessage } from '../core/types.js';
 import type { Logger } from '../logger.js';
 import { sseMessageEvent } from '../protocol/http-bodies.js';
 
@@ -32,7 +32,10 @@ export class SseStream {
   readonly #onEnd: () => void;
   #unwatch: (() => void) | undefined;
 
-  private constructor(res: http.ServerResponse, broker: Broker, limits: SseLimits, log: Logger, onEnd: () => void) {
+  readonly #event: (message: StoredMessage) => string;
+
+  private constructor(res: http.ServerResponse, broker: Broker, limits: SseLimits, log: Logger, onEnd: () => void, event: (message: StoredMessage) => string) {
+    this.#event = event;
     this.#res = res;
     this.#broker = broker;
     this.#limits = limits;
@@ -48,12 +51,18 @@ export class SseStream {
   static async open(
     broker: Broker,
     res: http.ServerResponse,
-    request: { patterns: readonly string[]; start: StartAt | undefined; principal: Principal },
+    request: {
+      patterns: readonly string[];
+      start: StartAt | undefined;
+      principal: Principal;
+      /** Each message as an event (sseMessageEvent by default). */
+      event?: ((message: StoredMessage) => string) | undefined;
+    },
     limits: SseLimits,
     log: Logger,
     onEnd: () => void,
   ): Promise<Result<SseStream, SubscribeError>> {
-    const stream = new SseStream(res, broker, limits, log, onEnd);
+    const stream = new SseStream(res, broker, limits, log, onEnd, request.event ?? sseMessageEvent);
     const subscribed = await broker.subscribe({ pattern: request.patterns, start: request.start }, stream.#sink);
     if (subscribed.isErr()) {
       stream.#ended = true;
@@ -108,7 +117,7 @@ export class SseStream {
   }
 
   readonly #sink = {
-    deliver: (d: Delivery): boolean => this.#push(sseMessageEvent(d.message)),
+    deliver: (d: Delivery): boolean => this.#push(this.#event(d.message)),
     closed: (): void => {
       this.close();
     },

@@ -4,7 +4,7 @@
 // attributes and extensions in metadata.cloudevents; the distributed-tracing extension as the trace context.
 import { CloudEvent, HTTP } from 'cloudevents';
 import { describe, expect, test } from 'vitest';
-import { startApi, type ApiBus } from '../helpers/http-api.js';
+import { sseConnect, startApi, type ApiBus } from '../helpers/http-api.js';
 import { testScope } from '../helpers/scope.js';
 
 const scope = testScope();
@@ -18,6 +18,20 @@ async function post(bus: ApiBus, message: { headers: Record<string, unknown>; bo
 }
 
 const stored = async (bus: ApiBus, seq: unknown): Promise<Json> => (await bus.call<Json>('GET', `/api/messages/${String(seq)}`)).body;
+
+describe('CloudEvents out: GET /api/subscribe?format=cloudevents', () => {
+  test("each event's data is the message as a structured CloudEvent the SDK reads", async () => {
+    const bus = await startApi(scope, 'sqlite', { EVENTBUS_NODE_ID: 'node-a:7' });
+    const stream = await sseConnect(bus.app.ports.http, '/api/subscribe?pattern=orders.*&format=cloudevents');
+    scope.defer(() => stream.close());
+    await bus.call('POST', '/api/publish', { topic: 'orders.created', payload: { id: 7 }, message_id: 'order-7', metadata: { traceparent: PARENT } });
+    const plain = await bus.call<{ seq: number }>('POST', '/api/publish', { topic: 'orders.noted', payload: 'just text' });
+    const [first, second] = (await stream.take(2)).map((e) => HTTP.toEvent({ headers: { 'content-type': 'application/cloudevents+json' }, body: e.data }) as CloudEvent<unknown>);
+    expect(first).toMatchObject({ specversion: '1.0', id: 'order-7', source: 'node-a%3A7', type: 'orders.created', datacontenttype: 'application/json', data: { id: 7 }, sequence: '1', traceparent: PARENT });
+    expect(second).toMatchObject({ id: `eventbus-${plain.body.seq}`, type: 'orders.noted', datacontenttype: 'text/plain', data: 'just text', sequence: String(plain.body.seq) });
+    expect(Date.parse(first!.time!)).toBeGreaterThan(0);
+  });
+});
 
 describe('CloudEvents on POST /api/publish', () => {
   test('binary mode: the headers are the attributes, the body the data; the same event twice is stored once', async () => {

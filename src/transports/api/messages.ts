@@ -4,17 +4,19 @@ import { RESPONSE_ALREADY_SENT } from '@hono/node-server/utils/response';
 import { createRoute, type OpenAPIHono } from '@hono/zod-openapi';
 import { errAsync, okAsync, type ResultAsync } from 'neverthrow';
 import type { Broker } from '../../core/broker.js';
-import type { StartAt } from '../../core/types.js';
+import type { StartAt, StoredMessage } from '../../core/types.js';
 import { brokerError, type BrokerError } from '../../errors.js';
 import type { Logger } from '../../logger.js';
+import { eventSource } from '../../protocol/cloudevents.js';
 import * as b from '../../protocol/http-bodies.js';
 import { checkPattern, checkPatterns } from '../../protocol/topics.js';
 import { SseStream } from '../sse.js';
 import { principalOf } from './route-access.js';
 import { apiRoutes, errors, fail, json, type EventStreams, type HttpApiOptions, type HttpEnv } from './route-kit.js';
 
-export function messageRoutes(broker: Broker, options: Pick<HttpApiOptions, 'scanRows' | 'bufferBytes'>, log: Logger): { routes: OpenAPIHono<HttpEnv>; streams: EventStreams } {
+export function messageRoutes(broker: Broker, options: Pick<HttpApiOptions, 'scanRows' | 'bufferBytes' | 'nodeId'>, log: Logger): { routes: OpenAPIHono<HttpEnv>; streams: EventStreams } {
   const routes = apiRoutes();
+  const source = eventSource(options.nodeId);
   const streams = new Set<SseStream>();
 
   routes.openapi(
@@ -93,7 +95,7 @@ export function messageRoutes(broker: Broker, options: Pick<HttpApiOptions, 'sca
       else if (q.from_time !== undefined) start = { kind: 'time', timeMs: q.from_time };
       const res = c.env.outgoing;
       if (res === undefined || c.req.method === 'HEAD') return c.body(null, 200, { 'content-type': 'text/event-stream' });
-      const opened = await SseStream.open(broker, res, { patterns: patterns.value, start, principal }, { bufferBytes: options.bufferBytes }, log, () => {
+      const opened = await SseStream.open(broker, res, { patterns: patterns.value, start, principal, event: q.format === 'cloudevents' ? (m: StoredMessage) => b.sseCloudEvent(m, source) : undefined }, { bufferBytes: options.bufferBytes }, log, () => {
         streams.delete(stream);
       });
       if (opened.isErr()) return fail(c, opened.error);
