@@ -19,14 +19,16 @@ import {
 import { silentLogger } from '../../src/logger.js';
 import { onPostgres, testAppConfig, type TestDb } from '../helpers/broker.js';
 import { query, sleep, testScope } from '../helpers/scope.js';
+import { restartablePort } from '../helpers/ports.js';
 import { until } from '../helpers/until.js';
 
 const scope = testScope();
 
 // ---------------------------------------------------------------------------------------------- helpers
 
+/** The app on `db`; its HTTP port one it can be started on again (test/helpers/ports.ts) unless `env` names one. */
 async function startBroker(db: TestDb, env: Record<string, string> = {}): Promise<App> {
-  const started = await startApp(testAppConfig(db, env), silentLogger);
+  const started = await startApp(testAppConfig(db, { EVENTBUS_HTTP_PORT: String(await restartablePort()), ...env }), silentLogger);
   if (started.isErr()) throw new Error(`broker did not start: ${started.error.message}`);
   const app = started.value;
   scope.defer(() => app.stop());
@@ -775,7 +777,7 @@ describe.skipIf(onPostgres)('subscriptions across reconnects', () => {
 
   it('a subscribe() made while disconnected is sent on reconnect and receives', async () => {
     const dir = await scope.dir();
-    const first = await startApp(testAppConfig(dir), silentLogger);
+    const first = await startApp(testAppConfig(dir, { EVENTBUS_HTTP_PORT: String(await restartablePort()) }), silentLogger);
     const app1 = first._unsafeUnwrap();
     const port = app1.ports.http;
     const { c } = await open(`ws://127.0.0.1:${port}/ws`);

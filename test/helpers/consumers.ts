@@ -1,6 +1,7 @@
 // Push consumers for delivery tests: a real TCP, UDP, HTTP or WebSocket server on 127.0.0.1 that records
-// what the broker sends it, in arrival order. It starts on port 0, keeps that port across stop()/start()
-// (a consumer that restarts), and can stall (accept but never read or answer) to play a slow consumer.
+// what the broker sends it, in arrival order. It starts on a free port outside the ephemeral range (ports.ts),
+// keeps that port across stop()/start() (a consumer that restarts), and can stall (accept but never read or
+// answer) to play a slow consumer.
 // Also the whole app to push from (pushBus): registration and publishing over its real ports.
 import dgram from 'node:dgram';
 import http from 'node:http';
@@ -11,6 +12,7 @@ import { testAppConfig, type TestDb } from './broker.js';
 import { silentLogger, type Logger } from '../../src/logger.js';
 import { lineClient, type LineClient } from './line-client.js';
 import type { TestScope } from './scope.js';
+import { restartablePort } from './ports.js';
 import { until } from './until.js';
 
 export type EndpointProtocol = 'tcp' | 'udp' | 'ws' | 'http';
@@ -49,7 +51,7 @@ export interface Endpoint {
   readonly running: boolean;
   /** Connections (tcp, ws) accepted so far. */
   readonly connections: number;
-  /** Listens (on port 0 the first time, then on the same port again). */
+  /** Listens (on a port outside the ephemeral range the first time, then on the same port again). */
   start(): Promise<void>;
   /** An orderly restart: closes the listener and every connection normally (tcp FIN, ws close 1001). */
   stop(): Promise<void>;
@@ -109,6 +111,8 @@ export function endpoint(protocol: EndpointProtocol, options: EndpointOptions = 
     },
     start: async () => {
       if (server !== undefined) return;
+      // A port it can come back on after stop() or crash() (ports.ts).
+      if (port === 0) port = await restartablePort();
       server = await listen();
       port = server.port;
     },
@@ -143,8 +147,8 @@ export async function startEndpoint(protocol: EndpointProtocol, options: Endpoin
 /** An address of the protocol where nothing listens (a port bound on 127.0.0.1 and released). */
 export async function deadAddress(protocol: EndpointProtocol): Promise<string> {
   // A privileged port that refuses connections now, rather than one an endpoint just gave up: the tests bind
-  // port 0 only, so another test's server (in this process or a parallel one) can be given an ephemeral
-  // port the moment it is free, and never a privileged one.
+  // port 0 or ports from 20000 up only, so another test's server (in this process or a parallel one) can be
+  // given such a port the moment it is free, and never a privileged one.
   for (let tries = 0, port = nextDeadPort; tries < 424; tries++, port = port >= 1023 ? 600 : port + 1) {
     if (await refuses(port)) {
       nextDeadPort = port >= 1023 ? 600 : port + 1;
