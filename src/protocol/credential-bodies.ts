@@ -2,6 +2,7 @@
 // the pure mappings from the broker's values to them. Pure: no I/O.
 import { z } from 'zod';
 import type { AuditRow, CredentialRecord, PermissionsInput } from '../core/broker.js';
+import { pageLimit, wholeText } from './http-bodies.js';
 
 const patterns = (what: string) => z.array(z.string()).optional().meta({ description: what });
 
@@ -55,25 +56,9 @@ export const WhoAmI = z
   .meta({ id: 'WhoAmI', description: "What the request's token may do" });
 
 export const AuditQuery = z.object({
-  from_time: z
-    .string()
-    .regex(/^\d{1,16}$/, 'from_time must be ms since the epoch')
-    .transform(Number)
-    .optional()
-    .meta({ description: 'entries at or after this time (ms); default: the oldest kept' }),
-  after: z
-    .string()
-    .regex(/^\d{1,16}$/, 'after must be the "next" of the page before')
-    .transform(Number)
-    .optional()
-    .meta({ description: 'the "next" of the page before' }),
-  limit: z
-    .string()
-    .regex(/^\d{1,16}$/, 'limit must be a whole number')
-    .transform(Number)
-    .pipe(z.number().min(1, 'limit must be 1 or more'))
-    .optional()
-    .meta({ description: 'default 100; more than 1000 is taken as 1000' }),
+  from_time: wholeText('from_time').optional().meta({ description: 'entries at or after this time (ms); default: the oldest kept' }),
+  after: wholeText('after').optional().meta({ description: 'the "next" of the page before' }),
+  limit: pageLimit.optional(),
 });
 
 export const AuditEntry = z.object({

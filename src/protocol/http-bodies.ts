@@ -14,7 +14,7 @@ export const MAX_PAGE = 1000;
 export const DEFAULT_PAGE = 100;
 
 /** A whole number in a query string or a path: digits only (`1e3`, `0x10` or `` are not what anyone means). */
-const wholeText = (what: string) =>
+export const wholeText = (what: string) =>
   z
     .string()
     .regex(/^\d{1,16}$/, `${what} must be a whole number`)
@@ -24,7 +24,7 @@ const whole = z.number().int().min(0).max(Number.MAX_SAFE_INTEGER);
 const seqNumber = z.number().int().min(1).max(Number.MAX_SAFE_INTEGER);
 const jsonObject = z.record(z.string(), z.unknown());
 const time = z.union([z.number(), z.string()]).meta({ description: 'ms since the epoch, or an ISO 8601 time' });
-const pageLimit = wholeText('limit')
+export const pageLimit = wholeText('limit')
   .pipe(z.number().min(1, 'limit must be 1 or more'))
   .transform((n) => Math.min(n, MAX_PAGE))
   .meta({ description: `default ${DEFAULT_PAGE}; more than ${MAX_PAGE} is taken as ${MAX_PAGE}` });

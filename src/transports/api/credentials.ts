@@ -5,7 +5,7 @@
 import { createRoute, type OpenAPIHono } from '@hono/zod-openapi';
 import type { Broker } from '../../core/broker.js';
 import * as cb from '../../protocol/credential-bodies.js';
-import { DEFAULT_PAGE, MAX_PAGE } from '../../protocol/http-bodies.js';
+import { DEFAULT_PAGE } from '../../protocol/http-bodies.js';
 import { auditTarget, principalOf } from './route-access.js';
 import { apiRoutes, body, errors, fail, json, type HttpEnv } from './route-kit.js';
 
@@ -94,7 +94,7 @@ export function credentialRoutes(broker: Broker): OpenAPIHono<HttpEnv> {
     }),
     async (c) => {
       const q = c.req.valid('query');
-      const limit = Math.min(q.limit ?? DEFAULT_PAGE, MAX_PAGE);
+      const limit = q.limit ?? DEFAULT_PAGE;
       const page = await broker.auditPage(q.from_time ?? 0, q.after ?? 0, limit);
       if (page.isErr()) return fail(c, page.error);
       const rows = page.value;
