@@ -108,7 +108,9 @@ export class SseStream {
     else {
       for (const pattern of patterns) {
         const allowed = principal.read(pattern, 'subscription');
-        if (allowed.isErr()) refusal = { code: allowed.error.code, message: `this stream ended: ${allowed.error.message}` };
+        if (allowed.isOk()) continue;
+        refusal = { code: allowed.error.code, message: `this stream ended: ${allowed.error.message}` };
+        break;
       }
     }
     if (refusal === undefined) return;
