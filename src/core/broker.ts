@@ -35,7 +35,7 @@ export type { ConsumerInput, SubscribeError, SubscribeOptions } from './subscrib
 export type { BrokerConfig } from './broker-parts.js';
 export type { BrokerStats } from './stats.js';
 export type { AuditRow, CredentialRecord } from './store-port.js';
-export type { PermissionsInput } from './credentials.js';
+export type { Permissions, PermissionsInput } from './credentials.js';
 export type { Caller, CredentialChange, Forbidden, Gate, Principal, PublishRefused } from './gate.js';
 export type { RecurringInput, ScheduleError, Schedules } from './schedules.js';
 export type { ScheduleKind, ScheduleRecord } from './schedule-records.js';

@@ -1,7 +1,7 @@
 // The HTTP API's bodies and answers for credentials and the audit log (PROTOCOL.md §12) as zod schemas, and
 // the pure mappings from the broker's values to them. Pure: no I/O.
 import { z } from 'zod';
-import type { AuditRow, CredentialRecord, PermissionsInput } from '../core/broker.js';
+import type { AuditRow, CredentialRecord, Permissions, PermissionsInput } from '../core/broker.js';
 import { pageLimit, wholeText } from './http-bodies.js';
 
 const patterns = (what: string) => z.array(z.string()).optional().meta({ description: what });
@@ -24,15 +24,20 @@ export const CredentialChange = CredentialBody.omit({ name: true }).meta({ id: '
 
 export const NameParam = z.object({ name: z.string().min(1) });
 
+// What a credential may do, as the answers show it: a credential's own, and /api/whoami's.
+const permissionFields = {
+  publish: z.array(z.string()),
+  subscribe: z.array(z.string()),
+  consumers: z.array(z.string()),
+  monitor: z.boolean(),
+  admin: z.boolean(),
+  publish_rate: z.number().nullable(),
+};
+
 export const Credential = z
   .object({
     name: z.string(),
-    publish: z.array(z.string()),
-    subscribe: z.array(z.string()),
-    consumers: z.array(z.string()),
-    monitor: z.boolean(),
-    admin: z.boolean(),
-    publish_rate: z.number().nullable(),
+    ...permissionFields,
     created_at: z.number(),
     updated_at: z.number(),
     last_used_at: z.number().nullable().meta({ description: 'when a broker last let it in (ms), to the minute; null if never' }),
@@ -46,12 +51,7 @@ export const RemovedCredential = z.object({ name: z.string() });
 export const WhoAmI = z
   .object({
     name: z.string().meta({ description: 'the credential: "admin" for EVENTBUS_TOKEN, and for everyone while no token is checked' }),
-    publish: z.array(z.string()),
-    subscribe: z.array(z.string()),
-    consumers: z.array(z.string()),
-    monitor: z.boolean(),
-    admin: z.boolean(),
-    publish_rate: z.number().nullable(),
+    ...permissionFields,
   })
   .meta({ id: 'WhoAmI', description: "What the request's token may do" });
 
@@ -77,19 +77,13 @@ export const AuditPage = z
   })
   .meta({ id: 'AuditPage' });
 
+/** What a credential may do, as the answers show it. */
+export function wirePermissions(p: Permissions): z.infer<z.ZodObject<typeof permissionFields>> {
+  return { publish: [...p.publish], subscribe: [...p.subscribe], consumers: [...p.consumers], monitor: p.monitor, admin: p.admin, publish_rate: p.publishRate };
+}
+
 export function wireCredential(c: CredentialRecord): z.infer<typeof Credential> {
-  return {
-    name: c.name,
-    publish: [...c.publish],
-    subscribe: [...c.subscribe],
-    consumers: [...c.consumers],
-    monitor: c.monitor,
-    admin: c.admin,
-    publish_rate: c.publishRate,
-    created_at: c.createdAt,
-    updated_at: c.updatedAt,
-    last_used_at: c.lastUsedAt,
-  };
+  return { name: c.name, ...wirePermissions(c), created_at: c.createdAt, updated_at: c.updatedAt, last_used_at: c.lastUsedAt };
 }
 
 export function permissionsOf(body: z.infer<typeof CredentialChange>): PermissionsInput {

@@ -111,8 +111,7 @@ export function credentialRoutes(broker: Broker): OpenAPIHono<HttpEnv> {
     }),
     (c) => {
       const { grant } = principalOf(c);
-      const p = grant.permissions;
-      return c.json({ name: grant.name, publish: [...p.publish], subscribe: [...p.subscribe], consumers: [...p.consumers], monitor: p.monitor, admin: p.admin, publish_rate: p.publishRate }, 200);
+      return c.json({ name: grant.name, ...cb.wirePermissions(grant.permissions) }, 200);
     },
   );
 
