@@ -11,7 +11,10 @@ import pg from 'pg';
 import { afterEach, describe, expect, test } from 'vitest';
 import { silentLogger } from '../../src/logger.js';
 import { PostgresStore } from '../../src/store/postgres/postgres-store.js';
-import { SET_FLOORS, setConsumerPositions } from '../../src/store/postgres/queries.js';
+import { writeProgress } from '../../src/store/postgres/queries.js';
+import { inTransaction } from '../../src/store/postgres/transaction.js';
+import type { ProgressBatch } from '../../src/core/store-port.js';
+import { PendingAcks } from '../../src/core/pending-acks.js';
 import type { ReceivedMessage, Subscription } from '../../src/client/index.js';
 import type { BrokerProcess } from '../helpers/broker-process.js';
 import { pgBrokers } from '../helpers/pg-brokers.js';
@@ -315,29 +318,30 @@ describe('members of one consumer on two brokers, joining at the same moment', (
 
 describe('the shared position written by two brokers at once', () => {
   const schemas = pgSchemas();
-
-  test('is the lowest of the partitions once both have committed, though each wrote its floor before the other committed', async () => {
+  const batch = (over: Partial<ProgressBatch>): ProgressBatch => ({
+    acks: new PendingAcks().take(), deadLetters: [], positions: new Map(), dead: [], rewinds: new Map(), deliveryCounts: [], floors: [], reservations: new Map(), partitionReservations: [], ...over,
+  });
+  const setUp = async (partitions: string): Promise<string> => {
     const schema = schemas.schema();
     await (await PostgresStore.open({ url: PG_URL, schema, nodeId: 'setup', logger: silentLogger }))._unsafeUnwrap().close();
-    await pgQuery(
-      `INSERT INTO consumers (id, created_at, updated_at) VALUES ('c', 0, 0);
-       INSERT INTO consumer_partitions (consumer, partition, node, position) VALUES ('c', 0, 'a', 0), ('c', 1, 'b', 0)`,
-      [],
-      schema,
-    );
+    await pgQuery(`INSERT INTO consumers (id, created_at, updated_at) VALUES ('c', 0, 0); INSERT INTO consumer_partitions (consumer, partition, node, position) VALUES ${partitions}`, [], schema);
+    return schema;
+  };
+
+  test('is the lowest of the partitions once both have committed, though each wrote its floor before the other committed', async () => {
+    const schema = await setUp(`('c', 0, 'a', 0), ('c', 1, 'b', 0)`);
     const pool = new pg.Pool({ connectionString: PG_URL, options: `-c search_path=${schema}` });
     const [a, b] = [await pool.connect(), await pool.connect()];
     try {
       await a.query('BEGIN');
       await b.query('BEGIN');
-      // Each broker's progress batch moves its own partition, neither committed yet...
-      await a.query(SET_FLOORS, ['a', ['c'], [0], [10]]);
-      await b.query(SET_FLOORS, ['b', ['c'], [1], [10]]);
-      // ...then sets the position: a sees b's partition at 0, and b must not go by what it saw before a committed.
-      await setConsumerPositions(a, ['c']);
-      const bSet = setConsumerPositions(b, ['c']);
+      // Each broker's progress batch moves its own partition and sets the position: b's must not go by what it
+      // saw before a committed.
+      await writeProgress(a, batch({ floors: [{ consumer: 'c', partition: 0, floor: 10 }] }), 'a');
+      const bWrote = writeProgress(b, batch({ floors: [{ consumer: 'c', partition: 1, floor: 10 }] }), 'b');
+      await delay(100);
       await a.query('COMMIT');
-      await bSet;
+      await bWrote;
       await b.query('COMMIT');
     } finally {
       a.release();
@@ -345,5 +349,65 @@ describe('the shared position written by two brokers at once', () => {
       await pool.end();
     }
     expect(await pgQuery(`SELECT position FROM consumers WHERE id = 'c'`, [], schema)).toEqual([{ position: 10 }]);
+  });
+
+  test('a rewind on one broker while another writes its partitions\' progress: both go through, every time', async () => {
+    const schema = await setUp(`('c', 0, 'a', 0), ('c', 1, 'a', 0), ('c', 2, 'a', 0), ('c', 3, 'a', 0)`);
+    const [a, b] = await Promise.all(['a', 'b'].map(async (nodeId) => (await PostgresStore.open({ url: PG_URL, schema, nodeId, logger: silentLogger }))._unsafeUnwrap()));
+    try {
+      const record = (await b!.listConsumers())._unsafeUnwrap()[0]!;
+      const partitions = [0, 1, 2, 3];
+      for (let i = 1; i <= 100; i++) {
+        await pgQuery(`UPDATE consumer_partitions SET node = 'a', expires_at = $1 WHERE consumer = 'c'`, [Date.now() + 60_000], schema);
+        const progress = batch({
+          partitionReservations: partitions.map((partition) => ({ consumer: 'c', partition, upTo: i * 10 })),
+          floors: partitions.map((partition) => ({ consumer: 'c', partition, floor: i })),
+        });
+        const [wrote, rewound] = await Promise.all([a!.recordProgress(progress), b!.saveConsumer({ ...record, position: 0, rewoundAt: record.rewoundAt + i })]);
+        expect(wrote.isOk() && rewound.isOk(), JSON.stringify([wrote, rewound])).toBe(true);
+      }
+    } finally {
+      await a!.close();
+      await b!.close();
+    }
+  });
+
+  test('a store transaction that PostgreSQL picks as a deadlock\'s victim runs again; a caller\'s own work does not', async () => {
+    const schema = schemas.schema();
+    await pgQuery(`CREATE SCHEMA ${schema}; CREATE TABLE ${schema}.t (id int PRIMARY KEY, v int); INSERT INTO ${schema}.t VALUES (1, 0), (2, 0)`);
+    const pool = new pg.Pool({ connectionString: PG_URL, options: `-c search_path=${schema}` });
+    const other = new pg.Client({ connectionString: PG_URL, options: `-c search_path=${schema}` });
+    await other.connect();
+    // The store's side waits first, so its deadlock_timeout runs out first: it finds the deadlock and is the
+    // one rolled back.
+    const crossing = async (conflictRetries?: number): Promise<number> => {
+      let attempts = 0;
+      await other.query('BEGIN');
+      await other.query('UPDATE t SET v = v + 1 WHERE id = 1');
+      let otherDone: Promise<unknown> = Promise.resolve();
+      const run = inTransaction(
+        pool,
+        async (c) => {
+          attempts += 1;
+          await c.query('UPDATE t SET v = v + 1 WHERE id = 2');
+          if (attempts === 1) otherDone = delay(100).then(() => other.query('UPDATE t SET v = v + 1 WHERE id = 2')).then(() => other.query('COMMIT'));
+          await c.query('UPDATE t SET v = v + 1 WHERE id = 1');
+        },
+        conflictRetries === undefined ? {} : { conflictRetries },
+      );
+      try {
+        await run;
+      } finally {
+        await otherDone;
+      }
+      return attempts;
+    };
+    try {
+      expect(await crossing()).toBe(2);
+      await expect(crossing(0)).rejects.toMatchObject({ code: '40P01' });
+    } finally {
+      await other.end();
+      await pool.end();
+    }
   });
 });

@@ -4,7 +4,7 @@
 // otherwise. Statements that only this beat runs, on tables as small as the cluster.
 import type pg from 'pg';
 import type { ClusterView, ConsumerMembers, Heartbeat } from '../../core/store-port.js';
-import { LIST_CONSUMERS, parseConsumer, setConsumerPositions, type StoredConsumerRow } from './queries.js';
+import { CONSUMER_POSITIONS, LIST_CONSUMERS, LOCK_CONSUMERS, parseConsumer, type StoredConsumerRow } from './queries.js';
 
 /** The channel heartbeats announce members that came or went, and partitions given up, on (Heartbeat.announce). */
 export const clusterChannel = (schema: string): string => `eventbus_cluster_${schema}`;
@@ -72,6 +72,9 @@ export interface BeatResult {
 /** One heartbeat, inside the caller's transaction (which holds the cluster lock); its announcement goes on `channel` at commit. */
 export async function heartbeat(c: pg.PoolClient, node: string, instance: string, beat: Heartbeat, channel: string): Promise<BeatResult> {
   const now = (await c.query<{ now: number }>(DB_NOW)).rows[0]!.now;
+  // The rows of the consumers whose partitions move before the partitions' rows, as a progress batch takes them.
+  const moved = [...new Set(beat.release.map((r) => r.consumer))];
+  if (moved.length > 0) await c.query(LOCK_CONSUMERS, [moved]);
   const until = now + beat.ttlMs;
   const seen = (await c.query<{ oldInstance: string | null; oldSeen: number | null }>(BEAT_NODE, [node, instance, now])).rows[0]!;
   const clash = seen.oldInstance !== null && seen.oldInstance !== instance && seen.oldSeen! >= now - beat.nodeTimeoutMs;
@@ -88,8 +91,7 @@ export async function heartbeat(c: pg.PoolClient, node: string, instance: string
   }
   await c.query(RENEW, [node, until]);
   if (beat.want.length > 0) await c.query(ACQUIRE, [node, until, now, beat.want.map((w) => w.consumer), beat.want.map((w) => w.partition)]);
-  const moved = [...new Set(beat.release.map((r) => r.consumer))];
-  if (moved.length > 0) await setConsumerPositions(c, moved);
+  if (moved.length > 0) await c.query(CONSUMER_POSITIONS, [moved]);
   await c.query(DROP_LEASES, [node, beat.leases]);
   const taken = beat.leases.length === 0 ? [] : (await c.query<{ name: string }>(TAKE_LEASES, [node, until, now, beat.leases])).rows;
   const held = new Map<string, Map<number, number>>();

@@ -325,7 +325,7 @@ export class PostgresStore implements EventStore<pg.PoolClient> {
       }
       await c.query(q.INSERT_ACK, [ack.consumer, ack.seq, ack.at, ack.delivery]);
       return { kind: 'done' };
-    }).catch((e: unknown) => {
+    }, { conflictRetries: 0 }).catch((e: unknown) => {
       if (e instanceof WorkFailed) return { kind: 'failed', error: e.error } as const;
       throw e;
     });

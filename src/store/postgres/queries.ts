@@ -230,7 +230,14 @@ export const SET_FLOORS = `UPDATE consumer_partitions cp SET position = GREATEST
   FROM unnest($2::text[], $3::int[], $4::bigint[]) AS r(c, p, f) WHERE cp.consumer = r.c AND cp.partition = r.p AND cp.node = $1`;
 const RESERVE = `UPDATE consumer_partitions cp SET reserved_seq = GREATEST(cp.reserved_seq, r.u)
   FROM unnest($2::text[], $3::int[], $4::bigint[]) AS r(c, p, u) WHERE cp.consumer = r.c AND cp.partition = r.p AND cp.node = $1`;
+/**
+ * Taken before a consumer's position is set from its partitions' (CONSUMER_POSITIONS), and before its
+ * partitions' rows: two brokers writing their partitions' floors at once would each read the other's as they
+ * were and write a position that neither leaves behind; with the row locked first, the second reads (in a
+ * statement begun after the lock) what the first committed.
+ */
 export const LOCK_CONSUMERS = `SELECT id FROM consumers WHERE id = ANY($1::text[]) ORDER BY id FOR UPDATE`;
+/** A consumer's position, the lowest of its partitions'. */
 export const CONSUMER_POSITIONS = `UPDATE consumers c SET position = m.pos
   FROM (SELECT consumer, min(position) AS pos FROM consumer_partitions WHERE consumer = ANY($1::text[]) GROUP BY consumer) m
   WHERE c.id = m.consumer AND c.position <> m.pos`;
@@ -251,6 +258,10 @@ function transpose(rows: readonly unknown[][], width: number): unknown[][] {
 
 /** A progress batch, in the order the SQLite store writes it, inside the caller's transaction. */
 export async function writeProgress(c: pg.PoolClient, batch: ProgressBatch, node: string): Promise<void> {
+  // A consumer's row before its partitions' rows, the order of a rewind (REWOUND_AT, then REWIND_PARTITIONS)
+  // and of a heartbeat: in the other order, a rewind made meanwhile on another broker deadlocks with this batch.
+  const partitioned = [...new Set([...batch.floors, ...batch.partitionReservations].map((x) => x.consumer))];
+  if (partitioned.length > 0) await c.query(LOCK_CONSUMERS, [partitioned]);
   if (batch.rewinds.size > 0) {
     const rewinds = [[...batch.rewinds.keys()], [...batch.rewinds.values()]];
     await c.query(DELETE_COUNTS_FROM, rewinds);
@@ -284,19 +295,8 @@ export async function writeProgress(c: pg.PoolClient, batch: ProgressBatch, node
   if (batch.floors.length > 0) {
     const f = batch.floors;
     await c.query(SET_FLOORS, [node, f.map((x) => x.consumer), f.map((x) => x.partition), f.map((x) => x.floor)]);
-    await setConsumerPositions(c, [...new Set(f.map((x) => x.consumer))]);
+    await c.query(CONSUMER_POSITIONS, [[...new Set(f.map((x) => x.consumer))]]);
   }
-}
-
-/**
- * A consumer's position, the lowest of its partitions', inside the caller's transaction. Two brokers
- * writing their partitions' floors at once would each read the other's as they were and write a position
- * that neither leaves behind; with the consumer's row locked first, the second reads (in a statement begun
- * after the lock) what the first committed.
- */
-export async function setConsumerPositions(c: pg.PoolClient, consumers: readonly string[]): Promise<void> {
-  await c.query(LOCK_CONSUMERS, [consumers]);
-  await c.query(CONSUMER_POSITIONS, [consumers]);
 }
 
 export function parseConsumer(row: StoredConsumerRow): ConsumerRecord {

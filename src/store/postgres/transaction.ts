@@ -2,8 +2,28 @@
 // statement and for transactional consume.
 import type pg from 'pg';
 
+// A deadlock's victim and a serialization failure are rolled back whole, and PostgreSQL's advice is to run the
+// transaction again: the other side has gone on by then.
+const CONFLICTS = new Set(['40P01', '40001']);
+
+export interface TransactionOptions {
+  /** How many times a transaction rolled back by a conflict runs again (default 2); 0 where the work is the caller's own code. */
+  readonly conflictRetries?: number;
+}
+
 /** Runs `work` between BEGIN and COMMIT on a connection of `pool`; rolled back if it throws. */
-export async function inTransaction<T>(pool: pg.Pool, work: (client: pg.PoolClient) => Promise<T>): Promise<T> {
+export async function inTransaction<T>(pool: pg.Pool, work: (client: pg.PoolClient) => Promise<T>, options: TransactionOptions = {}): Promise<T> {
+  const retries = options.conflictRetries ?? 2;
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return await once(pool, work);
+    } catch (e) {
+      if (attempt >= retries || !CONFLICTS.has((e as { code?: unknown }).code as string)) throw e;
+    }
+  }
+}
+
+async function once<T>(pool: pg.Pool, work: (client: pg.PoolClient) => Promise<T>): Promise<T> {
   const client = await pool.connect();
   let broken = false;
   // A checked-out client has no listener for its connection's errors (the pool's idle one is taken off
