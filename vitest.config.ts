@@ -37,6 +37,7 @@ const BOTH_STORES = [
   'test/main.test.ts',
   'test/cli/{commands,credentials,schedules}.test.ts',
   'test/faults/{kill-cycles,malformed-input,schedules,slow-consumers}.test.ts',
+  'test/tracing/broker-spans.test.ts',
 ];
 
 export default defineConfig({

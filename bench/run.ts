@@ -9,6 +9,8 @@
 //   --only schedules  the rows of messages in time alone (bench/schedules.ts)
 //   --only credentials  concurrent publish with and without a credential's decision before each, alternated
 //                     over --rounds N (default 5), for the ratio PROTOCOL.md §12's cost is judged by
+//   --only tracing    publish and deliver without spans and with them exported over OTLP/HTTP, alternated over
+//                     --rounds N (bench/tracing.ts)
 import { spawn } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -27,6 +29,7 @@ import { BROKER_NODE_FLAGS, Latencies, must, now, Progress, rate, round, table, 
 import { networkWorkloads } from './network.js';
 import { scheduleWorkloads, type BenchConfig } from './schedules.js';
 import { slowConsumers } from './slow-consumers.js';
+import { tracingRounds } from './tracing.js';
 
 const { values: args } = parseArgs({
   options: {
@@ -46,6 +49,8 @@ const SYNC = args.sync as SyncMode;
 const PENDING = Number(args.pending ?? (quick ? 100_000 : 1_000_000));
 const onlySchedules = args.only === 'schedules';
 const onlyCredentials = args.only === 'credentials';
+const onlyTracing = args.only === 'tracing';
+let tracingRatios: number[] | undefined;
 const ROUNDS = Number(args.rounds ?? 5);
 const ROWS_PER_TXN = 256;
 const LATENCY_RATE = 5000;
@@ -63,7 +68,11 @@ const log = (s: string) => process.stderr.write(`${s}\n`);
 
 try {
   log(`eventbus bench: ${N} msgs per publish workload, ${REPLAY} replayed, sync=${SYNC}, payload ${PAYLOAD.length} B`);
-  if (onlyCredentials) {
+  if (onlyTracing) {
+    const traced = await tracingRounds(dir, { messages: N, rounds: ROUNDS, sync: SYNC });
+    rows.push(...traced.rows);
+    tracingRatios = traced.ratios;
+  } else if (onlyCredentials) {
     const insertLimit = rawInsert(join(dir, 'raw.db'));
     rows.push({ name: 'raw: prepared INSERT, 256/txn', msgs: N, msgPerSec: insertLimit, vsLimit: 1, note: 'the limit for publishing' });
     for (let round = 1; round <= ROUNDS; round++) {
@@ -101,7 +110,7 @@ try {
   }
   // The latency floor of the disk, for the fire delay rows (in the full run, among the rows above already).
   if (onlySchedules) rows.push(rawGroupCommitLatency(join(dir, 'raw-latency.db')));
-  if (!onlyCredentials) await timeWorkloads();
+  if (!onlyCredentials && !onlyTracing) await timeWorkloads();
 } finally {
   await rm(dir, { recursive: true, force: true });
 }
@@ -133,6 +142,7 @@ const targets = {
   healthy_push_beside_broken_vs_alone: { value: round(find('push to 3 healthy')?.vsLimit ?? 0, 2), target: '>= 0.5' },
   ts_client_publish_vs_in_process: { value: round(find('publish, TypeScript client')?.vsLimit ?? 0, 2) },
   credential_checked_publish_vs_plain: { value: checkedRatios, target: '>= 0.97' },
+  ...(tracingRatios === undefined ? {} : { traced_publish_deliver_vs_plain: { value: tracingRatios } }),
   ...(scheduleTargetValues ?? {}),
 };
 process.stdout.write(`${JSON.stringify({ bench: 'eventbus-core', version: 1, params: { messages: N, replay: REPLAY, sync: SYNC, payloadBytes: PAYLOAD.length, pending: PENDING }, targets, results: rows })}\n`);

@@ -10,6 +10,7 @@ import type { App } from '../app.js';
 import { createLogger, logDestination } from '../logger.js';
 import { act, subcommand, unknownCommand, type CliContext } from './command.js';
 import { failureOf, type CliFailure } from './failure.js';
+import { tracingWanted } from '../tracing/wanted.js';
 
 // `npm start` passes the terminal's Ctrl-C on to the broker, which also has its own from the terminal: one
 // press arrives twice, milliseconds apart. Only a signal this long after the first counts as a second one.
@@ -105,7 +106,12 @@ async function runServe(serve: Command, program: Command, ctx: CliContext): Prom
   // Loaded here, not with the program: every other command (and --help, --version) starts without the
   // server's modules, in a fraction of the time.
   const { startApp } = await import('../app.js');
-  const started = await startApp(config.value, logger);
+  // The OpenTelemetry SDK only when an OTLP endpoint is set (tracing/wanted.ts).
+  const tracing = tracingWanted(ctx.env)
+    ? (await import('../tracing/otel.js')).otelTracing({ nodeId: config.value.nodeId, version: ctx.version, logger })
+    : undefined;
+  if (tracing !== undefined) logger.info('tracing: spans exported over OTLP/HTTP', { endpoint: ctx.env['OTEL_EXPORTER_OTLP_TRACES_ENDPOINT'] ?? ctx.env['OTEL_EXPORTER_OTLP_ENDPOINT'] });
+  const started = await startApp(config.value, logger, { tracing });
   if (started.isErr()) {
     clearInterval(keepAlive);
     return err(failureOf(started.error));

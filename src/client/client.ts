@@ -13,6 +13,7 @@ import { EventBusError } from './errors.js';
 import { CONNECT_DEFAULTS, type BatchEntry, type BatchMessage, type ConnectOptions, type PublishNow, type PublishOptions, type PublishTime, type Scheduled } from './options.js';
 import { Requests, type RequestKind, type SubscribeRequest } from './requests.js';
 import { Subscription, type ReceivedMessage, type SubscribeOptions, type SubscriptionHost } from './subscription.js';
+import { clientTracing, findTracing } from './tracing.js';
 
 /** The id of the ping that opens every connection (request ids are numbers). */
 const HELLO = 'hello';
@@ -20,7 +21,7 @@ const HELLO = 'hello';
 /** Connects (retrying as configured) and resolves once the broker accepted the connection. */
 export async function connect(url: string, options: ConnectOptions = {}): Promise<EventBusClient> {
   const client = new EventBusClient(url, options);
-  await client.opened();
+  await Promise.all([client.opened(), findTracing()]);
   return client;
 }
 
@@ -56,6 +57,7 @@ export class EventBusClient {
     const promise = new Promise<void>((res, rej) => ((resolve = res), (reject = rej)));
     promise.catch(() => undefined); // a client closed before it ever connected must not be an unhandled rejection
     this.#firstOpen = { promise, resolve, reject };
+    void findTracing();
     this.#dial();
   }
 
@@ -76,10 +78,23 @@ export class EventBusClient {
   publish(topic: string, payload: unknown, options?: PublishOptions & PublishNow): Promise<number>;
   publish(topic: string, payload: unknown, options: PublishOptions & PublishTime): Promise<number | Scheduled>;
   async publish(topic: string, payload: unknown, options: PublishOptions & PublishTime = {}): Promise<number | Scheduled> {
-    const data = this.#data(topic, payload, options);
-    const frame = await this.#request((id) => publishFrame(id, data, options.ttl), 'publish');
-    if (frame.type === 'scheduled') return { scheduleId: frame.schedule_id, deliverAt: frame.deliver_at, messageId: frame.message_id, duplicate: frame.duplicate === true };
-    return (frame as { seq: number }).seq;
+    let data = this.#data(topic, payload, options);
+    const span = clientTracing()?.publish(topic, data.message_id!, data.metadata);
+    if (span !== undefined) data = { ...data, metadata: span.metadata };
+    let frame: ServerFrame;
+    try {
+      frame = await this.#request((id) => publishFrame(id, data, options.ttl), 'publish');
+    } catch (e) {
+      span?.failed(e);
+      throw e;
+    }
+    if (frame.type === 'scheduled') {
+      span?.published(undefined);
+      return { scheduleId: frame.schedule_id, deliverAt: frame.deliver_at, messageId: frame.message_id, duplicate: frame.duplicate === true };
+    }
+    const { seq } = frame as { seq: number };
+    span?.published(seq);
+    return seq;
   }
 
   /**
@@ -89,9 +104,19 @@ export class EventBusClient {
   publishBatch(messages: readonly (BatchMessage & PublishNow)[], options?: { ttl?: number }): Promise<number[]>;
   publishBatch(messages: readonly (BatchMessage & PublishTime)[], options?: { ttl?: number }): Promise<BatchEntry[]>;
   async publishBatch(messages: readonly (BatchMessage & PublishTime)[], options: { ttl?: number } = {}): Promise<BatchEntry[]> {
-    const data = messages.map((m) => this.#data(m.topic, m.payload, m));
-    const frame = await this.#request((id) => publishBatchFrame(id, data, options.ttl), 'publish');
+    let data = messages.map((m) => this.#data(m.topic, m.payload, m));
+    const tracing = clientTracing();
+    const spans = tracing === undefined ? [] : data.map((m) => tracing.publish(m.topic, m.message_id!, m.metadata));
+    if (tracing !== undefined) data = data.map((m, i) => ({ ...m, metadata: spans[i]!.metadata }));
+    let frame: ServerFrame;
+    try {
+      frame = await this.#request((id) => publishBatchFrame(id, data, options.ttl), 'publish');
+    } catch (e) {
+      for (const span of spans) span.failed(e);
+      throw e;
+    }
     const { seqs, message_ids, schedule_ids } = frame as { seqs: (number | null)[]; message_ids: (string | null)[]; schedule_ids?: (string | null)[] };
+    for (const [i, span] of spans.entries()) span.published(seqs[i] ?? undefined);
     return seqs.map((seq, i) => seq ?? { scheduleId: schedule_ids![i]!, messageId: message_ids[i] ?? null });
   }
 

@@ -3,6 +3,7 @@
 import { ackFrame, ackManyFrame, nackFrame, subscribeFrame, type MessageFrame } from '../protocol/client-frames.js';
 import { AsyncQueue } from '../util/async-queue.js';
 import type { EventBusError } from './errors.js';
+import { clientTracing, type ProcessSpan } from './tracing.js';
 
 // Enough to cover what a broker can send again after losing acks: the in-flight window plus the acks of a
 // few progress flushes.
@@ -29,6 +30,9 @@ export interface SubscribeOptions {
   readonly backoffMs?: readonly number[];
 }
 
+/** The consumer spans of messages received while tracing (tracing.ts), ended by their ack or nack. */
+const spans = new WeakMap<ReceivedMessage, ProcessSpan>();
+
 /**
  * A received message. `delivery > 1` means it was delivered before (not acked in time, nacked, or resumed).
  *
@@ -51,6 +55,11 @@ export class ReceivedMessage {
   /** The payload parsed as JSON. */
   // eslint-disable-next-line @typescript-eslint/no-unnecessary-type-parameters -- the caller's word for the payload's shape, as with JSON.parse
   readonly json: <T = unknown>() => T;
+  /**
+   * Runs `work` inside this message's consumer span (with @opentelemetry/api and a tracer provider: docs/observability.md),
+   * so that the spans it makes are children of it; without tracing, just runs it.
+   */
+  readonly withTrace: <T>(work: () => T) => T;
 
   /** Made by the subscription that received `frame`; `settle` sends an ack or nack frame. */
   constructor(
@@ -66,8 +75,18 @@ export class ReceivedMessage {
     this.metadata = frame.metadata;
     this.orderingKey = frame.ordering_key ?? null;
     this.subscriptionId = subscription;
-    this.ack = () => settle(subscription, ackFrame(subscription, seq));
-    this.nack = (delayMs?: number) => settle(subscription, nackFrame(subscription, seq, delayMs));
+    this.ack = () => {
+      spans.get(this)?.end();
+      settle(subscription, ackFrame(subscription, seq));
+    };
+    this.nack = (delayMs?: number) => {
+      spans.get(this)?.end(true);
+      settle(subscription, nackFrame(subscription, seq, delayMs));
+    };
+    this.withTrace = (work) => {
+      const span = spans.get(this);
+      return span === undefined ? work() : span.run(work);
+    };
     // eslint-disable-next-line @typescript-eslint/no-unnecessary-type-parameters -- see the field
     this.json = <T>() => JSON.parse(this.payload) as T;
   }
@@ -98,6 +117,8 @@ export class Subscription implements AsyncIterable<ReceivedMessage> {
   #seenNext = 0;
   /** Where a non-durable subscription resumes: after the last message received. */
   #nextSeq: number | undefined;
+  /** Not durable (no ack expected): the span of the message read last, ended when the next one is read. */
+  #lastSpan: ProcessSpan | undefined;
 
   constructor(pattern: string | readonly string[], options: SubscribeOptions, host: SubscriptionHost, queueLimit: number) {
     this.pattern = pattern;
@@ -149,7 +170,16 @@ export class Subscription implements AsyncIterable<ReceivedMessage> {
       if (delivery === 1 && this.#seen.has(frame.seq)) delivery = 2;
       this.#see(frame.seq);
     }
-    return new ReceivedMessage(frame, delivery, this.#settle);
+    const tracing = clientTracing();
+    if (tracing === undefined) return new ReceivedMessage(frame, delivery, this.#settle);
+    const span = tracing.process(frame, delivery, this.options.consumer);
+    if (!this.durable) {
+      this.#lastSpan?.end();
+      this.#lastSpan = span;
+    }
+    const message = new ReceivedMessage(frame, delivery, this.#settle);
+    spans.set(message, span);
+    return message;
   }
 
   // An ack for a delivery of an earlier connection is dropped: the broker redelivers it (delivery > 1).
@@ -163,7 +193,10 @@ export class Subscription implements AsyncIterable<ReceivedMessage> {
    */
   ackAll(messages: Iterable<ReceivedMessage>): void {
     const seqs: number[] = [];
-    for (const m of messages) if (m.subscriptionId === this.serverId) seqs.push(m.seq);
+    for (const m of messages) {
+      spans.get(m)?.end();
+      if (m.subscriptionId === this.serverId) seqs.push(m.seq);
+    }
     if (seqs.length > 0) this.#host.send(ackManyFrame(this.serverId, seqs));
   }
 
@@ -178,6 +211,7 @@ export class Subscription implements AsyncIterable<ReceivedMessage> {
 
   /** Ends the iteration: cleanly (null) or with an error thrown to the reader. */
   end(error: EventBusError | null): void {
+    this.#lastSpan?.end();
     this.#queue.end(error);
   }
 

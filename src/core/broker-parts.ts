@@ -21,6 +21,7 @@ import { Schedules } from './schedules.js';
 import { StatsSampler } from './stats.js';
 import type { EventStore, StorageError } from './store-port.js';
 import { TopicStats } from './topic-stats.js';
+import { NO_TRACING, type Tracing } from './tracing.js';
 import type { StartAt } from './types.js';
 
 export type BrokerConfig = Pick<
@@ -68,7 +69,7 @@ export interface BrokerParts {
   readonly startSeq: (start: StartAt | undefined) => ResultAsync<number, StorageError>;
 }
 
-export function buildParts(store: EventStore, config: BrokerConfig, logger: Logger, now: () => number): BrokerParts {
+export function buildParts(store: EventStore, config: BrokerConfig, logger: Logger, now: () => number, tracing: Tracing = NO_TRACING): BrokerParts {
   const topics = new TopicStats(now());
   const shared = store.cluster;
   const partitions = config.consumerPartitions ?? DEFAULT_PARTITIONS;
@@ -80,6 +81,7 @@ export function buildParts(store: EventStore, config: BrokerConfig, logger: Logg
       reservation: config.deliveryReservation ?? DEFAULT_RESERVATION,
       now,
       partitions: shared === undefined ? undefined : partitions,
+      tracing,
     },
     logger,
   );
@@ -102,9 +104,13 @@ export function buildParts(store: EventStore, config: BrokerConfig, logger: Logg
     },
     logger,
   );
-  const committer = new Committer(store, (messages) => {
-    follower.local(messages);
-  });
+  const committer = new Committer(
+    store,
+    (messages) => {
+      follower.local(messages);
+    },
+    tracing,
+  );
   let cluster: Cluster | undefined;
   const retention = new Retention({
     store,

@@ -21,6 +21,7 @@ import type { AuditRow, EventStore, MessageRecord, StorageError } from './store-
 import type { Stream } from './stream.js';
 import { checkSubscribe, type ConsumerInput, type SubscribeError, type SubscribeOptions } from './subscribe-options.js';
 import { topicReports, type TopicReport } from './topic-stats.js';
+import type { Tracing } from './tracing.js';
 import type { DeliveryFailure, Published, PublishInput, PublishTime, Scheduled, Sink, StoredMessage } from './types.js';
 export type { PublishTime, Scheduled } from './types.js';
 
@@ -34,6 +35,7 @@ export type { TopicReport } from './topic-stats.js';
 export type { ConsumerInput, SubscribeError, SubscribeOptions } from './subscribe-options.js';
 export type { BrokerConfig } from './broker-parts.js';
 export type { BrokerStats } from './stats.js';
+export type { Tracing } from './tracing.js';
 export type { AuditRow, CredentialRecord } from './store-port.js';
 export type { Permissions, PermissionsInput } from './credentials.js';
 export type { Caller, CredentialChange, Forbidden, Gate, Principal, PublishRefused } from './gate.js';
@@ -47,6 +49,13 @@ export interface Subscribed {
 }
 
 export type UnknownSubscription = BrokerError<'UNKNOWN_SUBSCRIPTION'>;
+
+export interface BrokerOptions {
+  /** The clock (tests move it). */
+  readonly now?: (() => number) | undefined;
+  /** Spans of publishes and delivery attempts (PROTOCOL.md §13); none when absent. Its owner closes it. */
+  readonly tracing?: Tracing | undefined;
+}
 
 // How often leased consumers (a side replay's) are checked: one whose lease lapsed goes within this.
 const LEASE_CHECK_MS = 1000;
@@ -79,9 +88,9 @@ export class Broker {
     store: EventStore,
     config: BrokerConfig,
     logger: Logger,
-    options: { now?: () => number } = {},
+    options: BrokerOptions = {},
   ): Promise<Result<Broker, StorageError>> {
-    const broker = new Broker(config, store, logger, options.now ?? Date.now);
+    const broker = new Broker(config, store, logger, options.now ?? Date.now, options.tracing);
     const restored = await broker.#restore();
     if (restored.isErr()) {
       await broker.close();
@@ -90,12 +99,12 @@ export class Broker {
     return ok(broker);
   }
 
-  private constructor(config: BrokerConfig, store: EventStore, logger: Logger, now: () => number) {
+  private constructor(config: BrokerConfig, store: EventStore, logger: Logger, now: () => number, tracing: Tracing | undefined) {
     this.#config = config;
     this.#store = store;
     this.#log = logger;
     this.#now = now;
-    this.#parts = buildParts(store, config, logger, now);
+    this.#parts = buildParts(store, config, logger, now, tracing);
     this.#leaseTimer = setInterval(() => this.#removeLapsed(), LEASE_CHECK_MS).unref();
     // Shared, a change is heard of at once (a notification); reading the credentials again now and then covers
     // one missed while the connection that listens was being replaced.

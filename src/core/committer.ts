@@ -3,6 +3,7 @@
 import { err, ok, type Result } from 'neverthrow';
 import { SHUTTING_DOWN } from '../errors.js';
 import { LogMessage, type Appended, type EventStore, type ScheduleClaim, type StorageError } from './store-port.js';
+import { NO_TRACING, type PublishTrace, type Tracing } from './tracing.js';
 import type { StoredMessage } from './types.js';
 
 /**
@@ -25,6 +26,7 @@ export interface PendingRow {
 interface Waiter {
   readonly rows: readonly PendingRow[];
   resolve(result: Result<Appended[], StorageError>): void;
+  readonly trace: PublishTrace | undefined;
 }
 
 // One transaction holds at most this many rows: a client pipelining 100,000 lines should not freeze every
@@ -34,6 +36,7 @@ const MAX_ROWS_PER_COMMIT = 4096;
 export class Committer {
   readonly #store: EventStore;
   readonly #onCommit: (messages: StoredMessage[]) => void;
+  readonly #tracing: Tracing;
   #waiters: Waiter[] = [];
   /** Rows in #waiters. */
   #waitingRows = 0;
@@ -43,19 +46,26 @@ export class Committer {
   #lastCreatedAt = 0;
   #closed = false;
 
-  constructor(store: EventStore, onCommit: (messages: StoredMessage[]) => void) {
+  constructor(store: EventStore, onCommit: (messages: StoredMessage[]) => void, tracing: Tracing = NO_TRACING) {
     this.#store = store;
     this.#onCommit = onCommit;
+    this.#tracing = tracing;
   }
 
   /**
    * Appends rows atomically (all or none); resolves once they are durable. A plain promise of a Result, not
    * a ResultAsync: this runs once per publish, and each ResultAsync step costs several promises.
    */
-  append(rows: readonly PendingRow[]): Promise<Result<Appended[], StorageError>> {
+  append(given: readonly PendingRow[]): Promise<Result<Appended[], StorageError>> {
     if (this.#closed) return Promise.resolve(err({ code: 'UNAVAILABLE', message: SHUTTING_DOWN }));
-    if (rows.length === 0) return Promise.resolve(ok([]));
-    const done = new Promise<Result<Appended[], StorageError>>((resolve) => this.#waiters.push({ rows, resolve }));
+    if (given.length === 0) return Promise.resolve(ok([]));
+    let rows = given;
+    let trace: PublishTrace | undefined;
+    if (this.#tracing.on) {
+      const t = (trace = this.#tracing.publish(given));
+      rows = given.map((r, i) => (t.metadataTails[i] === r.metadataTail ? r : { ...r, metadataTail: t.metadataTails[i]! }));
+    }
+    const done = new Promise<Result<Appended[], StorageError>>((resolve) => this.#waiters.push({ rows, resolve, trace }));
     this.#waitingRows += rows.length;
     if (this.#inFlight === 0 && this.#waitingRows >= this.#store.grouping.eagerRows) {
       this.#inFlight++;
@@ -125,14 +135,19 @@ export class Committer {
         }
         let offset = 0;
         for (const w of group) {
-          w.resolve(ok(group.length === 1 ? appended : appended.slice(offset, offset + w.rows.length)));
+          const own = group.length === 1 ? appended : appended.slice(offset, offset + w.rows.length);
+          w.trace?.durable(own, createdAt);
+          w.resolve(ok(own));
           offset += w.rows.length;
         }
         if (fresh.length > 0) this.#onCommit(fresh);
         this.#next();
       },
       (e) => {
-        for (const w of group) w.resolve(err(e));
+        for (const w of group) {
+          w.trace?.failed(e.code, e.message);
+          w.resolve(err(e));
+        }
         this.#next();
       },
     );

@@ -9,6 +9,7 @@ import type { MessageFilter } from '../protocol/filter.js';
 import { PatternIndex } from './patterns.js';
 import { ProgressWriter } from './progress.js';
 import { Stream, type Resolution, type StreamHost } from './stream.js';
+import { NO_TRACING, type Tracing } from './tracing.js';
 import { Member } from './subscription.js';
 import type { Sink, StoredMessage } from './types.js';
 
@@ -23,6 +24,8 @@ export interface DispatcherOptions {
    * are recorded per partition by the cluster's heartbeat rather than by progress batches.
    */
   readonly partitions?: number | undefined;
+  /** Spans of the delivery attempts; none when absent. */
+  readonly tracing?: Tracing | undefined;
 }
 
 export class Dispatcher implements StreamHost {
@@ -31,6 +34,7 @@ export class Dispatcher implements StreamHost {
   readonly maxDeliveries: number;
   readonly reservation: number;
   readonly now: () => number;
+  readonly tracing: Tracing;
   readonly #log: Logger;
   readonly #partitions: number | undefined;
   #head: number;
@@ -52,6 +56,7 @@ export class Dispatcher implements StreamHost {
     this.maxDeliveries = options.maxDeliveries;
     this.reservation = options.reservation;
     this.now = options.now;
+    this.tracing = options.tracing ?? NO_TRACING;
     this.#log = logger;
     this.#partitions = options.partitions;
     this.#head = store.lastSeq();

@@ -14,6 +14,7 @@ import { Partitions } from './partitions.js';
 import { DeliveryReservation } from './reservation.js';
 import type { StorageError } from './store-port.js';
 import { QueueGroup, type Member } from './subscription.js';
+import type { Tracing } from './tracing.js';
 import { Delivery, type StoredMessage } from './types.js';
 import { backoffWaitMs, Unacked, UnackedDeliveries } from './unacked.js';
 
@@ -36,6 +37,8 @@ export interface StreamHost {
   isSaturated(stream: Stream): boolean;
   /** A message went to a subscriber or a push consumer (a redelivery too): counted for the delivery rate. */
   delivered(): void;
+  /** Spans of the delivery attempts, when tracing is on. */
+  readonly tracing: Tracing;
   /** The stream wants a reservation written (DeliveryReservation.take), soon: it may be held up until it is. */
   reservationWanted(stream: Stream): void;
 }
@@ -320,6 +323,7 @@ export class Stream {
   ack(seq: number): void {
     const u = this.#unacked.get(seq);
     if (u === undefined) return; // already acked, or acked twice: acks are idempotent
+    u.endAttempt();
     this.#unacked.settle(seq, u);
     this.#host.resolved(this, seq, { kind: 'acked', message: u.message, delivery: u.delivery, sentAt: u.sentAt });
     this.kick();
@@ -429,17 +433,26 @@ export class Stream {
       }
     }
     this.#host.delivered();
+    const tracing = this.#host.tracing;
+    if (tracing.on) {
+      const attempt = tracing.attempt(message, this.isDurable ? this.key : undefined, u.delivery);
+      // A subscription of its own is acked as it is sent.
+      if (this.isDurable) u.trace = attempt;
+      else attempt.end();
+    }
     const more = member.sink.deliver(new Delivery(member.id, message, u.delivery));
     if (!more) member.pause();
   }
 
   /** Due `delayMs` after `now`; undefined: the backoff's wait after the delivery's attempts so far. */
-  #retry(seq: number, u: Unacked, now: number, delayMs: number | undefined, why: string, cause?: string): void {
+  #retry(seq: number, u: Unacked, now: number, delayMs: number | undefined, why: 'nacked' | 'ack timeout', cause?: string): void {
+    const last = u.delivery >= this.#host.maxDeliveries;
+    u.endAttempt(last ? 'dead_letter' : why === 'nacked' ? 'nack' : 'timeout', cause ?? why);
     if (u.member !== null) {
       u.member.gaveBack();
       u.member = null;
     }
-    if (u.delivery >= this.#host.maxDeliveries) {
+    if (last) {
       this.#unacked.settle(seq, u);
       const reason = `${why} after ${u.delivery} deliveries${cause === undefined ? '' : `: ${cause}`}`;
       this.#host.resolved(this, seq, { kind: 'dead', message: u.message, deliveries: u.delivery, reason });

@@ -4,6 +4,7 @@
 // does: a nack's delay is kept to the millisecond, not to the deadline tick.
 import { InFlight } from '../util/in-flight.js';
 import type { Member } from './subscription.js';
+import type { AttemptFailure, AttemptTrace } from './tracing.js';
 import type { StoredMessage } from './types.js';
 
 /** A delivery not acked yet: sent to a member, or waiting to be sent again. A class, not a literal, as LogMessage says why. */
@@ -21,6 +22,16 @@ export class Unacked {
     /** When it was last sent. */
     public sentAt: number,
   ) {}
+
+  /** The span of the attempt in flight, while tracing is on. */
+  trace: AttemptTrace | undefined = undefined;
+
+  /** Ends the span of the attempt in flight, if there is one. */
+  endAttempt(failure?: AttemptFailure, reason?: string): void {
+    if (this.trace === undefined) return;
+    this.trace.end(failure, reason);
+    this.trace = undefined;
+  }
 }
 
 /**
@@ -111,6 +122,7 @@ export class UnackedDeliveries {
   takeBackFrom(member: Member, now: number): void {
     for (const u of this.#bySeq.values()) {
       if (u.member !== member) continue;
+      u.endAttempt('member_left');
       u.member = null;
       u.due = now;
       this.redeliveries.add(u);
@@ -134,7 +146,11 @@ export class UnackedDeliveries {
 
   /** Settles those `which` picks. */
   settleWhere(which: (seq: number, u: Unacked) => boolean): void {
-    for (const [seq, u] of [...this.#bySeq.entries()]) if (which(seq, u)) this.settle(seq, u);
+    for (const [seq, u] of [...this.#bySeq.entries()]) {
+      if (!which(seq, u)) continue;
+      u.endAttempt('withdrawn');
+      this.settle(seq, u);
+    }
   }
 
   count(which: (u: Unacked) => boolean): number {
