@@ -6,7 +6,8 @@ import { err, ok, type Result } from 'neverthrow';
 import type { Config } from './config.js';
 import { displayUrl, isPostgresUrl } from './config/database-url.js';
 import type Database from 'better-sqlite3';
-import { Broker, type BrokerConfig } from './core/broker.js';
+import { Broker, type BrokerConfig, type BrokerOptions } from './core/broker.js';
+import { NO_TRACING, type Tracing } from './core/tracing.js';
 import type { EventStore } from './core/store-port.js';
 import { brokerError, type BrokerError } from './errors.js';
 import { SAID_IN_WORDS, type LogFields, type Logger } from './logger.js';
@@ -51,7 +52,14 @@ export type StartError = BrokerError<'BAD_ARGS' | 'BAD_ADDRESS' | 'BAD_PATTERN' 
 /** A store that cannot be opened (unwritable, locked, corrupt, foreign, out of reach) or read. */
 export type OpenError = BrokerError<'UNAVAILABLE'>;
 
-export async function startApp(config: Config, logger: Logger): Promise<Result<App, StartError>> {
+/** What a broker started by startApp takes besides its settings. */
+export interface StartOptions {
+  /** Spans of publishes and deliveries (PROTOCOL.md §13); closed when the app stops. */
+  readonly tracing?: Tracing | undefined;
+}
+
+export async function startApp(config: Config, logger: Logger, options: StartOptions = {}): Promise<Result<App, StartError>> {
+  const tracing = options.tracing ?? NO_TRACING;
   const tlsFiles = loadTlsFiles(config);
   if (tlsFiles.isErr()) return err(tlsFiles.error);
   const { credentials: tls, pushCa } = tlsFiles.value;
@@ -63,8 +71,11 @@ export async function startApp(config: Config, logger: Logger): Promise<Result<A
   // Before the database: a port in use must not leave a new database file and its lock behind.
   const free = await checkPortsFree(config.host, ports);
   if (free.isErr()) return err(free.error);
-  const opened = await openBroker(config, logger);
-  if (opened.isErr()) return err(opened.error);
+  const opened = await openBroker(config, logger, { tracing });
+  if (opened.isErr()) {
+    await tracing.close();
+    return err(opened.error);
+  }
   const broker = opened.value;
   const db = isPostgresUrl(config.dbPath) ? `${displayUrl(config.dbPath)} (schema ${config.pgSchema})` : config.dbPath;
   logger.info('log opened', { db, sync: config.sync, head_seq: broker.headSeq(), node_id: config.nodeId });
@@ -81,12 +92,16 @@ export async function startApp(config: Config, logger: Logger): Promise<Result<A
       backoff: DEFAULT_BACKOFF,
       now: Date.now,
       failureLogIntervalMs: config.pushFailureLogIntervalMs,
+      nodeId: config.nodeId,
     }, logger);
   // Paused says so first; a push consumer's state is otherwise its connection's, and a consumer read over the
   // API is connected while subscribed.
   const stateOf: ConsumerState = (c) => (c.paused ? 'paused' : (pool.state(c.id) ?? (c.subscribers > 0 ? 'connected' : 'offline')));
   // With several brokers on one database, one of them at a time delivers each push consumer.
-  const follow = (id: string): void => void pool.sync(id, broker.pushes(id) ? (broker.consumer(id)?.address ?? null) : null);
+  const follow = (id: string): void => {
+    const consumer = broker.pushes(id) ? broker.consumer(id) : undefined;
+    void pool.sync(id, consumer?.address ?? null, consumer?.format);
+  };
   broker.onConsumerChange(follow);
   const commands = new RegistrationCommands(broker, config.allowedTargets, stateOf, follow);
   /** Start-up failed part-way: undo what was started, in reverse order. */
@@ -94,6 +109,7 @@ export async function startApp(config: Config, logger: Logger): Promise<Result<A
     for (const server of started) await server.stop();
     await pool.stop();
     await broker.close();
+    await tracing.close();
     return err(error);
   };
   for (const consumer of config.consumers) {
@@ -142,6 +158,7 @@ export async function startApp(config: Config, logger: Logger): Promise<Result<A
     });
     await step('stopping push delivery', () => pool.stop());
     await step('closing the broker', () => broker.close());
+    await step('exporting the last spans', () => tracing.close());
     if (failures.length > 0) throw failures[0];
     logger.info('stopped');
   };
@@ -153,8 +170,12 @@ export async function startApp(config: Config, logger: Logger): Promise<Result<A
 }
 
 /** The broker on the store EVENTBUS_DB names: a SQLite file, or a PostgreSQL database. */
-export async function openBroker(config: SqliteBrokerConfig & Pick<Config, 'pgSchema' | 'nodeId'> & Partial<Pick<Config, 'pgLockTimeoutMs'>>, logger: Logger): Promise<Result<Broker, OpenError>> {
-  const opened = isPostgresUrl(config.dbPath) ? await openPostgresBroker(config, logger) : await openSqliteBroker(config, logger);
+export async function openBroker(
+  config: SqliteBrokerConfig & Pick<Config, 'pgSchema' | 'nodeId'> & Partial<Pick<Config, 'pgLockTimeoutMs'>>,
+  logger: Logger,
+  options: BrokerOptions = {},
+): Promise<Result<Broker, OpenError>> {
+  const opened = isPostgresUrl(config.dbPath) ? await openPostgresBroker(config, logger, options) : await openSqliteBroker(config, logger, options);
   return opened.map((o) => o.broker);
 }
 
@@ -168,7 +189,7 @@ export type PostgresBrokerStore = EventStore<pg.PoolClient> & { readonly pool: p
 export async function openPostgresBroker(
   config: PostgresBrokerConfig,
   logger: Logger,
-  options: { now?: () => number } = {},
+  options: BrokerOptions = {},
 ): Promise<Result<{ broker: Broker; store: PostgresBrokerStore }, OpenError>> {
   // Loaded only when asked for: a SQLite broker does not carry the PostgreSQL driver in its memory.
   const { PostgresStore } = await import('./store/postgres/postgres-store.js');
@@ -195,7 +216,7 @@ export type SqliteBrokerConfig = BrokerConfig & Pick<Config, 'dbPath' | 'sync'>;
 export async function openSqliteBroker(
   config: SqliteBrokerConfig,
   logger: Logger,
-  options: { now?: () => number } = {},
+  options: BrokerOptions = {},
 ): Promise<Result<{ broker: Broker; store: SqliteBrokerStore }, OpenError>> {
   const store = await SqliteStore.open({ path: config.dbPath, sync: config.sync, logger });
   if (store.isErr()) return err(store.error);

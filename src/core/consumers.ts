@@ -5,6 +5,7 @@
 import { errAsync, ok, okAsync, ResultAsync, safeTry } from 'neverthrow';
 import { brokerError, type BrokerError } from '../errors.js';
 import type { Logger } from '../logger.js';
+import { checkFormatFits, DEFAULT_PUSH_FORMAT, type PushFormat } from '../protocol/push-format.js';
 import { ConsumerChanges } from './consumer-changes.js';
 import type { ConsumerRecord, ConsumerSignal, EventStore, StorageError } from './store-port.js';
 import type { Dispatcher } from './dispatcher.js';
@@ -34,6 +35,8 @@ export interface ConsumerInfo {
   readonly subscribers: number;
   /** Its redelivery backoff (PROTOCOL.md §11), or null: redelivered at once. */
   readonly backoffMs: readonly number[] | null;
+  /** What its http(s) pushes carry (PROTOCOL.md §13). */
+  readonly format: PushFormat;
 }
 
 export interface ConsumerRegistryOptions {
@@ -81,7 +84,7 @@ export class ConsumerRegistry {
   /**
    * Shared consumers: makes this broker's consumers those of `records`, the store's as read after this
    * registry's change `version` (changes made here since are newer than the view, and kept). Returns the
-   * consumers that were added, removed, or changed address.
+   * consumers that were added, removed, or changed address or format (push delivery follows both).
    */
   sync(records: readonly ConsumerRecord[], version: number): Set<string> {
     const changed = new Set<string>();
@@ -104,7 +107,7 @@ export class ConsumerRegistry {
         this.#dispatcher.setPatterns(stream, record.patterns, filter.isOk() ? filter.value.filter : undefined);
       }
       if (!sameBackoff(record.backoffMs, local.backoffMs)) stream.setBackoff(record.backoffMs);
-      if (record.address !== local.address) changed.add(record.id);
+      if (record.address !== local.address || record.format !== local.format) changed.add(record.id);
       // Paused or resumed on another broker (its signal may have come first, or been lost).
       const paused = record.pauseChangedAt > local.pauseChangedAt ? record : local;
       stream.setPaused(paused.paused);
@@ -200,20 +203,24 @@ export class ConsumerRegistry {
   save(input: ConsumerInput): ResultAsync<ConsumerInfo, SubscribeError> {
     const checked = checkConsumer(input);
     if (checked.isErr()) return errAsync(checked.error);
-    const { patterns, filter, backoffMs } = checked.value;
+    const { patterns, filter, backoffMs, format } = checked.value;
     if (input.leaseMs !== undefined && (!Number.isSafeInteger(input.leaseMs) || input.leaseMs < 1)) {
       return errAsync(brokerError('BAD_ARGS', 'a lease must be a whole number of ms from 1'));
     }
     const stream = this.#dispatcher.durable(input.id);
     const record = this.#records.get(input.id);
     const expiresAt = input.leaseMs === undefined ? (record?.expiresAt ?? null) : this.#now() + input.leaseMs;
+    // Checked against the address it will have: a new address the kept format cannot go to is refused as well.
+    const keptFormat = format === undefined ? (record?.format ?? null) : format;
+    const fits = checkFormatFits(keptFormat, input.address);
+    if (fits.isErr()) return errAsync(fits.error);
     if (stream !== undefined && record !== undefined) {
       this.#dispatcher.setPatterns(stream, patterns, filter.filter);
-      const updated = { ...record, address: input.address, patterns, filter: filter.json, expiresAt, backoffMs: backoffMs === undefined ? record.backoffMs : backoffMs };
+      const updated = { ...record, address: input.address, patterns, filter: filter.json, expiresAt, backoffMs: backoffMs === undefined ? record.backoffMs : backoffMs, format: keptFormat };
       stream.setBackoff(updated.backoffMs);
       return this.#persist(updated, stream).map(() => this.info(input.id)!);
     }
-    return this.#createDurable(input.id, input.address, patterns, filter, this.#dispatcher.head() + 1, backoffMs ?? null, expiresAt).andThen((stream) =>
+    return this.#createDurable(input.id, input.address, patterns, filter, this.#dispatcher.head() + 1, backoffMs ?? null, expiresAt, keptFormat).andThen((stream) =>
       // Made by another broker first: this is an update of it.
       stream === undefined ? this.save(input) : okAsync(this.info(input.id)!),
     );
@@ -280,6 +287,7 @@ export class ConsumerRegistry {
       inFlight: stream.awaitingAck + elsewhere.inFlight,
       subscribers: stream.members.length + elsewhere.members,
       backoffMs: record.backoffMs,
+      format: record.format ?? DEFAULT_PUSH_FORMAT,
     };
   }
 
@@ -338,6 +346,7 @@ export class ConsumerRegistry {
     startSeq: number,
     backoffMs: readonly number[] | null,
     expiresAt: number | null = null,
+    format: PushFormat | null = null,
   ): ResultAsync<Stream | undefined, SubscribeError> {
     const now = this.#now();
     const record: ConsumerRecord = {
@@ -355,6 +364,7 @@ export class ConsumerRegistry {
       updatedAt: now,
       expiresAt,
       backoffMs,
+      format,
     };
     if (this.#elsewhere !== undefined) {
       // Shared: another broker may have made a consumer of this name before this one heard of it; that one

@@ -4,6 +4,7 @@
 // over the network fits the same shape.
 import type { ResultAsync } from 'neverthrow';
 import type { BrokerError } from '../errors.js';
+import type { PushFormat } from '../protocol/push-format.js';
 import type { AuditEntry, AuditRow, CredentialRecord, CredentialStore } from './credential-records.js';
 import type { ScheduleAdded, ScheduleClaim, ScheduleKind, ScheduleListing, ScheduleRecord, ScheduleStore } from './schedule-records.js';
 import type { SeqRun } from './seq-runs.js';
@@ -85,6 +86,8 @@ export interface ConsumerRecord {
   readonly expiresAt: number | null;
   /** Redelivery backoff (PROTOCOL.md §11): the k-th redelivery of a message waits the k-th (or the last) of these ms; null: at once. */
   readonly backoffMs: readonly number[] | null;
+  /** What its http(s) pushes carry (PROTOCOL.md §13); null: the default, the JSON body of §4. */
+  readonly format: PushFormat | null;
 }
 
 /**

@@ -4,6 +4,7 @@
 import { err, ok, type Result } from 'neverthrow';
 import { brokerError, type BrokerError } from '../errors.js';
 import { compileFilter, type MessageFilter } from '../protocol/filter.js';
+import { checkPushFormat, type PushFormat } from '../protocol/push-format.js';
 import { checkBackoffMs } from '../protocol/redelivery-backoff.js';
 import { checkPatterns } from '../protocol/topics.js';
 import type { StartAt } from './types.js';
@@ -42,6 +43,11 @@ export interface ConsumerInput {
   readonly leaseMs?: number;
   /** The redelivery backoff (PROTOCOL.md §11); null removes it; absent: an existing one is kept as it is. */
   readonly backoffMs?: readonly number[] | null | undefined;
+  /**
+   * What its http(s) pushes carry (PROTOCOL.md §13); null asks for the default again; absent: the one it has is
+   * kept. `cloudevents` needs an http:// or https:// address.
+   */
+  readonly format?: PushFormat | null | undefined;
 }
 
 /** A content filter compiled for matching, with the JSON stored on the consumer's row (null: no filter). */
@@ -63,6 +69,8 @@ export interface CheckedConsumer {
   readonly filter: OptionalFilter;
   /** Undefined: the consumer's is kept. */
   readonly backoffMs: readonly number[] | null | undefined;
+  /** Null: the default; undefined: the consumer's is kept (whether it fits the address is the registry's check). */
+  readonly format: 'cloudevents' | null | undefined;
 }
 
 const CONSUMER_ID = /^[A-Za-z0-9_.:@-]{1,255}$/;
@@ -97,7 +105,7 @@ export function checkSubscribe(options: SubscribeOptions, defaultMaxInFlight: nu
   return ok({ patterns: patterns.value, filter: filter.value, maxInFlight, backoffMs: backoffMs.value });
 }
 
-/** Checks saveConsumer's input in the order callers see errors: name, then patterns, then filter, then backoff. */
+/** Checks saveConsumer's input in the order callers see errors: name, then patterns, then filter, then backoff, then format. */
 export function checkConsumer(input: ConsumerInput): Result<CheckedConsumer, SubscribeError> {
   const id = checkConsumerId(input.id);
   if (id.isErr()) return err(id.error);
@@ -107,7 +115,9 @@ export function checkConsumer(input: ConsumerInput): Result<CheckedConsumer, Sub
   if (filter.isErr()) return err(filter.error);
   const backoffMs = checkOptionalBackoff(input.backoffMs);
   if (backoffMs.isErr()) return err(backoffMs.error);
-  return ok({ patterns: patterns.value, filter: filter.value, backoffMs: backoffMs.value });
+  const format = input.format === undefined ? ok(undefined) : checkPushFormat(input.format);
+  if (format.isErr()) return err(format.error);
+  return ok({ patterns: patterns.value, filter: filter.value, backoffMs: backoffMs.value, format: format.value });
 }
 
 function checkOptionalBackoff(value: unknown): Result<readonly number[] | null | undefined, BrokerError<'BAD_ARGS'>> {

@@ -1,13 +1,15 @@
 // Makes the client for a consumer's address (the client factory).
 import { unreachable } from '../errors.js';
 import type { PushAddress } from '../protocol/address.js';
+import type { HttpPushFormat } from '../protocol/push-bodies.js';
 import type { ClientTimeouts, PushClient, PushTrust } from './client.js';
 import { HttpClient } from './http.js';
 import { TcpClient } from './tcp.js';
 import { UdpClient } from './udp.js';
 import { WsClient } from './ws.js';
 
-export function createClient(consumer: string, address: PushAddress, timeouts: ClientTimeouts, trust: PushTrust = {}): PushClient {
+/** `push`: what an http(s) client sends (the consumer's format); the other protocols have one form each. */
+export function createClient(consumer: string, address: PushAddress, timeouts: ClientTimeouts, trust: PushTrust = {}, push?: HttpPushFormat): PushClient {
   switch (address.protocol) {
     case 'tcp':
       return new TcpClient(address, timeouts);
@@ -15,7 +17,7 @@ export function createClient(consumer: string, address: PushAddress, timeouts: C
       return new UdpClient(address);
     case 'http':
     case 'https':
-      return new HttpClient(address, timeouts, trust);
+      return new HttpClient(address, timeouts, trust, push);
     case 'ws':
     case 'wss':
       return new WsClient(address, timeouts, consumer, trust);

@@ -1,13 +1,13 @@
-// http:// and https:// push: a POST of {"seq","topic","payload","message_id","metadata","delivery"} per
-// message; any 2xx acks it, anything else (or a timeout) is a failed attempt, told by its status line and the
-// start of its body. One request at a time keeps them in order.
+// http:// and https:// push: a POST per message, of {"seq","topic","payload","message_id","metadata","delivery"}
+// or, for a consumer of `"format":"cloudevents"`, of a binary-mode CloudEvent; any 2xx acks it, anything else (or
+// a timeout) is a failed attempt, told by its status line and the start of its body. One request at a time keeps
+// them in order.
 import http from 'node:http';
 import https from 'node:https';
 import { errAsync, okAsync, ResultAsync } from 'neverthrow';
 import type { PushAddress } from '../protocol/address.js';
 import type { StoredMessage } from '../core/types.js';
-import { httpPushBody } from '../protocol/push-bodies.js';
-import { traceHeaders } from '../protocol/trace-context.js';
+import { httpPushRequest, type HttpPushFormat } from '../protocol/push-bodies.js';
 import { deliveryError, type ClientTimeouts, type DeliveryError, type PushClient, type PushTrust } from './client.js';
 
 /** How much of a failed answer's body is read for its text: enough for BODY_CHARS_SHOWN characters of UTF-8. */
@@ -45,12 +45,14 @@ export class HttpClient implements PushClient {
   readonly #timeouts: ClientTimeouts;
   readonly #agent: http.Agent;
   readonly #request: typeof http.request;
+  readonly #push: HttpPushFormat;
 
-  constructor(address: PushAddress, timeouts: ClientTimeouts, trust: PushTrust = {}) {
+  constructor(address: PushAddress, timeouts: ClientTimeouts, trust: PushTrust = {}, push: HttpPushFormat = { format: 'eventbus' }) {
     this.protocol = address.protocol === 'https' ? 'https' : 'http';
     this.address = address.url;
     this.#target = address;
     this.#timeouts = timeouts;
+    this.#push = push;
     const agentOptions = { keepAlive: true, maxSockets: 1 };
     if (this.protocol === 'https') {
       this.#agent = new https.Agent({ ...agentOptions, ...(trust.ca === undefined ? {} : { ca: [...trust.ca] }) });
@@ -66,7 +68,7 @@ export class HttpClient implements PushClient {
   }
 
   send(message: StoredMessage, delivery: number): ResultAsync<void, DeliveryError> {
-    const body = httpPushBody(message, delivery);
+    const { headers, body } = httpPushRequest(this.#push, message, delivery);
     const answered = new Promise<Answer>((resolve, reject) => {
       const request = this.#request(
         {
@@ -76,7 +78,7 @@ export class HttpClient implements PushClient {
           method: 'POST',
           agent: this.#agent,
           timeout: this.#timeouts.sendTimeoutMs,
-          headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), ...traceHeaders(message.metadata) },
+          headers: { ...headers, 'content-length': Buffer.byteLength(body) },
         },
         (response) => {
           const status = response.statusCode ?? 0;

@@ -4,6 +4,9 @@
 import { err, type Result } from 'neverthrow';
 import type { Logger } from '../logger.js';
 import { parseAddress } from '../protocol/address.js';
+import { eventSource } from '../protocol/cloudevents.js';
+import type { HttpPushFormat } from '../protocol/push-bodies.js';
+import { DEFAULT_PUSH_FORMAT, type PushFormat } from '../protocol/push-format.js';
 import type { BackoffPolicy } from './backoff.js';
 import type { StoredMessage } from '../core/types.js';
 import { deliveryError, type ClientTimeouts, type DeliveryError, type PushClient } from './client.js';
@@ -21,13 +24,15 @@ export interface PoolOptions {
   readonly now: () => number;
   /** While a consumer keeps failing, at most one log line per this long. */
   readonly failureLogIntervalMs: number;
+  /** EVENTBUS_NODE_ID: the broker, the `source` of the CloudEvents pushed to consumers of format cloudevents. */
+  readonly nodeId: string;
 }
 
 export class DeliveryPool {
   readonly #host: PushHost;
   readonly #options: PoolOptions;
   readonly #log: Logger;
-  readonly #consumers = new Map<string, { consumer: PushConsumer; client: PushClient }>();
+  readonly #consumers = new Map<string, { consumer: PushConsumer; client: PushClient; format: PushFormat }>();
 
   constructor(host: PushHost, options: PoolOptions, logger: Logger) {
     this.#host = host;
@@ -35,10 +40,10 @@ export class DeliveryPool {
     this.#log = logger.child({ component: 'delivery' });
   }
 
-  /** Makes the pool match a consumer's current address: starts, replaces or stops its push consumer. */
-  async sync(id: string, address: string | null): Promise<void> {
+  /** Makes the pool match a consumer's current address and format: starts, replaces or stops its push consumer. */
+  async sync(id: string, address: string | null, format: PushFormat = DEFAULT_PUSH_FORMAT): Promise<void> {
     const current = this.#consumers.get(id);
-    if (current !== undefined && current.client.address === address) return;
+    if (current !== undefined && current.client.address === address && current.format === format) return;
     if (current !== undefined) {
       this.#consumers.delete(id);
       await current.consumer.close();
@@ -49,10 +54,11 @@ export class DeliveryPool {
       this.#log.error('stored consumer has an unusable address; not delivering to it', { consumer: id, reason: parsed.error.message });
       return;
     }
-    const client = createClient(id, parsed.value, this.#options.timeouts, { ca: this.#options.ca });
+    const push: HttpPushFormat = format === 'cloudevents' ? { format, source: eventSource(this.#options.nodeId) } : { format };
+    const client = createClient(id, parsed.value, this.#options.timeouts, { ca: this.#options.ca }, push);
     const maxInFlight = client instanceof HttpClient ? 1 : this.#options.maxInFlight;
     const consumer = new PushConsumer(id, client, this.#host, { ...this.#options, maxInFlight }, this.#log);
-    this.#consumers.set(id, { consumer, client });
+    this.#consumers.set(id, { consumer, client, format });
     consumer.start();
   }
 

@@ -2,7 +2,9 @@
 // body the data), structured mode (`application/cloudevents+json`) and batch mode
 // (`application/cloudevents-batch+json`), each event a publish: the topic the `topic` query parameter or else
 // the event's `type`, its `id` the message_id (a repeated event is stored once), `datacontenttype` the
-// content type, and the other attributes and extensions kept in `metadata.cloudevents`. Pure: no I/O.
+// content type, and the other attributes and extensions kept in `metadata.cloudevents`. And out of it: a message
+// as a structured CloudEvent (SSE `format=cloudevents`) or a binary-mode one (a push consumer's `"format":
+// "cloudevents"`), both from one mapping of its attributes. Pure: no I/O.
 import { err, ok, type Result } from 'neverthrow';
 import type { PublishInput, StoredMessage } from '../core/types.js';
 import { brokerError, type BrokerError } from '../errors.js';
@@ -101,26 +103,62 @@ const stringOf = (v: unknown): string | undefined => (typeof v === 'string' ? v 
 export const eventSource = (nodeId: string): string => encodeURIComponent(nodeId);
 
 /**
- * A message of the log as a structured CloudEvent, as §13 maps it out: `id` the message_id or
- * `eventbus-<seq>`, `source` the broker, `type` the topic, `time` its commit, the `sequence` extension its seq,
- * its trace context; JSON data as JSON, any other as the text it is.
+ * A message of the log as a CloudEvent, as §13 maps it out, data aside: `id` the message_id or `eventbus-<seq>`,
+ * `source` the broker, `type` the topic, `time` its commit, `datacontenttype` its content type, the `sequence`
+ * extension its seq, and its trace context. Both modes out (structured for SSE, binary for a push) take these.
  */
-export function toStructured(message: StoredMessage, source: string): Record<string, unknown> {
+function contextOf(message: StoredMessage, source: string): Record<string, string> {
   const metadata = JSON.parse(message.metadata) as Record<string, unknown>;
-  const contentType = stringOf(metadata['content_type']) ?? 'text/plain';
-  const event: Record<string, unknown> = {
+  const attributes: Record<string, string> = {
     specversion: '1.0',
     id: message.messageId ?? `eventbus-${message.seq}`,
     source,
     type: message.topic,
     time: new Date(message.createdAt).toISOString(),
-    datacontenttype: contentType,
+    datacontenttype: stringOf(metadata['content_type']) ?? 'text/plain',
     sequence: String(message.seq),
   };
   const context = parseTraceContext(stringOf(metadata['traceparent']), stringOf(metadata['tracestate']));
-  if (context !== undefined) Object.assign(event, context);
-  event['data'] = isJson(contentType) ? jsonOrText(message.payload) : message.payload;
+  if (context !== undefined) Object.assign(attributes, context);
+  return attributes;
+}
+
+/** A message of the log as a structured CloudEvent (contextOf's attributes): JSON data as JSON, any other as the text it is. */
+export function toStructured(message: StoredMessage, source: string): Record<string, unknown> {
+  const event: Record<string, unknown> = contextOf(message, source);
+  event['data'] = isJson(event['datacontenttype'] as string) ? jsonOrText(message.payload) : message.payload;
   return event;
+}
+
+export interface BinaryEvent {
+  readonly headers: Record<string, string>;
+  readonly body: Buffer;
+}
+
+/**
+ * A message of the log as a binary-mode CloudEvent (contextOf's attributes): each attribute a `ce-` header, but
+ * `datacontenttype`, which is the `content-type`; the body the payload's bytes (JSON data is its JSON text).
+ */
+export function toBinary(message: StoredMessage, source: string): BinaryEvent {
+  const headers: Record<string, string> = {};
+  for (const [name, value] of Object.entries(contextOf(message, source))) {
+    if (name === 'datacontenttype') headers['content-type'] = HEADER_TEXT.test(value) ? value : 'application/octet-stream';
+    else headers[`ce-${name}`] = percentEncoded(value);
+  }
+  return { headers, body: Buffer.from(message.payload, 'utf8') };
+}
+
+// What an HTTP header value may hold as it is (RFC 9110 §5.5, without obs-text). A content type a publisher gave
+// with anything else would make every request of the push fail before it is sent, so it goes as plain bytes.
+const HEADER_TEXT = /^[\x20-\x7e\t]*$/;
+
+/**
+ * A header value as the HTTP binding has it (§3.1.3.2): space, `"`, `%` and every character outside printable
+ * US-ASCII percent-encoded as UTF-8, so a receiver's one round of decoding gives the attribute back (fromBinary's
+ * decodeURIComponent does). A lone surrogate goes as U+FFFD, what its UTF-8 would be anyway.
+ */
+function percentEncoded(value: string): string {
+  return value.replace(/[^\x21\x23\x24\x26-\x7e]/gu, (c) => Array.from(Buffer.from(c, 'utf8'), (b) => `%${b.toString(16).toUpperCase().padStart(2, '0')}`).join(''));
 }
 
 const isJson = (contentType: string): boolean => /^application\/([\w.+-]+\+)?json\b/i.test(contentType);

@@ -7,6 +7,7 @@ import type { PublishInput, StoredMessage } from '../core/types.js';
 import { ERROR_CODES, type ErrorCode } from '../errors.js';
 import { toStructured } from './cloudevents.js';
 import { storedPayload } from './payload.js';
+import { PUSH_FORMATS } from './push-format.js';
 import { BACKOFF_RULE, MAX_BACKOFF_STEPS, MAX_BACKOFF_WAIT_MS } from './redelivery-backoff.js';
 
 /** The most messages or dead letters one page returns; more is asked for, this many come (PROTOCOL.md §8). */
@@ -135,6 +136,9 @@ export const Consumer = z
       .array(z.number())
       .nullable()
       .meta({ description: 'its redelivery backoff (PROTOCOL.md §11): the k-th redelivery of a message waits the k-th of these ms (the last once past the end); null: redelivered at once' }),
+    format: z
+      .enum(PUSH_FORMATS)
+      .meta({ description: 'what its http(s) pushes carry: eventbus, the JSON body of PROTOCOL.md §4; cloudevents, a binary-mode CloudEvent (§13)' }),
   })
   .meta({ id: 'Consumer' });
 
@@ -155,6 +159,14 @@ export const ConsumerBody = z
       .optional()
       .meta({
         description: `the waits (ms) before its 1st, 2nd, … redelivery of a message, after an ack timeout or a nack without delay_ms; the last repeats; 1 to ${MAX_BACKOFF_STEPS} of them, each at most ${MAX_BACKOFF_WAIT_MS} (24 h); null removes it; absent: the one it has is kept`,
+      }),
+    format: z
+      .enum(PUSH_FORMATS)
+      .nullable()
+      .optional()
+      .meta({
+        description:
+          'what its http(s) pushes carry: eventbus (the default), the JSON body of PROTOCOL.md §4; cloudevents, a binary-mode CloudEvent (§13), for an http:// or https:// address only; null: back to eventbus; absent: the one it has is kept',
       }),
   })
   .meta({ id: 'ConsumerBody' });
@@ -277,6 +289,7 @@ export function wireConsumer(c: ConsumerReport, state: string): z.infer<typeof C
     dead_letters: c.deadLetters,
     last_failure: c.lastFailure === null ? null : { at: c.lastFailure.at, error: c.lastFailure.error },
     backoff_ms: c.backoffMs === null ? null : [...c.backoffMs],
+    format: c.format,
   };
 }
 

@@ -6,6 +6,7 @@ import type { Broker, ConsumerInfo, Forbidden, Gate, Principal } from '../core/b
 import { brokerError, unreachable, type BrokerError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import { isAllowedTarget, parseAddress, type PushAddress } from '../protocol/address.js';
+import type { PushFormat } from '../protocol/push-format.js';
 import { COMMAND_USAGE, formatConsumerLine, parseRegistrationLine, type RegistrationCommand } from '../protocol/registration.js';
 import { formatErr } from '../protocol/replies.js';
 import { LineServer, lineLimits, type LineLimitsConfig } from './line-server.js';
@@ -140,8 +141,8 @@ export class RegistrationCommands {
 
   /**
    * REGISTER with what PUT /api/consumers/<id> may leave out: creates the consumer or updates it, its address
-   * replaced when given (a new consumer without one is read over the API), its patterns added to, its filter
-   * and its backoff replaced when given.
+   * replaced when given (a new consumer without one is read over the API), its patterns added to, its filter,
+   * its backoff and its format replaced when given.
    */
   put(
     id: string,
@@ -152,6 +153,8 @@ export class RegistrationCommands {
       leaseMs?: number | undefined;
       /** Null removes the consumer's backoff; absent keeps it. */
       backoffMs?: readonly number[] | null | undefined;
+      /** Null goes back to the default; absent keeps the consumer's. */
+      format?: PushFormat | null | undefined;
     },
   ): ResultAsync<ConsumerInfo, CommandFailure> {
     const { address } = input;
@@ -169,6 +172,7 @@ export class RegistrationCommands {
         filter,
         ...(input.leaseMs === undefined ? {} : { leaseMs: input.leaseMs }),
         backoffMs: input.backoffMs,
+        format: input.format,
       })
       .andTee(() => this.#changed(id));
   }

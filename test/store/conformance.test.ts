@@ -8,6 +8,7 @@ import {
   LogMessage,
   type AckColumns,
   type AppendRow,
+  type ConsumerRecord,
   type ConsumerSignal,
   type EventStore,
   type ProgressBatch,
@@ -158,6 +159,7 @@ const consumer = (id: string, over: { position?: number; rewoundAt?: number; cre
   updatedAt: 100,
   expiresAt: over.expiresAt ?? null,
   backoffMs: null as readonly number[] | null,
+  format: null as ConsumerRecord['format'],
 });
 
 describe.each(Object.keys(STORES))('the %s store', (name) => {
@@ -262,6 +264,20 @@ describe.each(Object.keys(STORES))('the %s store', (name) => {
     expect((await ok(store.listConsumers()))[0]?.backoffMs).toEqual([5]);
     await ok(store.saveConsumer(consumer('billing')));
     expect((await ok(store.listConsumers()))[0]?.backoffMs).toBeNull();
+  });
+
+  test("a consumer's push format is stored as it is, replaced by an update and back to null (the default) by null; createConsumer keeps it", async () => {
+    const { store, sql } = await open();
+    await ok(store.saveConsumer({ ...consumer('hook'), address: 'http://127.0.0.1:9000/events', format: 'cloudevents' }));
+    expect((await ok(store.listConsumers()))[0]).toMatchObject({ id: 'hook', format: 'cloudevents' });
+    expect(await sql("SELECT format FROM consumers WHERE id = 'hook'")).toEqual([{ format: 'cloudevents' }]);
+    await ok(store.saveConsumer({ ...consumer('hook'), address: 'http://127.0.0.1:9000/events' }));
+    expect((await ok(store.listConsumers()))[0]?.format).toBeNull();
+    expect(await sql("SELECT format FROM consumers WHERE id = 'hook'")).toEqual([{ format: null }]);
+    // Made through createConsumer (how a broker of a shared store makes one), and read back as stored.
+    const made = await ok(store.createConsumer({ ...consumer('made'), address: 'https://127.0.0.1:9443/', format: 'cloudevents' }));
+    expect(made.format).toBe('cloudevents');
+    expect((await ok(store.listConsumers())).map((c) => [c.id, c.format]).sort()).toEqual([['hook', null], ['made', 'cloudevents']]);
   });
 
   test('a reservation is written with a progress batch, kept out of the consumer record, and a rewind sets it back', async () => {

@@ -57,6 +57,8 @@ export const consumers = pgTable('consumers', {
   expiresAt: int8('expires_at'),
   /** JSON array of ms: the k-th redelivery of a message waits the k-th (or the last) of them; null: at once. */
   backoffMs: text('backoff_ms'),
+  /** What its http(s) pushes carry (PROTOCOL.md §13): `cloudevents`, or null for the default JSON body (`eventbus`). */
+  format: text('format'),
 });
 
 export const processedMessages = pgTable(

@@ -60,6 +60,8 @@ export const consumers = sqliteTable('consumers', {
   expiresAt: integer('expires_at'),
   /** JSON array of ms: the k-th redelivery of a message waits the k-th (or the last) of them; null: at once. */
   backoffMs: text('backoff_ms'),
+  /** What its http(s) pushes carry (PROTOCOL.md §13): `cloudevents`, or null for the default JSON body (`eventbus`). */
+  format: text('format'),
 });
 
 /** Which consumer acked which message, and when. WITHOUT ROWID, by the custom migration 0001. */

@@ -275,6 +275,7 @@ export class SqliteStore implements EventStore<Database.Database> {
         ...row,
         patterns: JSON.parse(row.patterns) as string[],
         backoffMs: row.backoffMs === null ? null : (JSON.parse(row.backoffMs) as number[]),
+        format: row.format as ConsumerRecord['format'],
       })),
     );
   }

@@ -42,7 +42,7 @@ export function consumerRoutes(broker: Broker, commands: RegistrationCommands, o
     createRoute({
       method: 'put',
       path: '/api/consumers/{id}',
-      summary: 'Registers a consumer, or updates it as REGISTER does: its address replaced when given, its patterns added to, its filter and backoff_ms replaced when given',
+      summary: 'Registers a consumer, or updates it as REGISTER does: its address replaced when given, its patterns added to, its filter, backoff_ms and format replaced when given',
       request: { params: b.IdParam, ...body(b.ConsumerBody) },
       responses: { 200: json(b.Consumer, 'the consumer'), ...errors(400) },
     }),
@@ -50,7 +50,14 @@ export function consumerRoutes(broker: Broker, commands: RegistrationCommands, o
       const input = c.req.valid('json');
       const address = parseAddress(input.address ?? '');
       if (input.address !== undefined && address.isErr()) return fail(c, address.error);
-      const saved = await commands.put(id(c), { address: address.isOk() ? address.value : undefined, patterns: input.patterns, filter: input.filter, leaseMs: input.lease_ms, backoffMs: input.backoff_ms });
+      const saved = await commands.put(id(c), {
+        address: address.isOk() ? address.value : undefined,
+        patterns: input.patterns,
+        filter: input.filter,
+        leaseMs: input.lease_ms,
+        backoffMs: input.backoff_ms,
+        format: input.format,
+      });
       if (saved.isErr()) return fail(c, saved.error);
       const r = await broker.consumerReport(id(c));
       return r.isErr() ? fail(c, r.error) : report(c, r.value);

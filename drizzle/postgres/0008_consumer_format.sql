@@ -1,0 +1,1 @@
+ALTER TABLE "consumers" ADD COLUMN "format" text;
