@@ -1,6 +1,7 @@
 // The HTTP API (PROTOCOL.md §8) as a Hono application: the routes of each resource, from api/ (every route
 // validated by the zod schemas of protocol/http-bodies.ts, which also make the OpenAPI document at
-// /api/openapi.json), mounted behind the token and permission checks (api/route-access.ts) and the body limit; a request no route takes, and a
+// /api/openapi.json; the WebSocket API's AsyncAPI document is at /api/asyncapi.json), mounted behind the token
+// and permission checks (api/route-access.ts) and the body limit; a request no route takes, and a
 // handler that throws, are answered here. Errors are `{code, message}` with the status of their code.
 import type { OpenAPIHono } from '@hono/zod-openapi';
 import type { Context, MiddlewareHandler } from 'hono';
@@ -8,6 +9,7 @@ import { bodyLimit } from 'hono/body-limit';
 import { HTTPException } from 'hono/http-exception';
 import type { Broker } from '../core/broker.js';
 import type { Logger } from '../logger.js';
+import { asyncApiRoutes } from './api/asyncapi.js';
 import { consumerRoutes } from './api/consumers.js';
 import { credentialRoutes } from './api/credentials.js';
 import { deadLetterRoutes } from './api/dead-letters.js';
@@ -54,6 +56,7 @@ export function createApiApp(broker: Broker, commands: RegistrationCommands, opt
   app.route('/', scheduleRoutes(broker));
   app.route('/', stats.routes);
   app.route('/', credentialRoutes(broker));
+  app.route('/', asyncApiRoutes());
 
   app.doc31('/api/openapi.json', {
     openapi: '3.1.0',

@@ -176,6 +176,43 @@ describe.each(STORES)('the HTTP API on %s', (store) => {
     expect((await bus.sql<{ backoff_ms: string | null }>("SELECT backoff_ms FROM consumers WHERE id = 'retrier'"))).toEqual([{ backoff_ms: null }]);
   });
 
+  test('format: eventbus unless a PUT says cloudevents, kept when left out, back to eventbus with null; cloudevents is for http(s) addresses only, and a refusal stores nothing', async () => {
+    const bus = await start({ EVENTBUS_ALLOWED_TARGETS: '127.0.0.1' });
+    const plain = await bus.call<Json>('PUT', '/api/consumers/reader', { patterns: ['jobs'] });
+    expect(plain).toMatchObject({ status: 200, body: { format: 'eventbus' } });
+    expect(b.Consumer.parse(plain.body)).toBeTruthy();
+    const made = await bus.call<Json>('PUT', '/api/consumers/hook', { address: 'http://127.0.0.1:9/events', patterns: ['jobs'], format: 'cloudevents' });
+    expect(made).toMatchObject({ status: 200, body: { id: 'hook', format: 'cloudevents' } });
+    expect((await bus.call<Json>('PUT', '/api/consumers/hook', { patterns: ['more'] })).body).toMatchObject({ patterns: ['jobs', 'more'], format: 'cloudevents' });
+    expect((await bus.call<Json>('PUT', '/api/consumers/hook', { address: 'https://127.0.0.1:9443/', patterns: [] })).body).toMatchObject({ format: 'cloudevents' });
+    expect((await bus.call<Json[]>('GET', '/api/consumers')).body.map((c) => [c['id'], c['format']])).toEqual([['reader', 'eventbus'], ['hook', 'cloudevents']]);
+    expect((await bus.call<Json>('GET', '/api/consumers/hook')).body).toMatchObject({ format: 'cloudevents' });
+
+    // A CloudEvent needs HTTP headers: no other address takes one, whether it comes with the format or after it.
+    for (const address of ['tcp://127.0.0.1:9', 'udp://127.0.0.1:9', 'ws://127.0.0.1:9/feed']) {
+      const refused = await bus.call<Json>('PUT', '/api/consumers/other', { address, patterns: ['x'], format: 'cloudevents' });
+      expect(refused, address).toMatchObject({ status: 400, body: { code: 'BAD_ARGS', message: `format "cloudevents" needs an http:// or https:// push address: ${address} is not one` } });
+      expect((await bus.call<Json>('PUT', '/api/consumers/hook', { address, patterns: [] })).body, address).toMatchObject({ code: 'BAD_ARGS' });
+    }
+    expect((await bus.call<Json>('PUT', '/api/consumers/reader', { patterns: [], format: 'cloudevents' })).body).toMatchObject({ code: 'BAD_ARGS', message: expect.stringContaining('without an address') as string });
+    expect((await bus.call<Json>('PUT', '/api/consumers/hook', { patterns: [], format: 'xml' })).body).toMatchObject({ code: 'BAD_ARGS' });
+    expect((await bus.call('GET', '/api/consumers/other')).status).toBe(404);
+    expect((await bus.call<Json>('GET', '/api/consumers/hook')).body).toMatchObject({ address: 'https://127.0.0.1:9443', format: 'cloudevents' });
+    expect((await bus.call<Json>('GET', '/api/consumers/reader')).body).toMatchObject({ format: 'eventbus' });
+
+    // Back to the default: a tcp:// address is then fine. The default is stored as null, cloudevents as itself.
+    expect((await bus.call<Json>('PUT', '/api/consumers/hook', { patterns: [], format: null })).body).toMatchObject({ format: 'eventbus' });
+    expect((await bus.call<Json>('PUT', '/api/consumers/hook', { address: 'tcp://127.0.0.1:9', patterns: [] })).body).toMatchObject({ address: 'tcp://127.0.0.1:9', format: 'eventbus' });
+    expect((await bus.call<Json>('PUT', '/api/consumers/hook2', { address: 'http://127.0.0.1:9/', patterns: ['x'], format: 'eventbus' })).body).toMatchObject({ format: 'eventbus' });
+    await bus.call('PUT', '/api/consumers/ce', { address: 'http://127.0.0.1:9/', patterns: ['x'], format: 'cloudevents' });
+    expect(await bus.sql<{ id: string; format: string | null }>('SELECT id, format FROM consumers ORDER BY id')).toEqual([
+      { id: 'ce', format: 'cloudevents' },
+      { id: 'hook', format: null },
+      { id: 'hook2', format: null },
+      { id: 'reader', format: null },
+    ]);
+  });
+
   test('consumers: PUT registers or updates as REGISTER does, GET lists them or one, replay, pause and resume answer the consumer, DELETE removes it', async () => {
     const bus = await start({ EVENTBUS_ALLOWED_TARGETS: '127.0.0.1' });
     await publish(bus, 'orders.eu', ['1', '2', '3']);
@@ -405,6 +442,7 @@ describe('the OpenAPI document at /api/openapi.json', () => {
         'DELETE /api/credentials/{name}',
         'GET /api/audit',
         'GET /api/whoami',
+        'GET /api/asyncapi.json',
         'GET /',
         'GET /healthz',
         'GET /metrics',
@@ -415,10 +453,20 @@ describe('the OpenAPI document at /api/openapi.json', () => {
     const schedule = doc.components.schemas['Schedule'] as { required: string[] };
     expect(schedule.required).toEqual(expect.arrayContaining(['id', 'kind', 'topic', 'payload', 'cron', 'every_ms', 'timezone', 'next_at', 'last_at', 'fires', 'missed', 'paused', 'created_at']));
     const consumer = doc.components.schemas['Consumer'] as { required: string[]; properties: Record<string, unknown> };
-    // PROTOCOL.md §8's fields, §11's backoff_ms, and last_failure, an extension.
-    expect(consumer.required.sort()).toEqual(['address', 'backoff_ms', 'dead_letters', 'filter', 'id', 'in_flight', 'lag', 'last_failure', 'patterns', 'paused', 'position', 'state'].sort());
+    // PROTOCOL.md §8's fields, §11's backoff_ms, §13's format, and last_failure, an extension.
+    expect(consumer.required.sort()).toEqual(['address', 'backoff_ms', 'dead_letters', 'filter', 'format', 'id', 'in_flight', 'lag', 'last_failure', 'patterns', 'paused', 'position', 'state'].sort());
     expect(JSON.stringify(consumer.properties['last_failure'])).toMatch(/"at".*"error"/);
     expect(doc.paths['/api/subscribe']!['get']!['responses']).toMatchObject({ 200: { content: { 'text/event-stream': expect.any(Object) as object } } });
     expect(doc.paths['/api/stats/stream']!['get']!['responses']).toMatchObject({ 200: { content: { 'text/event-stream': { schema: { $ref: '#/components/schemas/StatsEvent' } } } } });
+  });
+
+  test("documents a consumer's format (PROTOCOL.md §13): its two values in the answer, and in PUT's body an optional field that says what each does", async () => {
+    const bus = await startApi(scope, 'sqlite');
+    const doc = (await bus.call<{ components: { schemas: Record<string, { required?: string[]; properties: Record<string, unknown> }> } }>('GET', '/api/openapi.json')).body;
+    const { Consumer: consumer, ConsumerBody: body } = doc.components.schemas;
+    expect(consumer!.required).toContain('format');
+    expect(consumer!.properties['format']).toMatchObject({ type: 'string', enum: ['eventbus', 'cloudevents'] });
+    expect(body!.required ?? []).not.toContain('format');
+    expect(JSON.stringify(body!.properties['format'])).toMatch(/"eventbus".*"cloudevents".*http:\/\/ or https:\/\/.*null.*absent/);
   });
 });

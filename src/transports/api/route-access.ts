@@ -13,7 +13,7 @@ type Need = 'any' | 'monitor' | 'admin' | 'own';
 
 const RULES: readonly [methods: readonly string[], path: RegExp, need: Need][] = [
   // The dashboard's page holds no data: what it shows comes from calls that are checked each.
-  [['GET'], /^\/(|healthz|ws|api\/openapi\.json|api\/whoami)$/, 'any'],
+  [['GET'], /^\/(|healthz|ws|api\/openapi\.json|api\/asyncapi\.json|api\/whoami)$/, 'any'],
   [['POST'], /^\/api\/publish$/, 'own'],
   [['GET'], /^\/api\/(messages(\/[^/]+)?|subscribe)$/, 'own'],
   [['GET'], /^\/metrics$/, 'monitor'],
