@@ -51,6 +51,7 @@ const onlySchedules = args.only === 'schedules';
 const onlyCredentials = args.only === 'credentials';
 const onlyTracing = args.only === 'tracing';
 let tracingRatios: number[] | undefined;
+let sampledTracingRatios: number[] | undefined;
 const ROUNDS = Number(args.rounds ?? 5);
 const ROWS_PER_TXN = 256;
 const LATENCY_RATE = 5000;
@@ -72,6 +73,7 @@ try {
     const traced = await tracingRounds(dir, { messages: N, rounds: ROUNDS, sync: SYNC });
     rows.push(...traced.rows);
     tracingRatios = traced.ratios;
+    sampledTracingRatios = traced.sampledRatios;
   } else if (onlyCredentials) {
     const insertLimit = rawInsert(join(dir, 'raw.db'));
     rows.push({ name: 'raw: prepared INSERT, 256/txn', msgs: N, msgPerSec: insertLimit, vsLimit: 1, note: 'the limit for publishing' });
@@ -142,7 +144,7 @@ const targets = {
   healthy_push_beside_broken_vs_alone: { value: round(find('push to 3 healthy')?.vsLimit ?? 0, 2), target: '>= 0.5' },
   ts_client_publish_vs_in_process: { value: round(find('publish, TypeScript client')?.vsLimit ?? 0, 2) },
   credential_checked_publish_vs_plain: { value: checkedRatios, target: '>= 0.97' },
-  ...(tracingRatios === undefined ? {} : { traced_publish_deliver_vs_plain: { value: tracingRatios } }),
+  ...(tracingRatios === undefined ? {} : { traced_publish_deliver_vs_plain: { value: tracingRatios }, sampled_1pct_publish_deliver_vs_plain: { value: sampledTracingRatios } }),
   ...(scheduleTargetValues ?? {}),
 };
 process.stdout.write(`${JSON.stringify({ bench: 'eventbus-core', version: 1, params: { messages: N, replay: REPLAY, sync: SYNC, payloadBytes: PAYLOAD.length, pending: PENDING }, targets, results: rows })}\n`);

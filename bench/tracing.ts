@@ -2,8 +2,9 @@
 // and deliver: N messages published by 256 concurrent publishers to an in-process broker on SQLite, each
 // delivered to a durable consumer that acks it, timed until the last ack. Run without tracing, then with
 // the OpenTelemetry adapter exporting over OTLP/HTTP to a local endpoint that takes the requests and drops
-// them (a collector's own work is not the broker's), alternated over --rounds, so a slow spell of the
-// machine falls on both alike. Each message makes two spans: its publish and its delivery attempt.
+// them (a collector's own work is not the broker's), then with one trace in a hundred sampled, alternated over
+// --rounds, so a slow spell of the machine falls on each alike. Each message makes two spans: its publish and
+// its delivery attempt.
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
@@ -75,26 +76,43 @@ async function publishAndDeliver(dir: string, file: string, n: number, sync: Syn
   }
 }
 
-/** Rows of the alternated rounds, and the traced ÷ plain ratio of each round. */
-export async function tracingRounds(dir: string, options: { messages: number; rounds: number; sync: SyncMode }): Promise<{ rows: Row[]; ratios: number[] }> {
+/** Rows of the alternated rounds, and the traced ÷ plain and sampled ÷ plain ratios of each round. */
+export async function tracingRounds(dir: string, options: { messages: number; rounds: number; sync: SyncMode }): Promise<{ rows: Row[]; ratios: number[]; sampledRatios: number[] }> {
   const endpoint = await dropEndpoint();
   process.env['OTEL_EXPORTER_OTLP_ENDPOINT'] = endpoint.url;
   const rows: Row[] = [];
   const ratios: number[] = [];
+  const sampledRatios: number[] = [];
+  let tracing: Tracing | undefined;
+  const withTracing = async (run: () => Promise<number>): Promise<number> => {
+    tracing = otelTracing({ nodeId: 'bench', version: 'bench', logger: silentLogger });
+    try {
+      return await run();
+    } finally {
+      await tracing.close();
+      tracing = undefined;
+    }
+  };
   try {
     for (let round = 1; round <= options.rounds; round++) {
       const plain = await publishAndDeliver(dir, `plain-${round}.db`, options.messages, options.sync, undefined);
-      const tracing = otelTracing({ nodeId: 'bench', version: 'bench', logger: silentLogger });
-      const traced = await publishAndDeliver(dir, `traced-${round}.db`, options.messages, options.sync, tracing);
-      await tracing.close();
+      const traced = await withTracing(() => publishAndDeliver(dir, `traced-${round}.db`, options.messages, options.sync, tracing));
+      // The SDK reads the sampler from the environment, as a broker started with these variables would.
+      process.env['OTEL_TRACES_SAMPLER'] = 'parentbased_traceidratio';
+      process.env['OTEL_TRACES_SAMPLER_ARG'] = '0.01';
+      const sampled = await withTracing(() => publishAndDeliver(dir, `sampled-${round}.db`, options.messages, options.sync, tracing));
+      delete process.env['OTEL_TRACES_SAMPLER'];
+      delete process.env['OTEL_TRACES_SAMPLER_ARG'];
       rows.push({ name: `publish + deliver, no tracing (${round})`, msgs: options.messages, msgPerSec: plain, vsLimit: 1, note: '256 publishers, a durable consumer acking each' });
       rows.push({ name: `publish + deliver, traced (${round})`, msgs: options.messages, msgPerSec: traced, vsLimit: traced / plain, note: 'two spans a message, exported over OTLP/HTTP' });
+      rows.push({ name: `publish + deliver, 1% sampled (${round})`, msgs: options.messages, msgPerSec: sampled, vsLimit: sampled / plain, note: 'OTEL_TRACES_SAMPLER=parentbased_traceidratio, ARG=0.01' });
       ratios.push(Math.round((traced / plain) * 1000) / 1000);
+      sampledRatios.push(Math.round((sampled / plain) * 1000) / 1000);
     }
     if (endpoint.requests() === 0) throw new Error('the traced rounds exported nothing');
   } finally {
     delete process.env['OTEL_EXPORTER_OTLP_ENDPOINT'];
     await endpoint.close();
   }
-  return { rows, ratios };
+  return { rows, ratios, sampledRatios };
 }

@@ -1,9 +1,9 @@
 // The `eventbus` bin (PROTOCOL.md §9): one commander program whose commands are modules of this folder,
 // each added by its add<Name>(program, ctx). `eventbus` alone runs `serve`. Failures and usage errors are
 // printed in one place (failure.ts), with the exit codes of §9.
-import { readFileSync } from 'node:fs';
 import { Command, CommanderError, Help } from 'commander';
 import type { Result } from 'neverthrow';
+import { packageVersion } from '../package-version.js';
 import type { CliContext, CliIo, CommandModule } from './command.js';
 import { commanderOutcome, reportFailure, type CliFailure } from './failure.js';
 import { addAudit } from './audit.js';
@@ -39,12 +39,6 @@ export const COMMANDS: readonly CommandModule[] = [
   addAudit,
   addHelp,
 ];
-
-/** The package's version, from its package.json (two levels up from src/cli/ and dist/cli/ alike). */
-export function packageVersion(): string {
-  const json = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version?: unknown };
-  return String(json.version);
-}
 
 export function buildProgram(ctx: CliContext, commands: readonly CommandModule[] = COMMANDS): Command {
   const program = new Command('eventbus')

@@ -798,7 +798,7 @@ describe('replay and stats', () => {
     expect(topics).toEqual({ 'a.x': [3, 3], 'b.y': [2, 2] });
     // b.y's messages are not the consumer's: its lag is the two a.x messages it has not acked.
     expect((await broker.consumerReports())._unsafeUnwrap()).toEqual([
-      { id: 'reader', address: null, patterns: ['a.*'], filter: null, paused: false, position: 1, lag: 2, inFlight: 2, subscribers: 1, deadLetters: 0, lastFailure: null, backoffMs: null },
+      { id: 'reader', address: null, patterns: ['a.*'], filter: null, paused: false, position: 1, lag: 2, inFlight: 2, subscribers: 1, deadLetters: 0, lastFailure: null, backoffMs: null, format: 'eventbus' },
     ]);
 
     // With maxDeliveries 1 the two unacked messages are dead-lettered at their first ack timeout.

@@ -1,8 +1,8 @@
 // GET /api/asyncapi.json: the AsyncAPI 3.0 document of the WebSocket API and of GET /api/subscribe
 // (protocol/asyncapi.ts), made on the first request and kept: it changes only with the code.
-import { readFileSync } from 'node:fs';
 import { createRoute, type OpenAPIHono } from '@hono/zod-openapi';
 import { z } from 'zod';
+import { packageVersion } from '../../package-version.js';
 import { asyncApiDocument } from '../../protocol/asyncapi.js';
 import { apiRoutes, errors, json, type HttpEnv } from './route-kit.js';
 
@@ -12,12 +12,6 @@ const WEB_SOCKET_PATH = '/ws';
 const AsyncApiDocument = z
   .looseObject({ asyncapi: z.string(), info: z.looseObject({ title: z.string(), version: z.string() }) })
   .meta({ id: 'AsyncApiDocument', description: 'An AsyncAPI 3.0 document: channels, messages with their JSON Schemas, operations' });
-
-/** The package's version: package.json is three levels up from src/transports/api/ and dist/transports/api/ alike. */
-function packageVersion(): string {
-  const json = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version?: unknown };
-  return String(json.version);
-}
 
 export function asyncApiRoutes(): OpenAPIHono<HttpEnv> {
   const routes = apiRoutes();
