@@ -170,9 +170,8 @@ export class Subscription implements AsyncIterable<ReceivedMessage> {
       if (delivery === 1 && this.#seen.has(frame.seq)) delivery = 2;
       this.#see(frame.seq);
     }
-    const tracing = clientTracing();
-    if (tracing === undefined) return new ReceivedMessage(frame, delivery, this.#settle);
-    const span = tracing.process(frame, delivery, this.options.consumer);
+    const span = clientTracing()?.process(frame, delivery, this.options.consumer);
+    if (span === undefined) return new ReceivedMessage(frame, delivery, this.#settle);
     if (!this.durable) {
       this.#lastSpan?.end();
       this.#lastSpan = span;

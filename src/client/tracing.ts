@@ -29,7 +29,8 @@ export interface ProcessSpan {
 
 export interface ClientTracing {
   publish(topic: string, messageId: string, metadata: Metadata): PublishSpan;
-  process(frame: MessageFrame, delivery: number, consumer: string | undefined): ProcessSpan;
+  /** Undefined when no tracer provider is registered: there is nothing to end or run in. */
+  process(frame: MessageFrame, delivery: number, consumer: string | undefined): ProcessSpan | undefined;
 }
 
 let api: OtelApi | undefined;
@@ -85,14 +86,16 @@ function otelTracing(otel: OtelApi): ClientTracing {
     },
     process(frame, delivery, consumer) {
       const origin = linkOf(otel, frame.metadata);
-      const attributes: Record<string, string | number> = {
+      const span = tracer().startSpan(`process ${frame.topic}`, { kind: SpanKind.CONSUMER, links: origin === undefined ? [] : [{ context: origin }] }, ROOT_CONTEXT);
+      // The API's no-op tracer (no provider registered): every message would carry a span that does nothing.
+      if (!span.isRecording() && !trace.isSpanContextValid(span.spanContext())) return undefined;
+      span.setAttributes({
         ...base(frame.topic, 'process'),
         'messaging.message.id': frame.message_id ?? `eventbus-${frame.seq}`,
         'messaging.eventbus.seq': frame.seq,
         'messaging.eventbus.delivery': delivery,
-      };
-      if (consumer !== undefined) attributes['messaging.consumer.group.name'] = consumer;
-      const span = tracer().startSpan(`process ${frame.topic}`, { kind: SpanKind.CONSUMER, attributes, links: origin === undefined ? [] : [{ context: origin }] }, ROOT_CONTEXT);
+        ...(consumer === undefined ? {} : { 'messaging.consumer.group.name': consumer }),
+      });
       let ended = false;
       return {
         end(nacked) {
