@@ -26,6 +26,7 @@ import {
   type FrameId,
   type SubscribeRequest,
 } from '../protocol/ws-frames.js';
+import { WS_ERROR_CODES } from '../protocol/ws-frame-schemas.js';
 
 // RFC 6455 §7.4.1: policy violation, as for a refused token.
 const CLOSE_POLICY = 1008;
@@ -43,23 +44,12 @@ export interface SessionLimits {
   readonly maxUnanswered: number;
 }
 
-// §5 lists the codes a WebSocket client sees; the broker's BAD_ARGS (a bad value in a valid frame) is a bad frame here.
-type WireError = BrokerError<'BAD_FRAME' | 'BAD_TOPIC' | 'BAD_PATTERN' | 'TOO_LARGE' | 'UNKNOWN_SUBSCRIPTION' | 'UNAUTHORIZED' | 'FORBIDDEN' | 'RATE_LIMITED' | 'UNAVAILABLE'>;
+// §5 lists the codes a WebSocket client sees (WS_ERROR_CODES, which the AsyncAPI document shows); the broker's
+// BAD_ARGS (a bad value in a valid frame) is a bad frame here.
+type WireError = BrokerError<(typeof WS_ERROR_CODES)[number]>;
+const WIRE_CODES: ReadonlySet<string> = new Set(WS_ERROR_CODES);
 function toWire(e: BrokerError): WireError {
-  switch (e.code) {
-    case 'FORBIDDEN':
-    case 'RATE_LIMITED':
-    case 'BAD_TOPIC':
-    case 'BAD_PATTERN':
-    case 'TOO_LARGE':
-    case 'UNKNOWN_SUBSCRIPTION':
-    case 'UNAUTHORIZED':
-    case 'UNAVAILABLE':
-    case 'BAD_FRAME':
-      return e as WireError;
-    default:
-      return brokerError('BAD_FRAME', e.message);
-  }
+  return WIRE_CODES.has(e.code) ? (e as WireError) : brokerError('BAD_FRAME', e.message);
 }
 
 export class WsSession {
