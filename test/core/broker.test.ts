@@ -6,7 +6,7 @@ import type { Broker, SubscribeOptions } from '../../src/core/broker.js';
 import type { LocalSubscriber } from '../../src/embed/local-subscriber.js';
 import type { Published } from '../../src/core/types.js';
 import { onPostgres, type TestDb } from '../helpers/broker.js';
-import { query, sleep, testScope } from '../helpers/scope.js';
+import { query, sleep, takeExactly, testScope } from '../helpers/scope.js';
 import { until, UNTIL_TIMEOUT_MS } from '../helpers/until.js';
 
 const scope = testScope();
@@ -176,7 +176,7 @@ describe('duplicate message ids', () => {
       { seq: 1, id: 'id-1', payload: 'first' },
       { seq: other.seq, id: 'id-2', payload: 'third' },
     ]);
-    expect((await sub.take(3, 300)).map((d) => d.message.payload)).toEqual(['first', 'third']);
+    expect((await takeExactly(sub, 2)).map((d) => d.message.payload)).toEqual(['first', 'third']);
   });
 
   test('two concurrent publishes of one id store it once', async () => {
@@ -217,7 +217,7 @@ describe('duplicate message ids', () => {
       { seq: out[0]!.seq, payload: 'n1' },
       { seq: out[3]!.seq, payload: 'anon' },
     ]);
-    expect((await sub.take(5, 300)).map((d) => d.message.payload)).toEqual(['old', 'n1', 'anon']);
+    expect((await takeExactly(sub, 3)).map((d) => d.message.payload)).toEqual(['old', 'n1', 'anon']);
   });
 });
 

@@ -7,7 +7,7 @@ import type { Broker } from '../../src/core/broker.js';
 import { LocalSubscriber } from '../../src/embed/local-subscriber.js';
 import type { Delivery, Sink } from '../../src/core/types.js';
 import { onPostgres, type TestDb, type TestDir } from '../helpers/broker.js';
-import { positionReaches, query, sleep, testScope } from '../helpers/scope.js';
+import { positionReaches, query, sleep, takeExactly, testScope } from '../helpers/scope.js';
 import { until } from '../helpers/until.js';
 
 const { start, dir, open, subscribe, defer } = testScope();
@@ -636,7 +636,7 @@ describe('queue groups', () => {
     const published = await publishN(broker, 'tasks', 60);
 
     // The leaver takes what it is given and acks none of it.
-    const held = seqsOf(await leaver.take(10, 300));
+    const held = seqsOf(await takeExactly(leaver, 10));
     expect(held).toHaveLength(10);
     const acked: number[] = [];
     const redelivered: number[] = [];
@@ -691,13 +691,13 @@ describe('queue groups', () => {
     const { broker } = await start();
     const sub = await subscribe(broker, { pattern: 'lim', consumer: 'limited', maxInFlight: 5 });
     await publishN(broker, 'lim', 20);
-    expect(seqsOf(await sub.take(20, 150))).toEqual([1, 2, 3, 4, 5]);
+    expect(seqsOf(await takeExactly(sub, 5))).toEqual([1, 2, 3, 4, 5]);
     expect(broker.consumer('limited')).toMatchObject({ inFlight: 5, position: 0 });
     sub.ack(3);
-    expect(seqsOf(await sub.take(20, 150))).toEqual([6]);
+    expect(seqsOf(await takeExactly(sub, 1))).toEqual([6]);
     sub.ack(1);
     sub.ack(2);
-    expect(seqsOf(await sub.take(20, 150))).toEqual([7, 8]);
+    expect(seqsOf(await takeExactly(sub, 2))).toEqual([7, 8]);
     await positionReaches(broker, 'limited', 3);
     expect(broker.consumer('limited')).toMatchObject({ inFlight: 5, position: 3 });
   });
@@ -718,7 +718,7 @@ describe('queue groups', () => {
     expect(broker.consumer('windowed')).toMatchObject({ inFlight: 0, position: 4 });
     // Nothing is in flight, so a full window of new messages must arrive.
     await publishN(broker, 'win', 4);
-    expect(seqsOf(await sub.take(4, 300))).toEqual([5, 6, 7, 8]);
+    expect(seqsOf(await takeExactly(sub, 4))).toEqual([5, 6, 7, 8]);
   });
 });
 

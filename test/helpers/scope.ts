@@ -3,6 +3,7 @@
 import Database from 'better-sqlite3';
 import { afterEach } from 'vitest';
 import type { Broker, BrokerConfig, SubscribeOptions } from '../../src/core/broker.js';
+import type { Delivery } from '../../src/core/types.js';
 import { LocalSubscriber } from '../../src/embed/local-subscriber.js';
 import { openBroker, tempDir, type TestDb, type TestDir } from './broker.js';
 import { pgPlaceholders, pgQuerySync } from './pg-sync.js';
@@ -49,6 +50,18 @@ export const count = (db: TestDb): number => query<{ n: number }>(db, 'SELECT co
  */
 export const positionReaches = (broker: Broker, consumer: string, position: number): Promise<true> =>
   until(() => `${consumer} at position ${position} (now ${broker.consumer(consumer)?.position})`, () => broker.consumer(consumer)?.position === position);
+
+/**
+ * `count` deliveries, each waited for as long as a loaded machine may need (on PostgreSQL a new member's
+ * partitions come with a heartbeat), then whatever else arrives within `quietMs`: a test that expects exactly
+ * `count` sees an extra one, and a slow first delivery does not pass for "none".
+ */
+export async function takeExactly(sub: LocalSubscriber, count: number, quietMs = 200): Promise<Delivery[]> {
+  const got = await sub.take(count, 3000);
+  if (got.length < count) return got;
+  for (let d = await sub.next(quietMs); d !== undefined; d = await sub.next(quietMs)) got.push(d);
+  return got;
+}
 
 export interface TestScope {
   /** Runs `stop` after the current test. */
