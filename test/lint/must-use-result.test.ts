@@ -2,7 +2,7 @@
 // through the project's own ESLint config on snippets type-checked against the real neverthrow.
 import { ESLint } from 'eslint';
 import { fileURLToPath } from 'node:url';
-import { describe, expect, test } from 'vitest';
+import { beforeAll, describe, expect, test } from 'vitest';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 // A file name no tsconfig covers, type-checked in TypeScript's default project; it is never written to disk.
@@ -26,6 +26,12 @@ async function dropped(code: string): Promise<number> {
 }
 
 describe('eventbus/must-use-result', () => {
+  // The first lint loads the config, its plugins and TypeScript's project for the snippet: seconds of CPU,
+  // which a loaded machine can stretch past a test's timeout. Done once here, under a hook's longer one.
+  beforeAll(async () => {
+    await dropped('sync();');
+  }, 180_000);
+
   test.each([
     'const r = sync();\nif (r.isErr()) console.log(r.error);',
     'void later().mapErr((e) => { console.log(e); });',
