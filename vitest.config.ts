@@ -41,7 +41,7 @@ const ROOT = fileURLToPath(new URL('.', import.meta.url));
 //   PostgreSQL stay: subscribe-from-seq and durable WebSocket consumers (ws-durable), shutdown writing acks
 //   (main), spans (tracing), schedules and the schedule commands.
 const BOTH_STORES = [
-  'test/core/{broker,durable,retention,schedules}.test.ts',
+  'test/core/{broker,durable,lag,retention,schedules}.test.ts',
   'test/delivery/{conformance,http,list-state}.test.ts',
   'test/delivery-count.test.ts',
   'test/client/{schedules,tracing}.test.ts',

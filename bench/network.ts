@@ -15,6 +15,7 @@ const LIVE_RATE = 5000;
 const LIVE_SECONDS = 5;
 
 interface RunningBroker {
+  readonly pid: number;
   readonly transport: number;
   readonly registration: number;
   readonly http: number;
@@ -40,6 +41,7 @@ export async function startBroker(dir: string, sync: string, file = 'network.db'
     child.once('exit', (code) => reject(new Error(`broker exited with ${code}: ${stderr}`)));
   });
   return {
+    pid: child.pid!,
     ...ports,
     stop: () =>
       new Promise((resolve) => {

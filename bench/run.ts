@@ -11,6 +11,8 @@
 //                     over --rounds N (default 5), for the ratio PROTOCOL.md §12's cost is judged by
 //   --only tracing    publish and deliver without spans and with them exported over OTLP/HTTP, alternated over
 //                     --rounds N (bench/tracing.ts)
+//   --only scale      lag reads at 100k and --large N messages (default 3,000,000), the stats stream's CPU there,
+//                     and publishing with 1, 100 and 1,000 consumers (bench/scale.ts); --rounds N repeats it
 import { spawn } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -29,6 +31,7 @@ import { BROKER_NODE_FLAGS, Latencies, must, now, Progress, rate, round, table, 
 import { networkWorkloads } from './network.js';
 import { scheduleWorkloads, type BenchConfig } from './schedules.js';
 import { slowConsumers } from './slow-consumers.js';
+import { scaleWorkloads, type ScaleTargets } from './scale.js';
 import { tracingRounds } from './tracing.js';
 
 const { values: args } = parseArgs({
@@ -40,6 +43,7 @@ const { values: args } = parseArgs({
     pending: { type: 'string' },
     only: { type: 'string' },
     rounds: { type: 'string' },
+    large: { type: 'string' },
   },
 });
 const quick = args.quick;
@@ -50,6 +54,9 @@ const PENDING = Number(args.pending ?? (quick ? 100_000 : 1_000_000));
 const onlySchedules = args.only === 'schedules';
 const onlyCredentials = args.only === 'credentials';
 const onlyTracing = args.only === 'tracing';
+const onlyScale = args.only === 'scale';
+const LARGE = Number(args.large ?? (quick ? 500_000 : 3_000_000));
+let scaleTargets: ScaleTargets[] | undefined;
 let tracingRatios: number[] | undefined;
 let sampledTracingRatios: number[] | undefined;
 const ROUNDS = Number(args.rounds ?? 5);
@@ -69,7 +76,14 @@ const log = (s: string) => process.stderr.write(`${s}\n`);
 
 try {
   log(`eventbus bench: ${N} msgs per publish workload, ${REPLAY} replayed, sync=${SYNC}, payload ${PAYLOAD.length} B`);
-  if (onlyTracing) {
+  if (onlyScale) {
+    scaleTargets = [];
+    for (let round = 1; round <= Number(args.rounds ?? 1); round++) {
+      const scaled = await scaleWorkloads(dir, { sync: SYNC, large: LARGE, publish: N });
+      rows.push(...scaled.rows);
+      scaleTargets.push(scaled.targets);
+    }
+  } else if (onlyTracing) {
     const traced = await tracingRounds(dir, { messages: N, rounds: ROUNDS, sync: SYNC });
     rows.push(...traced.rows);
     tracingRatios = traced.ratios;
@@ -112,7 +126,7 @@ try {
   }
   // The latency floor of the disk, for the fire delay rows (in the full run, among the rows above already).
   if (onlySchedules) rows.push(rawGroupCommitLatency(join(dir, 'raw-latency.db')));
-  if (!onlyCredentials && !onlyTracing) await timeWorkloads();
+  if (!onlyCredentials && !onlyTracing && !onlyScale) await timeWorkloads();
 } finally {
   await rm(dir, { recursive: true, force: true });
 }
@@ -146,8 +160,16 @@ const targets = {
   credential_checked_publish_vs_plain: { value: checkedRatios, target: '>= 0.97' },
   ...(tracingRatios === undefined ? {} : { traced_publish_deliver_vs_plain: { value: tracingRatios }, sampled_1pct_publish_deliver_vs_plain: { value: sampledTracingRatios } }),
   ...(scheduleTargetValues ?? {}),
+  ...(scaleTargets === undefined
+    ? {}
+    : {
+        lag_read_large_vs_100k: { value: scaleTargets.map((t) => t.lagReadRatio), target: '<= 1.5' },
+        stats_stream_cpu_percent: { value: scaleTargets.map((t) => t.statsStreamCpuPercent), target: '< 2' },
+        publish_1000_consumers_vs_1: { value: scaleTargets.map((t) => t.publishK1000VsK1), target: '>= 0.9' },
+        consumers_read_1000_vs_1: { value: scaleTargets.map((t) => t.consumersReadK1000VsK1), target: '< 20' },
+      }),
 };
-process.stdout.write(`${JSON.stringify({ bench: 'eventbus-core', version: 1, params: { messages: N, replay: REPLAY, sync: SYNC, payloadBytes: PAYLOAD.length, pending: PENDING }, targets, results: rows })}\n`);
+process.stdout.write(`${JSON.stringify({ bench: 'eventbus-core', version: 1, params: { messages: N, replay: REPLAY, sync: SYNC, payloadBytes: PAYLOAD.length, pending: PENDING, ...(onlyScale ? { large: LARGE } : {}) }, targets, results: rows })}\n`);
 
 async function withBroker<T>(file: string, run: (broker: Broker) => Promise<T>): Promise<T> {
   const opened = await openSqliteBroker(testBrokerConfig(join(dir, file), { sync: SYNC, maxInFlight: 1000 }), silentLogger);

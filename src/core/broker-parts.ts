@@ -122,6 +122,9 @@ export function buildParts(store: EventStore, config: BrokerConfig, logger: Logg
     logger,
     // Shared: one broker at a time.
     active: () => cluster?.runs('retention') ?? true,
+    removed: (messages) => {
+      reports.removed(messages);
+    },
   });
   const scheduler = new Scheduler({
     store: store.schedules,
@@ -139,7 +142,7 @@ export function buildParts(store: EventStore, config: BrokerConfig, logger: Logg
     startSeq,
     elsewhere: shared === undefined ? undefined : (id) => cluster!.elsewhere(id),
   });
-  const reports = new ConsumerReports({ store, dispatcher, consumers, topics: () => topics.topics(), now });
+  const reports = new ConsumerReports({ store, dispatcher, consumers, topics: () => topics.known(), now });
   const deadLetters = new DeadLetters(store, consumers, now);
   const access = new Access(store.credentials, config.token, now);
   const auditMaxAgeMs = config.auditMaxAgeMs ?? DEFAULT_AUDIT_MAX_AGE_MS;
@@ -150,7 +153,8 @@ export function buildParts(store: EventStore, config: BrokerConfig, logger: Logg
       void access.load().mapErr((e) => {
         logger.warn('could not read the credentials changed on another broker; read again shortly', { reason: e.message });
       });
-    } else consumers.applySignal(signal);
+    } else if (signal.kind === 'removed') reports.removedBetween(signal.first, signal.last);
+    else consumers.applySignal(signal);
   });
   if (shared !== undefined) {
     const joined = new Cluster({ port: shared, store, dispatcher, consumers, partitions, ackTimeoutMs: config.ackTimeoutMs, logger });

@@ -6,7 +6,7 @@ import { brokerError, type BrokerError } from '../errors.js';
 import type { ConsumerInfo, ConsumerRegistry } from './consumers.js';
 import type { Dispatcher } from './dispatcher.js';
 import { LagCounter } from './lag.js';
-import type { EventStore, LastFailure, StorageError } from './store-port.js';
+import type { EventStore, LastFailure, RemovedMessage, StorageError } from './store-port.js';
 import { parseStoredFilter } from './subscribe-options.js';
 
 /** A consumer with the figures that are counted from the store. */
@@ -25,8 +25,8 @@ export interface ConsumerReportsOptions {
   readonly store: EventStore;
   readonly dispatcher: Dispatcher;
   readonly consumers: ConsumerRegistry;
-  /** The topics the log holds, which a consumer's lag is counted over. */
-  readonly topics: () => Iterable<string>;
+  /** The topics the log holds, which a consumer's lag is counted over, in the order they first appeared. */
+  readonly topics: () => readonly string[];
   readonly now: () => number;
 }
 
@@ -74,6 +74,16 @@ export class ConsumerReports {
   /** The consumer is gone: its cached counts go with it. */
   forget(id: string): void {
     this.#lag.forget(id);
+  }
+
+  /** Retention removed these messages here. */
+  removed(messages: readonly RemovedMessage[]): void {
+    this.#lag.removed(messages);
+  }
+
+  /** Retention removed messages from `first` to `last` on another broker. */
+  removedBetween(first: number, last: number): void {
+    this.#lag.removedBetween(first, last);
   }
 
   /**

@@ -123,7 +123,7 @@ export class ConsumerRegistry {
   }
 
   /** A pause, resume or requeue made through another broker, heard of as it committed. */
-  applySignal(signal: Exclude<ConsumerSignal, { kind: 'credentials' }>): void {
+  applySignal(signal: Exclude<ConsumerSignal, { kind: 'credentials' | 'removed' }>): void {
     const record = this.#records.get(signal.consumer);
     const stream = this.#dispatcher.durable(signal.consumer);
     if (record === undefined || stream === undefined) return; // the next heartbeat brings the consumer

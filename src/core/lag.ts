@@ -3,10 +3,18 @@
 // every broker on a shared database says the same: the matching messages above its position, less those
 // above it already acked or dead-lettered, plus the requeued dead letters waiting below it. docs/database.md
 // gives the same count in SQL.
-import { err, ok, okAsync, ResultAsync, safeTry, type Result } from 'neverthrow';
+//
+// Reading the matching messages above the position costs what the backlog holds, and a backlog grows without
+// bound exactly when operators look. So that count is kept per consumer and moved on each read by what changed
+// since: less what matched between the old position and the new, plus what matched between the old head and
+// the new, two short index walks (none when neither moved). It is counted in full only when it cannot be
+// moved: a first read, a rewind, new patterns or filter, a position that went back, or messages removed from
+// between the two that could not be taken off (removed(), removedBetween()); and, to correct a drift nobody
+// told of, in the background once RECOUNT_MS old.
+import { err, ok, ResultAsync, safeTry, type Result } from 'neverthrow';
 import { topicMatches } from '../protocol/topics.js';
 import type { MessageFilter } from '../protocol/filter.js';
-import type { EventStore, StorageError } from './store-port.js';
+import type { EventStore, RemovedMessage, StorageError } from './store-port.js';
 
 export interface LagSubject {
   readonly id: string;
@@ -22,29 +30,45 @@ export interface LagSubject {
 // index walks with the event loop free between them, never one long one.
 const COUNT_WINDOW_SEQS = 1 << 18;
 const TOPICS_PER_COUNT = 256;
-// A filtered consumer's matching messages can only be counted by reading them: the count is kept, and moved
-// along with the position and the head rather than read again in full, but for this often, which brings in
-// what was deleted in between (by retention here or on another broker).
-const FILTERED_RECOUNT_MS = 60_000;
+const RECOUNT_MS = 10 * 60_000;
 const PAGE_ROWS = 512;
 
-interface FilteredCount {
+/** A consumer's matching messages in (after, upTo], as counted or moved last. */
+interface Kept {
+  /** Its patterns, filter and last rewind: another key, another count. */
   readonly key: string;
+  readonly matches: (topic: string) => boolean;
+  readonly filtered: boolean;
   readonly after: number;
   readonly upTo: number;
   readonly count: number;
-  readonly at: number;
+  /** When it was last counted in full. */
+  readonly countedAt: number;
+  /** Messages were removed from (after, upTo] in a way the count could not follow: count in full next time. */
+  readonly stale: boolean;
+}
+
+/** The topics the log holds that a consumer's patterns match, and how many of the log's it has looked at. */
+interface TopicMatches {
+  readonly key: string;
+  seen: number;
+  readonly topics: string[];
 }
 
 const turn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 
 export class LagCounter {
   readonly #store: EventStore;
-  readonly #topics: () => Iterable<string>;
+  /** The topics the log holds, in the order they first appeared; only ever appended to. */
+  readonly #topics: () => readonly string[];
   readonly #now: () => number;
-  readonly #filtered = new Map<string, FilteredCount>();
+  readonly #kept = new Map<string, Kept>();
+  readonly #topicMatches = new Map<string, TopicMatches>();
+  readonly #recounting = new Set<string>();
+  /** Moves with every removal: a count that was under way meanwhile may have seen the rows or not. */
+  #removals = 0;
 
-  constructor(store: EventStore, topics: () => Iterable<string>, now: () => number) {
+  constructor(store: EventStore, topics: () => readonly string[], now: () => number) {
     this.#store = store;
     this.#topics = topics;
     this.#now = now;
@@ -55,66 +79,125 @@ export class LagCounter {
    * of the messages above the position acked or dead-lettered yet.
    */
   lag(subject: LagSubject, head: number, resolved = true): ResultAsync<number, StorageError> {
+    const patternsKey = subject.patterns.join('\u0000');
     const matches = (topic: string): boolean => subject.patterns.some((p) => topicMatches(p, topic));
     const { id, position, rewoundAt } = subject;
-    const matching = (): ResultAsync<number, StorageError> =>
-      subject.filter === undefined ? this.#countTopics(matches, position, head) : this.#countFiltered(subject, matches, head);
     const store = this.#store;
+    const matching = this.#matching(subject, patternsKey, matches, head);
     return safeTry(async function* () {
-      const above = yield* matching();
+      const above = yield* matching;
       const done = resolved ? (yield* store.resolvedAbove(id, position, head, rewoundAt)).filter((m) => matches(m.topic)).length : 0;
       const waiting = (yield* store.requeued(id)).filter((m) => m.seq <= position && matches(m.topic)).length;
       return ok(Math.max(0, above - done + waiting));
     });
   }
 
+  /** Messages this broker's retention removed: taken off the counts they were in. */
+  removed(messages: readonly RemovedMessage[]): void {
+    if (messages.length === 0) return;
+    this.#removals++;
+    let first = Infinity;
+    let last = -Infinity;
+    for (const m of messages) {
+      first = Math.min(first, m.seq);
+      last = Math.max(last, m.seq);
+    }
+    for (const [id, k] of this.#kept) {
+      if (first > k.upTo || last <= k.after) continue;
+      let n = 0;
+      for (const m of messages) if (m.seq > k.after && m.seq <= k.upTo && k.matches(m.topic)) n++;
+      // Whether a removed message passed a filter is not known without it: count again.
+      if (n > 0) this.#kept.set(id, k.filtered ? { ...k, stale: true } : { ...k, count: k.count - n });
+    }
+  }
+
+  /** Messages another broker's retention removed, somewhere from `first` to `last`: the counts there are counted again. */
+  removedBetween(first: number, last: number): void {
+    this.#removals++;
+    for (const [id, k] of this.#kept) if (first <= k.upTo && last > k.after) this.#kept.set(id, { ...k, stale: true });
+  }
+
   /** Forgets what is kept for a consumer (it was removed). */
   forget(id: string): void {
-    this.#filtered.delete(id);
+    this.#kept.delete(id);
+    this.#topicMatches.delete(id);
   }
 
-  /** Matching messages in (after, upTo], along the (topic, seq) index. */
-  #countTopics(matches: (topic: string) => boolean, after: number, upTo: number): ResultAsync<number, StorageError> {
-    if (upTo <= after) return okAsync(0);
-    const topics = [...this.#topics()].filter(matches);
-    const store = this.#store;
-    return safeTry(async function* () {
-      let n = 0;
-      for (let from = after; from < upTo; from += COUNT_WINDOW_SEQS) {
-        const to = Math.min(upTo, from + COUNT_WINDOW_SEQS);
-        for (let i = 0; i < topics.length; i += TOPICS_PER_COUNT) {
-          n += yield* store.countMessages(from, to, topics.slice(i, i + TOPICS_PER_COUNT));
-          await turn();
-        }
-      }
-      return ok(n);
-    });
-  }
-
-  #countFiltered(subject: LagSubject, matches: (topic: string) => boolean, head: number): ResultAsync<number, StorageError> {
-    const key = `${subject.patterns.join('\u0000')}\u0000${subject.filterJson}\u0000${subject.rewoundAt}`;
-    const kept = this.#filtered.get(subject.id);
-    const now = this.#now();
-    const { position } = subject;
-    const count = (after: number, upTo: number): Promise<Result<number, StorageError>> => this.#readCount(subject.filter!, matches, after, upTo);
+  /** The consumer's matching messages in (position, head]: the kept count moved there, or counted in full. */
+  #matching(subject: LagSubject, patternsKey: string, matches: (topic: string) => boolean, head: number): ResultAsync<number, StorageError> {
+    const { id, position } = subject;
+    const key = `${patternsKey}\u0000${subject.filterJson}\u0000${subject.rewoundAt}`;
+    const count = (after: number, upTo: number): Promise<Result<number, StorageError>> =>
+      subject.filter === undefined ? this.#countTopics(this.#topicsOf(id, patternsKey, matches), after, upTo) : this.#readCount(subject.filter, matches, after, upTo);
+    const keep = (removals: number, n: number, countedAt: number): void => {
+      // A removal during the count: it may or may not have seen the rows.
+      const stale = removals !== this.#removals;
+      this.#kept.set(id, { key, matches, filtered: subject.filter !== undefined, after: position, upTo: head, count: n, countedAt, stale });
+    };
+    const kept = this.#kept.get(id);
+    const removals = this.#removals;
     const run = async (): Promise<Result<number, StorageError>> => {
-      const moved = kept?.key === key && position >= kept.after && head >= kept.upTo && now - kept.at < FILTERED_RECOUNT_MS ? kept : undefined;
-      let n: number;
-      if (moved === undefined) {
+      if (kept === undefined || kept.key !== key || kept.stale || position < kept.after || head < kept.upTo) {
         const all = await count(position, head);
-        if (all.isErr()) return all;
-        n = all.value;
-      } else {
-        const passed = await count(moved.after, Math.min(position, moved.upTo));
-        if (passed.isErr()) return passed;
-        const added = await count(Math.max(moved.upTo, position), head);
-        if (added.isErr()) return added;
-        n = moved.count - passed.value + added.value;
+        if (all.isOk()) keep(removals, all.value, this.#now());
+        return all;
       }
-      this.#filtered.set(subject.id, { key, after: position, upTo: head, count: n, at: moved?.at ?? now });
+      if (position === kept.after && head === kept.upTo) {
+        this.#recountWhenOld(kept, id, count);
+        return ok(kept.count);
+      }
+      const passed = await count(kept.after, Math.min(position, kept.upTo));
+      if (passed.isErr()) return passed;
+      const added = await count(Math.max(kept.upTo, position), head);
+      if (added.isErr()) return added;
+      const n = kept.count - passed.value + added.value;
+      keep(removals, n, kept.countedAt);
+      this.#recountWhenOld(kept, id, count);
       return ok(n);
     };
     return new ResultAsync(run());
+  }
+
+  /** Counts in full in the background, without holding up the read, once a kept count is RECOUNT_MS old. */
+  #recountWhenOld(kept: Kept, id: string, count: (after: number, upTo: number) => Promise<Result<number, StorageError>>): void {
+    if (this.#now() - kept.countedAt < RECOUNT_MS || this.#recounting.has(id)) return;
+    this.#recounting.add(id);
+    const { after, upTo, key } = this.#kept.get(id) ?? kept;
+    const removals = this.#removals;
+    void count(after, upTo).then((n) => {
+      this.#recounting.delete(id);
+      const now = this.#kept.get(id);
+      // Kept only if nothing was removed meanwhile and the consumer is still the one counted.
+      if (n.isOk() && removals === this.#removals && now?.key === key) this.#kept.set(id, { ...now, after, upTo, count: n.value, countedAt: this.#now(), stale: false });
+    });
+  }
+
+  /** The log's topics the consumer's patterns match, looking only at the topics that appeared since the last time. */
+  #topicsOf(id: string, patternsKey: string, matches: (topic: string) => boolean): readonly string[] {
+    let cached = this.#topicMatches.get(id);
+    if (cached?.key !== patternsKey) {
+      cached = { key: patternsKey, seen: 0, topics: [] };
+      this.#topicMatches.set(id, cached);
+    }
+    const all = this.#topics();
+    for (; cached.seen < all.length; cached.seen++) if (matches(all[cached.seen]!)) cached.topics.push(all[cached.seen]!);
+    return cached.topics;
+  }
+
+  /** Matching messages in (after, upTo], along the (topic, seq) index. */
+  async #countTopics(topics: readonly string[], after: number, upTo: number): Promise<Result<number, StorageError>> {
+    if (upTo <= after || topics.length === 0) return ok(0);
+    let n = 0;
+    for (let from = after; from < upTo; from += COUNT_WINDOW_SEQS) {
+      const to = Math.min(upTo, from + COUNT_WINDOW_SEQS);
+      for (let i = 0; i < topics.length; i += TOPICS_PER_COUNT) {
+        const part = await this.#store.countMessages(from, to, topics.slice(i, i + TOPICS_PER_COUNT));
+        if (part.isErr()) return part;
+        n += part.value;
+        if (upTo - after > COUNT_WINDOW_SEQS || topics.length > TOPICS_PER_COUNT) await turn();
+      }
+    }
+    return ok(n);
   }
 
   /** Matching messages in (after, upTo] that pass the filter, read a page at a time. */

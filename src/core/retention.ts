@@ -5,7 +5,7 @@
 import type { RetentionRule } from '../config.js';
 import type { Logger } from '../logger.js';
 import { ok, okAsync, safeTry, type ResultAsync } from 'neverthrow';
-import type { EventStore, MessageHeader, StorageError } from './store-port.js';
+import type { EventStore, MessageHeader, RemovedMessage, StorageError } from './store-port.js';
 import { topicMatches } from '../protocol/topics.js';
 import type { TopicStats } from './topic-stats.js';
 
@@ -22,6 +22,7 @@ export class Retention {
   readonly #now: () => number;
   readonly #failureLogMaxAgeMs: number;
   readonly #log: Logger;
+  readonly #removed: (messages: readonly RemovedMessage[]) => void;
   readonly #timer: NodeJS.Timeout;
   #running = false;
   #stopped = false;
@@ -44,6 +45,8 @@ export class Retention {
     logger: Logger;
     /** Whether passes run here now (with several brokers on one store, one of them runs them). */
     active?: () => boolean;
+    /** Told of the messages each batch removed. */
+    removed?: (messages: readonly RemovedMessage[]) => void;
   }) {
     this.#store = deps.store;
     this.#rules = deps.rules;
@@ -51,6 +54,7 @@ export class Retention {
     this.#now = deps.now;
     this.#failureLogMaxAgeMs = deps.failureLogMaxAgeMs;
     this.#log = deps.logger;
+    this.#removed = deps.removed ?? (() => undefined);
     const active = deps.active ?? (() => true);
     this.#timer = setInterval(() => {
       if (active()) void this.runOnce();
@@ -90,9 +94,10 @@ export class Retention {
 
   #expire(): ResultAsync<number, StorageError> {
     return this.#inBatches(() =>
-      this.#store.deleteExpired(this.#now(), RETENTION_BATCH_ROWS).map((topics) => {
-        for (const t of topics) this.#topics.deleted(t);
-        return topics.length;
+      this.#store.deleteExpired(this.#now(), RETENTION_BATCH_ROWS).map((removed) => {
+        for (const m of removed) this.#topics.deleted(m.topic);
+        this.#removed(removed);
+        return removed.length;
       }),
     );
   }
@@ -138,6 +143,7 @@ export class Retention {
     const counting = excess.some((n) => n > 0);
     const store = this.#store;
     const topics = this.#topics;
+    const removedHere = this.#removed;
     const isStopped = (): boolean => this.#stopped;
     /** Where the next pass starts: see #ageScanAfter and #countScanAfter. */
     const resumeAt = (after: number): void => {
@@ -173,6 +179,7 @@ export class Retention {
         if (doomed.length > 0) {
           yield* store.deleteSeqs(doomed.map((h) => h.seq));
           for (const h of doomed) topics.deleted(h.topic);
+          removedHere(doomed);
         }
         removed += doomed.length;
         after = headers[headers.length - 1]!.seq;

@@ -172,7 +172,9 @@ export type ConsumerSignal =
   | { readonly kind: 'paused'; readonly consumer: string; readonly paused: boolean; readonly changedAt: number }
   | { readonly kind: 'requeued'; readonly consumer: string }
   // Not a consumer's: a credential was made, changed, rotated or removed (PROTOCOL.md §12).
-  | { readonly kind: 'credentials' };
+  | { readonly kind: 'credentials' }
+  // Not a consumer's: retention removed messages with seqs from `first` to `last` (some of them, maybe not all).
+  | { readonly kind: 'removed'; readonly first: number; readonly last: number };
 
 /** Which dead letters an operation takes: the consumer's since `sinceMs` (its creation), all or only `seqs`. */
 export interface DeadLetterSelection {
@@ -187,6 +189,9 @@ export interface MessageHeader {
   readonly topic: string;
   readonly createdAt: number;
 }
+
+/** A message retention removed from the log. */
+export type RemovedMessage = Pick<MessageHeader, 'seq' | 'topic'>;
 
 /** A storage failure a user can meet (disk full, read-only, locked): UNAVAILABLE for the client. */
 export type StorageError = BrokerError<'UNAVAILABLE'>;
@@ -393,10 +398,11 @@ export interface EventStore<Tx = unknown> {
 
   /** Message counts per topic, for stats and count-based retention. */
   topicCounts(): ResultAsync<Map<string, number>, StorageError>;
-  /** Deletes up to `limit` messages whose TTL has passed at `nowMs`; returns their topics. */
-  deleteExpired(nowMs: number, limit: number): ResultAsync<string[], StorageError>;
+  /** Deletes up to `limit` messages whose TTL has passed at `nowMs`; returns their seqs and topics. */
+  deleteExpired(nowMs: number, limit: number): ResultAsync<RemovedMessage[], StorageError>;
   /** Oldest-first headers after `afterSeq`, for the age and count rules. */
   readHeaders(afterSeq: number, limit: number): ResultAsync<MessageHeader[], StorageError>;
+  /** Deletes the messages retention chose; other brokers hear of it at once (a `removed` signal), as of deleteExpired's. */
   deleteSeqs(seqs: readonly number[]): ResultAsync<void, StorageError>;
   /**
    * Deletes up to `limit` acks that no longer matter: of messages the log no longer holds, at or below their

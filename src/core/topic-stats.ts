@@ -31,6 +31,8 @@ interface Counters {
 
 export class TopicStats {
   readonly #topics = new Map<string, Counters>();
+  /** The same topics, in the order they first appeared. */
+  readonly #known: string[] = [];
   #sampledAt: number;
 
   constructor(now: number) {
@@ -60,6 +62,11 @@ export class TopicStats {
     return this.#topics.keys();
   }
 
+  /** Every topic counted here, in the order they first appeared; a topic stays once seen, so this only grows. */
+  known(): readonly string[] {
+    return this.#known;
+  }
+
   /** Turns the publishes since the last sample into rates. */
   sample(now: number): void {
     const seconds = (now - this.#sampledAt) / 1000;
@@ -85,6 +92,7 @@ export class TopicStats {
     if (c === undefined) {
       c = { stored: 0, published: 0, publishedAtSample: 0, ratePerSec: 0 };
       this.#topics.set(topic, c);
+      this.#known.push(topic);
     }
     return c;
   }

@@ -98,6 +98,7 @@ export function parseSignal(payload: string | undefined): { from: string; signal
     const s = JSON.parse(payload ?? '') as (Partial<ConsumerSignal> & { from?: unknown }) | null;
     const from = typeof s?.from === 'string' ? s.from : '';
     if (s?.kind === 'credentials') return { from, signal: { kind: 'credentials' } };
+    if (s?.kind === 'removed' && typeof s.first === 'number' && typeof s.last === 'number') return { from, signal: { kind: 'removed', first: s.first, last: s.last } };
     if (s?.kind === 'requeued' && typeof s.consumer === 'string') return { from, signal: { kind: 'requeued', consumer: s.consumer } };
     if (s?.kind === 'paused' && typeof s.consumer === 'string' && typeof s.paused === 'boolean' && typeof s.changedAt === 'number') {
       return { from, signal: { kind: 'paused', consumer: s.consumer, paused: s.paused, changedAt: s.changedAt } };

@@ -22,6 +22,7 @@ import type {
   MessageHeader,
   MessageRecord,
   ProgressBatch,
+  RemovedMessage,
   ScheduleClaim,
   ScheduleStore,
   SeqRun,
@@ -336,8 +337,12 @@ export class PostgresStore implements EventStore<pg.PoolClient> {
     return this.#read(this.#pool.query<{ topic: string; n: number }>(q.TOPIC_COUNTS).then((r) => new Map(r.rows.map((row) => [row.topic, row.n]))));
   }
 
-  deleteExpired(nowMs: number, limit: number): ResultAsync<string[], StorageError> {
-    return this.#write(async () => (await this.#pool.query<{ topic: string }>(q.DELETE_EXPIRED, [nowMs, limit])).rows.map((r) => r.topic));
+  deleteExpired(nowMs: number, limit: number): ResultAsync<RemovedMessage[], StorageError> {
+    return this.#write(async () => {
+      const removed = (await this.#pool.query<RemovedMessage>(q.DELETE_EXPIRED, [nowMs, limit])).rows;
+      await this.#removed(removed.map((m) => m.seq));
+      return removed;
+    });
   }
 
   readHeaders(afterSeq: number, limit: number): ResultAsync<MessageHeader[], StorageError> {
@@ -347,7 +352,23 @@ export class PostgresStore implements EventStore<pg.PoolClient> {
   deleteSeqs(seqs: readonly number[]): ResultAsync<void, StorageError> {
     return this.#write(async () => {
       await this.#pool.query(q.DELETE_SEQS, [seqs]);
+      await this.#removed(seqs);
     });
+  }
+
+  /**
+   * Tells the other brokers that messages were removed, after the delete: a lag they keep counts the log as
+   * it was until they count again (lag.ts). The span of seqs, not each one, so that a notification stays small.
+   */
+  async #removed(seqs: readonly number[]): Promise<void> {
+    if (seqs.length === 0) return;
+    let first = seqs[0]!;
+    let last = first;
+    for (const s of seqs) {
+      if (s < first) first = s;
+      if (s > last) last = s;
+    }
+    await this.#pool.query(cq.NOTIFY, [this.#consumerChannel, cq.signalPayload(this.#instance, { kind: 'removed', first, last })]);
   }
 
   pruneProcessed(limit: number): ResultAsync<number, StorageError> {

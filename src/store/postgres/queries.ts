@@ -162,7 +162,7 @@ export const MARK_PROCESSED = `UPDATE messages SET status = '${MESSAGE_STATUS.pr
 // the expiry index.
 export const DELETE_EXPIRED = `DELETE FROM messages WHERE seq = ANY(ARRAY(
   SELECT seq FROM messages WHERE ttl > 0 AND created_at + ttl::bigint * 1000 <= $1 ORDER BY created_at + ttl::bigint * 1000 LIMIT $2
-)) RETURNING topic`;
+)) RETURNING seq, topic`;
 
 // Acks that no longer matter: of messages the log no longer holds, at or below their consumer's position,
 // and every ack of a consumer that was removed (the broker never reads them again).

@@ -22,6 +22,7 @@ import type {
   MessageHeader,
   MessageRecord,
   ProgressBatch,
+  RemovedMessage,
   SeqRun,
   StorageError,
   StoredMessage,
@@ -325,7 +326,7 @@ export class SqliteStore implements EventStore<Database.Database> {
     return read(() => new Map(this.#q.topicCounts.all() as [string, number][]));
   }
 
-  deleteExpired(nowMs: number, limit: number): ResultAsync<string[], StorageError> {
+  deleteExpired(nowMs: number, limit: number): ResultAsync<RemovedMessage[], StorageError> {
     return this.#write(this.#writer.call('deleteExpired', nowMs, limit));
   }
 

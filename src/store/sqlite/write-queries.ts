@@ -4,7 +4,7 @@
 // thread's whole job (writer-worker.ts). Raw SQL only, no drizzle, so the thread starts in milliseconds.
 import type Database from 'better-sqlite3';
 import { checkWritable } from './pragmas.js';
-import type { ConsumerRecord, DeliveryFailure, ProgressBatch, ScheduleClaim, SeqRun } from '../../core/store-port.js';
+import type { ConsumerRecord, DeliveryFailure, ProgressBatch, ScheduleClaim, RemovedMessage, SeqRun } from '../../core/store-port.js';
 import type { AppendColumns } from '../append-columns.js';
 import { MESSAGE_STATUS } from '../message-statuses.js';
 import { makeConsumerWriter } from './consumer-writes.js';
@@ -115,9 +115,8 @@ export function makeWriter(sqlite: Database.Database) {
     .prepare(
       `DELETE FROM messages WHERE seq IN (
          SELECT seq FROM messages WHERE ttl > 0 AND created_at + ttl * 1000 <= ? LIMIT ?
-       ) RETURNING topic`,
-    )
-    .pluck();
+       ) RETURNING seq, topic`,
+    );
   const deleteSeq = sqlite.prepare(`DELETE FROM messages WHERE seq = ?`);
   // Failures are recorded about in time order, so the oldest rows have the lowest ids: only the first
   // `limit` rows are looked at, and a table with nothing old enough costs a short walk, not a scan. A row
@@ -256,7 +255,7 @@ export function makeWriter(sqlite: Database.Database) {
       return true;
     }).immediate,
 
-    deleteExpired: (nowMs: number, limit: number): string[] => deleteExpired.all(nowMs, limit) as string[],
+    deleteExpired: (nowMs: number, limit: number): RemovedMessage[] => deleteExpired.all(nowMs, limit) as RemovedMessage[],
 
     deleteSeqs: sqlite.transaction((seqs: readonly number[]): void => {
       for (const seq of seqs) deleteSeq.run(seq);
