@@ -194,7 +194,7 @@ describe.each(ALL)('%s push: one dead or stalled consumer does not slow another'
 
   /**
    * Registers `healthy`, times a burst to it alone, registers the other consumer on the same pattern, and
-   * times the same burst again: every message reaches `healthy` in order, and not much slower.
+   * times the same burst again: every message reaches `healthy` in order, not held up behind the other.
    */
   async function compareWithAndWithout(other: string, label: string, env: Record<string, string> = {}): Promise<void> {
     const bus = await pushBus(scope, env);
@@ -207,8 +207,10 @@ describe.each(ALL)('%s push: one dead or stalled consumer does not slow another'
     const beside = await timeToDeliver(bus, healthy, numbered(label, n), 100 + 2 * n);
     await sleep(100);
     expect(healthy.payloads()).toEqual([...numbered('warmup', 100), ...numbered('alone', n), ...numbered(label, n)]);
-    expect(beside, `${n} messages took ${beside} ms ${label}, ${alone} ms alone`).toBeLessThan(Math.max(4 * alone, alone + 1000));
-    expect(beside).toBeLessThan(3000);
+    // Not a speed figure (a loaded machine stretches one burst and not the other; the ratio is npm run bench's
+    // healthy_push_beside_broken_vs_alone): held up behind the other consumer's ack timeout (30 s) or its
+    // connection attempts, the healthy one would miss this by far, or miss every message.
+    expect(beside, `${n} messages took ${beside} ms ${label}, ${alone} ms alone`).toBeLessThan(alone + 5000);
   }
 
   test(`a healthy consumer gets a burst of messages about as fast beside a dead consumer (nothing listening) on the same pattern`, async () => {
