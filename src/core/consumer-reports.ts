@@ -1,12 +1,12 @@
 // What the operator surface says of durable consumers (GET /api/consumers, a replay's answer): each one with
 // its lag, dead letters and last failed push, counted in the store once what this broker resolved is written,
 // so that every broker of a shared store reports the same figures.
-import { errAsync, ResultAsync } from 'neverthrow';
+import { errAsync, okAsync, ResultAsync } from 'neverthrow';
 import { brokerError, type BrokerError } from '../errors.js';
 import type { ConsumerInfo, ConsumerRegistry } from './consumers.js';
 import type { Dispatcher } from './dispatcher.js';
 import { LagCounter } from './lag.js';
-import type { EventStore, LastFailure, RemovedMessage, StorageError } from './store-port.js';
+import type { EventStore, LastFailure, MessageRef, StorageError } from './store-port.js';
 import { parseStoredFilter } from './subscribe-options.js';
 
 /** A consumer with the figures that are counted from the store. */
@@ -52,10 +52,7 @@ export class ConsumerReports {
 
   /** Every consumer; one removed while the figures were being counted is left out. */
   all(): ResultAsync<ConsumerReport[], StorageError> {
-    const infos = this.#consumers.list();
-    return this.#lastFailures(infos).andThen((failures) =>
-      ResultAsync.combine(infos.flatMap((info) => this.#report(info, failures) ?? [])),
-    );
+    return this.#reports(this.#consumers.list());
   }
 
   /**
@@ -68,7 +65,7 @@ export class ConsumerReports {
 
   /** One consumer's report; UNKNOWN_CONSUMER once it is removed (while the writes settled, or a rewind was stored). */
   #single(info: ConsumerInfo, at?: { head: number; resolved: false }): ResultAsync<ConsumerReport, BrokerError<'UNKNOWN_CONSUMER' | 'UNAVAILABLE'>> {
-    return this.#lastFailures([info]).andThen((failures) => this.#report(info, failures, at) ?? errAsync(brokerError('UNKNOWN_CONSUMER', `no consumer ${info.id}`)));
+    return this.#reports([info], at).andThen(([report]) => (report === undefined ? errAsync(brokerError('UNKNOWN_CONSUMER', `no consumer ${info.id}`)) : okAsync(report)));
   }
 
   /** The consumer is gone: its cached counts go with it. */
@@ -77,7 +74,7 @@ export class ConsumerReports {
   }
 
   /** Retention removed these messages here. */
-  removed(messages: readonly RemovedMessage[]): void {
+  removed(messages: readonly MessageRef[]): void {
     this.#lag.removed(messages);
   }
 
@@ -87,36 +84,41 @@ export class ConsumerReports {
   }
 
   /**
-   * The last failure of each consumer, in one read for them all, once the acks and dead letters resolved so
-   * far are written: the positions are this broker's as of now, and the lag and dead letters are counted in
-   * the store, where a message dead-lettered a moment ago must count as a dead letter rather than as nothing.
-   * Once for every report of a read, not once each. A consumer removed while the writes settle (by hand, or
-   * a lapsed lease) is not asked about.
+   * The consumers' reports, once the acks and dead letters resolved so far are written: the positions are this
+   * broker's as of now, and the lag and dead letters are counted in the store, where a message dead-lettered a
+   * moment ago must count as a dead letter rather than as nothing. What the store is asked (last failures,
+   * tallies) is asked once for them all, not once each. A consumer removed while the writes settle (by hand, or
+   * a lapsed lease) is left out. `at` counts the lag as it was at an earlier head, with nothing resolved above
+   * the position since (right after a rewind).
    */
-  #lastFailures(infos: readonly ConsumerInfo[]): ResultAsync<Map<string, LastFailure>, StorageError> {
-    return ResultAsync.fromSafePromise(this.#dispatcher.progress.settled()).andThen(() =>
-      this.#store.lastFailures(
-        infos.flatMap((info) => {
-          const record = this.#consumers.record(info.id);
-          return record === undefined ? [] : [{ id: info.id, sinceMs: record.createdAt }];
-        }),
-      ),
-    );
-  }
-
-  /**
-   * The consumer with its lag, dead letters and last failure; `at` counts the lag as it was at an earlier head, with nothing
-   * resolved above the position since (right after a rewind). Undefined once the consumer is removed.
-   */
-  #report(info: ConsumerInfo, failures: ReadonlyMap<string, LastFailure>, at?: { head: number; resolved: false }): ResultAsync<ConsumerReport, StorageError> | undefined {
-    const record = this.#consumers.record(info.id);
-    if (record === undefined) return undefined;
-    const filter = parseStoredFilter(record.filter).unwrapOr({ filter: undefined }).filter;
-    const subject = { id: info.id, patterns: info.patterns, filter, filterJson: record.filter, position: info.position, rewoundAt: record.rewoundAt };
-    const head = at?.head ?? this.#dispatcher.head();
-    // Called once what was resolved is written (#lastFailures).
-    return this.#lag
-      .lag(subject, head, at === undefined)
-      .andThen((lag) => this.#store.deadLetterCount(info.id, record.createdAt).map((deadLetters) => ({ ...info, lag, deadLetters, lastFailure: failures.get(info.id) ?? null })));
+  #reports(infos: readonly ConsumerInfo[], at?: { head: number; resolved: false }): ResultAsync<ConsumerReport[], StorageError> {
+    return ResultAsync.fromSafePromise(this.#dispatcher.progress.settled()).andThen(() => {
+      const head = at?.head ?? this.#dispatcher.head();
+      const asked = infos.flatMap((info) => {
+        const record = this.#consumers.record(info.id);
+        return record === undefined ? [] : [{ info, record }];
+      });
+      const failures = this.#store.lastFailures(asked.map(({ info, record }) => ({ id: info.id, sinceMs: record.createdAt })));
+      const tallies = this.#store.consumerTallies(
+        asked.map(({ info, record }) => ({ consumer: info.id, afterSeq: info.position, toSeq: head, rewoundAt: record.rewoundAt, sinceMs: record.createdAt })),
+      );
+      return ResultAsync.combine([failures, tallies] as const).andThen(([lastFailures, tallied]) => {
+        // Most lags are known at once; only those the store must count wait.
+        const reports: ConsumerReport[] = [];
+        const counting: ResultAsync<void, StorageError>[] = [];
+        asked.forEach(({ info, record }, i) => {
+          const tally = tallied.get(info.id)!;
+          const filter = record.filter === null ? undefined : parseStoredFilter(record.filter).unwrapOr({ filter: undefined }).filter;
+          const subject = { id: info.id, patterns: info.patterns, filter, filterJson: record.filter, position: info.position, rewoundAt: record.rewoundAt };
+          const report = (lag: number): void => {
+            reports[i] = { ...info, lag, deadLetters: tally.deadLetters, lastFailure: lastFailures.get(info.id) ?? null };
+          };
+          const lag = this.#lag.lag(subject, head, tally, at === undefined);
+          if (typeof lag === 'number') report(lag);
+          else counting.push(lag.map(report));
+        });
+        return ResultAsync.combine(counting).map(() => reports);
+      });
+    });
   }
 }

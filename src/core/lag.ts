@@ -11,10 +11,10 @@
 // moved: a first read, a rewind, new patterns or filter, a position that went back, or messages removed from
 // between the two that could not be taken off (removed(), removedBetween()); and, to correct a drift nobody
 // told of, in the background once RECOUNT_MS old.
-import { err, ok, ResultAsync, safeTry, type Result } from 'neverthrow';
+import { err, ok, ResultAsync, type Result } from 'neverthrow';
 import { topicMatches } from '../protocol/topics.js';
 import type { MessageFilter } from '../protocol/filter.js';
-import type { EventStore, RemovedMessage, StorageError } from './store-port.js';
+import type { ConsumerTally, EventStore, MessageRef, StorageError } from './store-port.js';
 
 export interface LagSubject {
   readonly id: string;
@@ -35,8 +35,10 @@ const PAGE_ROWS = 512;
 
 /** A consumer's matching messages in (after, upTo], as counted or moved last. */
 interface Kept {
-  /** Its patterns, filter and last rewind: another key, another count. */
-  readonly key: string;
+  /** Its patterns, filter and last rewind: others, another count. */
+  readonly patterns: readonly string[];
+  readonly filterJson: string | null;
+  readonly rewoundAt: number;
   readonly matches: (topic: string) => boolean;
   readonly filtered: boolean;
   readonly after: number;
@@ -50,10 +52,14 @@ interface Kept {
 
 /** The topics the log holds that a consumer's patterns match, and how many of the log's it has looked at. */
 interface TopicMatches {
-  readonly key: string;
+  readonly patterns: readonly string[];
   seen: number;
   readonly topics: string[];
 }
+
+const samePatterns = (a: readonly string[], b: readonly string[]): boolean => a === b || (a.length === b.length && a.every((p, i) => p === b[i]));
+/** Still the consumer it was counted for: its patterns, filter and last rewind. */
+const sameSubject = (a: Kept, b: Kept): boolean => a.rewoundAt === b.rewoundAt && a.filterJson === b.filterJson && samePatterns(a.patterns, b.patterns);
 
 const turn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 
@@ -75,25 +81,23 @@ export class LagCounter {
   }
 
   /**
-   * The consumer's lag with the log's head at `head`; without `resolved`, as at the moment of a rewind: none
-   * of the messages above the position acked or dead-lettered yet.
+   * The consumer's lag with the log's head at `head`, its tally read up to that head; without `resolved`, as at
+   * the moment of a rewind: none of the messages above the position acked or dead-lettered yet. A number at
+   * once when the kept count needs no moving (a thousand idle consumers cost no promise each).
    */
-  lag(subject: LagSubject, head: number, resolved = true): ResultAsync<number, StorageError> {
-    const patternsKey = subject.patterns.join('\u0000');
+  lag(subject: LagSubject, head: number, tally: ConsumerTally, resolved = true): number | ResultAsync<number, StorageError> {
     const matches = (topic: string): boolean => subject.patterns.some((p) => topicMatches(p, topic));
-    const { id, position, rewoundAt } = subject;
-    const store = this.#store;
-    const matching = this.#matching(subject, patternsKey, matches, head);
-    return safeTry(async function* () {
-      const above = yield* matching;
-      const done = resolved ? (yield* store.resolvedAbove(id, position, head, rewoundAt)).filter((m) => matches(m.topic)).length : 0;
-      const waiting = (yield* store.requeued(id)).filter((m) => m.seq <= position && matches(m.topic)).length;
-      return ok(Math.max(0, above - done + waiting));
-    });
+    const lagOf = (above: number): number => {
+      const done = resolved ? tally.resolved.filter((m) => matches(m.topic)).length : 0;
+      const waiting = tally.requeued.filter((m) => m.seq <= subject.position && matches(m.topic)).length;
+      return Math.max(0, above - done + waiting);
+    };
+    const matching = this.#matching(subject, matches, head);
+    return typeof matching === 'number' ? lagOf(matching) : matching.map(lagOf);
   }
 
   /** Messages this broker's retention removed: taken off the counts they were in. */
-  removed(messages: readonly RemovedMessage[]): void {
+  removed(messages: readonly MessageRef[]): void {
     if (messages.length === 0) return;
     this.#removals++;
     let first = Infinity;
@@ -123,35 +127,36 @@ export class LagCounter {
     this.#topicMatches.delete(id);
   }
 
-  /** The consumer's matching messages in (position, head]: the kept count moved there, or counted in full. */
-  #matching(subject: LagSubject, patternsKey: string, matches: (topic: string) => boolean, head: number): ResultAsync<number, StorageError> {
-    const { id, position } = subject;
-    const key = `${patternsKey}\u0000${subject.filterJson}\u0000${subject.rewoundAt}`;
+  /** The consumer's matching messages in (position, head]: the kept count (moved there if it must be), or counted in full. */
+  #matching(subject: LagSubject, matches: (topic: string) => boolean, head: number): number | ResultAsync<number, StorageError> {
+    const { id, position, patterns, filterJson, rewoundAt } = subject;
+    const kept = this.#kept.get(id);
+    const usable =
+      kept !== undefined && !kept.stale && kept.rewoundAt === rewoundAt && kept.filterJson === filterJson && samePatterns(kept.patterns, patterns) && position >= kept.after && head >= kept.upTo;
     const count = (after: number, upTo: number): Promise<Result<number, StorageError>> =>
-      subject.filter === undefined ? this.#countTopics(this.#topicsOf(id, patternsKey, matches), after, upTo) : this.#readCount(subject.filter, matches, after, upTo);
-    const keep = (removals: number, n: number, countedAt: number): void => {
+      subject.filter === undefined ? this.#countTopics(this.#topicsOf(id, patterns, matches), after, upTo) : this.#readCount(subject.filter, matches, after, upTo);
+    if (usable && position === kept.after && head === kept.upTo) {
+      this.#recountWhenOld(kept, id, count);
+      return kept.count;
+    }
+    const removals = this.#removals;
+    const keep = (n: number, countedAt: number): void => {
       // A removal during the count: it may or may not have seen the rows.
       const stale = removals !== this.#removals;
-      this.#kept.set(id, { key, matches, filtered: subject.filter !== undefined, after: position, upTo: head, count: n, countedAt, stale });
+      this.#kept.set(id, { patterns, filterJson, rewoundAt, matches, filtered: subject.filter !== undefined, after: position, upTo: head, count: n, countedAt, stale });
     };
-    const kept = this.#kept.get(id);
-    const removals = this.#removals;
     const run = async (): Promise<Result<number, StorageError>> => {
-      if (kept === undefined || kept.key !== key || kept.stale || position < kept.after || head < kept.upTo) {
+      if (!usable) {
         const all = await count(position, head);
-        if (all.isOk()) keep(removals, all.value, this.#now());
+        if (all.isOk()) keep(all.value, this.#now());
         return all;
-      }
-      if (position === kept.after && head === kept.upTo) {
-        this.#recountWhenOld(kept, id, count);
-        return ok(kept.count);
       }
       const passed = await count(kept.after, Math.min(position, kept.upTo));
       if (passed.isErr()) return passed;
       const added = await count(Math.max(kept.upTo, position), head);
       if (added.isErr()) return added;
       const n = kept.count - passed.value + added.value;
-      keep(removals, n, kept.countedAt);
+      keep(n, kept.countedAt);
       this.#recountWhenOld(kept, id, count);
       return ok(n);
     };
@@ -162,21 +167,23 @@ export class LagCounter {
   #recountWhenOld(kept: Kept, id: string, count: (after: number, upTo: number) => Promise<Result<number, StorageError>>): void {
     if (this.#now() - kept.countedAt < RECOUNT_MS || this.#recounting.has(id)) return;
     this.#recounting.add(id);
-    const { after, upTo, key } = this.#kept.get(id) ?? kept;
+    const { after, upTo } = this.#kept.get(id) ?? kept;
     const removals = this.#removals;
     void count(after, upTo).then((n) => {
       this.#recounting.delete(id);
       const now = this.#kept.get(id);
       // Kept only if nothing was removed meanwhile and the consumer is still the one counted.
-      if (n.isOk() && removals === this.#removals && now?.key === key) this.#kept.set(id, { ...now, after, upTo, count: n.value, countedAt: this.#now(), stale: false });
+      if (n.isOk() && removals === this.#removals && now !== undefined && sameSubject(now, kept)) {
+        this.#kept.set(id, { ...now, after, upTo, count: n.value, countedAt: this.#now(), stale: false });
+      }
     });
   }
 
   /** The log's topics the consumer's patterns match, looking only at the topics that appeared since the last time. */
-  #topicsOf(id: string, patternsKey: string, matches: (topic: string) => boolean): readonly string[] {
+  #topicsOf(id: string, patterns: readonly string[], matches: (topic: string) => boolean): readonly string[] {
     let cached = this.#topicMatches.get(id);
-    if (cached?.key !== patternsKey) {
-      cached = { key: patternsKey, seen: 0, topics: [] };
+    if (cached === undefined || !samePatterns(cached.patterns, patterns)) {
+      cached = { patterns, seen: 0, topics: [] };
       this.#topicMatches.set(id, cached);
     }
     const all = this.#topics();

@@ -5,7 +5,7 @@
 import type { RetentionRule } from '../config.js';
 import type { Logger } from '../logger.js';
 import { ok, okAsync, safeTry, type ResultAsync } from 'neverthrow';
-import type { EventStore, MessageHeader, RemovedMessage, StorageError } from './store-port.js';
+import type { EventStore, MessageHeader, MessageRef, StorageError } from './store-port.js';
 import { topicMatches } from '../protocol/topics.js';
 import type { TopicStats } from './topic-stats.js';
 
@@ -22,7 +22,7 @@ export class Retention {
   readonly #now: () => number;
   readonly #failureLogMaxAgeMs: number;
   readonly #log: Logger;
-  readonly #removed: (messages: readonly RemovedMessage[]) => void;
+  readonly #removed: (messages: readonly MessageRef[]) => void;
   readonly #timer: NodeJS.Timeout;
   #running = false;
   #stopped = false;
@@ -46,7 +46,7 @@ export class Retention {
     /** Whether passes run here now (with several brokers on one store, one of them runs them). */
     active?: () => boolean;
     /** Told of the messages each batch removed. */
-    removed?: (messages: readonly RemovedMessage[]) => void;
+    removed?: (messages: readonly MessageRef[]) => void;
   }) {
     this.#store = deps.store;
     this.#rules = deps.rules;

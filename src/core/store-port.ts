@@ -190,8 +190,29 @@ export interface MessageHeader {
   readonly createdAt: number;
 }
 
-/** A message retention removed from the log. */
-export type RemovedMessage = Pick<MessageHeader, 'seq' | 'topic'>;
+/** A message by its seq, with its topic. */
+export type MessageRef = Pick<MessageHeader, 'seq' | 'topic'>;
+
+/** What a consumer's report asks of the store besides the count of its matching messages (core/lag.ts). */
+export interface TallyQuery {
+  readonly consumer: string;
+  /** Its position, and the head its lag is counted up to. */
+  readonly afterSeq: number;
+  readonly toSeq: number;
+  /** Its last rewind: acks and dead letters from before it no longer count. */
+  readonly rewoundAt: number;
+  /** Its creation: the dead letters of an earlier consumer of that name are not its. */
+  readonly sinceMs: number;
+}
+
+export interface ConsumerTally {
+  /** The messages in (afterSeq, toSeq] it acked or dead-lettered after rewoundAt that the log holds, each once, in seq order. */
+  readonly resolved: readonly MessageRef[];
+  /** Its requeued dead letters not yet acked or dead-lettered again that the log holds, in seq order. */
+  readonly requeued: readonly MessageRef[];
+  /** Its dead letters since sinceMs. */
+  readonly deadLetters: number;
+}
 
 /** A storage failure a user can meet (disk full, read-only, locked): UNAVAILABLE for the client. */
 export type StorageError = BrokerError<'UNAVAILABLE'>;
@@ -343,8 +364,6 @@ export interface EventStore<Tx = unknown> {
   recordProgress(batch: ProgressBatch): ResultAsync<void, StorageError>;
   /** Marks messages processed; a message already dead stays dead. */
   markProcessed(runs: readonly SeqRun[]): ResultAsync<void, StorageError>;
-  /** Dead letters of `consumer` since `sinceMs` (a consumer created again does not inherit the old count). */
-  deadLetterCount(consumer: string, sinceMs: number): ResultAsync<number, StorageError>;
   /** Up to `limit` dead letters of `consumer` since `sinceMs` with seq >= fromSeq, in seq order. */
   listDeadLetters(consumer: string, sinceMs: number, fromSeq: number, limit: number): ResultAsync<DeadLetterRow[], StorageError>;
   /**
@@ -370,11 +389,8 @@ export interface EventStore<Tx = unknown> {
 
   /** How many messages with afterSeq < seq <= toSeq the log holds of these topics. */
   countMessages(afterSeq: number, toSeq: number, topics: readonly string[]): ResultAsync<number, StorageError>;
-  /**
-   * The seqs (with their topics) in (afterSeq, toSeq] that `consumer` acked or dead-lettered after `sinceMs` and
-   * the log still holds, each once.
-   */
-  resolvedAbove(consumer: string, afterSeq: number, toSeq: number, sinceMs: number): ResultAsync<MessageHeader[], StorageError>;
+  /** Each consumer's tally (ConsumerTally), in one read for them all; every consumer asked about is in the map. */
+  consumerTallies(queries: readonly TallyQuery[]): ResultAsync<Map<string, ConsumerTally>, StorageError>;
   /** A message with its status, or undefined when the log does not hold that seq. */
   message(seq: number): ResultAsync<MessageRecord | undefined, StorageError>;
   /** Up to `limit` messages with seq >= fromSeq with their status, in seq order; only `topic`'s when given. */
@@ -399,7 +415,7 @@ export interface EventStore<Tx = unknown> {
   /** Message counts per topic, for stats and count-based retention. */
   topicCounts(): ResultAsync<Map<string, number>, StorageError>;
   /** Deletes up to `limit` messages whose TTL has passed at `nowMs`; returns their seqs and topics. */
-  deleteExpired(nowMs: number, limit: number): ResultAsync<RemovedMessage[], StorageError>;
+  deleteExpired(nowMs: number, limit: number): ResultAsync<MessageRef[], StorageError>;
   /** Oldest-first headers after `afterSeq`, for the age and count rules. */
   readHeaders(afterSeq: number, limit: number): ResultAsync<MessageHeader[], StorageError>;
   /** Deletes the messages retention chose; other brokers hear of it at once (a `removed` signal), as of deleteExpired's. */

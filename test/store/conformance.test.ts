@@ -10,10 +10,12 @@ import {
   type AppendRow,
   type ConsumerRecord,
   type ConsumerSignal,
+  type ConsumerTally,
   type EventStore,
   type ProgressBatch,
   type ScheduleClaim,
   type ScheduleRecord,
+  type TallyQuery,
 } from '../../src/core/store-port.js';
 import { silentLogger } from '../../src/logger.js';
 import { PostgresStore } from '../../src/store/postgres/postgres-store.js';
@@ -86,6 +88,11 @@ const STORES: Record<string, () => Promise<Opened>> = {
     };
   },
 };
+
+/** One consumer's tally, by default of everything it resolved since it was made. */
+async function tally(store: EventStore, consumer: string, over: Partial<TallyQuery> = {}): Promise<ConsumerTally> {
+  return (await ok(store.consumerTallies([{ consumer, afterSeq: 0, toSeq: Number.MAX_SAFE_INTEGER, rewoundAt: 0, sinceMs: 0, ...over }]))).get(consumer)!;
+}
 
 const row = (topic: string, over: Partial<AppendRow> = {}): AppendRow =>
   new LogMessage(0, over.messageId ?? null, topic, over.payload ?? `p-${topic}`, over.metadata ?? `{"timestamp":${over.createdAt ?? 1000}}`, over.ttlSeconds ?? 0, over.orderingKey ?? null, over.createdAt ?? 1000);
@@ -341,8 +348,8 @@ describe.each(Object.keys(STORES))('the %s store', (name) => {
     expect((await ok(store.listConsumers()))[0]!.position).toBe(3);
     // Counts at or below the new position go with it.
     expect([...(await ok(store.deliveryCounts('billing', 0)))]).toEqual([[4, 2]]);
-    expect(await ok(store.deadLetterCount('billing', 0))).toBe(1);
-    expect(await ok(store.deadLetterCount('billing', 6001))).toBe(0);
+    expect((await tally(store, 'billing')).deadLetters).toBe(1);
+    expect((await tally(store, 'billing', { sinceMs: 6001 })).deadLetters).toBe(0);
     expect(await sql('SELECT consumer, seq, topic, reason, deliveries FROM dead_letters')).toEqual([{ consumer: 'billing', seq: 2, topic: 'orders.b', reason: 'max deliveries', deliveries: 10 }]);
     expect(await sql('SELECT seq, status FROM messages ORDER BY seq')).toEqual([
       { seq: 1, status: 'pending' },
@@ -475,10 +482,14 @@ describe.each(Object.keys(STORES))('the %s store', (name) => {
     await ok(store.recordProgress(progress({ deadLetters: [dead('billing', 0), dead('billing', 1), dead('billing', 2), dead('audit', 1)], dead: [1, 2, 3] })));
     await ok(store.deleteSeqs([3]));
     expect(await ok(store.requeueDeadLetters({ consumer: 'billing', sinceMs: 0, seqs: [1, 2, 3, 4] }, 3000))).toBe(3);
-    expect(await ok(store.deadLetterCount('billing', 0))).toBe(0);
-    expect(await ok(store.deadLetterCount('audit', 0))).toBe(1);
+    expect((await tally(store, 'billing')).deadLetters).toBe(0);
+    expect((await tally(store, 'audit')).deadLetters).toBe(1);
     // 3 left the log: nothing to deliver again.
     expect((await ok(store.requeued('billing'))).map((r) => r.seq)).toEqual([1, 2]);
+    expect((await tally(store, 'billing')).requeued).toEqual([
+      { seq: 1, topic: 'orders.a' },
+      { seq: 2, topic: 'orders.b' },
+    ]);
     expect(await sql('SELECT seq, status FROM messages ORDER BY seq')).toEqual([
       { seq: 1, status: 'pending' },
       { seq: 2, status: 'dead' }, // still dead for audit
@@ -520,13 +531,26 @@ describe.each(Object.keys(STORES))('the %s store', (name) => {
     await ok(store.saveConsumer(consumer('billing')));
     await ok(store.recordProgress(progress({ acks: acks([['billing', 3], ['billing', 5]]), deadLetters: [{ consumer: 'billing', message: m[3]!, reason: 'x', deliveries: 1, at: 6000 }] })));
     await ok(store.deleteSeqs([5]));
-    expect(await ok(store.resolvedAbove('billing', 1, 5, 0))).toEqual([
-      { seq: 3, topic: 'orders.b', createdAt: 1000 },
-      { seq: 4, topic: 'orders.a', createdAt: 1000 },
+    expect((await tally(store, 'billing', { afterSeq: 1, toSeq: 5 })).resolved).toEqual([
+      { seq: 3, topic: 'orders.b' },
+      { seq: 4, topic: 'orders.a' },
     ]);
-    expect((await ok(store.resolvedAbove('billing', 3, 5, 0))).map((h) => h.seq)).toEqual([4]);
+    expect((await tally(store, 'billing', { afterSeq: 3, toSeq: 5 })).resolved).toEqual([{ seq: 4, topic: 'orders.a' }]);
+    expect((await tally(store, 'billing', { afterSeq: 1, toSeq: 3 })).resolved).toEqual([{ seq: 3, topic: 'orders.b' }]);
     // Acks at 5000 came before a rewind at 5500; the dead letter after it.
-    expect((await ok(store.resolvedAbove('billing', 0, 5, 5500))).map((h) => h.seq)).toEqual([4]);
+    expect((await tally(store, 'billing', { rewoundAt: 5500 })).resolved).toEqual([{ seq: 4, topic: 'orders.a' }]);
+    // Several consumers in one read, one the store never heard of.
+    const both = await ok(
+      store.consumerTallies([
+        { consumer: 'billing', afterSeq: 3, toSeq: 5, rewoundAt: 0, sinceMs: 0 },
+        { consumer: 'nobody', afterSeq: 0, toSeq: 5, rewoundAt: 0, sinceMs: 0 },
+      ]),
+    );
+    expect(Object.fromEntries(both)).toEqual({
+      billing: { resolved: [{ seq: 4, topic: 'orders.a' }], requeued: [], deadLetters: 1 },
+      nobody: { resolved: [], requeued: [], deadLetters: 0 },
+    });
+    expect(await ok(store.consumerTallies([]))).toEqual(new Map());
   });
 
   test('messages by seq and in pages with their status, and the first and last seq of each topic', async () => {

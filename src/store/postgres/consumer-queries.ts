@@ -43,10 +43,19 @@ export const DELETE_REQUEUED_FROM = `DELETE FROM requeued_messages r USING unnes
 export const DELETE_ORPHAN_REQUEUED = `DELETE FROM requeued_messages r WHERE NOT EXISTS (SELECT 1 FROM messages m WHERE m.seq = r.seq)`;
 
 export const COUNT_TOPICS = `SELECT count(*)::int AS n FROM messages WHERE topic = ANY($1::text[]) AND seq > $2 AND seq <= $3`;
-export const RESOLVED_ABOVE = `SELECT seq, topic, created_at AS "createdAt" FROM messages WHERE seq IN (
-  SELECT seq FROM processed_messages WHERE consumer = $1 AND seq > $2 AND seq <= $3 AND processed_at > $4
-  UNION SELECT seq FROM dead_letters WHERE consumer = $1 AND seq > $2 AND seq <= $3 AND dead_at > $4
-) ORDER BY seq`;
+// The tallies of every consumer of a read: $1..$5 are the consumers, their positions, heads, last rewinds and
+// creation times, one probe of each table's (consumer, ...) key per consumer.
+const TALLY_ASKED = `unnest($1::text[], $2::bigint[], $3::bigint[], $4::bigint[], $5::bigint[]) AS a(consumer, after, upto, rewound, since)`;
+export const TALLY_RESOLVED = `SELECT r.consumer, m.seq, m.topic FROM (
+  SELECT a.consumer, p.seq FROM ${TALLY_ASKED} JOIN processed_messages p
+    ON p.consumer = a.consumer AND p.seq > a.after AND p.seq <= a.upto AND p.processed_at > a.rewound
+  UNION SELECT a.consumer, d.seq FROM ${TALLY_ASKED} JOIN dead_letters d
+    ON d.consumer = a.consumer AND d.seq > a.after AND d.seq <= a.upto AND d.dead_at > a.rewound
+) r JOIN messages m ON m.seq = r.seq ORDER BY r.consumer, m.seq`;
+export const TALLY_REQUEUED = `SELECT r.consumer, m.seq, m.topic FROM ${TALLY_ASKED}
+  JOIN requeued_messages r ON r.consumer = a.consumer JOIN messages m ON m.seq = r.seq ORDER BY r.consumer, m.seq`;
+export const TALLY_DEAD_LETTERS = `SELECT a.consumer,
+  (SELECT count(*)::int FROM dead_letters d WHERE d.consumer = a.consumer AND d.dead_at >= a.since) AS n FROM ${TALLY_ASKED}`;
 export const MESSAGE = `SELECT ${MESSAGE_COLUMNS}, status FROM messages WHERE seq = $1`;
 export const READ_RECORDS = `SELECT ${MESSAGE_COLUMNS}, status FROM messages WHERE seq >= $1 ORDER BY seq LIMIT $2`;
 export const READ_TOPIC_RECORDS = `SELECT ${MESSAGE_COLUMNS}, status FROM messages WHERE topic = $1 AND seq >= $2 ORDER BY seq LIMIT $3`;

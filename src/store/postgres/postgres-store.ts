@@ -22,7 +22,9 @@ import type {
   MessageHeader,
   MessageRecord,
   ProgressBatch,
-  RemovedMessage,
+  MessageRef,
+  TallyQuery,
+  ConsumerTally,
   ScheduleClaim,
   ScheduleStore,
   SeqRun,
@@ -33,6 +35,7 @@ import type {
 import type { Logger } from '../../logger.js';
 import { toMessageRecord, toStoredMessage, type MessageRow, type RecordRow } from '../message-rows.js';
 import { storeOpenError, type StoreOpenError } from '../open-error.js';
+import { talliesOf, type ConsumerMessageRef } from '../tally-rows.js';
 import { WorkFailed } from '../work-failed.js';
 import { Writability } from '../writability.js';
 import { appendClaimed, appendRows } from './append.js';
@@ -231,10 +234,6 @@ export class PostgresStore implements EventStore<pg.PoolClient> {
     });
   }
 
-  deadLetterCount(consumer: string, sinceMs: number): ResultAsync<number, StorageError> {
-    return this.#read(this.#pool.query<{ n: number }>(q.DEAD_LETTER_COUNT, [consumer, sinceMs]).then((r) => r.rows[0]!.n));
-  }
-
   lastFailures(consumers: readonly { readonly id: string; readonly sinceMs: number }[]): ResultAsync<Map<string, LastFailure>, StorageError> {
     if (consumers.length === 0) return this.#read(Promise.resolve(new Map<string, LastFailure>()));
     return this.#read(
@@ -279,8 +278,16 @@ export class PostgresStore implements EventStore<pg.PoolClient> {
     return this.#read(this.#pool.query<{ n: number }>(cq.COUNT_TOPICS, [topics, afterSeq, toSeq]).then((r) => r.rows[0]!.n));
   }
 
-  resolvedAbove(consumer: string, afterSeq: number, toSeq: number, sinceMs: number): ResultAsync<MessageHeader[], StorageError> {
-    return this.#read(this.#pool.query<MessageHeader>(cq.RESOLVED_ABOVE, [consumer, afterSeq, toSeq, sinceMs]).then((r) => r.rows));
+  consumerTallies(queries: readonly TallyQuery[]): ResultAsync<Map<string, ConsumerTally>, StorageError> {
+    if (queries.length === 0) return okAsync(new Map<string, ConsumerTally>());
+    const asked = [queries.map((q) => q.consumer), queries.map((q) => q.afterSeq), queries.map((q) => q.toSeq), queries.map((q) => q.rewoundAt), queries.map((q) => q.sinceMs)];
+    return this.#read(
+      Promise.all([
+        this.#pool.query<ConsumerMessageRef>(cq.TALLY_RESOLVED, asked),
+        this.#pool.query<ConsumerMessageRef>(cq.TALLY_REQUEUED, asked),
+        this.#pool.query<{ consumer: string; n: number }>(cq.TALLY_DEAD_LETTERS, asked),
+      ]).then(([resolved, requeued, dead]) => talliesOf(queries, resolved.rows, requeued.rows, dead.rows)),
+    );
   }
 
   message(seq: number): ResultAsync<MessageRecord | undefined, StorageError> {
@@ -337,9 +344,9 @@ export class PostgresStore implements EventStore<pg.PoolClient> {
     return this.#read(this.#pool.query<{ topic: string; n: number }>(q.TOPIC_COUNTS).then((r) => new Map(r.rows.map((row) => [row.topic, row.n]))));
   }
 
-  deleteExpired(nowMs: number, limit: number): ResultAsync<RemovedMessage[], StorageError> {
+  deleteExpired(nowMs: number, limit: number): ResultAsync<MessageRef[], StorageError> {
     return this.#write(async () => {
-      const removed = (await this.#pool.query<RemovedMessage>(q.DELETE_EXPIRED, [nowMs, limit])).rows;
+      const removed = (await this.#pool.query<MessageRef>(q.DELETE_EXPIRED, [nowMs, limit])).rows;
       await this.#removed(removed.map((m) => m.seq));
       return removed;
     });

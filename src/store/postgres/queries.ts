@@ -142,7 +142,6 @@ export const DELETE_CONSUMER = [
 export const PROCESSED_ABOVE = `SELECT seq FROM processed_messages WHERE consumer = $1 AND seq > $2 AND processed_at > $3
   UNION SELECT seq FROM dead_letters WHERE consumer = $1 AND seq > $2 AND dead_at > $3 ORDER BY seq`;
 export const DELIVERY_COUNTS_ABOVE = `SELECT seq, deliveries FROM delivery_counts WHERE consumer = $1 AND seq > $2`;
-export const DEAD_LETTER_COUNT = `SELECT count(*)::int AS n FROM dead_letters WHERE consumer = $1 AND dead_at >= $2`;
 // Each consumer's newest failure, one probe of the (consumer, failed_at) index each.
 export const LAST_FAILURES = `SELECT c.id AS consumer, f.failed_at AS at, f.error FROM unnest($1::text[], $2::bigint[]) AS c(id, since)
   CROSS JOIN LATERAL (SELECT failed_at, error FROM delivery_failures WHERE consumer = c.id AND failed_at >= c.since

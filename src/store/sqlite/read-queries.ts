@@ -2,10 +2,9 @@
 // check of a transactional consumer's ack. Every write goes through the writer thread (write-queries.ts).
 // Together with schema.ts these two files are all the SQL the SQLite store runs.
 import type Database from 'better-sqlite3';
-import { and, eq, gte, sql } from 'drizzle-orm';
 import { MESSAGE_COLUMNS, TOPIC_MESSAGE_COLUMNS } from '../message-rows.js';
 import type { Db } from './open.js';
-import { consumers, deadLetters } from './schema.js';
+import { consumers } from './schema.js';
 
 // Typed by hand: declaration emit (the package's .d.ts) cannot name better-sqlite3's inner namespace, which
 // the inferred types (drizzle's prepared queries too) would mention.
@@ -13,9 +12,6 @@ type Statement = Database.Statement;
 type ConsumerRow = typeof consumers.$inferSelect;
 interface AllQuery<R> {
   all(): R[];
-}
-interface GetQuery<P, R> {
-  get(params: P): R | undefined;
 }
 
 export interface ReadQueries {
@@ -31,11 +27,12 @@ export interface ReadQueries {
   readonly topicCounts: Statement;
   readonly readHeaders: Statement;
   readonly listConsumers: AllQuery<ConsumerRow>;
-  readonly deadLetterCount: GetQuery<{ consumer: string; since: number }, { n: number }>;
   readonly listDeadLetters: Statement;
   readonly requeued: Statement;
   readonly countTopic: Statement;
-  readonly resolvedAbove: Statement;
+  readonly tallyResolved: Statement;
+  readonly tallyRequeued: Statement;
+  readonly tallyDeadLetters: Statement;
   readonly message: Statement;
   readonly readRecords: Statement;
   readonly readTopicRecords: Statement;
@@ -43,6 +40,9 @@ export interface ReadQueries {
   readonly lastOfTopic: Statement;
   readonly lastFailures: Statement;
 }
+
+const TALLY_ASKED = `asked AS (SELECT value ->> 0 AS consumer, value ->> 1 AS after, value ->> 2 AS upto, value ->> 3 AS rewound,
+  value ->> 4 AS since FROM json_each(?))`;
 
 export function makeReadQueries(sqlite: Database.Database, db: Db): ReadQueries {
   return {
@@ -68,11 +68,6 @@ export function makeReadQueries(sqlite: Database.Database, db: Db): ReadQueries 
     topicCounts: sqlite.prepare(`SELECT topic, count(*) AS n FROM messages GROUP BY topic`).raw(),
     readHeaders: sqlite.prepare(`SELECT seq, topic, created_at AS createdAt FROM messages WHERE seq > ? ORDER BY seq LIMIT ?`),
     listConsumers: db.select().from(consumers).prepare(),
-    deadLetterCount: db
-      .select({ n: sql<number>`count(*)` })
-      .from(deadLetters)
-      .where(and(eq(deadLetters.consumer, sql.placeholder('consumer')), gte(deadLetters.deadAt, sql.placeholder('since'))))
-      .prepare(),
     // Each consumer's newest row, one index probe each: [[id, since], ...] in, (consumer, at, error) out.
     lastFailures: sqlite.prepare(
       `SELECT f.consumer, f.failed_at AS at, f.error FROM json_each(?) AS c
@@ -91,12 +86,25 @@ export function makeReadQueries(sqlite: Database.Database, db: Db): ReadQueries 
       .raw(),
     // Along the (topic, seq) index: a count without reading a message row.
     countTopic: sqlite.prepare(`SELECT count(*) FROM messages WHERE topic = ? AND seq > ? AND seq <= ?`).pluck(),
-    // As processedAbove, within a range and only for messages the log holds.
-    resolvedAbove: sqlite.prepare(
-      `SELECT seq, topic, created_at AS createdAt FROM messages WHERE seq IN (
-         SELECT seq FROM processed_messages WHERE consumer = @consumer AND seq > @after AND seq <= @to AND processed_at > @since
-         UNION SELECT seq FROM dead_letters WHERE consumer = @consumer AND seq > @after AND seq <= @to AND dead_at > @since
-       ) ORDER BY seq`,
+    // The tallies: one statement each for every consumer of a read, given as a JSON array of
+    // [consumer, afterSeq, toSeq, rewoundAt, sinceMs]; each a seek of its table's (consumer, ...) key per consumer.
+    tallyResolved: sqlite.prepare(
+      `WITH ${TALLY_ASKED}
+       SELECT r.consumer, m.seq, m.topic FROM (
+         SELECT a.consumer, p.seq FROM asked a JOIN processed_messages p
+           ON p.consumer = a.consumer AND p.seq > a.after AND p.seq <= a.upto AND p.processed_at > a.rewound
+         UNION SELECT a.consumer, d.seq FROM asked a JOIN dead_letters d
+           ON d.consumer = a.consumer AND d.seq > a.after AND d.seq <= a.upto AND d.dead_at > a.rewound
+       ) r JOIN messages m ON m.seq = r.seq ORDER BY r.consumer, m.seq`,
+    ),
+    tallyRequeued: sqlite.prepare(
+      `WITH ${TALLY_ASKED}
+       SELECT r.consumer, m.seq, m.topic FROM asked a JOIN requeued_messages r ON r.consumer = a.consumer
+       JOIN messages m ON m.seq = r.seq ORDER BY r.consumer, m.seq`,
+    ),
+    tallyDeadLetters: sqlite.prepare(
+      `WITH ${TALLY_ASKED}
+       SELECT a.consumer, (SELECT count(*) FROM dead_letters d WHERE d.consumer = a.consumer AND d.dead_at >= a.since) AS n FROM asked a`,
     ),
     message: sqlite.prepare(`SELECT ${MESSAGE_COLUMNS}, status FROM messages WHERE seq = ?`).raw(),
     readRecords: sqlite.prepare(`SELECT ${MESSAGE_COLUMNS}, status FROM messages WHERE seq >= ? ORDER BY seq LIMIT ?`).raw(),

@@ -22,12 +22,15 @@ import type {
   MessageHeader,
   MessageRecord,
   ProgressBatch,
-  RemovedMessage,
+  MessageRef,
+  TallyQuery,
+  ConsumerTally,
   SeqRun,
   StorageError,
   StoredMessage,
   TransactOutcome,
 } from '../../core/store-port.js';
+import { talliesOf, type ConsumerMessageRef } from '../tally-rows.js';
 import { brokerError } from '../../errors.js';
 import type { Logger } from '../../logger.js';
 import { toColumns } from '../append-columns.js';
@@ -239,8 +242,17 @@ export class SqliteStore implements EventStore<Database.Database> {
     return read(() => topics.reduce((n, topic) => n + (this.#q.countTopic.get(topic, afterSeq, toSeq) as number), 0));
   }
 
-  resolvedAbove(consumer: string, afterSeq: number, toSeq: number, sinceMs: number): ResultAsync<MessageHeader[], StorageError> {
-    return read(() => this.#q.resolvedAbove.all({ consumer, after: afterSeq, to: toSeq, since: sinceMs }) as MessageHeader[]);
+  consumerTallies(queries: readonly TallyQuery[]): ResultAsync<Map<string, ConsumerTally>, StorageError> {
+    if (queries.length === 0) return okAsync(new Map<string, ConsumerTally>());
+    return read(() => {
+      const asked = JSON.stringify(queries.map((q) => [q.consumer, q.afterSeq, q.toSeq, q.rewoundAt, q.sinceMs]));
+      return talliesOf(
+        queries,
+        this.#q.tallyResolved.all(asked) as ConsumerMessageRef[],
+        this.#q.tallyRequeued.all(asked) as ConsumerMessageRef[],
+        this.#q.tallyDeadLetters.all(asked) as { consumer: string; n: number }[],
+      );
+    });
   }
 
   message(seq: number): ResultAsync<MessageRecord | undefined, StorageError> {
@@ -318,15 +330,11 @@ export class SqliteStore implements EventStore<Database.Database> {
     return this.#write(this.#writer.call('markProcessed', runs));
   }
 
-  deadLetterCount(consumer: string, sinceMs: number): ResultAsync<number, StorageError> {
-    return read(() => this.#q.deadLetterCount.get({ consumer, since: sinceMs })?.n ?? 0);
-  }
-
   topicCounts(): ResultAsync<Map<string, number>, StorageError> {
     return read(() => new Map(this.#q.topicCounts.all() as [string, number][]));
   }
 
-  deleteExpired(nowMs: number, limit: number): ResultAsync<RemovedMessage[], StorageError> {
+  deleteExpired(nowMs: number, limit: number): ResultAsync<MessageRef[], StorageError> {
     return this.#write(this.#writer.call('deleteExpired', nowMs, limit));
   }
 

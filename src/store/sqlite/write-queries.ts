@@ -4,7 +4,7 @@
 // thread's whole job (writer-worker.ts). Raw SQL only, no drizzle, so the thread starts in milliseconds.
 import type Database from 'better-sqlite3';
 import { checkWritable } from './pragmas.js';
-import type { ConsumerRecord, DeliveryFailure, ProgressBatch, ScheduleClaim, RemovedMessage, SeqRun } from '../../core/store-port.js';
+import type { ConsumerRecord, DeliveryFailure, ProgressBatch, ScheduleClaim, MessageRef, SeqRun } from '../../core/store-port.js';
 import type { AppendColumns } from '../append-columns.js';
 import { MESSAGE_STATUS } from '../message-statuses.js';
 import { makeConsumerWriter } from './consumer-writes.js';
@@ -255,7 +255,7 @@ export function makeWriter(sqlite: Database.Database) {
       return true;
     }).immediate,
 
-    deleteExpired: (nowMs: number, limit: number): RemovedMessage[] => deleteExpired.all(nowMs, limit) as RemovedMessage[],
+    deleteExpired: (nowMs: number, limit: number): MessageRef[] => deleteExpired.all(nowMs, limit) as MessageRef[],
 
     deleteSeqs: sqlite.transaction((seqs: readonly number[]): void => {
       for (const seq of seqs) deleteSeq.run(seq);
