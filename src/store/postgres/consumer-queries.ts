@@ -46,12 +46,13 @@ export const COUNT_TOPICS = `SELECT count(*)::int AS n FROM messages WHERE topic
 // The tallies of every consumer of a read: $1..$5 are the consumers, their positions, heads, last rewinds and
 // creation times, one probe of each table's (consumer, ...) key per consumer.
 const TALLY_ASKED = `unnest($1::text[], $2::bigint[], $3::bigint[], $4::bigint[], $5::bigint[]) AS a(consumer, after, upto, rewound, since)`;
-export const TALLY_RESOLVED = `SELECT r.consumer, m.seq, m.topic FROM (
-  SELECT a.consumer, p.seq FROM ${TALLY_ASKED} JOIN processed_messages p
-    ON p.consumer = a.consumer AND p.seq > a.after AND p.seq <= a.upto AND p.processed_at > a.rewound
-  UNION SELECT a.consumer, d.seq FROM ${TALLY_ASKED} JOIN dead_letters d
-    ON d.consumer = a.consumer AND d.seq > a.after AND d.seq <= a.upto AND d.dead_at > a.rewound
-) r JOIN messages m ON m.seq = r.seq ORDER BY r.consumer, m.seq`;
+// Lateral, so that each consumer's rows are a probe of the keys whatever the planner thinks of the tables' size.
+export const TALLY_RESOLVED = `SELECT a.consumer, m.seq, m.topic FROM ${TALLY_ASKED}
+  CROSS JOIN LATERAL (
+    SELECT seq FROM processed_messages p WHERE p.consumer = a.consumer AND p.seq > a.after AND p.seq <= a.upto AND p.processed_at > a.rewound
+    UNION SELECT seq FROM dead_letters d WHERE d.consumer = a.consumer AND d.seq > a.after AND d.seq <= a.upto AND d.dead_at > a.rewound
+  ) r
+  CROSS JOIN LATERAL (SELECT seq, topic FROM messages WHERE seq = r.seq) m ORDER BY a.consumer, m.seq`;
 export const TALLY_REQUEUED = `SELECT r.consumer, m.seq, m.topic FROM ${TALLY_ASKED}
   JOIN requeued_messages r ON r.consumer = a.consumer JOIN messages m ON m.seq = r.seq ORDER BY r.consumer, m.seq`;
 export const TALLY_DEAD_LETTERS = `SELECT a.consumer,
