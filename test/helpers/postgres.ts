@@ -1,6 +1,6 @@
-// The PostgreSQL the tests use: the one on 127.0.0.1:5432 of these machines, database eventbus_test, role
-// eventbus (test/global-setup.ts makes both when missing). Each test file works in schemas of its own,
-// dropped when the file is done: files running side by side never see each other's tables.
+// The PostgreSQL the tests use: the one on 127.0.0.1:5432 of these machines, role eventbus, a database of the
+// run's own (test/global-setup.ts makes both and sets EVENTBUS_TEST_PG_URL). Each test file works in schemas
+// of its own, dropped when the file is done: files running side by side never see each other's tables.
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import { afterAll } from 'vitest';
