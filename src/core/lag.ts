@@ -83,17 +83,30 @@ export class LagCounter {
   /**
    * The consumer's lag with the log's head at `head`, its tally read up to that head; without `resolved`, as at
    * the moment of a rewind: none of the messages above the position acked or dead-lettered yet. A number at
-   * once when the kept count needs no moving (a thousand idle consumers cost no promise each).
+   * once when the kept count needs no moving: a thousand idle consumers cost no promise and no closure each.
    */
   lag(subject: LagSubject, head: number, tally: ConsumerTally, resolved = true): number | ResultAsync<number, StorageError> {
-    const matches = (topic: string): boolean => subject.patterns.some((p) => topicMatches(p, topic));
+    const kept = this.#kept.get(subject.id);
+    const usable =
+      kept !== undefined &&
+      !kept.stale &&
+      kept.rewoundAt === subject.rewoundAt &&
+      kept.filterJson === subject.filterJson &&
+      samePatterns(kept.patterns, subject.patterns) &&
+      subject.position >= kept.after &&
+      head >= kept.upTo;
+    const matches = usable ? kept.matches : (topic: string): boolean => subject.patterns.some((p) => topicMatches(p, topic));
     const lagOf = (above: number): number => {
-      const done = resolved ? tally.resolved.filter((m) => matches(m.topic)).length : 0;
-      const waiting = tally.requeued.filter((m) => m.seq <= subject.position && matches(m.topic)).length;
-      return Math.max(0, above - done + waiting);
+      let n = above;
+      if (resolved) for (const m of tally.resolved) if (matches(m.topic)) n--;
+      for (const m of tally.requeued) if (m.seq <= subject.position && matches(m.topic)) n++;
+      return Math.max(0, n);
     };
-    const matching = this.#matching(subject, matches, head);
-    return typeof matching === 'number' ? lagOf(matching) : matching.map(lagOf);
+    if (usable && subject.position === kept.after && head === kept.upTo) {
+      if (this.#now() - kept.countedAt >= RECOUNT_MS) this.#recount(kept, subject);
+      return lagOf(kept.count);
+    }
+    return this.#matching(subject, matches, head, usable ? kept : undefined).map(lagOf);
   }
 
   /** Messages this broker's retention removed: taken off the counts they were in. */
@@ -127,18 +140,10 @@ export class LagCounter {
     this.#topicMatches.delete(id);
   }
 
-  /** The consumer's matching messages in (position, head]: the kept count (moved there if it must be), or counted in full. */
-  #matching(subject: LagSubject, matches: (topic: string) => boolean, head: number): number | ResultAsync<number, StorageError> {
+  /** The consumer's matching messages in (position, head]: the kept count moved there (`usable`), or counted in full. */
+  #matching(subject: LagSubject, matches: (topic: string) => boolean, head: number, usable: Kept | undefined): ResultAsync<number, StorageError> {
     const { id, position, patterns, filterJson, rewoundAt } = subject;
-    const kept = this.#kept.get(id);
-    const usable =
-      kept !== undefined && !kept.stale && kept.rewoundAt === rewoundAt && kept.filterJson === filterJson && samePatterns(kept.patterns, patterns) && position >= kept.after && head >= kept.upTo;
-    const count = (after: number, upTo: number): Promise<Result<number, StorageError>> =>
-      subject.filter === undefined ? this.#countTopics(this.#topicsOf(id, patterns, matches), after, upTo) : this.#readCount(subject.filter, matches, after, upTo);
-    if (usable && position === kept.after && head === kept.upTo) {
-      this.#recountWhenOld(kept, id, count);
-      return kept.count;
-    }
+    const count = this.#counter(subject, matches);
     const removals = this.#removals;
     const keep = (n: number, countedAt: number): void => {
       // A removal during the count: it may or may not have seen the rows.
@@ -146,30 +151,39 @@ export class LagCounter {
       this.#kept.set(id, { patterns, filterJson, rewoundAt, matches, filtered: subject.filter !== undefined, after: position, upTo: head, count: n, countedAt, stale });
     };
     const run = async (): Promise<Result<number, StorageError>> => {
-      if (!usable) {
+      if (usable === undefined) {
         const all = await count(position, head);
         if (all.isOk()) keep(all.value, this.#now());
         return all;
       }
-      const passed = await count(kept.after, Math.min(position, kept.upTo));
+      const passed = await count(usable.after, Math.min(position, usable.upTo));
       if (passed.isErr()) return passed;
-      const added = await count(Math.max(kept.upTo, position), head);
+      const added = await count(Math.max(usable.upTo, position), head);
       if (added.isErr()) return added;
-      const n = kept.count - passed.value + added.value;
-      keep(n, kept.countedAt);
-      this.#recountWhenOld(kept, id, count);
+      const n = usable.count - passed.value + added.value;
+      keep(n, usable.countedAt);
+      if (this.#now() - usable.countedAt >= RECOUNT_MS) this.#recount(usable, subject);
       return ok(n);
     };
     return new ResultAsync(run());
   }
 
-  /** Counts in full in the background, without holding up the read, once a kept count is RECOUNT_MS old. */
-  #recountWhenOld(kept: Kept, id: string, count: (after: number, upTo: number) => Promise<Result<number, StorageError>>): void {
-    if (this.#now() - kept.countedAt < RECOUNT_MS || this.#recounting.has(id)) return;
+  /** How the consumer's matching messages in (after, upTo] are counted: along the topics' index, or read through its filter. */
+  #counter(subject: LagSubject, matches: (topic: string) => boolean): (after: number, upTo: number) => Promise<Result<number, StorageError>> {
+    const { filter } = subject;
+    return filter === undefined
+      ? (after, upTo) => this.#countTopics(this.#topicsOf(subject.id, subject.patterns, matches), after, upTo)
+      : (after, upTo) => this.#readCount(filter, matches, after, upTo);
+  }
+
+  /** Counts in full in the background, without holding up the read, a kept count RECOUNT_MS old. */
+  #recount(kept: Kept, subject: LagSubject): void {
+    const { id } = subject;
+    if (this.#recounting.has(id)) return;
     this.#recounting.add(id);
     const { after, upTo } = this.#kept.get(id) ?? kept;
     const removals = this.#removals;
-    void count(after, upTo).then((n) => {
+    void this.#counter(subject, kept.matches)(after, upTo).then((n) => {
       this.#recounting.delete(id);
       const now = this.#kept.get(id);
       // Kept only if nothing was removed meanwhile and the consumer is still the one counted.

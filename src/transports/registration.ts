@@ -124,7 +124,7 @@ export class RegistrationCommands {
       case 'list':
         return this.#broker
           .consumerReports()
-          .map((reports) => [...reports.map((c) => formatConsumerLine({ ...c, state: this.#stateOf(c) })), 'END'].join('\n'));
+          .map((reports) => [...reports.map((c) => formatConsumerLine({ state: this.#stateOf(c), ...c })), 'END'].join('\n'));
       case 'help':
         return okAsync([...COMMAND_USAGE, 'END'].join('\n'));
       case 'quit':

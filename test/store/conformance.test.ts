@@ -553,6 +553,38 @@ describe.each(Object.keys(STORES))('the %s store', (name) => {
     expect(await ok(store.consumerTallies([]))).toEqual(new Map());
   });
 
+  test('the same tallies and last failures asked again after each write that changes them answer the change', async () => {
+    // A store may keep what it answered (SQLite does, as its one broker writes everything): each write that
+    // touches a consumer's acks, dead letters, requeues, failures or the log must show in the next answer.
+    const { store } = await open();
+    await ok(store.append(['orders.a', 'orders.b', 'orders.a', 'orders.c', 'orders.a'].map((t) => row(t))));
+    const m = await ok(store.read(1, 5));
+    await ok(store.saveConsumer(consumer('billing')));
+    const query = { consumer: 'billing', afterSeq: 1, toSeq: 5, rewoundAt: 0, sinceMs: 0 };
+    const now = async () => (await ok(store.consumerTallies([query]))).get('billing')!;
+    const seqs = async () => (await now()).resolved.map((r) => r.seq);
+    expect(await seqs()).toEqual([]);
+    await ok(store.recordProgress(progress({ acks: acks([['billing', 3]]) })));
+    expect(await seqs()).toEqual([3]);
+    await ok(store.recordProgress(progress({ deadLetters: [{ consumer: 'billing', message: m[4]!, reason: 'x', deliveries: 1, at: 6000 }] })));
+    expect(await seqs()).toEqual([3, 5]);
+    expect((await now()).deadLetters).toBe(1);
+    expect(await ok(store.requeueDeadLetters({ consumer: 'billing', sinceMs: 0 }, 7000))).toBe(1);
+    expect(await now()).toEqual({ resolved: [{ seq: 3, topic: 'orders.a' }], requeued: [{ seq: 5, topic: 'orders.a' }], deadLetters: 0 });
+    await ok(store.deleteSeqs([3]));
+    expect(await seqs()).toEqual([]);
+
+    const failure = (at: number, error: string) => ({ consumer: 'billing', address: 'tcp://127.0.0.1:9', seq: null, attempt: 1, failedAt: at, latencyMs: 1, error, httpStatus: null });
+    const last = async () => (await ok(store.lastFailures([{ id: 'billing', sinceMs: 0 }]))).get('billing');
+    expect(await last()).toBeUndefined();
+    await ok(store.recordFailures([failure(100, 'first')]));
+    expect(await last()).toEqual({ at: 100, error: 'first' });
+    await ok(store.recordFailures([failure(200, 'second')]));
+    expect(await last()).toEqual({ at: 200, error: 'second' });
+    await ok(store.pruneFailures(300, 10));
+    expect(await last()).toBeUndefined();
+  });
+
   test('messages by seq and in pages with their status, and the first and last seq of each topic', async () => {
     const { store } = await open();
     await ok(store.append([row('orders.a'), row('refunds.a'), row('orders.a'), row('orders.b')]));

@@ -49,6 +49,7 @@ import { openDb, type OpenedDb } from './open.js';
 import { ALREADY_PROCESSED, makeReadQueries, type ReadQueries } from './read-queries.js';
 import { sqliteCredentials } from './credential-store.js';
 import { sqliteSchedules } from './schedule-store.js';
+import { KeptTallies } from './kept-tallies.js';
 import { INSERT_PROCESSED, type Writer, type WriteOp } from './write-queries.js';
 import { WriteError, WriterThread } from './writer-thread.js';
 
@@ -90,6 +91,7 @@ export class SqliteStore implements EventStore<Database.Database> {
   #lastSeq: number;
   #ackStatements: { insert: Database.Statement; done: Database.Statement } | undefined;
   readonly #writability: Writability;
+  readonly #kept = new KeptTallies();
   readonly schedules: ScheduleStore;
   readonly credentials: CredentialStore;
   #closed = false;
@@ -154,7 +156,10 @@ export class SqliteStore implements EventStore<Database.Database> {
             return { kind: 'done' };
           })
           .immediate(),
-      );
+      ).map((outcome) => {
+        if (outcome.kind === 'done') this.#kept.changed([ack.consumer]);
+        return outcome;
+      });
     } catch (e) {
       if (e instanceof WorkFailed) return okAsync({ kind: 'failed', error: e.error });
       return errAsync(storageError(e));
@@ -218,11 +223,11 @@ export class SqliteStore implements EventStore<Database.Database> {
   }
 
   requeueDeadLetters(selection: DeadLetterSelection, atMs: number): ResultAsync<number, StorageError> {
-    return this.#write(this.#writer.call('requeueDeadLetters', selection, atMs));
+    return this.#changing(this.#writer.call('requeueDeadLetters', selection, atMs));
   }
 
   deleteDeadLetters(selection: DeadLetterSelection, atMs: number): ResultAsync<number, StorageError> {
-    return this.#write(this.#writer.call('deleteDeadLetters', selection, atMs));
+    return this.#changing(this.#writer.call('deleteDeadLetters', selection, atMs));
   }
 
   requeued(consumer: string): ResultAsync<StoredMessage[], StorageError> {
@@ -243,6 +248,16 @@ export class SqliteStore implements EventStore<Database.Database> {
   }
 
   consumerTallies(queries: readonly TallyQuery[]): ResultAsync<Map<string, ConsumerTally>, StorageError> {
+    const { kept, missing } = this.#kept.tallies(queries);
+    if (missing.length === 0) return okAsync(kept);
+    return this.#readTallies(missing).map((read) => {
+      this.#kept.keepTallies(missing, read);
+      for (const [id, tally] of read) kept.set(id, tally);
+      return kept;
+    });
+  }
+
+  #readTallies(queries: readonly TallyQuery[]): ResultAsync<Map<string, ConsumerTally>, StorageError> {
     if (queries.length === 0) return okAsync(new Map<string, ConsumerTally>());
     return read(() => {
       const asked = JSON.stringify(queries.map((q) => [q.consumer, q.afterSeq, q.toSeq, q.rewoundAt, q.sinceMs]));
@@ -294,7 +309,7 @@ export class SqliteStore implements EventStore<Database.Database> {
   }
 
   saveConsumer(record: ConsumerRecord): ResultAsync<void, StorageError> {
-    return this.#write(this.#writer.call('saveConsumer', record));
+    return this.#changing(this.#writer.call('saveConsumer', record));
   }
 
   // The file has one broker, whose registry knows every consumer it holds.
@@ -303,11 +318,11 @@ export class SqliteStore implements EventStore<Database.Database> {
   }
 
   deleteConsumer(id: string): ResultAsync<void, StorageError> {
-    return this.#write(this.#writer.call('deleteConsumer', id));
+    return this.#changing(this.#writer.call('deleteConsumer', id));
   }
 
   deleteLapsedConsumer(id: string, nowMs: number): ResultAsync<boolean, StorageError> {
-    return this.#write(this.#writer.call('deleteLapsedConsumer', id, nowMs));
+    return this.#changing(this.#writer.call('deleteLapsedConsumer', id, nowMs));
   }
 
   processedAbove(consumer: string, afterSeq: number, sinceMs: number): ResultAsync<number[], StorageError> {
@@ -323,7 +338,7 @@ export class SqliteStore implements EventStore<Database.Database> {
   }
 
   recordProgress(batch: ProgressBatch): ResultAsync<void, StorageError> {
-    return this.#write(this.#writer.call('progress', batch));
+    return this.#changing(this.#writer.call('progress', batch), progressConsumers(batch));
   }
 
   markProcessed(runs: readonly SeqRun[]): ResultAsync<void, StorageError> {
@@ -335,18 +350,24 @@ export class SqliteStore implements EventStore<Database.Database> {
   }
 
   deleteExpired(nowMs: number, limit: number): ResultAsync<MessageRef[], StorageError> {
-    return this.#write(this.#writer.call('deleteExpired', nowMs, limit));
+    return this.#changing(this.#writer.call('deleteExpired', nowMs, limit));
   }
 
   recordFailures(failures: readonly DeliveryFailure[]): ResultAsync<void, StorageError> {
-    return this.#write(this.#writer.call('recordFailures', failures));
+    return this.#changing(this.#writer.call('recordFailures', failures), failures.map((f) => f.consumer));
   }
 
   lastFailures(consumers: readonly { readonly id: string; readonly sinceMs: number }[]): ResultAsync<Map<string, LastFailure>, StorageError> {
-    if (consumers.length === 0) return okAsync(new Map<string, LastFailure>());
+    const { kept, missing } = this.#kept.lastFailures(consumers);
+    const found = new Map<string, LastFailure>();
+    for (const [id, failure] of kept) if (failure !== null) found.set(id, failure);
+    if (missing.length === 0) return okAsync(found);
     return read(() => {
-      const rows = this.#q.lastFailures.all(JSON.stringify(consumers.map((c) => [c.id, c.sinceMs]))) as { consumer: string; at: number; error: string }[];
-      return new Map(rows.map((r) => [r.consumer, { at: r.at, error: r.error }]));
+      const rows = this.#q.lastFailures.all(JSON.stringify(missing.map((c) => [c.id, c.sinceMs]))) as { consumer: string; at: number; error: string }[];
+      const read = new Map(rows.map((r) => [r.consumer, { at: r.at, error: r.error }]));
+      this.#kept.keepLastFailures(missing, read);
+      for (const [id, failure] of read) found.set(id, failure);
+      return found;
     });
   }
 
@@ -355,15 +376,15 @@ export class SqliteStore implements EventStore<Database.Database> {
   }
 
   deleteSeqs(seqs: readonly number[]): ResultAsync<void, StorageError> {
-    return this.#write(this.#writer.call('deleteSeqs', seqs));
+    return this.#changing(this.#writer.call('deleteSeqs', seqs));
   }
 
   pruneProcessed(limit: number): ResultAsync<number, StorageError> {
-    return this.#write(this.#writer.call('pruneProcessed', limit));
+    return this.#changing(this.#writer.call('pruneProcessed', limit));
   }
 
   pruneFailures(beforeMs: number, limit: number): ResultAsync<number, StorageError> {
-    return this.#write(this.#writer.call('pruneFailures', beforeMs, limit));
+    return this.#changing(this.#writer.call('pruneFailures', beforeMs, limit));
   }
 
   /** Waits for every queued write, then closes the writer and the main connection. */
@@ -383,6 +404,15 @@ export class SqliteStore implements EventStore<Database.Database> {
     return this.#writability.track(pending, proves);
   }
 
+  /**
+   * A write that may change consumers' tallies or last failures: those of `consumers`, or any consumer's when
+   * not given. What is kept of them is dropped once it has completed (or failed), before anyone waiting on it
+   * reads again.
+   */
+  #changing<T>(pending: Promise<T>, consumers?: Iterable<string>): ResultAsync<T, StorageError> {
+    return this.#write(pending.finally(() => (consumers === undefined ? this.#kept.changedAll() : this.#kept.changed(consumers))));
+  }
+
   /** After a failed write: one page rewritten unchanged, once the disk has room (see PROBE_FREE_BYTES). */
   async #probe(): Promise<void> {
     const disk = await statfs(dirname(this.#opened.path)).catch(() => undefined);
@@ -390,4 +420,12 @@ export class SqliteStore implements EventStore<Database.Database> {
     // Either way the outcome is noted: writable again, or why not.
     (await this.#write(this.#writer.call('probe'), true)).unwrapOr(undefined);
   }
+}
+
+/** The consumers whose acks, dead letters or rewinds a progress batch writes. */
+function progressConsumers(batch: ProgressBatch): Set<string> {
+  const consumers = new Set(batch.acks.consumers);
+  for (const d of batch.deadLetters) consumers.add(d.consumer);
+  for (const id of batch.rewinds.keys()) consumers.add(id);
+  return consumers;
 }
