@@ -3,6 +3,12 @@
 // that after a kill the store knows how far deliveries may have gone and a restart counts each message up to
 // there as delivered once more. Shared with other brokers, each partition held has its own (partitions.ts).
 // The ProgressWriter writes what take() hands it.
+//
+// A stream that goes through a chunk faster than a write takes would wait on every one (a replay of a big
+// backlog delivers a thousand seqs in a few ms, and a write waits behind the writer's other transactions), so
+// the chunk follows the stream's pace: one used up within FAST_MS doubles the next (up to MAX_GROWTH times the
+// setting), one that lasted SLOW_MS halves it back towards the setting. After a kill, what counts as delivered
+// once more is then about what the stream delivered in a fraction of a second, rather than a fixed count.
 import type { Partitions } from './partitions.js';
 import type { StoredMessage } from './types.js';
 
@@ -14,9 +20,17 @@ export interface Reservation {
   readonly rewinds: number;
 }
 
+const FAST_MS = 200;
+const SLOW_MS = 1000;
+export const MAX_GROWTH = 16;
+
 export class DeliveryReservation {
-  /** Seqs reserved at a time. */
-  readonly #chunk: number;
+  /** Seqs reserved at a time at least (the setting), and now. */
+  readonly #minChunk: number;
+  #chunk: number;
+  readonly #now: () => number;
+  /** When the last reservation ahead of need was asked for. */
+  #askedAt = -Infinity;
   readonly #partitions: Partitions | undefined;
   /** Asks for the wanted reservation to be written soon (take()): a delivery may be held up until it is. */
   readonly #want: () => void;
@@ -41,10 +55,13 @@ export class DeliveryReservation {
     storedSeq: number;
     partitions: Partitions | undefined;
     chunk: number;
+    now: () => number;
     want: () => void;
     written: () => void;
   }) {
+    this.#minChunk = init.chunk;
     this.#chunk = init.chunk;
+    this.#now = init.now;
     this.#partitions = init.partitions;
     this.#want = init.want;
     this.#written = init.written;
@@ -69,7 +86,7 @@ export class DeliveryReservation {
     const chunk = this.#chunk;
     const ahead = Math.max(reserved, this.#writing, this.#wanted);
     if (seq + chunk / 2 > ahead) {
-      this.#wanted = Math.max(ahead, seq) + chunk;
+      this.#wanted = Math.max(ahead, seq) + this.#paced();
       this.#want();
     }
     if (seq <= reserved) return true;
@@ -91,6 +108,18 @@ export class DeliveryReservation {
     this.#reserved = Math.min(this.#reserved, seq - 1);
     this.#writing = 0;
     this.#wanted = 0;
+    this.#chunk = this.#minChunk;
+    this.#askedAt = -Infinity;
+  }
+
+  /** The chunk to ask for next, after the stream's pace through the last one. */
+  #paced(): number {
+    const now = this.#now();
+    const lasted = now - this.#askedAt;
+    if (lasted < FAST_MS) this.#chunk = Math.min(this.#chunk * 2, this.#minChunk * MAX_GROWTH);
+    else if (lasted >= SLOW_MS) this.#chunk = Math.max(Math.floor(this.#chunk / 2), this.#minChunk);
+    this.#askedAt = now;
+    return this.#chunk;
   }
 
   /**

@@ -133,6 +133,7 @@ export class Stream {
       storedSeq: init.reservedSeq ?? 0,
       partitions: this.#partitions,
       chunk: host.reservation,
+      now: () => host.now(),
       want: () => {
         host.reservationWanted(this);
       },
