@@ -345,11 +345,7 @@ export class PostgresStore implements EventStore<pg.PoolClient> {
   }
 
   deleteExpired(nowMs: number, limit: number): ResultAsync<MessageRef[], StorageError> {
-    return this.#write(async () => {
-      const removed = (await this.#pool.query<MessageRef>(q.DELETE_EXPIRED, [nowMs, limit])).rows;
-      await this.#removed(removed.map((m) => m.seq));
-      return removed;
-    });
+    return this.#write(async () => (await this.#pool.query<MessageRef>(q.DELETE_EXPIRED, [nowMs, this.#consumerChannel, this.#instance, limit])).rows);
   }
 
   readHeaders(afterSeq: number, limit: number): ResultAsync<MessageHeader[], StorageError> {
@@ -358,24 +354,8 @@ export class PostgresStore implements EventStore<pg.PoolClient> {
 
   deleteSeqs(seqs: readonly number[]): ResultAsync<void, StorageError> {
     return this.#write(async () => {
-      await this.#pool.query(q.DELETE_SEQS, [seqs]);
-      await this.#removed(seqs);
+      await this.#pool.query(q.DELETE_SEQS, [seqs, this.#consumerChannel, this.#instance]);
     });
-  }
-
-  /**
-   * Tells the other brokers that messages were removed, after the delete: a lag they keep counts the log as
-   * it was until they count again (lag.ts). The span of seqs, not each one, so that a notification stays small.
-   */
-  async #removed(seqs: readonly number[]): Promise<void> {
-    if (seqs.length === 0) return;
-    let first = seqs[0]!;
-    let last = first;
-    for (const s of seqs) {
-      if (s < first) first = s;
-      if (s > last) last = s;
-    }
-    await this.#pool.query(cq.NOTIFY, [this.#consumerChannel, cq.signalPayload(this.#instance, { kind: 'removed', first, last })]);
   }
 
   pruneProcessed(limit: number): ResultAsync<number, StorageError> {

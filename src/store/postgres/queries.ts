@@ -149,7 +149,14 @@ export const LAST_FAILURES = `SELECT c.id AS consumer, f.failed_at AS at, f.erro
 export const TOPIC_COUNTS = `SELECT topic, count(*)::int AS n FROM messages GROUP BY topic`;
 export const READ_HEADERS = `SELECT seq, topic, created_at AS "createdAt" FROM messages WHERE seq > $1 ORDER BY seq LIMIT $2`;
 /** Retention's removal of the messages it chose. */
-export const DELETE_SEQS = `DELETE FROM messages WHERE seq = ANY($1::bigint[])`;
+// The deletes below tell the other brokers in the same statement (at its commit, or never): a lag they keep
+// counts the log as it was until they count again (lag.ts). The span of seqs, not each one, so that a
+// notification stays small; $2 is the consumers' channel, $3 the sender (consumer-queries.ts's signal payload).
+const TELL_REMOVED = `told AS (SELECT pg_notify($2, json_build_object('from', $3::text, 'kind', 'removed', 'first', min(seq), 'last', max(seq))::text)
+  FROM gone HAVING count(*) > 0)`;
+
+export const DELETE_SEQS = `WITH gone AS (DELETE FROM messages WHERE seq = ANY($1::bigint[]) RETURNING seq), ${TELL_REMOVED}
+  SELECT count(*) FROM told`;
 
 // A dead letter outranks a later 'processed' from another consumer: the message failed somewhere. The seqs
 // of the runs are listed, so that each is one probe of the primary key (a join of ranges may scan the log).
@@ -159,9 +166,10 @@ export const MARK_PROCESSED = `UPDATE messages SET status = '${MESSAGE_STATUS.pr
 
 // At most $2 expired rows per call, so that one call never holds locks for long; soonest expired first, along
 // the expiry index.
-export const DELETE_EXPIRED = `DELETE FROM messages WHERE seq = ANY(ARRAY(
-  SELECT seq FROM messages WHERE ttl > 0 AND created_at + ttl::bigint * 1000 <= $1 ORDER BY created_at + ttl::bigint * 1000 LIMIT $2
-)) RETURNING seq, topic`;
+export const DELETE_EXPIRED = `WITH gone AS (DELETE FROM messages WHERE seq = ANY(ARRAY(
+  SELECT seq FROM messages WHERE ttl > 0 AND created_at + ttl::bigint * 1000 <= $1 ORDER BY created_at + ttl::bigint * 1000 LIMIT $4
+)) RETURNING seq, topic), ${TELL_REMOVED}
+  SELECT seq, topic FROM gone WHERE (SELECT count(*) FROM told) >= 0`;
 
 // Acks that no longer matter: of messages the log no longer holds, at or below their consumer's position,
 // and every ack of a consumer that was removed (the broker never reads them again).
