@@ -108,8 +108,10 @@ export class RegistrationCommands {
             ? union(consumer.patterns, command.patterns)
             : consumer.patterns.filter((p) => !command.patterns.includes(p));
         const verb = command.type === 'subscribe' ? 'subscribed' : 'unsubscribed';
+        // The patterns alone change: a save without the filter would drop the one the consumer has.
+        const filter = consumer.filter === null ? undefined : (JSON.parse(consumer.filter) as unknown);
         return this.#broker
-          .saveConsumer({ id: command.id, address: consumer.address, patterns })
+          .saveConsumer({ id: command.id, address: consumer.address, patterns, filter })
           .andTee(() => this.#changed(command.id))
           .map(() => `OK ${verb} ${command.id} ${command.patterns.join(' ')}`);
       }

@@ -201,6 +201,19 @@ describe('SUBSCRIBE and UNSUBSCRIBE', () => {
     expect(bus.app.broker.consumer('c')?.patterns).toEqual(['a', 'b.#', 'c.*']);
   });
 
+  test("SUBSCRIBE and UNSUBSCRIBE change the patterns alone: the consumer's content filter and backoff stay", async () => {
+    const bus = await startTestApp(scope);
+    const c = await bus.registration();
+    const filter = { 'payload.n': { $gte: 2 } };
+    (await bus.app.broker.saveConsumer({ id: 'c', address: 'tcp://127.0.0.1:9000', patterns: ['a'], filter, backoffMs: [10, 20] }))._unsafeUnwrap();
+    expect(await c.send('SUBSCRIBE c b')).toBe('OK subscribed c b');
+    expect(await c.send('UNSUBSCRIBE c a')).toBe('OK unsubscribed c a');
+    const kept = bus.app.broker.consumer('c')!;
+    expect(kept.patterns).toEqual(['b']);
+    expect(JSON.parse(kept.filter!)).toEqual(filter);
+    expect(kept.backoffMs).toEqual([10, 20]);
+  });
+
   listedAfter([
     {
       name: 'subscribing to a pattern the consumer already has does not list it twice',
