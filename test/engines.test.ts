@@ -11,6 +11,7 @@ interface LockEntry {
   readonly version?: string;
   readonly engines?: { readonly node?: string };
   readonly dependencies?: Record<string, string>;
+  readonly hasInstallScript?: boolean;
 }
 const lock = JSON.parse(readFileSync(`${ROOT}package-lock.json`, 'utf8')) as { packages: Record<string, LockEntry> };
 const oldest = (range: string | undefined): string => semver.minVersion(range ?? '*')!.version;
@@ -34,7 +35,7 @@ test("the client package's dependencies run on the oldest Node.js its engines al
 
 test('every package with install scripts is reviewed in allowScripts, and the native ones (better-sqlite3, esbuild) allowed', () => {
   const { allowScripts } = JSON.parse(readFileSync(`${ROOT}package.json`, 'utf8')) as { allowScripts: Record<string, boolean> };
-  const withScripts = Object.entries(lock.packages).flatMap(([path, entry]) => ((entry as { hasInstallScript?: boolean }).hasInstallScript === true ? [path.slice(path.lastIndexOf('node_modules/') + 13)] : []));
+  const withScripts = Object.entries(lock.packages).flatMap(([path, entry]) => (entry.hasInstallScript === true ? [path.slice(path.lastIndexOf('node_modules/') + 13)] : []));
   expect([...new Set(withScripts)].filter((name) => !(name in allowScripts))).toEqual([]);
   expect(allowScripts).toMatchObject({ 'better-sqlite3': true, esbuild: true });
 });
