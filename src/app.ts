@@ -124,7 +124,8 @@ export async function startApp(config: Config, logger: Logger, options: StartOpt
   const transportServer = createTransportServer(broker, { ...config, tls }, logger);
   const registrationServer = createRegistrationServer(commands, { ...config, tls }, logger);
   const connections = (): Record<string, number> => ({ transport: transportServer.connections(), registration: registrationServer.connections() });
-  const httpServer = createHttpServer(broker, { ...config, tls }, { commands, stateOf, connections }, logger);
+  let serving = false;
+  const httpServer = createHttpServer(broker, { ...config, tls }, { commands, stateOf, connections, serving: () => serving }, logger);
   const listeners: Listener[] = [transportServer, registrationServer, httpServer];
   const bound: number[] = [];
   for (const [i, server] of listeners.entries()) {
@@ -139,6 +140,7 @@ export async function startApp(config: Config, logger: Logger, options: StartOpt
   const [transport, registration, http] = bound as [number, number, number];
   const ready = readyLine(config.host, { transport, registration, http }, db, tls !== undefined);
   logger.info(ready.message, ready.fields);
+  serving = true;
   let stopping: Promise<void> | undefined;
   const stop = async (graceMs: number | undefined): Promise<void> => {
     const deadline = Date.now() + (graceMs ?? 0);
@@ -151,6 +153,7 @@ export async function startApp(config: Config, logger: Logger, options: StartOpt
         logger.error(`stopping: ${what} failed`, { error: e instanceof Error ? e.stack : String(e) });
       }
     };
+    serving = false;
     for (const server of listeners) server.stopAccepting();
     await step('answering the last publishes', () => broker.drain());
     await step('closing connections', async () => {

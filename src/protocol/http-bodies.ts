@@ -228,6 +228,8 @@ export const StatsEvent = z
   .meta({ id: 'StatsEvent', description: 'one `stats` event of GET /api/stats/stream' });
 export type StatsEvent = z.infer<typeof StatsEvent>;
 export const Health = z.object({ status: z.string(), head_seq: z.number() }).meta({ id: 'Health' });
+/** What /livez and /readyz answer: the status and nothing else. */
+export const Probe = z.object({ status: z.enum(['ok', 'unavailable']) }).meta({ id: 'Probe' });
 
 // --- mappings ---
 

@@ -9,9 +9,11 @@ import { brokerError } from '../../errors.js';
 import { tokenOf, UNAUTHORIZED_MESSAGE, type RefusalLog } from '../auth.js';
 import { fail, type HttpEnv } from './route-kit.js';
 
-type Need = 'any' | 'monitor' | 'admin' | 'own';
+type Need = 'open' | 'any' | 'monitor' | 'admin' | 'own';
 
 const RULES: readonly [methods: readonly string[], path: RegExp, need: Need][] = [
+  // The probes: a prober has no token, and they say nothing but a status.
+  [['GET'], /^\/(livez|readyz)$/, 'open'],
   // The dashboard's page holds no data: what it shows comes from calls that are checked each.
   [['GET'], /^\/(|healthz|ws|api\/openapi\.json|api\/asyncapi\.json|api\/whoami)$/, 'any'],
   [['POST'], /^\/api\/publish$/, 'own'],
@@ -19,6 +21,11 @@ const RULES: readonly [methods: readonly string[], path: RegExp, need: Need][] =
   [['GET'], /^\/metrics$/, 'monitor'],
   [['GET'], /^\/api\/(stats|topics|consumers|schedules)(\/.*)?$/, 'monitor'],
 ];
+
+/** Whether a route is served without a token: the OpenAPI document says so of it (api/openapi.ts). */
+export function isOpen(method: string, path: string): boolean {
+  return needOf(method, path) === 'open';
+}
 
 function needOf(method: string, path: string): Need {
   const m = method === 'HEAD' ? 'GET' : method;
@@ -42,6 +49,11 @@ export function auditTarget(c: Context<HttpEnv>, target: string): void {
 /** Answers 401 without a token that is one, 403 when the route needs what the credential lacks. */
 export function authenticate(broker: Broker, refusals: RefusalLog): MiddlewareHandler<HttpEnv> {
   return async (c, next) => {
+    const need = needOf(c.req.method, c.req.path);
+    if (need === 'open') {
+      await next();
+      return undefined;
+    }
     // Undefined for a request an embedding application hands over in-process (app.fetch(request)).
     const socket = (c.env as HttpEnv['Bindings'] | undefined)?.incoming?.socket;
     const peer = socket === undefined ? 'in-process' : `${socket.remoteAddress}:${socket.remotePort}`;
@@ -53,7 +65,6 @@ export function authenticate(broker: Broker, refusals: RefusalLog): MiddlewareHa
     const principal = entered.value;
     c.set('principal', principal);
     const path = c.req.path;
-    const need = needOf(c.req.method, path);
     const action = `${c.req.method} ${path}`;
     if (need === 'monitor') {
       const allowed = principal.monitor(action);
