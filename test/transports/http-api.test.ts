@@ -63,6 +63,15 @@ describe.each(STORES)('the HTTP API on %s', (store) => {
       [{ topic: 'a', payload: 'x'.repeat(1990) }, 413, 'TOO_LARGE'],
       ['{"topic":', 400, 'BAD_FORMAT'],
     ];
+    // A body of neither form is told what it lacks, not the first problem of the form it is closest to.
+    for (const body of [{}, { payload: 'x' }, { message: [] }, []]) {
+      expect(await bus.call<Json>('POST', '/api/publish', body), JSON.stringify(body)).toMatchObject({
+        status: 400,
+        body: { code: 'BAD_ARGS', message: 'the body needs "topic" and "payload" (one message) or "messages" (a batch)' },
+      });
+    }
+    expect((await bus.call<Json>('POST', '/api/publish', { topic: 'a' })).body['message']).toMatch(/payload/);
+    expect((await bus.call<Json>('POST', '/api/publish', { messages: [{ topic: 'a' }] })).body['message']).toMatch(/^messages\.0\.payload: /);
     for (const [body, status, code] of cases) {
       const r = await bus.call<Json>('POST', '/api/publish', body);
       expect({ status: r.status, code: r.body['code'] }, JSON.stringify(body).slice(0, 80)).toEqual({ status, code });
@@ -392,7 +401,8 @@ describe.each(STORES)('the HTTP API on %s', (store) => {
     const res = await fetch(`${bus.base}/api/consumers/x/pause`, { method: 'GET' });
     expect({ status: res.status, allow: res.headers.get('allow'), body: await res.json() }).toEqual({ status: 405, allow: 'POST', body: { code: 'BAD_FORMAT', message: expect.any(String) as string } });
     expect((await fetch(`${bus.base}/api/publish`)).headers.get('allow')).toBe('POST');
-    expect(await bus.call('GET', '/api/nothing')).toMatchObject({ status: 404, body: { code: 'BAD_FORMAT' } });
+    expect(await bus.call('GET', '/api/nothing')).toMatchObject({ status: 404, body: { code: 'UNKNOWN_ROUTE' } });
+    expect(await bus.call('GET', '/nothing')).toMatchObject({ status: 404, body: { code: 'UNKNOWN_ROUTE' } });
   });
 });
 
@@ -445,6 +455,8 @@ describe('the OpenAPI document at /api/openapi.json', () => {
         'GET /api/asyncapi.json',
         'GET /',
         'GET /healthz',
+        'GET /livez',
+        'GET /readyz',
         'GET /metrics',
       ].sort(),
     );

@@ -9,7 +9,7 @@ import { brokerError } from '../../errors.js';
 import { tokenOf, UNAUTHORIZED_MESSAGE, type RefusalLog } from '../auth.js';
 import { fail, type HttpEnv } from './route-kit.js';
 
-type Need = 'open' | 'any' | 'monitor' | 'admin' | 'own';
+export type Need = 'open' | 'any' | 'monitor' | 'admin' | 'own';
 
 const RULES: readonly [methods: readonly string[], path: RegExp, need: Need][] = [
   // The probes: a prober has no token, and they say nothing but a status.
@@ -22,12 +22,8 @@ const RULES: readonly [methods: readonly string[], path: RegExp, need: Need][] =
   [['GET'], /^\/api\/(stats|topics|consumers|schedules)(\/.*)?$/, 'monitor'],
 ];
 
-/** Whether a route is served without a token: the OpenAPI document says so of it (api/openapi.ts). */
-export function isOpen(method: string, path: string): boolean {
-  return needOf(method, path) === 'open';
-}
-
-function needOf(method: string, path: string): Need {
+/** What a route needs: 'open' ones take no token; the OpenAPI document (openapi.ts) says so of each route. */
+export function accessOf(method: string, path: string): Need {
   const m = method === 'HEAD' ? 'GET' : method;
   for (const [methods, pattern, need] of RULES) if (methods.includes(m) && pattern.test(path)) return need;
   return 'admin';
@@ -49,7 +45,7 @@ export function auditTarget(c: Context<HttpEnv>, target: string): void {
 /** Answers 401 without a token that is one, 403 when the route needs what the credential lacks. */
 export function authenticate(broker: Broker, refusals: RefusalLog): MiddlewareHandler<HttpEnv> {
   return async (c, next) => {
-    const need = needOf(c.req.method, c.req.path);
+    const need = accessOf(c.req.method, c.req.path);
     if (need === 'open') {
       await next();
       return undefined;
