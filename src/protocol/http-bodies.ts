@@ -68,6 +68,7 @@ export const PublishedBatch = z
   .object({
     seqs: z.array(z.number().nullable()),
     message_ids: z.array(z.string().nullable()),
+    duplicates: z.array(z.boolean()).meta({ description: 'true where the message repeated a message_id already stored (or scheduled): nothing new was stored for it' }),
     schedule_ids: z.array(z.string().nullable()).optional().meta({ description: 'with delayed messages: each one\'s schedule id, null for those appended at once (whose seq is in seqs)' }),
   })
   .meta({ id: 'PublishedBatch' });

@@ -37,8 +37,14 @@ describe.each(STORES)('the HTTP API on %s', (store) => {
     expect(b.Published.parse(one.body)).toBeTruthy();
     expect((await bus.call('POST', '/api/publish', { topic: 'orders.created', payload: 'again', message_id: 'o-1' })).body).toEqual({ seq: 1, message_id: 'o-1', duplicate: true });
     const batch = await bus.call('POST', '/api/publish', { messages: [{ topic: 'a', payload: { n: 1 } }, { topic: 'b', payload: 'x', message_id: 'b-1', ttl: 60 }] });
-    expect(batch).toMatchObject({ status: 200, body: { seqs: [2, 3], message_ids: [null, 'b-1'] } });
+    expect(batch).toMatchObject({ status: 200, body: { seqs: [2, 3], message_ids: [null, 'b-1'], duplicates: [false, false] } });
     expect(b.PublishedBatch.parse(batch.body)).toBeTruthy();
+    // A batch repeating stored ids says which it stored nothing for.
+    expect((await bus.call('POST', '/api/publish', { messages: [{ topic: 'b', payload: 'x', message_id: 'b-1' }, { topic: 'b', payload: 'new', message_id: 'b-2' }] })).body).toEqual({
+      seqs: [3, 4],
+      message_ids: ['b-1', 'b-2'],
+      duplicates: [true, false],
+    });
     const refused = await bus.call('POST', '/api/publish', { messages: [{ topic: 'c', payload: '1' }, { topic: 'bad topic', payload: '2' }] });
     expect(refused).toMatchObject({ status: 400, body: { code: 'BAD_TOPIC' } });
     const stored = await bus.call<{ messages: Json[] }>('GET', '/api/messages');
@@ -46,6 +52,7 @@ describe.each(STORES)('the HTTP API on %s', (store) => {
       [1, 'orders.created', 'hello'],
       [2, 'a', '{"n":1}'],
       [3, 'b', 'x'],
+      [4, 'b', 'new'],
     ]);
     expect(stored.body.messages[0]).toMatchObject({ message_id: 'o-1', ordering_key: 'c-1', metadata: { k: 'v', content_type: 'text/plain' }, status: 'pending' });
     expect(stored.body.messages[1]!['metadata']).toMatchObject({ content_type: 'application/json' });
