@@ -118,7 +118,6 @@ export async function startApp(config: Config, logger: Logger, options: StartOpt
       const { code, message } = registered.error;
       return abandon(brokerError(code, `EVENTBUS_CONSUMER_${consumer.id.toUpperCase()}: ${message}`, registered.error));
     }
-    logger.info('consumer registered from the environment', { consumer: consumer.id, address: consumer.address });
   }
   for (const consumer of broker.consumers()) if (consumer.address !== null) follow(consumer.id);
   const transportServer = createTransportServer(broker, { ...config, tls }, logger);
@@ -239,7 +238,7 @@ export function pushHost(broker: Broker, logger: Logger): PushHost {
     nack: (subscription, seq, delayMs, cause) => broker.nack(subscription, seq, delayMs, cause).unwrapOr(undefined),
     detach: (subscription) => broker.unsubscribe(subscription).unwrapOr(undefined),
     rewind: (consumer, seq) =>
-      void broker.replay(consumer, seq).mapErr((e) => {
+      void broker.resend(consumer, seq).mapErr((e) => {
         logger.warn('could not rewind a push consumer to resend what its connection lost', { consumer, seq, reason: e.message });
       }),
     recordFailure: (failure) => broker.recordDeliveryFailure(failure),
