@@ -1,6 +1,6 @@
 // A standalone example: the broker, a publisher and a `chat.*` subscriber in one process.
 //   npm run example:chat          (on a free port unless EVENTBUS_HTTP_PORT says; EVENTBUS_DB sets the file)
-// In your own project, import from 'eventbus' and 'eventbus/server' instead of ../src.
+// In your own project, import from 'eventbus-broker' and 'eventbus-broker/server' instead of ../src.
 import { connect } from '../src/client/index.js';
 import { EventBusError, openEventBus } from '../src/embed/index.js';
 import { listen } from './listen.js';

@@ -118,13 +118,13 @@ export async function startApp(config: Config, logger: Logger, options: StartOpt
       const { code, message } = registered.error;
       return abandon(brokerError(code, `EVENTBUS_CONSUMER_${consumer.id.toUpperCase()}: ${message}`, registered.error));
     }
-    logger.info('consumer registered from the environment', { consumer: consumer.id, address: consumer.address });
   }
   for (const consumer of broker.consumers()) if (consumer.address !== null) follow(consumer.id);
   const transportServer = createTransportServer(broker, { ...config, tls }, logger);
   const registrationServer = createRegistrationServer(commands, { ...config, tls }, logger);
   const connections = (): Record<string, number> => ({ transport: transportServer.connections(), registration: registrationServer.connections() });
-  const httpServer = createHttpServer(broker, { ...config, tls }, { commands, stateOf, connections }, logger);
+  let serving = false;
+  const httpServer = createHttpServer(broker, { ...config, tls }, { commands, stateOf, connections, serving: () => serving }, logger);
   const listeners: Listener[] = [transportServer, registrationServer, httpServer];
   const bound: number[] = [];
   for (const [i, server] of listeners.entries()) {
@@ -139,6 +139,7 @@ export async function startApp(config: Config, logger: Logger, options: StartOpt
   const [transport, registration, http] = bound as [number, number, number];
   const ready = readyLine(config.host, { transport, registration, http }, db, tls !== undefined);
   logger.info(ready.message, ready.fields);
+  serving = true;
   let stopping: Promise<void> | undefined;
   const stop = async (graceMs: number | undefined): Promise<void> => {
     const deadline = Date.now() + (graceMs ?? 0);
@@ -151,6 +152,7 @@ export async function startApp(config: Config, logger: Logger, options: StartOpt
         logger.error(`stopping: ${what} failed`, { error: e instanceof Error ? e.stack : String(e) });
       }
     };
+    serving = false;
     for (const server of listeners) server.stopAccepting();
     await step('answering the last publishes', () => broker.drain());
     await step('closing connections', async () => {
@@ -236,7 +238,7 @@ export function pushHost(broker: Broker, logger: Logger): PushHost {
     nack: (subscription, seq, delayMs, cause) => broker.nack(subscription, seq, delayMs, cause).unwrapOr(undefined),
     detach: (subscription) => broker.unsubscribe(subscription).unwrapOr(undefined),
     rewind: (consumer, seq) =>
-      void broker.replay(consumer, seq).mapErr((e) => {
+      void broker.resend(consumer, seq).mapErr((e) => {
         logger.warn('could not rewind a push consumer to resend what its connection lost', { consumer, seq, reason: e.message });
       }),
     recordFailure: (failure) => broker.recordDeliveryFailure(failure),

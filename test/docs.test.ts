@@ -1,5 +1,5 @@
 // Every snippet of README.md, the client package's README and docs/*.md runs as pasted, against a fresh broker whose ports stand in for
-// the defaults: ```ts programs (as files of this package, so 'eventbus' and 'eventbus/server' resolve to
+// the defaults: ```ts programs (as files of this package, so 'eventbus-broker' and 'eventbus-broker/server' resolve to
 // the build, and in a temp dir of their own, where their database files go), ```console transcripts of the
 // telnet and WebSocket ports (every reply compared) and of curl on the HTTP API (its output compared, times
 // and other moving values by type only), ```sql against a database the broker made, ```json filters
@@ -187,7 +187,12 @@ async function replay(transcript: string, bus: Awaited<ReturnType<typeof broker>
           expected.push(lines[i++]!);
           got.push(await conn.client.readLine());
         }
-        const fields = (l: string): string => bus.map(l).split(' ').slice(0, 3).join(' ');
+        // The id, address and patterns as they are; of the rest, which key=value fields follow (a failure's only after one).
+        const fields = (l: string): string => {
+          const words = bus.map(l).split(' ');
+          const keys = words.slice(3).flatMap((w) => (/^\w+=/.test(w) && !w.startsWith('last_failure') ? [w.slice(0, w.indexOf('='))] : []));
+          return [...words.slice(0, 3), ...keys].join(' ');
+        };
         expect(got.map(fields)).toEqual(expected.map(fields));
       } else expect(got).toEqual(expected.map(bus.map));
       continue;
@@ -287,4 +292,21 @@ describe.each(COVERED)('%s', (file) => {
 
 test('every file with a runnable snippet is covered above', () => {
   expect([...new Set(all.filter((s) => RUNNABLE.has(s.lang)).map((s) => s.file))].filter((f) => !COVERED.includes(f))).toEqual([]);
+});
+
+test("the README names each example of package.json's example:* scripts, and counts them right", async () => {
+  const readme = await readFile(join(ROOT, 'README.md'), 'utf8');
+  const scripts = Object.keys((JSON.parse(await readFile(join(ROOT, 'package.json'), 'utf8')) as { scripts: Record<string, string> }).scripts).filter((s) => s.startsWith('example:'));
+  const said = /The `examples\/` folder[^.]*? has (\w+) small programs[^;]*;/.exec(readme);
+  expect(said, 'the sentence on examples/').not.toBeNull();
+  expect(said![1]).toBe(['zero', 'one', 'two', 'three', 'four', 'five', 'six', 'seven', 'eight', 'nine'][scripts.length]);
+  for (const script of scripts) expect(said![0]).toContain(script);
+});
+
+test('a TypeScript snippet with top-level await is preceded by the README saying it needs "type": "module"', async () => {
+  const readme = await readFile(join(ROOT, 'README.md'), 'utf8');
+  const firstAwait = all.find((s) => s.file === 'README.md' && s.lang === 'ts' && /^(?:const .*= )?await /m.test(s.code));
+  expect(firstAwait).toBeDefined();
+  const before = readme.split('\n').slice(0, firstAwait!.line).join('\n');
+  expect(before).toContain('"type": "module"');
 });

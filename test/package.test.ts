@@ -7,9 +7,9 @@
 // binary (same version): compiling SQLite takes minutes and proves nothing about our package.
 import { execFile } from 'node:child_process';
 import { copyFile, cp, mkdir, mkdtemp, readFile, rm, symlink, writeFile } from 'node:fs/promises';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, posix } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
@@ -19,7 +19,7 @@ const run = promisify(execFile);
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const NPM = process.platform === 'win32' ? 'npm.cmd' : 'npm';
 /** What a checkout holds that the build and the packages need; nothing built. */
-const SOURCES = ['package.json', 'package-lock.json', 'tsconfig.json', 'tsconfig.build.json', 'README.md', 'src', 'scripts/build-ui.mjs', 'drizzle', 'packages/client/package.json', 'packages/client/tsconfig.json', 'packages/client/README.md'];
+const SOURCES = ['package.json', 'package-lock.json', 'tsconfig.json', 'tsconfig.build.json', 'README.md', 'LICENSE', 'docs', 'src', 'scripts/build-ui.mjs', 'drizzle', 'packages/client/package.json', 'packages/client/tsconfig.json', 'packages/client/README.md', 'packages/client/LICENSE'];
 const INSTALL = ['--prefer-offline', '--no-audit', '--no-fund', '--loglevel=error'];
 
 interface Packed {
@@ -55,6 +55,8 @@ let client: Packed;
 let serverApp: string;
 let clientApp: string;
 let broker: BrokerProcess | undefined;
+/** The server package as installed in serverApp. */
+let installed: string;
 
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'eventbus-package-'));
@@ -63,7 +65,7 @@ beforeAll(async () => {
   // The build's tools, as `npm ci` would have installed them.
   await symlink(join(ROOT, 'node_modules'), join(checkout, 'node_modules'), 'dir');
   server = await pack(checkout, dir);
-  client = await pack(checkout, dir, '@eventbus/client');
+  client = await pack(checkout, dir, 'eventbus-broker-client');
 
   clientApp = await project(dir, 'client-app');
   await npm(clientApp, ['install', ...INSTALL, join(dir, client.filename)]);
@@ -71,6 +73,7 @@ beforeAll(async () => {
   serverApp = await project(dir, 'server-app');
   const pinned = [`better-sqlite3@${await installedVersion('better-sqlite3')}`, `@types/node@${await installedVersion('@types/node')}`];
   await npm(serverApp, ['install', ...INSTALL, '--ignore-scripts', join(dir, server.filename), ...pinned]);
+  installed = join(serverApp, 'node_modules', 'eventbus-broker');
   const binary = join('node_modules', 'better-sqlite3', 'build', 'Release');
   await mkdir(join(serverApp, binary), { recursive: true });
   await copyFile(join(ROOT, binary, 'better_sqlite3.node'), join(serverApp, binary, 'better_sqlite3.node'));
@@ -82,18 +85,33 @@ afterAll(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
-describe('the eventbus package', () => {
+describe('the eventbus-broker package', () => {
   test('holds the build, the bin, the migrations and the types, nothing else', () => {
     const paths = server.files.map((f) => f.path);
-    expect(paths.filter((p) => !/^(?:dist\/|drizzle\/|package\.json$|README\.md$|LICENSE$)/.test(p))).toEqual([]);
+    expect(paths.filter((p) => !/^(?:dist\/|drizzle\/|docs\/|package\.json$|README\.md$|LICENSE$)/.test(p))).toEqual([]);
     expect(paths.filter((p) => p.endsWith('.map') || p.endsWith('.tsbuildinfo'))).toEqual([]);
     expect(paths).toEqual(expect.arrayContaining(['dist/main.js', 'dist/client/index.d.ts', 'dist/embed/index.d.ts', 'dist/ui/index.html', 'drizzle/sqlite/meta/_journal.json', 'drizzle/postgres/meta/_journal.json']));
     expect(paths.filter((p) => p.startsWith('dist/ui/'))).toEqual(['dist/ui/index.html']); // the dashboard's sources stay out
   });
 
+  test('holds its licence, and every relative link of its README and docs leads to a file it holds', () => {
+    const paths = new Set(server.files.map((f) => f.path));
+    expect(paths).toContain('LICENSE');
+    const broken: string[] = [];
+    for (const file of [...paths].filter((p) => p === 'README.md' || /^docs\/.*\.md$/.test(p))) {
+      const text = readFileSync(join(installed, file), 'utf8');
+      for (const [, target] of text.matchAll(/\]\(([^)#\s]+)(?:#[^)]*)?\)/g)) {
+        if (/^[a-z]+:/.test(target!)) continue;
+        const path = posix.normalize(posix.join(posix.dirname(file), target!));
+        if (!paths.has(path)) broken.push(`${file}: ${target}`);
+      }
+    }
+    expect(broken).toEqual([]);
+  });
+
   test('its bin starts a broker that answers over the wire, and serves the dashboard', async () => {
     const db = join(dir, 'bus.db');
-    broker = await startBrokerProcess({ EVENTBUS_DB: db }, { bin: join(serverApp, 'node_modules', 'eventbus', 'dist', 'main.js') });
+    broker = await startBrokerProcess({ EVENTBUS_DB: db }, { bin: join(serverApp, 'node_modules', 'eventbus-broker', 'dist', 'main.js') });
     const health = await fetch(`http://127.0.0.1:${broker.ports.http}/healthz`);
     expect(health.status).toBe(200);
     const dashboard = await fetch(`http://127.0.0.1:${broker.ports.http}/`);
@@ -105,7 +123,7 @@ describe('the eventbus package', () => {
     const bin = join(serverApp, 'node_modules', '.bin', 'eventbus');
     const { stdout } = await run(bin, ['--version'], { cwd: serverApp, timeout: 20_000 });
     expect(stdout).toBe(`${(JSON.parse(await readFile(join(ROOT, 'package.json'), 'utf8')) as { version: string }).version}\n`);
-    const logger = pathToFileURL(join(serverApp, 'node_modules', 'eventbus', 'dist', 'logger.js')).href;
+    const logger = pathToFileURL(join(serverApp, 'node_modules', 'eventbus-broker', 'dist', 'logger.js')).href;
     const script = `const { logDestination } = await import('${logger}'); await logDestination({ isTTY: true, colors: false }, { write() {} }); console.log('loaded');`;
     expect((await run(process.execPath, ['--input-type=module', '-e', script], { cwd: serverApp, timeout: 20_000 })).stdout).toBe('loaded\n');
   });
@@ -115,7 +133,7 @@ describe('the eventbus package', () => {
   test('its types, the client and the server entry, compile with skipLibCheck off', async () => {
     await writeFile(
       join(serverApp, 'app.ts'),
-      `import { connect, EventBusError, type EventClient } from 'eventbus';\nimport { EventBusError as ServerError, openEventBus } from 'eventbus/server';\nexport const both: [typeof connect, typeof openEventBus, EventClient | undefined] = [connect, openEventBus, undefined];\nexport const code: EventBusError['code'] = new ServerError('BAD_TOPIC', 'x').code;\n`,
+      `import { connect, EventBusError, type EventClient } from 'eventbus-broker';\nimport { EventBusError as ServerError, openEventBus } from 'eventbus-broker/server';\nexport const both: [typeof connect, typeof openEventBus, EventClient | undefined] = [connect, openEventBus, undefined];\nexport const code: EventBusError['code'] = new ServerError('BAD_TOPIC', 'x').code;\n`,
     );
     const options = { strict: true, skipLibCheck: false, noEmit: true, module: 'NodeNext', moduleResolution: 'NodeNext', target: 'ES2022', types: ['node'] };
     await writeFile(join(serverApp, 'tsconfig.json'), JSON.stringify({ compilerOptions: options, files: ['app.ts'] }));
@@ -128,10 +146,11 @@ describe('the eventbus package', () => {
   }, 120_000);
 });
 
-describe('the @eventbus/client package', () => {
+describe('the eventbus-broker-client package', () => {
   test('holds the client and the modules it loads, and installs without SQLite', () => {
     const paths = client.files.map((f) => f.path);
-    expect(paths.filter((p) => !/^(?:dist\/(?:client\/.*|errors|protocol\/client-frames|util\/[\w-]+)\.(?:js|d\.ts)|package\.json|README\.md)$/.test(p))).toEqual([]);
+    expect(paths.filter((p) => !/^(?:dist\/(?:client\/.*|errors|protocol\/client-frames|util\/[\w-]+)\.(?:js|d\.ts)|package\.json|README\.md|LICENSE)$/.test(p))).toEqual([]);
+    expect(paths).toContain('LICENSE');
     expect(existsSync(join(clientApp, 'node_modules', 'ws'))).toBe(true);
     expect(existsSync(join(clientApp, 'node_modules', 'better-sqlite3'))).toBe(false);
     expect(existsSync(join(clientApp, 'node_modules', 'drizzle-orm'))).toBe(false);
@@ -141,7 +160,7 @@ describe('the @eventbus/client package', () => {
     expect(broker).toBeDefined();
     await writeFile(
       join(clientApp, 'main.js'),
-      `import { connect } from '@eventbus/client';
+      `import { connect } from 'eventbus-broker-client';
 const bus = await connect('ws://127.0.0.1:${broker!.ports.http}/ws');
 const seq = await bus.publish('package.test', { ok: true });
 const sub = await bus.subscribe('package.test', { fromSeq: seq });

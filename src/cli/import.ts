@@ -41,9 +41,11 @@ export function addImport(program: Command, ctx: CliContext): Command {
           count += seqs.length;
           bar.update(count, count);
         });
-        return published.map((n) => {
-          if (remote.value.json) ctx.stdout.write(`${JSON.stringify({ imported: n })}\n`);
-          bar.finish(`imported ${n} messages (a message stored before is not stored again)`);
+        return published.map(({ messages, duplicates }) => {
+          const stored = messages - duplicates;
+          if (remote.value.json) ctx.stdout.write(`${JSON.stringify({ imported: messages, stored, duplicates })}\n`);
+          // What the user wants to know of a second import of the same file: that nothing new came of it.
+          bar.finish(`imported ${messages} messages: ${stored} new, ${duplicates} already stored (not stored again)`);
           return 0;
         });
       }),

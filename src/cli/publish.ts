@@ -48,7 +48,7 @@ export function addPublish(program: Command, ctx: CliContext): Command {
           return publishLines(ctx, remote.value, topic, options);
         }
         if (topic === undefined) return err(usageError("missing required argument 'topic'"));
-        const body = payload ?? (await text(ctx.stdin ?? process.stdin)).replace(/\r?\n$/, '');
+        const body = payload ?? (await readPayload(ctx));
         const when = options.at === undefined ? (options.in === undefined ? {} : { delay_ms: options.in }) : { deliver_at: options.at };
         const published = await callApi(remote.value, 'POST', '/api/publish', { topic, payload: body, ...when });
         return published.map((answer) => {
@@ -57,6 +57,16 @@ export function addPublish(program: Command, ctx: CliContext): Command {
         });
       }),
     );
+}
+
+/**
+ * The payload from stdin, one trailing newline removed. At a terminal the command would otherwise wait without
+ * a word for what the user may not know it wants: it says so first, on stderr.
+ */
+async function readPayload(ctx: CliContext): Promise<string> {
+  const stdin = ctx.stdin ?? process.stdin;
+  if ((stdin as { isTTY?: boolean }).isTTY === true) ctx.stderr.write('reading the payload from stdin: type it, then Ctrl-D (or give it after the topic)\n');
+  return (await text(stdin)).replace(/\r?\n$/, '');
 }
 
 /**
@@ -78,7 +88,8 @@ async function publishLines(ctx: CliContext, remote: Remote, defaultTopic: strin
   });
   if (published.isErr()) return err(published.error);
   if (remote.json) ctx.stdout.write(`${JSON.stringify({ seqs })}\n`);
-  bar.finish(`published ${published.value} messages`);
+  const { messages, duplicates } = published.value;
+  bar.finish(`published ${messages} messages${duplicates === 0 ? '' : `, ${duplicates} of them repeated message ids already stored (nothing stored for those)`}`);
   return ok(0);
 }
 

@@ -29,18 +29,25 @@ interface Sent {
   readonly answer: Promise<Result<z.infer<typeof PublishedBatch>, CliFailure>>;
 }
 
+/** What a run published: every message, and how many of them repeated a message id already stored. */
+export interface PublishedCount {
+  readonly messages: number;
+  readonly duplicates: number;
+}
+
 /**
  * Publishes what `messages` yields (a failure it yields stops the run) and calls `published` with each batch's
- * seqs, in input order. Resolves with the number published.
+ * seqs, in input order. Resolves with the numbers published.
  */
 export async function publishAll(
   remote: Remote,
   messages: AsyncIterable<Result<Numbered, CliFailure>>,
   limits: PublishLimits,
   published: (seqs: readonly number[]) => void,
-): Promise<Result<number, CliFailure>> {
+): Promise<Result<PublishedCount, CliFailure>> {
   const inFlight: Sent[] = [];
   let count = 0;
+  let duplicates = 0;
   const settleOldest = async (): Promise<Result<void, CliFailure>> => {
     const sent = inFlight.shift()!;
     const answer = await sent.answer;
@@ -49,6 +56,7 @@ export async function publishAll(
       return err(failure(answer.error.code, `${lines}: ${answer.error.message}`));
     }
     count += answer.value.seqs.length;
+    duplicates += answer.value.duplicates.filter(Boolean).length;
     // Null where a message was stored for later (it has no seq yet).
     published(answer.value.seqs.filter((seq): seq is number => seq !== null));
     return ok(undefined);
@@ -87,5 +95,5 @@ export async function publishAll(
   }
   const last = await send();
   if (last.isErr()) return err(last.error);
-  return (await drain()).map(() => count);
+  return (await drain()).map(() => ({ messages: count, duplicates }));
 }

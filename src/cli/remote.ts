@@ -84,7 +84,7 @@ export function callApi(remote: Remote, method: ApiMethod, path: string, body?: 
   const request = remote.fetch(url, { method, headers, ...(body === undefined ? {} : { body: JSON.stringify(body) }) });
   return ResultAsync.fromPromise(request, (e) => failure('UNAVAILABLE', `cannot reach the broker at ${remote.url.origin}: ${reason(e)}`)).andThen((response) =>
     ResultAsync.fromPromise(response.text(), (e) => failure('UNAVAILABLE', `the broker's answer was cut: ${reason(e)}`)).andThen((text) =>
-      answerOf(response.status, text, `${method} ${url.pathname}`),
+      answerOf(response.status, text, `${method} ${url.pathname}`, remote),
     ),
   );
 }
@@ -96,8 +96,18 @@ export function headersFor(remote: Remote, accept: string): Record<string, strin
   return headers;
 }
 
+/**
+ * A refused token in the command line's terms: the broker's reason speaks of headers, which the user of this
+ * command never wrote; they gave --token (or EVENTBUS_TOKEN), or nothing.
+ */
+function unauthorized(remote: Pick<Remote, 'token'>): string {
+  return remote.token === undefined
+    ? 'the broker wants a token: give --token <token> or set EVENTBUS_TOKEN'
+    : 'the broker refused the token given by --token (or EVENTBUS_TOKEN): it is neither the broker\'s EVENTBUS_TOKEN nor a credential\'s token';
+}
+
 /** An answer's JSON, or the failure it says (`what` names the request in messages). */
-export function answerOf(status: number, text: string, what: string): Result<unknown, CliFailure> {
+export function answerOf(status: number, text: string, what: string, remote: Pick<Remote, 'token'>): Result<unknown, CliFailure> {
   let json: unknown;
   try {
     json = JSON.parse(text);
@@ -106,6 +116,7 @@ export function answerOf(status: number, text: string, what: string): Result<unk
   }
   if (status >= 200 && status < 300) return ok(json);
   const { code, message } = (typeof json === 'object' && json !== null ? json : {}) as { code?: unknown; message?: unknown };
+  if (code === 'UNAUTHORIZED') return err(failure(code, unauthorized(remote)));
   if (isErrorCode(code)) return err(failure(code, typeof message === 'string' ? message : `${what} answered ${status}`));
   return err(failure('UNAVAILABLE', `${what} answered ${status}`));
 }

@@ -9,7 +9,7 @@ import { parseConfig } from '../config/parse.js';
 import type { App } from '../app.js';
 import { createLogger, logDestination } from '../logger.js';
 import { act, subcommand, unknownCommand, type CliContext } from './command.js';
-import { failureOf, type CliFailure } from './failure.js';
+import { failureOf, usageError, type CliFailure } from './failure.js';
 import { tracingWanted } from '../tracing/wanted.js';
 
 // `npm start` passes the terminal's Ctrl-C on to the broker, which also has its own from the terminal: one
@@ -57,7 +57,9 @@ async function runServe(serve: Command, program: Command, ctx: CliContext): Prom
     return err(unknownCommand(program, stray));
   }
   const config = parseConfig(ctx.env, settingArgs(serve));
-  if (config.isErr()) return err(failureOf(config.error));
+  // A flag the broker does not know is the command line's mistake (exit 2), as with every other command; a bad
+  // value of a setting, from a flag or the environment, is a refused setting (exit 1).
+  if (config.isErr()) return err(config.error.setting === 'argv' ? usageError(config.error.message) : failureOf(config.error));
 
   const destination = await logDestination({ isTTY: ctx.stderr.isTTY === true, colors: !('NO_COLOR' in ctx.env) });
   const logger = createLogger(config.value.logLevel, destination);

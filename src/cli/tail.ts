@@ -96,7 +96,7 @@ async function follow(ctx: CliContext, remote: Remote, pattern: string, lastSeq:
       try {
         const response = await remote.fetch(url, { headers, signal });
         if (response.status !== 200) {
-          const refused = answerOf(response.status, await response.text(), `GET ${url.pathname}`);
+          const refused = answerOf(response.status, await response.text(), `GET ${url.pathname}`, remote);
           return err(refused.isErr() ? refused.error : failure('UNAVAILABLE', `GET ${url.pathname} answered ${response.status}`));
         }
         connected = true;

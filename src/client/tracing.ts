@@ -9,7 +9,7 @@ import type { MessageFrame } from '../protocol/client-frames.js';
 type OtelApi = typeof import('@opentelemetry/api');
 type Metadata = Readonly<Record<string, unknown>> | undefined;
 
-const NAME = '@eventbus/client';
+const NAME = 'eventbus-broker-client';
 const TRACEPARENT = /^00-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})$/;
 
 /** A publish's producer span: its context goes in the message's metadata. */

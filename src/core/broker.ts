@@ -329,22 +329,29 @@ export class Broker {
   }
 
   /** Creates or updates a durable consumer (a push endpoint, or a named API consumer). */
+  // The operator's actions below are logged, one line each, once done (who did them is in the audit log).
   saveConsumer(input: ConsumerInput): ResultAsync<ConsumerInfo, SubscribeError> {
-    return this.#parts.consumers.save(input).map((info) => this.#beatSoon(info));
+    return this.#parts.consumers
+      .save(input)
+      .map((info) => this.#beatSoon(info))
+      .andTee((info) => this.#log.info('consumer saved', { consumer: info.id, address: info.address, patterns: info.patterns.join(' ') }));
   }
 
   removeConsumer(id: string): ResultAsync<void, BrokerError<'UNKNOWN_CONSUMER' | 'UNAVAILABLE'>> {
     this.#parts.reports.forget(id);
-    return this.#parts.consumers.remove(id).map(() => this.#beatSoon(undefined));
+    return this.#parts.consumers
+      .remove(id)
+      .map(() => this.#beatSoon(undefined))
+      .andTee(() => this.#log.info('consumer removed', { consumer: id }));
   }
 
   /** No deliveries to the consumer (any member, its push address, on any broker) until resumed; its position is kept. */
   pauseConsumer(id: string): ResultAsync<ConsumerInfo, BrokerError<'UNKNOWN_CONSUMER' | 'UNAVAILABLE'>> {
-    return this.#parts.consumers.setPaused(id, true);
+    return this.#parts.consumers.setPaused(id, true).andTee(() => this.#log.info('consumer paused', { consumer: id }));
   }
 
   resumeConsumer(id: string): ResultAsync<ConsumerInfo, BrokerError<'UNKNOWN_CONSUMER' | 'UNAVAILABLE'>> {
-    return this.#parts.consumers.setPaused(id, false);
+    return this.#parts.consumers.setPaused(id, false).andTee(() => this.#log.info('consumer resumed', { consumer: id }));
   }
 
   /** A page of the consumer's dead letters, in seq order. */
@@ -354,12 +361,12 @@ export class Broker {
 
   /** Delivers the chosen dead letters to the consumer again, from a first attempt; returns how many. */
   requeueDeadLetters(id: string, choice: DeadLetterChoice): ResultAsync<number, DeadLetterError> {
-    return this.#parts.deadLetters.requeue(id, choice);
+    return this.#parts.deadLetters.requeue(id, choice).andTee((requeued) => this.#log.info('dead letters requeued', { consumer: id, requeued }));
   }
 
   /** Deletes the chosen dead letters; returns how many. */
   deleteDeadLetters(id: string, choice: DeadLetterChoice): ResultAsync<number, DeadLetterError> {
-    return this.#parts.deadLetters.delete(id, choice);
+    return this.#parts.deadLetters.delete(id, choice).andTee((deleted) => this.#log.info('dead letters purged', { consumer: id, deleted }));
   }
 
   /** The consumer with its lag and dead letters, counted now. */
@@ -391,8 +398,13 @@ export class Broker {
     return topicReports(this.#parts.topics, this.#store);
   }
 
-  /** Rewinds a durable consumer: messages from `seq` on are delivered again. */
+  /** Rewinds a durable consumer at an operator's word: messages from `seq` on are delivered again. */
   replay(id: string, seq: number): ResultAsync<void, BrokerError<'UNKNOWN_CONSUMER' | 'BAD_ARGS' | 'UNAVAILABLE'>> {
+    return this.resend(id, seq).andTee(() => this.#log.info('consumer replayed', { consumer: id, from_seq: seq }));
+  }
+
+  /** Rewinds a push consumer to resend what its connection lost: push delivery's own, not logged. */
+  resend(id: string, seq: number): ResultAsync<void, BrokerError<'UNKNOWN_CONSUMER' | 'BAD_ARGS' | 'UNAVAILABLE'>> {
     return this.#parts.consumers.replay(id, seq).map(() => this.#beatSoon(undefined));
   }
 
@@ -405,6 +417,7 @@ export class Broker {
     return this.#parts.consumers
       .replay(id, seq)
       .map((rewound) => this.#beatSoon(rewound))
+      .andTee(() => this.#log.info('consumer replayed', { consumer: id, from_seq: seq }))
       .andThen(({ info, head }) => this.#parts.reports.rewound(info, head));
   }
 

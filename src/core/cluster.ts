@@ -238,6 +238,7 @@ export class Cluster {
 
   /** `rewinds`: the rewinds made here whose write had settled when the view was asked for, by consumer. */
   async #apply(view: ClusterView, version: number, rewinds: ReadonlyMap<string, number>): Promise<void> {
+    if (this.#view !== undefined) this.#logNodes(this.#view.nodes, view.nodes);
     this.#view = view;
     const changed = this.#consumers.sync(view.consumers, version);
     const acquired: [Stream, Map<number, number>, ReadonlyMap<number, number>, number][] = [];
@@ -276,6 +277,7 @@ export class Cluster {
       if (pushing === this.#pushing.has(record.id)) continue;
       if (pushing) this.#pushing.add(record.id);
       else this.#pushing.delete(record.id);
+      this.#log.info(pushing ? 'push consumer taken: this broker delivers it' : 'push consumer given up: another broker delivers it', { consumer: record.id });
       changed.add(record.id);
     }
     for (const id of this.#pushing) if (!view.consumers.some((c) => c.id === id)) this.#pushing.delete(id);
@@ -309,10 +311,21 @@ export class Cluster {
     if (starts.size === 0) return;
     const current = Math.min(voidFrom, stream.floors.countsVoidFrom);
     stream.acquire(starts, acked.value, current === Infinity ? prior.value : new Map([...prior.value].filter(([seq]) => seq < current)), reserved);
+    this.#log.info('partitions taken', { consumer: stream.key, partitions: [...starts.keys()].sort((x, y) => x - y).join(' ') });
     this.#dispatcher.progress.partitionsTaken(stream, starts.keys());
     // Dead letters requeued in these partitions, below their positions too.
     const requeued = await this.#consumers.takeRequeued(stream.key);
     if (requeued.isErr()) this.#log.warn('could not read the requeued dead letters; the next requeue or restart brings them', { consumer: stream.key });
+  }
+
+  /** The brokers that joined the database, and those seen gone (silent for the ack timeout), one line each. */
+  #logNodes(before: ClusterView['nodes'], after: ClusterView['nodes']): void {
+    const was = new Set(before.map((n) => n.node));
+    const is = new Set(after.map((n) => n.node));
+    for (const node of is) if (!was.has(node)) this.#log.info('broker joined', { node });
+    for (const node of was) {
+      if (!is.has(node)) this.#log.warn('broker gone: stopped, or silent for the ack timeout; its partitions and push consumers go to the others', { node });
+    }
   }
 
   #failed(reason: string): void {

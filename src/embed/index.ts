@@ -1,4 +1,4 @@
-// The `eventbus/server` entry: the broker inside an application's own process. Re-exports only; the code is
+// The `eventbus-broker/server` entry: the broker inside an application's own process. Re-exports only; the code is
 // in the modules named after what they hold (open.ts, embedded-bus.ts, http-api.ts, …).
 export { openEventBus, openEventBusResult, openPostgresEventBus, openPostgresEventBusResult } from './open.js';
 export type { EmbeddedBus, EventBus, PostgresEventBus } from './embedded-bus.js';

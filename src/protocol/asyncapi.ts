@@ -1,4 +1,4 @@
-// The AsyncAPI 3.0 document of the WebSocket API (PROTOCOL.md §5) and of GET /api/subscribe (§8), served at
+// The AsyncAPI 3.0 document of the WebSocket API (docs/protocol.md) and of GET /api/subscribe (§8), served at
 // /api/asyncapi.json. Every payload is the JSON Schema of a zod schema of ws-frame-schemas.ts or http-bodies.ts,
 // so the document changes with them. Operations are the broker's: it receives the client's frames and sends
 // its own. Pure: the caller gives the version and the WebSocket path.
@@ -9,7 +9,7 @@ import { CLIENT_FRAMES, SERVER_FRAMES, SSE_EVENTS } from './ws-frame-schemas.js'
 export interface AsyncApiOptions {
   /** The package's version. */
   readonly version: string;
-  /** Where the WebSocket API answers: `/ws` (PROTOCOL.md §5). */
+  /** Where the WebSocket API answers: `/ws` (docs/protocol.md). */
   readonly webSocketPath: string;
 }
 
@@ -171,9 +171,9 @@ export function asyncApiDocument(options: AsyncApiOptions): Json {
       title: 'eventbus WebSocket API and event stream',
       version: options.version,
       description:
-        `The WebSocket API at ${options.webSocketPath} (PROTOCOL.md §5): JSON text frames with a \`type\`; a request may carry an \`id\`, which its answer carries. ` +
-        'And GET /api/subscribe, the log as Server-Sent Events (PROTOCOL.md §8). Operations are the broker\'s: it receives the client\'s frames and sends its own. ' +
-        'The HTTP API is described in /api/openapi.json. Auth: with EVENTBUS_TOKEN set or a credential stored, `Authorization: Bearer <token>` or `?token=` on the upgrade or the request (PROTOCOL.md §7, §12).',
+        `The WebSocket API at ${options.webSocketPath} (docs/protocol.md): JSON text frames with a \`type\`; a request may carry an \`id\`, which its answer carries. ` +
+        'And GET /api/subscribe, the log as Server-Sent Events (docs/http-api.md). Operations are the broker\'s: it receives the client\'s frames and sends its own. ' +
+        'The HTTP API is described in /api/openapi.json. Auth: with EVENTBUS_TOKEN set or a credential stored, `Authorization: Bearer <token>` or `?token=` on the upgrade or the request (docs/security.md).',
     },
     defaultContentType: 'application/json',
     servers: {
@@ -263,7 +263,7 @@ export function asyncApiDocument(options: AsyncApiOptions): Json {
       messages,
       schemas,
       securitySchemes: {
-        bearer: { type: 'http', scheme: 'bearer', description: 'Authorization: Bearer <token>: EVENTBUS_TOKEN, or a credential\'s token (PROTOCOL.md §12)' },
+        bearer: { type: 'http', scheme: 'bearer', description: 'Authorization: Bearer <token>: EVENTBUS_TOKEN, or a credential\'s token (docs/security.md)' },
         token: { type: 'httpApiKey', in: 'query', name: 'token', description: 'the token as ?token=, for clients that cannot set headers (a browser\'s WebSocket and EventSource)' },
       },
     },

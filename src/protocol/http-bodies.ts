@@ -14,13 +14,17 @@ import { BACKOFF_RULE, MAX_BACKOFF_STEPS, MAX_BACKOFF_WAIT_MS } from './redelive
 export const MAX_PAGE = 1000;
 export const DEFAULT_PAGE = 100;
 
-/** A whole number in a query string or a path: digits only (`1e3`, `0x10` or `` are not what anyone means). */
+/**
+ * A whole number in a query string or a path: digits only (`1e3`, `0x10` or `` are not what anyone means).
+ * The document calls it an integer, what it is to a client (a generated client then takes a number).
+ */
 export const wholeText = (what: string) =>
   z
     .string()
     .regex(/^\d{1,16}$/, `${what} must be a whole number`)
     .transform(Number)
-    .pipe(z.number().max(Number.MAX_SAFE_INTEGER, `${what} is too large`));
+    .pipe(z.number().max(Number.MAX_SAFE_INTEGER, `${what} is too large`))
+    .meta({ type: 'integer', minimum: 0, maximum: Number.MAX_SAFE_INTEGER });
 const whole = z.number().int().min(0).max(Number.MAX_SAFE_INTEGER);
 const seqNumber = z.number().int().min(1).max(Number.MAX_SAFE_INTEGER);
 const jsonObject = z.record(z.string(), z.unknown());
@@ -28,11 +32,11 @@ const time = z.union([z.number(), z.string()]).meta({ description: 'ms since the
 export const pageLimit = wholeText('limit')
   .pipe(z.number().min(1, 'limit must be 1 or more'))
   .transform((n) => Math.min(n, MAX_PAGE))
-  .meta({ description: `default ${DEFAULT_PAGE}; more than ${MAX_PAGE} is taken as ${MAX_PAGE}` });
+  .meta({ minimum: 1, description: `default ${DEFAULT_PAGE}; more than ${MAX_PAGE} is taken as ${MAX_PAGE}` });
 
 export const ErrorBody = z
   .object({ code: z.enum(ERROR_CODES), message: z.string() })
-  .meta({ id: 'Error', description: 'What went wrong: a code of PROTOCOL.md §3–§5 and one line for people' });
+  .meta({ id: 'Error', description: 'What went wrong: an error code (the table of error codes in the README) and one line for people' });
 
 // --- publishing ---
 
@@ -49,7 +53,11 @@ export const PublishMessage = z
   })
   .meta({ id: 'PublishMessage' });
 export const PublishBatch = z.object({ messages: z.array(PublishMessage).min(1, '"messages" must not be empty') }).meta({ id: 'PublishBatch' });
-export const PublishBody = z.union([PublishBatch, PublishMessage]);
+/** What a publish body with neither form's key is told: not the closest form's first problem, but what is missing. */
+const NEITHER_FORM = 'the body needs "topic" and "payload" (one message) or "messages" (a batch)';
+export const PublishBody = z.union([PublishBatch, PublishMessage], {
+  error: (issue) => (typeof issue.input === 'object' && issue.input !== null && ('topic' in issue.input || 'messages' in issue.input) ? undefined : NEITHER_FORM),
+});
 export type PublishMessage = z.infer<typeof PublishMessage>;
 
 export const Published = z.object({ seq: z.number(), message_id: z.string().nullable(), duplicate: z.boolean() }).meta({ id: 'Published' });
@@ -60,6 +68,7 @@ export const PublishedBatch = z
   .object({
     seqs: z.array(z.number().nullable()),
     message_ids: z.array(z.string().nullable()),
+    duplicates: z.array(z.boolean()).meta({ description: 'true where the message repeated a message_id already stored (or scheduled): nothing new was stored for it' }),
     schedule_ids: z.array(z.string().nullable()).optional().meta({ description: 'with delayed messages: each one\'s schedule id, null for those appended at once (whose seq is in seqs)' }),
   })
   .meta({ id: 'PublishedBatch' });
@@ -93,7 +102,7 @@ export const MessagesQuery = z.object({
 export const SubscribeQuery = z.object({
   ...startQuery,
   pattern: z.union([z.string(), z.array(z.string())]).optional().meta({ description: 'default #: every topic; may be repeated' }),
-  format: z.enum(['cloudevents']).optional().meta({ description: "cloudevents: each event's data is the message as a structured CloudEvent (PROTOCOL.md §13)" }),
+  format: z.enum(['cloudevents']).optional().meta({ description: "cloudevents: each event's data is the message as a structured CloudEvent (docs/observability.md)" }),
 });
 export const SeqParam = z.object({ seq: wholeText('seq') });
 
@@ -135,10 +144,10 @@ export const Consumer = z
     backoff_ms: z
       .array(z.number())
       .nullable()
-      .meta({ description: 'its redelivery backoff (PROTOCOL.md §11): the k-th redelivery of a message waits the k-th of these ms (the last once past the end); null: redelivered at once' }),
+      .meta({ description: 'its redelivery backoff (docs/delivery.md): the k-th redelivery of a message waits the k-th of these ms (the last once past the end); null: redelivered at once' }),
     format: z
       .enum(PUSH_FORMATS)
-      .meta({ description: 'what its http(s) pushes carry: eventbus, the JSON body of PROTOCOL.md §4; cloudevents, a binary-mode CloudEvent (§13)' }),
+      .meta({ description: 'what its http(s) pushes carry: eventbus, the JSON body of a push (docs/protocol.md); cloudevents, a binary-mode CloudEvent (docs/observability.md)' }),
   })
   .meta({ id: 'Consumer' });
 
@@ -166,7 +175,7 @@ export const ConsumerBody = z
       .optional()
       .meta({
         description:
-          'what its http(s) pushes carry: eventbus (the default), the JSON body of PROTOCOL.md §4; cloudevents, a binary-mode CloudEvent (§13), for an http:// or https:// address only; null: back to eventbus; absent: the one it has is kept',
+          'what its http(s) pushes carry: eventbus (the default), the JSON body of a push (docs/protocol.md); cloudevents, a binary-mode CloudEvent (docs/observability.md), for an http:// or https:// address only; null: back to eventbus; absent: the one it has is kept',
       }),
   })
   .meta({ id: 'ConsumerBody' });
@@ -228,6 +237,8 @@ export const StatsEvent = z
   .meta({ id: 'StatsEvent', description: 'one `stats` event of GET /api/stats/stream' });
 export type StatsEvent = z.infer<typeof StatsEvent>;
 export const Health = z.object({ status: z.string(), head_seq: z.number() }).meta({ id: 'Health' });
+/** What /livez and /readyz answer: the status and nothing else. */
+export const Probe = z.object({ status: z.enum(['ok', 'unavailable']) }).meta({ id: 'Probe' });
 
 // --- mappings ---
 
@@ -326,7 +337,7 @@ export function describeIssues(error: z.ZodError): string {
  */
 function flattenUnion(issues: readonly z.core.$ZodIssue[]): z.core.$ZodIssue[] {
   return issues.flatMap((issue) => {
-    if (issue.code !== 'invalid_union' || issue.errors.length === 0) return [issue];
+    if (issue.code !== 'invalid_union' || issue.errors.length === 0 || issue.message === NEITHER_FORM) return [issue];
     const closest = issue.errors.reduce((best, branch) => (branch.length <= best.length ? branch : best));
     return flattenUnion(closest);
   });

@@ -85,7 +85,7 @@ function describeProblem(text: string, kind: 'topic' | 'pattern', allowWildcards
       }
     }
     const bad = INVALID_CHAR.exec(segment)?.[0] ?? segment;
-    return `${kind} ${shown} has an invalid character ${quote(bad)} (allowed: letters, digits, _ - :)`;
+    return `${kind} ${shown} has an invalid character ${quote(bad)} (allowed: letters, digits, _ - : and . between segments)`;
   }
   return undefined;
 }

@@ -24,14 +24,14 @@ const time = z.union([z.number(), z.string()]).meta({ description: 'ms since the
 
 export const PublishData = z
   .looseObject({
-    topic: z.string().meta({ description: 'PROTOCOL.md §2: 1 to 255 bytes of segments of letters, digits, _, - and :, separated by dots; the broker answers BAD_TOPIC otherwise' }),
+    topic: z.string().meta({ description: '1 to 255 bytes of segments of letters, digits, _, - and :, separated by dots; the broker answers BAD_TOPIC otherwise' }),
     payload: z.unknown().meta({ description: 'a string, stored as it is, or any other JSON value, stored as its JSON text with content_type application/json; at most EVENTBUS_MAX_PAYLOAD bytes (TOO_LARGE)' }),
     message_id: z.string().nullish().meta({ description: 'deduplication key, 1 to 255 bytes: a repeat stores nothing and is answered with the original seq and "duplicate": true' }),
-    metadata: jsonObject.nullish().meta({ description: 'attributes kept with the message; content_type, if given, must be a string; traceparent and tracestate are handed on (PROTOCOL.md §13)' }),
+    metadata: jsonObject.nullish().meta({ description: 'attributes kept with the message; content_type, if given, must be a string; traceparent and tracestate are handed on (docs/observability.md)' }),
     ttl: whole.nullish().meta({ description: "seconds the message is kept; wins over the frame's ttl; absent: EVENTBUS_DEFAULT_TTL" }),
     ordering_key: z.string().nullish(),
-    deliver_at: time.nullish().meta({ description: 'PROTOCOL.md §11: appended to the log at this time, not before; one not in the future publishes at once; not with delay_ms, not past EVENTBUS_MAX_DELAY' }),
-    delay_ms: z.number().nullish().meta({ description: 'PROTOCOL.md §11: appended to the log this many ms from now; a whole number ≥ 0, not with deliver_at, not past EVENTBUS_MAX_DELAY' }),
+    deliver_at: time.nullish().meta({ description: 'appended to the log at this time, not before; one not in the future publishes at once; not with delay_ms, not past EVENTBUS_MAX_DELAY' }),
+    delay_ms: z.number().nullish().meta({ description: 'appended to the log this many ms from now; a whole number ≥ 0, not with deliver_at, not past EVENTBUS_MAX_DELAY' }),
   })
   .meta({ description: 'One message to publish' });
 
@@ -49,7 +49,7 @@ export const SubscribeFrame = z
   .looseObject({
     type: z.literal('subscribe'),
     id: requestId,
-    pattern: z.union([z.string(), z.array(z.string())]).meta({ description: 'a pattern (PROTOCOL.md §2) or several; BAD_PATTERN when one is not' }),
+    pattern: z.union([z.string(), z.array(z.string())]).meta({ description: 'a pattern (docs/delivery.md) or several; BAD_PATTERN when one is not' }),
     starting_seq: whole.nullish().meta({ description: 'replay from this seq, then go on live with no gap and no duplicate' }),
     starting_time: whole.nullish().meta({ description: 'replay from the first message at or after this time (ms since the epoch), then go on live' }),
     consumer: z.string().nullish().meta({ description: 'a durable consumer: its acked position is kept, deliveries must be acked, and a later subscribe without starting_seq resumes after the last acked' }),
@@ -61,7 +61,7 @@ export const SubscribeFrame = z
       .min(1)
       .max(MAX_BACKOFF_STEPS)
       .nullish()
-      .meta({ description: `PROTOCOL.md §11: the durable consumer's redelivery backoff, set by this subscribe; ${BACKOFF_RULE}` }),
+      .meta({ description: `the durable consumer's redelivery backoff, set by this subscribe; ${BACKOFF_RULE}` }),
   })
   .meta({ description: 'Subscribes to a pattern. Answered `subscribed`, then `message` frames; or `error`' });
 
@@ -94,7 +94,7 @@ export const NackFrame = z
     id: requestId,
     subscription: ackSubscription,
     seq,
-    delay_ms: whole.nullish().meta({ description: "redelivered after this many ms; absent: after the consumer's backoff (PROTOCOL.md §11), at once without one" }),
+    delay_ms: whole.nullish().meta({ description: "redelivered after this many ms; absent: after the consumer's backoff (docs/delivery.md), at once without one" }),
   })
   .meta({ description: 'Gives a delivery back to be redelivered. Not answered, unless the subscription is unknown (`error` UNKNOWN_SUBSCRIPTION)' });
 
@@ -164,7 +164,7 @@ export const ScheduledFrame = z
     message_id: messageId,
     duplicate: z.literal(true).optional().meta({ description: 'a schedule with this message_id was waiting already, and this is that one' }),
   })
-  .meta({ description: 'A delayed publish (PROTOCOL.md §11) is stored for later' });
+  .meta({ description: 'A delayed publish (docs/scheduling.md) is stored for later' });
 
 export const SubscribedFrame = z
   .strictObject({
@@ -244,7 +244,7 @@ export const SseCloudEvent = z
     tracestate: z.string().optional(),
     data: z.unknown().meta({ description: 'a JSON payload as JSON, any other as the text it is' }),
   })
-  .meta({ description: 'The data of a `message` event with format=cloudevents: the message as a structured CloudEvent 1.0 (PROTOCOL.md §13)' });
+  .meta({ description: 'The data of a `message` event with format=cloudevents: the message as a structured CloudEvent 1.0 (docs/observability.md)' });
 
 export const SseError = z
   .strictObject({ code: z.enum(['UNAUTHORIZED', 'FORBIDDEN']), message: z.string() })

@@ -20,6 +20,7 @@ import { apiRoutes, type EventStreams, type HttpApiOptions, type HttpEnv } from 
 import { statsRoutes } from './api/stats.js';
 import { topicRoutes } from './api/topics.js';
 import { RefusalLog } from './auth.js';
+import { openApiDocument } from './api/openapi.js';
 import { authenticate } from './api/route-access.js';
 import type { RegistrationCommands } from './registration.js';
 
@@ -58,15 +59,13 @@ export function createApiApp(broker: Broker, commands: RegistrationCommands, opt
   app.route('/', credentialRoutes(broker));
   app.route('/', asyncApiRoutes());
 
-  app.doc31('/api/openapi.json', {
-    openapi: '3.1.0',
-    info: { title: 'eventbus HTTP API', version: '1', description: "PROTOCOL.md §8 and §12. Auth: Authorization: Bearer <token> or ?token=, EVENTBUS_TOKEN's or a credential's" },
-  });
+  // Made at each request: the routes the caller adds after this one are in it too.
+  app.get('/api/openapi.json', (c) => c.json(openApiDocument(app, new URL(c.req.url).origin)));
 
   app.notFound((c) => {
     c.set('unrouted', true);
     const allowed = methodsFor(app, c.req.path);
-    if (allowed.length === 0) return c.json({ code: 'BAD_FORMAT' as const, message: `no route ${c.req.path}; GET /api/openapi.json lists them` }, 404);
+    if (allowed.length === 0) return c.json({ code: 'UNKNOWN_ROUTE' as const, message: `no route ${c.req.path}; GET /api/openapi.json lists them` }, 404);
     const allow = allowed.includes('GET') ? [...allowed, 'HEAD'] : allowed;
     return c.json({ code: 'BAD_FORMAT' as const, message: `${c.req.method} is not served on ${c.req.path}; use ${allow.join(' or ')}` }, 405, { allow: allow.join(', ') });
   });

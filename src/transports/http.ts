@@ -23,6 +23,7 @@ import { RefusalLog, tokenOf, UNAUTHORIZED_MESSAGE } from './auth.js';
 import { addDashboardRoute } from './dashboard.js';
 import { createApiApp } from './http-api.js';
 import { createMetrics } from './metrics.js';
+import { addProbeRoutes } from './probes.js';
 import type { RegistrationCommands } from './registration.js';
 import { boundHandshakes, servedEvent, tlsServerOptions } from './tls-server.js';
 import { WsSession } from './ws.js';
@@ -168,10 +169,12 @@ export interface HttpServices {
   readonly stateOf: (consumer: ConsumerInfo) => string;
   /** Open connections of the other front-ends, by name. */
   readonly connections: () => Record<string, number>;
+  /** Whether every front-end listens and the broker is not stopping: /readyz answers 200 only then. */
+  readonly serving: () => boolean;
 }
 
 /** The HTTP API's settings from the broker's. */
-export function httpApiOptions(config: Omit<HttpConfig, 'tls'>, services: Omit<HttpServices, 'commands'>): HttpApiOptions {
+export function httpApiOptions(config: Omit<HttpConfig, 'tls'>, services: Pick<HttpServices, 'stateOf' | 'connections'>): HttpApiOptions {
   return {
     nodeId: config.nodeId,
     maxBodyBytes: config.httpMaxBodyBytes,
@@ -234,6 +237,7 @@ export function createHttpServer(broker: Broker, config: HttpConfig, services: H
   );
   const metrics = createMetrics(broker, { wsConnections: () => ws.connections() });
   addServerRoutes(app, broker, metrics);
+  addProbeRoutes(app, { writable: () => broker.writeFailure() === undefined, serving: services.serving });
   const listener = getRequestListener(app.fetch, {
     errorHandler: (e) => {
       log.error('HTTP request failed', { error: e instanceof Error ? (e.stack ?? e.message) : String(e) });

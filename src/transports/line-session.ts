@@ -162,9 +162,12 @@ export class LineSession {
 
   #authenticate(text: string): Reply {
     const [word, token] = text.trim().split(/\s+/, 2);
-    if (word?.toUpperCase() === 'AUTH' && this.#enter(token ?? '')) return 'OK';
+    const isAuth = word?.toUpperCase() === 'AUTH';
+    if (isAuth && this.#enter(token ?? '')) return 'OK';
     this.#refusals.refused(this.#conn.remote, this.#options.name);
-    return { text: 'ERR UNAUTHORIZED send AUTH <token> first', close: true };
+    // In the terms of what the client sent: an AUTH line whose token is wrong is told so, not to send AUTH.
+    const reason = !isAuth ? 'send AUTH <token> first' : token === undefined ? 'AUTH needs the token: AUTH <token>' : "not a valid token: AUTH takes EVENTBUS_TOKEN or a credential's token";
+    return { text: `ERR UNAUTHORIZED ${reason}`, close: true };
   }
 
   /** Lets the client in as `token`'s credential, if it is one, and follows that credential while connected. */

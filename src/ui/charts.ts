@@ -5,6 +5,8 @@ import 'uplot/dist/uPlot.min.css';
 
 // At one sample a second, ten minutes.
 const MAX_SAMPLES = 600;
+// The least the time axis spans, so that the first samples sit at its right end, a second apart.
+const MIN_SPAN_S = 60;
 const COLORS = ['#3e63dd', '#e5484d', '#30a46c', '#f76b15', '#8e4ec6', '#12a594', '#d6409f', '#946800'];
 
 export class HistoryChart {
@@ -49,6 +51,7 @@ export class HistoryChart {
     const data: uPlot.AlignedData = [this.#times, ...names.map((n) => this.#series.get(n)!)];
     if (this.#plot !== undefined && this.#plotted === names.join('\n')) {
       this.#plot.setData(data);
+      this.#plot.setScale('x', this.#window());
       return;
     }
     this.#plot?.destroy();
@@ -56,12 +59,31 @@ export class HistoryChart {
     this.#plot = new uPlot(
       {
         ...this.#size(),
-        scales: { y: { range: (_u, _min, max) => [0, Math.max(1, max)] } },
+        scales: {
+          // Set by #draw: uPlot's own range for a single time stamp is a thousand days.
+          x: { time: true, auto: false },
+          y: { range: (_u, _min, max) => [0, Math.max(1, max)] },
+        },
+        // What the time axis spans, for the tests that check it in a real browser.
+        hooks: {
+          setScale: [
+            (u, key) => {
+              if (key === 'x') this.#host.dataset['spanSeconds'] = String((u.scales['x']!.max ?? 0) - (u.scales['x']!.min ?? 0));
+            },
+          ],
+        },
         series: [{}, ...names.map((label, i) => ({ label, stroke: COLORS[i % COLORS.length], width: 2, spanGaps: false }))],
         axes: [{}, { size: 60 }],
       },
       data,
       this.#host,
     );
+    this.#plot.setScale('x', this.#window());
+  }
+
+  /** The time axis: the samples kept, and at least the last MIN_SPAN_S seconds. */
+  #window(): { min: number; max: number } {
+    const max = this.#times.at(-1) ?? Date.now() / 1000;
+    return { min: Math.min(this.#times[0] ?? max, max - MIN_SPAN_S), max };
   }
 }

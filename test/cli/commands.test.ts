@@ -3,12 +3,13 @@
 // child process where a process matters (stdin piped, tail followed then stopped by Ctrl-C); tables, --json,
 // the exit codes and the `error: <CODE> ...` lines.
 import { spawn } from 'node:child_process';
+import { Readable } from 'node:stream';
 import net from 'node:net';
 import { fileURLToPath } from 'node:url';
 import type { Command } from 'commander';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { startApp, type App } from '../../src/app.js';
-import { buildProgram } from '../../src/cli/program.js';
+import { buildProgram, runCli } from '../../src/cli/program.js';
 import { packageVersion } from '../../src/package-version.js';
 import { silentLogger } from '../../src/logger.js';
 import { tempDir, testAppConfig, type TestDir } from '../helpers/broker.js';
@@ -78,6 +79,18 @@ describe('publish', () => {
     expect(stored.payload).toBe('line one\nline two\n');
     const json = await cli(['publish', 'pub.one', 'x', '--json']);
     expect(JSON.parse(json.stdout)).toEqual({ seq: Number(json.stdout.match(/"seq":(\d+)/)![1]), message_id: null, duplicate: false });
+  });
+
+  test('at a terminal, publish without a payload says it reads stdin before it waits for it; piped, it says nothing', async () => {
+    let stderr = '';
+    let stdout = '';
+    // A terminal's stdin as the program sees one: isTTY set, the typed line, then Ctrl-D (the end).
+    const terminal = Object.assign(Readable.from(['typed at the terminal\n']), { isTTY: true });
+    const io = { env: { EVENTBUS_URL: base }, stdin: terminal, stdout: { write: (s: string) => (stdout += s) }, stderr: { write: (s: string) => (stderr += s) } };
+    expect(await runCli(['publish', 'pub.tty'], io)).toBe(0);
+    expect(stderr).toBe('reading the payload from stdin: type it, then Ctrl-D (or give it after the topic)\n');
+    expect((await api<{ payload: string }>('GET', `/api/messages/${stdout.trim()}`)).payload).toBe('typed at the terminal');
+    expect((await cli(['publish', 'pub.tty'], 'piped\n')).stderr).toBe('');
   });
 
   test('--ndjson: one body per line (the argument the default topic), in batches; the seqs in input order', async () => {
@@ -272,11 +285,11 @@ describe('export and import', () => {
 
     const before = await head();
     const imported = await cli(['import', '--json'], exported.stdout);
-    expect(imported).toEqual({ code: 0, stdout: '{"imported":2}\n', stderr: 'imported 2 messages (a message stored before is not stored again)\n' });
+    expect(imported).toEqual({ code: 0, stdout: '{"imported":2,"stored":1,"duplicates":1}\n', stderr: 'imported 2 messages: 1 new, 1 already stored (not stored again)\n' });
     // keep-me was stored already: only the one without an id is new, as import:<its seq>.
     expect(await head()).toBe(before + 1);
     expect(await api('GET', `/api/messages/${before + 1}`)).toMatchObject({ topic: 'ex.a', payload: 'one', message_id: `import:${a}` });
-    expect((await cli(['import'], exported.stdout)).code).toBe(0);
+    expect(await cli(['import'], exported.stdout)).toMatchObject({ code: 0, stderr: 'imported 2 messages: 0 new, 2 already stored (not stored again)\n' });
     expect(await head()).toBe(before + 1);
 
     expectFailure(await cli(['import'], `${exported.stdout}{"topic":"ex.a"}\n`), 1, /^error: BAD_FORMAT line 3: /);

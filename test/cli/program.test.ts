@@ -112,6 +112,12 @@ describe.concurrent('usage errors exit 2, refused settings exit 1', () => {
   test.each([
     [['--tokn', 'secret'], '--tokn: unknown option (did you mean --token?)'],
     [['serve', '--http-prot=1'], '--http-prot: unknown option (did you mean --http-port?)'],
+    [['serve', '--http-prot', '1'], '--http-prot: unknown option (did you mean --http-port?)'],
+  ])('eventbus %j: an option serve does not know is a usage error naming the closest, exit 2', async (args, message) => {
+    expectFailure(await eventbus(args), 2, 'BAD_ARGS', message);
+  });
+
+  test.each([
     [['serve', '--http-port', 'abc'], 'EVENTBUS_HTTP_PORT (--http-port): expected a whole number (got "abc")'],
     [['--tls-cert', 'x.pem'], 'EVENTBUS_TLS_KEY (--tls-key): not set, while EVENTBUS_TLS_CERT is'],
     [['--tls-cert', 'missing.crt', '--tls-key', 'missing.key'], 'EVENTBUS_TLS_CERT: cannot read missing.crt (ENOENT)'],

@@ -107,13 +107,20 @@ describe('the options that name a broker', () => {
 describe('failures', () => {
   test.each([
     [404, '{"code":"UNKNOWN_CONSUMER","message":"no consumer \\"billing\\""}', 'error: UNKNOWN_CONSUMER no consumer "billing"\n'],
-    [401, '{"code":"UNAUTHORIZED","message":"send Authorization: Bearer <token>"}', 'error: UNAUTHORIZED send Authorization: Bearer <token>\n'],
+    [401, '{"code":"UNAUTHORIZED","message":"a token is needed: send Authorization: Bearer <token> or ?token="}', 'error: UNAUTHORIZED the broker wants a token: give --token <token> or set EVENTBUS_TOKEN\n'],
     [503, '{"code":"UNAVAILABLE","message":"shutting down"}', 'error: UNAVAILABLE shutting down\n'],
     [500, '{"oops":true}', 'error: UNAVAILABLE GET /api/consumers/billing answered 500\n'],
     [200, '<html>a web server</html>', 'error: UNAVAILABLE GET /api/consumers/billing answered 200 without JSON: is this an eventbus broker?\n'],
   ])('an answer %i %s is `%s`, exit 1', async (status, body, line) => {
     answer = { status, body };
     expect(await probe(['billing', '--url', url()])).toEqual({ code: 1, stdout: '', stderr: line });
+  });
+
+  test('a refused --token is told in the command line\'s terms, not the HTTP header the command sent', async () => {
+    answer = { status: 401, body: '{"code":"UNAUTHORIZED","message":"not a valid token: send Authorization: Bearer <token> or ?token="}' };
+    const line = "error: UNAUTHORIZED the broker refused the token given by --token (or EVENTBUS_TOKEN): it is neither the broker's EVENTBUS_TOKEN nor a credential's token\n";
+    expect(await probe(['billing', '--url', url(), '--token', 'wrong'])).toEqual({ code: 1, stdout: '', stderr: line });
+    expect(await probe(['billing', '--url', url()], { EVENTBUS_TOKEN: 'wrong' })).toEqual({ code: 1, stdout: '', stderr: line });
   });
 
   test('a broker out of reach is UNAVAILABLE with the reason, exit 1', async () => {

@@ -1,4 +1,4 @@
-// The embedded broker (eventbus/server) on a test's database, whichever store it is, and the application's
+// The embedded broker (eventbus-broker/server) on a test's database, whichever store it is, and the application's
 // own tables beside the broker's, written from transactional consume handlers alike on both stores.
 import type Database from 'better-sqlite3';
 import type { ResultAsync } from 'neverthrow';

@@ -40,6 +40,10 @@ describe('checkTopic', () => {
     expect(error.message).not.toMatch(/[\r\n]/);
   });
 
+  test('an invalid character is answered with every character a topic may hold, the dot between segments too', () => {
+    expect(checkTopic('a b')._unsafeUnwrapErr().message).toBe('topic "a b" has an invalid character " " (allowed: letters, digits, _ - : and . between segments)');
+  });
+
   test('names the empty segment in the reason', () => {
     expect(checkTopic('a..b')._unsafeUnwrapErr().message).toBe('topic "a..b" has an empty segment');
   });

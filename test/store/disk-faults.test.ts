@@ -1,5 +1,5 @@
 // A disk that fills up under a running broker process (PROTOCOL.md §3, §8): publishes are answered
-// UNAVAILABLE, /healthz says 503 for as long as the database cannot be written and 200 again once it can,
+// UNAVAILABLE, /healthz and /readyz say 503 for as long as the database cannot be written and 200 again once it can,
 // nothing already acknowledged is lost, and stopping the broker never ends in an unhandled rejection.
 import Database from 'better-sqlite3';
 import { join } from 'node:path';
@@ -65,12 +65,20 @@ describe.skipIf(!tmpfsAvailable)('a full disk under a running broker (needs root
     const unhealthy = await healthz(bus.ports.http);
     expect(unhealthy).toMatchObject({ status: 503, body: { status: 'unavailable', code: 'UNAVAILABLE' } });
     expect(String(unhealthy.body.message)).toContain('SQLITE_FULL');
+    // The probes: not ready while the database cannot be written, alive all the same.
+    const probe = async (path: string) => {
+      const res = await fetch(`http://127.0.0.1:${bus!.ports.http}${path}`);
+      return { status: res.status, body: (await res.json()) as Record<string, unknown> };
+    };
+    expect(await probe('/readyz')).toEqual({ status: 503, body: { status: 'unavailable' } });
+    expect(await probe('/livez')).toEqual({ status: 200, body: { status: 'ok' } });
     // The broker keeps trying the file on its own: while it is still full, that changes nothing.
     await sleep(1500);
     expect((await healthz(bus.ports.http)).status).toBe(503);
 
     await disk.free();
     expect(await untilHealth(bus.ports.http, 200)).toMatchObject({ status: 'ok' });
+    expect(await probe('/readyz')).toEqual({ status: 200, body: { status: 'ok' } });
     const after = await conn.send('disk.after:1');
     expect(after).toMatch(/^OK \d+$/);
     conn.destroy();

@@ -52,7 +52,7 @@ describe('brokers on one PostgreSQL log', () => {
     // Nobody subscribed again: B still counts what A publishes and moves its head, a few times a second.
     const more = await Promise.all(Array.from({ length: 20 }, (_, i) => onA.publish('quiet.b', { i })));
     const metrics = async () => (await fetch(`http://127.0.0.1:${nodes[1]!.ports.http}/metrics`)).text();
-    await until('B to count A\'s messages', async () => (await metrics()).includes('eventbus_topic_published{topic="quiet.b"} 20'));
+    await until('B to count A\'s messages', async () => (await metrics()).includes('eventbus_topic_published_total{topic="quiet.b"} 20'));
     expect(await metrics()).toContain(`eventbus_head_seq ${Math.max(...more)}`);
   });
 

@@ -161,6 +161,9 @@ describe('durable consumers shared by brokers on one PostgreSQL database', () =>
     for (const seq of published) expect(atB.some((g) => g.seq === seq)).toBe(true);
     // The lease is half the ack timeout, renewed a few times per lease: the handover lands within the ack timeout.
     expect(tookMs).toBeLessThan(ACK_TIMEOUT_MS + 500);
+    // B's log says it took crew's partitions: its own share first, A's after the kill.
+    const taken = nodes[1]!.logs.filter((l) => l.msg === 'partitions taken' && l['consumer'] === 'crew');
+    expect(taken.length).toBeGreaterThanOrEqual(2);
   });
 
   test('a rewind on one broker applies on both: every message from the seq is delivered again, once', async () => {
@@ -260,6 +263,12 @@ describe('durable consumers shared by brokers on one PostgreSQL database', () =>
     expect(Date.now() - killedAt).toBeLessThan(ACK_TIMEOUT_MS + 1500);
     const after = sink.payloads().filter((p) => p.startsWith("after"));
     expect(after).toEqual(Array.from({ length: 10 }, (_, i) => `after${i}`));
+    // The survivor said so in its log: the dead broker seen gone, the push consumer taken over, one line each.
+    const deadName = holder;
+    await until('the survivor to log the dead broker gone', () => survivor.logs.some((l) => l.msg.startsWith('broker gone') && l['node'] === deadName), 15_000);
+    expect(survivor.logs.filter((l) => l.msg.startsWith('broker gone')).map((l) => l['node'])).toEqual([deadName]);
+    expect(survivor.logs.filter((l) => l.msg === 'push consumer taken: this broker delivers it').map((l) => l['consumer'])).toEqual(['hook']);
+    expect(dead.logs.filter((l) => l.msg === 'push consumer taken: this broker delivers it').map((l) => l['consumer'])).toEqual(['hook']);
   });
 
   test("a push consumer's last failure is the same in LIST and GET /api/consumers on every broker, whichever pushes it", async () => {

@@ -37,8 +37,14 @@ describe.each(STORES)('the HTTP API on %s', (store) => {
     expect(b.Published.parse(one.body)).toBeTruthy();
     expect((await bus.call('POST', '/api/publish', { topic: 'orders.created', payload: 'again', message_id: 'o-1' })).body).toEqual({ seq: 1, message_id: 'o-1', duplicate: true });
     const batch = await bus.call('POST', '/api/publish', { messages: [{ topic: 'a', payload: { n: 1 } }, { topic: 'b', payload: 'x', message_id: 'b-1', ttl: 60 }] });
-    expect(batch).toMatchObject({ status: 200, body: { seqs: [2, 3], message_ids: [null, 'b-1'] } });
+    expect(batch).toMatchObject({ status: 200, body: { seqs: [2, 3], message_ids: [null, 'b-1'], duplicates: [false, false] } });
     expect(b.PublishedBatch.parse(batch.body)).toBeTruthy();
+    // A batch repeating stored ids says which it stored nothing for.
+    expect((await bus.call('POST', '/api/publish', { messages: [{ topic: 'b', payload: 'x', message_id: 'b-1' }, { topic: 'b', payload: 'new', message_id: 'b-2' }] })).body).toEqual({
+      seqs: [3, 4],
+      message_ids: ['b-1', 'b-2'],
+      duplicates: [true, false],
+    });
     const refused = await bus.call('POST', '/api/publish', { messages: [{ topic: 'c', payload: '1' }, { topic: 'bad topic', payload: '2' }] });
     expect(refused).toMatchObject({ status: 400, body: { code: 'BAD_TOPIC' } });
     const stored = await bus.call<{ messages: Json[] }>('GET', '/api/messages');
@@ -46,6 +52,7 @@ describe.each(STORES)('the HTTP API on %s', (store) => {
       [1, 'orders.created', 'hello'],
       [2, 'a', '{"n":1}'],
       [3, 'b', 'x'],
+      [4, 'b', 'new'],
     ]);
     expect(stored.body.messages[0]).toMatchObject({ message_id: 'o-1', ordering_key: 'c-1', metadata: { k: 'v', content_type: 'text/plain' }, status: 'pending' });
     expect(stored.body.messages[1]!['metadata']).toMatchObject({ content_type: 'application/json' });
@@ -63,6 +70,15 @@ describe.each(STORES)('the HTTP API on %s', (store) => {
       [{ topic: 'a', payload: 'x'.repeat(1990) }, 413, 'TOO_LARGE'],
       ['{"topic":', 400, 'BAD_FORMAT'],
     ];
+    // A body of neither form is told what it lacks, not the first problem of the form it is closest to.
+    for (const body of [{}, { payload: 'x' }, { message: [] }, []]) {
+      expect(await bus.call<Json>('POST', '/api/publish', body), JSON.stringify(body)).toMatchObject({
+        status: 400,
+        body: { code: 'BAD_ARGS', message: 'the body needs "topic" and "payload" (one message) or "messages" (a batch)' },
+      });
+    }
+    expect((await bus.call<Json>('POST', '/api/publish', { topic: 'a' })).body['message']).toMatch(/payload/);
+    expect((await bus.call<Json>('POST', '/api/publish', { messages: [{ topic: 'a' }] })).body['message']).toMatch(/^messages\.0\.payload: /);
     for (const [body, status, code] of cases) {
       const r = await bus.call<Json>('POST', '/api/publish', body);
       expect({ status: r.status, code: r.body['code'] }, JSON.stringify(body).slice(0, 80)).toEqual({ status, code });
@@ -392,7 +408,8 @@ describe.each(STORES)('the HTTP API on %s', (store) => {
     const res = await fetch(`${bus.base}/api/consumers/x/pause`, { method: 'GET' });
     expect({ status: res.status, allow: res.headers.get('allow'), body: await res.json() }).toEqual({ status: 405, allow: 'POST', body: { code: 'BAD_FORMAT', message: expect.any(String) as string } });
     expect((await fetch(`${bus.base}/api/publish`)).headers.get('allow')).toBe('POST');
-    expect(await bus.call('GET', '/api/nothing')).toMatchObject({ status: 404, body: { code: 'BAD_FORMAT' } });
+    expect(await bus.call('GET', '/api/nothing')).toMatchObject({ status: 404, body: { code: 'UNKNOWN_ROUTE' } });
+    expect(await bus.call('GET', '/nothing')).toMatchObject({ status: 404, body: { code: 'UNKNOWN_ROUTE' } });
   });
 });
 
@@ -445,6 +462,8 @@ describe('the OpenAPI document at /api/openapi.json', () => {
         'GET /api/asyncapi.json',
         'GET /',
         'GET /healthz',
+        'GET /livez',
+        'GET /readyz',
         'GET /metrics',
       ].sort(),
     );

@@ -28,6 +28,19 @@ describe('HTTP front-end', () => {
     expect((await refused.closed()).code).toBe(1008);
   });
 
+  it('/livez and /readyz answer a prober without a token, under a token too, with the status and nothing else', async () => {
+    const { port } = await startBus(scope, { EVENTBUS_TOKEN: 's3cret' });
+    const base = `http://127.0.0.1:${port}`;
+    for (const path of ['/livez', '/readyz']) {
+      const res = await fetch(`${base}${path}`);
+      expect({ status: res.status, type: res.headers.get('content-type'), body: await res.json() }, path).toEqual({ status: 200, type: 'application/json', body: { status: 'ok' } });
+      expect((await fetch(`${base}${path}`, { headers: { authorization: 'Bearer wrong' } })).status, path).toBe(200);
+      expect((await fetch(`${base}${path}`, { method: 'HEAD' })).status, path).toBe(200);
+    }
+    expect((await fetch(`${base}/healthz`)).status).toBe(401);
+    expect((await fetch(`${base}/livez/x`)).status).toBe(401);
+  });
+
   it('methods other than GET/HEAD: 405 with an Allow header (RFC 9110 §15.5.6)', async () => {
     const { port } = await startBus(scope);
     for (const method of ['POST', 'PUT', 'DELETE', 'PATCH']) {

@@ -5,6 +5,7 @@
 // an admin makes, rotates and removes credentials in its Credentials panel; a credential with monitor alone gets
 // the same figures without a button that acts; one without monitor is told so, and shown nothing else. One
 // browser for the file; the page as `npm run build` makes it, built again first.
+import axe from 'axe-core';
 import { execFileSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import type { Browser, Page } from 'playwright-core';
@@ -320,5 +321,52 @@ describe('the dashboard for a token that may not monitor', () => {
     expect(await page.locator('#live').isHidden()).toBe(true);
     // It asked who it is, and nothing it would be refused (openPage fails the test on a refused call).
     expect(calls).toEqual(['/', '/api/whoami']);
+  });
+});
+
+// axe-core (the engine of Lighthouse's accessibility audit) over the page with every panel filled: rows with
+// buttons, dead letters, schedules, the credentials form, and the charts drawn.
+describe('the dashboard for people using assistive technology', () => {
+  test('axe-core finds no violation on the page with every panel filled', async () => {
+    const bus = await startApi(scope, 'sqlite', { EVENTBUS_TOKEN: TOKEN, EVENTBUS_MAX_DELIVERIES: '1' });
+    expect((await bus.call('PUT', '/api/consumers/billing', { patterns: ['orders.*'] }, AUTH)).status).toBe(200);
+    expect((await bus.call('PUT', '/api/schedules/nightly', { topic: 'reports.daily', payload: 'go', cron: '0 2 * * *' }, AUTH)).status).toBe(200);
+    expect((await bus.call('POST', '/api/credentials', { name: 'reader', monitor: true }, AUTH)).status).toBe(201);
+    const ws = await wsConnect(bus.app.ports.http, { headers: AUTH });
+    scope.defer(() => ws.close());
+    const sub = await ws.subscribe({ pattern: 'orders.*', consumer: 'billing' });
+    await publish(bus, 'orders.created', 2);
+    const m = await ws.next((f) => f.type === 'message');
+    ws.send({ type: 'nack', subscription: sub, seq: m['seq'] });
+    await until('a dead letter', async () => (await consumer(bus, 'billing'))['dead_letters'] === 1);
+
+    const page = await openPage(bus);
+    await until('the panels filled', async () =>
+      (await page.locator('#consumers tr[data-consumer]').count()) === 1 &&
+      (await page.locator('#schedules tr[data-schedule]').count()) === 1 &&
+      (await page.locator('#credentials tr[data-credential]').count()) >= 1 &&
+      (await page.locator('#lag-chart .uplot').count()) === 1);
+    await page.selectOption('#dead-letters-consumer', 'billing');
+    await until('the dead letter listed', async () => (await page.locator('#dead-letters tr[data-seq]').count()) === 1);
+    await page.click('#browse button[type=submit]');
+    await until('the browser filled', async () => (await page.locator('#messages tr[data-seq]').count()) === 2);
+
+    await page.evaluate(axe.source); // through the debugger protocol, which the page's script-src does not govern
+    const violations = await page.evaluate(async () => {
+      const result = await (globalThis as unknown as { axe: { run(): Promise<{ violations: { id: string; nodes: { target: unknown[] }[] }[] }> } }).axe.run();
+      return result.violations.map((v) => `${v.id}: ${v.nodes.map((n) => JSON.stringify(n.target)).join(' ')}`);
+    });
+    expect(violations).toEqual([]);
+  });
+
+  test('with their first samples, the charts span the last minute, not years', async () => {
+    const bus = await startApi(scope, 'sqlite', { EVENTBUS_TOKEN: TOKEN });
+    const page = await openPage(bus);
+    await until('both charts drawn', async () => (await page.locator('.chart .uplot').count()) === 2);
+    for (const chart of ['#rates-chart', '#lag-chart']) {
+      const span = Number(await page.locator(chart).getAttribute('data-span-seconds'));
+      expect(span, chart).toBeGreaterThan(0);
+      expect(span, chart).toBeLessThanOrEqual(120);
+    }
   });
 });

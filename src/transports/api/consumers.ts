@@ -31,7 +31,7 @@ export function consumerRoutes(broker: Broker, commands: RegistrationCommands, o
   );
 
   routes.openapi(
-    createRoute({ method: 'get', path: '/api/consumers/{id}', request: { params: b.IdParam }, responses: { 200: json(b.Consumer, 'the consumer'), ...errors(404) } }),
+    createRoute({ method: 'get', path: '/api/consumers/{id}', summary: 'One durable consumer, with its lag, deliveries in flight and dead letters', request: { params: b.IdParam }, responses: { 200: json(b.Consumer, 'the consumer'), ...errors(404) } }),
     async (c) => {
       const r = await broker.consumerReport(id(c));
       return r.isErr() ? fail(c, r.error) : report(c, r.value);

@@ -44,7 +44,7 @@ export function publishRoutes(broker: Broker): OpenAPIHono<HttpEnv> {
     if (mode === 'batch') {
       const published = await broker.publishBatch(messages);
       if (published.isErr()) return fail(c, published.error);
-      return c.json({ seqs: published.value.map((p) => p.seq), message_ids: published.value.map((p) => p.messageId) }, 200);
+      return c.json({ seqs: published.value.map((p) => p.seq), message_ids: published.value.map((p) => p.messageId), duplicates: published.value.map((p) => p.duplicate) }, 200);
     }
     const published = await broker.publish(messages[0]!);
     if (published.isErr()) return fail(c, published.error);
@@ -74,7 +74,7 @@ export function publishRoutes(broker: Broker): OpenAPIHono<HttpEnv> {
         if (!input.messages.some(timed)) {
           const published = await broker.publishBatch(input.messages.map(inputOf));
           if (published.isErr()) return fail(c, published.error);
-          return c.json({ seqs: published.value.map((p) => p.seq), message_ids: published.value.map((p) => p.messageId) }, 200);
+          return c.json({ seqs: published.value.map((p) => p.seq), message_ids: published.value.map((p) => p.messageId), duplicates: published.value.map((p) => p.duplicate) }, 200);
         }
         const answers = await broker.publishBatchLater(input.messages.map((m) => ({ input: inputOf(m), time: b.publishTimeOf(m) })));
         if (answers.isErr()) return fail(c, answers.error);
@@ -82,6 +82,7 @@ export function publishRoutes(broker: Broker): OpenAPIHono<HttpEnv> {
           {
             seqs: answers.value.map((a) => ('seq' in a ? a.seq : null)),
             message_ids: answers.value.map((a) => a.messageId),
+            duplicates: answers.value.map((a) => a.duplicate),
             schedule_ids: answers.value.map((a) => ('scheduleId' in a ? a.scheduleId : null)),
           },
           200,

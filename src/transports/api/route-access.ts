@@ -9,9 +9,11 @@ import { brokerError } from '../../errors.js';
 import { tokenOf, UNAUTHORIZED_MESSAGE, type RefusalLog } from '../auth.js';
 import { fail, type HttpEnv } from './route-kit.js';
 
-type Need = 'any' | 'monitor' | 'admin' | 'own';
+export type Need = 'open' | 'any' | 'monitor' | 'admin' | 'own';
 
 const RULES: readonly [methods: readonly string[], path: RegExp, need: Need][] = [
+  // The probes: a prober has no token, and they say nothing but a status.
+  [['GET'], /^\/(livez|readyz)$/, 'open'],
   // The dashboard's page holds no data: what it shows comes from calls that are checked each.
   [['GET'], /^\/(|healthz|ws|api\/openapi\.json|api\/asyncapi\.json|api\/whoami)$/, 'any'],
   [['POST'], /^\/api\/publish$/, 'own'],
@@ -20,7 +22,8 @@ const RULES: readonly [methods: readonly string[], path: RegExp, need: Need][] =
   [['GET'], /^\/api\/(stats|topics|consumers|schedules)(\/.*)?$/, 'monitor'],
 ];
 
-function needOf(method: string, path: string): Need {
+/** What a route needs: 'open' ones take no token; the OpenAPI document (openapi.ts) says so of each route. */
+export function accessOf(method: string, path: string): Need {
   const m = method === 'HEAD' ? 'GET' : method;
   for (const [methods, pattern, need] of RULES) if (methods.includes(m) && pattern.test(path)) return need;
   return 'admin';
@@ -42,6 +45,11 @@ export function auditTarget(c: Context<HttpEnv>, target: string): void {
 /** Answers 401 without a token that is one, 403 when the route needs what the credential lacks. */
 export function authenticate(broker: Broker, refusals: RefusalLog): MiddlewareHandler<HttpEnv> {
   return async (c, next) => {
+    const need = accessOf(c.req.method, c.req.path);
+    if (need === 'open') {
+      await next();
+      return undefined;
+    }
     // Undefined for a request an embedding application hands over in-process (app.fetch(request)).
     const socket = (c.env as HttpEnv['Bindings'] | undefined)?.incoming?.socket;
     const peer = socket === undefined ? 'in-process' : `${socket.remoteAddress}:${socket.remotePort}`;
@@ -53,7 +61,6 @@ export function authenticate(broker: Broker, refusals: RefusalLog): MiddlewareHa
     const principal = entered.value;
     c.set('principal', principal);
     const path = c.req.path;
-    const need = needOf(c.req.method, path);
     const action = `${c.req.method} ${path}`;
     if (need === 'monitor') {
       const allowed = principal.monitor(action);

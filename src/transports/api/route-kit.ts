@@ -53,7 +53,7 @@ export const body = <T extends z.ZodType>(schema: T, required = true) => ({ body
 const ERROR_DESCRIPTIONS = {
   400: 'BAD_*: the request is not one the API takes',
   401: 'UNAUTHORIZED: tokens are checked and the request carries none that is valid',
-  403: "FORBIDDEN: the token's credential may not do this (PROTOCOL.md §12)",
+  403: "FORBIDDEN: the token's credential may not do this (docs/security.md)",
   404: 'UNKNOWN_*: no such consumer or message',
   413: 'TOO_LARGE: a body over EVENTBUS_HTTP_MAX_BODY or a payload over EVENTBUS_MAX_PAYLOAD',
   429: "RATE_LIMITED: the credential's publish_rate is used up for now; nothing was stored",

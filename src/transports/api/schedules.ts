@@ -40,7 +40,7 @@ export function scheduleRoutes(broker: Broker): OpenAPIHono<HttpEnv> {
   );
 
   routes.openapi(
-    createRoute({ method: 'get', path: '/api/schedules/{id}', request: { params: b.IdParam }, responses: { 200: json(b.Schedule, 'the schedule'), ...errors(404) } }),
+    createRoute({ method: 'get', path: '/api/schedules/{id}', summary: 'One schedule: a recurring one, or a delayed message not yet due', request: { params: b.IdParam }, responses: { 200: json(b.Schedule, 'the schedule'), ...errors(404) } }),
     async (c) => {
       const s = await schedules.get(id(c));
       return s.isErr() ? fail(c, s.error) : c.json(b.wireSchedule(s.value), 200);
