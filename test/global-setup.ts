@@ -3,10 +3,12 @@
 // role and a database of this run's own (test/helpers/postgres.ts reads its address from
 // EVENTBUS_TEST_PG_URL, set here before any worker starts), made as the machine's superuser over trust auth
 // and dropped when the run ends. A PostgreSQL that does not answer fails the run here, with one line, rather
-// than every PostgreSQL test on its own. Then Debian's chromium for the dashboard's tests, installed when
-// missing; when it cannot be, those tests fail saying why, and the others run.
+// than every PostgreSQL test on its own. Then Debian's chromium for the dashboard's tests and prometheus for
+// the metrics test's promtool, installed when missing; when they cannot be, those tests fail saying why, and the
+// others run.
 import pg from 'pg';
 import { ensureChromium } from './helpers/chromium.js';
+import { ensureDebianPackage } from './helpers/debian-package.js';
 import { ensureBuilt } from './helpers/dist.js';
 
 const ADMIN_URL = process.env.EVENTBUS_TEST_PG_ADMIN_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
@@ -14,8 +16,9 @@ const PREFIX = 'eventbus_test_';
 
 export default async function setup(): Promise<(() => Promise<void>) | undefined> {
   ensureBuilt();
-  const noChromium = ensureChromium();
-  if (noChromium !== undefined) console.warn(noChromium);
+  for (const missing of [ensureChromium(), ensureDebianPackage('prometheus', '/usr/bin/promtool', "the metrics test's promtool")]) {
+    if (missing !== undefined) console.warn(missing);
+  }
   if (process.env.EVENTBUS_TEST_PG_URL !== undefined) return undefined; // given by the caller, who made it
   const admin = await connectAdmin();
   // A database per run: two runs side by side (a file run while the whole suite runs) never drop each other's
