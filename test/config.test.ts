@@ -318,9 +318,10 @@ describe('the broker process', () => {
     ['EVENTBUS_SYNC=fast', [], { EVENTBUS_SYNC: 'fast' }, 'EVENTBUS_SYNC'],
     ['--retention=x', ['--retention=x'], {}, 'EVENTBUS_RETENTION'],
     ['EVENTBUS_TOKN=secret', [], { EVENTBUS_TOKN: 'secret' }, 'EVENTBUS_TOKN: unknown setting (did you mean EVENTBUS_TOKEN?)'],
-    ['--tokn secret', ['--tokn', 'secret'], {}, '--tokn: unknown option (did you mean --token?)'],
+    // A flag serve does not know is a usage error, as with every command (PROTOCOL.md §9): exit 2.
+    ['--tokn secret', ['--tokn', 'secret'], {}, '--tokn: unknown option (did you mean --token?)', 2],
     ['--tls-ciphers NOPE', ['--tls-ciphers', 'NOPE'], {}, 'EVENTBUS_TLS_CIPHERS'],
-  ])('a bad setting (%s) exits 1 with one stderr line naming it, no stack trace', async (_, argv, extraEnv, named) => {
+  ])('a bad setting (%s) exits 1 (2 for an unknown flag) with one stderr line naming it, no stack trace', async (_, argv, extraEnv, named, exit = 1) => {
     const dir = await mkdtemp(join(tmpdir(), 'eventbus-config-'));
     try {
       const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('EVENTBUS_')));
@@ -339,7 +340,7 @@ describe('the broker process', () => {
       });
       clearTimeout(timer);
       const lines = stderr.split('\n').filter((l) => l !== '');
-      expect({ code, lines: lines.length }, stderr).toEqual({ code: 1, lines: 1 });
+      expect({ code, lines: lines.length }, stderr).toEqual({ code: exit, lines: 1 });
       expect(lines[0]).toContain(named);
       expect(stderr).not.toContain('    at ');
     } finally {
