@@ -26,7 +26,9 @@ interface Running {
 const running: ChildProcess[] = [];
 
 function run(example: string, env: Record<string, string>): Running {
-  const child = spawn(process.execPath, ['--import', 'tsx', join('examples', example)], { cwd: ROOT, env: { ...process.env, ...env } });
+  // As a user runs it: none of the test run's own EVENTBUS_TEST_* settings, which a broker refuses as unknown.
+  const inherited = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('EVENTBUS_')));
+  const child = spawn(process.execPath, ['--import', 'tsx', join('examples', example)], { cwd: ROOT, env: { ...inherited, ...env } });
   running.push(child);
   let out = '';
   const listeners = new Set<() => void>();
@@ -94,7 +96,7 @@ afterEach(async () => {
 describe('examples', () => {
   test('ledger on PostgreSQL: two brokers, an embedded transactional consumer killed and restarted, every order applied once', async () => {
     const ledger = run('ledger-postgres.ts', { EVENTBUS_DB: PG_URL, EVENTBUS_PG_SCHEMA: schemas.schema(), ORDERS: '150' });
-    expect(await ledger.exited()).toBe(0);
+    expect(await ledger.exited(), ledger.output()).toBe(0);
     const lines = ledger.output().split('\n').filter((l) => l !== '' && !l.startsWith('applied '));
     expect(lines).toEqual([
       expect.stringMatching(/^brokers node-0 and node-1 on ws:/),
