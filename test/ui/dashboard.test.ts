@@ -164,7 +164,12 @@ describe.each(STORES)('the dashboard on %s', (store) => {
 
     // 100 a page: the 101st of these is on the next page, by id.
     for (let i = 0; i < 100; i++) await put(`p${String(i).padStart(3, '0')}`, { topic: 'paged', payload: 'x', every_ms: 3_600_000, start_at: Date.now() + 86_400_000 });
-    // All of them put: a full page shown while some were still to come (tick on it) would have no next page.
+    // All of them put: a full page shown while some were still to come (tick on it) would have no next page,
+    // and one read before the last put had its next at tick. The cron page shown proves every read from before
+    // the puts answered (one at a time); the pages shown after it are read after the puts.
+    await page.selectOption('#schedules-kind', 'cron');
+    await until('only the cron schedule again', async () => (await page.locator('#schedules tr[data-schedule] td.name').allInnerTexts()).join() === 'nightly');
+    await page.selectOption('#schedules-kind', '');
     const firstPage = ['nightly', ...Array.from({ length: 99 }, (_, i) => `p${String(i).padStart(3, '0')}`)].join();
     await until('a full first page', async () => (await page.locator('#schedules tr[data-schedule] td.name').allInnerTexts()).join() === firstPage);
     await page.click('#schedules-next');
