@@ -78,6 +78,7 @@ export function buildParts(store: EventStore, config: BrokerConfig, logger: Logg
     {
       ackTimeoutMs: config.ackTimeoutMs,
       maxDeliveries: config.maxDeliveries,
+      maxInFlight: config.maxInFlight,
       reservation: config.deliveryReservation ?? DEFAULT_RESERVATION,
       now,
       partitions: shared === undefined ? undefined : partitions,

@@ -228,7 +228,7 @@ export class Broker {
 
   subscribe(options: SubscribeOptions, sink: Sink): ResultAsync<Subscribed, SubscribeError> {
     if (this.#draining) return errAsync(brokerError('UNAVAILABLE', SHUTTING_DOWN));
-    const checked = checkSubscribe(options, this.#config.maxInFlight);
+    const checked = checkSubscribe(options);
     if (checked.isErr()) return errAsync(checked.error);
     const { patterns, filter, maxInFlight, backoffMs } = checked.value;
     const id = `sub-${this.#nextSubscription++}`;
@@ -269,7 +269,7 @@ export class Broker {
   attachConsumer(
     consumer: string,
     sink: Sink,
-    options: { maxInFlight: number; inOrder: boolean },
+    options: { maxInFlight: number | undefined; inOrder: boolean },
   ): Result<string, BrokerError<'UNKNOWN_CONSUMER' | 'UNAVAILABLE'>> {
     if (this.#draining) return err(brokerError('UNAVAILABLE', SHUTTING_DOWN));
     const stream = this.#parts.dispatcher.durable(consumer);
