@@ -13,6 +13,7 @@ import type { ConsumerInfo } from './consumers.js';
 import type { DeadLetterChoice, DeadLetterError, DeadLetterPage } from './dead-letters.js';
 import { toPendingRow, type PublishError } from './publish-input.js';
 import { sendReply, sendRequest } from './request-reply.js';
+import type { PullMembers } from './pull.js';
 import type { Schedules } from './schedules.js';
 import type { BrokerStats } from './stats.js';
 import type { Access } from './access.js';
@@ -32,6 +33,7 @@ export type { DeadLetterChoice, DeadLetterError, DeadLetterPage } from './dead-l
 export type { BrowsePage } from './browse.js';
 export type { DeadLetterRow, LastFailure, MessageRecord } from './store-port.js';
 export type { TopicReport } from './topic-stats.js';
+export type { FetchError, Pulled, PullMembers, SettleError } from './pull.js';
 export type { ConsumerInput, SubscribeError, SubscribeOptions } from './subscribe-options.js';
 export type { BrokerConfig } from './broker-parts.js';
 export type { BrokerStats } from './stats.js';
@@ -209,6 +211,11 @@ export class Broker {
   /** Recurring schedules and delayed messages not yet due (PROTOCOL.md §11). */
   get schedules(): Schedules {
     return this.#parts.schedules;
+  }
+
+  /** Durable consumers read by request (PROTOCOL.md §8): fetch, ack, nack and extend, as one of a consumer's members. */
+  get pull(): PullMembers {
+    return this.#parts.pull;
   }
 
   /** Stores all of the messages or none, in one transaction; seqs in input order. */
@@ -454,6 +461,8 @@ export class Broker {
    */
   async drain(): Promise<void> {
     this.#draining = true;
+    // A long-poll is answered now rather than held until the connections are cut.
+    this.#parts.pull.stop();
     this.#parts.scheduler.stop();
     this.#parts.committer.close();
     await this.#parts.committer.drained();

@@ -42,6 +42,8 @@ export interface ConsumerInfo {
   readonly ackTimeoutMs: number;
   readonly maxDeliveries: number;
   readonly maxInFlight: number;
+  /** The limits it has of its own (null: the setting's). */
+  readonly ownLimits: StreamLimits;
 }
 
 export interface ConsumerRegistryOptions {
@@ -308,6 +310,7 @@ export class ConsumerRegistry {
       ackTimeoutMs: stream.ackTimeoutMs,
       maxDeliveries: stream.maxDeliveries,
       maxInFlight: record.maxInFlight ?? this.#dispatcher.maxInFlight,
+      ownLimits: { ackTimeoutMs: record.ackTimeoutMs, maxDeliveries: record.maxDeliveries, maxInFlight: record.maxInFlight },
     };
   }
 

@@ -20,6 +20,15 @@ export const MAX_IN_FLIGHT_LIMIT = 1_000_000;
 
 type BadArgs = BrokerError<'BAD_ARGS'>;
 
+/** What each check says of a bad value, for the front-ends' schemas too. */
+export const RULES = {
+  max: `max must be a whole number from 1 to ${MAX_FETCH}`,
+  waitMs: `wait_ms must be a whole number of ms from 0 to ${MAX_FETCH_WAIT_MS}`,
+  seqs: 'seqs must be whole numbers from 1',
+  extendMs: `ms must be a whole number of ms from 0 to ${MAX_ACK_DEADLINE_MS} (12 h)`,
+  nackDelayMs: `delay_ms must be a whole number of ms from 0 to ${MAX_NACK_DELAY_MS} (24 h)`,
+} as const;
+
 const isWhole = (v: unknown, min: number, max: number): v is number => typeof v === 'number' && Number.isSafeInteger(v) && v >= min && v <= max;
 
 /** What a fetch asks for, checked. */
@@ -30,25 +39,25 @@ export interface FetchRequest {
 
 export function checkFetch(max: number | undefined, waitMs: number | undefined): Result<FetchRequest, BadArgs> {
   const n = max ?? DEFAULT_FETCH;
-  if (!isWhole(n, 1, MAX_FETCH)) return err(brokerError('BAD_ARGS', `max must be a whole number from 1 to ${MAX_FETCH}`));
+  if (!isWhole(n, 1, MAX_FETCH)) return err(brokerError('BAD_ARGS', RULES.max));
   const wait = waitMs ?? 0;
-  if (!isWhole(wait, 0, MAX_FETCH_WAIT_MS)) return err(brokerError('BAD_ARGS', `wait_ms must be a whole number of ms from 0 to ${MAX_FETCH_WAIT_MS}`));
+  if (!isWhole(wait, 0, MAX_FETCH_WAIT_MS)) return err(brokerError('BAD_ARGS', RULES.waitMs));
   return ok({ max: n, waitMs: wait });
 }
 
 /** The seqs of an ack, nack or extend: whole numbers from 1 (whether each was delivered is the broker's to say). */
 export function checkSeqs(seqs: readonly unknown[]): Result<readonly number[], BadArgs> {
-  for (const seq of seqs) if (!isWhole(seq, 1, Number.MAX_SAFE_INTEGER)) return err(brokerError('BAD_ARGS', 'seqs must be whole numbers from 1'));
+  for (const seq of seqs) if (!isWhole(seq, 1, Number.MAX_SAFE_INTEGER)) return err(brokerError('BAD_ARGS', RULES.seqs));
   return ok(seqs as readonly number[]);
 }
 
 export function checkExtendMs(ms: unknown): Result<number, BadArgs> {
-  return isWhole(ms, 0, MAX_ACK_DEADLINE_MS) ? ok(ms) : err(brokerError('BAD_ARGS', `ms must be a whole number of ms from 0 to ${MAX_ACK_DEADLINE_MS} (12 h)`));
+  return isWhole(ms, 0, MAX_ACK_DEADLINE_MS) ? ok(ms) : err(brokerError('BAD_ARGS', RULES.extendMs));
 }
 
 export function checkNackDelay(delayMs: unknown): Result<number | undefined, BadArgs> {
   if (delayMs === undefined) return ok(undefined);
-  return isWhole(delayMs, 0, MAX_NACK_DELAY_MS) ? ok(delayMs) : err(brokerError('BAD_ARGS', `delay_ms must be a whole number of ms from 0 to ${MAX_NACK_DELAY_MS} (24 h)`));
+  return isWhole(delayMs, 0, MAX_NACK_DELAY_MS) ? ok(delayMs) : err(brokerError('BAD_ARGS', RULES.nackDelayMs));
 }
 
 /** A consumer's own limits as given: a number sets one, null gives it back to the setting, undefined keeps it. */
@@ -65,13 +74,14 @@ export const CONSUMER_LIMITS = {
   maxInFlight: { name: 'max_in_flight', max: MAX_IN_FLIGHT_LIMIT, setting: 'EVENTBUS_MAX_IN_FLIGHT' },
 } as const;
 
+/** What the check says of a bad limit. */
+export const limitRule = (key: keyof typeof CONSUMER_LIMITS): string =>
+  `${CONSUMER_LIMITS[key].name} must be a whole number from 1 to ${CONSUMER_LIMITS[key].max}, or null for ${CONSUMER_LIMITS[key].setting}`;
+
 export function checkConsumerLimits(input: ConsumerLimitsInput): Result<ConsumerLimitsInput, BadArgs> {
   for (const key of Object.keys(CONSUMER_LIMITS) as (keyof typeof CONSUMER_LIMITS)[]) {
     const value = input[key];
-    const { name, max } = CONSUMER_LIMITS[key];
-    if (value !== undefined && value !== null && !isWhole(value, 1, max)) {
-      return err(brokerError('BAD_ARGS', `${name} must be a whole number from 1 to ${max}, or null for the setting's`));
-    }
+    if (value !== undefined && value !== null && !isWhole(value, 1, CONSUMER_LIMITS[key].max)) return err(brokerError('BAD_ARGS', limitRule(key)));
   }
   return ok(input);
 }
