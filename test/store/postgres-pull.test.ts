@@ -43,7 +43,7 @@ describe('pulling on brokers that share a PostgreSQL database', () => {
     const { nodes, schema } = await cluster.start(2, { EVENTBUS_ACK_TIMEOUT_MS: '5000' });
     const [a, b] = [nodes[0]!, nodes[1]!];
     expect((await call(a, 'PUT', '/api/consumers/split', { patterns: ['jobs.>'] })).status).toBe(200);
-    const got: { member: string; seq: number; delivery: number; key: string | null }[] = [];
+    const got: { member: string; seq: number; delivery: number; key: string | null | undefined }[] = [];
     const ws = await wsConnect(b.ports.http, {
       consume: (f) => {
         if (f.type !== 'message') return false;
@@ -83,7 +83,7 @@ describe('pulling on brokers that share a PostgreSQL database', () => {
     expect(new Set(firsts).size).toBe(firsts.length);
     expect(got.filter((g) => g.member === 'pull').length).toBeGreaterThan(0);
     expect(got.filter((g) => g.member === 'ws').length).toBeGreaterThan(0);
-    for (const key of new Set(got.flatMap((g) => (g.key === null ? [] : [g.key])))) {
+    for (const key of new Set(got.flatMap((g) => (g.key == null ? [] : [g.key])))) {
       const order = got.filter((g) => g.key === key).map((g) => g.seq);
       expect(order).toEqual([...order].sort((x, y) => x - y));
     }
