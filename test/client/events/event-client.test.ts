@@ -1,12 +1,14 @@
-// The EventClient interface (EventClient / EventReceiver / EventMessage), one suite run against both of its
-// backends: the WebSocket client (WsEventClient against a broker started with startApp on 127.0.0.1, port 0)
-// and the in-process backend (LocalEventClient from the embedded broker). The test bodies are identical; only how a
-// client is made and where the broker lives differ. Real broker, real sockets, a temp database per test.
+// The EventClient interface (EventClient / EventReceiver / EventMessage), one suite run against each of its
+// backends: the WebSocket client (WsEventClient against a broker started with startApp on 127.0.0.1, port 0),
+// plain HTTP (HttpEventClient, pulling over the same broker's API) and the in-process backend (LocalEventClient
+// from the embedded broker). The test bodies are identical; only how a client is made and where the broker lives
+// differ. Real broker, real sockets, a temp database per test.
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, test } from 'vitest';
 import { startApp, type App } from '../../../src/app.js';
 import { EventMessage, type EventClient, type EventConfig, type EventError, type EventReceiver } from '../../../src/client/events/interface.js';
 import { LocalEventClient } from '../../../src/embed/local-event-client.js';
 import { WsEventClient } from '../../../src/client/events/ws-event-client.js';
+import { HttpEventClient } from '../../../src/client/events/http-event-client.js';
 import { silentLogger } from '../../../src/logger.js';
 import { tempDir, testAppConfig, type TestDb, type TestDir } from '../../helpers/broker.js';
 import { openTestEventBus } from '../../helpers/embedded.js';
@@ -59,6 +61,34 @@ const wsBackend: Backend = {
   },
 };
 
+const httpBackend: Backend = {
+  name: 'HTTP (HttpEventClient → startApp)',
+  start: async (dir) => {
+    const started = await startApp(testAppConfig(dir), silentLogger);
+    if (started.isErr()) throw new Error(started.error.message);
+    const app: App = started.value;
+    const url = `http://127.0.0.1:${app.ports.http}`;
+    const clients: EventClient[] = [];
+    return {
+      db: dir,
+      client: async (config) => {
+        const connected = await HttpEventClient.connect({ ...config, options: { ...config.options, url } });
+        if (connected.isErr()) throw new Error(`connect: ${connected.error.message}`);
+        clients.push(connected.value);
+        return connected.value;
+      },
+      headSeq: () => app.broker.headSeq(),
+      closeClients: async () => {
+        for (const c of clients.splice(0)) await c.close();
+      },
+      stop: async () => {
+        for (const c of clients.splice(0)) await c.close();
+        await app.stop();
+      },
+    };
+  },
+};
+
 const localBackend: Backend = {
   name: 'in-process (LocalEventClient → the embedded broker)',
   start: async (dir) => {
@@ -93,7 +123,7 @@ function text(m: EventMessage): string {
   return m.dataAsString()._unsafeUnwrap();
 }
 
-describe.each([wsBackend, localBackend])('EventClient on the $name backend', (backend) => {
+describe.each([wsBackend, httpBackend, localBackend])('EventClient on the $name backend', (backend) => {
   let dir: TestDir;
   let h: Harness;
   const receivers: EventReceiver[] = [];
