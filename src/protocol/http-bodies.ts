@@ -353,9 +353,21 @@ export function wireConsumer(c: ConsumerReport, state: string): z.infer<typeof C
   };
 }
 
-/** A fetched message as §8 shows it: the message, its attempt and its ack deadline. */
-export function wireFetched(p: Pulled): z.infer<typeof FetchedMessage> {
-  return { ...streamedMessage(p.message), delivery: p.delivery, ack_deadline: p.ackDeadline };
+/**
+ * A fetch's answer (the Fetched schema) as JSON text: each message as §8 shows it, with its attempt and ack
+ * deadline. Written here rather than parsed and stringified again, as a WebSocket message frame is: the stored
+ * metadata is JSON text already, and a batch of a thousand is read back by the fetcher right away.
+ */
+export function fetchedJson(pulled: readonly Pulled[]): string {
+  let out = '{"messages":[';
+  for (let i = 0; i < pulled.length; i++) {
+    const { message: m, delivery, ackDeadline } = pulled[i]!;
+    out +=
+      `${i === 0 ? '' : ','}{"seq":${m.seq},"topic":${JSON.stringify(m.topic)},"payload":${JSON.stringify(m.payload)},"message_id":${JSON.stringify(m.messageId)},` +
+      `"metadata":${m.metadata},"ordering_key":${JSON.stringify(m.orderingKey)},"created_at":${m.createdAt},"status":"${m.status ?? 'pending'}",` +
+      `"delivery":${delivery},"ack_deadline":${ackDeadline}}`;
+  }
+  return `${out}]}`;
 }
 
 export function wireDeadLetter(d: DeadLetterRow): z.infer<typeof DeadLetter> {

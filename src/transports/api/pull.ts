@@ -7,7 +7,7 @@ import type { Broker } from '../../core/broker.js';
 import { brokerError, type BrokerError } from '../../errors.js';
 import * as b from '../../protocol/http-bodies.js';
 import { principalOf } from './route-access.js';
-import { apiRoutes, body, errors, fail, id, json, type HttpEnv } from './route-kit.js';
+import { apiRoutes, body, errors, fail, id, json, jsonText, type HttpEnv } from './route-kit.js';
 
 /** Why the request's credential may not use the consumer (nor, to fetch, read what it matches); undefined when it may. */
 function refusal(c: Context<HttpEnv>, broker: Broker, verb: string, reads: boolean): BrokerError | undefined {
@@ -43,7 +43,7 @@ export function pullRoutes(broker: Broker): OpenAPIHono<HttpEnv> {
       if (refused !== undefined) return fail(c, refused);
       const input = c.req.valid('json');
       const fetched = await broker.pull.fetch(id(c), input.max, input.wait_ms, c.req.raw.signal);
-      return fetched.isErr() ? fail(c, fetched.error) : c.json({ messages: fetched.value.map(b.wireFetched) }, 200);
+      return fetched.isErr() ? fail(c, fetched.error) : jsonText(c, b.fetchedJson(fetched.value));
     },
   );
 
