@@ -166,6 +166,20 @@ describe('pulling a consumer over HTTP', () => {
     expect(await pull.ack([seq!])).toBe(1);
   });
 
+  test('an extended delivery holds back none of those sent after it: each comes back at its own deadline', async () => {
+    const bus = await startBus();
+    const pull = pullOf(bus.port, 'mixed');
+    await pull.put({ patterns: ['jobs.*'], ack_timeout_ms: 300 });
+    const [first, second] = await publish(bus.port, texts(2));
+    expect((await pull.fetch({ max: 1 })).map((m) => m.seq)).toEqual([first]);
+    expect((await pull.raw('extend', { seqs: [first], ms: 20_000 })).body).toEqual({ extended: 1 });
+    expect((await pull.fetch({ max: 1 })).map((m) => m.seq)).toEqual([second]);
+    // The second's deadline passes long before the first's, which was sent before it.
+    const back = await pull.fetch({ wait_ms: 10_000 });
+    expect(back.map((m) => [m.seq, m.delivery])).toEqual([[second, 2]]);
+    expect(await pull.ack([first!, second!])).toBe(2);
+  });
+
   test('max_deliveries 2 dead-letters a message where its third attempt would be', async () => {
     const bus = await startBus();
     const pull = pullOf(bus.port, 'fragile');
