@@ -5,7 +5,7 @@
 import { errAsync, okAsync, type ResultAsync } from 'neverthrow';
 import { timeOrderedId } from '../../util/message-id.js';
 import { EventBusError } from '../errors.js';
-import { BaseReceiver, EventMessage, eventError, fromPromise, receiverOptions, type EventClient, type EventConfig, type EventError, type EventReceiver, type ReceivedHandle, type SendOptions } from './interface.js';
+import { BaseClient, BaseReceiver, EventMessage, eventError, fromPromise, receiverOptions, type EventConfig, type EventError, type EventReceiver, type ReceivedHandle, type SendOptions } from './interface.js';
 
 const DEFAULT_URL = 'http://127.0.0.1:3000';
 // The broker's own bounds (PROTOCOL.md §8): a fetch takes at most this many, and waits at most this long.
@@ -57,14 +57,12 @@ class Api {
   }
 }
 
-export class HttpEventClient implements EventClient {
+export class HttpEventClient extends BaseClient {
   readonly #api: Api;
-  readonly #config: EventConfig;
-  #open = true;
 
   private constructor(api: Api, config: EventConfig) {
+    super(config);
     this.#api = api;
-    this.#config = config;
   }
 
   /**
@@ -78,12 +76,9 @@ export class HttpEventClient implements EventClient {
     return fromPromise(api.call('GET', '/healthz'), 'Connection').map(() => new HttpEventClient(api, config));
   }
 
-  sendMessage(message: EventMessage, options?: SendOptions): ResultAsync<string, EventError> {
-    return this.sendMessages([message], options).map(([id]) => id!);
-  }
-
   sendMessages(messages: readonly EventMessage[], options: SendOptions = {}): ResultAsync<string[], EventError> {
-    if (!this.#open) return errAsync(eventError('Connection', 'the client is closed'));
+    const closed = this.closedError();
+    if (closed !== undefined) return errAsync(closed);
     if (messages.length === 0) return okAsync([]);
     const ids = messages.map((m) => m.messageId ?? timeOrderedId());
     const time = {
@@ -92,7 +87,7 @@ export class HttpEventClient implements EventClient {
     };
     const batch = messages.map((m, i) => {
       const { payload, metadata } = m.toPublish();
-      return { topic: this.#config.topicName, payload, metadata, message_id: ids[i], ...(m.orderingKey === undefined ? {} : { ordering_key: m.orderingKey }), ...time };
+      return { topic: this.config.topicName, payload, metadata, message_id: ids[i], ...(m.orderingKey === undefined ? {} : { ordering_key: m.orderingKey }), ...time };
     });
     return fromPromise(this.#api.call('POST', '/api/publish', { messages: batch }), 'PublishError').map(() => ids);
   }
@@ -102,36 +97,20 @@ export class HttpEventClient implements EventClient {
    * credential may; otherwise it must exist. `from_seq` rewinds it there.
    */
   subscribe(): ResultAsync<EventReceiver, EventError> {
-    if (!this.#open) return errAsync(eventError('Connection', 'the client is closed'));
-    const o = receiverOptions(this.#config);
+    const closed = this.closedError();
+    if (closed !== undefined) return errAsync(closed);
+    const o = receiverOptions(this.config);
     const path = `/api/consumers/${encodeURIComponent(o.consumer)}`;
     const registered = async (): Promise<void> => {
       try {
-        await this.#api.call('PUT', path, { patterns: [this.#config.topicName] });
+        await this.#api.call('PUT', path, { patterns: [this.config.topicName] });
       } catch (e) {
         if (!(e instanceof EventBusError && e.code === 'FORBIDDEN')) throw e;
       }
       if (o.fromSeq !== undefined) await this.#api.call('POST', `${path}/replay`, { from_seq: Math.max(1, o.fromSeq) });
     };
     const max = Math.min(MAX_FETCH, Math.max(1, o.maxInFlight ?? DEFAULT_FETCH));
-    return fromPromise(registered(), 'ReceiveError').map(() => new HttpReceiver(this.#config.topicName, this.#api, path, max));
-  }
-
-  isConnected(): boolean {
-    return this.#open;
-  }
-
-  topicName(): string {
-    return this.#config.topicName;
-  }
-
-  projectId(): string {
-    return this.#config.projectId ?? '';
-  }
-
-  close(): Promise<void> {
-    this.#open = false;
-    return Promise.resolve();
+    return fromPromise(registered(), 'ReceiveError').map(() => new HttpReceiver(this.config.topicName, this.#api, path, max));
   }
 }
 

@@ -167,6 +167,48 @@ export function receiverOptions(config: EventConfig): { consumer: string; group?
   return out;
 }
 
+/**
+ * What the backends that hold no connection of their own share (in process, plain HTTP): the config, whether the
+ * client is closed, and sendMessage as a batch of one.
+ */
+export abstract class BaseClient implements EventClient {
+  protected readonly config: EventConfig;
+  #open = true;
+
+  constructor(config: EventConfig) {
+    this.config = config;
+  }
+
+  abstract sendMessages(messages: readonly EventMessage[], options?: SendOptions): ResultAsync<string[], EventError>;
+  abstract subscribe(): ResultAsync<EventReceiver, EventError>;
+
+  sendMessage(message: EventMessage, options?: SendOptions): ResultAsync<string, EventError> {
+    return this.sendMessages([message], options).map(([id]) => id!);
+  }
+
+  /** The error of a call on a closed client, or undefined while it is open. */
+  protected closedError(): EventError | undefined {
+    return this.#open ? undefined : eventError('Connection', 'the client is closed');
+  }
+
+  isConnected(): boolean {
+    return this.#open;
+  }
+
+  topicName(): string {
+    return this.config.topicName;
+  }
+
+  projectId(): string {
+    return this.config.projectId ?? '';
+  }
+
+  close(): Promise<void> {
+    this.#open = false;
+    return Promise.resolve();
+  }
+}
+
 /** One received message and how its backend settles it: at once, or by a request that resolves once answered. */
 export interface ReceivedHandle {
   readonly message: EventMessage;

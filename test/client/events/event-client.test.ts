@@ -3,6 +3,7 @@
 // plain HTTP (HttpEventClient, pulling over the same broker's API) and the in-process backend (LocalEventClient
 // from the embedded broker). The test bodies are identical; only how a client is made and where the broker lives
 // differ. Real broker, real sockets, a temp database per test.
+import type { ResultAsync } from 'neverthrow';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, test } from 'vitest';
 import { startApp, type App } from '../../../src/app.js';
 import { EventMessage, type EventClient, type EventConfig, type EventError, type EventReceiver } from '../../../src/client/events/interface.js';
@@ -33,61 +34,48 @@ interface Backend {
   start(dir: TestDir): Promise<Harness>;
 }
 
-const wsBackend: Backend = {
-  name: 'WebSocket (WsEventClient → startApp)',
-  start: async (dir) => {
-    const started = await startApp(testAppConfig(dir), silentLogger);
-    if (started.isErr()) throw new Error(started.error.message);
-    const app: App = started.value;
-    const url = `ws://127.0.0.1:${app.ports.http}/ws`;
-    const clients: EventClient[] = [];
-    return {
-      db: dir,
-      client: async (config) => {
-        const connected = await WsEventClient.connect({ ...config, options: { ...config.options, url } }, { maxRetries: 3, requestTimeoutMs: 10_000 });
-        if (connected.isErr()) throw new Error(`connect: ${connected.error.message}`);
-        clients.push(connected.value);
-        return connected.value;
-      },
-      headSeq: () => app.broker.headSeq(),
-      closeClients: async () => {
-        for (const c of clients.splice(0)) await c.close();
-      },
-      stop: async () => {
-        for (const c of clients.splice(0)) await c.close();
-        await app.stop();
-      },
-    };
-  },
+/** A backend whose clients talk to a broker started with startApp, over its HTTP port. */
+function appBackend(name: string, connect: (config: EventConfig, port: number) => Promise<EventClient>): Backend {
+  return {
+    name,
+    start: async (dir) => {
+      const started = await startApp(testAppConfig(dir), silentLogger);
+      if (started.isErr()) throw new Error(started.error.message);
+      const app: App = started.value;
+      const clients: EventClient[] = [];
+      return {
+        db: dir,
+        client: async (config) => {
+          const client = await connect(config, app.ports.http);
+          clients.push(client);
+          return client;
+        },
+        headSeq: () => app.broker.headSeq(),
+        closeClients: async () => {
+          for (const c of clients.splice(0)) await c.close();
+        },
+        stop: async () => {
+          for (const c of clients.splice(0)) await c.close();
+          await app.stop();
+        },
+      };
+    },
+  };
+}
+
+const connected = async <C,>(made: ResultAsync<C, EventError>): Promise<C> => {
+  const result = await made;
+  if (result.isErr()) throw new Error(`connect: ${result.error.message}`);
+  return result.value;
 };
 
-const httpBackend: Backend = {
-  name: 'HTTP (HttpEventClient → startApp)',
-  start: async (dir) => {
-    const started = await startApp(testAppConfig(dir), silentLogger);
-    if (started.isErr()) throw new Error(started.error.message);
-    const app: App = started.value;
-    const url = `http://127.0.0.1:${app.ports.http}`;
-    const clients: EventClient[] = [];
-    return {
-      db: dir,
-      client: async (config) => {
-        const connected = await HttpEventClient.connect({ ...config, options: { ...config.options, url } });
-        if (connected.isErr()) throw new Error(`connect: ${connected.error.message}`);
-        clients.push(connected.value);
-        return connected.value;
-      },
-      headSeq: () => app.broker.headSeq(),
-      closeClients: async () => {
-        for (const c of clients.splice(0)) await c.close();
-      },
-      stop: async () => {
-        for (const c of clients.splice(0)) await c.close();
-        await app.stop();
-      },
-    };
-  },
-};
+const wsBackend = appBackend('WebSocket (WsEventClient → startApp)', (config, port) =>
+  connected(WsEventClient.connect({ ...config, options: { ...config.options, url: `ws://127.0.0.1:${port}/ws` } }, { maxRetries: 3, requestTimeoutMs: 10_000 })),
+);
+
+const httpBackend = appBackend('HTTP (HttpEventClient → startApp)', (config, port) =>
+  connected(HttpEventClient.connect({ ...config, options: { ...config.options, url: `http://127.0.0.1:${port}` } })),
+);
 
 const localBackend: Backend = {
   name: 'in-process (LocalEventClient → the embedded broker)',
