@@ -145,7 +145,7 @@ export async function networkWorkloads(dir: string, options: { messages: number;
     const push = rate(consumer.received(), pushMs);
     rows.push({ name: 'push to one tcp consumer', msgs: consumer.received(), msgPerSec: push, vsLimit: push / ingest, note: 'catching up the ingested messages (REPLAY from 1); vs limit = ÷ ingest' });
     rows.push(await sseCatchUp(broker.http, 'bench.ingest', total, push));
-    rows.push(...(await pullWorkloads(broker.http, 'bench.ingest', total)));
+    rows.push(...(await pullWorkloads(broker.http, 'bench.ingest', total, options.messages >= 200_000 ? 500 : 200)));
     rows.push(await clientPublish(broker.http, options.messages, options.inProcessPublish));
     rows.push(await httpPublish(broker.http, Math.floor(options.messages / 2), 64, options.inProcessPublish));
     const live = net.connect(broker.transport, '127.0.0.1').resume(); // its OK lines are not read

@@ -1,10 +1,11 @@
 // Consuming over plain HTTP for `npm run bench`, against the broker process of network.ts: a durable consumer
 // caught up over the WebSocket (the TypeScript client, acking each message) and one caught up by pulling
 // (POST /api/consumers/<id>/fetch of 256, the batch acked in one request, 4 fetchers), on the same stored
-// messages, so that the pull row is a ratio to the WebSocket row of the same run.
+// messages, so that the pull row is a ratio to the WebSocket row of the same run; and how soon a waiting
+// long-poll answers a publish.
 import http from 'node:http';
 import { connect } from '../src/client/client.js';
-import { now, Progress, rate, type Row } from './lib.js';
+import { Latencies, now, Progress, rate, type Row } from './lib.js';
 
 const FETCHERS = 4;
 const FETCH_MAX = 256;
@@ -82,8 +83,38 @@ async function pullConsumer(port: number, pattern: string, stored: number, overW
   };
 }
 
-/** Both catch-ups over the `stored` messages of `pattern` the broker on `port` holds from seq 1: the WebSocket row first. */
-export async function pullWorkloads(port: number, pattern: string, stored: number): Promise<Row[]> {
+// Long enough for the fetch to be waiting at the broker before the publish that wakes it is sent.
+const SETTLE_MS = 20;
+
+/**
+ * A long-poll woken by a publish, `rounds` times: a fetch waits (up to 30 s), then one message is published over
+ * HTTP; the time from sending the publish to the fetch's answer, its commit included.
+ */
+async function longPollWake(port: number, rounds: number): Promise<Row> {
+  const agent = new http.Agent({ keepAlive: true, maxSockets: 2 });
+  const consumer = '/api/consumers/bench-wake';
+  await post(agent, port, 'PUT', consumer, { patterns: ['bench.wake'] });
+  await post(agent, port, 'POST', `${consumer}/fetch`, {}); // the member is made
+  const latencies = new Latencies();
+  const progress = new Progress('long-poll woken by a publish', rounds);
+  for (let i = 0; i < rounds; i++) {
+    const fetched = post(agent, port, 'POST', `${consumer}/fetch`, { wait_ms: 30_000 }) as Promise<{ messages: { seq: number }[] }>;
+    await new Promise((resolve) => setTimeout(resolve, SETTLE_MS));
+    const sent = now();
+    await post(agent, port, 'POST', '/api/publish', { topic: 'bench.wake', payload: String(i) });
+    const { messages } = await fetched;
+    latencies.add(now() - sent);
+    await post(agent, port, 'POST', `${consumer}/ack`, { seqs: messages.map((m) => m.seq) });
+    progress.tick(i + 1);
+  }
+  progress.end(rounds);
+  agent.destroy();
+  const { p50, p99 } = latencies.summary();
+  return { name: 'long-poll woken by a publish', msgs: rounds, p50, p99, note: 'POST /api/publish sent → the waiting fetch answered, the commit included; target p99 < 50 ms' };
+}
+
+/** Both catch-ups over the `stored` messages of `pattern` the broker on `port` holds from seq 1 (the WebSocket row first), then the wake-up. */
+export async function pullWorkloads(port: number, pattern: string, stored: number, wakeRounds: number): Promise<Row[]> {
   const ws = await wsConsumer(port, pattern, stored);
-  return [ws, await pullConsumer(port, pattern, stored, ws.msgPerSec!)];
+  return [ws, await pullConsumer(port, pattern, stored, ws.msgPerSec!), await longPollWake(port, wakeRounds)];
 }
