@@ -192,6 +192,10 @@ export class PullMembers {
       }
       if (fetch.isAnswered) return;
       const member = pull;
+      if (signal?.aborted === true) {
+        member.abandon(fetch);
+        return;
+      }
       signal?.addEventListener('abort', () => member.abandon(fetch), { once: true });
       if (checked.value.waitMs > 0) fetch.timer = setTimeout(() => member.answer(fetch), checked.value.waitMs);
       else {

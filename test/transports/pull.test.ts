@@ -249,6 +249,28 @@ describe('pulling a consumer over HTTP', () => {
     await stopped;
   });
 
+  test('a long-poll whose client goes away takes nothing with it: what comes next goes to the next fetch at once', async () => {
+    const bus = await startBus();
+    const pull = pullOf(bus.port, 'leaver');
+    await pull.put({ patterns: ['jobs.*'] });
+    const gone = new AbortController();
+    const cut = fetch(`http://127.0.0.1:${bus.port}/api/consumers/leaver/fetch`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ wait_ms: 20_000 }),
+      signal: gone.signal,
+    }).catch((e: unknown) => e);
+    await until('the pull member to wait', () => bus.app.broker.consumer('leaver')?.subscribers === 1);
+    gone.abort();
+    expect(await cut).toBeInstanceOf(Error);
+    await sleep(200);
+    const [seq] = await publish(bus.port, texts(1));
+    // Had the cut fetch taken it, it would come back only after the 30 s ack timeout.
+    const [got] = await pull.fetch({ wait_ms: 10_000 });
+    expect(got?.seq).toBe(seq);
+    expect(await pull.ack([seq!])).toBe(1);
+  });
+
   test('bad input gets the §8 codes and changes nothing', async () => {
     const bus = await startBus();
     const pull = pullOf(bus.port, 'strict');
