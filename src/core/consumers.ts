@@ -9,7 +9,7 @@ import { checkFormatFits, DEFAULT_PUSH_FORMAT, type PushFormat } from '../protoc
 import { ConsumerChanges } from './consumer-changes.js';
 import type { ConsumerRecord, ConsumerSignal, EventStore, StorageError } from './store-port.js';
 import type { Dispatcher } from './dispatcher.js';
-import type { Stream, StreamLimits } from './stream.js';
+import { NO_LIMITS, type Stream, type StreamLimits } from './stream.js';
 import type { ConsumerLimitsInput } from '../protocol/pull.js';
 import {
   checkConsumer,
@@ -369,7 +369,7 @@ export class ConsumerRegistry {
     startSeq: number,
     settings: { backoffMs: readonly number[] | null; expiresAt?: number | null; format?: PushFormat | null; limits?: StreamLimits },
   ): ResultAsync<Stream | undefined, SubscribeError> {
-    const { backoffMs, expiresAt = null, format = null, limits = NO_OWN_LIMITS } = settings;
+    const { backoffMs, expiresAt = null, format = null, limits = NO_LIMITS } = settings;
     const now = this.#now();
     const record: ConsumerRecord = {
       id,
@@ -438,11 +438,9 @@ export class ConsumerRegistry {
   }
 }
 
-const NO_OWN_LIMITS: StreamLimits = { ackTimeoutMs: null, maxDeliveries: null, maxInFlight: null };
-
 /** A consumer's limits after a save: each given one set (null: back to the setting's), the others kept. */
 function keptLimits(record: StreamLimits | undefined, given: ConsumerLimitsInput): StreamLimits {
-  const kept = record ?? NO_OWN_LIMITS;
+  const kept = record ?? NO_LIMITS;
   return {
     ackTimeoutMs: given.ackTimeoutMs === undefined ? kept.ackTimeoutMs : given.ackTimeoutMs,
     maxDeliveries: given.maxDeliveries === undefined ? kept.maxDeliveries : given.maxDeliveries,

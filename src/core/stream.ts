@@ -52,7 +52,8 @@ export interface StreamLimits {
   readonly maxInFlight: number | null;
 }
 
-const NO_LIMITS: StreamLimits = { ackTimeoutMs: null, maxDeliveries: null, maxInFlight: null };
+/** A consumer without limits of its own. */
+export const NO_LIMITS: StreamLimits = { ackTimeoutMs: null, maxDeliveries: null, maxInFlight: null };
 
 export type Resolution =
   | { readonly kind: 'acked'; readonly message: StoredMessage; readonly delivery: number; readonly sentAt: number }
