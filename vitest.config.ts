@@ -47,7 +47,7 @@ const BOTH_STORES = [
   'test/client/{schedules,tracing}.test.ts',
   'test/embed.test.ts',
   'test/embed/transactional-consumer.test.ts',
-  'test/transports/ws-durable.test.ts',
+  'test/transports/{ws-durable,pull}.test.ts',
   'test/main.test.ts',
   'test/cli/schedules.test.ts',
   'test/faults/{kill-cycles,schedules}.test.ts',

@@ -1,12 +1,14 @@
 // Network workloads for `npm run bench`: telnet ingest with several pipelining connections, the TypeScript
-// client publishing over WebSocket, push delivery to one tcp consumer, and the HTTP API's publish and event
-// stream (http.ts), against the compiled broker in its own process (the clients run here).
+// client publishing over WebSocket, push delivery to one tcp consumer, the HTTP API's publish and event
+// stream (http.ts), and a durable consumer read over the WebSocket and by pulling over HTTP (pull.ts), against
+// the compiled broker in its own process (the clients run here).
 import { spawn, type ChildProcess } from 'node:child_process';
 import net from 'node:net';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { connect } from '../src/client/client.js';
 import { httpPublish, sseCatchUp, sseLive } from './http.js';
+import { pullWorkloads } from './pull.js';
 import { BROKER_NODE_FLAGS, now, Progress, rate, type Row } from './lib.js';
 
 const MAIN = fileURLToPath(new URL('../dist/main.js', import.meta.url));
@@ -143,6 +145,7 @@ export async function networkWorkloads(dir: string, options: { messages: number;
     const push = rate(consumer.received(), pushMs);
     rows.push({ name: 'push to one tcp consumer', msgs: consumer.received(), msgPerSec: push, vsLimit: push / ingest, note: 'catching up the ingested messages (REPLAY from 1); vs limit = ÷ ingest' });
     rows.push(await sseCatchUp(broker.http, 'bench.ingest', total, push));
+    rows.push(...(await pullWorkloads(broker.http, 'bench.ingest', total, options.messages >= 200_000 ? 500 : 200)));
     rows.push(await clientPublish(broker.http, options.messages, options.inProcessPublish));
     rows.push(await httpPublish(broker.http, Math.floor(options.messages / 2), 64, options.inProcessPublish));
     const live = net.connect(broker.transport, '127.0.0.1').resume(); // its OK lines are not read

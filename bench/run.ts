@@ -157,6 +157,8 @@ const targets = {
   push_vs_ingest: { value: round(find('push to one tcp')?.vsLimit ?? 0, 2), target: '>= 1' },
   healthy_push_beside_broken_vs_alone: { value: round(find('push to 3 healthy')?.vsLimit ?? 0, 2), target: '>= 0.5' },
   ts_client_publish_vs_in_process: { value: round(find('publish, TypeScript client')?.vsLimit ?? 0, 2) },
+  pull_consume_vs_websocket: { value: round(find('consume, HTTP pull')?.vsLimit ?? 0, 2) },
+  pull_wake_p99_ms: { value: find('long-poll woken')?.p99, target: '< 50' },
   credential_checked_publish_vs_plain: { value: checkedRatios, target: '>= 0.97' },
   ...(tracingRatios === undefined ? {} : { traced_publish_deliver_vs_plain: { value: tracingRatios }, sampled_1pct_publish_deliver_vs_plain: { value: sampledTracingRatios } }),
   ...(scheduleTargetValues ?? {}),

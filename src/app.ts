@@ -88,7 +88,6 @@ export async function startApp(config: Config, logger: Logger, options: StartOpt
   const pool = new DeliveryPool(pushHost(broker, logger), {
       timeouts,
       ca: pushCa,
-      maxInFlight: config.maxInFlight,
       backoff: DEFAULT_BACKOFF,
       now: Date.now,
       failureLogIntervalMs: config.pushFailureLogIntervalMs,

@@ -239,7 +239,7 @@ async function curl(command: string): Promise<string> {
 }
 
 // Values that differ from run to run (times, rates, this broker's name): compared by their type only.
-const MOVING = new Set(['timestamp', 'created_at', 'dead_at', 'last_seen', 'node_id', 'published_per_s', 'schedule_id', 'deliver_at', 'next_at']);
+const MOVING = new Set(['timestamp', 'created_at', 'dead_at', 'last_seen', 'node_id', 'published_per_s', 'schedule_id', 'deliver_at', 'next_at', 'ack_deadline']);
 
 function maskValue(value: unknown): unknown {
   if (Array.isArray(value)) return value.map(maskValue);

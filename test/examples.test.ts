@@ -1,13 +1,18 @@
 // The examples (examples/) run as their npm scripts would run them: real child processes on
-// ephemeral ports, talking over real sockets, each on a database in a temp dir.
+// ephemeral ports, talking over real sockets, each on a database in a temp dir. The pull examples (the Python
+// consumer of examples/, the curl loop of docs/http-api.md) run as their users would start them, against a broker
+// of the test's own.
 import Database from 'better-sqlite3';
 import { spawn, type ChildProcess } from 'node:child_process';
+import { readFile } from 'node:fs/promises';
 import net from 'node:net';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach, beforeEach, describe, expect, test } from 'vitest';
+import { startApp, type App } from '../src/app.js';
 import { connect } from '../src/client/index.js';
-import { tempDir, type TestDir } from './helpers/broker.js';
+import { silentLogger } from '../src/logger.js';
+import { tempDir, testAppConfig, type TestDir } from './helpers/broker.js';
 import { PG_URL, pgSchemas } from './helpers/postgres.js';
 import { until } from './helpers/until.js';
 
@@ -28,7 +33,11 @@ const running: ChildProcess[] = [];
 function run(example: string, env: Record<string, string>): Running {
   // As a user runs it: none of the test run's own EVENTBUS_TEST_* settings, which a broker refuses as unknown.
   const inherited = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('EVENTBUS_')));
-  const child = spawn(process.execPath, ['--import', 'tsx', join('examples', example)], { cwd: ROOT, env: { ...inherited, ...env } });
+  return watch(example, spawn(process.execPath, ['--import', 'tsx', join('examples', example)], { cwd: ROOT, env: { ...inherited, ...env } }));
+}
+
+/** A child process's output, waited on. */
+function watch(example: string, child: ChildProcess): Running {
   running.push(child);
   let out = '';
   const listeners = new Set<() => void>();
@@ -36,8 +45,8 @@ function run(example: string, env: Record<string, string>): Running {
     out += d.toString();
     for (const l of listeners) l();
   };
-  child.stdout.on('data', onData);
-  child.stderr.on('data', onData);
+  child.stdout!.on('data', onData);
+  child.stderr!.on('data', onData);
   const exit = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
   return {
     child,
@@ -89,8 +98,87 @@ beforeEach(async () => {
   dir = await tempDir();
 });
 afterEach(async () => {
-  for (const c of running.splice(0)) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
+  for (const c of running.splice(0)) {
+    if (c.exitCode !== null || c.signalCode !== null) continue;
+    // A shell loop is the leader of its own group, with its curl under it.
+    if (c.spawnargs[0] === 'bash') process.kill(-c.pid!, 'SIGKILL');
+    else c.kill('SIGKILL');
+  }
+  await app?.stop();
+  app = undefined;
   await dir.cleanup();
+});
+
+let app: App | undefined;
+
+/** A broker of the test's own (every port 0) with a consumer `consumer` of `pattern`; its HTTP address. */
+async function pullBroker(consumer: string, pattern: string, env: Record<string, string> = {}): Promise<string> {
+  app = (await startApp(testAppConfig(dir, env), silentLogger))._unsafeUnwrap();
+  const base = `http://127.0.0.1:${app.ports.http}`;
+  expect((await fetch(`${base}/api/consumers/${consumer}`, { method: 'PUT', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ patterns: [pattern] }) })).status).toBe(200);
+  return base;
+}
+
+/** Publishes `n` messages of `topic` in one request; their seqs. */
+async function publishMany(base: string, topic: string, n: number, from = 0): Promise<number[]> {
+  const messages = Array.from({ length: n }, (_, i) => ({ topic, payload: JSON.stringify({ n: from + i }) }));
+  const res = await fetch(`${base}/api/publish`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ messages }) });
+  return ((await res.json()) as { seqs: number[] }).seqs;
+}
+
+/** The one ```sh block of docs/http-api.md that holds `marker`. */
+async function docShell(marker: string): Promise<string> {
+  const text = await readFile(join(ROOT, 'docs', 'http-api.md'), 'utf8');
+  const blocks = [...text.matchAll(/^```sh\n([\s\S]*?)^```$/gm)].map((m) => m[1]!).filter((b) => b.includes(marker));
+  expect(blocks).toHaveLength(1);
+  return blocks[0]!;
+}
+
+describe('pulling over HTTP', () => {
+  test("the curl loop of docs/http-api.md takes every message, keeps it and acks it", async () => {
+    const base = await pullBroker('worker', 'jobs.*');
+    const loop = (await docShell('while :; do')).replaceAll('http://127.0.0.1:3000', base);
+    const shell = watch('the curl loop', spawn('bash', ['-c', loop], { cwd: dir.dir, detached: true }));
+    await until('the loop to wait in a fetch', () => app!.broker.consumer('worker')?.subscribers === 1);
+    const seqs: number[] = [];
+    for (let batch = 0; batch < 5; batch++) seqs.push(...(await publishMany(base, 'jobs.resize', 20, batch * 20)));
+    await until('every message acked', () => app!.broker.consumer('worker')?.position === seqs.at(-1), 20_000);
+    const kept = (await readFile(join(dir.dir, 'done.ndjson'), 'utf8'))
+      .split('\n')
+      .filter((l) => l !== '')
+      .flatMap((l) => (JSON.parse(l) as { messages: { seq: number; payload: string }[] }).messages);
+    expect(kept.map((m) => m.seq)).toEqual(seqs);
+    expect(kept.map((m) => JSON.parse(m.payload) as unknown)).toEqual(seqs.map((_, n) => ({ n })));
+    expect(shell.output()).toBe('');
+  }, 60_000);
+
+  test('the Python consumer (urllib only) applies every message once, across a kill -9', async () => {
+    // A short ack timeout: what it applied and did not ack before the kill comes back within a second.
+    const base = await pullBroker('orders-db', 'orders.*', { EVENTBUS_ACK_TIMEOUT_MS: '1000' });
+    const file = join(dir.dir, 'orders.db');
+    const start = (): Running => watch('pull_consumer.py', spawn('python3', [join('examples', 'pull_consumer.py'), 'orders-db', 'orders.*', file], { cwd: ROOT, env: { ...process.env, EVENTBUS_URL: base } }));
+    let py = start();
+    await py.waitFor(/^consuming orders-db \(orders\.\*\) from http:/m);
+    const seqs = await publishMany(base, 'orders.created', 300);
+    await py.waitFor(/^applied \d+ /m);
+    py.child.kill('SIGKILL');
+    await py.exited();
+    py = start();
+    await py.waitFor(/^consuming/m);
+    seqs.push(...(await publishMany(base, 'orders.created', 50, 300)));
+    await until('every order acked', () => app!.broker.consumer('orders-db')?.position === seqs.at(-1), 30_000);
+    const db = new Database(file, { readonly: true });
+    try {
+      const rows = db.prepare('SELECT seq, payload FROM orders ORDER BY seq').all() as { seq: number; payload: string }[];
+      expect(rows.map((r) => r.seq)).toEqual(seqs);
+      expect(rows.map((r) => JSON.parse(r.payload) as unknown)).toEqual(seqs.map((_, n) => ({ n })));
+    } finally {
+      db.close();
+    }
+    py.child.kill('SIGTERM');
+    expect(await py.exited()).toBe(0);
+    expect(py.output()).toMatch(/stopped\n$/);
+  }, 60_000);
 });
 
 describe('examples', () => {

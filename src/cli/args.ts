@@ -39,6 +39,13 @@ export function durationArg(text: string): number {
   return ms;
 }
 
+/** A wait or a delay: whole ms when bare (as the API's `wait_ms` and `delay_ms`), or with a unit (`500ms`, `10s`, `1m`). */
+export function waitArg(text: string): number {
+  const ms = /^\d{1,16}$/.test(text) ? Number(text) : parseDurationMs(text);
+  if (ms === undefined || !Number.isSafeInteger(ms)) throw new InvalidArgumentError('expected whole ms, or a number with ms, s, m or h, such as 500, 10s or 1m');
+  return ms;
+}
+
 /** A filter as subscribe takes it: a JSON object (the broker judges its paths and operators). */
 export function filterArg(text: string): Record<string, unknown> {
   let value: unknown;

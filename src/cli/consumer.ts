@@ -4,11 +4,18 @@
 import type { Command } from 'commander';
 import type { z } from 'zod';
 import type { Consumer } from '../protocol/http-bodies.js';
-import { filterArg, seqArg, timeArg } from './args.js';
+import { countArg, filterArg, seqArg, timeArg, waitArg } from './args.js';
 import { subcommand, type CliContext } from './command.js';
 import { usageError, type CliFailure } from './failure.js';
 import { consumerRows } from './figures.js';
 import { remoteCommand, requestAction, type ApiRequest } from './remote.js';
+
+interface AddOptions {
+  where?: Record<string, unknown>;
+  ackTimeout?: number;
+  maxDeliveries?: number;
+  maxInFlight?: number;
+}
 
 const path = (id: string, action = ''): string => `/api/consumers/${encodeURIComponent(id)}${action}`;
 
@@ -23,14 +30,21 @@ export function addConsumer(program: Command, ctx: CliContext): Command {
     .argument('<id>', 'the consumer')
     .argument('<address-or-pattern...>', 'its push address (tcp://, udp://, ws://, http://), if any, then its patterns')
     .option('--where <filter>', 'a content filter, as JSON', filterArg)
-    .addHelpText('after', "\nExamples:\n  eventbus consumer add billing http://127.0.0.1:8080/events 'orders.*'\n  eventbus consumer add audit '#' --where '{\"payload.amount\":{\"$gt\":1000}}'")
+    .option('--ack-timeout <ms>', 'its own ack timeout (whole ms, or 90s, 5m), over EVENTBUS_ACK_TIMEOUT_MS', waitArg)
+    .option('--max-deliveries <n>', 'its own deliveries of a message before a dead letter, over EVENTBUS_MAX_DELIVERIES', countArg)
+    .option('--max-in-flight <n>', 'its own unacked deliveries per member, over EVENTBUS_MAX_IN_FLIGHT', countArg)
+    .addHelpText(
+      'after',
+      "\nExamples:\n  eventbus consumer add billing http://127.0.0.1:8080/events 'orders.*'\n  eventbus consumer add audit '#' --where '{\"payload.amount\":{\"$gt\":1000}}'\n  eventbus consumer add reports 'reports.*' --ack-timeout 10m --max-deliveries 3",
+    )
     .action(
-      consumerAction(ctx, (id: string, words: string[], options: { where?: Record<string, unknown> }) => {
+      consumerAction(ctx, (id: string, words: string[], options: AddOptions) => {
         const [first = '', ...rest] = words;
         const address = first.includes('://') ? first : undefined;
         const patterns = address === undefined ? words : rest;
         if (patterns.length === 0) return usageError('give at least one pattern after the address');
-        return { method: 'PUT', path: path(id), body: { address, patterns, ...(options.where === undefined ? {} : { filter: options.where }) } };
+        const limits = { ack_timeout_ms: options.ackTimeout, max_deliveries: options.maxDeliveries, max_in_flight: options.maxInFlight };
+        return { method: 'PUT', path: path(id), body: { address, patterns, ...(options.where === undefined ? {} : { filter: options.where }), ...limits } };
       }),
     );
   remoteCommand(consumer, ctx, 'rm', 'remove a consumer (as UNREGISTER)')

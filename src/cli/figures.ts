@@ -49,7 +49,7 @@ export function addStats(program: Command, ctx: CliContext): Command {
 
 export function consumerRows(consumers: readonly WireConsumer[]): string[] {
   return table(
-    ['id', 'address', 'patterns', 'state', 'position', 'lag', 'in flight', 'dead letters', 'last failure'],
+    ['id', 'address', 'patterns', 'state', 'position', 'lag', 'in flight', 'dead letters', 'last failure', 'ack timeout ms', 'max deliveries', 'max in flight'],
     consumers.map((c) => [
       c.id,
       c.address ?? '-',
@@ -60,6 +60,9 @@ export function consumerRows(consumers: readonly WireConsumer[]): string[] {
       c.in_flight,
       c.dead_letters,
       lastFailureCell(c.last_failure),
+      c.ack_timeout_ms,
+      c.max_deliveries,
+      c.max_in_flight,
     ]),
   );
 }
@@ -73,5 +76,5 @@ function lastFailureCell(failure: WireConsumer['last_failure']): string {
 }
 
 export function addConsumers(program: Command, ctx: CliContext): Command {
-  return showCommand<WireConsumer[]>(program, ctx, 'consumers', 'every consumer: state, position, lag, in flight, dead letters, last failure', '/api/consumers', consumerRows);
+  return showCommand<WireConsumer[]>(program, ctx, 'consumers', 'every consumer: state, position, lag, in flight, dead letters, last failure, limits', '/api/consumers', consumerRows);
 }

@@ -15,6 +15,7 @@ import { addConsumers, addStats, addTopics } from './figures.js';
 import { addHelp } from './help.js';
 import { addImport } from './import.js';
 import { addPublish } from './publish.js';
+import { addAck, addFetch, addNack } from './pull.js';
 import { addReplay } from './replay.js';
 import { addSchedule, addSchedules } from './schedules.js';
 import { addServe } from './serve.js';
@@ -29,6 +30,9 @@ export const COMMANDS: readonly CommandModule[] = [
   addStats,
   addConsumers,
   addConsumer,
+  addFetch,
+  addAck,
+  addNack,
   addDeadLetters,
   addExport,
   addImport,

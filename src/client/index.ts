@@ -7,3 +7,4 @@ export { Subscription, type ReceivedMessage, type SubscribeOptions } from './sub
 // The EventClient interface, with this client as its backend (the in-process backend is in 'eventbus-broker/server').
 export * from './events/interface.js';
 export { WsEventClient } from './events/ws-event-client.js';
+export { HttpEventClient } from './events/http-event-client.js';

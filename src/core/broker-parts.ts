@@ -15,6 +15,7 @@ import { DeadLetters } from './dead-letters.js';
 import { Gate } from './gate.js';
 import { Dispatcher } from './dispatcher.js';
 import { LogFollower } from './log-follower.js';
+import { PullMembers } from './pull.js';
 import { Retention } from './retention.js';
 import { Scheduler } from './scheduler.js';
 import { Schedules } from './schedules.js';
@@ -56,6 +57,8 @@ export interface BrokerParts {
   readonly committer: Committer;
   readonly retention: Retention;
   readonly consumers: ConsumerRegistry;
+  /** The consumers' pull members: fetch, ack, nack, extend. */
+  readonly pull: PullMembers;
   readonly reports: ConsumerReports;
   readonly deadLetters: DeadLetters;
   readonly stats: StatsSampler;
@@ -78,6 +81,7 @@ export function buildParts(store: EventStore, config: BrokerConfig, logger: Logg
     {
       ackTimeoutMs: config.ackTimeoutMs,
       maxDeliveries: config.maxDeliveries,
+      maxInFlight: config.maxInFlight,
       reservation: config.deliveryReservation ?? DEFAULT_RESERVATION,
       now,
       partitions: shared === undefined ? undefined : partitions,
@@ -142,6 +146,12 @@ export function buildParts(store: EventStore, config: BrokerConfig, logger: Logg
     startSeq,
     elsewhere: shared === undefined ? undefined : (id) => cluster!.elsewhere(id),
   });
+  const pull = new PullMembers(dispatcher, {
+    wake: () => {
+      follower.wake();
+    },
+    joined: () => cluster?.nextBeat() ?? Promise.resolve(),
+  });
   const reports = new ConsumerReports({ store, dispatcher, consumers, topics: () => topics.known(), now });
   const deadLetters = new DeadLetters(store, consumers, now);
   const access = new Access(store.credentials, config.token, now);
@@ -168,7 +178,7 @@ export function buildParts(store: EventStore, config: BrokerConfig, logger: Logg
     });
   }
   const stats = new StatsSampler({ topics, dispatcher, consumers }, now);
-  return { topics, dispatcher, follower, committer, retention, consumers, reports, deadLetters, stats, scheduler, schedules, access, gate, cluster, startSeq };
+  return { topics, dispatcher, follower, committer, retention, consumers, pull, reports, deadLetters, stats, scheduler, schedules, access, gate, cluster, startSeq };
 }
 
 function startSeqOf(store: EventStore, dispatcher: Dispatcher, start: StartAt | undefined): ResultAsync<number, StorageError> {

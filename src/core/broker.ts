@@ -13,6 +13,7 @@ import type { ConsumerInfo } from './consumers.js';
 import type { DeadLetterChoice, DeadLetterError, DeadLetterPage } from './dead-letters.js';
 import { toPendingRow, type PublishError } from './publish-input.js';
 import { sendReply, sendRequest } from './request-reply.js';
+import type { PullMembers } from './pull.js';
 import type { Schedules } from './schedules.js';
 import type { BrokerStats } from './stats.js';
 import type { Access } from './access.js';
@@ -32,6 +33,7 @@ export type { DeadLetterChoice, DeadLetterError, DeadLetterPage } from './dead-l
 export type { BrowsePage } from './browse.js';
 export type { DeadLetterRow, LastFailure, MessageRecord } from './store-port.js';
 export type { TopicReport } from './topic-stats.js';
+export type { FetchError, Pulled, PullMembers, SettleError } from './pull.js';
 export type { ConsumerInput, SubscribeError, SubscribeOptions } from './subscribe-options.js';
 export type { BrokerConfig } from './broker-parts.js';
 export type { BrokerStats } from './stats.js';
@@ -211,6 +213,11 @@ export class Broker {
     return this.#parts.schedules;
   }
 
+  /** Durable consumers read by request (PROTOCOL.md §8): fetch, ack, nack and extend, as one of a consumer's members. */
+  get pull(): PullMembers {
+    return this.#parts.pull;
+  }
+
   /** Stores all of the messages or none, in one transaction; seqs in input order. */
   publishBatch(inputs: readonly PublishInput[]): ResultAsync<Published[], PublishError> {
     const rows: PendingRow[] = [];
@@ -228,7 +235,7 @@ export class Broker {
 
   subscribe(options: SubscribeOptions, sink: Sink): ResultAsync<Subscribed, SubscribeError> {
     if (this.#draining) return errAsync(brokerError('UNAVAILABLE', SHUTTING_DOWN));
-    const checked = checkSubscribe(options, this.#config.maxInFlight);
+    const checked = checkSubscribe(options);
     if (checked.isErr()) return errAsync(checked.error);
     const { patterns, filter, maxInFlight, backoffMs } = checked.value;
     const id = `sub-${this.#nextSubscription++}`;
@@ -269,7 +276,7 @@ export class Broker {
   attachConsumer(
     consumer: string,
     sink: Sink,
-    options: { maxInFlight: number; inOrder: boolean },
+    options: { maxInFlight: number | undefined; inOrder: boolean },
   ): Result<string, BrokerError<'UNKNOWN_CONSUMER' | 'UNAVAILABLE'>> {
     if (this.#draining) return err(brokerError('UNAVAILABLE', SHUTTING_DOWN));
     const stream = this.#parts.dispatcher.durable(consumer);
@@ -467,6 +474,8 @@ export class Broker {
    */
   async drain(): Promise<void> {
     this.#draining = true;
+    // A long-poll is answered now rather than held until the connections are cut.
+    this.#parts.pull.stop();
     this.#parts.scheduler.stop();
     this.#parts.committer.close();
     await this.#parts.committer.drained();

@@ -49,6 +49,8 @@ export class Cluster {
   #failing = false;
   /** The consumers with members here as of the last beat that went through: a change is announced. */
   #announced = new Set<string>();
+  /** Waiting for a beat that starts after they came (nextBeat), and for the one under way. */
+  #beatWaiters: (() => void)[] = [];
 
   constructor(options: ClusterOptions) {
     this.#port = options.port;
@@ -85,6 +87,17 @@ export class Cluster {
       return;
     }
     void this.#beat();
+  }
+
+  /**
+   * Resolves once a beat that starts from now has gone through (or failed): a member that just joined has then
+   * been given the partitions that were free, and taken them.
+   */
+  nextBeat(): Promise<void> {
+    if (this.#stopped) return Promise.resolve();
+    const beaten = new Promise<void>((resolve) => this.#beatWaiters.push(resolve));
+    this.nudge();
+    return beaten;
   }
 
   /**
@@ -160,6 +173,15 @@ export class Cluster {
   }
 
   async #beatOnce(): Promise<void> {
+    const waiting = this.#beatWaiters.splice(0);
+    try {
+      await this.#beatOnceAndApply();
+    } finally {
+      for (const resolve of waiting) resolve();
+    }
+  }
+
+  async #beatOnceAndApply(): Promise<void> {
     const version = this.#consumers.changes.version;
     const release = await this.#releasable();
     const members: { consumer: string; members: number; inFlight: number }[] = [];

@@ -9,7 +9,8 @@ import { checkFormatFits, DEFAULT_PUSH_FORMAT, type PushFormat } from '../protoc
 import { ConsumerChanges } from './consumer-changes.js';
 import type { ConsumerRecord, ConsumerSignal, EventStore, StorageError } from './store-port.js';
 import type { Dispatcher } from './dispatcher.js';
-import type { Stream } from './stream.js';
+import { NO_LIMITS, type Stream, type StreamLimits } from './stream.js';
+import type { ConsumerLimitsInput } from '../protocol/pull.js';
 import {
   checkConsumer,
   checkConsumerId,
@@ -37,6 +38,12 @@ export interface ConsumerInfo {
   readonly backoffMs: readonly number[] | null;
   /** What its http(s) pushes carry (PROTOCOL.md §13). */
   readonly format: PushFormat;
+  /** Its limits as they apply: its own, else the settings' (PROTOCOL.md §8). */
+  readonly ackTimeoutMs: number;
+  readonly maxDeliveries: number;
+  readonly maxInFlight: number;
+  /** The limits it has of its own (null: the setting's). */
+  readonly ownLimits: StreamLimits;
 }
 
 export interface ConsumerRegistryOptions {
@@ -107,6 +114,7 @@ export class ConsumerRegistry {
         this.#dispatcher.setPatterns(stream, record.patterns, filter.isOk() ? filter.value.filter : undefined);
       }
       if (!sameBackoff(record.backoffMs, local.backoffMs)) stream.setBackoff(record.backoffMs);
+      if (!sameLimits(record, local)) this.#dispatcher.setLimits(stream, record);
       if (record.address !== local.address || record.format !== local.format) changed.add(record.id);
       // Paused or resumed on another broker (its signal may have come first, or been lost).
       const paused = record.pauseChangedAt > local.pauseChangedAt ? record : local;
@@ -203,7 +211,7 @@ export class ConsumerRegistry {
   save(input: ConsumerInput): ResultAsync<ConsumerInfo, SubscribeError> {
     const checked = checkConsumer(input);
     if (checked.isErr()) return errAsync(checked.error);
-    const { patterns, filter, backoffMs, format } = checked.value;
+    const { patterns, filter, backoffMs, format, limits } = checked.value;
     if (input.leaseMs !== undefined && (!Number.isSafeInteger(input.leaseMs) || input.leaseMs < 1)) {
       return errAsync(brokerError('BAD_ARGS', 'a lease must be a whole number of ms from 1'));
     }
@@ -216,11 +224,22 @@ export class ConsumerRegistry {
     if (fits.isErr()) return errAsync(fits.error);
     if (stream !== undefined && record !== undefined) {
       this.#dispatcher.setPatterns(stream, patterns, filter.filter);
-      const updated = { ...record, address: input.address, patterns, filter: filter.json, expiresAt, backoffMs: backoffMs === undefined ? record.backoffMs : backoffMs, format: keptFormat };
+      const updated = {
+        ...record,
+        ...keptLimits(record, limits),
+        address: input.address,
+        patterns,
+        filter: filter.json,
+        expiresAt,
+        backoffMs: backoffMs === undefined ? record.backoffMs : backoffMs,
+        format: keptFormat,
+      };
       stream.setBackoff(updated.backoffMs);
+      if (!sameLimits(updated, record)) this.#dispatcher.setLimits(stream, updated);
       return this.#persist(updated, stream).map(() => this.info(input.id)!);
     }
-    return this.#createDurable(input.id, input.address, patterns, filter, this.#dispatcher.head() + 1, backoffMs ?? null, expiresAt, keptFormat).andThen((stream) =>
+    const made = { backoffMs: backoffMs ?? null, expiresAt, format: keptFormat, limits: keptLimits(undefined, limits) };
+    return this.#createDurable(input.id, input.address, patterns, filter, this.#dispatcher.head() + 1, made).andThen((stream) =>
       // Made by another broker first: this is an update of it.
       stream === undefined ? this.save(input) : okAsync(this.info(input.id)!),
     );
@@ -288,6 +307,10 @@ export class ConsumerRegistry {
       subscribers: stream.members.length + elsewhere.members,
       backoffMs: record.backoffMs,
       format: record.format ?? DEFAULT_PUSH_FORMAT,
+      ackTimeoutMs: stream.ackTimeoutMs,
+      maxDeliveries: stream.maxDeliveries,
+      maxInFlight: record.maxInFlight ?? this.#dispatcher.maxInFlight,
+      ownLimits: { ackTimeoutMs: record.ackTimeoutMs, maxDeliveries: record.maxDeliveries, maxInFlight: record.maxInFlight },
     };
   }
 
@@ -318,7 +341,7 @@ export class ConsumerRegistry {
         // applied as it would be had the two come one after the other.
         this.#dispatcher.durable(id) !== undefined
           ? this.durableStream(id, patterns, filter, start, backoffMs)
-          : this.#createDurable(id, null, patterns, filter, seq, backoffMs ?? null).andThen((made) =>
+          : this.#createDurable(id, null, patterns, filter, seq, { backoffMs: backoffMs ?? null }).andThen((made) =>
               made === undefined ? this.durableStream(id, patterns, filter, start, backoffMs) : okAsync(made),
             ),
       );
@@ -344,10 +367,9 @@ export class ConsumerRegistry {
     patterns: string[],
     filter: OptionalFilter,
     startSeq: number,
-    backoffMs: readonly number[] | null,
-    expiresAt: number | null = null,
-    format: PushFormat | null = null,
+    settings: { backoffMs: readonly number[] | null; expiresAt?: number | null; format?: PushFormat | null; limits?: StreamLimits },
   ): ResultAsync<Stream | undefined, SubscribeError> {
+    const { backoffMs, expiresAt = null, format = null, limits = NO_LIMITS } = settings;
     const now = this.#now();
     const record: ConsumerRecord = {
       id,
@@ -365,6 +387,7 @@ export class ConsumerRegistry {
       expiresAt,
       backoffMs,
       format,
+      ...limits,
     };
     if (this.#elsewhere !== undefined) {
       // Shared: another broker may have made a consumer of this name before this one heard of it; that one
@@ -413,6 +436,20 @@ export class ConsumerRegistry {
     this.changes.changed(record.id);
     return this.#store.saveConsumer(saved);
   }
+}
+
+/** A consumer's limits after a save: each given one set (null: back to the setting's), the others kept. */
+function keptLimits(record: StreamLimits | undefined, given: ConsumerLimitsInput): StreamLimits {
+  const kept = record ?? NO_LIMITS;
+  return {
+    ackTimeoutMs: given.ackTimeoutMs === undefined ? kept.ackTimeoutMs : given.ackTimeoutMs,
+    maxDeliveries: given.maxDeliveries === undefined ? kept.maxDeliveries : given.maxDeliveries,
+    maxInFlight: given.maxInFlight === undefined ? kept.maxInFlight : given.maxInFlight,
+  };
+}
+
+function sameLimits(a: StreamLimits, b: StreamLimits): boolean {
+  return a.ackTimeoutMs === b.ackTimeoutMs && a.maxDeliveries === b.maxDeliveries && a.maxInFlight === b.maxInFlight;
 }
 
 function sameBackoff(a: readonly number[] | null, b: readonly number[] | null): boolean {

@@ -8,14 +8,16 @@ import type { ConsumerRecord, EventStore, StorageError } from './store-port.js';
 import type { MessageFilter } from '../protocol/filter.js';
 import { PatternIndex } from './patterns.js';
 import { ProgressWriter } from './progress.js';
-import { Stream, type Resolution, type StreamHost } from './stream.js';
+import { Stream, type Resolution, type StreamHost, type StreamLimits } from './stream.js';
 import { NO_TRACING, type Tracing } from './tracing.js';
 import { Member } from './subscription.js';
 import type { Sink, StoredMessage } from './types.js';
 
 export interface DispatcherOptions {
+  /** The settings' limits, for durable consumers without their own. */
   readonly ackTimeoutMs: number;
   readonly maxDeliveries: number;
+  readonly maxInFlight: number;
   /** Seqs a durable stream reserves ahead of its deliveries at a time (EVENTBUS_DELIVERY_RESERVATION). */
   readonly reservation: number;
   readonly now: () => number;
@@ -32,6 +34,7 @@ export class Dispatcher implements StreamHost {
   readonly #store: EventStore;
   readonly ackTimeoutMs: number;
   readonly maxDeliveries: number;
+  readonly maxInFlight: number;
   readonly reservation: number;
   readonly now: () => number;
   readonly tracing: Tracing;
@@ -44,7 +47,9 @@ export class Dispatcher implements StreamHost {
   /** Writes what the streams resolved: acks, dead letters, positions, attempt counts, reservations, statuses. */
   readonly progress: ProgressWriter;
   #deliveries = 0;
-  readonly #deadlineTimer: NodeJS.Timeout;
+  #deadlineTimer: NodeJS.Timeout | undefined;
+  #tickMs = 0;
+  #closed = false;
   /** Called when a durable stream gains its first member or loses its last. */
   #membersChanged: ((stream: Stream) => void) | undefined;
   /** Called when the last delivery in flight of a partition on its way to another broker is resolved. */
@@ -54,15 +59,14 @@ export class Dispatcher implements StreamHost {
     this.#store = store;
     this.ackTimeoutMs = options.ackTimeoutMs;
     this.maxDeliveries = options.maxDeliveries;
+    this.maxInFlight = options.maxInFlight;
     this.reservation = options.reservation;
     this.now = options.now;
     this.tracing = options.tracing ?? NO_TRACING;
     this.#log = logger;
     this.#partitions = options.partitions;
     this.#head = store.lastSeq();
-    // Deadlines are checked a few times per ack timeout: a redelivery is late by at most a quarter of it.
-    const tickMs = Math.min(250, Math.max(5, Math.floor(options.ackTimeoutMs / 4)));
-    this.#deadlineTimer = setInterval(() => this.#expireDeadlines(), tickMs).unref();
+    this.#retick();
     this.progress = new ProgressWriter(store, this, options.now, logger);
   }
 
@@ -108,10 +112,18 @@ export class Dispatcher implements StreamHost {
       paused: record.paused,
       reservedSeq,
       backoffMs: record.backoffMs,
+      limits: record,
     });
     this.#durable.set(record.id, stream);
     for (const p of record.patterns) this.#byPattern.add(p, stream);
+    this.#retick();
     return stream;
+  }
+
+  /** A durable consumer's own limits changed. */
+  setLimits(stream: Stream, limits: StreamLimits): void {
+    stream.setLimits(limits);
+    this.#retick();
   }
 
   durable(id: string): Stream | undefined {
@@ -145,7 +157,8 @@ export class Dispatcher implements StreamHost {
     return stream;
   }
 
-  attach(stream: Stream, id: string, sink: Sink, maxInFlight: number, group: string | undefined, inOrder = false): Member {
+  /** `maxInFlight`: the window the subscription asks for; undefined, its consumer's. */
+  attach(stream: Stream, id: string, sink: Sink, maxInFlight: number | undefined, group: string | undefined, inOrder = false): Member {
     const member = new Member(id, sink, maxInFlight, group, inOrder);
     this.#members.set(id, { stream, member });
     stream.addMember(member);
@@ -243,6 +256,7 @@ export class Dispatcher implements StreamHost {
   }
 
   async close(): Promise<void> {
+    this.#closed = true;
     clearInterval(this.#deadlineTimer);
     for (const id of [...this.#members.keys()]) this.detach(id, SHUTTING_DOWN);
     await this.progress.close();
@@ -257,6 +271,21 @@ export class Dispatcher implements StreamHost {
       if (stream.isDurable && !stream.isResolved(message)) return false;
     }
     return true;
+  }
+
+  /**
+   * Deadlines are checked a few times per ack timeout, the shortest of the settings' and the consumers' own: a
+   * redelivery is late by at most a quarter of it.
+   */
+  #retick(): void {
+    if (this.#closed) return;
+    let shortest = this.ackTimeoutMs;
+    for (const stream of this.#durable.values()) shortest = Math.min(shortest, stream.ackTimeoutMs);
+    const tickMs = Math.min(250, Math.max(5, Math.floor(shortest / 4)));
+    if (tickMs === this.#tickMs) return;
+    this.#tickMs = tickMs;
+    clearInterval(this.#deadlineTimer);
+    this.#deadlineTimer = setInterval(() => this.#expireDeadlines(), tickMs).unref();
   }
 
   #expireDeadlines(): void {

@@ -22,6 +22,8 @@ export interface CursorOwner {
   /** Whether to read on: the stream is open and has members. */
   isReading(): boolean;
   offer(message: StoredMessage): Offered;
+  /** The cursor stopped reading for now: live, blocked, or out of members. */
+  stopped(): void;
 }
 
 export class LogCursor {
@@ -37,6 +39,11 @@ export class LogCursor {
   constructor(startSeq: number, owner: CursorOwner) {
     this.#next = startSeq;
     this.#owner = owner;
+  }
+
+  /** Reading the log from disk right now. */
+  get isPumping(): boolean {
+    return this.#pumping;
   }
 
   /** Live: the stream takes each message as the dispatcher announces it (offerLive). */
@@ -117,6 +124,7 @@ export class LogCursor {
       }
     } finally {
       this.#pumping = false;
+      this.#owner.stopped();
     }
   }
 }

@@ -69,6 +69,11 @@ export class DeliveryReservation {
     this.#suspectTo = init.storedSeq >= init.startSeq ? init.storedSeq : 0;
   }
 
+  /** A reservation is wanted or being written: a delivery may be waiting for it. */
+  get isPending(): boolean {
+    return this.#wanted > 0 || this.#writing > 0;
+  }
+
   /** Whether the message may have been delivered before an unclean stop (it counts as one delivery more). */
   maybeDelivered(message: StoredMessage): boolean {
     if (this.#partitions === undefined) return message.seq <= this.#suspectTo;

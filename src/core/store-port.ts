@@ -88,6 +88,12 @@ export interface ConsumerRecord {
   readonly backoffMs: readonly number[] | null;
   /** What its http(s) pushes carry (PROTOCOL.md §13); null: the default, the JSON body of §4. */
   readonly format: PushFormat | null;
+  /** Its own ack timeout (ms); null: EVENTBUS_ACK_TIMEOUT_MS. */
+  readonly ackTimeoutMs: number | null;
+  /** Its own deliveries of a message before it is dead-lettered; null: EVENTBUS_MAX_DELIVERIES. */
+  readonly maxDeliveries: number | null;
+  /** Its own unacked deliveries per member (subscription, pull member, push address); null: EVENTBUS_MAX_IN_FLIGHT. */
+  readonly maxInFlight: number | null;
 }
 
 /**

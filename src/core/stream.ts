@@ -24,8 +24,10 @@ export interface StreamHost {
   /** The last seq the dispatcher has announced; everything up to it is readable from the store. */
   head(): number;
   now(): number;
+  /** The settings' limits, for a durable consumer without its own (StreamLimits). */
   readonly ackTimeoutMs: number;
   readonly maxDeliveries: number;
+  readonly maxInFlight: number;
   /** Seqs a durable stream reserves ahead of its deliveries at a time (EVENTBUS_DELIVERY_RESERVATION). */
   readonly reservation: number;
   resolved(stream: Stream, seq: number, outcome: Resolution): void;
@@ -42,6 +44,16 @@ export interface StreamHost {
   /** The stream wants a reservation written (DeliveryReservation.take), soon: it may be held up until it is. */
   reservationWanted(stream: Stream): void;
 }
+
+/** A durable consumer's own limits (PROTOCOL.md §8 PUT /api/consumers); null: the setting's. */
+export interface StreamLimits {
+  readonly ackTimeoutMs: number | null;
+  readonly maxDeliveries: number | null;
+  readonly maxInFlight: number | null;
+}
+
+/** A consumer without limits of its own. */
+export const NO_LIMITS: StreamLimits = { ackTimeoutMs: null, maxDeliveries: null, maxInFlight: null };
 
 export type Resolution =
   | { readonly kind: 'acked'; readonly message: StoredMessage; readonly delivery: number; readonly sentAt: number }
@@ -86,6 +98,10 @@ export class Stream {
   #rewinds = 0;
   /** Durable: the consumer's redelivery backoff (PROTOCOL.md §11); null: redelivered at once. */
   #backoffMs: readonly number[] | null;
+  /** Durable: the consumer's own limits. */
+  #limits: StreamLimits;
+  /** Waiting for the stream to have read what it can (whenIdle). */
+  #idleWaiters: (() => void)[] = [];
 
   constructor(init: {
     key: string;
@@ -102,6 +118,7 @@ export class Stream {
     /** Not shared: the stored reservation (EventStore.reservation); above the position, the broker was killed. */
     reservedSeq?: number;
     backoffMs?: readonly number[] | null;
+    limits?: StreamLimits;
   }) {
     this.key = init.key;
     this.isDurable = init.isDurable;
@@ -118,6 +135,9 @@ export class Stream {
       },
       isReading: () => !this.#closed && this.members.length > 0,
       offer: (message) => this.#offer(message),
+      stopped: () => {
+        this.#checkIdle();
+      },
     });
     this.floors = new Floors(init.startSeq);
     this.#minSeq = init.startSeq;
@@ -127,6 +147,7 @@ export class Stream {
     this.#partitions = init.partitions === undefined ? undefined : new Partitions(init.partitions);
     this.#paused = init.paused ?? false;
     this.#backoffMs = init.backoffMs ?? null;
+    this.#limits = init.limits ?? NO_LIMITS;
     this.#unacked = new UnackedDeliveries(() => host.now(), () => this.kick());
     this.reservation = new DeliveryReservation({
       startSeq: init.startSeq,
@@ -139,8 +160,31 @@ export class Stream {
       },
       written: () => {
         this.kick();
+        this.#checkIdle();
       },
     });
+  }
+
+  /** An unacked delivery is sent again after this long. */
+  get ackTimeoutMs(): number {
+    return this.#limits.ackTimeoutMs ?? this.#host.ackTimeoutMs;
+  }
+
+  /** After this many deliveries of a message, it is dead-lettered. */
+  get maxDeliveries(): number {
+    return this.#limits.maxDeliveries ?? this.#host.maxDeliveries;
+  }
+
+  /**
+   * The consumer's own limits changed: redeliveries use the new ones from now on, deliveries awaiting an ack
+   * keep the deadline they were given, and every member's window is set again.
+   */
+  setLimits(limits: StreamLimits): void {
+    const timeoutWas = this.ackTimeoutMs;
+    this.#limits = limits;
+    if (this.ackTimeoutMs !== timeoutWas) this.#unacked.timeoutChanged();
+    for (const m of this.members) m.limitTo(limits.maxInFlight, this.#host.maxInFlight);
+    this.kick();
   }
 
   get patterns(): readonly string[] {
@@ -165,6 +209,7 @@ export class Stream {
   setPaused(paused: boolean): void {
     this.#paused = paused;
     if (!paused) this.kick();
+    this.#checkIdle();
   }
 
   /**
@@ -200,6 +245,7 @@ export class Stream {
   }
 
   addMember(member: Member): void {
+    member.limitTo(this.#limits.maxInFlight, this.#host.maxInFlight);
     this.#group.add(member);
     this.kick();
   }
@@ -302,6 +348,7 @@ export class Stream {
     this.#closed = true;
     this.#cursor.stop();
     this.#unacked.redeliveries.stop();
+    this.#checkIdle();
   }
 
   /** Closed: its consumer was removed, or (ephemeral) its subscription ended. */
@@ -341,14 +388,59 @@ export class Stream {
     this.kick();
   }
 
+  /**
+   * Whether `member` holds the delivery of `seq` awaiting its ack: a member that settles deliveries by seq (a
+   * pull member) settles only its own.
+   */
+  holds(member: Member, seq: number): boolean {
+    return this.#unacked.get(seq)?.member === member;
+  }
+
+  /** The ack deadline of `member`'s delivery of `seq`, while it awaits the ack. */
+  deadlineOf(member: Member, seq: number): number | undefined {
+    const u = this.#unacked.get(seq);
+    return u?.member === member ? u.due : undefined;
+  }
+
+  /** Moves the ack deadline of `member`'s delivery of `seq` to `ms` from now; the new deadline, or undefined when it holds none. */
+  extend(member: Member, seq: number, ms: number): number | undefined {
+    const u = this.#unacked.get(seq);
+    if (u?.member !== member) return undefined;
+    this.#unacked.extend(u, this.#host.now() + ms);
+    return u.due;
+  }
+
+  /**
+   * Resolves once the stream has taken what it can for now: it is not reading the log, nor waiting for a
+   * reservation to be written before it delivers (or it is paused, closed, or has no member).
+   */
+  whenIdle(): Promise<void> {
+    if (!this.#isBusy()) return Promise.resolve();
+    return new Promise((resolve) => this.#idleWaiters.push(resolve));
+  }
+
+  #isBusy(): boolean {
+    if (this.#closed || this.#paused || this.members.length === 0) return false;
+    return this.#cursor.isPumping || (this.isDurable && this.reservation.isPending);
+  }
+
+  #checkIdle(): void {
+    if (this.#idleWaiters.length === 0 || this.#isBusy()) return;
+    for (const resolve of this.#idleWaiters.splice(0)) resolve();
+  }
+
   /** Moves deliveries whose ack deadline has passed back to the retry queue. */
   expireDeadlines(now: number): void {
     let expired = false;
+    const inOrder = this.#unacked.inDeadlineOrder;
     for (const [seq, u] of this.#unacked.entries()) {
       if (u.member === null) continue;
-      // Insertion order is delivery order and the timeout is constant, so the first live deadline
-      // still in the future ends the scan.
-      if (u.due > now) break;
+      // Insertion order is delivery order, so while the timeout stays the same and no deadline was extended the
+      // first live deadline still in the future ends the scan.
+      if (u.due > now) {
+        if (inOrder) break;
+        continue;
+      }
       this.#retry(seq, u, now, undefined, 'ack timeout');
       expired = true;
     }
@@ -399,8 +491,8 @@ export class Stream {
     let prior = this.#priorDeliveries.size === 0 ? undefined : this.#priorDeliveries.get(message.seq);
     // Killed while it may have been delivering this message: that possible delivery counts (never past the
     // cap, which no delivery passes).
-    if (this.reservation.maybeDelivered(message) && (prior ?? 0) < this.#host.maxDeliveries) prior = (prior ?? 0) + 1;
-    if (prior !== undefined && prior >= this.#host.maxDeliveries) {
+    if (this.reservation.maybeDelivered(message) && (prior ?? 0) < this.maxDeliveries) prior = (prior ?? 0) + 1;
+    if (prior !== undefined && prior >= this.maxDeliveries) {
       // Its last attempt was still unacked when the broker stopped: that attempt failed, as a timeout would say.
       this.#priorDeliveries.delete(message.seq);
       const reason = `not acked after ${prior} deliveries (the last before a restart)`;
@@ -427,7 +519,7 @@ export class Stream {
     const { message } = u;
     if (this.isDurable) {
       const now = this.#host.now();
-      this.#unacked.sent(u, member, now, now + this.#host.ackTimeoutMs, isFirst);
+      this.#unacked.sent(u, member, now, now + this.ackTimeoutMs, isFirst);
       if (!this.#countsUnsaved) {
         this.#countsUnsaved = true;
         this.#host.countsChanged(this);
@@ -447,7 +539,7 @@ export class Stream {
 
   /** Due `delayMs` after `now`; undefined: the backoff's wait after the delivery's attempts so far. */
   #retry(seq: number, u: Unacked, now: number, delayMs: number | undefined, why: 'nacked' | 'ack timeout', cause?: string): void {
-    const last = u.delivery >= this.#host.maxDeliveries;
+    const last = u.delivery >= this.maxDeliveries;
     u.endAttempt(last ? 'dead_letter' : why === 'nacked' ? 'nack' : 'timeout', cause ?? why);
     if (u.member !== null) {
       u.member.gaveBack();

@@ -4,6 +4,7 @@
 import { err, ok, type Result } from 'neverthrow';
 import { brokerError, type BrokerError } from '../errors.js';
 import { compileFilter, type MessageFilter } from '../protocol/filter.js';
+import { checkConsumerLimits, type ConsumerLimitsInput } from '../protocol/pull.js';
 import { checkPushFormat, type PushFormat } from '../protocol/push-format.js';
 import { checkBackoffMs } from '../protocol/redelivery-backoff.js';
 import { checkPatterns } from '../protocol/topics.js';
@@ -18,6 +19,7 @@ export interface SubscribeOptions {
   readonly consumer?: string | undefined;
   /** Queue group label; subscriptions of one consumer split its messages. */
   readonly group?: string | undefined;
+  /** Unacked deliveries it may hold; absent: its consumer's max_in_flight, else EVENTBUS_MAX_IN_FLIGHT (no wider than the consumer's). */
   readonly maxInFlight?: number | undefined;
   /** Content filter (README, "Filters"). */
   readonly filter?: unknown;
@@ -48,6 +50,8 @@ export interface ConsumerInput {
    * kept. `cloudevents` needs an http:// or https:// address.
    */
   readonly format?: PushFormat | null | undefined;
+  /** Its own limits over the settings' (PROTOCOL.md §8): a number sets one, null gives it back to the setting, absent keeps it. */
+  readonly limits?: ConsumerLimitsInput | undefined;
 }
 
 /** A content filter compiled for matching, with the JSON stored on the consumer's row (null: no filter). */
@@ -59,7 +63,8 @@ export interface OptionalFilter {
 export interface CheckedSubscribe {
   readonly patterns: string[];
   readonly filter: OptionalFilter;
-  readonly maxInFlight: number;
+  /** Undefined: the consumer's window. */
+  readonly maxInFlight: number | undefined;
   /** Undefined: the consumer's is kept. */
   readonly backoffMs: readonly number[] | null | undefined;
 }
@@ -71,11 +76,12 @@ export interface CheckedConsumer {
   readonly backoffMs: readonly number[] | null | undefined;
   /** Null: the default; undefined: the consumer's is kept (whether it fits the address is the registry's check). */
   readonly format: 'cloudevents' | null | undefined;
+  readonly limits: ConsumerLimitsInput;
 }
 
 const CONSUMER_ID = /^[A-Za-z0-9_.:@-]{1,255}$/;
 
-export function checkSubscribe(options: SubscribeOptions, defaultMaxInFlight: number): Result<CheckedSubscribe, SubscribeError> {
+export function checkSubscribe(options: SubscribeOptions): Result<CheckedSubscribe, SubscribeError> {
   const raw = typeof options.pattern === 'string' ? [options.pattern] : options.pattern;
   if (raw.length === 0) return err(brokerError('BAD_PATTERN', 'at least one pattern is needed'));
   const patterns = checkPatterns(raw);
@@ -91,8 +97,8 @@ export function checkSubscribe(options: SubscribeOptions, defaultMaxInFlight: nu
   }
   const backoffMs = checkOptionalBackoff(options.backoffMs);
   if (backoffMs.isErr()) return err(backoffMs.error);
-  const maxInFlight = options.maxInFlight ?? defaultMaxInFlight;
-  if (!Number.isSafeInteger(maxInFlight) || maxInFlight < 1) return err(brokerError('BAD_ARGS', 'max_in_flight must be a whole number from 1'));
+  const maxInFlight = options.maxInFlight;
+  if (maxInFlight !== undefined && (!Number.isSafeInteger(maxInFlight) || maxInFlight < 1)) return err(brokerError('BAD_ARGS', 'max_in_flight must be a whole number from 1'));
   const start = options.start;
   if (start?.kind === 'seq' && (!Number.isSafeInteger(start.seq) || start.seq < 0)) {
     return err(brokerError('BAD_ARGS', 'starting_seq must be a whole number, 0 or more'));
@@ -105,7 +111,7 @@ export function checkSubscribe(options: SubscribeOptions, defaultMaxInFlight: nu
   return ok({ patterns: patterns.value, filter: filter.value, maxInFlight, backoffMs: backoffMs.value });
 }
 
-/** Checks saveConsumer's input in the order callers see errors: name, then patterns, then filter, then backoff, then format. */
+/** Checks saveConsumer's input in the order callers see errors: name, then patterns, then filter, then backoff, then format, then limits. */
 export function checkConsumer(input: ConsumerInput): Result<CheckedConsumer, SubscribeError> {
   const id = checkConsumerId(input.id);
   if (id.isErr()) return err(id.error);
@@ -117,7 +123,9 @@ export function checkConsumer(input: ConsumerInput): Result<CheckedConsumer, Sub
   if (backoffMs.isErr()) return err(backoffMs.error);
   const format = input.format === undefined ? ok(undefined) : checkPushFormat(input.format);
   if (format.isErr()) return err(format.error);
-  return ok({ patterns: patterns.value, filter: filter.value, backoffMs: backoffMs.value, format: format.value });
+  const limits = checkConsumerLimits(input.limits ?? {});
+  if (limits.isErr()) return err(limits.error);
+  return ok({ patterns: patterns.value, filter: filter.value, backoffMs: backoffMs.value, format: format.value, limits: limits.value });
 }
 
 function checkOptionalBackoff(value: unknown): Result<readonly number[] | null | undefined, BrokerError<'BAD_ARGS'>> {

@@ -5,19 +5,41 @@ import type { Sink } from './types.js';
 export class Member {
   readonly id: string;
   readonly sink: Sink;
-  readonly maxInFlight: number;
+  /** The window the subscription asked for; undefined: its consumer's (max_in_flight, else EVENTBUS_MAX_IN_FLIGHT). */
+  readonly askedInFlight: number | undefined;
   readonly group: string | undefined;
   /** Nothing new while a redelivery waits: the member sees its messages in seq order (push consumers). */
   readonly inOrder: boolean;
+  #maxInFlight: number;
   #inFlight = 0;
   #paused = false;
 
-  constructor(id: string, sink: Sink, maxInFlight: number, group: string | undefined, inOrder = false) {
+  constructor(id: string, sink: Sink, maxInFlight: number | undefined, group: string | undefined, inOrder = false) {
     this.id = id;
     this.sink = sink;
-    this.maxInFlight = maxInFlight;
+    this.askedInFlight = maxInFlight;
+    this.#maxInFlight = maxInFlight ?? Infinity;
     this.group = group;
     this.inOrder = inOrder;
+  }
+
+  /** Unacked deliveries it may hold (durable streams only), as its stream sets it. */
+  get maxInFlight(): number {
+    return this.#maxInFlight;
+  }
+
+  /**
+   * Its consumer's window (`consumerLimit`: the consumer's own, null without one; `defaultLimit`: the setting's):
+   * the one it asked for, no wider than the consumer's own; the consumer's when it asked for none.
+   */
+  limitTo(consumerLimit: number | null, defaultLimit: number): void {
+    const asked = this.askedInFlight ?? consumerLimit ?? defaultLimit;
+    this.#maxInFlight = consumerLimit === null ? asked : Math.min(asked, consumerLimit);
+  }
+
+  /** Whether it is waiting for resume() (its sink asked for no more). */
+  get isPaused(): boolean {
+    return this.#paused;
   }
 
   /** Deliveries handed to this member and not yet acked (durable streams only). */

@@ -26,6 +26,9 @@ export class Unacked {
   /** The span of the attempt in flight, while tracing is on. */
   trace: AttemptTrace | undefined = undefined;
 
+  /** Its deadline no longer follows from when it was sent (extended, or the ack timeout changed since). */
+  outOfOrder = false;
+
   /** Ends the span of the attempt in flight, if there is one. */
   endAttempt(failure?: AttemptFailure, reason?: string): void {
     if (this.trace === undefined) return;
@@ -55,6 +58,8 @@ export class UnackedDeliveries {
    * floor may pass them, as it passed them when they were dead-lettered.
    */
   readonly #requeued = new Set<number>();
+  /** Entries whose deadline is out of send order (Unacked.outOfOrder). */
+  #outOfOrder = 0;
 
   /** `fallsDue`: called when a delayed redelivery falls due. */
   constructor(now: () => number, fallsDue: () => void) {
@@ -95,11 +100,43 @@ export class UnackedDeliveries {
     }
   }
 
+  /**
+   * Whether the deadlines of the deliveries awaiting an ack follow their send order, as they do while the ack
+   * timeout stays the same and none was extended: a scan for passed deadlines may then stop at the first to come.
+   */
+  get inDeadlineOrder(): boolean {
+    return this.#outOfOrder === 0;
+  }
+
+  /** Moves the ack deadline of a delivery awaiting its ack. */
+  extend(u: Unacked, due: number): void {
+    u.due = due;
+    this.#markOutOfOrder(u);
+  }
+
+  /** The ack timeout changed: the deadlines of the deliveries sent before no longer follow from the new one. */
+  timeoutChanged(): void {
+    for (const u of this.#bySeq.values()) if (u.member !== null) this.#markOutOfOrder(u);
+  }
+
+  #markOutOfOrder(u: Unacked): void {
+    if (u.outOfOrder) return;
+    u.outOfOrder = true;
+    this.#outOfOrder++;
+  }
+
+  #inOrderAgain(u: Unacked): void {
+    if (!u.outOfOrder) return;
+    u.outOfOrder = false;
+    this.#outOfOrder--;
+  }
+
   /** Sent to `member` at `sentAt`, its ack due by `due`; `isFirst`: not counted here before (a redelivery is). */
   sent(u: Unacked, member: Member, sentAt: number, due: number, isFirst: boolean): void {
     u.member = member;
     u.sentAt = sentAt;
     u.due = due;
+    this.#inOrderAgain(u);
     this.#bySeq.push(u.message.seq, u); // (re)sent last: the entries stay in deadline order
     member.took();
     const key = u.message.orderingKey;
@@ -134,6 +171,7 @@ export class UnackedDeliveries {
   /** Done with: acked, dead-lettered, or forgotten (to be read again, or another broker's now). */
   settle(seq: number, u: Unacked): void {
     this.#bySeq.delete(seq);
+    this.#inOrderAgain(u);
     if (this.#requeued.size > 0) this.#requeued.delete(seq);
     if (u.member !== null) u.member.gaveBack();
     this.redeliveries.remove(u);

@@ -18,8 +18,6 @@ export interface PoolOptions {
   readonly timeouts: ClientTimeouts;
   /** The CAs https:// and wss:// endpoints are checked against (EVENTBUS_PUSH_CA); Node's default store when absent. */
   readonly ca?: readonly string[] | undefined;
-  /** Unacked sends per consumer (tcp, udp, ws); http(s) sends one at a time to keep its requests in order. */
-  readonly maxInFlight: number;
   readonly backoff: BackoffPolicy;
   readonly now: () => number;
   /** While a consumer keeps failing, at most one log line per this long. */
@@ -56,7 +54,8 @@ export class DeliveryPool {
     }
     const push: HttpPushFormat = format === 'cloudevents' ? { format, source: eventSource(this.#options.nodeId) } : { format };
     const client = createClient(id, parsed.value, this.#options.timeouts, { ca: this.#options.ca }, push);
-    const maxInFlight = client instanceof HttpClient ? 1 : this.#options.maxInFlight;
+    // http(s) sends one at a time to keep its requests in order; the others as many as the consumer's window.
+    const maxInFlight = client instanceof HttpClient ? 1 : undefined;
     const consumer = new PushConsumer(id, client, this.#host, { ...this.#options, maxInFlight }, this.#log);
     this.#consumers.set(id, { consumer, client, format });
     consumer.start();

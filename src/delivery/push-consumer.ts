@@ -13,7 +13,8 @@ import { UnconfirmedWrites } from './unconfirmed.js';
 
 /** What push delivery needs from the broker. */
 export interface PushHost {
-  attach(consumer: string, sink: Sink, options: { maxInFlight: number; inOrder: boolean }): Result<string, BrokerError>;
+  /** `maxInFlight`: undefined takes the consumer's window (its max_in_flight, else EVENTBUS_MAX_IN_FLIGHT). */
+  attach(consumer: string, sink: Sink, options: { maxInFlight: number | undefined; inOrder: boolean }): Result<string, BrokerError>;
   ack(subscriptionId: string, seq: number): void;
   /** `cause`: the failure, for the dead letter's reason if that was the last try. */
   nack(subscriptionId: string, seq: number, delayMs: number, cause: string): void;
@@ -26,7 +27,8 @@ export interface PushHost {
 export type PushState = 'connected' | 'retrying' | 'offline';
 
 export interface PushOptions {
-  readonly maxInFlight: number;
+  /** Unacked sends at once; undefined: the consumer's window. */
+  readonly maxInFlight: number | undefined;
   readonly backoff: BackoffPolicy;
   readonly now: () => number;
   /** While a consumer keeps failing, at most one log line per this long (EVENTBUS_PUSH_FAILURE_LOG_INTERVAL). */

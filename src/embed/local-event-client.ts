@@ -7,29 +7,24 @@ import { LocalSubscriber } from './local-subscriber.js';
 import { messageMetadata } from '../core/publish-input.js';
 import type { PublishInput } from '../core/types.js';
 import type { BrokerError } from '../errors.js';
-import { BaseReceiver, EventMessage, eventError, receiverOptions, type EventClient, type EventConfig, type EventError, type EventErrorKind, type EventReceiver, type ReceivedHandle, type SendOptions } from '../client/events/interface.js';
+import { BaseClient, BaseReceiver, EventMessage, eventError, receiverOptions, type EventConfig, type EventError, type EventErrorKind, type EventReceiver, type ReceivedHandle, type SendOptions } from '../client/events/interface.js';
 
 const asEventError = (kind: EventErrorKind) => (e: BrokerError) => eventError(kind, e.message, e.code);
 
-export class LocalEventClient implements EventClient {
+export class LocalEventClient extends BaseClient {
   readonly #broker: Broker;
-  readonly #config: EventConfig;
-  #open = true;
 
   constructor(broker: Broker, config: EventConfig) {
+    super(config);
     this.#broker = broker;
-    this.#config = config;
-  }
-
-  sendMessage(message: EventMessage, options?: SendOptions): ResultAsync<string, EventError> {
-    return this.sendMessages([message], options).map(([id]) => id!);
   }
 
   sendMessages(messages: readonly EventMessage[], options: SendOptions = {}): ResultAsync<string[], EventError> {
-    if (!this.#open) return errAsync(eventError('Connection', 'the client is closed'));
+    const closed = this.closedError();
+    if (closed !== undefined) return errAsync(closed);
     if (messages.length === 0) return okAsync([]);
     const ids = messages.map((m) => m.messageId ?? timeOrderedId());
-    const inputs: PublishInput[] = messages.map((m, i) => ({ topic: this.#config.topicName, ...m.toPublish(), messageId: ids[i], orderingKey: m.orderingKey }));
+    const inputs: PublishInput[] = messages.map((m, i) => ({ topic: this.config.topicName, ...m.toPublish(), messageId: ids[i], orderingKey: m.orderingKey }));
     if (options.deliverAt === undefined && options.delayMs === undefined) {
       return this.#broker.publishBatch(inputs).map(() => ids).mapErr(asEventError('PublishError'));
     }
@@ -41,29 +36,13 @@ export class LocalEventClient implements EventClient {
   }
 
   subscribe(): ResultAsync<EventReceiver, EventError> {
-    if (!this.#open) return errAsync(eventError('Connection', 'the client is closed'));
-    const o = receiverOptions(this.#config);
+    const closed = this.closedError();
+    if (closed !== undefined) return errAsync(closed);
+    const o = receiverOptions(this.config);
     const start = o.fromSeq === undefined ? undefined : { kind: 'seq' as const, seq: o.fromSeq };
-    return LocalSubscriber.open(this.#broker, { pattern: this.#config.topicName, consumer: o.consumer, group: o.group, maxInFlight: o.maxInFlight, start })
-      .map((sub) => new LocalReceiver(this.#config.topicName, sub) as EventReceiver)
+    return LocalSubscriber.open(this.#broker, { pattern: this.config.topicName, consumer: o.consumer, group: o.group, maxInFlight: o.maxInFlight, start })
+      .map((sub) => new LocalReceiver(this.config.topicName, sub) as EventReceiver)
       .mapErr(asEventError('ReceiveError'));
-  }
-
-  isConnected(): boolean {
-    return this.#open;
-  }
-
-  topicName(): string {
-    return this.#config.topicName;
-  }
-
-  projectId(): string {
-    return this.#config.projectId ?? '';
-  }
-
-  close(): Promise<void> {
-    this.#open = false;
-    return Promise.resolve();
   }
 }
 

@@ -2,12 +2,13 @@
 // validated and the OpenAPI document is made, and the pure mappings from the broker's values to them. Wire
 // fields are snake_case; times are ms since the epoch. Pure: no I/O.
 import { z } from 'zod';
-import type { ConsumerReport, DeadLetterRow, MessageRecord, PublishTime, RecurringInput, ScheduleRecord, TopicReport } from '../core/broker.js';
+import type { ConsumerReport, DeadLetterRow, MessageRecord, PublishTime, Pulled, RecurringInput, ScheduleRecord, TopicReport } from '../core/broker.js';
 import type { PublishInput, StoredMessage } from '../core/types.js';
 import { ERROR_CODES, type ErrorCode } from '../errors.js';
 import { toStructured } from './cloudevents.js';
 import { storedPayload } from './payload.js';
 import { PUSH_FORMATS } from './push-format.js';
+import { CONSUMER_LIMITS, DEFAULT_FETCH, limitRule, MAX_ACK_DEADLINE_MS, MAX_FETCH, MAX_FETCH_WAIT_MS, MAX_NACK_DELAY_MS, RULES as PULL_RULES } from './pull.js';
 import { BACKOFF_RULE, MAX_BACKOFF_STEPS, MAX_BACKOFF_WAIT_MS } from './redelivery-backoff.js';
 
 /** The most messages or dead letters one page returns; more is asked for, this many come (PROTOCOL.md §8). */
@@ -122,6 +123,17 @@ const backoffMs = z
   .min(1, BACKOFF_RULE)
   .max(MAX_BACKOFF_STEPS, BACKOFF_RULE);
 
+/** A consumer's own limit as PUT takes it: a number sets it, null gives it back to the setting, absent keeps it. */
+const ownLimit = (key: keyof typeof CONSUMER_LIMITS, what: string) =>
+  z
+    .number()
+    .int(limitRule(key))
+    .min(1, limitRule(key))
+    .max(CONSUMER_LIMITS[key].max, limitRule(key))
+    .nullable()
+    .optional()
+    .meta({ description: `${what}, for this consumer alone, over ${CONSUMER_LIMITS[key].setting} (1 to ${CONSUMER_LIMITS[key].max}); null: back to the setting's; absent: the one it has is kept` });
+
 export const Consumer = z
   .object({
     id: z.string(),
@@ -148,6 +160,9 @@ export const Consumer = z
     format: z
       .enum(PUSH_FORMATS)
       .meta({ description: 'what its http(s) pushes carry: eventbus, the JSON body of a push (docs/protocol.md); cloudevents, a binary-mode CloudEvent (docs/observability.md)' }),
+    ack_timeout_ms: z.number().meta({ description: 'an unacked delivery is sent again after this: its own, else EVENTBUS_ACK_TIMEOUT_MS' }),
+    max_deliveries: z.number().meta({ description: 'deliveries of a message before it is dead-lettered: its own, else EVENTBUS_MAX_DELIVERIES' }),
+    max_in_flight: z.number().meta({ description: 'unacked deliveries per member (subscription, pull member, push address): its own, else EVENTBUS_MAX_IN_FLIGHT' }),
   })
   .meta({ id: 'Consumer' });
 
@@ -177,6 +192,9 @@ export const ConsumerBody = z
         description:
           'what its http(s) pushes carry: eventbus (the default), the JSON body of a push (docs/protocol.md); cloudevents, a binary-mode CloudEvent (docs/observability.md), for an http:// or https:// address only; null: back to eventbus; absent: the one it has is kept',
       }),
+    ack_timeout_ms: ownLimit('ackTimeoutMs', 'ms before an unacked delivery is sent again'),
+    max_deliveries: ownLimit('maxDeliveries', 'deliveries of a message before it is dead-lettered'),
+    max_in_flight: ownLimit('maxInFlight', 'unacked deliveries per member; a subscription asking for more gets this many'),
   })
   .meta({ id: 'ConsumerBody' });
 
@@ -208,6 +226,45 @@ export const RequeueBody = z
   .meta({ id: 'RequeueBody' });
 export const DeleteDeadLettersBody = z.object({ seqs: z.array(seqNumber).optional() }).meta({ id: 'DeleteDeadLettersBody' });
 export const Requeued = z.object({ requeued: z.number() });
+
+// --- pulling a consumer's messages ---
+
+const ruledWhole = (min: number, max: number, rule: string) => z.number().int(rule).min(min, rule).max(max, rule);
+
+export const FetchBody = z
+  .object({
+    max: ruledWhole(1, MAX_FETCH, PULL_RULES.max).optional().meta({ description: `at most this many messages (1 to ${MAX_FETCH}); default ${DEFAULT_FETCH}` }),
+    wait_ms: ruledWhole(0, MAX_FETCH_WAIT_MS, PULL_RULES.waitMs)
+      .optional()
+      .meta({ description: `with none ready, wait up to this long for some (0 to ${MAX_FETCH_WAIT_MS}); default 0, answer at once` }),
+  })
+  .meta({ id: 'FetchBody' });
+export const FetchedMessage = Message.extend({
+  delivery: z.number().meta({ description: 'attempts so far, counting this one, from 1' }),
+  ack_deadline: z.number().meta({ description: 'sent again after this time (ms since the epoch) unless acked or extended' }),
+}).meta({ id: 'FetchedMessage' });
+export const Fetched = z.object({ messages: z.array(FetchedMessage) }).meta({ id: 'Fetched' });
+const fetchedSeqs = z.array(z.number().int(PULL_RULES.seqs).min(1, PULL_RULES.seqs).max(Number.MAX_SAFE_INTEGER, PULL_RULES.seqs));
+export const AckBody = z
+  .object({ seqs: fetchedSeqs.meta({ description: 'seqs of messages fetched from this consumer through this broker' }) })
+  .meta({ id: 'AckBody' });
+export const NackBody = z
+  .object({
+    seqs: fetchedSeqs,
+    delay_ms: ruledWhole(0, MAX_NACK_DELAY_MS, PULL_RULES.nackDelayMs)
+      .optional()
+      .meta({ description: "sent again after this long; absent: after the consumer's backoff_ms (none: at once)" }),
+  })
+  .meta({ id: 'NackBody' });
+export const ExtendBody = z
+  .object({
+    seqs: fetchedSeqs,
+    ms: ruledWhole(0, MAX_ACK_DEADLINE_MS, PULL_RULES.extendMs).meta({ description: `the new ack deadline, this many ms from now (0 to ${MAX_ACK_DEADLINE_MS}, 12 h)` }),
+  })
+  .meta({ id: 'ExtendBody' });
+export const Acked = z.object({ acked: z.number().meta({ description: 'deliveries acked; seqs this consumer did not fetch here, or acked already, are counted out' }) });
+export const Nacked = z.object({ nacked: z.number() });
+export const Extended = z.object({ extended: z.number() });
 export const Deleted = z.object({ deleted: z.number() });
 
 // --- the broker ---
@@ -301,7 +358,27 @@ export function wireConsumer(c: ConsumerReport, state: string): z.infer<typeof C
     last_failure: c.lastFailure === null ? null : { at: c.lastFailure.at, error: c.lastFailure.error },
     backoff_ms: c.backoffMs === null ? null : [...c.backoffMs],
     format: c.format,
+    ack_timeout_ms: c.ackTimeoutMs,
+    max_deliveries: c.maxDeliveries,
+    max_in_flight: c.maxInFlight,
   };
+}
+
+/**
+ * A fetch's answer (the Fetched schema) as JSON text: each message as §8 shows it, with its attempt and ack
+ * deadline. Written here rather than parsed and stringified again, as a WebSocket message frame is: the stored
+ * metadata is JSON text already, and a batch of a thousand is read back by the fetcher right away.
+ */
+export function fetchedJson(pulled: readonly Pulled[]): string {
+  let out = '{"messages":[';
+  for (let i = 0; i < pulled.length; i++) {
+    const { message: m, delivery, ackDeadline } = pulled[i]!;
+    out +=
+      `${i === 0 ? '' : ','}{"seq":${m.seq},"topic":${JSON.stringify(m.topic)},"payload":${JSON.stringify(m.payload)},"message_id":${JSON.stringify(m.messageId)},` +
+      `"metadata":${m.metadata},"ordering_key":${JSON.stringify(m.orderingKey)},"created_at":${m.createdAt},"status":"${m.status ?? 'pending'}",` +
+      `"delivery":${delivery},"ack_deadline":${ackDeadline}}`;
+  }
+  return `${out}]}`;
 }
 
 export function wireDeadLetter(d: DeadLetterRow): z.infer<typeof DeadLetter> {

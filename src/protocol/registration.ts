@@ -28,7 +28,7 @@ export const COMMAND_USAGE = [
   'REPLAY <id> <seq>                                          deliver that consumer\'s messages again from <seq>',
   'PAUSE <id>                                                 deliver nothing to that consumer until RESUME; its position is kept',
   'RESUME <id>                                                deliver to that consumer again',
-  'LIST                                                       consumers: id address patterns state position lag= in_flight= dead_letters= [last_failure_at= last_failure=]',
+  'LIST                                                       consumers: id address patterns state position lag= in_flight= dead_letters= [ack_timeout_ms= max_deliveries= max_in_flight=] [last_failure_at= last_failure=]',
   'HELP                                                       this list',
   'QUIT                                                       close the connection',
 ] as const;
@@ -96,15 +96,30 @@ export interface ConsumerLine {
   readonly deadLetters: number;
   /** The last failed push attempt; absent or null: none. */
   readonly lastFailure?: { readonly at: number; readonly error: string } | null | undefined;
+  /** The limits the consumer has of its own (null: the setting's, not shown); absent: none. */
+  readonly ownLimits?: { readonly ackTimeoutMs: number | null; readonly maxDeliveries: number | null; readonly maxInFlight: number | null } | undefined;
 }
 
 /**
  * One LIST line: `<id> <address> <patterns, comma-separated> <state> <position>`, `-` for nothing, then
- * `key=value` fields: `lag=`, `in_flight=`, `dead_letters=`, and for a consumer with a failed push attempt
- * kept, `last_failure_at=<ms> last_failure=<text>`, the text percent-encoded (encodeURIComponent) so that it
- * holds no space or `=` and a line still splits on spaces into its fields.
+ * `key=value` fields: `lag=`, `in_flight=`, `dead_letters=`, each limit the consumer has of its own
+ * (`ack_timeout_ms=`, `max_deliveries=`, `max_in_flight=`; one it takes from the settings is left out), and for
+ * a consumer with a failed push attempt kept, `last_failure_at=<ms> last_failure=<text>`, the text
+ * percent-encoded (encodeURIComponent) so that it holds no space or `=` and a line still splits on spaces into
+ * its fields.
  */
 export const formatConsumerLine = (c: ConsumerLine): string =>
   `${c.id} ${c.address ?? '-'} ${c.patterns.length > 0 ? c.patterns.join(',') : '-'} ${c.state} ${c.position}` +
   ` lag=${c.lag} in_flight=${c.inFlight} dead_letters=${c.deadLetters}` +
+  ownLimitFields(c.ownLimits) +
   (c.lastFailure == null ? '' : ` last_failure_at=${c.lastFailure.at} last_failure=${encodeURIComponent(c.lastFailure.error)}`);
+
+function ownLimitFields(limits: ConsumerLine['ownLimits']): string {
+  if (limits === undefined) return '';
+  const { ackTimeoutMs, maxDeliveries, maxInFlight } = limits;
+  return (
+    (ackTimeoutMs === null ? '' : ` ack_timeout_ms=${ackTimeoutMs}`) +
+    (maxDeliveries === null ? '' : ` max_deliveries=${maxDeliveries}`) +
+    (maxInFlight === null ? '' : ` max_in_flight=${maxInFlight}`)
+  );
+}

@@ -15,6 +15,7 @@ import { credentialRoutes } from './api/credentials.js';
 import { deadLetterRoutes } from './api/dead-letters.js';
 import { messageRoutes } from './api/messages.js';
 import { publishRoutes } from './api/publish.js';
+import { pullRoutes } from './api/pull.js';
 import { scheduleRoutes } from './api/schedules.js';
 import { apiRoutes, type EventStreams, type HttpApiOptions, type HttpEnv } from './api/route-kit.js';
 import { statsRoutes } from './api/stats.js';
@@ -53,6 +54,7 @@ export function createApiApp(broker: Broker, commands: RegistrationCommands, opt
   app.route('/', messages.routes);
   app.route('/', topicRoutes(broker));
   app.route('/', consumerRoutes(broker, commands, options));
+  app.route('/', pullRoutes(broker));
   app.route('/', deadLetterRoutes(broker));
   app.route('/', scheduleRoutes(broker));
   app.route('/', stats.routes);

@@ -6,6 +6,7 @@ import type { Broker, ConsumerInfo, Forbidden, Gate, Principal } from '../core/b
 import { brokerError, unreachable, type BrokerError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import { isAllowedTarget, parseAddress, type PushAddress } from '../protocol/address.js';
+import type { ConsumerLimitsInput } from '../protocol/pull.js';
 import type { PushFormat } from '../protocol/push-format.js';
 import { COMMAND_USAGE, formatConsumerLine, parseRegistrationLine, type RegistrationCommand } from '../protocol/registration.js';
 import { formatErr } from '../protocol/replies.js';
@@ -144,7 +145,7 @@ export class RegistrationCommands {
   /**
    * REGISTER with what PUT /api/consumers/<id> may leave out: creates the consumer or updates it, its address
    * replaced when given (a new consumer without one is read over the API), its patterns added to, its filter,
-   * its backoff and its format replaced when given.
+   * its backoff, its format and its limits replaced when given.
    */
   put(
     id: string,
@@ -157,6 +158,8 @@ export class RegistrationCommands {
       backoffMs?: readonly number[] | null | undefined;
       /** Null goes back to the default; absent keeps the consumer's. */
       format?: PushFormat | null | undefined;
+      /** Each given one set (null: back to the setting), the others kept. */
+      limits?: ConsumerLimitsInput | undefined;
     },
   ): ResultAsync<ConsumerInfo, CommandFailure> {
     const { address } = input;
@@ -175,6 +178,7 @@ export class RegistrationCommands {
         ...(input.leaseMs === undefined ? {} : { leaseMs: input.leaseMs }),
         backoffMs: input.backoffMs,
         format: input.format,
+        limits: input.limits,
       })
       .andTee(() => this.#changed(id));
   }

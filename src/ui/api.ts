@@ -22,6 +22,10 @@ export interface Consumer {
   dead_letters: number;
   /** The last failed push attempt, or null. */
   last_failure: { at: number; error: string } | null;
+  /** Its limits as they apply: its own, else the settings'. */
+  ack_timeout_ms: number;
+  max_deliveries: number;
+  max_in_flight: number;
 }
 
 /** One `stats` event of GET /api/stats/stream. */

@@ -47,6 +47,9 @@ function renderConsumers(list: readonly Consumer[]): void {
     cell(tr, c.in_flight, 'num in-flight');
     cell(tr, c.dead_letters, 'num dead-letters');
     lastFailureCell(tr, c.last_failure);
+    cell(tr, c.ack_timeout_ms % 1000 === 0 ? `${c.ack_timeout_ms / 1000} s` : `${c.ack_timeout_ms} ms`, 'num ack-timeout');
+    cell(tr, c.max_deliveries, 'num max-deliveries');
+    cell(tr, c.max_in_flight, 'num max-in-flight');
     buttons(tr, [c.paused ? 'Resume' : 'Pause', () => act(() => call('POST', apiUrl(`consumers/${encodeURIComponent(c.id)}/${c.paused ? 'resume' : 'pause'}`)))]);
   });
   const chosen = deadLettersConsumer.value;

@@ -179,6 +179,44 @@ describe('consumer', () => {
   });
 });
 
+describe('fetch, ack, nack', () => {
+  test("consumer add sets a consumer's limits; fetch prints what it pulls as tail does, ack and nack print how many", async () => {
+    const add = await cli(['consumer', 'add', 'puller', 'pull.*', '--ack-timeout', '60s', '--max-deliveries', '5', '--max-in-flight', '3']);
+    expect(add.code, add.stderr).toBe(0);
+    expect(add.stdout).toMatch(/│ ack timeout ms +│ max deliveries +│ max in flight +│/);
+    expect(add.stdout).toMatch(/│ puller +│ - +│ pull\.\* +│ offline +│ \d+ +│ 0 +│ 0 +│ 0 +│ - +│ 60000 +│ 5 +│ 3 +│/);
+    const seqs = [await publish('pull.a', 'one'), await publish('pull.b', 'two'), await publish('pull.a', 'three')];
+    const fetched = await cli(['fetch', 'puller', '--max', '2']);
+    expect(fetched).toEqual({ code: 0, stdout: `${seqs[0]} pull.a one\n${seqs[1]} pull.b two\n`, stderr: '' });
+    expect(await cli(['ack', 'puller', String(seqs[0]), String(seqs[1]), '999'])).toEqual({ code: 0, stdout: 'acked 2\n', stderr: '' });
+    // NDJSON with the attempt and the deadline, acked at once.
+    const json = await cli(['fetch', 'puller', '--json', '--ack', '--wait', '5000']);
+    expect(json.code, json.stderr).toBe(0);
+    expect(JSON.parse(json.stdout)).toMatchObject({ seq: seqs[2], topic: 'pull.a', payload: 'three', delivery: 1, ack_deadline: expect.any(Number) as number });
+    expect(await cli(['nack', 'puller', String(seqs[2])])).toEqual({ code: 0, stdout: 'nacked 0\n', stderr: '' });
+    expect(await cli(['fetch', 'puller', '--wait', '200ms'])).toEqual({ code: 0, stdout: '', stderr: '' });
+    // One more, nacked by hand, comes back with its second delivery.
+    const four = await publish('pull.b', 'four');
+    expect((await cli(['fetch', 'puller'])).stdout).toBe(`${four} pull.b four\n`);
+    expect(JSON.parse((await cli(['nack', 'puller', String(four), '--delay', '0', '--json'])).stdout)).toEqual({ nacked: 1 });
+    expect(JSON.parse((await cli(['fetch', 'puller', '--json', '--wait', '5s'])).stdout)).toMatchObject({ seq: four, delivery: 2 });
+    expect((await cli(['ack', 'puller', String(four)])).stdout).toBe('acked 1\n');
+  });
+
+  test('a bad option is a usage error (exit 2); what the broker refuses exits 1 with its code', async () => {
+    await api('PUT', '/api/consumers/picky', { patterns: ['picky.*'] });
+    expectFailure(await cli(['fetch', 'picky', '--max', '0']), 2, /^error: BAD_ARGS option '--max <n>' argument '0' is invalid/);
+    expectFailure(await cli(['fetch', 'picky', '--wait', 'soon']), 2, /^error: BAD_ARGS option '--wait <ms>' argument 'soon' is invalid/);
+    expectFailure(await cli(['ack', 'picky']), 2, /^error: BAD_ARGS missing required argument 'seq'/);
+    expectFailure(await cli(['nack', 'picky', 'x']), 2, /^error: BAD_ARGS command-argument value 'x' is invalid for argument 'seq'/);
+    expectFailure(await cli(['fetch', 'picky', '--max', '5000']), 1, /^error: BAD_ARGS max: max must be a whole number from 1 to 1000/);
+    expectFailure(await cli(['fetch', 'picky', '--wait', '31s']), 1, /^error: BAD_ARGS wait_ms: wait_ms must be a whole number of ms from 0 to 30000/);
+    expectFailure(await cli(['fetch', 'nobody']), 1, /^error: UNKNOWN_CONSUMER /);
+    expectFailure(await cli(['ack', 'nobody', '1']), 1, /^error: UNKNOWN_CONSUMER /);
+    expectFailure(await cli(['consumer', 'add', 'picky', 'picky.*', '--max-in-flight', '0']), 2, /argument '0' is invalid/);
+  });
+});
+
 describe('dead-letters', () => {
   test('lists them; --requeue and --purge act on those --seq and --where select', async () => {
     const refusing = await startEndpoint('http', { status: () => 500 });

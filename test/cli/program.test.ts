@@ -67,7 +67,7 @@ function expectEverySetting(help: string): void {
 
 describe.concurrent('--version and --help', () => {
   test('the program knows serve, the operator commands of §9 and help, one module each', () => {
-    expect(commandNames).toEqual(['serve', 'publish', 'tail', 'topics', 'stats', 'consumers', 'consumer', 'dead-letters', 'export', 'import', 'replay', 'schedules', 'schedule', 'credentials', 'audit', 'help']);
+    expect(commandNames).toEqual(['serve', 'publish', 'tail', 'topics', 'stats', 'consumers', 'consumer', 'fetch', 'ack', 'nack', 'dead-letters', 'export', 'import', 'replay', 'schedules', 'schedule', 'credentials', 'audit', 'help']);
     expect(COMMANDS).toHaveLength(commandNames.length);
   });
 

@@ -798,7 +798,11 @@ describe('replay and stats', () => {
     expect(topics).toEqual({ 'a.x': [3, 3], 'b.y': [2, 2] });
     // b.y's messages are not the consumer's: its lag is the two a.x messages it has not acked.
     expect((await broker.consumerReports())._unsafeUnwrap()).toEqual([
-      { id: 'reader', address: null, patterns: ['a.*'], filter: null, paused: false, position: 1, lag: 2, inFlight: 2, subscribers: 1, deadLetters: 0, lastFailure: null, backoffMs: null, format: 'eventbus' },
+      {
+        ...{ id: 'reader', address: null, patterns: ['a.*'], filter: null, paused: false, position: 1, lag: 2, inFlight: 2, subscribers: 1, deadLetters: 0, lastFailure: null, backoffMs: null, format: 'eventbus' },
+        // The settings' limits: it has none of its own.
+        ...{ ackTimeoutMs: 1500, maxDeliveries: 1, maxInFlight: 256, ownLimits: { ackTimeoutMs: null, maxDeliveries: null, maxInFlight: null } },
+      },
     ]);
 
     // With maxDeliveries 1 the two unacked messages are dead-lettered at their first ack timeout.

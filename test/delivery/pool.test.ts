@@ -24,7 +24,7 @@ async function poolWith(consumers: Record<string, string>): Promise<DeliveryPool
   const { broker } = await scope.start();
   const pool = new DeliveryPool(
     pushHost(broker, silentLogger),
-    { timeouts: { connectTimeoutMs: 1000, sendTimeoutMs: 1000 }, maxInFlight: 16, backoff: DEFAULT_BACKOFF, now: Date.now, failureLogIntervalMs: 60_000, nodeId: 'test-node' },
+    { timeouts: { connectTimeoutMs: 1000, sendTimeoutMs: 1000 }, backoff: DEFAULT_BACKOFF, now: Date.now, failureLogIntervalMs: 60_000, nodeId: 'test-node' },
     silentLogger,
   );
   scope.defer(() => pool.stop());

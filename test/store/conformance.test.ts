@@ -167,6 +167,9 @@ const consumer = (id: string, over: { position?: number; rewoundAt?: number; cre
   expiresAt: over.expiresAt ?? null,
   backoffMs: null as readonly number[] | null,
   format: null as ConsumerRecord['format'],
+  ackTimeoutMs: null as number | null,
+  maxDeliveries: null as number | null,
+  maxInFlight: null as number | null,
 });
 
 describe.each(Object.keys(STORES))('the %s store', (name) => {
@@ -285,6 +288,17 @@ describe.each(Object.keys(STORES))('the %s store', (name) => {
     const made = await ok(store.createConsumer({ ...consumer('made'), address: 'https://127.0.0.1:9443/', format: 'cloudevents' }));
     expect(made.format).toBe('cloudevents');
     expect((await ok(store.listConsumers())).map((c) => [c.id, c.format]).sort()).toEqual([['hook', null], ['made', 'cloudevents']]);
+  });
+
+  test("a consumer's own limits are stored in their columns, replaced by an update, back to null by null, and kept by createConsumer", async () => {
+    const { store, sql } = await open();
+    await ok(store.saveConsumer({ ...consumer('slow'), ackTimeoutMs: 120_000, maxDeliveries: 3, maxInFlight: 16 }));
+    expect((await ok(store.listConsumers()))[0]).toMatchObject({ id: 'slow', ackTimeoutMs: 120_000, maxDeliveries: 3, maxInFlight: 16 });
+    expect(await sql("SELECT ack_timeout_ms, max_deliveries, max_in_flight FROM consumers WHERE id = 'slow'")).toEqual([{ ack_timeout_ms: 120_000, max_deliveries: 3, max_in_flight: 16 }]);
+    await ok(store.saveConsumer({ ...consumer('slow'), maxDeliveries: 5 }));
+    expect((await ok(store.listConsumers()))[0]).toMatchObject({ ackTimeoutMs: null, maxDeliveries: 5, maxInFlight: null });
+    const made = await ok(store.createConsumer({ ...consumer('made'), ackTimeoutMs: 500 }));
+    expect(made).toMatchObject({ ackTimeoutMs: 500, maxDeliveries: null, maxInFlight: null });
   });
 
   test('a reservation is written with a progress batch, kept out of the consumer record, and a rewind sets it back', async () => {

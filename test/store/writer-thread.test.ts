@@ -114,7 +114,7 @@ test('pruning acks takes at most the limit per call, oldest first, one consumer 
   };
   const upTo = (n: number, from = 1): number[] => Array.from({ length: n }, (_, i) => from + i);
   for (const [id, position] of [['a', 1_001], ['b', 650]] as const) {
-    await writer.call('saveConsumer', { id, address: null, patterns: ['#'], position: 0, filter: null, rewoundAt: 0, paused: false, pauseChangedAt: 0, createdAt: 1, updatedAt: 1, expiresAt: null, backoffMs: null, format: null });
+    await writer.call('saveConsumer', { id, address: null, patterns: ['#'], position: 0, filter: null, rewoundAt: 0, paused: false, pauseChangedAt: 0, createdAt: 1, updatedAt: 1, expiresAt: null, backoffMs: null, format: null, ackTimeoutMs: null, maxDeliveries: null, maxInFlight: null });
     await ack(id, upTo(700), position);
   }
   await ack('gone', [...upTo(300), ...upTo(100, 2_000)]); // acks of a consumer no longer in the consumers table

@@ -444,6 +444,10 @@ describe('the OpenAPI document at /api/openapi.json', () => {
         'GET /api/consumers/{id}/dead-letters',
         'POST /api/consumers/{id}/dead-letters/requeue',
         'DELETE /api/consumers/{id}/dead-letters',
+        'POST /api/consumers/{id}/fetch',
+        'POST /api/consumers/{id}/ack',
+        'POST /api/consumers/{id}/nack',
+        'POST /api/consumers/{id}/extend',
         'GET /api/schedules',
         'GET /api/schedules/{id}',
         'PUT /api/schedules/{id}',
@@ -467,13 +471,20 @@ describe('the OpenAPI document at /api/openapi.json', () => {
         'GET /metrics',
       ].sort(),
     );
-    expect(Object.keys(doc.components.schemas)).toEqual(expect.arrayContaining(['Message', 'Consumer', 'DeadLetter', 'Error', 'PublishMessage', 'Stats', 'Schedule', 'Scheduled', 'Credential', 'IssuedCredential', 'AuditPage', 'WhoAmI']));
+    expect(Object.keys(doc.components.schemas)).toEqual(
+      expect.arrayContaining(['Message', 'Consumer', 'DeadLetter', 'Error', 'PublishMessage', 'Stats', 'Schedule', 'Scheduled', 'Credential', 'IssuedCredential', 'AuditPage', 'WhoAmI', 'FetchBody', 'Fetched', 'FetchedMessage', 'AckBody', 'NackBody', 'ExtendBody']),
+    );
     // PROTOCOL.md §11's fields of a schedule.
     const schedule = doc.components.schemas['Schedule'] as { required: string[] };
     expect(schedule.required).toEqual(expect.arrayContaining(['id', 'kind', 'topic', 'payload', 'cron', 'every_ms', 'timezone', 'next_at', 'last_at', 'fires', 'missed', 'paused', 'created_at']));
     const consumer = doc.components.schemas['Consumer'] as { required: string[]; properties: Record<string, unknown> };
-    // PROTOCOL.md §8's fields, §11's backoff_ms, §13's format, and last_failure, an extension.
-    expect(consumer.required.sort()).toEqual(['address', 'backoff_ms', 'dead_letters', 'filter', 'format', 'id', 'in_flight', 'lag', 'last_failure', 'patterns', 'paused', 'position', 'state'].sort());
+    // PROTOCOL.md §8's fields and limits, §11's backoff_ms, §13's format, and last_failure, an extension.
+    expect(consumer.required.sort()).toEqual(
+      ['ack_timeout_ms', 'address', 'backoff_ms', 'dead_letters', 'filter', 'format', 'id', 'in_flight', 'lag', 'last_failure', 'max_deliveries', 'max_in_flight', 'patterns', 'paused', 'position', 'state'].sort(),
+    );
+    // A fetched message: a message with its attempt and its ack deadline.
+    const fetched = doc.components.schemas['FetchedMessage'] as { required: string[] };
+    expect(fetched.required).toEqual(expect.arrayContaining(['seq', 'topic', 'payload', 'message_id', 'metadata', 'created_at', 'delivery', 'ack_deadline']));
     expect(JSON.stringify(consumer.properties['last_failure'])).toMatch(/"at".*"error"/);
     expect(doc.paths['/api/subscribe']!['get']!['responses']).toMatchObject({ 200: { content: { 'text/event-stream': expect.any(Object) as object } } });
     expect(doc.paths['/api/stats/stream']!['get']!['responses']).toMatchObject({ 200: { content: { 'text/event-stream': { schema: { $ref: '#/components/schemas/StatsEvent' } } } } });

@@ -73,7 +73,7 @@ describe.each(STORES)('the dashboard on %s', (store) => {
   test('shows the topics and consumers the broker has, and follows new messages live, without a reload', async () => {
     const bus = await startApi(scope, store, { EVENTBUS_TOKEN: TOKEN });
     expect((await fetch(`${bus.base}/`)).status).toBe(401); // the page is behind the token, as every route
-    expect((await bus.call('PUT', '/api/consumers/billing', { patterns: ['orders.*'] }, AUTH)).status).toBe(200);
+    expect((await bus.call('PUT', '/api/consumers/billing', { patterns: ['orders.*'], ack_timeout_ms: 90_000, max_deliveries: 4 }, AUTH)).status).toBe(200);
     await publish(bus, 'orders.created', 3);
     await publish(bus, 'audit.login', 2);
 
@@ -83,6 +83,10 @@ describe.each(STORES)('the dashboard on %s', (store) => {
     expect(await page.locator('#topics tr[data-topic="orders.created"] td').allInnerTexts()).toEqual(['orders.created', '3', '1', '3', expect.any(String)]);
     expect(await cellText(page, '#consumers tr[data-consumer="billing"]', 'lag')).toBe('3');
     expect(await cellText(page, '#consumers tr[data-consumer="billing"]', 'patterns')).toBe('orders.*');
+    // Its own limits, and the setting's where it has none.
+    expect(await cellText(page, '#consumers tr[data-consumer="billing"]', 'ack-timeout')).toBe('90 s');
+    expect(await cellText(page, '#consumers tr[data-consumer="billing"]', 'max-deliveries')).toBe('4');
+    expect(await cellText(page, '#consumers tr[data-consumer="billing"]', 'max-in-flight')).toBe('256');
     expect(await page.locator('#live').innerText()).toBe('live');
 
     await publish(bus, 'orders.created', 4);

@@ -1,7 +1,7 @@
 // The EventClient interface for event systems, in TypeScript: EventClient (send one or many, subscribe),
-// EventReceiver (receive, ack, nack) and EventMessage. Two backends implement it: the WebSocket client
-// (ws-event-client.ts) and the in-process broker (local-event-client.ts); code written against these
-// types runs on either. Failures come back as neverthrow Results of EventError.
+// EventReceiver (receive, ack, nack) and EventMessage. Three backends implement it: the WebSocket client
+// (ws-event-client.ts), plain HTTP (http-event-client.ts) and the in-process broker (local-event-client.ts);
+// code written against these types runs on any. Failures come back as neverthrow Results of EventError.
 import { err, errAsync, ok, okAsync, ResultAsync, type Result } from 'neverthrow';
 import type { ErrorCode } from '../../errors.js';
 import { InFlight } from '../../util/in-flight.js';
@@ -25,8 +25,9 @@ export interface EventConfig {
   readonly topicName: string;
   readonly projectId?: string;
   /**
-   * Backend options. Both: `consumer` (durable consumer name; default derived from the topic),
-   * `group`, `from_seq`, `max_in_flight`. WebSocket: `url`, `token`.
+   * Backend options. All: `consumer` (durable consumer name; default derived from the topic), `from_seq`,
+   * `max_in_flight` (over HTTP: messages fetched at a time). WebSocket and in-process: `group`. WebSocket and
+   * HTTP: `url` (ws://…/ws, or the broker's http:// address), `token`.
    */
   readonly options?: Readonly<Record<string, string>>;
 }
@@ -166,11 +167,53 @@ export function receiverOptions(config: EventConfig): { consumer: string; group?
   return out;
 }
 
-/** One received message and how its backend settles it. */
+/**
+ * What the backends that hold no connection of their own share (in process, plain HTTP): the config, whether the
+ * client is closed, and sendMessage as a batch of one.
+ */
+export abstract class BaseClient implements EventClient {
+  protected readonly config: EventConfig;
+  #open = true;
+
+  constructor(config: EventConfig) {
+    this.config = config;
+  }
+
+  abstract sendMessages(messages: readonly EventMessage[], options?: SendOptions): ResultAsync<string[], EventError>;
+  abstract subscribe(): ResultAsync<EventReceiver, EventError>;
+
+  sendMessage(message: EventMessage, options?: SendOptions): ResultAsync<string, EventError> {
+    return this.sendMessages([message], options).map(([id]) => id!);
+  }
+
+  /** The error of a call on a closed client, or undefined while it is open. */
+  protected closedError(): EventError | undefined {
+    return this.#open ? undefined : eventError('Connection', 'the client is closed');
+  }
+
+  isConnected(): boolean {
+    return this.#open;
+  }
+
+  topicName(): string {
+    return this.config.topicName;
+  }
+
+  projectId(): string {
+    return this.config.projectId ?? '';
+  }
+
+  close(): Promise<void> {
+    this.#open = false;
+    return Promise.resolve();
+  }
+}
+
+/** One received message and how its backend settles it: at once, or by a request that resolves once answered. */
 export interface ReceivedHandle {
   readonly message: EventMessage;
-  ack(): void;
-  nack(delayMs: number | undefined): void;
+  ack(): void | Promise<void>;
+  nack(delayMs: number | undefined): void | Promise<void>;
 }
 
 /**
@@ -254,21 +297,23 @@ export abstract class BaseReceiver implements EventReceiver {
   }
 
   /** Every id must be one received and not settled; otherwise nothing is settled. */
-  #settle(ids: readonly string[], act: (h: ReceivedHandle) => void): ResultAsync<void, EventError> {
+  #settle(ids: readonly string[], act: (h: ReceivedHandle) => void | Promise<void>): ResultAsync<void, EventError> {
     const keys: number[] = [];
     for (const id of ids) {
       const key = this.#keyOf.get(id);
       if (key === undefined) return errAsync(eventError('AcknowledgeError', `no received, unsettled message ${id}`));
       keys.push(key);
     }
+    const requests: Promise<void>[] = [];
     for (const [i, key] of keys.entries()) {
       const h = this.#unsettled.get(key);
       if (h === undefined) continue; // the same id twice in `ids`
       this.#unsettled.delete(key);
       this.#keyOf.delete(ids[i]!);
-      act(h);
+      const sent = act(h);
+      if (sent !== undefined) requests.push(sent);
     }
-    return okAsync(undefined);
+    return requests.length === 0 ? okAsync(undefined) : fromPromise(Promise.all(requests).then(() => undefined), 'AcknowledgeError');
   }
 }
 

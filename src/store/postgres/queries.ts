@@ -95,24 +95,27 @@ SELECT (SELECT seq FROM messages WHERE seq >= (SELECT lo FROM b WHERE lo >= hi L
 
 const CONSUMER_COLUMNS = `id, address, patterns, position, filter, rewound_at AS "rewoundAt", paused,
   pause_changed_at AS "pauseChangedAt", created_at AS "createdAt", updated_at AS "updatedAt", expires_at AS "expiresAt",
-  backoff_ms AS "backoffMs", format`;
+  backoff_ms AS "backoffMs", format, ack_timeout_ms AS "ackTimeoutMs", max_deliveries AS "maxDeliveries", max_in_flight AS "maxInFlight"`;
 export const LIST_CONSUMERS = `SELECT ${CONSUMER_COLUMNS} FROM consumers ORDER BY created_at, id`;
 
 // Positions move through the heartbeat (per partition); an update of the consumer's settings leaves it
 // alone, and a rewind sets it (REWIND_PARTITIONS sets its partitions' and gives their leases back).
 // A pause or resume is kept only over an older one: a broker whose view predates it does not undo it.
 // A lease only moves on (GREATEST ignores a null): a broker's older view does not shorten a renewal made on another.
-export const UPSERT_CONSUMER = `INSERT INTO consumers (id, address, patterns, position, filter, rewound_at, paused, pause_changed_at, created_at, updated_at, expires_at, backoff_ms, format)
-  VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
+export const UPSERT_CONSUMER = `INSERT INTO consumers (id, address, patterns, position, filter, rewound_at, paused, pause_changed_at, created_at, updated_at, expires_at, backoff_ms, format,
+    ack_timeout_ms, max_deliveries, max_in_flight)
+  VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)
   ON CONFLICT (id) DO UPDATE SET address = excluded.address, patterns = excluded.patterns, filter = excluded.filter,
     backoff_ms = excluded.backoff_ms, format = excluded.format,
+    ack_timeout_ms = excluded.ack_timeout_ms, max_deliveries = excluded.max_deliveries, max_in_flight = excluded.max_in_flight,
     expires_at = GREATEST(consumers.expires_at, excluded.expires_at),
     rewound_at = GREATEST(consumers.rewound_at, excluded.rewound_at), updated_at = excluded.updated_at,
     position = CASE WHEN excluded.rewound_at > consumers.rewound_at THEN excluded.position ELSE consumers.position END,
     paused = CASE WHEN excluded.pause_changed_at > consumers.pause_changed_at THEN excluded.paused ELSE consumers.paused END,
     pause_changed_at = GREATEST(consumers.pause_changed_at, excluded.pause_changed_at)`;
-export const CREATE_CONSUMER = `INSERT INTO consumers (id, address, patterns, position, filter, rewound_at, paused, pause_changed_at, created_at, updated_at, expires_at, backoff_ms, format)
-  VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) ON CONFLICT (id) DO NOTHING`;
+export const CREATE_CONSUMER = `INSERT INTO consumers (id, address, patterns, position, filter, rewound_at, paused, pause_changed_at, created_at, updated_at, expires_at, backoff_ms, format,
+    ack_timeout_ms, max_deliveries, max_in_flight)
+  VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16) ON CONFLICT (id) DO NOTHING`;
 
 /** A consumers row as CONSUMER_COLUMNS reads it: the JSON columns still text. */
 export type StoredConsumerRow = Omit<ConsumerRecord, 'patterns' | 'backoffMs'> & { patterns: string; backoffMs: string | null };
@@ -120,7 +123,7 @@ export type StoredConsumerRow = Omit<ConsumerRecord, 'patterns' | 'backoffMs'> &
 /** A consumer's record as UPSERT_CONSUMER's and CREATE_CONSUMER's values. */
 export function consumerValues(r: ConsumerRecord): unknown[] {
   return [r.id, r.address, JSON.stringify(r.patterns), r.position, r.filter, r.rewoundAt, r.paused, r.pauseChangedAt, r.createdAt, r.updatedAt, r.expiresAt,
-    r.backoffMs === null ? null : JSON.stringify(r.backoffMs), r.format];
+    r.backoffMs === null ? null : JSON.stringify(r.backoffMs), r.format, r.ackTimeoutMs, r.maxDeliveries, r.maxInFlight];
 }
 export const CONSUMER = `SELECT ${CONSUMER_COLUMNS} FROM consumers WHERE id = $1`;
 export const REWOUND_AT = `SELECT rewound_at AS "rewoundAt" FROM consumers WHERE id = $1 FOR UPDATE`;

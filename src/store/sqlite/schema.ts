@@ -62,6 +62,12 @@ export const consumers = sqliteTable('consumers', {
   backoffMs: text('backoff_ms'),
   /** What its http(s) pushes carry (PROTOCOL.md §13): `cloudevents`, or null for the default JSON body (`eventbus`). */
   format: text('format'),
+  /** Its own ack timeout (ms), over EVENTBUS_ACK_TIMEOUT_MS; null: the setting's. */
+  ackTimeoutMs: integer('ack_timeout_ms'),
+  /** Its own deliveries before a dead letter, over EVENTBUS_MAX_DELIVERIES; null: the setting's. */
+  maxDeliveries: integer('max_deliveries'),
+  /** Its own unacked deliveries per member, over EVENTBUS_MAX_IN_FLIGHT; null: the setting's. */
+  maxInFlight: integer('max_in_flight'),
 });
 
 /** Which consumer acked which message, and when. WITHOUT ROWID, by the custom migration 0001. */

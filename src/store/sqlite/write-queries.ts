@@ -101,9 +101,12 @@ export function makeWriter(sqlite: Database.Database) {
   // Positions move only through progress batches, in order with the acks behind them; an update of the
   // consumer's settings leaves its position alone.
   const upsertConsumer = sqlite.prepare(
-    `INSERT INTO consumers (id, address, patterns, position, filter, rewound_at, paused, pause_changed_at, created_at, updated_at, expires_at, backoff_ms, format)
-     VALUES (@id, @address, @patterns, @position, @filter, @rewoundAt, @paused, @pauseChangedAt, @createdAt, @updatedAt, @expiresAt, @backoffMs, @format)
+    `INSERT INTO consumers (id, address, patterns, position, filter, rewound_at, paused, pause_changed_at, created_at, updated_at, expires_at, backoff_ms, format,
+       ack_timeout_ms, max_deliveries, max_in_flight)
+     VALUES (@id, @address, @patterns, @position, @filter, @rewoundAt, @paused, @pauseChangedAt, @createdAt, @updatedAt, @expiresAt, @backoffMs, @format,
+       @ackTimeoutMs, @maxDeliveries, @maxInFlight)
      ON CONFLICT (id) DO UPDATE SET address = excluded.address, patterns = excluded.patterns, backoff_ms = excluded.backoff_ms, format = excluded.format,
+       ack_timeout_ms = excluded.ack_timeout_ms, max_deliveries = excluded.max_deliveries, max_in_flight = excluded.max_in_flight,
        filter = excluded.filter, rewound_at = excluded.rewound_at, updated_at = excluded.updated_at, expires_at = excluded.expires_at,
        paused = CASE WHEN excluded.pause_changed_at > consumers.pause_changed_at THEN excluded.paused ELSE consumers.paused END,
        pause_changed_at = max(consumers.pause_changed_at, excluded.pause_changed_at)`,

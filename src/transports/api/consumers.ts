@@ -42,7 +42,8 @@ export function consumerRoutes(broker: Broker, commands: RegistrationCommands, o
     createRoute({
       method: 'put',
       path: '/api/consumers/{id}',
-      summary: 'Registers a consumer, or updates it as REGISTER does: its address replaced when given, its patterns added to, its filter, backoff_ms and format replaced when given',
+      summary:
+        'Registers a consumer, or updates it as REGISTER does: its address replaced when given, its patterns added to, its filter, backoff_ms, format and limits (ack_timeout_ms, max_deliveries, max_in_flight) replaced when given',
       request: { params: b.IdParam, ...body(b.ConsumerBody) },
       responses: { 200: json(b.Consumer, 'the consumer'), ...errors(400) },
     }),
@@ -57,6 +58,7 @@ export function consumerRoutes(broker: Broker, commands: RegistrationCommands, o
         leaseMs: input.lease_ms,
         backoffMs: input.backoff_ms,
         format: input.format,
+        limits: { ackTimeoutMs: input.ack_timeout_ms, maxDeliveries: input.max_deliveries, maxInFlight: input.max_in_flight },
       });
       if (saved.isErr()) return fail(c, saved.error);
       const r = await broker.consumerReport(id(c));

@@ -18,6 +18,8 @@ const RULES: readonly [methods: readonly string[], path: RegExp, need: Need][] =
   [['GET'], /^\/(|healthz|ws|api\/openapi\.json|api\/asyncapi\.json|api\/whoami)$/, 'any'],
   [['POST'], /^\/api\/publish$/, 'own'],
   [['GET'], /^\/api\/(messages(\/[^/]+)?|subscribe)$/, 'own'],
+  // Pulling uses the consumer (PROTOCOL.md §12 `consumers`), as subscribing as it over the WebSocket does.
+  [['POST'], /^\/api\/consumers\/[^/]+\/(fetch|ack|nack|extend)$/, 'own'],
   [['GET'], /^\/metrics$/, 'monitor'],
   [['GET'], /^\/api\/(stats|topics|consumers|schedules)(\/.*)?$/, 'monitor'],
 ];

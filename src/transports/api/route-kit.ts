@@ -75,5 +75,13 @@ export function fail(c: Context, e: BrokerError): never {
   return c.json({ code: e.code, message: e.message }, b.httpStatusOf(e.code)) as never;
 }
 
+/**
+ * A 200 answer whose JSON text the caller wrote (protocol/http-bodies.ts says where and why). Typed `never` as
+ * fail() is: the route's declared schema is what the text holds.
+ */
+export function jsonText(c: Context, text: string): never {
+  return c.body(text, 200, { 'content-type': 'application/json' }) as never;
+}
+
 /** The consumer id of a route under /api/consumers/{id}. */
 export const id = (c: { req: { valid(target: 'param'): { id: string } } }): string => c.req.valid('param').id;

@@ -1,12 +1,15 @@
-// The EventClient interface (EventClient / EventReceiver / EventMessage), one suite run against both of its
-// backends: the WebSocket client (WsEventClient against a broker started with startApp on 127.0.0.1, port 0)
-// and the in-process backend (LocalEventClient from the embedded broker). The test bodies are identical; only how a
-// client is made and where the broker lives differ. Real broker, real sockets, a temp database per test.
+// The EventClient interface (EventClient / EventReceiver / EventMessage), one suite run against each of its
+// backends: the WebSocket client (WsEventClient against a broker started with startApp on 127.0.0.1, port 0),
+// plain HTTP (HttpEventClient, pulling over the same broker's API) and the in-process backend (LocalEventClient
+// from the embedded broker). The test bodies are identical; only how a client is made and where the broker lives
+// differ. Real broker, real sockets, a temp database per test.
+import type { ResultAsync } from 'neverthrow';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, test } from 'vitest';
 import { startApp, type App } from '../../../src/app.js';
 import { EventMessage, type EventClient, type EventConfig, type EventError, type EventReceiver } from '../../../src/client/events/interface.js';
 import { LocalEventClient } from '../../../src/embed/local-event-client.js';
 import { WsEventClient } from '../../../src/client/events/ws-event-client.js';
+import { HttpEventClient } from '../../../src/client/events/http-event-client.js';
 import { silentLogger } from '../../../src/logger.js';
 import { tempDir, testAppConfig, type TestDb, type TestDir } from '../../helpers/broker.js';
 import { openTestEventBus } from '../../helpers/embedded.js';
@@ -31,33 +34,48 @@ interface Backend {
   start(dir: TestDir): Promise<Harness>;
 }
 
-const wsBackend: Backend = {
-  name: 'WebSocket (WsEventClient → startApp)',
-  start: async (dir) => {
-    const started = await startApp(testAppConfig(dir), silentLogger);
-    if (started.isErr()) throw new Error(started.error.message);
-    const app: App = started.value;
-    const url = `ws://127.0.0.1:${app.ports.http}/ws`;
-    const clients: EventClient[] = [];
-    return {
-      db: dir,
-      client: async (config) => {
-        const connected = await WsEventClient.connect({ ...config, options: { ...config.options, url } }, { maxRetries: 3, requestTimeoutMs: 10_000 });
-        if (connected.isErr()) throw new Error(`connect: ${connected.error.message}`);
-        clients.push(connected.value);
-        return connected.value;
-      },
-      headSeq: () => app.broker.headSeq(),
-      closeClients: async () => {
-        for (const c of clients.splice(0)) await c.close();
-      },
-      stop: async () => {
-        for (const c of clients.splice(0)) await c.close();
-        await app.stop();
-      },
-    };
-  },
+/** A backend whose clients talk to a broker started with startApp, over its HTTP port. */
+function appBackend(name: string, connect: (config: EventConfig, port: number) => Promise<EventClient>): Backend {
+  return {
+    name,
+    start: async (dir) => {
+      const started = await startApp(testAppConfig(dir), silentLogger);
+      if (started.isErr()) throw new Error(started.error.message);
+      const app: App = started.value;
+      const clients: EventClient[] = [];
+      return {
+        db: dir,
+        client: async (config) => {
+          const client = await connect(config, app.ports.http);
+          clients.push(client);
+          return client;
+        },
+        headSeq: () => app.broker.headSeq(),
+        closeClients: async () => {
+          for (const c of clients.splice(0)) await c.close();
+        },
+        stop: async () => {
+          for (const c of clients.splice(0)) await c.close();
+          await app.stop();
+        },
+      };
+    },
+  };
+}
+
+const connected = async <C,>(made: ResultAsync<C, EventError>): Promise<C> => {
+  const result = await made;
+  if (result.isErr()) throw new Error(`connect: ${result.error.message}`);
+  return result.value;
 };
+
+const wsBackend = appBackend('WebSocket (WsEventClient → startApp)', (config, port) =>
+  connected(WsEventClient.connect({ ...config, options: { ...config.options, url: `ws://127.0.0.1:${port}/ws` } }, { maxRetries: 3, requestTimeoutMs: 10_000 })),
+);
+
+const httpBackend = appBackend('HTTP (HttpEventClient → startApp)', (config, port) =>
+  connected(HttpEventClient.connect({ ...config, options: { ...config.options, url: `http://127.0.0.1:${port}` } })),
+);
 
 const localBackend: Backend = {
   name: 'in-process (LocalEventClient → the embedded broker)',
@@ -93,7 +111,7 @@ function text(m: EventMessage): string {
   return m.dataAsString()._unsafeUnwrap();
 }
 
-describe.each([wsBackend, localBackend])('EventClient on the $name backend', (backend) => {
+describe.each([wsBackend, httpBackend, localBackend])('EventClient on the $name backend', (backend) => {
   let dir: TestDir;
   let h: Harness;
   const receivers: EventReceiver[] = [];
