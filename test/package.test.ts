@@ -19,7 +19,7 @@ const run = promisify(execFile);
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const NPM = process.platform === 'win32' ? 'npm.cmd' : 'npm';
 /** What a checkout holds that the build and the packages need; nothing built. */
-const SOURCES = ['package.json', 'package-lock.json', 'tsconfig.json', 'tsconfig.build.json', 'README.md', 'LICENSE', 'docs', 'src', 'scripts/build-ui.mjs', 'drizzle', 'packages/client/package.json', 'packages/client/tsconfig.json', 'packages/client/README.md', 'packages/client/LICENSE'];
+const SOURCES = ['package.json', 'package-lock.json', 'tsconfig.json', 'tsconfig.build.json', 'README.md', 'LICENSE', 'docs', 'examples/pull_consumer.py', 'src', 'scripts/build-ui.mjs', 'drizzle', 'packages/client/package.json', 'packages/client/tsconfig.json', 'packages/client/README.md', 'packages/client/LICENSE'];
 const INSTALL = ['--prefer-offline', '--no-audit', '--no-fund', '--loglevel=error'];
 
 interface Packed {
@@ -86,9 +86,9 @@ afterAll(async () => {
 });
 
 describe('the eventbus-broker package', () => {
-  test('holds the build, the bin, the migrations and the types, nothing else', () => {
+  test('holds the build, the bin, the migrations, the types and the documents with what they link to, nothing else', () => {
     const paths = server.files.map((f) => f.path);
-    expect(paths.filter((p) => !/^(?:dist\/|drizzle\/|docs\/|package\.json$|README\.md$|LICENSE$)/.test(p))).toEqual([]);
+    expect(paths.filter((p) => !/^(?:dist\/|drizzle\/|docs\/|package\.json$|README\.md$|LICENSE$|examples\/pull_consumer\.py$)/.test(p))).toEqual([]);
     expect(paths.filter((p) => p.endsWith('.map') || p.endsWith('.tsbuildinfo'))).toEqual([]);
     expect(paths).toEqual(expect.arrayContaining(['dist/main.js', 'dist/client/index.d.ts', 'dist/embed/index.d.ts', 'dist/ui/index.html', 'drizzle/sqlite/meta/_journal.json', 'drizzle/postgres/meta/_journal.json']));
     expect(paths.filter((p) => p.startsWith('dist/ui/'))).toEqual(['dist/ui/index.html']); // the dashboard's sources stay out
