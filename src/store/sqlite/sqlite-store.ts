@@ -258,7 +258,6 @@ export class SqliteStore implements EventStore<Database.Database> {
   }
 
   #readTallies(queries: readonly TallyQuery[]): ResultAsync<Map<string, ConsumerTally>, StorageError> {
-    if (queries.length === 0) return okAsync(new Map<string, ConsumerTally>());
     return read(() => {
       const asked = JSON.stringify(queries.map((q) => [q.consumer, q.afterSeq, q.toSeq, q.rewoundAt, q.sinceMs]));
       return talliesOf(
