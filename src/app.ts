@@ -12,13 +12,10 @@ import type { EventStore } from './core/store-port.js';
 import { brokerError, type BrokerError } from './errors.js';
 import { SAID_IN_WORDS, type LogFields, type Logger } from './logger.js';
 import { DEFAULT_BACKOFF } from './delivery/backoff.js';
-import { DeliveryPool } from './delivery/pool.js';
 import { SqliteStore } from './store/sqlite/sqlite-store.js';
 import type { PushHost } from './delivery/push-consumer.js';
 import type pg from 'pg';
-import { createHttpServer } from './transports/http.js';
-import { createRegistrationServer, RegistrationCommands, type ConsumerState } from './transports/registration.js';
-import { createTransportServer } from './transports/tcp-ingress.js';
+import type { ConsumerState } from './transports/registration.js';
 import { loadTlsFiles } from './tls-files.js';
 
 export interface App {
@@ -84,6 +81,7 @@ export async function startApp(config: Config, logger: Logger, options: StartOpt
       host: config.host,
     });
   }
+  const { DeliveryPool, RegistrationCommands, createHttpServer, createRegistrationServer, createTransportServer } = await frontEnds();
   const timeouts = { connectTimeoutMs: config.pushConnectTimeoutMs, sendTimeoutMs: config.pushTimeoutMs };
   const pool = new DeliveryPool(pushHost(broker, logger), {
       timeouts,
@@ -168,6 +166,20 @@ export async function startApp(config: Config, logger: Logger, options: StartOpt
     ports: { transport, registration, http },
     stop: (options = {}) => (stopping ??= stop(options.graceMs)),
   });
+}
+
+/**
+ * The front-ends and push delivery, loaded when an app starts: a broker opened in-process (openBroker, the
+ * embedded API) never loads their HTTP, OpenAPI and WebSocket libraries, which would take tens of megabytes.
+ */
+async function frontEnds() {
+  const [{ DeliveryPool }, { createHttpServer }, { createRegistrationServer, RegistrationCommands }, { createTransportServer }] = await Promise.all([
+    import('./delivery/pool.js'),
+    import('./transports/http.js'),
+    import('./transports/registration.js'),
+    import('./transports/tcp-ingress.js'),
+  ]);
+  return { DeliveryPool, createHttpServer, createRegistrationServer, RegistrationCommands, createTransportServer };
 }
 
 /** The broker on the store EVENTBUS_DB names: a SQLite file, or a PostgreSQL database. */

@@ -35,6 +35,8 @@ export class LogCursor {
   #page: StoredMessage[] = [];
   #pageIndex = 0;
   #pumping = false;
+  /** A page was read since the cursor last let the event loop turn. */
+  #readSinceTurn = false;
 
   constructor(startSeq: number, owner: CursorOwner) {
     this.#next = startSeq;
@@ -79,8 +81,17 @@ export class LogCursor {
 
   /** Reads on, unless live or reading already. */
   kick(): void {
-    // Checked here too, not only in #pump: every ack kicks, and an async call costs a promise.
-    if (!this.#live && !this.#pumping) void this.#pump();
+    // Every ack kicks: the rows of the page in hand are offered here, without the read loop's promise, which
+    // only a page to read needs.
+    if (this.#live || this.#pumping) return;
+    this.#pumping = true;
+    let readOn = false;
+    try {
+      readOn = this.#owner.isReading() && this.#offerPage();
+    } finally {
+      if (!readOn) this.#stopped();
+    }
+    if (readOn) void this.#pump();
   }
 
   stop(): void {
@@ -91,21 +102,42 @@ export class LogCursor {
     return this.#pageIndex < this.#page.length ? this.#page[this.#pageIndex]!.seq : this.#next;
   }
 
+  /** Offers the rows of the page in hand; false when the stream is blocked on one. */
+  #offerPage(): boolean {
+    while (this.#pageIndex < this.#page.length) {
+      if (this.#owner.offer(this.#page[this.#pageIndex]!) === 'blocked') return false;
+      this.#pageIndex++;
+    }
+    return true;
+  }
+
+  #stopped(): void {
+    this.#pumping = false;
+    this.#owner.stopped();
+  }
+
+  /** Reads page after page and offers their rows; kick() has set #pumping. */
   async #pump(): Promise<void> {
-    if (this.#pumping) return;
-    this.#pumping = true;
     try {
       while (this.#owner.isReading() && !this.#live) {
-        while (this.#pageIndex < this.#page.length) {
-          if (this.#owner.offer(this.#page[this.#pageIndex]!) === 'blocked') return;
-          this.#pageIndex++;
-        }
+        if (!this.#offerPage()) return;
         const head = this.#owner.head();
         const from = this.#next;
         if (from > head) {
           this.#live = true;
           return;
         }
+        // A consumer in this process acks in microtasks, so a catch-up that reads page after page would never let
+        // the event loop turn: other clients, timers and the writer thread's replies (the reservation this
+        // stream waits for among them) would wait until it stopped. One turn per page read costs little.
+        if (this.#readSinceTurn) {
+          await new Promise(setImmediate);
+          this.#readSinceTurn = false;
+          // eslint-disable-next-line @typescript-eslint/no-unnecessary-condition -- close() or a live switch may come during the turn
+          if (!this.#owner.isReading() || this.#live) return;
+          if (this.#next !== from) continue; // rewound meanwhile
+        }
+        this.#readSinceTurn = true;
         const page = await this.#owner.read(from, PAGE_ROWS);
         if (page.isErr()) {
           this.#owner.readFailed(page.error);
@@ -123,8 +155,7 @@ export class LogCursor {
         this.#next = rows.length === PAGE_ROWS && n === rows.length ? rows[n - 1]!.seq + 1 : head + 1;
       }
     } finally {
-      this.#pumping = false;
-      this.#owner.stopped();
+      this.#stopped();
     }
   }
 }

@@ -4,24 +4,30 @@
 import { LogMessage, type MessageRecord, type MessageStatus, type StoredMessage } from '../core/store-port.js';
 
 export const MESSAGE_COLUMNS = `seq, message_id, topic, payload, metadata, ttl, ordering_key, created_at`;
+/**
+ * The status column as an index of STATUS_BY_CODE: a small integer costs the read nothing, a string one allocation per
+ * row, which shows in a catch-up reading hundreds of thousands a second. (A value the schema does not know reads as pending.)
+ */
+export const STATUS_CODE = `CASE status WHEN 'processed' THEN 1 WHEN 'dead' THEN 2 ELSE 0 END`;
+const STATUS_BY_CODE: readonly MessageStatus[] = ['pending', 'processed', 'dead'];
 /** A read of one topic leaves the topic column out, and every row shares the caller's string. */
 export const TOPIC_MESSAGE_COLUMNS = `seq, message_id, payload, metadata, ttl, ordering_key, created_at`;
 
-/** A raw row of MESSAGE_COLUMNS, with the status when the statement reads it. */
-export type MessageRow = [number, string | null, string, string, string, number, string | null, number, MessageStatus?];
-/** A raw row of MESSAGE_COLUMNS and the status. */
-export type RecordRow = [number, string | null, string, string, string, number, string | null, number, MessageStatus];
-/** A raw row of TOPIC_MESSAGE_COLUMNS and the status. */
-export type TopicMessageRow = [number, string | null, string, string, number, string | null, number, MessageStatus];
+/** A raw row of MESSAGE_COLUMNS, with STATUS_CODE when the statement reads it. */
+export type MessageRow = [number, string | null, string, string, string, number, string | null, number, number?];
+/** A raw row of MESSAGE_COLUMNS and STATUS_CODE. */
+export type RecordRow = [number, string | null, string, string, string, number, string | null, number, number];
+/** A raw row of TOPIC_MESSAGE_COLUMNS and STATUS_CODE. */
+export type TopicMessageRow = [number, string | null, string, string, number, string | null, number, number];
 
 export function toStoredMessage(r: MessageRow): StoredMessage {
-  return new LogMessage(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8]);
+  return new LogMessage(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8] === undefined ? undefined : STATUS_BY_CODE[r[8]]);
 }
 
 export function toMessageRecord(r: RecordRow): MessageRecord {
-  return { ...toStoredMessage(r), status: r[8] };
+  return { ...toStoredMessage(r), status: STATUS_BY_CODE[r[8]]! };
 }
 
 export function toTopicMessage(topic: string, r: TopicMessageRow): StoredMessage {
-  return new LogMessage(r[0], r[1], topic, r[2], r[3], r[4], r[5], r[6], r[7]);
+  return new LogMessage(r[0], r[1], topic, r[2], r[3], r[4], r[5], r[6], STATUS_BY_CODE[r[7]]);
 }

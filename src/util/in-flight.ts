@@ -4,7 +4,8 @@
 // a long-lived Map's hash table is in V8's old generation, every rehash allocates the next table there too,
 // and each dead table keeps pointing at the entries it held; the young-generation collector counts those
 // pointers as roots, so every entry outlived its removal and was promoted. Here the slots are cleared as
-// entries leave, and the index maps a key to a position, a small integer rather than a pointer.
+// entries leave, and the index (typed arrays, integer-index.ts) maps a key to a position.
+import { IntegerIndex } from './integer-index.js';
 
 const MIN_CAPACITY = 16;
 
@@ -15,7 +16,7 @@ export class InFlight<T extends object> {
   /** Positions count up for ever; a slot is position & mask. Live entries lie in [head, tail). */
   #head = 0;
   #tail = 0;
-  readonly #positionOf = new Map<number, number>();
+  readonly #positionOf = new IntegerIndex();
 
   get size(): number {
     return this.#positionOf.size;

@@ -3,7 +3,7 @@
 // walks an index whatever the table's size (test/store/postgres-plans.test.ts plans each).
 import type pg from 'pg';
 import type { ConsumerSignal, DeadLetterSelection } from '../../core/store-port.js';
-import { MESSAGE_COLUMNS } from '../message-rows.js';
+import { MESSAGE_COLUMNS, STATUS_CODE } from '../message-rows.js';
 import { MESSAGE_STATUS } from '../message-statuses.js';
 
 /** The channel pauses and requeues notify on, one per schema: other brokers apply them at once. */
@@ -57,9 +57,9 @@ export const TALLY_REQUEUED = `SELECT r.consumer, m.seq, m.topic FROM ${TALLY_AS
   JOIN requeued_messages r ON r.consumer = a.consumer JOIN messages m ON m.seq = r.seq ORDER BY r.consumer, m.seq`;
 export const TALLY_DEAD_LETTERS = `SELECT a.consumer,
   (SELECT count(*)::int FROM dead_letters d WHERE d.consumer = a.consumer AND d.dead_at >= a.since) AS n FROM ${TALLY_ASKED}`;
-export const MESSAGE = `SELECT ${MESSAGE_COLUMNS}, status FROM messages WHERE seq = $1`;
-export const READ_RECORDS = `SELECT ${MESSAGE_COLUMNS}, status FROM messages WHERE seq >= $1 ORDER BY seq LIMIT $2`;
-export const READ_TOPIC_RECORDS = `SELECT ${MESSAGE_COLUMNS}, status FROM messages WHERE topic = $1 AND seq >= $2 ORDER BY seq LIMIT $3`;
+export const MESSAGE = `SELECT ${MESSAGE_COLUMNS}, ${STATUS_CODE} FROM messages WHERE seq = $1`;
+export const READ_RECORDS = `SELECT ${MESSAGE_COLUMNS}, ${STATUS_CODE} FROM messages WHERE seq >= $1 ORDER BY seq LIMIT $2`;
+export const READ_TOPIC_RECORDS = `SELECT ${MESSAGE_COLUMNS}, ${STATUS_CODE} FROM messages WHERE topic = $1 AND seq >= $2 ORDER BY seq LIMIT $3`;
 export const TOPIC_BOUNDS = `SELECT t.topic,
   (SELECT seq FROM messages WHERE topic = t.topic ORDER BY seq LIMIT 1) AS first,
   (SELECT seq FROM messages WHERE topic = t.topic ORDER BY seq DESC LIMIT 1) AS last

@@ -2,7 +2,7 @@
 // check of a transactional consumer's ack. Every write goes through the writer thread (write-queries.ts).
 // Together with schema.ts these two files are all the SQL the SQLite store runs.
 import type Database from 'better-sqlite3';
-import { MESSAGE_COLUMNS, TOPIC_MESSAGE_COLUMNS } from '../message-rows.js';
+import { MESSAGE_COLUMNS, TOPIC_MESSAGE_COLUMNS, STATUS_CODE } from '../message-rows.js';
 import type { Db } from './open.js';
 import { consumers } from './schema.js';
 
@@ -49,8 +49,8 @@ export function makeReadQueries(sqlite: Database.Database, db: Db): ReadQueries 
     // AUTOINCREMENT's high-water mark: survives deletion of the newest rows.
     lastSeq: sqlite.prepare(`SELECT seq FROM sqlite_sequence WHERE name = 'messages'`).pluck(),
     // With the status: a reader shown the message (an SSE event) gets it as the log holds it (PROTOCOL.md §8).
-    readFrom: sqlite.prepare(`SELECT ${MESSAGE_COLUMNS}, status FROM messages WHERE seq >= ? ORDER BY seq LIMIT ?`).raw(),
-    readTopicFrom: sqlite.prepare(`SELECT ${TOPIC_MESSAGE_COLUMNS}, status FROM messages WHERE topic = ? AND seq >= ? ORDER BY seq LIMIT ?`).raw(),
+    readFrom: sqlite.prepare(`SELECT ${MESSAGE_COLUMNS}, ${STATUS_CODE} FROM messages WHERE seq >= ? ORDER BY seq LIMIT ?`).raw(),
+    readTopicFrom: sqlite.prepare(`SELECT ${TOPIC_MESSAGE_COLUMNS}, ${STATUS_CODE} FROM messages WHERE topic = ? AND seq >= ? ORDER BY seq LIMIT ?`).raw(),
     // created_at never decreases along seq, so the rowid order answers "first message at or after T".
     firstSeqAtOrAfter: sqlite.prepare(`SELECT seq, created_at AS createdAt FROM messages WHERE seq >= ? ORDER BY seq LIMIT 1`),
     maxSeqStored: sqlite.prepare(`SELECT max(seq) FROM messages`).pluck(),
@@ -106,10 +106,10 @@ export function makeReadQueries(sqlite: Database.Database, db: Db): ReadQueries 
       `WITH ${TALLY_ASKED}
        SELECT a.consumer, (SELECT count(*) FROM dead_letters d WHERE d.consumer = a.consumer AND d.dead_at >= a.since) AS n FROM asked a`,
     ),
-    message: sqlite.prepare(`SELECT ${MESSAGE_COLUMNS}, status FROM messages WHERE seq = ?`).raw(),
-    readRecords: sqlite.prepare(`SELECT ${MESSAGE_COLUMNS}, status FROM messages WHERE seq >= ? ORDER BY seq LIMIT ?`).raw(),
+    message: sqlite.prepare(`SELECT ${MESSAGE_COLUMNS}, ${STATUS_CODE} FROM messages WHERE seq = ?`).raw(),
+    readRecords: sqlite.prepare(`SELECT ${MESSAGE_COLUMNS}, ${STATUS_CODE} FROM messages WHERE seq >= ? ORDER BY seq LIMIT ?`).raw(),
     readTopicRecords: sqlite
-      .prepare(`SELECT ${MESSAGE_COLUMNS}, status FROM messages WHERE topic = ? AND seq >= ? ORDER BY seq LIMIT ?`)
+      .prepare(`SELECT ${MESSAGE_COLUMNS}, ${STATUS_CODE} FROM messages WHERE topic = ? AND seq >= ? ORDER BY seq LIMIT ?`)
       .raw(),
     // Two statements, not min() and max() in one: SQLite answers each alone with one seek of the index.
     firstOfTopic: sqlite.prepare(`SELECT seq FROM messages WHERE topic = ? ORDER BY seq LIMIT 1`).pluck(),
