@@ -391,10 +391,11 @@ async function replayRows(dbPath: string): Promise<Row[]> {
 
 /** Replay in a fresh process, so its RSS is the broker's alone; the caller sets vsLimit. */
 async function replayInChild(dbPath: string, api: 'subscriber' | 'receiver' = 'subscriber'): Promise<Row> {
-  const { received, ms, rssMb } = await runChild<{ received: number; ms: number; rssMb: number }>('replay-child.mjs', [dbPath, REPLAY, SYNC, api]);
+  const { received, ms, rssMb, cpu } = await runChild<{ received: number; ms: number; rssMb: number; cpu: { main: number; writer: number } }>('replay-child.mjs', [dbPath, REPLAY, SYNC, api]);
   const r = rate(received, ms);
   const name = api === 'subscriber' ? 'replay from seq 1, durable, ack each' : 'replay through the EventReceiver interface';
-  const note = api === 'subscriber' ? 'peak RSS of the broker process' : 'receiveMessages(256), then acknowledgeMessages of them';
+  const what = api === 'subscriber' ? 'peak RSS of the broker process' : 'receiveMessages(256), then acknowledgeMessages of them';
+  const note = `${what}; CPU ${(cpu.main / 1000).toFixed(2)} s main thread, ${(cpu.writer / 1000).toFixed(2)} s writer thread`;
   return { name, msgs: received, msgPerSec: r, rssMb, note };
 }
 
