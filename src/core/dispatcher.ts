@@ -8,7 +8,7 @@ import type { ConsumerRecord, EventStore, StorageError } from './store-port.js';
 import type { MessageFilter } from '../protocol/filter.js';
 import { PatternIndex } from './patterns.js';
 import { ProgressWriter } from './progress.js';
-import { Stream, type Resolution, type StreamHost, type StreamLimits } from './stream.js';
+import { Stream, type StreamHost, type StreamLimits } from './stream.js';
 import { NO_TRACING, type Tracing } from './tracing.js';
 import { Member } from './subscription.js';
 import type { Sink, StoredMessage } from './types.js';
@@ -216,18 +216,27 @@ export class Dispatcher implements StreamHost {
     return this.#members.keys();
   }
 
-  resolved(stream: Stream, seq: number, outcome: Resolution): void {
-    if (outcome.kind === 'acked') this.progress.acked(stream, seq, outcome.delivery, outcome.sentAt, this.#allResolved(stream, outcome.message));
-    else this.progress.deadLettered(stream, seq, outcome.message, outcome.deliveries, outcome.reason);
+  acked(stream: Stream, message: StoredMessage, delivery: number, sentAt: number, at: number): void {
+    this.progress.acked(stream, message.seq, delivery, sentAt, at, this.#allResolved(stream, message));
+    this.#settledIn(stream, message);
+  }
+
+  deadLettered(stream: Stream, message: StoredMessage, deliveries: number, reason: string): void {
+    this.progress.deadLettered(stream, message.seq, message, deliveries, reason);
+    this.#settledIn(stream, message);
+  }
+
+  /** A message of `stream` is settled: a draining partition may have nothing left in flight now. */
+  #settledIn(stream: Stream, message: StoredMessage): void {
     const parts = stream.partitions;
     if (parts !== undefined && this.#drained !== undefined) {
-      const p = parts.of(outcome.message);
+      const p = parts.of(message);
       if (parts.isDraining(p) && stream.unackedIn(p) === 0) this.#drained(stream);
     }
   }
 
-  read(fromSeq: number, limit: number, topic: string | undefined): ResultAsync<StoredMessage[], StorageError> {
-    return this.#store.read(fromSeq, limit, topic);
+  read(fromSeq: number, limit: number, topic: string | undefined, withStatus: boolean): ResultAsync<StoredMessage[], StorageError> {
+    return withStatus ? this.#store.readRecords(fromSeq, limit, topic) : this.#store.read(fromSeq, limit, topic);
   }
 
   readFailed(stream: Stream, error: StorageError): void {

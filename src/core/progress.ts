@@ -69,11 +69,11 @@ export class ProgressWriter {
   }
 
   /**
-   * `sentAt`: when the delivery acked was sent. `processed`: every durable consumer whose patterns match the
-   * message is done with it (its status).
+   * `sentAt`: when the delivery acked was sent; `at`: when it was acked. `processed`: every durable consumer
+   * whose patterns match the message is done with it (its status).
    */
-  acked(stream: Stream, seq: number, delivery: number, sentAt: number, processed: boolean): void {
-    this.#acks.push(stream.key, seq, delivery, this.#now(), sentAt);
+  acked(stream: Stream, seq: number, delivery: number, sentAt: number, at: number, processed: boolean): void {
+    this.#acks.push(stream.key, seq, delivery, at, sentAt);
     if (processed) this.#processed.push(seq);
     this.touch(stream);
   }

@@ -44,6 +44,7 @@ class WaitingFetch {
 
 /** A consumer's pull member on this broker: the Sink its stream delivers to while fetches wait. */
 class PullMember implements Sink {
+  readonly showsStatus = true;
   readonly #owner: PullMembers;
   readonly id: string;
   readonly consumer: string;

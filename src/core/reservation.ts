@@ -22,7 +22,7 @@ export interface Reservation {
 
 const FAST_MS = 200;
 const SLOW_MS = 1000;
-export const MAX_GROWTH = 16;
+export const MAX_GROWTH = 64;
 
 export class DeliveryReservation {
   /** Seqs reserved at a time at least (the setting), and now. */

@@ -367,6 +367,7 @@ export interface EventStore<Tx = unknown> {
   reservation(consumer: string): ResultAsync<number, StorageError>;
   /** The stored delivery counts of `consumer` above `afterSeq`: seq → attempts so far. */
   deliveryCounts(consumer: string, afterSeq: number): ResultAsync<Map<number, number>, StorageError>;
+  /** Takes the batch's ack columns over: the caller reads them no more (a store may hand their buffers to a thread). */
   recordProgress(batch: ProgressBatch): ResultAsync<void, StorageError>;
   /** Marks messages processed; a message already dead stays dead. */
   markProcessed(runs: readonly SeqRun[]): ResultAsync<void, StorageError>;

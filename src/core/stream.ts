@@ -19,8 +19,8 @@ import { Delivery, type StoredMessage } from './types.js';
 import { backoffWaitMs, Unacked, UnackedDeliveries } from './unacked.js';
 
 export interface StreamHost {
-  /** A page of the log (EventStore.read). */
-  read(fromSeq: number, limit: number, topic: string | undefined): ResultAsync<StoredMessage[], StorageError>;
+  /** A page of the log (EventStore.read; EventStore.readRecords `withStatus`). */
+  read(fromSeq: number, limit: number, topic: string | undefined, withStatus: boolean): ResultAsync<StoredMessage[], StorageError>;
   /** The last seq the dispatcher has announced; everything up to it is readable from the store. */
   head(): number;
   now(): number;
@@ -30,7 +30,10 @@ export interface StreamHost {
   readonly maxInFlight: number;
   /** Seqs a durable stream reserves ahead of its deliveries at a time (EVENTBUS_DELIVERY_RESERVATION). */
   readonly reservation: number;
-  resolved(stream: Stream, seq: number, outcome: Resolution): void;
+  /** A delivery of `message` was acked at `at` (its attempt `delivery`, sent at `sentAt`). */
+  acked(stream: Stream, message: StoredMessage, delivery: number, sentAt: number, at: number): void;
+  /** `message` goes to the consumer's dead letters after `deliveries` attempts. */
+  deadLettered(stream: Stream, message: StoredMessage, deliveries: number, reason: string): void;
   /** A failure reading the log: the stream stops until kicked again. */
   readFailed(stream: Stream, error: StorageError): void;
   /** The stream sent a delivery whose attempt count the store does not have yet (takeDeliveryCounts). */
@@ -54,10 +57,6 @@ export interface StreamLimits {
 
 /** A consumer without limits of its own. */
 export const NO_LIMITS: StreamLimits = { ackTimeoutMs: null, maxDeliveries: null, maxInFlight: null };
-
-export type Resolution =
-  | { readonly kind: 'acked'; readonly message: StoredMessage; readonly delivery: number; readonly sentAt: number }
-  | { readonly kind: 'dead'; readonly message: StoredMessage; readonly deliveries: number; readonly reason: string };
 
 export class Stream {
   /** Consumer id for durable streams, subscription id for ephemeral ones. */
@@ -102,6 +101,12 @@ export class Stream {
   #limits: StreamLimits;
   /** Waiting for the stream to have read what it can (whenIdle). */
   #idleWaiters: (() => void)[] = [];
+  /**
+   * While an ack is handled: its time, which the deliveries it lets go are sent at too. A catch-up acked as it
+   * goes reads the clock once per message instead of twice, and a clock read costs as much as a tenth of the
+   * rest of a message's way through the broker on a virtual machine.
+   */
+  #ackedAt: number | undefined;
 
   constructor(init: {
     key: string;
@@ -129,7 +134,7 @@ export class Stream {
     const host = init.host;
     this.#cursor = new LogCursor(init.startSeq, {
       head: () => host.head(),
-      read: (fromSeq, limit) => host.read(fromSeq, limit, this.#exactTopic),
+      read: (fromSeq, limit) => host.read(fromSeq, limit, this.#exactTopic, this.#group.showsStatus),
       readFailed: (error) => {
         host.readFailed(this, error);
       },
@@ -373,8 +378,14 @@ export class Stream {
     if (u === undefined) return; // already acked, or acked twice: acks are idempotent
     u.endAttempt();
     this.#unacked.settle(seq, u);
-    this.#host.resolved(this, seq, { kind: 'acked', message: u.message, delivery: u.delivery, sentAt: u.sentAt });
-    this.kick();
+    const now = this.#host.now();
+    this.#host.acked(this, u.message, u.delivery, u.sentAt, now);
+    this.#ackedAt = now;
+    try {
+      this.kick();
+    } finally {
+      this.#ackedAt = undefined;
+    }
   }
 
   /**
@@ -495,8 +506,7 @@ export class Stream {
     if (prior !== undefined && prior >= this.maxDeliveries) {
       // Its last attempt was still unacked when the broker stopped: that attempt failed, as a timeout would say.
       this.#priorDeliveries.delete(message.seq);
-      const reason = `not acked after ${prior} deliveries (the last before a restart)`;
-      this.#host.resolved(this, message.seq, { kind: 'dead', message, deliveries: prior, reason });
+      this.#host.deadLettered(this, message, prior, `not acked after ${prior} deliveries (the last before a restart)`);
       return 'skipped';
     }
     if (this.isDurable && this.#host.isSaturated(this)) return 'blocked';
@@ -518,7 +528,7 @@ export class Stream {
   #send(member: Member, u: Unacked, isFirst: boolean): void {
     const { message } = u;
     if (this.isDurable) {
-      const now = this.#host.now();
+      const now = this.#ackedAt ?? this.#host.now();
       this.#unacked.sent(u, member, now, now + this.ackTimeoutMs, isFirst);
       if (!this.#countsUnsaved) {
         this.#countsUnsaved = true;
@@ -547,8 +557,7 @@ export class Stream {
     }
     if (last) {
       this.#unacked.settle(seq, u);
-      const reason = `${why} after ${u.delivery} deliveries${cause === undefined ? '' : `: ${cause}`}`;
-      this.#host.resolved(this, seq, { kind: 'dead', message: u.message, deliveries: u.delivery, reason });
+      this.#host.deadLettered(this, u.message, u.delivery, `${why} after ${u.delivery} deliveries${cause === undefined ? '' : `: ${cause}`}`);
       return;
     }
     // A waiting redelivery holds no member's room, and the ordering key stays with the member that had it: other

@@ -85,6 +85,11 @@ export interface Sink {
   deliver(delivery: Delivery): boolean;
   /** The subscription ended from the broker's side (broker stopping, consumer unregistered). */
   closed?(reason: string): void;
+  /**
+   * It shows each message's status (an SSE event, a pull's answer): a catch-up reads the status column for it.
+   * Other sinks spare every message read that column.
+   */
+  readonly showsStatus?: boolean;
 }
 
 /** One failed push attempt to a registered consumer, as the delivery_failures table keeps it. */

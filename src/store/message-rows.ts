@@ -13,21 +13,22 @@ const STATUS_BY_CODE: readonly MessageStatus[] = ['pending', 'processed', 'dead'
 /** A read of one topic leaves the topic column out, and every row shares the caller's string. */
 export const TOPIC_MESSAGE_COLUMNS = `seq, message_id, payload, metadata, ttl, ordering_key, created_at`;
 
-/** A raw row of MESSAGE_COLUMNS, with STATUS_CODE when the statement reads it. */
-export type MessageRow = [number, string | null, string, string, string, number, string | null, number, number?];
+/** A raw row of MESSAGE_COLUMNS. */
+export type MessageRow = [number, string | null, string, string, string, number, string | null, number];
 /** A raw row of MESSAGE_COLUMNS and STATUS_CODE. */
 export type RecordRow = [number, string | null, string, string, string, number, string | null, number, number];
-/** A raw row of TOPIC_MESSAGE_COLUMNS and STATUS_CODE. */
-export type TopicMessageRow = [number, string | null, string, string, number, string | null, number, number];
+/** A raw row of TOPIC_MESSAGE_COLUMNS. */
+export type TopicMessageRow = [number, string | null, string, string, number, string | null, number];
 
+/** Read without its status: it says `pending`, as a message just committed does. */
 export function toStoredMessage(r: MessageRow): StoredMessage {
-  return new LogMessage(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8] === undefined ? undefined : STATUS_BY_CODE[r[8]]);
+  return new LogMessage(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7]);
 }
 
 export function toMessageRecord(r: RecordRow): MessageRecord {
-  return { ...toStoredMessage(r), status: STATUS_BY_CODE[r[8]]! };
+  return new LogMessage(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], STATUS_BY_CODE[r[8]]);
 }
 
 export function toTopicMessage(topic: string, r: TopicMessageRow): StoredMessage {
-  return new LogMessage(r[0], r[1], topic, r[2], r[3], r[4], r[5], r[6], STATUS_BY_CODE[r[7]]);
+  return new LogMessage(r[0], r[1], topic, r[2], r[3], r[4], r[5], r[6]);
 }

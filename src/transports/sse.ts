@@ -119,6 +119,7 @@ export class SseStream {
   }
 
   readonly #sink = {
+    showsStatus: true,
     deliver: (d: Delivery): boolean => this.#push(this.#event(d.message)),
     closed: (): void => {
       this.close();

@@ -2,7 +2,7 @@
 // replay of a big backlog) reserves more at a time, so that it does not wait on a write per thousand seqs; a
 // slow one comes back to EVENTBUS_DELIVERY_RESERVATION, and a rewind starts over from it.
 import { describe, expect, test } from 'vitest';
-import { DeliveryReservation } from '../../src/core/reservation.js';
+import { DeliveryReservation, MAX_GROWTH } from '../../src/core/reservation.js';
 import { LogMessage } from '../../src/core/store-port.js';
 
 const CHUNK = 1000;
@@ -43,17 +43,18 @@ function deliverThrough(r: DeliveryReservation, written: () => number, from: num
 }
 
 describe('the delivery reservation follows the stream', () => {
-  test('a fast stream reserves more at a time, up to 16 times the setting; a slow one comes back to it', () => {
+  test('a fast stream reserves more at a time, up to MAX_GROWTH times the setting; a slow one comes back to it', () => {
     const { r, clock, written } = reservation();
-    // 100,000 seqs a second: each chunk of 1,000 lasts 10 ms.
-    const fast = deliverThrough(r, written, 1, 200_000, clock, 0.01);
+    // 1,000,000 seqs a second: each chunk of 1,000 lasts a millisecond.
+    const fast = deliverThrough(r, written, 1, 500_000, clock, 0.001);
     expect(fast[0]).toBe(2 * CHUNK);
-    expect(Math.max(...fast)).toBe(16 * CHUNK);
-    expect(fast.at(-1)).toBe(16 * CHUNK);
-    // Then 1,000 a second: every chunk lasts seconds, each one halves the next (the first, 8,000, is the one
-    // the sizes are counted from).
-    const slow = deliverThrough(r, written, 200_001, 260_000, clock, 1);
-    expect(slow.slice(0, 4)).toEqual([4 * CHUNK, 2 * CHUNK, CHUNK, CHUNK]);
+    expect(Math.max(...fast)).toBe(MAX_GROWTH * CHUNK);
+    expect(fast.at(-1)).toBe(MAX_GROWTH * CHUNK);
+    // Then 1,000 a second: every chunk lasts seconds, each one halves the next, down to the setting (the first
+    // halved one is the one the sizes are counted from).
+    const slow = deliverThrough(r, written, 500_001, 700_000, clock, 1);
+    const halving = Array.from({ length: Math.log2(MAX_GROWTH) - 1 }, (_, k) => (MAX_GROWTH / 2 ** (k + 2)) * CHUNK);
+    expect(slow.slice(0, halving.length + 1)).toEqual([...halving, CHUNK]);
     expect(slow.at(-1)).toBe(CHUNK);
   });
 

@@ -4,7 +4,7 @@
 // its SQL but opening (connect.ts) and a transaction's BEGIN and COMMIT.
 import type pg from 'pg';
 import type { ConsumerRecord, DeliveryFailure, ProgressBatch } from '../../core/store-port.js';
-import { MESSAGE_COLUMNS, STATUS_CODE } from '../message-rows.js';
+import { MESSAGE_COLUMNS } from '../message-rows.js';
 import { MESSAGE_STATUS } from '../message-statuses.js';
 import { DELETE_REQUEUED_FROM } from './consumer-queries.js';
 
@@ -74,9 +74,9 @@ SELECT (SELECT base FROM h) AS base,
   (SELECT array_agg(seq::float8 ORDER BY ord) FROM known) AS "knownSeqs",
   CASE WHEN EXISTS (SELECT 1 FROM ins) THEN pg_notify($9, ((SELECT base FROM h) + (SELECT count(*) FROM f))::text) END`;
 
-// With the status: a reader shown the message (an SSE event) gets it as the log holds it (PROTOCOL.md §8).
-export const READ_FROM = `SELECT ${MESSAGE_COLUMNS}, ${STATUS_CODE} FROM messages WHERE seq >= $1 ORDER BY seq LIMIT $2`;
-export const READ_TOPIC_FROM = `SELECT ${MESSAGE_COLUMNS}, ${STATUS_CODE} FROM messages WHERE topic = $1 AND seq >= $2 ORDER BY seq LIMIT $3`;
+// Without the status: a reader that shows it (an SSE event, PROTOCOL.md §8) reads records (READ_RECORDS).
+export const READ_FROM = `SELECT ${MESSAGE_COLUMNS} FROM messages WHERE seq >= $1 ORDER BY seq LIMIT $2`;
+export const READ_TOPIC_FROM = `SELECT ${MESSAGE_COLUMNS} FROM messages WHERE topic = $1 AND seq >= $2 ORDER BY seq LIMIT $3`;
 
 /**
  * The first seq committed at or after $1: a binary search over seq by primary-key lookups (created_at never

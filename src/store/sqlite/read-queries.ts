@@ -48,9 +48,9 @@ export function makeReadQueries(sqlite: Database.Database, db: Db): ReadQueries 
   return {
     // AUTOINCREMENT's high-water mark: survives deletion of the newest rows.
     lastSeq: sqlite.prepare(`SELECT seq FROM sqlite_sequence WHERE name = 'messages'`).pluck(),
-    // With the status: a reader shown the message (an SSE event) gets it as the log holds it (PROTOCOL.md §8).
-    readFrom: sqlite.prepare(`SELECT ${MESSAGE_COLUMNS}, ${STATUS_CODE} FROM messages WHERE seq >= ? ORDER BY seq LIMIT ?`).raw(),
-    readTopicFrom: sqlite.prepare(`SELECT ${TOPIC_MESSAGE_COLUMNS}, ${STATUS_CODE} FROM messages WHERE topic = ? AND seq >= ? ORDER BY seq LIMIT ?`).raw(),
+    // Without the status: a reader that shows it (an SSE event, PROTOCOL.md §8) reads records (readRecords).
+    readFrom: sqlite.prepare(`SELECT ${MESSAGE_COLUMNS} FROM messages WHERE seq >= ? ORDER BY seq LIMIT ?`).raw(),
+    readTopicFrom: sqlite.prepare(`SELECT ${TOPIC_MESSAGE_COLUMNS} FROM messages WHERE topic = ? AND seq >= ? ORDER BY seq LIMIT ?`).raw(),
     // created_at never decreases along seq, so the rowid order answers "first message at or after T".
     firstSeqAtOrAfter: sqlite.prepare(`SELECT seq, created_at AS createdAt FROM messages WHERE seq >= ? ORDER BY seq LIMIT 1`),
     maxSeqStored: sqlite.prepare(`SELECT max(seq) FROM messages`).pluck(),

@@ -337,7 +337,10 @@ export class SqliteStore implements EventStore<Database.Database> {
   }
 
   recordProgress(batch: ProgressBatch): ResultAsync<void, StorageError> {
-    return this.#changing(this.#writer.call('progress', batch), progressConsumers(batch));
+    const consumers = progressConsumers(batch);
+    const { consumerOf, seqs, deliveries, ats, sentAts } = batch.acks;
+    const columns = [consumerOf.buffer, seqs.buffer, deliveries.buffer, ats.buffer, sentAts.buffer] as ArrayBuffer[];
+    return this.#changing(this.#writer.callHandingOver('progress', columns, batch), consumers);
   }
 
   markProcessed(runs: readonly SeqRun[]): ResultAsync<void, StorageError> {
