@@ -8,6 +8,9 @@ const INITIAL_CAPACITY = 1024;
 export class PendingAcks {
   #consumers: string[] = [];
   readonly #consumerIndex = new Map<string, number>();
+  /** The consumer of the last push and its index: a catch-up pushes thousands in a row for one consumer. */
+  #lastConsumer: string | undefined;
+  #lastIndex = 0;
   #consumerOf = new Uint32Array(INITIAL_CAPACITY);
   #seqs = new Float64Array(INITIAL_CAPACITY);
   #deliveries = new Uint32Array(INITIAL_CAPACITY);
@@ -21,11 +24,13 @@ export class PendingAcks {
 
   push(consumer: string, seq: number, delivery: number, at: number, sentAt: number): void {
     if (this.#length === this.#seqs.length) this.#grow();
-    let c = this.#consumerIndex.get(consumer);
+    let c = consumer === this.#lastConsumer ? this.#lastIndex : this.#consumerIndex.get(consumer);
     if (c === undefined) {
       c = this.#consumers.push(consumer) - 1;
       this.#consumerIndex.set(consumer, c);
     }
+    this.#lastConsumer = consumer;
+    this.#lastIndex = c;
     const i = this.#length++;
     this.#consumerOf[i] = c;
     this.#seqs[i] = seq;
@@ -48,6 +53,7 @@ export class PendingAcks {
     this.#length = 0;
     this.#consumers = [];
     this.#consumerIndex.clear();
+    this.#lastConsumer = undefined;
     return acks;
   }
 

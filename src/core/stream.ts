@@ -478,8 +478,9 @@ export class Stream {
     const { seq } = message;
     // Shared: a partition held elsewhere is not known to be done.
     if (this.#partitions !== undefined && !this.#partitions.handles(message)) return false;
-    if (this.#ackedAhead.has(seq)) return true;
-    return seq < this.#cursor.readPoint() && !this.#unacked.has(seq);
+    // Sizes first: during a catch-up this runs once per ack, and both sets are empty but after a restart.
+    if (this.#ackedAhead.size > 0 && this.#ackedAhead.has(seq)) return true;
+    return seq < this.#cursor.readPoint() && (this.#unacked.size === 0 || !this.#unacked.has(seq));
   }
 
   matches(topic: string): boolean {
@@ -491,7 +492,7 @@ export class Stream {
     if (this.#paused) return 'blocked';
     if (message.seq < this.#minSeq) return 'skipped';
     if (this.#exactTopic === undefined && !this.matches(message.topic)) return 'skipped';
-    if (this.#ackedAhead.delete(message.seq)) return 'skipped';
+    if (this.#ackedAhead.size > 0 && this.#ackedAhead.delete(message.seq)) return 'skipped';
     // Shared: another broker's partition, one met again after taking a partition, or one already in flight.
     if (this.#partitions !== undefined && (!this.#partitions.takes(message) || this.#unacked.has(message.seq))) {
       if (this.#priorDeliveries.size > 0) this.#priorDeliveries.delete(message.seq);

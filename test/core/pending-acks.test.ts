@@ -26,4 +26,10 @@ test('acks of interleaved consumers come out in order, past the initial capacity
   expect(next.consumers).toEqual(['c']);
   expect([...next.consumerOf, ...next.seqs]).toEqual([0, 7]);
   expect(batch.seqs[0]).toBe(1); // the first batch kept its own copy
+
+  // The consumer of the last push before a take(), pushed again: named anew in the new batch.
+  acks.push('c', 8, 1, 10, 9);
+  const again = acks.take();
+  expect(again.consumers).toEqual(['c']);
+  expect([...again.consumerOf]).toEqual([0]);
 });
