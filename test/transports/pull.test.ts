@@ -17,6 +17,7 @@ const startBus = (env?: Record<string, string>, db?: TestDb): Promise<Bus> => st
 
 interface Fetched {
   seq: number;
+  status: string;
   topic: string;
   payload: string;
   ordering_key: string | null;
@@ -91,6 +92,26 @@ describe('pulling a consumer over HTTP', () => {
     expect(await pull.ack([seqs[2]!, seqs[3]!, seqs[4]!])).toBe(3);
     await until('the position to reach the last seq', () => bus.app.broker.consumer('worker')?.position === seqs[4]);
     expect(await pull.fetch()).toEqual([]);
+  });
+
+  test("a fetch shows each message's status as the log holds it", async () => {
+    const bus = await startBus();
+    const [first, second] = [pullOf(bus.port, 'first'), pullOf(bus.port, 'second')];
+    for (const c of [first, second]) expect((await c.put({ patterns: ['st.*'] })).status).toBe(200);
+    const seqs = await publish(bus.port, texts(2, 'st.x'));
+    expect(await first.ack((await first.fetch({ max: 2 })).map((m) => m.seq))).toBe(2);
+    expect((await second.fetch({ max: 2 })).map((m) => m.status)).toEqual(['pending', 'pending']);
+    expect(await second.ack([seqs[0]!])).toBe(1);
+    const statusOf = async (seq: number) => (await call<{ status: string }>(bus.port, 'GET', `/api/messages/${seq}`)).body.status;
+    await until('the first message stored as processed', async () => (await statusOf(seqs[0]!)) === 'processed');
+    // Read again from the log: the one both consumers acked says so.
+    expect((await call(bus.port, 'POST', '/api/consumers/second/replay', { from_seq: seqs[0] })).status).toBe(200);
+    const again: Fetched[] = [];
+    while (again.length < 2) again.push(...(await second.fetch({ max: 2 - again.length, wait_ms: 5000 })));
+    expect(again.map((m) => [m.seq, m.status])).toEqual([
+      [seqs[0], 'processed'],
+      [seqs[1], 'pending'],
+    ]);
   });
 
   test('a pull member and a WebSocket member of one consumer share its messages, each ordering key in order', async () => {
