@@ -339,7 +339,10 @@ export interface EventStore<Tx = unknown> {
    * undefined while the store can be written.
    */
   writeFailure(): StorageError | undefined;
-  /** Up to `limit` messages with seq >= fromSeq, in seq order; only `topic`'s when given. */
+  /**
+   * Up to `limit` messages with seq >= fromSeq, in seq order; only `topic`'s when given. Without their status
+   * (each says `pending`): readRecords() reads it.
+   */
   read(fromSeq: number, limit: number, topic?: string): ResultAsync<StoredMessage[], StorageError>;
   /** The first seq committed at or after `timeMs`, or lastSeq() + 1 when there is none. */
   seqAtTime(timeMs: number): ResultAsync<number, StorageError>;

@@ -70,8 +70,8 @@ export class WriterThread {
 
   /**
    * As call(), but these buffers of the arguments go to the thread as they are, rather than copied: unusable
-   * here from then on. An ack batch holds tens of thousands of acks during a replay, and copying its
-   * columns into the message costs the main thread more than the rest of the ack's bookkeeping.
+   * here from then on. An ack batch holds thousands of acks during a replay, tens of thousands when the writer
+   * falls behind: copying its columns into the message is work the main thread need not do.
    */
   callHandingOver<K extends WriteOp>(op: K, buffers: readonly ArrayBuffer[], ...args: Parameters<Writer[K]>): Promise<ReturnType<Writer[K]>> {
     const result = this.call(op, ...args);
