@@ -134,7 +134,7 @@ export class Stream {
     const host = init.host;
     this.#cursor = new LogCursor(init.startSeq, {
       head: () => host.head(),
-      read: (fromSeq, limit) => host.read(fromSeq, limit, this.#exactTopic, this.#group.showsStatus),
+      read: (fromSeq, limit) => host.read(fromSeq, limit, this.#exactTopic, this.members.some((m) => m.sink.showsStatus === true)),
       readFailed: (error) => {
         host.readFailed(this, error);
       },

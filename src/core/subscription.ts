@@ -80,13 +80,10 @@ export class QueueGroup {
   #turn = 0;
   /** Members that want their messages strictly in seq order. */
   #inOrder = 0;
-  /** Members whose sink shows each message's status (Sink.showsStatus). */
-  #showingStatus = 0;
 
   add(member: Member): void {
     this.members.push(member);
     if (member.inOrder) this.#inOrder++;
-    if (member.sink.showsStatus === true) this.#showingStatus++;
   }
 
   /** False when it was not a member. */
@@ -95,13 +92,7 @@ export class QueueGroup {
     if (i < 0) return false;
     this.members.splice(i, 1);
     if (member.inOrder) this.#inOrder--;
-    if (member.sink.showsStatus === true) this.#showingStatus--;
     return true;
-  }
-
-  /** Some member shows each message's status: the log is read with it. */
-  get showsStatus(): boolean {
-    return this.#showingStatus > 0;
   }
 
   /** Some member wants its messages strictly in seq order. */
